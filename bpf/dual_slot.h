@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The wire format between dual_slot.bpf.c and user space, defined once.
+ *
+ * src/wire/layout.ts mirrors these structs; test/unit/layout.test.ts checks every
+ * offset it uses against the BTF that clang emits for this header, so the two
+ * sides cannot drift apart silently.
+ *
+ * Only fixed-width types: the same bytes must decode on any host.
+ */
+#ifndef DUAL_SLOT_H
+#define DUAL_SLOT_H
+
+/* One slot of the per-CPU heap, as in Elkeid's hids.c. */
+#define SD_EVENT_MAX 16384
+#define SD_EVENT_MASK (SD_EVENT_MAX - 1)
+#define DS_MAX_SLOTS 3
+#define DS_LEVELS 3
+#define DS_WIRE_VERSION 1
+
+/* Capacities of the slot-1 buffers the business function fills. Powers of two,
+ * because the verifier only accepts lengths it can bound with a mask. */
+#define DS_COMM_LEN 16
+#define DS_FILENAME_CAP 1024
+#define DS_ARGS_CAP 8192
+#define DS_PATH_CAP 2048
+#define DS_NAME_MAX 255
+#define DS_PATH_DEPTH 96
+
+/* Fixed encoding: each string gets an array of this size on the wire. */
+#define DS_FIXED_FILENAME 256
+#define DS_FIXED_ARGS 2048
+#define DS_FIXED_PATH 512
+
+enum ds_event_type {
+	DS_EVENT_EXEC = 1,
+	DS_EVENT_FLOOD = 2,
+};
+
+enum ds_mode {
+	DS_MODE_DUAL = 0,   /* business in slot 1, serializer in slot 0 */
+	DS_MODE_SINGLE = 1, /* both in slot 0: the collision the second slot prevents */
+	DS_MODE_NEST3 = 2,  /* a third level inside the serializer takes a slot too */
+};
+
+enum ds_transport {
+	DS_TRANSPORT_PERF = 0,           /* slot 0 + bpf_perf_event_output */
+	DS_TRANSPORT_RINGBUF = 1,        /* bpf_ringbuf_reserve: no slot 0 at all */
+	DS_TRANSPORT_RINGBUF_OUTPUT = 2, /* slot 0 + bpf_ringbuf_output (a copy) */
+};
+
+enum ds_encoding {
+	DS_ENCODING_COMPACT = 0,
+	DS_ENCODING_FIXED = 1,
+};
+
+/* Index of each string descriptor in ds_exec.str[]. */
+enum ds_str {
+	DS_STR_COMM = 0,
+	DS_STR_FILENAME = 1,
+	DS_STR_ARGS = 2, /* NUL-separated, as in the new process's memory */
+	DS_STR_CWD = 3,
+	DS_STR_EXE = 4,
+	DS_STR_PEXE = 5, /* parent's exe, only filled by the nest3 enrichment level */
+	DS_STR_NR = 6,
+};
+
+enum ds_flags {
+	DS_F_SLOT1_INTACT = 1 << 0,
+	DS_F_CORRUPT = 1 << 1,
+	DS_F_CLOBBERED = 1 << 2,
+	DS_F_ARGS_TRUNCATED = 1 << 3,
+	DS_F_CWD_TRUNCATED = 1 << 4,
+	DS_F_EXE_TRUNCATED = 1 << 5,
+	DS_F_FILENAME_TRUNCATED = 1 << 6,
+	DS_F_PEXE_TRUNCATED = 1 << 7,
+};
+
+/* Where a level's slot lives when it has none (the ring buffer transport). */
+#define DS_SLOT_NONE 0xff
+
+/*
+ * What one nesting level wrote at the start of its slot, and what was still there
+ * once the level below it had finished. A difference is the corruption the
+ * experiment is about.
+ */
+struct ds_level {
+	__u64 tag_expected;
+	__u64 tag_observed;
+	__u8 data_expected[16];
+	__u8 data_observed[16];
+	__u8 slot;   /* slot index, or DS_SLOT_NONE */
+	__u8 used;   /* 1 when this level ran for the event */
+	__u8 intact; /* tag and data unchanged */
+	__u8 pad[5];
+};
+
+struct ds_header {
+	__u64 tag;   /* per-event tag, also the serializer's own mark */
+	__u64 ktime_ns;
+	__u64 seq;   /* slot0_seq: per-CPU sequence number */
+	__u32 size;  /* bytes in this event, header included */
+	__u16 type;  /* enum ds_event_type */
+	__u8 version;
+	__u8 encoding;
+	__u32 cpu;
+	__u8 mode;
+	__u8 slots;
+	__u8 transport;
+	__u8 guard;
+};
+
+/*
+ * One exec event. Strings follow it: str[i] = len << 16 | offset, offset counted
+ * from the start of the event. Compact packs them back to back right after this
+ * struct; fixed puts each in its own array (struct ds_exec_fixed).
+ */
+struct ds_exec {
+	struct ds_header hdr;
+	__u32 pid;
+	__u32 tid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 gid;
+	__u32 flags;       /* enum ds_flags */
+	__u64 cgroup_id;
+	__u32 mntns_id;
+	__u32 args_total;  /* bytes of argv in the process, before any cut */
+	__u8 mark[16];     /* serializer's level data: "s0:" + comm */
+	struct ds_level level[DS_LEVELS];
+	__u32 str[DS_STR_NR];
+};
+
+struct ds_exec_fixed {
+	struct ds_exec base;
+	char comm[DS_COMM_LEN];
+	char filename[DS_FIXED_FILENAME];
+	char args[DS_FIXED_ARGS];
+	char cwd[DS_FIXED_PATH];
+	char exe[DS_FIXED_PATH];
+	char pexe[DS_FIXED_PATH];
+};
+
+/* Per-CPU counters, read by `dual-slot stats` and the summary line. */
+struct ds_counters {
+	__u64 seq;
+	__u64 events;
+	__u64 output_fail;  /* perf/ring output or reserve failed: a kernel-side drop */
+	__u64 corrupt;
+	__u64 clobbers;     /* guard detections */
+	__u64 lookup_fail;
+	__u64 slot_gets[DS_MAX_SLOTS];
+	__u64 bytes;
+};
+
+/* Guard state for one slot on one CPU: who holds it, and how often it was taken. */
+struct ds_slot_state {
+	__u32 owner;
+	__u32 gen;
+	__u32 clobbered;
+	__u32 pad;
+};
+
+#endif /* DUAL_SLOT_H */

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Level 2, the serializer (Elkeid's xxx_print), and level 3, the nest3
+ * enrichment step. Included by dual_slot.bpf.c only.
+ *
+ * One encoder serves all three transports: it writes through a bpf_dynptr, which
+ * is either slot 0 (perf, ringbuf-output) or a ring buffer record reserved at the
+ * event's exact size (ringbuf). The dynptr checks every offset at run time, and
+ * every length is also clamped to its buffer here, so a bad length can cut an
+ * event short but never write outside it.
+ */
+
+static __always_inline int same16(const void *a, const void *b)
+{
+	const __u64 *x = a, *y = b;
+
+	return x[0] == y[0] && x[1] == y[1];
+}
+
+static __always_inline __u32 comm_len(const __u64 *comm)
+{
+	const char *c = (const char *)comm;
+	__u32 n = 0;
+
+#pragma unroll
+	for (int i = 0; i < DS_COMM_LEN; i++) {
+		if (!c[i])
+			break;
+		n++;
+	}
+	return n;
+}
+
+/* Level 3 (nest3): its own large scratch, taken while levels 1 and 2 hold theirs. */
+static __noinline __u32 enrich(struct task_struct *task, __u64 tag, struct ds_level *lv)
+{
+	__u32 gen = 0, r, id = enrich_slot();
+	struct ds_enrich *e = sd_get_percpu_data(sizeof(*e), id, OWNER_ENRICH, &gen);
+	struct task_struct *parent;
+	struct path p;
+
+	if (!e)
+		return 0;
+	parent = BPF_CORE_READ(task, real_parent);
+	e->tag = tag;
+	bpf_core_read(e->comm, sizeof(e->comm), &parent->comm);
+	lv->tag_expected = tag;
+	__builtin_memcpy(lv->data_expected, e->comm, sizeof(e->comm));
+
+	p = BPF_CORE_READ(parent, mm, exe_file, f_path);
+	r = build_path(p.dentry, p.mnt, e->path, e->swap);
+
+	lv->tag_observed = e->tag;
+	__builtin_memcpy(lv->data_observed, e->comm, sizeof(e->comm));
+	lv->slot = id;
+	lv->used = 1;
+	lv->intact = e->tag == tag && same16(lv->data_observed, lv->data_expected);
+	sd_put_percpu_data(e, id, OWNER_ENRICH, gen, 0);
+	return r;
+}
+
+/* Appends (compact) or places (fixed) one string and records its descriptor. */
+#define PUT_STR(idx, src, len, cap, fixed_field)                                              \
+	do {                                                                                  \
+		__u32 __len = (len) > (cap) ? (cap) : (len);                                  \
+		__u32 __off = fixed ? offsetof(struct ds_exec_fixed, fixed_field) : pos;       \
+		if (bpf_dynptr_write(&dp, __off & SD_EVENT_MASK, (void *)(src), __len, 0))    \
+			__len = 0;                                                            \
+		ev->str[idx] = (__len << 16) | (__off & SD_EVENT_MASK);                       \
+		pos += __len;                                                                 \
+	} while (0)
+
+static __always_inline __u32 clamp(__u32 v, __u32 max, __u32 *flags, __u32 flag)
+{
+	if (v > max) {
+		*flags |= flag;
+		return max;
+	}
+	return v;
+}
+
+static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u64 tag, const __u64 *comm, __u32 type)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ds_counters *c = counters();
+	const int fixed = cfg_encoding == DS_ENCODING_FIXED;
+	const int ring = cfg_transport == DS_TRANSPORT_RINGBUF;
+	__u32 l_fn, l_args, l_cwd, l_exe, l_comm, flags, args_total, size, pos, gen0 = 0, pexe = 0, l_pexe = 0;
+	__u64 mark[2];
+	struct bpf_dynptr dp;
+	struct ds_exec *ev;
+	void *s0 = NULL;
+	int intact1, intact2;
+
+	if (!c)
+		return 0;
+
+	/* Read every scalar first: in mode single the header below lands on top of them. */
+	flags = info->flags;
+	args_total = info->args_total;
+	l_comm = comm_len(comm);
+	l_fn = clamp(info->len[DS_STR_FILENAME], fixed ? DS_FIXED_FILENAME - 1 : DS_FILENAME_CAP - 1, &flags,
+		     DS_F_FILENAME_TRUNCATED);
+	l_args = clamp(info->len[DS_STR_ARGS], fixed ? DS_FIXED_ARGS - 1 : DS_ARGS_CAP - 1, &flags, DS_F_ARGS_TRUNCATED);
+	l_cwd = clamp(info->len[DS_STR_CWD], fixed ? DS_FIXED_PATH - 1 : DS_PATH_CAP - 1, &flags, DS_F_CWD_TRUNCATED);
+	l_exe = clamp(info->len[DS_STR_EXE], fixed ? DS_FIXED_PATH - 1 : DS_PATH_CAP - 1, &flags, DS_F_EXE_TRUNCATED);
+
+	if (fixed)
+		size = sizeof(struct ds_exec_fixed);
+	else
+		size = sizeof(struct ds_exec) + l_comm + l_fn + l_args + l_cwd + l_exe +
+		       (cfg_mode == DS_MODE_NEST3 ? DS_PATH_CAP - 1 : 0);
+
+	if (ring) {
+		/* Reserved at the event's size: no slot 0, no copy. */
+		if (bpf_ringbuf_reserve_dynptr(&ds_ring, size, 0, &dp)) {
+			bpf_ringbuf_discard_dynptr(&dp, 0);
+			c->output_fail++;
+			return 0;
+		}
+	} else {
+		s0 = sd_get_percpu_data(size, 0, OWNER_SERIALIZER, &gen0);
+		if (!s0)
+			return 0;
+		bpf_dynptr_from_mem(s0, SD_EVENT_MAX, 0, &dp);
+	}
+
+	ev = bpf_dynptr_data(&dp, 0, sizeof(*ev));
+	if (!ev) {
+		if (ring)
+			bpf_ringbuf_discard_dynptr(&dp, 0);
+		else
+			sd_put_percpu_data(s0, 0, OWNER_SERIALIZER, gen0, 1);
+		c->output_fail++;
+		return 0;
+	}
+
+	ev->hdr.tag = tag + 1;
+	mark[0] = 0x3a3073ull | (comm[0] << 24); /* "s0:" + comm */
+	mark[1] = (comm[0] >> 40) | (comm[1] << 24);
+	__builtin_memcpy(ev->mark, mark, sizeof(mark));
+	ev->hdr.ktime_ns = bpf_ktime_get_ns();
+	ev->hdr.seq = ++c->seq;
+	ev->hdr.type = type;
+	ev->hdr.version = DS_WIRE_VERSION;
+	ev->hdr.encoding = cfg_encoding;
+	ev->hdr.cpu = bpf_get_smp_processor_id();
+	ev->hdr.mode = cfg_mode;
+	ev->hdr.slots = cfg_slots;
+	ev->hdr.transport = cfg_transport;
+	ev->hdr.guard = cfg_guard;
+	ev->pid = bpf_get_current_pid_tgid() >> 32;
+	ev->tid = (__u32)bpf_get_current_pid_tgid();
+	ev->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	ev->uid = (__u32)bpf_get_current_uid_gid();
+	ev->gid = bpf_get_current_uid_gid() >> 32;
+	ev->cgroup_id = bpf_get_current_cgroup_id();
+	ev->mntns_id = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	ev->args_total = args_total;
+	__builtin_memset(&ev->level[2], 0, sizeof(ev->level[2]));
+
+	if (cfg_mode == DS_MODE_NEST3) {
+		pexe = enrich(task, tag + 2, &ev->level[2]);
+		l_pexe = clamp(pexe & ~DS_PATH_TRUNCATED, fixed ? DS_FIXED_PATH - 1 : DS_PATH_CAP - 1, &flags,
+			       DS_F_PEXE_TRUNCATED);
+		if (pexe & DS_PATH_TRUNCATED)
+			flags |= DS_F_PEXE_TRUNCATED;
+	}
+
+	/* Both levels above are checked only now, after everything below them ran. */
+	ev->level[0].tag_expected = tag;
+	ev->level[0].tag_observed = info->tag;
+	__builtin_memcpy(ev->level[0].data_expected, comm, DS_COMM_LEN);
+	__builtin_memcpy(ev->level[0].data_observed, info->comm, DS_COMM_LEN);
+	intact1 = ev->level[0].tag_observed == tag && same16(ev->level[0].data_observed, comm);
+	ev->level[0].slot = business_slot();
+	ev->level[0].used = 1;
+	ev->level[0].intact = intact1;
+
+	ev->level[1].tag_expected = tag + 1;
+	ev->level[1].tag_observed = ev->hdr.tag;
+	__builtin_memcpy(ev->level[1].data_expected, mark, sizeof(mark));
+	__builtin_memcpy(ev->level[1].data_observed, ev->mark, sizeof(mark));
+	intact2 = ev->hdr.tag == tag + 1 && same16(ev->mark, mark);
+	ev->level[1].slot = ring ? DS_SLOT_NONE : 0;
+	ev->level[1].used = 1;
+	ev->level[1].intact = intact2;
+
+	if (intact1)
+		flags |= DS_F_SLOT1_INTACT;
+	if (!intact1 || !intact2 || (cfg_mode == DS_MODE_NEST3 && !ev->level[2].intact)) {
+		flags |= DS_F_CORRUPT;
+		c->corrupt++;
+	}
+	if (cfg_guard && guard_clobbered(business_slot()))
+		flags |= DS_F_CLOBBERED;
+
+	pos = sizeof(struct ds_exec);
+	PUT_STR(DS_STR_COMM, comm, l_comm, DS_COMM_LEN, comm);
+	PUT_STR(DS_STR_FILENAME, info->filename, l_fn, DS_FILENAME_CAP - 1, filename);
+	PUT_STR(DS_STR_ARGS, info->args, l_args, DS_ARGS_CAP - 1, args);
+	PUT_STR(DS_STR_CWD, info->cwd, l_cwd, DS_PATH_CAP - 1, cwd);
+	PUT_STR(DS_STR_EXE, info->exe, l_exe, DS_PATH_CAP - 1, exe);
+	ev->str[DS_STR_PEXE] = 0;
+	if (cfg_mode == DS_MODE_NEST3) {
+		__u32 id = enrich_slot();
+		struct ds_enrich *e = bpf_map_lookup_elem(&g_percpu_data, &id);
+
+		if (e)
+			PUT_STR(DS_STR_PEXE, e->path, l_pexe, DS_PATH_CAP - 1, pexe);
+	}
+	ev->flags = flags;
+	if (!fixed)
+		size = pos;
+	ev->hdr.size = size;
+
+	c->events++;
+	c->bytes += size;
+	if (ring) {
+		bpf_ringbuf_submit_dynptr(&dp, BPF_RB_NO_WAKEUP);
+		return 0;
+	}
+	if (size > SD_EVENT_MAX)
+		size = SD_EVENT_MAX;
+	if (cfg_transport == DS_TRANSPORT_PERF) {
+		if (bpf_perf_event_output(ctx, &ds_events, BPF_F_CURRENT_CPU, s0, size))
+			c->output_fail++;
+	} else if (bpf_ringbuf_output(&ds_ring, s0, size, BPF_RB_NO_WAKEUP)) {
+		c->output_fail++;
+	}
+	sd_put_percpu_data(s0, 0, OWNER_SERIALIZER, gen0, 1);
+	return 0;
+}

@@ -1,0 +1,134 @@
+/**
+ * One running agent: the loaded object, its reader, the drain timer, the
+ * reorder window and the counts the summary line reports. The run command, the
+ * lab and the benchmark all drive this same class.
+ */
+import { BpfObject, type LoadConfig } from "../bpf/loader.ts";
+import { possibleCpus, readCounters, type CounterTotals } from "../bpf/info.ts";
+import { monotonicNs, realtimeNs } from "../ffi/libc.ts";
+import { PerfReader } from "../reader/perf.ts";
+import { RingReader } from "../reader/ring.ts";
+import type { EventSource } from "../reader/source.ts";
+import { decodeEvent, type ExecEvent } from "../wire/decode.ts";
+import { Reorder } from "./reorder.ts";
+
+export interface SessionOptions extends LoadConfig {
+  pages: number;
+  intervalMs: number;
+  maxArgs: number;
+  /** Sort perf events across CPUs by kernel time, within one drain interval. */
+  order: boolean;
+}
+
+export interface SessionCounts {
+  events: number;
+  malformed: number;
+  lost: number;
+  corrupt: number;
+  clobbered: number;
+  bytes: number;
+}
+
+export class Session {
+  readonly counts: SessionCounts = { events: 0, malformed: 0, lost: 0, corrupt: 0, clobbered: 0, bytes: 0 };
+  /** Wall-clock time of the kernel's monotonic zero, to print event times. */
+  readonly bootWallNs: bigint;
+  readonly cpus: number;
+  private readonly obj: BpfObject;
+  private readonly reader: EventSource;
+  private readonly reorder: Reorder<ExecEvent> | null;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private stopped = false;
+  lastMalformed = "";
+  /** The kernel's counters, read once at stop just before the maps go away. */
+  kernelCountersAtStop: CounterTotals | null = null;
+
+  constructor(
+    image: Uint8Array,
+    readonly opts: SessionOptions,
+    private readonly onEvent: (ev: ExecEvent) => void,
+  ) {
+    this.bootWallNs = realtimeNs() - monotonicNs();
+    this.cpus = possibleCpus();
+    this.reorder = opts.transport === "perf" && opts.order ? new Reorder<ExecEvent>((e) => e.ktimeNs) : null;
+    this.obj = BpfObject.load(image, opts);
+    try {
+      const handle = (_cpu: number, data: Uint8Array) => this.sample(data);
+      this.reader =
+        opts.transport === "perf"
+          ? new PerfReader(this.obj.mapFd("ds_events"), opts.pages, handle, this.cpus)
+          : new RingReader(this.obj.mapFd("ds_ring"), handle);
+    } catch (e) {
+      this.obj.close();
+      throw e;
+    }
+  }
+
+  get object(): BpfObject {
+    return this.obj;
+  }
+
+  /** Attaches the programs; events flow from here on. */
+  attach(): void {
+    this.obj.attach("ds_exec");
+    if (this.opts.flood) this.obj.attach("ds_flood");
+    this.timer = setInterval(() => this.drain(), this.opts.intervalMs);
+  }
+
+  private sample(data: Uint8Array): void {
+    const d = decodeEvent(data, { maxArgs: this.opts.maxArgs });
+    if (!d.ok) {
+      this.counts.malformed++;
+      this.lastMalformed = d.reason;
+      return;
+    }
+    const ev = d.event;
+    this.counts.events++;
+    this.counts.bytes += ev.size;
+    if (ev.corrupt) this.counts.corrupt++;
+    if (ev.clobbered) this.counts.clobbered++;
+    if (this.reorder) this.reorder.push(ev);
+    else this.onEvent(ev);
+  }
+
+  /** Reads everything waiting; with ordering, releases what is older than the last drain. */
+  drain(final = false): void {
+    if (this.stopped) return;
+    const now = monotonicNs();
+    this.reader.consume();
+    if (this.reorder) {
+      for (const ev of final ? this.reorder.flush() : this.reorder.release(now)) this.onEvent(ev);
+    }
+  }
+
+  kernelCounters(): CounterTotals {
+    return readCounters(this.obj.mapFd("ds_counters"), this.cpus).total;
+  }
+
+  /** User-space view of loss: perf lost records, or the kernel's failed ring reservations. */
+  lost(): number {
+    if (this.opts.transport === "perf") return this.reader.lost() + this.reader.badRecords();
+    return this.kernelCounters().output_fail;
+  }
+
+  lostByCpu(): number[] {
+    return this.reader.lostByCpu();
+  }
+
+  /** Final drain, then teardown: links, reader, object. Safe to call twice. */
+  stop(): void {
+    if (this.stopped) return;
+    if (this.timer) clearInterval(this.timer);
+    try {
+      this.obj.detach();
+      this.drain(true);
+      this.kernelCountersAtStop = this.kernelCounters();
+      this.counts.lost =
+        this.opts.transport === "perf" ? this.reader.lost() + this.reader.badRecords() : this.kernelCountersAtStop.output_fail;
+    } finally {
+      this.stopped = true;
+      this.reader.close();
+      this.obj.close();
+    }
+  }
+}

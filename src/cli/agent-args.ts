@@ -1,0 +1,57 @@
+/**
+ * The flags that configure a loaded agent, shared by `run`, `lab` and `bench`,
+ * and their translation into SessionOptions.
+ */
+import type { ArgsDef } from "citty";
+import type { SessionOptions } from "../agent/session.ts";
+import { UsageError } from "../errors.ts";
+import { choiceArg, intArg, powerOfTwoArg } from "./args.ts";
+
+export const MODES = ["dual", "single", "nest3"] as const;
+export const TRANSPORTS = ["perf", "ringbuf", "ringbuf-output"] as const;
+export const ENCODINGS = ["compact", "fixed"] as const;
+
+export const agentArgs = {
+  mode: {
+    type: "string",
+    default: "dual",
+    description: "slot layout: dual (business in slot 1, serializer in slot 0), single (both in slot 0: watch it corrupt), nest3 (a third level takes a slot too)",
+  },
+  slots: { type: "string", description: "entries in the per-CPU scratch map (1-3); default: 1 for single, 2 otherwise" },
+  guard: { type: "boolean", default: false, description: "track slot ownership per CPU and flag events whose slot 1 was taken by a nested helper" },
+  "inject-clobber": { type: "boolean", default: false, description: "call a refresh_tid()-like helper that grabs slot 1 while it is held (to see --guard catch it)" },
+  transport: { type: "string", default: "perf", description: "perf (slot 0 + perf buffer), ringbuf (reserve in the ring, no slot 0), ringbuf-output (slot 0 + copy into the ring)" },
+  encoding: { type: "string", default: "compact", description: "compact (strings packed, len<<16|offset descriptors) or fixed (each string in a fixed array)" },
+  pages: { type: "string", default: "64", description: "perf buffer pages per CPU (power of two)" },
+  "ring-size": { type: "string", default: "1048576", description: "ring buffer bytes (power of two, >= 4096)" },
+  interval: { type: "string", default: "50", description: "drain the buffers every N ms (events are batched, not one wakeup each)" },
+  "max-args": { type: "string", default: "32", description: "arguments kept per event" },
+  "max-arg-bytes": { type: "string", default: "4096", description: "argument bytes copied per event (up to 8191, what slot 1 holds)" },
+  order: { type: "boolean", default: true, description: "perf only: sort events across CPUs by kernel time within one drain interval (--no-order to print as read)" },
+  verbose: { type: "boolean", default: false, description: "debug logs, including libbpf's own" },
+} as const satisfies ArgsDef;
+
+type Raw = { [K in keyof typeof agentArgs]?: string | boolean | undefined };
+
+export function sessionOptions(a: Raw): SessionOptions {
+  const mode = choiceArg("mode", a.mode ?? "dual", MODES);
+  const defaultSlots = mode === "single" ? 1 : 2;
+  const slots = a.slots === undefined || a.slots === "" ? defaultSlots : intArg("slots", a.slots, 1, 3);
+  if (mode === "single" && slots !== 1) throw new UsageError("--mode single uses a single-slot map; drop --slots or use --slots 1");
+  if (mode !== "single" && slots < 2) throw new UsageError(`--mode ${mode} needs --slots 2 or 3`);
+  return {
+    mode,
+    slots,
+    guard: a.guard === true,
+    injectClobber: a["inject-clobber"] === true,
+    transport: choiceArg("transport", a.transport ?? "perf", TRANSPORTS),
+    encoding: choiceArg("encoding", a.encoding ?? "compact", ENCODINGS),
+    pages: powerOfTwoArg("pages", a.pages ?? "64", 1, 16384),
+    ringSize: powerOfTwoArg("ring-size", a["ring-size"] ?? "1048576", 4096, 1 << 30),
+    intervalMs: intArg("interval", a.interval ?? "50", 1, 10_000),
+    maxArgs: intArg("max-args", a["max-args"] ?? "32", 1, 4096),
+    maxArgBytes: intArg("max-arg-bytes", a["max-arg-bytes"] ?? "4096", 0, 8191),
+    order: a.order !== false,
+    flood: false,
+  };
+}

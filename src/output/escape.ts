@@ -1,0 +1,62 @@
+/**
+ * Renders bytes that may be anything (a corrupted slot, a hostile argv) as one
+ * safe line: printable UTF-8 passes through, control characters, invalid UTF-8
+ * and bidi overrides become \xNN or \u{...}, and the result is cut to a width.
+ */
+
+const BIDI = /[\u202a-\u202e\u2066-\u2069\u200e\u200f]/;
+
+function hex(b: number): string {
+  return `\\x${b.toString(16).padStart(2, "0")}`;
+}
+
+/** Length of a valid UTF-8 sequence starting at i, or 0. */
+function utf8Len(b: Uint8Array, i: number): number {
+  const c = b[i]!;
+  const need = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+  if (need === 0 || i + need > b.length) return 0;
+  for (let k = 1; k < need; k++) if ((b[i + k]! & 0xc0) !== 0x80) return 0;
+  const cp = need === 3 ? ((c & 0x0f) << 12) | ((b[i + 1]! & 0x3f) << 6) : 0;
+  if (need === 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) return 0;
+  if (need === 4 && ((c === 0xf0 && b[i + 1]! < 0x90) || (c === 0xf4 && b[i + 1]! > 0x8f))) return 0;
+  return need;
+}
+
+/** Escapes raw bytes; stops at the first NUL when `cstr` (a C string in a fixed array). */
+export function escapeBytes(b: Uint8Array, maxChars = 64, cstr = true): string {
+  const out: string[] = [];
+  let width = 0;
+  const dec = new TextDecoder();
+  for (let i = 0; i < b.length; ) {
+    const c = b[i]!;
+    if (c === 0 && cstr) {
+      // Trailing NULs are C padding; NULs followed by data are damage worth showing.
+      if (b.subarray(i).every((x) => x === 0)) break;
+    }
+    let piece: string;
+    let step = 1;
+    if (c >= 0x20 && c < 0x7f) piece = c === 0x5c ? "\\\\" : String.fromCharCode(c);
+    else if (c >= 0x80 && (step = utf8Len(b, i)) > 0) {
+      piece = dec.decode(b.subarray(i, i + step));
+      if (BIDI.test(piece)) piece = `\\u{${piece.codePointAt(0)!.toString(16)}}`;
+    } else {
+      step = 1;
+      piece = hex(c);
+    }
+    if (width + piece.length > maxChars) {
+      out.push("…");
+      break;
+    }
+    out.push(piece);
+    width += piece.length;
+    i += step;
+  }
+  return out.join("");
+}
+
+const enc = new TextEncoder();
+
+/** The same for a JS string (already decoded, maybe with U+FFFD from invalid bytes). */
+export function escapeText(s: string, maxChars = 64): string {
+  return escapeBytes(enc.encode(s), maxChars, false);
+}

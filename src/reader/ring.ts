@@ -1,0 +1,52 @@
+/**
+ * BPF ring buffer reader (one ring shared by all CPUs). Drops happen in the
+ * kernel, where bpf_ringbuf_reserve/output fail; the BPF side counts them in
+ * ds_counters.output_fail, so lost() here is always 0 and the agent reports
+ * those counters instead.
+ */
+import { JSCallback, FFIType, toArrayBuffer, type Pointer } from "bun:ffi";
+import { checkPtr, libbpf, LibbpfError } from "../ffi/libbpf.ts";
+import type { SampleHandler, EventSource } from "./source.ts";
+
+export class RingReader implements EventSource {
+  private rb: Pointer | null;
+  private readonly cb: JSCallback;
+
+  constructor(mapFd: number, onSample: SampleHandler) {
+    this.cb = new JSCallback(
+      (_ctx: Pointer, data: Pointer, size: number | bigint): number => {
+        // The header carries the CPU; -1 says "read it from the event".
+        onSample(-1, new Uint8Array(toArrayBuffer(data, 0, Number(size))));
+        return 0;
+      },
+      { args: [FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
+    );
+    this.rb = checkPtr("ring_buffer__new", libbpf().ring_buffer__new(mapFd, this.cb.ptr, null, null));
+  }
+
+  consume(): void {
+    if (this.rb === null) return;
+    const r = libbpf().ring_buffer__consume(this.rb);
+    if (r < 0 && r !== -4) throw new LibbpfError("ring_buffer__consume", -r);
+  }
+
+  lost(): number {
+    return 0;
+  }
+
+  lostByCpu(): number[] {
+    return [];
+  }
+
+  badRecords(): number {
+    return 0;
+  }
+
+  close(): void {
+    if (this.rb !== null) {
+      libbpf().ring_buffer__free(this.rb);
+      this.rb = null;
+      this.cb.close();
+    }
+  }
+}

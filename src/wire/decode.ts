@@ -1,0 +1,188 @@
+/**
+ * Decodes one event from the bytes the kernel handed over. Those bytes are
+ * untrusted: every length and offset is checked against the sample before it
+ * is used, and anything out of range makes the event malformed (counted by the
+ * caller), never an exception or a read past the sample.
+ */
+import {
+  Encoding, EventType, Exec, ExecFixed, Flags, Header, Level, LEVELS, Mode, SLOT_NONE, Str, STR_NR,
+  Transport, WIRE_VERSION, type EncodingName, type ModeName, type TransportName,
+} from "./layout.ts";
+
+export interface LevelView {
+  slot: number | null; // null: no slot (the ring buffer transport's serializer)
+  intact: boolean;
+  tagExpected: bigint;
+  tagObserved: bigint;
+  dataExpected: Uint8Array;
+  dataObserved: Uint8Array;
+}
+
+export interface ExecEvent {
+  type: "exec" | "flood";
+  ktimeNs: bigint;
+  seq: bigint;
+  tag: bigint;
+  cpu: number;
+  size: number;
+  encoding: EncodingName;
+  mode: ModeName;
+  slots: number;
+  transport: TransportName;
+  guard: boolean;
+  pid: number;
+  tid: number;
+  ppid: number;
+  uid: number;
+  gid: number;
+  cgroupId: bigint;
+  mntnsId: number;
+  comm: string;
+  filename: string;
+  args: string[];
+  argsTotal: number;
+  cwd: string;
+  exe: string;
+  pexe: string;
+  flags: number;
+  argsTruncated: boolean;
+  pathTruncated: boolean;
+  slot1Intact: boolean;
+  corrupt: boolean;
+  clobbered: boolean;
+  /** Levels that ran: [business, serializer, enrichment?]. */
+  levels: LevelView[];
+}
+
+export type Decoded = { ok: true; event: ExecEvent } | { ok: false; reason: string };
+
+const utf8 = new TextDecoder("utf-8", { fatal: false });
+
+function nameOf<T extends Record<string, number>>(table: T, v: number): keyof T | undefined {
+  for (const k in table) if (table[k] === v) return k;
+  return undefined;
+}
+
+const FIXED_SLOTS: ReadonlyArray<readonly [number, number]> = [
+  ExecFixed.comm, ExecFixed.filename, ExecFixed.args, ExecFixed.cwd, ExecFixed.exe, ExecFixed.pexe,
+];
+
+/** Splits the NUL-separated argv area; the last argument may lack its NUL when cut. */
+export function splitArgs(raw: Uint8Array, maxArgs: number): { args: string[]; cut: boolean } {
+  const args: string[] = [];
+  let start = 0;
+  let end = raw.length;
+  if (end > 0 && raw[end - 1] === 0) end--;
+  if (end === 0) return { args, cut: false };
+  for (let i = 0; i <= end; i++) {
+    if (i === end || raw[i] === 0) {
+      if (args.length === maxArgs) return { args, cut: true };
+      args.push(utf8.decode(raw.subarray(start, i)));
+      start = i + 1;
+    }
+  }
+  return { args, cut: false };
+}
+
+export interface DecodeOptions {
+  maxArgs: number;
+}
+
+export function decodeEvent(bytes: Uint8Array, opts: DecodeOptions): Decoded {
+  if (bytes.length < Exec.size) return { ok: false, reason: `short sample: ${bytes.length} bytes` };
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = dv.getUint8(Header.version);
+  if (version !== WIRE_VERSION) return { ok: false, reason: `unknown wire version ${version}` };
+  const size = dv.getUint32(Header.size_, true);
+  if (size < Exec.size || size > bytes.length) return { ok: false, reason: `size ${size} outside sample of ${bytes.length}` };
+  const type = nameOf(EventType, dv.getUint16(Header.type, true));
+  const encoding = nameOf(Encoding, dv.getUint8(Header.encoding));
+  const mode = nameOf(Mode, dv.getUint8(Header.mode));
+  const transport = nameOf(Transport, dv.getUint8(Header.transport));
+  if (!type || !encoding || !mode || !transport) return { ok: false, reason: "unknown type, encoding, mode or transport" };
+  if (encoding === "fixed" && size !== ExecFixed.size) return { ok: false, reason: `fixed event of ${size} bytes` };
+
+  // Descriptors: len << 16 | offset. Check all before reading any.
+  const spans: Array<[number, number]> = [];
+  for (let i = 0; i < STR_NR; i++) {
+    const d = dv.getUint32(Exec.str + 4 * i, true);
+    const len = d >>> 16;
+    const off = d & 0xffff;
+    if (len === 0) {
+      spans.push([0, 0]);
+      continue;
+    }
+    if (off < Exec.size || off + len > size) return { ok: false, reason: `string ${i} [${off}+${len}] outside event of ${size}` };
+    if (encoding === "fixed") {
+      const [fo, fs] = FIXED_SLOTS[i]!;
+      if (off !== fo || len > fs) return { ok: false, reason: `fixed string ${i} not in its array` };
+    }
+    spans.push([off, len]);
+  }
+  if (encoding === "compact") {
+    const used = spans.filter(([, l]) => l > 0).sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < used.length; i++) {
+      const [po, pl] = used[i - 1]!;
+      if (po + pl > used[i]![0]) return { ok: false, reason: "overlapping strings" };
+    }
+  }
+  const str = (i: number): Uint8Array => {
+    const [off, len] = spans[i]!;
+    return bytes.subarray(off, off + len);
+  };
+
+  const flags = dv.getUint32(Exec.flags, true);
+  const levels: LevelView[] = [];
+  for (let i = 0; i < LEVELS; i++) {
+    const base = Exec.level + i * Level.size;
+    if (dv.getUint8(base + Level.used) === 0) continue;
+    const slot = dv.getUint8(base + Level.slot);
+    levels.push({
+      slot: slot === SLOT_NONE ? null : slot,
+      intact: dv.getUint8(base + Level.intact) !== 0,
+      tagExpected: dv.getBigUint64(base + Level.tag_expected, true),
+      tagObserved: dv.getBigUint64(base + Level.tag_observed, true),
+      dataExpected: bytes.slice(base + Level.data_expected, base + Level.data_expected + 16),
+      dataObserved: bytes.slice(base + Level.data_observed, base + Level.data_observed + 16),
+    });
+  }
+
+  const { args, cut } = splitArgs(str(Str.args), opts.maxArgs);
+  return {
+    ok: true,
+    event: {
+      type,
+      ktimeNs: dv.getBigUint64(Header.ktime_ns, true),
+      seq: dv.getBigUint64(Header.seq, true),
+      tag: dv.getBigUint64(Header.tag, true),
+      cpu: dv.getUint32(Header.cpu, true),
+      size,
+      encoding,
+      mode,
+      slots: dv.getUint8(Header.slots),
+      transport,
+      guard: dv.getUint8(Header.guard) !== 0,
+      pid: dv.getUint32(Exec.pid, true),
+      tid: dv.getUint32(Exec.tid, true),
+      ppid: dv.getUint32(Exec.ppid, true),
+      uid: dv.getUint32(Exec.uid, true),
+      gid: dv.getUint32(Exec.gid, true),
+      cgroupId: dv.getBigUint64(Exec.cgroup_id, true),
+      mntnsId: dv.getUint32(Exec.mntns_id, true),
+      argsTotal: dv.getUint32(Exec.args_total, true),
+      comm: utf8.decode(str(Str.comm)),
+      filename: utf8.decode(str(Str.filename)),
+      args,
+      cwd: utf8.decode(str(Str.cwd)),
+      exe: utf8.decode(str(Str.exe)),
+      pexe: utf8.decode(str(Str.pexe)),
+      flags,
+      argsTruncated: cut || (flags & Flags.argsTruncated) !== 0,
+      pathTruncated: (flags & (Flags.cwdTruncated | Flags.exeTruncated | Flags.pexeTruncated)) !== 0,
+      slot1Intact: (flags & Flags.slot1Intact) !== 0,
+      corrupt: (flags & Flags.corrupt) !== 0,
+      clobbered: (flags & Flags.clobbered) !== 0,
+      levels,
+    },
+  };
+}
