@@ -12,15 +12,11 @@ import { rejectUnknownFlags } from "./cli/args.ts";
 import { UsageError, HostError } from "./errors.ts";
 import { LibbpfError } from "./ffi/libbpf.ts";
 import { recentLibbpfLog } from "./ffi/print.ts";
-import run from "./commands/run.ts";
+import { subCommands } from "./commands/index.ts";
 
 function versionLine(): string {
   return `dual-slot ${buildInfo.version} (libbpf ${buildInfo.libbpf === "system" ? "from the system" : `${buildInfo.libbpf} embedded`}, commit ${buildInfo.commit}, ${buildInfo.arch})`;
 }
-
-const subCommands: Record<string, CommandDef<ArgsDef>> = {
-  run: run as CommandDef<ArgsDef>,
-};
 
 const main = defineCommand({
   meta: {

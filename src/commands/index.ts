@@ -1,0 +1,9 @@
+/**
+ * Every subcommand, by name. Each lives in its own file; add new ones here.
+ */
+import type { ArgsDef, CommandDef } from "citty";
+import run from "./run.ts";
+
+export const subCommands: Record<string, CommandDef<ArgsDef>> = {
+  run: run as CommandDef<ArgsDef>,
+};
