@@ -1,0 +1,124 @@
+/**
+ * Starts the compiled ./dual-slot as a real agent for kernel tests: waits for
+ * its "attached" line, collects stdout, and stops it with a signal.
+ */
+import { existsSync, copyFileSync, mkdtempSync, chmodSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const BIN = join(import.meta.dir, "../../dual-slot");
+
+export function requireBinary(): void {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`bun run build\` first`);
+}
+
+export const isRoot = process.geteuid?.() === 0;
+
+export interface RunningAgent {
+  pid: number;
+  /** Resolves when the agent has exited: its stdout, stderr and exit code. */
+  stop(signal?: NodeJS.Signals): Promise<{ stdout: string; stderr: string; code: number | null }>;
+  stderrSoFar(): string;
+}
+
+export async function startAgent(args: string[], timeoutMs = 20_000): Promise<RunningAgent> {
+  requireBinary();
+  const proc = Bun.spawn([BIN, ...args], { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  let stderr = "";
+  const stdoutText = new Response(proc.stdout).text();
+  const decoder = new TextDecoder();
+  const reader = proc.stderr.getReader();
+  const stderrDone = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      stderr += decoder.decode(value, { stream: true });
+    }
+  })();
+  const deadline = Date.now() + timeoutMs;
+  while (!/attached/.test(stderr)) {
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`agent did not attach (exit ${proc.exitCode}): ${stderr}`);
+    }
+    await Bun.sleep(10);
+  }
+  return {
+    pid: proc.pid,
+    stderrSoFar: () => stderr,
+    async stop(signal: NodeJS.Signals = "SIGINT") {
+      proc.kill(signal);
+      const code = await proc.exited;
+      await stderrDone;
+      return { stdout: await stdoutText, stderr, code };
+    },
+  };
+}
+
+/** A copy of /bin/true under a fresh, unique name: its comm identifies our execs. */
+export function uniqueTrue(prefix = "dst"): { path: string; comm: string; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), "dual-slot-test-"));
+  chmodSync(dir, 0o755);
+  const comm = `${prefix}${Math.random().toString(36).slice(2, 10)}`.slice(0, 15);
+  const path = join(dir, comm);
+  copyFileSync("/bin/true", path);
+  chmodSync(path, 0o755);
+  return { path, comm, dir };
+}
+
+/**
+ * Runs `path` n times, one after another; returns the child pids. Async, so
+ * the test keeps reading the agent's stdout meanwhile: a blocked pipe would
+ * stall the agent and lose events that the test would then blame on it.
+ */
+export async function execTimes(path: string, n: number, argv: string[] = []): Promise<number[]> {
+  const pids: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = Bun.spawn([path, ...argv], { stdout: "ignore", stderr: "ignore", stdin: "ignore" });
+    if ((await p.exited) !== 0) throw new Error(`${path} failed`);
+    pids.push(p.pid);
+  }
+  return pids;
+}
+
+export function parseSummary(stderr: string): Record<string, string> {
+  const line = stderr.split("\n").find((l) => l.startsWith("summary:"));
+  if (line === undefined) throw new Error(`no summary line in: ${stderr}`);
+  const out: Record<string, string> = {};
+  for (const m of line.matchAll(/(\w+)=(\S+)/g)) out[m[1]!] = m[2]!;
+  return out;
+}
+
+export type JsonEvent = Record<string, unknown> & {
+  event: string; pid: number; ppid: number; comm: string; filename: string; cpu: number;
+  slot0_seq: number; slot1_data: string; slot1_intact: boolean; corrupt: boolean; args: string[];
+};
+
+export function parseEvents(stdout: string): JsonEvent[] {
+  return stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as JsonEvent);
+}
+
+/** Program and map ids a process holds, from its fds' /proc fdinfo (map_id:, prog_id:). */
+export function bpfObjectsOf(pid: number): { progs: number[]; maps: number[] } {
+  const progs = new Set<number>();
+  const maps = new Set<number>();
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    let info = "";
+    try {
+      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8");
+    } catch {
+      continue;
+    }
+    const m = /^map_id:\s*(\d+)/m.exec(info);
+    if (m) maps.add(Number(m[1]));
+    const p = /^prog_id:\s*(\d+)/m.exec(info);
+    if (p) progs.add(Number(p[1]));
+  }
+  return { progs: [...progs], maps: [...maps] };
+}
+
+export async function liveIds(kind: "prog" | "map"): Promise<Set<number>> {
+  const tool = existsSync("/usr/sbin/bpftool") ? "/usr/sbin/bpftool" : "bpftool";
+  const out = await new Response(Bun.spawn([tool, "-j", kind, "show"], { stdout: "pipe" }).stdout).text();
+  return new Set((JSON.parse(out || "[]") as Array<{ id: number }>).map((x) => x.id));
+}

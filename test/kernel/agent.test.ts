@@ -1,0 +1,103 @@
+/**
+ * The agent end to end, against the real kernel: the compiled executable,
+ * real execs, real events.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import {
+  BIN, bpfObjectsOf, execTimes, isRoot, liveIds, parseEvents, parseSummary, requireBinary, startAgent, uniqueTrue,
+} from "../helpers/agent.ts";
+
+const dirs: string[] = [];
+beforeAll(() => requireBinary());
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+describe.skipIf(!isRoot)("agent (root)", () => {
+  test("500 execs of a uniquely named /bin/true all arrive, intact and in order", async () => {
+    const t = uniqueTrue();
+    dirs.push(t.dir);
+    const agent = await startAgent(["--json"]);
+    const pids = await execTimes(t.path, 500);
+    await Bun.sleep(300); // two drain intervals: the reorder window holds events that long
+    const { stdout, stderr, code } = await agent.stop("SIGINT");
+    expect(code).toBe(0);
+
+    const all = parseEvents(stdout);
+    const ours = all.filter((e) => e.comm === t.comm);
+    expect(ours.length).toBe(500);
+    expect(new Set(ours.map((e) => e.pid))).toEqual(new Set(pids));
+    for (const e of ours) {
+      expect(e.event).toBe("exec");
+      expect(e.ppid).toBe(process.pid);
+      expect(e.filename).toBe(t.path);
+      expect(e.slot1_data).toBe(t.comm);
+      expect(e.slot1_intact).toBe(true);
+      expect(e.corrupt).toBe(false);
+      expect(e.args).toEqual([t.path]);
+    }
+    // slot0_seq counts every event a CPU serialized: strictly increasing per CPU.
+    const last = new Map<number, number>();
+    for (const e of all) {
+      const prev = last.get(e.cpu);
+      if (prev !== undefined) expect(e.slot0_seq).toBeGreaterThan(prev);
+      last.set(e.cpu, e.slot0_seq);
+    }
+    const s = parseSummary(stderr);
+    expect(s.lost).toBe("0");
+    expect(s.malformed).toBe("0");
+    expect(Number(s.events)).toBe(all.length);
+  }, 60_000);
+
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    test(`after ${sig} no program or map of ours is left in the kernel`, async () => {
+      const agent = await startAgent(["--json"]);
+      const held = bpfObjectsOf(agent.pid);
+      expect(held.progs.length).toBeGreaterThanOrEqual(1);
+      expect(held.maps.length).toBeGreaterThanOrEqual(5);
+      const { code, stderr } = await agent.stop(sig);
+      expect(code).toBe(0);
+      expect(stderr).toContain("summary:");
+      const progs = await liveIds("prog");
+      const maps = await liveIds("map");
+      for (const id of held.progs) expect(progs.has(id)).toBe(false);
+      for (const id of held.maps) expect(maps.has(id)).toBe(false);
+    }, 30_000);
+  }
+
+  test("`dual-slot | head -3` ends cleanly when head goes away", async () => {
+    const t = uniqueTrue();
+    dirs.push(t.dir);
+    const sh = Bun.spawn(["bash", "-c", `"${BIN}" 2>/tmp/ds-head.err | head -3; echo "rc=\${PIPESTATUS[0]}"`], {
+      stdout: "pipe", stderr: "pipe",
+    });
+    // Events make the agent write, and discover the closed pipe.
+    const started = Date.now();
+    let out = "";
+    const outP = new Response(sh.stdout).text().then((s) => (out = s));
+    while (sh.exitCode === null && Date.now() - started < 15_000) {
+      await execTimes(t.path, 5);
+      await Bun.sleep(100);
+    }
+    await sh.exited;
+    await outP;
+    const lines = out.trim().split("\n");
+    expect(lines.slice(0, 3).join("\n")).toContain("Monitoring dual-slot heap usage");
+    expect(lines.at(-1)).toBe("rc=0");
+    const err = await Bun.file("/tmp/ds-head.err").text();
+    expect(err).toContain("stop=stdout closed");
+  }, 30_000);
+
+  test("--count stops after exactly N events, --comm filters", async () => {
+    const t = uniqueTrue();
+    dirs.push(t.dir);
+    const agent = await startAgent(["--json", "--comm", t.comm, "--count", "7"]);
+    await execTimes(t.path, 20);
+    const deadline = Date.now() + 5000;
+    while (!agent.stderrSoFar().includes("summary:") && Date.now() < deadline) await Bun.sleep(50);
+    const { stdout, stderr } = await agent.stop("SIGINT");
+    const evs = parseEvents(stdout);
+    expect(evs.length).toBe(7);
+    expect(evs.every((e) => e.comm === t.comm)).toBe(true);
+    expect(parseSummary(stderr).stop).toBe("count");
+  }, 30_000);
+});
