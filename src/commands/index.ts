@@ -3,7 +3,9 @@
  */
 import type { ArgsDef, CommandDef } from "citty";
 import run from "./run.ts";
+import lab from "./lab.ts";
 
 export const subCommands: Record<string, CommandDef<ArgsDef>> = {
   run: run as CommandDef<ArgsDef>,
+  lab: lab as CommandDef<ArgsDef>,
 };

@@ -1,0 +1,87 @@
+/**
+ * The slot lab against the real kernel: what the second (and third) slot buys,
+ * and the guard catching a helper that grabs a held slot.
+ */
+import { beforeAll, describe, expect, test } from "bun:test";
+import { BIN, isRoot, requireBinary, startAgent, parseEvents, parseSummary } from "../helpers/agent.ts";
+
+interface Row {
+  experiment: string;
+  slots: number;
+  execs: number;
+  events: number;
+  corrupt: number;
+  clobbers_detected: number;
+  lost: number;
+  bpf_ns_per_event: number | null;
+}
+
+beforeAll(() => requireBinary());
+
+describe.skipIf(!isRoot)("lab (root)", () => {
+  let rows: Row[] = [];
+  beforeAll(async () => {
+    const p = Bun.spawn([BIN, "lab", "--execs", "500", "--json"], { stdout: "pipe", stderr: "pipe" });
+    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    if (code !== 0) throw new Error(`lab failed: ${err}`);
+    rows = (JSON.parse(out) as { rows: Row[] }).rows;
+  }, 180_000);
+
+  const row = (name: string): Row => {
+    const r = rows.find((x) => x.experiment === name);
+    if (r === undefined) throw new Error(`no lab row ${name}`);
+    return r;
+  };
+
+  test("every experiment saw all its execs, none lost", () => {
+    expect(rows.length).toBe(6);
+    for (const r of rows) {
+      expect(r.events).toBe(500);
+      expect(r.lost).toBe(0);
+      expect(r.bpf_ns_per_event).toBeGreaterThan(0);
+    }
+  });
+
+  test("dual: 0 corrupt over 500 execs", () => expect(row("dual").corrupt).toBe(0));
+  test("single: at least 95% corrupt", () => expect(row("single").corrupt).toBeGreaterThanOrEqual(475));
+  test("nest3 --slots 2 corrupts, --slots 3 does not", () => {
+    expect(row("nest3 --slots 2").corrupt).toBeGreaterThanOrEqual(475);
+    expect(row("nest3 --slots 3").corrupt).toBe(0);
+    expect(row("nest3 --slots 3").slots).toBe(3);
+  });
+  test("guard: every injected clobber detected, none without injection", () => {
+    expect(row("dual --guard --inject-clobber").clobbers_detected).toBe(500);
+    expect(row("dual --guard").clobbers_detected).toBe(0);
+    expect(row("dual --guard").corrupt).toBe(0);
+  });
+});
+
+describe.skipIf(!isRoot)("corruption on live events (root)", () => {
+  test("--mode single: table rows say CORRUPT and JSON carries expected vs observed", async () => {
+    const agent = await startAgent(["--mode", "single", "--json"]);
+    await Bun.spawn(["/bin/true"]).exited;
+    await Bun.sleep(200);
+    const { stdout, stderr } = await agent.stop();
+    const evs = parseEvents(stdout);
+    expect(evs.length).toBeGreaterThan(0);
+    const e = evs[0]! as Record<string, unknown> & { levels: Array<{ intact: boolean; expected: string; observed: string }> };
+    expect(e.mode).toBe("single");
+    expect(e.slots).toBe(1);
+    expect(e.corrupt).toBe(true);
+    expect(e.slot1_intact).toBe(false);
+    expect(e.levels[0]!.intact).toBe(false);
+    expect(e.levels[0]!.expected).not.toBe(e.levels[0]!.observed);
+    expect(Number(parseSummary(stderr).corrupt)).toBe(Number(parseSummary(stderr).events));
+  }, 30_000);
+
+  test("--guard --inject-clobber: events flagged clobbered, summary counts them", async () => {
+    const agent = await startAgent(["--guard", "--inject-clobber"]);
+    await Bun.spawn(["/bin/true"]).exited;
+    await Bun.sleep(200);
+    const { stdout, stderr } = await agent.stop();
+    const rows = stdout.split("\n").filter((l) => /^(EXEC|CORRUPT) /.test(l));
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) expect(r).toContain("CLOBBERED");
+    expect(Number(parseSummary(stderr).clobbers)).toBeGreaterThanOrEqual(rows.length);
+  }, 30_000);
+});
