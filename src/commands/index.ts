@@ -4,8 +4,14 @@
 import type { ArgsDef, CommandDef } from "citty";
 import run from "./run.ts";
 import lab from "./lab.ts";
+import mem from "./mem.ts";
+import stats from "./stats.ts";
+import doctor from "./doctor.ts";
 
 export const subCommands: Record<string, CommandDef<ArgsDef>> = {
   run: run as CommandDef<ArgsDef>,
   lab: lab as CommandDef<ArgsDef>,
+  mem: mem as CommandDef<ArgsDef>,
+  stats: stats as CommandDef<ArgsDef>,
+  doctor: doctor as CommandDef<ArgsDef>,
 };
