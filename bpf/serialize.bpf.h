@@ -91,6 +91,7 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 	struct ds_exec *ev;
 	void *s0 = NULL;
 	int intact1, intact2;
+	long err;
 
 	if (!c)
 		return 0;
@@ -214,20 +215,26 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 		size = pos;
 	ev->hdr.size = size;
 
-	c->events++;
-	c->bytes += size;
 	if (ring) {
 		bpf_ringbuf_submit_dynptr(&dp, BPF_RB_NO_WAKEUP);
-		return 0;
+		err = 0;
+	} else {
+		if (size > SD_EVENT_MAX)
+			size = SD_EVENT_MAX;
+		if (cfg_transport == DS_TRANSPORT_PERF)
+			err = bpf_perf_event_output(ctx, &ds_events, BPF_F_CURRENT_CPU, s0, size);
+		else
+			err = bpf_ringbuf_output(&ds_ring, s0, size, BPF_RB_NO_WAKEUP);
 	}
-	if (size > SD_EVENT_MAX)
-		size = SD_EVENT_MAX;
-	if (cfg_transport == DS_TRANSPORT_PERF) {
-		if (bpf_perf_event_output(ctx, &ds_events, BPF_F_CURRENT_CPU, s0, size))
-			c->output_fail++;
-	} else if (bpf_ringbuf_output(&ds_ring, s0, size, BPF_RB_NO_WAKEUP)) {
+	/* events counts what reached user space's buffer; output_fail what did not. */
+	if (err) {
 		c->output_fail++;
+	} else {
+		c->events++;
+		c->bytes += size;
 	}
+	if (ring)
+		return 0;
 	sd_put_percpu_data(s0, 0, OWNER_SERIALIZER, gen0, 1);
 	return 0;
 }

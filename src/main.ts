@@ -6,7 +6,8 @@
  * trace is a bug. citty's own runMain prints stack traces, so this entry point
  * dispatches itself.
  */
-import { defineCommand, runCommand, showUsage, type CommandDef, type ArgsDef } from "citty";
+import "./cli/color.ts";
+import { defineCommand, renderUsage, runCommand, showUsage, type CommandDef, type ArgsDef } from "citty";
 import { buildInfo } from "./assets.ts";
 import { rejectUnknownFlags } from "./cli/args.ts";
 import { UsageError, HostError } from "./errors.ts";
@@ -39,7 +40,13 @@ async function dispatch(rawArgs: string[]): Promise<number> {
   const cmd = subCommands[name ?? "run"]!;
   const rest = name === undefined ? rawArgs : rawArgs.slice(1);
   if (rest.includes("--help") || rest.includes("-h")) {
-    await showUsage(name === undefined && rest.length === 1 ? main : cmd, name === undefined ? undefined : main);
+    if (name === undefined) {
+      // Bare `dual-slot --help`: the commands, then the default command's flags.
+      await showUsage(main);
+      process.stdout.write(`\n${await renderUsage(cmd, main)}\n`);
+    } else {
+      await showUsage(cmd, main);
+    }
     return 0;
   }
   const argsDef = (typeof cmd.args === "function" ? await cmd.args() : cmd.args) ?? {};

@@ -1,26 +1,33 @@
 /**
- * Execs of our own, for the lab and tests of the running binary: the embedded
- * static no-op, run from a sealed memfd so nothing is written to disk and the
- * host needs no particular binary.
+ * Execs of our own, for the lab, the benchmark and tests of the running
+ * binary: the embedded static tools, run from sealed memfds so nothing is
+ * written to disk and the host needs no particular binary.
  */
 import { readFileSync } from "node:fs";
 import { embedded } from "../assets.ts";
 import { memfdFromBytes } from "../native/memfd.ts";
 
-let noopPath: string | null = null;
+type Tool = "noop" | "storm" | "flood";
+const paths = new Map<Tool, string>();
 
 /** A path any child can exec: our memfd, seen through our own /proc entry. */
-export function noopExecutable(): string {
-  if (noopPath === null) {
-    const { fd } = memfdFromBytes("dual-slot-noop", new Uint8Array(readFileSync(embedded.noop)));
-    noopPath = `/proc/${process.pid}/fd/${fd}`;
+export function embeddedExecutable(tool: Tool): string {
+  let p = paths.get(tool);
+  if (p === undefined) {
+    const { fd } = memfdFromBytes(`dual-slot-${tool}`, new Uint8Array(readFileSync(embedded[tool])));
+    p = `/proc/${process.pid}/fd/${fd}`;
+    paths.set(tool, p);
   }
-  return noopPath;
+  return p;
+}
+
+export function embeddedBytes(tool: Tool): Uint8Array {
+  return new Uint8Array(readFileSync(embedded[tool]));
 }
 
 /** Runs the no-op n times, one after another (async: the event loop keeps draining). */
 export async function execNoop(n: number, argv: string[] = []): Promise<Set<number>> {
-  const path = noopExecutable();
+  const path = embeddedExecutable("noop");
   const pids = new Set<number>();
   for (let i = 0; i < n; i++) {
     const p = Bun.spawn([path, ...argv], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });

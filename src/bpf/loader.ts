@@ -8,7 +8,7 @@
  */
 import { ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { datasecFromElf } from "../btf/btf.ts";
-import { checkInt, checkPtr, libbpf, LibbpfError } from "../ffi/libbpf.ts";
+import { asPtr, checkInt, checkPtr, libbpf, LibbpfError } from "../ffi/libbpf.ts";
 import { closeFd } from "../ffi/libc.ts";
 import { Encoding, Mode, Transport, type EncodingName, type ModeName, type TransportName } from "../wire/layout.ts";
 
@@ -89,7 +89,7 @@ export class BpfObject {
 
   private rodataMap(): { map: Pointer; name: string } {
     const l = libbpf();
-    for (let m = l.bpf_object__next_map(this.obj, null); m !== null; m = l.bpf_object__next_map(this.obj, m)) {
+    for (let m = asPtr(l.bpf_object__next_map(this.obj, null)); m !== null; m = asPtr(l.bpf_object__next_map(this.obj, m))) {
       const name = String(l.bpf_map__name(m));
       if (name.endsWith(".rodata")) return { map: m, name };
     }
@@ -115,7 +115,7 @@ export class BpfObject {
   setBss(values: Record<string, number>): void {
     const l = libbpf();
     let bss: Pointer | null = null;
-    for (let m = l.bpf_object__next_map(this.obj, null); m !== null; m = l.bpf_object__next_map(this.obj, m)) {
+    for (let m = asPtr(l.bpf_object__next_map(this.obj, null)); m !== null; m = asPtr(l.bpf_object__next_map(this.obj, m))) {
       if (String(l.bpf_map__name(m)).endsWith(".bss")) bss = m;
     }
     if (bss === null) throw new Error("BPF object has no .bss map");

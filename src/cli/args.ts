@@ -51,7 +51,8 @@ export function rejectUnknownFlags(rawArgs: readonly string[], def: ArgsDef): vo
   }
   for (const raw of rawArgs) {
     if (raw === "--") break;
-    if (!raw.startsWith("-") || raw === "-") continue;
+    // Negative numbers are values (rejected by their own check), not flags.
+    if (!raw.startsWith("-") || raw === "-" || /^-\d/.test(raw)) continue;
     const name = raw.replace(/^--?/, "").split("=")[0]!;
     if (!known.has(name)) throw new UsageError(`unknown flag '${raw}' (see --help)`);
   }

@@ -7,6 +7,7 @@ import lab from "./lab.ts";
 import mem from "./mem.ts";
 import stats from "./stats.ts";
 import doctor from "./doctor.ts";
+import bench from "./bench.ts";
 
 export const subCommands: Record<string, CommandDef<ArgsDef>> = {
   run: run as CommandDef<ArgsDef>,
@@ -14,4 +15,5 @@ export const subCommands: Record<string, CommandDef<ArgsDef>> = {
   mem: mem as CommandDef<ArgsDef>,
   stats: stats as CommandDef<ArgsDef>,
   doctor: doctor as CommandDef<ArgsDef>,
+  bench: bench as CommandDef<ArgsDef>,
 };

@@ -13,7 +13,7 @@ function hex(b: number): string {
 /** Length of a valid UTF-8 sequence starting at i, or 0. */
 function utf8Len(b: Uint8Array, i: number): number {
   const c = b[i]!;
-  const need = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+  const need = c >= 0xf5 ? 0 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
   if (need === 0 || i + need > b.length) return 0;
   for (let k = 1; k < need; k++) if ((b[i + k]! & 0xc0) !== 0x80) return 0;
   const cp = need === 3 ? ((c & 0x0f) << 12) | ((b[i + 1]! & 0x3f) << 6) : 0;
@@ -38,12 +38,16 @@ export function escapeBytes(b: Uint8Array, maxChars = 64, cstr = true): string {
     if (c >= 0x20 && c < 0x7f) piece = c === 0x5c ? "\\\\" : String.fromCharCode(c);
     else if (c >= 0x80 && (step = utf8Len(b, i)) > 0) {
       piece = dec.decode(b.subarray(i, i + step));
-      if (BIDI.test(piece)) piece = `\\u{${piece.codePointAt(0)!.toString(16)}}`;
+      // C1 controls (U+0080-U+009F, e.g. CSI U+009B) act on terminals like ESC does.
+      const cp = piece.codePointAt(0)!;
+      if (BIDI.test(piece) || cp <= 0x9f) piece = `\\u{${cp.toString(16)}}`;
     } else {
       step = 1;
       piece = hex(c);
     }
-    if (width + piece.length > maxChars) {
+    // Keep room for the "…" itself: the result never exceeds maxChars.
+    const rest = i + step < b.length && !(cstr && b.subarray(i + step).every((x) => x === 0));
+    if (width + piece.length > maxChars - (rest ? 1 : 0)) {
       out.push("…");
       break;
     }

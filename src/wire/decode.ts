@@ -5,7 +5,7 @@
  * caller), never an exception or a read past the sample.
  */
 import {
-  Encoding, EventType, Exec, ExecFixed, Flags, Header, Level, LEVELS, Mode, SLOT_NONE, Str, STR_NR,
+  Encoding, EventType, Exec, ExecFixed, Flags, Header, Level, LEVELS, Mode, SD_EVENT_MAX, SLOT_NONE, Str, STR_NR,
   Transport, WIRE_VERSION, type EncodingName, type ModeName, type TransportName,
 } from "./layout.ts";
 
@@ -67,13 +67,16 @@ const FIXED_SLOTS: ReadonlyArray<readonly [number, number]> = [
   ExecFixed.comm, ExecFixed.filename, ExecFixed.args, ExecFixed.cwd, ExecFixed.exe, ExecFixed.pexe,
 ];
 
-/** Splits the NUL-separated argv area; the last argument may lack its NUL when cut. */
+/**
+ * Splits the NUL-separated argv area. Every argument ends in a NUL except a
+ * last one cut short, so "" is no arguments at all and "\0" is one empty
+ * argument: argc 0 and argv [""] must not look alike (CVE-2021-4034).
+ */
 export function splitArgs(raw: Uint8Array, maxArgs: number): { args: string[]; cut: boolean } {
   const args: string[] = [];
+  if (raw.length === 0) return { args, cut: false };
   let start = 0;
-  let end = raw.length;
-  if (end > 0 && raw[end - 1] === 0) end--;
-  if (end === 0) return { args, cut: false };
+  const end = raw[raw.length - 1] === 0 ? raw.length - 1 : raw.length;
   for (let i = 0; i <= end; i++) {
     if (i === end || raw[i] === 0) {
       if (args.length === maxArgs) return { args, cut: true };
@@ -94,7 +97,9 @@ export function decodeEvent(bytes: Uint8Array, opts: DecodeOptions): Decoded {
   const version = dv.getUint8(Header.version);
   if (version !== WIRE_VERSION) return { ok: false, reason: `unknown wire version ${version}` };
   const size = dv.getUint32(Header.size_, true);
-  if (size < Exec.size || size > bytes.length) return { ok: false, reason: `size ${size} outside sample of ${bytes.length}` };
+  if (size < Exec.size || size > bytes.length || size > SD_EVENT_MAX) {
+    return { ok: false, reason: `size ${size} outside sample of ${bytes.length} or slot of ${SD_EVENT_MAX}` };
+  }
   const type = nameOf(EventType, dv.getUint16(Header.type, true));
   const encoding = nameOf(Encoding, dv.getUint8(Header.encoding));
   const mode = nameOf(Mode, dv.getUint8(Header.mode));

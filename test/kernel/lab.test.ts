@@ -64,7 +64,7 @@ describe.skipIf(!isRoot)("corruption on live events (root)", () => {
     const { stdout, stderr } = await agent.stop();
     const evs = parseEvents(stdout);
     expect(evs.length).toBeGreaterThan(0);
-    const e = evs[0]! as Record<string, unknown> & { levels: Array<{ intact: boolean; expected: string; observed: string }> };
+    const e = evs[0]! as unknown as Record<string, unknown> & { levels: Array<{ intact: boolean; expected: string; observed: string }> };
     expect(e.mode).toBe("single");
     expect(e.slots).toBe(1);
     expect(e.corrupt).toBe(true);

@@ -1,0 +1,134 @@
+/**
+ * One measurement each: the storm with no agent, the storm under an in-process
+ * agent session, the flood under a session. CPU is this process's own
+ * (process.cpuUsage): the workloads run in child processes, so what is counted
+ * is the agent's work: draining, decoding, counting.
+ */
+import { progStats } from "../bpf/info.ts";
+import { enableBpfStats } from "../bpf/loader.ts";
+import { Session, type SessionOptions } from "../agent/session.ts";
+import type { EncodingName, TransportName } from "../wire/layout.ts";
+import { runStorm, spawnFlood, type StormTarget } from "./workloads.ts";
+
+export interface BenchRow {
+  workload: "exec" | "flood";
+  transport: TransportName;
+  encoding: EncodingName;
+  offered_per_s: number;
+  delivered_per_s: number;
+  expected: number;
+  captured: number;
+  captured_pct: number;
+  lost: number;
+  bytes_per_event: number;
+  agent_cpu_us_per_event: number;
+  bpf_ns_per_event: number;
+  /** Exec storm only: how much slower the storm ran with the agent attached. */
+  slowdown_pct: number | null;
+}
+
+const cpuUs = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+export async function baselineStorm(target: StormTarget, execs: number, workers: number, argv: string[]): Promise<number> {
+  return (await runStorm(target, execs, workers, argv)).rate_per_s;
+}
+
+interface Measured {
+  captured: number;
+  bytes: number;
+  lost: number;
+  cpuUs: number;
+  bpfNs: number;
+}
+
+/** Runs `work` under a session; counts the events `mine` accepts. */
+async function underSession(
+  image: Uint8Array,
+  opts: SessionOptions,
+  prog: "ds_exec" | "ds_flood",
+  mine: (pid: number, comm: string, type: string) => boolean,
+  before: (s: Session) => void,
+  work: () => Promise<void>,
+): Promise<Measured> {
+  let captured = 0;
+  let bytes = 0;
+  const session = new Session(image, opts, (ev) => {
+    if (mine(ev.pid, ev.comm, ev.type)) {
+      captured++;
+      bytes += ev.size;
+    }
+  });
+  const stats = enableBpfStats();
+  try {
+    before(session);
+    session.attach();
+    const fd = session.object.progFd(prog);
+    const p0 = progStats(fd);
+    const c0 = cpuUs();
+    await work();
+    await Bun.sleep(2 * opts.intervalMs);
+    session.drain();
+    const cpu = cpuUs() - c0;
+    const p1 = progStats(fd);
+    session.stop();
+    const runs = Number(p1.runCnt - p0.runCnt);
+    return { captured, bytes, lost: session.counts.lost, cpuUs: cpu, bpfNs: runs > 0 ? Number(p1.runTimeNs - p0.runTimeNs) / runs : 0 };
+  } finally {
+    session.stop();
+    stats.close();
+  }
+}
+
+function row(workload: BenchRow["workload"], opts: SessionOptions, expected: number, offered: number, elapsedNs: number, m: Measured, slowdown: number | null): BenchRow {
+  const n = Math.max(m.captured, 1);
+  return {
+    workload,
+    transport: opts.transport,
+    encoding: opts.encoding,
+    offered_per_s: Math.round(offered),
+    delivered_per_s: Math.round(m.captured / (elapsedNs / 1e9)),
+    expected,
+    captured: m.captured,
+    captured_pct: Math.round((1000 * m.captured) / expected) / 10,
+    lost: m.lost,
+    bytes_per_event: Math.round(m.bytes / n),
+    agent_cpu_us_per_event: Math.round((100 * m.cpuUs) / n) / 100,
+    bpf_ns_per_event: Math.round(m.bpfNs),
+    slowdown_pct: slowdown,
+  };
+}
+
+export async function execBench(
+  image: Uint8Array, opts: SessionOptions, target: StormTarget, execs: number, workers: number, argv: string[], baselineRate: number,
+): Promise<BenchRow> {
+  let elapsed = 1;
+  let rate = 0;
+  const m = await underSession(image, opts, "ds_exec", (_p, comm) => comm === target.comm, () => {}, async () => {
+    const r = await runStorm(target, execs, workers, argv);
+    elapsed = r.elapsed_ns;
+    rate = r.rate_per_s;
+  });
+  const slowdown = Math.round(1000 * (baselineRate / rate - 1)) / 10;
+  return row("exec", opts, execs, rate, elapsed, m, slowdown);
+}
+
+export async function floodBench(image: Uint8Array, opts: SessionOptions, count: number, rate: number): Promise<BenchRow> {
+  const flood = spawnFlood(count, rate);
+  let elapsed = 1;
+  let offered = 0;
+  const m = await underSession(
+    image, { ...opts, flood: true }, "ds_flood",
+    (pid, _c, type) => type === "flood" && pid === flood.pid,
+    (s) => s.object.setBss({ flood_tgid: flood.pid, flood_nr: flood.syscallNr }),
+    async () => {
+      flood.start();
+      const r = await flood.result;
+      elapsed = r.elapsed_ns;
+      offered = r.rate_per_s;
+    },
+  );
+  return row("flood", opts, count, offered, elapsed, m, null);
+}

@@ -1,0 +1,99 @@
+/**
+ * The three transports, ordered output across CPUs, drops that are counted
+ * rather than hidden, and the built-in benchmark.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { BIN, execTimes, isRoot, parseEvents, parseSummary, requireBinary, startAgent, uniqueTrue } from "../helpers/agent.ts";
+
+const dirs: string[] = [];
+beforeAll(() => requireBinary());
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+describe.skipIf(!isRoot)("transports (root)", () => {
+  for (const transport of ["perf", "ringbuf", "ringbuf-output"]) {
+    test(`${transport}: 500 of 500 known execs, correct fields, lost=0`, async () => {
+      const t = uniqueTrue("dstr");
+      dirs.push(t.dir);
+      const agent = await startAgent(["--json", "--transport", transport]);
+      const pids = await execTimes(t.path, 500, ["x"]);
+      await Bun.sleep(200);
+      const { stdout, stderr } = await agent.stop();
+      const ours = parseEvents(stdout).filter((e) => e.comm === t.comm);
+      expect(ours.length).toBe(500);
+      expect(new Set(ours.map((e) => e.pid))).toEqual(new Set(pids));
+      for (const e of ours) {
+        expect(e.transport).toBe(transport);
+        expect(e.filename).toBe(t.path);
+        expect(e.args).toEqual([t.path, "x"]);
+        expect(e.ppid).toBe(process.pid);
+        expect(e.slot1_intact).toBe(true);
+      }
+      const s = parseSummary(stderr);
+      expect(s.lost).toBe("0");
+      expect(s.output_fail).toBe("0");
+    }, 60_000);
+  }
+
+  test("a 4 KiB ring under an exec flood reports its drops, and still stops cleanly", async () => {
+    const t = uniqueTrue("dsfl");
+    dirs.push(t.dir);
+    const agent = await startAgent(["--json", "--transport", "ringbuf", "--ring-size", "4096", "--interval", "2000"]);
+    await execTimes(t.path, 300);
+    const { stdout, stderr, code } = await agent.stop();
+    expect(code).toBe(0);
+    const s = parseSummary(stderr);
+    const got = parseEvents(stdout).filter((e) => e.comm === t.comm).length;
+    expect(Number(s.lost)).toBeGreaterThan(0);
+    expect(Number(s.lost)).toBe(Number(s.output_fail));
+    expect(got).toBeLessThan(300);
+    // Every exec is either delivered or counted as dropped: nothing vanishes.
+    expect(Number(s.kernel_events) + Number(s.output_fail)).toBeGreaterThanOrEqual(300);
+  }, 60_000);
+
+  test("ordered output: a parent's exec prints before its child's, across CPUs", async () => {
+    const t = uniqueTrue("dsord");
+    dirs.push(t.dir);
+    const agent = await startAgent(["--json"]);
+    // Parent execs bash on CPU 0; its child moves to CPU 1 and execs our binary there.
+    for (let i = 0; i < 100; i++) {
+      await Bun.spawn(["taskset", "-c", "0", "bash", "-c", `taskset -c 1 ${t.path}; true`]).exited;
+    }
+    await Bun.sleep(200);
+    const { stdout } = await agent.stop();
+    const evs = parseEvents(stdout);
+    const children = evs.filter((e) => e.comm === t.comm);
+    expect(children.length).toBe(100);
+    let crossCpu = 0;
+    for (const c of children) {
+      const at = evs.indexOf(c);
+      // Both of the parent's execs (taskset, then bash) happened before it forked the child.
+      const parents = evs.map((e, i) => ({ e, i })).filter(({ e }) => e.pid === c.ppid);
+      expect(parents.map(({ e }) => e.comm)).toEqual(["taskset", "bash"]);
+      for (const { i } of parents) expect(i).toBeLessThan(at);
+      if (parents[1]!.e.cpu !== c.cpu) crossCpu++;
+    }
+    expect(crossCpu).toBeGreaterThan(50);
+  }, 60_000);
+
+  test("bench --execs 200 --workers 1 completes with every field", async () => {
+    const p = Bun.spawn([BIN, "bench", "--execs", "200", "--workers", "1", "--json", "--flood-rates", "10000", "--flood-seconds", "1"], {
+      stdout: "pipe", stderr: "pipe",
+    });
+    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    expect(code === 0 ? "ok" : err).toBe("ok");
+    const r = JSON.parse(out) as { rows: Array<Record<string, unknown>>; baseline_rates_per_s: number[] };
+    expect(r.baseline_rates_per_s.length).toBe(2);
+    expect(r.rows.length).toBe(6 + 3);
+    const fields = ["workload", "transport", "encoding", "offered_per_s", "delivered_per_s", "expected", "captured", "captured_pct",
+      "lost", "bytes_per_event", "agent_cpu_us_per_event", "bpf_ns_per_event", "slowdown_pct"];
+    for (const row of r.rows) {
+      for (const f of fields) expect(row).toHaveProperty(f);
+      expect(row.bpf_ns_per_event as number).toBeGreaterThan(0);
+      if (row.workload === "exec") {
+        expect(row.captured).toBe(200);
+        expect(typeof row.slowdown_pct).toBe("number");
+      }
+    }
+  }, 180_000);
+});
