@@ -22,11 +22,36 @@ function utf8Len(b: Uint8Array, i: number): number {
   return need;
 }
 
+const dec = new TextDecoder();
+
+/**
+ * Printable ASCII up to the end (or to trailing NUL padding) and within the
+ * width: the string as is. This is nearly every comm and path, and the
+ * per-event cost of rendering is dominated by it.
+ */
+function plainAscii(b: Uint8Array, maxChars: number, cstr: boolean): string | null {
+  let end = b.length;
+  if (cstr) {
+    const z = b.indexOf(0);
+    if (z >= 0) {
+      for (let k = z; k < b.length; k++) if (b[k] !== 0) return null;
+      end = z;
+    }
+  }
+  if (end > maxChars) return null;
+  for (let k = 0; k < end; k++) {
+    const c = b[k]!;
+    if (c < 0x20 || c >= 0x7f || c === 0x5c) return null;
+  }
+  return end === 0 ? "" : String.fromCharCode.apply(null, b.subarray(0, end) as unknown as number[]);
+}
+
 /** Escapes raw bytes; stops at the first NUL when `cstr` (a C string in a fixed array). */
 export function escapeBytes(b: Uint8Array, maxChars = 64, cstr = true): string {
+  const plain = plainAscii(b, maxChars, cstr);
+  if (plain !== null) return plain;
   const out: string[] = [];
   let width = 0;
-  const dec = new TextDecoder();
   for (let i = 0; i < b.length; ) {
     const c = b[i]!;
     if (c === 0 && cstr) {
@@ -60,7 +85,10 @@ export function escapeBytes(b: Uint8Array, maxChars = 64, cstr = true): string {
 
 const enc = new TextEncoder();
 
+const SAFE_TEXT = /^[\x20-\x5b\x5d-\x7e]*$/;
+
 /** The same for a JS string (already decoded, maybe with U+FFFD from invalid bytes). */
 export function escapeText(s: string, maxChars = 64): string {
+  if (s.length <= maxChars && SAFE_TEXT.test(s)) return s;
   return escapeBytes(enc.encode(s), maxChars, false);
 }

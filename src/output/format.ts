@@ -92,6 +92,7 @@ export function jsonLine(ev: ExecEvent, bootWallNs: bigint): string {
     corrupt: ev.corrupt,
     clobbered: ev.clobbered,
     ...(ev.pexe !== "" ? { parent_exe: ev.pexe } : {}),
-    levels: ev.levels.map(levelJson),
+    // Level by level expected vs observed: the evidence, where there is something to show.
+    ...(ev.corrupt || ev.clobbered || ev.mode !== "dual" ? { levels: ev.levels.map(levelJson) } : {}),
   });
 }

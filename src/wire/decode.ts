@@ -56,12 +56,16 @@ export interface ExecEvent {
 
 export type Decoded = { ok: true; event: ExecEvent } | { ok: false; reason: string };
 
-const utf8 = new TextDecoder("utf-8", { fatal: false });
-
-function nameOf<T extends Record<string, number>>(table: T, v: number): keyof T | undefined {
-  for (const k in table) if (table[k] === v) return k;
-  return undefined;
+/** Value -> name, built once: the decoder runs per event. */
+function names<T extends Record<string, number>>(table: T): Array<keyof T | undefined> {
+  const out: Array<keyof T | undefined> = [];
+  for (const k in table) out[table[k]!] = k;
+  return out;
 }
+const TYPE_NAMES = names(EventType);
+const ENCODING_NAMES = names(Encoding);
+const MODE_NAMES = names(Mode);
+const TRANSPORT_NAMES = names(Transport);
 
 const FIXED_SLOTS: ReadonlyArray<readonly [number, number]> = [
   ExecFixed.comm, ExecFixed.filename, ExecFixed.args, ExecFixed.cwd, ExecFixed.exe, ExecFixed.pexe,
@@ -73,18 +77,19 @@ const FIXED_SLOTS: ReadonlyArray<readonly [number, number]> = [
  * argument: argc 0 and argv [""] must not look alike (CVE-2021-4034).
  */
 export function splitArgs(raw: Uint8Array, maxArgs: number): { args: string[]; cut: boolean } {
+  const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   const args: string[] = [];
-  if (raw.length === 0) return { args, cut: false };
+  if (buf.length === 0) return { args, cut: false };
+  const end = buf[buf.length - 1] === 0 ? buf.length - 1 : buf.length;
   let start = 0;
-  const end = raw[raw.length - 1] === 0 ? raw.length - 1 : raw.length;
-  for (let i = 0; i <= end; i++) {
-    if (i === end || raw[i] === 0) {
-      if (args.length === maxArgs) return { args, cut: true };
-      args.push(utf8.decode(raw.subarray(start, i)));
-      start = i + 1;
-    }
+  for (;;) {
+    let nul = buf.indexOf(0, start);
+    if (nul < 0 || nul > end) nul = end;
+    if (args.length === maxArgs) return { args, cut: true };
+    args.push(buf.toString("utf8", start, nul));
+    if (nul >= end) return { args, cut: false };
+    start = nul + 1;
   }
-  return { args, cut: false };
 }
 
 export interface DecodeOptions {
@@ -100,10 +105,10 @@ export function decodeEvent(bytes: Uint8Array, opts: DecodeOptions): Decoded {
   if (size < Exec.size || size > bytes.length || size > SD_EVENT_MAX) {
     return { ok: false, reason: `size ${size} outside sample of ${bytes.length} or slot of ${SD_EVENT_MAX}` };
   }
-  const type = nameOf(EventType, dv.getUint16(Header.type, true));
-  const encoding = nameOf(Encoding, dv.getUint8(Header.encoding));
-  const mode = nameOf(Mode, dv.getUint8(Header.mode));
-  const transport = nameOf(Transport, dv.getUint8(Header.transport));
+  const type = TYPE_NAMES[dv.getUint16(Header.type, true)];
+  const encoding = ENCODING_NAMES[dv.getUint8(Header.encoding)];
+  const mode = MODE_NAMES[dv.getUint8(Header.mode)];
+  const transport = TRANSPORT_NAMES[dv.getUint8(Header.transport)];
   if (!type || !encoding || !mode || !transport) return { ok: false, reason: "unknown type, encoding, mode or transport" };
   if (encoding === "fixed" && size !== ExecFixed.size) return { ok: false, reason: `fixed event of ${size} bytes` };
 
@@ -131,10 +136,13 @@ export function decodeEvent(bytes: Uint8Array, opts: DecodeOptions): Decoded {
       if (po + pl > used[i]![0]) return { ok: false, reason: "overlapping strings" };
     }
   }
-  const str = (i: number): Uint8Array => {
+  // Invalid UTF-8 becomes U+FFFD here; the raw bytes never reach a terminal.
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const text = (i: number): string => {
     const [off, len] = spans[i]!;
-    return bytes.subarray(off, off + len);
+    return len === 0 ? "" : buf.toString("utf8", off, off + len);
   };
+  const argsSpan = spans[Str.args]!;
 
   const flags = dv.getUint32(Exec.flags, true);
   const levels: LevelView[] = [];
@@ -142,17 +150,25 @@ export function decodeEvent(bytes: Uint8Array, opts: DecodeOptions): Decoded {
     const base = Exec.level + i * Level.size;
     if (dv.getUint8(base + Level.used) === 0) continue;
     const slot = dv.getUint8(base + Level.slot);
+    const tagExpected = dv.getBigUint64(base + Level.tag_expected, true);
+    const tagObserved = dv.getBigUint64(base + Level.tag_observed, true);
+    const dataExpected = bytes.slice(base + Level.data_expected, base + Level.data_expected + 16);
+    // The common case, nothing changed: one copy serves both (this runs per event).
+    const same = tagExpected === tagObserved && Buffer.compare(
+      bytes.subarray(base + Level.data_expected, base + Level.data_expected + 16),
+      bytes.subarray(base + Level.data_observed, base + Level.data_observed + 16),
+    ) === 0;
     levels.push({
       slot: slot === SLOT_NONE ? null : slot,
       intact: dv.getUint8(base + Level.intact) !== 0,
-      tagExpected: dv.getBigUint64(base + Level.tag_expected, true),
-      tagObserved: dv.getBigUint64(base + Level.tag_observed, true),
-      dataExpected: bytes.slice(base + Level.data_expected, base + Level.data_expected + 16),
-      dataObserved: bytes.slice(base + Level.data_observed, base + Level.data_observed + 16),
+      tagExpected,
+      tagObserved,
+      dataExpected,
+      dataObserved: same ? dataExpected : bytes.slice(base + Level.data_observed, base + Level.data_observed + 16),
     });
   }
 
-  const { args, cut } = splitArgs(str(Str.args), opts.maxArgs);
+  const { args, cut } = splitArgs(bytes.subarray(argsSpan[0], argsSpan[0] + argsSpan[1]), opts.maxArgs);
   return {
     ok: true,
     event: {
@@ -175,12 +191,12 @@ export function decodeEvent(bytes: Uint8Array, opts: DecodeOptions): Decoded {
       cgroupId: dv.getBigUint64(Exec.cgroup_id, true),
       mntnsId: dv.getUint32(Exec.mntns_id, true),
       argsTotal: dv.getUint32(Exec.args_total, true),
-      comm: utf8.decode(str(Str.comm)),
-      filename: utf8.decode(str(Str.filename)),
+      comm: text(Str.comm),
+      filename: text(Str.filename),
       args,
-      cwd: utf8.decode(str(Str.cwd)),
-      exe: utf8.decode(str(Str.exe)),
-      pexe: utf8.decode(str(Str.pexe)),
+      cwd: text(Str.cwd),
+      exe: text(Str.exe),
+      pexe: text(Str.pexe),
       flags,
       argsTruncated: cut || (flags & Flags.argsTruncated) !== 0,
       pathTruncated: (flags & (Flags.cwdTruncated | Flags.exeTruncated | Flags.pexeTruncated)) !== 0,
