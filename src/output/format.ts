@@ -39,12 +39,19 @@ export function tableRow(ev: ExecEvent): string {
   return `${type.padEnd(8)} ${String(ev.pid).padEnd(8)} ${String(ev.ppid).padEnd(8)} ${escapeText(ev.comm, 16).padEnd(16)} ${info}`;
 }
 
+let lastSecond = -1n;
+let lastPrefix = "";
+
 /** RFC 3339 UTC with nanoseconds, from a wall-clock time in ns. */
 export function rfc3339Nano(wallNs: bigint): string {
-  const ms = wallNs / 1_000_000n;
-  const iso = new Date(Number(ms)).toISOString(); // 2026-11-28T05:41:27.123Z
-  const frac = (wallNs % 1_000_000_000n).toString().padStart(9, "0");
-  return `${iso.slice(0, 19)}.${frac}Z`;
+  const sec = wallNs / 1_000_000_000n;
+  // Events come in bursts within the same second: format its date once.
+  if (sec !== lastSecond) {
+    lastSecond = sec;
+    lastPrefix = new Date(Number(sec) * 1000).toISOString().slice(0, 19); // 2026-11-28T05:41:27
+  }
+  const frac = (wallNs - sec * 1_000_000_000n).toString().padStart(9, "0");
+  return `${lastPrefix}.${frac}Z`;
 }
 
 const big = (v: bigint): number | string => (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString());

@@ -6,9 +6,10 @@
  * agent drains on a timer, so a per-sample wakeup (libbpf's default
  * wakeup_events = 1) would only cost the traced processes an irq_work each.
  */
-import { JSCallback, FFIType, ptr, read, toArrayBuffer, type Pointer } from "bun:ffi";
+import { JSCallback, FFIType, ptr, read, type Pointer } from "bun:ffi";
 import { checkPtr, libbpf, LibbpfError } from "../ffi/libbpf.ts";
 import type { SampleHandler, EventSource } from "./source.ts";
+import { Staging } from "./staging.ts";
 
 const PERF_TYPE_SOFTWARE = 1;
 const PERF_COUNT_SW_BPF_OUTPUT = 10;
@@ -36,14 +37,16 @@ export class PerfReader implements EventSource {
     dv.setBigUint64(24, BigInt(PERF_SAMPLE_RAW), true);
     dv.setBigUint64(40, ATTR_FLAG_WATERMARK, true);
     dv.setUint32(48, (pages * 4096) / 2, true); // wakeup_watermark: only if someone ever polls
+    const staging = new Staging();
     this.cb = new JSCallback(
       (_ctx: Pointer, cpu: number, rec: Pointer): number => {
         const type = read.u32(rec, 0);
         const size = read.u16(rec, 6);
         if (type === PERF_RECORD_SAMPLE) {
           const raw = size >= 12 ? read.u32(rec, 8) : Number.MAX_SAFE_INTEGER;
-          if (raw > size - 12) this.malformedRecords++;
-          else onSample(cpu, new Uint8Array(toArrayBuffer(rec, 12, raw)));
+          const data = raw > size - 12 ? null : staging.copy(rec, 12, raw);
+          if (data === null) this.malformedRecords++;
+          else onSample(cpu, data);
         } else if (type === PERF_RECORD_LOST && size >= 24) {
           const n = Number(read.u64(rec, 16));
           if (cpu >= 0 && cpu < this.lostPerCpu.length) this.lostPerCpu[cpu]! += n;

@@ -4,19 +4,24 @@
  * ds_counters.output_fail, so lost() here is always 0 and the agent reports
  * those counters instead.
  */
-import { JSCallback, FFIType, toArrayBuffer, type Pointer } from "bun:ffi";
+import { JSCallback, FFIType, type Pointer } from "bun:ffi";
 import { checkPtr, libbpf, LibbpfError } from "../ffi/libbpf.ts";
 import type { SampleHandler, EventSource } from "./source.ts";
+import { Staging } from "./staging.ts";
 
 export class RingReader implements EventSource {
   private rb: Pointer | null;
   private readonly cb: JSCallback;
+  private oversized = 0;
 
   constructor(mapFd: number, onSample: SampleHandler) {
+    const staging = new Staging();
     this.cb = new JSCallback(
       (_ctx: Pointer, data: Pointer, size: number | bigint): number => {
+        const bytes = staging.copy(data, 0, Number(size));
         // The header carries the CPU; -1 says "read it from the event".
-        onSample(-1, new Uint8Array(toArrayBuffer(data, 0, Number(size))));
+        if (bytes === null) this.oversized++;
+        else onSample(-1, bytes);
         return 0;
       },
       { args: [FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
@@ -39,7 +44,7 @@ export class RingReader implements EventSource {
   }
 
   badRecords(): number {
-    return 0;
+    return this.oversized;
   }
 
   close(): void {

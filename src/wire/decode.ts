@@ -10,12 +10,12 @@ import {
 } from "./layout.ts";
 
 export interface LevelView {
-  slot: number | null; // null: no slot (the ring buffer transport's serializer)
-  intact: boolean;
-  tagExpected: bigint;
-  tagObserved: bigint;
-  dataExpected: Uint8Array;
-  dataObserved: Uint8Array;
+  readonly slot: number | null; // null: no slot (the ring buffer transport's serializer)
+  readonly intact: boolean;
+  readonly tagExpected: bigint;
+  readonly tagObserved: bigint;
+  readonly dataExpected: Uint8Array;
+  readonly dataObserved: Uint8Array;
 }
 
 export interface ExecEvent {
@@ -53,6 +53,10 @@ export interface ExecEvent {
   /** Levels that ran: [business, serializer, enrichment?]. */
   levels: LevelView[];
 }
+
+// Scratch for descriptor checks: decodeEvent runs to completion before it is reused.
+const SPAN_OFF = new Int32Array(STR_NR);
+const SPAN_LEN = new Int32Array(STR_NR);
 
 export type Decoded = { ok: true; event: ExecEvent } | { ok: false; reason: string };
 
@@ -113,62 +117,54 @@ export function decodeEvent(bytes: Uint8Array, opts: DecodeOptions): Decoded {
   if (encoding === "fixed" && size !== ExecFixed.size) return { ok: false, reason: `fixed event of ${size} bytes` };
 
   // Descriptors: len << 16 | offset. Check all before reading any.
-  const spans: Array<[number, number]> = [];
+  const offs = SPAN_OFF;
+  const lens = SPAN_LEN;
   for (let i = 0; i < STR_NR; i++) {
     const d = dv.getUint32(Exec.str + 4 * i, true);
     const len = d >>> 16;
     const off = d & 0xffff;
-    if (len === 0) {
-      spans.push([0, 0]);
-      continue;
-    }
+    offs[i] = off;
+    lens[i] = len;
+    if (len === 0) continue;
     if (off < Exec.size || off + len > size) return { ok: false, reason: `string ${i} [${off}+${len}] outside event of ${size}` };
     if (encoding === "fixed") {
       const [fo, fs] = FIXED_SLOTS[i]!;
       if (off !== fo || len > fs) return { ok: false, reason: `fixed string ${i} not in its array` };
     }
-    spans.push([off, len]);
   }
   if (encoding === "compact") {
-    const used = spans.filter(([, l]) => l > 0).sort((a, b) => a[0] - b[0]);
-    for (let i = 1; i < used.length; i++) {
-      const [po, pl] = used[i - 1]!;
-      if (po + pl > used[i]![0]) return { ok: false, reason: "overlapping strings" };
+    for (let i = 0; i < STR_NR; i++) {
+      for (let j = i + 1; j < STR_NR; j++) {
+        if (lens[i]! > 0 && lens[j]! > 0 && offs[i]! < offs[j]! + lens[j]! && offs[j]! < offs[i]! + lens[i]!) {
+          return { ok: false, reason: "overlapping strings" };
+        }
+      }
     }
   }
   // Invalid UTF-8 becomes U+FFFD here; the raw bytes never reach a terminal.
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const text = (i: number): string => {
-    const [off, len] = spans[i]!;
-    return len === 0 ? "" : buf.toString("utf8", off, off + len);
-  };
-  const argsSpan = spans[Str.args]!;
+  const text = (i: number): string => (lens[i] === 0 ? "" : buf.toString("utf8", offs[i]!, offs[i]! + lens[i]!));
 
   const flags = dv.getUint32(Exec.flags, true);
+  // One copy of the level block per event (the sample is only borrowed); views into it.
+  const block = bytes.slice(Exec.level, Exec.level + LEVELS * Level.size);
+  const bv = new DataView(block.buffer);
   const levels: LevelView[] = [];
   for (let i = 0; i < LEVELS; i++) {
-    const base = Exec.level + i * Level.size;
-    if (dv.getUint8(base + Level.used) === 0) continue;
-    const slot = dv.getUint8(base + Level.slot);
-    const tagExpected = dv.getBigUint64(base + Level.tag_expected, true);
-    const tagObserved = dv.getBigUint64(base + Level.tag_observed, true);
-    const dataExpected = bytes.slice(base + Level.data_expected, base + Level.data_expected + 16);
-    // The common case, nothing changed: one copy serves both (this runs per event).
-    const same = tagExpected === tagObserved && Buffer.compare(
-      bytes.subarray(base + Level.data_expected, base + Level.data_expected + 16),
-      bytes.subarray(base + Level.data_observed, base + Level.data_observed + 16),
-    ) === 0;
+    const base = i * Level.size;
+    if (block[base + Level.used] === 0) continue;
+    const slot = block[base + Level.slot]!;
     levels.push({
       slot: slot === SLOT_NONE ? null : slot,
-      intact: dv.getUint8(base + Level.intact) !== 0,
-      tagExpected,
-      tagObserved,
-      dataExpected,
-      dataObserved: same ? dataExpected : bytes.slice(base + Level.data_observed, base + Level.data_observed + 16),
+      intact: block[base + Level.intact] !== 0,
+      tagExpected: bv.getBigUint64(base + Level.tag_expected, true),
+      tagObserved: bv.getBigUint64(base + Level.tag_observed, true),
+      dataExpected: block.subarray(base + Level.data_expected, base + Level.data_expected + 16),
+      dataObserved: block.subarray(base + Level.data_observed, base + Level.data_observed + 16),
     });
   }
 
-  const { args, cut } = splitArgs(bytes.subarray(argsSpan[0], argsSpan[0] + argsSpan[1]), opts.maxArgs);
+  const { args, cut } = splitArgs(bytes.subarray(offs[Str.args]!, offs[Str.args]! + lens[Str.args]!), opts.maxArgs);
   return {
     ok: true,
     event: {
