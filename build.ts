@@ -3,52 +3,155 @@
  * self-contained libbpf, and one `bun build --compile` executable that embeds
  * them all.
  *
- *   bun run build                  ./dual-slot (embedded libbpf)
- *   bun run build --system-libbpf  ./dual-slot-syslibbpf (dlopens the host's libbpf.so.1)
- *   bun run release                dist/dual-slot-linux-<arch> + dist/SHA256SUMS
+ *   bun run build                  ./dual-slot (embedded libbpf) and
+ *                                  ./dual-slot-syslibbpf (dlopens the host's libbpf.so.1;
+ *                                  tests and the startup bench compare the two)
+ *   bun run build --system-libbpf  ./dual-slot-syslibbpf only
+ *   bun run release                dist/dual-slot-linux-x64, dist/dual-slot-linux-arm64
+ *                                  (when it can be cross-built) and dist/SHA256SUMS
+ *
+ * Every variant has its own generated assets module (build/gen/<arch>[-syslibbpf]/assets.ts);
+ * a bundler plugin points src/assets.ts at the right one, so building one
+ * variant never changes what another build, or `bun src/main.ts`, embeds.
+ * build/gen/assets.ts (what source runs import) names the host's embedded build.
+ *
+ * Cache: ${DUAL_SLOT_CACHE:-/var/cache/dual-slot} holds the native libbpf
+ * builds (native/build-libbpf.sh) and the cross-compile Bun runtimes (bun/).
  */
 import { $ } from "bun";
+import type { BunPlugin } from "bun";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync,
+} from "node:fs";
+import { basename, dirname } from "node:path";
 import pkg from "./package.json" with { type: "json" };
 
-const argv = new Set(process.argv.slice(2));
-const release = argv.has("--release");
-const systemLibbpf = argv.has("--system-libbpf");
+const KNOWN_FLAGS = new Set(["--release", "--system-libbpf"]);
+const argv = process.argv.slice(2);
+for (const a of argv) {
+  if (!KNOWN_FLAGS.has(a)) {
+    process.stderr.write(`build: unknown flag ${a} (known: ${[...KNOWN_FLAGS].join(", ")})\n`);
+    process.exit(2);
+  }
+}
+const release = argv.includes("--release");
+const systemOnly = argv.includes("--system-libbpf");
 const root = import.meta.dir;
 const B = `${root}/build`;
+const CACHE = process.env.DUAL_SLOT_CACHE ?? "/var/cache/dual-slot";
 
-const ARCHES = { x64: { clang: "x86", bun: "bun-linux-x64", cc: "cc" }, arm64: { clang: "arm64", bun: "bun-linux-arm64", cc: "aarch64-linux-gnu-gcc" } } as const;
+const ARCHES = {
+  x64: { clang: "x86", bun: "bun-linux-x64", cc: "cc", triple: "x86_64-linux-gnu", elfMachine: 62, npm: "@oven/bun-linux-x64", qemu: null },
+  arm64: { clang: "arm64", bun: "bun-linux-arm64", cc: "aarch64-linux-gnu-gcc", triple: "aarch64-linux-gnu", elfMachine: 183, npm: "@oven/bun-linux-aarch64", qemu: "qemu-aarch64-static" },
+} as const;
 type Arch = keyof typeof ARCHES;
 const hostArch: Arch = process.arch === "arm64" ? "arm64" : "x64";
+
+/**
+ * npm integrity (sha512 of the tarball) of the Bun runtime used to
+ * cross-compile, per Bun version: the runtime becomes the release
+ * executable, so it is pinned, not merely fetched over TLS. The host's own
+ * architecture uses the Bun running this script. Add a line when Bun is
+ * upgraded (`npm view @oven/bun-linux-aarch64@<version> dist.integrity`).
+ */
+const BUN_RUNTIME_INTEGRITY: Readonly<Record<string, Partial<Record<Arch, string>>>> = {
+  "1.4.4": {
+    x64: "sha512-CHbbkmHVM28T1GFq+6GL4Ao4ujwwYwj1CxFFwEFzLanPfNsId9AhbIP0Q4reWuWBkGimUkoQygrK7Rgjtj3vog==",
+    arm64: "sha512-ZTVtpf9zmHSBVPX1sBwe5agGb/rN34yPGg/Hby8e2Ax2uCUA2URZKlZH7qLntK7qaFJCMXh9v0GWNYN2zINz1w==",
+  },
+};
+
+/** The newest glibc symbol version an ELF file needs; the README states these. */
+const GLIBC_TARGET = "2.28";
+
+const t0 = performance.now();
+const timings: Array<[string, number]> = [];
 
 function step(msg: string): void {
   process.stderr.write(`build: ${msg}\n`);
 }
 
-async function bpfObject(arch: Arch): Promise<string> {
+async function timed<T>(label: string, f: () => Promise<T>): Promise<T> {
+  const s = performance.now();
+  try {
+    return await f();
+  } finally {
+    timings.push([label, (performance.now() - s) / 1000]);
+  }
+}
+
+/** Write through a temporary name and rename: a concurrent build or test never sees half a file. */
+function writeAtomic(path: string, data: string | Uint8Array): void {
+  const tmp = `${dirname(path)}/.${basename(path)}.tmp.${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+function firstLine(e: unknown): string {
+  if (e instanceof $.ShellError) {
+    const err = e.stderr.toString().trim().split("\n").filter(Boolean).at(-1);
+    return `exit ${e.exitCode}${err ? `: ${err}` : ""}`;
+  }
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0] ?? "";
+}
+
+async function which(cmd: string): Promise<boolean> {
+  return Bun.which(cmd) !== null;
+}
+
+async function vmlinuxHeader(): Promise<string> {
   const vmlinux = `${B}/vmlinux.h`;
   if (!existsSync(vmlinux)) {
     step("generating build/vmlinux.h from /sys/kernel/btf/vmlinux");
     const bpftool = existsSync("/usr/sbin/bpftool") ? "/usr/sbin/bpftool" : "bpftool";
-    await $`${bpftool} btf dump file /sys/kernel/btf/vmlinux format c > ${vmlinux}`;
+    const tmp = `${vmlinux}.tmp.${process.pid}`;
+    await $`${bpftool} btf dump file /sys/kernel/btf/vmlinux format c > ${tmp}`;
+    renameSync(tmp, vmlinux);
   }
+  return vmlinux;
+}
+
+/**
+ * The program uses no pt_regs or other arch-specific kernel types, so the
+ * host's vmlinux.h serves both targets: CO-RE relocates every field access
+ * against the running kernel's BTF, and -D__TARGET_ARCH_<arch> only selects
+ * bpf_tracing.h's register macros.
+ */
+async function bpfObject(arch: Arch): Promise<string> {
+  await vmlinuxHeader();
   const out = `${B}/dual_slot.${arch}.bpf.o`;
+  const tmp = `${B}/.dual_slot.${arch}.bpf.o.tmp.${process.pid}`;
   step(`clang -> ${out}`);
-  await $`clang -O2 -g -target bpf -mcpu=v3 -D__TARGET_ARCH_${ARCHES[arch].clang} -Wall -Werror -I${B} -I${root}/bpf -c ${root}/bpf/dual_slot.bpf.c -o ${out}`;
-  // DWARF is only for humans; BTF and BTF.ext (CO-RE relocations) stay.
-  await $`llvm-strip -g ${out}`;
+  try {
+    await $`clang -O2 -g -target bpf -mcpu=v3 -D__TARGET_ARCH_${ARCHES[arch].clang} -Wall -Werror -I${B} -I${root}/bpf -c ${root}/bpf/dual_slot.bpf.c -o ${tmp}`;
+    // DWARF is only for humans; BTF and BTF.ext (CO-RE relocations) stay.
+    await $`llvm-strip -g ${tmp}`;
+    renameSync(tmp, out);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
   return out;
 }
 
 async function tools(arch: Arch): Promise<string> {
   const dir = `${B}/tools/${arch}`;
   step(`tools -> ${dir}`);
-  await $`bash ${root}/tools/build.sh ${dir} ${ARCHES[arch].cc}`.quiet();
+  const cc = ARCHES[arch].cc;
+  if (!(await which(cc))) {
+    const pkgs = arch === hostArch ? "gcc libc6-dev" : `gcc-${ARCHES[arch].triple} libc6-dev-${arch}-cross`;
+    throw new Error(`${cc} is not installed (apt-get install ${pkgs})`);
+  }
+  await $`bash ${root}/tools/build.sh ${dir} ${cc}`.quiet();
   return dir;
 }
 
-async function nativeLibbpf(arch: Arch): Promise<{ so: string; version: string }> {
+interface NativeLib {
+  so: string;
+  version: string;
+}
+
+async function nativeLibbpf(arch: Arch): Promise<NativeLib> {
   step(`self-contained libbpf (${arch})`);
   await $`bash ${root}/native/build-libbpf.sh ${arch}`;
   const dir = `${B}/native/${arch}`;
@@ -62,9 +165,9 @@ async function gitCommit(): Promise<string> {
   return r.text().trim() + (dirty ? "-dirty" : "");
 }
 
-/** The module src/assets.ts re-exports: embedded files and build facts. */
-function writeAssets(arch: Arch, obj: string, toolsDir: string, lib: { so: string; version: string } | null, commit: string): string {
-  const gen = `${B}/gen/${arch}`;
+/** Generated module behind src/assets.ts for one variant: embedded files and build facts. */
+function writeAssets(variant: string, arch: Arch, obj: string, toolsDir: string, lib: NativeLib | null, commit: string): string {
+  const gen = `${B}/gen/${variant}`;
   mkdirSync(gen, { recursive: true });
   const imp = (name: string, path: string) => `import ${name} from ${JSON.stringify(path)} with { type: "file" };`;
   const src = [
@@ -79,48 +182,305 @@ function writeAssets(arch: Arch, obj: string, toolsDir: string, lib: { so: strin
     `export const buildInfo = ${JSON.stringify({ version: pkg.version, commit, libbpf: lib ? lib.version : "system", arch })};`,
     "",
   ].join("\n");
-  writeFileSync(`${gen}/assets.ts`, src);
-  writeFileSync(`${B}/gen/assets.ts`, `export * from "./${arch}/assets.ts";\n`);
-  return gen;
+  const file = `${gen}/assets.ts`;
+  writeAtomic(file, src);
+  return file;
 }
 
-async function compile(arch: Arch, outfile: string): Promise<void> {
-  step(`bun build --compile -> ${outfile}`);
-  const target = ARCHES[arch].bun;
-  const compileArgs = arch === hostArch ? [] : [`--target=${target}`];
-  await $`bun build --compile --minify --sourcemap=none ${compileArgs} ${root}/src/main.ts --outfile ${outfile}`.quiet();
+/** Points source runs (`bun src/main.ts`, unit tests) at one variant's assets. */
+function pointSourceAt(variant: string, onlyIfMissing: boolean): void {
+  const p = `${B}/gen/assets.ts`;
+  if (onlyIfMissing && existsSync(p)) return;
+  writeAtomic(p, `export * from "./${variant}/assets.ts";\n`);
 }
 
-async function buildFor(arch: Arch, outfile: string, embedLibbpf: boolean): Promise<void> {
-  mkdirSync(B, { recursive: true });
-  const obj = await bpfObject(arch);
-  const toolsDir = await tools(arch);
-  const lib = embedLibbpf ? await nativeLibbpf(arch) : null;
-  writeAssets(arch, obj, toolsDir, lib, await gitCommit());
-  await compile(arch, outfile);
-}
-
-const t0 = performance.now();
-if (release) {
-  mkdirSync(`${root}/dist`, { recursive: true });
-  const sums: string[] = [];
-  for (const arch of Object.keys(ARCHES) as Arch[]) {
-    const out = `${root}/dist/dual-slot-linux-${arch}`;
+/** Bun runtime for cross-compiling to `arch`: from npm, integrity-checked, cached by version. */
+async function bunRuntime(arch: Arch): Promise<string> {
+  const version = Bun.version;
+  const { npm } = ARCHES[arch];
+  const dir = `${CACHE}/bun/${version}/${basename(npm)}`;
+  const bin = `${dir}/bun`;
+  if (existsSync(bin)) return bin;
+  const integrity = BUN_RUNTIME_INTEGRITY[version]?.[arch];
+  if (integrity === undefined) {
+    throw new Error(`no pinned integrity for ${npm}@${version}: add it to BUN_RUNTIME_INTEGRITY in build.ts`);
+  }
+  step(`fetching ${npm}@${version} (npm pack) -> ${dir}`);
+  mkdirSync(dirname(dir), { recursive: true });
+  const work = mkdtempSync(`${dirname(dir)}/.fetch-`);
+  try {
+    const packed = await $`npm pack ${`${npm}@${version}`} --pack-destination ${work}`.nothrow().quiet();
+    if (packed.exitCode !== 0) {
+      const why = packed.stderr.toString().split("\n").map((l) => l.replace(/^npm (ERR!|error) ?/, "").trim()).filter(Boolean);
+      throw new Error(`npm pack ${npm}@${version} failed (exit ${packed.exitCode}): ${why.slice(0, 2).join(" ") || "no message"}`);
+    }
+    const tgz = readdirSync(work).find((f) => f.endsWith(".tgz"));
+    if (tgz === undefined) throw new Error(`npm pack ${npm}@${version} produced no tarball`);
+    const got = `sha512-${createHash("sha512").update(readFileSync(`${work}/${tgz}`)).digest("base64")}`;
+    if (got !== integrity) throw new Error(`${npm}@${version}: tarball integrity ${got} does not match the pinned ${integrity}`);
+    await $`tar -xzf ${`${work}/${tgz}`} -C ${work} package/bin/bun`.quiet();
+    mkdirSync(`${work}/out`);
+    renameSync(`${work}/package/bin/bun`, `${work}/out/bun`);
+    chmodSync(`${work}/out/bun`, 0o755);
     try {
-      await buildFor(arch, out, true);
+      renameSync(`${work}/out`, dir);
+    } catch (e) {
+      // A concurrent build published the same runtime first.
+      if (!existsSync(bin)) throw e;
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return bin;
+}
+
+/** Redirects src/assets.ts's import of build/gen/assets.ts to one variant's module. */
+function assetsPlugin(assetsModule: string): BunPlugin {
+  return {
+    name: "dual-slot-assets",
+    setup(b) {
+      b.onResolve({ filter: /(^|\/)build\/gen\/assets\.ts$/ }, (a) =>
+        a.importer === `${root}/src/assets.ts` ? { path: assetsModule } : undefined,
+      );
+    },
+  };
+}
+
+async function compile(arch: Arch, assetsModule: string, outfile: string): Promise<void> {
+  step(`bun build --compile (${ARCHES[arch].bun}) -> ${outfile}`);
+  const executablePath = arch === hostArch ? undefined : await bunRuntime(arch);
+  // The output's name is recorded inside the executable (its entry point is
+  // /$bunfs/root/<name>), so the temporary file gets the final name, in a
+  // private directory beside the target: identical inputs, identical bytes.
+  const tmpDir = mkdtempSync(`${dirname(outfile)}/.${basename(outfile)}.build-`);
+  const tmp = `${tmpDir}/${basename(outfile)}`;
+  try {
+    const r = await Bun.build({
+      entrypoints: [`${root}/src/main.ts`],
+      minify: true,
+      sourcemap: "none",
+      plugins: [assetsPlugin(assetsModule)],
+      compile: {
+        target: ARCHES[arch].bun,
+        outfile: tmp,
+        ...(executablePath !== undefined ? { executablePath } : {}),
+        // A root agent must not take code or settings from wherever it is
+        // started: by default a compiled Bun program reads ./bunfig.toml
+        // (whose `preload` runs any script) and ./.env from its working directory.
+        autoloadBunfig: false,
+        autoloadDotenv: false,
+        autoloadTsconfig: false,
+        autoloadPackageJson: false,
+        // Only code inside the executable runs: this also makes Bun refuse
+        // --preload/--require/--import smuggled in through BUN_OPTIONS.
+        execArgv: ["--disallow-code-generation-from-strings=strict"],
+      },
+    });
+    if (!r.success) throw new Error(`bun build failed: ${r.logs.map(String).join("; ")}`);
+    renameSync(tmp, outfile);
+  } finally {
+    rmSync(tmpDir, { recursive: true, force: true });
+  }
+}
+
+interface Variant {
+  arch: Arch;
+  embedLibbpf: boolean;
+  outfile: string;
+}
+
+interface Built {
+  outfile: string;
+  arch: Arch;
+  lib: NativeLib | null;
+}
+
+async function buildVariants(variants: Variant[], commit: string): Promise<Built[]> {
+  mkdirSync(B, { recursive: true });
+  const objs = new Map<Arch, string>();
+  const toolDirs = new Map<Arch, string>();
+  const libs = new Map<Arch, NativeLib>();
+  const out: Built[] = [];
+  for (const v of variants) {
+    const { arch } = v;
+    if (!objs.has(arch)) objs.set(arch, await timed(`bpf object ${arch}`, () => bpfObject(arch)));
+    // libbpf first: as root, build-libbpf.sh installs the (cross) compiler the tools need too.
+    let lib: NativeLib | null = null;
+    if (v.embedLibbpf) {
+      lib = libs.get(arch) ?? (await timed(`libbpf.so ${arch}`, () => nativeLibbpf(arch)));
+      libs.set(arch, lib);
+    }
+    if (!toolDirs.has(arch)) toolDirs.set(arch, await timed(`tools ${arch}`, () => tools(arch)));
+    const variant = v.embedLibbpf ? arch : `${arch}-syslibbpf`;
+    const assets = writeAssets(variant, arch, objs.get(arch)!, toolDirs.get(arch)!, lib, commit);
+    if (arch === hostArch) pointSourceAt(variant, !v.embedLibbpf);
+    await timed(`compile ${basename(v.outfile)}`, () => compile(arch, assets, v.outfile));
+    out.push({ outfile: v.outfile, arch, lib });
+  }
+  return out;
+}
+
+// --- release facts -----------------------------------------------------------
+
+function elfMachine(path: string): number {
+  const h = readFileSync(path).subarray(0, 20);
+  if (h[0] !== 0x7f || h[1] !== 0x45 || h[2] !== 0x4c || h[3] !== 0x46) throw new Error(`${path} is not an ELF file`);
+  return h.readUInt16LE(18);
+}
+
+/** Newest GLIBC_x.y symbol version the file's dynamic symbols need (`objdump -T`). */
+async function glibcFloor(path: string, arch: Arch): Promise<string> {
+  const candidates = [`${ARCHES[arch].triple}-objdump`, "llvm-objdump", "objdump"];
+  for (const tool of candidates) {
+    if (!(await which(tool))) continue;
+    const r = await $`${tool} -T ${path}`.nothrow().quiet();
+    if (r.exitCode !== 0) continue;
+    const versions = [...new Set(r.text().match(/GLIBC_[0-9.]+/g) ?? [])].map((s) => s.slice(6));
+    versions.sort((a, b) => Bun.semver.order(semverish(a), semverish(b)));
+    return versions.at(-1) ?? "none";
+  }
+  return "unknown (no objdump for this architecture)";
+}
+
+/**
+ * glibc that the libc functions the TypeScript code binds with bun:ffi need:
+ * they are looked up with dlsym at run time, so `objdump -T` of the
+ * executable cannot see them. A symbol needs the oldest glibc that has it at
+ * all (dlsym takes whatever version the host has); the answer is the newest
+ * of those. Returns the floor and the symbols that set it.
+ */
+async function ffiLibcFloor(arch: Arch): Promise<{ floor: string; by: string[] }> {
+  const names = new Set<string>();
+  for await (const f of new Bun.Glob("src/**/*.ts").scan({ cwd: root, absolute: true })) {
+    for (const m of readFileSync(f, "utf8").matchAll(/dlopen\(\s*"libc\.so\.6"\s*,\s*\{([\s\S]*?)\}\s*\)/g)) {
+      for (const k of m[1]!.matchAll(/(\w+)\s*:\s*\{/g)) names.add(k[1]!);
+    }
+  }
+  const libc = arch === hostArch ? `/lib/${ARCHES[arch].triple}/libc.so.6` : `/usr/${ARCHES[arch].triple}/lib/libc.so.6`;
+  const tool = [`${ARCHES[arch].triple}-objdump`, "llvm-objdump", "objdump"].find((t) => Bun.which(t) !== null);
+  if (tool === undefined || !existsSync(libc)) return { floor: "unknown", by: [] };
+  const oldest = new Map<string, string>();
+  for (const line of (await $`${tool} -T ${libc}`.quiet()).text().split("\n")) {
+    const m = /\(?GLIBC_([0-9.]+)\)?\s+(\S+)$/.exec(line.trim());
+    if (!m || !names.has(m[2]!)) continue;
+    const prev = oldest.get(m[2]!);
+    if (prev === undefined || Bun.semver.order(semverish(m[1]!), semverish(prev)) < 0) oldest.set(m[2]!, m[1]!);
+  }
+  const missing = [...names].filter((n) => !oldest.has(n));
+  if (missing.length > 0) step(`warning: bun:ffi binds ${missing.join(", ")} from libc.so.6, which ${libc} does not export`);
+  let floor = "2.0";
+  for (const v of oldest.values()) if (Bun.semver.order(semverish(v), semverish(floor)) > 0) floor = v;
+  return { floor, by: [...oldest].filter(([, v]) => v === floor).map(([k]) => k) };
+}
+
+function semverish(v: string): string {
+  const p = v.split(".");
+  while (p.length < 3) p.push("0");
+  return p.slice(0, 3).join(".");
+}
+
+function atMostTarget(v: string): boolean {
+  return /^[0-9.]+$/.test(v) && Bun.semver.order(semverish(v), semverish(GLIBC_TARGET)) <= 0;
+}
+
+/** Runs `--version` of the artifact (arm64 under qemu-user when available) and checks what it says. */
+async function smoke(b: Built, commit: string): Promise<string> {
+  const q = ARCHES[b.arch].qemu;
+  let cmd: string[];
+  if (b.arch === hostArch) cmd = [b.outfile, "--version"];
+  else if (q !== null && (await which(q))) cmd = [q, "-L", `/usr/${ARCHES[b.arch].triple}`, b.outfile, "--version"];
+  else return `not run (no ${q ?? "emulator"} for ${b.arch})`;
+  const p = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+  const text = p.stdout.toString().trim();
+  const want = `libbpf ${b.lib?.version ?? "?"} embedded, commit ${commit}, ${b.arch})`;
+  if (p.exitCode !== 0 || !text.endsWith(want)) {
+    throw new Error(`${basename(b.outfile)} --version said ${JSON.stringify(text)} (exit ${p.exitCode}), expected it to end with ${JSON.stringify(want)}: ${p.stderr.toString().trim()}`);
+  }
+  return `${b.arch === hostArch ? "" : `${q}: `}${text}`;
+}
+
+async function doRelease(commit: string): Promise<void> {
+  const dist = `${root}/dist`;
+  mkdirSync(dist, { recursive: true });
+  if (commit.endsWith("-dirty")) step(`warning: releasing from a dirty tree (commit ${commit})`);
+  const built: Built[] = [];
+  const skipped: string[] = [];
+  const arches = [hostArch, ...(Object.keys(ARCHES) as Arch[]).filter((a) => a !== hostArch)];
+  for (const arch of arches) {
+    const outfile = `${dist}/dual-slot-linux-${arch}`;
+    try {
+      built.push(...(await buildVariants([{ arch, embedLibbpf: true, outfile }], commit)));
     } catch (e) {
       if (arch === hostArch) throw e;
-      step(`skipping ${arch}: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
-      continue;
+      // No stale artifact may sit beside a SHA256SUMS that does not list it.
+      rmSync(outfile, { force: true });
+      skipped.push(`${arch}: ${firstLine(e)}`);
+      step(`SKIPPING dist/dual-slot-linux-${arch}: cannot cross-build it: ${firstLine(e)}`);
     }
-    sums.push(`${createHash("sha256").update(readFileSync(out)).digest("hex")}  dual-slot-linux-${arch}`);
   }
-  writeFileSync(`${root}/dist/SHA256SUMS`, sums.join("\n") + "\n");
-  // Leave the host build's assets in place for `bun src/main.ts` and tests.
-  await buildFor(hostArch, `${root}/dual-slot`, true);
-} else if (systemLibbpf) {
-  await buildFor(hostArch, `${root}/dual-slot-syslibbpf`, false);
-} else {
-  await buildFor(hostArch, `${root}/dual-slot`, true);
+
+  const rows: Array<Record<string, string | number>> = [];
+  const sums: string[] = [];
+  for (const b of built) {
+    const name = basename(b.outfile);
+    const machine = elfMachine(b.outfile);
+    if (machine !== ARCHES[b.arch].elfMachine) throw new Error(`${name}: ELF machine ${machine}, expected ${ARCHES[b.arch].elfMachine}`);
+    const sha = createHash("sha256").update(readFileSync(b.outfile)).digest("hex");
+    sums.push(`${sha}  ${name}`);
+    const soFloor = b.lib ? await glibcFloor(b.lib.so, b.arch) : "-";
+    const exeFloor = await glibcFloor(b.outfile, b.arch);
+    const ffi = await ffiLibcFloor(b.arch);
+    const overall = [soFloor, exeFloor, ffi.floor].filter((v) => /^[0-9.]+$/.test(v))
+      .sort((x, y) => Bun.semver.order(semverish(x), semverish(y))).at(-1) ?? "unknown";
+    for (const [what, f] of [["libbpf.so", soFloor], [name, exeFloor], ["bun:ffi libc bindings", ffi.floor]] as const) {
+      if (f !== "-" && !atMostTarget(f)) step(`warning: ${what} needs glibc ${f}, above the ${GLIBC_TARGET} target`);
+    }
+    rows.push({
+      file: `dist/${name}`,
+      bytes: statSync(b.outfile).size,
+      libbpf: b.lib?.version ?? "system",
+      "libbpf.so bytes": b.lib ? statSync(b.lib.so).size : 0,
+      "glibc (libbpf.so)": soFloor,
+      "glibc (executable)": exeFloor,
+      "glibc (bun:ffi libc)": `${ffi.floor}${ffi.by.length ? ` (${ffi.by.join(", ")})` : ""}`,
+      "glibc needed": overall,
+      "--version": await smoke(b, commit),
+      sha256: sha,
+    });
+  }
+  writeAtomic(`${dist}/SHA256SUMS`, sums.join("\n") + "\n");
+
+  process.stderr.write("\nrelease:\n");
+  for (const r of rows) {
+    process.stderr.write(`  ${r.file}\n`);
+    for (const [k, v] of Object.entries(r)) if (k !== "file") process.stderr.write(`    ${k.padEnd(20)} ${v}\n`);
+  }
+  process.stderr.write(`  dist/SHA256SUMS (${sums.length} file${sums.length === 1 ? "" : "s"})\n`);
+  for (const s of skipped) process.stderr.write(`  NOT BUILT ${s}\n`);
 }
+
+// --- main --------------------------------------------------------------------
+
+try {
+  const commit = await gitCommit();
+  if (release) {
+    await doRelease(commit);
+  } else if (systemOnly) {
+    await buildVariants([{ arch: hostArch, embedLibbpf: false, outfile: `${root}/dual-slot-syslibbpf` }], commit);
+  } else {
+    await buildVariants(
+      [
+        { arch: hostArch, embedLibbpf: true, outfile: `${root}/dual-slot` },
+        { arch: hostArch, embedLibbpf: false, outfile: `${root}/dual-slot-syslibbpf` },
+      ],
+      commit,
+    );
+  }
+} catch (e) {
+  if (e instanceof $.ShellError) process.stderr.write(e.stderr.toString());
+  else if (process.env.DEBUG) console.error(e);
+  step(`FAILED: ${firstLine(e)}`);
+  process.exit(1);
+}
+step(`timings: ${timings.map(([l, s]) => `${l} ${s.toFixed(1)}s`).join(", ")}`);
 step(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
