@@ -6,6 +6,7 @@
  * trace is a bug. citty's own runMain prints stack traces, so this entry point
  * dispatches itself.
  */
+import "./cli/allocator.ts";
 import "./cli/color.ts";
 import { defineCommand, renderUsage, runCommand, showUsage, type CommandDef, type ArgsDef } from "citty";
 import { buildInfo } from "./assets.ts";

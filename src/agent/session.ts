@@ -50,7 +50,7 @@ export class Session {
   ) {
     this.bootWallNs = realtimeNs() - monotonicNs();
     this.cpus = possibleCpus();
-    this.reorder = opts.transport === "perf" && opts.order ? new Reorder<ExecEvent>((e) => e.ktimeNs) : null;
+    this.reorder = opts.transport === "perf" && opts.order ? new Reorder<ExecEvent>((e) => Number(e.ktimeNs)) : null;
     this.obj = BpfObject.load(image, opts);
     try {
       const handle = (_cpu: number, data: Uint8Array) => this.sample(data);
@@ -87,7 +87,7 @@ export class Session {
     this.counts.bytes += ev.size;
     if (ev.corrupt) this.counts.corrupt++;
     if (ev.clobbered) this.counts.clobbered++;
-    if (this.reorder) this.reorder.push(ev);
+    if (this.reorder) this.reorder.push(ev.cpu, ev);
     else this.onEvent(ev);
   }
 
@@ -97,7 +97,7 @@ export class Session {
     const now = monotonicNs();
     this.reader.consume();
     if (this.reorder) {
-      for (const ev of final ? this.reorder.flush() : this.reorder.release(now)) this.onEvent(ev);
+      for (const ev of final ? this.reorder.flush() : this.reorder.release(Number(now))) this.onEvent(ev);
     }
   }
 

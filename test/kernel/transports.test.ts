@@ -90,8 +90,10 @@ describe.skipIf(!isRoot)("transports (root)", () => {
     for (const row of r.rows) {
       for (const f of fields) expect(row).toHaveProperty(f);
       expect(row.bpf_ns_per_event as number).toBeGreaterThan(0);
+      // Every exec is delivered or counted lost (fixed events can overflow 64 pages).
+      expect((row.captured as number) + (row.lost as number)).toBe(row.expected as number);
       if (row.workload === "exec") {
-        expect(row.captured).toBe(200);
+        if (row.encoding === "compact") expect(row.captured).toBe(200);
         expect(typeof row.slowdown_pct).toBe("number");
       }
     }
