@@ -105,10 +105,14 @@ export class Session {
     return readCounters(this.obj.mapFd("ds_counters"), this.cpus).total;
   }
 
-  /** User-space view of loss: perf lost records, or the kernel's failed ring reservations. */
-  lost(): number {
-    if (this.opts.transport === "perf") return this.reader.lost() + this.reader.badRecords();
-    return this.kernelCounters().output_fail;
+  /**
+   * Events lost between the programs and us. The kernel's own count of failed
+   * outputs is authoritative: perf reports a full buffer with a LOST record only
+   * once space frees up again, which may be after we stop reading.
+   */
+  lost(k: CounterTotals = this.kernelCounters()): number {
+    const framed = this.reader.lost() + this.reader.badRecords();
+    return Math.max(framed, k.output_fail);
   }
 
   lostByCpu(): number[] {
@@ -123,8 +127,7 @@ export class Session {
       this.obj.detach();
       this.drain(true);
       this.kernelCountersAtStop = this.kernelCounters();
-      this.counts.lost =
-        this.opts.transport === "perf" ? this.reader.lost() + this.reader.badRecords() : this.kernelCountersAtStop.output_fail;
+      this.counts.lost = this.lost(this.kernelCountersAtStop);
     } finally {
       this.stopped = true;
       this.reader.close();
