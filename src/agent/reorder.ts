@@ -7,7 +7,8 @@
  * in its CPU's buffer when this drain read the buffers (the stamp is taken a few
  * microseconds before the output), so nothing older can still arrive. Events
  * are thus delayed by one to two intervals, and ordering holds for events whose
- * stamp-to-output gap is shorter than one interval.
+ * stamp-to-output gap is shorter than one interval (at least 5 ms: the agent
+ * drains more often under load, see Session.adapt).
  *
  * Each CPU's queue is already in time order, so releasing is a k-way merge:
  * linear in the events, no sorting on the per-event path.

@@ -12,6 +12,8 @@ import type { EventSource } from "../reader/source.ts";
 import { decodeEvent, type ExecEvent } from "../wire/decode.ts";
 import { Reorder } from "./reorder.ts";
 
+const MIN_DELAY_MS = 5;
+
 export interface SessionOptions extends LoadConfig {
   pages: number;
   intervalMs: number;
@@ -37,7 +39,12 @@ export class Session {
   private readonly obj: BpfObject;
   private readonly reader: EventSource;
   private readonly reorder: Reorder<ExecEvent> | null;
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  /** Current drain period: --interval, shortened while buffers fill fast. */
+  private delay: number;
+  /** Bytes read per CPU (perf) or for the one ring, since the last drain. */
+  private readonly drained: number[];
+  private readonly capacity: number;
   private stopped = false;
   lastMalformed = "";
   /** The kernel's counters, read once at stop just before the maps go away. */
@@ -51,9 +58,15 @@ export class Session {
     this.bootWallNs = realtimeNs() - monotonicNs();
     this.cpus = possibleCpus();
     this.reorder = opts.transport === "perf" && opts.order ? new Reorder<ExecEvent>((e) => Number(e.ktimeNs)) : null;
+    this.delay = opts.intervalMs;
+    this.drained = new Array<number>(opts.transport === "perf" ? this.cpus : 1).fill(0);
+    this.capacity = opts.transport === "perf" ? opts.pages * 4096 : opts.ringSize;
     this.obj = BpfObject.load(image, opts);
     try {
-      const handle = (_cpu: number, data: Uint8Array) => this.sample(data);
+      const handle = (cpu: number, data: Uint8Array) => {
+        this.drained[cpu >= 0 && cpu < this.drained.length ? cpu : 0]! += data.length;
+        this.sample(data);
+      };
       this.reader =
         opts.transport === "perf"
           ? new PerfReader(this.obj.mapFd("ds_events"), opts.pages, handle, this.cpus)
@@ -72,7 +85,28 @@ export class Session {
   attach(): void {
     this.obj.attach("ds_exec");
     if (this.opts.flood) this.obj.attach("ds_flood");
-    this.timer = setInterval(() => this.drain(), this.opts.intervalMs);
+    this.arm();
+  }
+
+  private arm(): void {
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.drain();
+      if (!this.stopped) this.arm();
+    }, this.delay);
+  }
+
+  /**
+   * Keep the fullest buffer under a quarter full between drains, so a burst
+   * four times the current rate still fits: shorten the period in proportion
+   * (down to 5 ms), and relax back to --interval once it calms down. Quiet
+   * hosts keep the cheap period.
+   */
+  private adapt(): void {
+    const fill = Math.max(...this.drained) / this.capacity;
+    this.drained.fill(0);
+    if (fill > 0.25) this.delay = Math.max(MIN_DELAY_MS, (this.delay * 0.25) / fill);
+    else if (fill < 0.1) this.delay = Math.min(this.opts.intervalMs, this.delay * 2);
   }
 
   private sample(data: Uint8Array): void {
@@ -96,6 +130,7 @@ export class Session {
     if (this.stopped) return;
     const now = monotonicNs();
     this.reader.consume();
+    this.adapt();
     if (this.reorder) {
       for (const ev of final ? this.reorder.flush() : this.reorder.release(Number(now))) this.onEvent(ev);
     }
@@ -122,7 +157,7 @@ export class Session {
   /** Final drain, then teardown: links, reader, object. Safe to call twice. */
   stop(): void {
     if (this.stopped) return;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     try {
       this.obj.detach();
       this.drain(true);

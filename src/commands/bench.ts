@@ -35,7 +35,7 @@ export default defineCommand({
     workers: { type: "string", default: "2", description: "storm worker processes" },
     transports: { type: "string", default: "all", description: "comma list of perf, ringbuf, ringbuf-output (or all)" },
     encodings: { type: "string", default: "all", description: "comma list of compact, fixed (or all)" },
-    "flood-rates": { type: "string", default: "50000,100000,200000,400000,0", description: "flood rates in calls/s to try (0: as fast as possible)" },
+    "flood-rates": { type: "string", default: "5000,10000,20000,50000,100000,200000,0", description: "flood rates in calls/s to try (0: as fast as possible)" },
     "flood-seconds": { type: "string", default: "1", description: "how long each flood rate runs" },
     json: { type: "boolean", default: false, description: "print the results as JSON instead of a table" },
     out: { type: "string", description: "also write the results as JSON to this file" },
@@ -100,6 +100,7 @@ export default defineCommand({
       rows,
     };
     if (args.out !== undefined) writeFileSync(String(args.out), `${JSON.stringify(result, null, 2)}\n`);
-    process.stdout.write(args.json ? `${JSON.stringify(result)}\n` : `${benchTable(rows)}\nbaseline storm: ${result.baseline_rates_per_s.join(", ")} execs/s\n`);
+    const baselineLine = baselines.length > 0 ? `baseline storm (no agent): ${result.baseline_rates_per_s.join(", ")} execs/s\n` : "";
+    process.stdout.write(args.json ? `${JSON.stringify(result)}\n` : `${benchTable(rows)}\n${baselineLine}`);
   },
 });

@@ -8,7 +8,8 @@
  * /proc/self/fd/N maps it straight from anonymous memory, and sealing it
  * first means nothing can rewrite the code between our write and the map.
  */
-import { dlopen, FFIType, ptr, read } from "bun:ffi";
+import { dlopen, FFIType, ptr } from "bun:ffi";
+import { errno, errnoText } from "../ffi/libc.ts";
 
 const MFD_CLOEXEC = 0x1;
 const MFD_ALLOW_SEALING = 0x2;
@@ -27,27 +28,6 @@ const EINTR = 4;
 const EINVAL = 22;
 const EACCES = 13;
 
-// Same numbers on x86_64 and arm64 (asm-generic); only used to name errors.
-const ERRNO_NAMES: Readonly<Record<number, string>> = {
-  1: "EPERM",
-  2: "ENOENT",
-  4: "EINTR",
-  5: "EIO",
-  9: "EBADF",
-  11: "EAGAIN",
-  12: "ENOMEM",
-  13: "EACCES",
-  14: "EFAULT",
-  16: "EBUSY",
-  17: "EEXIST",
-  22: "EINVAL",
-  23: "ENFILE",
-  24: "EMFILE",
-  27: "EFBIG",
-  28: "ENOSPC",
-  30: "EROFS",
-  38: "ENOSYS",
-};
 
 // One write(2) moves at most this much on Linux anyway; bounding it keeps the
 // length argument a plain number.
@@ -61,8 +41,6 @@ function openLibc() {
     // x86_64 and the arm64 Linux ABIs pass like a fixed argument.
     fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
     close: { args: [FFIType.i32], returns: FFIType.i32 },
-    __errno_location: { args: [], returns: FFIType.ptr },
-    strerror: { args: [FFIType.i32], returns: FFIType.cstring },
   }).symbols;
 }
 
@@ -73,19 +51,10 @@ function libc(): Libc {
   return libcCache;
 }
 
-/** errno of the calling thread; read right after the failing call, before any other libc use. */
-function errno(c: Libc): number {
-  const loc = c.__errno_location();
-  if (loc === null) return 0;
-  return read.i32(loc, 0);
-}
-
 class NativeCallError extends Error {
   readonly errno: number;
   constructor(call: string, err: number, hint = "") {
-    const text = libc().strerror(err) ?? `errno ${err}`;
-    const name = ERRNO_NAMES[err] ?? `errno ${err}`;
-    super(`${call} failed: ${text} (${name})${hint}`);
+    super(`${call} failed: ${errnoText(err)}${hint}`);
     this.name = "NativeCallError";
     this.errno = err;
   }
@@ -116,7 +85,7 @@ function create(c: Libc, name: string, cloexec: boolean): number {
   const base = MFD_ALLOW_SEALING | (cloexec ? MFD_CLOEXEC : 0);
   let fd = c.memfd_create(label, base | MFD_EXEC);
   if (fd >= 0) return fd;
-  let err = errno(c);
+  let err = errno();
   if (err === EACCES) {
     throw new NativeCallError(
       "memfd_create",
@@ -127,7 +96,7 @@ function create(c: Libc, name: string, cloexec: boolean): number {
   if (err !== EINVAL) throw new NativeCallError("memfd_create", err);
   fd = c.memfd_create(label, base);
   if (fd >= 0) return fd;
-  err = errno(c);
+  err = errno();
   throw new NativeCallError("memfd_create", err);
 }
 
@@ -137,7 +106,7 @@ function writeAll(c: Libc, fd: number, bytes: Uint8Array): void {
     const len = Math.min(bytes.length - off, MAX_WRITE);
     const n = Number(c.write(fd, ptr(bytes, off), len));
     if (n < 0) {
-      const err = errno(c);
+      const err = errno();
       if (err === EINTR) continue;
       throw new NativeCallError("write", err);
     }
@@ -165,7 +134,7 @@ export function memfdFromBytes(
   try {
     writeAll(c, fd, bytes);
     if (c.fcntl(fd, F_ADD_SEALS, ALL_SEALS) < 0) {
-      throw new NativeCallError("fcntl(F_ADD_SEALS)", errno(c));
+      throw new NativeCallError("fcntl(F_ADD_SEALS)", errno());
     }
   } catch (e) {
     c.close(fd);
@@ -179,7 +148,7 @@ export function closeFd(fd: number): void {
   const c = libc();
   // Linux releases the fd even when close() reports EINTR, so never retry.
   if (c.close(fd) < 0) {
-    const err = errno(c);
+    const err = errno();
     if (err !== EINTR) throw new NativeCallError("close", err);
   }
 }

@@ -234,7 +234,8 @@ describe.skipIf(!isRoot)("doctor", () => {
     const priv = j.checks.find((c) => c.name === "privileges")!;
     expect(priv.status).toBe("fail");
     expect(priv.detail).toContain("without CAP_BPF+CAP_PERFMON");
-    expect(priv.fix).toContain("cap_bpf,cap_perfmon");
+    expect(priv.fix).toContain("CAP_BPF and CAP_PERFMON");
+    expect(priv.fix).toContain("sudo");
     for (const n of ["raw_tracepoint", "percpu_array", "ringbuf"]) {
       const c = j.checks.find((x) => x.name === n)!;
       expect(c.status).toBe("skip");
