@@ -142,7 +142,7 @@ console.log("agent on the exec storm (separate process, NDJSON):");
 console.table(agent);
 
 // The in-binary benchmark: transports, encodings, flood.
-const b = Bun.spawn([BIN, "bench", "--execs", String(Math.min(EXECS, 5000)), "--workers", String(WORKERS), "--out", join(root, "bench/transports.json")], {
+const b = Bun.spawn([BIN, "bench", "--execs", String(Math.min(EXECS, 5000)), "--workers", String(WORKERS), "--rounds", String(ROUNDS), "--out", join(root, "bench/transports.json")], {
   stdout: "pipe", stderr: "inherit",
 });
 const table = await new Response(b.stdout).text();

@@ -132,3 +132,26 @@ export async function floodBench(image: Uint8Array, opts: SessionOptions, count:
   );
   return row("flood", opts, count, offered, elapsed, m, null);
 }
+
+const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** One row from several rounds of the same measurement: counts add up, rates and costs are medians. */
+export function combineRounds(rounds: BenchRow[]): BenchRow {
+  const first = rounds[0]!;
+  const expected = rounds.reduce((n, r) => n + r.expected, 0);
+  const captured = rounds.reduce((n, r) => n + r.captured, 0);
+  const slow = rounds.map((r) => r.slowdown_pct).filter((x): x is number => x !== null);
+  return {
+    ...first,
+    offered_per_s: med(rounds.map((r) => r.offered_per_s)),
+    delivered_per_s: med(rounds.map((r) => r.delivered_per_s)),
+    expected,
+    captured,
+    captured_pct: Math.round((1000 * captured) / expected) / 10,
+    lost: rounds.reduce((n, r) => n + r.lost, 0),
+    bytes_per_event: med(rounds.map((r) => r.bytes_per_event)),
+    agent_cpu_us_per_event: med(rounds.map((r) => r.agent_cpu_us_per_event)),
+    bpf_ns_per_event: med(rounds.map((r) => r.bpf_ns_per_event)),
+    slowdown_pct: slow.length > 0 ? med(slow) : null,
+  };
+}

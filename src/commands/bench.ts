@@ -11,7 +11,7 @@ import { agentArgs, ENCODINGS, sessionOptions, TRANSPORTS } from "../cli/agent-a
 import { choiceArg, intArg } from "../cli/args.ts";
 import { UsageError } from "../errors.ts";
 import { setVerbose } from "../log.ts";
-import { baselineStorm, execBench, floodBench, type BenchRow } from "../bench/measure.ts";
+import { baselineStorm, combineRounds, execBench, floodBench, type BenchRow } from "../bench/measure.ts";
 import { benchTable, Progress } from "../bench/report.ts";
 import { REALISTIC_ARGV, stormTarget } from "../bench/workloads.ts";
 import { possibleCpus } from "../bpf/info.ts";
@@ -32,6 +32,7 @@ export default defineCommand({
   args: {
     workload: { type: "string", default: "all", description: "exec, flood or all" },
     execs: { type: "string", default: "20000", description: "execs per storm" },
+    rounds: { type: "string", default: "1", description: "exec storm rounds; each row reports totals and medians over them" },
     workers: { type: "string", default: "2", description: "storm worker processes" },
     transports: { type: "string", default: "all", description: "comma list of perf, ringbuf, ringbuf-output (or all)" },
     encodings: { type: "string", default: "all", description: "comma list of compact, fixed (or all)" },
@@ -46,6 +47,7 @@ export default defineCommand({
     const workload = choiceArg("workload", args.workload, ["exec", "flood", "all"] as const);
     const execs = intArg("execs", args.execs, 1, 10_000_000);
     const workers = intArg("workers", args.workers, 1, 64);
+    const rounds = intArg("rounds", args.rounds, 1, 100);
     const transports = list("transports", args.transports, TRANSPORTS);
     const encodings = list("encodings", args.encodings, ENCODINGS);
     const rates = String(args["flood-rates"]).split(",").map((r) => intArg("flood-rates", r.trim(), 0, 100_000_000));
@@ -57,7 +59,7 @@ export default defineCommand({
     const doExec = workload !== "flood";
     const doFlood = workload !== "exec";
     const combos = transports.flatMap((t) => encodings.map((e) => ({ t, e })));
-    const progress = new Progress((doExec ? combos.length + 3 : 0) + (doFlood ? transports.length * rates.length : 0));
+    const progress = new Progress((doExec ? rounds * (combos.length + 1) + 1 : 0) + (doFlood ? transports.length * rates.length : 0));
     const rows: BenchRow[] = [];
     const baselines: number[] = [];
     const target = stormTarget();
@@ -67,17 +69,21 @@ export default defineCommand({
         // would otherwise be billed to whichever row runs first.
         await execBench(image, { ...base, transport: "perf", encoding: "compact" }, target, Math.min(execs, 2000), workers, REALISTIC_ARGV, 1);
         progress.step("warm-up");
-        // Baselines before and after, so drift on a busy host shows up and averages out.
-        baselines.push(await baselineStorm(target, execs, workers, REALISTIC_ARGV));
-        progress.step("exec storm, no agent");
-        for (const { t, e } of combos) {
-          const opts = { ...base, transport: t, encoding: e };
-          const mean = baselines.reduce((a, b) => a + b, 0) / baselines.length;
-          rows.push(await execBench(image, opts, target, execs, workers, REALISTIC_ARGV, mean));
-          progress.step(`exec storm, ${t}/${e}`);
+        // Rounds interleave a storm with no agent and every combination, in a
+        // rotating order, so drift on a busy host spreads over all of them.
+        const byCombo = new Map<string, BenchRow[]>();
+        for (let r = 0; r < rounds; r++) {
+          const baseline = await baselineStorm(target, execs, workers, REALISTIC_ARGV);
+          baselines.push(baseline);
+          progress.step(`round ${r + 1}: exec storm, no agent`);
+          for (let i = 0; i < combos.length; i++) {
+            const { t, e } = combos[(i + r) % combos.length]!;
+            const row = await execBench(image, { ...base, transport: t, encoding: e }, target, execs, workers, REALISTIC_ARGV, baseline);
+            byCombo.set(`${t}/${e}`, [...(byCombo.get(`${t}/${e}`) ?? []), row]);
+            progress.step(`round ${r + 1}: exec storm, ${t}/${e}`);
+          }
         }
-        baselines.push(await baselineStorm(target, execs, workers, REALISTIC_ARGV));
-        progress.step("exec storm, no agent (again)");
+        for (const { t, e } of combos) rows.push(combineRounds(byCombo.get(`${t}/${e}`)!));
       }
       if (doFlood) {
         for (const t of transports) {
@@ -94,7 +100,7 @@ export default defineCommand({
     }
     const result = {
       host: { kernel: release(), cpus: possibleCpus(), arch: process.arch },
-      execs, workers, argv_bytes: REALISTIC_ARGV.join(" ").length,
+      execs, workers, rounds, argv_bytes: REALISTIC_ARGV.join(" ").length,
       baseline_rates_per_s: baselines.map(Math.round),
       interval_ms: base.intervalMs, pages: base.pages, ring_size: base.ringSize,
       rows,

@@ -14,6 +14,57 @@ export function requireBinary(): void {
 
 export const isRoot = process.geteuid?.() === 0;
 
+export interface Proc {
+  pid: number;
+  stderr(): string;
+  /** Waits for exit (after sending `signal`, if given); SIGKILL after timeoutMs. */
+  finish(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ stdout: string; stderr: string; code: number | null }>;
+}
+
+/** Spawns a command, collecting stdout, and stderr as it arrives (to watch for lines). */
+export function spawnProc(cmd: string[], opts: { env?: Record<string, string | undefined>; cwd?: string } = {}): Proc {
+  const proc = Bun.spawn(cmd, {
+    stdout: "pipe", stderr: "pipe", stdin: "ignore",
+    env: opts.env ?? process.env,
+    ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+  });
+  let err = "";
+  const stdoutText = new Response(proc.stdout).text();
+  const decoder = new TextDecoder();
+  const reader = proc.stderr.getReader();
+  const stderrDone = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      err += decoder.decode(value, { stream: true });
+    }
+  })();
+  return {
+    pid: proc.pid,
+    stderr: () => err,
+    async finish(signal, timeoutMs = 20_000) {
+      if (signal !== undefined) proc.kill(signal);
+      const killer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+      const code = await proc.exited;
+      clearTimeout(killer);
+      await stderrDone;
+      return { stdout: await stdoutText, stderr: err, code };
+    },
+  };
+}
+
+/** Waits for the agent's "attached" line; kills it and throws if it exits or times out first. */
+export async function waitAttached(p: Proc, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!/attached/.test(p.stderr())) {
+    if (!existsSync(`/proc/${p.pid}`) || Date.now() > deadline) {
+      const r = await p.finish("SIGKILL", 2_000);
+      throw new Error(`agent did not attach (exit ${r.code}): ${r.stderr}`);
+    }
+    await Bun.sleep(10);
+  }
+}
+
 export interface RunningAgent {
   pid: number;
   /** Resolves when the agent has exited: its stdout, stderr and exit code. */
@@ -23,36 +74,9 @@ export interface RunningAgent {
 
 export async function startAgent(args: string[], timeoutMs = 20_000): Promise<RunningAgent> {
   requireBinary();
-  const proc = Bun.spawn([BIN, ...args], { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  let stderr = "";
-  const stdoutText = new Response(proc.stdout).text();
-  const decoder = new TextDecoder();
-  const reader = proc.stderr.getReader();
-  const stderrDone = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      stderr += decoder.decode(value, { stream: true });
-    }
-  })();
-  const deadline = Date.now() + timeoutMs;
-  while (!/attached/.test(stderr)) {
-    if (proc.exitCode !== null || Date.now() > deadline) {
-      proc.kill("SIGKILL");
-      throw new Error(`agent did not attach (exit ${proc.exitCode}): ${stderr}`);
-    }
-    await Bun.sleep(10);
-  }
-  return {
-    pid: proc.pid,
-    stderrSoFar: () => stderr,
-    async stop(signal: NodeJS.Signals = "SIGINT") {
-      proc.kill(signal);
-      const code = await proc.exited;
-      await stderrDone;
-      return { stdout: await stdoutText, stderr, code };
-    },
-  };
+  const p = spawnProc([BIN, ...args]);
+  await waitAttached(p, timeoutMs);
+  return { pid: p.pid, stderrSoFar: () => p.stderr(), stop: (signal: NodeJS.Signals = "SIGINT") => p.finish(signal) };
 }
 
 /** A copy of /bin/true under a fresh, unique name: its comm identifies our execs. */

@@ -17,7 +17,9 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BIN, execTimes, isRoot, parseEvents, parseSummary, requireBinary, uniqueTrue } from "../helpers/agent.ts";
+import {
+  BIN, execTimes, isRoot, parseEvents, parseSummary, requireBinary, spawnProc as spawn, uniqueTrue, waitAttached, type Proc,
+} from "../helpers/agent.ts";
 
 const BIN_SYS = join(import.meta.dir, "../../dual-slot-syslibbpf");
 const TRIPLE = process.arch === "arm64" ? "aarch64-linux-gnu" : "x86_64-linux-gnu";
@@ -70,53 +72,9 @@ function inNamespace(tmp: string, cmd: string[]): string[] {
   return ["unshare", "--mount", "--propagation", "private", "bash", "-c", NAMESPACE_SCRIPT, "copy-and-run", tmp, ...cmd];
 }
 
-interface Proc {
-  pid: number;
-  stderr(): string;
-  /** Waits for exit (after sending `signal`, if given); SIGKILL after timeoutMs. */
-  finish(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ stdout: string; stderr: string; code: number | null }>;
-}
-
-function spawnProc(cmd: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Proc {
-  const proc = Bun.spawn(cmd, {
-    stdout: "pipe", stderr: "pipe", stdin: "ignore",
-    env: opts.env ?? { ...process.env, DS_HIDE: "" },
-    ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
-  });
-  let err = "";
-  const stdoutText = new Response(proc.stdout).text();
-  const decoder = new TextDecoder();
-  const reader = proc.stderr.getReader();
-  const stderrDone = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      err += decoder.decode(value, { stream: true });
-    }
-  })();
-  return {
-    pid: proc.pid,
-    stderr: () => err,
-    async finish(signal, timeoutMs = 20_000) {
-      if (signal !== undefined) proc.kill(signal);
-      const killer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-      const code = await proc.exited;
-      clearTimeout(killer);
-      await stderrDone;
-      return { stdout: await stdoutText, stderr: err, code };
-    },
-  };
-}
-
-async function waitAttached(p: Proc, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!/attached/.test(p.stderr())) {
-    if (!existsSync(`/proc/${p.pid}`) || Date.now() > deadline) {
-      const r = await p.finish("SIGKILL", 2_000);
-      throw new Error(`agent did not attach (exit ${r.code}): ${r.stderr}`);
-    }
-    await Bun.sleep(10);
-  }
+/** Commands here run through the namespace script, which reads DS_HIDE: none hidden by default. */
+function spawnProc(cmd: string[], opts: { env?: Record<string, string | undefined>; cwd?: string } = {}): Proc {
+  return spawn(cmd, { env: opts.env ?? { ...process.env, DS_HIDE: "" }, ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}) });
 }
 
 /** The mount-point field and options of the mount at `where`, from /proc/<pid>/mountinfo. */
