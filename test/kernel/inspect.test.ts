@@ -21,9 +21,9 @@ async function run(argv: string[], asNobody = false): Promise<{ code: number; st
   return { code, stdout, stderr };
 }
 
-/** Independent of the code under test: sysfs's own CPU list. */
-function possibleFromSysfs(): number {
-  return readFileSync("/sys/devices/system/cpu/possible", "utf8")
+/** Independent of the code under test: a sysfs CPU list ("0-3,8") counted. */
+function cpusFromSysfs(which: "possible" | "online"): number {
+  return readFileSync(`/sys/devices/system/cpu/${which}`, "utf8")
     .trim()
     .split(",")
     .reduce((n, part) => {
@@ -32,15 +32,8 @@ function possibleFromSysfs(): number {
     }, 0);
 }
 
-function onlineFromSysfs(): number {
-  return readFileSync("/sys/devices/system/cpu/online", "utf8")
-    .trim()
-    .split(",")
-    .reduce((n, part) => {
-      const [lo, hi] = part.split("-").map(Number);
-      return n + (hi === undefined ? 1 : hi - lo! + 1);
-    }, 0);
-}
+const possibleFromSysfs = (): number => cpusFromSysfs("possible");
+const onlineFromSysfs = (): number => cpusFromSysfs("online");
 
 interface MemJson {
   possible_cpus: number;

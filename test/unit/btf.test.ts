@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { Btf, BtfError, BtfKind, datasecFromElf } from "../../src/btf/btf.ts";
 import { elfSection, elfSections, elfSymbols } from "../../src/btf/elf.ts";
+import { mulberry32 } from "../helpers/synth.ts";
 
 const FIXTURE = path.join(import.meta.dir, "../fixtures/btf_fixture.bpf.c");
 const CLANG = Bun.which("clang");
@@ -72,17 +73,6 @@ interface HostLayout {
   enum: Record<string, number>;
 }
 
-/** Seeded so a failing mutation can be replayed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Runs fn; returns undefined on success or BtfError, the offending error otherwise. */
 function onlyBtfError(fn: () => void): unknown {
