@@ -90,10 +90,16 @@ export function splitArgs(raw: Uint8Array, maxArgs: number): { args: string[]; c
     let nul = buf.indexOf(0, start);
     if (nul < 0 || nul > end) nul = end;
     if (args.length === maxArgs) return { args, cut: true };
-    args.push(buf.toString("utf8", start, nul));
+    args.push(utf8(buf, start, nul));
     if (nul >= end) return { args, cut: false };
     start = nul + 1;
   }
+}
+
+/** ASCII, by far the common case, skips the UTF-8 decoder. */
+function utf8(buf: Buffer, start: number, end: number): string {
+  for (let i = start; i < end; i++) if (buf[i]! >= 0x80) return buf.toString("utf8", start, end);
+  return buf.toString("latin1", start, end);
 }
 
 export interface DecodeOptions {
@@ -143,24 +149,26 @@ export function decodeEvent(bytes: Uint8Array, opts: DecodeOptions): Decoded {
   }
   // Invalid UTF-8 becomes U+FFFD here; the raw bytes never reach a terminal.
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const text = (i: number): string => (lens[i] === 0 ? "" : buf.toString("utf8", offs[i]!, offs[i]! + lens[i]!));
+  const text = (i: number): string => (lens[i] === 0 ? "" : utf8(buf, offs[i]!, offs[i]! + lens[i]!));
 
   const flags = dv.getUint32(Exec.flags, true);
-  // One copy of the level block per event (the sample is only borrowed); views into it.
-  const block = bytes.slice(Exec.level, Exec.level + LEVELS * Level.size);
-  const bv = new DataView(block.buffer);
+  // Level data is copied (the sample is only borrowed), with slice(): touching
+  // .buffer of a small typed array makes the engine materialize it, and that
+  // was the single most expensive step of decoding.
   const levels: LevelView[] = [];
   for (let i = 0; i < LEVELS; i++) {
-    const base = i * Level.size;
-    if (block[base + Level.used] === 0) continue;
-    const slot = block[base + Level.slot]!;
+    const base = Exec.level + i * Level.size;
+    if (bytes[base + Level.used] === 0) continue;
+    const slot = bytes[base + Level.slot]!;
+    const de = base + Level.data_expected;
+    const dob = base + Level.data_observed;
     levels.push({
       slot: slot === SLOT_NONE ? null : slot,
-      intact: block[base + Level.intact] !== 0,
-      tagExpected: bv.getBigUint64(base + Level.tag_expected, true),
-      tagObserved: bv.getBigUint64(base + Level.tag_observed, true),
-      dataExpected: block.subarray(base + Level.data_expected, base + Level.data_expected + 16),
-      dataObserved: block.subarray(base + Level.data_observed, base + Level.data_observed + 16),
+      intact: bytes[base + Level.intact] !== 0,
+      tagExpected: dv.getBigUint64(base + Level.tag_expected, true),
+      tagObserved: dv.getBigUint64(base + Level.tag_observed, true),
+      dataExpected: bytes.slice(de, de + 16),
+      dataObserved: bytes.slice(dob, dob + 16),
     });
   }
 
