@@ -3,18 +3,10 @@
  * and the guard catching a helper that grabs a held slot.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
+import type { LabRow } from "../../src/lab/experiments.ts";
 import { BIN, isRoot, requireBinary, startAgent, parseEvents, parseSummary } from "../helpers/agent.ts";
 
-interface Row {
-  experiment: string;
-  slots: number;
-  execs: number;
-  events: number;
-  corrupt: number;
-  clobbers_detected: number;
-  lost: number;
-  bpf_ns_per_event: number | null;
-}
+type Row = LabRow;
 
 beforeAll(() => requireBinary());
 
