@@ -11,10 +11,10 @@
  * drains more often under load, see Session.adapt).
  *
  * Each CPU's queue is already in time order, so releasing is a k-way merge:
- * linear in the events, no sorting on the per-event path.
+ * O(events x CPUs with pending events), no sorting on the per-event path.
  */
 export class Reorder<T> {
-  private readonly queues = new Map<number, { items: T[]; head: number }>();
+  private readonly queues = new Map<number, { items: T[]; keys: number[]; head: number }>();
   private prevDrain: number | null = null;
 
   /** `key` gives a time as a number (ns since boot fits a double exactly for ~104 days, and order is all that matters). */
@@ -23,10 +23,11 @@ export class Reorder<T> {
   push(cpu: number, v: T): void {
     let q = this.queues.get(cpu);
     if (q === undefined) {
-      q = { items: [], head: 0 };
+      q = { items: [], keys: [], head: 0 };
       this.queues.set(cpu, q);
     }
     q.items.push(v);
+    q.keys.push(this.key(v));
   }
 
   /** Call after reading the buffers in a drain that started at `drainStart`. */
@@ -44,11 +45,11 @@ export class Reorder<T> {
     const out: T[] = [];
     const qs = [...this.queues.values()];
     for (;;) {
-      let best: { items: T[]; head: number } | null = null;
+      let best: { items: T[]; keys: number[]; head: number } | null = null;
       let bestKey = cutoff;
       for (const q of qs) {
         if (q.head < q.items.length) {
-          const k = this.key(q.items[q.head]!);
+          const k = q.keys[q.head]!;
           if (k < bestKey) {
             best = q;
             bestKey = k;
@@ -61,6 +62,7 @@ export class Reorder<T> {
     for (const q of qs) {
       if (q.head > 0) {
         q.items.splice(0, q.head);
+        q.keys.splice(0, q.head);
         q.head = 0;
       }
     }

@@ -5,7 +5,7 @@
  */
 import { BpfObject, type LoadConfig } from "../bpf/loader.ts";
 import { possibleCpus, readCounters, type CounterTotals } from "../bpf/info.ts";
-import { monotonicNs, realtimeNs } from "../ffi/libc.ts";
+import { monotonicNs, pageSize, realtimeNs } from "../ffi/libc.ts";
 import { PerfReader } from "../reader/perf.ts";
 import { RingReader } from "../reader/ring.ts";
 import type { EventSource } from "../reader/source.ts";
@@ -20,6 +20,8 @@ export interface SessionOptions extends LoadConfig {
   maxArgs: number;
   /** Sort perf events across CPUs by kernel time, within one drain interval. */
   order: boolean;
+  /** Called after every drain, once its events have been handed out (e.g. to flush output). */
+  onDrained?: () => void;
 }
 
 export interface SessionCounts {
@@ -27,12 +29,11 @@ export interface SessionCounts {
   malformed: number;
   lost: number;
   corrupt: number;
-  clobbered: number;
   bytes: number;
 }
 
 export class Session {
-  readonly counts: SessionCounts = { events: 0, malformed: 0, lost: 0, corrupt: 0, clobbered: 0, bytes: 0 };
+  readonly counts: SessionCounts = { events: 0, malformed: 0, lost: 0, corrupt: 0, bytes: 0 };
   /** Wall-clock time of the kernel's monotonic zero, to print event times. */
   readonly bootWallNs: bigint;
   readonly cpus: number;
@@ -60,7 +61,7 @@ export class Session {
     this.reorder = opts.transport === "perf" && opts.order ? new Reorder<ExecEvent>((e) => Number(e.ktimeNs)) : null;
     this.delay = opts.intervalMs;
     this.drained = new Array<number>(opts.transport === "perf" ? this.cpus : 1).fill(0);
-    this.capacity = opts.transport === "perf" ? opts.pages * 4096 : opts.ringSize;
+    this.capacity = opts.transport === "perf" ? opts.pages * pageSize() : opts.ringSize;
     this.obj = BpfObject.load(image, opts);
     try {
       const handle = (cpu: number, data: Uint8Array) => {
@@ -120,7 +121,6 @@ export class Session {
     this.counts.events++;
     this.counts.bytes += ev.size;
     if (ev.corrupt) this.counts.corrupt++;
-    if (ev.clobbered) this.counts.clobbered++;
     if (this.reorder) this.reorder.push(ev.cpu, ev);
     else this.onEvent(ev);
   }
@@ -134,6 +134,7 @@ export class Session {
     if (this.reorder) {
       for (const ev of final ? this.reorder.flush() : this.reorder.release(Number(now))) this.onEvent(ev);
     }
+    this.opts.onDrained?.();
   }
 
   kernelCounters(): CounterTotals {
@@ -146,8 +147,8 @@ export class Session {
    * once space frees up again, which may be after we stop reading.
    */
   lost(k: CounterTotals = this.kernelCounters()): number {
-    const framed = this.reader.lost() + this.reader.badRecords();
-    return Math.max(framed, k.output_fail);
+    // perf's LOST records count the same drops as output_fail; unframeable records are a loss of their own.
+    return Math.max(this.reader.lost(), k.output_fail) + this.reader.badRecords();
   }
 
   lostByCpu(): number[] {

@@ -55,13 +55,20 @@ async function underSession(
 ): Promise<Measured> {
   let captured = 0;
   let bytes = 0;
-  const session = new Session(image, opts, (ev) => {
-    if (mine(ev.pid, ev.comm, ev.type)) {
-      captured++;
-      bytes += ev.size;
-    }
-  });
+  // Stats first: if the kernel refuses them, nothing is loaded yet to leak.
   const stats = enableBpfStats();
+  let session: Session;
+  try {
+    session = new Session(image, opts, (ev) => {
+      if (mine(ev.pid, ev.comm, ev.type)) {
+        captured++;
+        bytes += ev.size;
+      }
+    });
+  } catch (e) {
+    stats.close();
+    throw e;
+  }
   try {
     before(session);
     session.attach();
@@ -119,17 +126,22 @@ export async function floodBench(image: Uint8Array, opts: SessionOptions, count:
   const flood = spawnFlood(count, rate);
   let elapsed = 1;
   let offered = 0;
+  let started = false;
   const m = await underSession(
     image, { ...opts, flood: true }, "ds_flood",
     (pid, _c, type) => type === "flood" && pid === flood.pid,
     (s) => s.object.setBss({ flood_tgid: flood.pid, flood_nr: flood.syscallNr }),
     async () => {
+      started = true;
       flood.start();
       const r = await flood.result;
       elapsed = r.elapsed_ns;
       offered = r.rate_per_s;
     },
-  );
+  ).catch((e: unknown) => {
+    if (!started) flood.kill();
+    throw e;
+  });
   return row("flood", opts, count, offered, elapsed, m, null);
 }
 

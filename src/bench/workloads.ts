@@ -59,6 +59,8 @@ export interface FloodRun {
   /** The syscall the flood makes: getppid on this architecture. */
   syscallNr: number;
   start(): void;
+  /** For when the measurement fails before start(): the child would wait on stdin forever. */
+  kill(): void;
   result: Promise<FloodResult>;
 }
 
@@ -81,6 +83,7 @@ export function spawnFlood(count: number, rate: number): FloodRun {
       p.stdin.write("g");
       void p.stdin.end();
     },
+    kill: () => p.kill("SIGKILL"),
     result,
   };
 }

@@ -14,8 +14,15 @@ function cstr(s: string): Uint8Array {
   return new TextEncoder().encode(`${s}\0`);
 }
 
-if (process.env[KEY] === undefined && process.platform === "linux") {
-  const compiled = process.argv[1]?.startsWith("/$bunfs/") === true;
+const compiled = process.argv[1]?.startsWith("/$bunfs/") === true;
+// As in main.ts: a command, if any, is the first argument and not a flag.
+const first = process.argv[2];
+const command = first !== undefined && !first.startsWith("-") ? first : undefined;
+// Only the commands that stream events pay for the restart; run is the default.
+const streams = command === undefined || command === "run" || command === "lab" || command === "bench";
+const informational = process.argv.includes("--help") || process.argv.includes("-h") || process.argv.includes("--version");
+
+if (process.env[KEY] === undefined && process.platform === "linux" && streams && !informational) {
   const argv = [process.execPath, ...process.argv.slice(compiled ? 2 : 1)];
   const env = Object.entries({ ...process.env, [KEY]: "-1" }).map(([k, v]) => `${k}=${v ?? ""}`);
   const keep: Uint8Array[] = [];

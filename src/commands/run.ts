@@ -46,7 +46,16 @@ export default defineCommand({
     let stop: (why: string) => void = () => {};
     const done = new Promise<string>((resolve) => (stop = resolve));
 
-    const session = new Session(image, opts, (ev: ExecEvent) => {
+    // Flush after every drain: one write per batch. A closed reader ends the run cleanly.
+    const flush = () => {
+      try {
+        sink.flush();
+      } catch (e) {
+        if (e instanceof PipeClosed) stop("stdout closed");
+        else throw e;
+      }
+    };
+    const session = new Session(image, { ...opts, onDrained: flush }, (ev: ExecEvent) => {
       if (limit !== undefined && printed >= limit) return;
       if ((pid !== undefined && ev.pid !== pid && ev.ppid !== pid) || (comm !== undefined && ev.comm !== comm)) {
         filtered++;
@@ -57,28 +66,16 @@ export default defineCommand({
       if (limit !== undefined && printed >= limit) stop("count");
     });
 
-    // Flush after every drain: one write per batch. A closed reader ends the run cleanly.
-    const drain = session.drain.bind(session);
-    session.drain = (final?: boolean) => {
-      drain(final);
-      try {
-        sink.flush();
-      } catch (e) {
-        if (e instanceof PipeClosed) stop("stdout closed");
-        else throw e;
-      }
-    };
-
     const onSignal = (sig: string) => () => stop(sig);
     const handlers = { SIGINT: onSignal("SIGINT"), SIGTERM: onSignal("SIGTERM"), SIGHUP: onSignal("SIGHUP") };
     for (const [sig, h] of Object.entries(handlers)) process.on(sig, h);
     process.on("exit", () => session.stop());
 
+    session.attach();
     if (!args.json) {
       sink.push(TABLE_BANNER);
       sink.push(TABLE_HEADER);
     }
-    session.attach();
     log.info(
       `attached ds_exec to raw_tracepoint/sched_process_exec in ${performance.now().toFixed(1)} ms ` +
         `(mode=${opts.mode} slots=${opts.slots} transport=${opts.transport} encoding=${opts.encoding}` +

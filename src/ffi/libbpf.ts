@@ -30,8 +30,6 @@ const SYMBOLS = {
   bpf_map__fd: { args: ["ptr"], returns: "i32" },
   bpf_map__set_max_entries: { args: ["ptr", "u32"], returns: "i32" },
   bpf_map__initial_value: { args: ["ptr", "ptr"], returns: "ptr" },
-  bpf_map__set_initial_value: { args: ["ptr", "ptr", "u64"], returns: "i32" },
-  perf_buffer__new: { args: ["i32", "u64", "ptr", "ptr", "ptr", "ptr"], returns: "ptr" },
   perf_buffer__new_raw: { args: ["i32", "u64", "ptr", "ptr", "ptr", "ptr"], returns: "ptr" },
   perf_buffer__consume: { args: ["ptr"], returns: "i32" },
   perf_buffer__free: { args: ["ptr"], returns: "void" },
@@ -80,11 +78,6 @@ export function loadLibbpf(path: string): Libbpf {
 export function libbpf(): Libbpf {
   if (lib === undefined) throw new Error("libbpf is not loaded yet");
   return lib;
-}
-
-export function libbpfVersion(): string {
-  const l = libbpf();
-  return `${l.libbpf_major_version()}.${l.libbpf_minor_version()}`;
 }
 
 export const loadedLibbpfPath = (): string => libPath;

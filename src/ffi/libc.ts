@@ -11,6 +11,7 @@ const libc = dlopen("libc.so.6", {
   vsnprintf: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   close: { args: [FFIType.i32], returns: FFIType.i32 },
+  getpagesize: { args: [], returns: FFIType.i32 },
   getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
 });
@@ -55,6 +56,9 @@ function clock(id: number): bigint {
 /** The clock behind bpf_ktime_get_ns(), so kernel timestamps can be compared with now. */
 export const monotonicNs = (): bigint => clock(CLOCK_MONOTONIC);
 export const realtimeNs = (): bigint => clock(CLOCK_REALTIME);
+
+/** perf sizes its buffers in kernel pages: 4 KiB on x86_64, up to 64 KiB on arm64. */
+export const pageSize = (): number => libc.symbols.getpagesize();
 
 export function closeFd(fd: number): void {
   if (fd >= 0) libc.symbols.close(fd);

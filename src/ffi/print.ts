@@ -9,7 +9,6 @@ import { libbpf } from "./libbpf.ts";
 import { formatVa } from "./libc.ts";
 import { log } from "../log.ts";
 
-const LIBBPF_WARN = 0;
 const LIBBPF_INFO = 1;
 const recent: string[] = [];
 let cb: JSCallback | null = null;
@@ -22,8 +21,8 @@ export function installLibbpfPrint(): void {
       if (line === "") return 0;
       recent.push(line);
       if (recent.length > 40) recent.shift();
-      if (level === LIBBPF_WARN) log.debug(`libbpf: ${line}`);
-      else if (level === LIBBPF_INFO) log.debug(`libbpf: ${line}`);
+      // Shown with --verbose; failures are reported by the call that failed, with the last lines as hint.
+      if (level <= LIBBPF_INFO) log.debug(`libbpf: ${line}`);
       else log.trace(`libbpf: ${line}`);
       return 0;
     },

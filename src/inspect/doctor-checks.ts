@@ -60,7 +60,7 @@ export function probeChecks(l: Libbpf): DoctorCheck[] {
   return [
     probeVerdict(rt, rtErr, "BPF_PROG_TYPE_RAW_TRACEPOINT (ds_exec on sched_process_exec)", upgrade, "raw_tracepoint"),
     probeVerdict(pc, pcErr, "BPF_MAP_TYPE_PERCPU_ARRAY (the dual-slot heap)", upgrade, "percpu_array"),
-    probeVerdict(rb, rbErr, "BPF_MAP_TYPE_RINGBUF (ds_ring, created in every mode)", "boot a kernel 5.8 or newer", "ringbuf"),
+    probeVerdict(rb, rbErr, "BPF_MAP_TYPE_RINGBUF (ds_ring, created in every mode)", "boot a kernel 5.19 or newer", "ringbuf"),
   ];
 }
 

@@ -42,8 +42,15 @@ export interface LabRow {
 
 export async function runExperiment(image: Uint8Array, base: SessionOptions, exp: Experiment, execs: number): Promise<LabRow> {
   const seen: ExecEvent[] = [];
-  const session = new Session(image, { ...base, ...exp.opts, flood: false }, (ev) => seen.push(ev));
+  // Stats first: if the kernel refuses them, nothing is loaded yet to leak.
   const stats = enableBpfStats();
+  let session: Session;
+  try {
+    session = new Session(image, { ...base, ...exp.opts, flood: false }, (ev) => seen.push(ev));
+  } catch (e) {
+    stats.close();
+    throw e;
+  }
   let bpfNs: number | null = null;
   let pids = new Set<number>();
   try {

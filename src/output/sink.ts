@@ -20,10 +20,6 @@ export class LineSink {
     this.lines.push(line);
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   flush(): void {
     if (this.lines.length === 0 || this.closed) return;
     const buf = Buffer.from(this.lines.join("\n") + "\n");

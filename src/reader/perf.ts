@@ -9,6 +9,7 @@
 import { JSCallback, FFIType, ptr, read, type Pointer } from "bun:ffi";
 import { checkPtr, libbpf, LibbpfError } from "../ffi/libbpf.ts";
 import type { SampleHandler, EventSource } from "./source.ts";
+import { pageSize } from "../ffi/libc.ts";
 import { Staging } from "./staging.ts";
 
 const PERF_TYPE_SOFTWARE = 1;
@@ -20,7 +21,7 @@ const PERF_RECORD_SAMPLE = 9;
 const LIBBPF_PERF_EVENT_CONT = -2;
 
 export class PerfReader implements EventSource {
-  private pb: Pointer;
+  private pb: Pointer | null = null;
   private readonly cb: JSCallback;
   private readonly lostPerCpu: number[] = [];
   private malformedRecords = 0;
@@ -36,7 +37,7 @@ export class PerfReader implements EventSource {
     dv.setBigUint64(16, 1n, true); // sample_period
     dv.setBigUint64(24, BigInt(PERF_SAMPLE_RAW), true);
     dv.setBigUint64(40, ATTR_FLAG_WATERMARK, true);
-    dv.setUint32(48, (pages * 4096) / 2, true); // wakeup_watermark: only if someone ever polls
+    dv.setUint32(48, (pages * pageSize()) / 2, true); // wakeup_watermark: only if someone ever polls
     const staging = new Staging();
     this.cb = new JSCallback(
       (_ctx: Pointer, cpu: number, rec: Pointer): number => {
@@ -56,11 +57,17 @@ export class PerfReader implements EventSource {
       },
       { args: [FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
     );
-    const pb = libbpf().perf_buffer__new_raw(mapFd, BigInt(pages), ptr(new Uint8Array(attr)), this.cb.ptr, null, null);
-    this.pb = checkPtr("perf_buffer__new_raw", pb, `${pages} pages per CPU`);
+    try {
+      const pb = libbpf().perf_buffer__new_raw(mapFd, BigInt(pages), ptr(new Uint8Array(attr)), this.cb.ptr, null, null);
+      this.pb = checkPtr("perf_buffer__new_raw", pb, `${pages} pages per CPU`);
+    } catch (e) {
+      this.cb.close();
+      throw e;
+    }
   }
 
   consume(): void {
+    if (this.pb === null) return;
     const r = libbpf().perf_buffer__consume(this.pb);
     if (r < 0 && r !== -4) throw new LibbpfError("perf_buffer__consume", -r);
   }
@@ -80,7 +87,7 @@ export class PerfReader implements EventSource {
   close(): void {
     if (this.pb !== null) {
       libbpf().perf_buffer__free(this.pb);
-      this.pb = null as unknown as Pointer;
+      this.pb = null;
       this.cb.close();
     }
   }

@@ -26,7 +26,12 @@ export class RingReader implements EventSource {
       },
       { args: [FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
     );
-    this.rb = checkPtr("ring_buffer__new", libbpf().ring_buffer__new(mapFd, this.cb.ptr, null, null));
+    try {
+      this.rb = checkPtr("ring_buffer__new", libbpf().ring_buffer__new(mapFd, this.cb.ptr, null, null));
+    } catch (e) {
+      this.cb.close();
+      throw e;
+    }
   }
 
   consume(): void {
