@@ -12,6 +12,7 @@ const libc = dlopen("libc.so.6", {
   clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   close: { args: [FFIType.i32], returns: FFIType.i32 },
   getpagesize: { args: [], returns: FFIType.i32 },
+  poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
   getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
 });
@@ -56,6 +57,23 @@ function clock(id: number): bigint {
 /** The clock behind bpf_ktime_get_ns(), so kernel timestamps can be compared with now. */
 export const monotonicNs = (): bigint => clock(CLOCK_MONOTONIC);
 export const realtimeNs = (): bigint => clock(CLOCK_REALTIME);
+
+const POLLOUT = 0x4;
+const POLLERR = 0x8;
+const POLLHUP = 0x10;
+const pollfd = new Int32Array(2);
+
+/**
+ * True when fd is a pipe or socket whose reader has gone away. A write would
+ * say so with EPIPE, but an idle agent may not write for a long time, and
+ * `dual-slot | head` should end when head does, not at the next exec.
+ */
+export function peerClosed(fd: number): boolean {
+  pollfd[0] = fd;
+  pollfd[1] = POLLOUT; // events (short) = POLLOUT, revents (short) = 0
+  if (libc.symbols.poll(ptr(pollfd), 1n, 0) !== 1) return false;
+  return ((pollfd[1]! >>> 16) & (POLLERR | POLLHUP)) !== 0;
+}
 
 /** perf sizes its buffers in kernel pages: 4 KiB on x86_64, up to 64 KiB on arm64. */
 export const pageSize = (): number => libc.symbols.getpagesize();

@@ -5,6 +5,7 @@
  * normal stop.
  */
 import { writeSync } from "node:fs";
+import { peerClosed } from "../ffi/libc.ts";
 
 export class PipeClosed extends Error {
   override name = "PipeClosed";
@@ -21,7 +22,14 @@ export class LineSink {
   }
 
   flush(): void {
-    if (this.lines.length === 0 || this.closed) return;
+    if (this.closed) return;
+    if (this.lines.length === 0) {
+      if (peerClosed(this.fd)) {
+        this.closed = true;
+        throw new PipeClosed("stdout closed");
+      }
+      return;
+    }
     const buf = Buffer.from(this.lines.join("\n") + "\n");
     this.lines = [];
     let off = 0;

@@ -93,6 +93,17 @@ describe.skipIf(!isRoot)("agent (root)", () => {
     expect(err).toContain("stop=stdout closed");
   }, 30_000);
 
+  test("`dual-slot --comm nobody | head -3` ends with head, even with no event to write", async () => {
+    const started = Date.now();
+    const sh = Bun.spawn(["bash", "-c", `"${BIN}" --comm no-such-comm 2>/tmp/ds-idle.err | head -3 >/dev/null; echo "\${PIPESTATUS[0]}"`], {
+      stdout: "pipe", stderr: "pipe",
+    });
+    const out = await new Response(sh.stdout).text();
+    expect(out.trim()).toBe("0");
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(await Bun.file("/tmp/ds-idle.err").text()).toContain("stop=stdout closed");
+  }, 30_000);
+
   test("--count stops after exactly N events, --comm filters", async () => {
     const t = uniqueTrue();
     dirs.push(t.dir);
