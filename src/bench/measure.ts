@@ -4,9 +4,9 @@
  * (process.cpuUsage): the workloads run in child processes, so what is counted
  * is the agent's work: draining, decoding, counting.
  */
-import { progStats } from "../bpf/info.ts";
-import { enableBpfStats } from "../bpf/loader.ts";
-import { Session, type SessionOptions } from "../agent/session.ts";
+import { underSession, type Measured } from "../agent/measured.ts";
+import type { Session, SessionOptions } from "../agent/session.ts";
+import type { ExecEvent } from "../wire/decode.ts";
 import type { EncodingName, TransportName } from "../wire/layout.ts";
 import { runStorm, spawnFlood, type StormTarget } from "./workloads.ts";
 
@@ -27,69 +27,36 @@ export interface BenchRow {
   slowdown_pct: number | null;
 }
 
-const cpuUs = () => {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-};
-
 export async function baselineStorm(target: StormTarget, execs: number, workers: number, argv: string[]): Promise<number> {
   return (await runStorm(target, execs, workers, argv)).rate_per_s;
 }
 
-interface Measured {
+interface Counted extends Measured {
   captured: number;
   bytes: number;
-  lost: number;
-  cpuUs: number;
-  bpfNs: number;
 }
 
-/** Runs `work` under a session; counts the events `mine` accepts. */
-async function underSession(
+/** underSession, counting the events `mine` accepts and their bytes. */
+async function counted(
   image: Uint8Array,
   opts: SessionOptions,
   prog: "ds_exec" | "ds_flood",
   mine: (pid: number, comm: string, type: string) => boolean,
   before: (s: Session) => void,
   work: () => Promise<void>,
-): Promise<Measured> {
+): Promise<Counted> {
   let captured = 0;
   let bytes = 0;
-  // Stats first: if the kernel refuses them, nothing is loaded yet to leak.
-  const stats = enableBpfStats();
-  let session: Session;
-  try {
-    session = new Session(image, opts, (ev) => {
-      if (mine(ev.pid, ev.comm, ev.type)) {
-        captured++;
-        bytes += ev.size;
-      }
-    });
-  } catch (e) {
-    stats.close();
-    throw e;
-  }
-  try {
-    before(session);
-    session.attach();
-    const fd = session.object.progFd(prog);
-    const p0 = progStats(fd);
-    const c0 = cpuUs();
-    await work();
-    await Bun.sleep(2 * opts.intervalMs);
-    session.drain();
-    const cpu = cpuUs() - c0;
-    const p1 = progStats(fd);
-    session.stop();
-    const runs = Number(p1.runCnt - p0.runCnt);
-    return { captured, bytes, lost: session.counts.lost, cpuUs: cpu, bpfNs: runs > 0 ? Number(p1.runTimeNs - p0.runTimeNs) / runs : 0 };
-  } finally {
-    session.stop();
-    stats.close();
-  }
+  const onEvent = (ev: ExecEvent) => {
+    if (mine(ev.pid, ev.comm, ev.type)) {
+      captured++;
+      bytes += ev.size;
+    }
+  };
+  return { ...(await underSession(image, opts, prog, onEvent, work, before)), captured, bytes };
 }
 
-function row(workload: BenchRow["workload"], opts: SessionOptions, expected: number, offered: number, elapsedNs: number, m: Measured, slowdown: number | null): BenchRow {
+function row(workload: BenchRow["workload"], opts: SessionOptions, expected: number, offered: number, elapsedNs: number, m: Counted, slowdown: number | null): BenchRow {
   const n = Math.max(m.captured, 1);
   return {
     workload,
@@ -113,7 +80,7 @@ export async function execBench(
 ): Promise<BenchRow> {
   let elapsed = 1;
   let rate = 0;
-  const m = await underSession(image, opts, "ds_exec", (_p, comm) => comm === target.comm, () => {}, async () => {
+  const m = await counted(image, opts, "ds_exec", (_p, comm) => comm === target.comm, () => {}, async () => {
     const r = await runStorm(target, execs, workers, argv);
     elapsed = r.elapsed_ns;
     rate = r.rate_per_s;
@@ -127,7 +94,7 @@ export async function floodBench(image: Uint8Array, opts: SessionOptions, count:
   let elapsed = 1;
   let offered = 0;
   let started = false;
-  const m = await underSession(
+  const m = await counted(
     image, { ...opts, flood: true }, "ds_flood",
     (pid, _c, type) => type === "flood" && pid === flood.pid,
     (s) => s.object.setBss({ flood_tgid: flood.pid, flood_nr: flood.syscallNr }),

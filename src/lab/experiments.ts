@@ -3,9 +3,8 @@
  * triggers execs of its own, and counts what happened to those events. The
  * design note's directions 1, 2 and 6, made observable.
  */
-import { enableBpfStats } from "../bpf/loader.ts";
-import { progStats } from "../bpf/info.ts";
-import { Session, type SessionOptions } from "../agent/session.ts";
+import { underSession } from "../agent/measured.ts";
+import type { SessionOptions } from "../agent/session.ts";
 import { execNoop } from "../agent/trigger.ts";
 import type { ExecEvent } from "../wire/decode.ts";
 
@@ -42,30 +41,10 @@ export interface LabRow {
 
 export async function runExperiment(image: Uint8Array, base: SessionOptions, exp: Experiment, execs: number): Promise<LabRow> {
   const seen: ExecEvent[] = [];
-  // Stats first: if the kernel refuses them, nothing is loaded yet to leak.
-  const stats = enableBpfStats();
-  let session: Session;
-  try {
-    session = new Session(image, { ...base, ...exp.opts, flood: false }, (ev) => seen.push(ev));
-  } catch (e) {
-    stats.close();
-    throw e;
-  }
-  let bpfNs: number | null = null;
   let pids = new Set<number>();
-  try {
-    session.attach();
-    const before = progStats(session.object.progFd("ds_exec"));
+  const m = await underSession(image, { ...base, ...exp.opts, flood: false }, "ds_exec", (ev) => seen.push(ev), async () => {
     pids = await execNoop(execs);
-    // Two drain intervals: what the reorder window still holds comes out at stop.
-    await Bun.sleep(2 * base.intervalMs);
-    const after = progStats(session.object.progFd("ds_exec"));
-    const runs = after.runCnt - before.runCnt;
-    if (runs > 0n) bpfNs = Number(after.runTimeNs - before.runTimeNs) / Number(runs);
-  } finally {
-    session.stop();
-    stats.close();
-  }
+  });
   const ours = seen.filter((e) => pids.has(e.pid));
   return {
     experiment: exp.name,
@@ -77,8 +56,8 @@ export async function runExperiment(image: Uint8Array, base: SessionOptions, exp
     events: ours.length,
     corrupt: ours.filter((e) => e.corrupt).length,
     clobbers_detected: ours.filter((e) => e.clobbered).length,
-    lost: session.counts.lost,
-    bpf_ns_per_event: bpfNs === null ? null : Math.round(bpfNs),
+    lost: m.lost,
+    bpf_ns_per_event: m.bpfNs > 0 ? Math.round(m.bpfNs) : null,
     expect: exp.expect,
   };
 }
