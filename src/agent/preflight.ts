@@ -23,7 +23,8 @@ export function effectiveCaps(): bigint {
   return m ? BigInt(`0x${m[1]}`) : 0n;
 }
 
-const has = (caps: bigint, bit: number) => (caps & (1n << BigInt(bit))) !== 0n;
+export const hasCapability = (caps: bigint, bit: number): boolean => (caps & (1n << BigInt(bit))) !== 0n;
+const has = hasCapability;
 
 export function checkPrivileges(): Check {
   const caps = effectiveCaps();

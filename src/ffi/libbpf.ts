@@ -16,6 +16,7 @@ const SYMBOLS = {
   libbpf_num_possible_cpus: { args: [], returns: "i32" },
   libbpf_probe_bpf_prog_type: { args: ["i32", "ptr"], returns: "i32" },
   libbpf_probe_bpf_map_type: { args: ["i32", "ptr"], returns: "i32" },
+  libbpf_probe_bpf_helper: { args: ["i32", "i32", "ptr"], returns: "i32" },
   bpf_object__open_mem: { args: ["ptr", "u64", "ptr"], returns: "ptr" },
   bpf_object__load: { args: ["ptr"], returns: "i32" },
   bpf_object__close: { args: ["ptr"], returns: "void" },
@@ -41,6 +42,8 @@ const SYMBOLS = {
   bpf_map_get_fd_by_id: { args: ["u32"], returns: "i32" },
   bpf_prog_get_next_id: { args: ["u32", "ptr"], returns: "i32" },
   bpf_prog_get_fd_by_id: { args: ["u32"], returns: "i32" },
+  bpf_link_get_next_id: { args: ["u32", "ptr"], returns: "i32" },
+  bpf_link_get_fd_by_id: { args: ["u32"], returns: "i32" },
   bpf_map_lookup_elem: { args: ["i32", "ptr", "ptr"], returns: "i32" },
   bpf_map_update_elem: { args: ["i32", "ptr", "ptr", "u64"], returns: "i32" },
   bpf_enable_stats: { args: ["i32"], returns: "i32" },
@@ -64,13 +67,11 @@ export class LibbpfError extends Error {
 }
 
 let lib: Libbpf | undefined;
-let libPath = "";
 
 /** Opens libbpf once, from the path the caller resolved (embedded memfd or system). */
 export function loadLibbpf(path: string): Libbpf {
   if (lib === undefined) {
     lib = open(path);
-    libPath = path;
   }
   return lib;
 }
@@ -80,7 +81,6 @@ export function libbpf(): Libbpf {
   return lib;
 }
 
-export const loadedLibbpfPath = (): string => libPath;
 
 /** int-returning libbpf calls: negative is -errno. */
 export function checkInt(call: string, ret: number, detail?: string): number {

@@ -2,30 +2,14 @@
  * The kernel's own inventory of BPF objects: every program, map and link has a
  * global id, and CAP_SYS_ADMIN can walk them and open each by id. That is how
  * `dual-slot stats` finds a running agent without it pinning anything.
- *
- * The link calls are not in src/ffi/libbpf.ts; they are bound here from the
- * same library the agent already loaded, so there is only ever one libbpf.
  */
-import { dlopen, FFIType, ptr } from "bun:ffi";
+import { ptr } from "bun:ffi";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { mapInfo, PROG_INFO, type MapInfo } from "../bpf/info.ts";
-import { checkInt, libbpf, loadedLibbpfPath } from "../ffi/libbpf.ts";
+import { checkInt, libbpf } from "../ffi/libbpf.ts";
 import { closeFd } from "../ffi/libc.ts";
 
 const ENOENT = 2;
-
-let linkSyms: { next: (start: number, out: Uint32Array) => number; fdById: (id: number) => number } | null = null;
-
-function links() {
-  if (linkSyms === null) {
-    const s = dlopen(loadedLibbpfPath(), {
-      bpf_link_get_next_id: { args: [FFIType.u32, FFIType.ptr], returns: FFIType.i32 },
-      bpf_link_get_fd_by_id: { args: [FFIType.u32], returns: FFIType.i32 },
-    }).symbols;
-    linkSyms = { next: (start, out) => s.bpf_link_get_next_id(start, ptr(out)), fdById: (id) => s.bpf_link_get_fd_by_id(id) };
-  }
-  return linkSyms;
-}
 
 /** All ids of one kind, in ascending order. Objects may vanish while we walk; that is fine. */
 function walk(next: (start: number, out: Uint32Array) => number, call: string): number[] {
@@ -45,7 +29,7 @@ function walk(next: (start: number, out: Uint32Array) => number, call: string): 
 
 export const mapIds = (): number[] => walk((s, o) => libbpf().bpf_map_get_next_id(s, ptr(o)), "bpf_map_get_next_id");
 export const progIds = (): number[] => walk((s, o) => libbpf().bpf_prog_get_next_id(s, ptr(o)), "bpf_prog_get_next_id");
-export const linkIds = (): number[] => walk((s, o) => links().next(s, o), "bpf_link_get_next_id");
+export const linkIds = (): number[] => walk((s, o) => libbpf().bpf_link_get_next_id(s, ptr(o)), "bpf_link_get_next_id");
 
 /** Runs `f` with a fresh fd for the object, closing it after; null when the object is gone. */
 function withFd<T>(fd: number, f: (fd: number) => T): T | null {
@@ -109,7 +93,7 @@ export function linkedProgIds(): Set<number> {
   const LINK_INFO_SIZE = 64;
   const LINK_PROG_ID = 8;
   for (const id of linkIds()) {
-    withFd(links().fdById(id), (fd) => {
+    withFd(libbpf().bpf_link_get_fd_by_id(id), (fd) => {
       const buf = new Uint8Array(LINK_INFO_SIZE);
       const len = new Uint32Array([LINK_INFO_SIZE]);
       if (libbpf().bpf_obj_get_info_by_fd(fd, ptr(buf), ptr(len)) === 0) {

@@ -7,11 +7,10 @@
  * exactly who runs doctor. Probes that need privileges say so instead of
  * reporting "unsupported".
  */
-import { dlopen, FFIType } from "bun:ffi";
 import { readFileSync } from "node:fs";
-import { checkBtf, checkKernel, checkPrivileges, effectiveCaps, kernelVersion, type Check } from "../agent/preflight.ts";
+import { checkBtf, checkKernel, checkPrivileges, effectiveCaps, hasCapability, kernelVersion, type Check } from "../agent/preflight.ts";
 import { errno, errnoText, memlockLimit } from "../ffi/libc.ts";
-import { loadedLibbpfPath, type Libbpf } from "../ffi/libbpf.ts";
+import { libbpf, type Libbpf } from "../ffi/libbpf.ts";
 import { BPF_FS_MAGIC, cpuList, fsMagic, pageSize } from "./host-facts.ts";
 import { formatBytes } from "./format.ts";
 import { perfBufferBytes, scratchBytes } from "./memmodel.ts";
@@ -88,8 +87,7 @@ const SECURITYFS_MAGIC = 0x73636673;
 const BPF_FUNC_probe_read_kernel = 113;
 
 function probeReadKernel(): number | null {
-  const sym = dlopen(loadedLibbpfPath(), { libbpf_probe_bpf_helper: { args: [FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 } }).symbols;
-  const r = sym.libbpf_probe_bpf_helper(BPF_PROG_TYPE_RAW_TRACEPOINT, BPF_FUNC_probe_read_kernel, null);
+  const r = libbpf().libbpf_probe_bpf_helper(BPF_PROG_TYPE_RAW_TRACEPOINT, BPF_FUNC_probe_read_kernel, null);
   return r < 0 ? null : r;
 }
 
@@ -168,7 +166,7 @@ export function memlockVerdict(o: {
   return { ...base, ok: true, status: "ok", detail: `not charged for maps on this kernel (memory cgroup since 5.11); RLIMIT_MEMLOCK ${lim}${perfNote}` };
 }
 
-const hasCap = (bit: number) => (effectiveCaps() & (1n << BigInt(bit))) !== 0n;
+const hasCap = (bit: number) => hasCapability(effectiveCaps(), bit);
 
 function hostMemlock(): DoctorCheck {
   const possible = cpuList("possible").count;
