@@ -10,21 +10,31 @@
  *   bun run release                dist/dual-slot-linux-x64, dist/dual-slot-linux-arm64
  *                                  (when it can be cross-built) and dist/SHA256SUMS
  *
- * Every variant has its own generated assets module (build/gen/<arch>[-syslibbpf]/assets.ts);
+ * Every variant has its own generated assets module (out/gen/<arch>[-syslibbpf]/assets.ts);
  * a bundler plugin points src/assets.ts at the right one, so building one
  * variant never changes what another build, or `bun src/main.ts`, embeds.
- * build/gen/assets.ts (what source runs import) names the host's embedded build.
+ * out/gen/assets.ts (what source runs import) names the host's embedded build.
  *
  * Cache: ${DUAL_SLOT_CACHE:-/var/cache/dual-slot} holds the native libbpf
- * builds (native/build-libbpf.sh) and the cross-compile Bun runtimes (bun/).
+ * builds (scripts/libbpf.sh) and the cross-compile Bun runtimes (bun/).
  */
-import { $ } from "bun";
-import type { BunPlugin } from "bun";
+
 import { createHash } from "node:crypto";
 import {
-  chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync,
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
 } from "node:fs";
 import { basename, dirname } from "node:path";
+import type { BunPlugin } from "bun";
+import { $ } from "bun";
 import pkg from "./package.json" with { type: "json" };
 
 const KNOWN_FLAGS = new Set(["--release", "--system-libbpf"]);
@@ -38,12 +48,28 @@ for (const a of argv) {
 const release = argv.includes("--release");
 const systemOnly = argv.includes("--system-libbpf");
 const root = import.meta.dir;
-const B = `${root}/build`;
+const B = `${root}/out`;
 const CACHE = process.env.DUAL_SLOT_CACHE ?? "/var/cache/dual-slot";
 
 const ARCHES = {
-  x64: { clang: "x86", bun: "bun-linux-x64", cc: "cc", triple: "x86_64-linux-gnu", elfMachine: 62, npm: "@oven/bun-linux-x64", qemu: null },
-  arm64: { clang: "arm64", bun: "bun-linux-arm64", cc: "aarch64-linux-gnu-gcc", triple: "aarch64-linux-gnu", elfMachine: 183, npm: "@oven/bun-linux-aarch64", qemu: "qemu-aarch64-static" },
+  x64: {
+    clang: "x86",
+    bun: "bun-linux-x64",
+    cc: "cc",
+    triple: "x86_64-linux-gnu",
+    elfMachine: 62,
+    npm: "@oven/bun-linux-x64",
+    qemu: null,
+  },
+  arm64: {
+    clang: "arm64",
+    bun: "bun-linux-arm64",
+    cc: "aarch64-linux-gnu-gcc",
+    triple: "aarch64-linux-gnu",
+    elfMachine: 183,
+    npm: "@oven/bun-linux-aarch64",
+    qemu: "qemu-aarch64-static",
+  },
 } as const;
 type Arch = keyof typeof ARCHES;
 const hostArch: Arch = process.arch === "arm64" ? "arm64" : "x64";
@@ -103,7 +129,7 @@ async function which(cmd: string): Promise<boolean> {
 async function vmlinuxHeader(): Promise<string> {
   const vmlinux = `${B}/vmlinux.h`;
   if (!existsSync(vmlinux)) {
-    step("generating build/vmlinux.h from /sys/kernel/btf/vmlinux");
+    step("generating out/vmlinux.h from /sys/kernel/btf/vmlinux");
     const bpftool = existsSync("/usr/sbin/bpftool") ? "/usr/sbin/bpftool" : "bpftool";
     const tmp = `${vmlinux}.tmp.${process.pid}`;
     await $`${bpftool} btf dump file /sys/kernel/btf/vmlinux format c > ${tmp}`;
@@ -135,14 +161,14 @@ async function bpfObject(arch: Arch): Promise<string> {
 }
 
 async function tools(arch: Arch): Promise<string> {
-  const dir = `${B}/tools/${arch}`;
+  const dir = `${B}/workloads/${arch}`;
   step(`tools -> ${dir}`);
   const cc = ARCHES[arch].cc;
   if (!(await which(cc))) {
     const pkgs = arch === hostArch ? "gcc libc6-dev" : `gcc-${ARCHES[arch].triple} libc6-dev-${arch}-cross`;
     throw new Error(`${cc} is not installed (apt-get install ${pkgs})`);
   }
-  await $`bash ${root}/tools/build.sh ${dir} ${cc}`.quiet();
+  await $`bash ${root}/scripts/workloads.sh ${dir} ${cc}`.quiet();
   return dir;
 }
 
@@ -153,7 +179,7 @@ interface NativeLib {
 
 async function nativeLibbpf(arch: Arch): Promise<NativeLib> {
   step(`self-contained libbpf (${arch})`);
-  await $`bash ${root}/native/build-libbpf.sh ${arch}`;
+  await $`bash ${root}/scripts/libbpf.sh ${arch}`;
   const dir = `${B}/native/${arch}`;
   return { so: `${dir}/libbpf.so`, version: readFileSync(`${dir}/libbpf.version`, "utf8").trim() };
 }
@@ -166,7 +192,14 @@ async function gitCommit(): Promise<string> {
 }
 
 /** Generated module behind src/assets.ts for one variant: embedded files and build facts. */
-function writeAssets(variant: string, arch: Arch, obj: string, toolsDir: string, lib: NativeLib | null, commit: string): string {
+function writeAssets(
+  variant: string,
+  arch: Arch,
+  obj: string,
+  toolsDir: string,
+  lib: NativeLib | null,
+  commit: string,
+): string {
   const gen = `${B}/gen/${variant}`;
   mkdirSync(gen, { recursive: true });
   const imp = (name: string, path: string) => `import ${name} from ${JSON.stringify(path)} with { type: "file" };`;
@@ -211,13 +244,22 @@ async function bunRuntime(arch: Arch): Promise<string> {
   try {
     const packed = await $`npm pack ${`${npm}@${version}`} --pack-destination ${work}`.nothrow().quiet();
     if (packed.exitCode !== 0) {
-      const why = packed.stderr.toString().split("\n").map((l) => l.replace(/^npm (ERR!|error) ?/, "").trim()).filter(Boolean);
-      throw new Error(`npm pack ${npm}@${version} failed (exit ${packed.exitCode}): ${why.slice(0, 2).join(" ") || "no message"}`);
+      const why = packed.stderr
+        .toString()
+        .split("\n")
+        .map((l) => l.replace(/^npm (ERR!|error) ?/, "").trim())
+        .filter(Boolean);
+      throw new Error(
+        `npm pack ${npm}@${version} failed (exit ${packed.exitCode}): ${why.slice(0, 2).join(" ") || "no message"}`,
+      );
     }
     const tgz = readdirSync(work).find((f) => f.endsWith(".tgz"));
     if (tgz === undefined) throw new Error(`npm pack ${npm}@${version} produced no tarball`);
-    const got = `sha512-${createHash("sha512").update(readFileSync(`${work}/${tgz}`)).digest("base64")}`;
-    if (got !== integrity) throw new Error(`${npm}@${version}: tarball integrity ${got} does not match the pinned ${integrity}`);
+    const got = `sha512-${createHash("sha512")
+      .update(readFileSync(`${work}/${tgz}`))
+      .digest("base64")}`;
+    if (got !== integrity)
+      throw new Error(`${npm}@${version}: tarball integrity ${got} does not match the pinned ${integrity}`);
     await $`tar -xzf ${`${work}/${tgz}`} -C ${work} package/bin/bun`.quiet();
     mkdirSync(`${work}/out`);
     renameSync(`${work}/package/bin/bun`, `${work}/out/bun`);
@@ -234,12 +276,12 @@ async function bunRuntime(arch: Arch): Promise<string> {
   return bin;
 }
 
-/** Redirects src/assets.ts's import of build/gen/assets.ts to one variant's module. */
+/** Redirects src/assets.ts's import of out/gen/assets.ts to one variant's module. */
 function assetsPlugin(assetsModule: string): BunPlugin {
   return {
     name: "dual-slot-assets",
     setup(b) {
-      b.onResolve({ filter: /(^|\/)build\/gen\/assets\.ts$/ }, (a) =>
+      b.onResolve({ filter: /(^|\/)out\/gen\/assets\.ts$/ }, (a) =>
         a.importer === `${root}/src/assets.ts` ? { path: assetsModule } : undefined,
       );
     },
@@ -356,7 +398,8 @@ async function ffiLibcFloor(arch: Arch): Promise<{ floor: string; by: string[] }
       for (const k of m[1]!.matchAll(/(\w+)\s*:\s*\{/g)) names.add(k[1]!);
     }
   }
-  const libc = arch === hostArch ? `/lib/${ARCHES[arch].triple}/libc.so.6` : `/usr/${ARCHES[arch].triple}/lib/libc.so.6`;
+  const libc =
+    arch === hostArch ? `/lib/${ARCHES[arch].triple}/libc.so.6` : `/usr/${ARCHES[arch].triple}/lib/libc.so.6`;
   const tool = [`${ARCHES[arch].triple}-objdump`, "llvm-objdump", "objdump"].find((t) => Bun.which(t) !== null);
   if (tool === undefined || !existsSync(libc)) return { floor: "unknown", by: [] };
   const oldest = new Map<string, string>();
@@ -367,7 +410,8 @@ async function ffiLibcFloor(arch: Arch): Promise<{ floor: string; by: string[] }
     if (prev === undefined || Bun.semver.order(semverish(m[1]!), semverish(prev)) < 0) oldest.set(m[2]!, m[1]!);
   }
   const missing = [...names].filter((n) => !oldest.has(n));
-  if (missing.length > 0) step(`warning: bun:ffi binds ${missing.join(", ")} from libc.so.6, which ${libc} does not export`);
+  if (missing.length > 0)
+    step(`warning: bun:ffi binds ${missing.join(", ")} from libc.so.6, which ${libc} does not export`);
   let floor = "2.0";
   for (const v of oldest.values()) if (Bun.semver.order(semverish(v), semverish(floor)) > 0) floor = v;
   return { floor, by: [...oldest].filter(([, v]) => v === floor).map(([k]) => k) };
@@ -390,11 +434,18 @@ async function smoke(b: Built, commit: string): Promise<string> {
   if (b.arch === hostArch) cmd = [b.outfile, "--version"];
   else if (q !== null && (await which(q))) cmd = [q, "-L", `/usr/${ARCHES[b.arch].triple}`, b.outfile, "--version"];
   else return `not run (no ${q ?? "emulator"} for ${b.arch})`;
-  const p = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+  const p = Bun.spawnSync(cmd, {
+    stdout: "pipe",
+    stderr: "pipe",
+    stdin: "ignore",
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+  });
   const text = p.stdout.toString().trim();
   const want = `libbpf ${b.lib?.version ?? "?"} embedded, commit ${commit}, ${b.arch})`;
   if (p.exitCode !== 0 || !text.endsWith(want)) {
-    throw new Error(`${basename(b.outfile)} --version said ${JSON.stringify(text)} (exit ${p.exitCode}), expected it to end with ${JSON.stringify(want)}: ${p.stderr.toString().trim()}`);
+    throw new Error(
+      `${basename(b.outfile)} --version said ${JSON.stringify(text)} (exit ${p.exitCode}), expected it to end with ${JSON.stringify(want)}: ${p.stderr.toString().trim()}`,
+    );
   }
   return `${b.arch === hostArch ? "" : `${q}: `}${text}`;
 }
@@ -424,15 +475,23 @@ async function doRelease(commit: string): Promise<void> {
   for (const b of built) {
     const name = basename(b.outfile);
     const machine = elfMachine(b.outfile);
-    if (machine !== ARCHES[b.arch].elfMachine) throw new Error(`${name}: ELF machine ${machine}, expected ${ARCHES[b.arch].elfMachine}`);
+    if (machine !== ARCHES[b.arch].elfMachine)
+      throw new Error(`${name}: ELF machine ${machine}, expected ${ARCHES[b.arch].elfMachine}`);
     const sha = createHash("sha256").update(readFileSync(b.outfile)).digest("hex");
     sums.push(`${sha}  ${name}`);
     const soFloor = b.lib ? await glibcFloor(b.lib.so, b.arch) : "-";
     const exeFloor = await glibcFloor(b.outfile, b.arch);
     const ffi = await ffiLibcFloor(b.arch);
-    const overall = [soFloor, exeFloor, ffi.floor].filter((v) => /^[0-9.]+$/.test(v))
-      .sort((x, y) => Bun.semver.order(semverish(x), semverish(y))).at(-1) ?? "unknown";
-    for (const [what, f] of [["libbpf.so", soFloor], [name, exeFloor], ["bun:ffi libc bindings", ffi.floor]] as const) {
+    const overall =
+      [soFloor, exeFloor, ffi.floor]
+        .filter((v) => /^[0-9.]+$/.test(v))
+        .sort((x, y) => Bun.semver.order(semverish(x), semverish(y)))
+        .at(-1) ?? "unknown";
+    for (const [what, f] of [
+      ["libbpf.so", soFloor],
+      [name, exeFloor],
+      ["bun:ffi libc bindings", ffi.floor],
+    ] as const) {
       if (f !== "-" && !atMostTarget(f)) step(`warning: ${what} needs glibc ${f}, above the ${GLIBC_TARGET} target`);
     }
     rows.push({
@@ -448,7 +507,7 @@ async function doRelease(commit: string): Promise<void> {
       sha256: sha,
     });
   }
-  writeAtomic(`${dist}/SHA256SUMS`, sums.join("\n") + "\n");
+  writeAtomic(`${dist}/SHA256SUMS`, `${sums.join("\n")}\n`);
 
   process.stderr.write("\nrelease:\n");
   for (const r of rows) {

@@ -3,7 +3,7 @@
  * build facts. build.ts generates the module behind this; run `bun run build`
  * once before running from source.
  */
-import * as generated from "../build/gen/assets.ts";
+import * as generated from "../out/gen/assets.ts";
 
 export interface Embedded {
   /** Paths readable with node:fs: on disk from source, in $bunfs when compiled. */

@@ -2,7 +2,7 @@
  * Logs go to stderr, always: stdout carries events (a table or NDJSON) that
  * users pipe into other tools. consola writes info to stdout by default.
  */
-import { createConsola, type ConsolaInstance } from "consola";
+import { type ConsolaInstance, createConsola } from "consola";
 
 export const log: ConsolaInstance = createConsola({
   level: 3,

@@ -8,13 +8,13 @@
  */
 import "./cli/allocator.ts";
 import "./cli/color.ts";
-import { defineCommand, renderUsage, runCommand, showUsage, type CommandDef, type ArgsDef } from "citty";
+import { type ArgsDef, defineCommand, renderUsage, runCommand, showUsage } from "citty";
 import { buildInfo } from "./assets.ts";
 import { rejectUnknownFlags } from "./cli/args.ts";
-import { UsageError, HostError } from "./errors.ts";
+import { subCommands } from "./commands.ts";
+import { HostError, UsageError } from "./errors.ts";
 import { LibbpfError } from "./ffi/libbpf.ts";
-import { recentLibbpfLog } from "./ffi/print.ts";
-import { subCommands } from "./commands/index.ts";
+import { recentLibbpfLog } from "./ffi/libbpf-log.ts";
 
 function versionLine(): string {
   return `dual-slot ${buildInfo.version} (libbpf ${buildInfo.libbpf === "system" ? "from the system" : `${buildInfo.libbpf} embedded`}, commit ${buildInfo.commit}, ${buildInfo.arch})`;
@@ -37,7 +37,8 @@ async function dispatch(rawArgs: string[]): Promise<number> {
     return 0;
   }
   const name = rawArgs[0] !== undefined && !rawArgs[0].startsWith("-") ? rawArgs[0] : undefined;
-  if (name !== undefined && !(name in subCommands)) throw new UsageError(`unknown command '${name}' (commands: ${Object.keys(subCommands).join(", ")})`);
+  if (name !== undefined && !(name in subCommands))
+    throw new UsageError(`unknown command '${name}' (commands: ${Object.keys(subCommands).join(", ")})`);
   const cmd = subCommands[name ?? "run"]!;
   const rest = name === undefined ? rawArgs : rawArgs.slice(1);
   if (rest.includes("--help") || rest.includes("-h")) {
@@ -66,7 +67,9 @@ function fail(e: unknown): number {
     return e.exitCode;
   }
   if (e instanceof LibbpfError) {
-    const hint = recentLibbpfLog().filter((l) => /error|invalid|denied|failed|unknown|not /i.test(l)).at(-1);
+    const hint = recentLibbpfLog()
+      .filter((l) => /error|invalid|denied|failed|unknown|not /i.test(l))
+      .at(-1);
     process.stderr.write(`dual-slot: ${e.message}${hint ? `; libbpf: ${hint}` : ""}\n`);
     return 1;
   }

@@ -34,7 +34,9 @@ export function checkPrivileges(): Check {
     name: "privileges",
     ok,
     required: true,
-    detail: ok ? `euid ${euid}, CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN present` : `euid ${euid} without CAP_BPF+CAP_PERFMON`,
+    detail: ok
+      ? `euid ${euid}, CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN present`
+      : `euid ${euid} without CAP_BPF+CAP_PERFMON`,
     // Not "setcap the binary": a Bun executable started with BUN_BE_BUN=1 runs
     // arbitrary code, so file capabilities would hand them to every user.
     fix: "run as root (sudo ./dual-slot), or from a process that already holds CAP_BPF and CAP_PERFMON",

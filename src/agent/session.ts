@@ -3,9 +3,10 @@
  * reorder window and the counts the summary line reports. The run command, the
  * lab and the benchmark all drive this same class.
  */
-import { BpfObject, type LoadConfig } from "../bpf/loader.ts";
-import { possibleCpus, readCounters, type CounterTotals } from "../bpf/info.ts";
+
 import { monotonicNs, pageSize, realtimeNs } from "../ffi/libc.ts";
+import { type CounterTotals, possibleCpus, readCounters } from "../kernel/info.ts";
+import { BpfObject, type LoadConfig } from "../kernel/object.ts";
 import { PerfReader } from "../reader/perf.ts";
 import { RingReader } from "../reader/ring.ts";
 import type { EventSource } from "../reader/source.ts";

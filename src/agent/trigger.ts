@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { embedded } from "../assets.ts";
-import { memfdFromBytes } from "../native/memfd.ts";
+import { memfdFromBytes } from "../ffi/memfd.ts";
 
 type Tool = "noop" | "storm" | "flood";
 const paths = new Map<Tool, string>();

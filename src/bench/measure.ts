@@ -4,11 +4,11 @@
  * (process.cpuUsage): the workloads run in child processes, so what is counted
  * is the agent's work: draining, decoding, counting.
  */
-import { underSession, type Measured } from "../agent/measured.ts";
+import { type Measured, underSession } from "../agent/measured.ts";
 import type { Session, SessionOptions } from "../agent/session.ts";
 import type { ExecEvent } from "../wire/decode.ts";
 import type { EncodingName, TransportName } from "../wire/layout.ts";
-import { runStorm, spawnFlood, type StormTarget } from "./workloads.ts";
+import { runStorm, type StormTarget, spawnFlood } from "./workloads.ts";
 
 export interface BenchRow {
   workload: "exec" | "flood";
@@ -27,7 +27,12 @@ export interface BenchRow {
   slowdown_pct: number | null;
 }
 
-export async function baselineStorm(target: StormTarget, execs: number, workers: number, argv: string[]): Promise<number> {
+export async function baselineStorm(
+  target: StormTarget,
+  execs: number,
+  workers: number,
+  argv: string[],
+): Promise<number> {
   return (await runStorm(target, execs, workers, argv)).rate_per_s;
 }
 
@@ -56,7 +61,15 @@ async function counted(
   return { ...(await underSession(image, opts, prog, onEvent, work, before)), captured, bytes };
 }
 
-function row(workload: BenchRow["workload"], opts: SessionOptions, expected: number, offered: number, elapsedNs: number, m: Counted, slowdown: number | null): BenchRow {
+function row(
+  workload: BenchRow["workload"],
+  opts: SessionOptions,
+  expected: number,
+  offered: number,
+  elapsedNs: number,
+  m: Counted,
+  slowdown: number | null,
+): BenchRow {
   const n = Math.max(m.captured, 1);
   return {
     workload,
@@ -76,26 +89,46 @@ function row(workload: BenchRow["workload"], opts: SessionOptions, expected: num
 }
 
 export async function execBench(
-  image: Uint8Array, opts: SessionOptions, target: StormTarget, execs: number, workers: number, argv: string[], baselineRate: number,
+  image: Uint8Array,
+  opts: SessionOptions,
+  target: StormTarget,
+  execs: number,
+  workers: number,
+  argv: string[],
+  baselineRate: number,
 ): Promise<BenchRow> {
   let elapsed = 1;
   let rate = 0;
-  const m = await counted(image, opts, "ds_exec", (_p, comm) => comm === target.comm, () => {}, async () => {
-    const r = await runStorm(target, execs, workers, argv);
-    elapsed = r.elapsed_ns;
-    rate = r.rate_per_s;
-  });
+  const m = await counted(
+    image,
+    opts,
+    "ds_exec",
+    (_p, comm) => comm === target.comm,
+    () => {},
+    async () => {
+      const r = await runStorm(target, execs, workers, argv);
+      elapsed = r.elapsed_ns;
+      rate = r.rate_per_s;
+    },
+  );
   const slowdown = Math.round(1000 * (baselineRate / rate - 1)) / 10;
   return row("exec", opts, execs, rate, elapsed, m, slowdown);
 }
 
-export async function floodBench(image: Uint8Array, opts: SessionOptions, count: number, rate: number): Promise<BenchRow> {
+export async function floodBench(
+  image: Uint8Array,
+  opts: SessionOptions,
+  count: number,
+  rate: number,
+): Promise<BenchRow> {
   const flood = spawnFlood(count, rate);
   let elapsed = 1;
   let offered = 0;
   let started = false;
   const m = await counted(
-    image, { ...opts, flood: true }, "ds_flood",
+    image,
+    { ...opts, flood: true },
+    "ds_flood",
     (pid, _c, type) => type === "flood" && pid === flood.pid,
     (s) => s.object.setBss({ flood_tgid: flood.pid, flood_nr: flood.syscallNr }),
     async () => {

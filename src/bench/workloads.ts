@@ -36,10 +36,31 @@ export function stormTarget(): StormTarget {
 }
 
 /** About 80 bytes in 6 arguments: what an everyday command line looks like. */
-export const REALISTIC_ARGV = ["--color=auto", "-l", "--time-style=long-iso", "/var/log/syslog", "-h", "--group-directories-first"];
+export const REALISTIC_ARGV = [
+  "--color=auto",
+  "-l",
+  "--time-style=long-iso",
+  "/var/log/syslog",
+  "-h",
+  "--group-directories-first",
+];
 
-export async function runStorm(target: StormTarget, execs: number, workers: number, argv: string[] = []): Promise<StormResult> {
-  const cmd = [embeddedExecutable("storm"), "--execs", String(execs), "--workers", String(workers), "--quiet", "--", target.path];
+export async function runStorm(
+  target: StormTarget,
+  execs: number,
+  workers: number,
+  argv: string[] = [],
+): Promise<StormResult> {
+  const cmd = [
+    embeddedExecutable("storm"),
+    "--execs",
+    String(execs),
+    "--workers",
+    String(workers),
+    "--quiet",
+    "--",
+    target.path,
+  ];
   if (argv.length > 0) cmd.push(target.path, ...argv);
   const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
@@ -69,10 +90,16 @@ const GETPPID: Record<string, number> = { x64: 110, arm64: 173 };
 /** Spawns the flood paused on stdin, so a filter on its pid can be installed first. */
 export function spawnFlood(count: number, rate: number): FloodRun {
   const p = Bun.spawn([embeddedExecutable("flood"), "--count", String(count), "--rate", String(rate), "--wait-stdin"], {
-    stdin: "pipe", stdout: "pipe", stderr: "pipe",
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
   });
   const result = (async () => {
-    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    const [out, err, code] = await Promise.all([
+      new Response(p.stdout).text(),
+      new Response(p.stderr).text(),
+      p.exited,
+    ]);
     if (code !== 0) throw new Error(`flood failed (exit ${code}): ${err.trim()}`);
     return JSON.parse(out.trim()) as FloodResult;
   })();

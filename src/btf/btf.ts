@@ -10,15 +10,34 @@
  * those of vmlinux) and big-endian blobs; both are rejected or misread as
  * malformed, never silently trusted.
  */
+
+import { cstring, elfSection, elfSections, elfSymbols, STT_OBJECT } from "./elf.ts";
 import { BtfError } from "./error.ts";
-import { STT_OBJECT, cstring, elfSection, elfSections, elfSymbols } from "./elf.ts";
 
 export { BtfError };
 
 /** BTF_KIND_* values; UNKN (0) is only the kind of type id 0 (void) and is invalid inside a blob. */
 export enum BtfKind {
-  UNKN, INT, PTR, ARRAY, STRUCT, UNION, ENUM, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT,
-  FUNC, FUNC_PROTO, VAR, DATASEC, FLOAT, DECL_TAG, TYPE_TAG, ENUM64,
+  UNKN,
+  INT,
+  PTR,
+  ARRAY,
+  STRUCT,
+  UNION,
+  ENUM,
+  FWD,
+  TYPEDEF,
+  VOLATILE,
+  CONST,
+  RESTRICT,
+  FUNC,
+  FUNC_PROTO,
+  VAR,
+  DATASEC,
+  FLOAT,
+  DECL_TAG,
+  TYPE_TAG,
+  ENUM64,
 }
 
 export interface BtfMember {
@@ -124,12 +143,14 @@ export class Btf {
     const strOff = h.getUint32(16, true);
     const strLen = h.getUint32(20, true);
     // Newer writers may append header fields; they sit inside hdr_len and are ignored.
-    if (hdrLen < HDR_MIN || hdrLen > raw.length) throw new BtfError(`BTF: hdr_len ${hdrLen} invalid for ${raw.length}-byte blob`);
+    if (hdrLen < HDR_MIN || hdrLen > raw.length)
+      throw new BtfError(`BTF: hdr_len ${hdrLen} invalid for ${raw.length}-byte blob`);
     const avail = raw.length - hdrLen;
     if (typeOff > avail || typeLen > avail - typeOff) throw new BtfError("BTF: type section outside blob");
     if (strOff > avail || strLen > avail - strOff) throw new BtfError("BTF: string section outside blob");
     if (typeOff % 4 !== 0) throw new BtfError(`BTF: type_off ${typeOff} not 4-byte aligned`);
-    if (typeLen > 0 && typeOff < strOff + strLen && strOff < typeOff + typeLen) throw new BtfError("BTF: type and string sections overlap");
+    if (typeLen > 0 && typeOff < strOff + strLen && strOff < typeOff + typeLen)
+      throw new BtfError("BTF: type and string sections overlap");
     if (strLen === 0 || raw[hdrLen + strOff] !== 0 || raw[hdrLen + strOff + strLen - 1] !== 0) {
       throw new BtfError("BTF: string section must start and end with NUL");
     }
@@ -144,7 +165,8 @@ export class Btf {
       const kind = (info >>> 24) & 0x1f;
       if (kind === 0 || kind > MAX_KIND) throw new BtfError(`BTF: type id ${offs.length} has unknown kind ${kind}`);
       const size = REC + trailerSize(kind, info & 0xffff);
-      if (size > typeLen - p) throw new BtfError(`BTF: type id ${offs.length} (kind ${BtfKind[kind]}) overruns type section`);
+      if (size > typeLen - p)
+        throw new BtfError(`BTF: type id ${offs.length} (kind ${BtfKind[kind]}) overruns type section`);
       offs.push(p);
       p += size;
     }
@@ -176,8 +198,14 @@ export class Btf {
       name(id, dv.getUint32(p, true));
       const t = p + REC;
       switch (kind) {
-        case BtfKind.PTR: case BtfKind.TYPEDEF: case BtfKind.VOLATILE: case BtfKind.CONST:
-        case BtfKind.RESTRICT: case BtfKind.FUNC: case BtfKind.VAR: case BtfKind.TYPE_TAG:
+        case BtfKind.PTR:
+        case BtfKind.TYPEDEF:
+        case BtfKind.VOLATILE:
+        case BtfKind.CONST:
+        case BtfKind.RESTRICT:
+        case BtfKind.FUNC:
+        case BtfKind.VAR:
+        case BtfKind.TYPE_TAG:
         case BtfKind.DECL_TAG:
           ref(id, sizeType, "target");
           break;
@@ -192,7 +220,8 @@ export class Btf {
             ref(id, dv.getUint32(t + i * 8 + 4, true), `param ${i}`);
           }
           break;
-        case BtfKind.STRUCT: case BtfKind.UNION:
+        case BtfKind.STRUCT:
+        case BtfKind.UNION:
           for (let i = 0; i < vlen; i++) {
             name(id, dv.getUint32(t + i * 12, true));
             ref(id, dv.getUint32(t + i * 12 + 4, true), `member ${i}`);
@@ -201,7 +230,8 @@ export class Btf {
         case BtfKind.DATASEC:
           for (let i = 0; i < vlen; i++) ref(id, dv.getUint32(t + i * 12, true), `var ${i}`);
           break;
-        case BtfKind.ENUM: case BtfKind.ENUM64: {
+        case BtfKind.ENUM:
+        case BtfKind.ENUM64: {
           const step = kind === BtfKind.ENUM ? 8 : 12;
           for (let i = 0; i < vlen; i++) name(id, dv.getUint32(t + i * step, true));
           break;
@@ -275,15 +305,26 @@ export class Btf {
     for (let depth = 0; depth <= MAX_DEPTH; depth++) {
       const r = this.rec(id);
       switch (r.kind) {
-        case BtfKind.INT: case BtfKind.STRUCT: case BtfKind.UNION: case BtfKind.ENUM:
-        case BtfKind.ENUM64: case BtfKind.DATASEC: case BtfKind.FLOAT: case BtfKind.PTR: {
+        case BtfKind.INT:
+        case BtfKind.STRUCT:
+        case BtfKind.UNION:
+        case BtfKind.ENUM:
+        case BtfKind.ENUM64:
+        case BtfKind.DATASEC:
+        case BtfKind.FLOAT:
+        case BtfKind.PTR: {
           // BPF and every 64-bit kernel we target use 8-byte pointers.
           const size = mult * (r.kind === BtfKind.PTR ? 8 : r.sizeType);
           if (!Number.isSafeInteger(size)) throw new BtfError(`BTF: size of type overflows`);
           return size;
         }
-        case BtfKind.TYPEDEF: case BtfKind.VOLATILE: case BtfKind.CONST: case BtfKind.RESTRICT:
-        case BtfKind.VAR: case BtfKind.DECL_TAG: case BtfKind.TYPE_TAG:
+        case BtfKind.TYPEDEF:
+        case BtfKind.VOLATILE:
+        case BtfKind.CONST:
+        case BtfKind.RESTRICT:
+        case BtfKind.VAR:
+        case BtfKind.DECL_TAG:
+        case BtfKind.TYPE_TAG:
           id = r.sizeType;
           break;
         case BtfKind.ARRAY:

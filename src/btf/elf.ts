@@ -171,7 +171,8 @@ export function elfSymbols(bytes: Uint8Array): ElfSymbol[] {
   const symtab = sections.find((s) => s.index !== 0 && s.type === SHT_SYMTAB);
   if (!symtab) return [];
   if (symtab.entsize !== SYM_SIZE) throw new BtfError(`ELF: .symtab entsize ${symtab.entsize}, expected ${SYM_SIZE}`);
-  if (symtab.size % SYM_SIZE !== 0) throw new BtfError(`ELF: .symtab size ${symtab.size} not a multiple of ${SYM_SIZE}`);
+  if (symtab.size % SYM_SIZE !== 0)
+    throw new BtfError(`ELF: .symtab size ${symtab.size} not a multiple of ${SYM_SIZE}`);
   const strSec = sections[symtab.link];
   if (!strSec || strSec.index === 0 || strSec.type !== SHT_STRTAB) {
     throw new BtfError(`ELF: .symtab sh_link ${symtab.link} is not a string table`);
@@ -190,11 +191,13 @@ export function elfSymbols(bytes: Uint8Array): ElfSymbol[] {
     let shndx = dv.getUint16(s + 6, true);
     let inSection = shndx !== 0 && shndx < SHN_LORESERVE;
     if (shndx === SHN_XINDEX) {
-      if (!xdv || (i + 1) * 4 > xdv.byteLength) throw new BtfError(`ELF: symbol ${i} needs a missing SHT_SYMTAB_SHNDX entry`);
+      if (!xdv || (i + 1) * 4 > xdv.byteLength)
+        throw new BtfError(`ELF: symbol ${i} needs a missing SHT_SYMTAB_SHNDX entry`);
       shndx = xdv.getUint32(i * 4, true);
       inSection = true;
     }
-    if (inSection && shndx >= sections.length) throw new BtfError(`ELF: symbol ${i} section index ${shndx} out of range`);
+    if (inSection && shndx >= sections.length)
+      throw new BtfError(`ELF: symbol ${i} section index ${shndx} out of range`);
     out.push({
       name: cstring(strtab, dv.getUint32(s, true), `ELF symbol ${i} name`),
       value: u64(dv, s + 8, `symbol ${i} st_value`),

@@ -15,19 +15,53 @@ export const agentArgs = {
   mode: {
     type: "string",
     default: "dual",
-    description: "slot layout: dual (business in slot 1, serializer in slot 0), single (both in slot 0: watch it corrupt), nest3 (a third level takes a slot too)",
+    description:
+      "slot layout: dual (business in slot 1, serializer in slot 0), single (both in slot 0: watch it corrupt), nest3 (a third level takes a slot too)",
   },
-  slots: { type: "string", description: "entries in the per-CPU scratch map (1-3); default: 1 for single, 2 otherwise" },
-  guard: { type: "boolean", default: false, description: "track slot ownership per CPU and flag events whose slot 1 was taken by a nested helper" },
-  "inject-clobber": { type: "boolean", default: false, description: "call a refresh_tid()-like helper that grabs slot 1 while it is held (to see --guard catch it)" },
-  transport: { type: "string", default: "perf", description: "perf (slot 0 + perf buffer), ringbuf (reserve in the ring, no slot 0), ringbuf-output (slot 0 + copy into the ring)" },
-  encoding: { type: "string", default: "compact", description: "compact (strings packed, len<<16|offset descriptors) or fixed (each string in a fixed array)" },
+  slots: {
+    type: "string",
+    description: "entries in the per-CPU scratch map (1-3); default: 1 for single, 2 otherwise",
+  },
+  guard: {
+    type: "boolean",
+    default: false,
+    description: "track slot ownership per CPU and flag events whose slot 1 was taken by a nested helper",
+  },
+  "inject-clobber": {
+    type: "boolean",
+    default: false,
+    description: "call a refresh_tid()-like helper that grabs slot 1 while it is held (to see --guard catch it)",
+  },
+  transport: {
+    type: "string",
+    default: "perf",
+    description:
+      "perf (slot 0 + perf buffer), ringbuf (reserve in the ring, no slot 0), ringbuf-output (slot 0 + copy into the ring)",
+  },
+  encoding: {
+    type: "string",
+    default: "compact",
+    description: "compact (strings packed, len<<16|offset descriptors) or fixed (each string in a fixed array)",
+  },
   pages: { type: "string", default: "64", description: "perf buffer pages per CPU (power of two)" },
   "ring-size": { type: "string", default: "1048576", description: "ring buffer bytes (power of two, >= 4096)" },
-  interval: { type: "string", default: "100", description: "drain the buffers every N ms (events are batched, not one wakeup each)" },
+  interval: {
+    type: "string",
+    default: "100",
+    description: "drain the buffers every N ms (events are batched, not one wakeup each)",
+  },
   "max-args": { type: "string", default: "32", description: "arguments kept per event" },
-  "max-arg-bytes": { type: "string", default: "4096", description: "argument bytes copied per event (up to 8191, what slot 1 holds)" },
-  order: { type: "boolean", default: true, description: "perf only: sort events across CPUs by kernel time within one drain interval (--no-order to print as read)" },
+  "max-arg-bytes": {
+    type: "string",
+    default: "4096",
+    description: "argument bytes copied per event (up to 8191, what slot 1 holds)",
+  },
+  order: {
+    type: "boolean",
+    default: true,
+    description:
+      "perf only: sort events across CPUs by kernel time within one drain interval (--no-order to print as read)",
+  },
   verbose: { type: "boolean", default: false, description: "debug logs, including libbpf's own" },
 } as const satisfies ArgsDef;
 
@@ -37,7 +71,8 @@ export function sessionOptions(a: Raw): SessionOptions {
   const mode = choiceArg("mode", a.mode ?? "dual", MODES);
   const defaultSlots = mode === "single" ? 1 : 2;
   const slots = a.slots === undefined || a.slots === "" ? defaultSlots : intArg("slots", a.slots, 1, 3);
-  if (mode === "single" && slots !== 1) throw new UsageError("--mode single uses a single-slot map; drop --slots or use --slots 1");
+  if (mode === "single" && slots !== 1)
+    throw new UsageError("--mode single uses a single-slot map; drop --slots or use --slots 1");
   if (mode !== "single" && slots < 2) throw new UsageError(`--mode ${mode} needs --slots 2 or 3`);
   return {
     mode,

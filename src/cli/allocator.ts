@@ -20,7 +20,8 @@ const first = process.argv[2];
 const command = first !== undefined && !first.startsWith("-") ? first : undefined;
 // Only the commands that stream events pay for the restart; run is the default.
 const streams = command === undefined || command === "run" || command === "lab" || command === "bench";
-const informational = process.argv.includes("--help") || process.argv.includes("-h") || process.argv.includes("--version");
+const informational =
+  process.argv.includes("--help") || process.argv.includes("-h") || process.argv.includes("--version");
 
 if (process.env[KEY] === undefined && process.platform === "linux" && streams && !informational) {
   const argv = [process.execPath, ...process.argv.slice(compiled ? 2 : 1)];
@@ -40,5 +41,3 @@ if (process.env[KEY] === undefined && process.platform === "linux" && streams &&
   // Returns only on failure; then the agent just runs with the default setting.
   execve(ptr(path), ptr(table(argv)), ptr(table(env)));
 }
-
-export {};

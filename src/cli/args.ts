@@ -26,13 +26,15 @@ export function powerOfTwoArg(name: string, raw: unknown, min: number, max: numb
 export function secondsArg(name: string, raw: unknown): number | undefined {
   if (raw === undefined || raw === "") return undefined;
   const s = String(raw).trim();
-  if (!/^\d+(\.\d+)?$/.test(s) || Number(s) <= 0) throw new UsageError(`--${name} expects seconds > 0, got '${String(raw)}'`);
+  if (!/^\d+(\.\d+)?$/.test(s) || Number(s) <= 0)
+    throw new UsageError(`--${name} expects seconds > 0, got '${String(raw)}'`);
   return Number(s);
 }
 
 export function choiceArg<T extends string>(name: string, raw: unknown, choices: readonly T[]): T {
   const s = String(raw);
-  if (!(choices as readonly string[]).includes(s)) throw new UsageError(`--${name} must be one of ${choices.join(", ")}, got '${s}'`);
+  if (!(choices as readonly string[]).includes(s))
+    throw new UsageError(`--${name} must be one of ${choices.join(", ")}, got '${s}'`);
   return s as T;
 }
 

@@ -3,4 +3,5 @@
  * are noise. Imported before citty, so the choice is made before it loads.
  */
 if (!process.stdout.isTTY && process.env.NO_COLOR === undefined) process.env.NO_COLOR = "1";
+
 export {};

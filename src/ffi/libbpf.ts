@@ -8,7 +8,6 @@
 import { dlopen, type Pointer } from "bun:ffi";
 import { errno, errnoText } from "./libc.ts";
 
-
 const SYMBOLS = {
   libbpf_major_version: { args: [], returns: "u32" },
   libbpf_minor_version: { args: [], returns: "u32" },
@@ -80,7 +79,6 @@ export function libbpf(): Libbpf {
   if (lib === undefined) throw new Error("libbpf is not loaded yet");
   return lib;
 }
-
 
 /** int-returning libbpf calls: negative is -errno. */
 export function checkInt(call: string, ret: number, detail?: string): number {

@@ -16,12 +16,36 @@ export interface Experiment {
 }
 
 export const EXPERIMENTS: readonly Experiment[] = [
-  { name: "dual", expect: "0 corrupt: business data in slot 1, the event in slot 0", opts: { mode: "dual", slots: 2, guard: false, injectClobber: false } },
-  { name: "single", expect: "all corrupt: the serializer writes its header over the data it is reading", opts: { mode: "single", slots: 1, guard: false, injectClobber: false } },
-  { name: "nest3 --slots 2", expect: "all corrupt: the third level has no slot of its own and takes slot 1", opts: { mode: "nest3", slots: 2, guard: false, injectClobber: false } },
-  { name: "nest3 --slots 3", expect: "0 corrupt: a third slot for the third level", opts: { mode: "nest3", slots: 3, guard: false, injectClobber: false } },
-  { name: "dual --guard", expect: "0 detected: the guard's cost without a culprit", opts: { mode: "dual", slots: 2, guard: true, injectClobber: false } },
-  { name: "dual --guard --inject-clobber", expect: "every event detected: a refresh_tid()-like helper grabs held slot 1", opts: { mode: "dual", slots: 2, guard: true, injectClobber: true } },
+  {
+    name: "dual",
+    expect: "0 corrupt: business data in slot 1, the event in slot 0",
+    opts: { mode: "dual", slots: 2, guard: false, injectClobber: false },
+  },
+  {
+    name: "single",
+    expect: "all corrupt: the serializer writes its header over the data it is reading",
+    opts: { mode: "single", slots: 1, guard: false, injectClobber: false },
+  },
+  {
+    name: "nest3 --slots 2",
+    expect: "all corrupt: the third level has no slot of its own and takes slot 1",
+    opts: { mode: "nest3", slots: 2, guard: false, injectClobber: false },
+  },
+  {
+    name: "nest3 --slots 3",
+    expect: "0 corrupt: a third slot for the third level",
+    opts: { mode: "nest3", slots: 3, guard: false, injectClobber: false },
+  },
+  {
+    name: "dual --guard",
+    expect: "0 detected: the guard's cost without a culprit",
+    opts: { mode: "dual", slots: 2, guard: true, injectClobber: false },
+  },
+  {
+    name: "dual --guard --inject-clobber",
+    expect: "every event detected: a refresh_tid()-like helper grabs held slot 1",
+    opts: { mode: "dual", slots: 2, guard: true, injectClobber: true },
+  },
 ];
 
 export interface LabRow {
@@ -39,12 +63,23 @@ export interface LabRow {
   expect: string;
 }
 
-export async function runExperiment(image: Uint8Array, base: SessionOptions, exp: Experiment, execs: number): Promise<LabRow> {
+export async function runExperiment(
+  image: Uint8Array,
+  base: SessionOptions,
+  exp: Experiment,
+  execs: number,
+): Promise<LabRow> {
   const seen: ExecEvent[] = [];
   let pids = new Set<number>();
-  const m = await underSession(image, { ...base, ...exp.opts, flood: false }, "ds_exec", (ev) => seen.push(ev), async () => {
-    pids = await execNoop(execs);
-  });
+  const m = await underSession(
+    image,
+    { ...base, ...exp.opts, flood: false },
+    "ds_exec",
+    (ev) => seen.push(ev),
+    async () => {
+      pids = await execNoop(execs);
+    },
+  );
   const ours = seen.filter((e) => pids.has(e.pid));
   return {
     experiment: exp.name,
@@ -65,11 +100,19 @@ export async function runExperiment(image: Uint8Array, base: SessionOptions, exp
 export function labTable(rows: LabRow[]): string {
   const head = ["EXPERIMENT", "SLOTS", "EVENTS", "CORRUPT", "CLOBBERS", "LOST", "BPF ns/ev", "EXPECTED"];
   const body = rows.map((r) => [
-    r.experiment, String(r.slots), `${r.events}/${r.execs}`, String(r.corrupt), String(r.clobbers_detected),
-    String(r.lost), r.bpf_ns_per_event === null ? "-" : String(r.bpf_ns_per_event), r.expect,
+    r.experiment,
+    String(r.slots),
+    `${r.events}/${r.execs}`,
+    String(r.corrupt),
+    String(r.clobbers_detected),
+    String(r.lost),
+    r.bpf_ns_per_event === null ? "-" : String(r.bpf_ns_per_event),
+    r.expect,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join("  ");
   return [line(head), ...body.map(line)].join("\n");
 }

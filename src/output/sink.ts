@@ -30,7 +30,7 @@ export class LineSink {
       }
       return;
     }
-    const buf = Buffer.from(this.lines.join("\n") + "\n");
+    const buf = Buffer.from(`${this.lines.join("\n")}\n`);
     this.lines = [];
     let off = 0;
     while (off < buf.length) {

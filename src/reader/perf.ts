@@ -6,10 +6,10 @@
  * agent drains on a timer, so a per-sample wakeup (libbpf's default
  * wakeup_events = 1) would only cost the traced processes an irq_work each.
  */
-import { JSCallback, FFIType, ptr, read, type Pointer } from "bun:ffi";
-import { checkPtr, libbpf, LibbpfError } from "../ffi/libbpf.ts";
-import type { SampleHandler, EventSource } from "./source.ts";
+import { FFIType, JSCallback, type Pointer, ptr, read } from "bun:ffi";
+import { checkPtr, LibbpfError, libbpf } from "../ffi/libbpf.ts";
 import { pageSize } from "../ffi/libc.ts";
+import type { EventSource, SampleHandler } from "./source.ts";
 import { Staging } from "./staging.ts";
 
 const PERF_TYPE_SOFTWARE = 1;
@@ -58,7 +58,14 @@ export class PerfReader implements EventSource {
       { args: [FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
     );
     try {
-      const pb = libbpf().perf_buffer__new_raw(mapFd, BigInt(pages), ptr(new Uint8Array(attr)), this.cb.ptr, null, null);
+      const pb = libbpf().perf_buffer__new_raw(
+        mapFd,
+        BigInt(pages),
+        ptr(new Uint8Array(attr)),
+        this.cb.ptr,
+        null,
+        null,
+      );
       this.pb = checkPtr("perf_buffer__new_raw", pb, `${pages} pages per CPU`);
     } catch (e) {
       this.cb.close();

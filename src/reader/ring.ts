@@ -4,9 +4,9 @@
  * ds_counters.output_fail, so lost() here is always 0 and the agent reports
  * those counters instead.
  */
-import { JSCallback, FFIType, type Pointer } from "bun:ffi";
-import { checkPtr, libbpf, LibbpfError } from "../ffi/libbpf.ts";
-import type { SampleHandler, EventSource } from "./source.ts";
+import { FFIType, JSCallback, type Pointer } from "bun:ffi";
+import { checkPtr, LibbpfError, libbpf } from "../ffi/libbpf.ts";
+import type { EventSource, SampleHandler } from "./source.ts";
 import { Staging } from "./staging.ts";
 
 export class RingReader implements EventSource {

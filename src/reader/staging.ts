@@ -7,7 +7,7 @@
  *
  * The returned view is valid until the next copy: decode it before that.
  */
-import { dlopen, ptr, type Pointer } from "bun:ffi";
+import { dlopen, type Pointer, ptr } from "bun:ffi";
 
 const { memcpy } = dlopen("libc.so.6", { memcpy: { args: ["ptr", "ptr", "u64"], returns: "ptr" } }).symbols;
 

@@ -5,8 +5,24 @@
  * caller), never an exception or a read past the sample.
  */
 import {
-  Encoding, EventType, Exec, ExecFixed, Flags, Header, Level, LEVELS, Mode, SD_EVENT_MAX, SLOT_NONE, Str, STR_NR,
-  Transport, WIRE_VERSION, type EncodingName, type ModeName, type TransportName,
+  Encoding,
+  type EncodingName,
+  EventType,
+  Exec,
+  ExecFixed,
+  Flags,
+  Header,
+  LEVELS,
+  Level,
+  Mode,
+  type ModeName,
+  SD_EVENT_MAX,
+  SLOT_NONE,
+  STR_NR,
+  Str,
+  Transport,
+  type TransportName,
+  WIRE_VERSION,
 } from "./layout.ts";
 
 export interface LevelView {
@@ -72,7 +88,12 @@ const MODE_NAMES = names(Mode);
 const TRANSPORT_NAMES = names(Transport);
 
 const FIXED_SLOTS: ReadonlyArray<readonly [number, number]> = [
-  ExecFixed.comm, ExecFixed.filename, ExecFixed.args, ExecFixed.cwd, ExecFixed.exe, ExecFixed.pexe,
+  ExecFixed.comm,
+  ExecFixed.filename,
+  ExecFixed.args,
+  ExecFixed.cwd,
+  ExecFixed.exe,
+  ExecFixed.pexe,
 ];
 
 /**
@@ -119,7 +140,8 @@ export function decodeEvent(bytes: Uint8Array, opts: DecodeOptions): Decoded {
   const encoding = ENCODING_NAMES[dv.getUint8(Header.encoding)];
   const mode = MODE_NAMES[dv.getUint8(Header.mode)];
   const transport = TRANSPORT_NAMES[dv.getUint8(Header.transport)];
-  if (!type || !encoding || !mode || !transport) return { ok: false, reason: "unknown type, encoding, mode or transport" };
+  if (!type || !encoding || !mode || !transport)
+    return { ok: false, reason: "unknown type, encoding, mode or transport" };
   if (encoding === "fixed" && size !== ExecFixed.size) return { ok: false, reason: `fixed event of ${size} bytes` };
 
   // Descriptors: len << 16 | offset. Check all before reading any.
@@ -132,7 +154,8 @@ export function decodeEvent(bytes: Uint8Array, opts: DecodeOptions): Decoded {
     offs[i] = off;
     lens[i] = len;
     if (len === 0) continue;
-    if (off < Exec.size || off + len > size) return { ok: false, reason: `string ${i} [${off}+${len}] outside event of ${size}` };
+    if (off < Exec.size || off + len > size)
+      return { ok: false, reason: `string ${i} [${off}+${len}] outside event of ${size}` };
     if (encoding === "fixed") {
       const [fo, fs] = FIXED_SLOTS[i]!;
       if (off !== fo || len > fs) return { ok: false, reason: `fixed string ${i} not in its array` };

@@ -2,7 +2,7 @@
  * Starts the compiled ./dual-slot as a real agent for kernel tests: waits for
  * its "attached" line, collects stdout, and stops it with a signal.
  */
-import { existsSync, copyFileSync, mkdtempSync, chmodSync, readdirSync, readFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -24,7 +24,9 @@ export interface Proc {
 /** Spawns a command, collecting stdout, and stderr as it arrives (to watch for lines). */
 export function spawnProc(cmd: string[], opts: { env?: Record<string, string | undefined>; cwd?: string } = {}): Proc {
   const proc = Bun.spawn(cmd, {
-    stdout: "pipe", stderr: "pipe", stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    stdin: "ignore",
     env: opts.env ?? process.env,
     ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
   });
@@ -114,12 +116,24 @@ export function parseSummary(stderr: string): Record<string, string> {
 }
 
 export type JsonEvent = Record<string, unknown> & {
-  event: string; pid: number; ppid: number; comm: string; filename: string; cpu: number;
-  slot0_seq: number; slot1_data: string; slot1_intact: boolean; corrupt: boolean; args: string[];
+  event: string;
+  pid: number;
+  ppid: number;
+  comm: string;
+  filename: string;
+  cpu: number;
+  slot0_seq: number;
+  slot1_data: string;
+  slot1_intact: boolean;
+  corrupt: boolean;
+  args: string[];
 };
 
 export function parseEvents(stdout: string): JsonEvent[] {
-  return stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as JsonEvent);
+  return stdout
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => JSON.parse(l) as JsonEvent);
 }
 
 /** Program and map ids a process holds, from its fds' /proc fdinfo (map_id:, prog_id:). */

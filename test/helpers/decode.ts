@@ -1,6 +1,6 @@
 /** Decoding helpers shared by the decoder's unit tests. */
 import { expect } from "bun:test";
-import { decodeEvent, type Decoded, type ExecEvent } from "../../src/wire/decode.ts";
+import { type Decoded, decodeEvent, type ExecEvent } from "../../src/wire/decode.ts";
 
 export const enc = new TextEncoder();
 
@@ -35,4 +35,3 @@ export function pad16(s: string): Uint8Array {
   b.set(enc.encode(s).subarray(0, 16));
   return b;
 }
-

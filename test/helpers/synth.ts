@@ -7,7 +7,19 @@
  * kernel would never write.
  */
 import {
-  Encoding, EventType, Exec, ExecFixed, Flags, Header, Level, LEVELS, Mode, SLOT_NONE, STR_NR, Str, Transport,
+  Encoding,
+  EventType,
+  Exec,
+  ExecFixed,
+  Flags,
+  Header,
+  LEVELS,
+  Level,
+  Mode,
+  SLOT_NONE,
+  STR_NR,
+  Str,
+  Transport,
   WIRE_VERSION,
 } from "../../src/wire/layout.ts";
 
@@ -121,8 +133,13 @@ export function defaultLevels(comm: Uint8Array, tag: bigint, transport: number):
   return [
     { slot: 1, used: 1, intact: 1, tagExpected: tag, tagObserved: tag, dataExpected: c, dataObserved: c },
     {
-      slot: transport === Transport.ringbuf ? SLOT_NONE : 0, used: 1, intact: 1,
-      tagExpected: tag + 1n, tagObserved: tag + 1n, dataExpected: mark, dataObserved: mark,
+      slot: transport === Transport.ringbuf ? SLOT_NONE : 0,
+      used: 1,
+      intact: 1,
+      tagExpected: tag + 1n,
+      tagObserved: tag + 1n,
+      dataExpected: mark,
+      dataObserved: mark,
     },
   ];
 }
@@ -152,7 +169,8 @@ export function synthEvent(o: SynthOptions = {}): Uint8Array {
     size = ExecFixed.size;
     strs.forEach((s, i) => {
       const [off, cap] = fixedSlots[i]!;
-      if (s.length > cap) throw new Error(`synth: fixed string ${i} of ${s.length} bytes exceeds its ${cap}-byte array`);
+      if (s.length > cap)
+        throw new Error(`synth: fixed string ${i} of ${s.length} bytes exceeds its ${cap}-byte array`);
       descs.push(desc(s.length, off));
     });
   } else {

@@ -5,12 +5,23 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import {
-  BIN, bpfObjectsOf, execTimes, isRoot, liveIds, parseEvents, parseSummary, requireBinary, startAgent, uniqueTrue,
+  BIN,
+  bpfObjectsOf,
+  execTimes,
+  isRoot,
+  liveIds,
+  parseEvents,
+  parseSummary,
+  requireBinary,
+  startAgent,
+  uniqueTrue,
 } from "../helpers/agent.ts";
 
 const dirs: string[] = [];
 beforeAll(() => requireBinary());
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 describe.skipIf(!isRoot)("agent (root)", () => {
   test("500 execs of a uniquely named /bin/true all arrive, intact and in order", async () => {
@@ -74,7 +85,8 @@ describe.skipIf(!isRoot)("agent (root)", () => {
     const t = uniqueTrue();
     dirs.push(t.dir);
     const sh = Bun.spawn(["bash", "-c", `"${BIN}" 2>/tmp/ds-head.err | head -3; echo "rc=\${PIPESTATUS[0]}"`], {
-      stdout: "pipe", stderr: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
     });
     // Events make the agent write, and discover the closed pipe.
     const started = Date.now();
@@ -95,9 +107,13 @@ describe.skipIf(!isRoot)("agent (root)", () => {
 
   test("`dual-slot --comm nobody | head -3` ends with head, even with no event to write", async () => {
     const started = Date.now();
-    const sh = Bun.spawn(["bash", "-c", `"${BIN}" --comm no-such-comm 2>/tmp/ds-idle.err | head -3 >/dev/null; echo "\${PIPESTATUS[0]}"`], {
-      stdout: "pipe", stderr: "pipe",
-    });
+    const sh = Bun.spawn(
+      ["bash", "-c", `"${BIN}" --comm no-such-comm 2>/tmp/ds-idle.err | head -3 >/dev/null; echo "\${PIPESTATUS[0]}"`],
+      {
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
     const out = await new Response(sh.stdout).text();
     expect(out.trim()).toBe("0");
     expect(Date.now() - started).toBeLessThan(10_000);

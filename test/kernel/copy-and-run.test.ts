@@ -12,13 +12,32 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
-  chmodSync, copyFileSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync,
-  rmSync, statSync, writeFileSync,
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  BIN, execTimes, isRoot, parseEvents, parseSummary, requireBinary, spawnProc as spawn, uniqueTrue, waitAttached, type Proc,
+  BIN,
+  execTimes,
+  isRoot,
+  type Proc,
+  parseEvents,
+  parseSummary,
+  requireBinary,
+  spawnProc as spawn,
+  uniqueTrue,
+  waitAttached,
 } from "../helpers/agent.ts";
 
 const BIN_SYS = join(import.meta.dir, "../../dual-slot-syslibbpf");
@@ -69,12 +88,26 @@ exec "$@"
 `;
 
 function inNamespace(tmp: string, cmd: string[]): string[] {
-  return ["unshare", "--mount", "--propagation", "private", "bash", "-c", NAMESPACE_SCRIPT, "copy-and-run", tmp, ...cmd];
+  return [
+    "unshare",
+    "--mount",
+    "--propagation",
+    "private",
+    "bash",
+    "-c",
+    NAMESPACE_SCRIPT,
+    "copy-and-run",
+    tmp,
+    ...cmd,
+  ];
 }
 
 /** Commands here run through the namespace script, which reads DS_HIDE: none hidden by default. */
 function spawnProc(cmd: string[], opts: { env?: Record<string, string | undefined>; cwd?: string } = {}): Proc {
-  return spawn(cmd, { env: opts.env ?? { ...process.env, DS_HIDE: "" }, ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}) });
+  return spawn(cmd, {
+    env: opts.env ?? { ...process.env, DS_HIDE: "" },
+    ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+  });
 }
 
 /** The mount-point field and options of the mount at `where`, from /proc/<pid>/mountinfo. */
@@ -98,7 +131,9 @@ beforeAll(() => {
   requireBinary();
   if (!existsSync(BIN_SYS)) throw new Error(`${BIN_SYS} is missing: run \`bun run build\` first (it builds both)`);
 });
-afterAll(() => cleanup.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of cleanup) rmSync(d, { recursive: true, force: true });
+});
 
 describe.skipIf(!isRoot)("copy-and-run (root)", () => {
   const libs = hostLibs();
@@ -112,7 +147,9 @@ describe.skipIf(!isRoot)("copy-and-run (root)", () => {
     const tmp = scratch("ds-noexec-", "/tmp");
     const t = uniqueTrue("cr"); // its own directory, outside the noexec tmp
     cleanup.push(t.dir);
-    const agent = spawnProc(inNamespace(tmp, [BIN, "--json", "--duration", "60"]), { env: { ...process.env, DS_HIDE: libs.join(":") } });
+    const agent = spawnProc(inNamespace(tmp, [BIN, "--json", "--duration", "60"]), {
+      env: { ...process.env, DS_HIDE: libs.join(":") },
+    });
     let stopped = false;
     try {
       await waitAttached(agent);
@@ -172,7 +209,9 @@ describe.skipIf(!isRoot)("copy-and-run (root)", () => {
 
   test("... and fails with one clear line when it is hidden", async () => {
     const tmp = scratch("ds-noexec-", "/tmp");
-    const p = spawnProc(inNamespace(tmp, [BIN_SYS, "--json", "--duration", "5"]), { env: { ...process.env, DS_HIDE: libs.join(":") } });
+    const p = spawnProc(inNamespace(tmp, [BIN_SYS, "--json", "--duration", "5"]), {
+      env: { ...process.env, DS_HIDE: libs.join(":") },
+    });
     const { stdout, stderr, code } = await p.finish();
     expect(code).toBe(1);
     expect(stdout).toBe("");
@@ -192,7 +231,8 @@ describe.skipIf(!isRoot)("copy-and-run (root)", () => {
     cleanup.push(t.dir);
     // A minimal environment, $TMPDIR = the directory itself: any extraction would show up there.
     const p = spawnProc([exe, "--json", "--count", "1", "--comm", t.comm], {
-      cwd: dir, env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", TMPDIR: dir },
+      cwd: dir,
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", TMPDIR: dir },
     });
     await waitAttached(p);
     expect(readdirSync(dir)).toEqual(["dual-slot"]);
@@ -200,7 +240,11 @@ describe.skipIf(!isRoot)("copy-and-run (root)", () => {
     // Exec until the agent has printed its one event and stopped.
     const deadline = Date.now() + 15_000;
     const pids: number[] = [];
-    while (existsSync(`/proc/${p.pid}/status`) && !/State:\s+Z/.test(readFileSync(`/proc/${p.pid}/status`, "utf8")) && Date.now() < deadline) {
+    while (
+      existsSync(`/proc/${p.pid}/status`) &&
+      !/State:\s+Z/.test(readFileSync(`/proc/${p.pid}/status`, "utf8")) &&
+      Date.now() < deadline
+    ) {
       pids.push(...(await execTimes(t.path, 1)));
       await Bun.sleep(100);
     }
@@ -231,7 +275,12 @@ describe.skipIf(!isRoot)("copy-and-run (root)", () => {
     expect(existsSync(marker)).toBe(false);
 
     // Bun reads BUN_OPTIONS in compiled executables too; the build makes it refuse preloads.
-    const opt = Bun.spawnSync([BIN, "--version"], { cwd: dir, env: { ...env, BUN_OPTIONS: `--preload ${evil}` }, stdout: "pipe", stderr: "pipe" });
+    const opt = Bun.spawnSync([BIN, "--version"], {
+      cwd: dir,
+      env: { ...env, BUN_OPTIONS: `--preload ${evil}` },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     expect(existsSync(marker)).toBe(false);
     expect(opt.exitCode).not.toBe(0);
   });
@@ -243,14 +292,27 @@ describe.skipIf(!isRoot)("copy-and-run (root)", () => {
     const cwd = scratch("ds-plant-");
     chmodSync(cwd, 0o755);
     const marker = join(cwd, "PLANTED-RAN");
-    writeFileSync(join(cwd, "planted.c"),
-      `#include <stdio.h>\n__attribute__((constructor)) static void f(void) { FILE *m = fopen(${JSON.stringify(marker)}, "w"); if (m) fclose(m); }\n`);
-    const cc = Bun.spawnSync(["cc", "-shared", "-fPIC", "-o", join(cwd, "libbpf.so.1"), join(cwd, "planted.c")], { stderr: "pipe" });
+    writeFileSync(
+      join(cwd, "planted.c"),
+      `#include <stdio.h>\n__attribute__((constructor)) static void f(void) { FILE *m = fopen(${JSON.stringify(marker)}, "w"); if (m) fclose(m); }\n`,
+    );
+    const cc = Bun.spawnSync(["cc", "-shared", "-fPIC", "-o", join(cwd, "libbpf.so.1"), join(cwd, "planted.c")], {
+      stderr: "pipe",
+    });
     expect(cc.exitCode).toBe(0);
     const tmp = scratch("ds-noexec-", "/tmp");
-    const p = spawnProc(["bash", "-c", `cd ${JSON.stringify(cwd)} && exec "$@"`, "cd", ...inNamespace(tmp, [BIN_SYS, "--json", "--duration", "1"])], {
-      env: { ...process.env, DS_HIDE: libs.join(":") },
-    });
+    const p = spawnProc(
+      [
+        "bash",
+        "-c",
+        `cd ${JSON.stringify(cwd)} && exec "$@"`,
+        "cd",
+        ...inNamespace(tmp, [BIN_SYS, "--json", "--duration", "1"]),
+      ],
+      {
+        env: { ...process.env, DS_HIDE: libs.join(":") },
+      },
+    );
     const { code } = await p.finish();
     expect(code).toBe(1);
     expect(existsSync(marker)).toBe(false);
@@ -276,6 +338,8 @@ describe.skipIf(!isRoot)("copy-and-run (root)", () => {
     expect(stdout).toBe("");
     const lines = stderr.trim().split("\n");
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^dual-slot: kernel: 2\.6\.\S+: needs 5\.19\+ \(bpf_loop, dynptr, ring buffer\); fix: boot a kernel 5\.19 or newer$/);
+    expect(lines[0]).toMatch(
+      /^dual-slot: kernel: 2\.6\.\S+: needs 5\.19\+ \(bpf_loop, dynptr, ring buffer\); fix: boot a kernel 5\.19 or newer$/,
+    );
   }, 30_000);
 });

@@ -3,16 +3,25 @@
  * truncation, cwd and the real exe path built in slot 1, in both encodings.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, realpathSync, chmodSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isRoot, parseEvents, requireBinary, startAgent, uniqueTrue, type JsonEvent } from "../helpers/agent.ts";
+import { isRoot, type JsonEvent, parseEvents, requireBinary, startAgent, uniqueTrue } from "../helpers/agent.ts";
 
-type Ev = JsonEvent & { cwd: string; exe: string; args_truncated: boolean; path_truncated: boolean; encoding: string; bytes: number };
+type Ev = JsonEvent & {
+  cwd: string;
+  exe: string;
+  args_truncated: boolean;
+  path_truncated: boolean;
+  encoding: string;
+  bytes: number;
+};
 
 const cleanup: Array<() => void> = [];
 beforeAll(() => requireBinary());
-afterAll(() => cleanup.reverse().forEach((f) => f()));
+afterAll(() => {
+  for (const f of cleanup.reverse()) f();
+});
 
 async function run(path: string, argv: string[], cwd?: string): Promise<number> {
   const p = Bun.spawn([path, ...argv], { cwd, stdout: "ignore", stderr: "ignore", stdin: "ignore" });
@@ -138,7 +147,17 @@ describe.skipIf(!isRoot)("exec event fields (root)", () => {
     const c = compact.get(pid)!;
     expect(f.encoding).toBe("fixed");
     expect(c.encoding).toBe("compact");
-    for (const k of ["comm", "filename", "args", "cwd", "exe", "ppid", "uid", "args_truncated", "path_truncated"] as const) {
+    for (const k of [
+      "comm",
+      "filename",
+      "args",
+      "cwd",
+      "exe",
+      "ppid",
+      "uid",
+      "args_truncated",
+      "path_truncated",
+    ] as const) {
       expect(f[k]).toEqual(c[k]);
     }
     expect(c.bytes * 4).toBeLessThan(f.bytes);

@@ -12,12 +12,20 @@ const NOBODY = "dsnobody";
 const dirs: string[] = [];
 
 beforeAll(() => requireBinary());
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 async function run(argv: string[], asNobody = false): Promise<{ code: number; stdout: string; stderr: string }> {
-  const cmd = asNobody ? ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", BIN, ...argv] : [BIN, ...argv];
+  const cmd = asNobody
+    ? ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", BIN, ...argv]
+    : [BIN, ...argv];
   const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore", cwd: "/" });
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(p.stdout).text(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ]);
   return { code, stdout, stderr };
 }
 
@@ -40,7 +48,16 @@ interface MemJson {
   online_cpus: number;
   page_size: number;
   options: { slots: number; transport: string; pages: number; ring_size: number };
-  maps: { name: string; type: number; key_size: number; value_size: number; max_entries: number; memlock: number; expected: number | null; id: number }[];
+  maps: {
+    name: string;
+    type: number;
+    key_size: number;
+    value_size: number;
+    max_entries: number;
+    memlock: number;
+    expected: number | null;
+    id: number;
+  }[];
   scratch: { slots: number; value_size: number; formula_bytes: number; memlock: number; overhead: number };
   perf_buffers: { pages_per_cpu: number; cpus: number; bytes: number; measured: boolean } | null;
   footprint: { total: number };
@@ -68,7 +85,8 @@ describe.skipIf(!isRoot)("mem (root)", () => {
     expect(j.scratch).toMatchObject({ slots: 2, value_size: 16384, formula_bytes: cpus * 2 * 16384 });
     // Every map the object has: the five of dual_slot.bpf.c and libbpf's .rodata/.bss.
     const names = j.maps.map((m) => m.name);
-    for (const n of ["g_percpu_data", "ds_events", "ds_ring", "ds_counters", "ds_slot_state"]) expect(names).toContain(n);
+    for (const n of ["g_percpu_data", "ds_events", "ds_ring", "ds_counters", "ds_slot_state"])
+      expect(names).toContain(n);
     expect(names.some((n) => n.endsWith(".rodata"))).toBe(true);
     expect(new Set(j.maps.map((m) => m.id)).size).toBe(j.maps.length);
   });
@@ -91,7 +109,12 @@ describe.skipIf(!isRoot)("mem (root)", () => {
   test("every map's kernel memlock matches the model, and perf buffers are (pages + 1) x page per CPU", async () => {
     const j = await mem(["--pages", "8"]);
     for (const m of j.maps) expect({ name: m.name, memlock: m.expected }).toEqual({ name: m.name, memlock: m.memlock });
-    expect(j.perf_buffers).toEqual({ pages_per_cpu: 8, cpus: onlineFromSysfs(), bytes: onlineFromSysfs() * 9 * j.page_size, measured: true });
+    expect(j.perf_buffers).toEqual({
+      pages_per_cpu: 8,
+      cpus: onlineFromSysfs(),
+      bytes: onlineFromSysfs() * 9 * j.page_size,
+      measured: true,
+    });
     const row = j.projection.find((p) => p.cpus === 128)!;
     expect(row.slots_2).toBe(4 * 1024 * 1024);
     expect(j.projection.filter((p) => p.this_host).map((p) => p.cpus)).toEqual([cpus]);
@@ -120,7 +143,14 @@ describe.skipIf(!isRoot)("mem (root)", () => {
 });
 
 interface StatsJson {
-  agent: { pid: number; slots: number; value_size: number; counters_map_id: number; attached: boolean; config: { mode: string; guard: boolean } | null };
+  agent: {
+    pid: number;
+    slots: number;
+    value_size: number;
+    counters_map_id: number;
+    attached: boolean;
+    config: { mode: string; guard: boolean } | null;
+  };
   total: { events: number; output_fail: number; clobbers: number | null; slot_gets: number[] };
   per_cpu: { cpu: number; events: number }[];
 }
@@ -189,8 +219,17 @@ async function ensureNobody(): Promise<void> {
     // A concurrent run may have created it meanwhile (exit 9: user exists).
     if (add.exitCode !== 0 && add.exitCode !== 9) throw new Error(`useradd ${NOBODY} failed: ${add.stderr.toString()}`);
   }
-  const access = Bun.spawnSync(["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "test", "-x", BIN]);
-  if (access.exitCode !== 0) throw new Error(`${NOBODY} cannot execute ${BIN}: make it and its directories world-executable`);
+  const access = Bun.spawnSync([
+    "setpriv",
+    `--reuid=${NOBODY}`,
+    `--regid=${NOBODY}`,
+    "--clear-groups",
+    "test",
+    "-x",
+    BIN,
+  ]);
+  if (access.exitCode !== 0)
+    throw new Error(`${NOBODY} cannot execute ${BIN}: make it and its directories world-executable`);
 }
 
 interface DoctorJson {
@@ -207,11 +246,25 @@ describe.skipIf(!isRoot)("doctor", () => {
     expect(j.ready).toBe(true);
     expect(j.failed).toEqual([]);
     const names = j.checks.map((c) => c.name);
-    for (const n of ["privileges", "kernel", "btf", "raw_tracepoint", "percpu_array", "ringbuf", "lockdown", "bpffs", "perf_event_paranoid", "bpf_stats_enabled", "memlock"]) {
+    for (const n of [
+      "privileges",
+      "kernel",
+      "btf",
+      "raw_tracepoint",
+      "percpu_array",
+      "ringbuf",
+      "lockdown",
+      "bpffs",
+      "perf_event_paranoid",
+      "bpf_stats_enabled",
+      "memlock",
+    ]) {
       expect(names).toContain(n);
     }
-    for (const c of j.checks.filter((x) => x.required)) expect({ name: c.name, status: c.status }).toEqual({ name: c.name, status: "ok" });
-    for (const n of ["raw_tracepoint", "percpu_array", "ringbuf"]) expect(j.checks.find((c) => c.name === n)!.detail).toContain("supported (probe loaded)");
+    for (const c of j.checks.filter((x) => x.required))
+      expect({ name: c.name, status: c.status }).toEqual({ name: c.name, status: "ok" });
+    for (const n of ["raw_tracepoint", "percpu_array", "ringbuf"])
+      expect(j.checks.find((c) => c.name === n)!.detail).toContain("supported (probe loaded)");
     const table = await run(["doctor"]);
     expect(table.code).toBe(0);
     expect(table.stdout).toContain("verdict: ready");

@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import type { LabRow } from "../../src/lab/experiments.ts";
-import { BIN, isRoot, requireBinary, startAgent, parseEvents, parseSummary } from "../helpers/agent.ts";
+import { BIN, isRoot, parseEvents, parseSummary, requireBinary, startAgent } from "../helpers/agent.ts";
 
 type Row = LabRow;
 
@@ -14,7 +14,11 @@ describe.skipIf(!isRoot)("lab (root)", () => {
   let rows: Row[] = [];
   beforeAll(async () => {
     const p = Bun.spawn([BIN, "lab", "--execs", "500", "--json"], { stdout: "pipe", stderr: "pipe" });
-    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    const [out, err, code] = await Promise.all([
+      new Response(p.stdout).text(),
+      new Response(p.stderr).text(),
+      p.exited,
+    ]);
     if (code !== 0) throw new Error(`lab failed: ${err}`);
     rows = (JSON.parse(out) as { rows: Row[] }).rows;
   }, 180_000);
@@ -56,7 +60,9 @@ describe.skipIf(!isRoot)("corruption on live events (root)", () => {
     const { stdout, stderr } = await agent.stop();
     const evs = parseEvents(stdout);
     expect(evs.length).toBeGreaterThan(0);
-    const e = evs[0]! as unknown as Record<string, unknown> & { levels: Array<{ intact: boolean; expected: string; observed: string }> };
+    const e = evs[0]! as unknown as Record<string, unknown> & {
+      levels: Array<{ intact: boolean; expected: string; observed: string }>;
+    };
     expect(e.mode).toBe("single");
     expect(e.slots).toBe(1);
     expect(e.corrupt).toBe(true);

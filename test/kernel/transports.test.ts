@@ -4,11 +4,22 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import { BIN, execTimes, isRoot, parseEvents, parseSummary, requireBinary, startAgent, uniqueTrue } from "../helpers/agent.ts";
+import {
+  BIN,
+  execTimes,
+  isRoot,
+  parseEvents,
+  parseSummary,
+  requireBinary,
+  startAgent,
+  uniqueTrue,
+} from "../helpers/agent.ts";
 
 const dirs: string[] = [];
 beforeAll(() => requireBinary());
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 describe.skipIf(!isRoot)("transports (root)", () => {
   for (const transport of ["perf", "ringbuf", "ringbuf-output"]) {
@@ -77,22 +88,45 @@ describe.skipIf(!isRoot)("transports (root)", () => {
   }, 60_000);
 
   test("bench --execs 200 --workers 1 completes with every field", async () => {
-    const p = Bun.spawn([BIN, "bench", "--execs", "200", "--workers", "1", "--json", "--flood-rates", "10000", "--flood-seconds", "1"], {
-      stdout: "pipe", stderr: "pipe",
-    });
-    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    const p = Bun.spawn(
+      [BIN, "bench", "--execs", "200", "--workers", "1", "--json", "--flood-rates", "10000", "--flood-seconds", "1"],
+      {
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
+    const [out, err, code] = await Promise.all([
+      new Response(p.stdout).text(),
+      new Response(p.stderr).text(),
+      p.exited,
+    ]);
     expect(code === 0 ? "ok" : err).toBe("ok");
     const r = JSON.parse(out) as { rows: Array<Record<string, unknown>>; baseline_rates_per_s: number[] };
     expect(r.baseline_rates_per_s.length).toBe(1);
     expect(r.rows.length).toBe(6 + 3);
-    const fields = ["workload", "transport", "encoding", "offered_per_s", "delivered_per_s", "expected", "captured", "captured_pct",
-      "lost", "bytes_per_event", "agent_cpu_us_per_event", "bpf_ns_per_event", "slowdown_pct"];
+    const fields = [
+      "workload",
+      "transport",
+      "encoding",
+      "offered_per_s",
+      "delivered_per_s",
+      "expected",
+      "captured",
+      "captured_pct",
+      "lost",
+      "bytes_per_event",
+      "agent_cpu_us_per_event",
+      "bpf_ns_per_event",
+      "slowdown_pct",
+    ];
     for (const row of r.rows) {
       for (const f of fields) expect(row).toHaveProperty(f);
       expect(row.bpf_ns_per_event as number).toBeGreaterThan(0);
       // Every exec is delivered or counted lost (fixed events can overflow 64 pages).
       const label = `${row.workload} ${row.transport}/${row.encoding}: captured ${row.captured} lost ${row.lost}`;
-      expect((row.captured as number) + (row.lost as number) >= (row.expected as number) ? "accounted" : label).toBe("accounted");
+      expect((row.captured as number) + (row.lost as number) >= (row.expected as number) ? "accounted" : label).toBe(
+        "accounted",
+      );
       if (row.workload === "exec") {
         if (row.encoding === "compact") expect(row.captured === 200 ? "all" : label).toBe("all");
         expect(typeof row.slowdown_pct).toBe("number");

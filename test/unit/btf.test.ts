@@ -73,7 +73,6 @@ interface HostLayout {
   enum: Record<string, number>;
 }
 
-
 /** Runs fn; returns undefined on success or BtfError, the offending error otherwise. */
 function onlyBtfError(fn: () => void): unknown {
   try {
@@ -88,7 +87,11 @@ function onlyBtfError(fn: () => void): unknown {
 function exercise(btf: Btf): void {
   for (let id = 0; id <= btf.typeCount; id++) {
     const calls: (() => unknown)[] = [
-      () => btf.kindOf(id), () => btf.nameOf(id), () => btf.resolve(id), () => btf.sizeOf(id), () => btf.struct(id),
+      () => btf.kindOf(id),
+      () => btf.nameOf(id),
+      () => btf.resolve(id),
+      () => btf.sizeOf(id),
+      () => btf.struct(id),
     ];
     for (const c of calls) {
       const bad = onlyBtfError(() => void c());
@@ -135,22 +138,43 @@ describe.skipIf(!CLANG)("BTF of the clang-built fixture", () => {
       if (name === "_") continue;
       const m = byName.get(name)!;
       expect({ name, bitOff: m.bitOffset, off: m.offset, size: m.size, bits: m.bitSize }).toEqual({
-        name, bitOff, off: bitOff / 8, size, bits: 0,
+        name,
+        bitOff,
+        off: bitOff / 8,
+        size,
+        bits: 0,
       });
     }
     for (const [name, [bitOff, width]] of Object.entries(host.bitfields)) {
       const m = byName.get(name)!;
       expect({ name, bitOff: m.bitOffset, bits: m.bitSize, off: m.offset, size: m.size }).toEqual({
-        name, bitOff, bits: width, off: Math.floor(bitOff / 8), size: 4,
+        name,
+        bitOff,
+        bits: width,
+        off: Math.floor(bitOff / 8),
+        size: 4,
       });
     }
-    expect(ev.members.map((m) => m.name)).toEqual(["tag", "pid", "in", "comm", "flag_lo", "flag_hi", "wide", "kind", "ts", "tail"]);
+    expect(ev.members.map((m) => m.name)).toEqual([
+      "tag",
+      "pid",
+      "in",
+      "comm",
+      "flag_lo",
+      "flag_hi",
+      "wide",
+      "kind",
+      "ts",
+      "tail",
+    ]);
 
     const inner = btf.struct(byName.get("in")!.typeId);
     expect(inner.size).toBe(host.inner_size);
     expect(inner).toEqual(btf.struct("fx_inner"));
     expect(inner.members.map((m) => [m.name, m.bitOffset, m.size])).toEqual(
-      Object.entries(host.inner).filter(([n]) => n !== "_").map(([n, [o, s]]) => [n, o, s]),
+      Object.entries(host.inner)
+        .filter(([n]) => n !== "_")
+        .map(([n, [o, s]]) => [n, o, s]),
     );
     expect(btf.kindOf(btf.resolve(byName.get("comm")!.typeId))).toBe(BtfKind.ARRAY);
     expect(btf.sizeOf(byName.get("comm")!.typeId)).toBe(16);
@@ -173,7 +197,11 @@ describe.skipIf(!CLANG)("BTF of the clang-built fixture", () => {
       if (head) {
         cur = Number(head[1]);
         idx = 0;
-        expect([cur, BtfKind[btf.kindOf(cur)], btf.nameOf(cur)]).toEqual([cur, head[2]!, head[3] === "(anon)" ? "" : head[3]!]);
+        expect([cur, BtfKind[btf.kindOf(cur)], btf.nameOf(cur)]).toEqual([
+          cur,
+          head[2]!,
+          head[3] === "(anon)" ? "" : head[3]!,
+        ]);
         if (head[4] && btf.kindOf(cur) !== BtfKind.DATASEC) expect(btf.sizeOf(cur)).toBe(Number(head[4]));
         checked++;
         continue;
@@ -182,7 +210,12 @@ describe.skipIf(!CLANG)("BTF of the clang-built fixture", () => {
       const mem = /^\t'([^']*)' type_id=(\d+) bits_offset=(\d+)(?: bitfield_size=(\d+))?/.exec(line);
       if (mem && (kind === BtfKind.STRUCT || kind === BtfKind.UNION)) {
         const m = btf.struct(cur).members[idx++]!;
-        expect([m.name, m.typeId, m.bitOffset, m.bitSize]).toEqual([mem[1]!, Number(mem[2]), Number(mem[3]), Number(mem[4] ?? 0)]);
+        expect([m.name, m.typeId, m.bitOffset, m.bitSize]).toEqual([
+          mem[1]!,
+          Number(mem[2]),
+          Number(mem[3]),
+          Number(mem[4] ?? 0),
+        ]);
       }
       const sec = /^\ttype_id=(\d+) offset=(\d+) size=(\d+) \(VAR '([^']*)'\)/.exec(line);
       if (sec) {
@@ -198,13 +231,21 @@ describe.skipIf(!CLANG)("BTF of the clang-built fixture", () => {
   test("datasecFromElf recovers .rodata offsets that clang leaves as 0 in BTF", () => {
     const raw = btf.datasec(".rodata");
     // Documents the clang 14 behaviour datasecFromElf exists for (newer clang may fill these in).
-    expect(raw.vars.map((v) => [v.name, v.size])).toEqual([["cfg_mode", 4], ["cfg_tag", 8]]);
+    expect(raw.vars.map((v) => [v.name, v.size])).toEqual([
+      ["cfg_mode", 4],
+      ["cfg_tag", 8],
+    ]);
     const ds = datasecFromElf(obj, ".rodata");
     expect(ds.size).toBe(16);
-    expect(ds.vars.map((v) => [v.name, v.offset, v.size])).toEqual([["cfg_mode", 0, 4], ["cfg_tag", 8, 8]]);
+    expect(ds.vars.map((v) => [v.name, v.offset, v.size])).toEqual([
+      ["cfg_mode", 0, 4],
+      ["cfg_tag", 8, 8],
+    ]);
     expect(btf.sizeOf(ds.vars[1]!.typeId)).toBe(8);
     expect(btf.kindOf(ds.vars[0]!.typeId)).toBe(BtfKind.CONST);
-    expect(datasecFromElf(obj, ".bss", btf).vars).toEqual([expect.objectContaining({ name: "unused_p", offset: 0, size: 8 })]);
+    expect(datasecFromElf(obj, ".bss", btf).vars).toEqual([
+      expect.objectContaining({ name: "unused_p", offset: 0, size: 8 }),
+    ]);
     expect(() => datasecFromElf(obj, ".data")).toThrow(BtfError);
   });
 
@@ -220,7 +261,9 @@ describe.skipIf(!CLANG)("BTF of the clang-built fixture", () => {
     const out = run([READELF, "-sW", path.join(dir, "fixture.bpf.o")]);
     const rows = out.split("\n").flatMap((l) => {
       const m = /^\s*(\d+): ([0-9a-f]+)\s+(\d+) \w+\s+\w+\s+\w+\s+(\w+) ?(.*)$/.exec(l);
-      return m && m[1] !== "0" ? [[Number.parseInt(m[2]!, 16), Number(m[3]), m[4] === "UND" ? 0 : m[4] === "ABS" ? 0xfff1 : Number(m[4])]] : [];
+      return m && m[1] !== "0"
+        ? [[Number.parseInt(m[2]!, 16), Number(m[3]), m[4] === "UND" ? 0 : m[4] === "ABS" ? 0xfff1 : Number(m[4])]]
+        : [];
     });
     expect(syms.map((s) => [s.value, s.size, s.shndx])).toEqual(rows);
     const named = syms.filter((s) => s.type !== 3).map((s) => s.name);
@@ -299,7 +342,7 @@ function blob(types: number[], strings: string): Uint8Array {
   dv.setUint32(12, types.length * 4, true);
   dv.setUint32(16, types.length * 4, true);
   dv.setUint32(20, str.length, true);
-  types.forEach((w, i) => dv.setUint32(24 + i * 4, w >>> 0, true));
+  for (const [i, w] of types.entries()) dv.setUint32(24 + i * 4, w >>> 0, true);
   out.set(str, 24 + types.length * 4);
   return out;
 }
@@ -310,17 +353,52 @@ describe("hand-built BTF", () => {
   const STR = "\0u3\0s\0f\0e64\0A\0B\0";
 
   test("legacy INT-encoded bitfield, ENUM64 with sign, typedef cycle", () => {
-    const b = Btf.parse(blob([
-      1, info(BtfKind.INT), 4, (2 << 16) | 3,              // [1] INT u3: 3 bits at int offset 2
-      4, info(BtfKind.STRUCT, 1), 4, 6, 1, 8,             // [2] struct s { f @ bit 8 }
-      8, info(BtfKind.ENUM64, 2, 1), 8, 12, 0xffffffff, 0xffffffff, 14, 0, 0x100, // [3] signed ENUM64
-      0, info(BtfKind.TYPEDEF), 5,                         // [4] -> [5]
-      0, info(BtfKind.CONST), 4,                           // [5] -> [4]: cycle
-      0, info(BtfKind.ARRAY), 0, 6, 1, 0xffffffff,         // [6] array of itself
-    ], STR));
+    const b = Btf.parse(
+      blob(
+        [
+          1,
+          info(BtfKind.INT),
+          4,
+          (2 << 16) | 3, // [1] INT u3: 3 bits at int offset 2
+          4,
+          info(BtfKind.STRUCT, 1),
+          4,
+          6,
+          1,
+          8, // [2] struct s { f @ bit 8 }
+          8,
+          info(BtfKind.ENUM64, 2, 1),
+          8,
+          12,
+          0xffffffff,
+          0xffffffff,
+          14,
+          0,
+          0x100, // [3] signed ENUM64
+          0,
+          info(BtfKind.TYPEDEF),
+          5, // [4] -> [5]
+          0,
+          info(BtfKind.CONST),
+          4, // [5] -> [4]: cycle
+          0,
+          info(BtfKind.ARRAY),
+          0,
+          6,
+          1,
+          0xffffffff, // [6] array of itself
+        ],
+        STR,
+      ),
+    );
     expect(b.typeCount).toBe(6);
     expect(b.struct("s").members[0]).toEqual({ name: "f", offset: 1, bitOffset: 10, bitSize: 3, size: 4, typeId: 1 });
-    expect(b.enumValues("e64")).toEqual(new Map([["A", -1n], ["B", 1n << 40n]]));
+    expect(b.enumValues("e64")).toEqual(
+      new Map([
+        ["A", -1n],
+        ["B", 1n << 40n],
+      ]),
+    );
     expect(b.findByName("s", BtfKind.UNION)).toBeUndefined();
     expect(() => b.resolve(4)).toThrow(BtfError);
     expect(() => b.sizeOf(4)).toThrow(BtfError);
@@ -373,7 +451,9 @@ describe.skipIf(!readable(VMLINUX))("kernel BTF (/sys/kernel/btf/vmlinux)", () =
     expect(k.sizeOf(k.findByName("u64", BtfKind.TYPEDEF)!)).toBe(8);
     for (const m of task.members) expect(m.offset + (m.bitSize ? 0 : m.size)).toBeLessThanOrEqual(task.size);
     if (BPFTOOL) {
-      const n = run([BPFTOOL, "btf", "dump", "file", VMLINUX]).split("\n").filter((l) => l.startsWith("[")).length;
+      const n = run([BPFTOOL, "btf", "dump", "file", VMLINUX])
+        .split("\n")
+        .filter((l) => l.startsWith("[")).length;
       expect(k.typeCount).toBe(n);
     }
   });

@@ -86,8 +86,23 @@ describe("bad input: one-line error, non-zero exit, no stack trace", () => {
 
 describe("--help and --version", () => {
   const FLAGS = [
-    "--json", "--duration", "--count", "--pid", "--comm", "--mode", "--slots", "--guard", "--inject-clobber",
-    "--transport", "--encoding", "--pages", "--ring-size", "--interval", "--max-args", "--max-arg-bytes", "--verbose",
+    "--json",
+    "--duration",
+    "--count",
+    "--pid",
+    "--comm",
+    "--mode",
+    "--slots",
+    "--guard",
+    "--inject-clobber",
+    "--transport",
+    "--encoding",
+    "--pages",
+    "--ring-size",
+    "--interval",
+    "--max-args",
+    "--max-arg-bytes",
+    "--verbose",
   ];
 
   test("run --help exits 0 and lists every flag", () => {
@@ -137,7 +152,10 @@ describe("without privileges", () => {
     const SETPRIV = Bun.which("setpriv") ?? "/usr/bin/setpriv";
     if (Bun.spawnSync(["id", "dsnobody"], { stdout: "ignore", stderr: "ignore" }).exitCode !== 0) {
       const USERADD = Bun.which("useradd") ?? "/usr/sbin/useradd";
-      const add = Bun.spawnSync([USERADD, "-M", "-s", "/usr/sbin/nologin", "dsnobody"], { stdout: "pipe", stderr: "pipe" });
+      const add = Bun.spawnSync([USERADD, "-M", "-s", "/usr/sbin/nologin", "dsnobody"], {
+        stdout: "pipe",
+        stderr: "pipe",
+      });
       // A concurrent test may have created it in the meantime; only a still missing user is an error.
       if (add.exitCode !== 0 && Bun.spawnSync(["id", "dsnobody"]).exitCode !== 0) {
         throw new Error(`useradd dsnobody failed: ${add.stderr.toString()}`);

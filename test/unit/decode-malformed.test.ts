@@ -1,14 +1,8 @@
 /** The decoder against samples the kernel should never send: every one must be malformed, never a throw. */
 import { describe, expect, test } from "bun:test";
-import { decodeEvent, splitArgs, type Decoded, type ExecEvent } from "../../src/wire/decode.ts";
-import {
-  Encoding, EventType, Exec, ExecFixed, Flags, Header, Level, Mode, SD_EVENT_MAX, SLOT_NONE, Transport, WIRE_VERSION,
-} from "../../src/wire/layout.ts";
-import {
-  BUSINESS_TAG, getDesc, markFor, setDesc, setHdrSize, setU16, setU8, synthEvent, type StrName,
-} from "../helpers/synth.ts";
-
-import { decode, enc, malformed, ok, pad16 } from "../helpers/decode.ts";
+import { Encoding, Exec, ExecFixed, Header, SD_EVENT_MAX, WIRE_VERSION } from "../../src/wire/layout.ts";
+import { enc, malformed, ok } from "../helpers/decode.ts";
+import { getDesc, type StrName, setDesc, setHdrSize, setU8, setU16, synthEvent } from "../helpers/synth.ts";
 
 describe("truncated samples", () => {
   for (const [label, b] of [
@@ -160,8 +154,12 @@ describe("string descriptors", () => {
 
   test("fixed: a string longer than its array is malformed; exactly the array is fine", () => {
     const arrays: Array<[StrName, readonly [number, number]]> = [
-      ["comm", ExecFixed.comm], ["filename", ExecFixed.filename], ["args", ExecFixed.args],
-      ["cwd", ExecFixed.cwd], ["exe", ExecFixed.exe], ["pexe", ExecFixed.pexe],
+      ["comm", ExecFixed.comm],
+      ["filename", ExecFixed.filename],
+      ["args", ExecFixed.args],
+      ["cwd", ExecFixed.cwd],
+      ["exe", ExecFixed.exe],
+      ["pexe", ExecFixed.pexe],
     ];
     for (const [name, [off, cap]] of arrays) {
       const b = synthEvent({ encoding: "fixed" });
@@ -228,8 +226,12 @@ describe("compact limits", () => {
     return a;
   })();
   const maxOpts = {
-    comm: fill(lens.comm, "c"), filename: fill(lens.filename, "f"), argsRaw, cwd: fill(lens.cwd, "w"),
-    exe: fill(lens.exe, "e"), pexe: fill(pexeLen, "p"),
+    comm: fill(lens.comm, "c"),
+    filename: fill(lens.filename, "f"),
+    argsRaw,
+    cwd: fill(lens.cwd, "w"),
+    exe: fill(lens.exe, "e"),
+    pexe: fill(pexeLen, "p"),
   };
 
   test("the maximum: an event of exactly 16384 bytes whose strings fill it", () => {
@@ -294,7 +296,9 @@ describe("invalid UTF-8 in strings", () => {
   test("decodes (with U+FFFD) and never throws, in every string", () => {
     for (const h of hostile) {
       for (const encoding of ["compact", "fixed"] as const) {
-        const ev = ok(synthEvent({ encoding, comm: h, filename: h, cwd: h, exe: h, pexe: h, argsRaw: [...h, 0, ...h] }));
+        const ev = ok(
+          synthEvent({ encoding, comm: h, filename: h, cwd: h, exe: h, pexe: h, argsRaw: [...h, 0, ...h] }),
+        );
         for (const s of [ev.comm, ev.filename, ev.cwd, ev.exe, ev.pexe, ...ev.args]) expect(s).toContain("\ufffd");
         expect(ev.args.length).toBe(2);
       }

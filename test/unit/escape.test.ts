@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { escapeBytes, escapeText } from "../../src/output/escape.ts";
+import { escapeBytes, escapeText } from "../../src/render/escape.ts";
 import { mulberry32 } from "../helpers/synth.ts";
 
 const B = (...xs: Array<number | string>): Uint8Array =>
@@ -211,7 +211,8 @@ describe("random bytes", () => {
     for (let i = 0; i < 20_000; i++) {
       const n = Math.floor(r() * 80);
       const b = new Uint8Array(n);
-      for (let k = 0; k < n; k++) b[k] = r() < 0.3 ? [0, 0x1b, 0x5c, 0xe2, 0x80, 0xae, 0xc2, 0x9b][Math.floor(r() * 8)]! : Math.floor(r() * 256);
+      for (let k = 0; k < n; k++)
+        b[k] = r() < 0.3 ? [0, 0x1b, 0x5c, 0xe2, 0x80, 0xae, 0xc2, 0x9b][Math.floor(r() * 8)]! : Math.floor(r() * 256);
       const max = 1 + Math.floor(r() * 80);
       const out = escapeBytes(b, max, r() < 0.5);
       assertSafe(out);

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { TABLE_HEADER, jsonLine, rfc3339Nano, slot1Data, tableRow } from "../../src/output/format.ts";
+import { jsonLine, rfc3339Nano, slot1Data, TABLE_HEADER, tableRow } from "../../src/render/event.ts";
 import { decodeEvent, type ExecEvent } from "../../src/wire/decode.ts";
 import { Flags, Mode, SLOT_NONE, Transport } from "../../src/wire/layout.ts";
-import { BUSINESS_TAG, markFor, synthEvent, type SynthOptions } from "../helpers/synth.ts";
+import { BUSINESS_TAG, markFor, type SynthOptions, synthEvent } from "../helpers/synth.ts";
 
 function event(o: SynthOptions = {}, maxArgs = 32): ExecEvent {
   const r = decodeEvent(synthEvent(o), { maxArgs });
@@ -31,7 +31,9 @@ describe("tableRow", () => {
   });
 
   test("no args: no cmd= part", () => {
-    expect(tableRow(event({ ...NORMAL, args: [] }))).toBe("EXEC     18201    18100    ls               slot1_data=[ls] slot0_seq=42");
+    expect(tableRow(event({ ...NORMAL, args: [] }))).toBe(
+      "EXEC     18201    18100    ls               slot1_data=[ls] slot0_seq=42",
+    );
   });
 
   test("arguments with spaces, quotes or empty are quoted", () => {
@@ -43,7 +45,9 @@ describe("tableRow", () => {
     const many = Array.from({ length: 5 }, (_, i) => `a${i}`);
     const row = tableRow(event({ ...NORMAL, args: many }, 3));
     expect(row.endsWith("cmd=a0 a1 a2 …[truncated]")).toBe(true);
-    expect(tableRow(event({ ...NORMAL, flags: Flags.slot1Intact | Flags.argsTruncated }))).toContain("cmd=ls -la …[truncated]");
+    expect(tableRow(event({ ...NORMAL, flags: Flags.slot1Intact | Flags.argsTruncated }))).toContain(
+      "cmd=ls -la …[truncated]",
+    );
   });
 
   test("a flood event shows FLOOD", () => {
@@ -51,11 +55,15 @@ describe("tableRow", () => {
   });
 
   test("a clobbered event says so", () => {
-    expect(tableRow(event({ ...NORMAL, flags: Flags.slot1Intact | Flags.clobbered }))).toContain("slot0_seq=42 CLOBBERED");
+    expect(tableRow(event({ ...NORMAL, flags: Flags.slot1Intact | Flags.clobbered }))).toContain(
+      "slot0_seq=42 CLOBBERED",
+    );
   });
 
   test("a corrupt event starts with CORRUPT and shows the damaged bytes escaped", () => {
-    const damaged = new Uint8Array([0x73, 0x30, 0x3a, 0x6c, 0x73, 0x1b, 0x5b, 0x33, 0x31, 0x6d, 0x00, 0x07, 0, 0, 0, 0]);
+    const damaged = new Uint8Array([
+      0x73, 0x30, 0x3a, 0x6c, 0x73, 0x1b, 0x5b, 0x33, 0x31, 0x6d, 0x00, 0x07, 0, 0, 0, 0,
+    ]);
     const ev = event({
       ...NORMAL,
       flags: Flags.corrupt,
@@ -82,7 +90,15 @@ describe("tableRow", () => {
       transport: Transport.ringbuf,
       levels: [
         { slot: 1, used: 1, intact: 1, dataExpected: "ls" },
-        { slot: SLOT_NONE, used: 1, intact: 0, tagExpected: 5n, tagObserved: 6n, dataExpected: "s0:ls", dataObserved: "s0:XX" },
+        {
+          slot: SLOT_NONE,
+          used: 1,
+          intact: 0,
+          tagExpected: 5n,
+          tagObserved: 6n,
+          dataExpected: "s0:ls",
+          dataObserved: "s0:XX",
+        },
       ],
     });
     expect(tableRow(ev)).toContain("L2@ring:[s0:ls]->[s0:XX]");
@@ -158,8 +174,17 @@ describe("jsonLine", () => {
 
   test("every required key, with the right type and value", () => {
     const ev = event({
-      ...NORMAL, tid: 18202, uid: 1000, gid: 100, cpu: 5, ktimeNs: 123_456_789_012n, cgroupId: 7777n, mntnsId: 4026531840,
-      filename: "/usr/bin/ls", cwd: "/home/u", exe: "/usr/bin/ls",
+      ...NORMAL,
+      tid: 18202,
+      uid: 1000,
+      gid: 100,
+      cpu: 5,
+      ktimeNs: 123_456_789_012n,
+      cgroupId: 7777n,
+      mntnsId: 4026531840,
+      filename: "/usr/bin/ls",
+      cwd: "/home/u",
+      exe: "/usr/bin/ls",
     });
     const line = jsonLine(ev, BOOT);
     expect(line.includes("\n")).toBe(false);
@@ -198,10 +223,20 @@ describe("jsonLine", () => {
 
   test("mode, corrupt, truncation flags and levels follow the event", () => {
     const ev = event({
-      ...NORMAL, mode: Mode.nest3, slots: 3, flags: Flags.corrupt | Flags.argsTruncated | Flags.exeTruncated,
+      ...NORMAL,
+      mode: Mode.nest3,
+      slots: 3,
+      flags: Flags.corrupt | Flags.argsTruncated | Flags.exeTruncated,
       pexe: "/sbin/init",
       levels: [
-        { slot: 1, intact: 0, tagExpected: BUSINESS_TAG, tagObserved: 0xdeadn, dataExpected: "ls", dataObserved: "s0:ls" },
+        {
+          slot: 1,
+          intact: 0,
+          tagExpected: BUSINESS_TAG,
+          tagObserved: 0xdeadn,
+          dataExpected: "ls",
+          dataObserved: "s0:ls",
+        },
         { slot: 0, intact: 1, tagExpected: 1n },
         { slot: 2, intact: 1, tagExpected: 2n },
       ],
@@ -218,7 +253,12 @@ describe("jsonLine", () => {
     const levels = o.levels as Array<Record<string, unknown>>;
     expect(levels.length).toBe(3);
     expect(levels[0]).toEqual({
-      slot: 1, intact: false, tag_expected: BUSINESS_TAG.toString(16), tag_observed: "dead", expected: "ls", observed: "s0:ls",
+      slot: 1,
+      intact: false,
+      tag_expected: BUSINESS_TAG.toString(16),
+      tag_observed: "dead",
+      expected: "ls",
+      observed: "s0:ls",
     });
   });
 
@@ -228,7 +268,10 @@ describe("jsonLine", () => {
     expect(o.cgroup_id).toBe("9223372036854775809");
     expect(o.slot0_seq).toBe("18446744073709551615");
     expect(o.ktime_ns).toBe((2n ** 60n).toString());
-    const small = JSON.parse(jsonLine(event({ ...NORMAL, cgroupId: BigInt(Number.MAX_SAFE_INTEGER) }), 0n)) as Record<string, unknown>;
+    const small = JSON.parse(jsonLine(event({ ...NORMAL, cgroupId: BigInt(Number.MAX_SAFE_INTEGER) }), 0n)) as Record<
+      string,
+      unknown
+    >;
     expect(small.cgroup_id).toBe(Number.MAX_SAFE_INTEGER);
   });
 

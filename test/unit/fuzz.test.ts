@@ -10,9 +10,9 @@
  * results differ.
  */
 import { describe, expect, test } from "bun:test";
-import { decodeEvent, type Decoded } from "../../src/wire/decode.ts";
+import { type Decoded, decodeEvent } from "../../src/wire/decode.ts";
 import { Exec, ExecFixed, Header, LEVELS, Level, SD_EVENT_MAX, STR_NR } from "../../src/wire/layout.ts";
-import { mulberry32, synthEvent, type LevelSpec, type SynthOptions } from "../helpers/synth.ts";
+import { type LevelSpec, mulberry32, type SynthOptions, synthEvent } from "../helpers/synth.ts";
 
 const SEED = Number(process.env.DS_FUZZ_SEED ?? 0x5eed1234);
 const COMPACT_SAMPLES = Number(process.env.DS_FUZZ_SAMPLES ?? 100_000);
@@ -33,7 +33,25 @@ function randBytes(r: Rng, n: number, alphabet?: readonly number[]): Uint8Array 
 // Mostly printable with some NULs, high bytes and controls: what argv can hold.
 const ALPHABET = [
   ...Array.from({ length: 64 }, (_, i) => 0x20 + i),
-  0, 0, 0, 0x1b, 0x0a, 0x7f, 0x80, 0xbf, 0xc0, 0xc3, 0xa9, 0xe2, 0x80, 0xae, 0xed, 0xa0, 0xf0, 0x9f, 0xff,
+  0,
+  0,
+  0,
+  0x1b,
+  0x0a,
+  0x7f,
+  0x80,
+  0xbf,
+  0xc0,
+  0xc3,
+  0xa9,
+  0xe2,
+  0x80,
+  0xae,
+  0xed,
+  0xa0,
+  0xf0,
+  0x9f,
+  0xff,
 ];
 
 function randStr(r: Rng, max: number): Uint8Array {
@@ -46,8 +64,8 @@ function randLevel(r: Rng): LevelSpec {
     slot: pick(r, [0, 1, 2, 0xff, int(r, 256)]),
     used: pick(r, [0, 1, 1, 1, int(r, 256)]),
     intact: pick(r, [0, 1, int(r, 256)]),
-    tagExpected: BigInt(u32(r)) << 32n | BigInt(u32(r)),
-    tagObserved: BigInt(u32(r)) << 32n | BigInt(u32(r)),
+    tagExpected: (BigInt(u32(r)) << 32n) | BigInt(u32(r)),
+    tagObserved: (BigInt(u32(r)) << 32n) | BigInt(u32(r)),
     dataExpected: randBytes(r, 16),
     dataObserved: randBytes(r, 16),
   };
@@ -57,8 +75,8 @@ function baseEvent(r: Rng, fixed: boolean): Uint8Array {
   const big = !fixed && r() < 0.05; // a few near the 16 KiB limit
   const o: SynthOptions = {
     encoding: fixed ? "fixed" : "compact",
-    tag: BigInt(u32(r)) << 32n | BigInt(u32(r)),
-    ktimeNs: BigInt(u32(r)) << 32n | BigInt(u32(r)),
+    tag: (BigInt(u32(r)) << 32n) | BigInt(u32(r)),
+    ktimeNs: (BigInt(u32(r)) << 32n) | BigInt(u32(r)),
     seq: BigInt(u32(r)),
     cpu: int(r, 512),
     mode: int(r, 3),
@@ -71,7 +89,7 @@ function baseEvent(r: Rng, fixed: boolean): Uint8Array {
     uid: u32(r),
     gid: u32(r),
     flags: r() < 0.5 ? int(r, 256) : u32(r),
-    cgroupId: BigInt(u32(r)) << 32n | BigInt(u32(r)),
+    cgroupId: (BigInt(u32(r)) << 32n) | BigInt(u32(r)),
     mntnsId: u32(r),
     argsTotal: u32(r),
     levels: Array.from({ length: int(r, LEVELS + 1) }, () => randLevel(r)),
@@ -92,7 +110,9 @@ function setU32(b: Uint8Array, off: number, v: number): void {
 }
 
 function hdrSize(b: Uint8Array): number {
-  return b.length >= Header.size_ + 4 ? new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(Header.size_, true) : b.length;
+  return b.length >= Header.size_ + 4
+    ? new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(Header.size_, true)
+    : b.length;
 }
 
 /** One mutation of a copy of `src`; may return a shorter or longer buffer. */
@@ -120,7 +140,15 @@ function mutate(r: Rng, src: Uint8Array): Uint8Array {
         // a plausible but wrong descriptor: near the event's edges
         const i = int(r, STR_NR);
         const size = hdrSize(b);
-        const off = pick(r, [int(r, Exec.size + 8), Exec.size - 1, Exec.size, size - int(r, 8), size, size + 1, int(r, 0x10000)]);
+        const off = pick(r, [
+          int(r, Exec.size + 8),
+          Exec.size - 1,
+          Exec.size,
+          size - int(r, 8),
+          size,
+          size + 1,
+          int(r, 0x10000),
+        ]);
         const len = pick(r, [0, 1, int(r, 64), size - off, size - off + 1, int(r, 0x10000), 0xffff]);
         setU32(b, Exec.str + 4 * i, ((len & 0xffff) << 16) | (off & 0xffff));
         break;
@@ -133,7 +161,19 @@ function mutate(r: Rng, src: Uint8Array): Uint8Array {
       case 4: {
         // hdr.size
         const cur = hdrSize(b);
-        const v = pick(r, [u32(r), cur + int(r, 33) - 16, int(r, b.length + 1), Exec.size - 1, Exec.size, SD_EVENT_MAX, SD_EVENT_MAX + 1, b.length, b.length + 1, 0, 0xffffffff]);
+        const v = pick(r, [
+          u32(r),
+          cur + int(r, 33) - 16,
+          int(r, b.length + 1),
+          Exec.size - 1,
+          Exec.size,
+          SD_EVENT_MAX,
+          SD_EVENT_MAX + 1,
+          b.length,
+          b.length + 1,
+          0,
+          0xffffffff,
+        ]);
         setU32(b, Header.size_, v);
         break;
       }
@@ -148,13 +188,25 @@ function mutate(r: Rng, src: Uint8Array): Uint8Array {
       }
       case 6: {
         // header enum bytes
-        const at = pick(r, [Header.version, Header.encoding, Header.mode, Header.transport, Header.type, Header.type + 1, Header.slots, Header.guard]);
+        const at = pick(r, [
+          Header.version,
+          Header.encoding,
+          Header.mode,
+          Header.transport,
+          Header.type,
+          Header.type + 1,
+          Header.slots,
+          Header.guard,
+        ]);
         if (at < b.length) b[at] = pick(r, [0, 1, 2, 3, 0xff, int(r, 256)]);
         break;
       }
       default: {
         // level bytes
-        const at = Exec.level + int(r, LEVELS) * Level.size + pick(r, [Level.slot, Level.used, Level.intact, int(r, Level.size)]);
+        const at =
+          Exec.level +
+          int(r, LEVELS) * Level.size +
+          pick(r, [Level.slot, Level.used, Level.intact, int(r, Level.size)]);
         if (at < b.length) b[at] = int(r, 256);
         break;
       }
@@ -211,10 +263,13 @@ function check(sample: Uint8Array, maxArgs: number, r: Rng, tally: Tally, where:
     throw new Error(`${where}: decodeEvent returned ${String(a)}`);
   }
   if (!Bun.deepEquals(a, b, true)) {
-    throw new Error(`${where}: decoding the sample inside a canary buffer differs from decoding a tight copy (read outside the sample?): ${describeSample(sample)}`);
+    throw new Error(
+      `${where}: decoding the sample inside a canary buffer differs from decoding a tight copy (read outside the sample?): ${describeSample(sample)}`,
+    );
   }
   // The canary around the view and the view itself are untouched.
-  for (let i = 0; i < pre; i++) if (big[i] !== canary) throw new Error(`${where}: byte ${i - pre} before the sample was written`);
+  for (let i = 0; i < pre; i++)
+    if (big[i] !== canary) throw new Error(`${where}: byte ${i - pre} before the sample was written`);
   for (let i = pre + sample.length; i < big.length; i++) {
     if (big[i] !== canary) throw new Error(`${where}: byte ${i - pre - sample.length} after the sample was written`);
   }
@@ -223,11 +278,13 @@ function check(sample: Uint8Array, maxArgs: number, r: Rng, tally: Tally, where:
   if (a.ok) {
     tally.ok++;
     const e = a.event;
-    if (e.size < Exec.size || e.size > sample.length) throw new Error(`${where}: ok event of size ${e.size} from ${sample.length} bytes`);
+    if (e.size < Exec.size || e.size > sample.length)
+      throw new Error(`${where}: ok event of size ${e.size} from ${sample.length} bytes`);
     if (e.args.length > maxArgs) throw new Error(`${where}: ${e.args.length} args with maxArgs ${maxArgs}`);
     if (e.levels.length > LEVELS) throw new Error(`${where}: ${e.levels.length} levels`);
     for (const l of e.levels) {
-      if (l.dataExpected.length !== 16 || l.dataObserved.length !== 16) throw new Error(`${where}: level data not 16 bytes`);
+      if (l.dataExpected.length !== 16 || l.dataObserved.length !== 16)
+        throw new Error(`${where}: level data not 16 bytes`);
     }
     // No decoded string can hold more bytes than the event's string area.
     const area = e.size - Exec.size;
@@ -255,7 +312,9 @@ describe("fuzz decodeEvent", () => {
       check(sample, pick(r, [1, 2, 8, 32, 4096]), r, tally, `compact #${i}`);
     }
     const ms = performance.now() - t0;
-    console.log(`[fuzz] compact: ${COMPACT_SAMPLES} samples, ok=${tally.ok} malformed=${tally.malformed} in ${ms.toFixed(0)} ms`);
+    console.log(
+      `[fuzz] compact: ${COMPACT_SAMPLES} samples, ok=${tally.ok} malformed=${tally.malformed} in ${ms.toFixed(0)} ms`,
+    );
     expect(tally.ok + tally.malformed).toBe(COMPACT_SAMPLES);
     // Both outcomes must be well represented, or the fuzzer is not exploring much.
     expect(tally.ok).toBeGreaterThan(COMPACT_SAMPLES / 20);

@@ -8,21 +8,33 @@
  * checks the same model against whatever kernel runs the tests.
  */
 import { describe, expect, test } from "bun:test";
-import type { CounterTotals } from "../../src/bpf/info.ts";
+import {
+  type DoctorCheck,
+  lockdownVerdict,
+  memlockVerdict,
+  paranoidVerdict,
+  probeVerdict,
+  statsVerdict,
+} from "../../src/doctor/checks.ts";
+import { doctorJson, doctorTable, requiredFailures, verdictLine } from "../../src/doctor/report.ts";
 import { HostError, UsageError } from "../../src/errors.ts";
-import type { Agent } from "../../src/inspect/agents.ts";
-import { selectAgent } from "../../src/inspect/agents.ts";
+import { parseCpuList } from "../../src/kernel/host-facts.ts";
+import type { CounterTotals } from "../../src/kernel/info.ts";
 import {
-  lockdownVerdict, memlockVerdict, paranoidVerdict, probeVerdict, statsVerdict, type DoctorCheck,
-} from "../../src/inspect/doctor-checks.ts";
-import { doctorJson, doctorTable, requiredFailures, verdictLine } from "../../src/inspect/doctor-report.ts";
-import { formatBytes, groupDigits, renderTable, wrap } from "../../src/inspect/format.ts";
-import { parseCpuList } from "../../src/inspect/host-facts.ts";
-import { memOptions } from "../../src/inspect/mem-options.ts";
-import {
-  expectedMemlock, formulaText, MapType, perfBufferBytes, projection, scratchBytes, scratchOverhead, type KernelSizes,
-} from "../../src/inspect/memmodel.ts";
-import { statsJson, statsTable, type StatsView } from "../../src/inspect/stats-report.ts";
+  expectedMemlock,
+  formulaText,
+  type KernelSizes,
+  MapType,
+  perfBufferBytes,
+  projection,
+  scratchBytes,
+  scratchOverhead,
+} from "../../src/mem/model.ts";
+import { memOptions } from "../../src/mem/options.ts";
+import { formatBytes, groupDigits, renderTable, wrap } from "../../src/render/columns.ts";
+import type { Agent } from "../../src/stats/agents.ts";
+import { selectAgent } from "../../src/stats/agents.ts";
+import { type StatsView, statsJson, statsTable } from "../../src/stats/report.ts";
 
 const VM: KernelSizes = { bpfArray: 312, ringbufMap: 304, ringbufMetaPages: 3, pageSize: 4096 };
 const KiB = 1024;
@@ -40,7 +52,16 @@ describe("format", () => {
   test("digit groups and aligned columns", () => {
     expect(groupDigits(1234567)).toBe("1,234,567");
     expect(groupDigits(999)).toBe("999");
-    expect(renderTable(["A", "NUM"], [["x", "1"], ["long", "100"]], ["l", "r"])).toEqual(["A     NUM", "x       1", "long  100"]);
+    expect(
+      renderTable(
+        ["A", "NUM"],
+        [
+          ["x", "1"],
+          ["long", "100"],
+        ],
+        ["l", "r"],
+      ),
+    ).toEqual(["A     NUM", "x       1", "long  100"]);
   });
   test("wrap keeps words whole and lines short", () => {
     const lines = wrap("aaa bbb ccc ddd", 7);
@@ -57,14 +78,21 @@ describe("format", () => {
 });
 
 describe("memory model", () => {
-  const shape = (type: number, valueSize: number, maxEntries: number, flags = 0) => ({ type, valueSize, maxEntries, flags });
+  const shape = (type: number, valueSize: number, maxEntries: number, flags = 0) => ({
+    type,
+    valueSize,
+    maxEntries,
+    flags,
+  });
 
   test("percpu scratch map: CPUs x slots x 16 KiB plus bpf_array and one pointer per slot", () => {
     expect(expectedMemlock(shape(MapType.percpu_array, 16384, 1), VM, 2)).toBe(33088);
     expect(expectedMemlock(shape(MapType.percpu_array, 16384, 2), VM, 2)).toBe(65864);
     expect(expectedMemlock(shape(MapType.percpu_array, 16384, 3), VM, 2)).toBe(98640);
     for (const slots of [1, 2, 3]) {
-      expect(expectedMemlock(shape(MapType.percpu_array, 16384, slots), VM, 2)).toBe(scratchBytes(2, slots, 16384) + scratchOverhead(slots, VM));
+      expect(expectedMemlock(shape(MapType.percpu_array, 16384, slots), VM, 2)).toBe(
+        scratchBytes(2, slots, 16384) + scratchOverhead(slots, VM),
+      );
     }
   });
 
@@ -89,7 +117,13 @@ describe("memory model", () => {
   });
 
   test("projection: the design note's 4 MiB on 128 CPUs with two slots", () => {
-    const rows = projection({ hostCpus: 2, slots: 2, valueSize: 16384, transport: { kind: "perf", pages: 64 }, pageSize: 4096 });
+    const rows = projection({
+      hostCpus: 2,
+      slots: 2,
+      valueSize: 16384,
+      transport: { kind: "perf", pages: 64 },
+      pageSize: 4096,
+    });
     expect(rows.map((r) => r.cpus)).toEqual([2, 8, 32, 64, 128, 256]);
     const r128 = rows.find((r) => r.cpus === 128)!;
     expect(r128.scratch).toEqual([2 * MiB, 4 * MiB, 6 * MiB]);
@@ -100,7 +134,13 @@ describe("memory model", () => {
   });
 
   test("projection adds an unlisted host and keeps the ring size flat", () => {
-    const rows = projection({ hostCpus: 12, slots: 3, valueSize: 16384, transport: { kind: "ring", bytes: MiB }, pageSize: 4096 });
+    const rows = projection({
+      hostCpus: 12,
+      slots: 3,
+      valueSize: 16384,
+      transport: { kind: "ring", bytes: MiB },
+      pageSize: 4096,
+    });
     expect(rows.map((r) => r.cpus)).toEqual([2, 8, 12, 32, 64, 128, 256]);
     expect(rows.find((r) => r.thisHost)!.scratch[2]).toBe(12 * 3 * 16384);
     expect(new Set(rows.map((r) => r.events))).toEqual(new Set([MiB]));
@@ -139,20 +179,33 @@ describe("doctor verdicts", () => {
   });
 
   test("lockdown: confidentiality or a refused helper fails", () => {
-    expect(lockdownVerdict({ text: "none integrity [confidentiality]", securityfs: true, helperProbe: null }).status).toBe("fail");
+    expect(
+      lockdownVerdict({ text: "none integrity [confidentiality]", securityfs: true, helperProbe: null }).status,
+    ).toBe("fail");
     expect(lockdownVerdict({ text: null, securityfs: false, helperProbe: 0 }).status).toBe("fail");
-    expect(lockdownVerdict({ text: "none [integrity] confidentiality", securityfs: true, helperProbe: 1 }).status).toBe("ok");
+    expect(lockdownVerdict({ text: "none [integrity] confidentiality", securityfs: true, helperProbe: 1 }).status).toBe(
+      "ok",
+    );
     expect(lockdownVerdict({ text: null, securityfs: true, helperProbe: null }).detail).toContain("no lockdown LSM");
     expect(lockdownVerdict({ text: null, securityfs: false, helperProbe: null }).status).toBe("skip");
   });
 
   test("memlock is required only where the kernel charges maps to it", () => {
-    const old = { kernel: [5, 10] as [number, number], limit: 64 * KiB, needed: 2 * MiB, perfBytes: 0, perfAllowance: null, canRaise: false };
+    const old = {
+      kernel: [5, 10] as [number, number],
+      limit: 64 * KiB,
+      needed: 2 * MiB,
+      perfBytes: 0,
+      perfAllowance: null,
+      canRaise: false,
+    };
     expect(memlockVerdict(old)).toMatchObject({ status: "fail", required: true });
     expect(memlockVerdict({ ...old, canRaise: true }).status).toBe("ok");
     const now = memlockVerdict({ ...old, kernel: [6, 1] });
     expect(now).toMatchObject({ status: "ok", required: false });
-    expect(memlockVerdict({ ...old, kernel: [6, 1], perfBytes: 2 * MiB, perfAllowance: MiB }).detail).toContain("exceed");
+    expect(memlockVerdict({ ...old, kernel: [6, 1], perfBytes: 2 * MiB, perfAllowance: MiB }).detail).toContain(
+      "exceed",
+    );
   });
 
   test("paranoia matters only without CAP_PERFMON; stats off is information", () => {
@@ -183,7 +236,16 @@ describe("doctor verdicts", () => {
   });
 });
 
-const zero = (): CounterTotals => ({ seq: 0, events: 0, output_fail: 0, corrupt: 0, clobbers: 0, lookup_fail: 0, bytes: 0, slot_gets: [0, 0, 0] });
+const zero = (): CounterTotals => ({
+  seq: 0,
+  events: 0,
+  output_fail: 0,
+  corrupt: 0,
+  clobbers: 0,
+  lookup_fail: 0,
+  bytes: 0,
+  slot_gets: [0, 0, 0],
+});
 
 function agent(counterId: number, loadTimeNs: bigint, attached: boolean, pid: number): Agent {
   const map = { id: counterId, type: 6, name: "ds_counters", keySize: 4, valueSize: 80, maxEntries: 1, flags: 0 };
@@ -191,7 +253,16 @@ function agent(counterId: number, loadTimeNs: bigint, attached: boolean, pid: nu
     counters: map,
     scratch: { ...map, id: counterId - 1, name: "g_percpu_data", valueSize: 16384, maxEntries: 2 },
     rodata: null,
-    prog: { id: counterId + 100, type: 17, name: "ds_exec", loadTimeNs, uid: 0, mapIds: [counterId], runCnt: 0n, runTimeNs: 0n },
+    prog: {
+      id: counterId + 100,
+      type: 17,
+      name: "ds_exec",
+      loadTimeNs,
+      uid: 0,
+      mapIds: [counterId],
+      runCnt: 0n,
+      runTimeNs: 0n,
+    },
     attached,
     holders: [{ pid, comm: "dual-slot" }],
   };
@@ -216,8 +287,18 @@ describe("stats", () => {
   const cpu1 = { ...zero(), events: 1000, output_fail: 2, bytes: 4096, slot_gets: [1000, 1000, 0] };
   const view = (guard: boolean | null): StatsView => ({
     agent: {
-      pid: 200, comm: "dual-slot", progId: 120, attached: true, countersMapId: 20, scratchMapId: 19, slots: 2, valueSize: 16384,
-      config: guard === null ? null : { mode: "dual", slots: 2, transport: "perf", encoding: "compact", guard, injectClobber: false },
+      pid: 200,
+      comm: "dual-slot",
+      progId: 120,
+      attached: true,
+      countersMapId: 20,
+      scratchMapId: 19,
+      slots: 2,
+      valueSize: 16384,
+      config:
+        guard === null
+          ? null
+          : { mode: "dual", slots: 2, transport: "perf", encoding: "compact", guard, injectClobber: false },
       why: "the only agent loaded",
     },
     agentsFound: 1,
@@ -230,22 +311,53 @@ describe("stats", () => {
 
   test("table: one row per CPU plus a total, one column per slot the map has", () => {
     const lines = statsTable(view(false));
-    expect(lines[0]).toBe("agent: pid 200 (dual-slot), ds_exec prog 120 attached, ds_counters map 20 [the only agent loaded]");
+    expect(lines[0]).toBe(
+      "agent: pid 200 (dual-slot), ds_exec prog 120 attached, ds_counters map 20 [the only agent loaded]",
+    );
     const header = lines.find((l) => l.startsWith("CPU"))!;
-    expect(header.split(/\s+/)).toEqual(["CPU", "EVENTS", "OUTPUT_FAIL", "CLOBBERS", "CORRUPT", "LOOKUP_FAIL", "SLOT0_GETS", "SLOT1_GETS", "BYTES"]);
-    expect(lines.find((l) => l.startsWith("all"))!.split(/\s+/)).toEqual(["all", "1,007", "2", "-", "0", "0", "1,007", "1,007", "6", "KiB"]);
+    expect(header.split(/\s+/)).toEqual([
+      "CPU",
+      "EVENTS",
+      "OUTPUT_FAIL",
+      "CLOBBERS",
+      "CORRUPT",
+      "LOOKUP_FAIL",
+      "SLOT0_GETS",
+      "SLOT1_GETS",
+      "BYTES",
+    ]);
+    expect(lines.find((l) => l.startsWith("all"))!.split(/\s+/)).toEqual([
+      "all",
+      "1,007",
+      "2",
+      "-",
+      "0",
+      "0",
+      "1,007",
+      "1,007",
+      "6",
+      "KiB",
+    ]);
     expect(lines.some((l) => l.includes("guard off"))).toBe(true);
-    expect(statsTable(view(true)).find((l) => l.startsWith("all"))!.split(/\s+/)[3]).toBe("0");
+    expect(
+      statsTable(view(true))
+        .find((l) => l.startsWith("all"))!
+        .split(/\s+/)[3],
+    ).toBe("0");
   });
 
   test("JSON: clobbers only where the guard exists, slots as the map has them", () => {
     const j = JSON.parse(statsJson(view(false))) as {
-      agent: { pid: number; slots: number; config: { guard: boolean } }; total: { events: number; clobbers: number | null; slot_gets: number[] };
+      agent: { pid: number; slots: number; config: { guard: boolean } };
+      total: { events: number; clobbers: number | null; slot_gets: number[] };
       per_cpu: { cpu: number; events: number }[];
     };
     expect(j.agent.pid).toBe(200);
     expect(j.total).toMatchObject({ events: 1007, clobbers: null, slot_gets: [1007, 1007] });
-    expect(j.per_cpu.map((c) => [c.cpu, c.events])).toEqual([[0, 7], [1, 1000]]);
+    expect(j.per_cpu.map((c) => [c.cpu, c.events])).toEqual([
+      [0, 7],
+      [1, 1000],
+    ]);
     const unknown = JSON.parse(statsJson(view(null))) as { agent: { config: null }; total: { clobbers: number } };
     expect(unknown.agent.config).toBeNull();
     expect(unknown.total.clobbers).toBe(0);

@@ -7,12 +7,12 @@ import { describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import path from "node:path";
 import { Btf, type BtfStruct } from "../../src/btf/btf.ts";
-import { MAP_INFO, PROG_INFO } from "../../src/bpf/info.ts";
+import { MAP_INFO, PROG_INFO } from "../../src/kernel/info.ts";
 import * as L from "../../src/wire/layout.ts";
 
 const ROOT = path.join(import.meta.dir, "../..");
 // DS_BPF_OBJ: another object to check (e.g. a cross-built one).
-const OBJ = process.env.DS_BPF_OBJ ?? path.join(ROOT, "build/dual_slot.x64.bpf.o");
+const OBJ = process.env.DS_BPF_OBJ ?? path.join(ROOT, "out/dual_slot.x64.bpf.o");
 const HEADER = path.join(ROOT, "bpf/dual_slot.h");
 const VMLINUX = "/sys/kernel/btf/vmlinux";
 
@@ -58,7 +58,7 @@ function checkStruct(
   return s;
 }
 
-describe("wire layout vs BTF of build/dual_slot.x64.bpf.o", () => {
+describe("wire layout vs BTF of out/dual_slot.x64.bpf.o", () => {
   test("the object exists (run `bun run build` first) and has BTF", () => {
     expect(btf().typeCount).toBeGreaterThan(0);
   });
@@ -76,7 +76,18 @@ describe("wire layout vs BTF of build/dual_slot.x64.bpf.o", () => {
     // layout.ts calls the member `size_`: `size` is the struct's own size there.
     const s = checkStruct("ds_header", L.Header, { rename: { size_: "size" } });
     const sizes: Record<string, number> = {
-      tag: 8, ktime_ns: 8, seq: 8, size: 4, type: 2, version: 1, encoding: 1, cpu: 4, mode: 1, slots: 1, transport: 1, guard: 1,
+      tag: 8,
+      ktime_ns: 8,
+      seq: 8,
+      size: 4,
+      type: 2,
+      version: 1,
+      encoding: 1,
+      cpu: 4,
+      mode: 1,
+      slots: 1,
+      transport: 1,
+      guard: 1,
     };
     for (const [n, sz] of Object.entries(sizes)) expect(`${n}:${member(s, n, "ds_header").size}`).toBe(`${n}:${sz}`);
   });
@@ -142,7 +153,15 @@ const ENUMS: Array<[string, Record<string, number>, (cname: string) => string]> 
   ["ds_flags", L.Flags, (c) => camel(c.replace(/^DS_F_/, ""))],
   ["ds_str", { ...L.Str, nr: L.STR_NR }, (c) => c.replace(/^DS_STR_/, "").toLowerCase()],
   ["ds_mode", L.Mode, (c) => c.replace(/^DS_MODE_/, "").toLowerCase()],
-  ["ds_transport", L.Transport, (c) => c.replace(/^DS_TRANSPORT_/, "").toLowerCase().replace(/_/g, "-")],
+  [
+    "ds_transport",
+    L.Transport,
+    (c) =>
+      c
+        .replace(/^DS_TRANSPORT_/, "")
+        .toLowerCase()
+        .replace(/_/g, "-"),
+  ],
   ["ds_encoding", L.Encoding, (c) => c.replace(/^DS_ENCODING_/, "").toLowerCase()],
   ["ds_event_type", L.EventType, (c) => c.replace(/^DS_EVENT_/, "").toLowerCase()],
 ];
@@ -151,7 +170,12 @@ function camel(s: string): string {
   return s.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
 
-function checkEnum(values: Map<string, bigint>, table: Record<string, number>, tsName: (c: string) => string, label: string) {
+function checkEnum(
+  values: Map<string, bigint>,
+  table: Record<string, number>,
+  tsName: (c: string) => string,
+  label: string,
+) {
   const got: Record<string, number> = {};
   for (const [c, v] of values) got[tsName(c)] = Number(v);
   expect(`${label}: ${JSON.stringify(got, Object.keys(got).sort())}`).toBe(
@@ -198,7 +222,9 @@ describe("enums and constants", () => {
       if (/no enum/.test(String(e))) inBtf = false;
     }
     if (!inBtf) {
-      console.warn(`[layout.test] SKIPPED: enum ${name} is not in the object's BTF (no type uses it); checked against bpf/dual_slot.h instead`);
+      console.warn(
+        `[layout.test] SKIPPED: enum ${name} is not in the object's BTF (no type uses it); checked against bpf/dual_slot.h instead`,
+      );
     }
     test.skipIf(!inBtf)(`enum ${name} (object BTF)`, () => {
       checkEnum(btf().enumValues(name), table, tsName, name);
@@ -235,7 +261,9 @@ function vmlinuxBtf(): Btf | null {
     fs.accessSync(VMLINUX, fs.constants.R_OK);
     return Btf.parse(new Uint8Array(fs.readFileSync(VMLINUX)));
   } catch (e) {
-    console.warn(`[layout.test] SKIPPED: ${VMLINUX} not readable (${String(e)}); bpf_prog_info/bpf_map_info offsets unchecked`);
+    console.warn(
+      `[layout.test] SKIPPED: ${VMLINUX} not readable (${String(e)}); bpf_prog_info/bpf_map_info offsets unchecked`,
+    );
     return null;
   }
 }

@@ -1,17 +1,10 @@
-import { describe, expect, test } from "bun:test";
 import { dlopen, FFIType } from "bun:ffi";
-import {
-  appendFileSync,
-  existsSync,
-  readFileSync,
-  readlinkSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { describe, expect, test } from "bun:test";
+import { appendFileSync, existsSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { closeFd, memfdFromBytes } from "../../src/native/memfd.ts";
+import { closeFd, memfdFromBytes } from "../../src/ffi/memfd.ts";
 
-const LIBBPF_SO = join(import.meta.dir, "../../build/native/x64/libbpf.so");
+const LIBBPF_SO = join(import.meta.dir, "../../out/native/x64/libbpf.so");
 const haveLibbpf = process.arch === "x64" && existsSync(LIBBPF_SO);
 
 const F_GET_SEALS = 1034;
@@ -108,10 +101,7 @@ describe("memfdFromBytes", () => {
 
 describe("dlopen of the bundled libbpf.so through a memfd", () => {
   if (!haveLibbpf) {
-    console.warn(
-      `memfd.test: skipping libbpf dlopen tests: ${LIBBPF_SO} is missing` +
-        ` (run: bash native/build-libbpf.sh x64)`,
-    );
+    console.warn(`memfd.test: skipping libbpf dlopen tests: ${LIBBPF_SO} is missing (run: bash scripts/libbpf.sh x64)`);
   }
 
   test.skipIf(!haveLibbpf)("loads, runs, and is mapped only from the memfd", () => {
@@ -128,9 +118,7 @@ describe("dlopen of the bundled libbpf.so through a memfd", () => {
 
     const version = readFileSync(join(LIBBPF_SO, "../libbpf.version"), "utf8").trim();
     expect(lib.symbols.libbpf_major_version()).toBe(Number(version.split(".")[0]));
-    expect(lib.symbols.libbpf_version_string()).toBe(
-      `v${version.split(".").slice(0, 2).join(".")}`,
-    );
+    expect(lib.symbols.libbpf_version_string()).toBe(`v${version.split(".").slice(0, 2).join(".")}`);
 
     // Drives the bundled libelf (and its fstat shim) over a real ELF file:
     // it has no .BTF, so ENOENT proves the ELF was opened and walked, where

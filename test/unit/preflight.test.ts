@@ -3,7 +3,14 @@
  * BTF. Each must come out as one line that names what is missing and the fix.
  */
 import { describe, expect, test } from "bun:test";
-import { checkBtf, checkKernel, firstFailure, kernelVersion, MIN_KERNEL, type Check } from "../../src/agent/preflight.ts";
+import {
+  type Check,
+  checkBtf,
+  checkKernel,
+  firstFailure,
+  kernelVersion,
+  MIN_KERNEL,
+} from "../../src/agent/preflight.ts";
 
 const ok = (name: string): Check => ({ name, ok: true, required: true, detail: `${name} fine` });
 

@@ -1,0 +1,207 @@
+/**
+ * `bun run bench`: the figures the README's performance table comes from.
+ *
+ * 1. The agent as users run it (a separate process, NDJSON out) on an exec
+ *    storm, against the same storm with no agent, interleaved in one run:
+ *    captured/expected, lost, agent CPU µs per event (all its threads, from
+ *    /proc schedstat), storm slowdown, start-to-attached, peak RSS.
+ * 2. `dual-slot bench`: transports x encodings on the storm, and the flood.
+ * 3. benchmarks/startup.ts, when present: embedded vs system libbpf start-up.
+ *
+ * Results go to benchmarks/results.json. Timings never decide a test's fate.
+ */
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+
+const root = join(import.meta.dir, "..");
+const BIN = join(root, "dual-slot");
+const arch = process.arch === "arm64" ? "arm64" : "x64";
+const TOOLS = join(root, "out/workloads", arch);
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
+const EXECS = Number(args.get("execs") ?? 20000);
+const WORKERS = Number(args.get("workers") ?? 2);
+const ROUNDS = Number(args.get("rounds") ?? 3);
+
+if (!existsSync(BIN)) throw new Error("./dual-slot is missing: run `bun run build` first");
+if (process.geteuid?.() !== 0) throw new Error("the benchmark loads BPF programs: run it as root");
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** CPU time of every thread of a process, in ns (schedstat's first field). */
+function cpuNs(pid: number): number {
+  let sum = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      sum += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // A thread that just exited.
+    }
+  }
+  return sum;
+}
+
+function peakRssKiB(pid: number): number {
+  const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) : 0;
+}
+
+// The storm target: a root-only directory, exec'd by path so its comm is ours.
+const dir = mkdtempSync("/run/dual-slot-bench-");
+chmodSync(dir, 0o700);
+const comm = `dsb${Math.random().toString(36).slice(2, 9)}`;
+const target = join(dir, comm);
+copyFileSync(join(TOOLS, "noop"), target);
+chmodSync(target, 0o700);
+
+async function storm(): Promise<number> {
+  const p = Bun.spawn(
+    [join(TOOLS, "storm"), "--execs", String(EXECS), "--workers", String(WORKERS), "--quiet", "--", target],
+    { stdout: "pipe" },
+  );
+  const out = await new Response(p.stdout).text();
+  if ((await p.exited) !== 0) throw new Error("storm failed");
+  return (JSON.parse(out) as { rate_per_s: number }).rate_per_s;
+}
+
+interface AgentRound {
+  rate: number;
+  attachedMs: number;
+  captured: number;
+  lost: number;
+  /** The first storm after start-up: includes the JIT compiling the per-event path. */
+  coldCpuUsPerEvent: number;
+  /** A second storm on the same, now warm, agent: the steady state of a long-running agent. */
+  cpuUsPerEvent: number;
+  rssKiB: number;
+}
+
+async function withAgent(): Promise<AgentRound> {
+  const t0 = performance.now();
+  const p = Bun.spawn([BIN, "--json", "--comm", comm], { stdout: "ignore", stderr: "pipe" });
+  let err = "";
+  const reader = p.stderr.getReader();
+  const dec = new TextDecoder();
+  const pump = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      err += dec.decode(value, { stream: true });
+    }
+  })();
+  while (!err.includes("attached")) {
+    if (p.exitCode !== null) throw new Error(`agent exited: ${err}`);
+    await Bun.sleep(1);
+  }
+  const attachedMs = performance.now() - t0;
+  const c0 = cpuNs(p.pid);
+  await storm();
+  await Bun.sleep(250); // the last drains
+  const c1 = cpuNs(p.pid);
+  const rate = await storm();
+  await Bun.sleep(250);
+  const c2 = cpuNs(p.pid);
+  const rssKiB = peakRssKiB(p.pid);
+  p.kill("SIGINT");
+  await p.exited;
+  await pump;
+  const s = Object.fromEntries(
+    [...(err.split("\n").find((l) => l.startsWith("summary:")) ?? "").matchAll(/(\w+)=(\S+)/g)].map((m) => [
+      m[1],
+      m[2],
+    ]),
+  );
+  const captured = Number(s.printed ?? 0) / 2;
+  return {
+    rate,
+    attachedMs,
+    captured,
+    lost: Number(s.lost ?? -1),
+    coldCpuUsPerEvent: (c1 - c0) / 1000 / EXECS,
+    cpuUsPerEvent: (c2 - c1) / 1000 / EXECS,
+    rssKiB,
+  };
+}
+
+const baseline: number[] = [];
+const rounds: AgentRound[] = [];
+try {
+  process.stderr.write(
+    `bench: exec storm ${EXECS} execs x ${WORKERS} workers, ${ROUNDS} rounds, agent and no agent interleaved\n`,
+  );
+  for (let r = 0; r < ROUNDS; r++) {
+    baseline.push(await storm());
+    rounds.push(await withAgent());
+    process.stderr.write(
+      `bench: round ${r + 1}: no agent ${Math.round(baseline.at(-1)!)}/s, agent ${Math.round(rounds.at(-1)!.rate)}/s\n`,
+    );
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const base = median(baseline);
+const agentRate = median(rounds.map((r) => r.rate));
+const agent = {
+  execs: EXECS,
+  workers: WORKERS,
+  rounds: ROUNDS,
+  baseline_rate_per_s: Math.round(base),
+  agent_rate_per_s: Math.round(agentRate),
+  storm_slowdown_pct: Math.round(1000 * (base / agentRate - 1)) / 10,
+  captured_per_storm: rounds.map((r) => `${r.captured}/${EXECS}`),
+  lost: rounds.map((r) => r.lost),
+  agent_cpu_us_per_event: Math.round(100 * median(rounds.map((r) => r.cpuUsPerEvent))) / 100,
+  agent_cpu_us_per_event_cold: Math.round(100 * median(rounds.map((r) => r.coldCpuUsPerEvent))) / 100,
+  start_to_attached_ms: Math.round(median(rounds.map((r) => r.attachedMs))),
+  peak_rss_mib: Math.round(median(rounds.map((r) => r.rssKiB)) / 102.4) / 10,
+};
+console.log("agent on the exec storm (separate process, NDJSON):");
+console.table(agent);
+
+// The in-binary benchmark: transports, encodings, flood.
+const b = Bun.spawn(
+  [
+    BIN,
+    "bench",
+    "--execs",
+    String(Math.min(EXECS, 5000)),
+    "--workers",
+    String(WORKERS),
+    "--rounds",
+    String(ROUNDS),
+    "--out",
+    join(root, "benchmarks/transports.json"),
+  ],
+  {
+    stdout: "pipe",
+    stderr: "inherit",
+  },
+);
+const table = await new Response(b.stdout).text();
+if ((await b.exited) !== 0) throw new Error("dual-slot bench failed");
+console.log(`\ndual-slot bench:\n${table}`);
+
+let startup: unknown = null;
+if (existsSync(join(root, "benchmarks/startup.ts"))) {
+  const s = Bun.spawn(["bun", join(root, "benchmarks/startup.ts"), "--json"], { stdout: "pipe", stderr: "inherit" });
+  const out = await new Response(s.stdout).text();
+  if ((await s.exited) === 0) {
+    startup = JSON.parse(out.trim().split("\n").at(-1)!);
+    console.log("\nstart-up:", JSON.stringify(startup));
+  }
+}
+
+writeFileSync(
+  join(root, "benchmarks/results.json"),
+  `${JSON.stringify({ date: new Date().toISOString(), agent, transports: JSON.parse(readFileSync(join(root, "benchmarks/transports.json"), "utf8")), startup }, null, 2)}\n`,
+);
+console.log("\nwritten: benchmarks/results.json");

@@ -1,0 +1,151 @@
+/**
+ * Start-to-attached time of ./dual-slot (libbpf embedded, loaded from a
+ * sealed memfd) against ./dual-slot-syslibbpf (the host's libbpf.so.1), in
+ * the same run: each executable is spawned N times, alternating, and timed
+ * from spawn to its "attached" line on stderr. Also reports the agent's own
+ * figure from that line (milliseconds since its process started).
+ *
+ *   bun benchmarks/startup.ts [--runs N] [--json]      (root; `bun run build` first)
+ *
+ * Prints a table, then one JSON line (only the JSON with --json).
+ */
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+export interface StartupSample {
+  /** Spawn to the "attached" line, measured out here (ms). */
+  wallMs: number;
+  /** The agent's own "attached ... in X ms" (performance.now() since its start). */
+  selfMs: number;
+}
+
+export interface StartupResult {
+  binary: string;
+  bytes: number;
+  libbpf: string;
+  runs: number;
+  samples: StartupSample[];
+  medianWallMs: number;
+  minWallMs: number;
+  maxWallMs: number;
+  medianSelfMs: number;
+}
+
+const ROOT = join(import.meta.dir, "..");
+export const STARTUP_BINARIES = [join(ROOT, "dual-slot"), join(ROOT, "dual-slot-syslibbpf")] as const;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length === 0 ? NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** One start: spawn, wait for "attached", stop with SIGINT, wait for a clean exit. */
+async function startOnce(bin: string, timeoutMs = 20_000): Promise<StartupSample> {
+  const t0 = performance.now();
+  const proc = Bun.spawn([bin, "--json", "--duration", "30", "--comm", "no-such-comm-x"], {
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  const reader = proc.stderr.getReader();
+  const decoder = new TextDecoder();
+  let err = "";
+  let wallMs = NaN;
+  const deadline = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      err += decoder.decode(value, { stream: true });
+      if (Number.isNaN(wallMs) && /attached/.test(err)) {
+        wallMs = performance.now() - t0;
+        proc.kill("SIGINT");
+      }
+    }
+  } finally {
+    clearTimeout(deadline);
+  }
+  const code = await proc.exited;
+  if (Number.isNaN(wallMs) || code !== 0)
+    throw new Error(`${bin} did not attach and exit cleanly (exit ${code}): ${err.trim()}`);
+  const self = /attached .* in ([0-9.]+) ms/.exec(err);
+  return { wallMs, selfMs: self ? Number(self[1]) : NaN };
+}
+
+function libbpfOf(bin: string): string {
+  const out = Bun.spawnSync([bin, "--version"], { stdout: "pipe" }).stdout.toString();
+  return /\(libbpf ([^,]+),/.exec(out)?.[1] ?? "?";
+}
+
+/** Runs the comparison; `warmup` extra starts per binary are made first and not counted. */
+export async function measureStartup(
+  runs = 5,
+  warmup = 1,
+  binaries: readonly string[] = STARTUP_BINARIES,
+): Promise<StartupResult[]> {
+  for (const b of binaries)
+    if (!existsSync(b)) throw new Error(`${b} is missing: run \`bun run build\` first (it builds both)`);
+  for (let i = 0; i < warmup; i++) for (const b of binaries) await startOnce(b);
+  const samples = new Map<string, StartupSample[]>(binaries.map((b) => [b, []]));
+  // Alternate, so drift (page cache, other load) hits both the same.
+  for (let i = 0; i < runs; i++) for (const b of binaries) samples.get(b)!.push(await startOnce(b));
+  return binaries.map((b) => {
+    const s = samples.get(b)!;
+    const wall = s.map((x) => x.wallMs);
+    return {
+      binary: b.slice(ROOT.length + 1),
+      bytes: statSync(b).size,
+      libbpf: libbpfOf(b),
+      runs,
+      samples: s.map((x) => ({ wallMs: round(x.wallMs), selfMs: round(x.selfMs) })),
+      medianWallMs: round(median(wall)),
+      minWallMs: round(Math.min(...wall)),
+      maxWallMs: round(Math.max(...wall)),
+      medianSelfMs: round(median(s.map((x) => x.selfMs))),
+    };
+  });
+}
+
+const round = (x: number) => Math.round(x * 10) / 10;
+
+export function startupTable(rs: StartupResult[]): string {
+  const head = ["binary", "libbpf", "size", "runs", "spawn→attached median", "min", "max", "agent's own median"];
+  const rows = rs.map((r) => [
+    r.binary,
+    r.libbpf,
+    `${(r.bytes / 2 ** 20).toFixed(1)} MiB`,
+    String(r.runs),
+    `${r.medianWallMs.toFixed(1)} ms`,
+    `${r.minWallMs.toFixed(1)} ms`,
+    `${r.maxWallMs.toFixed(1)} ms`,
+    `${r.medianSelfMs.toFixed(1)} ms`,
+  ]);
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 || i === 1 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join("  ");
+  return [line(head), ...rows.map(line)].join("\n");
+}
+
+if (import.meta.main) {
+  process.stdout.on("error", () => process.exit(0)); // e.g. piped into head
+  const args = process.argv.slice(2);
+  const ri = args.indexOf("--runs");
+  const runs = ri >= 0 ? Number(args[ri + 1]) : 5;
+  if (!Number.isInteger(runs) || runs < 1) {
+    process.stderr.write("benchmarks/startup.ts: --runs expects a positive integer\n");
+    process.exit(2);
+  }
+  if (process.geteuid?.() !== 0) {
+    process.stderr.write("benchmarks/startup.ts: run as root (the agent attaches a BPF program)\n");
+    process.exit(1);
+  }
+  try {
+    const rs = await measureStartup(runs);
+    if (!args.includes("--json")) process.stdout.write(`${startupTable(rs)}\n`);
+    process.stdout.write(`${JSON.stringify({ bench: "startup", results: rs })}\n`);
+  } catch (e) {
+    process.stderr.write(`benchmarks/startup.ts: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  }
+}

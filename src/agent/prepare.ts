@@ -1,0 +1,24 @@
+/**
+ * Everything between "the user ran us" and "we can load a BPF object": the
+ * required checks, libbpf itself, its log, the memlock limit, the object image.
+ */
+import { readFileSync } from "node:fs";
+import { embedded } from "../assets.ts";
+import { HostError } from "../errors.ts";
+import { installLibbpfPrint } from "../ffi/libbpf-log.ts";
+import { raiseMemlock } from "../ffi/libc.ts";
+import { openLibbpf } from "../ffi/libpath.ts";
+import { firstFailure } from "./preflight.ts";
+
+let image: Uint8Array | null = null;
+
+/** Returns the BPF object image once the host is known to be able to load it. */
+export function prepareHost(): Uint8Array {
+  const failure = firstFailure();
+  if (failure !== null) throw new HostError(failure);
+  openLibbpf();
+  installLibbpfPrint();
+  raiseMemlock();
+  image ??= new Uint8Array(readFileSync(embedded.bpfObject));
+  return image;
+}

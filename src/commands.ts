@@ -1,0 +1,19 @@
+/**
+ * Every subcommand, by name. Each lives in its own file; add new ones here.
+ */
+import type { ArgsDef, CommandDef } from "citty";
+import bench from "./bench/command.ts";
+import doctor from "./doctor/command.ts";
+import lab from "./lab/command.ts";
+import mem from "./mem/command.ts";
+import run from "./run/command.ts";
+import stats from "./stats/command.ts";
+
+export const subCommands: Record<string, CommandDef<ArgsDef>> = {
+  run: run as CommandDef<ArgsDef>,
+  lab: lab as CommandDef<ArgsDef>,
+  mem: mem as CommandDef<ArgsDef>,
+  stats: stats as CommandDef<ArgsDef>,
+  doctor: doctor as CommandDef<ArgsDef>,
+  bench: bench as CommandDef<ArgsDef>,
+};

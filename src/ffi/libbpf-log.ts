@@ -1,0 +1,37 @@
+/**
+ * Routes libbpf's own log (libbpf_set_print) into consola. libbpf hands a
+ * printf format and a va_list; vsnprintf formats it on the spot, since the
+ * va_list is only valid during the callback. The last lines are kept so a load
+ * failure can point at the verifier's reason even without --verbose.
+ */
+import { FFIType, JSCallback, type Pointer } from "bun:ffi";
+import { log } from "../log.ts";
+import { libbpf } from "./libbpf.ts";
+import { formatVa } from "./libc.ts";
+
+const LIBBPF_INFO = 1;
+const recent: string[] = [];
+let cb: JSCallback | null = null;
+
+export function installLibbpfPrint(): void {
+  if (cb !== null) return;
+  cb = new JSCallback(
+    (level: number, fmt: Pointer, args: Pointer): number => {
+      const line = formatVa(fmt, args).trimEnd();
+      if (line === "") return 0;
+      recent.push(line);
+      if (recent.length > 40) recent.shift();
+      // Shown with --verbose; failures are reported by the call that failed, with the last lines as hint.
+      if (level <= LIBBPF_INFO) log.debug(`libbpf: ${line}`);
+      else log.trace(`libbpf: ${line}`);
+      return 0;
+    },
+    { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  );
+  libbpf().libbpf_set_print(cb.ptr);
+}
+
+/** libbpf's recent warnings, newest last. */
+export function recentLibbpfLog(): readonly string[] {
+  return recent;
+}

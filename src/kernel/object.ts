@@ -1,0 +1,192 @@
+/**
+ * Opens the embedded BPF object from memory, applies the load-time
+ * configuration, loads and attaches it, and releases everything exactly once.
+ *
+ * Configuration goes in before bpf_object__load: the .rodata constants (so the
+ * verifier sees them as known and prunes unused modes), the slot map's
+ * max_entries, the ring size, and which programs load at all.
+ */
+import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
+import { datasecFromElf } from "../btf/btf.ts";
+import { asPtr, checkInt, checkPtr, LibbpfError, libbpf } from "../ffi/libbpf.ts";
+import { closeFd } from "../ffi/libc.ts";
+import { Encoding, type EncodingName, Mode, type ModeName, Transport, type TransportName } from "../wire/layout.ts";
+
+export interface LoadConfig {
+  mode: ModeName;
+  slots: number;
+  transport: TransportName;
+  encoding: EncodingName;
+  guard: boolean;
+  injectClobber: boolean;
+  maxArgBytes: number;
+  ringSize: number;
+  /** Load the sys_enter flood program as well (bench only). */
+  flood: boolean;
+}
+
+export const DEFAULT_CONFIG: LoadConfig = {
+  mode: "dual",
+  slots: 2,
+  transport: "perf",
+  encoding: "compact",
+  guard: false,
+  injectClobber: false,
+  maxArgBytes: 4096,
+  ringSize: 1 << 20,
+  flood: false,
+};
+
+const PAGE = 4096;
+
+export class BpfObject {
+  private obj: Pointer | null;
+  private readonly links: Pointer[] = [];
+  private closed = false;
+
+  private constructor(
+    obj: Pointer,
+    // libbpf may keep pointing into the buffer while the object lives.
+    private readonly image: Uint8Array,
+    readonly config: LoadConfig,
+  ) {
+    this.obj = obj;
+  }
+
+  /** Open, configure and load; on failure nothing is left behind. */
+  static load(image: Uint8Array, config: LoadConfig): BpfObject {
+    const l = libbpf();
+    const obj = checkPtr("bpf_object__open_mem", l.bpf_object__open_mem(ptr(image), BigInt(image.length), null));
+    const self = new BpfObject(obj, image, config);
+    try {
+      self.configure();
+      checkInt("bpf_object__load", l.bpf_object__load(obj), "run with --verbose to see libbpf's log");
+    } catch (e) {
+      self.close();
+      throw e;
+    }
+    return self;
+  }
+
+  private configure(): void {
+    const l = libbpf();
+    const c = this.config;
+    this.setRodata({
+      cfg_mode: Mode[c.mode],
+      cfg_slots: c.slots,
+      cfg_transport: Transport[c.transport],
+      cfg_encoding: Encoding[c.encoding],
+      cfg_guard: c.guard ? 1 : 0,
+      cfg_inject_clobber: c.injectClobber ? 1 : 0,
+      cfg_max_arg_bytes: c.maxArgBytes,
+    });
+    checkInt(
+      "bpf_map__set_max_entries",
+      l.bpf_map__set_max_entries(this.map("g_percpu_data"), c.slots),
+      "g_percpu_data",
+    );
+    // The ring map exists in every mode; unused, it costs one page.
+    const ring = c.transport === "perf" ? PAGE : c.ringSize;
+    checkInt("bpf_map__set_max_entries", l.bpf_map__set_max_entries(this.map("ds_ring"), ring), "ds_ring");
+    checkInt("bpf_program__set_autoload", l.bpf_program__set_autoload(this.prog("ds_flood"), c.flood));
+  }
+
+  private rodataMap(): { map: Pointer; name: string } {
+    const l = libbpf();
+    for (
+      let m = asPtr(l.bpf_object__next_map(this.obj, null));
+      m !== null;
+      m = asPtr(l.bpf_object__next_map(this.obj, m))
+    ) {
+      const name = String(l.bpf_map__name(m));
+      if (name.endsWith(".rodata")) return { map: m, name };
+    }
+    throw new LibbpfError("bpf_object__next_map", 2, "the object has no .rodata map");
+  }
+
+  private setRodata(values: Record<string, number>): void {
+    const { map } = this.rodataMap();
+    const size = new BigUint64Array(1);
+    const data = checkPtr("bpf_map__initial_value", libbpf().bpf_map__initial_value(map, ptr(size)), ".rodata");
+    const view = new DataView(toArrayBuffer(data, 0, Number(size[0])));
+    const sec = datasecFromElf(this.image, ".rodata");
+    for (const [name, value] of Object.entries(values)) {
+      const v = sec.vars.find((x) => x.name === name);
+      if (v === undefined || v.size !== 4 || v.offset + 4 > view.byteLength) {
+        throw new Error(`BPF object has no 4-byte .rodata variable ${name}`);
+      }
+      view.setUint32(v.offset, value >>> 0, true);
+    }
+  }
+
+  /** Writes .bss variables of a loaded object (values only known after load). */
+  setBss(values: Record<string, number>): void {
+    const l = libbpf();
+    let bss: Pointer | null = null;
+    for (
+      let m = asPtr(l.bpf_object__next_map(this.obj, null));
+      m !== null;
+      m = asPtr(l.bpf_object__next_map(this.obj, m))
+    ) {
+      if (String(l.bpf_map__name(m)).endsWith(".bss")) bss = m;
+    }
+    if (bss === null) throw new Error("BPF object has no .bss map");
+    const sec = datasecFromElf(this.image, ".bss");
+    const buf = new Uint8Array(sec.size);
+    const dv = new DataView(buf.buffer);
+    for (const [name, value] of Object.entries(values)) {
+      const v = sec.vars.find((x) => x.name === name);
+      if (v === undefined || v.size !== 4) throw new Error(`BPF object has no 4-byte .bss variable ${name}`);
+      dv.setUint32(v.offset, value >>> 0, true);
+    }
+    const key = new Uint32Array(1);
+    checkInt("bpf_map_update_elem", l.bpf_map_update_elem(l.bpf_map__fd(bss), ptr(key), ptr(buf), 0n), ".bss");
+  }
+
+  map(name: string): Pointer {
+    return checkPtr("bpf_object__find_map_by_name", libbpf().bpf_object__find_map_by_name(this.obj, name), name);
+  }
+
+  mapFd(name: string): number {
+    return checkInt("bpf_map__fd", libbpf().bpf_map__fd(this.map(name)), name);
+  }
+
+  prog(name: string): Pointer {
+    return checkPtr(
+      "bpf_object__find_program_by_name",
+      libbpf().bpf_object__find_program_by_name(this.obj, name),
+      name,
+    );
+  }
+
+  progFd(name: string): number {
+    return checkInt("bpf_program__fd", libbpf().bpf_program__fd(this.prog(name)), name);
+  }
+
+  attach(name: string): void {
+    this.links.push(checkPtr("bpf_program__attach", libbpf().bpf_program__attach(this.prog(name)), name));
+  }
+
+  /** Detaches every program: no new events after this returns. */
+  detach(): void {
+    const l = libbpf();
+    while (this.links.length > 0) l.bpf_link__destroy(this.links.pop()!);
+  }
+
+  /** Links first (stop new events), then the object (programs and maps). Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const l = libbpf();
+    this.detach();
+    if (this.obj !== null) l.bpf_object__close(this.obj);
+    this.obj = null;
+  }
+}
+
+/** Enables the kernel's per-program run-time stats while the returned fd is open. */
+export function enableBpfStats(): { close(): void } {
+  const BPF_STATS_RUN_TIME = 0;
+  const fd = checkInt("bpf_enable_stats", libbpf().bpf_enable_stats(BPF_STATS_RUN_TIME));
+  return { close: () => closeFd(fd) };
+}
