@@ -36,6 +36,7 @@ import { basename, dirname } from "node:path";
 import type { BunPlugin } from "bun";
 import { $ } from "bun";
 import pkg from "./package.json" with { type: "json" };
+import { LIBC_SYMBOLS } from "./src/ffi/libc.ts";
 
 const KNOWN_FLAGS = new Set(["--release", "--system-libbpf"]);
 const argv = process.argv.slice(2);
@@ -387,17 +388,13 @@ async function glibcFloor(path: string, arch: Arch): Promise<string> {
 /**
  * glibc that the libc functions the TypeScript code binds with bun:ffi need:
  * they are looked up with dlsym at run time, so `objdump -T` of the
- * executable cannot see them. A symbol needs the oldest glibc that has it at
- * all (dlsym takes whatever version the host has); the answer is the newest
- * of those. Returns the floor and the symbols that set it.
+ * executable cannot see them. They are exactly the keys of src/ffi/libc.ts's
+ * LIBC_SYMBOLS, the agent's one libc table. A symbol needs the oldest glibc
+ * that has it at all (dlsym takes whatever version the host has); the answer
+ * is the newest of those. Returns the floor and the symbols that set it.
  */
 async function ffiLibcFloor(arch: Arch): Promise<{ floor: string; by: string[] }> {
-  const names = new Set<string>();
-  for await (const f of new Bun.Glob("src/**/*.ts").scan({ cwd: root, absolute: true })) {
-    for (const m of readFileSync(f, "utf8").matchAll(/dlopen\(\s*"libc\.so\.6"\s*,\s*\{([\s\S]*?)\}\s*\)/g)) {
-      for (const k of m[1]!.matchAll(/(\w+)\s*:\s*\{/g)) names.add(k[1]!);
-    }
-  }
+  const names = new Set<string>(Object.keys(LIBC_SYMBOLS));
   const libc =
     arch === hostArch ? `/lib/${ARCHES[arch].triple}/libc.so.6` : `/usr/${ARCHES[arch].triple}/lib/libc.so.6`;
   const tool = [`${ARCHES[arch].triple}-objdump`, "llvm-objdump", "objdump"].find((t) => Bun.which(t) !== null);

@@ -6,7 +6,7 @@
  * that names the call, so a user sees which step failed and why.
  */
 import { dlopen, type Pointer } from "bun:ffi";
-import { errno, errnoText } from "./libc.ts";
+import { errno, errnoText, libc } from "./libc.ts";
 
 const SYMBOLS = {
   libbpf_major_version: { args: [], returns: "u32" },
@@ -79,6 +79,9 @@ let lib: Libbpf | undefined;
 /** Opens libbpf once, from the path the caller resolved (embedded memfd or system). */
 export function loadLibbpf(path: string): Libbpf {
   if (lib === undefined) {
+    // libc first: errno() after a failed libbpf call must not be the first
+    // use of libc, whose dlopen could overwrite the errno being read.
+    libc();
     lib = open(path);
   }
   return lib;

@@ -1,24 +1,56 @@
 /**
- * The few libc calls the agent needs that Bun does not expose: errno and its
- * text, vsnprintf for libbpf's va_list log lines, the monotonic clock that
- * bpf_ktime_get_ns() uses, and file descriptors.
+ * The one libc binding table: every libc function the agent calls through
+ * bun:ffi, and small typed wrappers around them (errno and its text,
+ * vsnprintf for libbpf's va_list log lines, the monotonic clock that
+ * bpf_ktime_get_ns() uses, file descriptors, memory mappings, execve).
+ *
+ * Importing this module does nothing: libc is opened on the first call, so
+ * build.ts can import LIBC_SYMBOLS to find the glibc these functions need.
  */
 import { dlopen, FFIType, type Pointer, ptr, read } from "bun:ffi";
 
-const libc = dlopen("libc.so.6", {
+/**
+ * Read by build.ts (ffiLibcFloor): the functions are resolved with dlsym at
+ * run time, invisible to `objdump -T`, so this table is what sets the floor.
+ * Nothing else in src/ may dlopen libc.
+ */
+export const LIBC_SYMBOLS = {
   __errno_location: { args: [], returns: FFIType.ptr },
   strerror: { args: [FFIType.i32], returns: FFIType.cstring },
   vsnprintf: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   close: { args: [FFIType.i32], returns: FFIType.i32 },
+  write: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+  // Variadic in C; every call passes exactly one int, which both the x86_64
+  // and the arm64 Linux ABIs pass like a fixed argument.
+  fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  // Variadic in C, bound for memfd_create(nr, name, flags): glibc wraps
+  // memfd_create only since 2.27. The x86_64 and arm64 Linux ABIs pass these
+  // integer arguments in the same registers as fixed ones.
+  syscall: { args: [FFIType.i64, FFIType.ptr, FFIType.u32], returns: FFIType.i64 },
   getpagesize: { args: [], returns: FFIType.i32 },
   poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
   getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  statfs: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   mmap: { args: [FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i64], returns: FFIType.ptr },
   munmap: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
   memcpy: { args: [FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.ptr },
-});
+} as const;
+
+function open() {
+  return dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
+}
+
+export type Libc = ReturnType<typeof open>;
+let opened: Libc | undefined;
+
+/** The raw symbols, for the other src/ffi modules; everything else uses the wrappers below. */
+export function libc(): Libc {
+  opened ??= open();
+  return opened;
+}
 
 const ERRNO_NAMES: Record<number, string> = {
   1: "EPERM",
@@ -48,15 +80,20 @@ const ERRNO_NAMES: Record<number, string> = {
   524: "ENOTSUPP",
 };
 
+/**
+ * errno of the last failed libc or libbpf call. Read it right after that call:
+ * libc is already open by then (loadLibbpf opens it first), so no dlopen here
+ * can overwrite the value.
+ */
 export function errno(): number {
-  const p = libc.symbols.__errno_location();
+  const p = libc().__errno_location();
   return p === null ? 0 : read.i32(p, 0);
 }
 
 /** "Operation not permitted (EPERM)": the text a user can search for, and the name. */
 export function errnoText(code: number): string {
   const e = Math.abs(code);
-  const text = e === 524 ? "Operation not supported by this kernel" : String(libc.symbols.strerror(e));
+  const text = e === 524 ? "Operation not supported by this kernel" : String(libc().strerror(e));
   const name = ERRNO_NAMES[e];
   return name === undefined ? `${text} (errno ${e})` : `${text} (${name})`;
 }
@@ -64,7 +101,7 @@ export function errnoText(code: number): string {
 /** Formats a C format string with its va_list, as libbpf hands them to its print callback. */
 export function formatVa(fmt: Pointer, args: Pointer): string {
   const buf = new Uint8Array(1024);
-  const n = libc.symbols.vsnprintf(ptr(buf), BigInt(buf.length), fmt, args);
+  const n = libc().vsnprintf(ptr(buf), BigInt(buf.length), fmt, args);
   if (n <= 0) return "";
   return new TextDecoder().decode(buf.subarray(0, Math.min(n, buf.length - 1)));
 }
@@ -74,7 +111,7 @@ const CLOCK_REALTIME = 0;
 const ts = new BigInt64Array(2);
 
 function clock(id: number): bigint {
-  libc.symbols.clock_gettime(id, ptr(ts));
+  libc().clock_gettime(id, ptr(ts));
   return ts[0]! * 1_000_000_000n + ts[1]!;
 }
 
@@ -95,15 +132,15 @@ const pollfd = new Int32Array(2);
 export function peerClosed(fd: number): boolean {
   pollfd[0] = fd;
   pollfd[1] = POLLOUT; // events (short) = POLLOUT, revents (short) = 0
-  if (libc.symbols.poll(ptr(pollfd), 1n, 0) !== 1) return false;
+  if (libc().poll(ptr(pollfd), 1n, 0) !== 1) return false;
   return ((pollfd[1]! >>> 16) & (POLLERR | POLLHUP)) !== 0;
 }
 
 /** perf sizes its buffers in kernel pages: 4 KiB on x86_64, up to 64 KiB on arm64. */
-export const pageSize = (): number => libc.symbols.getpagesize();
+export const pageSize = (): number => libc().getpagesize();
 
 export function closeFd(fd: number): void {
-  if (fd >= 0) libc.symbols.close(fd);
+  if (fd >= 0) libc().close(fd);
 }
 
 const RLIMIT_MEMLOCK = 8;
@@ -111,12 +148,77 @@ const RLIMIT_MEMLOCK = 8;
 /** Current RLIMIT_MEMLOCK soft limit in bytes (Infinity when unlimited). */
 export function memlockLimit(): number {
   const r = new BigUint64Array(2);
-  if (libc.symbols.getrlimit(RLIMIT_MEMLOCK, ptr(r)) !== 0) return Number.NaN;
+  if (libc().getrlimit(RLIMIT_MEMLOCK, ptr(r)) !== 0) return Number.NaN;
   return r[0] === 0xffffffffffffffffn ? Infinity : Number(r[0]);
 }
 
 /** Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; lift it as libbpf tools do. */
 export function raiseMemlock(): boolean {
   const r = new BigUint64Array([0xffffffffffffffffn, 0xffffffffffffffffn]);
-  return libc.symbols.setrlimit(RLIMIT_MEMLOCK, ptr(r)) === 0;
+  return libc().setrlimit(RLIMIT_MEMLOCK, ptr(r)) === 0;
+}
+
+/** statfs(2) into `buf` (struct statfs, at least 120 bytes on 64-bit Linux); 0 or -1 with errno. */
+export function statfs(path: string, buf: BigInt64Array): number {
+  if (buf.byteLength < 120) throw new RangeError(`statfs buffer of ${buf.byteLength} bytes is too small`);
+  return libc().statfs(ptr(Buffer.from(`${path}\0`)), ptr(buf));
+}
+
+/** fcntl(2) with one int argument; the result, or -1 with errno. */
+export function fcntl(fd: number, cmd: number, arg: number): number {
+  return libc().fcntl(fd, cmd, arg);
+}
+
+function cstr(s: string): Uint8Array {
+  return new TextEncoder().encode(`${s}\0`);
+}
+
+/**
+ * execve(2). Returns only on failure (-1 with errno); on success this process
+ * becomes `path`, same pid, same fds.
+ */
+export function execve(path: string, argv: readonly string[], env: readonly string[]): number {
+  // The strings must stay reachable until the call: the tables hold only their addresses.
+  const keep: Uint8Array[] = [];
+  const table = (xs: readonly string[]): BigUint64Array => {
+    const t = new BigUint64Array(xs.length + 1);
+    xs.forEach((x, i) => {
+      const b = cstr(x);
+      keep.push(b);
+      t[i] = BigInt(ptr(b));
+    });
+    return t;
+  };
+  const file = cstr(path);
+  const args = table(argv);
+  const envp = table(env);
+  const rc = libc().execve(ptr(file), ptr(args), ptr(envp));
+  keep.length = 0;
+  return rc;
+}
+
+/** mmap(2); null on failure (MAP_FAILED), with errno set. */
+export function mmap(
+  addr: Pointer | null,
+  length: number,
+  prot: number,
+  flags: number,
+  fd: number,
+  offset: number,
+): Pointer | null {
+  const p: Pointer | bigint | null = libc().mmap(addr, length, prot, flags, fd, offset);
+  // bun:ffi returns MAP_FAILED ((void *)-1) as a bigint, being past 2^53;
+  // every user-space address on 64-bit Linux fits a number.
+  if (p === null || typeof p === "bigint") return null;
+  return p;
+}
+
+/** munmap(2); 0, or -1 with errno. */
+export function munmap(addr: Pointer, length: number): number {
+  return libc().munmap(addr, length);
+}
+
+/** memcpy(3): `n` bytes from `src` to `dst`; the caller bounds both ends. */
+export function memcpy(dst: Pointer, src: Pointer, n: number): void {
+  libc().memcpy(dst, src, n);
 }

@@ -8,8 +8,8 @@
  * /proc/self/fd/N maps it straight from anonymous memory, and sealing it
  * first means nothing can rewrite the code between our write and the map.
  */
-import { dlopen, FFIType, ptr } from "bun:ffi";
-import { errno, errnoText } from "./libc.ts";
+import { ptr } from "bun:ffi";
+import { errno, errnoText, type Libc, libc } from "./libc.ts";
 
 const MFD_CLOEXEC = 0x1;
 const MFD_ALLOW_SEALING = 0x2;
@@ -35,26 +35,6 @@ const MAX_WRITE = 0x7fff_f000;
 // memfd_create(2) by number through syscall(): glibc only wraps it since 2.27,
 // and this wrapper alone would raise the executable's glibc floor to that.
 const SYS_memfd_create = process.arch === "arm64" ? 279 : 319;
-
-function openLibc() {
-  return dlopen("libc.so.6", {
-    // Variadic in C; the x86_64 and arm64 Linux ABIs pass these integer
-    // arguments in the same registers as fixed ones.
-    syscall: { args: [FFIType.i64, FFIType.ptr, FFIType.u32], returns: FFIType.i64 },
-    write: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
-    // Variadic in C; every call here passes exactly one int, which both the
-    // x86_64 and the arm64 Linux ABIs pass like a fixed argument.
-    fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-    close: { args: [FFIType.i32], returns: FFIType.i32 },
-  }).symbols;
-}
-
-type Libc = ReturnType<typeof openLibc>;
-let libcCache: Libc | undefined;
-function libc(): Libc {
-  libcCache ??= openLibc();
-  return libcCache;
-}
 
 class NativeCallError extends Error {
   readonly errno: number;

@@ -2,6 +2,7 @@ import { dlopen, FFIType } from "bun:ffi";
 import { describe, expect, test } from "bun:test";
 import { appendFileSync, existsSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fcntl } from "../../src/ffi/libc.ts";
 import { closeFd, memfdFromBytes } from "../../src/ffi/memfd.ts";
 
 const LIBBPF_SO = join(import.meta.dir, "../../out/native/x64/libbpf.so");
@@ -10,10 +11,6 @@ const haveLibbpf = process.arch === "x64" && existsSync(LIBBPF_SO);
 const F_GET_SEALS = 1034;
 const ALL_SEALS = 0x1 | 0x2 | 0x4 | 0x8; // SEAL | SHRINK | GROW | WRITE
 const O_CLOEXEC = 0o2000000;
-
-const libc = dlopen("libc.so.6", {
-  fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-}).symbols;
 
 function fdFlags(fd: number): number {
   const info = readFileSync(`/proc/self/fdinfo/${fd}`, "utf8");
@@ -63,7 +60,7 @@ describe("memfdFromBytes", () => {
   test("is fully sealed: writes, growth and truncation all fail", () => {
     const { fd, path } = memfdFromBytes("sealed", patterned(64));
     try {
-      expect(libc.fcntl(fd, F_GET_SEALS, 0)).toBe(ALL_SEALS);
+      expect(fcntl(fd, F_GET_SEALS, 0)).toBe(ALL_SEALS);
       expect(() => appendFileSync(path, "x")).toThrow();
       expect(() => writeFileSync(path, "overwrite")).toThrow();
       expect(new Uint8Array(readFileSync(path))).toEqual(patterned(64));
