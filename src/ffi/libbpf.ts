@@ -45,6 +45,8 @@ const SYMBOLS = {
   btf__find_by_name_kind: { args: ["ptr", "cstring", "u32"], returns: "i32" },
   btf__resolve_size: { args: ["ptr", "u32"], returns: "i64" },
   btf__free: { args: ["ptr"], returns: "void" },
+  btf__type_by_id: { args: ["ptr", "u32"], returns: "ptr" },
+  btf__name_by_offset: { args: ["ptr", "u32"], returns: "cstring" },
   bpf_obj_get_info_by_fd: { args: ["i32", "ptr", "ptr"], returns: "i32" },
   bpf_map_get_next_id: { args: ["u32", "ptr"], returns: "i32" },
   bpf_map_get_fd_by_id: { args: ["u32"], returns: "i32" },

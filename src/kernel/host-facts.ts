@@ -1,17 +1,14 @@
 /**
  * Facts about this host that the kernel publishes outside the bpf() syscall:
  * CPU lists in sysfs, per-fd memlock in /proc, our own mappings, struct sizes
- * in the kernel's BTF, and filesystem magic numbers via statfs(2).
+ * in the kernel's BTF (read by libbpf), and filesystem magic numbers via
+ * statfs(2).
  */
-import { dlopen, FFIType, ptr } from "bun:ffi";
+import { type Pointer, read } from "bun:ffi";
 import { readFileSync } from "node:fs";
-import { Btf } from "../btf/btf.ts";
+import { asPtr, libbpf } from "../ffi/libbpf.ts";
+import { pageSize as libcPageSize, statfs } from "../ffi/libc.ts";
 import type { KernelSizes } from "../mem/model.ts";
-
-const libc = dlopen("libc.so.6", {
-  getpagesize: { args: [], returns: FFIType.i32 },
-  statfs: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
-});
 
 /** "0-3,8-11" -> 8: the format of /sys/devices/system/cpu/{possible,online}. */
 export function parseCpuList(text: string): number {
@@ -33,7 +30,7 @@ export function cpuList(which: "possible" | "online"): { text: string; count: nu
   return { text, count: parseCpuList(text) };
 }
 
-export const pageSize = (): number => libc.symbols.getpagesize();
+export const pageSize = libcPageSize;
 
 /** The kernel's memlock line for a BPF fd (a map's memory, as the kernel itself accounts it). */
 export function fdMemlock(fd: number, pid: number | "self" = "self"): number | null {
@@ -58,34 +55,84 @@ export function perfMappedBytes(): { bytes: number; mappings: number } {
 /** statfs(2) f_type, or null when the path cannot be statted. f_type is the first, long-sized field on 64-bit Linux. */
 export function fsMagic(path: string): number | null {
   const buf = new BigInt64Array(32);
-  if (libc.symbols.statfs(ptr(Buffer.from(`${path}\0`)), ptr(buf)) !== 0) return null;
+  if (statfs(path, buf) !== 0) return null;
   return Number(buf[0]!);
 }
 
 export const BPF_FS_MAGIC = 0xcafe4a11;
 
+const BTF_KIND_STRUCT = 4;
+// struct btf_type is three u32s (name_off, info, size), followed for a struct
+// by vlen struct btf_member, three u32s each (name_off, type, offset).
+const BTF_TYPE_BYTES = 12;
+const BTF_MEMBER_BYTES = 12;
+
+type Lib = ReturnType<typeof libbpf>;
+
+/** Type id of a named struct, or throws: a kernel without it is not one we can model. */
+function structId(l: Lib, btf: Pointer, name: string): number {
+  const id = l.btf__find_by_name_kind(btf, Buffer.from(`${name}\0`), BTF_KIND_STRUCT);
+  if (id <= 0) throw new Error(`struct ${name} is not in the kernel's BTF`);
+  return id;
+}
+
+function structSize(l: Lib, btf: Pointer, id: number): number {
+  const size = Number(l.btf__resolve_size(btf, id));
+  if (!Number.isSafeInteger(size) || size <= 0) throw new Error(`BTF type ${id} has no size`);
+  return size;
+}
+
+/** Byte offset of a struct member (the containing byte for a bitfield), or null when there is none by that name. */
+function memberOffset(l: Lib, btf: Pointer, id: number, name: string): number | null {
+  const t = asPtr(l.btf__type_by_id(btf, id));
+  if (t === null) return null;
+  const info = read.u32(t, 4);
+  if (((info >>> 24) & 0x1f) !== BTF_KIND_STRUCT) return null;
+  const kindFlag = info >>> 31 === 1;
+  const vlen = info & 0xffff;
+  for (let i = 0; i < vlen; i++) {
+    const m = BTF_TYPE_BYTES + i * BTF_MEMBER_BYTES;
+    if (String(l.btf__name_by_offset(btf, read.u32(t, m)) ?? "") !== name) continue;
+    const raw = read.u32(t, m + 8);
+    // kind_flag=1 packs bitfield_size<<24 | bit_offset into the offset word.
+    return Math.floor((kindFlag ? raw & 0xffffff : raw) / 8);
+  }
+  return null;
+}
+
 let sizes: KernelSizes | null | undefined;
 
 /**
- * Struct sizes from /sys/kernel/btf/vmlinux: the kernel build's own answer,
- * since sizeof(struct bpf_map) changes between versions and configs. Null when
- * the BTF is unreadable; callers then show the kernel's figures without a model.
+ * Struct sizes from the running kernel's BTF, as libbpf finds it
+ * (/sys/kernel/btf/vmlinux first): the kernel build's own answer, since
+ * sizeof(struct bpf_map) changes between versions and configs. Null when there
+ * is no usable BTF; callers then show the kernel's figures without a model.
+ *
+ * libbpf must be loaded first (prepareHost). Parsing vmlinux BTF costs
+ * milliseconds, so the answer is kept.
  */
-export function kernelSizes(path = "/sys/kernel/btf/vmlinux"): KernelSizes | null {
+export function kernelSizes(): KernelSizes | null {
   if (sizes !== undefined) return sizes;
+  const l = libbpf();
+  const btf = asPtr(l.btf__load_vmlinux_btf());
+  if (btf === null) {
+    sizes = null;
+    return sizes;
+  }
   try {
-    const btf = Btf.parse(readFileSync(path));
     const page = pageSize();
-    const ring = btf.struct("bpf_ringbuf");
-    const data = ring.members.find((m) => m.name === "data");
+    const ring = structId(l, btf, "bpf_ringbuf");
+    const data = memberOffset(l, btf, ring, "data");
     sizes = {
-      bpfArray: btf.struct("bpf_array").size,
-      ringbufMap: btf.struct("bpf_ringbuf_map").size,
-      ringbufMetaPages: Math.floor((data?.offset ?? ring.size) / page),
+      bpfArray: structSize(l, btf, structId(l, btf, "bpf_array")),
+      ringbufMap: structSize(l, btf, structId(l, btf, "bpf_ringbuf_map")),
+      ringbufMetaPages: Math.floor((data ?? structSize(l, btf, ring)) / page),
       pageSize: page,
     };
   } catch {
     sizes = null;
+  } finally {
+    l.btf__free(btf);
   }
   return sizes;
 }
