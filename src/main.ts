@@ -5,16 +5,26 @@
  * Errors end the program with one line on stderr and a non-zero exit; a stack
  * trace is a bug. citty's own runMain prints stack traces, so this entry point
  * dispatches itself.
+ *
+ * Order matters, so the rest of the program is loaded only after the two
+ * start-up decisions: the allocator restart (before any work that would be
+ * thrown away by the execve) and the colour choice (citty reads NO_COLOR when
+ * its module is evaluated).
  */
-import "./cli/allocator.ts";
-import "./cli/color.ts";
-import { type ArgsDef, defineCommand, renderUsage, runCommand, showUsage } from "citty";
-import { buildInfo } from "./assets.ts";
-import { rejectUnknownFlags } from "./cli/args.ts";
-import { subCommands } from "./commands.ts";
-import { HostError, UsageError } from "./errors.ts";
-import { LibbpfError } from "./ffi/libbpf.ts";
-import { recentLibbpfLog } from "./ffi/libbpf-log.ts";
+import type { ArgsDef } from "citty";
+import { restartForAllocator } from "./cli/allocator.ts";
+import { decideColor } from "./cli/color.ts";
+
+restartForAllocator();
+decideColor();
+
+const { defineCommand, renderUsage, runCommand, showUsage } = await import("citty");
+const { buildInfo } = await import("./assets.ts");
+const { rejectUnknownFlags } = await import("./cli/args.ts");
+const { subCommands } = await import("./commands.ts");
+const { HostError, UsageError } = await import("./errors.ts");
+const { LibbpfError } = await import("./ffi/libbpf.ts");
+const { recentLibbpfLog } = await import("./ffi/libbpf-log.ts");
 
 function versionLine(): string {
   return `dual-slot ${buildInfo.version} (libbpf ${buildInfo.libbpf === "system" ? "from the system" : `${buildInfo.libbpf} embedded`}, commit ${buildInfo.commit}, ${buildInfo.arch})`;

@@ -6,38 +6,37 @@
  * reads it only at start, so the process re-executes itself once with it set
  * (execve: same pid, same fds, nothing left behind).
  */
-import { dlopen, ptr } from "bun:ffi";
+import { execve } from "../ffi/libc.ts";
 
 const KEY = "MIMALLOC_PURGE_DELAY";
 
-function cstr(s: string): Uint8Array {
-  return new TextEncoder().encode(`${s}\0`);
+/**
+ * Whether this invocation restarts: only the commands that stream events pay
+ * for it (run is the default), never for --help or --version, and only once.
+ * `args` are the user's arguments (process.argv after the script).
+ */
+export function restartsForAllocator(args: readonly string[], env: NodeJS.ProcessEnv): boolean {
+  // As in main.ts: a command, if any, is the first argument and not a flag.
+  const first = args[0];
+  const command = first !== undefined && !first.startsWith("-") ? first : undefined;
+  const streams = command === undefined || command === "run" || command === "lab" || command === "bench";
+  const informational = args.includes("--help") || args.includes("-h") || args.includes("--version");
+  return env[KEY] === undefined && process.platform === "linux" && streams && !informational;
 }
 
-const compiled = process.argv[1]?.startsWith("/$bunfs/") === true;
-// As in main.ts: a command, if any, is the first argument and not a flag.
-const first = process.argv[2];
-const command = first !== undefined && !first.startsWith("-") ? first : undefined;
-// Only the commands that stream events pay for the restart; run is the default.
-const streams = command === undefined || command === "run" || command === "lab" || command === "bench";
-const informational =
-  process.argv.includes("--help") || process.argv.includes("-h") || process.argv.includes("--version");
-
-if (process.env[KEY] === undefined && process.platform === "linux" && streams && !informational) {
+/**
+ * Re-executes this process with MIMALLOC_PURGE_DELAY=-1 when it should (see
+ * restartsForAllocator). Call it first thing, before any other work: on
+ * success it does not return. On failure the agent just runs with the
+ * default setting.
+ */
+export function restartForAllocator(): void {
+  if (!restartsForAllocator(process.argv.slice(2), process.env)) return;
+  const compiled = process.argv[1]?.startsWith("/$bunfs/") === true;
   const argv = [process.execPath, ...process.argv.slice(compiled ? 2 : 1)];
   const env = Object.entries({ ...process.env, [KEY]: "-1" }).map(([k, v]) => `${k}=${v ?? ""}`);
-  const keep: Uint8Array[] = [];
-  const table = (xs: string[]) => {
-    const t = new BigUint64Array(xs.length + 1);
-    xs.forEach((x, i) => {
-      const b = cstr(x);
-      keep.push(b);
-      t[i] = BigInt(ptr(b));
-    });
-    return t;
-  };
-  const { execve } = dlopen("libc.so.6", { execve: { args: ["ptr", "ptr", "ptr"], returns: "i32" } }).symbols;
-  const path = cstr(process.execPath);
-  // Returns only on failure; then the agent just runs with the default setting.
-  execve(ptr(path), ptr(table(argv)), ptr(table(env)));
+  // The running image itself, not process.execPath: the file at that path
+  // may have been replaced since this process started (by anyone who can
+  // write its directory), and this process runs as root.
+  execve("/proc/self/exe", argv, env);
 }

@@ -1,7 +1,9 @@
 /**
  * citty colours its help unconditionally; escape codes in a pipe or a log file
- * are noise. Imported before citty, so the choice is made before it loads.
+ * are noise. citty (0.2) decides once, from NO_COLOR, when its module is
+ * evaluated, so main.ts calls this before it loads citty or anything that
+ * imports it.
  */
-if (!process.stdout.isTTY && process.env.NO_COLOR === undefined) process.env.NO_COLOR = "1";
-
-export {};
+export function decideColor(): void {
+  if (!process.stdout.isTTY && process.env.NO_COLOR === undefined) process.env.NO_COLOR = "1";
+}
