@@ -12,8 +12,6 @@ export function requireBinary(): void {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`bun run build\` first`);
 }
 
-export const isRoot = process.geteuid?.() === 0;
-
 export interface Proc {
   pid: number;
   stderr(): string;

@@ -2,28 +2,26 @@
  * The agent end to end, against the real kernel: the compiled executable,
  * real execs, real events.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import {
   BIN,
   bpfObjectsOf,
   execTimes,
-  isRoot,
   liveIds,
   parseEvents,
   parseSummary,
-  requireBinary,
   startAgent,
   uniqueTrue,
 } from "../helpers/agent.ts";
+import { describeKernel } from "../helpers/kernel.ts";
 
 const dirs: string[] = [];
-beforeAll(() => requireBinary());
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-describe.skipIf(!isRoot)("agent (root)", () => {
+describeKernel("agent (root)", { commands: ["bash", "head", "bpftool"] }, () => {
   test("500 execs of a uniquely named /bin/true all arrive, intact and in order", async () => {
     const t = uniqueTrue();
     dirs.push(t.dir);

@@ -10,7 +10,7 @@
  * /proc/<pid>/{maps,mountinfo,root}. The execs we look for happen out here:
  * the tracepoint is global, so the agent sees them all the same.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, expect, test } from "bun:test";
 import {
   chmodSync,
   copyFileSync,
@@ -30,15 +30,14 @@ import { join } from "node:path";
 import {
   BIN,
   execTimes,
-  isRoot,
   type Proc,
   parseEvents,
   parseSummary,
-  requireBinary,
   spawnProc as spawn,
   uniqueTrue,
   waitAttached,
 } from "../helpers/agent.ts";
+import { describeKernel } from "../helpers/kernel.ts";
 
 const BIN_SYS = join(import.meta.dir, "../../dual-slot-syslibbpf");
 const TRIPLE = process.arch === "arm64" ? "aarch64-linux-gnu" : "x86_64-linux-gnu";
@@ -127,15 +126,13 @@ function scratch(prefix: string, base = tmpdir()): string {
   return d;
 }
 
-beforeAll(() => {
-  requireBinary();
-  if (!existsSync(BIN_SYS)) throw new Error(`${BIN_SYS} is missing: run \`bun run build\` first (it builds both)`);
-});
 afterAll(() => {
   for (const d of cleanup) rmSync(d, { recursive: true, force: true });
 });
 
-describe.skipIf(!isRoot)("copy-and-run (root)", () => {
+const NEEDS = { executables: [BIN_SYS], commands: ["unshare", "bash", "mount", "setarch", "cc"] };
+
+describeKernel("copy-and-run (root)", NEEDS, () => {
   const libs = hostLibs();
 
   test("the host has libbpf, libelf and zlib to hide (else this suite proves less)", () => {

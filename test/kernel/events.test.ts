@@ -2,11 +2,12 @@
  * Real exec events carry what exec tracers' users ask for: argv without silent
  * truncation, cwd and the real exe path built in slot 1, in both encodings.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isRoot, type JsonEvent, parseEvents, requireBinary, startAgent, uniqueTrue } from "../helpers/agent.ts";
+import { type JsonEvent, parseEvents, startAgent, uniqueTrue } from "../helpers/agent.ts";
+import { describeKernel } from "../helpers/kernel.ts";
 
 type Ev = JsonEvent & {
   cwd: string;
@@ -18,7 +19,6 @@ type Ev = JsonEvent & {
 };
 
 const cleanup: Array<() => void> = [];
-beforeAll(() => requireBinary());
 afterAll(() => {
   for (const f of cleanup.reverse()) f();
 });
@@ -38,7 +38,7 @@ async function capture(flags: string[], body: () => Promise<void>): Promise<Map<
   return new Map(parseEvents(stdout).map((e) => [e.pid, e as Ev]));
 }
 
-describe.skipIf(!isRoot)("exec event fields (root)", () => {
+describeKernel("exec event fields (root)", { commands: ["mount", "umount"] }, () => {
   const t = uniqueTrue("dsev");
   cleanup.push(() => rmSync(t.dir, { recursive: true, force: true }));
 

@@ -3,15 +3,15 @@
  * ./dual-slot: what the kernel reports must match what we derive ourselves
  * from sysfs, the kernel's BTF and known execs.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, expect, test } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
 import { Btf } from "../../src/btf/btf.ts";
-import { BIN, execTimes, isRoot, requireBinary, startAgent, uniqueTrue } from "../helpers/agent.ts";
+import { BIN, execTimes, startAgent, uniqueTrue } from "../helpers/agent.ts";
+import { describeKernel } from "../helpers/kernel.ts";
 
 const NOBODY = "dsnobody";
 const dirs: string[] = [];
 
-beforeAll(() => requireBinary());
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
@@ -71,7 +71,7 @@ async function mem(args: string[]): Promise<MemJson> {
   return JSON.parse(r.stdout) as MemJson;
 }
 
-describe.skipIf(!isRoot)("mem (root)", () => {
+describeKernel("mem (root)", () => {
   // sizeof(struct bpf_array) of the running kernel, read here straight from its BTF.
   const bpfArray = Btf.parse(readFileSync("/sys/kernel/btf/vmlinux")).struct("bpf_array").size;
   const cpus = possibleFromSysfs();
@@ -163,7 +163,7 @@ async function stats(args: string[]): Promise<StatsJson> {
   return JSON.parse(lines[0]!) as StatsJson;
 }
 
-describe.skipIf(!isRoot)("stats (root)", () => {
+describeKernel("stats (root)", () => {
   test("sees a running agent's event counter grow by at least the execs we made", async () => {
     const t = uniqueTrue();
     dirs.push(t.dir);
@@ -238,7 +238,7 @@ interface DoctorJson {
   checks: { name: string; status: string; required: boolean; detail: string; fix: string | null }[];
 }
 
-describe.skipIf(!isRoot)("doctor", () => {
+describeKernel("doctor", { commands: ["setpriv", "useradd", "id", "test"] }, () => {
   test("passes as root: every required check ok, probes actually loaded", async () => {
     const r = await run(["doctor", "--json"]);
     expect(r.code).toBe(0);

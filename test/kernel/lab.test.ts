@@ -2,15 +2,14 @@
  * The slot lab against the real kernel: what the second (and third) slot buys,
  * and the guard catching a helper that grabs a held slot.
  */
-import { beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import type { LabRow } from "../../src/lab/experiments.ts";
-import { BIN, isRoot, parseEvents, parseSummary, requireBinary, startAgent } from "../helpers/agent.ts";
+import { BIN, parseEvents, parseSummary, startAgent } from "../helpers/agent.ts";
+import { describeKernel } from "../helpers/kernel.ts";
 
 type Row = LabRow;
 
-beforeAll(() => requireBinary());
-
-describe.skipIf(!isRoot)("lab (root)", () => {
+describeKernel("lab (root)", () => {
   let rows: Row[] = [];
   beforeAll(async () => {
     const p = Bun.spawn([BIN, "lab", "--execs", "500", "--json"], { stdout: "pipe", stderr: "pipe" });
@@ -52,7 +51,7 @@ describe.skipIf(!isRoot)("lab (root)", () => {
   });
 });
 
-describe.skipIf(!isRoot)("corruption on live events (root)", () => {
+describeKernel("corruption on live events (root)", () => {
   test("--mode single: table rows say CORRUPT and JSON carries expected vs observed", async () => {
     const agent = await startAgent(["--mode", "single", "--json"]);
     await Bun.spawn(["/bin/true"]).exited;

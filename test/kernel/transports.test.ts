@@ -2,26 +2,17 @@
  * The three transports, ordered output across CPUs, drops that are counted
  * rather than hidden, and the built-in benchmark.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import {
-  BIN,
-  execTimes,
-  isRoot,
-  parseEvents,
-  parseSummary,
-  requireBinary,
-  startAgent,
-  uniqueTrue,
-} from "../helpers/agent.ts";
+import { BIN, execTimes, parseEvents, parseSummary, startAgent, uniqueTrue } from "../helpers/agent.ts";
+import { describeKernel } from "../helpers/kernel.ts";
 
 const dirs: string[] = [];
-beforeAll(() => requireBinary());
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-describe.skipIf(!isRoot)("transports (root)", () => {
+describeKernel("transports (root)", { commands: ["taskset", "bash"], cpus: [0, 1] }, () => {
   for (const transport of ["perf", "ringbuf", "ringbuf-output"]) {
     test(`${transport}: 500 of 500 known execs, correct fields, lost=0`, async () => {
       const t = uniqueTrue("dstr");
