@@ -36,6 +36,7 @@ import { basename, dirname } from "node:path";
 import type { BunPlugin } from "bun";
 import { $ } from "bun";
 import pkg from "./package.json" with { type: "json" };
+import { generateWire } from "./scripts/wire-gen.ts";
 import { LIBC_SYMBOLS } from "./src/ffi/libc.ts";
 
 const KNOWN_FLAGS = new Set(["--release", "--system-libbpf"]);
@@ -171,6 +172,26 @@ async function tools(arch: Arch): Promise<string> {
   }
   await $`bash ${root}/scripts/workloads.sh ${dir} ${cc}`.quiet();
   return dir;
+}
+
+/**
+ * src/wire/layout.gen.ts from the object's BTF, formatted as the rest of the
+ * tree. It is committed (a fresh clone type-checks without a build); CI fails
+ * when a build changes it.
+ */
+async function wireLayout(obj: string): Promise<void> {
+  const out = `${root}/src/wire/layout.gen.ts`;
+  const fmt = Bun.spawnSync([`${root}/node_modules/.bin/biome`, "format", `--stdin-file-path=${out}`], {
+    stdin: Buffer.from(generateWire(obj)),
+    stderr: "pipe",
+  });
+  if (fmt.exitCode !== 0)
+    throw new Error(`biome format of the generated layout failed: ${fmt.stderr.toString().trim()}`);
+  const text = fmt.stdout.toString();
+  if (!existsSync(out) || readFileSync(out, "utf8") !== text) {
+    step("src/wire/layout.gen.ts changed: commit it with the header change");
+    writeAtomic(out, text);
+  }
 }
 
 interface NativeLib {
@@ -346,7 +367,11 @@ async function buildVariants(variants: Variant[], commit: string): Promise<Built
   const out: Built[] = [];
   for (const v of variants) {
     const { arch } = v;
-    if (!objs.has(arch)) objs.set(arch, await timed(`bpf object ${arch}`, () => bpfObject(arch)));
+    if (!objs.has(arch)) {
+      const obj = await timed(`bpf object ${arch}`, () => bpfObject(arch));
+      objs.set(arch, obj);
+      if (arch === hostArch) await timed("wire layout", () => wireLayout(obj));
+    }
     // libbpf first: as root, build-libbpf.sh installs the (cross) compiler the tools need too.
     let lib: NativeLib | null = null;
     if (v.embedLibbpf) {

@@ -2,9 +2,11 @@
 /*
  * The wire format between dual_slot.bpf.c and user space, defined once.
  *
- * src/wire/layout.ts mirrors these structs; test/unit/layout.test.ts checks every
- * offset it uses against the BTF that clang emits for this header, so the two
- * sides cannot drift apart silently.
+ * build.ts reads these types back from the compiled object's BTF and writes
+ * src/wire/layout.gen.ts: every offset, size, array length and enum value the
+ * TypeScript side uses comes from here, through the compiler. Everything user
+ * space needs is therefore a type or an enum (BTF has no #defines), and is
+ * reachable from struct ds_wire_types so that clang emits it.
  *
  * Only fixed-width types: the same bytes must decode on any host.
  */
@@ -16,7 +18,6 @@
 #define SD_EVENT_MASK (SD_EVENT_MAX - 1)
 #define DS_MAX_SLOTS 3
 #define DS_LEVELS 3
-#define DS_WIRE_VERSION 1
 
 /* Capacities of the slot-1 buffers the business function fills. Powers of two,
  * because the verifier only accepts lengths it can bound with a mask. */
@@ -31,6 +32,12 @@
 #define DS_FIXED_FILENAME 256
 #define DS_FIXED_ARGS 2048
 #define DS_FIXED_PATH 512
+
+enum ds_wire_const {
+	DS_WIRE_VERSION = 1,
+	DS_SLOT_SIZE = SD_EVENT_MAX, /* bytes in one slot of the per-CPU heap: the largest event */
+	DS_SLOT_NONE = 0xff, /* where a level's slot lives when it has none (the ring buffer transport) */
+};
 
 enum ds_event_type {
 	DS_EVENT_EXEC = 1,
@@ -75,9 +82,6 @@ enum ds_flags {
 	DS_F_FILENAME_TRUNCATED = 1 << 6,
 	DS_F_PEXE_TRUNCATED = 1 << 7,
 };
-
-/* Where a level's slot lives when it has none (the ring buffer transport). */
-#define DS_SLOT_NONE 0xff
 
 /*
  * What one nesting level wrote at the start of its slot, and what was still there
@@ -159,6 +163,52 @@ struct ds_slot_state {
 	__u32 gen;
 	__u32 clobbered;
 	__u32 pad;
+};
+
+/*
+ * Load-time configuration: the object's only .rodata variable, written through
+ * bpf_map__initial_value before load. The verifier sees the values as known and
+ * prunes the modes a run does not use.
+ */
+struct ds_config {
+	__u32 mode;      /* enum ds_mode */
+	__u32 slots;     /* entries in the slot map */
+	__u32 transport; /* enum ds_transport */
+	__u32 encoding;  /* enum ds_encoding */
+	__u32 guard;
+	__u32 inject_clobber;
+	__u32 max_arg_bytes;
+};
+
+/* .bss, written after load: the flood target exists only then. */
+struct ds_bss {
+	__u32 flood_tgid;
+	__u32 flood_nr;
+};
+
+/*
+ * Everything user space reads, by value, reachable from one global pointer
+ * (ds_wire_anchor): clang emits BTF only for types the program uses, and records
+ * a struct that a struct member merely points to as a forward declaration.
+ * build.ts generates TypeScript from this BTF.
+ */
+struct ds_wire_types {
+	struct ds_exec_fixed exec_fixed;
+	struct ds_slot_state slot_state;
+	struct ds_counters counters;
+	struct ds_config config;
+	struct ds_bss bss;
+	enum ds_wire_const wire_const;
+	enum ds_event_type event_type;
+	enum ds_mode mode;
+	enum ds_transport transport;
+	enum ds_encoding encoding;
+	enum ds_str str;
+	enum ds_flags flags;
+	/* Kernel UAPI structs read through bpf_obj_get_info_by_fd. */
+	struct bpf_prog_info prog_info;
+	struct bpf_map_info map_info;
+	struct bpf_link_info link_info;
 };
 
 #endif /* DUAL_SLOT_H */

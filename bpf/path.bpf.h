@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Absolute paths from a (dentry, vfsmount) pair, built in slot memory.
- * Included by dual_slot.bpf.c only.
  *
  * Like the kernel's d_path and Elkeid's dentry_path, the walk goes up d_parent and
  * hops to the parent mount at each mount root, writing names backwards into a
@@ -9,6 +8,16 @@
  * encoder can read it at a constant offset. bpf_loop keeps the verifier's work to
  * one pass over the step, whatever the depth bound.
  */
+#ifndef DS_PATH_BPF_H
+#define DS_PATH_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "dual_slot.h"
+
+/* Set in build_path's return value when the walk was cut short. */
+#define DS_PATH_TRUNCATED (1u << 31)
 
 struct path_walk {
 	struct dentry *d;
@@ -87,3 +96,5 @@ static __noinline __u32 build_path(struct dentry *d, struct vfsmount *vmnt, char
 	bpf_probe_read_kernel(out, len, swap + pos);
 	return len | (truncated ? DS_PATH_TRUNCATED : 0);
 }
+
+#endif /* DS_PATH_BPF_H */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Level 2, the serializer (Elkeid's xxx_print), and level 3, the nest3
- * enrichment step. Included by dual_slot.bpf.c only.
+ * enrichment step, with the maps events leave through.
  *
  * One encoder serves all three transports: it writes through a bpf_dynptr, which
  * is either slot 0 (perf, ringbuf-output) or a ring buffer record reserved at the
@@ -9,6 +9,28 @@
  * every length is also clamped to its buffer here, so a bad length can cut an
  * event short but never write outside it.
  */
+#ifndef DS_SERIALIZE_BPF_H
+#define DS_SERIALIZE_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "dual_slot.h"
+#include "heap.bpf.h"
+#include "path.bpf.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} ds_events SEC(".maps");
+
+/* Resized from user space; shrunk to one page when the perf transport runs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} ds_ring SEC(".maps");
+
 
 static __always_inline int same16(const void *a, const void *b)
 {
@@ -89,8 +111,8 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct ds_counters *c = counters();
-	const int fixed = cfg_encoding == DS_ENCODING_FIXED;
-	const int ring = cfg_transport == DS_TRANSPORT_RINGBUF;
+	const int fixed = ds_cfg.encoding == DS_ENCODING_FIXED;
+	const int ring = ds_cfg.transport == DS_TRANSPORT_RINGBUF;
 	__u32 l_fn, l_args, l_cwd, l_exe, l_comm, flags, args_total, size, pos, gen0 = 0, pexe = 0, l_pexe = 0;
 	__u64 mark[2];
 	struct bpf_dynptr dp;
@@ -116,7 +138,7 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 		size = sizeof(struct ds_exec_fixed);
 	else
 		size = sizeof(struct ds_exec) + l_comm + l_fn + l_args + l_cwd + l_exe +
-		       (cfg_mode == DS_MODE_NEST3 ? DS_PATH_CAP - 1 : 0);
+		       (ds_cfg.mode == DS_MODE_NEST3 ? DS_PATH_CAP - 1 : 0);
 
 	if (ring) {
 		/* Reserved at the event's size: no slot 0, no copy. */
@@ -150,12 +172,12 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 	ev->hdr.seq = ++c->seq;
 	ev->hdr.type = type;
 	ev->hdr.version = DS_WIRE_VERSION;
-	ev->hdr.encoding = cfg_encoding;
+	ev->hdr.encoding = ds_cfg.encoding;
 	ev->hdr.cpu = bpf_get_smp_processor_id();
-	ev->hdr.mode = cfg_mode;
-	ev->hdr.slots = cfg_slots;
-	ev->hdr.transport = cfg_transport;
-	ev->hdr.guard = cfg_guard;
+	ev->hdr.mode = ds_cfg.mode;
+	ev->hdr.slots = ds_cfg.slots;
+	ev->hdr.transport = ds_cfg.transport;
+	ev->hdr.guard = ds_cfg.guard;
 	ev->pid = bpf_get_current_pid_tgid() >> 32;
 	ev->tid = (__u32)bpf_get_current_pid_tgid();
 	ev->ppid = BPF_CORE_READ(task, real_parent, tgid);
@@ -166,7 +188,7 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 	ev->args_total = args_total;
 	__builtin_memset(&ev->level[2], 0, sizeof(ev->level[2]));
 
-	if (cfg_mode == DS_MODE_NEST3) {
+	if (ds_cfg.mode == DS_MODE_NEST3) {
 		pexe = enrich(task, tag + 2, &ev->level[2]);
 		l_pexe = clamp(pexe & ~DS_PATH_TRUNCATED, fixed ? DS_FIXED_PATH - 1 : DS_PATH_CAP - 1, &flags,
 			       DS_F_PEXE_TRUNCATED);
@@ -195,11 +217,11 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 
 	if (intact1)
 		flags |= DS_F_SLOT1_INTACT;
-	if (!intact1 || !intact2 || (cfg_mode == DS_MODE_NEST3 && !ev->level[2].intact)) {
+	if (!intact1 || !intact2 || (ds_cfg.mode == DS_MODE_NEST3 && !ev->level[2].intact)) {
 		flags |= DS_F_CORRUPT;
 		c->corrupt++;
 	}
-	if (cfg_guard && guard_clobbered(business_slot()))
+	if (ds_cfg.guard && guard_clobbered(business_slot()))
 		flags |= DS_F_CLOBBERED;
 
 	pos = sizeof(struct ds_exec);
@@ -209,7 +231,7 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 	PUT_STR(DS_STR_CWD, info->cwd, l_cwd, DS_PATH_CAP - 1, cwd);
 	PUT_STR(DS_STR_EXE, info->exe, l_exe, DS_PATH_CAP - 1, exe);
 	ev->str[DS_STR_PEXE] = 0;
-	if (cfg_mode == DS_MODE_NEST3) {
+	if (ds_cfg.mode == DS_MODE_NEST3) {
 		__u32 id = enrich_slot();
 		struct ds_enrich *e = bpf_map_lookup_elem(&g_percpu_data, &id);
 
@@ -227,7 +249,7 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 	} else {
 		if (size > SD_EVENT_MAX)
 			size = SD_EVENT_MAX;
-		if (cfg_transport == DS_TRANSPORT_PERF)
+		if (ds_cfg.transport == DS_TRANSPORT_PERF)
 			err = bpf_perf_event_output(ctx, &ds_events, BPF_F_CURRENT_CPU, s0, size);
 		else
 			err = bpf_ringbuf_output(&ds_ring, s0, size, BPF_RB_NO_WAKEUP);
@@ -244,3 +266,5 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 	sd_put_percpu_data(s0, 0, OWNER_SERIALIZER, gen0, 1);
 	return 0;
 }
+
+#endif /* DS_SERIALIZE_BPF_H */

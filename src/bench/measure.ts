@@ -7,7 +7,7 @@
 import { type Measured, underSession } from "../agent/measured.ts";
 import type { Session, SessionOptions } from "../agent/session.ts";
 import type { ExecEvent } from "../wire/decode.ts";
-import type { EncodingName, TransportName } from "../wire/layout.ts";
+import type { EncodingName, TransportName } from "../wire/names.ts";
 import { runStorm, type StormTarget, spawnFlood } from "./workloads.ts";
 
 export interface BenchRow {

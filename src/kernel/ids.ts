@@ -7,7 +7,8 @@ import { ptr } from "bun:ffi";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { checkInt, libbpf } from "../ffi/libbpf.ts";
 import { closeFd } from "../ffi/libc.ts";
-import { type MapInfo, mapInfo, PROG_INFO } from "./info.ts";
+import { bpf_link_info, bpf_prog_info } from "../wire/layout.gen.ts";
+import { type MapInfo, mapInfo } from "./info.ts";
 
 const ENOENT = 2;
 
@@ -62,17 +63,17 @@ export interface ProgDetail {
   runTimeNs: bigint;
 }
 
-const PROG = { ...PROG_INFO, type: 0, load_time: 40, created_by_uid: 48, nr_map_ids: 52, map_ids: 56 } as const;
+const PROG = bpf_prog_info.off;
 const MAX_MAP_IDS = 64;
 
 /** bpf_prog_info including the ids of the maps the program uses: the maps of one loaded object. */
 export function progDetail(fd: number): ProgDetail {
-  const buf = new Uint8Array(PROG.size);
+  const buf = new Uint8Array(bpf_prog_info.size);
   const ids = new Uint32Array(MAX_MAP_IDS);
   const dv = new DataView(buf.buffer);
   dv.setUint32(PROG.nr_map_ids, MAX_MAP_IDS, true);
   dv.setBigUint64(PROG.map_ids, BigInt(ptr(ids)), true);
-  const len = new Uint32Array([PROG.size]);
+  const len = new Uint32Array([bpf_prog_info.size]);
   checkInt("bpf_obj_get_info_by_fd", libbpf().bpf_obj_get_info_by_fd(fd, ptr(buf), ptr(len)), "program");
   const nameBytes = buf.subarray(PROG.name, PROG.name + 16);
   const end = nameBytes.indexOf(0);
@@ -92,8 +93,8 @@ export function progDetail(fd: number): ProgDetail {
 /** Programs that have at least one link: attached to something, not merely loaded. */
 export function linkedProgIds(): Set<number> {
   const out = new Set<number>();
-  const LINK_INFO_SIZE = 64;
-  const LINK_PROG_ID = 8;
+  const LINK_INFO_SIZE = bpf_link_info.size;
+  const LINK_PROG_ID = bpf_link_info.off.prog_id;
   for (const id of linkIds()) {
     withFd(libbpf().bpf_link_get_fd_by_id(id), (fd) => {
       const buf = new Uint8Array(LINK_INFO_SIZE);

@@ -1,24 +1,17 @@
 /**
  * What the kernel itself says about our programs and maps (bpf_obj_get_info_by_fd),
- * and the per-CPU counters map. Offsets are those of the stable UAPI structs
- * bpf_prog_info and bpf_map_info; test/unit/layout.test.ts checks them against
- * the running kernel's BTF.
+ * and the per-CPU counters map. The UAPI structs bpf_prog_info and bpf_map_info
+ * are laid out as in the build's vmlinux.h (generated layout); their members only
+ * ever grow at the end, and a kernel that knows fewer accepts the longer buffer
+ * as long as the tail is zero.
  */
 import { ptr } from "bun:ffi";
 import { checkInt, libbpf } from "../ffi/libbpf.ts";
-import { Counters } from "../wire/layout.ts";
+import { bpf_map_info, bpf_prog_info, ds_counters } from "../wire/layout.gen.ts";
 
-export const PROG_INFO = { size: 232, id: 4, name: 64, run_time_ns: 192, run_cnt: 200 } as const;
-export const MAP_INFO = {
-  size: 88,
-  type: 0,
-  id: 4,
-  key_size: 8,
-  value_size: 12,
-  max_entries: 16,
-  map_flags: 20,
-  name: 24,
-} as const;
+const PROG_INFO = bpf_prog_info.off;
+const MAP_INFO = bpf_map_info.off;
+const C = ds_counters.off;
 
 function info(fd: number, size: number): DataView {
   const buf = new Uint8Array(size);
@@ -41,7 +34,7 @@ export interface ProgStats {
 }
 
 export function progStats(fd: number): ProgStats {
-  const dv = info(fd, PROG_INFO.size);
+  const dv = info(fd, bpf_prog_info.size);
   return {
     id: dv.getUint32(PROG_INFO.id, true),
     name: cname(dv, PROG_INFO.name),
@@ -61,7 +54,7 @@ export interface MapInfo {
 }
 
 export function mapInfo(fd: number): MapInfo {
-  const dv = info(fd, MAP_INFO.size);
+  const dv = info(fd, bpf_map_info.size);
   return {
     id: dv.getUint32(MAP_INFO.id, true),
     type: dv.getUint32(MAP_INFO.type, true),
@@ -73,7 +66,7 @@ export function mapInfo(fd: number): MapInfo {
   };
 }
 
-export type CounterTotals = { [K in Exclude<keyof typeof Counters, "size" | "slot_gets">]: number } & {
+export type CounterTotals = { [K in Exclude<keyof typeof ds_counters.off, "slot_gets">]: number } & {
   slot_gets: number[];
 };
 
@@ -83,7 +76,7 @@ export function possibleCpus(): number {
 
 /** Reads ds_counters on every CPU: per-CPU values and their sums. */
 export function readCounters(fd: number, cpus = possibleCpus()): { total: CounterTotals; perCpu: CounterTotals[] } {
-  const stride = Math.ceil(Counters.size / 8) * 8;
+  const stride = Math.ceil(ds_counters.size / 8) * 8;
   const buf = new Uint8Array(stride * cpus);
   const key = new Uint32Array(1);
   checkInt("bpf_map_lookup_elem", libbpf().bpf_map_lookup_elem(fd, ptr(key), ptr(buf)), "ds_counters");
@@ -91,14 +84,14 @@ export function readCounters(fd: number, cpus = possibleCpus()): { total: Counte
   const one = (base: number): CounterTotals => {
     const n = (o: number) => Number(dv.getBigUint64(base + o, true));
     return {
-      seq: n(Counters.seq),
-      events: n(Counters.events),
-      output_fail: n(Counters.output_fail),
-      corrupt: n(Counters.corrupt),
-      clobbers: n(Counters.clobbers),
-      lookup_fail: n(Counters.lookup_fail),
-      bytes: n(Counters.bytes),
-      slot_gets: [0, 1, 2].map((i) => n(Counters.slot_gets + 8 * i)),
+      seq: n(C.seq),
+      events: n(C.events),
+      output_fail: n(C.output_fail),
+      corrupt: n(C.corrupt),
+      clobbers: n(C.clobbers),
+      lookup_fail: n(C.lookup_fail),
+      bytes: n(C.bytes),
+      slot_gets: Array.from({ length: ds_counters.count.slot_gets }, (_, i) => n(C.slot_gets + 8 * i)),
     };
   };
   const perCpu = Array.from({ length: cpus }, (_, c) => one(c * stride));

@@ -7,10 +7,10 @@
  * max_entries, the ring size, and which programs load at all.
  */
 import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
-import { datasecFromElf } from "../btf/btf.ts";
 import { asPtr, checkInt, checkPtr, LibbpfError, libbpf } from "../ffi/libbpf.ts";
 import { closeFd } from "../ffi/libc.ts";
-import { Encoding, type EncodingName, Mode, type ModeName, Transport, type TransportName } from "../wire/layout.ts";
+import { ds_bss, ds_config, sections } from "../wire/layout.gen.ts";
+import { Encoding, type EncodingName, Mode, type ModeName, Transport, type TransportName } from "../wire/names.ts";
 
 export interface LoadConfig {
   mode: ModeName;
@@ -71,14 +71,14 @@ export class BpfObject {
   private configure(): void {
     const l = libbpf();
     const c = this.config;
-    this.setRodata({
-      cfg_mode: Mode[c.mode],
-      cfg_slots: c.slots,
-      cfg_transport: Transport[c.transport],
-      cfg_encoding: Encoding[c.encoding],
-      cfg_guard: c.guard ? 1 : 0,
-      cfg_inject_clobber: c.injectClobber ? 1 : 0,
-      cfg_max_arg_bytes: c.maxArgBytes,
+    this.setConfig({
+      mode: Mode[c.mode],
+      slots: c.slots,
+      transport: Transport[c.transport],
+      encoding: Encoding[c.encoding],
+      guard: c.guard ? 1 : 0,
+      inject_clobber: c.injectClobber ? 1 : 0,
+      max_arg_bytes: c.maxArgBytes,
     });
     checkInt(
       "bpf_map__set_max_entries",
@@ -91,53 +91,52 @@ export class BpfObject {
     checkInt("bpf_program__set_autoload", l.bpf_program__set_autoload(this.prog("ds_flood"), c.flood));
   }
 
-  private rodataMap(): { map: Pointer; name: string } {
+  /** The object's internal map for a data section (libbpf names it "<object>.rodata" and so on). */
+  private sectionMap(section: keyof typeof sections): Pointer {
     const l = libbpf();
     for (
       let m = asPtr(l.bpf_object__next_map(this.obj, null));
       m !== null;
       m = asPtr(l.bpf_object__next_map(this.obj, m))
     ) {
-      const name = String(l.bpf_map__name(m));
-      if (name.endsWith(".rodata")) return { map: m, name };
+      if (String(l.bpf_map__name(m)).endsWith(section)) return m;
     }
-    throw new LibbpfError("bpf_object__next_map", 2, "the object has no .rodata map");
+    throw new LibbpfError("bpf_object__next_map", 2, `the object has no ${section} map`);
   }
 
-  private setRodata(values: Record<string, number>): void {
-    const { map } = this.rodataMap();
+  /**
+   * Writes struct ds_config, the only .rodata variable, in the map's initial
+   * value (as bootstrap.c does with skel->rodata) before load.
+   */
+  private setConfig(values: { [K in keyof typeof ds_config.off]: number }): void {
+    const map = this.sectionMap(".rodata");
     const size = new BigUint64Array(1);
     const data = checkPtr("bpf_map__initial_value", libbpf().bpf_map__initial_value(map, ptr(size)), ".rodata");
+    const at = sections[".rodata"].vars.ds_cfg;
+    if (Number(size[0]) !== sections[".rodata"].size || at + ds_config.size > Number(size[0])) {
+      throw new Error(
+        `the BPF object's .rodata is ${size[0]} bytes, not the generated layout's ${sections[".rodata"].size}`,
+      );
+    }
     const view = new DataView(toArrayBuffer(data, 0, Number(size[0])));
-    const sec = datasecFromElf(this.image, ".rodata");
-    for (const [name, value] of Object.entries(values)) {
-      const v = sec.vars.find((x) => x.name === name);
-      if (v === undefined || v.size !== 4 || v.offset + 4 > view.byteLength) {
-        throw new Error(`BPF object has no 4-byte .rodata variable ${name}`);
-      }
-      view.setUint32(v.offset, value >>> 0, true);
+    for (const [name, value] of Object.entries(values) as Array<[keyof typeof ds_config.off, number]>) {
+      view.setUint32(at + ds_config.off[name], value >>> 0, true);
     }
   }
 
-  /** Writes .bss variables of a loaded object (values only known after load). */
-  setBss(values: Record<string, number>): void {
+  /** Writes struct ds_bss of a loaded object (values only known after load). */
+  setBss(values: { [K in keyof typeof ds_bss.off]: number }): void {
     const l = libbpf();
-    let bss: Pointer | null = null;
-    for (
-      let m = asPtr(l.bpf_object__next_map(this.obj, null));
-      m !== null;
-      m = asPtr(l.bpf_object__next_map(this.obj, m))
-    ) {
-      if (String(l.bpf_map__name(m)).endsWith(".bss")) bss = m;
+    const bss = this.sectionMap(".bss");
+    const size = l.bpf_map__value_size(bss);
+    if (size !== sections[".bss"].size) {
+      throw new Error(`the BPF object's .bss is ${size} bytes, not the generated layout's ${sections[".bss"].size}`);
     }
-    if (bss === null) throw new Error("BPF object has no .bss map");
-    const sec = datasecFromElf(this.image, ".bss");
-    const buf = new Uint8Array(sec.size);
+    const buf = new Uint8Array(size);
     const dv = new DataView(buf.buffer);
-    for (const [name, value] of Object.entries(values)) {
-      const v = sec.vars.find((x) => x.name === name);
-      if (v === undefined || v.size !== 4) throw new Error(`BPF object has no 4-byte .bss variable ${name}`);
-      dv.setUint32(v.offset, value >>> 0, true);
+    const at = sections[".bss"].vars.ds_bss;
+    for (const [name, value] of Object.entries(values) as Array<[keyof typeof ds_bss.off, number]>) {
+      dv.setUint32(at + ds_bss.off[name], value >>> 0, true);
     }
     const key = new Uint32Array(1);
     checkInt("bpf_map_update_elem", l.bpf_map_update_elem(l.bpf_map__fd(bss), ptr(key), ptr(buf), 0n), ".bss");

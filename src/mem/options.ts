@@ -6,7 +6,7 @@ import type { ArgsDef } from "citty";
 import { TRANSPORTS } from "../cli/agent-args.ts";
 import { choiceArg, intArg, powerOfTwoArg } from "../cli/args.ts";
 import { UsageError } from "../errors.ts";
-import type { TransportName } from "../wire/layout.ts";
+import type { TransportName } from "../wire/names.ts";
 
 export const memArgs = {
   json: {

@@ -10,7 +10,7 @@ import { mapInfo, possibleCpus } from "../kernel/info.ts";
 import { BpfObject, DEFAULT_CONFIG, type LoadConfig } from "../kernel/object.ts";
 import { PerfReader } from "../reader/perf.ts";
 import { formatBytes, groupDigits, renderTable, wrap } from "../render/columns.ts";
-import type { TransportName } from "../wire/layout.ts";
+import type { TransportName } from "../wire/names.ts";
 import {
   type EventTransport,
   expectedMemlock,

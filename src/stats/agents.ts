@@ -4,7 +4,6 @@
  * map ids are the maps of one loaded object), its sibling maps, whether a link
  * attaches it, and which process holds it.
  */
-import type { BtfDatasec } from "../btf/btf.ts";
 import { HostError } from "../errors.ts";
 import {
   bpfFdHolders,
@@ -21,7 +20,8 @@ import {
 } from "../kernel/ids.ts";
 import { type CounterTotals, type MapInfo, readCounters } from "../kernel/info.ts";
 import { MapType } from "../mem/model.ts";
-import { Counters, Encoding, Mode, Transport } from "../wire/layout.ts";
+import { ds_config, ds_counters, sections } from "../wire/layout.gen.ts";
+import { byValue, Encoding, Mode, Transport } from "../wire/names.ts";
 
 const BPF_PROG_TYPE_RAW_TRACEPOINT = 17;
 const PROG_NAME = "ds_exec";
@@ -46,7 +46,7 @@ export interface Agent {
 }
 
 const isCounters = (m: MapInfo) =>
-  m.name === "ds_counters" && m.type === MapType.percpu_array && m.valueSize === Counters.size;
+  m.name === "ds_counters" && m.type === MapType.percpu_array && m.valueSize === ds_counters.size;
 
 /** Every agent currently loaded, oldest first. Needs CAP_SYS_ADMIN (the id walk). */
 export function findAgents(): Agent[] {
@@ -115,35 +115,34 @@ function describeIds(agents: readonly Agent[]): string {
   return agents.map((a) => `map ${a.counters.id}${a.holders[0] ? ` pid ${a.holders[0].pid}` : ""}`).join(", ");
 }
 
-/** The agent's load-time configuration, read back from its frozen .rodata map. */
-export function agentConfig(a: Agent, rodata: BtfDatasec): AgentConfig | null {
-  // Another build's .rodata may lay the variables out differently: only trust an exact size match.
-  if (a.rodata === null || a.rodata.valueSize !== rodata.size) return null;
-  const buf = new Uint8Array(rodata.size);
+const MODE_NAMES = byValue(Mode);
+const TRANSPORT_NAMES = byValue(Transport);
+const ENCODING_NAMES = byValue(Encoding);
+
+/** The agent's load-time configuration (struct ds_config), read back from its frozen .rodata map. */
+export function agentConfig(a: Agent): AgentConfig | null {
+  // Another build's .rodata may lay the configuration out differently: only trust an exact size match.
+  const size = sections[".rodata"].size;
+  if (a.rodata === null || a.rodata.valueSize !== size) return null;
+  const buf = new Uint8Array(size);
   const ok = withMapFd(a.rodata.id, (fd) => {
     lookup(fd, 0, buf, ".rodata");
     return true;
   });
   if (ok !== true) return null;
   const dv = new DataView(buf.buffer);
-  const v = (name: string): number | null => {
-    const x = rodata.vars.find((y) => y.name === name);
-    return x === undefined || x.size !== 4 ? null : dv.getUint32(x.offset, true);
-  };
-  const mode = v("cfg_mode");
-  const slots = v("cfg_slots");
-  const transport = v("cfg_transport");
-  const encoding = v("cfg_encoding");
-  if (mode === null || slots === null || transport === null || encoding === null) return null;
-  const nameOf = (table: Record<string, number>, n: number) =>
-    Object.keys(table).find((k) => table[k] === n) ?? String(n);
+  const at = sections[".rodata"].vars.ds_cfg;
+  const v = (name: keyof typeof ds_config.off): number => dv.getUint32(at + ds_config.off[name], true);
+  const mode = v("mode");
+  const transport = v("transport");
+  const encoding = v("encoding");
   return {
-    mode: nameOf(Mode, mode),
-    slots,
-    transport: nameOf(Transport, transport),
-    encoding: nameOf(Encoding, encoding),
-    guard: v("cfg_guard") === 1,
-    injectClobber: v("cfg_inject_clobber") === 1,
+    mode: MODE_NAMES[mode] ?? String(mode),
+    slots: v("slots"),
+    transport: TRANSPORT_NAMES[transport] ?? String(transport),
+    encoding: ENCODING_NAMES[encoding] ?? String(encoding),
+    guard: v("guard") === 1,
+    injectClobber: v("inject_clobber") === 1,
   };
 }
 

@@ -4,7 +4,6 @@
  */
 import { defineCommand } from "citty";
 import { prepareHost } from "../agent/prepare.ts";
-import { datasecFromElf } from "../btf/btf.ts";
 import { optionalInt } from "../cli/args.ts";
 import { HostError, UsageError } from "../errors.ts";
 import { possibleCpus } from "../kernel/info.ts";
@@ -79,8 +78,7 @@ export default defineCommand({
     if (args.all && (pid !== undefined || id !== undefined))
       throw new UsageError("--all reports every agent; drop --pid/--id");
 
-    const image = prepareHost();
-    const rodata = datasecFromElf(image, ".rodata");
+    prepareHost();
     const cpus = possibleCpus();
     const agents = findAgents();
     if (agents.length === 0) {
@@ -91,7 +89,7 @@ export default defineCommand({
     const chosen: Selection[] = args.all
       ? agents.map((agent, i) => ({ agent, why: `agent ${i + 1} of ${agents.length}, oldest first` }))
       : [selectAgent(agents, { pid, mapId: id })];
-    const configs = new Map<Agent, AgentView["config"]>(chosen.map((c) => [c.agent, agentConfig(c.agent, rodata)]));
+    const configs = new Map<Agent, AgentView["config"]>(chosen.map((c) => [c.agent, agentConfig(c.agent)]));
     const prev = new Map<Agent, Snapshot>();
 
     /** One refresh; false once no chosen agent is left. */

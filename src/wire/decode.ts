@@ -1,29 +1,26 @@
 /**
- * Decodes one event from the bytes the kernel handed over. Those bytes are
+ * Decodes one record from the bytes the kernel handed over. Those bytes are
  * untrusted: every length and offset is checked against the sample before it
- * is used, and anything out of range makes the event malformed (counted by the
+ * is used, and anything out of range makes the record malformed (counted by the
  * caller), never an exception or a read past the sample.
+ *
+ * Two steps: decodeRecord() reads any record type generically, from the event
+ * table (src/wire/events.ts) and the generated layout: the header, every scalar
+ * member, every string; decodeEvent() then shapes an exec-path record into the
+ * ExecEvent the renderers and the lab use.
  */
+import { type EventSpec, SPEC_BY_TYPE, type StructLayout } from "./events.ts";
+import { ds_exec, ds_flags, ds_header, ds_level, ds_wire_const } from "./layout.gen.ts";
 import {
+  byValue,
   Encoding,
   type EncodingName,
-  EventType,
-  Exec,
-  ExecFixed,
-  Flags,
-  Header,
-  LEVELS,
-  Level,
+  type EventName,
   Mode,
   type ModeName,
-  SD_EVENT_MAX,
-  SLOT_NONE,
-  STR_NR,
-  Str,
   Transport,
   type TransportName,
-  WIRE_VERSION,
-} from "./layout.ts";
+} from "./names.ts";
 
 export interface LevelView {
   readonly slot: number | null; // null: no slot (the ring buffer transport's serializer)
@@ -35,7 +32,7 @@ export interface LevelView {
 }
 
 export interface ExecEvent {
-  type: "exec" | "flood";
+  type: EventName;
   ktimeNs: bigint;
   seq: bigint;
   tag: bigint;
@@ -70,31 +67,9 @@ export interface ExecEvent {
   levels: LevelView[];
 }
 
-// Scratch for descriptor checks: decodeEvent runs to completion before it is reused.
-const SPAN_OFF = new Int32Array(STR_NR);
-const SPAN_LEN = new Int32Array(STR_NR);
-
-export type Decoded = { ok: true; event: ExecEvent } | { ok: false; reason: string };
-
-/** Value -> name, built once: the decoder runs per event. */
-function names<T extends Record<string, number>>(table: T): Array<keyof T | undefined> {
-  const out: Array<keyof T | undefined> = [];
-  for (const k in table) out[table[k]!] = k;
-  return out;
-}
-const TYPE_NAMES = names(EventType);
-const ENCODING_NAMES = names(Encoding);
-const MODE_NAMES = names(Mode);
-const TRANSPORT_NAMES = names(Transport);
-
-const FIXED_SLOTS: ReadonlyArray<readonly [number, number]> = [
-  ExecFixed.comm,
-  ExecFixed.filename,
-  ExecFixed.args,
-  ExecFixed.cwd,
-  ExecFixed.exe,
-  ExecFixed.pexe,
-];
+// Scratch for descriptor checks: decodeRecord runs to completion before it is reused.
+const SPAN_OFF = new Int32Array(64);
+const SPAN_LEN = new Int32Array(64);
 
 /**
  * Splits the NUL-separated argv area. Every argument ends in a NUL except a
@@ -127,109 +102,228 @@ export interface DecodeOptions {
   maxArgs: number;
 }
 
-export function decodeEvent(bytes: Uint8Array, opts: DecodeOptions): Decoded {
-  if (bytes.length < Exec.size) return { ok: false, reason: `short sample: ${bytes.length} bytes` };
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const version = dv.getUint8(Header.version);
-  if (version !== WIRE_VERSION) return { ok: false, reason: `unknown wire version ${version}` };
-  const size = dv.getUint32(Header.size_, true);
-  if (size < Exec.size || size > bytes.length || size > SD_EVENT_MAX) {
-    return { ok: false, reason: `size ${size} outside sample of ${bytes.length} or slot of ${SD_EVENT_MAX}` };
+export type Decoded = { ok: true; event: ExecEvent } | { ok: false; reason: string };
+
+/** The header as every record carries it. */
+export interface Header {
+  tag: bigint;
+  ktimeNs: bigint;
+  seq: bigint;
+  size: number;
+  cpu: number;
+  encoding: EncodingName;
+  mode: ModeName;
+  slots: number;
+  transport: TransportName;
+  guard: boolean;
+}
+
+/**
+ * One record, read generically. `fields` holds every scalar member of the
+ * record's struct by its C name (u64 as bigint); `strings` every string, as a
+ * view into the sample: borrowed, valid only as long as the sample is.
+ */
+export interface WireRecord {
+  spec: EventSpec;
+  header: Header;
+  fields: Record<string, number | bigint>;
+  strings: Record<string, Uint8Array>;
+  /** The sample, for members that are not scalars (arrays, nested structs). */
+  view: DataView;
+  bytes: Uint8Array;
+}
+
+export type DecodedRecord = { ok: true; record: WireRecord } | { ok: false; reason: string };
+
+const ENCODING_NAMES = byValue(Encoding);
+const MODE_NAMES = byValue(Mode);
+const TRANSPORT_NAMES = byValue(Transport);
+const H = ds_header.off;
+
+/** Scalar members of each struct, computed once per spec: the decoder runs per event. */
+const scalarCache = new Map<StructLayout, Array<[string, number, string]>>();
+function scalars(s: StructLayout): Array<[string, number, string]> {
+  let out = scalarCache.get(s);
+  if (out === undefined) {
+    out = Object.entries(s.kind)
+      .filter(([, k]) => /^[us](8|16|32|64)$/.test(k))
+      .map(([name, k]) => [name, s.off[name]!, k]);
+    scalarCache.set(s, out);
   }
-  const type = TYPE_NAMES[dv.getUint16(Header.type, true)];
-  const encoding = ENCODING_NAMES[dv.getUint8(Header.encoding)];
-  const mode = MODE_NAMES[dv.getUint8(Header.mode)];
-  const transport = TRANSPORT_NAMES[dv.getUint8(Header.transport)];
-  if (!type || !encoding || !mode || !transport)
+  return out;
+}
+
+function readScalar(dv: DataView, off: number, kind: string): number | bigint {
+  switch (kind) {
+    case "u8":
+      return dv.getUint8(off);
+    case "s8":
+      return dv.getInt8(off);
+    case "u16":
+      return dv.getUint16(off, true);
+    case "s16":
+      return dv.getInt16(off, true);
+    case "u32":
+      return dv.getUint32(off, true);
+    case "s32":
+      return dv.getInt32(off, true);
+    case "u64":
+      return dv.getBigUint64(off, true);
+    default:
+      return dv.getBigInt64(off, true);
+  }
+}
+
+export function decodeRecord(bytes: Uint8Array): DecodedRecord {
+  if (bytes.length < ds_header.size) return { ok: false, reason: `short sample: ${bytes.length} bytes` };
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = dv.getUint8(H.version);
+  if (version !== ds_wire_const.DS_WIRE_VERSION) return { ok: false, reason: `unknown wire version ${version}` };
+  const spec = SPEC_BY_TYPE[dv.getUint16(H.type, true)];
+  const encoding = ENCODING_NAMES[dv.getUint8(H.encoding)];
+  const mode = MODE_NAMES[dv.getUint8(H.mode)];
+  const transport = TRANSPORT_NAMES[dv.getUint8(H.transport)];
+  if (!spec || !encoding || !mode || !transport)
     return { ok: false, reason: "unknown type, encoding, mode or transport" };
-  if (encoding === "fixed" && size !== ExecFixed.size) return { ok: false, reason: `fixed event of ${size} bytes` };
+  const st = spec.struct;
+  if (bytes.length < st.size) return { ok: false, reason: `short sample: ${bytes.length} bytes` };
+  const size = dv.getUint32(H.size, true);
+  if (size < st.size || size > bytes.length || size > ds_wire_const.DS_SLOT_SIZE) {
+    return {
+      ok: false,
+      reason: `size ${size} outside sample of ${bytes.length} or slot of ${ds_wire_const.DS_SLOT_SIZE}`,
+    };
+  }
+  const fixed = encoding === "fixed";
+  if (fixed && size !== spec.fixed.size) return { ok: false, reason: `fixed event of ${size} bytes` };
 
   // Descriptors: len << 16 | offset. Check all before reading any.
+  const n = spec.strings.length;
   const offs = SPAN_OFF;
   const lens = SPAN_LEN;
-  for (let i = 0; i < STR_NR; i++) {
-    const d = dv.getUint32(Exec.str + 4 * i, true);
+  for (let i = 0; i < n; i++) {
+    const d = dv.getUint32(st.off.str! + 4 * i, true);
     const len = d >>> 16;
     const off = d & 0xffff;
     offs[i] = off;
     lens[i] = len;
     if (len === 0) continue;
-    if (off < Exec.size || off + len > size)
+    if (off < st.size || off + len > size)
       return { ok: false, reason: `string ${i} [${off}+${len}] outside event of ${size}` };
-    if (encoding === "fixed") {
-      const [fo, fs] = FIXED_SLOTS[i]!;
-      if (off !== fo || len > fs) return { ok: false, reason: `fixed string ${i} not in its array` };
+    if (fixed) {
+      const name = spec.strings[i]!;
+      if (off !== spec.fixed.off[name] || len > spec.fixed.bytes[name]!) {
+        return { ok: false, reason: `fixed string ${i} not in its array` };
+      }
     }
   }
-  if (encoding === "compact") {
-    for (let i = 0; i < STR_NR; i++) {
-      for (let j = i + 1; j < STR_NR; j++) {
+  if (!fixed) {
+    for (let i = 0; i < n; i++) {
+      for (let j = i + 1; j < n; j++) {
         if (lens[i]! > 0 && lens[j]! > 0 && offs[i]! < offs[j]! + lens[j]! && offs[j]! < offs[i]! + lens[i]!) {
           return { ok: false, reason: "overlapping strings" };
         }
       }
     }
   }
-  // Invalid UTF-8 becomes U+FFFD here; the raw bytes never reach a terminal.
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const text = (i: number): string => (lens[i] === 0 ? "" : utf8(buf, offs[i]!, offs[i]! + lens[i]!));
+  const strings: Record<string, Uint8Array> = {};
+  for (let i = 0; i < n; i++) strings[spec.strings[i]!] = bytes.subarray(offs[i]!, offs[i]! + lens[i]!);
+  const fields: Record<string, number | bigint> = {};
+  for (const [name, off, kind] of scalars(st)) fields[name] = readScalar(dv, off, kind);
+  return {
+    ok: true,
+    record: {
+      spec,
+      header: {
+        tag: dv.getBigUint64(H.tag, true),
+        ktimeNs: dv.getBigUint64(H.ktime_ns, true),
+        seq: dv.getBigUint64(H.seq, true),
+        size,
+        cpu: dv.getUint32(H.cpu, true),
+        encoding,
+        mode,
+        slots: dv.getUint8(H.slots),
+        transport,
+        guard: dv.getUint8(H.guard) !== 0,
+      },
+      fields,
+      strings,
+      view: dv,
+      bytes,
+    },
+  };
+}
 
-  const flags = dv.getUint32(Exec.flags, true);
+const F = ds_flags;
+const L = ds_level.off;
+const LEVELS = ds_exec.count.level;
+const SLOT_NONE = ds_wire_const.DS_SLOT_NONE;
+
+/** Invalid UTF-8 becomes U+FFFD here; the raw bytes never reach a terminal. */
+function text(b: Uint8Array | undefined): string {
+  if (b === undefined || b.length === 0) return "";
+  return utf8(Buffer.from(b.buffer, b.byteOffset, b.byteLength), 0, b.length);
+}
+
+export function decodeEvent(bytes: Uint8Array, opts: DecodeOptions): Decoded {
+  const d = decodeRecord(bytes);
+  if (!d.ok) return d;
+  const { spec, header: h, fields: f, strings: s, view: dv } = d.record;
+  const flags = f.flags as number;
   // Level data is copied (the sample is only borrowed), with slice(): touching
   // .buffer of a small typed array makes the engine materialize it, and that
   // was the single most expensive step of decoding.
   const levels: LevelView[] = [];
   for (let i = 0; i < LEVELS; i++) {
-    const base = Exec.level + i * Level.size;
-    if (bytes[base + Level.used] === 0) continue;
-    const slot = bytes[base + Level.slot]!;
-    const de = base + Level.data_expected;
-    const dob = base + Level.data_observed;
+    const base = ds_exec.off.level + i * ds_level.size;
+    if (bytes[base + L.used] === 0) continue;
+    const slot = bytes[base + L.slot]!;
+    const de = base + L.data_expected;
+    const dob = base + L.data_observed;
     levels.push({
       slot: slot === SLOT_NONE ? null : slot,
-      intact: bytes[base + Level.intact] !== 0,
-      tagExpected: dv.getBigUint64(base + Level.tag_expected, true),
-      tagObserved: dv.getBigUint64(base + Level.tag_observed, true),
+      intact: bytes[base + L.intact] !== 0,
+      tagExpected: dv.getBigUint64(base + L.tag_expected, true),
+      tagObserved: dv.getBigUint64(base + L.tag_observed, true),
       dataExpected: bytes.slice(de, de + 16),
       dataObserved: bytes.slice(dob, dob + 16),
     });
   }
-
-  const { args, cut } = splitArgs(bytes.subarray(offs[Str.args]!, offs[Str.args]! + lens[Str.args]!), opts.maxArgs);
+  const { args, cut } = splitArgs(s.args!, opts.maxArgs);
   return {
     ok: true,
     event: {
-      type,
-      ktimeNs: dv.getBigUint64(Header.ktime_ns, true),
-      seq: dv.getBigUint64(Header.seq, true),
-      tag: dv.getBigUint64(Header.tag, true),
-      cpu: dv.getUint32(Header.cpu, true),
-      size,
-      encoding,
-      mode,
-      slots: dv.getUint8(Header.slots),
-      transport,
-      guard: dv.getUint8(Header.guard) !== 0,
-      pid: dv.getUint32(Exec.pid, true),
-      tid: dv.getUint32(Exec.tid, true),
-      ppid: dv.getUint32(Exec.ppid, true),
-      uid: dv.getUint32(Exec.uid, true),
-      gid: dv.getUint32(Exec.gid, true),
-      cgroupId: dv.getBigUint64(Exec.cgroup_id, true),
-      mntnsId: dv.getUint32(Exec.mntns_id, true),
-      argsTotal: dv.getUint32(Exec.args_total, true),
-      comm: text(Str.comm),
-      filename: text(Str.filename),
+      type: spec.name,
+      ktimeNs: h.ktimeNs,
+      seq: h.seq,
+      tag: h.tag,
+      cpu: h.cpu,
+      size: h.size,
+      encoding: h.encoding,
+      mode: h.mode,
+      slots: h.slots,
+      transport: h.transport,
+      guard: h.guard,
+      pid: f.pid as number,
+      tid: f.tid as number,
+      ppid: f.ppid as number,
+      uid: f.uid as number,
+      gid: f.gid as number,
+      cgroupId: f.cgroup_id as bigint,
+      mntnsId: f.mntns_id as number,
+      argsTotal: f.args_total as number,
+      comm: text(s.comm),
+      filename: text(s.filename),
       args,
-      cwd: text(Str.cwd),
-      exe: text(Str.exe),
-      pexe: text(Str.pexe),
+      cwd: text(s.cwd),
+      exe: text(s.exe),
+      pexe: text(s.pexe),
       flags,
-      argsTruncated: cut || (flags & Flags.argsTruncated) !== 0,
-      pathTruncated: (flags & (Flags.cwdTruncated | Flags.exeTruncated | Flags.pexeTruncated)) !== 0,
-      slot1Intact: (flags & Flags.slot1Intact) !== 0,
-      corrupt: (flags & Flags.corrupt) !== 0,
-      clobbered: (flags & Flags.clobbered) !== 0,
+      argsTruncated: cut || (flags & F.DS_F_ARGS_TRUNCATED) !== 0,
+      pathTruncated: (flags & (F.DS_F_CWD_TRUNCATED | F.DS_F_EXE_TRUNCATED | F.DS_F_PEXE_TRUNCATED)) !== 0,
+      slot1Intact: (flags & F.DS_F_SLOT1_INTACT) !== 0,
+      corrupt: (flags & F.DS_F_CORRUPT) !== 0,
+      clobbered: (flags & F.DS_F_CLOBBERED) !== 0,
       levels,
     },
   };

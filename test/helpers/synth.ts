@@ -21,7 +21,7 @@ import {
   Str,
   Transport,
   WIRE_VERSION,
-} from "../../src/wire/layout.ts";
+} from "./layout.ts";
 
 export type StrName = keyof typeof Str;
 export const STR_NAMES = Object.keys(Str) as StrName[];

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { splitArgs } from "../../src/wire/decode.ts";
-import { EventType, Exec, ExecFixed, Flags, Level, Mode, SLOT_NONE, Transport } from "../../src/wire/layout.ts";
+import { EventType, Exec, ExecFixed, Flags, Level, Mode, SLOT_NONE, Transport } from "../helpers/layout.ts";
 import { decode, enc, ok, pad16 } from "../helpers/decode.ts";
 import { BUSINESS_TAG, markFor, synthEvent } from "../helpers/synth.ts";
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { jsonLine, rfc3339Nano, slot1Data, TABLE_HEADER, tableRow } from "../../src/render/event.ts";
 import { decodeEvent, type ExecEvent } from "../../src/wire/decode.ts";
-import { Flags, Mode, SLOT_NONE, Transport } from "../../src/wire/layout.ts";
+import { Flags, Mode, SLOT_NONE, Transport } from "../helpers/layout.ts";
 import { BUSINESS_TAG, markFor, type SynthOptions, synthEvent } from "../helpers/synth.ts";
 
 function event(o: SynthOptions = {}, maxArgs = 32): ExecEvent {

@@ -11,7 +11,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { type Decoded, decodeEvent } from "../../src/wire/decode.ts";
-import { Exec, ExecFixed, Header, LEVELS, Level, SD_EVENT_MAX, STR_NR } from "../../src/wire/layout.ts";
+import { Exec, ExecFixed, Header, LEVELS, Level, SD_EVENT_MAX, STR_NR } from "../helpers/layout.ts";
 import { type LevelSpec, mulberry32, type SynthOptions, synthEvent } from "../helpers/synth.ts";
 
 const SEED = Number(process.env.DS_FUZZ_SEED ?? 0x5eed1234);

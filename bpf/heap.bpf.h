@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The per-CPU heap: Elkeid's slots, what each level keeps in them, the load-time
+ * configuration that picks the layout, the counters, and the optional guard that
+ * catches a helper taking a slot that is still held.
+ *
+ * BPF headers here belong to one translation unit (dual_slot.bpf.c): they define
+ * maps and static functions, and each includes what it uses.
+ */
+#ifndef DS_HEAP_BPF_H
+#define DS_HEAP_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "dual_slot.h"
+
+/* Written by user space before bpf_object__load (bpf_map__initial_value). */
+const volatile struct ds_config ds_cfg = {
+	.mode = DS_MODE_DUAL,
+	.slots = 2,
+	.transport = DS_TRANSPORT_PERF,
+	.encoding = DS_ENCODING_COMPACT,
+	.max_arg_bytes = 4096,
+};
+
+struct sd_percpu_data {
+	__u8 data[SD_EVENT_MAX];
+};
+
+/* max_entries is rewritten from user space: 1 (single), 2 (dual), 3 (nest3). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct sd_percpu_data);
+	__uint(max_entries, 2);
+} g_percpu_data SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ds_counters);
+	__uint(max_entries, 1);
+} ds_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ds_slot_state);
+	__uint(max_entries, DS_MAX_SLOTS);
+} ds_slot_state SEC(".maps");
+
+/* Slot 1 as the business function lays it out: Elkeid's var_exec, in small. */
+struct ds_file_info {
+	__u64 tag;
+	char comm[DS_COMM_LEN];
+	__u32 len[DS_STR_NR];
+	__u32 flags;
+	__u32 args_total;
+	char filename[DS_FILENAME_CAP];
+	char args[DS_ARGS_CAP];
+	char cwd[DS_PATH_CAP];
+	char exe[DS_PATH_CAP];
+	char swap[DS_PATH_CAP]; /* paths are built backwards here, then copied */
+};
+
+/* The third level's scratch (nest3): the parent's comm and exe path. */
+struct ds_enrich {
+	__u64 tag;
+	char comm[DS_COMM_LEN];
+	char path[DS_PATH_CAP];
+	char swap[DS_PATH_CAP];
+};
+
+/* The verifier bounds swap + pos + name by the value size, so leave that slack. */
+_Static_assert(sizeof(struct ds_file_info) + DS_NAME_MAX + 1 <= SD_EVENT_MAX, "slot 1 overflows");
+_Static_assert(sizeof(struct ds_enrich) + DS_NAME_MAX + 1 <= SD_EVENT_MAX, "enrich slot overflows");
+_Static_assert(sizeof(struct ds_exec) + DS_COMM_LEN + DS_FILENAME_CAP + DS_ARGS_CAP + 3 * DS_PATH_CAP
+		       <= SD_EVENT_MAX, "a compact event must always fit slot 0");
+_Static_assert(sizeof(struct ds_exec_fixed) <= SD_EVENT_MAX, "fixed event overflows slot 0");
+
+enum ds_owner {
+	OWNER_BUSINESS = 1,
+	OWNER_SERIALIZER = 2,
+	OWNER_ENRICH = 3,
+	OWNER_REFRESH = 4,
+};
+
+static __always_inline struct ds_counters *counters(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&ds_counters, &zero);
+}
+
+/*
+ * Guard: a slot has one owner at a time. A get on a held slot, or a put whose
+ * generation no longer matches, means a same-level helper took the slot in the
+ * middle, which is exactly what Elkeid's refresh_tid() warning is about.
+ */
+static __always_inline __u32 guard_take(__u32 id, __u32 owner)
+{
+	struct ds_slot_state *st = bpf_map_lookup_elem(&ds_slot_state, &id);
+	struct ds_counters *c;
+
+	if (!st)
+		return 0;
+	if (st->owner && st->owner != owner) {
+		if (!st->clobbered && (c = counters()))
+			c->clobbers++;
+		st->clobbered = 1;
+	}
+	st->owner = owner;
+	st->gen++;
+	return st->gen;
+}
+
+static __always_inline void guard_release(__u32 id, __u32 owner, __u32 gen, int outermost)
+{
+	struct ds_slot_state *st = bpf_map_lookup_elem(&ds_slot_state, &id);
+	struct ds_counters *c;
+
+	if (!st)
+		return;
+	if (st->owner != owner || st->gen != gen) {
+		if (!st->clobbered && (c = counters()))
+			c->clobbers++;
+		st->clobbered = 1;
+	}
+	st->owner = 0;
+	if (outermost)
+		st->clobbered = 0;
+}
+
+static __always_inline int guard_clobbered(__u32 id)
+{
+	struct ds_slot_state *st = bpf_map_lookup_elem(&ds_slot_state, &id);
+
+	return st && st->clobbered;
+}
+
+/* Elkeid's sd_get_percpu_data, plus the optional guard. */
+static __always_inline void *sd_get_percpu_data(__u32 size, __u32 id, __u32 owner, __u32 *gen)
+{
+	struct ds_counters *c;
+	void *p;
+
+	if (size > SD_EVENT_MAX)
+		return NULL;
+	p = bpf_map_lookup_elem(&g_percpu_data, &id);
+	c = counters();
+	if (c) {
+		if (!p)
+			c->lookup_fail++;
+		else if (id < DS_MAX_SLOTS)
+			c->slot_gets[id]++;
+	}
+	if (p && ds_cfg.guard)
+		*gen = guard_take(id, owner);
+	return p;
+}
+
+/*
+ * A no-op without the guard, as in Elkeid: the array is preallocated and the
+ * next lookup simply reuses it. The get/put pair still marks the lifetime.
+ */
+static __always_inline void sd_put_percpu_data(void *ptr, __u32 id, __u32 owner, __u32 gen, int outermost)
+{
+	if (ptr && ds_cfg.guard)
+		guard_release(id, owner, gen, outermost);
+}
+
+static __always_inline __u32 business_slot(void)
+{
+	return ds_cfg.mode == DS_MODE_SINGLE ? 0 : 1;
+}
+
+static __always_inline __u32 enrich_slot(void)
+{
+	return ds_cfg.slots >= 3 ? 2 : 1;
+}
+
+static __always_inline void *sd_get_local(__u32 size, __u32 *gen)
+{
+	return sd_get_percpu_data(size, business_slot(), OWNER_BUSINESS, gen);
+}
+
+static __always_inline void sd_put_local(void *ptr, __u32 gen)
+{
+	sd_put_percpu_data(ptr, business_slot(), OWNER_BUSINESS, gen, 1);
+}
+
+#endif /* DS_HEAP_BPF_H */

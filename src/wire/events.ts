@@ -1,0 +1,57 @@
+/**
+ * The event table: one entry per record type the BPF program emits. An entry
+ * names the record's C struct (its layout generated from the object's BTF), the
+ * fixed-encoding variant, and the names of its strings (the record's string
+ * enum). The decoder reads every scalar member and every string of a record
+ * from this alone, so a new event type is a C struct in bpf/dual_slot.h plus
+ * one line here.
+ *
+ * Record convention (bpf/dual_slot.h): `struct ds_header hdr` first, `__u32
+ * str[N]` last; each str[i] is `len << 16 | offset` from the record's start.
+ * Compact strings are packed right after the struct; the fixed encoding puts
+ * each in a char array of the `_fixed` struct named like the string.
+ */
+import { ds_event_type, ds_exec, ds_exec_fixed, ds_str } from "./layout.gen.ts";
+import { byValue, type EventName } from "./names.ts";
+
+/** One struct as the generated layout describes it. */
+export interface StructLayout {
+  readonly size: number;
+  readonly off: Readonly<Record<string, number>>;
+  readonly bytes: Readonly<Record<string, number>>;
+  readonly count: Readonly<Record<string, number>>;
+  readonly kind: Readonly<Record<string, string>>;
+}
+
+export interface EventSpec {
+  readonly name: EventName;
+  readonly type: number;
+  readonly struct: StructLayout;
+  readonly fixed: StructLayout;
+  /** str[i]'s name. */
+  readonly strings: readonly string[];
+}
+
+/** String names in index order from a `DS_<X>_STR_*` enum (its `_NR` member is the count). */
+function stringNames(e: Readonly<Record<string, number>>, prefix: string): string[] {
+  const names: string[] = [];
+  for (const [k, v] of Object.entries(e)) if (k !== `${prefix}NR`) names[v] = k.slice(prefix.length).toLowerCase();
+  return names;
+}
+
+const EXEC_STRINGS = stringNames(ds_str, "DS_STR_");
+
+export const EVENTS: readonly EventSpec[] = [
+  { name: "exec", type: ds_event_type.DS_EVENT_EXEC, struct: ds_exec, fixed: ds_exec_fixed, strings: EXEC_STRINGS },
+  // The flood workload's records go through the exec path, so they share its struct.
+  { name: "flood", type: ds_event_type.DS_EVENT_FLOOD, struct: ds_exec, fixed: ds_exec_fixed, strings: EXEC_STRINGS },
+];
+
+/** Spec by the header's type value. */
+export const SPEC_BY_TYPE: ReadonlyArray<EventSpec | undefined> = (() => {
+  const out: Array<EventSpec | undefined> = [];
+  for (const s of EVENTS) out[s.type] = s;
+  return out;
+})();
+
+export const EVENT_NAME_BY_TYPE = byValue(ds_event_type);
