@@ -1,0 +1,235 @@
+/**
+ * The agent's stdout sink (src/output/sink.ts) on real file descriptors: a
+ * drain's lines leave in one write, a reader that went away is PipeClosed
+ * whether or not there is something to write, other write errors are not.
+ */
+import { dlopen, FFIType, ptr } from "bun:ffi";
+import { afterAll, describe, expect, test } from "bun:test";
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LineSink, PipeClosed } from "../../src/output/sink.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "dual-slot-sink-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Descriptors still open; closed through `close` so afterAll never closes a number reused since. */
+const open = new Set<number>();
+afterAll(() => {
+  for (const fd of open) closeSync(fd);
+});
+const track = (fd: number): number => {
+  open.add(fd);
+  return fd;
+};
+const close = (fd: number): void => {
+  open.delete(fd);
+  closeSync(fd);
+};
+
+let fifos = 0;
+/** A named pipe; the sink sees a pipe exactly as with `dual-slot | reader`. */
+function fifo(): string {
+  const path = join(dir, `fifo${fifos++}`);
+  const r = Bun.spawnSync(["mkfifo", path], { stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`mkfifo failed: ${r.stderr.toString()}`);
+  return path;
+}
+
+/** Both ends of a pipe, opened without blocking on each other. */
+function pipe(): { r: number; w: number } {
+  const path = fifo();
+  const r = track(openSync(path, constants.O_RDONLY | constants.O_NONBLOCK));
+  const w = track(openSync(path, constants.O_WRONLY));
+  return { r, w };
+}
+
+/** Everything readable now from a non-blocking fd. */
+function drain(fd: number): string {
+  const buf = Buffer.alloc(1 << 20);
+  let out = "";
+  for (;;) {
+    try {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) return out;
+      out += buf.toString("utf8", 0, n);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EAGAIN") return out;
+      throw e;
+    }
+  }
+}
+
+/**
+ * A SOCK_SEQPACKET socket pair keeps message boundaries: each write(2) is one
+ * message and each read(2) returns one, so reads count the sink's writes.
+ */
+function packetPair(): { r: number; w: number } {
+  const AF_UNIX = 1;
+  const SOCK_SEQPACKET = 5;
+  const SOCK_NONBLOCK = 0o4000;
+  const SOCK_CLOEXEC = 0o2000000;
+  const libc = dlopen("libc.so.6", {
+    socketpair: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  });
+  try {
+    const sv = new Int32Array(2);
+    const rc = libc.symbols.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, ptr(sv));
+    if (rc !== 0) throw new Error("socketpair failed");
+    return { r: track(sv[0]!), w: track(sv[1]!) };
+  } finally {
+    libc.close();
+  }
+}
+
+/** The messages waiting on a non-blocking SOCK_SEQPACKET socket, one string per write. */
+function packets(fd: number): string[] {
+  const buf = Buffer.alloc(1 << 20);
+  const out: string[] = [];
+  for (;;) {
+    try {
+      out.push(buf.toString("utf8", 0, readSync(fd, buf, 0, buf.length, null)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EAGAIN") return out;
+      throw e;
+    }
+  }
+}
+
+/** Runs `f` and returns what it threw (or null). */
+function thrown(f: () => void): unknown {
+  try {
+    f();
+    return null;
+  } catch (e) {
+    return e;
+  }
+}
+
+describe("one write per drain", () => {
+  test("the lines pushed during a drain leave in a single write, newline-terminated, in order", () => {
+    const { r, w } = packetPair();
+    const sink = new LineSink(w);
+    const lines = Array.from({ length: 500 }, (_, i) => `{"n":${i},"comm":"é ${"x".repeat(i % 40)}"}`);
+    for (const l of lines) sink.push(l);
+    sink.flush();
+    expect(packets(r)).toEqual([`${lines.join("\n")}\n`]);
+
+    // The next drain: its own single write, nothing repeated from the last one.
+    sink.push("a");
+    sink.push("b");
+    sink.flush();
+    expect(packets(r)).toEqual(["a\nb\n"]);
+  });
+
+  test("a drain with no lines writes nothing while the reader is there", () => {
+    const { r, w } = packetPair();
+    const sink = new LineSink(w);
+    sink.flush();
+    sink.flush();
+    expect(packets(r)).toEqual([]);
+  });
+
+  test("an empty line is still a line", () => {
+    const { r, w } = pipe();
+    const sink = new LineSink(w);
+    sink.push("");
+    sink.push("x");
+    sink.flush();
+    expect(drain(r)).toBe("\nx\n");
+  });
+
+  test("a batch larger than the pipe leaves whole and in order through a non-blocking pipe (EAGAIN, partial writes)", async () => {
+    const path = fifo();
+    const copy = join(dir, "copy");
+    // The reader holds its end open but starts reading only later: the first
+    // write fills the pipe, so the sink surely meets EAGAIN before cat drains it.
+    const cat = Bun.spawn(["sh", "-c", 'exec 3<"$1"; sleep 0.2; exec cat <&3', "sh", path], {
+      stdout: Bun.file(copy),
+      stderr: "pipe",
+    });
+    // O_NONBLOCK|O_WRONLY fails with ENXIO until the reader has opened its end.
+    let w = -1;
+    for (let i = 0; w < 0; i++) {
+      try {
+        w = track(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ENXIO" || i > 500) throw e;
+        await Bun.sleep(10);
+      }
+    }
+    const sink = new LineSink(w);
+    const lines = Array.from({ length: 20_000 }, (_, i) => `line ${i} ${"y".repeat(i % 97)}`);
+    for (const l of lines) sink.push(l);
+    sink.flush(); // ~1.2 MB into a 64 KiB pipe: most writes are partial or EAGAIN
+    close(w);
+    expect(await cat.exited).toBe(0);
+    expect(readFileSync(copy, "utf8")).toBe(`${lines.join("\n")}\n`);
+  });
+});
+
+describe("the reader went away", () => {
+  test("a write to a pipe without reader (EPIPE) is PipeClosed", () => {
+    const { r, w } = pipe();
+    const sink = new LineSink(w);
+    close(r);
+    sink.push("nobody reads this");
+    const e = thrown(() => sink.flush());
+    expect(e).toBeInstanceOf(PipeClosed);
+    expect((e as Error).name).toBe("PipeClosed");
+  });
+
+  test("with nothing to write, a pipe without reader is still PipeClosed (an idle agent ends with `| head`)", () => {
+    const { r, w } = pipe();
+    const sink = new LineSink(w);
+    sink.flush(); // reader present: nothing happens
+    close(r);
+    expect(thrown(() => sink.flush())).toBeInstanceOf(PipeClosed);
+  });
+
+  test("the peer of a socket going away is PipeClosed too, with and without lines", () => {
+    for (const withLines of [false, true]) {
+      const { r, w } = packetPair();
+      const sink = new LineSink(w);
+      close(r);
+      if (withLines) sink.push("x");
+      expect(thrown(() => sink.flush())).toBeInstanceOf(PipeClosed);
+    }
+  });
+
+  test("PipeClosed is reported once: later flushes drop lines quietly", () => {
+    const { r, w } = pipe();
+    const sink = new LineSink(w);
+    close(r);
+    sink.push("a");
+    expect(thrown(() => sink.flush())).toBeInstanceOf(PipeClosed);
+    sink.push("b");
+    expect(thrown(() => sink.flush())).toBeNull();
+    expect(thrown(() => sink.flush())).toBeNull();
+  });
+});
+
+describe("other write errors", () => {
+  test("/dev/full (ENOSPC) raises its own error, not PipeClosed", () => {
+    const fd = track(openSync("/dev/full", "w"));
+    const sink = new LineSink(fd);
+    sink.flush(); // nothing to write: /dev/full is not a closed pipe
+    sink.push("x");
+    const e = thrown(() => sink.flush());
+    expect(e).toBeInstanceOf(Error);
+    expect(e).not.toBeInstanceOf(PipeClosed);
+    expect((e as NodeJS.ErrnoException).code).toBe("ENOSPC");
+  });
+
+  test("a regular file gets every line", () => {
+    const path = join(dir, "file");
+    const fd = track(openSync(path, "w"));
+    const sink = new LineSink(fd);
+    sink.push("one");
+    sink.flush();
+    sink.push("two");
+    sink.push("three");
+    sink.flush();
+    expect(readFileSync(path, "utf8")).toBe("one\ntwo\nthree\n");
+  });
+});
