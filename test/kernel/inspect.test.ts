@@ -70,7 +70,7 @@ async function mem(args: string[]): Promise<MemJson> {
   return JSON.parse(r.stdout) as MemJson;
 }
 
-describeKernel("mem (root)", () => {
+describeKernel("mem (root)", { commands: ["bpftool"] }, () => {
   // sizeof(struct bpf_array) of the running kernel, from its BTF through bpftool, independently of the agent.
   const bpfArray = bpftoolStructSize("bpf_array");
   const cpus = possibleFromSysfs();
