@@ -46,8 +46,8 @@ export class BpfObject {
 
   private constructor(
     obj: Pointer,
-    // libbpf may keep pointing into the buffer while the object lives.
-    private readonly image: Uint8Array,
+    /** Held, not read: libbpf may keep pointing into it while the object lives. */
+    readonly image: Uint8Array,
     readonly config: LoadConfig,
   ) {
     this.obj = obj;

@@ -1,7 +1,7 @@
 /** The decoder against samples the kernel should never send: every one must be malformed, never a throw. */
 import { describe, expect, test } from "bun:test";
-import { Encoding, Exec, ExecFixed, Header, SD_EVENT_MAX, WIRE_VERSION } from "../helpers/layout.ts";
 import { enc, malformed, ok } from "../helpers/decode.ts";
+import { Encoding, Exec, ExecFixed, Header, SD_EVENT_MAX, WIRE_VERSION } from "../helpers/layout.ts";
 import { getDesc, type StrName, setDesc, setHdrSize, setU8, setU16, synthEvent } from "../helpers/synth.ts";
 
 describe("truncated samples", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { splitArgs } from "../../src/wire/decode.ts";
-import { EventType, Exec, ExecFixed, Flags, Level, Mode, SLOT_NONE, Transport } from "../helpers/layout.ts";
 import { decode, enc, ok, pad16 } from "../helpers/decode.ts";
+import { EventType, Exec, ExecFixed, Flags, Level, Mode, SLOT_NONE, Transport } from "../helpers/layout.ts";
 import { BUSINESS_TAG, markFor, synthEvent } from "../helpers/synth.ts";
 
 describe("valid events decode to exactly the fields given", () => {
