@@ -144,7 +144,8 @@ describe("libc wrappers", () => {
 
 describe("kernel struct sizes through libbpf", () => {
   const haveBtf = existsSync("/sys/kernel/btf/vmlinux");
-  test.skipIf(!haveBtf)("plausible for this kernel, and kept", () => {
+  // In CI a missing prerequisite fails the test instead of skipping it.
+  test.skipIf(!haveBtf && !process.env.CI)("plausible for this kernel, and kept", () => {
     openLibbpf();
     const k = kernelSizes();
     expect(k).not.toBeNull();
