@@ -4,16 +4,15 @@
  * lab and the benchmark all drive this same class.
  */
 
-import { monotonicNs, pageSize, realtimeNs } from "../ffi/libc.ts";
+import { monotonicNs, realtimeNs } from "../ffi/libc.ts";
 import { type CounterTotals, possibleCpus, readCounters } from "../kernel/info.ts";
 import { BpfObject, type LoadConfig } from "../kernel/object.ts";
 import { PerfReader } from "../reader/perf.ts";
 import { RingReader } from "../reader/ring.ts";
 import type { EventSource } from "../reader/source.ts";
 import { decodeEvent, type ExecEvent } from "../wire/decode.ts";
+import { nextDrainPeriod } from "./drain-period.ts";
 import { Reorder } from "./reorder.ts";
-
-const MIN_DELAY_MS = 5;
 
 export interface SessionOptions extends LoadConfig {
   pages: number;
@@ -44,9 +43,6 @@ export class Session {
   private timer: ReturnType<typeof setTimeout> | null = null;
   /** Current drain period: --interval, shortened while buffers fill fast. */
   private delay: number;
-  /** Bytes read per CPU (perf) or for the one ring, since the last drain. */
-  private readonly drained: number[];
-  private readonly capacity: number;
   private stopped = false;
   lastMalformed = "";
   /** The kernel's counters, read once at stop just before the maps go away. */
@@ -61,14 +57,10 @@ export class Session {
     this.cpus = possibleCpus();
     this.reorder = opts.transport === "perf" && opts.order ? new Reorder<ExecEvent>((e) => Number(e.ktimeNs)) : null;
     this.delay = opts.intervalMs;
-    this.drained = new Array<number>(opts.transport === "perf" ? this.cpus : 1).fill(0);
-    this.capacity = opts.transport === "perf" ? opts.pages * pageSize() : opts.ringSize;
     this.obj = BpfObject.load(image, opts);
     try {
-      const handle = (cpu: number, data: Uint8Array) => {
-        this.drained[cpu >= 0 && cpu < this.drained.length ? cpu : 0]! += data.length;
-        this.sample(data);
-      };
+      // The CPU an event ran on is in its own header; the reader needs no say in it.
+      const handle = (data: Uint8Array) => this.sample(data);
       this.reader =
         opts.transport === "perf"
           ? new PerfReader(this.obj.mapFd("ds_events"), opts.pages, handle, this.cpus)
@@ -98,19 +90,6 @@ export class Session {
     }, this.delay);
   }
 
-  /**
-   * Keep the fullest buffer under a quarter full between drains, so a burst
-   * four times the current rate still fits: shorten the period in proportion
-   * (down to 5 ms), and relax back to --interval once it calms down. Quiet
-   * hosts keep the cheap period.
-   */
-  private adapt(): void {
-    const fill = Math.max(...this.drained) / this.capacity;
-    this.drained.fill(0);
-    if (fill > 0.25) this.delay = Math.max(MIN_DELAY_MS, (this.delay * 0.25) / fill);
-    else if (fill < 0.1) this.delay = Math.min(this.opts.intervalMs, this.delay * 2);
-  }
-
   private sample(data: Uint8Array): void {
     const d = decodeEvent(data, { maxArgs: this.opts.maxArgs });
     if (!d.ok) {
@@ -130,8 +109,8 @@ export class Session {
   drain(final = false): void {
     if (this.stopped) return;
     const now = monotonicNs();
-    this.reader.consume();
-    this.adapt();
+    const fill = this.reader.consume();
+    this.delay = nextDrainPeriod(this.delay, fill, this.opts.intervalMs);
     if (this.reorder) {
       for (const ev of final ? this.reorder.flush() : this.reorder.release(Number(now))) this.onEvent(ev);
     }

@@ -1,33 +1,75 @@
 /**
  * Per-CPU perf buffer reader, in the spirit of cilium/ebpf's perf.Reader: it
- * hands out samples with their CPU and counts lost records per CPU.
+ * reads each CPU's ring where it lies in memory, hands out samples, and counts
+ * lost records per CPU.
  *
- * Built with perf_buffer__new_raw so the kernel wakes no one per event: the
+ * libbpf's perf_buffer__new_raw does the setup and teardown (one perf event
+ * per CPU with our attr, each ring mmapped, the fds put in the map), but its
+ * consume path is never used: that calls back into JS once per record from a C
+ * frame. Built with our own attr so the kernel wakes no one per event: the
  * agent drains on a timer, so a per-sample wakeup (libbpf's default
  * wakeup_events = 1) would only cost the traced processes an irq_work each.
  */
-import { FFIType, JSCallback, type Pointer, ptr, read } from "bun:ffi";
-import { checkPtr, LibbpfError, libbpf } from "../ffi/libbpf.ts";
+import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
+import { readFileSync } from "node:fs";
+import { asPtr, checkInt, checkPtr, libbpf } from "../ffi/libbpf.ts";
 import { pageSize } from "../ffi/libc.ts";
-import type { EventSource, SampleHandler } from "./source.ts";
-import { Staging } from "./staging.ts";
+import { type Framed, framePerf, PERF_RECORD_MAX, type RecordHandler } from "./framing.ts";
+import type { EventSource } from "./source.ts";
 
 const PERF_TYPE_SOFTWARE = 1;
 const PERF_COUNT_SW_BPF_OUTPUT = 10;
 const PERF_SAMPLE_RAW = 1 << 10;
 const ATTR_FLAG_WATERMARK = 1n << 14n;
-const PERF_RECORD_LOST = 2;
-const PERF_RECORD_SAMPLE = 9;
-const LIBBPF_PERF_EVENT_CONT = -2;
+
+/** struct perf_event_mmap_page: data_head, data_tail, data_offset, data_size, as u64 indexes from byte 1024. */
+const MMAP_PAGE_FIELDS = 1024;
+const HEAD = 0;
+const TAIL = 1;
+const DATA_OFFSET = 2;
+const DATA_SIZE = 3;
+
+interface CpuRing {
+  cpu: number;
+  /** data_head .. data_size of the ring's header page. */
+  ctl: BigUint64Array;
+  /** The data area: a power of two, right after the header page. */
+  data: Uint8Array;
+}
+
+/** "0-3,8-11" -> [0, 1, 2, 3, 8, 9, 10, 11]. */
+export function parseCpuIds(text: string): number[] {
+  const ids: number[] = [];
+  for (const part of text.trim().split(",")) {
+    if (part === "") continue;
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) throw new Error(`malformed CPU list '${text.trim()}'`);
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (hi < lo || hi > 1 << 16) throw new Error(`malformed CPU list '${text.trim()}'`);
+    for (let c = lo; c <= hi; c++) ids.push(c);
+  }
+  return ids;
+}
 
 export class PerfReader implements EventSource {
   private pb: Pointer | null = null;
-  private readonly cb: JSCallback;
-  private readonly lostPerCpu: number[] = [];
+  private rings: CpuRing[] = [];
+  private readonly lostPerCpu: number[];
   private malformedRecords = 0;
+  /** Where a sample that wraps past the end of its ring is put back together. */
+  private readonly scratch = new Uint8Array(PERF_RECORD_MAX);
+  private readonly framed: Framed = { tail: 0n, consumed: 0, records: 0, bytes: 0, lost: 0, bad: 0 };
 
-  constructor(mapFd: number, pages: number, onSample: SampleHandler, cpus: number) {
-    for (let i = 0; i < cpus; i++) this.lostPerCpu.push(0);
+  /** `cpus`: the possible CPUs, which lostByCpu() is indexed by. */
+  constructor(
+    mapFd: number,
+    pages: number,
+    private readonly onRecord: RecordHandler,
+    cpus: number,
+  ) {
+    this.lostPerCpu = new Array<number>(cpus).fill(0);
+    const page = pageSize();
     // struct perf_event_attr, PERF_ATTR_SIZE_VER0 (64 bytes) is all we set.
     const attr = new ArrayBuffer(64);
     const dv = new DataView(attr);
@@ -37,46 +79,76 @@ export class PerfReader implements EventSource {
     dv.setBigUint64(16, 1n, true); // sample_period
     dv.setBigUint64(24, BigInt(PERF_SAMPLE_RAW), true);
     dv.setBigUint64(40, ATTR_FLAG_WATERMARK, true);
-    dv.setUint32(48, (pages * pageSize()) / 2, true); // wakeup_watermark: only if someone ever polls
-    const staging = new Staging();
-    this.cb = new JSCallback(
-      (_ctx: Pointer, cpu: number, rec: Pointer): number => {
-        const type = read.u32(rec, 0);
-        const size = read.u16(rec, 6);
-        if (type === PERF_RECORD_SAMPLE) {
-          const raw = size >= 12 ? read.u32(rec, 8) : Number.MAX_SAFE_INTEGER;
-          const data = raw > size - 12 ? null : staging.copy(rec, 12, raw);
-          if (data === null) this.malformedRecords++;
-          else onSample(cpu, data);
-        } else if (type === PERF_RECORD_LOST && size >= 24) {
-          const n = Number(read.u64(rec, 16));
-          if (cpu >= 0 && cpu < this.lostPerCpu.length) this.lostPerCpu[cpu]! += n;
-          else this.lostPerCpu[0]! += n;
-        }
-        return LIBBPF_PERF_EVENT_CONT;
-      },
-      { args: [FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
-    );
+    dv.setUint32(48, (pages * page) / 2, true); // wakeup_watermark: only if someone ever polls
+    // Left to itself libbpf opens the online CPUs and packs their buffers
+    // with no gaps, so buffer index and CPU part ways once a CPU is offline.
+    // Naming the CPUs (map key = CPU) makes buffer i that of cpuIds[i].
+    const cpuIds = parseCpuIds(readFileSync("/sys/devices/system/cpu/online", "utf8")).filter((c) => c < cpus);
+    if (cpuIds.length === 0) throw new Error("no online CPU to open a perf buffer on");
+    const ids = new Int32Array(cpuIds);
+    // struct perf_buffer_raw_opts: size_t sz; int cpu_cnt; int *cpus; int *map_keys.
+    const opts = new BigUint64Array(4);
+    opts[0] = BigInt(opts.byteLength);
+    opts[1] = BigInt(ids.length);
+    opts[2] = BigInt(ptr(ids));
+    opts[3] = BigInt(ptr(ids));
+    // The event callback may be NULL: libbpf only calls it from its consume
+    // path, which this reader never takes.
+    const pb = libbpf().perf_buffer__new_raw(mapFd, BigInt(pages), ptr(new Uint8Array(attr)), null, null, ptr(opts));
+    this.pb = checkPtr("perf_buffer__new_raw", pb, `${pages} pages per CPU`);
     try {
-      const pb = libbpf().perf_buffer__new_raw(
-        mapFd,
-        BigInt(pages),
-        ptr(new Uint8Array(attr)),
-        this.cb.ptr,
-        null,
-        null,
-      );
-      this.pb = checkPtr("perf_buffer__new_raw", pb, `${pages} pages per CPU`);
+      const n = Number(libbpf().perf_buffer__buffer_cnt(this.pb));
+      if (n !== ids.length) throw new Error(`perf_buffer opened ${n} buffers for ${ids.length} CPUs`);
+      const out = new BigUint64Array(2);
+      for (let i = 0; i < n; i++) {
+        checkInt("perf_buffer__buffer", libbpf().perf_buffer__buffer(this.pb, i, ptr(out), ptr(out, 8)));
+        this.rings.push(this.mapRing(out, cpuIds[i]!, page, pages * page));
+      }
     } catch (e) {
-      this.cb.close();
+      this.close();
       throw e;
     }
   }
 
-  consume(): void {
-    if (this.pb === null) return;
-    const r = libbpf().perf_buffer__consume(this.pb);
-    if (r < 0 && r !== -4) throw new LibbpfError("perf_buffer__consume", -r);
+  /** perf_buffer__buffer gives the header page's address and the data area's size (the mapping is both). */
+  private mapRing(out: BigUint64Array, cpu: number, page: number, expected: number): CpuRing {
+    const base = asPtr(Number(out[0]!) as Pointer);
+    const size = Number(out[1]!);
+    if (base === null || size !== expected)
+      throw new Error(`perf buffer of CPU ${cpu}: ${size} bytes, not ${expected}`);
+    const mem = toArrayBuffer(base, 0, page + size);
+    const ctl = new BigUint64Array(mem, MMAP_PAGE_FIELDS, 4);
+    // Kernels since 4.1 say where the data is; it must be where libbpf assumed.
+    if (ctl[DATA_OFFSET] !== 0n && (ctl[DATA_OFFSET] !== BigInt(page) || ctl[DATA_SIZE] !== BigInt(size))) {
+      throw new Error(`perf buffer of CPU ${cpu}: data at ${ctl[DATA_OFFSET]}+${ctl[DATA_SIZE]}, not ${page}+${size}`);
+    }
+    return { cpu, ctl, data: new Uint8Array(mem, page, size) };
+  }
+
+  consume(): number {
+    let fill = 0;
+    for (const r of this.rings) {
+      // Acquire: the records up to head are complete once we see head.
+      const head = Atomics.load(r.ctl, HEAD);
+      const tail = r.ctl[TAIL]!;
+      if (head === tail) continue;
+      const f = this.framed;
+      let next = tail;
+      try {
+        next = framePerf(r.data, head, tail, this.onRecord, this.scratch, f).tail;
+      } catch (e) {
+        // A handler that threw still consumed the records before it, and its own.
+        next = tail + BigInt(f.consumed);
+        throw e;
+      } finally {
+        // Release: the kernel may reuse the space only once we are done with it.
+        Atomics.store(r.ctl, TAIL, next);
+        this.lostPerCpu[r.cpu]! += f.lost;
+        this.malformedRecords += f.bad;
+      }
+      fill = Math.max(fill, f.bytes / r.data.length);
+    }
+    return fill;
   }
 
   lostByCpu(): number[] {
@@ -92,10 +164,11 @@ export class PerfReader implements EventSource {
   }
 
   close(): void {
+    // The views go first: after the unmap they would point at nothing.
+    this.rings = [];
     if (this.pb !== null) {
       libbpf().perf_buffer__free(this.pb);
       this.pb = null;
-      this.cb.close();
     }
   }
 }

@@ -1,13 +1,17 @@
 /** What every transport's reader offers the agent. */
-
-/** Called synchronously during consume(); `data` is a view into the ring, valid only until it returns. */
-export type SampleHandler = (cpu: number, data: Uint8Array) => void;
+export type { RecordHandler } from "./framing.ts";
 
 export interface EventSource {
-  /** Runs the handler for every record waiting now, without blocking. */
-  consume(): void;
+  /**
+   * Hands every record waiting now to the reader's handler, without blocking
+   * or entering C. Returns the largest share (0..1) of one buffer's data area
+   * that this call handed out: how full the fullest buffer got since the last
+   * call, which sets the drain period.
+   */
+  consume(): number;
   /** Records the kernel dropped because the buffer was full, as user space learns of them. */
   lost(): number;
+  /** The same per CPU, indexed by CPU number; empty for a transport with one shared buffer. */
   lostByCpu(): number[];
   /** Records the reader could not even frame (not events: the container around them). */
   badRecords(): number;

@@ -1,0 +1,43 @@
+/** The adaptive drain period's rules, one by one. */
+import { describe, expect, test } from "bun:test";
+import { MIN_DRAIN_MS, nextDrainPeriod } from "../../src/agent/drain-period.ts";
+
+describe("drain period", () => {
+  test("a quiet drain keeps --interval", () => {
+    expect(nextDrainPeriod(100, 0, 100)).toBe(100);
+    expect(nextDrainPeriod(100, 0.05, 100)).toBe(100);
+  });
+
+  test("past a quarter full, the period shrinks in proportion, so the next drain sees a quarter", () => {
+    expect(nextDrainPeriod(100, 0.5, 100)).toBe(50);
+    expect(nextDrainPeriod(100, 1, 100)).toBe(25);
+    expect(nextDrainPeriod(40, 0.4, 100)).toBe(25);
+  });
+
+  test("never below 5 ms, however full", () => {
+    expect(MIN_DRAIN_MS).toBe(5);
+    expect(nextDrainPeriod(10, 1, 100)).toBe(5);
+    expect(nextDrainPeriod(5, 1, 100)).toBe(5);
+  });
+
+  test("between 10% and a quarter, the period holds", () => {
+    for (const fill of [0.1, 0.2, 0.25]) expect(nextDrainPeriod(20, fill, 100)).toBe(20);
+  });
+
+  test("below 10%, it doubles back towards --interval, never past it", () => {
+    expect(nextDrainPeriod(5, 0.01, 100)).toBe(10);
+    expect(nextDrainPeriod(10, 0.09, 100)).toBe(20);
+    expect(nextDrainPeriod(80, 0, 100)).toBe(100);
+    expect(nextDrainPeriod(100, 0, 100)).toBe(100);
+  });
+
+  test("a burst then calm: down to the floor, back up to --interval", () => {
+    let ms = 100;
+    const seen: number[] = [];
+    for (const fill of [1, 1, 1, 0.3, 0, 0, 0, 0, 0]) {
+      ms = nextDrainPeriod(ms, fill, 100);
+      seen.push(ms);
+    }
+    expect(seen).toEqual([25, 6.25, 5, 5, 10, 20, 40, 80, 100]);
+  });
+});
