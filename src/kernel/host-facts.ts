@@ -10,19 +10,24 @@ import { asPtr, libbpf } from "../ffi/libbpf.ts";
 import { pageSize as libcPageSize, statfs } from "../ffi/libc.ts";
 import type { KernelSizes } from "../mem/model.ts";
 
-/** "0-3,8-11" -> 8: the format of /sys/devices/system/cpu/{possible,online}. */
-export function parseCpuList(text: string): number {
-  let n = 0;
+/** "0,2-3" -> [0, 2, 3]: the format of /sys/devices/system/cpu/{possible,online}. */
+export function parseCpuIds(text: string): number[] {
+  const ids: number[] = [];
   for (const part of text.trim().split(",")) {
     if (part === "") continue;
     const m = /^(\d+)(?:-(\d+))?$/.exec(part);
     if (!m) throw new Error(`malformed CPU list '${text.trim()}'`);
     const lo = Number(m[1]);
     const hi = m[2] === undefined ? lo : Number(m[2]);
-    if (hi < lo) throw new Error(`malformed CPU list '${text.trim()}'`);
-    n += hi - lo + 1;
+    if (hi < lo || hi > 1 << 16) throw new Error(`malformed CPU list '${text.trim()}'`);
+    for (let c = lo; c <= hi; c++) ids.push(c);
   }
-  return n;
+  return ids;
+}
+
+/** "0-3,8-11" -> 8. */
+export function parseCpuList(text: string): number {
+  return parseCpuIds(text).length;
 }
 
 export function cpuList(which: "possible" | "online"): { text: string; count: number } {

@@ -14,6 +14,7 @@ import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
 import { readFileSync } from "node:fs";
 import { asPtr, checkInt, checkPtr, libbpf } from "../ffi/libbpf.ts";
 import { pageSize } from "../ffi/libc.ts";
+import { parseCpuIds } from "../kernel/host-facts.ts";
 import { type Framed, framePerf, PERF_RECORD_MAX, type RecordHandler } from "./framing.ts";
 import type { EventSource } from "./source.ts";
 
@@ -35,21 +36,6 @@ interface CpuRing {
   ctl: BigUint64Array;
   /** The data area: a power of two, right after the header page. */
   data: Uint8Array;
-}
-
-/** "0-3,8-11" -> [0, 1, 2, 3, 8, 9, 10, 11]. */
-export function parseCpuIds(text: string): number[] {
-  const ids: number[] = [];
-  for (const part of text.trim().split(",")) {
-    if (part === "") continue;
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
-    if (!m) throw new Error(`malformed CPU list '${text.trim()}'`);
-    const lo = Number(m[1]);
-    const hi = m[2] === undefined ? lo : Number(m[2]);
-    if (hi < lo || hi > 1 << 16) throw new Error(`malformed CPU list '${text.trim()}'`);
-    for (let c = lo; c <= hi; c++) ids.push(c);
-  }
-  return ids;
 }
 
 export class PerfReader implements EventSource {

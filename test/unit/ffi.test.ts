@@ -25,34 +25,16 @@ function sources(): string[] {
   return [...new Bun.Glob("src/**/*.ts").scanSync({ cwd: ROOT })].sort();
 }
 
-// The reader rewrite (another change) replaces this file's own memcpy binding
-// with the wrapper from src/ffi/libc.ts; until then it may keep it, but only
-// for functions the libc table already has, so the build's glibc floor stays
-// complete. Drop this entry when that lands.
-const PENDING = new Set(["src/reader/staging.ts"]);
-
 describe("one binding table per native library", () => {
   test("nothing outside src/ffi/ calls dlopen", () => {
     const offenders = sources()
-      .filter((f) => !f.startsWith("src/ffi/") && !PENDING.has(f))
+      .filter((f) => !f.startsWith("src/ffi/"))
       .filter((f) => dlopenLines(join(ROOT, f)).length > 0);
     expect(offenders).toEqual([]);
   });
 
-  test("a pending exception binds nothing the libc table lacks", () => {
-    for (const f of PENDING) {
-      const path = join(ROOT, f);
-      if (!existsSync(path)) continue;
-      const text = readFileSync(path, "utf8");
-      for (const m of text.matchAll(/dlopen\(\s*"libc\.so\.6"\s*,\s*\{([\s\S]*?)\}\s*\)/g)) {
-        for (const k of m[1]!.matchAll(/(\w+)\s*:\s*\{/g)) expect(Object.keys(LIBC_SYMBOLS)).toContain(k[1]!);
-      }
-    }
-  });
-
   test("libc is opened in libc.ts alone, libbpf in libbpf.ts alone", () => {
-    const where = (lib: RegExp) =>
-      sources().filter((f) => dlopenLines(join(ROOT, f)).some((l) => lib.test(l)) && !PENDING.has(f));
+    const where = (lib: RegExp) => sources().filter((f) => dlopenLines(join(ROOT, f)).some((l) => lib.test(l)));
     expect(where(/libc\.so/)).toEqual(["src/ffi/libc.ts"]);
     expect(where(/./)).toEqual(["src/ffi/libbpf.ts", "src/ffi/libc.ts"]);
   });

@@ -4,6 +4,7 @@
  * ring buffers, including hostile lengths and positions past 2^32.
  */
 import { describe, expect, test } from "bun:test";
+import { parseCpuIds } from "../../src/kernel/host-facts.ts";
 import {
   framePerf,
   frameRingbuf,
@@ -12,7 +13,6 @@ import {
   RINGBUF_BUSY,
   RINGBUF_DISCARD,
 } from "../../src/reader/framing.ts";
-import { parseCpuIds } from "../../src/reader/perf.ts";
 
 /** A perf data area that records are written into at 64-bit positions, wrapping like the kernel does. */
 class PerfRing {
