@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { restartsForAllocator } from "../../src/cli/allocator.ts";
-import { errno, errnoText, LIBC_SYMBOLS, memcpy, mmap, munmap, pageSize } from "../../src/ffi/libc.ts";
+import { errno, errnoText, memcpy, mmap, munmap, pageSize } from "../../src/ffi/libc.ts";
 import { openLibbpf } from "../../src/ffi/libpath.ts";
 import { fsMagic, kernelSizes } from "../../src/kernel/host-facts.ts";
 
