@@ -1,7 +1,8 @@
 /**
  * Builds dual-slot: the BPF object, the native workload tools, the
  * self-contained libbpf, and one `bun build --compile` executable that embeds
- * them all.
+ * them all. On the way it regenerates src/wire/layout.gen.ts from the object's
+ * BTF (scripts/wire-gen.ts).
  *
  *   bun run build                  ./dual-slot (embedded libbpf) and
  *                                  ./dual-slot-syslibbpf (dlopens the host's libbpf.so.1;
@@ -372,7 +373,7 @@ async function buildVariants(variants: Variant[], commit: string): Promise<Built
       objs.set(arch, obj);
       if (arch === hostArch) await timed("wire layout", () => wireLayout(obj));
     }
-    // libbpf first: as root, build-libbpf.sh installs the (cross) compiler the tools need too.
+    // libbpf first: as root, scripts/libbpf.sh installs the (cross) compiler the tools need too.
     let lib: NativeLib | null = null;
     if (v.embedLibbpf) {
       lib = libs.get(arch) ?? (await timed(`libbpf.so ${arch}`, () => nativeLibbpf(arch)));

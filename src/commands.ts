@@ -1,5 +1,6 @@
 /**
- * Every subcommand, by name. Each lives in its own file; add new ones here.
+ * Every subcommand, by name. Each lives in its own folder (src/<name>/command.ts);
+ * add new ones here.
  */
 import type { ArgsDef, CommandDef } from "citty";
 import bench from "./bench/command.ts";

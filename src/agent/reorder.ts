@@ -8,7 +8,7 @@
  * microseconds before the output), so nothing older can still arrive. Events
  * are thus delayed by one to two intervals, and ordering holds for events whose
  * stamp-to-output gap is shorter than one interval (at least 5 ms: the agent
- * drains more often under load, see Session.adapt).
+ * drains more often under load, see nextDrainPeriod in drain-period.ts).
  *
  * Each CPU's queue is already in time order, so releasing is a k-way merge:
  * O(events x CPUs with pending events), no sorting on the per-event path.

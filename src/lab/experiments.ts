@@ -1,7 +1,7 @@
 /**
  * The slot lab: each experiment loads the object in one configuration,
- * triggers execs of its own, and counts what happened to those events. The
- * design note's directions 1, 2 and 6, made observable.
+ * triggers execs of its own, and counts what happened to those events: the
+ * one-slot collision, the third nesting level and the guard, made observable.
  */
 import { underSession } from "../agent/measured.ts";
 import type { SessionOptions } from "../agent/session.ts";

@@ -1,5 +1,5 @@
 /**
- * The two output formats: the design note's table, and NDJSON for machines.
+ * The two output formats: the table the README shows, and NDJSON for machines.
  */
 import type { ExecEvent, LevelView } from "../wire/decode.ts";
 import { escapeBytes, escapeText } from "./escape.ts";

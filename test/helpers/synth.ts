@@ -1,10 +1,10 @@
 /**
  * Synthetic ds_exec / ds_exec_fixed events, written byte by byte at the offsets
- * of src/wire/layout.ts (which test/unit/layout.test.ts pins to the BTF of
- * bpf/dual_slot.h). Defaults mimic what serialize_event() in
- * bpf/serialize.bpf.h produces for an intact dual-slot perf event; every field,
- * string, descriptor, flag and level can be overridden, including to values the
- * kernel would never write.
+ * of the generated layout (src/wire/layout.gen.ts, from the BTF of
+ * bpf/dual_slot.h, through test/helpers/layout.ts). Defaults mimic what
+ * serialize_event() in bpf/serialize.bpf.h produces for an intact dual-slot
+ * perf event; every field, string, descriptor, flag and level can be
+ * overridden, including to values the kernel would never write.
  */
 import {
   Encoding,
