@@ -1,0 +1,283 @@
+/**
+ * `run --output FILE`: the agent's events appended to a file it owns, for an
+ * agent that runs for months. The file is root's alone (0600), is never
+ * reached through a symlink or a directory another user can write (the agent
+ * runs as root: such a path would let that user point its writes anywhere),
+ * rotates itself by size (FILE -> FILE.1 -> ... FILE.N) and reopens FILE on
+ * SIGHUP so that logrotate, which renames it away, works too.
+ *
+ * FileWriter takes whole batches (`write(buf)`); FileSink gives it the
+ * LineSink shape (`push`/`flush`) so the run loop can use either.
+ */
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
+  openSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { HostError, UsageError } from "../errors.ts";
+import { log } from "../log.ts";
+
+export const DEFAULT_ROTATE_SIZE = 100 * 1024 * 1024;
+export const DEFAULT_ROTATE_KEEP = 5;
+export const MAX_ROTATE_KEEP = 1000;
+
+/** Flags for `run` (the integrator spreads them into runArgs). */
+export const outputArgs = {
+  output: {
+    type: "string",
+    description:
+      "append events to FILE (created 0600, rotated by size; SIGHUP reopens it for logrotate instead of stopping the agent)",
+  },
+  "rotate-size": { type: "string", description: "rotate --output past this size: bytes, or K/M/G (default 100M)" },
+  "rotate-keep": { type: "string", description: "rotated files kept: FILE.1 .. FILE.N (default 5; 0: none)" },
+} as const;
+
+export interface FileOutputOptions {
+  path: string;
+  /** Bytes a file may reach before the next write goes to a fresh one. */
+  rotateSize: number;
+  /** FILE.1 (newest) .. FILE.N kept; 0 deletes the full file instead. */
+  rotateKeep: number;
+}
+
+/** "100M", "512K", "1G", "4096": binary units, as logrotate's `size`. */
+export function parseSize(name: string, raw: string): number {
+  const m = /^(\d+)([KMG]?)i?B?$/i.exec(raw.trim());
+  if (!m) throw new UsageError(`--${name} expects a size like 4096, 512K, 100M or 1G, got '${raw}'`);
+  const unit = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2]!.toUpperCase() as "" | "K" | "M" | "G"];
+  const n = Number(m[1]) * unit;
+  if (!Number.isSafeInteger(n) || n < 1024 || n > 1024 ** 4)
+    throw new UsageError(`--${name} must be between 1K and 1024G, got '${raw}'`);
+  return n;
+}
+
+/** The --output flags as options; undefined without --output. */
+export function fileOutputOptions(args: {
+  output?: unknown;
+  "rotate-size"?: unknown;
+  "rotate-keep"?: unknown;
+}): FileOutputOptions | undefined {
+  const given = (v: unknown): v is string => typeof v === "string" && v !== "";
+  if (!given(args.output)) {
+    if (given(args["rotate-size"]) || given(args["rotate-keep"]))
+      throw new UsageError("--rotate-size and --rotate-keep need --output");
+    return undefined;
+  }
+  let keep = DEFAULT_ROTATE_KEEP;
+  if (given(args["rotate-keep"])) {
+    const s = args["rotate-keep"].trim();
+    if (!/^\d+$/.test(s) || Number(s) > MAX_ROTATE_KEEP)
+      throw new UsageError(`--rotate-keep expects a whole number from 0 to ${MAX_ROTATE_KEEP}, got '${s}'`);
+    keep = Number(s);
+  }
+  return {
+    path: resolve(args.output),
+    rotateSize: given(args["rotate-size"]) ? parseSize("rotate-size", args["rotate-size"]) : DEFAULT_ROTATE_SIZE,
+    rotateKeep: keep,
+  };
+}
+
+/** Thrown when the path is not safe for root to write (see checkTrustedDirectory). */
+export class UnsafePath extends HostError {
+  override name = "UnsafePath";
+  constructor(why: string) {
+    super(`refusing to write there: ${why}`);
+  }
+}
+
+const S_ISVTX = 0o1000;
+
+/**
+ * Resolves `dir` and refuses it when anyone but root (or this process's user)
+ * could change what a name in it points to: the directory itself must be
+ * owned by root or us and writable by no one else (group-writable only for
+ * group 0), and so must every ancestor, except that a sticky ancestor such as
+ * /tmp is fine (nobody else can rename or delete what is ours in it).
+ * Returns the resolved directory.
+ */
+export function checkTrustedDirectory(dir: string): string {
+  let real: string;
+  try {
+    real = realpathSync(dir);
+  } catch (e) {
+    throw new UnsafePath(`${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  const me = process.geteuid?.() ?? 0;
+  const trusted = (uid: number) => uid === 0 || uid === me;
+  for (let d = real, leaf = true; ; leaf = false) {
+    const st = statSync(d);
+    if (!st.isDirectory()) throw new UnsafePath(`${d} is not a directory`);
+    if (!trusted(st.uid)) throw new UnsafePath(`${d} is owned by uid ${st.uid}`);
+    const sticky = (st.mode & S_ISVTX) !== 0 && !leaf;
+    if ((st.mode & 0o002) !== 0 && !sticky) throw new UnsafePath(`${d} is writable by every user`);
+    if ((st.mode & 0o020) !== 0 && st.gid !== 0 && !sticky) throw new UnsafePath(`${d} is writable by group ${st.gid}`);
+    if (d === "/") return real;
+    d = dirname(d);
+  }
+}
+
+/**
+ * Opens (creating 0600) a file for appending after the checks above, and
+ * refuses a symlink, anything but a regular file, a file owned by another
+ * user and a file with other hard links.
+ */
+function openSafe(path: string): { fd: number; size: number } {
+  const dir = checkTrustedDirectory(dirname(path));
+  const file = join(dir, basename(path));
+  let fd: number;
+  try {
+    fd = openSync(
+      file,
+      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_CLOEXEC,
+      0o600,
+    );
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ELOOP") throw new UnsafePath(`${file} is a symlink`);
+    throw new UnsafePath(`${file}: ${code ?? String(e)}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    const me = process.geteuid?.() ?? 0;
+    if (!st.isFile()) throw new UnsafePath(`${file} is not a regular file`);
+    if (st.uid !== me) throw new UnsafePath(`${file} is owned by uid ${st.uid}`);
+    if (st.nlink !== 1) throw new UnsafePath(`${file} has ${st.nlink} hard links`);
+    // An existing file may have been made readable by others; events name
+    // every command line on the host, so they are root's alone.
+    if ((st.mode & 0o7777) !== 0o600) fchmodSync(fd, 0o600);
+    return { fd, size: st.size };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+export class FileWriter {
+  private fd: number;
+  /** Where the file ends, from fstat: right even after a `copytruncate`. */
+  private size: number;
+  private closed = false;
+  /** Rotations done, for tests and the summary. */
+  rotations = 0;
+
+  constructor(readonly opts: FileOutputOptions) {
+    if (!Number.isSafeInteger(opts.rotateSize) || opts.rotateSize < 1)
+      throw new RangeError(`rotateSize ${opts.rotateSize}`);
+    if (!Number.isInteger(opts.rotateKeep) || opts.rotateKeep < 0 || opts.rotateKeep > MAX_ROTATE_KEEP)
+      throw new RangeError(`rotateKeep ${opts.rotateKeep}`);
+    ({ fd: this.fd, size: this.size } = openSafe(opts.path));
+  }
+
+  /**
+   * Appends `buf` whole. A write that would take a non-empty file past
+   * rotateSize goes to a fresh file: a batch (and so a line) is never split
+   * across files, and a file exceeds the size only by a single batch larger
+   * than it.
+   */
+  write(buf: Uint8Array): void {
+    if (this.closed) throw new Error("FileWriter: write after close");
+    if (buf.length === 0) return;
+    this.size = fstatSync(this.fd).size;
+    if (this.size > 0 && this.size + buf.length > this.opts.rotateSize) this.rotate();
+    let off = 0;
+    while (off < buf.length) {
+      try {
+        off += writeSync(this.fd, buf, off, buf.length - off);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "EINTR") continue;
+        throw e;
+      }
+    }
+    this.size += buf.length;
+  }
+
+  /** FILE.N-1 -> FILE.N, ..., FILE -> FILE.1, then a new FILE. */
+  private rotate(): void {
+    const path = this.opts.path;
+    const keep = this.opts.rotateKeep;
+    if (keep === 0) {
+      rmSync(path, { force: true });
+    } else {
+      rmSync(`${path}.${keep}`, { force: true });
+      for (let i = keep - 1; i >= 1; i--) {
+        try {
+          renameSync(`${path}.${i}`, `${path}.${i + 1}`);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+        }
+      }
+      renameSync(path, `${path}.1`);
+    }
+    this.rotations++;
+    this.reopen();
+  }
+
+  /**
+   * Opens FILE again: after logrotate renamed it away (create mode) this
+   * starts a new FILE; otherwise it continues the same one. On failure the
+   * old descriptor stays in use (events still land in the renamed file) and
+   * the error is thrown for the caller to report.
+   */
+  reopen(): void {
+    if (this.closed) return;
+    const next = openSafe(this.opts.path);
+    closeSync(this.fd);
+    ({ fd: this.fd, size: this.size } = next);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+  }
+}
+
+/** The LineSink shape over a FileWriter: lines collect, one write per flush. */
+export class FileSink {
+  private lines: string[] = [];
+
+  constructor(readonly writer: FileWriter) {}
+
+  push(line: string): void {
+    this.lines.push(line);
+  }
+
+  flush(): void {
+    if (this.lines.length === 0) return;
+    const buf = Buffer.from(`${this.lines.join("\n")}\n`);
+    this.lines = [];
+    this.writer.write(buf);
+  }
+
+  close(): void {
+    this.flush();
+    this.writer.close();
+  }
+}
+
+/**
+ * SIGHUP reopens the file (logrotate's `postrotate kill -HUP`, systemd's
+ * ExecReload) instead of stopping the agent. Returns the function that
+ * removes the handler. A reopen that fails is logged and the agent goes on
+ * writing to the file it has.
+ */
+export function reopenOnHangup(writer: FileWriter): () => void {
+  const onHup = () => {
+    try {
+      writer.reopen();
+      log.debug(`SIGHUP: reopened ${writer.opts.path}`);
+    } catch (e) {
+      log.warn(`SIGHUP: cannot reopen ${writer.opts.path} (${(e as Error).message}); still writing to the old file`);
+    }
+  };
+  process.on("SIGHUP", onHup);
+  return () => process.off("SIGHUP", onHup);
+}
