@@ -1,14 +1,60 @@
 /**
  * Logs go to stderr, always: stdout carries events (a table or NDJSON) that
  * users pipe into other tools. consola writes info to stdout by default.
+ *
+ * On a terminal consola draws its usual look. Anywhere else (a journal, a
+ * file, a pipe) every message is one line with an ISO time and a level and no
+ * colour, so services and log shippers can read it:
+ * `2026-12-02T21:50:00.123Z INFO attached ...`.
  */
-import { type ConsolaInstance, createConsola } from "consola";
+import { formatWithOptions } from "node:util";
+import { type ConsolaInstance, type ConsolaReporter, createConsola, type LogObject, type LogType } from "consola";
+
+const LEVELS: Record<LogType, string> = {
+  silent: "INFO",
+  fatal: "ERROR",
+  error: "ERROR",
+  fail: "ERROR",
+  warn: "WARN",
+  log: "INFO",
+  info: "INFO",
+  success: "INFO",
+  ready: "INFO",
+  start: "INFO",
+  box: "INFO",
+  debug: "DEBUG",
+  trace: "TRACE",
+  verbose: "TRACE",
+};
+
+/**
+ * One log line for a service. Messages can carry bytes from the kernel or
+ * from other processes (libbpf's log, names), so control characters are
+ * escaped and a multi-line message stays on one line.
+ */
+export function serviceLine(date: Date, type: LogType, args: readonly unknown[]): string {
+  const text = formatWithOptions(
+    { colors: false, breakLength: Number.POSITIVE_INFINITY },
+    ...args.map((a) => (a instanceof Error ? a.message : a)),
+  );
+  const oneLine = text.replace(/[\x00-\x1f\x7f]/g, (c) =>
+    c === "\n" ? "\\n" : c === "\t" ? "\\t" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+  return `${date.toISOString()} ${LEVELS[type] ?? "INFO"} ${oneLine}\n`;
+}
+
+const serviceReporter: ConsolaReporter = {
+  log(o: LogObject) {
+    process.stderr.write(serviceLine(o.date, o.type, o.args));
+  },
+};
 
 export const log: ConsolaInstance = createConsola({
   level: 3,
   stdout: process.stderr,
   stderr: process.stderr,
   formatOptions: { date: false, compact: true },
+  ...(process.stderr.isTTY ? {} : { reporters: [serviceReporter] }),
 });
 
 export function setVerbose(on: boolean): void {

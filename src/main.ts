@@ -11,59 +11,116 @@
  * thrown away by the execve) and the colour choice (citty reads NO_COLOR when
  * its module is evaluated).
  */
-import type { ArgsDef } from "citty";
+import type { ArgsDef, CommandDef } from "citty";
 import { restartForAllocator } from "./cli/allocator.ts";
 import { decideColor } from "./cli/color.ts";
 
 restartForAllocator();
 decideColor();
 
-const { defineCommand, renderUsage, runCommand, showUsage } = await import("citty");
+const { runCommand } = await import("citty");
 const { buildInfo } = await import("./assets.ts");
-const { rejectUnknownFlags } = await import("./cli/args.ts");
+const { checkArgv } = await import("./cli/args.ts");
+const { commandHelp, helpWidth, rootHelp } = await import("./cli/help.ts");
 const { subCommands } = await import("./commands.ts");
 const { HostError, UsageError } = await import("./errors.ts");
 const { LibbpfError } = await import("./ffi/libbpf.ts");
 const { recentLibbpfLog } = await import("./ffi/libbpf-log.ts");
 
+type Command = CommandDef<ArgsDef>;
+
+const DEFAULT_COMMAND = "run";
+
 function versionLine(): string {
   return `dual-slot ${buildInfo.version} (libbpf ${buildInfo.libbpf === "system" ? "from the system" : `${buildInfo.libbpf} embedded`}, commit ${buildInfo.commit}, ${buildInfo.arch})`;
 }
 
-const main = defineCommand({
-  meta: {
-    name: "dual-slot",
-    version: buildInfo.version,
-    description:
-      "Live exec events built the way Elkeid's HIDS driver builds them: a BPF_MAP_TYPE_PERCPU_ARRAY with two 16 KiB slots as heap past the 512-byte BPF stack. With no command, runs the agent (see `dual-slot run --help`).",
-  },
-  subCommands,
-  default: "run",
-});
+async function resolved<T>(v: T | Promise<T> | (() => T | Promise<T>)): Promise<T> {
+  return typeof v === "function" ? await (v as () => T | Promise<T>)() : await v;
+}
+
+async function argsOf(cmd: Command): Promise<ArgsDef> {
+  return (cmd.args === undefined ? {} : await resolved(cmd.args)) as ArgsDef;
+}
+
+async function commandsOf(cmd: Command): Promise<Record<string, Command>> {
+  const subs = cmd.subCommands === undefined ? {} : await resolved(cmd.subCommands);
+  const out: Record<string, Command> = {};
+  for (const [name, sub] of Object.entries(subs)) out[name] = (await resolved(sub)) as Command;
+  return out;
+}
+
+async function descriptions(cmds: Record<string, Command>): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [name, c] of Object.entries(cmds)) {
+    const meta = c.meta === undefined ? undefined : await resolved(c.meta);
+    if (meta?.hidden !== true) out[name] = meta?.description ?? "";
+  }
+  return out;
+}
+
+/**
+ * The command the arguments name (`run`, or `service install` for a command
+ * with commands of its own) and the arguments left for it. An unknown name
+ * is a usage error, not a positional argument.
+ */
+async function resolveCommand(args: readonly string[]): Promise<{ cmd: Command; path: string[]; rest: string[] }> {
+  let cmds = subCommands;
+  let cmd: Command | undefined;
+  const path: string[] = [];
+  let rest = [...args];
+  for (;;) {
+    const name = rest[0];
+    if (name === undefined || name.startsWith("-")) break;
+    const next = cmds[name];
+    if (next === undefined) {
+      if (cmd !== undefined && Object.keys(cmds).length === 0) break; // a positional argument of cmd
+      const where = path.length === 0 ? "" : ` of ${path.join(" ")}`;
+      throw new UsageError(`unknown command '${name}'${where} (commands: ${Object.keys(cmds).join(", ")})`);
+    }
+    cmd = next;
+    path.push(name);
+    rest = rest.slice(1);
+    cmds = await commandsOf(cmd);
+  }
+  return { cmd: cmd ?? subCommands[DEFAULT_COMMAND]!, path, rest };
+}
+
+async function help(cmd: Command, path: string[]): Promise<string> {
+  const width = helpWidth();
+  if (path.length === 0) return rootHelp(await descriptions(subCommands), DEFAULT_COMMAND, await argsOf(cmd), width);
+  const meta = cmd.meta === undefined ? undefined : await resolved(cmd.meta);
+  return commandHelp(
+    path.join(" "),
+    {
+      name: path.join(" "),
+      description: meta?.description ?? "",
+      args: await argsOf(cmd),
+      subCommands: await descriptions(await commandsOf(cmd)),
+    },
+    width,
+  );
+}
 
 async function dispatch(rawArgs: string[]): Promise<number> {
-  if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v")) {
+  if (rawArgs.length === 1 && ["--version", "-V", "-v"].includes(rawArgs[0]!)) {
     process.stdout.write(`${versionLine()}\n`);
     return 0;
   }
-  const name = rawArgs[0] !== undefined && !rawArgs[0].startsWith("-") ? rawArgs[0] : undefined;
-  if (name !== undefined && !(name in subCommands))
-    throw new UsageError(`unknown command '${name}' (commands: ${Object.keys(subCommands).join(", ")})`);
-  const cmd = subCommands[name ?? "run"]!;
-  const rest = name === undefined ? rawArgs : rawArgs.slice(1);
-  if (rest.includes("--help") || rest.includes("-h")) {
-    if (name === undefined) {
-      // Bare `dual-slot --help`: the commands, then the default command's flags.
-      await showUsage(main);
-      process.stdout.write(`\n${await renderUsage(cmd, main)}\n`);
-    } else {
-      await showUsage(cmd, main);
-    }
+  if (rawArgs[0] === "help") {
+    const { cmd, path, rest } = await resolveCommand(rawArgs.slice(1));
+    if (rest.length > 0) throw new UsageError(`help takes a command name, got '${rest[0]}'`);
+    process.stdout.write(await help(cmd, path));
     return 0;
   }
-  const argsDef = (typeof cmd.args === "function" ? await cmd.args() : cmd.args) ?? {};
-  rejectUnknownFlags(rest, argsDef as ArgsDef);
-  await runCommand(cmd, { rawArgs: rest });
+  const { cmd, path, rest } = await resolveCommand(rawArgs);
+  const beforeDashes = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
+  if (beforeDashes.includes("--help") || beforeDashes.includes("-h")) {
+    process.stdout.write(await help(cmd, path));
+    return 0;
+  }
+  const args = checkArgv(rest, await argsOf(cmd), `dual-slot${path.map((p) => ` ${p}`).join("")}`);
+  await runCommand(cmd, { rawArgs: args });
   return 0;
 }
 

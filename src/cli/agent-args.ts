@@ -11,15 +11,37 @@ export const MODES = ["dual", "single", "nest3"] as const;
 export const TRANSPORTS = ["perf", "ringbuf", "ringbuf-output"] as const;
 export const ENCODINGS = ["compact", "fixed"] as const;
 
+export const DEFAULT_MAX_ARGS = 1024;
+/** As many arguments as 8191 bytes hold: each takes at least its NUL. */
+export const MAX_ARGS = 8191;
+
+/**
+ * The flags that pick the experiment or tune buffers rather than what an
+ * operator sees; help lists them apart, after the operator's flags.
+ */
+export const LAB_FLAGS: ReadonlySet<string> = new Set([
+  "mode",
+  "slots",
+  "guard",
+  "inject-clobber",
+  "transport",
+  "encoding",
+  "pages",
+  "ring-size",
+  "interval",
+]);
+
 export const agentArgs = {
   mode: {
     type: "string",
     default: "dual",
+    valueHint: MODES.join("|"),
     description:
       "slot layout: dual (business in slot 1, serializer in slot 0), single (both in slot 0: watch it corrupt), nest3 (a third level takes a slot too)",
   },
   slots: {
     type: "string",
+    valueHint: "N",
     description: "entries in the per-CPU scratch map (1-3); default: 1 for single, 2 otherwise",
   },
   guard: {
@@ -35,12 +57,14 @@ export const agentArgs = {
   transport: {
     type: "string",
     default: "perf",
+    valueHint: TRANSPORTS.join("|"),
     description:
       "perf (slot 0 + perf buffer), ringbuf (reserve in the ring, no slot 0), ringbuf-output (slot 0 + copy into the ring)",
   },
   encoding: {
     type: "string",
     default: "compact",
+    valueHint: ENCODINGS.join("|"),
     description: "compact (strings packed, len<<16|offset descriptors) or fixed (each string in a fixed array)",
   },
   pages: { type: "string", default: "64", description: "perf buffer pages per CPU (power of two)" },
@@ -50,7 +74,14 @@ export const agentArgs = {
     default: "100",
     description: "drain the buffers every N ms (events are batched, not one wakeup each)",
   },
-  "max-args": { type: "string", default: "32", description: "arguments kept per event" },
+  // Bounded by --max-arg-bytes anyway (the kernel copies the bytes whatever
+  // the count, and decoding costs per byte): a count is only a second limit,
+  // set past what a compiler driver passes to collect2/ld.
+  "max-args": {
+    type: "string",
+    default: String(DEFAULT_MAX_ARGS),
+    description: `arguments kept per event (1-${MAX_ARGS}); the bytes are bounded by --max-arg-bytes`,
+  },
   "max-arg-bytes": {
     type: "string",
     default: "4096",
@@ -84,7 +115,7 @@ export function sessionOptions(a: Raw): SessionOptions {
     pages: powerOfTwoArg("pages", a.pages ?? "64", 1, 16384),
     ringSize: powerOfTwoArg("ring-size", a["ring-size"] ?? "1048576", 4096, 1 << 30),
     intervalMs: intArg("interval", a.interval ?? "100", 1, 10_000),
-    maxArgs: intArg("max-args", a["max-args"] ?? "32", 1, 4096),
+    maxArgs: intArg("max-args", a["max-args"] ?? String(DEFAULT_MAX_ARGS), 1, MAX_ARGS),
     maxArgBytes: intArg("max-arg-bytes", a["max-arg-bytes"] ?? "4096", 0, 8191),
     order: a.order !== false,
     flood: false,
