@@ -1,0 +1,79 @@
+/**
+ * `run --metrics ADDR`: serves GET /metrics (Prometheus' text format) on
+ * ADDR with Bun.serve, 404 for any other path. The snapshot is taken per
+ * scrape by a callback, so the server holds no state of the agent.
+ */
+import { HostError, UsageError } from "../errors.ts";
+import { CONTENT_TYPE, type MetricsSnapshot, renderMetrics } from "./prometheus.ts";
+
+/** Flag for `run` (the integrator spreads it into runArgs). */
+export const metricsArgs = {
+  metrics: {
+    type: "string",
+    description: "serve Prometheus metrics on ADDR (HOST:PORT, e.g. 127.0.0.1:9464; [::1]:9464) at /metrics",
+  },
+} as const;
+
+export interface ListenAddress {
+  hostname: string;
+  port: number;
+}
+
+/** "127.0.0.1:9464", "[::1]:9464", "localhost:0". A host is required: no accidental 0.0.0.0. */
+export function parseListenAddress(raw: string): ListenAddress {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(raw.trim());
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535)
+    throw new UsageError(`--metrics expects HOST:PORT (e.g. 127.0.0.1:9464 or [::1]:9464), got '${raw}'`);
+  return { hostname: (m[1] ?? m[2])!, port };
+}
+
+export interface MetricsServer {
+  /** The bound port (the one chosen when ADDR said port 0). */
+  readonly port: number;
+  readonly url: string;
+  stop(): void;
+}
+
+/**
+ * Starts serving; throws a HostError when the address cannot be bound. A
+ * snapshot that throws answers 500 for that scrape and the agent goes on.
+ */
+export function startMetricsServer(addr: ListenAddress, snapshot: () => MetricsSnapshot): MetricsServer {
+  let server: ReturnType<typeof Bun.serve>;
+  try {
+    server = Bun.serve({
+      hostname: addr.hostname,
+      port: addr.port,
+      // Metrics are small; nothing a client sends is needed.
+      maxRequestBodySize: 1024,
+      fetch(req) {
+        const path = new URL(req.url).pathname;
+        if (path !== "/metrics") return new Response("not found\n", { status: 404 });
+        if (req.method !== "GET" && req.method !== "HEAD")
+          return new Response("method not allowed\n", { status: 405, headers: { Allow: "GET, HEAD" } });
+        let body: string;
+        try {
+          body = renderMetrics(snapshot());
+        } catch (e) {
+          return new Response(`snapshot failed: ${(e as Error).message}\n`, { status: 500 });
+        }
+        return new Response(body, { headers: { "Content-Type": CONTENT_TYPE } });
+      },
+      error() {
+        return new Response("internal error\n", { status: 500 });
+      },
+    });
+  } catch (e) {
+    const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+    throw new HostError(`--metrics ${host}:${addr.port}: cannot listen: ${(e as Error).message}`);
+  }
+  const port = server.port ?? addr.port;
+  return {
+    port,
+    url: server.url.href,
+    stop: () => {
+      server.stop(true);
+    },
+  };
+}
