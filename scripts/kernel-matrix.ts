@@ -1,0 +1,537 @@
+/**
+ * The kernel matrix: boots the built ./dual-slot under each pinned Debian
+ * kernel (qemu, TCG: nested KVM is not available on CI's VMs) and runs a
+ * focused suite there, because the agent claims kernels it was never run on
+ * otherwise. Each kernel's package is fetched with `apt-get download` (never
+ * installed), its vmlinuz cached; one initramfs holds busybox, the host's
+ * loader and libraries, chrt, the agent and test/matrix/init.sh, which runs
+ * the cases and relays their output over the serial console. Every check is
+ * made here, on the host.
+ *
+ *   bun scripts/kernel-matrix.ts [--bin ./dual-slot] [--only SUBSTRING] [--verbose]
+ *
+ * Prints one line per kernel ("kernel NAME: N passed, N failed (boot to
+ * result T s)") and exits 1 when any check on any kernel failed. .ci/run
+ * counts each kernel line as one test.
+ */
+
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { spawn, spawnSync } from "bun";
+
+interface Kernel {
+  /** Debian binary package. */
+  pkg: string;
+  /** Exact version, as `apt-cache madison PKG` lists it. */
+  version: string;
+  /** Built with CONFIG_PREEMPT_RT (checked against the package's config). */
+  rt: boolean;
+}
+
+// Debian 12's own kernels: 6.1 (bookworm's) and 6.12 (bookworm-security's
+// backport), each as cloud and PREEMPT_RT flavour. All have
+// CONFIG_DEBUG_INFO_BTF=y and are above the agent's 5.19 floor. The security
+// archive keeps only recent builds: when a pin disappears from apt's lists,
+// move it to what `apt-cache madison` shows (a cached kernel keeps working).
+const KERNELS: readonly Kernel[] = [
+  { pkg: "linux-image-6.1.0-53-cloud-amd64", version: "6.1.187-1", rt: false },
+  { pkg: "linux-image-6.1.0-53-rt-amd64", version: "6.1.187-1", rt: true },
+  { pkg: "linux-image-6.12.117+deb12-cloud-amd64", version: "6.12.117-1~deb12u1", rt: false },
+  { pkg: "linux-image-6.12.117+deb12-rt-amd64", version: "6.12.117-1~deb12u1", rt: true },
+];
+
+const ROOT = resolve(import.meta.dir, "..");
+const PREFIX = "DSM";
+const BOOT_TIMEOUT_MS = 15 * 60_000;
+const LAB_EXECS = 200;
+
+interface Options {
+  bin: string;
+  only: string | undefined;
+  verbose: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = { bin: join(ROOT, "dual-slot"), only: undefined, verbose: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === "--bin") opts.bin = resolve(value());
+    else if (a === "--only") opts.only = value();
+    else if (a === "--verbose") opts.verbose = true;
+    else throw new Error(`unknown argument ${a} (usage: kernel-matrix.ts [--bin PATH] [--only SUBSTRING] [--verbose])`);
+  }
+  return opts;
+}
+
+/** Runs a command to completion; throws with its stderr when it fails. */
+function run(cmd: string[], opts: { cwd?: string } = {}): string {
+  const r = spawnSync(cmd, { stdout: "pipe", stderr: "pipe", ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  if (r.exitCode !== 0) {
+    throw new Error(`${cmd.join(" ")} exited ${r.exitCode}: ${r.stderr.toString().trim().slice(-500)}`);
+  }
+  return r.stdout.toString();
+}
+
+function which(name: string): string {
+  const r = spawnSync(["sh", "-c", `command -v ${name}`], { stdout: "pipe" });
+  const p = r.stdout.toString().trim();
+  if (r.exitCode !== 0 || p === "") throw new Error(`${name} not found (bash .ci/setup installs it)`);
+  return p;
+}
+
+/** The kernel's release name, from its package name (linux-image-RELEASE). */
+function release(k: Kernel): string {
+  return k.pkg.replace(/^linux-image-/, "");
+}
+
+/**
+ * vmlinuz for `k`, from the cache or fetched: `apt-get download` of the pinned
+ * version into a scratch directory, then only ./boot is extracted from it.
+ */
+function kernelImage(k: Kernel, cacheRoot: string): string {
+  const dir = join(cacheRoot, "kernels", `${k.pkg}_${k.version}`);
+  const vmlinuz = join(dir, "vmlinuz");
+  if (!existsSync(vmlinuz)) {
+    const scratch = mkdtempSync(join(tmpdir(), "ds-kernel-"));
+    try {
+      // apt drops privileges to _apt for downloads; let it write here.
+      chmodSync(scratch, 0o777);
+      const get = () =>
+        spawnSync(["apt-get", "download", "-q", `${k.pkg}=${k.version}`], { cwd: scratch, stderr: "pipe" });
+      let r = get();
+      if (r.exitCode !== 0) {
+        run(["apt-get", "update", "-qq"]);
+        r = get();
+      }
+      if (r.exitCode !== 0) {
+        throw new Error(
+          `apt-get download ${k.pkg}=${k.version} failed: ${r.stderr.toString().trim().slice(-300)} ` +
+            `(is the pin still in the archive? apt-cache madison ${k.pkg})`,
+        );
+      }
+      const deb = run(["sh", "-c", "ls *.deb"], { cwd: scratch }).trim();
+      run(["sh", "-c", `dpkg-deb --fsys-tarfile '${deb}' | tar -x --wildcards './boot/vmlinuz-*' './boot/config-*'`], {
+        cwd: scratch,
+      });
+      const rel = release(k);
+      mkdirSync(dir, { recursive: true });
+      copyFileSync(join(scratch, "boot", `config-${rel}`), join(dir, "config"));
+      // Last, so a partial fetch is never taken for a cached kernel.
+      copyFileSync(join(scratch, "boot", `vmlinuz-${rel}`), `${vmlinuz}.tmp`);
+      renameSync(`${vmlinuz}.tmp`, vmlinuz);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  }
+  const config = readFileSync(join(dir, "config"), "utf8");
+  if (!/^CONFIG_DEBUG_INFO_BTF=y$/m.test(config)) throw new Error(`${k.pkg}: no CONFIG_DEBUG_INFO_BTF`);
+  if (/^CONFIG_PREEMPT_RT=y$/m.test(config) !== k.rt) throw new Error(`${k.pkg}: CONFIG_PREEMPT_RT is not ${k.rt}`);
+  return vmlinuz;
+}
+
+/** Shared libraries `bin` loads, loader included, as absolute host paths. */
+function sharedLibs(bin: string): string[] {
+  const out = run(["ldd", bin]);
+  const libs: string[] = [];
+  for (const line of out.split("\n")) {
+    const m = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
+    if (m?.[1]) libs.push(m[1]);
+  }
+  return libs;
+}
+
+/** Copies a host file to the same path under `root`, following symlinks. */
+function stage(root: string, hostPath: string, as = hostPath, mode?: number): void {
+  const dst = join(root, as);
+  mkdirSync(dirname(dst), { recursive: true });
+  copyFileSync(hostPath, dst);
+  if (mode !== undefined) chmodSync(dst, mode);
+}
+
+/** Builds the one initramfs every kernel boots; returns its path. */
+function buildInitramfs(work: string, bin: string): string {
+  const root = join(work, "root");
+  const busybox = which("busybox");
+  const chrt = which("chrt");
+  if (spawnSync(["ldd", busybox], { stdout: "pipe", stderr: "pipe" }).exitCode === 0) {
+    throw new Error(`${busybox} is not static (install busybox-static)`);
+  }
+  stage(root, join(ROOT, "test/matrix/init.sh"), "/init", 0o755);
+  stage(root, busybox, "/bin/busybox", 0o755);
+  stage(root, chrt, "/usr/bin/chrt", 0o755);
+  stage(root, bin, "/dual-slot", 0o755);
+  for (const lib of new Set([...sharedLibs(bin), ...sharedLibs(chrt)])) stage(root, lib);
+  const image = join(work, "initramfs.cpio.gz");
+  // gzip -1: the kernel inflates it under TCG, where a higher level saves
+  // nothing on the agent's 110 MB.
+  run(["sh", "-c", `find . | cpio -o -H newc --quiet | gzip -1 > '${image}'`], { cwd: root });
+  rmSync(root, { recursive: true, force: true });
+  return image;
+}
+
+/** What the guest relayed, grouped by case. */
+interface Guest {
+  begin: string | undefined;
+  ended: boolean;
+  /** case → kind (out, err, stats, ...) → lines */
+  lines: Map<string, Map<string, string[]>>;
+  meta: Map<string, Map<string, string>>;
+  status: Map<string, { rc: number; seconds: number }>;
+  info: string[];
+  /** Serial output that was not ours, kept for the failure report. */
+  console: string[];
+}
+
+function parseGuest(text: string): Guest {
+  const g: Guest = {
+    begin: undefined,
+    ended: false,
+    lines: new Map(),
+    meta: new Map(),
+    status: new Map(),
+    info: [],
+    console: [],
+  };
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/\r$/, "");
+    const at = line.indexOf(`${PREFIX} `);
+    if (at < 0) {
+      g.console.push(line);
+      continue;
+    }
+    // A kernel message may have been printed before ours on the same line.
+    const rest = line.slice(at + PREFIX.length + 1);
+    const sp = rest.indexOf(" ");
+    const kind = sp < 0 ? rest : rest.slice(0, sp);
+    const body = sp < 0 ? "" : rest.slice(sp + 1);
+    if (kind === "begin") g.begin = body;
+    else if (kind === "end") g.ended = true;
+    else if (kind === "info") g.info.push(body);
+    else if (kind === "meta") {
+      const [name = "", ...pairs] = body.split(" ");
+      const m = g.meta.get(name) ?? new Map<string, string>();
+      for (const p of pairs) {
+        const eq = p.indexOf("=");
+        if (eq > 0) m.set(p.slice(0, eq), p.slice(eq + 1));
+      }
+      g.meta.set(name, m);
+    } else if (kind === "case") {
+      const m = /^(\S+) rc=(\d+) cs=(\d+)$/.exec(body);
+      if (m?.[1]) g.status.set(m[1], { rc: Number(m[2]), seconds: Number(m[3]) / 100 });
+    } else {
+      const sp2 = body.indexOf(" ");
+      const name = sp2 < 0 ? body : body.slice(0, sp2);
+      const text2 = sp2 < 0 ? "" : body.slice(sp2 + 1);
+      const byKind = g.lines.get(name) ?? new Map<string, string[]>();
+      byKind.set(kind, [...(byKind.get(kind) ?? []), text2]);
+      g.lines.set(name, byKind);
+    }
+  }
+  return g;
+}
+
+function caseLines(g: Guest, name: string, kind: string): string[] {
+  return g.lines.get(name)?.get(kind) ?? [];
+}
+
+/** The agent's `summary:` line as numbers. */
+function summary(lines: string[]): Map<string, number> | undefined {
+  const line = lines.find((l) => l.startsWith("summary: "));
+  if (!line) return undefined;
+  const m = new Map<string, number>();
+  for (const [, k, v] of line.matchAll(/(\w+)=(\d+)(?=\s|$)/g)) if (k && v) m.set(k, Number(v));
+  return m;
+}
+
+interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+function jsonLines(lines: string[]): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const l of lines) {
+    try {
+      const v: unknown = JSON.parse(l);
+      if (v && typeof v === "object" && !Array.isArray(v)) out.push(v as Record<string, unknown>);
+    } catch {
+      // Not JSON: a log line, reported with the failure.
+    }
+  }
+  return out;
+}
+
+function jsonDoc(lines: string[]): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(lines.join("\n"));
+    return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function tail(lines: string[], n = 3): string {
+  return lines.slice(-n).join(" | ").slice(0, 400);
+}
+
+/** Every check of the suite, from what one kernel relayed. */
+function checks(g: Guest, k: Kernel): Check[] {
+  const out: Check[] = [];
+  const add = (name: string, ok: boolean, detail: string) => out.push({ name, ok, detail });
+  const rc = (name: string) => g.status.get(name)?.rc;
+
+  // doctor
+  {
+    const doc = jsonDoc(caseLines(g, "doctor", "out"));
+    const failed = Array.isArray(doc?.failed) ? doc.failed.join(",") : "?";
+    add(
+      "doctor",
+      rc("doctor") === 0 && doc?.ready === true,
+      doc ? `ready=${doc.ready} failed=[${failed}]` : `rc=${rc("doctor")} ${tail(caseLines(g, "doctor", "err"))}`,
+    );
+  }
+
+  // capture: the three probes' events, field by field.
+  for (const transport of ["perf", "ringbuf"]) {
+    const name = `capture-${transport}`;
+    const pids = (g.meta.get(name)?.get("pids") ?? "").split(",").filter(Boolean).map(Number);
+    const ppid = Number(g.meta.get(name)?.get("ppid"));
+    const evs = jsonLines(caseLines(g, name, "out"));
+    const bad: string[] = [];
+    if (rc(name) !== 0) bad.push(`rc=${rc(name)}`);
+    if (pids.length !== 3) bad.push(`${pids.length} probes ran`);
+    if (evs.length !== 3) bad.push(`${evs.length} events`);
+    for (const [i, pid] of pids.entries()) {
+      const want = ["/tmp/dsm-probe", "alpha", "two words", String(i + 1)];
+      const e = evs.find((x) => x.pid === pid);
+      if (!e) {
+        bad.push(`no event for probe ${i + 1} (pid ${pid})`);
+        continue;
+      }
+      const wrong: string[] = [];
+      if (e.event !== "exec") wrong.push(`event=${String(e.event)}`);
+      if (e.tid !== pid) wrong.push(`tid=${String(e.tid)}`);
+      if (e.ppid !== ppid) wrong.push(`ppid=${String(e.ppid)}`);
+      if (e.uid !== 0 || e.gid !== 0) wrong.push(`uid/gid=${String(e.uid)}/${String(e.gid)}`);
+      if (e.comm !== "dsm-probe") wrong.push(`comm=${JSON.stringify(e.comm)}`);
+      if (e.filename !== "/tmp/dsm-probe") wrong.push(`filename=${JSON.stringify(e.filename)}`);
+      if (e.exe !== "/tmp/dsm-probe") wrong.push(`exe=${JSON.stringify(e.exe)}`);
+      if (e.cwd !== "/") wrong.push(`cwd=${JSON.stringify(e.cwd)}`);
+      if (JSON.stringify(e.args) !== JSON.stringify(want)) wrong.push(`args=${JSON.stringify(e.args)}`);
+      if (e.args_truncated !== false || e.path_truncated !== false) wrong.push("truncated");
+      if (e.slot1_intact !== true || e.corrupt !== false || e.clobbered !== false) wrong.push("slot damage");
+      if (e.transport !== transport) wrong.push(`transport=${String(e.transport)}`);
+      if (wrong.length) bad.push(`probe ${i + 1}: ${wrong.join(" ")}`);
+    }
+    const s = summary(caseLines(g, name, "err"));
+    if (!s) bad.push(`no summary: ${tail(caseLines(g, name, "err"))}`);
+    else if (s.get("lost") !== 0 || s.get("malformed") !== 0)
+      bad.push(`lost=${s.get("lost")} malformed=${s.get("malformed")}`);
+    add(name, bad.length === 0, bad.length ? bad.join("; ") : `3/3 execs: pid, ppid, comm, filename, args, exe, cwd`);
+  }
+
+  // teardown after SIGINT (and, before it, after --count)
+  {
+    const left = caseLines(g, "teardown", "out").filter((l) => l.startsWith("left "));
+    const statsRc = g.meta.get("teardown")?.get("stats_rc");
+    const statsSays = caseLines(g, "teardown", "stats").join(" ");
+    const s = summary(caseLines(g, "teardown", "err"));
+    const ok =
+      rc("teardown") === 0 && left.length === 0 && statsRc === "1" && /no dual-slot agent/.test(statsSays) && !!s;
+    add(
+      "teardown",
+      ok,
+      ok
+        ? "no process, no BPF fd, stats finds no agent"
+        : `rc=${rc("teardown")} ${left.join(",")} stats_rc=${statsRc} ${statsSays.slice(0, 200)} ${tail(caseLines(g, "teardown", "err"))}`,
+    );
+  }
+
+  // lab thresholds
+  {
+    const doc = jsonDoc(caseLines(g, "lab", "out"));
+    const rows = Array.isArray(doc?.rows) ? (doc.rows as Record<string, unknown>[]) : [];
+    const row = (exp: string) => rows.find((r) => r.experiment === exp);
+    const n = (r: Record<string, unknown> | undefined, f: string) => (typeof r?.[f] === "number" ? r[f] : Number.NaN);
+    const most = Math.ceil(LAB_EXECS * 0.95);
+    const bad: string[] = [];
+    if (rc("lab") !== 0) bad.push(`rc=${rc("lab")} ${tail(caseLines(g, "lab", "err"))}`);
+    for (const r of rows) {
+      if (n(r, "events") !== LAB_EXECS || n(r, "lost") !== 0) {
+        bad.push(`${r.experiment}: ${n(r, "events")}/${LAB_EXECS} events, lost ${n(r, "lost")}`);
+      }
+    }
+    const want: [string, string, (v: number) => boolean, string][] = [
+      ["dual", "corrupt", (v) => v === 0, "0"],
+      ["single", "corrupt", (v) => v >= most, `>=${most}`],
+      ["nest3 --slots 2", "corrupt", (v) => v >= most, `>=${most}`],
+      ["nest3 --slots 3", "corrupt", (v) => v === 0, "0"],
+      ["dual --guard", "clobbers_detected", (v) => v === 0, "0"],
+      ["dual --guard --inject-clobber", "clobbers_detected", (v) => v >= most, `>=${most}`],
+    ];
+    for (const [exp, field, pass, text] of want) {
+      const v = n(row(exp), field);
+      if (!pass(v)) bad.push(`${exp}: ${field}=${v}, want ${text}`);
+    }
+    add("lab", bad.length === 0 && rows.length === want.length, bad.join("; ") || `${rows.length} experiments`);
+  }
+
+  // flood: the other record type, on sys_enter
+  {
+    const doc = jsonDoc(caseLines(g, "flood", "out"));
+    const rows = Array.isArray(doc?.rows) ? (doc.rows as Record<string, unknown>[]) : [];
+    const bad: string[] = [];
+    if (rc("flood") !== 0 || rows.length !== 2)
+      bad.push(`rc=${rc("flood")} rows=${rows.length} ${tail(caseLines(g, "flood", "err"))}`);
+    for (const r of rows) {
+      if (typeof r.captured !== "number" || r.captured <= 0 || r.lost !== 0 || r.captured !== r.expected) {
+        bad.push(`${r.transport}: captured ${r.captured}/${r.expected}, lost ${r.lost}`);
+      }
+    }
+    add(
+      "flood",
+      bad.length === 0,
+      bad.join("; ") || rows.map((r) => `${r.transport} ${r.captured}/${r.expected}`).join(", "),
+    );
+  }
+
+  // preempt: the guard on execs at several priorities, one CPU
+  {
+    const s = summary(caseLines(g, "preempt", "err"));
+    const execs = Number(g.meta.get("preempt")?.get("execs"));
+    const chrt = g.meta.get("preempt")?.get("chrt") ?? "";
+    const ok =
+      rc("preempt") === 0 &&
+      chrt !== "" &&
+      !!s &&
+      s.get("printed") === execs &&
+      s.get("clobbers") === 0 &&
+      s.get("corrupt") === 0 &&
+      s.get("lost") === 0;
+    add(
+      "preempt",
+      ok,
+      s
+        ? `${s.get("clobbers")} clobbers, ${s.get("corrupt")} corrupt in ${s.get("printed")}/${execs} execs ` +
+            `(SCHED_OTHER + FIFO 10/50/90 on CPU 1${k.rt ? ", PREEMPT_RT" : ""})`
+        : `rc=${rc("preempt")} chrt=${chrt} ${tail(caseLines(g, "preempt", "err"))}`,
+    );
+  }
+  return out;
+}
+
+interface Result {
+  kernel: string;
+  checks: Check[];
+  seconds: number;
+  error: string | undefined;
+}
+
+async function boot(k: Kernel, vmlinuz: string, initramfs: string, verbose: boolean): Promise<Result> {
+  const started = performance.now();
+  const qemu = spawn(
+    [
+      "qemu-system-x86_64",
+      "-accel",
+      "tcg",
+      // Bun's x64 runtime needs AVX2, which TCG emulates only for -cpu max.
+      "-cpu",
+      "max",
+      "-m",
+      "1G",
+      "-smp",
+      "2",
+      "-nographic",
+      "-no-reboot",
+      "-kernel",
+      vmlinuz,
+      "-initrd",
+      initramfs,
+      "-append",
+      "console=ttyS0 panic=-1 loglevel=1 rdinit=/init",
+    ],
+    { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
+  );
+  const killer = setTimeout(() => qemu.kill("SIGKILL"), BOOT_TIMEOUT_MS);
+  let text = "";
+  let ended = -1;
+  const decoder = new TextDecoder();
+  const reader = qemu.stdout.getReader();
+  let partial = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    const chunk = decoder.decode(value, { stream: true });
+    text += chunk;
+    if (verbose) process.stderr.write(chunk);
+    partial += chunk;
+    if (ended < 0 && new RegExp(`(^|\\n)[^\\n]*${PREFIX} end`).test(partial)) ended = performance.now();
+    partial = partial.slice(Math.max(0, partial.lastIndexOf("\n")));
+  }
+  const code = await qemu.exited;
+  clearTimeout(killer);
+  const qemuErr = await new Response(qemu.stderr).text();
+  const seconds = ((ended > 0 ? ended : performance.now()) - started) / 1000;
+  const g = parseGuest(text);
+  let error: string | undefined;
+  if (!g.begin)
+    error = `the suite never started (qemu exit ${code}): ${tail(g.console.filter(Boolean), 5)} ${qemuErr.trim()}`;
+  else if (!g.ended) error = `the suite did not finish (qemu exit ${code}; timeout ${BOOT_TIMEOUT_MS / 1000} s?)`;
+  const name = /kernel=(\S+)/.exec(g.begin ?? "")?.[1] ?? release(k);
+  if (g.begin && name !== release(k)) error = `booted ${name}, expected ${release(k)}`;
+  const all = g.begin ? checks(g, k) : [];
+  for (const [c, s] of g.status) if (verbose) console.error(`  ${c}: rc ${s.rc}, ${s.seconds.toFixed(1)} s`);
+  return { kernel: name, checks: all, seconds, error };
+}
+
+async function main(): Promise<number> {
+  const opts = parseArgs(process.argv.slice(2));
+  if (!existsSync(opts.bin)) throw new Error(`${opts.bin} is missing: run \`bun run build\` first`);
+  which("qemu-system-x86_64");
+  which("cpio");
+  const cacheRoot = process.env.DUAL_SLOT_CACHE || "/var/cache/dual-slot";
+  const kernels = KERNELS.filter((k) => opts.only === undefined || k.pkg.includes(opts.only));
+  if (kernels.length === 0) throw new Error(`--only ${opts.only} matches no kernel`);
+
+  const t0 = performance.now();
+  const work = mkdtempSync(join(tmpdir(), "ds-matrix-"));
+  let failedKernels = 0;
+  try {
+    const images = kernels.map((k) => kernelImage(k, cacheRoot));
+    const initramfs = buildInitramfs(work, opts.bin);
+    const prepared = (performance.now() - t0) / 1000;
+    console.log(`matrix: ${kernels.length} kernels, kernels and initramfs ready in ${prepared.toFixed(1)} s`);
+    for (const [i, k] of kernels.entries()) {
+      const r = await boot(k, images[i]!, initramfs, opts.verbose);
+      const failed = r.checks.filter((c) => !c.ok).length + (r.error ? 1 : 0);
+      const passed = r.checks.filter((c) => c.ok).length;
+      if (failed > 0) failedKernels++;
+      console.log(`kernel ${r.kernel}: ${passed} passed, ${failed} failed (boot to result ${r.seconds.toFixed(1)} s)`);
+      if (r.error) console.log(`  FAIL boot: ${r.error}`);
+      for (const c of r.checks) console.log(`  ${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`);
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  console.log(
+    `matrix: ${kernels.length - failedKernels} of ${kernels.length} kernels passed in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  return failedKernels > 0 ? 1 : 0;
+}
+
+if (import.meta.main) {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.log(`matrix: error: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(2);
+    },
+  );
+}

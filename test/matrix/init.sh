@@ -1,0 +1,156 @@
+#!/bin/busybox sh
+# /init of the kernel matrix's initramfs (scripts/kernel-matrix.ts builds it):
+# mounts what the agent needs, runs each case with the built /dual-slot and
+# relays everything over the serial console as "DSM <kind> <case> ..." lines.
+# It decides nothing: the host parses the lines and applies the checks, so the
+# guest needs no JSON parser and a failed check can name the bytes it saw.
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run /usr/bin /usr/sbin /sbin
+/bin/busybox mount -t devtmpfs dev /dev
+exec </dev/console >/dev/console 2>&1
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t tmpfs tmp /tmp
+mount -t tmpfs run /run # bench's scratch directory
+mount -t bpf bpf /sys/fs/bpf
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+# Our lines must not be cut by the kernel's.
+echo 1 >/proc/sys/kernel/printk
+
+P=DSM
+BIN=/dual-slot
+PROBE=/tmp/dsm-probe
+# A program only our execs run, so the agent's --comm filter sees nothing else.
+cp /bin/busybox "$PROBE"
+
+# Centiseconds since boot.
+now() { read -r up _ </proc/uptime; echo "${up%.*}${up#*.}"; }
+say() { echo "$P $*"; }
+# relay CASE KIND FILE: every line of FILE, prefixed.
+relay() { sed "s/^/$P $2 $1 /" "$3"; }
+# Polls FILE for the agent's "attached" line for up to 60 s (TCG is slow).
+attached() {
+	i=0
+	while [ $i -lt 600 ]; do
+		grep -q attached "$1" && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+# One exec of the probe by this shell (pid 1, the events' ppid), waited
+# for; its pid is appended to $pids.
+probe() {
+	"$PROBE" alpha "two words" "$1" >/dev/null 2>&1 &
+	pids="$pids $!"
+	wait $!
+}
+# No agent process and no BPF object held by any process.
+leftovers() {
+	pidof dual-slot
+	grep -lE '^(prog|map)_type' /proc/[0-9]*/fdinfo/* 2>/dev/null
+}
+# end CASE RC START: the case's status line.
+end() { say "case $1 rc=$2 cs=$(($(now) - $3))"; }
+
+say "begin kernel=$(uname -r) cpus=$(nproc) shell=$$ uptime_cs=$(now)"
+say "info preempt $(uname -v)"
+
+# doctor: the host checklist's verdict on this kernel.
+t=$(now)
+$BIN doctor --json >/tmp/doctor.out 2>/tmp/doctor.err
+rc=$?
+relay doctor out /tmp/doctor.out
+relay doctor err /tmp/doctor.err
+end doctor $rc "$t"
+
+# capture-<transport>: three known execs, each event's fields checked by the host.
+for transport in perf ringbuf; do
+	c=capture-$transport
+	t=$(now)
+	timeout 120 $BIN run --json --count 3 --comm dsm-probe --transport $transport >/tmp/$c.out 2>/tmp/$c.err &
+	agent=$!
+	pids=
+	if attached /tmp/$c.err $agent; then
+		for i in 1 2 3; do probe $i; done
+	fi
+	wait $agent
+	rc=$?
+	say "meta $c pids=$(echo $pids | tr ' ' ,) ppid=$$"
+	relay $c out /tmp/$c.out
+	relay $c err /tmp/$c.err
+	end $c $rc "$t"
+done
+
+# teardown: after --count (above) and after SIGINT, nothing is left behind.
+t=$(now)
+$BIN run --json >/dev/null 2>/tmp/teardown.err &
+agent=$!
+attached /tmp/teardown.err $agent && probe 0
+kill -INT $agent
+wait $agent
+rc=$?
+# The kernel frees a program after its last fd closes; give it a moment.
+i=0
+while [ $i -lt 20 ] && [ -n "$(leftovers)" ]; do sleep 0.1; i=$((i + 1)); done
+leftovers | sed "s/^/$P out teardown left /"
+$BIN stats --json >/tmp/stats.out 2>/tmp/stats.err
+say "meta teardown stats_rc=$?"
+relay teardown err /tmp/teardown.err
+relay teardown stats /tmp/stats.err
+end teardown $rc "$t"
+
+# lab: every slot experiment's figures.
+t=$(now)
+timeout 600 $BIN lab --execs 200 --json >/tmp/lab.out 2>/tmp/lab.err
+rc=$?
+relay lab out /tmp/lab.out
+grep -v '^ℹ lab:' /tmp/lab.err >/tmp/lab.err2
+relay lab err /tmp/lab.err2
+end lab $rc "$t"
+
+# flood: the benchmark's record on sys_enter, at a rate TCG sustains.
+t=$(now)
+timeout 120 $BIN bench --workload flood --transports perf,ringbuf --encodings compact \
+	--flood-rates 300 --flood-seconds 1 --json >/tmp/flood.out 2>/tmp/flood.err
+rc=$?
+relay flood out /tmp/flood.out
+grep -v '^\[' /tmp/flood.err >/tmp/flood.err2
+relay flood err /tmp/flood.err2
+end flood $rc "$t"
+
+# preempt: execs at three SCHED_FIFO priorities and one SCHED_OTHER, all on
+# CPU 1, under the guard. If a program on that CPU could be preempted by a
+# higher-priority exec running the same program, slot 1 would be taken twice
+# and the guard would count a clobber.
+t=$(now)
+n=60
+timeout 300 taskset -c 0 $BIN run --guard --json --comm dsm-probe >/tmp/preempt.out 2>/tmp/preempt.err &
+agent=$!
+if attached /tmp/preempt.err $agent; then
+	loop="i=0; while [ \$i -lt $n ]; do $PROBE x >/dev/null 2>&1; i=\$((i + 1)); done"
+	taskset -c 1 sh -c "$loop" &
+	l0=$!
+	taskset -c 1 chrt -f 10 sh -c "$loop" &
+	l1=$!
+	taskset -c 1 chrt -f 50 sh -c "$loop" &
+	l2=$!
+	taskset -c 1 chrt -f 90 sh -c "$loop" &
+	l3=$!
+	wait $l0 $l1 $l2 $l3
+	# One drain period for the last events.
+	sleep 1
+fi
+kill -INT $agent
+wait $agent
+rc=$?
+say "meta preempt execs=$((4 * n)) chrt=$(command -v chrt)"
+relay preempt err /tmp/preempt.err
+end preempt $rc "$t"
+
+say "end uptime_cs=$(now)"
+sync
+poweroff -f
