@@ -29,6 +29,7 @@ export const LAB_FLAGS: ReadonlySet<string> = new Set([
   "pages",
   "ring-size",
   "interval",
+  "output-buffer",
 ]);
 
 export const agentArgs = {

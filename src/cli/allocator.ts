@@ -12,7 +12,7 @@ const KEY = "MIMALLOC_PURGE_DELAY";
 
 /**
  * Whether this invocation restarts: only the commands that stream events pay
- * for it (run is the default), never for --help or --version, and only once.
+ * for it (run is the default), never for help or the version, and only once.
  * `args` are the user's arguments (process.argv after the script).
  */
 export function restartsForAllocator(args: readonly string[], env: NodeJS.ProcessEnv): boolean {
@@ -20,7 +20,7 @@ export function restartsForAllocator(args: readonly string[], env: NodeJS.Proces
   const first = args[0];
   const command = first !== undefined && !first.startsWith("-") ? first : undefined;
   const streams = command === undefined || command === "run" || command === "lab" || command === "bench";
-  const informational = args.includes("--help") || args.includes("-h") || args.includes("--version");
+  const informational = ["--help", "-h", "--version", "-V", "-v"].some((f) => args.includes(f));
   return env[KEY] === undefined && process.platform === "linux" && streams && !informational;
 }
 

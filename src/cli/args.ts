@@ -90,6 +90,15 @@ function flagTable(def: ArgsDef): { long: Map<string, Flag>; short: Map<string, 
   return { long, short, positionals };
 }
 
+/** Whether `arg` names one of the command's flags (with or without =value). */
+function isFlag(arg: string, long: Map<string, Flag>, short: Map<string, Flag>): boolean {
+  if (!arg.startsWith("-") || /^-\d/.test(arg)) return false;
+  const isLong = arg.startsWith("--");
+  const eq = arg.indexOf("=");
+  const name = arg.slice(isLong ? 2 : 1, eq < 0 ? undefined : eq);
+  return (isLong ? long : short).has(name) || ["--help", "-h"].includes(arg);
+}
+
 /**
  * Checks a command line against the command's args definition and returns it
  * normalised for citty: every value attached (`--name=value`, so a value that
@@ -158,9 +167,10 @@ export function checkArgv(rawArgs: readonly string[], def: ArgsDef, command = "d
     let value = inline;
     if (value === undefined) {
       const next = rawArgs[i + 1];
-      // `--count --json` is a forgotten value, not a count of "--json";
-      // a value that starts with "--" can still be given as --name=value.
-      if (next === undefined || next.startsWith("--"))
+      // `--count --json` is a forgotten value, not a count of "--json"; a
+      // value that is not one of the command's flags may start with dashes
+      // (service's `--args "--json --duration 60"`), and --name=VALUE takes anything.
+      if (next === undefined || isFlag(next, long, short))
         throw new UsageError(`${spelled} needs a value (${spelled} VALUE or ${spelled}=VALUE)`);
       value = next;
       i++;
@@ -171,4 +181,13 @@ export function checkArgv(rawArgs: readonly string[], def: ArgsDef, command = "d
     out.push(`--${f.key}=${value}`);
   }
   return out;
+}
+
+/**
+ * For a command that checks its own arguments (main.ts already runs
+ * checkArgv on every command it dispatches to): the same checks, nothing
+ * returned.
+ */
+export function rejectUnknownFlags(rawArgs: readonly string[], def: ArgsDef): void {
+  checkArgv(rawArgs, def);
 }

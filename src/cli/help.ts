@@ -116,11 +116,12 @@ function flagRow(name: string, a: ArgDef): [string, string] {
 export function flagSections(def: ArgsDef, width: number, heading = "Flags:"): string[] {
   const main: Array<[string, string]> = [];
   const lab: Array<[string, string]> = [];
+  // Only commands that run the agent (they share its flag definitions) set the
+  // knobs apart: for mem, --slots and --pages are what it is about.
+  const runsAgent = Object.entries(def).some(([name, a]) => a === (agentArgs as ArgsDef)[name]);
   for (const [name, a] of Object.entries(def)) {
     if (a.type === "positional") continue;
-    // Only the agent's own knobs: a command of its own (mem's --slots) keeps them as its main flags.
-    const labKnob = LAB_FLAGS.has(name) && a === (agentArgs as ArgsDef)[name];
-    (labKnob ? lab : main).push(flagRow(name, a));
+    (runsAgent && LAB_FLAGS.has(name) ? lab : main).push(flagRow(name, a));
   }
   main.push(["-h, --help", "show this help"]);
   const w = labelWidthOf([...main, ...lab]);
