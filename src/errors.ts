@@ -9,5 +9,5 @@ export class UsageError extends Error {
 /** The host cannot run the agent (privileges, kernel, BTF): exit 1. */
 export class HostError extends Error {
   override name = "HostError";
-  readonly exitCode = 1;
+  readonly exitCode: number = 1;
 }

@@ -22,6 +22,18 @@ export interface SessionOptions extends LoadConfig {
   order: boolean;
   /** Called after every drain, once its events have been handed out (e.g. to flush output). */
   onDrained?: () => void;
+  /**
+   * Called during a drain, after its events, for each CPU that lost events
+   * since the last drain (the kernel's output_fail, or perf's LOST records,
+   * whichever says more). Setting it costs one counters read per drain.
+   */
+  onLost?: (cpu: number, n: number) => void;
+  /**
+   * A drain on the timer failed: the timer stops and this decides what
+   * happens next (the run command stops the run). Without it the error is
+   * rethrown from the timer.
+   */
+  onError?: (e: unknown) => void;
 }
 
 export interface SessionCounts {
@@ -44,6 +56,8 @@ export class Session {
   /** Current drain period: --interval, shortened while buffers fill fast. */
   private delay: number;
   private stopped = false;
+  /** Per CPU, the losses already handed to onLost. */
+  private readonly lossSeen: number[] = [];
   lastMalformed = "";
   /** The kernel's counters, read once at stop just before the maps go away. */
   kernelCountersAtStop: CounterTotals | null = null;
@@ -85,7 +99,14 @@ export class Session {
   private arm(): void {
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.drain();
+      try {
+        this.drain();
+      } catch (e) {
+        // No re-arm: a drain that failed once would fail again, blind and attached.
+        if (this.opts.onError === undefined) throw e;
+        this.opts.onError(e);
+        return;
+      }
       if (!this.stopped) this.arm();
     }, this.delay);
   }
@@ -114,7 +135,23 @@ export class Session {
     if (this.reorder) {
       for (const ev of final ? this.reorder.flush() : this.reorder.release(Number(now))) this.onEvent(ev);
     }
+    if (this.opts.onLost) this.reportLoss(this.opts.onLost);
     this.opts.onDrained?.();
+  }
+
+  /** Hands out, per CPU, what was lost since the last drain. */
+  private reportLoss(onLost: (cpu: number, n: number) => void): void {
+    const perCpu = readCounters(this.obj.mapFd("ds_counters"), this.cpus).perCpu;
+    const perf = this.reader.lostByCpu();
+    for (let cpu = 0; cpu < this.cpus; cpu++) {
+      // Both count the same drops; perf's LOST record may arrive drains later than the counter moves.
+      const seen = Math.max(perCpu[cpu]?.output_fail ?? 0, perf[cpu] ?? 0);
+      const n = seen - (this.lossSeen[cpu] ?? 0);
+      if (n > 0) {
+        this.lossSeen[cpu] = seen;
+        onLost(cpu, n);
+      }
+    }
   }
 
   kernelCounters(): CounterTotals {

@@ -9,6 +9,7 @@ import type { Libbpf } from "../ffi/libbpf.ts";
 import { installLibbpfPrint } from "../ffi/libbpf-log.ts";
 import { openLibbpf } from "../ffi/libpath.ts";
 import { setVerbose } from "../log.ts";
+import { untilReaderGone, writeStdout } from "../output/stdout.ts";
 import { doctorChecks } from "./checks.ts";
 import { doctorJson, doctorTable, requiredFailures } from "./report.ts";
 
@@ -43,7 +44,8 @@ export default defineCommand({
       libErr = e instanceof Error ? e.message : String(e);
     }
     const checks = doctorChecks(l, libErr);
-    process.stdout.write(`${args.json ? doctorJson(checks) : doctorTable(checks).join("\n")}\n`);
+    // A reader that went away is no reason to hide the verdict: the exit status still says it.
+    await untilReaderGone(() => writeStdout(`${args.json ? doctorJson(checks) : doctorTable(checks).join("\n")}\n`));
     const failed = requiredFailures(checks);
     if (failed.length > 0) {
       const first = failed[0]!;

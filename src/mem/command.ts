@@ -5,6 +5,7 @@
 import { defineCommand } from "citty";
 import { prepareHost } from "../agent/prepare.ts";
 import { setVerbose } from "../log.ts";
+import { untilReaderGone, writeStdout } from "../output/stdout.ts";
 import { memArgs, memOptions } from "./options.ts";
 import { measureMemory, memJson, memTable } from "./report.ts";
 
@@ -20,6 +21,6 @@ export default defineCommand({
     const opts = memOptions(args);
     const image = prepareHost();
     const report = measureMemory(image, opts);
-    process.stdout.write(`${args.json ? memJson(report) : memTable(report).join("\n")}\n`);
+    await untilReaderGone(() => writeStdout(`${args.json ? memJson(report) : memTable(report).join("\n")}\n`));
   },
 });

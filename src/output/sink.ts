@@ -1,48 +1,242 @@
 /**
- * Buffered stdout. Lines collect during a drain and go out in one write, so a
- * burst of events costs one syscall, not one per line. A reader that went away
- * (`dual-slot | head`) surfaces as PipeClosed, which the agent treats as a
- * normal stop.
+ * The agent's stdout: bounded, non-blocking, and honest about what it wrote.
+ *
+ * Lines collect during a drain and go out in one write (a burst costs one
+ * syscall, not one per line). A reader that does not keep up must never stall
+ * the agent (the kernel buffers would overflow, signals would wait), so the
+ * descriptor is written without blocking: EAGAIN leaves the rest queued for the
+ * next drain. The queue is bounded; a line that does not fit is dropped and
+ * counted, never silently. A reader that went away (`dual-slot | head`) is
+ * PipeClosed, a normal stop; any other write error (ENOSPC, EIO, EBADF...) is
+ * OutputError, which ends the run with exit status 1.
  */
-import { writeSync } from "node:fs";
-import { peerClosed } from "../ffi/libc.ts";
+import { fstatSync, writeSync, writevSync } from "node:fs";
+import { HostError } from "../errors.ts";
+import { fcntl, peerClosed } from "../ffi/libc.ts";
 
 export class PipeClosed extends Error {
   override name = "PipeClosed";
 }
 
+/** stdout cannot be written at all: the run cannot report, so it stops. */
+export class OutputError extends HostError {
+  override name = "OutputError";
+  constructor(
+    /** The errno name (ENOSPC, EIO, ...), as node:fs reports it. */
+    readonly code: string,
+    detail: string,
+  ) {
+    super(`cannot write to stdout: ${code}${detail !== "" ? ` (${detail})` : ""}`);
+  }
+}
+
+/** What a slow reader may have waiting for it before lines are dropped. */
+export const DEFAULT_OUTPUT_LIMIT = 64 * 1024 * 1024;
+
+/** At most this many buffers per writev(2) (IOV_MAX on Linux). */
+const IOV_MAX = 1024;
+
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000; // the same on x86_64 and arm64
+
+/** Errors that mean the reader is gone rather than the output broken. */
+const READER_GONE = new Set(["EPIPE", "ECONNRESET"]);
+
+/** One drain's lines, encoded once; `ends[i]` is the byte offset just past line i's newline. */
+interface Chunk {
+  buf: Buffer;
+  /** Bytes of `buf` already written. */
+  off: number;
+  ends: number[];
+  counted: boolean[];
+  /** First line not yet completely written. */
+  next: number;
+}
+
+function errnoCode(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return typeof code === "string" ? code : "EIO";
+}
+
 export class LineSink {
-  private lines: string[] = [];
-  private closed = false;
+  private pending: string[] = [];
+  private pendingEnds: number[] = [];
+  private pendingCounted: boolean[] = [];
+  private pendingBytes = 0;
+  private chunks: Chunk[] = [];
+  private queued = 0;
+  /** The reader went away (EPIPE): what is left is nobody's loss. */
+  private gone = false;
+  /** A write failed for good: what is left counts as dropped. */
+  private failed = false;
+  private restoreFlags: number | null = null;
+  /** Counted lines written completely. */
+  written = 0;
+  /** Counted lines that will never be written: over the bound, abandoned at close, or after a write error. */
+  dropped = 0;
 
-  constructor(private readonly fd = 1) {}
+  constructor(
+    private readonly fd = 1,
+    readonly limit = DEFAULT_OUTPUT_LIMIT,
+  ) {}
 
-  push(line: string): void {
-    this.lines.push(line);
+  /**
+   * Makes a pipe or socket non-blocking (a regular file or a terminal is left
+   * alone: neither stalls on a reader). The flag belongs to the open file
+   * description, which a shell may share, so restore() puts it back.
+   */
+  nonBlocking(): this {
+    let kind: "other" | "stream" = "other";
+    try {
+      const st = fstatSync(this.fd);
+      if (st.isFIFO() || st.isSocket()) kind = "stream";
+    } catch {
+      return this; // a bad fd shows up as EBADF at the first write
+    }
+    if (kind !== "stream") return this;
+    const flags = fcntl(this.fd, F_GETFL, 0);
+    if (flags < 0 || (flags & O_NONBLOCK) !== 0) return this;
+    if (fcntl(this.fd, F_SETFL, flags | O_NONBLOCK) === 0) this.restoreFlags = flags;
+    return this;
   }
 
+  /** Undoes nonBlocking(); safe to call twice. */
+  restore(): void {
+    if (this.restoreFlags === null) return;
+    fcntl(this.fd, F_SETFL, this.restoreFlags);
+    this.restoreFlags = null;
+  }
+
+  /** Bytes waiting to be written (pushed, not yet out). */
+  get queuedBytes(): number {
+    return this.queued;
+  }
+
+  /** Nothing waits to be written. */
+  get idle(): boolean {
+    return this.queued === 0;
+  }
+
+  /**
+   * Queues one line. `counted` lines are the records the summary counts
+   * (events); banners and in-band notices are not. Returns false when the line
+   * was dropped because it does not fit the bound (or the output is gone).
+   */
+  push(line: string, counted = true): boolean {
+    if (this.gone) return false;
+    if (this.failed) {
+      if (counted) this.dropped++;
+      return false;
+    }
+    const bytes = Buffer.byteLength(line) + 1;
+    if (this.queued + bytes > this.limit) {
+      if (counted) this.dropped++;
+      return false;
+    }
+    this.pending.push(line);
+    this.pendingBytes += bytes;
+    this.pendingEnds.push(this.pendingBytes);
+    this.pendingCounted.push(counted);
+    this.queued += bytes;
+    return true;
+  }
+
+  /**
+   * Writes what the descriptor takes now, without waiting. Throws PipeClosed
+   * once when the reader is gone (with or without something to write), and
+   * OutputError once when the output cannot be written; later calls do nothing.
+   */
   flush(): void {
-    if (this.closed) return;
-    if (this.lines.length === 0) {
-      if (peerClosed(this.fd)) {
-        this.closed = true;
-        throw new PipeClosed("stdout closed");
-      }
+    if (this.gone || this.failed) return;
+    this.seal();
+    if (this.chunks.length === 0) {
+      if (peerClosed(this.fd)) this.readerGone();
       return;
     }
-    const buf = Buffer.from(`${this.lines.join("\n")}\n`);
-    this.lines = [];
-    let off = 0;
-    while (off < buf.length) {
+    while (this.chunks.length > 0) {
+      let n: number;
       try {
-        off += writeSync(this.fd, buf, off, buf.length - off);
+        n = this.write();
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === "EAGAIN") continue;
-        this.closed = true;
-        if (code === "EPIPE") throw new PipeClosed("stdout closed");
-        throw e;
+        const code = errnoCode(e);
+        if (code === "EAGAIN" || code === "EWOULDBLOCK") return; // the reader is slow: next drain
+        if (code === "EINTR") continue; // interrupted before writing anything; no loop without a signal
+        if (READER_GONE.has(code)) this.readerGone();
+        this.fail(code, e instanceof Error ? e.message : String(e));
       }
+      if (n <= 0) return; // nothing taken: try again next drain rather than spin
+      this.advance(n);
+    }
+  }
+
+  /**
+   * Gives up on what is still queued (the run is ending and the reader is not
+   * taking it): those lines count as dropped, unless the reader is gone.
+   * Returns how many counted lines were dropped by this call.
+   */
+  abandon(): number {
+    this.seal();
+    let n = 0;
+    for (const c of this.chunks) for (let i = c.next; i < c.counted.length; i++) if (c.counted[i]) n++;
+    this.chunks = [];
+    this.queued = 0;
+    if (!this.gone) this.dropped += n;
+    return this.gone ? 0 : n;
+  }
+
+  private readerGone(): never {
+    this.gone = true;
+    this.chunks = [];
+    this.queued = 0;
+    throw new PipeClosed("stdout closed");
+  }
+
+  private fail(code: string, message: string): never {
+    this.abandon();
+    this.failed = true;
+    // node:fs messages read "ENOSPC: no space left on device, write": keep the words.
+    const detail = message.replace(/^[A-Z]+:\s*/, "").replace(/,\s*write[v]?$/, "");
+    throw new OutputError(code, detail);
+  }
+
+  /** Moves the lines pushed since the last flush into one encoded chunk. */
+  private seal(): void {
+    if (this.pending.length === 0) return;
+    const buf = Buffer.from(`${this.pending.join("\n")}\n`);
+    // byteLength and Buffer.from encode lone surrogates alike (3 bytes each); stay safe if not.
+    if (buf.length !== this.pendingBytes) {
+      this.queued += buf.length - this.pendingBytes;
+      const last = this.pendingEnds.length - 1;
+      this.pendingEnds[last] = buf.length;
+    }
+    this.chunks.push({ buf, off: 0, ends: this.pendingEnds, counted: this.pendingCounted, next: 0 });
+    this.pending = [];
+    this.pendingEnds = [];
+    this.pendingCounted = [];
+    this.pendingBytes = 0;
+  }
+
+  private write(): number {
+    const first = this.chunks[0]!;
+    if (this.chunks.length === 1) return writeSync(this.fd, first.buf, first.off, first.buf.length - first.off);
+    const bufs = this.chunks.slice(0, IOV_MAX).map((c) => (c.off === 0 ? c.buf : c.buf.subarray(c.off)));
+    return writevSync(this.fd, bufs);
+  }
+
+  /** Accounts for n bytes written from the front of the queue. */
+  private advance(n: number): void {
+    this.queued -= n;
+    while (n > 0 && this.chunks.length > 0) {
+      const c = this.chunks[0]!;
+      const take = Math.min(n, c.buf.length - c.off);
+      c.off += take;
+      n -= take;
+      while (c.next < c.ends.length && c.ends[c.next]! <= c.off) {
+        if (c.counted[c.next]) this.written++;
+        c.next++;
+      }
+      if (c.off === c.buf.length) this.chunks.shift();
     }
   }
 }

@@ -1,16 +1,26 @@
 /**
  * `dual-slot run` (the default command): attach and stream exec events.
+ *
+ * Every way a run ends goes through one path: detach, tear down, flush what
+ * the reader will take within a bound, print the summary line, then exit with
+ * a status that says how it went (see EXIT_STATUS).
  */
 import { defineCommand } from "citty";
 import { prepareHost } from "../agent/prepare.ts";
 import { Session } from "../agent/session.ts";
 import { agentArgs, sessionOptions } from "../cli/agent-args.ts";
 import { optionalInt, secondsArg } from "../cli/args.ts";
-import { UsageError } from "../errors.ts";
+import { HostError, UsageError } from "../errors.ts";
+import { realtimeNs } from "../ffi/libc.ts";
 import { log, setVerbose } from "../log.ts";
-import { LineSink, PipeClosed } from "../output/sink.ts";
+import { logfmt } from "../output/logfmt.ts";
+import { LossWarnings } from "../output/loss-warning.ts";
+import { DEFAULT_OUTPUT_LIMIT, LineSink, PipeClosed } from "../output/sink.ts";
 import { jsonLine, TABLE_BANNER, TABLE_HEADER, tableRow } from "../render/event.ts";
-import type { ExecEvent } from "../wire/decode.ts";
+import { lostJson, lostRow } from "../render/lost.ts";
+
+export const EXIT_STATUS =
+  "Exit status: 0 stopped cleanly, nothing lost; 1 error (host, libbpf, a drain that failed, stdout that cannot be written: ENOSPC, EIO...); 2 usage; 3 stopped cleanly but events were lost (kernel drops: lost>0, or output dropped because stdout did not keep up: dropped_output>0). A reader that goes away (`| head`) is a clean stop.";
 
 export const runArgs = {
   json: { type: "boolean", default: false, description: "NDJSON on stdout, one object per event" },
@@ -18,14 +28,42 @@ export const runArgs = {
   count: { type: "string", description: "stop after N events have been printed" },
   pid: { type: "string", description: "only events whose pid or ppid is N" },
   comm: { type: "string", description: "only events whose comm is NAME (exact, as the kernel truncates it: 15 bytes)" },
+  "output-buffer": {
+    type: "string",
+    description:
+      "output waiting for a slow reader before lines are dropped (counted as dropped_output): bytes, or with K/M/G (default 64M)",
+  },
   ...agentArgs,
 } as const;
+
+/** A run that stopped cleanly, but not everything reached the reader: exit status 3. */
+export class EventsLost extends HostError {
+  override name = "EventsLost";
+  override readonly exitCode: number = 3;
+}
+
+/** How long a signalled run waits for a stalled reader before dropping what is left. */
+const SIGNAL_GRACE_MS = 500;
+/** How long any other stop waits for a reader that makes no progress. */
+const STALL_GRACE_MS = 1000;
+
+const MIN_OUTPUT = 4096;
+const MAX_OUTPUT = 4 * 1024 ** 3;
+
+export function outputBufferArg(raw: unknown): number {
+  if (raw === undefined || raw === "") return DEFAULT_OUTPUT_LIMIT;
+  const m = /^(\d+)([KMG]i?B?)?$/i.exec(String(raw).trim());
+  const unit = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(m?.[2] ?? "").charAt(0).toUpperCase()];
+  const n = m && unit !== undefined ? Number(m[1]) * unit : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < MIN_OUTPUT || n > MAX_OUTPUT)
+    throw new UsageError(`--output-buffer expects a size from 4K to 4G (e.g. 64M), got '${String(raw)}'`);
+  return n;
+}
 
 export default defineCommand({
   meta: {
     name: "run",
-    description:
-      "Stream exec events built with the dual-slot per-CPU heap (slot 1: business data, slot 0: the event being serialized). Logs go to stderr, events to stdout.",
+    description: `Stream exec events built with the dual-slot per-CPU heap (slot 1: business data, slot 0: the event being serialized). Logs go to stderr, events to stdout. Lost events show up while they happen: a warning on stderr at most every 5 s, and an in-band record ({"event":"lost",...} or a LOST row). ${EXIT_STATUS}`,
   },
   args: runArgs,
   async run({ args }) {
@@ -38,69 +76,155 @@ export default defineCommand({
     if (comm !== undefined && (comm === "" || Buffer.byteLength(comm) > 15)) {
       throw new UsageError("--comm expects 1 to 15 bytes: the kernel keeps no more of a task's name");
     }
+    const outputLimit = outputBufferArg(args["output-buffer"]);
 
     const image = prepareHost();
-    const sink = new LineSink();
-    let printed = 0;
+    const sink = new LineSink(1, outputLimit);
+    /** Events accepted into the sink (what --count counts). */
+    let accepted = 0;
     let filtered = 0;
-    let stop: (why: string) => void = () => {};
-    const done = new Promise<string>((resolve) => (stop = resolve));
+    let why: string | null = null;
+    let failure: unknown = null;
+    let signalledAt: number | null = null;
+    let wake: () => void = () => {};
+    const done = new Promise<void>((resolve) => (wake = resolve));
+    const stop = (w: string) => {
+      if (why !== null) return;
+      why = w;
+      wake();
+    };
+    const fail = (e: unknown) => {
+      failure ??= e;
+      stop("error");
+    };
+    const warnings = new LossWarnings({
+      sharedBuffer: opts.transport !== "perf",
+      emit: (line) => log.warn(line),
+    });
+    let droppedSeen = 0;
 
-    // Flush after every drain: one write per batch. A closed reader ends the run cleanly.
+    // Flush after every drain: one write per batch, never waiting for the reader.
     const flush = () => {
       try {
         sink.flush();
       } catch (e) {
         if (e instanceof PipeClosed) stop("stdout closed");
-        else throw e;
+        else fail(e);
       }
     };
-    const session = new Session(image, { ...opts, onDrained: flush }, (ev: ExecEvent) => {
-      if (limit !== undefined && printed >= limit) return;
+    const afterDrain = () => {
+      flush();
+      if (why !== null) return; // stopping: the summary tells the rest, not a warning about a slow reader
+      warnings.dropped(sink.dropped - droppedSeen);
+      droppedSeen = sink.dropped;
+      warnings.tick();
+    };
+    const onLost = (cpu: number, n: number) => {
+      const r = { cpu, lost: n, wallNs: realtimeNs() };
+      sink.push(args.json ? lostJson(r) : lostRow(r), false);
+      warnings.lost(cpu, n);
+    };
+    const session = new Session(image, { ...opts, onDrained: afterDrain, onLost, onError: fail }, (ev) => {
+      if (limit !== undefined && accepted >= limit) return;
       if ((pid !== undefined && ev.pid !== pid && ev.ppid !== pid) || (comm !== undefined && ev.comm !== comm)) {
         filtered++;
         return;
       }
-      sink.push(args.json ? jsonLine(ev, session.bootWallNs) : tableRow(ev));
-      printed++;
-      if (limit !== undefined && printed >= limit) stop("count");
+      if (sink.push(args.json ? jsonLine(ev, session.bootWallNs) : tableRow(ev))) accepted++;
+      if (limit !== undefined && accepted >= limit) stop("count");
     });
 
-    const onSignal = (sig: string) => () => stop(sig);
+    const onSignal = (sig: string) => () => {
+      signalledAt ??= performance.now();
+      stop(sig);
+    };
     const handlers = { SIGINT: onSignal("SIGINT"), SIGTERM: onSignal("SIGTERM"), SIGHUP: onSignal("SIGHUP") };
     for (const [sig, h] of Object.entries(handlers)) process.on(sig, h);
-    process.on("exit", () => session.stop());
+    const onExit = () => {
+      session.stop();
+      sink.restore();
+    };
+    process.on("exit", onExit);
 
-    session.attach();
-    if (!args.json) {
-      sink.push(TABLE_BANNER);
-      sink.push(TABLE_HEADER);
-    }
-    log.info(
-      `attached ds_exec to raw_tracepoint/sched_process_exec in ${performance.now().toFixed(1)} ms ` +
-        `(mode=${opts.mode} slots=${opts.slots} transport=${opts.transport} encoding=${opts.encoding}` +
-        `${opts.guard ? " guard" : ""}${opts.injectClobber ? " inject-clobber" : ""}, ${session.cpus} CPUs)`,
-    );
-    session.drain();
-    const timer = duration !== undefined ? setTimeout(() => stop("duration"), duration * 1000) : null;
-
-    const why = await done;
-    if (timer) clearTimeout(timer);
-    session.stop();
+    let timer: ReturnType<typeof setTimeout> | null = null;
     try {
-      sink.flush();
-    } catch {
-      // The reader is gone; the summary still goes to stderr.
+      sink.nonBlocking();
+      session.attach();
+      if (!args.json) {
+        sink.push(TABLE_BANNER, false);
+        sink.push(TABLE_HEADER, false);
+      }
+      log.info(
+        `attached ds_exec to raw_tracepoint/sched_process_exec in ${performance.now().toFixed(1)} ms ` +
+          `(mode=${opts.mode} slots=${opts.slots} transport=${opts.transport} encoding=${opts.encoding}` +
+          `${opts.guard ? " guard" : ""}${opts.injectClobber ? " inject-clobber" : ""}, ${session.cpus} CPUs)`,
+      );
+      session.drain();
+      timer = duration !== undefined ? setTimeout(() => stop("duration"), duration * 1000) : null;
+    } catch (e) {
+      fail(e);
     }
+
+    await done;
+    if (timer) clearTimeout(timer);
+    try {
+      session.stop(); // detaches first: whatever else failed, nothing stays attached
+    } catch (e) {
+      failure ??= e;
+    }
+    await closeOutput(sink, flush, () => signalledAt);
+    sink.abandon(); // what the reader did not take counts as dropped_output
+    sink.restore();
+    for (const [sig, h] of Object.entries(handlers)) process.off(sig, h);
+    process.off("exit", onExit);
+
     const k = session.kernelCountersAtStop;
     const c = session.counts;
     log.debug(`stopping: ${why}`);
     if (c.malformed > 0) log.warn(`malformed samples: ${c.malformed} (last: ${session.lastMalformed})`);
-    process.stderr.write(
-      `summary: events=${c.events} lost=${c.lost} malformed=${c.malformed} corrupt=${c.corrupt} clobbers=${k?.clobbers ?? 0} ` +
-        `kernel_events=${k?.events ?? 0} output_fail=${k?.output_fail ?? 0} printed=${printed} filtered=${filtered} ` +
-        `bytes=${c.bytes} lost_per_cpu=[${session.lostByCpu().join(",")}] stop=${why}\n`,
-    );
-    for (const [sig, h] of Object.entries(handlers)) process.off(sig, h);
+    const summary = logfmt([
+      ["events", c.events],
+      ["lost", c.lost],
+      ["malformed", c.malformed],
+      ["corrupt", c.corrupt],
+      ["clobbers", k?.clobbers ?? 0],
+      ["kernel_events", k?.events ?? 0],
+      ["output_fail", k?.output_fail ?? 0],
+      ["printed", sink.written],
+      ["dropped_output", sink.dropped],
+      ["filtered", filtered],
+      ["bytes", c.bytes],
+      ["lost_per_cpu", `[${session.lostByCpu().join(",")}]`],
+      ["stop", why ?? "error"],
+    ]);
+    process.stderr.write(`summary: ${summary}\n`);
+
+    if (failure !== null) throw failure;
+    if (c.lost > 0 || sink.dropped > 0) {
+      const parts = [
+        ...(c.lost > 0 ? [`${c.lost} lost before reaching the agent`] : []),
+        ...(sink.dropped > 0 ? [`${sink.dropped} not written because stdout did not keep up`] : []),
+      ];
+      throw new EventsLost(`stopped, but events were lost: ${parts.join(", ")}`);
+    }
   },
 });
+
+/**
+ * The last flush: waits for the reader while it makes progress, but never past
+ * SIGNAL_GRACE_MS after a signal (an operator's SIGTERM must end the agent
+ * promptly) nor STALL_GRACE_MS without progress. What is left is dropped by the caller.
+ */
+async function closeOutput(sink: LineSink, flush: () => void, signalledAt: () => number | null): Promise<void> {
+  let progressAt = performance.now();
+  for (;;) {
+    const before = sink.queuedBytes;
+    flush();
+    if (sink.idle) return;
+    const now = performance.now();
+    if (sink.queuedBytes < before) progressAt = now;
+    const sig = signalledAt();
+    if ((sig !== null && now - sig >= SIGNAL_GRACE_MS) || now - progressAt >= STALL_GRACE_MS) return;
+    await Bun.sleep(10);
+  }
+}

@@ -8,6 +8,8 @@ import { optionalInt } from "../cli/args.ts";
 import { HostError, UsageError } from "../errors.ts";
 import { possibleCpus } from "../kernel/info.ts";
 import { log, setVerbose } from "../log.ts";
+import { PipeClosed } from "../output/sink.ts";
+import { writeStdout } from "../output/stdout.ts";
 import { type Agent, agentConfig, findAgents, type Selection, type Snapshot, selectAgent, snapshot } from "./agents.ts";
 import { type AgentView, type StatsView, statsJson, statsTable } from "./report.ts";
 
@@ -92,8 +94,8 @@ export default defineCommand({
     const configs = new Map<Agent, AgentView["config"]>(chosen.map((c) => [c.agent, agentConfig(c.agent)]));
     const prev = new Map<Agent, Snapshot>();
 
-    /** One refresh; false once no chosen agent is left. */
-    const tick = (): boolean => {
+    /** One refresh: the text to print, or null once no chosen agent is left. */
+    const render = (): string | null => {
       const out: string[] = [];
       let alive = 0;
       for (const sel of chosen) {
@@ -108,30 +110,50 @@ export default defineCommand({
         if (args.json) out.push(statsJson(v));
         else out.push(...statsTable(v), "");
       }
-      if (args.json) process.stdout.write(out.map((l) => `${l}\n`).join(""));
-      else if (alive > 0) {
-        const clear = args.watch && process.stdout.isTTY ? "\x1b[H\x1b[2J" : "";
-        const stamp = args.watch ? `${new Date().toISOString()}\n` : "";
-        process.stdout.write(`${clear + stamp + out.join("\n").trimEnd()}\n${args.watch && !clear ? "\n" : ""}`);
-      }
-      return alive > 0;
+      if (alive === 0) return null;
+      if (args.json) return out.map((l) => `${l}\n`).join("");
+      const clear = args.watch && process.stdout.isTTY ? "\x1b[H\x1b[2J" : "";
+      const stamp = args.watch ? `${new Date().toISOString()}\n` : "";
+      return `${clear + stamp + out.join("\n").trimEnd()}\n${args.watch && !clear ? "\n" : ""}`;
     };
 
-    if (!tick()) throw new HostError("the agent exited before its counters could be read");
+    const first = render();
+    if (first === null) throw new HostError("the agent exited before its counters could be read");
+    let stopped = false;
+    try {
+      await writeStdout(first);
+    } catch (e) {
+      if (e instanceof PipeClosed) return;
+      throw e;
+    }
     if (!args.watch) return;
 
-    await new Promise<void>((resolve) => {
-      const stop = () => {
+    // Ends on a signal, when the agents are gone, or when stdout fails (EPIPE quietly).
+    await new Promise<void>((resolve, reject) => {
+      let busy = false;
+      const stop = (e?: unknown) => {
+        if (stopped) return;
+        stopped = true;
         clearInterval(timer);
-        process.off("SIGINT", stop);
-        process.off("SIGTERM", stop);
-        resolve();
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+        if (e === undefined || e instanceof PipeClosed) resolve();
+        else reject(e);
       };
+      const onSignal = () => stop();
       const timer = setInterval(() => {
-        if (!tick()) stop();
+        if (busy) return; // the reader is still taking the last refresh
+        const text = render();
+        if (text === null) return stop();
+        busy = true;
+        writeStdout(text, { giveUp: () => stopped })
+          .then(() => {
+            busy = false;
+          })
+          .catch(stop);
       }, 1000);
-      process.on("SIGINT", stop);
-      process.on("SIGTERM", stop);
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
     });
   },
 });

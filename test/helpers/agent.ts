@@ -108,8 +108,12 @@ export async function execTimes(path: string, n: number, argv: string[] = []): P
 export function parseSummary(stderr: string): Record<string, string> {
   const line = stderr.split("\n").find((l) => l.startsWith("summary:"));
   if (line === undefined) throw new Error(`no summary line in: ${stderr}`);
+  // logfmt: a quoted value (`stop="stdout closed"`) is one value, unescaped.
   const out: Record<string, string> = {};
-  for (const m of line.matchAll(/(\w+)=(\S+)/g)) out[m[1]!] = m[2]!;
+  for (const m of line.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S*)/g)) {
+    const raw = m[2]!;
+    out[m[1]!] = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
+  }
   return out;
 }
 

@@ -100,7 +100,7 @@ describeKernel("agent (root)", { commands: ["bash", "head", "bpftool"] }, () => 
     expect(lines.slice(0, 3).join("\n")).toContain("Monitoring dual-slot heap usage");
     expect(lines.at(-1)).toBe("rc=0");
     const err = await Bun.file("/tmp/ds-head.err").text();
-    expect(err).toContain("stop=stdout closed");
+    expect(parseSummary(err).stop).toBe("stdout closed");
   }, 30_000);
 
   test("`dual-slot --comm nobody | head -3` ends with head, even with no event to write", async () => {
@@ -115,7 +115,7 @@ describeKernel("agent (root)", { commands: ["bash", "head", "bpftool"] }, () => 
     const out = await new Response(sh.stdout).text();
     expect(out.trim()).toBe("0");
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(await Bun.file("/tmp/ds-idle.err").text()).toContain("stop=stdout closed");
+    expect(parseSummary(await Bun.file("/tmp/ds-idle.err").text()).stop).toBe("stdout closed");
   }, 30_000);
 
   test("--count stops after exactly N events, --comm filters", async () => {

@@ -43,7 +43,7 @@ describeKernel("transports (root)", { commands: ["taskset", "bash"], cpus: [0, 1
     const agent = await startAgent(["--json", "--transport", "ringbuf", "--ring-size", "4096", "--interval", "2000"]);
     await execTimes(t.path, 300);
     const { stdout, stderr, code } = await agent.stop();
-    expect(code).toBe(0);
+    expect(code).toBe(3); // stopped cleanly, but events were lost
     const s = parseSummary(stderr);
     const got = parseEvents(stdout).filter((e) => e.comm === t.comm).length;
     expect(Number(s.lost)).toBeGreaterThan(0);

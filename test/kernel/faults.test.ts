@@ -1,0 +1,270 @@
+/**
+ * The agent when things go wrong around it: output that cannot be written, a
+ * reader that stops reading, events the kernel had to drop. Every failure ends
+ * the same way (detached, summary, one line, a status that says so), the agent
+ * never spins, and loss is visible while it happens.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  BIN,
+  bpfObjectsOf,
+  execTimes,
+  liveIds,
+  type Proc,
+  parseSummary,
+  spawnProc,
+  startAgent,
+  uniqueTrue,
+  waitAttached,
+} from "../helpers/agent.ts";
+import { describeKernel } from "../helpers/kernel.ts";
+
+const dirs: string[] = [];
+const mounts: string[] = [];
+const fds: number[] = [];
+afterAll(() => {
+  for (const fd of fds) closeSync(fd);
+  for (const m of mounts) Bun.spawnSync(["umount", m]);
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function scratch(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+
+/** The agent (or another command) with stdout redirected by the shell, as a user would. */
+function withStdout(target: string, args: string[]): Proc {
+  return spawnProc(["bash", "-c", `exec "$0" "$@" >${target}`, BIN, ...args]);
+}
+
+/** A stack trace, or the source dump Bun prints with an uncaught error. */
+function hasTrace(stderr: string): boolean {
+  return /^\s+at\s/m.test(stderr) || /^\s*\d+ \| /m.test(stderr) || /^error: /m.test(stderr);
+}
+
+/** The agent's stderr lines that are neither logs nor the summary: its final word. */
+function finalLines(stderr: string): string[] {
+  return stderr
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("dual-slot:"));
+}
+
+/** Waits until the agent's programs are gone from the kernel (freed after an RCU grace period). */
+async function expectReleased(progs: number[]): Promise<void> {
+  let live = await liveIds("prog");
+  for (let i = 0; i < 40 && progs.some((id) => live.has(id)); i++) {
+    await Bun.sleep(50);
+    live = await liveIds("prog");
+  }
+  for (const id of progs) expect(live.has(id)).toBe(false);
+}
+
+/** This process's CPU time in seconds (utime + stime), from /proc. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100; // USER_HZ is 100 on Linux
+}
+
+/** A named pipe whose read end this test holds open and never reads. */
+function stalledPipe(): string {
+  const path = join(scratch("ds-stall-"), "fifo");
+  const r = Bun.spawnSync(["mkfifo", path]);
+  if (r.exitCode !== 0) throw new Error("mkfifo failed");
+  fds.push(openSync(path, constants.O_RDONLY | constants.O_NONBLOCK));
+  return path;
+}
+
+describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo", "bpftool"] }, () => {
+  test("stdout on a full filesystem: exit 1 with one line, summary printed, nothing left attached, no stack trace", async () => {
+    const dir = scratch("ds-full-");
+    const mnt = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir]);
+    expect(mnt.exitCode).toBe(0);
+    mounts.push(dir);
+    const t = uniqueTrue("dsful");
+    dirs.push(t.dir);
+    const p = withStdout(`"${dir}/o.json"`, ["--json", "--duration", "30"]);
+    await waitAttached(p);
+    const held = bpfObjectsOf(p.pid).progs;
+    expect(held.length).toBeGreaterThanOrEqual(1);
+    // ~400 bytes per event: a few hundred fill 64 KiB; keep going until the agent gives up.
+    const deadline = Date.now() + 15_000;
+    while (!p.stderr().includes("summary:") && Date.now() < deadline) await execTimes(t.path, 50);
+    const { stderr, code } = await p.finish(undefined, 10_000);
+    expect(code).toBe(1);
+    expect(hasTrace(stderr)).toBe(false);
+    const s = parseSummary(stderr);
+    expect(s.stop).toBe("error");
+    expect(Number(s.printed)).toBeGreaterThan(0);
+    expect(Number(s.dropped_output)).toBeGreaterThanOrEqual(0);
+    const last = finalLines(stderr);
+    expect(last).toHaveLength(1);
+    expect(last[0]).toStartWith("dual-slot: cannot write to stdout: ENOSPC");
+    await expectReleased(held);
+    const names = await new Response(Bun.spawn(["bpftool", "-j", "prog", "show"], { stdout: "pipe" }).stdout).text();
+    const mine = (JSON.parse(names || "[]") as Array<{ id: number; name?: string }>).filter((x) => held.includes(x.id));
+    expect(mine).toEqual([]);
+  }, 60_000);
+
+  test("stdout on /dev/full: exit 1, one line, no stack trace", async () => {
+    const t = uniqueTrue("dsdf");
+    dirs.push(t.dir);
+    const p = withStdout("/dev/full", ["--json", "--duration", "3"]);
+    await waitAttached(p);
+    await execTimes(t.path, 5);
+    const { stderr, code } = await p.finish(undefined, 15_000);
+    expect(code).toBe(1);
+    expect(hasTrace(stderr)).toBe(false);
+    expect(parseSummary(stderr).stop).toBe("error");
+    expect(finalLines(stderr)).toEqual([expect.stringMatching(/^dual-slot: cannot write to stdout: ENOSPC/)]);
+  }, 30_000);
+
+  test("a reader that stops reading: no spin, draining goes on, SIGTERM ends the run within 1 s, dropped_output counted, exit 3", async () => {
+    const fifo = stalledPipe();
+    const t = uniqueTrue("dsstl");
+    dirs.push(t.dir);
+    // A 64 KiB bound: the burst overflows the pipe and the bound while the reader sleeps.
+    const p = withStdout(`"${fifo}"`, ["--json", "--output-buffer", "64K"]);
+    await waitAttached(p);
+    await execTimes(t.path, 600);
+    await Bun.sleep(300);
+    // Stalled, the agent idles: well under a CPU-second over a second of wall time.
+    const c0 = cpuSeconds(p.pid);
+    await Bun.sleep(1000);
+    expect(cpuSeconds(p.pid) - c0).toBeLessThan(0.3);
+    // Dropped output is told live, not only in the summary.
+    expect(p.stderr()).toMatch(/dropped \d+ output lines in the last [\d.]+s: stdout is not keeping up/);
+
+    const sent = performance.now();
+    const r = p.finish("SIGTERM", 10_000);
+    const { stderr, code } = await r;
+    expect(performance.now() - sent).toBeLessThan(1000);
+    expect(code).toBe(3);
+    expect(hasTrace(stderr)).toBe(false);
+    const s = parseSummary(stderr);
+    expect(s.stop).toBe("SIGTERM");
+    expect(Number(s.dropped_output)).toBeGreaterThan(0);
+    expect(Number(s.lost)).toBe(0);
+  }, 60_000);
+
+  test("SIGTERM with a full pipe and the default bound also ends within 1 s", async () => {
+    const fifo = stalledPipe();
+    const t = uniqueTrue("dsst2");
+    dirs.push(t.dir);
+    const p = withStdout(`"${fifo}"`, ["--json"]);
+    await waitAttached(p);
+    await execTimes(t.path, 400);
+    await Bun.sleep(300);
+    const sent = performance.now();
+    const { stderr, code } = await p.finish("SIGTERM", 10_000);
+    expect(performance.now() - sent).toBeLessThan(1000);
+    expect(code).toBe(3);
+    expect(Number(parseSummary(stderr).dropped_output)).toBeGreaterThan(0);
+  }, 60_000);
+
+  for (const transport of ["perf", "ringbuf"] as const) {
+    test(`forced loss (${transport}): a live warning, an in-band lost record in the NDJSON, exit 3`, async () => {
+      const t = uniqueTrue("dslos");
+      dirs.push(t.dir);
+      const small = transport === "perf" ? ["--pages", "1"] : ["--ring-size", "4096"];
+      const agent = await startAgent(["--json", "--transport", transport, ...small, "--interval", "2000"]);
+      await execTimes(t.path, 300);
+      // The next drain (the period shrinks while buffers fill) reports the loss.
+      const deadline = Date.now() + 5_000;
+      while (!/lost \d+ events/.test(agent.stderrSoFar()) && Date.now() < deadline) await Bun.sleep(50);
+      const live = agent.stderrSoFar();
+      const { stdout, stderr, code } = await agent.stop("SIGINT");
+      expect(code).toBe(3);
+      expect(hasTrace(stderr)).toBe(false);
+      if (transport === "perf")
+        expect(live).toMatch(/lost \d+ events on CPU \d+(, \d+ on CPU \d+)* in the last [\d.]+s/);
+      else expect(live).toMatch(/lost \d+ events in the last [\d.]+s: the ring buffer shared by all CPUs was full/);
+
+      // Parsed here, not with parseEvents: the lost record is not an exec event.
+      const records = stdout
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const lost = records.filter((r) => r.event === "lost");
+      expect(lost.length).toBeGreaterThan(0);
+      for (const r of lost) {
+        expect(typeof r.time).toBe("string");
+        expect(Number.isNaN(Date.parse(r.time as string))).toBe(false);
+        expect(Number.isInteger(r.cpu)).toBe(true);
+        expect(r.lost as number).toBeGreaterThan(0);
+      }
+      const s = parseSummary(stderr);
+      const total = lost.reduce((n, r) => n + (r.lost as number), 0);
+      expect(total).toBe(Number(s.output_fail));
+      expect(Number(s.lost)).toBeGreaterThan(0);
+      expect(finalLines(stderr)).toEqual([expect.stringMatching(/^dual-slot: stopped, but events were lost: /)]);
+    }, 60_000);
+  }
+
+  test("forced loss in the table: a LOST row", async () => {
+    const t = uniqueTrue("dslot");
+    dirs.push(t.dir);
+    const agent = await startAgent(["--pages", "1", "--interval", "2000"]);
+    await execTimes(t.path, 300);
+    await Bun.sleep(300);
+    const { stdout, code } = await agent.stop("SIGINT");
+    expect(code).toBe(3);
+    expect(stdout).toMatch(/^LOST {5}- {8}- {8}- {16}cpu=\d+ lost=\d+ time=\S+Z$/m);
+  }, 60_000);
+
+  test("a clean run with nothing lost still exits 0, with dropped_output=0 in a logfmt summary", async () => {
+    const agent = await startAgent(["--json"]);
+    await Bun.sleep(300);
+    const { stderr, code } = await agent.stop("SIGTERM");
+    expect(code).toBe(0);
+    const line = stderr.split("\n").find((l) => l.startsWith("summary:"))!;
+    expect(line).toMatch(/^summary:( [a-z_]+=("([^"\\]|\\.)*"|[^\s"]+))+$/);
+    expect(parseSummary(stderr).dropped_output).toBe("0");
+  }, 30_000);
+
+  test("stats, mem, doctor on /dev/full: one line, exit 1", async () => {
+    const agent = await startAgent(["--json"]);
+    try {
+      for (const cmd of [["stats"], ["stats", "--watch"], ["mem"], ["doctor"]]) {
+        const { stderr, code } = await withStdout("/dev/full", cmd).finish(undefined, 20_000);
+        expect({ cmd, code }).toEqual({ cmd, code: 1 });
+        expect(hasTrace(stderr)).toBe(false);
+        const last = stderr.trim().split("\n").at(-1);
+        expect(last).toStartWith("dual-slot: cannot write to stdout: ENOSPC");
+        expect(finalLines(stderr)).toHaveLength(1);
+      }
+    } finally {
+      await agent.stop("SIGINT");
+    }
+  }, 90_000);
+
+  test("stats, mem, doctor into a closed pipe: a quiet, normal stop", async () => {
+    const agent = await startAgent(["--json"]);
+    try {
+      for (const cmd of [["stats"], ["stats", "--watch"], ["mem"], ["doctor"]]) {
+        // Both ends opened, then the read end closed: the first write is EPIPE.
+        const path = stalledPipe();
+        const r = fds.pop()!;
+        const w = openSync(path, constants.O_WRONLY);
+        closeSync(r);
+        const p = Bun.spawn([BIN, ...cmd], { stdout: w, stderr: "pipe", stdin: "ignore" });
+        closeSync(w);
+        const killer = setTimeout(() => p.kill("SIGKILL"), 20_000);
+        const code = await p.exited;
+        clearTimeout(killer);
+        const stderr = await new Response(p.stderr).text();
+        expect({ cmd, code }).toEqual({ cmd, code: 0 });
+        expect(hasTrace(stderr)).toBe(false);
+        expect(finalLines(stderr)).toEqual([]);
+      }
+    } finally {
+      await agent.stop("SIGINT");
+    }
+  }, 90_000);
+});
