@@ -8,7 +8,10 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LineSink, PipeClosed } from "../../src/output/sink.ts";
+import { logfmt, parseLogfmt } from "../../src/output/logfmt.ts";
+import { LossWarnings } from "../../src/output/loss-warning.ts";
+import { LineSink, OutputError, PipeClosed } from "../../src/output/sink.ts";
+import { lostJson, lostRow } from "../../src/render/lost.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "dual-slot-sink-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -161,7 +164,13 @@ describe("one write per drain", () => {
     const sink = new LineSink(w);
     const lines = Array.from({ length: 20_000 }, (_, i) => `line ${i} ${"y".repeat(i % 97)}`);
     for (const l of lines) sink.push(l);
-    sink.flush(); // ~1.2 MB into a 64 KiB pipe: most writes are partial or EAGAIN
+    // ~1.2 MB into a 64 KiB pipe: EAGAIN leaves the rest for the next drain, as the agent's timer would.
+    for (let i = 0; !sink.idle && i < 2000; i++) {
+      sink.flush();
+      if (!sink.idle) await Bun.sleep(5);
+    }
+    expect(sink.idle).toBe(true);
+    expect(sink.written).toBe(lines.length);
     close(w);
     expect(await cat.exited).toBe(0);
     expect(readFileSync(copy, "utf8")).toBe(`${lines.join("\n")}\n`);
@@ -231,5 +240,156 @@ describe("other write errors", () => {
     sink.push("three");
     sink.flush();
     expect(readFileSync(path, "utf8")).toBe("one\ntwo\nthree\n");
+  });
+});
+
+describe("bounded, non-blocking, honest counts", () => {
+  test("EAGAIN returns at once with the rest queued (no spin); printed counts whole lines only", () => {
+    const { r, w } = pipe();
+    const sink = new LineSink(w).nonBlocking();
+    const line = "z".repeat(999); // 1000 bytes with its newline
+    for (let i = 0; i < 200; i++) sink.push(line);
+    const t0 = performance.now();
+    sink.flush(); // 200 kB into a 64 KiB pipe nobody reads
+    expect(performance.now() - t0).toBeLessThan(100);
+    expect(sink.idle).toBe(false);
+    const got = drain(r);
+    expect(sink.written).toBe(Math.floor(got.length / 1000));
+    expect(sink.queuedBytes).toBe(200_000 - got.length);
+    sink.restore();
+  });
+
+  test("lines past the bound are dropped and counted; uncounted lines never count", () => {
+    const { w } = pipe();
+    const sink = new LineSink(w, 4096);
+    let accepted = 0;
+    for (let i = 0; i < 100; i++) if (sink.push("x".repeat(99))) accepted++;
+    expect(accepted).toBe(40); // 40 x 100 bytes fit 4096
+    expect(sink.dropped).toBe(60);
+    expect(sink.push("y".repeat(200), false)).toBe(false);
+    expect(sink.dropped).toBe(60);
+  });
+
+  test("abandon() counts what the reader never took as dropped, including a half-written line", () => {
+    const { r, w } = pipe();
+    const sink = new LineSink(w).nonBlocking();
+    for (let i = 0; i < 100; i++) sink.push("q".repeat(1499));
+    sink.flush();
+    const got = drain(r).length;
+    const whole = Math.floor(got / 1500);
+    expect(sink.written).toBe(whole);
+    expect(sink.abandon()).toBe(100 - whole);
+    expect(sink.dropped).toBe(100 - whole);
+    expect(sink.idle).toBe(true);
+    sink.restore();
+  });
+
+  test("a reader gone leaves nothing counted as dropped (a clean `| head`)", () => {
+    const { r, w } = pipe();
+    const sink = new LineSink(w);
+    close(r);
+    sink.push("a");
+    expect(thrown(() => sink.flush())).toBeInstanceOf(PipeClosed);
+    expect(sink.abandon()).toBe(0);
+    expect(sink.dropped).toBe(0);
+  });
+
+  test("an unwritable output is OutputError: one line naming the errno; what was queued is dropped", () => {
+    const fd = track(openSync("/dev/full", "w"));
+    const sink = new LineSink(fd);
+    sink.push("a");
+    sink.push("b");
+    const e = thrown(() => sink.flush());
+    expect(e).toBeInstanceOf(OutputError);
+    expect((e as Error).message).toBe("cannot write to stdout: ENOSPC (no space left on device)");
+    expect((e as OutputError).exitCode).toBe(1);
+    expect(sink.dropped).toBe(2);
+    expect(sink.push("c")).toBe(false);
+    expect(sink.dropped).toBe(3);
+    expect(thrown(() => sink.flush())).toBeNull();
+  });
+
+  test("nonBlocking() sets O_NONBLOCK on a pipe and restore() puts the flags back", () => {
+    const path = fifo();
+    track(openSync(path, constants.O_RDONLY | constants.O_NONBLOCK));
+    const w = track(openSync(path, constants.O_WRONLY));
+    const flags = () =>
+      Number.parseInt(/^flags:\s*(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${w}`, "utf8"))![1]!, 8);
+    const before = flags();
+    expect(before & 0o4000).toBe(0);
+    const sink = new LineSink(w).nonBlocking();
+    expect(flags() & 0o4000).toBe(0o4000);
+    sink.restore();
+    expect(flags()).toBe(before);
+  });
+});
+
+describe("the summary line is logfmt", () => {
+  test("values with spaces, quotes or = are quoted and escaped; the parser reads them back", () => {
+    const line = logfmt([
+      ["events", 3],
+      ["stop", "stdout closed"],
+      ["odd", 'say "hi"\\'],
+      ["eq", "a=b"],
+      ["empty", ""],
+      ["lost_per_cpu", "[0,1]"],
+    ]);
+    expect(line).toBe('events=3 stop="stdout closed" odd="say \\"hi\\"\\\\" eq="a=b" empty="" lost_per_cpu=[0,1]');
+    expect(parseLogfmt(line)).toEqual({
+      events: "3",
+      stop: "stdout closed",
+      odd: 'say "hi"\\',
+      eq: "a=b",
+      empty: "",
+      lost_per_cpu: "[0,1]",
+    });
+  });
+});
+
+describe("loss you can see", () => {
+  test("at most one warning per 5 s, summing per CPU since the last one", () => {
+    let now = 0;
+    const lines: string[] = [];
+    const w = new LossWarnings({ sharedBuffer: false, emit: (l) => lines.push(l), now: () => now });
+    now = 2000;
+    w.lost(1, 5);
+    w.lost(0, 3);
+    expect(w.tick()).toBe("lost 3 events on CPU 0, 5 on CPU 1 in the last 2s");
+    now = 3000;
+    w.lost(0, 7);
+    expect(w.tick()).toBeNull(); // within 5 s of the last warning
+    now = 6000;
+    w.lost(0, 1);
+    expect(w.tick()).toBeNull();
+    now = 7000;
+    expect(w.tick()).toBe("lost 8 events on CPU 0 in the last 5s");
+    now = 20_000;
+    expect(w.tick()).toBeNull(); // nothing new: nothing said
+    expect(lines).toHaveLength(2);
+  });
+
+  test("the ring buffer says it is one buffer for all CPUs; dropped output is told too", () => {
+    let now = 1000;
+    const w = new LossWarnings({ sharedBuffer: true, emit: () => {}, now: () => now });
+    now = 11_000;
+    w.lost(0, 4);
+    w.lost(1, 2);
+    w.dropped(9);
+    expect(w.tick()).toBe(
+      "lost 6 events in the last 10s: the ring buffer shared by all CPUs was full (CPU 0: 4, CPU 1: 2); dropped 9 output lines in the last 10s: stdout is not keeping up",
+    );
+  });
+
+  test("the in-band lost record: NDJSON and a LOST table row", () => {
+    const r = { cpu: 1, lost: 42, wallNs: 1_764_000_000_123_456_789n };
+    expect(JSON.parse(lostJson(r))).toEqual({
+      event: "lost",
+      time: "2025-11-24T16:00:00.123456789Z",
+      cpu: 1,
+      lost: 42,
+    });
+    expect(lostRow(r)).toBe(
+      `${"LOST".padEnd(8)} ${"-".padEnd(8)} ${"-".padEnd(8)} ${"-".padEnd(16)} cpu=1 lost=42 time=2025-11-24T16:00:00.123456789Z`,
+    );
   });
 });
