@@ -432,6 +432,8 @@ interface Result {
   checks: Check[];
   seconds: number;
   error: string | undefined;
+  /** Where the time went, for the report. */
+  timing: string;
 }
 
 async function boot(k: Kernel, vmlinuz: string, initramfs: string, verbose: boolean): Promise<Result> {
@@ -487,8 +489,10 @@ async function boot(k: Kernel, vmlinuz: string, initramfs: string, verbose: bool
   const name = /kernel=(\S+)/.exec(g.begin ?? "")?.[1] ?? release(k);
   if (g.begin && name !== release(k)) error = `booted ${name}, expected ${release(k)}`;
   const all = g.begin ? checks(g, k) : [];
-  for (const [c, s] of g.status) if (verbose) console.error(`  ${c}: rc ${s.rc}, ${s.seconds.toFixed(1)} s`);
-  return { kernel: name, checks: all, seconds, error };
+  const init = Number(/uptime_cs=(\d+)/.exec(g.begin ?? "")?.[1]) / 100;
+  const cases = [...g.status].map(([c, s]) => `${c} ${s.seconds.toFixed(1)}`).join(", ");
+  const timing = `init after ${init.toFixed(1)} s of guest uptime; cases (s): ${cases}`;
+  return { kernel: name, checks: all, seconds, error, timing };
 }
 
 async function main(): Promise<number> {
@@ -515,6 +519,7 @@ async function main(): Promise<number> {
       if (failed > 0) failedKernels++;
       console.log(`kernel ${r.kernel}: ${passed} passed, ${failed} failed (boot to result ${r.seconds.toFixed(1)} s)`);
       if (r.error) console.log(`  FAIL boot: ${r.error}`);
+      console.log(`  time: ${r.timing}`);
       for (const c of r.checks) console.log(`  ${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`);
     }
   } finally {
