@@ -8,6 +8,7 @@ import doctor from "./doctor/command.ts";
 import lab from "./lab/command.ts";
 import mem from "./mem/command.ts";
 import run from "./run/command.ts";
+import service from "./service/command.ts";
 import stats from "./stats/command.ts";
 
 export const subCommands: Record<string, CommandDef<ArgsDef>> = {
@@ -17,4 +18,5 @@ export const subCommands: Record<string, CommandDef<ArgsDef>> = {
   stats: stats as CommandDef<ArgsDef>,
   doctor: doctor as CommandDef<ArgsDef>,
   bench: bench as CommandDef<ArgsDef>,
+  service: service as CommandDef<ArgsDef>,
 };

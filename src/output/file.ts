@@ -134,11 +134,7 @@ function openSafe(path: string): { fd: number; size: number } {
   const file = join(dir, basename(path));
   let fd: number;
   try {
-    fd = openSync(
-      file,
-      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_CLOEXEC,
-      0o600,
-    );
+    fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ELOOP") throw new UnsafePath(`${file} is a symlink`);
