@@ -134,3 +134,26 @@ int ds_flood(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	return business_logic(ctx, (void *)bpf_get_current_task(), NULL, DS_EVENT_FLOOD);
 }
+
+/* Level 1 for an exit: a process's main thread leaves (threads are not processes). */
+SEC("raw_tracepoint/sched_process_exit")
+int ds_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = (void *)ctx->args[0];
+	struct ds_exit_info *info;
+	__u64 tag = new_tag();
+	__u32 gen = 0;
+
+	if (BPF_CORE_READ(task, pid) != BPF_CORE_READ(task, tgid))
+		return 0;
+	info = sd_get_local(sizeof(*info), &gen);
+	if (!info)
+		return 0;
+	info->tag = tag;
+	bpf_probe_read_kernel(info->comm, sizeof(info->comm), &task->comm);
+	info->exit_code = BPF_CORE_READ(task, exit_code);
+	info->runtime_ns = bpf_ktime_get_ns() - BPF_CORE_READ(task, start_time);
+	serialize_exit(ctx, task, info, tag);
+	sd_put_local(info, gen);
+	return 0;
+}

@@ -42,6 +42,7 @@ enum ds_wire_const {
 enum ds_event_type {
 	DS_EVENT_EXEC = 1,
 	DS_EVENT_FLOOD = 2,
+	DS_EVENT_EXIT = 3,
 };
 
 enum ds_mode {
@@ -145,6 +146,32 @@ struct ds_exec_fixed {
 	char pexe[DS_FIXED_PATH];
 };
 
+/* Index of each string descriptor in ds_exit.str[]. */
+enum ds_exit_str {
+	DS_EXIT_STR_COMM = 0,
+	DS_EXIT_STR_NR = 1,
+};
+
+/* A process's main thread exited (sched_process_exit). */
+struct ds_exit {
+	struct ds_header hdr;
+	__u32 pid;
+	__u32 tid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 gid;
+	__s32 exit_code;   /* wait status: exit status << 8 | terminating signal (0x80: core dumped) */
+	__u64 runtime_ns;  /* from the process's start to its exit */
+	__u64 cgroup_id;
+	__u32 flags;       /* enum ds_flags (slot1_intact) */
+	__u32 str[DS_EXIT_STR_NR];
+};
+
+struct ds_exit_fixed {
+	struct ds_exit base;
+	char comm[DS_COMM_LEN];
+};
+
 /* Per-CPU counters, read by `dual-slot stats` and the summary line. */
 struct ds_counters {
 	__u64 seq;
@@ -194,6 +221,7 @@ struct ds_bss {
  */
 struct ds_wire_types {
 	struct ds_exec_fixed exec_fixed;
+	struct ds_exit_fixed exit_fixed;
 	struct ds_slot_state slot_state;
 	struct ds_counters counters;
 	struct ds_config config;
@@ -204,6 +232,7 @@ struct ds_wire_types {
 	enum ds_transport transport;
 	enum ds_encoding encoding;
 	enum ds_str str;
+	enum ds_exit_str exit_str;
 	enum ds_flags flags;
 	/* Kernel UAPI structs read through bpf_obj_get_info_by_fd. */
 	struct bpf_prog_info prog_info;

@@ -63,6 +63,15 @@ struct ds_file_info {
 	char swap[DS_PATH_CAP]; /* paths are built backwards here, then copied */
 };
 
+/* Slot 1 for an exit: what the business function gathers before serializing. */
+struct ds_exit_info {
+	__u64 tag;
+	char comm[DS_COMM_LEN];
+	__s32 exit_code;
+	__u32 pad;
+	__u64 runtime_ns;
+};
+
 /* The third level's scratch (nest3): the parent's comm and exe path. */
 struct ds_enrich {
 	__u64 tag;
@@ -77,6 +86,7 @@ _Static_assert(sizeof(struct ds_enrich) + DS_NAME_MAX + 1 <= SD_EVENT_MAX, "enri
 _Static_assert(sizeof(struct ds_exec) + DS_COMM_LEN + DS_FILENAME_CAP + DS_ARGS_CAP + 3 * DS_PATH_CAP
 		       <= SD_EVENT_MAX, "a compact event must always fit slot 0");
 _Static_assert(sizeof(struct ds_exec_fixed) <= SD_EVENT_MAX, "fixed event overflows slot 0");
+_Static_assert(sizeof(struct ds_exit_fixed) <= SD_EVENT_MAX, "fixed exit overflows slot 0");
 
 enum ds_owner {
 	OWNER_BUSINESS = 1,

@@ -107,6 +107,49 @@ static __always_inline __u32 clamp(__u32 v, __u32 max, __u32 *flags, __u32 flag)
 	return v;
 }
 
+/* The header every record starts with; hdr->tag and hdr->size are the caller's. */
+static __always_inline void hdr_fill(struct ds_header *h, struct ds_counters *c, __u32 type)
+{
+	h->ktime_ns = bpf_ktime_get_ns();
+	h->seq = ++c->seq;
+	h->type = type;
+	h->version = DS_WIRE_VERSION;
+	h->encoding = ds_cfg.encoding;
+	h->cpu = bpf_get_smp_processor_id();
+	h->mode = ds_cfg.mode;
+	h->slots = ds_cfg.slots;
+	h->transport = ds_cfg.transport;
+	h->guard = ds_cfg.guard;
+}
+
+/*
+ * Sends a finished record: submits the ring buffer reservation, or copies slot 0
+ * out through the configured transport. `events` counts what reached user
+ * space's buffer; `output_fail` what did not (a kernel-side drop).
+ */
+static __always_inline void record_submit(void *ctx, struct bpf_dynptr *dp, void *s0, __u32 size, struct ds_counters *c)
+{
+	long err;
+
+	if (ds_cfg.transport == DS_TRANSPORT_RINGBUF) {
+		bpf_ringbuf_submit_dynptr(dp, BPF_RB_NO_WAKEUP);
+		err = 0;
+	} else {
+		if (size > SD_EVENT_MAX)
+			size = SD_EVENT_MAX;
+		if (ds_cfg.transport == DS_TRANSPORT_PERF)
+			err = bpf_perf_event_output(ctx, &ds_events, BPF_F_CURRENT_CPU, s0, size);
+		else
+			err = bpf_ringbuf_output(&ds_ring, s0, size, BPF_RB_NO_WAKEUP);
+	}
+	if (err) {
+		c->output_fail++;
+	} else {
+		c->events++;
+		c->bytes += size;
+	}
+}
+
 static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u64 tag, const __u64 *comm, __u32 type)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
@@ -119,7 +162,6 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 	struct ds_exec *ev;
 	void *s0 = NULL;
 	int intact1, intact2;
-	long err;
 
 	if (!c)
 		return 0;
@@ -168,16 +210,7 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 	mark[0] = 0x3a3073ull | (comm[0] << 24); /* "s0:" + comm */
 	mark[1] = (comm[0] >> 40) | (comm[1] << 24);
 	__builtin_memcpy(ev->mark, mark, sizeof(mark));
-	ev->hdr.ktime_ns = bpf_ktime_get_ns();
-	ev->hdr.seq = ++c->seq;
-	ev->hdr.type = type;
-	ev->hdr.version = DS_WIRE_VERSION;
-	ev->hdr.encoding = ds_cfg.encoding;
-	ev->hdr.cpu = bpf_get_smp_processor_id();
-	ev->hdr.mode = ds_cfg.mode;
-	ev->hdr.slots = ds_cfg.slots;
-	ev->hdr.transport = ds_cfg.transport;
-	ev->hdr.guard = ds_cfg.guard;
+	hdr_fill(&ev->hdr, c, type);
 	ev->pid = bpf_get_current_pid_tgid() >> 32;
 	ev->tid = (__u32)bpf_get_current_pid_tgid();
 	ev->ppid = BPF_CORE_READ(task, real_parent, tgid);
@@ -243,27 +276,72 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 		size = pos;
 	ev->hdr.size = size;
 
-	if (ring) {
-		bpf_ringbuf_submit_dynptr(&dp, BPF_RB_NO_WAKEUP);
-		err = 0;
-	} else {
-		if (size > SD_EVENT_MAX)
-			size = SD_EVENT_MAX;
-		if (ds_cfg.transport == DS_TRANSPORT_PERF)
-			err = bpf_perf_event_output(ctx, &ds_events, BPF_F_CURRENT_CPU, s0, size);
-		else
-			err = bpf_ringbuf_output(&ds_ring, s0, size, BPF_RB_NO_WAKEUP);
-	}
-	/* events counts what reached user space's buffer; output_fail what did not. */
-	if (err) {
-		c->output_fail++;
-	} else {
-		c->events++;
-		c->bytes += size;
-	}
+	record_submit(ctx, &dp, s0, size, c);
 	if (ring)
 		return 0;
 	sd_put_percpu_data(s0, 0, OWNER_SERIALIZER, gen0, 1);
+	return 0;
+}
+
+/* Level 2 for an exit: the record in slot 0 (or the ring), from slot 1's info. */
+static __noinline int serialize_exit(void *ctx, struct task_struct *task, struct ds_exit_info *info, __u64 tag)
+{
+	struct ds_counters *c = counters();
+	const int fixed = ds_cfg.encoding == DS_ENCODING_FIXED;
+	const int ring = ds_cfg.transport == DS_TRANSPORT_RINGBUF;
+	__u64 comm[2];
+	__u32 size, l_comm, off, gen0 = 0;
+	struct bpf_dynptr dp;
+	struct ds_exit *ev;
+	void *s0 = NULL;
+
+	if (!c)
+		return 0;
+	__builtin_memcpy(comm, info->comm, DS_COMM_LEN);
+	l_comm = comm_len(comm);
+	if (l_comm > DS_COMM_LEN)
+		l_comm = DS_COMM_LEN;
+	size = fixed ? sizeof(struct ds_exit_fixed) : sizeof(struct ds_exit) + l_comm;
+	if (ring) {
+		if (bpf_ringbuf_reserve_dynptr(&ds_ring, size, 0, &dp)) {
+			bpf_ringbuf_discard_dynptr(&dp, 0);
+			c->output_fail++;
+			return 0;
+		}
+	} else {
+		s0 = sd_get_percpu_data(size, 0, OWNER_SERIALIZER, &gen0);
+		if (!s0)
+			return 0;
+		bpf_dynptr_from_mem(s0, SD_EVENT_MAX, 0, &dp);
+	}
+	ev = bpf_dynptr_data(&dp, 0, sizeof(*ev));
+	if (!ev) {
+		if (ring)
+			bpf_ringbuf_discard_dynptr(&dp, 0);
+		else
+			sd_put_percpu_data(s0, 0, OWNER_SERIALIZER, gen0, 1);
+		c->output_fail++;
+		return 0;
+	}
+	ev->hdr.tag = tag + 1;
+	hdr_fill(&ev->hdr, c, DS_EVENT_EXIT);
+	ev->pid = BPF_CORE_READ(task, tgid);
+	ev->tid = BPF_CORE_READ(task, pid);
+	ev->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	ev->uid = BPF_CORE_READ(task, cred, uid.val);
+	ev->gid = BPF_CORE_READ(task, cred, gid.val);
+	ev->exit_code = info->exit_code;
+	ev->runtime_ns = info->runtime_ns;
+	ev->cgroup_id = bpf_get_current_cgroup_id();
+	ev->flags = info->tag == tag ? DS_F_SLOT1_INTACT : DS_F_CORRUPT;
+	off = fixed ? offsetof(struct ds_exit_fixed, comm) : sizeof(struct ds_exit);
+	if (bpf_dynptr_write(&dp, off, comm, l_comm, 0))
+		l_comm = 0;
+	ev->str[DS_EXIT_STR_COMM] = (l_comm << 16) | off;
+	ev->hdr.size = size;
+	record_submit(ctx, &dp, s0, size, c);
+	if (!ring)
+		sd_put_percpu_data(s0, 0, OWNER_SERIALIZER, gen0, 1);
 	return 0;
 }
 

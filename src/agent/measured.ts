@@ -4,7 +4,7 @@
  */
 import { progStats } from "../kernel/info.ts";
 import { enableBpfStats } from "../kernel/object.ts";
-import type { ExecEvent } from "../wire/decode.ts";
+import type { AgentEvent } from "../wire/decode.ts";
 import { Session, type SessionOptions } from "./session.ts";
 
 export interface Measured {
@@ -25,7 +25,7 @@ export async function underSession(
   image: Uint8Array,
   opts: SessionOptions,
   prog: "ds_exec" | "ds_flood",
-  onEvent: (ev: ExecEvent) => void,
+  onEvent: (ev: AgentEvent) => void,
   work: () => Promise<void>,
   before: (s: Session) => void = () => {},
 ): Promise<Measured> {

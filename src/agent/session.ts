@@ -10,7 +10,8 @@ import { BpfObject, type LoadConfig } from "../kernel/object.ts";
 import { PerfReader } from "../reader/perf.ts";
 import { RingReader } from "../reader/ring.ts";
 import type { EventSource } from "../reader/source.ts";
-import { decodeEvent, type ExecEvent } from "../wire/decode.ts";
+import { type AgentEvent, decodeEvent } from "../wire/decode.ts";
+import { EVENTS } from "../wire/events.ts";
 import { nextDrainPeriod } from "./drain-period.ts";
 import { Reorder } from "./reorder.ts";
 
@@ -51,7 +52,7 @@ export class Session {
   readonly cpus: number;
   private readonly obj: BpfObject;
   private readonly reader: EventSource;
-  private readonly reorder: Reorder<ExecEvent> | null;
+  private readonly reorder: Reorder<AgentEvent> | null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   /** Current drain period: --interval, shortened while buffers fill fast. */
   private delay: number;
@@ -65,11 +66,11 @@ export class Session {
   constructor(
     image: Uint8Array,
     readonly opts: SessionOptions,
-    private readonly onEvent: (ev: ExecEvent) => void,
+    private readonly onEvent: (ev: AgentEvent) => void,
   ) {
     this.bootWallNs = realtimeNs() - monotonicNs();
     this.cpus = possibleCpus();
-    this.reorder = opts.transport === "perf" && opts.order ? new Reorder<ExecEvent>((e) => Number(e.ktimeNs)) : null;
+    this.reorder = opts.transport === "perf" && opts.order ? new Reorder<AgentEvent>((e) => Number(e.ktimeNs)) : null;
     this.delay = opts.intervalMs;
     this.obj = BpfObject.load(image, opts);
     try {
@@ -91,8 +92,7 @@ export class Session {
 
   /** Attaches the programs; events flow from here on. */
   attach(): void {
-    this.obj.attach("ds_exec");
-    if (this.opts.flood) this.obj.attach("ds_flood");
+    for (const spec of EVENTS) if (this.opts.events.includes(spec.name)) this.obj.attach(spec.program);
     this.arm();
   }
 

@@ -6,7 +6,7 @@
  */
 import { type Measured, underSession } from "../agent/measured.ts";
 import type { Session, SessionOptions } from "../agent/session.ts";
-import type { ExecEvent } from "../wire/decode.ts";
+import type { AgentEvent } from "../wire/decode.ts";
 import type { EncodingName, TransportName } from "../wire/names.ts";
 import { runStorm, type StormTarget, spawnFlood } from "./workloads.ts";
 
@@ -52,7 +52,7 @@ async function counted(
 ): Promise<Counted> {
   let captured = 0;
   let bytes = 0;
-  const onEvent = (ev: ExecEvent) => {
+  const onEvent = (ev: AgentEvent) => {
     if (mine(ev.pid, ev.comm, ev.type)) {
       captured++;
       bytes += ev.size;
@@ -127,7 +127,7 @@ export async function floodBench(
   let started = false;
   const m = await counted(
     image,
-    { ...opts, flood: true },
+    { ...opts, events: ["flood"] },
     "ds_flood",
     (pid, _c, type) => type === "flood" && pid === flood.pid,
     (s) => s.object.setBss({ flood_tgid: flood.pid, flood_nr: flood.syscallNr }),

@@ -5,6 +5,8 @@
 import type { ArgsDef } from "citty";
 import type { SessionOptions } from "../agent/session.ts";
 import { UsageError } from "../errors.ts";
+import { EVENTS } from "../wire/events.ts";
+import type { EventName } from "../wire/names.ts";
 import { choiceArg, intArg, powerOfTwoArg } from "./args.ts";
 
 export const MODES = ["dual", "single", "nest3"] as const;
@@ -32,7 +34,17 @@ export const LAB_FLAGS: ReadonlySet<string> = new Set([
   "output-buffer",
 ]);
 
+/** Event types an operator can pick (the benchmark's flood is not one). */
+const SELECTABLE = EVENTS.filter((e) => e.name !== "flood");
+
 export const agentArgs = {
+  events: {
+    type: "string",
+    valueHint: SELECTABLE.map((e) => e.name).join(","),
+    description: `event types to capture, comma-separated (default: ${SELECTABLE.filter((e) => e.byDefault)
+      .map((e) => e.name)
+      .join(",")}); ${SELECTABLE.map((e) => `${e.name}: ${e.doc}`).join("; ")}. Unselected programs are not loaded`,
+  },
   mode: {
     type: "string",
     default: "dual",
@@ -99,6 +111,22 @@ export const agentArgs = {
 
 type Raw = { [K in keyof typeof agentArgs]?: string | boolean | undefined };
 
+/** --events exec,exit: known names, no repeats, at least one. */
+export function eventsArg(raw: unknown): EventName[] {
+  if (raw === undefined) return SELECTABLE.filter((e) => e.byDefault).map((e) => e.name);
+  const names = String(raw)
+    .split(",")
+    .map((s) => s.trim());
+  const known = SELECTABLE.map((e) => e.name as string);
+  const out: EventName[] = [];
+  for (const n of names) {
+    if (!known.includes(n)) throw new UsageError(`--events: unknown event type '${n}' (known: ${known.join(", ")})`);
+    if (out.includes(n as EventName)) throw new UsageError(`--events: '${n}' given twice`);
+    out.push(n as EventName);
+  }
+  return out;
+}
+
 export function sessionOptions(a: Raw): SessionOptions {
   const mode = choiceArg("mode", a.mode ?? "dual", MODES);
   const defaultSlots = mode === "single" ? 1 : 2;
@@ -119,6 +147,6 @@ export function sessionOptions(a: Raw): SessionOptions {
     maxArgs: intArg("max-args", a["max-args"] ?? String(DEFAULT_MAX_ARGS), 1, MAX_ARGS),
     maxArgBytes: intArg("max-arg-bytes", a["max-arg-bytes"] ?? "4096", 0, 8191),
     order: a.order !== false,
-    flood: false,
+    events: eventsArg(a.events),
   };
 }

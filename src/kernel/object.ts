@@ -9,8 +9,17 @@
 import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
 import { asPtr, checkInt, checkPtr, LibbpfError, libbpf } from "../ffi/libbpf.ts";
 import { closeFd } from "../ffi/libc.ts";
+import { EVENTS } from "../wire/events.ts";
 import { ds_bss, ds_config, sections } from "../wire/layout.gen.ts";
-import { Encoding, type EncodingName, Mode, type ModeName, Transport, type TransportName } from "../wire/names.ts";
+import {
+  Encoding,
+  type EncodingName,
+  type EventName,
+  Mode,
+  type ModeName,
+  Transport,
+  type TransportName,
+} from "../wire/names.ts";
 
 export interface LoadConfig {
   mode: ModeName;
@@ -21,8 +30,8 @@ export interface LoadConfig {
   injectClobber: boolean;
   maxArgBytes: number;
   ringSize: number;
-  /** Load the sys_enter flood program as well (bench only). */
-  flood: boolean;
+  /** The record types to emit: only their programs are loaded (see src/wire/events.ts). */
+  events: readonly EventName[];
 }
 
 export const DEFAULT_CONFIG: LoadConfig = {
@@ -34,7 +43,7 @@ export const DEFAULT_CONFIG: LoadConfig = {
   injectClobber: false,
   maxArgBytes: 4096,
   ringSize: 1 << 20,
-  flood: false,
+  events: ["exec"],
 };
 
 const PAGE = 4096;
@@ -88,7 +97,10 @@ export class BpfObject {
     // The ring map exists in every mode; unused, it costs one page.
     const ring = c.transport === "perf" ? PAGE : c.ringSize;
     checkInt("bpf_map__set_max_entries", l.bpf_map__set_max_entries(this.map("ds_ring"), ring), "ds_ring");
-    checkInt("bpf_program__set_autoload", l.bpf_program__set_autoload(this.prog("ds_flood"), c.flood));
+    for (const spec of EVENTS) {
+      const on = c.events.includes(spec.name);
+      checkInt("bpf_program__set_autoload", l.bpf_program__set_autoload(this.prog(spec.program), on), spec.program);
+    }
   }
 
   /** The object's internal map for a data section (libbpf names it "<object>.rodata" and so on). */

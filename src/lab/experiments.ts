@@ -73,9 +73,12 @@ export async function runExperiment(
   let pids = new Set<number>();
   const m = await underSession(
     image,
-    { ...base, ...exp.opts, flood: false },
+    { ...base, ...exp.opts, events: ["exec"] },
     "ds_exec",
-    (ev) => seen.push(ev),
+    (ev) => {
+      // The lab loads only the exec program.
+      if (ev.type !== "exit") seen.push(ev);
+    },
     async () => {
       pids = await execNoop(execs);
     },

@@ -1,23 +1,64 @@
 /**
- * The two output formats: the table the README shows, and NDJSON for machines.
+ * The two output formats: the table the README shows (the design note's
+ * columns: TYPE, PID, PPID, EXEC and FILE_INFO with slot1_data and slot0_seq on
+ * every row), and NDJSON for machines, built from the schema in schema.ts.
  */
-import type { ExecEvent, LevelView } from "../wire/decode.ts";
+import { hostname } from "node:os";
+import type { AgentEvent, ExecEvent, LevelView } from "../wire/decode.ts";
 import { escapeBytes, escapeText } from "./escape.ts";
+import { EXEC_SCHEMA, EXIT_SCHEMA, jsonObject, type RenderContext, slot1Data } from "./schema.ts";
+
+export { rfc3339Nano, slot1Data } from "./schema.ts";
 
 export const TABLE_BANNER = "Monitoring dual-slot heap usage... press Ctrl+C to stop";
 export const TABLE_HEADER =
   `${"TYPE".padEnd(8)} ${"PID".padEnd(8)} ${"PPID".padEnd(8)} ${"EXEC".padEnd(16)} FILE_INFO\n` +
   `${"-".repeat(8)} ${"-".repeat(8)} ${"-".repeat(8)} ${"-".repeat(16)} ${"-".repeat(32)}`;
 
-/** What slot 1 still held when the serializer looked: the business level's observed data. */
-export function slot1Data(ev: ExecEvent, maxChars = 32): string {
-  const l = ev.levels[0];
-  return l === undefined ? "" : escapeBytes(l.dataObserved, maxChars);
+/** Characters a shell word may hold without quotes. */
+const SHELL_SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/**
+ * One argument as a shell would need it typed: '...' when it must be quoted,
+ * "..." when it holds a single quote and nothing a shell expands in "..."
+ * (so no backslash is needed, which escapeText would show doubled).
+ */
+function shellWord(a: string): string {
+  if (SHELL_SAFE.test(a)) return a;
+  if (!a.includes("'")) return `'${a}'`;
+  if (!/["\\$`]/.test(a)) return `"${a}"`;
+  return `'${a.replace(/'/g, "'\\''")}'`;
 }
 
-function cmdline(ev: ExecEvent): string {
-  const line = ev.args.map((a) => (/[\s"'\\]/.test(a) || a === "" ? JSON.stringify(a) : a)).join(" ");
-  return escapeText(line, 120) + (ev.argsTruncated ? " …[truncated]" : "");
+/** Each argument's bytes: from the exact copy when argv was not valid UTF-8. */
+function argWords(ev: ExecEvent): string[] {
+  const raw = ev.raw?.args;
+  if (raw === undefined) return ev.args.map(shellWord);
+  const parts: string[] = [];
+  let start = 0;
+  const end = raw[raw.length - 1] === 0 ? raw.length - 1 : raw.length;
+  while (start <= end && parts.length < ev.args.length) {
+    let nul = raw.indexOf(0, start);
+    if (nul < 0 || nul > end) nul = end;
+    parts.push(shellWord(escapeBytes(raw.subarray(start, nul), Number.MAX_SAFE_INTEGER, false)));
+    start = nul + 1;
+  }
+  return parts;
+}
+
+/**
+ * The command line, escaped once: quoting is the shell's (not JSON's), and
+ * escapeText only makes control bytes visible. Cut to `width` columns.
+ */
+function cmdline(ev: ExecEvent, width: number): string {
+  const words = argWords(ev).join(" ");
+  // Arguments from raw bytes are escaped already; the others are escaped here.
+  const line = ev.raw?.args === undefined ? escapeText(words, width) : cut(words, width);
+  return line + (ev.argsTruncated ? " …[truncated]" : "");
+}
+
+function cut(s: string, width: number): string {
+  return s.length <= width ? s : `${s.slice(0, Math.max(0, width - 1))}…`;
 }
 
 function damage(ev: ExecEvent): string {
@@ -34,76 +75,35 @@ function slotName(l: LevelView): string {
   return l.slot === null ? "ring" : `slot${l.slot}`;
 }
 
-export function tableRow(ev: ExecEvent): string {
+/** Terminal width for a table on a terminal; no limit for a file or a pipe. */
+export function tableWidth(): number {
+  return process.stdout.isTTY ? (process.stdout.columns ?? 80) : Number.POSITIVE_INFINITY;
+}
+
+const PREFIX = 8 + 1 + 8 + 1 + 8 + 1 + 16 + 1;
+
+/** One table row; FILE_INFO is cut so that the row fits `width` columns. */
+export function tableRow(ev: AgentEvent, width = tableWidth()): string {
   const type = ev.corrupt ? "CORRUPT" : ev.type.toUpperCase();
   let info = `slot1_data=[${slot1Data(ev)}] slot0_seq=${ev.seq}`;
-  if (ev.corrupt) info += damage(ev);
-  if (ev.clobbered) info += " CLOBBERED";
-  if (ev.args.length > 0) info += ` cmd=${cmdline(ev)}`;
-  return `${type.padEnd(8)} ${String(ev.pid).padEnd(8)} ${String(ev.ppid).padEnd(8)} ${escapeText(ev.comm, 16).padEnd(16)} ${info}`;
-}
-
-let lastSecond = -1n;
-let lastPrefix = "";
-
-/** RFC 3339 UTC with nanoseconds, from a wall-clock time in ns. */
-export function rfc3339Nano(wallNs: bigint): string {
-  const sec = wallNs / 1_000_000_000n;
-  // Events come in bursts within the same second: format its date once.
-  if (sec !== lastSecond) {
-    lastSecond = sec;
-    lastPrefix = new Date(Number(sec) * 1000).toISOString().slice(0, 19); // 2026-11-28T05:41:27
+  if (ev.type === "exit") {
+    const code = ev.exitCode;
+    info += ` exit_code=${(code >> 8) & 0xff} signal=${code & 0x7f}${code & 0x80 ? " core" : ""}`;
+    info += ` runtime=${(Number(ev.runtimeNs) / 1e9).toFixed(3)}s`;
+  } else {
+    if (ev.corrupt) info += damage(ev);
+    if (ev.clobbered) info += " CLOBBERED";
+    if (ev.args.length > 0) info += ` cmd=${cmdline(ev, Math.max(16, width - PREFIX - info.length - 5))}`;
   }
-  const frac = (wallNs - sec * 1_000_000_000n).toString().padStart(9, "0");
-  return `${lastPrefix}.${frac}Z`;
+  const comm = ev.raw?.comm !== undefined ? escapeBytes(ev.raw.comm, 16) : escapeText(ev.comm, 16);
+  return `${type.padEnd(8)} ${String(ev.pid).padEnd(8)} ${String(ev.ppid).padEnd(8)} ${comm.padEnd(16)} ${info}`;
 }
 
-const big = (v: bigint): number | string => (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString());
+let host: string | undefined;
 
-function levelJson(l: LevelView) {
-  return {
-    slot: l.slot,
-    intact: l.intact,
-    tag_expected: l.tagExpected.toString(16),
-    tag_observed: l.tagObserved.toString(16),
-    expected: escapeBytes(l.dataExpected, 64),
-    observed: escapeBytes(l.dataObserved, 64),
-  };
-}
-
-/** One NDJSON line. `bootNs` maps the kernel's monotonic clock to wall time. */
-export function jsonLine(ev: ExecEvent, bootWallNs: bigint): string {
-  return JSON.stringify({
-    event: ev.type,
-    time: rfc3339Nano(bootWallNs + ev.ktimeNs),
-    ktime_ns: big(ev.ktimeNs),
-    cpu: ev.cpu,
-    pid: ev.pid,
-    tid: ev.tid,
-    ppid: ev.ppid,
-    uid: ev.uid,
-    gid: ev.gid,
-    comm: ev.comm,
-    filename: ev.filename,
-    args: ev.args,
-    args_truncated: ev.argsTruncated,
-    cwd: ev.cwd,
-    exe: ev.exe,
-    path_truncated: ev.pathTruncated,
-    cgroup_id: big(ev.cgroupId),
-    mntns_id: ev.mntnsId,
-    slot1_data: slot1Data(ev, 64),
-    slot0_seq: big(ev.seq),
-    slot1_intact: ev.slot1Intact,
-    mode: ev.mode,
-    slots: ev.slots,
-    transport: ev.transport,
-    encoding: ev.encoding,
-    bytes: ev.size,
-    corrupt: ev.corrupt,
-    clobbered: ev.clobbered,
-    ...(ev.pexe !== "" ? { parent_exe: ev.pexe } : {}),
-    // Level by level expected vs observed: the evidence, where there is something to show.
-    ...(ev.corrupt || ev.clobbered || ev.mode !== "dual" ? { levels: ev.levels.map(levelJson) } : {}),
-  });
+/** One NDJSON line. `bootWallNs` maps the kernel's monotonic clock to wall time. */
+export function jsonLine(ev: AgentEvent, bootWallNs: bigint, hostName?: string): string {
+  host ??= hostname();
+  const ctx: RenderContext = { bootWallNs, host: hostName ?? host };
+  return JSON.stringify(ev.type === "exit" ? jsonObject(EXIT_SCHEMA, ev, ctx) : jsonObject(EXEC_SCHEMA, ev, ctx));
 }

@@ -4,20 +4,17 @@
  * the gap without reading stderr. One function per format, kept apart from
  * the event renderers so the record's schema can change in one place.
  */
-import { rfc3339Nano } from "./event.ts";
+import { hostname } from "node:os";
+import { jsonObject, LOST_SCHEMA, type LostRecord, rfc3339Nano } from "./schema.ts";
 
-export interface LostRecord {
-  /** The CPU whose events were lost (for the ring buffer: where the reservation failed). */
-  cpu: number;
-  /** How many events, since the previous lost record for this CPU. */
-  lost: number;
-  /** Wall-clock time the agent noticed, in ns since the epoch. */
-  wallNs: bigint;
-}
+export type { LostRecord } from "./schema.ts";
 
-/** `{"event":"lost","time":"<RFC 3339>","cpu":C,"lost":N}` */
-export function lostJson(r: LostRecord): string {
-  return JSON.stringify({ event: "lost", time: rfc3339Nano(r.wallNs), cpu: r.cpu, lost: r.lost });
+let host: string | undefined;
+
+/** `{"schema":1,"host":H,"event":"lost","time":"<RFC 3339>","cpu":C,"lost":N}` (LOST_SCHEMA). */
+export function lostJson(r: LostRecord, hostName?: string): string {
+  host ??= hostname();
+  return JSON.stringify(jsonObject(LOST_SCHEMA, r, { bootWallNs: 0n, host: hostName ?? host }));
 }
 
 /** A table row of TYPE LOST, in the columns of TABLE_HEADER (8, 8, 8, 16, then free text). */

@@ -9,6 +9,7 @@
  * member, every string; decodeEvent() then shapes an exec-path record into the
  * ExecEvent the renderers and the lab use.
  */
+import { isAscii, isUtf8 } from "node:buffer";
 import { type EventSpec, SPEC_BY_TYPE, type StructLayout } from "./events.ts";
 import { ds_exec, ds_flags, ds_header, ds_level, ds_wire_const } from "./layout.gen.ts";
 import {
@@ -31,7 +32,8 @@ export interface LevelView {
   readonly dataObserved: Uint8Array;
 }
 
-export interface ExecEvent {
+/** What every event carries, whatever its type. */
+export interface EventBase {
   type: EventName;
   ktimeNs: bigint;
   seq: bigint;
@@ -49,9 +51,32 @@ export interface ExecEvent {
   uid: number;
   gid: number;
   cgroupId: bigint;
-  mntnsId: number;
   comm: string;
+  slot1Intact: boolean;
+  corrupt: boolean;
+  /**
+   * The exact bytes of each string that is not valid UTF-8 (its text has
+   * `\xNN` escapes in their place, and `\\` for a backslash); null when every
+   * string was valid, which is nearly always.
+   */
+  raw: Record<string, Uint8Array> | null;
+}
+
+/** A process exited (type "exit"). */
+export interface ExitEvent extends EventBase {
+  type: "exit";
+  /** The wait status: exit status << 8 | terminating signal, 0x80 when it dumped core. */
+  exitCode: number;
+  runtimeNs: bigint;
+}
+
+export type AgentEvent = ExecEvent | ExitEvent;
+
+export interface ExecEvent extends EventBase {
+  type: "exec" | "flood";
+  mntnsId: number;
   filename: string;
+  filenameTruncated: boolean;
   args: string[];
   argsTotal: number;
   cwd: string;
@@ -60,8 +85,6 @@ export interface ExecEvent {
   flags: number;
   argsTruncated: boolean;
   pathTruncated: boolean;
-  slot1Intact: boolean;
-  corrupt: boolean;
   clobbered: boolean;
   /** Levels that ran: [business, serializer, enrichment?]. */
   levels: LevelView[];
@@ -76,18 +99,20 @@ const SPAN_LEN = new Int32Array(64);
  * last one cut short, so "" is no arguments at all and "\0" is one empty
  * argument: argc 0 and argv [""] must not look alike (CVE-2021-4034).
  */
-export function splitArgs(raw: Uint8Array, maxArgs: number): { args: string[]; cut: boolean } {
+export function splitArgs(raw: Uint8Array, maxArgs: number): { args: string[]; cut: boolean; invalid: boolean } {
   const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   const args: string[] = [];
-  if (buf.length === 0) return { args, cut: false };
+  if (buf.length === 0) return { args, cut: false, invalid: false };
+  // Checked once for the whole area: NUL separators are valid UTF-8.
+  const invalid = !isAscii(buf) && !isUtf8(buf);
   const end = buf[buf.length - 1] === 0 ? buf.length - 1 : buf.length;
   let start = 0;
   for (;;) {
     let nul = buf.indexOf(0, start);
     if (nul < 0 || nul > end) nul = end;
-    if (args.length === maxArgs) return { args, cut: true };
-    args.push(utf8(buf, start, nul));
-    if (nul >= end) return { args, cut: false };
+    if (args.length === maxArgs) return { args, cut: true, invalid };
+    args.push(invalid ? escapeInvalidUtf8(raw.subarray(start, nul)) : utf8(buf, start, nul));
+    if (nul >= end) return { args, cut: false, invalid };
     start = nul + 1;
   }
 }
@@ -102,7 +127,7 @@ export interface DecodeOptions {
   maxArgs: number;
 }
 
-export type Decoded = { ok: true; event: ExecEvent } | { ok: false; reason: string };
+export type Decoded = { ok: true; event: AgentEvent } | { ok: false; reason: string };
 
 /** The header as every record carries it. */
 export interface Header {
@@ -259,72 +284,142 @@ const L = ds_level.off;
 const LEVELS = ds_exec.count.level;
 const SLOT_NONE = ds_wire_const.DS_SLOT_NONE;
 
-/** Invalid UTF-8 becomes U+FFFD here; the raw bytes never reach a terminal. */
-function text(b: Uint8Array | undefined): string {
+/**
+ * A string's text. Bytes that are not valid UTF-8 are not replaced by U+FFFD
+ * (that would lose them): they become `\xNN` (and a backslash `\\`, so the
+ * escape is unambiguous), and the exact bytes are kept in `raw[name]`.
+ */
+function text(b: Uint8Array | undefined, name: string, ev: { raw: Record<string, Uint8Array> | null }): string {
   if (b === undefined || b.length === 0) return "";
-  return utf8(Buffer.from(b.buffer, b.byteOffset, b.byteLength), 0, b.length);
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (isAscii(buf) || isUtf8(buf)) return utf8(buf, 0, b.length);
+  ev.raw ??= {};
+  ev.raw[name] = b.slice();
+  return escapeInvalidUtf8(b);
+}
+
+/** Length of the valid UTF-8 sequence at b[i] (1 for ASCII), or 0 when there is none. */
+function seqLen(b: Uint8Array, i: number): number {
+  const c = b[i]!;
+  if (c < 0x80) return 1;
+  const n = c >= 0xf5 ? 0 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+  if (n === 0 || i + n > b.length) return 0;
+  for (let k = 1; k < n; k++) if ((b[i + k]! & 0xc0) !== 0x80) return 0;
+  const c1 = b[i + 1]!;
+  if (n === 3 && ((c === 0xe0 && c1 < 0xa0) || (c === 0xed && c1 > 0x9f))) return 0; // overlong, surrogate
+  if (n === 4 && ((c === 0xf0 && c1 < 0x90) || (c === 0xf4 && c1 > 0x8f))) return 0; // overlong, past U+10FFFF
+  return n;
+}
+
+/** Valid UTF-8 sequences as they are, every other byte as \xNN, a backslash as \\. */
+export function escapeInvalidUtf8(b: Uint8Array): string {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  let out = "";
+  let run = 0;
+  for (let i = 0; i < b.length; ) {
+    const c = b[i]!;
+    const n = seqLen(b, i);
+    if (n > 0 && c !== 0x5c) {
+      i += n;
+      continue;
+    }
+    out += buf.toString("utf8", run, i) + (c === 0x5c ? "\\\\" : `\\x${c.toString(16).padStart(2, "0")}`);
+    i++;
+    run = i;
+  }
+  return out + buf.toString("utf8", run, b.length);
 }
 
 export function decodeEvent(bytes: Uint8Array, opts: DecodeOptions): Decoded {
   const d = decodeRecord(bytes);
   if (!d.ok) return d;
-  const { spec, header: h, fields: f, strings: s, view: dv } = d.record;
+  const r = d.record;
+  return { ok: true, event: r.spec.name === "exit" ? exitEvent(r) : execEvent(r, bytes, opts) };
+}
+
+/** The members every record has, in the shape every event has. */
+function base(r: WireRecord, type: EventName): EventBase {
+  const { header: h, fields: f } = r;
+  const flags = f.flags as number;
+  const ev: EventBase = {
+    type,
+    ktimeNs: h.ktimeNs,
+    seq: h.seq,
+    tag: h.tag,
+    cpu: h.cpu,
+    size: h.size,
+    encoding: h.encoding,
+    mode: h.mode,
+    slots: h.slots,
+    transport: h.transport,
+    guard: h.guard,
+    pid: f.pid as number,
+    tid: f.tid as number,
+    ppid: f.ppid as number,
+    uid: f.uid as number,
+    gid: f.gid as number,
+    cgroupId: f.cgroup_id as bigint,
+    comm: "",
+    slot1Intact: (flags & F.DS_F_SLOT1_INTACT) !== 0,
+    corrupt: (flags & F.DS_F_CORRUPT) !== 0,
+    raw: null,
+  };
+  ev.comm = text(r.strings.comm, "comm", ev);
+  return ev;
+}
+
+function exitEvent(r: WireRecord): ExitEvent {
+  return {
+    ...base(r, "exit"),
+    type: "exit",
+    exitCode: r.fields.exit_code as number,
+    runtimeNs: r.fields.runtime_ns as bigint,
+  };
+}
+
+function execEvent(r: WireRecord, bytes: Uint8Array, opts: DecodeOptions): ExecEvent {
+  const { spec, fields: f, strings: s, view: dv } = r;
   const flags = f.flags as number;
   // Level data is copied (the sample is only borrowed), with slice(): touching
   // .buffer of a small typed array makes the engine materialize it, and that
   // was the single most expensive step of decoding.
   const levels: LevelView[] = [];
   for (let i = 0; i < LEVELS; i++) {
-    const base = ds_exec.off.level + i * ds_level.size;
-    if (bytes[base + L.used] === 0) continue;
-    const slot = bytes[base + L.slot]!;
-    const de = base + L.data_expected;
-    const dob = base + L.data_observed;
+    const at = ds_exec.off.level + i * ds_level.size;
+    if (bytes[at + L.used] === 0) continue;
+    const slot = bytes[at + L.slot]!;
+    const de = at + L.data_expected;
+    const dob = at + L.data_observed;
     levels.push({
       slot: slot === SLOT_NONE ? null : slot,
-      intact: bytes[base + L.intact] !== 0,
-      tagExpected: dv.getBigUint64(base + L.tag_expected, true),
-      tagObserved: dv.getBigUint64(base + L.tag_observed, true),
+      intact: bytes[at + L.intact] !== 0,
+      tagExpected: dv.getBigUint64(at + L.tag_expected, true),
+      tagObserved: dv.getBigUint64(at + L.tag_observed, true),
       dataExpected: bytes.slice(de, de + 16),
       dataObserved: bytes.slice(dob, dob + 16),
     });
   }
-  const { args, cut } = splitArgs(s.args!, opts.maxArgs);
+  const b = base(r, spec.name);
+  const { args, cut, invalid } = splitArgs(s.args!, opts.maxArgs);
+  if (invalid) {
+    b.raw ??= {};
+    b.raw.args = s.args!.slice();
+  }
   return {
-    ok: true,
-    event: {
-      type: spec.name,
-      ktimeNs: h.ktimeNs,
-      seq: h.seq,
-      tag: h.tag,
-      cpu: h.cpu,
-      size: h.size,
-      encoding: h.encoding,
-      mode: h.mode,
-      slots: h.slots,
-      transport: h.transport,
-      guard: h.guard,
-      pid: f.pid as number,
-      tid: f.tid as number,
-      ppid: f.ppid as number,
-      uid: f.uid as number,
-      gid: f.gid as number,
-      cgroupId: f.cgroup_id as bigint,
-      mntnsId: f.mntns_id as number,
-      argsTotal: f.args_total as number,
-      comm: text(s.comm),
-      filename: text(s.filename),
-      args,
-      cwd: text(s.cwd),
-      exe: text(s.exe),
-      pexe: text(s.pexe),
-      flags,
-      argsTruncated: cut || (flags & F.DS_F_ARGS_TRUNCATED) !== 0,
-      pathTruncated: (flags & (F.DS_F_CWD_TRUNCATED | F.DS_F_EXE_TRUNCATED | F.DS_F_PEXE_TRUNCATED)) !== 0,
-      slot1Intact: (flags & F.DS_F_SLOT1_INTACT) !== 0,
-      corrupt: (flags & F.DS_F_CORRUPT) !== 0,
-      clobbered: (flags & F.DS_F_CLOBBERED) !== 0,
-      levels,
-    },
+    ...b,
+    type: spec.name === "flood" ? "flood" : "exec",
+    mntnsId: f.mntns_id as number,
+    argsTotal: f.args_total as number,
+    filename: text(s.filename, "filename", b),
+    filenameTruncated: (flags & F.DS_F_FILENAME_TRUNCATED) !== 0,
+    args,
+    cwd: text(s.cwd, "cwd", b),
+    exe: text(s.exe, "exe", b),
+    pexe: text(s.pexe, "pexe", b),
+    flags,
+    argsTruncated: cut || (flags & F.DS_F_ARGS_TRUNCATED) !== 0,
+    pathTruncated: (flags & (F.DS_F_CWD_TRUNCATED | F.DS_F_EXE_TRUNCATED | F.DS_F_PEXE_TRUNCATED)) !== 0,
+    clobbered: (flags & F.DS_F_CLOBBERED) !== 0,
+    levels,
   };
 }

@@ -11,8 +11,8 @@
  * Compact strings are packed right after the struct; the fixed encoding puts
  * each in a char array of the `_fixed` struct named like the string.
  */
-import { ds_event_type, ds_exec, ds_exec_fixed, ds_str } from "./layout.gen.ts";
-import { byValue, type EventName } from "./names.ts";
+import { ds_event_type, ds_exec, ds_exec_fixed, ds_exit, ds_exit_fixed, ds_exit_str, ds_str } from "./layout.gen.ts";
+import type { EventName } from "./names.ts";
 
 /** One struct as the generated layout describes it. */
 export interface StructLayout {
@@ -26,6 +26,12 @@ export interface StructLayout {
 export interface EventSpec {
   readonly name: EventName;
   readonly type: number;
+  /** The BPF program that emits it: loaded and attached only when the event is selected. */
+  readonly program: string;
+  /** Selected when --events is not given. */
+  readonly byDefault: boolean;
+  /** One line for --help and doctor: what it reports, from which hook. */
+  readonly doc: string;
   readonly struct: StructLayout;
   readonly fixed: StructLayout;
   /** str[i]'s name. */
@@ -42,9 +48,37 @@ function stringNames(e: Readonly<Record<string, number>>, prefix: string): strin
 const EXEC_STRINGS = stringNames(ds_str, "DS_STR_");
 
 export const EVENTS: readonly EventSpec[] = [
-  { name: "exec", type: ds_event_type.DS_EVENT_EXEC, struct: ds_exec, fixed: ds_exec_fixed, strings: EXEC_STRINGS },
-  // The flood workload's records go through the exec path, so they share its struct.
-  { name: "flood", type: ds_event_type.DS_EVENT_FLOOD, struct: ds_exec, fixed: ds_exec_fixed, strings: EXEC_STRINGS },
+  {
+    name: "exec",
+    type: ds_event_type.DS_EVENT_EXEC,
+    program: "ds_exec",
+    byDefault: true,
+    doc: "a program started (tracepoint sched_process_exec)",
+    struct: ds_exec,
+    fixed: ds_exec_fixed,
+    strings: EXEC_STRINGS,
+  },
+  {
+    name: "exit",
+    type: ds_event_type.DS_EVENT_EXIT,
+    program: "ds_exit",
+    byDefault: false,
+    doc: "a process exited (tracepoint sched_process_exit)",
+    struct: ds_exit,
+    fixed: ds_exit_fixed,
+    strings: stringNames(ds_exit_str, "DS_EXIT_STR_"),
+  },
+  // The benchmark's syscall flood: its records go through the exec path, so they share its struct.
+  {
+    name: "flood",
+    type: ds_event_type.DS_EVENT_FLOOD,
+    program: "ds_flood",
+    byDefault: false,
+    doc: "the benchmark's syscall flood (sys_enter, one process)",
+    struct: ds_exec,
+    fixed: ds_exec_fixed,
+    strings: EXEC_STRINGS,
+  },
 ];
 
 /** Spec by the header's type value. */
@@ -53,5 +87,3 @@ export const SPEC_BY_TYPE: ReadonlyArray<EventSpec | undefined> = (() => {
   for (const s of EVENTS) out[s.type] = s;
   return out;
 })();
-
-export const EVENT_NAME_BY_TYPE = byValue(ds_event_type);

@@ -17,6 +17,13 @@ export const ds_encoding = {
 export const ds_event_type = {
   DS_EVENT_EXEC: 1,
   DS_EVENT_FLOOD: 2,
+  DS_EVENT_EXIT: 3,
+} as const;
+
+/** enum ds_exit_str */
+export const ds_exit_str = {
+  DS_EXIT_STR_COMM: 0,
+  DS_EXIT_STR_NR: 1,
 } as const;
 
 /** enum ds_flags */
@@ -371,6 +378,60 @@ export const ds_exec_fixed = {
     exe: "s8[512]",
     pexe: "s8[512]",
   },
+} as const;
+
+/** struct ds_exit: 88 bytes */
+export const ds_exit = {
+  size: 88,
+  off: {
+    hdr: 0,
+    pid: 40,
+    tid: 44,
+    ppid: 48,
+    uid: 52,
+    gid: 56,
+    exit_code: 60,
+    runtime_ns: 64,
+    cgroup_id: 72,
+    flags: 80,
+    str: 84,
+  },
+  bytes: {
+    hdr: 40,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    exit_code: 4,
+    runtime_ns: 8,
+    cgroup_id: 8,
+    flags: 4,
+    str: 4,
+  },
+  count: { str: 1 },
+  kind: {
+    hdr: "ds_header",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    exit_code: "s32",
+    runtime_ns: "u64",
+    cgroup_id: "u64",
+    flags: "u32",
+    str: "u32[1]",
+  },
+} as const;
+
+/** struct ds_exit_fixed: 104 bytes */
+export const ds_exit_fixed = {
+  size: 104,
+  off: { base: 0, comm: 88 },
+  bytes: { base: 88, comm: 16 },
+  count: { comm: 16 },
+  kind: { base: "ds_exit", comm: "s8[16]" },
 } as const;
 
 /** struct ds_header: 40 bytes */

@@ -5,6 +5,7 @@
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { schemaErrors } from "./schema.ts";
 
 export const BIN = join(import.meta.dir, "../../dual-slot");
 
@@ -124,18 +125,36 @@ export type JsonEvent = Record<string, unknown> & {
   comm: string;
   filename: string;
   cpu: number;
-  slot0_seq: number;
-  slot1_data: string;
-  slot1_intact: boolean;
-  corrupt: boolean;
   args: string[];
+  heap: Record<string, unknown> & {
+    slot0_seq: string;
+    slot1_data: string;
+    slot1_intact: boolean;
+    corrupt: boolean;
+    mode: string;
+    slots: number;
+    transport: string;
+    encoding: string;
+    bytes: number;
+  };
 };
 
+/**
+ * The NDJSON lines of a run. Every event must validate against the schema the
+ * renderer is built from (a line that does not is a test failure here, so
+ * every kernel test checks the schema on real events).
+ */
 export function parseEvents(stdout: string): JsonEvent[] {
   return stdout
     .split("\n")
     .filter((l) => l.trim() !== "")
-    .map((l) => JSON.parse(l) as JsonEvent);
+    .map((l) => JSON.parse(l) as JsonEvent)
+    .map((e) => {
+      const errors = schemaErrors(e);
+      if (errors.length > 0)
+        throw new Error(`event does not match the schema: ${errors.join("; ")}: ${JSON.stringify(e)}`);
+      return e;
+    });
 }
 
 /** Program and map ids a process holds, from its fds' /proc fdinfo (map_id:, prog_id:). */

@@ -11,6 +11,7 @@ export function decode(b: Uint8Array, maxArgs = 32): Decoded {
 export function ok(b: Uint8Array, maxArgs = 32): ExecEvent {
   const r = decode(b, maxArgs);
   if (!r.ok) throw new Error(`expected ok, got malformed: ${r.reason}`);
+  if (r.event.type === "exit") throw new Error("expected an exec-path event, got an exit");
   return r.event;
 }
 

@@ -39,17 +39,18 @@ describeKernel("agent (root)", { commands: ["bash", "head", "bpftool"] }, () => 
       expect(e.event).toBe("exec");
       expect(e.ppid).toBe(process.pid);
       expect(e.filename).toBe(t.path);
-      expect(e.slot1_data).toBe(t.comm);
-      expect(e.slot1_intact).toBe(true);
-      expect(e.corrupt).toBe(false);
+      expect(e.heap.slot1_data).toBe(t.comm);
+      expect(e.heap.slot1_intact).toBe(true);
+      expect(e.heap.corrupt).toBe(false);
       expect(e.args).toEqual([t.path]);
     }
     // slot0_seq counts every event a CPU serialized: strictly increasing per CPU.
-    const last = new Map<number, number>();
+    const last = new Map<number, bigint>();
     for (const e of all) {
+      const seq = BigInt(e.heap.slot0_seq);
       const prev = last.get(e.cpu);
-      if (prev !== undefined) expect(e.slot0_seq).toBeGreaterThan(prev);
-      last.set(e.cpu, e.slot0_seq);
+      if (prev !== undefined) expect(seq).toBeGreaterThan(prev);
+      last.set(e.cpu, seq);
     }
     const s = parseSummary(stderr);
     expect(s.lost).toBe("0");

@@ -186,7 +186,7 @@ describeKernel("copy-and-run (root)", NEEDS, () => {
       expect(new Set(ours.map((e) => e.pid))).toEqual(new Set(pids));
       for (const e of ours) {
         expect(e.filename).toBe(t.path);
-        expect(e.slot1_intact).toBe(true);
+        expect(e.heap.slot1_intact).toBe(true);
       }
       expect(parseSummary(stderr).lost).toBe("0");
     } finally {

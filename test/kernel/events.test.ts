@@ -145,8 +145,8 @@ describeKernel("exec event fields (root)", { commands: ["mount", "umount"] }, ()
     const compact = new Map(parseEvents((await compactAgent.stop()).stdout).map((e) => [e.pid, e as Ev]));
     const f = fixed.get(pid)!;
     const c = compact.get(pid)!;
-    expect(f.encoding).toBe("fixed");
-    expect(c.encoding).toBe("compact");
+    expect(f.heap.encoding).toBe("fixed");
+    expect(c.heap.encoding).toBe("compact");
     for (const k of [
       "comm",
       "filename",
@@ -160,6 +160,6 @@ describeKernel("exec event fields (root)", { commands: ["mount", "umount"] }, ()
     ] as const) {
       expect(f[k]).toEqual(c[k]);
     }
-    expect(c.bytes * 4).toBeLessThan(f.bytes);
+    expect(c.heap.bytes * 4).toBeLessThan(f.heap.bytes);
   }, 30_000);
 });

@@ -14,6 +14,7 @@ import {
   execTimes,
   liveIds,
   type Proc,
+  parseEvents,
   parseSummary,
   spawnProc,
   startAgent,
@@ -186,11 +187,8 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
         expect(live).toMatch(/lost \d+ events on CPU \d+(, \d+ on CPU \d+)* in the last [\d.]+s/);
       else expect(live).toMatch(/lost \d+ events in the last [\d.]+s: the ring buffer shared by all CPUs was full/);
 
-      // Parsed here, not with parseEvents: the lost record is not an exec event.
-      const records = stdout
-        .split("\n")
-        .filter((l) => l !== "")
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      // parseEvents validates every line against the schema, the lost record included.
+      const records = parseEvents(stdout) as Array<Record<string, unknown>>;
       const lost = records.filter((r) => r.event === "lost");
       expect(lost.length).toBeGreaterThan(0);
       for (const r of lost) {

@@ -4,7 +4,7 @@
  */
 import { beforeAll, expect, test } from "bun:test";
 import type { LabRow } from "../../src/lab/experiments.ts";
-import { BIN, parseEvents, parseSummary, startAgent } from "../helpers/agent.ts";
+import { BIN, type JsonEvent, parseEvents, parseSummary, startAgent } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
 
 type Row = LabRow;
@@ -59,7 +59,7 @@ describeKernel("corruption on live events (root)", () => {
     const { stdout, stderr } = await agent.stop();
     const evs = parseEvents(stdout);
     expect(evs.length).toBeGreaterThan(0);
-    const e = evs[0]! as unknown as Record<string, unknown> & {
+    const e = evs[0]!.heap as JsonEvent["heap"] & {
       levels: Array<{ intact: boolean; expected: string; observed: string }>;
     };
     expect(e.mode).toBe("single");

@@ -25,11 +25,11 @@ describeKernel("transports (root)", { commands: ["taskset", "bash"], cpus: [0, 1
       expect(ours.length).toBe(500);
       expect(new Set(ours.map((e) => e.pid))).toEqual(new Set(pids));
       for (const e of ours) {
-        expect(e.transport).toBe(transport);
+        expect(e.heap.transport).toBe(transport);
         expect(e.filename).toBe(t.path);
         expect(e.args).toEqual([t.path, "x"]);
         expect(e.ppid).toBe(process.pid);
-        expect(e.slot1_intact).toBe(true);
+        expect(e.heap.slot1_intact).toBe(true);
       }
       const s = parseSummary(stderr);
       expect(s.lost).toBe("0");

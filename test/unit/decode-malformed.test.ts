@@ -180,7 +180,7 @@ describe("unknown header values", () => {
     ["version 2", (b) => setU8(b, Header.version, WIRE_VERSION + 1)],
     ["version 255", (b) => setU8(b, Header.version, 255)],
     ["type 0", (b) => setU16(b, Header.type, 0)],
-    ["type 3", (b) => setU16(b, Header.type, 3)],
+    ["type 99 (no such event type)", (b) => setU16(b, Header.type, 99)],
     ["type 0x101", (b) => setU16(b, Header.type, 0x101)],
     ["encoding 2", (b) => setU8(b, Header.encoding, 2)],
     ["encoding 255", (b) => setU8(b, Header.encoding, 255)],
@@ -293,13 +293,19 @@ describe("invalid UTF-8 in strings", () => {
     [0xff, 0xfe],
     [0x61, 0xe2, 0x82], // truncated multibyte at the end
   ];
-  test("decodes (with U+FFFD) and never throws, in every string", () => {
+  test("decodes with \\xNN escapes, keeps the exact bytes, never U+FFFD, never throws, in every string", () => {
     for (const h of hostile) {
       for (const encoding of ["compact", "fixed"] as const) {
         const ev = ok(
           synthEvent({ encoding, comm: h, filename: h, cwd: h, exe: h, pexe: h, argsRaw: [...h, 0, ...h] }),
         );
-        for (const s of [ev.comm, ev.filename, ev.cwd, ev.exe, ev.pexe, ...ev.args]) expect(s).toContain("\ufffd");
+        for (const s of [ev.comm, ev.filename, ev.cwd, ev.exe, ev.pexe, ...ev.args]) {
+          expect(s).toContain("\\x");
+          expect(s).not.toContain("\ufffd");
+        }
+        for (const name of ["comm", "filename", "cwd", "exe", "pexe"])
+          expect(Array.from(ev.raw?.[name] ?? [])).toEqual(h);
+        expect(Array.from(ev.raw?.args ?? [])).toEqual([...h, 0, ...h]);
         expect(ev.args.length).toBe(2);
       }
     }

@@ -76,6 +76,8 @@ describe("valid events decode to exactly the fields given", () => {
       mntnsId: 4026531841,
       comm: "bash",
       filename: "/bin/bash",
+      filenameTruncated: false,
+      raw: null,
       args: ["bash", "-c", "echo hi"],
       argsTotal: 99999,
       cwd: "/tmp",
@@ -161,6 +163,8 @@ describe("valid events decode to exactly the fields given", () => {
       mntnsId: 2,
       comm: "0123456789abcdef",
       filename: "/sbin/init",
+      filenameTruncated: false,
+      raw: null,
       args: ["init", "splash"],
       argsTotal: 3,
       cwd: "/",
@@ -204,7 +208,7 @@ describe("valid events decode to exactly the fields given", () => {
     expect(ok(synthEvent({ type: EventType.flood })).type).toBe("flood");
   });
 
-  test("every mode, transport and encoding value known to layout.ts decodes", () => {
+  test("every mode, transport and encoding value of the generated enums decodes", () => {
     for (const [name, v] of Object.entries(Mode))
       expect(ok(synthEvent({ mode: v })).mode).toBe(name as keyof typeof Mode);
     for (const [name, v] of Object.entries(Transport)) {
@@ -264,25 +268,25 @@ describe("args splitting", () => {
   const split = (s: string | Uint8Array, max = 32) => splitArgs(typeof s === "string" ? enc.encode(s) : s, max);
 
   test("NUL-separated with trailing NUL", () => {
-    expect(split("ls\0-la\0/tmp\0")).toEqual({ args: ["ls", "-la", "/tmp"], cut: false });
+    expect(split("ls\0-la\0/tmp\0")).toEqual({ args: ["ls", "-la", "/tmp"], cut: false, invalid: false });
   });
 
   test("no trailing NUL (cut in the kernel) keeps the last argument", () => {
-    expect(split("ls\0-la\0/tm")).toEqual({ args: ["ls", "-la", "/tm"], cut: false });
+    expect(split("ls\0-la\0/tm")).toEqual({ args: ["ls", "-la", "/tm"], cut: false, invalid: false });
   });
 
   test("only one trailing NUL is dropped: a trailing empty argument survives", () => {
-    expect(split("a\0\0")).toEqual({ args: ["a", ""], cut: false });
-    expect(split("\0\0")).toEqual({ args: ["", ""], cut: false });
+    expect(split("a\0\0")).toEqual({ args: ["a", ""], cut: false, invalid: false });
+    expect(split("\0\0")).toEqual({ args: ["", ""], cut: false, invalid: false });
   });
 
   test("empty arguments in the middle are kept", () => {
-    expect(split("a\0\0b\0")).toEqual({ args: ["a", "", "b"], cut: false });
-    expect(split("\0x\0")).toEqual({ args: ["", "x"], cut: false });
+    expect(split("a\0\0b\0")).toEqual({ args: ["a", "", "b"], cut: false, invalid: false });
+    expect(split("\0x\0")).toEqual({ args: ["", "x"], cut: false, invalid: false });
   });
 
   test("an empty area is no arguments", () => {
-    expect(split("")).toEqual({ args: [], cut: false });
+    expect(split("")).toEqual({ args: [], cut: false, invalid: false });
   });
 
   // BUG (src/wire/decode.ts splitArgs, `if (end === 0) return { args, cut: false }`):
@@ -291,14 +295,14 @@ describe("args splitting", () => {
   // "\0\0" -> ["", ""] keep their empty arguments. argc 0 vs argv[0] == "" is
   // exactly the distinction pkexec-style exploits (CVE-2021-4034) hinge on.
   test('a single empty argument ([""], the area "\\0") is one argument, not none', () => {
-    expect(split("\0")).toEqual({ args: [""], cut: false });
+    expect(split("\0")).toEqual({ args: [""], cut: false, invalid: false });
   });
 
   test("max args: cut sets cut=true and keeps the first N", () => {
-    expect(split("a\0b\0c\0", 2)).toEqual({ args: ["a", "b"], cut: true });
-    expect(split("a\0b\0c", 2)).toEqual({ args: ["a", "b"], cut: true });
-    expect(split("a\0b\0c\0", 3)).toEqual({ args: ["a", "b", "c"], cut: false });
-    expect(split("a\0b\0c", 1)).toEqual({ args: ["a"], cut: true });
+    expect(split("a\0b\0c\0", 2)).toEqual({ args: ["a", "b"], cut: true, invalid: false });
+    expect(split("a\0b\0c", 2)).toEqual({ args: ["a", "b"], cut: true, invalid: false });
+    expect(split("a\0b\0c\0", 3)).toEqual({ args: ["a", "b", "c"], cut: false, invalid: false });
+    expect(split("a\0b\0c", 1)).toEqual({ args: ["a"], cut: true, invalid: false });
   });
 
   test("decodeEvent: maxArgs cut sets argsTruncated; the flag alone sets it too", () => {
@@ -319,10 +323,17 @@ describe("args splitting", () => {
     expect(ok(synthEvent({ args: ["prog", "", "x", ""] })).args).toEqual(["prog", "", "x", ""]);
   });
 
-  test("decodeEvent: args with invalid UTF-8 decode with U+FFFD, no throw", () => {
-    const ev = ok(synthEvent({ argsRaw: [0x61, 0xff, 0, 0xc0, 0x80, 0, 0xed, 0xa0, 0x80, 0] }));
-    expect(ev.args.length).toBe(3);
-    expect(ev.args[0]).toBe("a\ufffd");
-    for (const a of ev.args) expect(a).toContain("\ufffd");
+  test("decodeEvent: args with invalid UTF-8 keep their bytes: \\xNN in the text, the exact area in raw.args", () => {
+    const area = [0x61, 0xff, 0, 0xc0, 0x80, 0, 0xed, 0xa0, 0x80, 0, 0x5c, 0xc3, 0xa9, 0];
+    const ev = ok(synthEvent({ argsRaw: area }));
+    expect(ev.args).toEqual(["a\\xff", "\\xc0\\x80", "\\xed\\xa0\\x80", "\\\\é"]);
+    expect(Array.from(ev.raw?.args ?? [])).toEqual(area);
+    for (const a of ev.args) expect(a).not.toContain("\ufffd");
+  });
+
+  test("decodeEvent: valid UTF-8 args are text as they are, no raw copy", () => {
+    const ev = ok(synthEvent({ args: ["é", "a\\b"] }));
+    expect(ev.args).toEqual(["é", "a\\b"]);
+    expect(ev.raw).toBeNull();
   });
 });

@@ -11,7 +11,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { type Decoded, decodeEvent } from "../../src/wire/decode.ts";
-import { Exec, ExecFixed, Header, LEVELS, Level, SD_EVENT_MAX, STR_NR } from "../helpers/layout.ts";
+import { ds_exit, ds_exit_fixed, ds_header } from "../../src/wire/layout.gen.ts";
+import { EventType, Exec, ExecFixed, Header, LEVELS, Level, SD_EVENT_MAX, STR_NR } from "../helpers/layout.ts";
 import { type LevelSpec, mulberry32, type SynthOptions, synthEvent } from "../helpers/synth.ts";
 
 const SEED = Number(process.env.DS_FUZZ_SEED ?? 0x5eed1234);
@@ -275,7 +276,14 @@ function check(sample: Uint8Array, maxArgs: number, r: Rng, tally: Tally, where:
   }
   if (!Bun.deepEquals(view, sample)) throw new Error(`${where}: the sample was modified by decodeEvent`);
 
-  if (a.ok) {
+  if (a.ok && a.event.type === "exit") {
+    tally.ok++;
+    const e = a.event;
+    if (e.size < ds_exit.size || e.size > sample.length)
+      throw new Error(`${where}: ok exit of size ${e.size} from ${sample.length} bytes`);
+    if (Buffer.byteLength(e.comm) > (e.size - ds_exit.size) * 4)
+      throw new Error(`${where}: comm longer than the record`);
+  } else if (a.ok && a.event.type !== "exit") {
     tally.ok++;
     const e = a.event;
     if (e.size < Exec.size || e.size > sample.length)
@@ -289,12 +297,54 @@ function check(sample: Uint8Array, maxArgs: number, r: Rng, tally: Tally, where:
     // No decoded string can hold more bytes than the event's string area.
     const area = e.size - Exec.size;
     for (const s of [e.comm, e.filename, e.cwd, e.exe, e.pexe, e.args.join("\0")]) {
-      if (Buffer.byteLength(s) > area * 3) throw new Error(`${where}: string longer than the event could hold`);
+      // A byte becomes at most 4 characters (\\xNN) of text.
+      if (Buffer.byteLength(s) > area * 4) throw new Error(`${where}: string longer than the event could hold`);
     }
-  } else {
+  } else if (!a.ok) {
     tally.malformed++;
     if (typeof a.reason !== "string" || a.reason === "") throw new Error(`${where}: ok:false without a reason`);
   }
+}
+
+const EXIT_SAMPLES = 20_000;
+
+/** A valid exit record (struct ds_exit, or ds_exit_fixed), comm of random bytes. */
+function exitRecord(r: Rng, fixed: boolean): Uint8Array {
+  const comm = randBytes(r, 1 + int(r, 15));
+  const size = fixed ? ds_exit_fixed.size : ds_exit.size + comm.length;
+  const b = new Uint8Array(size);
+  const dv = new DataView(b.buffer);
+  const H = ds_header.off;
+  dv.setUint32(H.size, size, true);
+  dv.setUint16(H.type, EventType.exit, true);
+  dv.setUint8(H.version, 1);
+  dv.setUint8(H.encoding, fixed ? 1 : 0);
+  dv.setUint8(H.slots, 2);
+  dv.setUint32(ds_exit.off.pid, int(r, 1 << 22), true);
+  dv.setInt32(ds_exit.off.exit_code, int(r, 0x10000), true);
+  dv.setBigUint64(ds_exit.off.runtime_ns, BigInt(int(r, 2 ** 31)) * 1000n, true);
+  const off = fixed ? ds_exit_fixed.off.comm : ds_exit.size;
+  b.set(comm, off);
+  setU32(b, ds_exit.off.str, ((comm.length << 16) | off) >>> 0);
+  return b;
+}
+
+function mutateExit(r: Rng, src: Uint8Array): Uint8Array {
+  let b = src.slice();
+  for (let n = 1 + int(r, 3); n > 0; n--) {
+    const k = int(r, 4);
+    if (k === 0) b = b.slice(0, int(r, b.length + 1));
+    else if (k === 1) setU32(b, pick(r, [ds_exit.off.str, ds_header.off.size]), (r() * 2 ** 32) >>> 0);
+    else if (k === 2 && b.length > 0) b[int(r, b.length)] = int(r, 256);
+    else {
+      const ext = randBytes(r, 1 + int(r, 32));
+      const nb = new Uint8Array(b.length + ext.length);
+      nb.set(b);
+      nb.set(ext, b.length);
+      b = nb;
+    }
+  }
+  return b;
 }
 
 describe("fuzz decodeEvent", () => {
@@ -333,6 +383,20 @@ describe("fuzz decodeEvent", () => {
     console.log(`[fuzz] fixed: ${FIXED_SAMPLES} samples, ok=${tally.ok} malformed=${tally.malformed}`);
     expect(tally.ok).toBeGreaterThan(0);
     expect(tally.malformed).toBeGreaterThan(0);
+  });
+
+  test(`${EXIT_SAMPLES} random and mutated exit records (seed ${SEED + 2})`, () => {
+    const r = mulberry32(SEED + 2);
+    const pool = Array.from({ length: 64 }, () => exitRecord(r, r() < 0.3));
+    for (const b of pool) expect(decodeEvent(b, { maxArgs: 32 }).ok).toBe(true);
+    const tally: Tally = { ok: 0, malformed: 0 };
+    for (let i = 0; i < EXIT_SAMPLES; i++) {
+      const sample = r() < 0.1 ? pick(r, pool) : mutateExit(r, pick(r, pool));
+      check(sample, 32, r, tally, `exit #${i}`);
+    }
+    console.log(`[fuzz] exit: ${EXIT_SAMPLES} samples, ok=${tally.ok} malformed=${tally.malformed}`);
+    expect(tally.ok).toBeGreaterThan(EXIT_SAMPLES / 20);
+    expect(tally.malformed).toBeGreaterThan(EXIT_SAMPLES / 20);
   });
 
   test("the differential check itself catches a decoder that reads past its view", () => {

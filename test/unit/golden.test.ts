@@ -10,6 +10,7 @@ import path from "node:path";
 import { jsonLine, tableRow } from "../../src/render/event.ts";
 import { decodeEvent } from "../../src/wire/decode.ts";
 import type { GoldenExpected } from "../golden/capture.ts";
+import { schemaErrors } from "../helpers/schema.ts";
 
 const DIR = path.join(import.meta.dir, "../golden");
 const expected = JSON.parse(readFileSync(path.join(DIR, "expected.json"), "utf8")) as GoldenExpected;
@@ -23,6 +24,7 @@ describe("golden samples from the real program", () => {
         const d = decodeEvent(bytes, { maxArgs: 32 });
         if (!d.ok) throw new Error(`${file}: ${d.reason}`);
         const ev = d.event;
+        if (ev.type === "exit") throw new Error(`${file}: decoded as an exit`);
         const known = expected.samples[file]!;
         expect({
           type: ev.type,
@@ -78,7 +80,8 @@ describe("golden samples from the real program", () => {
           [transport === "ringbuf" ? null : 0, true],
         ]);
         const j = JSON.parse(jsonLine(ev, 0n)) as Record<string, unknown>;
-        expect([j.event, j.pid, j.args, j.cwd, j.slot1_intact]).toEqual([
+        expect(schemaErrors(j)).toEqual([]);
+        expect([j.event, j.pid, j.args, j.cwd, (j.heap as Record<string, unknown>).slot1_intact]).toEqual([
           "exec",
           known.pid,
           expected.args,

@@ -12,6 +12,8 @@ import { logfmt, parseLogfmt } from "../../src/output/logfmt.ts";
 import { LossWarnings } from "../../src/output/loss-warning.ts";
 import { LineSink, OutputError, PipeClosed } from "../../src/output/sink.ts";
 import { lostJson, lostRow } from "../../src/render/lost.ts";
+import { SCHEMA_VERSION } from "../../src/render/schema.ts";
+import { schemaErrors } from "../helpers/schema.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "dual-slot-sink-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -382,7 +384,11 @@ describe("loss you can see", () => {
 
   test("the in-band lost record: NDJSON and a LOST table row", () => {
     const r = { cpu: 1, lost: 42, wallNs: 1_764_000_000_123_456_789n };
-    expect(JSON.parse(lostJson(r))).toEqual({
+    const o = JSON.parse(lostJson(r, "host-a")) as Record<string, unknown>;
+    expect(schemaErrors(o)).toEqual([]);
+    expect(o).toEqual({
+      schema: SCHEMA_VERSION,
+      host: "host-a",
       event: "lost",
       time: "2025-11-24T16:00:00.123456789Z",
       cpu: 1,

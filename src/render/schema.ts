@@ -1,0 +1,304 @@
+/**
+ * The NDJSON schema: every field of every event, its one JSON type, what it
+ * means, and how it is read from a decoded event. The JSON renderer walks these
+ * tables to build each line, and docs/events.md is generated from them, so the
+ * reference cannot drift from the output; a test validates emitted events
+ * against them.
+ *
+ * Types never change: 64-bit kernel values (times, ids, sequence numbers) are
+ * decimal strings, because a JSON number past 2^53 loses digits in JavaScript,
+ * jq and most pipelines, and a field that is sometimes a number and sometimes a
+ * string breaks typed stores. 32-bit values are numbers.
+ */
+import type { AgentEvent, EventBase, ExecEvent, ExitEvent, LevelView } from "../wire/decode.ts";
+import { escapeBytes } from "./escape.ts";
+
+/** Bumped whenever a field changes meaning or type, or disappears. */
+export const SCHEMA_VERSION = 1;
+
+export type JsonType = "string" | "integer" | "boolean" | "string[]" | "object" | "object[]";
+
+export interface RenderContext {
+  /** Wall-clock time of the kernel's monotonic zero. */
+  bootWallNs: bigint;
+  host: string;
+}
+
+export interface Field<E> {
+  key: string;
+  type: JsonType;
+  doc: string;
+  /** Present only when get() returns something (the doc says when). */
+  optional?: true;
+  get: (ev: E, ctx: RenderContext) => unknown;
+}
+
+export interface EventSchema<E> {
+  event: string;
+  doc: string;
+  fields: ReadonlyArray<Field<E>>;
+  /** Fields inside `heap`: how the dual-slot heap built the event (the lab's view). */
+  heap: ReadonlyArray<Field<E>>;
+}
+
+let lastSecond = -1n;
+let lastPrefix = "";
+
+/** RFC 3339 UTC with nanoseconds, from a wall-clock time in ns. */
+export function rfc3339Nano(wallNs: bigint): string {
+  const sec = wallNs / 1_000_000_000n;
+  // Events come in bursts within the same second: format its date once.
+  if (sec !== lastSecond) {
+    lastSecond = sec;
+    lastPrefix = new Date(Number(sec) * 1000).toISOString().slice(0, 19);
+  }
+  const frac = (wallNs - sec * 1_000_000_000n).toString().padStart(9, "0");
+  return `${lastPrefix}.${frac}Z`;
+}
+
+const b64 = (ev: EventBase, name: string): string | undefined => {
+  const raw = ev.raw?.[name];
+  return raw === undefined ? undefined : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("base64");
+};
+
+/** A string the kernel copied, and its exact bytes when they are not valid UTF-8. */
+function text<E extends EventBase>(key: string, doc: string, get: (ev: E) => string): Array<Field<E>> {
+  return [
+    {
+      key,
+      type: "string",
+      doc: `${doc} Bytes that are not valid UTF-8 appear as \`\\xNN\` (and a backslash as \`\\\\\`).`,
+      get,
+    },
+    {
+      key: `${key}_b64`,
+      type: "string",
+      doc: `The exact bytes of \`${key}\`, base64; present only when they are not valid UTF-8.`,
+      optional: true,
+      get: (ev) => b64(ev, key),
+    },
+  ];
+}
+
+function common<E extends EventBase>(): Array<Field<E>> {
+  return [
+    { key: "schema", type: "integer", doc: "Schema version of this line.", get: () => SCHEMA_VERSION },
+    {
+      key: "host",
+      type: "string",
+      doc: "Host name of the machine (UTS nodename of the agent).",
+      get: (_, c) => c.host,
+    },
+    { key: "event", type: "string", doc: "Event type.", get: (ev) => ev.type },
+    {
+      key: "time",
+      type: "string",
+      doc: "When the kernel built the event, RFC 3339 UTC with nanoseconds.",
+      get: (ev, c) => rfc3339Nano(c.bootWallNs + ev.ktimeNs),
+    },
+    {
+      key: "ktime_ns",
+      type: "string",
+      doc: "The same instant on the kernel's monotonic clock (ns since boot).",
+      get: (ev) => ev.ktimeNs.toString(),
+    },
+    { key: "cpu", type: "integer", doc: "CPU the event was built on.", get: (ev) => ev.cpu },
+    { key: "pid", type: "integer", doc: "Process id (thread group id).", get: (ev) => ev.pid },
+    { key: "tid", type: "integer", doc: "Thread id.", get: (ev) => ev.tid },
+    { key: "ppid", type: "integer", doc: "Parent's process id.", get: (ev) => ev.ppid },
+    { key: "uid", type: "integer", doc: "Real user id.", get: (ev) => ev.uid },
+    { key: "gid", type: "integer", doc: "Real group id.", get: (ev) => ev.gid },
+    ...text<E>("comm", "Task name (at most 15 bytes, as the kernel keeps it).", (ev) => ev.comm),
+    { key: "cgroup_id", type: "string", doc: "cgroup v2 id of the task.", get: (ev) => ev.cgroupId.toString() },
+  ];
+}
+
+function heapCommon<E extends EventBase>(): Array<Field<E>> {
+  return [
+    {
+      key: "slot0_seq",
+      type: "string",
+      doc: "Per-CPU sequence number of the record serialized in slot 0.",
+      get: (ev) => ev.seq.toString(),
+    },
+    {
+      key: "slot1_intact",
+      type: "boolean",
+      doc: "Slot 1 still held the business data when the serializer read it.",
+      get: (ev) => ev.slot1Intact,
+    },
+    { key: "mode", type: "string", doc: "Slot layout: dual, single or nest3.", get: (ev) => ev.mode },
+    { key: "slots", type: "integer", doc: "Entries in the per-CPU heap map.", get: (ev) => ev.slots },
+    { key: "transport", type: "string", doc: "perf, ringbuf or ringbuf-output.", get: (ev) => ev.transport },
+    { key: "encoding", type: "string", doc: "compact or fixed.", get: (ev) => ev.encoding },
+    { key: "bytes", type: "integer", doc: "Size of the record on the wire.", get: (ev) => ev.size },
+    { key: "corrupt", type: "boolean", doc: "A level's slot data changed under it.", get: (ev) => ev.corrupt },
+  ];
+}
+
+/** What slot 1 still held when the serializer looked: the business level's observed data. */
+export function slot1Data(ev: AgentEvent, maxChars = 32): string {
+  if (ev.type === "exit") return escapeBytes(Buffer.from(ev.raw?.comm ?? ev.comm), maxChars);
+  const l = ev.levels[0];
+  return l === undefined ? "" : escapeBytes(l.dataObserved, maxChars);
+}
+
+function levelJson(l: LevelView) {
+  return {
+    slot: l.slot,
+    intact: l.intact,
+    tag_expected: l.tagExpected.toString(16),
+    tag_observed: l.tagObserved.toString(16),
+    expected: escapeBytes(l.dataExpected, 64),
+    observed: escapeBytes(l.dataObserved, 64),
+  };
+}
+
+export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
+  event: "exec",
+  doc: "A process image was replaced (sched_process_exec): what ran, with which arguments, from where.",
+  fields: [
+    ...common<ExecEvent>(),
+    ...text<ExecEvent>("filename", "Path given to execve, as the caller wrote it.", (ev) => ev.filename),
+    {
+      key: "filename_truncated",
+      type: "boolean",
+      doc: "`filename` was longer than the agent copies (1023 bytes) and is cut.",
+      get: (ev) => ev.filenameTruncated,
+    },
+    { key: "args", type: "string[]", doc: "argv, read from the new process's memory.", get: (ev) => ev.args },
+    {
+      key: "args_b64",
+      type: "string",
+      doc: "The exact argv area (NUL-separated, as in the process), base64; present only when it is not valid UTF-8.",
+      optional: true,
+      get: (ev) => b64(ev, "args"),
+    },
+    {
+      key: "args_truncated",
+      type: "boolean",
+      doc: "Arguments were cut (by --max-arg-bytes or --max-args).",
+      get: (ev) => ev.argsTruncated,
+    },
+    ...text<ExecEvent>("cwd", "Working directory, absolute.", (ev) => ev.cwd),
+    ...text<ExecEvent>("exe", "The executable's absolute path (symlinks resolved).", (ev) => ev.exe),
+    {
+      key: "path_truncated",
+      type: "boolean",
+      doc: "`cwd` or `exe` was deeper than the agent walks; it starts with `…`.",
+      get: (ev) => ev.pathTruncated,
+    },
+    { key: "mntns_id", type: "integer", doc: "Mount namespace inode number.", get: (ev) => ev.mntnsId },
+  ],
+  heap: [
+    {
+      key: "slot1_data",
+      type: "string",
+      doc: "What slot 1 held when the serializer read it (the business level's mark: comm).",
+      get: (ev) => slot1Data(ev, 64),
+    },
+    ...heapCommon<ExecEvent>(),
+    {
+      key: "clobbered",
+      type: "boolean",
+      doc: "With --guard: another owner took slot 1 while it was held.",
+      get: (ev) => ev.clobbered,
+    },
+    {
+      key: "parent_exe",
+      type: "string",
+      doc: "The parent's executable, built by the third level (present with --mode nest3).",
+      optional: true,
+      get: (ev) => (ev.pexe !== "" ? ev.pexe : undefined),
+    },
+    {
+      key: "levels",
+      type: "object[]",
+      doc: "Each nesting level's expected and observed slot data (present when there is damage to show, or the mode is not dual).",
+      optional: true,
+      get: (ev) => (ev.corrupt || ev.clobbered || ev.mode !== "dual" ? ev.levels.map(levelJson) : undefined),
+    },
+  ],
+};
+
+export const EXIT_SCHEMA: EventSchema<ExitEvent> = {
+  event: "exit",
+  doc: "A process's main thread exited (sched_process_exit); with --events exit.",
+  fields: [
+    ...common<ExitEvent>(),
+    {
+      key: "exit_code",
+      type: "integer",
+      doc: "Exit status (0-255) when the process exited, else 0.",
+      get: (ev) => (ev.exitCode >> 8) & 0xff,
+    },
+    {
+      key: "signal",
+      type: "integer",
+      doc: "Signal that terminated the process, else 0.",
+      get: (ev) => ev.exitCode & 0x7f,
+    },
+    {
+      key: "core_dumped",
+      type: "boolean",
+      doc: "The terminating signal dumped core.",
+      get: (ev) => (ev.exitCode & 0x80) !== 0,
+    },
+    {
+      key: "runtime_ns",
+      type: "string",
+      doc: "Time from the process's start to its exit, in ns.",
+      get: (ev) => ev.runtimeNs.toString(),
+    },
+  ],
+  heap: [
+    {
+      key: "slot1_data",
+      type: "string",
+      doc: "What slot 1 held when the serializer read it (comm).",
+      get: (ev) => slot1Data(ev, 64),
+    },
+    ...heapCommon<ExitEvent>(),
+  ],
+};
+
+/** The in-band record for events the kernel or the agent could not deliver. */
+export interface LostRecord {
+  /** The CPU whose events were lost (for the ring buffer: where the reservation failed). */
+  cpu: number;
+  /** How many events, since the previous lost record for this CPU. */
+  lost: number;
+  /** Wall-clock time the agent noticed, in ns since the epoch. */
+  wallNs: bigint;
+}
+
+export const LOST_SCHEMA: EventSchema<LostRecord> = {
+  event: "lost",
+  doc: "Events went missing here: the kernel could not hand them over (a full buffer). Written where the agent noticed, in order with the events around it.",
+  fields: [
+    { key: "schema", type: "integer", doc: "Schema version of this line.", get: () => SCHEMA_VERSION },
+    { key: "host", type: "string", doc: "Host name of the machine.", get: (_, c) => c.host },
+    { key: "event", type: "string", doc: "`lost`.", get: () => "lost" },
+    { key: "time", type: "string", doc: "When the agent noticed, RFC 3339 UTC.", get: (r) => rfc3339Nano(r.wallNs) },
+    { key: "cpu", type: "integer", doc: "CPU whose events were lost.", get: (r) => r.cpu },
+    { key: "lost", type: "integer", doc: "How many, since the previous lost record for this CPU.", get: (r) => r.lost },
+  ],
+  heap: [],
+};
+
+/** Builds the JSON object for one event from its schema (`heap` only when the schema has one). */
+export function jsonObject<E>(schema: EventSchema<E>, ev: E, ctx: RenderContext): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of schema.fields) {
+    const v = f.get(ev, ctx);
+    if (v !== undefined) out[f.key] = v;
+  }
+  if (schema.heap.length === 0) return out;
+  const heap: Record<string, unknown> = {};
+  for (const f of schema.heap) {
+    const v = f.get(ev, ctx);
+    if (v !== undefined) heap[f.key] = v;
+  }
+  out.heap = heap;
+  return out;
+}
