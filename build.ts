@@ -37,6 +37,7 @@ import { basename, dirname } from "node:path";
 import type { BunPlugin } from "bun";
 import { $ } from "bun";
 import pkg from "./package.json" with { type: "json" };
+import { eventsDoc } from "./scripts/events-doc.ts";
 import { generateWire } from "./scripts/wire-gen.ts";
 import { LIBC_SYMBOLS } from "./src/ffi/libc.ts";
 
@@ -188,11 +189,15 @@ async function wireLayout(obj: string): Promise<void> {
   });
   if (fmt.exitCode !== 0)
     throw new Error(`biome format of the generated layout failed: ${fmt.stderr.toString().trim()}`);
-  const text = fmt.stdout.toString();
-  if (!existsSync(out) || readFileSync(out, "utf8") !== text) {
-    step("src/wire/layout.gen.ts changed: commit it with the header change");
-    writeAtomic(out, text);
-  }
+  writeIfChanged(out, fmt.stdout.toString());
+}
+
+/** Generated files are committed: say so when a build changes one. */
+function writeIfChanged(path: string, text: string): void {
+  if (existsSync(path) && readFileSync(path, "utf8") === text) return;
+  step(`${path.slice(root.length + 1)} changed: commit it`);
+  mkdirSync(dirname(path), { recursive: true });
+  writeAtomic(path, text);
 }
 
 interface NativeLib {
@@ -372,6 +377,7 @@ async function buildVariants(variants: Variant[], commit: string): Promise<Built
       const obj = await timed(`bpf object ${arch}`, () => bpfObject(arch));
       objs.set(arch, obj);
       if (arch === hostArch) await timed("wire layout", () => wireLayout(obj));
+      if (arch === hostArch) writeIfChanged(`${root}/docs/events.md`, eventsDoc());
     }
     // libbpf first: as root, scripts/libbpf.sh installs the (cross) compiler the tools need too.
     let lib: NativeLib | null = null;
