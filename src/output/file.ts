@@ -24,6 +24,7 @@ import {
 import { basename, dirname, join, resolve } from "node:path";
 import { HostError, UsageError } from "../errors.ts";
 import { log } from "../log.ts";
+import { DEFAULT_OUTPUT_LIMIT, OutputError } from "./sink.ts";
 
 export const DEFAULT_ROTATE_SIZE = 100 * 1024 * 1024;
 export const DEFAULT_ROTATE_KEEP = 5;
@@ -236,21 +237,80 @@ export class FileWriter {
   }
 }
 
-/** The LineSink shape over a FileWriter: lines collect, one write per flush. */
+/**
+ * The LineSink surface (src/output/sink.ts) over a FileWriter, so `run` can
+ * use either: lines collect during a drain and go out in one write per
+ * flush. A regular file never makes the agent wait on a reader, so nothing
+ * stays queued across drains; the bound only caps one drain's lines.
+ */
 export class FileSink {
   private lines: string[] = [];
+  private counted: boolean[] = [];
+  private bytes = 0;
+  /** Counted lines written completely. */
+  written = 0;
+  /** Counted lines over the bound, abandoned, or lost to a write error. */
+  dropped = 0;
 
-  constructor(readonly writer: FileWriter) {}
+  constructor(
+    readonly writer: FileWriter,
+    readonly limit = DEFAULT_OUTPUT_LIMIT,
+  ) {}
 
-  push(line: string): void {
+  /** Queues one line; false when it does not fit the bound (counted as dropped). */
+  push(line: string, counted = true): boolean {
+    const n = Buffer.byteLength(line) + 1;
+    if (this.bytes + n > this.limit) {
+      if (counted) this.dropped++;
+      return false;
+    }
     this.lines.push(line);
+    this.counted.push(counted);
+    this.bytes += n;
+    return true;
   }
 
+  /** Writes the queued lines; a write error (ENOSPC, EIO...) is an OutputError, the lines counted as dropped. */
   flush(): void {
     if (this.lines.length === 0) return;
     const buf = Buffer.from(`${this.lines.join("\n")}\n`);
+    const n = this.counted.filter(Boolean).length;
     this.lines = [];
-    this.writer.write(buf);
+    this.counted = [];
+    this.bytes = 0;
+    try {
+      this.writer.write(buf);
+    } catch (e) {
+      this.dropped += n;
+      const code = (e as NodeJS.ErrnoException).code ?? "EIO";
+      throw new OutputError(code, `${this.writer.opts.path}: ${(e as Error).message}`);
+    }
+    this.written += n;
+  }
+
+  get queuedBytes(): number {
+    return this.bytes;
+  }
+
+  get idle(): boolean {
+    return this.lines.length === 0;
+  }
+
+  /** LineSink's; a regular file needs neither. */
+  nonBlocking(): this {
+    return this;
+  }
+
+  restore(): void {}
+
+  /** Drops what is queued (counted as dropped); returns how many counted lines. */
+  abandon(): number {
+    const n = this.counted.filter(Boolean).length;
+    this.dropped += n;
+    this.lines = [];
+    this.counted = [];
+    this.bytes = 0;
+    return n;
   }
 
   close(): void {

@@ -110,6 +110,8 @@ ${output !== undefined ? "# SIGHUP reopens --output (for logrotate's postrotate 
 RestartSec=5s
 # Exit 2 is a bad flag: restarting cannot fix it.
 RestartPreventExitStatus=2
+# Exit 3 is a clean stop after losing events (counted in the summary line): not a failure.
+SuccessExitStatus=3
 TimeoutStopSec=30s
 # The agent sets this by re-executing itself; set here, it starts once.
 Environment=MIMALLOC_PURGE_DELAY=-1

@@ -257,3 +257,25 @@ describe("flags", () => {
     expect(() => fileOutputOptions({ output: "/x", "rotate-keep": "1001" })).toThrow(UsageError);
   });
 });
+
+describe("FileSink as run's sink", () => {
+  test("counts written and dropped like LineSink; the bound caps one drain", () => {
+    const path = join(freshDir(), "ev");
+    const sink = new FileSink(new FileWriter({ path, rotateSize: 1 << 20, rotateKeep: 1 }), 10);
+    expect(sink.nonBlocking()).toBe(sink);
+    expect(sink.push("12345")).toBe(true);
+    expect(sink.push("banner", false)).toBe(false); // 6 + 6 > 10, not counted
+    expect(sink.push("123")).toBe(true);
+    expect(sink.push("x")).toBe(false);
+    expect(sink.queuedBytes).toBe(10);
+    sink.flush();
+    expect(sink.idle).toBe(true);
+    expect([sink.written, sink.dropped]).toEqual([2, 1]);
+    sink.push("left");
+    expect(sink.abandon()).toBe(1);
+    expect(sink.dropped).toBe(2);
+    sink.restore();
+    sink.close();
+    expect(readFileSync(path, "utf8")).toBe("12345\n123\n");
+  });
+});
