@@ -3,7 +3,7 @@
  * truncation, cwd and the real exe path built in slot 1, in both encodings.
  */
 import { afterAll, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type JsonEvent, parseEvents, startAgent, uniqueTrue } from "../helpers/agent.ts";
@@ -51,6 +51,56 @@ describeKernel("exec event fields (root)", { commands: ["mount", "umount"] }, ()
     const e = evs.get(pid)!;
     expect(e.args).toEqual([t.path, ...argv]);
     expect(e.args_truncated).toBe(false);
+  }, 30_000);
+
+  test("a 1,200-byte filename is cut at 1023 bytes and flagged filename_truncated", async () => {
+    // Nested directories of 200-byte names: a path of about 1,200 bytes to a copy of true.
+    let dir = t.dir;
+    while (dir.length < 1_100) {
+      dir = join(dir, "d".repeat(200));
+      mkdirSync(dir);
+    }
+    const exe = join(dir, "t");
+    copyFileSync(t.path, exe);
+    chmodSync(exe, 0o755);
+    expect(exe.length).toBeGreaterThan(1_023);
+    let pid = 0;
+    const evs = await capture([], async () => {
+      pid = await run(exe, []);
+    });
+    const e = evs.get(pid)! as Ev & { filename_truncated: boolean };
+    expect(e.filename_truncated).toBe(true);
+    expect(e.filename).toBe(exe.slice(0, 1_023));
+    const short = (
+      await capture([], async () => {
+        pid = await run(t.path, []);
+      })
+    ).get(pid)! as Ev & { filename_truncated: boolean };
+    expect(short.filename_truncated).toBe(false);
+  }, 30_000);
+
+  test("invalid UTF-8 in a file name and in argv survives: \\xNN text and the exact bytes in *_b64", async () => {
+    const name = Buffer.concat([Buffer.from(`${t.dir}/bad`), Buffer.from([0xff, 0x5c])]);
+    copyFileSync(t.path, name);
+    chmodSync(name, 0o755);
+    let pid = 0;
+    const evs = await capture([], async () => {
+      // printf makes the raw bytes; the shell execs them as the file name and an argument.
+      const p = Bun.spawn(["/bin/sh", "-c", `exec "$(printf '${t.dir}/bad\\377\\134')" "$(printf 'x\\376y')" ok`], {
+        stdout: "ignore",
+        stderr: "ignore",
+      });
+      await p.exited;
+      pid = p.pid;
+    });
+    const e = evs.get(pid)! as Ev & { filename_b64?: string; args_b64?: string; exe_b64?: string };
+    expect(e.filename).toBe(`${t.dir}/bad\\xff\\\\`);
+    expect(Buffer.from(e.filename_b64 ?? "", "base64")).toEqual(name);
+    expect(Buffer.from(e.exe_b64 ?? "", "base64")).toEqual(name);
+    expect(e.args).toEqual([`${t.dir}/bad\\xff\\\\`, "x\\xfey", "ok"]);
+    const area = Buffer.concat([name, Buffer.from([0]), Buffer.from([0x78, 0xfe, 0x79, 0]), Buffer.from("ok\0")]);
+    expect(Buffer.from(e.args_b64 ?? "", "base64")).toEqual(area);
+    expect(JSON.stringify(e)).not.toContain("\ufffd");
   }, 30_000);
 
   test("100 arguments: all kept with --max-args 200, cut and flagged at --max-args 32", async () => {
