@@ -12,6 +12,7 @@ import { RingReader } from "../reader/ring.ts";
 import type { EventSource } from "../reader/source.ts";
 import { type AgentEvent, decodeEvent } from "../wire/decode.ts";
 import { EVENTS } from "../wire/events.ts";
+import type { EventName } from "../wire/names.ts";
 import { nextDrainPeriod } from "./drain-period.ts";
 import { Reorder } from "./reorder.ts";
 
@@ -60,6 +61,10 @@ export class Session {
   /** Per CPU, the losses already handed to onLost. */
   private readonly lossSeen: number[] = [];
   lastMalformed = "";
+  /** Events decoded, by type and CPU (for metrics). */
+  readonly eventsByType = new Map<EventName, number[]>();
+  /** How full the fullest buffer got between the last two drains, 0..1. */
+  lastFill = 0;
   /** The kernel's counters, read once at stop just before the maps go away. */
   kernelCountersAtStop: CounterTotals | null = null;
 
@@ -88,6 +93,11 @@ export class Session {
 
   get object(): BpfObject {
     return this.obj;
+  }
+
+  /** The current drain period in ms: --interval, shorter while buffers fill fast. */
+  get drainPeriodMs(): number {
+    return this.delay;
   }
 
   /** Attaches the programs; events flow from here on. */
@@ -120,6 +130,12 @@ export class Session {
     }
     const ev = d.event;
     this.counts.events++;
+    let byCpu = this.eventsByType.get(ev.type);
+    if (byCpu === undefined) {
+      byCpu = new Array<number>(this.cpus).fill(0);
+      this.eventsByType.set(ev.type, byCpu);
+    }
+    if (ev.cpu < byCpu.length) byCpu[ev.cpu]!++;
     this.counts.bytes += ev.size;
     if (ev.corrupt) this.counts.corrupt++;
     if (this.reorder) this.reorder.push(ev.cpu, ev);
@@ -131,6 +147,7 @@ export class Session {
     if (this.stopped) return;
     const now = monotonicNs();
     const fill = this.reader.consume();
+    this.lastFill = fill;
     this.delay = nextDrainPeriod(this.delay, fill, this.opts.intervalMs);
     if (this.reorder) {
       for (const ev of final ? this.reorder.flush() : this.reorder.release(Number(now))) this.onEvent(ev);

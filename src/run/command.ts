@@ -13,14 +13,17 @@ import { optionalInt, secondsArg } from "../cli/args.ts";
 import { HostError, UsageError } from "../errors.ts";
 import { realtimeNs } from "../ffi/libc.ts";
 import { log, setVerbose } from "../log.ts";
+import { metricsArgs, parseListenAddress } from "../metrics/server.ts";
+import { FileSink, FileWriter, fileOutputOptions, outputArgs, reopenOnHangup } from "../output/file.ts";
 import { logfmt } from "../output/logfmt.ts";
 import { LossWarnings } from "../output/loss-warning.ts";
 import { DEFAULT_OUTPUT_LIMIT, LineSink, PipeClosed } from "../output/sink.ts";
 import { jsonLine, TABLE_BANNER, TABLE_HEADER, tableRow } from "../render/event.ts";
 import { lostJson, lostRow } from "../render/lost.ts";
+import { type ServedMetrics, serveMetrics } from "./metrics.ts";
 
 export const EXIT_STATUS =
-  "Exit status: 0 stopped cleanly, nothing lost; 1 error (host, libbpf, a drain that failed, stdout that cannot be written: ENOSPC, EIO...); 2 usage; 3 stopped cleanly but events were lost (kernel drops: lost>0, or output dropped because stdout did not keep up: dropped_output>0). A reader that goes away (`| head`) is a clean stop.";
+  "Exit status: 0 stopped cleanly, nothing lost; 1 error (host, libbpf, a drain that failed, stdout that cannot be written: ENOSPC, EIO...); 2 usage; 3 stopped cleanly but events were lost (kernel drops: lost>0, or output dropped because stdout did not keep up: dropped_output>0). A reader that goes away (`| head`) is a clean stop. SIGINT and SIGTERM stop the agent; so does SIGHUP, except with --output, where it reopens the file (for logrotate).";
 
 export const runArgs = {
   json: { type: "boolean", default: false, description: "NDJSON on stdout, one object per event" },
@@ -33,6 +36,8 @@ export const runArgs = {
     description:
       "output waiting for a slow reader before lines are dropped (counted as dropped_output): bytes, or with K/M/G (default 64M)",
   },
+  ...outputArgs,
+  ...metricsArgs,
   ...agentArgs,
 } as const;
 
@@ -77,9 +82,13 @@ export default defineCommand({
       throw new UsageError("--comm expects 1 to 15 bytes: the kernel keeps no more of a task's name");
     }
     const outputLimit = outputBufferArg(args["output-buffer"]);
+    const fileOpts = fileOutputOptions(args);
+    const metricsAddr = args.metrics === undefined ? undefined : parseListenAddress(String(args.metrics));
 
     const image = prepareHost();
-    const sink = new LineSink(1, outputLimit);
+    // --output FILE: appended, rotated, reopened on SIGHUP; otherwise stdout.
+    const sink =
+      fileOpts !== undefined ? new FileSink(new FileWriter(fileOpts), outputLimit) : new LineSink(1, outputLimit);
     /** Events accepted into the sink (what --count counts). */
     let accepted = 0;
     let filtered = 0;
@@ -138,8 +147,15 @@ export default defineCommand({
       signalledAt ??= performance.now();
       stop(sig);
     };
-    const handlers = { SIGINT: onSignal("SIGINT"), SIGTERM: onSignal("SIGTERM"), SIGHUP: onSignal("SIGHUP") };
+    // With --output, SIGHUP reopens the file (logrotate) instead of stopping the agent.
+    const handlers: Partial<Record<NodeJS.Signals, () => void>> = {
+      SIGINT: onSignal("SIGINT"),
+      SIGTERM: onSignal("SIGTERM"),
+    };
+    if (fileOpts === undefined) handlers.SIGHUP = onSignal("SIGHUP");
     for (const [sig, h] of Object.entries(handlers)) process.on(sig, h);
+    const unhookReopen = sink instanceof FileSink ? reopenOnHangup(sink.writer) : () => {};
+    let metrics: ServedMetrics | null = null;
     const onExit = () => {
       session.stop();
       sink.restore();
@@ -150,12 +166,13 @@ export default defineCommand({
     try {
       sink.nonBlocking();
       session.attach();
+      if (metricsAddr !== undefined) metrics = serveMetrics(metricsAddr, session, () => sink.dropped);
       if (!args.json) {
         sink.push(TABLE_BANNER, false);
         sink.push(TABLE_HEADER, false);
       }
       log.info(
-        `attached ds_exec to raw_tracepoint/sched_process_exec in ${performance.now().toFixed(1)} ms ` +
+        `attached ${opts.events.join(",")} in ${performance.now().toFixed(1)} ms ` +
           `(mode=${opts.mode} slots=${opts.slots} transport=${opts.transport} encoding=${opts.encoding}` +
           `${opts.guard ? " guard" : ""}${opts.injectClobber ? " inject-clobber" : ""}, ${session.cpus} CPUs)`,
       );
@@ -167,6 +184,7 @@ export default defineCommand({
 
     await done;
     if (timer) clearTimeout(timer);
+    metrics?.close();
     try {
       session.stop(); // detaches first: whatever else failed, nothing stays attached
     } catch (e) {
@@ -175,7 +193,9 @@ export default defineCommand({
     await closeOutput(sink, flush, () => signalledAt);
     sink.abandon(); // what the reader did not take counts as dropped_output
     sink.restore();
+    if (sink instanceof FileSink) sink.writer.close();
     for (const [sig, h] of Object.entries(handlers)) process.off(sig, h);
+    unhookReopen();
     process.off("exit", onExit);
 
     const k = session.kernelCountersAtStop;
@@ -215,7 +235,11 @@ export default defineCommand({
  * SIGNAL_GRACE_MS after a signal (an operator's SIGTERM must end the agent
  * promptly) nor STALL_GRACE_MS without progress. What is left is dropped by the caller.
  */
-async function closeOutput(sink: LineSink, flush: () => void, signalledAt: () => number | null): Promise<void> {
+async function closeOutput(
+  sink: LineSink | FileSink,
+  flush: () => void,
+  signalledAt: () => number | null,
+): Promise<void> {
   let progressAt = performance.now();
   for (;;) {
     const before = sink.queuedBytes;

@@ -89,6 +89,23 @@ describe("which invocations restart for the allocator", () => {
   test("only once", () => {
     expect(restartsForAllocator(["run"], { MIMALLOC_PURGE_DELAY: "-1" } as NodeJS.ProcessEnv)).toBe(false);
   });
+
+  // The path it was started from may be replaced by whoever can write its
+  // directory between root's exec and the restart: the restart must run the
+  // image already running.
+  test("the restart executes /proc/self/exe, never the path the binary was started from", () => {
+    const bin = join(ROOT, "dual-slot");
+    if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`bun run build\` first`);
+    // A usage error ends the run right after the restart: no root, no BPF needed.
+    const r = Bun.spawnSync(["strace", "-f", "-qq", "-e", "trace=execve", bin, "run", "--count", "0"], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+    });
+    const execs = [...r.stderr.toString().matchAll(/execve\("([^"]*)"/g)].map((m) => m[1]);
+    expect(execs).toEqual([bin, "/proc/self/exe"]);
+    expect(r.exitCode).toBe(2);
+  });
 });
 
 describe("libc wrappers", () => {

@@ -1,0 +1,111 @@
+/**
+ * The agent as a service runs it: events into --output FILE (0600, rotated by
+ * size, reopened on SIGHUP the way logrotate asks, without stopping), and
+ * --metrics served while it runs, checked with promtool.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { execTimes, parseEvents, startAgent, uniqueTrue } from "../helpers/agent.ts";
+import { describeKernel } from "../helpers/kernel.ts";
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A root-only directory: --output refuses one that others can write. */
+function privateDir(): string {
+  const d = mkdtempSync("/var/tmp/ds-out-");
+  dirs.push(d);
+  return d;
+}
+
+function lines(path: string): string {
+  return existsSync(path) ? readFileSync(path, "utf8") : "";
+}
+
+describeKernel("service mode (root)", { commands: ["promtool"] }, () => {
+  const t = uniqueTrue("dssvc");
+  dirs.push(t.dir);
+
+  test("--output: events appended to a 0600 file; SIGHUP after a rename reopens it and the agent goes on", async () => {
+    const d = privateDir();
+    const out = join(d, "events.json");
+    const agent = await startAgent(["--json", "--output", out]);
+    const first = await execTimes(t.path, 5);
+    await Bun.sleep(300);
+    renameSync(out, join(d, "events.json.old")); // what logrotate does
+    process.kill(agent.pid, "SIGHUP");
+    await Bun.sleep(200);
+    const second = await execTimes(t.path, 5);
+    await Bun.sleep(300);
+    const { stdout, stderr, code } = await agent.stop("SIGTERM");
+    expect(code).toBe(0);
+    expect(stdout).toBe(""); // events go to the file, not stdout
+    expect(stderr).toContain("summary:");
+    const pidsIn = (p: string) =>
+      new Set(
+        parseEvents(lines(p))
+          .filter((e) => e.comm === t.comm)
+          .map((e) => e.pid),
+      );
+    expect(pidsIn(join(d, "events.json.old"))).toEqual(new Set(first));
+    expect(pidsIn(out)).toEqual(new Set(second));
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+  }, 30_000);
+
+  test("--output rotates past --rotate-size and keeps --rotate-keep files; nothing is lost across them", async () => {
+    const d = privateDir();
+    const out = join(d, "events.json");
+    const agent = await startAgent(["--json", "--output", out, "--rotate-size", "4K", "--rotate-keep", "50"]);
+    const pids: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      pids.push(...(await execTimes(t.path, 5)));
+      await Bun.sleep(150); // several drains: several writes, several rotations
+    }
+    await Bun.sleep(300);
+    const { code } = await agent.stop("SIGTERM");
+    expect(code).toBe(0);
+    const files = [out, ...Array.from({ length: 50 }, (_, i) => `${out}.${i + 1}`)].filter(existsSync);
+    expect(files.length).toBeGreaterThan(2);
+    const seen = new Set(
+      files.flatMap((f) =>
+        parseEvents(lines(f))
+          .filter((e) => e.comm === t.comm)
+          .map((e) => e.pid),
+      ),
+    );
+    expect(seen).toEqual(new Set(pids));
+  }, 60_000);
+
+  test("--metrics: a live Prometheus endpoint that promtool accepts, counting real events", async () => {
+    const agent = await startAgent(["--json", "--metrics", "127.0.0.1:0"]);
+    // The bound port is logged; port 0 lets the kernel pick a free one.
+    const m = /metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(agent.stderrSoFar());
+    expect(m).not.toBeNull();
+    const url = `http://127.0.0.1:${m![1]}/metrics`;
+    await execTimes(t.path, 20);
+    await Bun.sleep(400);
+    const body = await (await fetch(url)).text();
+    const check = Bun.spawnSync(["promtool", "check", "metrics"], { stdin: Buffer.from(body) });
+    expect(`${check.stdout}${check.stderr}`.trim()).toBe("");
+    expect(check.exitCode).toBe(0);
+    const events = [...body.matchAll(/^dual_slot_events_total\{type="exec",cpu="\d+"\} (\d+)$/gm)].reduce(
+      (a, x) => a + Number(x[1]),
+      0,
+    );
+    expect(events).toBeGreaterThanOrEqual(20);
+    expect(body).toMatch(/^dual_slot_bpf_run_count_total\{program="ds_exec"\} [1-9]\d*$/m);
+    expect((await fetch(url.replace("/metrics", "/other"))).status).toBe(404);
+    const { code } = await agent.stop("SIGTERM");
+    expect(code).toBe(0);
+    // The endpoint goes away with the agent.
+    expect(
+      await fetch(url).then(
+        () => "still up",
+        () => "down",
+      ),
+    ).toBe("down");
+  }, 30_000);
+});
