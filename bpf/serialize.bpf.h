@@ -123,6 +123,40 @@ static __always_inline void hdr_fill(struct ds_header *h, struct ds_counters *c,
 }
 
 /*
+ * Opens a record of `size` bytes: a ring buffer reservation of exactly that
+ * size (no slot 0, no copy), or slot 0 through a dynptr. Returns its first
+ * `head` bytes to fill in, or NULL when there is no room (counted in
+ * output_fail; a failed slot lookup in lookup_fail).
+ */
+static __always_inline void *record_begin(struct bpf_dynptr *dp, void **s0, __u32 *gen0, __u32 size, __u32 head,
+					  struct ds_counters *c)
+{
+	void *p;
+
+	if (ds_cfg.transport == DS_TRANSPORT_RINGBUF) {
+		if (bpf_ringbuf_reserve_dynptr(&ds_ring, size, 0, dp)) {
+			bpf_ringbuf_discard_dynptr(dp, 0);
+			c->output_fail++;
+			return NULL;
+		}
+	} else {
+		*s0 = sd_get_percpu_data(size, 0, OWNER_SERIALIZER, gen0);
+		if (!*s0)
+			return NULL;
+		bpf_dynptr_from_mem(*s0, SD_EVENT_MAX, 0, dp);
+	}
+	p = bpf_dynptr_data(dp, 0, head);
+	if (!p) {
+		if (ds_cfg.transport == DS_TRANSPORT_RINGBUF)
+			bpf_ringbuf_discard_dynptr(dp, 0);
+		else
+			sd_put_percpu_data(*s0, 0, OWNER_SERIALIZER, *gen0, 1);
+		c->output_fail++;
+	}
+	return p;
+}
+
+/*
  * Sends a finished record: submits the ring buffer reservation, or copies slot 0
  * out through the configured transport. `events` counts what reached user
  * space's buffer; `output_fail` what did not (a kernel-side drop).
@@ -182,29 +216,9 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 		size = sizeof(struct ds_exec) + l_comm + l_fn + l_args + l_cwd + l_exe +
 		       (ds_cfg.mode == DS_MODE_NEST3 ? DS_PATH_CAP - 1 : 0);
 
-	if (ring) {
-		/* Reserved at the event's size: no slot 0, no copy. */
-		if (bpf_ringbuf_reserve_dynptr(&ds_ring, size, 0, &dp)) {
-			bpf_ringbuf_discard_dynptr(&dp, 0);
-			c->output_fail++;
-			return 0;
-		}
-	} else {
-		s0 = sd_get_percpu_data(size, 0, OWNER_SERIALIZER, &gen0);
-		if (!s0)
-			return 0;
-		bpf_dynptr_from_mem(s0, SD_EVENT_MAX, 0, &dp);
-	}
-
-	ev = bpf_dynptr_data(&dp, 0, sizeof(*ev));
-	if (!ev) {
-		if (ring)
-			bpf_ringbuf_discard_dynptr(&dp, 0);
-		else
-			sd_put_percpu_data(s0, 0, OWNER_SERIALIZER, gen0, 1);
-		c->output_fail++;
+	ev = record_begin(&dp, &s0, &gen0, size, sizeof(*ev), c);
+	if (!ev)
 		return 0;
-	}
 
 	ev->hdr.tag = tag + 1;
 	mark[0] = 0x3a3073ull | (comm[0] << 24); /* "s0:" + comm */
@@ -302,27 +316,9 @@ static __noinline int serialize_exit(void *ctx, struct task_struct *task, struct
 	if (l_comm > DS_COMM_LEN)
 		l_comm = DS_COMM_LEN;
 	size = fixed ? sizeof(struct ds_exit_fixed) : sizeof(struct ds_exit) + l_comm;
-	if (ring) {
-		if (bpf_ringbuf_reserve_dynptr(&ds_ring, size, 0, &dp)) {
-			bpf_ringbuf_discard_dynptr(&dp, 0);
-			c->output_fail++;
-			return 0;
-		}
-	} else {
-		s0 = sd_get_percpu_data(size, 0, OWNER_SERIALIZER, &gen0);
-		if (!s0)
-			return 0;
-		bpf_dynptr_from_mem(s0, SD_EVENT_MAX, 0, &dp);
-	}
-	ev = bpf_dynptr_data(&dp, 0, sizeof(*ev));
-	if (!ev) {
-		if (ring)
-			bpf_ringbuf_discard_dynptr(&dp, 0);
-		else
-			sd_put_percpu_data(s0, 0, OWNER_SERIALIZER, gen0, 1);
-		c->output_fail++;
+	ev = record_begin(&dp, &s0, &gen0, size, sizeof(*ev), c);
+	if (!ev)
 		return 0;
-	}
 	ev->hdr.tag = tag + 1;
 	hdr_fill(&ev->hdr, c, DS_EVENT_EXIT);
 	ev->pid = BPF_CORE_READ(task, tgid);
