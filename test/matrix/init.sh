@@ -132,9 +132,10 @@ timeout 300 taskset -c 0 $BIN run --guard --json --comm dsm-probe >/tmp/preempt.
 agent=$!
 if attached /tmp/preempt.err $agent; then
 	loop="i=0; while [ \$i -lt $n ]; do $PROBE x >/dev/null 2>&1; i=\$((i + 1)); done"
-	taskset -c 1 sh -c "$loop" &
+	# time -v: how often the two lowest were preempted (their rusage, children included).
+	taskset -c 1 time -v sh -c "$loop" 2>/tmp/l0.time &
 	l0=$!
-	taskset -c 1 chrt -f 10 sh -c "$loop" &
+	taskset -c 1 chrt -f 10 time -v sh -c "$loop" 2>/tmp/l1.time &
 	l1=$!
 	taskset -c 1 chrt -f 50 sh -c "$loop" &
 	l2=$!
@@ -147,7 +148,8 @@ fi
 kill -INT $agent
 wait $agent
 rc=$?
-say "meta preempt execs=$((4 * n)) chrt=$(command -v chrt)"
+ivcsw() { sed -n 's/.*Involuntary context switches: *//p' "$1" 2>/dev/null; }
+say "meta preempt execs=$((4 * n)) chrt=$(command -v chrt) preempted_other=$(ivcsw /tmp/l0.time) preempted_fifo10=$(ivcsw /tmp/l1.time)"
 relay preempt err /tmp/preempt.err
 end preempt $rc "$t"
 
