@@ -11,6 +11,7 @@
  * string breaks typed stores. 32-bit values are numbers.
  */
 import type { AgentEvent, EventBase, ExecEvent, ExitEvent, LevelView } from "../wire/decode.ts";
+import { ds_flags } from "../wire/layout.gen.ts";
 import { escapeBytes } from "./escape.ts";
 
 /** Bumped whenever a field changes meaning or type, or disappears. */
@@ -24,6 +25,39 @@ export interface RenderContext {
   host: string;
 }
 
+/**
+ * Where a field's value lies in the record's bytes, for the compiled renderer
+ * (fast.ts), which writes the line without decoding the event first. get() is
+ * the definition; this is the same value read at its source, and a
+ * differential test holds the two byte-identical. Members are named as in the
+ * C struct; a `member` or `header` value is a JSON number, a decimal string
+ * or a boolean (non-zero) after `shift` and `mask`, as the field's type says.
+ */
+export type Wire =
+  | { from: "const"; value: number | string | boolean }
+  | { from: "host" }
+  /** The record type's name (exec, flood, exit). */
+  | { from: "type" }
+  /** rfc3339Nano(bootWallNs + hdr.ktime_ns). */
+  | { from: "time" }
+  | { from: "header"; member: "ktime_ns" | "seq" | "cpu" | "slots" | "size" }
+  | { from: "name"; member: "mode" | "transport" | "encoding" }
+  | { from: "member"; member: string; shift?: number; mask?: number }
+  /** flags & mask is non-zero (or, with orArgsCut, argv was cut by --max-args). */
+  | { from: "flags"; mask: number; orArgsCut?: true }
+  /** A string as text; `ifPresent`: absent when empty. Not valid UTF-8: the general path. */
+  | { from: "string"; name: string; ifPresent?: true }
+  /** escapeBytes() of a string's bytes (C string), or of the first level's observed data. */
+  | { from: "cstr"; name: string }
+  | { from: "level0Observed" }
+  | { from: "args" }
+  /**
+   * Never present on the compiled path: records where get() returns something
+   * (invalid UTF-8 twins, damage to show) take the general path. `unlessFlags`
+   * and `dualOnly` name those records; invalid text is caught where it is read.
+   */
+  | { from: "absent"; unlessFlags?: number; dualOnly?: true };
+
 export interface Field<E> {
   key: string;
   type: JsonType;
@@ -31,6 +65,7 @@ export interface Field<E> {
   /** Present only when get() returns something (the doc says when). */
   optional?: true;
   get: (ev: E, ctx: RenderContext) => unknown;
+  wire?: Wire;
 }
 
 export interface EventSchema<E> {
@@ -69,6 +104,7 @@ function text<E extends EventBase>(key: string, doc: string, get: (ev: E) => str
       type: "string",
       doc: `${doc} Bytes that are not valid UTF-8 appear as \`\\xNN\` (and a backslash as \`\\\\\`).`,
       get,
+      wire: { from: "string", name: key },
     },
     {
       key: `${key}_b64`,
@@ -76,40 +112,80 @@ function text<E extends EventBase>(key: string, doc: string, get: (ev: E) => str
       doc: `The exact bytes of \`${key}\`, base64; present only when they are not valid UTF-8.`,
       optional: true,
       get: (ev) => b64(ev, key),
+      wire: { from: "absent" },
     },
   ];
 }
 
 function common<E extends EventBase>(): Array<Field<E>> {
   return [
-    { key: "schema", type: "integer", doc: "Schema version of this line.", get: () => SCHEMA_VERSION },
+    {
+      key: "schema",
+      type: "integer",
+      doc: "Schema version of this line.",
+      get: () => SCHEMA_VERSION,
+      wire: { from: "const", value: SCHEMA_VERSION },
+    },
     {
       key: "host",
       type: "string",
       doc: "Host name of the machine (UTS nodename of the agent).",
       get: (_, c) => c.host,
+      wire: { from: "host" },
     },
-    { key: "event", type: "string", doc: "Event type.", get: (ev) => ev.type },
+    { key: "event", type: "string", doc: "Event type.", get: (ev) => ev.type, wire: { from: "type" } },
     {
       key: "time",
       type: "string",
       doc: "When the kernel built the event, RFC 3339 UTC with nanoseconds.",
       get: (ev, c) => rfc3339Nano(c.bootWallNs + ev.ktimeNs),
+      wire: { from: "time" },
     },
     {
       key: "ktime_ns",
       type: "string",
       doc: "The same instant on the kernel's monotonic clock (ns since boot).",
       get: (ev) => ev.ktimeNs.toString(),
+      wire: { from: "header", member: "ktime_ns" },
     },
-    { key: "cpu", type: "integer", doc: "CPU the event was built on.", get: (ev) => ev.cpu },
-    { key: "pid", type: "integer", doc: "Process id (thread group id).", get: (ev) => ev.pid },
-    { key: "tid", type: "integer", doc: "Thread id.", get: (ev) => ev.tid },
-    { key: "ppid", type: "integer", doc: "Parent's process id.", get: (ev) => ev.ppid },
-    { key: "uid", type: "integer", doc: "Real user id.", get: (ev) => ev.uid },
-    { key: "gid", type: "integer", doc: "Real group id.", get: (ev) => ev.gid },
+    {
+      key: "cpu",
+      type: "integer",
+      doc: "CPU the event was built on.",
+      get: (ev) => ev.cpu,
+      wire: { from: "header", member: "cpu" },
+    },
+    {
+      key: "pid",
+      type: "integer",
+      doc: "Process id (thread group id).",
+      get: (ev) => ev.pid,
+      wire: { from: "member", member: "pid" },
+    },
+    { key: "tid", type: "integer", doc: "Thread id.", get: (ev) => ev.tid, wire: { from: "member", member: "tid" } },
+    {
+      key: "ppid",
+      type: "integer",
+      doc: "Parent's process id.",
+      get: (ev) => ev.ppid,
+      wire: { from: "member", member: "ppid" },
+    },
+    { key: "uid", type: "integer", doc: "Real user id.", get: (ev) => ev.uid, wire: { from: "member", member: "uid" } },
+    {
+      key: "gid",
+      type: "integer",
+      doc: "Real group id.",
+      get: (ev) => ev.gid,
+      wire: { from: "member", member: "gid" },
+    },
     ...text<E>("comm", "Task name (at most 15 bytes, as the kernel keeps it).", (ev) => ev.comm),
-    { key: "cgroup_id", type: "string", doc: "cgroup v2 id of the task.", get: (ev) => ev.cgroupId.toString() },
+    {
+      key: "cgroup_id",
+      type: "string",
+      doc: "cgroup v2 id of the task.",
+      get: (ev) => ev.cgroupId.toString(),
+      wire: { from: "member", member: "cgroup_id" },
+    },
   ];
 }
 
@@ -120,19 +196,57 @@ function heapCommon<E extends EventBase>(): Array<Field<E>> {
       type: "string",
       doc: "Per-CPU sequence number of the record serialized in slot 0.",
       get: (ev) => ev.seq.toString(),
+      wire: { from: "header", member: "seq" },
     },
     {
       key: "slot1_intact",
       type: "boolean",
       doc: "Slot 1 still held the business data when the serializer read it.",
       get: (ev) => ev.slot1Intact,
+      wire: { from: "flags", mask: ds_flags.DS_F_SLOT1_INTACT },
     },
-    { key: "mode", type: "string", doc: "Slot layout: dual, single or nest3.", get: (ev) => ev.mode },
-    { key: "slots", type: "integer", doc: "Entries in the per-CPU heap map.", get: (ev) => ev.slots },
-    { key: "transport", type: "string", doc: "perf, ringbuf or ringbuf-output.", get: (ev) => ev.transport },
-    { key: "encoding", type: "string", doc: "compact or fixed.", get: (ev) => ev.encoding },
-    { key: "bytes", type: "integer", doc: "Size of the record on the wire.", get: (ev) => ev.size },
-    { key: "corrupt", type: "boolean", doc: "A level's slot data changed under it.", get: (ev) => ev.corrupt },
+    {
+      key: "mode",
+      type: "string",
+      doc: "Slot layout: dual, single or nest3.",
+      get: (ev) => ev.mode,
+      wire: { from: "name", member: "mode" },
+    },
+    {
+      key: "slots",
+      type: "integer",
+      doc: "Entries in the per-CPU heap map.",
+      get: (ev) => ev.slots,
+      wire: { from: "header", member: "slots" },
+    },
+    {
+      key: "transport",
+      type: "string",
+      doc: "perf, ringbuf or ringbuf-output.",
+      get: (ev) => ev.transport,
+      wire: { from: "name", member: "transport" },
+    },
+    {
+      key: "encoding",
+      type: "string",
+      doc: "compact or fixed.",
+      get: (ev) => ev.encoding,
+      wire: { from: "name", member: "encoding" },
+    },
+    {
+      key: "bytes",
+      type: "integer",
+      doc: "Size of the record on the wire.",
+      get: (ev) => ev.size,
+      wire: { from: "header", member: "size" },
+    },
+    {
+      key: "corrupt",
+      type: "boolean",
+      doc: "A level's slot data changed under it.",
+      get: (ev) => ev.corrupt,
+      wire: { from: "flags", mask: ds_flags.DS_F_CORRUPT },
+    },
   ];
 }
 
@@ -165,20 +279,29 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
       type: "boolean",
       doc: "`filename` was longer than the agent copies (1023 bytes) and is cut.",
       get: (ev) => ev.filenameTruncated,
+      wire: { from: "flags", mask: ds_flags.DS_F_FILENAME_TRUNCATED },
     },
-    { key: "args", type: "string[]", doc: "argv, read from the new process's memory.", get: (ev) => ev.args },
+    {
+      key: "args",
+      type: "string[]",
+      doc: "argv, read from the new process's memory.",
+      get: (ev) => ev.args,
+      wire: { from: "args" },
+    },
     {
       key: "args_b64",
       type: "string",
       doc: "The exact argv area (NUL-separated, as in the process), base64; present only when it is not valid UTF-8.",
       optional: true,
       get: (ev) => b64(ev, "args"),
+      wire: { from: "absent" },
     },
     {
       key: "args_truncated",
       type: "boolean",
       doc: "Arguments were cut (by --max-arg-bytes or --max-args).",
       get: (ev) => ev.argsTruncated,
+      wire: { from: "flags", mask: ds_flags.DS_F_ARGS_TRUNCATED, orArgsCut: true },
     },
     ...text<ExecEvent>("cwd", "Working directory, absolute.", (ev) => ev.cwd),
     ...text<ExecEvent>("exe", "The executable's absolute path (symlinks resolved).", (ev) => ev.exe),
@@ -187,8 +310,18 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
       type: "boolean",
       doc: "`cwd` or `exe` was deeper than the agent walks; it starts with `…`.",
       get: (ev) => ev.pathTruncated,
+      wire: {
+        from: "flags",
+        mask: ds_flags.DS_F_CWD_TRUNCATED | ds_flags.DS_F_EXE_TRUNCATED | ds_flags.DS_F_PEXE_TRUNCATED,
+      },
     },
-    { key: "mntns_id", type: "integer", doc: "Mount namespace inode number.", get: (ev) => ev.mntnsId },
+    {
+      key: "mntns_id",
+      type: "integer",
+      doc: "Mount namespace inode number.",
+      get: (ev) => ev.mntnsId,
+      wire: { from: "member", member: "mntns_id" },
+    },
   ],
   heap: [
     {
@@ -196,6 +329,7 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
       type: "string",
       doc: "What slot 1 held when the serializer read it (the business level's mark: comm).",
       get: (ev) => slot1Data(ev, 64),
+      wire: { from: "level0Observed" },
     },
     ...heapCommon<ExecEvent>(),
     {
@@ -203,6 +337,7 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
       type: "boolean",
       doc: "With --guard: another owner took slot 1 while it was held.",
       get: (ev) => ev.clobbered,
+      wire: { from: "flags", mask: ds_flags.DS_F_CLOBBERED },
     },
     {
       key: "parent_exe",
@@ -210,6 +345,7 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
       doc: "The parent's executable, built by the third level (present with --mode nest3).",
       optional: true,
       get: (ev) => (ev.pexe !== "" ? ev.pexe : undefined),
+      wire: { from: "string", name: "pexe", ifPresent: true },
     },
     {
       key: "levels",
@@ -217,6 +353,7 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
       doc: "Each nesting level's expected and observed slot data (present when there is damage to show, or the mode is not dual).",
       optional: true,
       get: (ev) => (ev.corrupt || ev.clobbered || ev.mode !== "dual" ? ev.levels.map(levelJson) : undefined),
+      wire: { from: "absent", unlessFlags: ds_flags.DS_F_CORRUPT | ds_flags.DS_F_CLOBBERED, dualOnly: true },
     },
   ],
 };
@@ -231,24 +368,28 @@ export const EXIT_SCHEMA: EventSchema<ExitEvent> = {
       type: "integer",
       doc: "Exit status (0-255) when the process exited, else 0.",
       get: (ev) => (ev.exitCode >> 8) & 0xff,
+      wire: { from: "member", member: "exit_code", shift: 8, mask: 0xff },
     },
     {
       key: "signal",
       type: "integer",
       doc: "Signal that terminated the process, else 0.",
       get: (ev) => ev.exitCode & 0x7f,
+      wire: { from: "member", member: "exit_code", mask: 0x7f },
     },
     {
       key: "core_dumped",
       type: "boolean",
       doc: "The terminating signal dumped core.",
       get: (ev) => (ev.exitCode & 0x80) !== 0,
+      wire: { from: "member", member: "exit_code", mask: 0x80 },
     },
     {
       key: "runtime_ns",
       type: "string",
       doc: "Time from the process's start to its exit, in ns.",
       get: (ev) => ev.runtimeNs.toString(),
+      wire: { from: "member", member: "runtime_ns" },
     },
   ],
   heap: [
@@ -257,6 +398,7 @@ export const EXIT_SCHEMA: EventSchema<ExitEvent> = {
       type: "string",
       doc: "What slot 1 held when the serializer read it (comm).",
       get: (ev) => slot1Data(ev, 64),
+      wire: { from: "cstr", name: "comm" },
     },
     ...heapCommon<ExitEvent>(),
   ],

@@ -90,10 +90,6 @@ export interface ExecEvent extends EventBase {
   levels: LevelView[];
 }
 
-// Scratch for descriptor checks: decodeRecord runs to completion before it is reused.
-const SPAN_OFF = new Int32Array(64);
-const SPAN_LEN = new Int32Array(64);
-
 /**
  * Splits the NUL-separated argv area. Every argument ends in a NUL except a
  * last one cut short, so "" is no arguments at all and "\0" is one empty
@@ -199,58 +195,95 @@ function readScalar(dv: DataView, off: number, kind: string): number | bigint {
   }
 }
 
-export function decodeRecord(bytes: Uint8Array): DecodedRecord {
-  if (bytes.length < ds_header.size) return { ok: false, reason: `short sample: ${bytes.length} bytes` };
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const version = dv.getUint8(H.version);
-  if (version !== ds_wire_const.DS_WIRE_VERSION) return { ok: false, reason: `unknown wire version ${version}` };
-  const spec = SPEC_BY_TYPE[dv.getUint16(H.type, true)];
-  const encoding = ENCODING_NAMES[dv.getUint8(H.encoding)];
-  const mode = MODE_NAMES[dv.getUint8(H.mode)];
-  const transport = TRANSPORT_NAMES[dv.getUint8(H.transport)];
-  if (!spec || !encoding || !mode || !transport)
-    return { ok: false, reason: "unknown type, encoding, mode or transport" };
+/**
+ * Where a checked record's strings lie: filled by checkRecord(), reused from
+ * record to record (the per-event paths allocate nothing for it).
+ */
+export interface RecordSpans {
+  /** hdr.size: the record's own length (the sample may be longer: perf pads it). */
+  size: number;
+  /** str[i]'s offset and length; index order of spec.strings. */
+  readonly off: Int32Array;
+  readonly len: Int32Array;
+}
+
+export function newSpans(): RecordSpans {
+  return { size: 0, off: new Int32Array(64), len: new Int32Array(64) };
+}
+
+const SPANS = newSpans();
+
+/** Little-endian reads straight from the bytes: no DataView per record. */
+export function u16At(b: Uint8Array, at: number): number {
+  return b[at]! | (b[at + 1]! << 8);
+}
+
+export function u32At(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+}
+
+/**
+ * Every check decodeRecord() makes, without building anything: the header's
+ * version, type and enums, the sizes, each string descriptor against the
+ * record (and, fixed, its array; compact, no overlaps). Returns the record's
+ * spec with `spans` filled, or why the record is malformed.
+ */
+export function checkRecord(bytes: Uint8Array, spans: RecordSpans): EventSpec | string {
+  if (bytes.length < ds_header.size) return `short sample: ${bytes.length} bytes`;
+  const version = bytes[H.version]!;
+  if (version !== ds_wire_const.DS_WIRE_VERSION) return `unknown wire version ${version}`;
+  const spec = SPEC_BY_TYPE[u16At(bytes, H.type)];
+  const encoding = ENCODING_NAMES[bytes[H.encoding]!];
+  if (!spec || !encoding || !MODE_NAMES[bytes[H.mode]!] || !TRANSPORT_NAMES[bytes[H.transport]!])
+    return "unknown type, encoding, mode or transport";
   const st = spec.struct;
-  if (bytes.length < st.size) return { ok: false, reason: `short sample: ${bytes.length} bytes` };
-  const size = dv.getUint32(H.size, true);
-  if (size < st.size || size > bytes.length || size > ds_wire_const.DS_SLOT_SIZE) {
-    return {
-      ok: false,
-      reason: `size ${size} outside sample of ${bytes.length} or slot of ${ds_wire_const.DS_SLOT_SIZE}`,
-    };
-  }
+  if (bytes.length < st.size) return `short sample: ${bytes.length} bytes`;
+  const size = u32At(bytes, H.size);
+  if (size < st.size || size > bytes.length || size > ds_wire_const.DS_SLOT_SIZE)
+    return `size ${size} outside sample of ${bytes.length} or slot of ${ds_wire_const.DS_SLOT_SIZE}`;
   const fixed = encoding === "fixed";
-  if (fixed && size !== spec.fixed.size) return { ok: false, reason: `fixed event of ${size} bytes` };
+  if (fixed && size !== spec.fixed.size) return `fixed event of ${size} bytes`;
 
   // Descriptors: len << 16 | offset. Check all before reading any.
   const n = spec.strings.length;
-  const offs = SPAN_OFF;
-  const lens = SPAN_LEN;
+  const offs = spans.off;
+  const lens = spans.len;
   for (let i = 0; i < n; i++) {
-    const d = dv.getUint32(st.off.str! + 4 * i, true);
+    const d = u32At(bytes, st.off.str! + 4 * i);
     const len = d >>> 16;
     const off = d & 0xffff;
     offs[i] = off;
     lens[i] = len;
     if (len === 0) continue;
-    if (off < st.size || off + len > size)
-      return { ok: false, reason: `string ${i} [${off}+${len}] outside event of ${size}` };
+    if (off < st.size || off + len > size) return `string ${i} [${off}+${len}] outside event of ${size}`;
     if (fixed) {
       const name = spec.strings[i]!;
-      if (off !== spec.fixed.off[name] || len > spec.fixed.bytes[name]!) {
-        return { ok: false, reason: `fixed string ${i} not in its array` };
-      }
+      if (off !== spec.fixed.off[name] || len > spec.fixed.bytes[name]!) return `fixed string ${i} not in its array`;
     }
   }
   if (!fixed) {
     for (let i = 0; i < n; i++) {
       for (let j = i + 1; j < n; j++) {
         if (lens[i]! > 0 && lens[j]! > 0 && offs[i]! < offs[j]! + lens[j]! && offs[j]! < offs[i]! + lens[i]!) {
-          return { ok: false, reason: "overlapping strings" };
+          return "overlapping strings";
         }
       }
     }
   }
+  spans.size = size;
+  return spec;
+}
+
+export function decodeRecord(bytes: Uint8Array): DecodedRecord {
+  const checked = checkRecord(bytes, SPANS);
+  if (typeof checked === "string") return { ok: false, reason: checked };
+  const spec = checked;
+  const st = spec.struct;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const size = SPANS.size;
+  const n = spec.strings.length;
+  const offs = SPANS.off;
+  const lens = SPANS.len;
   const strings: Record<string, Uint8Array> = {};
   for (let i = 0; i < n; i++) strings[spec.strings[i]!] = bytes.subarray(offs[i]!, offs[i]! + lens[i]!);
   const fields: Record<string, number | bigint> = {};
@@ -265,10 +298,10 @@ export function decodeRecord(bytes: Uint8Array): DecodedRecord {
         seq: dv.getBigUint64(H.seq, true),
         size,
         cpu: dv.getUint32(H.cpu, true),
-        encoding,
-        mode,
+        encoding: ENCODING_NAMES[bytes[H.encoding]!]!,
+        mode: MODE_NAMES[bytes[H.mode]!]!,
         slots: dv.getUint8(H.slots),
-        transport,
+        transport: TRANSPORT_NAMES[bytes[H.transport]!]!,
         guard: dv.getUint8(H.guard) !== 0,
       },
       fields,
@@ -298,12 +331,12 @@ function text(b: Uint8Array | undefined, name: string, ev: { raw: Record<string,
   return escapeInvalidUtf8(b);
 }
 
-/** Length of the valid UTF-8 sequence at b[i] (1 for ASCII), or 0 when there is none. */
-function seqLen(b: Uint8Array, i: number): number {
+/** Length of the valid UTF-8 sequence at b[i] (1 for ASCII), or 0 when there is none before `end`. */
+export function seqLen(b: Uint8Array, i: number, end = b.length): number {
   const c = b[i]!;
   if (c < 0x80) return 1;
   const n = c >= 0xf5 ? 0 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-  if (n === 0 || i + n > b.length) return 0;
+  if (n === 0 || i + n > end) return 0;
   for (let k = 1; k < n; k++) if ((b[i + k]! & 0xc0) !== 0x80) return 0;
   const c1 = b[i + 1]!;
   if (n === 3 && ((c === 0xe0 && c1 < 0xa0) || (c === 0xed && c1 > 0x9f))) return 0; // overlong, surrogate

@@ -1,0 +1,732 @@
+/**
+ * The compiled renderers: a checked record's bytes straight to its NDJSON line
+ * or table row, in a reusable byte buffer, with no event object, no BigInt and
+ * no string per event. The NDJSON renderer is the schema's compiled form: at
+ * construction it walks the same field tables jsonObject() walks (schema.ts),
+ * folds constant keys and values into byte runs, and reads each field where
+ * its `wire` says. The table row follows tableRow() (event.ts).
+ *
+ * Anything uncommon (text that needs more than JSON's escapes, invalid UTF-8,
+ * damage to show, non-dual modes, 64-bit values past 2^53, a row that must be
+ * cut) bails out, and the record goes through the general decoder and
+ * renderer instead. A differential test holds the two byte-identical.
+ */
+import { hostname } from "node:os";
+import { decodeEvent, escapeInvalidUtf8, type RecordSpans, seqLen, u16At, u32At } from "../wire/decode.ts";
+import { EVENTS, type EventSpec } from "../wire/events.ts";
+import { ds_flags, ds_header, ds_level } from "../wire/layout.gen.ts";
+import { byValue, Encoding, Mode, Transport } from "../wire/names.ts";
+import { jsonLine, tableRow, tableWidth } from "./event.ts";
+import { type EventSchema, EXEC_SCHEMA, EXIT_SCHEMA, type Field } from "./schema.ts";
+
+/** A growable output buffer: lines are rendered at `len`. */
+export class ByteBuf {
+  buf: Buffer;
+  len = 0;
+  constructor(size = 1 << 16) {
+    this.buf = Buffer.allocUnsafeSlow(size);
+  }
+  /** Room for `n` more bytes. */
+  ensure(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const b = Buffer.allocUnsafeSlow(size);
+    this.buf.copy(b, 0, 0, this.len);
+    this.buf = b;
+  }
+}
+
+const enc = new TextEncoder();
+const H = ds_header.off;
+const L = ds_level.off;
+const F = ds_flags;
+
+/** Thrown nowhere: a renderer step returns BAIL and the record takes the general path. */
+const BAIL = -1;
+
+/** Digits of n (an integer, 0 <= n < 2^53) at `p`; returns the end. */
+function writeDec(b: Uint8Array, p: number, n: number): number {
+  let digits = 1;
+  for (let t = n; t >= 10; t = (t - (t % 10)) / 10) digits++;
+  let q = p + digits;
+  const end = q;
+  do {
+    const d = n % 10;
+    b[--q] = 48 + d;
+    n = (n - d) / 10;
+  } while (n > 0);
+  return end;
+}
+
+/** A u64 as a number when it is below 2^53, else -1 (the general path renders it with BigInt). */
+function u64At(b: Uint8Array, at: number): number {
+  const hi = u32At(b, at + 4);
+  return hi >= 0x200000 ? -1 : hi * 4294967296 + u32At(b, at);
+}
+
+/** Bytes of a JSON string's body for [s, e) of `src`, as JSON.stringify writes valid UTF-8; BAIL when it is not. */
+function jsonText(src: Uint8Array, s: number, e: number, out: Uint8Array, p: number): number {
+  for (let i = s; i < e; ) {
+    const c = src[i]!;
+    if (c >= 0x20 && c < 0x80) {
+      if (c === 0x22 || c === 0x5c) out[p++] = 0x5c;
+      out[p++] = c;
+      i++;
+    } else if (c >= 0x80) {
+      const n = seqLen(src, i, e);
+      if (n === 0) return BAIL;
+      for (let k = 0; k < n; k++) out[p++] = src[i + k]!;
+      i += n;
+    } else {
+      out[p++] = 0x5c;
+      const short = c === 8 ? 98 : c === 9 ? 116 : c === 10 ? 110 : c === 12 ? 102 : c === 13 ? 114 : 0;
+      if (short !== 0) out[p++] = short;
+      else {
+        out[p++] = 117; // \u00XX, lower-case hex as JSON.stringify writes it
+        out[p++] = 48;
+        out[p++] = 48;
+        out[p++] = 48 + (c >> 4);
+        const lo = c & 15;
+        out[p++] = lo < 10 ? 48 + lo : 87 + lo;
+      }
+      i++;
+    }
+  }
+  return p;
+}
+
+/**
+ * escapeBytes()'s plain case for a C string in [s, e): printable ASCII (no
+ * backslash) up to trailing NULs, at most maxChars. Returns its end, or BAIL.
+ */
+function plainEnd(b: Uint8Array, s: number, e: number, maxChars: number): number {
+  let end = e;
+  for (let i = s; i < e; i++) {
+    const c = b[i]!;
+    if (c === 0) {
+      for (let k = i + 1; k < e; k++) if (b[k] !== 0) return BAIL;
+      end = i;
+      break;
+    }
+    if (c < 0x20 || c >= 0x7f || c === 0x5c) return BAIL;
+  }
+  return end - s > maxChars ? BAIL : end;
+}
+
+/** JSON body of printable ASCII (checked by plainEnd): only '"' needs escaping. */
+function copyPlainJson(src: Uint8Array, s: number, e: number, out: Uint8Array, p: number): number {
+  for (let i = s; i < e; i++) {
+    const c = src[i]!;
+    if (c === 0x22) out[p++] = 0x5c;
+    out[p++] = c;
+  }
+  return p;
+}
+
+/** Whether the whole argv area is valid UTF-8 (splitArgs decides escaping for the whole area). */
+function validUtf8(b: Uint8Array, s: number, e: number): boolean {
+  for (let i = s; i < e; ) {
+    if (b[i]! < 0x80) {
+      i++;
+      continue;
+    }
+    const n = seqLen(b, i, e);
+    if (n === 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+/** What the last argv walk found: arguments kept, and whether --max-args cut it. */
+interface ArgWalk {
+  count: number;
+  cut: boolean;
+}
+
+enum Op {
+  HeaderInt,
+  Dec64,
+  Member32,
+  Name,
+  Flags,
+  Str,
+  Cstr,
+  Level0,
+  Args,
+  Absent,
+  Time,
+}
+
+interface Step {
+  op: Op;
+  /** Constant bytes written before the value ("," + key + ":", and folded constants). */
+  pre: Uint8Array;
+  /** Byte offset in the record (header or struct member), or string index. */
+  at: number;
+  width: number;
+  quoted: boolean;
+  bool: boolean;
+  shift: number;
+  mask: number;
+  signed: boolean;
+  optional: boolean;
+  argsCut: boolean;
+  dualOnly: boolean;
+  /** Name: the JSON bytes of each enum value. */
+  names: Array<Uint8Array | undefined>;
+}
+
+interface Compiled {
+  steps: Step[];
+  tail: Uint8Array;
+  /** Index of each string by name. */
+  strings: readonly string[];
+}
+
+const NAMES = {
+  mode: byValue(Mode),
+  transport: byValue(Transport),
+  encoding: byValue(Encoding),
+} as const;
+
+function jsonBytes(v: unknown): Uint8Array {
+  return enc.encode(JSON.stringify(v));
+}
+
+/** Walks one schema as jsonObject() does and compiles it for one record type and context. */
+function compile<E>(schema: EventSchema<E>, spec: EventSpec, host: string): Compiled {
+  const steps: Step[] = [];
+  let pending = "{";
+  const objects: Array<[ReadonlyArray<Field<E>>, boolean]> = [[schema.fields, false]];
+  if (schema.heap.length > 0) objects.push([schema.heap, true]);
+  for (const [fields, nested] of objects) {
+    if (nested) pending += `,"heap":{`;
+    fields.forEach((f, i) => {
+      const w = f.wire;
+      if (w === undefined) throw new Error(`schema field ${f.key} has no wire source`);
+      // A leading optional field would leave a dangling comma out.
+      if (i === 0 && (f.optional === true || w.from === "absent")) throw new Error(`first field ${f.key} is optional`);
+      const key = `${i === 0 ? "" : ","}${JSON.stringify(f.key)}:`;
+      if (w.from === "const") {
+        pending += key + JSON.stringify(w.value);
+        return;
+      }
+      if (w.from === "host") {
+        pending += key + JSON.stringify(host);
+        return;
+      }
+      if (w.from === "type") {
+        pending += key + JSON.stringify(spec.name);
+        return;
+      }
+      const step: Step = {
+        op: Op.Absent,
+        // Absent fields write nothing; an optional string writes its key only when present.
+        pre: enc.encode(pending + (w.from === "absent" || (w.from === "string" && w.ifPresent) ? "" : key)),
+        at: 0,
+        width: 0,
+        quoted: f.type === "string",
+        bool: f.type === "boolean",
+        shift: 0,
+        mask: 0xffffffff,
+        signed: false,
+        optional: false,
+        argsCut: false,
+        dualOnly: false,
+        names: [],
+      };
+      pending = "";
+      const member = (name: string): number => {
+        const off = spec.struct.off[name];
+        if (off === undefined) throw new Error(`${spec.name} has no member ${name}`);
+        return off;
+      };
+      const stringIndex = (name: string): number => {
+        const i = spec.strings.indexOf(name);
+        if (i < 0) throw new Error(`${spec.name} has no string ${name}`);
+        return i;
+      };
+      switch (w.from) {
+        case "time":
+          step.op = Op.Time;
+          break;
+        case "header": {
+          step.at = H[w.member];
+          step.width = ds_header.bytes[w.member];
+          step.op = step.width === 8 ? Op.Dec64 : Op.HeaderInt;
+          break;
+        }
+        case "name":
+          step.op = Op.Name;
+          step.at = H[w.member];
+          step.names = NAMES[w.member].map((n) => (n === undefined ? undefined : jsonBytes(n)));
+          break;
+        case "member": {
+          step.at = member(w.member);
+          const kind = spec.struct.kind[w.member]!;
+          if (kind === "u64") step.op = Op.Dec64;
+          else if (kind === "u32" || kind === "s32") {
+            step.op = Op.Member32;
+            step.shift = w.shift ?? 0;
+            step.mask = w.mask ?? 0xffffffff;
+            step.signed = kind === "s32" && w.mask === undefined;
+          } else throw new Error(`member ${w.member} of kind ${kind}`);
+          break;
+        }
+        case "flags":
+          step.op = Op.Flags;
+          step.at = member("flags");
+          step.mask = w.mask;
+          step.argsCut = w.orArgsCut === true;
+          break;
+        case "string":
+          step.op = Op.Str;
+          step.at = stringIndex(w.name);
+          step.optional = w.ifPresent === true;
+          step.names = [enc.encode(key)];
+          break;
+        case "cstr":
+          step.op = Op.Cstr;
+          step.at = stringIndex(w.name);
+          break;
+        case "level0Observed":
+          step.op = Op.Level0;
+          step.at = member("level");
+          break;
+        case "args":
+          step.op = Op.Args;
+          step.at = stringIndex("args");
+          break;
+        case "absent":
+          step.op = Op.Absent;
+          step.mask = w.unlessFlags ?? 0;
+          step.dualOnly = w.dualOnly === true;
+          break;
+      }
+      steps.push(step);
+    });
+    if (nested) pending += "}";
+  }
+  pending += "}";
+  return { steps, tail: enc.encode(pending), strings: spec.strings };
+}
+
+export interface LineOptions {
+  json: boolean;
+  /** Wall-clock time of the kernel's monotonic zero. */
+  bootWallNs: bigint;
+  maxArgs: number;
+  host?: string;
+  /** Table width; default: tableWidth() at each row. */
+  width?: number;
+  /** Only events whose pid or ppid is this. */
+  pid?: number;
+  /** Only events whose comm is this. */
+  comm?: string;
+}
+
+const TRUNCATED = enc.encode(" …[truncated]");
+const SHELL_SAFE = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_@%+=:,./-")
+  SHELL_SAFE[c.charCodeAt(0)] = 1;
+/** tableRow's fixed columns before FILE_INFO. */
+const PREFIX = 8 + 1 + 8 + 1 + 8 + 1 + 16 + 1;
+/** Bytes a rendered line may take per byte of record, at most (\u00XX), plus what is not from the record. */
+const WORST_PER_BYTE = 6;
+const WORST_FIXED = 4096;
+
+/**
+ * Renders checked records (checkRecord) as lines: the compiled path when it
+ * can, the general one otherwise, and applies --pid/--comm on the raw bytes.
+ */
+export class LineRenderer {
+  /** Records --pid/--comm left out. */
+  filtered = 0;
+  /** Lines by path, for tests and the benchmark. */
+  fastLines = 0;
+  generalLines = 0;
+  private readonly compiled = new Map<string, Compiled>();
+  private readonly bootSec: number;
+  private readonly bootFrac: number;
+  private readonly commBytes: Uint8Array | null;
+  private readonly host: string;
+  private lastSec = -1;
+  private readonly datePrefix = new Uint8Array(19);
+  private readonly walk: ArgWalk = { count: 0, cut: false };
+
+  constructor(readonly opts: LineOptions) {
+    this.host = opts.host ?? hostname();
+    this.bootSec = Number(opts.bootWallNs / 1_000_000_000n);
+    this.bootFrac = Number(opts.bootWallNs % 1_000_000_000n);
+    this.commBytes = opts.comm === undefined ? null : enc.encode(opts.comm);
+    for (const spec of EVENTS) {
+      this.compiled.set(spec.name, compile<never>(schemaOf(spec) as EventSchema<never>, spec, this.host));
+    }
+  }
+
+  /**
+   * Appends one record's line (no newline) to `out`; false when the filters
+   * leave it out. `spans` are checkRecord()'s for these bytes.
+   */
+  render(bytes: Uint8Array, spec: EventSpec, spans: RecordSpans, out: ByteBuf): boolean {
+    if (!this.keep(bytes, spec, spans)) {
+      this.filtered++;
+      return false;
+    }
+    out.ensure(WORST_PER_BYTE * spans.size + WORST_FIXED + this.host.length * 6);
+    const end = this.renderFast(bytes, spec, spans, out.buf, out.len);
+    if (end !== BAIL) {
+      out.len = end;
+      this.fastLines++;
+      return true;
+    }
+    const line = this.renderGeneral(bytes);
+    if (line === null) return false;
+    const n = Buffer.byteLength(line);
+    out.ensure(n);
+    out.len += out.buf.write(line, out.len, n, "utf8");
+    this.generalLines++;
+    return true;
+  }
+
+  /** The general path's line (decodeEvent + jsonLine/tableRow); null for a record it refuses. */
+  renderGeneral(bytes: Uint8Array): string | null {
+    const d = decodeEvent(bytes, { maxArgs: this.opts.maxArgs });
+    if (!d.ok) return null;
+    return this.opts.json
+      ? jsonLine(d.event, this.opts.bootWallNs, this.host)
+      : tableRow(d.event, this.opts.width ?? tableWidth());
+  }
+
+  /** The compiled path alone: the end of the line written at `p`, or -1 when the record needs the general path. */
+  renderFast(bytes: Uint8Array, spec: EventSpec, spans: RecordSpans, out: Uint8Array, p: number): number {
+    return this.opts.json
+      ? this.json(bytes, this.compiled.get(spec.name)!, spec, spans, out, p)
+      : this.row(bytes, spec, spans, out, p);
+  }
+
+  /** --pid and --comm, as the run command applied them to decoded events. */
+  private keep(bytes: Uint8Array, spec: EventSpec, spans: RecordSpans): boolean {
+    const o = this.opts;
+    if (o.pid !== undefined) {
+      const off = spec.struct.off;
+      if (u32At(bytes, off.pid!) !== o.pid && u32At(bytes, off.ppid!) !== o.pid) return false;
+    }
+    const want = this.commBytes;
+    if (want !== null) {
+      const i = spec.strings.indexOf("comm");
+      const s = spans.off[i]!;
+      const n = spans.len[i]!;
+      let same = n === want.length;
+      for (let k = 0; same && k < n; k++) same = bytes[s + k] === want[k];
+      if (same) return true;
+      // Text that is not valid UTF-8 compares as the decoder shows it (\xNN).
+      if (validUtf8(bytes, s, s + n)) return false;
+      return escapeInvalidUtf8(bytes.subarray(s, s + n)) === o.comm;
+    }
+    return true;
+  }
+
+  private json(
+    bytes: Uint8Array,
+    c: Compiled,
+    spec: EventSpec,
+    spans: RecordSpans,
+    out: Uint8Array,
+    p: number,
+  ): number {
+    const flags = u32At(bytes, spec.struct.off.flags!);
+    let argsCut = false;
+    for (const st of c.steps) {
+      out.set(st.pre, p);
+      p += st.pre.length;
+      switch (st.op) {
+        case Op.HeaderInt: {
+          const w = st.width;
+          const v = w === 4 ? u32At(bytes, st.at) : w === 2 ? u16At(bytes, st.at) : bytes[st.at]!;
+          p = writeDec(out, p, v);
+          break;
+        }
+        case Op.Dec64: {
+          const v = u64At(bytes, st.at);
+          if (v < 0) return BAIL;
+          if (st.quoted) out[p++] = 0x22;
+          p = writeDec(out, p, v);
+          if (st.quoted) out[p++] = 0x22;
+          break;
+        }
+        case Op.Member32: {
+          const raw = u32At(bytes, st.at);
+          if (st.signed) {
+            const v = raw | 0;
+            if (v < 0) return BAIL;
+            p = writeDec(out, p, v);
+          } else {
+            const v = (raw >>> st.shift) & st.mask;
+            if (st.bool) p = writeBool(out, p, v !== 0);
+            else {
+              if (st.quoted) out[p++] = 0x22;
+              p = writeDec(out, p, v >>> 0);
+              if (st.quoted) out[p++] = 0x22;
+            }
+          }
+          break;
+        }
+        case Op.Name: {
+          const n = st.names[bytes[st.at]!];
+          if (n === undefined) return BAIL;
+          out.set(n, p);
+          p += n.length;
+          break;
+        }
+        case Op.Flags:
+          p = writeBool(out, p, (flags & st.mask) !== 0 || (st.argsCut && argsCut));
+          break;
+        case Op.Str: {
+          const s = spans.off[st.at]!;
+          const n = spans.len[st.at]!;
+          if (st.optional) {
+            if (n === 0) break;
+            const key = st.names[0]!;
+            out.set(key, p);
+            p += key.length;
+          }
+          out[p++] = 0x22;
+          p = jsonText(bytes, s, s + n, out, p);
+          if (p === BAIL) return BAIL;
+          out[p++] = 0x22;
+          break;
+        }
+        case Op.Cstr: {
+          const s = spans.off[st.at]!;
+          const e = plainEnd(bytes, s, s + spans.len[st.at]!, 64);
+          if (e === BAIL) return BAIL;
+          out[p++] = 0x22;
+          p = copyPlainJson(bytes, s, e, out, p);
+          out[p++] = 0x22;
+          break;
+        }
+        case Op.Level0: {
+          // slot1Data(): the first level that ran; here only when that is level 0.
+          if (bytes[st.at + L.used] === 0) return BAIL;
+          const s = st.at + L.data_observed;
+          const e = plainEnd(bytes, s, s + ds_level.bytes.data_observed, 64);
+          if (e === BAIL) return BAIL;
+          out[p++] = 0x22;
+          p = copyPlainJson(bytes, s, e, out, p);
+          out[p++] = 0x22;
+          break;
+        }
+        case Op.Args: {
+          p = this.jsonArgs(bytes, spans.off[st.at]!, spans.len[st.at]!, out, p);
+          if (p === BAIL) return BAIL;
+          argsCut = this.walk.cut;
+          break;
+        }
+        case Op.Absent:
+          if ((flags & st.mask) !== 0) return BAIL;
+          if (st.dualOnly && bytes[H.mode] !== Mode.dual) return BAIL;
+          break;
+        case Op.Time:
+          p = this.time(bytes, out, p);
+          if (p === BAIL) return BAIL;
+          break;
+      }
+    }
+    out.set(c.tail, p);
+    return p + c.tail.length;
+  }
+
+  /** `"YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"`, as rfc3339Nano(bootWallNs + ktime). */
+  private time(bytes: Uint8Array, out: Uint8Array, p: number): number {
+    const kt = u64At(bytes, H.ktime_ns);
+    if (kt < 0 || this.bootFrac < 0) return BAIL;
+    const ktFrac = kt % 1e9;
+    let sec = this.bootSec + (kt - ktFrac) / 1e9;
+    let frac = this.bootFrac + ktFrac;
+    if (frac >= 1e9) {
+      frac -= 1e9;
+      sec++;
+    }
+    if (sec !== this.lastSec) {
+      if (!Number.isSafeInteger(sec * 1000)) return BAIL;
+      this.lastSec = sec;
+      enc.encodeInto(new Date(sec * 1000).toISOString().slice(0, 19), this.datePrefix);
+    }
+    out[p++] = 0x22;
+    out.set(this.datePrefix, p);
+    p += 19;
+    out[p++] = 0x2e;
+    for (let k = 8; k >= 0; k--) {
+      const d = frac % 10;
+      out[p + k] = 48 + d;
+      frac = (frac - d) / 10;
+    }
+    p += 9;
+    out[p++] = 0x5a;
+    out[p++] = 0x22;
+    return p;
+  }
+
+  /** The argv area as splitArgs() cuts it, as a JSON array. */
+  private jsonArgs(b: Uint8Array, s: number, n: number, out: Uint8Array, p: number): number {
+    const walk = this.walk;
+    walk.count = 0;
+    walk.cut = false;
+    out[p++] = 0x5b;
+    if (n > 0) {
+      const end = b[s + n - 1] === 0 ? s + n - 1 : s + n;
+      let start = s;
+      for (;;) {
+        let nul = b.indexOf(0, start);
+        if (nul < 0 || nul > end) nul = end;
+        if (walk.count === this.opts.maxArgs) {
+          walk.cut = true;
+          // splitArgs decides escaping on the whole area, the part cut off included.
+          if (!validUtf8(b, start, s + n)) return BAIL;
+          break;
+        }
+        if (walk.count > 0) out[p++] = 0x2c;
+        out[p++] = 0x22;
+        p = jsonText(b, start, nul, out, p);
+        if (p === BAIL) return BAIL;
+        out[p++] = 0x22;
+        walk.count++;
+        if (nul >= end) break;
+        start = nul + 1;
+      }
+    }
+    out[p++] = 0x5d;
+    return p;
+  }
+
+  /** tableRow() for an exec or flood record that is not corrupt and needs no escaping or cut. */
+  private row(bytes: Uint8Array, spec: EventSpec, spans: RecordSpans, out: Uint8Array, p: number): number {
+    if (spec.name === "exit" || this.opts.maxArgs < 1) return BAIL;
+    const off = spec.struct.off;
+    const flags = u32At(bytes, off.flags!);
+    if ((flags & F.DS_F_CORRUPT) !== 0) return BAIL;
+    p = padded(out, p, spec.name === "flood" ? FLOOD : EXEC, 8);
+    p = pad(out, writeDec(out, p, u32At(bytes, off.pid!)), p + 8);
+    p = pad(out, writeDec(out, p, u32At(bytes, off.ppid!)), p + 8);
+    // comm: escapeText(comm, 16) is the text itself when it is safe and fits.
+    const ci = spec.strings.indexOf("comm");
+    const cs = spans.off[ci]!;
+    const cn = spans.len[ci]!;
+    if (cn > 16) return BAIL;
+    const commAt = p;
+    for (let i = cs; i < cs + cn; i++) {
+      const c = bytes[i]!;
+      if (c < 0x20 || c >= 0x7f || c === 0x5c) return BAIL;
+      out[p++] = c;
+    }
+    p = pad(out, p, commAt + 16);
+    const info = p;
+    out.set(SLOT1, p);
+    p += SLOT1.length;
+    const lv = off.level!;
+    if (bytes[lv + L.used] === 0) return BAIL;
+    const ds = lv + L.data_observed;
+    const de = plainEnd(bytes, ds, ds + ds_level.bytes.data_observed, 32);
+    if (de === BAIL) return BAIL;
+    for (let i = ds; i < de; i++) out[p++] = bytes[i]!;
+    out.set(SEQ, p);
+    p += SEQ.length;
+    const seq = u64At(bytes, H.seq);
+    if (seq < 0) return BAIL;
+    p = writeDec(out, p, seq);
+    if ((flags & F.DS_F_CLOBBERED) !== 0) {
+      out.set(CLOBBERED, p);
+      p += CLOBBERED.length;
+    }
+    const ai = spec.strings.indexOf("args");
+    const as = spans.off[ai]!;
+    const an = spans.len[ai]!;
+    if (an === 0) return p;
+    if (!validUtf8(bytes, as, as + an)) return BAIL;
+    const width = Math.max(16, (this.opts.width ?? tableWidth()) - PREFIX - (p - info) - 5);
+    out.set(CMD, p);
+    p += CMD.length;
+    const words = p;
+    const end = bytes[as + an - 1] === 0 ? as + an - 1 : as + an;
+    let s = as;
+    let count = 0;
+    let cut = false;
+    for (;;) {
+      let nul = bytes.indexOf(0, s);
+      if (nul < 0 || nul > end) nul = end;
+      if (count === this.opts.maxArgs) {
+        cut = true;
+        break;
+      }
+      if (count > 0) out[p++] = 0x20;
+      p = shellWord(bytes, s, nul, out, p);
+      if (p === BAIL) return BAIL;
+      count++;
+      if (nul >= end) break;
+      s = nul + 1;
+    }
+    if (p - words > width) return BAIL;
+    if (cut || (flags & F.DS_F_ARGS_TRUNCATED) !== 0) {
+      out.set(TRUNCATED, p);
+      p += TRUNCATED.length;
+    }
+    return p;
+  }
+}
+
+const EXEC = enc.encode("EXEC");
+const FLOOD = enc.encode("FLOOD");
+const SLOT1 = enc.encode("slot1_data=[");
+const SEQ = enc.encode("] slot0_seq=");
+const CLOBBERED = enc.encode(" CLOBBERED");
+const CMD = enc.encode(" cmd=");
+
+function writeBool(out: Uint8Array, p: number, v: boolean): number {
+  const w = v ? TRUE : FALSE;
+  out.set(w, p);
+  return p + w.length;
+}
+
+const TRUE = enc.encode("true");
+const FALSE = enc.encode("false");
+
+function padded(out: Uint8Array, p: number, word: Uint8Array, width: number): number {
+  out.set(word, p);
+  return pad(out, p + word.length, p + width);
+}
+
+/** Spaces up to `to`, then the column separator. */
+function pad(out: Uint8Array, p: number, to: number): number {
+  while (p < to) out[p++] = 0x20;
+  out[p++] = 0x20;
+  return p;
+}
+
+/**
+ * shellWord() of printable ASCII without a backslash (else BAIL: escapeText
+ * would change the line): as is, in '...', or in "..." when it holds a quote.
+ */
+function shellWord(b: Uint8Array, s: number, e: number, out: Uint8Array, p: number): number {
+  let safe = e > s;
+  let quote = false;
+  let special = false;
+  for (let i = s; i < e; i++) {
+    const c = b[i]!;
+    if (c < 0x20 || c >= 0x7f || c === 0x5c) return BAIL;
+    if (SHELL_SAFE[c] === 0) safe = false;
+    if (c === 0x27) quote = true;
+    else if (c === 0x22 || c === 0x24 || c === 0x60) special = true;
+  }
+  if (quote && special) return BAIL;
+  const q = safe ? 0 : quote ? 0x22 : 0x27;
+  if (q !== 0) out[p++] = q;
+  for (let i = s; i < e; i++) out[p++] = b[i]!;
+  if (q !== 0) out[p++] = q;
+  return p;
+}
+
+function schemaOf(spec: EventSpec): EventSchema<unknown> {
+  return (spec.name === "exit" ? EXIT_SCHEMA : EXEC_SCHEMA) as EventSchema<unknown>;
+}

@@ -1,0 +1,233 @@
+/**
+ * The compiled renderer (src/render/fast.ts) against the general path
+ * (decodeEvent + jsonLine/tableRow): byte-identical lines, NDJSON and table,
+ * on synthetic records shaped like the common case, fuzzed ones (random
+ * strings, flags, levels, modes, 64-bit values, mutated bytes) and the golden
+ * captures. Records the compiled path declines must still come out right
+ * (through the general path), and enough must take the compiled path for the
+ * comparison to mean something.
+ */
+import { describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { ByteBuf, LineRenderer } from "../../src/render/fast.ts";
+import { checkRecord, newSpans } from "../../src/wire/decode.ts";
+import { ds_exit, ds_header } from "../../src/wire/layout.gen.ts";
+import { EventType, Flags, Mode, Transport } from "../helpers/layout.ts";
+import { mulberry32, type SynthOptions, synthEvent } from "../helpers/synth.ts";
+
+const SEED = Number(process.env.DS_FUZZ_SEED ?? 0xfa57);
+const SAMPLES = Number(process.env.DS_FAST_SAMPLES ?? 100_000);
+const BOOT = 1_733_000_000_123_456_789n;
+
+type Rng = () => number;
+const int = (r: Rng, n: number) => Math.floor(r() * n);
+const pick = <T>(r: Rng, xs: readonly T[]): T => xs[int(r, xs.length)]!;
+const u32 = (r: Rng) => (int(r, 0x10000) * 0x10000 + int(r, 0x10000)) >>> 0;
+
+const WORDS = [
+  "ls",
+  "-la",
+  "/usr/bin/env",
+  "a b",
+  "it's",
+  'say "hi"',
+  "$HOME",
+  "",
+  "x=1",
+  "ünï",
+  "tab\there",
+  "\\",
+  "`id`",
+  "a'b\"c",
+];
+const PRINTABLE = Array.from({ length: 95 }, (_, i) => 0x20 + i);
+const HOSTILE = [
+  ...PRINTABLE,
+  0,
+  0x1b,
+  0x0a,
+  0x08,
+  0x7f,
+  0x80,
+  0xbf,
+  0xc3,
+  0xa9,
+  0xe2,
+  0x80,
+  0xa6,
+  0xed,
+  0xa0,
+  0xf0,
+  0x9f,
+  0xff,
+];
+
+function bytes(r: Rng, n: number, alphabet: readonly number[]): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = pick(r, alphabet);
+  return b;
+}
+
+function str(r: Rng, max: number): Uint8Array | string {
+  const k = r();
+  if (k < 0.6) return pick(r, ["/usr/bin/true", "/home/user", "/tmp/x y", "/opt/ünï", 'a"b', "c\\d", ""]);
+  return bytes(r, int(r, max + 1), k < 0.85 ? PRINTABLE : HOSTILE);
+}
+
+function u64(r: Rng): bigint {
+  const k = r();
+  if (k < 0.7) return BigInt(int(r, 2 ** 40)) * 1000n + BigInt(int(r, 1000));
+  if (k < 0.9) return (BigInt(int(r, 0x200000)) << 32n) | BigInt(u32(r)); // just below 2^53
+  return (BigInt(u32(r)) << 32n) | BigInt(u32(r));
+}
+
+function execSample(r: Rng, common: boolean): Uint8Array {
+  const o: SynthOptions = {
+    encoding: r() < 0.1 ? "fixed" : "compact",
+    ktimeNs: u64(r),
+    seq: u64(r),
+    cpu: int(r, 4),
+    pid: common ? int(r, 4_000_000) : u32(r),
+    ppid: common ? int(r, 4_000_000) : u32(r),
+    uid: pick(r, [0, 1000, u32(r)]),
+    gid: pick(r, [0, 1000, u32(r)]),
+    cgroupId: u64(r),
+    mntnsId: u32(r),
+    transport: pick(r, [Transport.perf, Transport.ringbuf, Transport["ringbuf-output"]]),
+    type: r() < 0.1 ? EventType.flood : EventType.exec,
+    comm: common ? pick(r, ["noop", "ls", "bash", 'q"uote', "sp ace", "fifteen-chars-x"]) : str(r, 20),
+    filename: str(r, 64),
+    args: Array.from({ length: int(r, 6) }, () => (common ? pick(r, WORDS.slice(0, 9)) : pick(r, WORDS))),
+    cwd: str(r, 64),
+    exe: str(r, 64),
+  };
+  if (!common) {
+    o.flags = u32(r) & 0xff;
+    o.mode = r() < 0.8 ? Mode.dual : pick(r, [Mode.single, Mode.nest3]);
+    if (r() < 0.2) o.argsRaw = bytes(r, int(r, 40), HOSTILE);
+    if (r() < 0.1) o.pexe = str(r, 32);
+    if (r() < 0.1) o.levels = [{ used: pick(r, [0, 1]), dataObserved: bytes(r, 16, HOSTILE) }];
+  } else {
+    o.flags = Flags.slot1Intact | (r() < 0.1 ? Flags.argsTruncated : 0) | (r() < 0.05 ? Flags.clobbered : 0);
+  }
+  if (o.encoding === "fixed") {
+    // The fixed arrays are small: keep the strings inside them.
+    for (const k of ["filename", "cwd", "exe", "comm"] as const) if (typeof o[k] !== "string") o[k] = "x";
+    delete o.argsRaw;
+  }
+  const b = synthEvent(o);
+  if (!common && r() < 0.15) for (let k = 0; k < 3; k++) b[int(r, b.length)] = int(r, 256); // mutated
+  return b;
+}
+
+/** A ds_exit record (the synthetic builder makes exec records only). */
+function exitSample(r: Rng): Uint8Array {
+  const comm = r() < 0.8 ? new TextEncoder().encode(pick(r, ["noop", "sh", 'a"b'])) : bytes(r, int(r, 18), HOSTILE);
+  const b = new Uint8Array(ds_exit.size + comm.length + int(r, 8));
+  const dv = new DataView(b.buffer);
+  const H = ds_header.off;
+  dv.setBigUint64(H.ktime_ns, u64(r), true);
+  dv.setBigUint64(H.seq, u64(r), true);
+  dv.setUint32(H.size, ds_exit.size + comm.length, true);
+  dv.setUint16(H.type, EventType.exit, true);
+  b[H.version] = 1;
+  dv.setUint32(H.cpu, int(r, 4), true);
+  b[H.mode] = r() < 0.9 ? Mode.dual : Mode.nest3;
+  b[H.slots] = 2;
+  const O = ds_exit.off;
+  dv.setUint32(O.pid, int(r, 4_000_000), true);
+  dv.setUint32(O.ppid, int(r, 4_000_000), true);
+  dv.setInt32(O.exit_code, pick(r, [0, 256, 0x8b, -1, u32(r) | 0]), true);
+  dv.setBigUint64(O.runtime_ns, u64(r), true);
+  dv.setBigUint64(O.cgroup_id, u64(r), true);
+  dv.setUint32(O.flags, r() < 0.8 ? Flags.slot1Intact : u32(r) & 0xff, true);
+  dv.setUint32(O.str, ((comm.length << 16) | ds_exit.size) >>> 0, true);
+  b.set(comm, ds_exit.size);
+  return b;
+}
+
+const GOLDEN = path.join(import.meta.dir, "../golden");
+const golden = readdirSync(GOLDEN)
+  .filter((f) => f.endsWith(".bin"))
+  .map((f) => new Uint8Array(readFileSync(path.join(GOLDEN, f))));
+
+interface Tally {
+  records: number;
+  fast: number;
+}
+
+function compare(renderers: LineRenderer[], samples: Iterable<Uint8Array>, tally: Tally): void {
+  const spans = newSpans();
+  const out = new ByteBuf(1024);
+  for (const b of samples) {
+    const spec = checkRecord(b, spans);
+    if (typeof spec === "string") continue;
+    tally.records++;
+    for (const r of renderers) {
+      out.len = 0;
+      const before = r.fastLines;
+      if (!r.render(b, spec, spans, out)) continue;
+      if (r.fastLines > before) tally.fast++;
+      const want = r.renderGeneral(b);
+      const got = out.buf.toString("utf8", 0, out.len);
+      if (got !== want) {
+        throw new Error(
+          `mismatch (${r.opts.json ? "json" : "table"}) for ${Buffer.from(b).toString("hex")}\n got: ${got}\nwant: ${want}`,
+        );
+      }
+    }
+  }
+}
+
+const renderers = (extra: Partial<ConstructorParameters<typeof LineRenderer>[0]> = {}) => [
+  new LineRenderer({ json: true, bootWallNs: BOOT, maxArgs: 1024, host: "host-1", ...extra }),
+  new LineRenderer({ json: true, bootWallNs: BOOT, maxArgs: 3, host: 'we"ird\u2028', ...extra }),
+  new LineRenderer({ json: false, bootWallNs: BOOT, maxArgs: 1024, width: Number.POSITIVE_INFINITY, ...extra }),
+  new LineRenderer({ json: false, bootWallNs: BOOT, maxArgs: 3, width: 80, ...extra }),
+];
+
+describe("compiled renderer = general renderer, byte for byte", () => {
+  test(`${SAMPLES} synthetic and fuzzed records, NDJSON and table`, () => {
+    const r = mulberry32(SEED);
+    const tally: Tally = { records: 0, fast: 0 };
+    function* gen() {
+      for (let i = 0; i < SAMPLES; i++) yield i % 10 === 9 ? exitSample(r) : execSample(r, i % 2 === 0);
+    }
+    compare(renderers(), gen(), tally);
+    expect(tally.records).toBeGreaterThan(SAMPLES * 0.8);
+    // The comparison means something only if most common records take the compiled path.
+    expect(tally.fast).toBeGreaterThan(tally.records);
+  }, 120_000);
+
+  test("golden captures from the real program", () => {
+    const tally: Tally = { records: 0, fast: 0 };
+    compare(renderers(), golden, tally);
+    expect(tally.records).toBe(golden.length);
+    expect(tally.fast).toBeGreaterThan(0);
+  });
+
+  test("--pid and --comm on the raw bytes keep what the decoded filters kept", () => {
+    const r = mulberry32(SEED + 1);
+    const samples = Array.from({ length: 2000 }, (_, i) => (i % 5 === 4 ? exitSample(r) : execSample(r, i % 2 === 0)));
+    const spans = newSpans();
+    for (const filter of [{ pid: 18201 }, { comm: "noop" }, { comm: "ls" }, { comm: "\\xff" }]) {
+      const [fast] = renderers(filter);
+      let kept = 0;
+      for (const b of samples) {
+        const spec = checkRecord(b, spans);
+        if (typeof spec === "string") continue;
+        const out = new ByteBuf(1024);
+        const ok = fast!.render(b, spec, spans, out);
+        const line = fast!.renderGeneral(b)!;
+        const ev = JSON.parse(line) as { pid: number; ppid: number; comm: string };
+        const want =
+          ("pid" in filter && (ev.pid === filter.pid || ev.ppid === filter.pid)) ||
+          ("comm" in filter && ev.comm === filter.comm);
+        expect(ok).toBe(want);
+        if (ok) kept++;
+      }
+      expect(kept + fast!.filtered).toBeGreaterThan(0);
+    }
+  });
+});
