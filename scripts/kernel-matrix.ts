@@ -299,7 +299,7 @@ function checks(g: Guest, k: Kernel): Check[] {
     );
   }
 
-  // capture: the three probes' events, field by field.
+  // capture: the three probes' exec and exit events, field by field.
   for (const transport of ["perf", "ringbuf"]) {
     const name = `capture-${transport}`;
     const pids = (g.meta.get(name)?.get("pids") ?? "").split(",").filter(Boolean).map(Number);
@@ -308,34 +308,46 @@ function checks(g: Guest, k: Kernel): Check[] {
     const bad: string[] = [];
     if (rc(name) !== 0) bad.push(`rc=${rc(name)}`);
     if (pids.length !== 3) bad.push(`${pids.length} probes ran`);
-    if (evs.length !== 3) bad.push(`${evs.length} events`);
+    if (evs.length !== 6) bad.push(`${evs.length} events, want 3 exec + 3 exit`);
     for (const [i, pid] of pids.entries()) {
-      const want = ["/tmp/dsm-probe", "alpha", "two words", String(i + 1)];
-      const e = evs.find((x) => x.pid === pid);
-      if (!e) {
-        bad.push(`no event for probe ${i + 1} (pid ${pid})`);
-        continue;
+      for (const type of ["exec", "exit"]) {
+        const e = evs.find((x) => x.pid === pid && x.event === type);
+        if (!e) {
+          bad.push(`no ${type} event for probe ${i + 1} (pid ${pid})`);
+          continue;
+        }
+        // The heap's fields sit in a "heap" object since NDJSON schema 1.
+        const h = e.heap && typeof e.heap === "object" ? (e.heap as Record<string, unknown>) : e;
+        const wrong: string[] = [];
+        if (e.tid !== pid) wrong.push(`tid=${String(e.tid)}`);
+        if (e.ppid !== ppid) wrong.push(`ppid=${String(e.ppid)}`);
+        if (e.uid !== 0 || e.gid !== 0) wrong.push(`uid/gid=${String(e.uid)}/${String(e.gid)}`);
+        if (e.comm !== "dsm-probe") wrong.push(`comm=${JSON.stringify(e.comm)}`);
+        if (type === "exec") {
+          const want = ["/tmp/dsm-probe", "alpha", "two words", String(i + 1)];
+          if (e.filename !== "/tmp/dsm-probe") wrong.push(`filename=${JSON.stringify(e.filename)}`);
+          if (e.exe !== "/tmp/dsm-probe") wrong.push(`exe=${JSON.stringify(e.exe)}`);
+          if (e.cwd !== "/") wrong.push(`cwd=${JSON.stringify(e.cwd)}`);
+          if (JSON.stringify(e.args) !== JSON.stringify(want)) wrong.push(`args=${JSON.stringify(e.args)}`);
+          if (e.args_truncated !== false || e.path_truncated !== false) wrong.push("truncated");
+        } else if (e.exit_code !== 127 || e.signal !== 0) {
+          // busybox run as an unknown applet exits 127.
+          wrong.push(`exit_code=${String(e.exit_code)} signal=${String(e.signal)}`);
+        }
+        if (h.slot1_intact !== true || h.corrupt !== false) wrong.push("slot damage");
+        if (h.transport !== transport) wrong.push(`transport=${String(h.transport)}`);
+        if (wrong.length) bad.push(`probe ${i + 1} ${type}: ${wrong.join(" ")}`);
       }
-      const wrong: string[] = [];
-      if (e.event !== "exec") wrong.push(`event=${String(e.event)}`);
-      if (e.tid !== pid) wrong.push(`tid=${String(e.tid)}`);
-      if (e.ppid !== ppid) wrong.push(`ppid=${String(e.ppid)}`);
-      if (e.uid !== 0 || e.gid !== 0) wrong.push(`uid/gid=${String(e.uid)}/${String(e.gid)}`);
-      if (e.comm !== "dsm-probe") wrong.push(`comm=${JSON.stringify(e.comm)}`);
-      if (e.filename !== "/tmp/dsm-probe") wrong.push(`filename=${JSON.stringify(e.filename)}`);
-      if (e.exe !== "/tmp/dsm-probe") wrong.push(`exe=${JSON.stringify(e.exe)}`);
-      if (e.cwd !== "/") wrong.push(`cwd=${JSON.stringify(e.cwd)}`);
-      if (JSON.stringify(e.args) !== JSON.stringify(want)) wrong.push(`args=${JSON.stringify(e.args)}`);
-      if (e.args_truncated !== false || e.path_truncated !== false) wrong.push("truncated");
-      if (e.slot1_intact !== true || e.corrupt !== false || e.clobbered !== false) wrong.push("slot damage");
-      if (e.transport !== transport) wrong.push(`transport=${String(e.transport)}`);
-      if (wrong.length) bad.push(`probe ${i + 1}: ${wrong.join(" ")}`);
     }
     const s = summary(caseLines(g, name, "err"));
     if (!s) bad.push(`no summary: ${tail(caseLines(g, name, "err"))}`);
     else if (s.get("lost") !== 0 || s.get("malformed") !== 0)
       bad.push(`lost=${s.get("lost")} malformed=${s.get("malformed")}`);
-    add(name, bad.length === 0, bad.length ? bad.join("; ") : `3/3 execs: pid, ppid, comm, filename, args, exe, cwd`);
+    add(
+      name,
+      bad.length === 0,
+      bad.length ? bad.join("; ") : "3/3 execs (pid, ppid, comm, filename, args, exe, cwd) and exits (exit code)",
+    );
   }
 
   // teardown after SIGINT (and, before it, after --count)

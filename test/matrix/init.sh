@@ -67,11 +67,13 @@ relay doctor out /tmp/doctor.out
 relay doctor err /tmp/doctor.err
 end doctor $rc "$t"
 
-# capture-<transport>: three known execs, each event's fields checked by the host.
+# capture-<transport>: three known execs and their exits, each event's fields
+# checked by the host.
 for transport in perf ringbuf; do
 	c=capture-$transport
 	t=$(now)
-	timeout 120 $BIN run --json --count 3 --comm dsm-probe --transport $transport >/tmp/$c.out 2>/tmp/$c.err &
+	timeout 120 $BIN run --json --events exec,exit --count 6 --comm dsm-probe --transport $transport \
+		>/tmp/$c.out 2>/tmp/$c.err &
 	agent=$!
 	pids=
 	if attached /tmp/$c.err $agent; then
