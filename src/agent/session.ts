@@ -10,8 +10,10 @@ import { BpfObject, type LoadConfig } from "../kernel/object.ts";
 import { PerfReader } from "../reader/perf.ts";
 import { RingReader } from "../reader/ring.ts";
 import type { EventSource } from "../reader/source.ts";
-import { type AgentEvent, decodeEvent } from "../wire/decode.ts";
+import { ByteBuf, LineRenderer } from "../render/fast.ts";
+import { type AgentEvent, checkRecord, decodeEvent, newSpans, u32At } from "../wire/decode.ts";
 import { EVENTS } from "../wire/events.ts";
+import { ds_flags, ds_header } from "../wire/layout.gen.ts";
 import type { EventName } from "../wire/names.ts";
 import { nextDrainPeriod } from "./drain-period.ts";
 import { Reorder } from "./reorder.ts";
@@ -36,6 +38,30 @@ export interface SessionOptions extends LoadConfig {
    * rethrown from the timer.
    */
   onError?: (e: unknown) => void;
+  /**
+   * Lines instead of events: each record is rendered from its bytes as it is
+   * read (render/fast.ts), and the lines are handed to onLine in time order;
+   * the session's onEvent is not called.
+   */
+  lines?: LineOutput;
+}
+
+export interface LineOutput {
+  json: boolean;
+  /** --pid / --comm, applied to the raw record (counted in renderer.filtered). */
+  pid?: number;
+  comm?: string;
+  /** One line, without its newline: buf[start, end), valid only during the call. */
+  onLine: (buf: Buffer, start: number, end: number) => void;
+}
+
+/** One CPU's rendered lines waiting in the reorder window, in its own (time) order. */
+interface LineQueue {
+  out: ByteBuf;
+  keys: number[];
+  starts: number[];
+  ends: number[];
+  head: number;
 }
 
 export interface SessionCounts {
@@ -45,6 +71,8 @@ export interface SessionCounts {
   corrupt: number;
   bytes: number;
 }
+
+const H = ds_header.off;
 
 export class Session {
   readonly counts: SessionCounts = { events: 0, malformed: 0, lost: 0, corrupt: 0, bytes: 0 };
@@ -67,6 +95,12 @@ export class Session {
   lastFill = 0;
   /** The kernel's counters, read once at stop just before the maps go away. */
   kernelCountersAtStop: CounterTotals | null = null;
+  /** With opts.lines: the renderer (its filtered count is the run's). */
+  readonly renderer: LineRenderer | null = null;
+  private readonly spans = newSpans();
+  /** With opts.lines: lines per CPU waiting for the window (perf, ordered), or one queue. */
+  private readonly lineQueues = new Map<number, LineQueue>();
+  private prevDrain: number | null = null;
 
   constructor(
     image: Uint8Array,
@@ -77,6 +111,16 @@ export class Session {
     this.cpus = possibleCpus();
     this.reorder = opts.transport === "perf" && opts.order ? new Reorder<AgentEvent>((e) => Number(e.ktimeNs)) : null;
     this.delay = opts.intervalMs;
+    if (opts.lines !== undefined) {
+      const l = opts.lines;
+      this.renderer = new LineRenderer({
+        json: l.json,
+        bootWallNs: this.bootWallNs,
+        maxArgs: opts.maxArgs,
+        ...(l.pid !== undefined ? { pid: l.pid } : {}),
+        ...(l.comm !== undefined ? { comm: l.comm } : {}),
+      });
+    }
     this.obj = BpfObject.load(image, opts);
     try {
       // The CPU an event ran on is in its own header; the reader needs no say in it.
@@ -122,6 +166,10 @@ export class Session {
   }
 
   private sample(data: Uint8Array): void {
+    if (this.renderer !== null) {
+      this.sampleLine(data, this.renderer);
+      return;
+    }
     const d = decodeEvent(data, { maxArgs: this.opts.maxArgs });
     if (!d.ok) {
       this.counts.malformed++;
@@ -142,6 +190,92 @@ export class Session {
     else this.onEvent(ev);
   }
 
+  /**
+   * The line path: the same checks and counts as decodeEvent's, from the
+   * header, then the line rendered into its CPU's queue (perf, ordered) or
+   * handed out at once.
+   */
+  private sampleLine(data: Uint8Array, renderer: LineRenderer): void {
+    const spec = checkRecord(data, this.spans);
+    if (typeof spec === "string") {
+      this.counts.malformed++;
+      this.lastMalformed = spec;
+      return;
+    }
+    const cpu = u32At(data, H.cpu);
+    this.counts.events++;
+    let byCpu = this.eventsByType.get(spec.name);
+    if (byCpu === undefined) {
+      byCpu = new Array<number>(this.cpus).fill(0);
+      this.eventsByType.set(spec.name, byCpu);
+    }
+    if (cpu < byCpu.length) byCpu[cpu]!++;
+    this.counts.bytes += this.spans.size;
+    if ((u32At(data, spec.struct.off.flags!) & ds_flags.DS_F_CORRUPT) !== 0) this.counts.corrupt++;
+    const ordered = this.reorder !== null;
+    const q = this.lineQueue(ordered ? cpu : 0);
+    const start = q.out.len;
+    if (!renderer.render(data, spec, this.spans, q.out)) return;
+    if (!ordered) {
+      this.opts.lines!.onLine(q.out.buf, start, q.out.len);
+      q.out.len = 0;
+      return;
+    }
+    // The window's key, as Reorder's: kernel time as a double (exact below 2^53 ns, ~104 days).
+    q.keys.push(u32At(data, H.ktime_ns + 4) * 4294967296 + u32At(data, H.ktime_ns));
+    q.starts.push(start);
+    q.ends.push(q.out.len);
+  }
+
+  private lineQueue(cpu: number): LineQueue {
+    let q = this.lineQueues.get(cpu);
+    if (q === undefined) {
+      q = { out: new ByteBuf(), keys: [], starts: [], ends: [], head: 0 };
+      this.lineQueues.set(cpu, q);
+    }
+    return q;
+  }
+
+  /** Reorder.release()/flush() for the line queues: a k-way merge of what is older than `cutoff`. */
+  private releaseLines(cutoff: number, onLine: LineOutput["onLine"]): void {
+    const qs = [...this.lineQueues.values()];
+    for (;;) {
+      let best: LineQueue | null = null;
+      let bestKey = cutoff;
+      for (const q of qs) {
+        if (q.head < q.keys.length && q.keys[q.head]! < bestKey) {
+          best = q;
+          bestKey = q.keys[q.head]!;
+        }
+      }
+      if (best === null) break;
+      onLine(best.out.buf, best.starts[best.head]!, best.ends[best.head]!);
+      best.head++;
+    }
+    for (const q of qs) {
+      if (q.head === 0) continue;
+      if (q.head === q.keys.length) {
+        q.out.len = 0;
+        q.keys.length = 0;
+        q.starts.length = 0;
+        q.ends.length = 0;
+      } else {
+        // What stays moves to the front of its buffer.
+        const from = q.starts[q.head]!;
+        q.out.buf.copyWithin(0, from, q.out.len);
+        q.out.len -= from;
+        q.keys.splice(0, q.head);
+        q.starts.splice(0, q.head);
+        q.ends.splice(0, q.head);
+        for (let i = 0; i < q.starts.length; i++) {
+          q.starts[i]! -= from;
+          q.ends[i]! -= from;
+        }
+      }
+      q.head = 0;
+    }
+  }
+
   /** Reads everything waiting; with ordering, releases what is older than the last drain. */
   drain(final = false): void {
     if (this.stopped) return;
@@ -149,7 +283,13 @@ export class Session {
     const fill = this.reader.consume();
     this.lastFill = fill;
     this.delay = nextDrainPeriod(this.delay, fill, this.opts.intervalMs);
-    if (this.reorder) {
+    const lines = this.opts.lines;
+    if (this.reorder && lines !== undefined) {
+      const cutoff = this.prevDrain;
+      this.prevDrain = Number(now);
+      if (final) this.releaseLines(Number.POSITIVE_INFINITY, lines.onLine);
+      else if (cutoff !== null) this.releaseLines(cutoff, lines.onLine);
+    } else if (this.reorder) {
       for (const ev of final ? this.reorder.flush() : this.reorder.release(Number(now))) this.onEvent(ev);
     }
     if (this.opts.onLost) this.reportLoss(this.opts.onLost);

@@ -24,7 +24,7 @@ import {
 import { basename, dirname, join, resolve } from "node:path";
 import { HostError, UsageError } from "../errors.ts";
 import { log } from "../log.ts";
-import { DEFAULT_OUTPUT_LIMIT, OutputError } from "./sink.ts";
+import { DEFAULT_OUTPUT_LIMIT, OutputError, PendingLines } from "./sink.ts";
 
 export const DEFAULT_ROTATE_SIZE = 100 * 1024 * 1024;
 export const DEFAULT_ROTATE_KEEP = 5;
@@ -244,9 +244,7 @@ export class FileWriter {
  * stays queued across drains; the bound only caps one drain's lines.
  */
 export class FileSink {
-  private lines: string[] = [];
-  private counted: boolean[] = [];
-  private bytes = 0;
+  private readonly pending = new PendingLines();
   /** Counted lines written completely. */
   written = 0;
   /** Counted lines over the bound, abandoned, or lost to a write error. */
@@ -260,24 +258,29 @@ export class FileSink {
   /** Queues one line; false when it does not fit the bound (counted as dropped). */
   push(line: string, counted = true): boolean {
     const n = Buffer.byteLength(line) + 1;
-    if (this.bytes + n > this.limit) {
+    if (this.pending.len + n > this.limit) {
       if (counted) this.dropped++;
       return false;
     }
-    this.lines.push(line);
-    this.counted.push(counted);
-    this.bytes += n;
+    this.pending.pushString(line, n, counted);
+    return true;
+  }
+
+  /** push() for a line already rendered as bytes: src[start, end), without its newline. */
+  pushBytes(src: Buffer, start: number, end: number, counted = true): boolean {
+    if (this.pending.len + end - start + 1 > this.limit) {
+      if (counted) this.dropped++;
+      return false;
+    }
+    this.pending.pushBytes(src, start, end, counted);
     return true;
   }
 
   /** Writes the queued lines; a write error (ENOSPC, EIO...) is an OutputError, the lines counted as dropped. */
   flush(): void {
-    if (this.lines.length === 0) return;
-    const buf = Buffer.from(`${this.lines.join("\n")}\n`);
-    const n = this.counted.filter(Boolean).length;
-    this.lines = [];
-    this.counted = [];
-    this.bytes = 0;
+    if (this.pending.ends.length === 0) return;
+    const n = this.pending.counted.filter(Boolean).length;
+    const buf = this.pending.take();
     try {
       this.writer.write(buf);
     } catch (e) {
@@ -289,11 +292,11 @@ export class FileSink {
   }
 
   get queuedBytes(): number {
-    return this.bytes;
+    return this.pending.len;
   }
 
   get idle(): boolean {
-    return this.lines.length === 0;
+    return this.pending.ends.length === 0;
   }
 
   /** LineSink's; a regular file needs neither. */
@@ -305,11 +308,9 @@ export class FileSink {
 
   /** Drops what is queued (counted as dropped); returns how many counted lines. */
   abandon(): number {
-    const n = this.counted.filter(Boolean).length;
+    const n = this.pending.counted.filter(Boolean).length;
     this.dropped += n;
-    this.lines = [];
-    this.counted = [];
-    this.bytes = 0;
+    this.pending.take();
     return n;
   }
 

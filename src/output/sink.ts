@@ -1,7 +1,8 @@
 /**
  * The agent's stdout: bounded, non-blocking, and honest about what it wrote.
  *
- * Lines collect during a drain and go out in one write (a burst costs one
+ * Lines collect during a drain, as bytes (strings are encoded as they come,
+ * rendered lines are copied), and go out in one write (a burst costs one
  * syscall, not one per line). A reader that does not keep up must never stall
  * the agent (the kernel buffers would overflow, signals would wait), so the
  * descriptor is written without blocking: EAGAIN leaves the rest queued for the
@@ -54,16 +55,65 @@ interface Chunk {
   next: number;
 }
 
+/**
+ * One drain's lines as bytes, each ending in a newline: the renderers write
+ * into it, strings are encoded into it, and it is sealed into one buffer.
+ */
+export class PendingLines {
+  private buf = Buffer.allocUnsafeSlow(64 * 1024);
+  /** Bytes queued. */
+  len = 0;
+  ends: number[] = [];
+  counted: boolean[] = [];
+
+  private ensure(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const b = Buffer.allocUnsafeSlow(size);
+    this.buf.copy(b, 0, 0, this.len);
+    this.buf = b;
+  }
+
+  /** Appends a line and its newline; returns its bytes. */
+  pushString(line: string, bytes: number, counted: boolean): number {
+    this.ensure(bytes);
+    const start = this.len;
+    this.len += this.buf.write(line, this.len, bytes - 1, "utf8");
+    this.buf[this.len++] = 0x0a;
+    this.ends.push(this.len);
+    this.counted.push(counted);
+    return this.len - start;
+  }
+
+  pushBytes(src: Buffer, start: number, end: number, counted: boolean): void {
+    this.ensure(end - start + 1);
+    this.len += src.copy(this.buf, this.len, start, end);
+    this.buf[this.len++] = 0x0a;
+    this.ends.push(this.len);
+    this.counted.push(counted);
+  }
+
+  /** The queued bytes in a buffer of their own; empties the queue. */
+  take(): Buffer {
+    const out = Buffer.allocUnsafe(this.len);
+    this.buf.copy(out, 0, 0, this.len);
+    // A burst's buffer is not kept for the quiet that follows.
+    if (this.buf.length > 1024 * 1024) this.buf = Buffer.allocUnsafeSlow(64 * 1024);
+    this.len = 0;
+    this.ends = [];
+    this.counted = [];
+    return out;
+  }
+}
+
 function errnoCode(e: unknown): string {
   const code = (e as NodeJS.ErrnoException | null)?.code;
   return typeof code === "string" ? code : "EIO";
 }
 
 export class LineSink {
-  private pending: string[] = [];
-  private pendingEnds: number[] = [];
-  private pendingCounted: boolean[] = [];
-  private pendingBytes = 0;
+  private readonly pending = new PendingLines();
   private chunks: Chunk[] = [];
   private queued = 0;
   /** The reader went away (EPIPE): what is left is nobody's loss. */
@@ -124,21 +174,27 @@ export class LineSink {
    * was dropped because it does not fit the bound (or the output is gone).
    */
   push(line: string, counted = true): boolean {
-    if (this.gone) return false;
-    if (this.failed) {
-      if (counted) this.dropped++;
-      return false;
-    }
     const bytes = Buffer.byteLength(line) + 1;
-    if (this.queued + bytes > this.limit) {
+    if (!this.admit(bytes, counted)) return false;
+    this.queued += this.pending.pushString(line, bytes, counted);
+    return true;
+  }
+
+  /** push() for a line already rendered as bytes: src[start, end), without its newline. */
+  pushBytes(src: Buffer, start: number, end: number, counted = true): boolean {
+    const bytes = end - start + 1;
+    if (!this.admit(bytes, counted)) return false;
+    this.pending.pushBytes(src, start, end, counted);
+    this.queued += bytes;
+    return true;
+  }
+
+  private admit(bytes: number, counted: boolean): boolean {
+    if (this.gone) return false;
+    if (this.failed || this.queued + bytes > this.limit) {
       if (counted) this.dropped++;
       return false;
     }
-    this.pending.push(line);
-    this.pendingBytes += bytes;
-    this.pendingEnds.push(this.pendingBytes);
-    this.pendingCounted.push(counted);
-    this.queued += bytes;
     return true;
   }
 
@@ -202,19 +258,9 @@ export class LineSink {
 
   /** Moves the lines pushed since the last flush into one encoded chunk. */
   private seal(): void {
-    if (this.pending.length === 0) return;
-    const buf = Buffer.from(`${this.pending.join("\n")}\n`);
-    // byteLength and Buffer.from encode lone surrogates alike (3 bytes each); stay safe if not.
-    if (buf.length !== this.pendingBytes) {
-      this.queued += buf.length - this.pendingBytes;
-      const last = this.pendingEnds.length - 1;
-      this.pendingEnds[last] = buf.length;
-    }
-    this.chunks.push({ buf, off: 0, ends: this.pendingEnds, counted: this.pendingCounted, next: 0 });
-    this.pending = [];
-    this.pendingEnds = [];
-    this.pendingCounted = [];
-    this.pendingBytes = 0;
+    if (this.pending.ends.length === 0) return;
+    const { ends, counted } = this.pending;
+    this.chunks.push({ buf: this.pending.take(), off: 0, ends, counted, next: 0 });
   }
 
   private write(): number {

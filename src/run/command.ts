@@ -18,7 +18,8 @@ import { FileSink, FileWriter, fileOutputOptions, outputArgs, reopenOnHangup } f
 import { logfmt } from "../output/logfmt.ts";
 import { LossWarnings } from "../output/loss-warning.ts";
 import { DEFAULT_OUTPUT_LIMIT, LineSink, PipeClosed } from "../output/sink.ts";
-import { jsonLine, TABLE_BANNER, TABLE_HEADER, tableRow } from "../render/event.ts";
+import { TABLE_BANNER, TABLE_HEADER } from "../render/event.ts";
+import { warmUp } from "../render/fast.ts";
 import { lostJson, lostRow } from "../render/lost.ts";
 import { type ServedMetrics, serveMetrics } from "./metrics.ts";
 
@@ -91,7 +92,6 @@ export default defineCommand({
       fileOpts !== undefined ? new FileSink(new FileWriter(fileOpts), outputLimit) : new LineSink(1, outputLimit);
     /** Events accepted into the sink (what --count counts). */
     let accepted = 0;
-    let filtered = 0;
     let why: string | null = null;
     let failure: unknown = null;
     let signalledAt: number | null = null;
@@ -133,15 +133,19 @@ export default defineCommand({
       sink.push(args.json ? lostJson(r) : lostRow(r), false);
       warnings.lost(cpu, n);
     };
-    const session = new Session(image, { ...opts, onDrained: afterDrain, onLost, onError: fail }, (ev) => {
+    // Records are rendered from their bytes (--pid/--comm applied there) and come back as lines in time order.
+    const onLine = (buf: Buffer, start: number, end: number) => {
       if (limit !== undefined && accepted >= limit) return;
-      if ((pid !== undefined && ev.pid !== pid && ev.ppid !== pid) || (comm !== undefined && ev.comm !== comm)) {
-        filtered++;
-        return;
-      }
-      if (sink.push(args.json ? jsonLine(ev, session.bootWallNs) : tableRow(ev))) accepted++;
+      if (sink.pushBytes(buf, start, end)) accepted++;
       if (limit !== undefined && accepted >= limit) stop("count");
-    });
+    };
+    const lines = {
+      json: args.json === true,
+      onLine,
+      ...(pid !== undefined ? { pid } : {}),
+      ...(comm !== undefined ? { comm } : {}),
+    };
+    const session = new Session(image, { ...opts, onDrained: afterDrain, onLost, onError: fail, lines }, () => {});
 
     const onSignal = (sig: string) => () => {
       signalledAt ??= performance.now();
@@ -176,6 +180,8 @@ export default defineCommand({
           `(mode=${opts.mode} slots=${opts.slots} transport=${opts.transport} encoding=${opts.encoding}` +
           `${opts.guard ? " guard" : ""}${opts.injectClobber ? " inject-clobber" : ""}, ${session.cpus} CPUs)`,
       );
+      // Before the first drain: the JIT compiles the per-event path now, not during the first burst.
+      warmUp({ json: args.json === true, bootWallNs: session.bootWallNs, maxArgs: opts.maxArgs });
       session.drain();
       timer = duration !== undefined ? setTimeout(() => stop("duration"), duration * 1000) : null;
     } catch (e) {
@@ -212,7 +218,7 @@ export default defineCommand({
       ["output_fail", k?.output_fail ?? 0],
       ["printed", sink.written],
       ["dropped_output", sink.dropped],
-      ["filtered", filtered],
+      ["filtered", session.renderer?.filtered ?? 0],
       ["bytes", c.bytes],
       ["lost_per_cpu", `[${session.lostByCpu().join(",")}]`],
       ["stop", why ?? "error"],
