@@ -6,16 +6,12 @@
  * trace is a bug. citty's own runMain prints stack traces, so this entry point
  * dispatches itself.
  *
- * Order matters, so the rest of the program is loaded only after the two
- * start-up decisions: the allocator restart (before any work that would be
- * thrown away by the execve) and the colour choice (citty reads NO_COLOR when
- * its module is evaluated).
+ * Order matters, so the rest of the program is loaded only after the colour
+ * choice (citty reads NO_COLOR when its module is evaluated).
  */
 import type { ArgsDef, CommandDef } from "citty";
-import { restartForAllocator } from "./cli/allocator.ts";
 import { decideColor } from "./cli/color.ts";
 
-restartForAllocator();
 decideColor();
 
 const { runCommand } = await import("citty");

@@ -2,7 +2,7 @@
  * The one libc binding table: every libc function the agent calls through
  * bun:ffi, and small typed wrappers around them (errno and its text,
  * vsnprintf for libbpf's va_list log lines, the monotonic clock that
- * bpf_ktime_get_ns() uses, file descriptors, memory mappings, execve).
+ * bpf_ktime_get_ns() uses, file descriptors, memory mappings).
  *
  * Importing this module does nothing: libc is opened on the first call, so
  * build.ts can import LIBC_SYMBOLS to find the glibc these functions need.
@@ -33,7 +33,6 @@ export const LIBC_SYMBOLS = {
   getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   statfs: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
-  execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   mmap: { args: [FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i64], returns: FFIType.ptr },
   munmap: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
   memcpy: { args: [FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.ptr },
@@ -167,34 +166,6 @@ export function statfs(path: string, buf: BigInt64Array): number {
 /** fcntl(2) with one int argument; the result, or -1 with errno. */
 export function fcntl(fd: number, cmd: number, arg: number): number {
   return libc().fcntl(fd, cmd, arg);
-}
-
-function cstr(s: string): Uint8Array {
-  return new TextEncoder().encode(`${s}\0`);
-}
-
-/**
- * execve(2). Returns only on failure (-1 with errno); on success this process
- * becomes `path`, same pid, same fds.
- */
-export function execve(path: string, argv: readonly string[], env: readonly string[]): number {
-  // The strings must stay reachable until the call: the tables hold only their addresses.
-  const keep: Uint8Array[] = [];
-  const table = (xs: readonly string[]): BigUint64Array => {
-    const t = new BigUint64Array(xs.length + 1);
-    xs.forEach((x, i) => {
-      const b = cstr(x);
-      keep.push(b);
-      t[i] = BigInt(ptr(b));
-    });
-    return t;
-  };
-  const file = cstr(path);
-  const args = table(argv);
-  const envp = table(env);
-  const rc = libc().execve(ptr(file), ptr(args), ptr(envp));
-  keep.length = 0;
-  return rc;
 }
 
 /** mmap(2); null on failure (MAP_FAILED), with errno set. */
