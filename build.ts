@@ -21,25 +21,15 @@
  */
 
 import { createHash } from "node:crypto";
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import type { BunPlugin } from "bun";
 import { $ } from "bun";
 import pkg from "./package.json" with { type: "json" };
+import { bunRuntime } from "./scripts/bun-runtime.ts";
 import { eventsDoc } from "./scripts/events-doc.ts";
+import { atMost, elfMachine, ffiLibcFloor, glibcFloor, newestFirst } from "./scripts/glibc-floor.ts";
 import { generateWire } from "./scripts/wire-gen.ts";
-import { LIBC_SYMBOLS } from "./src/ffi/libc.ts";
 
 const KNOWN_FLAGS = new Set(["--release", "--system-libbpf"]);
 const argv = process.argv.slice(2);
@@ -77,20 +67,6 @@ const ARCHES = {
 } as const;
 type Arch = keyof typeof ARCHES;
 const hostArch: Arch = process.arch === "arm64" ? "arm64" : "x64";
-
-/**
- * npm integrity (sha512 of the tarball) of the Bun runtime used to
- * cross-compile, per Bun version: the runtime becomes the release
- * executable, so it is pinned, not merely fetched over TLS. The host's own
- * architecture uses the Bun running this script. Add a line when Bun is
- * upgraded (`npm view @oven/bun-linux-aarch64@<version> dist.integrity`).
- */
-const BUN_RUNTIME_INTEGRITY: Readonly<Record<string, Partial<Record<Arch, string>>>> = {
-  "1.4.4": {
-    x64: "sha512-CHbbkmHVM28T1GFq+6GL4Ao4ujwwYwj1CxFFwEFzLanPfNsId9AhbIP0Q4reWuWBkGimUkoQygrK7Rgjtj3vog==",
-    arm64: "sha512-ZTVtpf9zmHSBVPX1sBwe5agGb/rN34yPGg/Hby8e2Ax2uCUA2URZKlZH7qLntK7qaFJCMXh9v0GWNYN2zINz1w==",
-  },
-};
 
 /** The newest glibc symbol version an ELF file needs; the README states these. */
 const GLIBC_TARGET = "2.28";
@@ -255,55 +231,6 @@ function pointSourceAt(variant: string, onlyIfMissing: boolean): void {
   writeAtomic(p, `export * from "./${variant}/assets.ts";\n`);
 }
 
-/** Bun runtime for cross-compiling to `arch`: from npm, integrity-checked, cached by version. */
-async function bunRuntime(arch: Arch): Promise<string> {
-  const version = Bun.version;
-  const { npm } = ARCHES[arch];
-  const dir = `${CACHE}/bun/${version}/${basename(npm)}`;
-  const bin = `${dir}/bun`;
-  if (existsSync(bin)) return bin;
-  const integrity = BUN_RUNTIME_INTEGRITY[version]?.[arch];
-  if (integrity === undefined) {
-    throw new Error(`no pinned integrity for ${npm}@${version}: add it to BUN_RUNTIME_INTEGRITY in build.ts`);
-  }
-  step(`fetching ${npm}@${version} (npm pack) -> ${dir}`);
-  mkdirSync(dirname(dir), { recursive: true });
-  const work = mkdtempSync(`${dirname(dir)}/.fetch-`);
-  try {
-    const packed = await $`npm pack ${`${npm}@${version}`} --pack-destination ${work}`.nothrow().quiet();
-    if (packed.exitCode !== 0) {
-      const why = packed.stderr
-        .toString()
-        .split("\n")
-        .map((l) => l.replace(/^npm (ERR!|error) ?/, "").trim())
-        .filter(Boolean);
-      throw new Error(
-        `npm pack ${npm}@${version} failed (exit ${packed.exitCode}): ${why.slice(0, 2).join(" ") || "no message"}`,
-      );
-    }
-    const tgz = readdirSync(work).find((f) => f.endsWith(".tgz"));
-    if (tgz === undefined) throw new Error(`npm pack ${npm}@${version} produced no tarball`);
-    const got = `sha512-${createHash("sha512")
-      .update(readFileSync(`${work}/${tgz}`))
-      .digest("base64")}`;
-    if (got !== integrity)
-      throw new Error(`${npm}@${version}: tarball integrity ${got} does not match the pinned ${integrity}`);
-    await $`tar -xzf ${`${work}/${tgz}`} -C ${work} package/bin/bun`.quiet();
-    mkdirSync(`${work}/out`);
-    renameSync(`${work}/package/bin/bun`, `${work}/out/bun`);
-    chmodSync(`${work}/out/bun`, 0o755);
-    try {
-      renameSync(`${work}/out`, dir);
-    } catch (e) {
-      // A concurrent build published the same runtime first.
-      if (!existsSync(bin)) throw e;
-    }
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
-  return bin;
-}
-
 /** Redirects src/assets.ts's import of out/gen/assets.ts to one variant's module. */
 function assetsPlugin(assetsModule: string): BunPlugin {
   return {
@@ -318,7 +245,8 @@ function assetsPlugin(assetsModule: string): BunPlugin {
 
 async function compile(arch: Arch, assetsModule: string, outfile: string): Promise<void> {
   step(`bun build --compile (${ARCHES[arch].bun}) -> ${outfile}`);
-  const executablePath = arch === hostArch ? undefined : await bunRuntime(arch);
+  const executablePath =
+    arch === hostArch ? undefined : await bunRuntime(ARCHES[arch].npm, `${CACHE}/bun`, (m) => step(m));
   // The output's name is recorded inside the executable (its entry point is
   // /$bunfs/root/<name>), so the temporary file gets the final name, in a
   // private directory beside the target: identical inputs, identical bytes.
@@ -398,66 +326,7 @@ async function buildVariants(variants: Variant[], commit: string): Promise<Built
   return out;
 }
 
-// --- release facts -----------------------------------------------------------
-
-function elfMachine(path: string): number {
-  const h = readFileSync(path).subarray(0, 20);
-  if (h[0] !== 0x7f || h[1] !== 0x45 || h[2] !== 0x4c || h[3] !== 0x46) throw new Error(`${path} is not an ELF file`);
-  return h.readUInt16LE(18);
-}
-
-/** Newest GLIBC_x.y symbol version the file's dynamic symbols need (`objdump -T`). */
-async function glibcFloor(path: string, arch: Arch): Promise<string> {
-  const candidates = [`${ARCHES[arch].triple}-objdump`, "llvm-objdump", "objdump"];
-  for (const tool of candidates) {
-    if (!(await which(tool))) continue;
-    const r = await $`${tool} -T ${path}`.nothrow().quiet();
-    if (r.exitCode !== 0) continue;
-    const versions = [...new Set(r.text().match(/GLIBC_[0-9.]+/g) ?? [])].map((s) => s.slice(6));
-    versions.sort((a, b) => Bun.semver.order(semverish(a), semverish(b)));
-    return versions.at(-1) ?? "none";
-  }
-  return "unknown (no objdump for this architecture)";
-}
-
-/**
- * glibc that the libc functions the TypeScript code binds with bun:ffi need:
- * they are looked up with dlsym at run time, so `objdump -T` of the
- * executable cannot see them. They are exactly the keys of src/ffi/libc.ts's
- * LIBC_SYMBOLS, the agent's one libc table. A symbol needs the oldest glibc
- * that has it at all (dlsym takes whatever version the host has); the answer
- * is the newest of those. Returns the floor and the symbols that set it.
- */
-async function ffiLibcFloor(arch: Arch): Promise<{ floor: string; by: string[] }> {
-  const names = new Set<string>(Object.keys(LIBC_SYMBOLS));
-  const libc =
-    arch === hostArch ? `/lib/${ARCHES[arch].triple}/libc.so.6` : `/usr/${ARCHES[arch].triple}/lib/libc.so.6`;
-  const tool = [`${ARCHES[arch].triple}-objdump`, "llvm-objdump", "objdump"].find((t) => Bun.which(t) !== null);
-  if (tool === undefined || !existsSync(libc)) return { floor: "unknown", by: [] };
-  const oldest = new Map<string, string>();
-  for (const line of (await $`${tool} -T ${libc}`.quiet()).text().split("\n")) {
-    const m = /\(?GLIBC_([0-9.]+)\)?\s+(\S+)$/.exec(line.trim());
-    if (!m || !names.has(m[2]!)) continue;
-    const prev = oldest.get(m[2]!);
-    if (prev === undefined || Bun.semver.order(semverish(m[1]!), semverish(prev)) < 0) oldest.set(m[2]!, m[1]!);
-  }
-  const missing = [...names].filter((n) => !oldest.has(n));
-  if (missing.length > 0)
-    step(`warning: bun:ffi binds ${missing.join(", ")} from libc.so.6, which ${libc} does not export`);
-  let floor = "2.0";
-  for (const v of oldest.values()) if (Bun.semver.order(semverish(v), semverish(floor)) > 0) floor = v;
-  return { floor, by: [...oldest].filter(([, v]) => v === floor).map(([k]) => k) };
-}
-
-function semverish(v: string): string {
-  const p = v.split(".");
-  while (p.length < 3) p.push("0");
-  return p.slice(0, 3).join(".");
-}
-
-function atMostTarget(v: string): boolean {
-  return /^[0-9.]+$/.test(v) && Bun.semver.order(semverish(v), semverish(GLIBC_TARGET)) <= 0;
-}
+// --- release --------------------------------------------------------------------
 
 /** Runs `--version` of the artifact (arm64 under qemu-user when available) and checks what it says. */
 async function smoke(b: Built, commit: string): Promise<string> {
@@ -511,20 +380,21 @@ async function doRelease(commit: string): Promise<void> {
       throw new Error(`${name}: ELF machine ${machine}, expected ${ARCHES[b.arch].elfMachine}`);
     const sha = createHash("sha256").update(readFileSync(b.outfile)).digest("hex");
     sums.push(`${sha}  ${name}`);
-    const soFloor = b.lib ? await glibcFloor(b.lib.so, b.arch) : "-";
-    const exeFloor = await glibcFloor(b.outfile, b.arch);
-    const ffi = await ffiLibcFloor(b.arch);
-    const overall =
-      [soFloor, exeFloor, ffi.floor]
-        .filter((v) => /^[0-9.]+$/.test(v))
-        .sort((x, y) => Bun.semver.order(semverish(x), semverish(y)))
-        .at(-1) ?? "unknown";
+    const triple = ARCHES[b.arch].triple;
+    const soFloor = b.lib ? await glibcFloor(b.lib.so, triple) : "-";
+    const exeFloor = await glibcFloor(b.outfile, triple);
+    const libc = b.arch === hostArch ? `/lib/${triple}/libc.so.6` : `/usr/${triple}/lib/libc.so.6`;
+    const ffi = await ffiLibcFloor(libc, triple);
+    if (ffi.missing.length > 0)
+      step(`warning: bun:ffi binds ${ffi.missing.join(", ")} from libc.so.6, which ${libc} does not export`);
+    const overall = [soFloor, exeFloor, ffi.floor].filter((v) => /^[0-9.]+$/.test(v)).sort(newestFirst)[0] ?? "unknown";
     for (const [what, f] of [
       ["libbpf.so", soFloor],
       [name, exeFloor],
       ["bun:ffi libc bindings", ffi.floor],
     ] as const) {
-      if (f !== "-" && !atMostTarget(f)) step(`warning: ${what} needs glibc ${f}, above the ${GLIBC_TARGET} target`);
+      if (f !== "-" && !atMost(f, GLIBC_TARGET))
+        step(`warning: ${what} needs glibc ${f}, above the ${GLIBC_TARGET} target`);
     }
     rows.push({
       file: `dist/${name}`,
