@@ -108,6 +108,8 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
 	if (r & DS_PATH_TRUNCATED)
 		info->flags |= DS_F_EXE_TRUNCATED;
 
+	common_info_fill(task, &info->ci);
+
 	if (ds_cfg.inject_clobber)
 		refresh_tid(tag);
 
@@ -153,6 +155,7 @@ int ds_exit(struct bpf_raw_tracepoint_args *ctx)
 	bpf_probe_read_kernel(info->comm, sizeof(info->comm), &task->comm);
 	info->exit_code = BPF_CORE_READ(task, exit_code);
 	info->runtime_ns = bpf_ktime_get_ns() - BPF_CORE_READ(task, start_time);
+	common_info_fill(task, &info->ci);
 	serialize_exit(ctx, task, info, tag);
 	sd_put_local(info, gen);
 	return 0;

@@ -27,11 +27,18 @@
 #define DS_PATH_CAP 2048
 #define DS_NAME_MAX 255
 #define DS_PATH_DEPTH 96
+#define DS_NODENAME_CAP 128   /* slot-1 buffer; a UTS name is at most 64 bytes */
+#define DS_NODENAME_MAX 64
+#define DS_PID_TREE_DEPTH 8   /* ancestors in pid_tree, the task itself included */
+#define DS_PID_TREE_CAP 256   /* 8 x "pid.comm<" is at most 8 x 27 bytes */
+#define DS_PID_TREE_ENTRY 32  /* room one "pid.comm" may take, NUL included */
 
 /* Fixed encoding: each string gets an array of this size on the wire. */
 #define DS_FIXED_FILENAME 256
 #define DS_FIXED_ARGS 2048
 #define DS_FIXED_PATH 512
+#define DS_FIXED_NODENAME 72 /* 64 + NUL, rounded up: a fixed struct has no tail padding */
+#define DS_FIXED_PID_TREE 256
 
 enum ds_wire_const {
 	DS_WIRE_VERSION = 1,
@@ -70,7 +77,9 @@ enum ds_str {
 	DS_STR_CWD = 3,
 	DS_STR_EXE = 4,
 	DS_STR_PEXE = 5, /* parent's exe, only filled by the nest3 enrichment level */
-	DS_STR_NR = 6,
+	DS_STR_NODENAME = 6, /* UTS hostname of the task's namespace */
+	DS_STR_PID_TREE = 7, /* "pid.comm<ppid.comm<...", Elkeid's pid_tree */
+	DS_STR_NR = 8,
 };
 
 enum ds_flags {
@@ -116,12 +125,38 @@ struct ds_header {
 };
 
 /*
+ * What every record carries about its task, beside pid/tid/ppid/uid/gid: filled
+ * by common_fill() (bpf/serialize.bpf.h) right after the header. Its strings
+ * (nodename, pid_tree) are in each record's string table.
+ *
+ * exec_id, as user space renders it, is "<start_ns>:<pid>:<exec_seq>": the
+ * thread group's start (CLOCK_MONOTONIC ns) and tgid name the process across
+ * pid reuse, and the kernel's self_exec_id, which every exec increments, names
+ * its image. parent_exec_id is the same for the real parent's thread group.
+ */
+struct ds_common {
+	__u32 euid;
+	__u32 egid;
+	__u32 pgid;       /* process group leader's tgid, initial pid namespace */
+	__u32 sid;        /* session leader's tgid, initial pid namespace */
+	__u32 sessionid;  /* audit session; 0xffffffff: unset, or no CONFIG_AUDIT */
+	__u32 auid;       /* audit login uid; 0xffffffff: unset, or no CONFIG_AUDIT */
+	__u32 pidns_id;   /* the task's own pid namespace (not pid_ns_for_children) */
+	__u32 mntns_id;
+	__u64 start_ns;   /* thread group's start, CLOCK_MONOTONIC */
+	__u64 exec_seq;   /* task->self_exec_id */
+	__u64 pstart_ns;  /* the same two for the real parent's thread group */
+	__u64 pexec_seq;
+};
+
+/*
  * One exec event. Strings follow it: str[i] = len << 16 | offset, offset counted
  * from the start of the event. Compact packs them back to back right after this
  * struct; fixed puts each in its own array (struct ds_exec_fixed).
  */
 struct ds_exec {
 	struct ds_header hdr;
+	struct ds_common common;
 	__u32 pid;
 	__u32 tid;
 	__u32 ppid;
@@ -129,8 +164,8 @@ struct ds_exec {
 	__u32 gid;
 	__u32 flags;       /* enum ds_flags */
 	__u64 cgroup_id;
-	__u32 mntns_id;
 	__u32 args_total;  /* bytes of argv in the process, before any cut */
+	__u32 pad;
 	__u8 mark[16];     /* serializer's level data: "s0:" + comm */
 	struct ds_level level[DS_LEVELS];
 	__u32 str[DS_STR_NR];
@@ -144,17 +179,22 @@ struct ds_exec_fixed {
 	char cwd[DS_FIXED_PATH];
 	char exe[DS_FIXED_PATH];
 	char pexe[DS_FIXED_PATH];
+	char nodename[DS_FIXED_NODENAME];
+	char pid_tree[DS_FIXED_PID_TREE];
 };
 
 /* Index of each string descriptor in ds_exit.str[]. */
 enum ds_exit_str {
 	DS_EXIT_STR_COMM = 0,
-	DS_EXIT_STR_NR = 1,
+	DS_EXIT_STR_NODENAME = 1,
+	DS_EXIT_STR_PID_TREE = 2,
+	DS_EXIT_STR_NR = 3,
 };
 
 /* A process's main thread exited (sched_process_exit). */
 struct ds_exit {
 	struct ds_header hdr;
+	struct ds_common common;
 	__u32 pid;
 	__u32 tid;
 	__u32 ppid;
@@ -170,6 +210,8 @@ struct ds_exit {
 struct ds_exit_fixed {
 	struct ds_exit base;
 	char comm[DS_COMM_LEN];
+	char nodename[DS_FIXED_NODENAME];
+	char pid_tree[DS_FIXED_PID_TREE];
 };
 
 /* Per-CPU counters, read by `dual-slot stats` and the summary line. */

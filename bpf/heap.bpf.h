@@ -49,6 +49,18 @@ struct {
 	__uint(max_entries, DS_MAX_SLOTS);
 } ds_slot_state SEC(".maps");
 
+/*
+ * The strings every record carries (struct ds_common's), gathered by the
+ * business level in slot 1: common_info_fill() in serialize.bpf.h. pid_tree has
+ * DS_PID_TREE_ENTRY bytes of slack: each entry is written at a masked offset.
+ */
+struct ds_common_info {
+	__u32 len_nodename;
+	__u32 len_pid_tree;
+	char nodename[DS_NODENAME_CAP];
+	char pid_tree[DS_PID_TREE_CAP + DS_PID_TREE_ENTRY];
+};
+
 /* Slot 1 as the business function lays it out: Elkeid's var_exec, in small. */
 struct ds_file_info {
 	__u64 tag;
@@ -61,6 +73,7 @@ struct ds_file_info {
 	char cwd[DS_PATH_CAP];
 	char exe[DS_PATH_CAP];
 	char swap[DS_PATH_CAP]; /* paths are built backwards here, then copied */
+	struct ds_common_info ci;
 };
 
 /* Slot 1 for an exit: what the business function gathers before serializing. */
@@ -70,6 +83,7 @@ struct ds_exit_info {
 	__s32 exit_code;
 	__u32 pad;
 	__u64 runtime_ns;
+	struct ds_common_info ci;
 };
 
 /* The third level's scratch (nest3): the parent's comm and exe path. */
@@ -83,10 +97,12 @@ struct ds_enrich {
 /* The verifier bounds swap + pos + name by the value size, so leave that slack. */
 _Static_assert(sizeof(struct ds_file_info) + DS_NAME_MAX + 1 <= SD_EVENT_MAX, "slot 1 overflows");
 _Static_assert(sizeof(struct ds_enrich) + DS_NAME_MAX + 1 <= SD_EVENT_MAX, "enrich slot overflows");
-_Static_assert(sizeof(struct ds_exec) + DS_COMM_LEN + DS_FILENAME_CAP + DS_ARGS_CAP + 3 * DS_PATH_CAP
+_Static_assert(sizeof(struct ds_exec) + DS_COMM_LEN + DS_FILENAME_CAP + DS_ARGS_CAP + 3 * DS_PATH_CAP +
+			       DS_NODENAME_MAX + DS_PID_TREE_CAP
 		       <= SD_EVENT_MAX, "a compact event must always fit slot 0");
 _Static_assert(sizeof(struct ds_exec_fixed) <= SD_EVENT_MAX, "fixed event overflows slot 0");
 _Static_assert(sizeof(struct ds_exit_fixed) <= SD_EVENT_MAX, "fixed exit overflows slot 0");
+_Static_assert(DS_FIXED_NODENAME > DS_NODENAME_MAX && DS_FIXED_PID_TREE >= DS_PID_TREE_CAP, "fixed arrays too small");
 
 enum ds_owner {
 	OWNER_BUSINESS = 1,

@@ -59,6 +59,77 @@ static __always_inline __u32 comm_len(const __u64 *comm)
 	return DS_COMM_LEN - zero_bytes(comm[0]) - zero_bytes(comm[1]);
 }
 
+/* The only format bpf_snprintf() gets; it must be in a read-only map (.rodata). */
+static const char ds_fmt_pid_comm[] = "%u.%s";
+
+/*
+ * Business level, every record: the strings of struct ds_common, in slot 1.
+ * nodename, and pid_tree as Elkeid's "pid.comm<ppid.comm<...": the task then
+ * its real_parent chain (thread group ids, initial namespace), at most
+ * DS_PID_TREE_DEPTH entries, ending after pid 1 or before pid 0 (the idle
+ * task, parent of kthreadd). __noinline and lengths kept in ci: the verifier
+ * explores the loop's eight exits here once, not through the caller's rest.
+ */
+static __noinline void common_info_fill(struct task_struct *task, struct ds_common_info *ci)
+{
+	struct uts_namespace *uts = BPF_CORE_READ(task, nsproxy, uts_ns);
+	__u32 pos = 0;
+	long n;
+
+	n = bpf_probe_read_kernel_str(ci->nodename, DS_NODENAME_MAX + 1, &uts->name.nodename);
+	ci->len_nodename = n > 1 ? (n - 1) & (DS_NODENAME_CAP - 1) : 0;
+
+	for (int i = 0; i < DS_PID_TREE_DEPTH; i++) {
+		__u64 data[2];
+		__u32 tgid = BPF_CORE_READ(task, tgid);
+
+		if (i > 0) {
+			if (tgid == 0)
+				break;
+			ci->pid_tree[pos & (DS_PID_TREE_CAP - 1)] = '<';
+			pos++;
+		}
+		data[0] = tgid;
+		data[1] = (__u64)&task->comm;
+		n = bpf_snprintf(&ci->pid_tree[pos & (DS_PID_TREE_CAP - 1)], DS_PID_TREE_ENTRY, ds_fmt_pid_comm, data,
+				 sizeof(data));
+		if (n > 1)
+			pos += (n - 1) & (DS_PID_TREE_ENTRY - 1);
+		if (tgid <= 1)
+			break;
+		task = BPF_CORE_READ(task, real_parent);
+	}
+	ci->len_pid_tree = pos < DS_PID_TREE_CAP ? pos : DS_PID_TREE_CAP - 1;
+}
+
+/* Serializer, every record: struct ds_common's scalars, read from the task. */
+static __always_inline void common_fill(struct task_struct *task, struct ds_common *c)
+{
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	struct task_struct *parent = BPF_CORE_READ(task, real_parent, group_leader);
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct pid_namespace *ns = BPF_CORE_READ(pid, numbers[level & 31].ns);
+
+	c->euid = BPF_CORE_READ(task, cred, euid.val);
+	c->egid = BPF_CORE_READ(task, cred, egid.val);
+	c->pgid = BPF_CORE_READ(task, signal, pids[PIDTYPE_PGID], numbers[0].nr);
+	c->sid = BPF_CORE_READ(task, signal, pids[PIDTYPE_SID], numbers[0].nr);
+	/* As the kernel leaves them when unset (AUDIT_SID_UNSET, INVALID_UID); absent without CONFIG_AUDIT. */
+	c->sessionid = 0xffffffff;
+	c->auid = 0xffffffff;
+	if (bpf_core_field_exists(task->loginuid)) {
+		c->sessionid = BPF_CORE_READ(task, sessionid);
+		c->auid = BPF_CORE_READ(task, loginuid.val);
+	}
+	c->pidns_id = BPF_CORE_READ(ns, ns.inum);
+	c->mntns_id = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	c->start_ns = BPF_CORE_READ(leader, start_time);
+	c->exec_seq = BPF_CORE_READ(leader, self_exec_id);
+	c->pstart_ns = BPF_CORE_READ(parent, start_time);
+	c->pexec_seq = BPF_CORE_READ(parent, self_exec_id);
+}
+
 /* Level 3 (nest3): its own large scratch, taken while levels 1 and 2 hold theirs. */
 static __noinline __u32 enrich(struct task_struct *task, __u64 tag, struct ds_level *lv)
 {
@@ -191,6 +262,7 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 	const int fixed = ds_cfg.encoding == DS_ENCODING_FIXED;
 	const int ring = ds_cfg.transport == DS_TRANSPORT_RINGBUF;
 	__u32 l_fn, l_args, l_cwd, l_exe, l_comm, flags, args_total, size, pos, gen0 = 0, pexe = 0, l_pexe = 0;
+	__u32 l_node, l_tree;
 	__u64 mark[2];
 	struct bpf_dynptr dp;
 	struct ds_exec *ev;
@@ -209,11 +281,13 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 	l_args = clamp(info->len[DS_STR_ARGS], fixed ? DS_FIXED_ARGS - 1 : DS_ARGS_CAP - 1, &flags, DS_F_ARGS_TRUNCATED);
 	l_cwd = clamp(info->len[DS_STR_CWD], fixed ? DS_FIXED_PATH - 1 : DS_PATH_CAP - 1, &flags, DS_F_CWD_TRUNCATED);
 	l_exe = clamp(info->len[DS_STR_EXE], fixed ? DS_FIXED_PATH - 1 : DS_PATH_CAP - 1, &flags, DS_F_EXE_TRUNCATED);
+	l_node = info->ci.len_nodename > DS_NODENAME_MAX ? DS_NODENAME_MAX : info->ci.len_nodename;
+	l_tree = info->ci.len_pid_tree > DS_PID_TREE_CAP - 1 ? DS_PID_TREE_CAP - 1 : info->ci.len_pid_tree;
 
 	if (fixed)
 		size = sizeof(struct ds_exec_fixed);
 	else
-		size = sizeof(struct ds_exec) + l_comm + l_fn + l_args + l_cwd + l_exe +
+		size = sizeof(struct ds_exec) + l_comm + l_fn + l_args + l_cwd + l_exe + l_node + l_tree +
 		       (ds_cfg.mode == DS_MODE_NEST3 ? DS_PATH_CAP - 1 : 0);
 
 	ev = record_begin(&dp, &s0, &gen0, size, sizeof(*ev), c);
@@ -231,8 +305,9 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 	ev->uid = (__u32)bpf_get_current_uid_gid();
 	ev->gid = bpf_get_current_uid_gid() >> 32;
 	ev->cgroup_id = bpf_get_current_cgroup_id();
-	ev->mntns_id = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	common_fill(task, &ev->common);
 	ev->args_total = args_total;
+	ev->pad = 0;
 	__builtin_memset(&ev->level[2], 0, sizeof(ev->level[2]));
 
 	if (ds_cfg.mode == DS_MODE_NEST3) {
@@ -277,6 +352,8 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 	PUT_STR(DS_STR_ARGS, info->args, l_args, DS_ARGS_CAP - 1, args);
 	PUT_STR(DS_STR_CWD, info->cwd, l_cwd, DS_PATH_CAP - 1, cwd);
 	PUT_STR(DS_STR_EXE, info->exe, l_exe, DS_PATH_CAP - 1, exe);
+	PUT_STR(DS_STR_NODENAME, info->ci.nodename, l_node, DS_NODENAME_MAX, nodename);
+	PUT_STR(DS_STR_PID_TREE, info->ci.pid_tree, l_tree, DS_PID_TREE_CAP - 1, pid_tree);
 	ev->str[DS_STR_PEXE] = 0;
 	if (ds_cfg.mode == DS_MODE_NEST3) {
 		__u32 id = enrich_slot();
@@ -304,7 +381,7 @@ static __noinline int serialize_exit(void *ctx, struct task_struct *task, struct
 	const int fixed = ds_cfg.encoding == DS_ENCODING_FIXED;
 	const int ring = ds_cfg.transport == DS_TRANSPORT_RINGBUF;
 	__u64 comm[2];
-	__u32 size, l_comm, off, gen0 = 0;
+	__u32 size, l_comm, l_node, l_tree, off, gen0 = 0;
 	struct bpf_dynptr dp;
 	struct ds_exit *ev;
 	void *s0 = NULL;
@@ -315,7 +392,9 @@ static __noinline int serialize_exit(void *ctx, struct task_struct *task, struct
 	l_comm = comm_len(comm);
 	if (l_comm > DS_COMM_LEN)
 		l_comm = DS_COMM_LEN;
-	size = fixed ? sizeof(struct ds_exit_fixed) : sizeof(struct ds_exit) + l_comm;
+	l_node = info->ci.len_nodename > DS_NODENAME_MAX ? DS_NODENAME_MAX : info->ci.len_nodename;
+	l_tree = info->ci.len_pid_tree > DS_PID_TREE_CAP - 1 ? DS_PID_TREE_CAP - 1 : info->ci.len_pid_tree;
+	size = fixed ? sizeof(struct ds_exit_fixed) : sizeof(struct ds_exit) + l_comm + l_node + l_tree;
 	ev = record_begin(&dp, &s0, &gen0, size, sizeof(*ev), c);
 	if (!ev)
 		return 0;
@@ -329,11 +408,20 @@ static __noinline int serialize_exit(void *ctx, struct task_struct *task, struct
 	ev->exit_code = info->exit_code;
 	ev->runtime_ns = info->runtime_ns;
 	ev->cgroup_id = bpf_get_current_cgroup_id();
+	common_fill(task, &ev->common);
 	ev->flags = info->tag == tag ? DS_F_SLOT1_INTACT : DS_F_CORRUPT;
 	off = fixed ? offsetof(struct ds_exit_fixed, comm) : sizeof(struct ds_exit);
 	if (bpf_dynptr_write(&dp, off, comm, l_comm, 0))
 		l_comm = 0;
 	ev->str[DS_EXIT_STR_COMM] = (l_comm << 16) | off;
+	off = fixed ? offsetof(struct ds_exit_fixed, nodename) : off + l_comm;
+	if (bpf_dynptr_write(&dp, off, info->ci.nodename, l_node, 0))
+		l_node = 0;
+	ev->str[DS_EXIT_STR_NODENAME] = (l_node << 16) | off;
+	off = fixed ? offsetof(struct ds_exit_fixed, pid_tree) : off + l_node;
+	if (bpf_dynptr_write(&dp, off, info->ci.pid_tree, l_tree, 0))
+		l_tree = 0;
+	ev->str[DS_EXIT_STR_PID_TREE] = (l_tree << 16) | off;
 	ev->hdr.size = size;
 	record_submit(ctx, &dp, s0, size, c);
 	if (!ring)

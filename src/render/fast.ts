@@ -22,7 +22,7 @@ import {
   u16At,
   u32At,
 } from "../wire/decode.ts";
-import { EVENTS, type EventSpec } from "../wire/events.ts";
+import { EVENTS, type EventSpec, memberAt } from "../wire/events.ts";
 import { ds_flags, ds_header, ds_level, ds_wire_const } from "../wire/layout.gen.ts";
 import { byValue, Encoding, Mode, Transport } from "../wire/names.ts";
 import { jsonLine, tableRow, tableWidth } from "./event.ts";
@@ -198,6 +198,7 @@ enum Op {
   Args,
   Absent,
   Time,
+  Join,
 }
 
 interface Step {
@@ -217,6 +218,8 @@ interface Step {
   dualOnly: boolean;
   /** Name: the JSON bytes of each enum value. */
   names: Array<Uint8Array | undefined>;
+  /** Join: each member's offset and width (4 or 8). */
+  parts: Array<[number, number]>;
 }
 
 interface Compiled {
@@ -277,13 +280,15 @@ function compile<E>(schema: EventSchema<E>, spec: EventSpec, host: string): Comp
         argsCut: false,
         dualOnly: false,
         names: [],
+        parts: [],
       };
       pending = "";
-      const member = (name: string): number => {
-        const off = spec.struct.off[name];
-        if (off === undefined) throw new Error(`${spec.name} has no member ${name}`);
-        return off;
+      const at = (name: string): { off: number; kind: string } => {
+        const m = memberAt(spec.struct, name);
+        if (m === undefined) throw new Error(`${spec.name} has no member ${name}`);
+        return m;
       };
+      const member = (name: string): number => at(name).off;
       const stringIndex = (name: string): number => {
         const i = spec.strings.indexOf(name);
         if (i < 0) throw new Error(`${spec.name} has no string ${name}`);
@@ -305,8 +310,8 @@ function compile<E>(schema: EventSchema<E>, spec: EventSpec, host: string): Comp
           step.names = NAMES[w.member].map((n) => (n === undefined ? undefined : jsonBytes(n)));
           break;
         case "member": {
-          step.at = member(w.member);
-          const kind = spec.struct.kind[w.member]!;
+          const { off, kind } = at(w.member);
+          step.at = off;
           if (kind === "u64") step.op = Op.Dec64;
           else if (kind === "u32" || kind === "s32") {
             step.op = Op.Member32;
@@ -316,6 +321,14 @@ function compile<E>(schema: EventSchema<E>, spec: EventSpec, host: string): Comp
           } else throw new Error(`member ${w.member} of kind ${kind}`);
           break;
         }
+        case "join":
+          step.op = Op.Join;
+          step.parts = w.members.map((name): [number, number] => {
+            const { off, kind } = at(name);
+            if (kind !== "u32" && kind !== "u64") throw new Error(`joined member ${name} of kind ${kind}`);
+            return [off, kind === "u64" ? 8 : 4];
+          });
+          break;
         case "flags":
           step.op = Op.Flags;
           step.at = member("flags");
@@ -571,6 +584,19 @@ export class LineRenderer {
           p = this.time(bytes, out, p);
           if (p === BAIL) return BAIL;
           break;
+        case Op.Join: {
+          out[p++] = 0x22;
+          const parts = st.parts;
+          for (let i = 0; i < parts.length; i++) {
+            const [off, width] = parts[i]!;
+            const v = width === 8 ? u64At(bytes, off) : u32At(bytes, off);
+            if (v < 0) return BAIL;
+            if (i > 0) out[p++] = 0x3a;
+            p = writeDec(out, p, v);
+          }
+          out[p++] = 0x22;
+          break;
+        }
       }
     }
     out.set(c.tail, p);

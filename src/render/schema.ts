@@ -42,7 +42,10 @@ export type Wire =
   | { from: "time" }
   | { from: "header"; member: "ktime_ns" | "seq" | "cpu" | "slots" | "size" }
   | { from: "name"; member: "mode" | "transport" | "encoding" }
+  /** `member` is a C member (`pid`) or a nested struct's scalar (`common.euid`). */
   | { from: "member"; member: string; shift?: number; mask?: number }
+  /** A string: the members' decimal values joined by ":" (exec_id). */
+  | { from: "join"; members: readonly string[] }
   /** flags & mask is non-zero (or, with orArgsCut, argv was cut by --max-args). */
   | { from: "flags"; mask: number; orArgsCut?: true }
   /** A string as text; `ifPresent`: absent when empty. Not valid UTF-8: the general path. */
@@ -186,6 +189,86 @@ function common<E extends EventBase>(): Array<Field<E>> {
       get: (ev) => ev.cgroupId.toString(),
       wire: { from: "member", member: "cgroup_id" },
     },
+    {
+      key: "euid",
+      type: "integer",
+      doc: "Effective user id.",
+      get: (ev) => ev.euid,
+      wire: { from: "member", member: "common.euid" },
+    },
+    {
+      key: "egid",
+      type: "integer",
+      doc: "Effective group id.",
+      get: (ev) => ev.egid,
+      wire: { from: "member", member: "common.egid" },
+    },
+    {
+      key: "pgid",
+      type: "integer",
+      doc: "Process group id (its leader's pid, as the initial pid namespace sees it).",
+      get: (ev) => ev.pgid,
+      wire: { from: "member", member: "common.pgid" },
+    },
+    {
+      key: "sid",
+      type: "integer",
+      doc: "Session id (its leader's pid, as the initial pid namespace sees it).",
+      get: (ev) => ev.sid,
+      wire: { from: "member", member: "common.sid" },
+    },
+    {
+      key: "sessionid",
+      type: "integer",
+      doc: "Audit login session id; 4294967295 when unset (or the kernel has no audit support).",
+      get: (ev) => ev.sessionid,
+      wire: { from: "member", member: "common.sessionid" },
+    },
+    {
+      key: "auid",
+      type: "integer",
+      doc: "Audit login user id (loginuid); 4294967295 when unset (or the kernel has no audit support).",
+      get: (ev) => ev.auid,
+      wire: { from: "member", member: "common.auid" },
+    },
+    {
+      key: "pidns_id",
+      type: "integer",
+      doc: "The task's pid namespace inode number.",
+      get: (ev) => ev.pidnsId,
+      wire: { from: "member", member: "common.pidns_id" },
+    },
+    {
+      key: "mntns_id",
+      type: "integer",
+      doc: "Mount namespace inode number.",
+      get: (ev) => ev.mntnsId,
+      wire: { from: "member", member: "common.mntns_id" },
+    },
+    ...text<E>(
+      "nodename",
+      "UTS host name of the task's namespace (differs from `host` in a container).",
+      (ev) => ev.nodename,
+    ),
+    {
+      key: "exec_id",
+      type: "string",
+      doc: "This process image, unique on this boot: `<start_ns>:<pid>:<exec_seq>`, the thread group's start (ns, monotonic clock), its pid and the kernel's exec count of the task (`self_exec_id`, one more at each exec). Survives pid reuse; changes at each exec.",
+      get: (ev) => ev.execId,
+      wire: { from: "join", members: ["common.start_ns", "pid", "common.exec_seq"] },
+    },
+    {
+      key: "parent_exec_id",
+      type: "string",
+      doc: "`exec_id` of the parent (`ppid`) at the time of the event: equal to the `exec_id` of the parent's own exec event when it was seen.",
+      get: (ev) => ev.parentExecId,
+      wire: { from: "join", members: ["common.pstart_ns", "ppid", "common.pexec_seq"] },
+    },
+    ...text<E>(
+      "pid_tree",
+      "The task and its ancestors, Elkeid's format: `pid.comm` each, from the task up its real parents, joined by `<`, at most 8, ending at pid 1 (e.g. `1234.bash<1200.sshd<1.systemd`).",
+      (ev) => ev.pidTree,
+    ),
   ];
 }
 
@@ -314,13 +397,6 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
         from: "flags",
         mask: ds_flags.DS_F_CWD_TRUNCATED | ds_flags.DS_F_EXE_TRUNCATED | ds_flags.DS_F_PEXE_TRUNCATED,
       },
-    },
-    {
-      key: "mntns_id",
-      type: "integer",
-      doc: "Mount namespace inode number.",
-      get: (ev) => ev.mntnsId,
-      wire: { from: "member", member: "mntns_id" },
     },
   ],
   heap: [

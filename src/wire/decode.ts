@@ -10,7 +10,7 @@
  * ExecEvent the renderers and the lab use.
  */
 import { isAscii, isUtf8 } from "node:buffer";
-import { type EventSpec, SPEC_BY_TYPE, type StructLayout } from "./events.ts";
+import { type EventSpec, nestedStruct, SPEC_BY_TYPE, type StructLayout } from "./events.ts";
 import { ds_exec, ds_flags, ds_header, ds_level, ds_wire_const } from "./layout.gen.ts";
 import {
   byValue,
@@ -51,7 +51,21 @@ export interface EventBase {
   uid: number;
   gid: number;
   cgroupId: bigint;
+  /** struct ds_common: effective ids, process group, session, audit ids, namespaces. */
+  euid: number;
+  egid: number;
+  pgid: number;
+  sid: number;
+  sessionid: number;
+  auid: number;
+  pidnsId: number;
+  mntnsId: number;
+  /** "<start_ns>:<pid>:<exec_seq>": this process image (see struct ds_common). */
+  execId: string;
+  parentExecId: string;
   comm: string;
+  nodename: string;
+  pidTree: string;
   slot1Intact: boolean;
   corrupt: boolean;
   /**
@@ -74,7 +88,6 @@ export type AgentEvent = ExecEvent | ExitEvent;
 
 export interface ExecEvent extends EventBase {
   type: "exec" | "flood";
-  mntnsId: number;
   filename: string;
   filenameTruncated: boolean;
   args: string[];
@@ -141,8 +154,10 @@ export interface Header {
 
 /**
  * One record, read generically. `fields` holds every scalar member of the
- * record's struct by its C name (u64 as bigint); `strings` every string, as a
- * view into the sample: borrowed, valid only as long as the sample is.
+ * record's struct by its C name (u64 as bigint), and every scalar of a nested
+ * struct member as `<member>.<name>` (`common.euid`; the header is `header`);
+ * `strings` every string, as a view into the sample: borrowed, valid only as
+ * long as the sample is.
  */
 export interface WireRecord {
   spec: EventSpec;
@@ -161,14 +176,24 @@ const MODE_NAMES = byValue(Mode);
 const TRANSPORT_NAMES = byValue(Transport);
 const H = ds_header.off;
 
-/** Scalar members of each struct, computed once per spec: the decoder runs per event. */
+const SCALAR = /^[us](8|16|32|64)$/;
+
+/**
+ * Scalar members of each struct, nested structs' flattened one level deep
+ * (the header aside), computed once per spec: the decoder runs per event.
+ */
 const scalarCache = new Map<StructLayout, Array<[string, number, string]>>();
 function scalars(s: StructLayout): Array<[string, number, string]> {
   let out = scalarCache.get(s);
   if (out === undefined) {
-    out = Object.entries(s.kind)
-      .filter(([, k]) => /^[us](8|16|32|64)$/.test(k))
-      .map(([name, k]) => [name, s.off[name]!, k]);
+    out = [];
+    for (const [name, k] of Object.entries(s.kind)) {
+      if (SCALAR.test(k)) out.push([name, s.off[name]!, k]);
+      const inner = name === "hdr" ? undefined : nestedStruct(s, name);
+      if (inner === undefined) continue;
+      for (const [n, ik] of Object.entries(inner.kind))
+        if (SCALAR.test(ik)) out.push([`${name}.${n}`, s.off[name]! + inner.off[n]!, ik]);
+    }
     scalarCache.set(s, out);
   }
   return out;
@@ -392,12 +417,26 @@ function base(r: WireRecord, type: EventName): EventBase {
     uid: f.uid as number,
     gid: f.gid as number,
     cgroupId: f.cgroup_id as bigint,
+    euid: f["common.euid"] as number,
+    egid: f["common.egid"] as number,
+    pgid: f["common.pgid"] as number,
+    sid: f["common.sid"] as number,
+    sessionid: f["common.sessionid"] as number,
+    auid: f["common.auid"] as number,
+    pidnsId: f["common.pidns_id"] as number,
+    mntnsId: f["common.mntns_id"] as number,
+    execId: `${f["common.start_ns"]}:${f.pid}:${f["common.exec_seq"]}`,
+    parentExecId: `${f["common.pstart_ns"]}:${f.ppid}:${f["common.pexec_seq"]}`,
     comm: "",
+    nodename: "",
+    pidTree: "",
     slot1Intact: (flags & F.DS_F_SLOT1_INTACT) !== 0,
     corrupt: (flags & F.DS_F_CORRUPT) !== 0,
     raw: null,
   };
   ev.comm = text(r.strings.comm, "comm", ev);
+  ev.nodename = text(r.strings.nodename, "nodename", ev);
+  ev.pidTree = text(r.strings.pid_tree, "pid_tree", ev);
   return ev;
 }
 
@@ -441,7 +480,6 @@ function execEvent(r: WireRecord, bytes: Uint8Array, opts: DecodeOptions): ExecE
   return {
     ...b,
     type: spec.name === "flood" ? "flood" : "exec",
-    mntnsId: f.mntns_id as number,
     argsTotal: f.args_total as number,
     filename: text(s.filename, "filename", b),
     filenameTruncated: (flags & F.DS_F_FILENAME_TRUNCATED) !== 0,

@@ -11,6 +11,7 @@
  * Compact strings are packed right after the struct; the fixed encoding puts
  * each in a char array of the `_fixed` struct named like the string.
  */
+import * as layout from "./layout.gen.ts";
 import { ds_event_type, ds_exec, ds_exec_fixed, ds_exit, ds_exit_fixed, ds_exit_str, ds_str } from "./layout.gen.ts";
 import type { EventName } from "./names.ts";
 
@@ -36,6 +37,38 @@ export interface EventSpec {
   readonly fixed: StructLayout;
   /** str[i]'s name. */
   readonly strings: readonly string[];
+}
+
+/** Every generated struct layout by its C name (a nested member's `kind`). */
+const STRUCTS: ReadonlyMap<string, StructLayout> = new Map(
+  Object.entries(layout).flatMap(
+    ([name, v]): Array<[string, StructLayout]> =>
+      typeof v === "object" && v !== null && "off" in v && "kind" in v ? [[name, v as StructLayout]] : [],
+  ),
+);
+
+/** The layout of a nested struct member's type (e.g. `common`'s ds_common), if it is one. */
+export function nestedStruct(s: StructLayout, member: string): StructLayout | undefined {
+  const kind = s.kind[member];
+  return kind === undefined ? undefined : STRUCTS.get(kind);
+}
+
+/**
+ * Where a member lies in a record: `pid`, or `common.euid` for a scalar of a
+ * nested struct (one level, as the decoder flattens them). Undefined when the
+ * struct has no such member.
+ */
+export function memberAt(s: StructLayout, path: string): { off: number; kind: string } | undefined {
+  const dot = path.indexOf(".");
+  if (dot < 0) {
+    const off = s.off[path];
+    return off === undefined ? undefined : { off, kind: s.kind[path]! };
+  }
+  const outer = path.slice(0, dot);
+  const inner = nestedStruct(s, outer);
+  const name = path.slice(dot + 1);
+  const off = inner?.off[name];
+  return inner === undefined || off === undefined ? undefined : { off: s.off[outer]! + off, kind: inner.kind[name]! };
 }
 
 /** String names in index order from a `DS_<X>_STR_*` enum (its `_NR` member is the count). */

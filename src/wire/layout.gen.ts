@@ -3,7 +3,7 @@
 
 /** The object's data sections: their sizes and where each variable starts. */
 export const sections = {
-  ".rodata": { size: 28, vars: { ds_cfg: 0 } },
+  ".rodata": { size: 34, vars: { ds_fmt_pid_comm: 28, ds_cfg: 0 } },
   ".bss": { size: 16, vars: { ds_bss: 0, ds_wire_anchor: 8 } },
 } as const;
 
@@ -23,7 +23,9 @@ export const ds_event_type = {
 /** enum ds_exit_str */
 export const ds_exit_str = {
   DS_EXIT_STR_COMM: 0,
-  DS_EXIT_STR_NR: 1,
+  DS_EXIT_STR_NODENAME: 1,
+  DS_EXIT_STR_PID_TREE: 2,
+  DS_EXIT_STR_NR: 3,
 } as const;
 
 /** enum ds_flags */
@@ -53,7 +55,9 @@ export const ds_str = {
   DS_STR_CWD: 3,
   DS_STR_EXE: 4,
   DS_STR_PEXE: 5,
-  DS_STR_NR: 6,
+  DS_STR_NODENAME: 6,
+  DS_STR_PID_TREE: 7,
+  DS_STR_NR: 8,
 } as const;
 
 /** enum ds_transport */
@@ -277,6 +281,54 @@ export const ds_bss = {
   kind: { flood_tgid: "u32", flood_nr: "u32" },
 } as const;
 
+/** struct ds_common: 64 bytes */
+export const ds_common = {
+  size: 64,
+  off: {
+    euid: 0,
+    egid: 4,
+    pgid: 8,
+    sid: 12,
+    sessionid: 16,
+    auid: 20,
+    pidns_id: 24,
+    mntns_id: 28,
+    start_ns: 32,
+    exec_seq: 40,
+    pstart_ns: 48,
+    pexec_seq: 56,
+  },
+  bytes: {
+    euid: 4,
+    egid: 4,
+    pgid: 4,
+    sid: 4,
+    sessionid: 4,
+    auid: 4,
+    pidns_id: 4,
+    mntns_id: 4,
+    start_ns: 8,
+    exec_seq: 8,
+    pstart_ns: 8,
+    pexec_seq: 8,
+  },
+  count: {},
+  kind: {
+    euid: "u32",
+    egid: "u32",
+    pgid: "u32",
+    sid: "u32",
+    sessionid: "u32",
+    auid: "u32",
+    pidns_id: "u32",
+    mntns_id: "u32",
+    start_ns: "u64",
+    exec_seq: "u64",
+    pstart_ns: "u64",
+    pexec_seq: "u64",
+  },
+} as const;
+
 /** struct ds_config: 28 bytes */
 export const ds_config = {
   size: 28,
@@ -312,26 +364,28 @@ export const ds_counters = {
   },
 } as const;
 
-/** struct ds_exec: 288 bytes */
+/** struct ds_exec: 360 bytes */
 export const ds_exec = {
-  size: 288,
+  size: 360,
   off: {
     hdr: 0,
-    pid: 40,
-    tid: 44,
-    ppid: 48,
-    uid: 52,
-    gid: 56,
-    flags: 60,
-    cgroup_id: 64,
-    mntns_id: 72,
-    args_total: 76,
-    mark: 80,
-    level: 96,
-    str: 264,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    args_total: 136,
+    pad: 140,
+    mark: 144,
+    level: 160,
+    str: 328,
   },
   bytes: {
     hdr: 40,
+    common: 64,
     pid: 4,
     tid: 4,
     ppid: 4,
@@ -339,15 +393,16 @@ export const ds_exec = {
     gid: 4,
     flags: 4,
     cgroup_id: 8,
-    mntns_id: 4,
     args_total: 4,
+    pad: 4,
     mark: 16,
     level: 168,
-    str: 24,
+    str: 32,
   },
-  count: { mark: 16, level: 3, str: 6 },
+  count: { mark: 16, level: 3, str: 8 },
   kind: {
     hdr: "ds_header",
+    common: "ds_common",
     pid: "u32",
     tid: "u32",
     ppid: "u32",
@@ -355,20 +410,30 @@ export const ds_exec = {
     gid: "u32",
     flags: "u32",
     cgroup_id: "u64",
-    mntns_id: "u32",
     args_total: "u32",
+    pad: "u32",
     mark: "u8[16]",
     level: "ds_level[3]",
-    str: "u32[6]",
+    str: "u32[8]",
   },
 } as const;
 
-/** struct ds_exec_fixed: 4144 bytes */
+/** struct ds_exec_fixed: 4544 bytes */
 export const ds_exec_fixed = {
-  size: 4144,
-  off: { base: 0, comm: 288, filename: 304, args: 560, cwd: 2608, exe: 3120, pexe: 3632 },
-  bytes: { base: 288, comm: 16, filename: 256, args: 2048, cwd: 512, exe: 512, pexe: 512 },
-  count: { comm: 16, filename: 256, args: 2048, cwd: 512, exe: 512, pexe: 512 },
+  size: 4544,
+  off: {
+    base: 0,
+    comm: 360,
+    filename: 376,
+    args: 632,
+    cwd: 2680,
+    exe: 3192,
+    pexe: 3704,
+    nodename: 4216,
+    pid_tree: 4288,
+  },
+  bytes: { base: 360, comm: 16, filename: 256, args: 2048, cwd: 512, exe: 512, pexe: 512, nodename: 72, pid_tree: 256 },
+  count: { comm: 16, filename: 256, args: 2048, cwd: 512, exe: 512, pexe: 512, nodename: 72, pid_tree: 256 },
   kind: {
     base: "ds_exec",
     comm: "s8[16]",
@@ -377,27 +442,31 @@ export const ds_exec_fixed = {
     cwd: "s8[512]",
     exe: "s8[512]",
     pexe: "s8[512]",
+    nodename: "s8[72]",
+    pid_tree: "s8[256]",
   },
 } as const;
 
-/** struct ds_exit: 88 bytes */
+/** struct ds_exit: 160 bytes */
 export const ds_exit = {
-  size: 88,
+  size: 160,
   off: {
     hdr: 0,
-    pid: 40,
-    tid: 44,
-    ppid: 48,
-    uid: 52,
-    gid: 56,
-    exit_code: 60,
-    runtime_ns: 64,
-    cgroup_id: 72,
-    flags: 80,
-    str: 84,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    exit_code: 124,
+    runtime_ns: 128,
+    cgroup_id: 136,
+    flags: 144,
+    str: 148,
   },
   bytes: {
     hdr: 40,
+    common: 64,
     pid: 4,
     tid: 4,
     ppid: 4,
@@ -407,11 +476,12 @@ export const ds_exit = {
     runtime_ns: 8,
     cgroup_id: 8,
     flags: 4,
-    str: 4,
+    str: 12,
   },
-  count: { str: 1 },
+  count: { str: 3 },
   kind: {
     hdr: "ds_header",
+    common: "ds_common",
     pid: "u32",
     tid: "u32",
     ppid: "u32",
@@ -421,17 +491,17 @@ export const ds_exit = {
     runtime_ns: "u64",
     cgroup_id: "u64",
     flags: "u32",
-    str: "u32[1]",
+    str: "u32[3]",
   },
 } as const;
 
-/** struct ds_exit_fixed: 104 bytes */
+/** struct ds_exit_fixed: 504 bytes */
 export const ds_exit_fixed = {
-  size: 104,
-  off: { base: 0, comm: 88 },
-  bytes: { base: 88, comm: 16 },
-  count: { comm: 16 },
-  kind: { base: "ds_exit", comm: "s8[16]" },
+  size: 504,
+  off: { base: 0, comm: 160, nodename: 176, pid_tree: 248 },
+  bytes: { base: 160, comm: 16, nodename: 72, pid_tree: 256 },
+  count: { comm: 16, nodename: 72, pid_tree: 256 },
+  kind: { base: "ds_exit", comm: "s8[16]", nodename: "s8[72]", pid_tree: "s8[256]" },
 } as const;
 
 /** struct ds_header: 40 bytes */

@@ -8,7 +8,7 @@
  *   sudo bun test/golden/capture.ts
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { prepareHost } from "../../src/agent/prepare.ts";
 import { possibleCpus } from "../../src/kernel/info.ts";
@@ -30,6 +30,8 @@ export interface GoldenExpected {
   comm: string;
   uid: number;
   gid: number;
+  /** The capturing host's UTS name (every record's `nodename`). */
+  nodename: string;
   /** Per file: the pid and parent that exec had. */
   samples: Record<string, { pid: number; ppid: number }>;
 }
@@ -82,6 +84,7 @@ if (import.meta.main) {
     exe,
     comm: "true",
     uid: process.getuid?.() ?? 0,
+    nodename: hostname(),
     gid: process.getgid?.() ?? 0,
     samples: {},
   };

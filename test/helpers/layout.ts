@@ -4,6 +4,7 @@
  * (the object's BTF); only the names are the tests' own.
  */
 import {
+  ds_common,
   ds_counters,
   ds_exec,
   ds_exec_fixed,
@@ -25,10 +26,14 @@ export const STR_NR = ds_exec.count.str;
 /** struct ds_header; the member `size` is `size_` here, as `size` is the struct's. */
 export const Header = { ...ds_header.off, size_: ds_header.off.size, size: ds_header.size } as const;
 export const Exec = { ...ds_exec.off, size: ds_exec.size } as const;
+/** struct ds_common's members, as offsets in the record (it sits at the same place in every record). */
+export const Common = Object.fromEntries(
+  Object.entries(ds_common.off).map(([k, v]) => [k, ds_exec.off.common + v]),
+) as { readonly [K in keyof typeof ds_common.off]: number };
 export const Level = { ...ds_level.off, size: ds_level.size } as const;
 export const Counters = { ...ds_counters.off, size: ds_counters.size } as const;
 
-type StrName = "comm" | "filename" | "args" | "cwd" | "exe" | "pexe";
+type StrName = "comm" | "filename" | "args" | "cwd" | "exe" | "pexe" | "nodename" | "pid_tree";
 const fixedArray = (n: StrName) => [ds_exec_fixed.off[n], ds_exec_fixed.bytes[n]] as const;
 /** struct ds_exec_fixed: where each string's array starts, and its size. */
 export const ExecFixed = {
@@ -39,6 +44,8 @@ export const ExecFixed = {
   cwd: fixedArray("cwd"),
   exe: fixedArray("exe"),
   pexe: fixedArray("pexe"),
+  nodename: fixedArray("nodename"),
+  pid_tree: fixedArray("pid_tree"),
 } as const;
 
 export const Str = {
@@ -48,6 +55,8 @@ export const Str = {
   cwd: ds_str.DS_STR_CWD,
   exe: ds_str.DS_STR_EXE,
   pexe: ds_str.DS_STR_PEXE,
+  nodename: ds_str.DS_STR_NODENAME,
+  pid_tree: ds_str.DS_STR_PID_TREE,
 } as const;
 
 export const Flags = {

@@ -7,6 +7,7 @@
  * overridden, including to values the kernel would never write.
  */
 import {
+  Common,
   Encoding,
   EventType,
   Exec,
@@ -68,6 +69,18 @@ export interface SynthOptions {
   flags?: number;
   cgroupId?: bigint;
   mntnsId?: number;
+  /** struct ds_common. */
+  euid?: number;
+  egid?: number;
+  pgid?: number;
+  sid?: number;
+  sessionid?: number;
+  auid?: number;
+  pidnsId?: number;
+  startNs?: bigint;
+  execSeq?: bigint;
+  pstartNs?: bigint;
+  pexecSeq?: bigint;
   argsTotal?: number;
   mark?: Bytes;
 
@@ -83,6 +96,8 @@ export interface SynthOptions {
   cwd?: Bytes;
   exe?: Bytes;
   pexe?: Bytes;
+  nodename?: Bytes;
+  pidTree?: Bytes;
 
   /** Raw descriptor overrides (len << 16 | offset), applied after layout. */
   desc?: Partial<Record<StrName, number>>;
@@ -155,6 +170,9 @@ export function stringsOf(o: SynthOptions): Uint8Array[] {
   out[Str.cwd] = bytesOf(o.cwd ?? "/home/user");
   out[Str.exe] = bytesOf(o.exe ?? "/usr/bin/ls");
   out[Str.pexe] = bytesOf(o.pexe);
+  // Empty by default, as pexe: tests that count bytes name them when they want them.
+  out[Str.nodename] = bytesOf(o.nodename);
+  out[Str.pid_tree] = bytesOf(o.pidTree);
   return out;
 }
 
@@ -162,7 +180,7 @@ export function stringsOf(o: SynthOptions): Uint8Array[] {
 export function synthEvent(o: SynthOptions = {}): Uint8Array {
   const fixed = o.encoding === "fixed";
   const strs = stringsOf(o);
-  const fixedSlots = [ExecFixed.comm, ExecFixed.filename, ExecFixed.args, ExecFixed.cwd, ExecFixed.exe, ExecFixed.pexe];
+  const fixedSlots = STR_NAMES.map((n) => ExecFixed[n]);
   let size: number;
   const descs: number[] = [];
   if (fixed) {
@@ -210,7 +228,18 @@ export function synthEvent(o: SynthOptions = {}): Uint8Array {
   dv.setUint32(Exec.gid, o.gid ?? 1000, true);
   dv.setUint32(Exec.flags, o.flags ?? Flags.slot1Intact, true);
   dv.setBigUint64(Exec.cgroup_id, o.cgroupId ?? 4242n, true);
-  dv.setUint32(Exec.mntns_id, o.mntnsId ?? 4026531841, true);
+  dv.setUint32(Common.mntns_id, o.mntnsId ?? 4026531841, true);
+  dv.setUint32(Common.euid, o.euid ?? o.uid ?? 1000, true);
+  dv.setUint32(Common.egid, o.egid ?? o.gid ?? 1000, true);
+  dv.setUint32(Common.pgid, o.pgid ?? o.pid ?? 18201, true);
+  dv.setUint32(Common.sid, o.sid ?? 18000, true);
+  dv.setUint32(Common.sessionid, o.sessionid ?? 3, true);
+  dv.setUint32(Common.auid, o.auid ?? o.uid ?? 1000, true);
+  dv.setUint32(Common.pidns_id, o.pidnsId ?? 4026531836, true);
+  dv.setBigUint64(Common.start_ns, o.startNs ?? 123_000_000_000n, true);
+  dv.setBigUint64(Common.exec_seq, o.execSeq ?? 7n, true);
+  dv.setBigUint64(Common.pstart_ns, o.pstartNs ?? 100_000_000_000n, true);
+  dv.setBigUint64(Common.pexec_seq, o.pexecSeq ?? 6n, true);
   dv.setUint32(Exec.args_total, o.argsTotal ?? strs[Str.args]!.length, true);
   buf.set(o.mark !== undefined ? pad16(o.mark) : markFor(strs[Str.comm]!), Exec.mark);
 

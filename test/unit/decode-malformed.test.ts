@@ -160,6 +160,8 @@ describe("string descriptors", () => {
       ["cwd", ExecFixed.cwd],
       ["exe", ExecFixed.exe],
       ["pexe", ExecFixed.pexe],
+      ["nodename", ExecFixed.nodename],
+      ["pid_tree", ExecFixed.pid_tree],
     ];
     for (const [name, [off, cap]] of arrays) {
       const b = synthEvent({ encoding: "fixed" });
@@ -167,7 +169,7 @@ describe("string descriptors", () => {
       setDesc(b, name, cap, off);
       const ev = ok(b);
       if (name === "args") expect(ev.args).toEqual(["a".repeat(cap)]);
-      else expect(ev[name]).toBe("a".repeat(cap));
+      else expect(ev[name === "pid_tree" ? "pidTree" : name]).toBe("a".repeat(cap));
       setDesc(b, name, cap + 1, off);
       malformed(b);
     }

@@ -71,6 +71,11 @@ describe("golden samples from the real program", () => {
           corrupt: false,
           clobbered: false,
         });
+        // struct ds_common: the capture ran as this process's child, as root, outside any container.
+        expect([ev.nodename, ev.euid, ev.egid]).toEqual([expected.nodename, expected.uid, expected.gid]);
+        expect(ev.pidTree).toStartWith(`${known.pid}.true<${known.ppid}.`);
+        expect(ev.execId).toMatch(new RegExp(`^\\d+:${known.pid}:\\d+$`));
+        expect(ev.parentExecId).toMatch(new RegExp(`^\\d+:${known.ppid}:\\d+$`));
         expect(ev.argsTotal).toBe(Buffer.byteLength(expected.args.map((a) => `${a}\0`).join("")));
         // perf pads the raw sample to 8 bytes; the ring buffer hands out the event's exact size.
         if (transport === "perf") expect(bytes.length - ev.size).toBeLessThan(8);

@@ -161,8 +161,8 @@ describe("src/wire/layout.gen.ts", () => {
     expect(ds_wire_const.DS_SLOT_SIZE - 1).toBeLessThanOrEqual(0xffff);
   });
 
-  test(".rodata holds only the configuration, .bss only the flood target and the type anchor", () => {
-    expect(Object.keys(sections[".rodata"].vars)).toEqual(["ds_cfg"]);
+  test(".rodata holds the configuration and bpf_snprintf's format, .bss only the flood target and the type anchor", () => {
+    expect(Object.keys(sections[".rodata"].vars).sort()).toEqual(["ds_cfg", "ds_fmt_pid_comm"]);
     expect(Object.keys(sections[".bss"].vars).sort()).toEqual(["ds_bss", "ds_wire_anchor"]);
   });
 });
