@@ -102,8 +102,13 @@ static __noinline void common_info_fill(struct task_struct *task, struct ds_comm
 	ci->len_pid_tree = pos < DS_PID_TREE_CAP ? pos : DS_PID_TREE_CAP - 1;
 }
 
-/* Serializer, every record: struct ds_common's scalars, read from the task. */
-static __always_inline void common_fill(struct task_struct *task, struct ds_common *c)
+/*
+ * Serializer, every record: struct ds_common's scalars, read from the task.
+ * __noinline: its temporaries get a frame of their own, off the deepest call
+ * chain (serialize_event -> enrich -> build_path), which the verifier caps at
+ * 512 bytes of stack in total.
+ */
+static __noinline void common_fill(struct task_struct *task, struct ds_common *c)
 {
 	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
 	struct task_struct *parent = BPF_CORE_READ(task, real_parent, group_leader);
