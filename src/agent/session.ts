@@ -7,10 +7,11 @@
 import { monotonicNs, realtimeNs } from "../ffi/libc.ts";
 import { type CounterTotals, possibleCpus, readCounters } from "../kernel/info.ts";
 import { BpfObject, type LoadConfig } from "../kernel/object.ts";
+import { ByteBuf } from "../output/bytebuf.ts";
 import { PerfReader } from "../reader/perf.ts";
 import { RingReader } from "../reader/ring.ts";
 import type { EventSource } from "../reader/source.ts";
-import { ByteBuf, LineRenderer } from "../render/fast.ts";
+import { LineRenderer } from "../render/fast.ts";
 import { type AgentEvent, checkRecord, decodeEvent, newSpans, u32At } from "../wire/decode.ts";
 import { EVENTS } from "../wire/events.ts";
 import { ds_flags, ds_header } from "../wire/layout.gen.ts";

@@ -14,6 +14,7 @@
 import { fstatSync, writeSync, writevSync } from "node:fs";
 import { HostError } from "../errors.ts";
 import { fcntl, peerClosed } from "../ffi/libc.ts";
+import { ByteBuf } from "./bytebuf.ts";
 
 export class PipeClosed extends Error {
   override name = "PipeClosed";
@@ -59,20 +60,12 @@ interface Chunk {
  * One drain's lines as bytes, each ending in a newline: the renderers write
  * into it, strings are encoded into it, and it is sealed into one buffer.
  */
-export class PendingLines {
-  private buf = Buffer.allocUnsafeSlow(64 * 1024);
-  /** Bytes queued. */
-  len = 0;
+export class PendingLines extends ByteBuf {
   ends: number[] = [];
   counted: boolean[] = [];
 
-  private ensure(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.len + n) size *= 2;
-    const b = Buffer.allocUnsafeSlow(size);
-    this.buf.copy(b, 0, 0, this.len);
-    this.buf = b;
+  constructor() {
+    super(64 * 1024);
   }
 
   /** Appends a line and its newline; returns its bytes. */

@@ -12,6 +12,7 @@
  * renderer instead. A differential test holds the two byte-identical.
  */
 import { hostname } from "node:os";
+import { ByteBuf } from "../output/bytebuf.ts";
 import {
   checkRecord,
   decodeEvent,
@@ -25,26 +26,9 @@ import {
 import { EVENTS, type EventSpec, memberAt } from "../wire/events.ts";
 import { ds_flags, ds_header, ds_level, ds_wire_const } from "../wire/layout.gen.ts";
 import { byValue, Encoding, Mode, Transport } from "../wire/names.ts";
+
 import { jsonLine, tableRow, tableWidth } from "./event.ts";
 import { type EventSchema, EXEC_SCHEMA, EXIT_SCHEMA, type Field } from "./schema.ts";
-
-/** A growable output buffer: lines are rendered at `len`. */
-export class ByteBuf {
-  buf: Buffer;
-  len = 0;
-  constructor(size = 1 << 16) {
-    this.buf = Buffer.allocUnsafeSlow(size);
-  }
-  /** Room for `n` more bytes. */
-  ensure(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.len + n) size *= 2;
-    const b = Buffer.allocUnsafeSlow(size);
-    this.buf.copy(b, 0, 0, this.len);
-    this.buf = b;
-  }
-}
 
 const enc = new TextEncoder();
 const H = ds_header.off;

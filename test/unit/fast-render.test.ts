@@ -10,7 +10,8 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { ByteBuf, LineRenderer } from "../../src/render/fast.ts";
+import { ByteBuf } from "../../src/output/bytebuf.ts";
+import { LineRenderer } from "../../src/render/fast.ts";
 import { checkRecord, newSpans } from "../../src/wire/decode.ts";
 import { ds_exit, ds_header } from "../../src/wire/layout.gen.ts";
 import { EventType, Flags, Mode, Transport } from "../helpers/layout.ts";
