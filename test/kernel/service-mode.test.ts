@@ -30,11 +30,19 @@ describeKernel("service mode (root)", { commands: ["promtool"] }, () => {
   dirs.push(t.dir);
 
   test("--output: events appended to a 0600 file; SIGHUP after a rename reopens it and the agent goes on", async () => {
+    const pidsIn = (p: string) =>
+      new Set(
+        parseEvents(lines(p))
+          .filter((e) => e.comm === t.comm)
+          .map((e) => e.pid),
+      );
     const d = privateDir();
     const out = join(d, "events.json");
     const agent = await startAgent(["--json", "--output", out]);
     const first = await execTimes(t.path, 5);
-    await Bun.sleep(300);
+    // Events reach the file one to two drain periods later (the reorder window): wait for them,
+    // so the rename below falls between the two batches.
+    for (let i = 0; i < 100 && !first.every((p) => pidsIn(out).has(p)); i++) await Bun.sleep(50);
     renameSync(out, join(d, "events.json.old")); // what logrotate does
     process.kill(agent.pid, "SIGHUP");
     await Bun.sleep(200);
@@ -44,12 +52,6 @@ describeKernel("service mode (root)", { commands: ["promtool"] }, () => {
     expect(code).toBe(0);
     expect(stdout).toBe(""); // events go to the file, not stdout
     expect(stderr).toContain("summary:");
-    const pidsIn = (p: string) =>
-      new Set(
-        parseEvents(lines(p))
-          .filter((e) => e.comm === t.comm)
-          .map((e) => e.pid),
-      );
     expect(pidsIn(join(d, "events.json.old"))).toEqual(new Set(first));
     expect(pidsIn(out)).toEqual(new Set(second));
     expect(statSync(out).mode & 0o777).toBe(0o600);

@@ -8,6 +8,7 @@
  * checks the same model against whatever kernel runs the tests.
  */
 import { describe, expect, test } from "bun:test";
+import { DEFAULT_PAGES } from "../../src/cli/agent-args.ts";
 import {
   type DoctorCheck,
   lockdownVerdict,
@@ -156,7 +157,7 @@ describe("memory model", () => {
 
 describe("mem flags", () => {
   test("defaults price what `run` loads", () => {
-    expect(memOptions({})).toEqual({ slots: 2, transport: "perf", pages: 64, ringSize: MiB });
+    expect(memOptions({})).toEqual({ slots: 2, transport: "perf", pages: DEFAULT_PAGES, ringSize: MiB });
   });
   test("--ring-size alone prices the ring; mixed flags are refused", () => {
     expect(memOptions({ "ring-size": "65536" }).transport).toBe("ringbuf");
