@@ -2,8 +2,8 @@
  * Runs a workload under a freshly loaded session, with the kernel's BPF run-time
  * stats on: what the lab and the benchmark both measure.
  */
-import { progStats } from "../kernel/info.ts";
-import { enableBpfStats } from "../kernel/object.ts";
+import { progStats } from "../ebpf/info.ts";
+import { enableBpfStats } from "../ebpf/object.ts";
 import type { AgentEvent } from "../wire/decode.ts";
 import { Session, type SessionOptions } from "./session.ts";
 

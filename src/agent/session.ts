@@ -4,9 +4,9 @@
  * lab and the benchmark all drive this same class.
  */
 
+import { type CounterTotals, possibleCpus, readCounters } from "../ebpf/info.ts";
+import { BpfObject, type LoadConfig } from "../ebpf/object.ts";
 import { monotonicNs, realtimeNs } from "../ffi/libc.ts";
-import { type CounterTotals, possibleCpus, readCounters } from "../kernel/info.ts";
-import { BpfObject, type LoadConfig } from "../kernel/object.ts";
 import { ByteBuf } from "../output/bytebuf.ts";
 import { PerfReader } from "../reader/perf.ts";
 import { RingReader } from "../reader/ring.ts";

@@ -17,9 +17,9 @@ import {
   hasCapability,
   kernelVersion,
 } from "../agent/preflight.ts";
+import { BPF_FS_MAGIC, cpuList, fsMagic, pageSize } from "../ebpf/host-facts.ts";
 import { type Libbpf, libbpf } from "../ffi/libbpf.ts";
 import { errno, errnoText, memlockLimit } from "../ffi/libc.ts";
-import { BPF_FS_MAGIC, cpuList, fsMagic, pageSize } from "../kernel/host-facts.ts";
 import { perfBufferBytes, scratchBytes } from "../mem/model.ts";
 import { formatBytes } from "../render/columns.ts";
 

@@ -19,7 +19,7 @@
  *     mapping needs a struct page pointer)
  *
  * Struct sizes differ between kernel builds, so they come from the running
- * kernel's BTF (see src/kernel/host-facts.ts), never from constants.
+ * kernel's BTF (see src/ebpf/host-facts.ts), never from constants.
  */
 
 export const MapType = {

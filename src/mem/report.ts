@@ -5,9 +5,9 @@
  */
 import { readdirSync, readlinkSync } from "node:fs";
 import { release } from "node:os";
-import { cpuList, fdMemlock, kernelSizes, pageSize, perfMappedBytes } from "../kernel/host-facts.ts";
-import { mapInfo, possibleCpus } from "../kernel/info.ts";
-import { BpfObject, DEFAULT_CONFIG, type LoadConfig } from "../kernel/object.ts";
+import { cpuList, fdMemlock, kernelSizes, pageSize, perfMappedBytes } from "../ebpf/host-facts.ts";
+import { mapInfo, possibleCpus } from "../ebpf/info.ts";
+import { BpfObject, DEFAULT_CONFIG, type LoadConfig } from "../ebpf/object.ts";
 import { PerfReader } from "../reader/perf.ts";
 import { formatBytes, groupDigits, renderTable, wrap } from "../render/columns.ts";
 import type { TransportName } from "../wire/names.ts";

@@ -12,9 +12,9 @@
  */
 import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
 import { readFileSync } from "node:fs";
+import { parseCpuIds } from "../ebpf/host-facts.ts";
 import { asPtr, checkInt, checkPtr, libbpf } from "../ffi/libbpf.ts";
 import { pageSize } from "../ffi/libc.ts";
-import { parseCpuIds } from "../kernel/host-facts.ts";
 import { type Framed, framePerf, PERF_RECORD_MAX, type RecordHandler } from "./framing.ts";
 import type { EventSource } from "./source.ts";
 

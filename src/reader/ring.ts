@@ -8,8 +8,8 @@
  * the agent reports those counters instead.
  */
 import { type Pointer, toArrayBuffer } from "bun:ffi";
+import { mapInfo } from "../ebpf/info.ts";
 import { errno, errnoText, mmap, munmap, pageSize } from "../ffi/libc.ts";
-import { mapInfo } from "../kernel/info.ts";
 import { acquireFence, type Framed, frameRingbuf, type RecordHandler } from "./framing.ts";
 import type { EventSource } from "./source.ts";
 

@@ -6,8 +6,8 @@
  */
 import type { Session } from "../agent/session.ts";
 import { buildInfo } from "../assets.ts";
-import { progStats } from "../kernel/info.ts";
-import { enableBpfStats } from "../kernel/object.ts";
+import { progStats } from "../ebpf/info.ts";
+import { enableBpfStats } from "../ebpf/object.ts";
 import { log } from "../log.ts";
 import { type MetricsSnapshot, processMetrics } from "../metrics/prometheus.ts";
 import { type ListenAddress, type MetricsServer, startMetricsServer } from "../metrics/server.ts";

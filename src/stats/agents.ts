@@ -4,7 +4,7 @@
  * map ids are the maps of one loaded object), its sibling maps, whether a link
  * attaches it, and which process holds it.
  */
-import { HostError } from "../errors.ts";
+
 import {
   bpfFdHolders,
   type FdHolder,
@@ -17,8 +17,9 @@ import {
   progIds,
   withMapFd,
   withProgFd,
-} from "../kernel/ids.ts";
-import { type CounterTotals, type MapInfo, readCounters } from "../kernel/info.ts";
+} from "../ebpf/ids.ts";
+import { type CounterTotals, type MapInfo, readCounters } from "../ebpf/info.ts";
+import { HostError } from "../errors.ts";
 import { MapType } from "../mem/model.ts";
 import { ds_config, ds_counters, sections } from "../wire/layout.gen.ts";
 import { byValue, Encoding, Mode, Transport } from "../wire/names.ts";

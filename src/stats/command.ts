@@ -5,8 +5,8 @@
 import { defineCommand } from "citty";
 import { prepareHost } from "../agent/prepare.ts";
 import { optionalInt } from "../cli/args.ts";
+import { possibleCpus } from "../ebpf/info.ts";
 import { HostError, UsageError } from "../errors.ts";
-import { possibleCpus } from "../kernel/info.ts";
 import { log, setVerbose } from "../log.ts";
 import { PipeClosed } from "../output/sink.ts";
 import { writeStdout } from "../output/stdout.ts";

@@ -2,7 +2,7 @@
  * How `dual-slot stats` shows an agent's per-CPU counters. Pure functions of
  * plain data, so the layout is unit-tested without a kernel.
  */
-import type { CounterTotals } from "../kernel/info.ts";
+import type { CounterTotals } from "../ebpf/info.ts";
 import { type Align, formatBytes, groupDigits, renderTable } from "../render/columns.ts";
 
 export interface AgentView {

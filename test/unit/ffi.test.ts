@@ -7,9 +7,9 @@ import { ptr, read } from "bun:ffi";
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fsMagic, kernelSizes } from "../../src/ebpf/host-facts.ts";
 import { errno, errnoText, memcpy, mmap, munmap, pageSize } from "../../src/ffi/libc.ts";
 import { openLibbpf } from "../../src/ffi/libpath.ts";
-import { fsMagic, kernelSizes } from "../../src/kernel/host-facts.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 
@@ -50,7 +50,7 @@ describe("no import side effects", () => {
     const script = [
       `import "${ROOT}/src/cli/color.ts";`,
       `import "${ROOT}/src/ffi/libc.ts";`,
-      `import "${ROOT}/src/kernel/host-facts.ts";`,
+      `import "${ROOT}/src/ebpf/host-facts.ts";`,
       "process.stdout.write(JSON.stringify([process.env.NO_COLOR ?? null, process.env.MIMALLOC_PURGE_DELAY ?? null]));",
     ].join("\n");
     const env: Record<string, string> = {};

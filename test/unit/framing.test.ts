@@ -4,7 +4,7 @@
  * ring buffers, including hostile lengths and positions past 2^32.
  */
 import { describe, expect, test } from "bun:test";
-import { parseCpuIds } from "../../src/kernel/host-facts.ts";
+import { parseCpuIds } from "../../src/ebpf/host-facts.ts";
 import {
   framePerf,
   frameRingbuf,

@@ -18,9 +18,9 @@ import {
   statsVerdict,
 } from "../../src/doctor/checks.ts";
 import { doctorJson, doctorTable, requiredFailures, verdictLine } from "../../src/doctor/report.ts";
+import { parseCpuList } from "../../src/ebpf/host-facts.ts";
+import type { CounterTotals } from "../../src/ebpf/info.ts";
 import { HostError, UsageError } from "../../src/errors.ts";
-import { parseCpuList } from "../../src/kernel/host-facts.ts";
-import type { CounterTotals } from "../../src/kernel/info.ts";
 import {
   expectedMemlock,
   formulaText,
