@@ -20,6 +20,12 @@
 #include "heap.bpf.h"
 #include "path.bpf.h"
 #include "serialize.bpf.h"
+#include "record.bpf.h"
+
+/* sys_enter_execve's and sys_enter_execveat's arguments differ: which one a ds_inflight holds. */
+enum { DS_EXECVE = 1, DS_EXECVEAT = 2 };
+
+static __noinline void privesc_emit(void *ctx, struct task_struct *task, const struct ds_inflight *in, __u32 how);
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -49,8 +55,71 @@ static __always_inline __u64 new_tag(void)
 	return ((__u64)bpf_get_prandom_u32() << 32 | bpf_get_prandom_u32()) & ~3ull;
 }
 
-/* Level 1: everything the event needs that does not fit the stack, in slot 1. */
-static __noinline int business_logic(void *ctx, struct task_struct *task, struct linux_binprm *bprm, __u32 type)
+/* A failed exec's argv, from the caller's memory: each string with its NUL, as the kernel would have copied it. */
+struct argv_walk {
+	const char *const *argv;
+	char *buf;
+	__u32 pos;
+	__u32 cut;
+};
+
+#define DS_FAILED_ARGS_CAP (DS_ARGS_CAP / 2)
+
+static long argv_step(__u32 i, struct argv_walk *w)
+{
+	const char *arg = NULL;
+	__u32 at;
+	long n;
+
+	if (bpf_probe_read_user(&arg, sizeof(arg), &w->argv[i]) || !arg)
+		return 1;
+	if (w->pos >= ds_cfg.max_arg_bytes || w->pos >= DS_FAILED_ARGS_CAP - 1) {
+		w->cut = 1;
+		return 1;
+	}
+	/* at < CAP and CAP - at <= CAP: the read stays inside the args buffer (2 x CAP). */
+	at = w->pos & (DS_FAILED_ARGS_CAP - 1);
+	n = bpf_probe_read_user_str(w->buf + at, DS_FAILED_ARGS_CAP - at, arg);
+	if (n <= 0)
+		return 1;
+	w->pos += n;
+	if (w->pos >= DS_FAILED_ARGS_CAP - 1)
+		w->cut = 1;
+	return 0;
+}
+
+/* What an exec that failed was asked to run: its filename and argv, read at the syscall's exit. */
+static __noinline void failed_exec_fill(struct ds_file_info *info, const struct ds_inflight *in)
+{
+	const void *filename = (const void *)(in->kind == DS_EXECVEAT ? in->args[1] : in->args[0]);
+	struct argv_walk w = {
+		.argv = (const char *const *)(in->kind == DS_EXECVEAT ? in->args[2] : in->args[1]),
+		.buf = info->args,
+	};
+	long ret;
+
+	info->res = in->res;
+	ret = bpf_probe_read_user_str(info->filename, sizeof(info->filename), filename);
+	if (ret > 0) {
+		info->len[DS_STR_FILENAME] = (ret - 1) & (DS_FILENAME_CAP - 1);
+		if (ret == DS_FILENAME_CAP)
+			info->flags |= DS_F_FILENAME_TRUNCATED;
+	}
+	if (w.argv)
+		bpf_loop(4096, argv_step, &w, 0);
+	info->len[DS_STR_ARGS] = w.pos & (DS_FAILED_ARGS_CAP - 1);
+	info->args_total = w.pos;
+	if (w.cut)
+		info->flags |= DS_F_ARGS_TRUNCATED;
+}
+
+/*
+ * Level 1: everything the event needs that does not fit the stack, in slot 1.
+ * The image is the new one (bprm, at sched_process_exec), the caller's own
+ * (flood), or an exec that failed (in: what sys_enter_execve kept).
+ */
+static __noinline int business_logic(void *ctx, struct task_struct *task, struct linux_binprm *bprm,
+				     const struct ds_inflight *in, __u32 type)
 {
 	__u64 comm[2] = {}; /* u64s: the serializer compares it 8 bytes at a time */
 	struct ds_file_info *info;
@@ -68,6 +137,7 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
 	bpf_get_current_comm(comm, sizeof(comm));
 	__builtin_memcpy(info->comm, comm, DS_COMM_LEN);
 	info->flags = 0;
+	info->res = 0;
 
 	info->len[DS_STR_FILENAME] = 0;
 	if (bprm) {
@@ -80,21 +150,25 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
 		}
 	}
 
-	/* argv is in the new mm at sched_process_exec, already faulted in by exec. */
 	mm = BPF_CORE_READ(task, mm);
-	start = BPF_CORE_READ(mm, arg_start);
-	end = BPF_CORE_READ(mm, arg_end);
-	n = end > start ? end - start : 0;
-	info->args_total = n;
-	if (n > ds_cfg.max_arg_bytes)
-		n = ds_cfg.max_arg_bytes;
-	if (n > DS_ARGS_CAP - 1)
-		n = DS_ARGS_CAP - 1;
-	if (n && bpf_probe_read_user(info->args, n & (DS_ARGS_CAP - 1), (void *)start))
-		n = 0;
-	info->len[DS_STR_ARGS] = n;
-	if (n < info->args_total)
-		info->flags |= DS_F_ARGS_TRUNCATED;
+	if (in) {
+		failed_exec_fill(info, in);
+	} else {
+		/* argv is in the new mm at sched_process_exec, already faulted in by exec. */
+		start = BPF_CORE_READ(mm, arg_start);
+		end = BPF_CORE_READ(mm, arg_end);
+		n = end > start ? end - start : 0;
+		info->args_total = n;
+		if (n > ds_cfg.max_arg_bytes)
+			n = ds_cfg.max_arg_bytes;
+		if (n > DS_ARGS_CAP - 1)
+			n = DS_ARGS_CAP - 1;
+		if (n && bpf_probe_read_user(info->args, n & (DS_ARGS_CAP - 1), (void *)start))
+			n = 0;
+		info->len[DS_STR_ARGS] = n;
+		if (n < info->args_total)
+			info->flags |= DS_F_ARGS_TRUNCATED;
+	}
 
 	p = BPF_CORE_READ(task, fs, pwd);
 	r = build_path(p.dentry, p.mnt, info->cwd, info->swap);
@@ -119,13 +193,68 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
 	return 0;
 }
 
+/*
+ * An exec that raised the task's privilege: effective ids that differ from the
+ * real ones (a setuid or setgid file), or capabilities the caller did not have
+ * (file capabilities). The creds before are those sys_enter_execve kept, under
+ * the thread id the exec started with.
+ */
+static __noinline void exec_privesc(void *ctx, struct task_struct *task, __u32 old_tid)
+{
+	const struct cred *cr = BPF_CORE_READ(task, cred);
+	struct ds_inflight *in = bpf_map_lookup_elem(&ds_inflight, &old_tid);
+	struct ds_creds now;
+
+	if (!in)
+		return;
+	creds_read(cr, &now);
+	if (now.euid != now.uid || now.egid != now.gid || (cap_effective(cr) & ~in->cap_effective))
+		privesc_emit(ctx, task, in, DS_PRIVESC_EXEC);
+}
+
+#define DS_PF_KTHREAD 0x00200000
+
 SEC("raw_tracepoint/sched_process_exec")
 int ds_exec(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct task_struct *task = (void *)ctx->args[0];
+	__u32 old_tid = ctx->args[1];
 	struct linux_binprm *bprm = (void *)ctx->args[2];
+	__u32 type = DS_EVENT_EXEC;
 
-	return business_logic(ctx, task, bprm, DS_EVENT_EXEC);
+	if (selected(DS_EVENT_PRIVILEGE_ESCALATION))
+		exec_privesc(ctx, task, old_tid);
+	/* The kernel's own helpers (call_usermodehelper) are children of kernel threads. */
+	if (selected(DS_EVENT_USERMODE_HELPER) && (BPF_CORE_READ(task, real_parent, flags) & DS_PF_KTHREAD))
+		type = DS_EVENT_USERMODE_HELPER;
+	if (!selected(type))
+		return 0;
+	return business_logic(ctx, task, bprm, NULL, type);
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int ds_execve_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	inflight_save(ctx, DS_EXECVE);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int ds_execveat_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	inflight_save(ctx, DS_EXECVEAT);
+	return 0;
+}
+
+/* Attached to sys_exit_execve and sys_exit_execveat: an exec that failed, as an exec record with its error. */
+SEC("tracepoint")
+int ds_execve_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct ds_inflight in;
+
+	if (!inflight_take(ctx, &in) || in.res >= 0 || !selected(DS_EVENT_EXEC))
+		return 0;
+	return business_logic(ctx, (void *)bpf_get_current_task(), NULL, &in, DS_EVENT_EXEC);
 }
 
 /* The flood workload: one process's cheap syscall, through the same two levels. */
@@ -134,7 +263,7 @@ int ds_flood(struct bpf_raw_tracepoint_args *ctx)
 {
 	if ((bpf_get_current_pid_tgid() >> 32) != ds_bss.flood_tgid || ctx->args[1] != ds_bss.flood_nr)
 		return 0;
-	return business_logic(ctx, (void *)bpf_get_current_task(), NULL, DS_EVENT_FLOOD);
+	return business_logic(ctx, (void *)bpf_get_current_task(), NULL, NULL, DS_EVENT_FLOOD);
 }
 
 /* Level 1 for an exit: a process's main thread leaves (threads are not processes). */
@@ -158,5 +287,342 @@ int ds_exit(struct bpf_raw_tracepoint_args *ctx)
 	common_info_fill(task, &info->ci);
 	serialize_exit(ctx, task, info, tag);
 	sd_put_local(info, gen);
+	return 0;
+}
+
+/*
+ * The records after exec and exit. Each syscall event is a pair: sys_enter
+ * keeps the arguments (ds_inflight), sys_exit builds the record with the
+ * result. Only the per-syscall tracepoints: the kernel filters by syscall
+ * number before any program runs, so an unrelated syscall costs nothing here
+ * (a generic sys_enter would run on every one).
+ */
+
+/* A new process: sched_process_fork, when the child is a new thread group. */
+SEC("raw_tracepoint/sched_process_fork")
+int ds_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *parent = (void *)ctx->args[0];
+	struct task_struct *child = (void *)ctx->args[1];
+	struct ds_fork_data *d;
+	struct ds_rec_info *info;
+	__u64 tag = new_tag();
+	__u32 gen = 0;
+
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	info = rec_open(parent, tag, &gen);
+	if (!info)
+		return 0;
+	d = (void *)info->data;
+	d->child_pid = BPF_CORE_READ(child, tgid);
+	d->pad = 0;
+	d->child_start_ns = BPF_CORE_READ(child, start_time);
+	info->data_len = sizeof(*d);
+	info->type = DS_EVENT_FORK;
+	info->res = 0;
+	info->syscall = 0;
+	emit_record(ctx, parent, info, tag);
+	sd_put_local(info, gen);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_setsid")
+int ds_setsid_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ds_rec_info *info;
+	__u64 tag = new_tag();
+	__u32 gen = 0;
+
+	info = rec_open(task, tag, &gen);
+	if (!info)
+		return 0;
+	info->type = DS_EVENT_SETSID;
+	info->res = ctx->ret;
+	info->syscall = ctx->id;
+	emit_record(ctx, task, info, tag);
+	sd_put_local(info, gen);
+	return 0;
+}
+
+#define DS_PR_SET_NAME 15
+
+SEC("tracepoint/syscalls/sys_enter_prctl")
+int ds_prctl_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ctx->args[0] == DS_PR_SET_NAME)
+		inflight_save(ctx, 0);
+	return 0;
+}
+
+/* prctl(PR_SET_NAME): the name before (kept at entry) and the name asked for. */
+SEC("tracepoint/syscalls/sys_exit_prctl")
+int ds_prctl_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ds_prctl_data *d;
+	struct ds_rec_info *info;
+	struct ds_inflight in;
+	__u64 tag = new_tag();
+	__u32 gen = 0;
+
+	if (!inflight_take(ctx, &in))
+		return 0;
+	info = rec_open(task, tag, &gen);
+	if (!info)
+		return 0;
+	d = (void *)info->data;
+	d->option = in.args[0];
+	d->pad = 0;
+	info->data_len = sizeof(*d);
+	__builtin_memcpy(info->a, in.comm, DS_COMM_LEN);
+	info->len_a = comm_len(in.comm);
+	info->len_b = user_str(info->b, DS_COMM_LEN, (void *)in.args[1], &info->flags);
+	info->type = DS_EVENT_PRCTL;
+	info->res = in.res;
+	info->syscall = in.nr;
+	emit_record(ctx, task, info, tag);
+	sd_put_local(info, gen);
+	return 0;
+}
+
+/* The requests that attach to a process or change its memory or registers. */
+static __always_inline int ptrace_watched(__s64 req)
+{
+	switch (req) {
+	case 4:      /* PTRACE_POKETEXT */
+	case 5:      /* PTRACE_POKEDATA */
+	case 6:      /* PTRACE_POKEUSR */
+	case 13:     /* PTRACE_SETREGS */
+	case 16:     /* PTRACE_ATTACH */
+	case 0x4205: /* PTRACE_SETREGSET */
+	case 0x4206: /* PTRACE_SEIZE */
+		return 1;
+	}
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_ptrace")
+int ds_ptrace_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ptrace_watched(ctx->args[0]))
+		inflight_save(ctx, 0);
+	return 0;
+}
+
+/*
+ * The tracee among the caller's (current->ptraced), by the pid the caller gave,
+ * as its own pid namespace numbers it: after a successful ATTACH or SEIZE, and
+ * for every POKE, the target is on that list. Without kprobes there is no
+ * lookup by pid; this list is all a tracepoint can reach.
+ */
+static __noinline struct task_struct *tracee(struct task_struct *task, __u32 vpid)
+{
+	unsigned long head = (unsigned long)task + bpf_core_field_offset(struct task_struct, ptraced);
+	unsigned long link = bpf_core_field_offset(struct task_struct, ptrace_entry);
+	unsigned int level = BPF_CORE_READ(task, thread_pid, level);
+	struct list_head *pos = BPF_CORE_READ(task, ptraced.next);
+
+	for (int i = 0; i < 16; i++) {
+		struct task_struct *t;
+
+		if (!pos || (unsigned long)pos == head)
+			return NULL;
+		t = (void *)pos - link;
+		if (BPF_CORE_READ(t, thread_pid, numbers[level & 31].nr) == vpid)
+			return t;
+		pos = BPF_CORE_READ(pos, next);
+	}
+	return NULL;
+}
+
+SEC("tracepoint/syscalls/sys_exit_ptrace")
+int ds_ptrace_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ds_ptrace_data *d;
+	struct ds_rec_info *info;
+	struct task_struct *t;
+	struct ds_inflight in;
+	__u64 tag = new_tag();
+	__u32 gen = 0, r;
+	struct path p;
+
+	if (!inflight_take(ctx, &in))
+		return 0;
+	info = rec_open(task, tag, &gen);
+	if (!info)
+		return 0;
+	d = (void *)info->data;
+	d->request = in.args[0];
+	d->target_pid = in.args[1];
+	d->addr = in.args[2];
+	d->data = in.args[3];
+	d->pad = 0;
+	info->data_len = sizeof(*d);
+	t = tracee(task, d->target_pid);
+	if (t) {
+		p = BPF_CORE_READ(t, mm, exe_file, f_path);
+		r = build_path(p.dentry, p.mnt, info->a, info->swap);
+		info->len_a = r & ~DS_PATH_TRUNCATED;
+		if (r & DS_PATH_TRUNCATED)
+			info->flags |= DS_F_STR_TRUNCATED;
+	}
+	info->type = DS_EVENT_PTRACE;
+	info->res = in.res;
+	info->syscall = in.nr;
+	emit_record(ctx, task, info, tag);
+	sd_put_local(info, gen);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_memfd_create")
+int ds_memfd_create_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	inflight_save(ctx, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_memfd_create")
+int ds_memfd_create_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ds_memfd_create_data *d;
+	struct ds_rec_info *info;
+	struct ds_inflight in;
+	__u64 tag = new_tag();
+	__u32 gen = 0;
+
+	if (!inflight_take(ctx, &in))
+		return 0;
+	info = rec_open(task, tag, &gen);
+	if (!info)
+		return 0;
+	d = (void *)info->data;
+	d->mflags = in.args[1];
+	d->pad = 0;
+	info->data_len = sizeof(*d);
+	info->len_a = user_str(info->a, DS_REC_STR_CAP, (void *)in.args[0], &info->flags);
+	info->type = DS_EVENT_MEMFD_CREATE;
+	info->res = in.res;
+	info->syscall = in.nr;
+	emit_record(ctx, task, info, tag);
+	sd_put_local(info, gen);
+	return 0;
+}
+
+/* kill(pid, sig), tkill(tid, sig), tgkill(tgid, tid, sig): kept as (pid, tid, sig). */
+enum { DS_KILL = 1, DS_TKILL = 2, DS_TGKILL = 3 };
+
+SEC("tracepoint/syscalls/sys_enter_kill")
+int ds_kill_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	inflight_save(ctx, DS_KILL);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_tkill")
+int ds_tkill_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	inflight_save(ctx, DS_TKILL);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_tgkill")
+int ds_tgkill_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	inflight_save(ctx, DS_TGKILL);
+	return 0;
+}
+
+/* Attached to sys_exit_kill, sys_exit_tkill and sys_exit_tgkill (src/wire/events.ts). */
+SEC("tracepoint")
+int ds_kill_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ds_kill_data *d;
+	struct ds_rec_info *info;
+	struct ds_inflight in;
+	__u64 tag = new_tag();
+	__u32 gen = 0;
+
+	if (!inflight_take(ctx, &in))
+		return 0;
+	info = rec_open(task, tag, &gen);
+	if (!info)
+		return 0;
+	d = (void *)info->data;
+	d->target_pid = in.args[0];
+	d->target_tid = in.kind == DS_TGKILL ? in.args[1] : 0;
+	d->sig = in.kind == DS_TGKILL ? in.args[2] : in.args[1];
+	d->pad = 0;
+	info->data_len = sizeof(*d);
+	info->type = DS_EVENT_KILL;
+	info->res = in.res;
+	info->syscall = in.nr;
+	emit_record(ctx, task, info, tag);
+	sd_put_local(info, gen);
+	return 0;
+}
+
+/* Attached to every sys_enter_set*id: the creds before the call. */
+SEC("tracepoint")
+int ds_setid_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	inflight_save(ctx, 0);
+	return 0;
+}
+
+static __always_inline int has_root(const struct ds_creds *c)
+{
+	return !c->uid || !c->euid || !c->suid || !c->fsuid;
+}
+
+static __always_inline int has_root_group(const struct ds_creds *c)
+{
+	return !c->gid || !c->egid || !c->sgid || !c->fsgid;
+}
+
+/* The privilege_escalation record, from slot 1 with the old creds given. */
+static __noinline void privesc_emit(void *ctx, struct task_struct *task, const struct ds_inflight *in, __u32 how)
+{
+	const struct cred *cr = BPF_CORE_READ(task, cred);
+	struct ds_privilege_escalation_data *d;
+	struct ds_rec_info *info;
+	__u64 tag = new_tag();
+	__u32 gen = 0;
+
+	info = rec_open(task, tag, &gen);
+	if (!info)
+		return;
+	d = (void *)info->data;
+	d->how = how;
+	d->pad = 0;
+	d->cap_effective_old = in->cap_effective;
+	d->cap_effective_new = cap_effective(cr);
+	__builtin_memcpy(&d->old, &in->creds, sizeof(d->old));
+	creds_read(cr, &d->new);
+	info->data_len = sizeof(*d);
+	info->type = DS_EVENT_PRIVILEGE_ESCALATION;
+	info->res = in->res;
+	info->syscall = in->nr;
+	emit_record(ctx, task, info, tag);
+	sd_put_local(info, gen);
+}
+
+/* Attached to every sys_exit_set*id: a non-root task that made itself root. */
+SEC("tracepoint")
+int ds_setid_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ds_creds now;
+	struct ds_inflight in;
+
+	if (!inflight_take(ctx, &in))
+		return 0;
+	creds_read(BPF_CORE_READ(task, cred), &now);
+	if ((!has_root(&in.creds) && has_root(&now)) || (!has_root_group(&in.creds) && has_root_group(&now)))
+		privesc_emit(ctx, task, &in, DS_PRIVESC_SETID);
 	return 0;
 }

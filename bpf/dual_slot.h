@@ -50,6 +50,14 @@ enum ds_event_type {
 	DS_EVENT_EXEC = 1,
 	DS_EVENT_FLOOD = 2,
 	DS_EVENT_EXIT = 3,
+	DS_EVENT_FORK = 4,
+	DS_EVENT_SETSID = 5,
+	DS_EVENT_PRCTL = 6,
+	DS_EVENT_PTRACE = 7,
+	DS_EVENT_MEMFD_CREATE = 8,
+	DS_EVENT_KILL = 9,
+	DS_EVENT_PRIVILEGE_ESCALATION = 10,
+	DS_EVENT_USERMODE_HELPER = 11,
 };
 
 enum ds_mode {
@@ -91,6 +99,10 @@ enum ds_flags {
 	DS_F_EXE_TRUNCATED = 1 << 5,
 	DS_F_FILENAME_TRUNCATED = 1 << 6,
 	DS_F_PEXE_TRUNCATED = 1 << 7,
+	DS_F_EXE_DELETED = 1 << 8,     /* the executable was unlinked (or is a memfd) */
+	DS_F_EXE_MEMFD = 1 << 9,       /* the executable is a memfd: no file anywhere */
+	DS_F_EXE_UNREACHABLE = 1 << 10, /* the path is not under the process's root (chroot, other mount namespace) */
+	DS_F_STR_TRUNCATED = 1 << 11,  /* a record's own string (a name, a target's exe) was cut */
 };
 
 /*
@@ -165,7 +177,7 @@ struct ds_exec {
 	__u32 flags;       /* enum ds_flags */
 	__u64 cgroup_id;
 	__u32 args_total;  /* bytes of argv in the process, before any cut */
-	__u32 pad;
+	__s32 res;         /* 0, or the error of an exec that failed (argv and filename then from the call) */
 	__u8 mark[16];     /* serializer's level data: "s0:" + comm */
 	struct ds_level level[DS_LEVELS];
 	__u32 str[DS_STR_NR];
@@ -214,6 +226,144 @@ struct ds_exit_fixed {
 	char pid_tree[DS_FIXED_PID_TREE];
 };
 
+/*
+ * The records of the syscall and process events after exec and exit: one
+ * struct each, all starting with the same head (DS_RECORD_HEAD) so that one
+ * serializer (emit_record in bpf/record.bpf.h) writes them all. After the head
+ * comes the type's own struct (member named like the event), then the string
+ * descriptors; the strings follow in the compact encoding (these records have
+ * no fixed variant: the fixed encoding is the exec record's lab comparison).
+ */
+#define DS_RECORD_HEAD                                                              \
+	struct ds_header hdr;                                                       \
+	struct ds_common common;                                                    \
+	__u32 pid;                                                                  \
+	__u32 tid;                                                                  \
+	__u32 ppid;                                                                 \
+	__u32 uid;                                                                  \
+	__u32 gid;                                                                  \
+	__u32 flags;      /* enum ds_flags */                                       \
+	__u64 cgroup_id;                                                            \
+	__s64 res;        /* the syscall's return value (0 where there is none) */ \
+	__u32 syscall;    /* the syscall's number on this architecture, or 0 */     \
+	__u32 pad0
+
+/* Index of each string descriptor of a DS_RECORD_HEAD record: the common four, then the type's own. */
+enum ds_rec_str {
+	DS_REC_STR_COMM = 0,
+	DS_REC_STR_NODENAME = 1,
+	DS_REC_STR_PID_TREE = 2,
+	DS_REC_STR_EXE = 3,    /* the acting process's executable */
+	DS_REC_STR_A = 4,      /* the type's first string (e.g. a memfd's name) */
+	DS_REC_STR_B = 5,      /* its second */
+	DS_REC_STR_NR = 6,
+};
+
+/* The head alone: what emit_record writes for every such record. */
+struct ds_record {
+	DS_RECORD_HEAD;
+};
+
+/* Credentials, before and after (privilege_escalation). */
+struct ds_creds {
+	__u32 uid;
+	__u32 euid;
+	__u32 suid;
+	__u32 fsuid;
+	__u32 gid;
+	__u32 egid;
+	__u32 sgid;
+	__u32 fsgid;
+};
+
+/* A new process (sched_process_fork, a new thread group only). */
+struct ds_fork_data {
+	__u32 child_pid;
+	__u32 pad;
+	__u64 child_start_ns; /* with child_pid and the parent's exec_seq: the child's exec_id */
+};
+struct ds_fork {
+	DS_RECORD_HEAD;
+	struct ds_fork_data fork;
+	__u32 str[DS_REC_STR_NR];
+};
+
+/* setsid() (res: the new session id). */
+struct ds_setsid {
+	DS_RECORD_HEAD;
+	__u32 str[DS_REC_STR_NR];
+};
+
+/* prctl(PR_SET_NAME): strings A = old name, B = new name. */
+struct ds_prctl_data {
+	__u32 option;
+	__u32 pad;
+};
+struct ds_prctl {
+	DS_RECORD_HEAD;
+	struct ds_prctl_data prctl;
+	__u32 str[DS_REC_STR_NR];
+};
+
+/* ptrace(): string A = the target's executable, when the caller traces it. */
+struct ds_ptrace_data {
+	__s64 request;
+	__u64 addr;
+	__u64 data;
+	__u32 target_pid; /* as the caller named it (its pid namespace) */
+	__u32 pad;
+};
+struct ds_ptrace {
+	DS_RECORD_HEAD;
+	struct ds_ptrace_data ptrace;
+	__u32 str[DS_REC_STR_NR];
+};
+
+/* memfd_create(): string A = the name given (res: the fd). */
+struct ds_memfd_create_data {
+	__u32 mflags;
+	__u32 pad;
+};
+struct ds_memfd_create {
+	DS_RECORD_HEAD;
+	struct ds_memfd_create_data memfd_create;
+	__u32 str[DS_REC_STR_NR];
+};
+
+/* kill(), tkill(), tgkill(). */
+struct ds_kill_data {
+	__s32 target_pid; /* kill's pid (<= 0: a group), tgkill's tgid, tkill's tid */
+	__s32 target_tid; /* tgkill's tid, else 0 */
+	__s32 sig;
+	__u32 pad;
+};
+struct ds_kill {
+	DS_RECORD_HEAD;
+	struct ds_kill_data kill;
+	__u32 str[DS_REC_STR_NR];
+};
+
+/* Which way a task gained privilege. */
+enum ds_privesc_how {
+	DS_PRIVESC_EXEC = 1,   /* an exec left effective ids differing from real ones, or file capabilities */
+	DS_PRIVESC_SETID = 2,  /* a set*id call made a non-root task root */
+};
+
+/* Gained privilege: string A = the executable (exec), or empty. */
+struct ds_privilege_escalation_data {
+	__u32 how;     /* enum ds_privesc_how */
+	__u32 pad;
+	__u64 cap_effective_old;
+	__u64 cap_effective_new;
+	struct ds_creds old;
+	struct ds_creds new;
+};
+struct ds_privilege_escalation {
+	DS_RECORD_HEAD;
+	struct ds_privilege_escalation_data privilege_escalation;
+	__u32 str[DS_REC_STR_NR];
+};
+
 /* Per-CPU counters, read by `dual-slot stats` and the summary line. */
 struct ds_counters {
 	__u64 seq;
@@ -247,6 +397,7 @@ struct ds_config {
 	__u32 guard;
 	__u32 inject_clobber;
 	__u32 max_arg_bytes;
+	__u32 events;    /* 1 << enum ds_event_type, for each selected record type */
 };
 
 /* .bss, written after load: the flood target exists only then. */
@@ -264,6 +415,16 @@ struct ds_bss {
 struct ds_wire_types {
 	struct ds_exec_fixed exec_fixed;
 	struct ds_exit_fixed exit_fixed;
+	struct ds_record record;
+	struct ds_fork fork;
+	struct ds_setsid setsid;
+	struct ds_prctl prctl;
+	struct ds_ptrace ptrace;
+	struct ds_memfd_create memfd_create;
+	struct ds_kill kill;
+	struct ds_privilege_escalation privilege_escalation;
+	enum ds_rec_str rec_str;
+	enum ds_privesc_how privesc_how;
 	struct ds_slot_state slot_state;
 	struct ds_counters counters;
 	struct ds_config config;

@@ -68,6 +68,8 @@ struct ds_file_info {
 	__u32 len[DS_STR_NR];
 	__u32 flags;
 	__u32 args_total;
+	__s32 res;
+	__u32 pad;
 	char filename[DS_FILENAME_CAP];
 	char args[DS_ARGS_CAP];
 	char cwd[DS_PATH_CAP];

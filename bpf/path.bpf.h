@@ -37,11 +37,11 @@ static long path_step(__u32 i, struct path_walk *w)
 	char *swap = w->swap;
 	__u32 len, pos;
 
-	if (d == mnt_root || d == parent) {
+	if (d == mnt_root) {
 		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
 
-		/* The namespace root, or a dentry not reachable from any mount. */
-		if (up == mnt || d != mnt_root) {
+		/* The namespace root (or an internal mount's). */
+		if (up == mnt) {
 			w->done = 1;
 			return 1;
 		}
@@ -63,6 +63,15 @@ static long path_step(__u32 i, struct path_walk *w)
 	swap[pos & (DS_PATH_CAP - 1)] = '/';
 	w->pos = pos;
 	w->d = parent;
+	/*
+	 * Its own parent but no mount's root: a pseudo file (a memfd is
+	 * "memfd:<name>" on an internal mount) or a disconnected dentry. Its
+	 * name is all the path there is, as d_path shows it.
+	 */
+	if (d == parent) {
+		w->done = 1;
+		return 1;
+	}
 	return 0;
 }
 

@@ -268,6 +268,7 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 	const int ring = ds_cfg.transport == DS_TRANSPORT_RINGBUF;
 	__u32 l_fn, l_args, l_cwd, l_exe, l_comm, flags, args_total, size, pos, gen0 = 0, pexe = 0, l_pexe = 0;
 	__u32 l_node, l_tree;
+	__s32 res;
 	__u64 mark[2];
 	struct bpf_dynptr dp;
 	struct ds_exec *ev;
@@ -280,6 +281,7 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 	/* Read every scalar first: in mode single the header below lands on top of them. */
 	flags = info->flags;
 	args_total = info->args_total;
+	res = info->res;
 	l_comm = comm_len(comm);
 	l_fn = clamp(info->len[DS_STR_FILENAME], fixed ? DS_FIXED_FILENAME - 1 : DS_FILENAME_CAP - 1, &flags,
 		     DS_F_FILENAME_TRUNCATED);
@@ -312,7 +314,7 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 	ev->cgroup_id = bpf_get_current_cgroup_id();
 	common_fill(task, &ev->common);
 	ev->args_total = args_total;
-	ev->pad = 0;
+	ev->res = res;
 	__builtin_memset(&ev->level[2], 0, sizeof(ev->level[2]));
 
 	if (ds_cfg.mode == DS_MODE_NEST3) {

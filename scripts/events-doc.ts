@@ -12,6 +12,7 @@ import {
   EXIT_SCHEMA,
   type Field,
   LOST_SCHEMA,
+  RECORD_SCHEMAS,
   SCHEMA_VERSION,
 } from "../src/render/schema.ts";
 
@@ -45,7 +46,11 @@ export function eventsDoc(): string {
     "most consumers; 32-bit values are numbers. Strings the kernel copied are UTF-8; bytes that are not",
     "appear as `\\xNN` (a backslash as `\\\\`), and the exact bytes are in a `<field>_b64` twin.",
     "",
-    ...[EXEC_SCHEMA, EXIT_SCHEMA, LOST_SCHEMA].flatMap((s) => section(s as EventSchema<never>)),
+    "Records other than `exec` and `exit` (`fork`, `setsid`, `prctl`, `ptrace`, `memfd_create`, `kill`,",
+    "`privilege_escalation`) share the common fields, then the acting process's `exe`, then (for syscalls) `syscall`",
+    "and `res`, then their own. `usermode_helper` records have `exec`'s fields.",
+    "",
+    ...[EXEC_SCHEMA, EXIT_SCHEMA, ...RECORD_SCHEMAS, LOST_SCHEMA].flatMap((s) => section(s as EventSchema<never>)),
   ].join("\n");
 }
 

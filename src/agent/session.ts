@@ -6,6 +6,7 @@
 
 import { type CounterTotals, possibleCpus, readCounters } from "../ebpf/info.ts";
 import { BpfObject, type LoadConfig } from "../ebpf/object.ts";
+import { withTracefs } from "../ebpf/tracefs.ts";
 import { monotonicNs, realtimeNs } from "../ffi/libc.ts";
 import { ByteBuf } from "../output/bytebuf.ts";
 import { PerfReader } from "../reader/perf.ts";
@@ -13,7 +14,7 @@ import { RingReader } from "../reader/ring.ts";
 import type { EventSource } from "../reader/source.ts";
 import { LineRenderer } from "../render/fast.ts";
 import { type AgentEvent, checkRecord, decodeEvent, newSpans, u32At } from "../wire/decode.ts";
-import { EVENTS } from "../wire/events.ts";
+import { programsFor } from "../wire/events.ts";
 import { ds_flags, ds_header } from "../wire/layout.gen.ts";
 import type { EventName } from "../wire/names.ts";
 import { nextDrainPeriod } from "./drain-period.ts";
@@ -147,7 +148,12 @@ export class Session {
 
   /** Attaches the programs; events flow from here on. */
   attach(): void {
-    for (const spec of EVENTS) if (this.opts.events.includes(spec.name)) this.obj.attach(spec.program);
+    const programs = programsFor(this.opts.events);
+    const attach = () => {
+      for (const p of programs) this.obj.attachProgram(p);
+    };
+    if (programs.some((p) => p.tracefs === true)) withTracefs(attach);
+    else attach();
     this.arm();
   }
 

@@ -46,10 +46,10 @@ const SELECTABLE = EVENTS.filter((e) => e.name !== "flood");
 export const agentArgs = {
   events: {
     type: "string",
-    valueHint: SELECTABLE.map((e) => e.name).join(","),
-    description: `event types to capture, comma-separated (default: ${SELECTABLE.filter((e) => e.byDefault)
-      .map((e) => e.name)
-      .join(",")}); ${SELECTABLE.map((e) => `${e.name}: ${e.doc}`).join("; ")}. Unselected programs are not loaded`,
+    valueHint: "TYPE,...",
+    description: `event types to capture, comma-separated, or "all"; default: those marked *. ${SELECTABLE.map(
+      (e) => `${e.name}${e.byDefault ? "*" : ""}: ${e.doc}`,
+    ).join("; ")}. Unselected programs are not loaded`,
   },
   mode: {
     type: "string",
@@ -124,6 +124,7 @@ type Raw = { [K in keyof typeof agentArgs]?: string | boolean | undefined };
 /** --events exec,exit: known names, no repeats, at least one. */
 export function eventsArg(raw: unknown): EventName[] {
   if (raw === undefined) return SELECTABLE.filter((e) => e.byDefault).map((e) => e.name);
+  if (raw === "all") return SELECTABLE.map((e) => e.name);
   const names = String(raw)
     .split(",")
     .map((s) => s.trim());

@@ -133,6 +133,9 @@ export function kernelSizes(): KernelSizes | null {
       ringbufMap: structSize(l, btf, structId(l, btf, "bpf_ringbuf_map")),
       ringbufMetaPages: Math.floor((data ?? structSize(l, btf, ring)) / page),
       pageSize: page,
+      htab: structSize(l, btf, structId(l, btf, "bpf_htab")),
+      htabElem: structSize(l, btf, structId(l, btf, "htab_elem")),
+      htabBucket: structSize(l, btf, structId(l, btf, "bucket")),
     };
   } catch {
     sizes = null;

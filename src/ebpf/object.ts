@@ -9,7 +9,7 @@
 import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
 import { asPtr, checkInt, checkPtr, LibbpfError, libbpf } from "../ffi/libbpf.ts";
 import { closeFd } from "../ffi/libc.ts";
-import { EVENTS } from "../wire/events.ts";
+import { ALL_PROGRAMS, eventMask, type ProgramSpec, programsFor } from "../wire/events.ts";
 import { ds_bss, ds_config, sections } from "../wire/layout.gen.ts";
 import {
   Encoding,
@@ -88,6 +88,7 @@ export class BpfObject {
       guard: c.guard ? 1 : 0,
       inject_clobber: c.injectClobber ? 1 : 0,
       max_arg_bytes: c.maxArgBytes,
+      events: eventMask(c.events),
     });
     checkInt(
       "bpf_map__set_max_entries",
@@ -97,9 +98,9 @@ export class BpfObject {
     // The ring map exists in every mode; unused, it costs one page.
     const ring = c.transport === "perf" ? PAGE : c.ringSize;
     checkInt("bpf_map__set_max_entries", l.bpf_map__set_max_entries(this.map("ds_ring"), ring), "ds_ring");
-    for (const spec of EVENTS) {
-      const on = c.events.includes(spec.name);
-      checkInt("bpf_program__set_autoload", l.bpf_program__set_autoload(this.prog(spec.program), on), spec.program);
+    const wanted = new Set(programsFor(c.events).map((p) => p.name));
+    for (const name of ALL_PROGRAMS) {
+      checkInt("bpf_program__set_autoload", l.bpf_program__set_autoload(this.prog(name), wanted.has(name)), name);
     }
   }
 
@@ -176,6 +177,24 @@ export class BpfObject {
 
   attach(name: string): void {
     this.links.push(checkPtr("bpf_program__attach", libbpf().bpf_program__attach(this.prog(name)), name));
+  }
+
+  /** A program where its SEC() says, or at each tracepoint it is shared by. */
+  attachProgram(p: ProgramSpec): void {
+    if (p.tracepoints === undefined) {
+      this.attach(p.name);
+      return;
+    }
+    const l = libbpf();
+    for (const tp of p.tracepoints) {
+      const [category = "", event = ""] = tp.split("/");
+      const link = l.bpf_program__attach_tracepoint(
+        this.prog(p.name),
+        Buffer.from(`${category}\0`),
+        Buffer.from(`${event}\0`),
+      );
+      this.links.push(checkPtr("bpf_program__attach_tracepoint", link, `${p.name} at ${tp}`));
+    }
   }
 
   /** Detaches every program: no new events after this returns. */

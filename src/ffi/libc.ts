@@ -36,6 +36,8 @@ export const LIBC_SYMBOLS = {
   mmap: { args: [FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i64], returns: FFIType.ptr },
   munmap: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
   memcpy: { args: [FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.ptr },
+  mount: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+  umount2: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
 } as const;
 
 function open() {
@@ -190,6 +192,19 @@ export function munmap(addr: Pointer, length: number): number {
 }
 
 /** memcpy(3): `n` bytes from `src` to `dst`; the caller bounds both ends. */
+const cstr = (s: string) => Buffer.from(`${s}\0`);
+
+/** mount(2) of a pseudo filesystem (no source, no data); -errno on failure. */
+export function mountFs(type: string, target: string, flags: number): number {
+  return libc().mount(cstr("none"), cstr(target), cstr(type), BigInt(flags), null) === 0 ? 0 : -errno();
+}
+
+/** umount2(2) with MNT_DETACH: gone from the tree now, released when no longer in use. */
+export function detachMount(target: string): number {
+  const MNT_DETACH = 2;
+  return libc().umount2(cstr(target), MNT_DETACH) === 0 ? 0 : -errno();
+}
+
 export function memcpy(dst: Pointer, src: Pointer, n: number): void {
   libc().memcpy(dst, src, n);
 }

@@ -6,7 +6,7 @@
 import { underSession } from "../agent/measured.ts";
 import type { SessionOptions } from "../agent/session.ts";
 import { execNoop } from "../agent/trigger.ts";
-import type { ExecEvent } from "../wire/decode.ts";
+import { type ExecEvent, isExecEvent } from "../wire/decode.ts";
 
 export interface Experiment {
   name: string;
@@ -77,7 +77,7 @@ export async function runExperiment(
     "ds_exec",
     (ev) => {
       // The lab loads only the exec program.
-      if (ev.type !== "exit") seen.push(ev);
+      if (isExecEvent(ev)) seen.push(ev);
     },
     async () => {
       pids = await execNoop(execs);

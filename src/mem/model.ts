@@ -17,6 +17,11 @@
  *     sizeof(struct bpf_ringbuf_map) + (m + d) pages + (m + 2d) * 8
  *     (data pages are mapped twice so a record can wrap without a copy; each
  *     mapping needs a struct page pointer)
+ *   htab_map_mem_usage (kernel/bpf/hashtab.c), an LRU hash (always preallocated):
+ *     sizeof(struct bpf_htab) + roundup_pow_of_two(n) * sizeof(struct bucket)
+ *     + possible_cpus * 8 locks * 4 + n * (sizeof(struct htab_elem) + key + value)
+ *     (key and value rounded up to 8; a plain preallocated hash also keeps one
+ *     extra element and one pointer per CPU, an LRU neither)
  *
  * Struct sizes differ between kernel builds, so they come from the running
  * kernel's BTF (see src/ebpf/host-facts.ts), never from constants.
@@ -27,6 +32,7 @@ export const MapType = {
   array: 2,
   perf_event_array: 4,
   percpu_array: 6,
+  lru_hash: 9,
   ringbuf: 27,
 } as const;
 
@@ -48,10 +54,15 @@ export interface KernelSizes {
   /** offsetof(struct bpf_ringbuf, data) / page size: consumer, producer and header pages. */
   ringbufMetaPages: number;
   pageSize: number;
+  /** sizeof(struct bpf_htab), sizeof(struct htab_elem), sizeof(struct bucket) */
+  htab: number;
+  htabElem: number;
+  htabBucket: number;
 }
 
 export interface MapShape {
   type: number;
+  keySize: number;
   valueSize: number;
   maxEntries: number;
   flags: number;
@@ -71,6 +82,12 @@ export function expectedMemlock(m: MapShape, k: KernelSizes, possibleCpus: numbe
       return k.bpfArray + n * elem;
     case MapType.perf_event_array:
       return k.bpfArray + n * elem;
+    case MapType.lru_hash: {
+      const HASHTAB_MAP_LOCK_COUNT = 8;
+      const buckets = 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+      const elemSize = k.htabElem + roundUp(m.keySize, 8) + elem;
+      return k.htab + buckets * k.htabBucket + 4 * possibleCpus * HASHTAB_MAP_LOCK_COUNT + n * elemSize;
+    }
     case MapType.ringbuf: {
       const data = Math.floor(n / k.pageSize);
       const meta = k.ringbufMetaPages;

@@ -6,7 +6,7 @@
 import { hostname } from "node:os";
 import type { AgentEvent, ExecEvent, LevelView } from "../wire/decode.ts";
 import { escapeBytes, escapeText } from "./escape.ts";
-import { EXEC_SCHEMA, EXIT_SCHEMA, jsonObject, type RenderContext, slot1Data } from "./schema.ts";
+import { type EventSchema, jsonObject, type RenderContext, schemaFor, slot1Data } from "./schema.ts";
 
 export { rfc3339Nano, slot1Data } from "./schema.ts";
 
@@ -90,7 +90,11 @@ export function tableRow(ev: AgentEvent, width = tableWidth()): string {
     const code = ev.exitCode;
     info += ` exit_code=${(code >> 8) & 0xff} signal=${code & 0x7f}${code & 0x80 ? " core" : ""}`;
     info += ` runtime=${(Number(ev.runtimeNs) / 1e9).toFixed(3)}s`;
+  } else if (!("levels" in ev)) {
+    const summary = (schemaFor(ev.type) as EventSchema<typeof ev>).summary;
+    if (summary !== undefined) info += ` ${escapeText(summary(ev), Math.max(16, width - PREFIX - info.length - 1))}`;
   } else {
+    if (ev.res !== 0) info += ` res=${ev.res}`;
     if (ev.corrupt) info += damage(ev);
     if (ev.clobbered) info += " CLOBBERED";
     if (ev.args.length > 0) info += ` cmd=${cmdline(ev, Math.max(16, width - PREFIX - info.length - 5))}`;
@@ -105,5 +109,5 @@ let host: string | undefined;
 export function jsonLine(ev: AgentEvent, bootWallNs: bigint, hostName?: string): string {
   host ??= hostname();
   const ctx: RenderContext = { bootWallNs, host: hostName ?? host };
-  return JSON.stringify(ev.type === "exit" ? jsonObject(EXIT_SCHEMA, ev, ctx) : jsonObject(EXEC_SCHEMA, ev, ctx));
+  return JSON.stringify(jsonObject(schemaFor(ev.type) as EventSchema<AgentEvent>, ev, ctx));
 }

@@ -28,7 +28,7 @@ import { ds_flags, ds_header, ds_level, ds_wire_const } from "../wire/layout.gen
 import { byValue, Encoding, Mode, Transport } from "../wire/names.ts";
 
 import { jsonLine, tableRow, tableWidth } from "./event.ts";
-import { type EventSchema, EXEC_SCHEMA, EXIT_SCHEMA, type Field } from "./schema.ts";
+import { type EventSchema, type Field, schemaFor } from "./schema.ts";
 
 const enc = new TextEncoder();
 const H = ds_header.off;
@@ -399,8 +399,11 @@ export class LineRenderer {
     this.bootSec = Number(opts.bootWallNs / 1_000_000_000n);
     this.bootFrac = Number(opts.bootWallNs % 1_000_000_000n);
     this.commBytes = opts.comm === undefined ? null : enc.encode(opts.comm);
+    // Rare record types have no wire sources in their schema: the general path writes them.
     for (const spec of EVENTS) {
-      this.compiled.set(spec.name, compile<never>(schemaOf(spec) as EventSchema<never>, spec, this.host));
+      const schema = schemaFor(spec.name);
+      if ([...schema.fields, ...schema.heap].every((f) => f.wire !== undefined))
+        this.compiled.set(spec.name, compile<never>(schema, spec, this.host));
     }
   }
 
@@ -440,9 +443,9 @@ export class LineRenderer {
 
   /** The compiled path alone: the end of the line written at `p`, or -1 when the record needs the general path. */
   renderFast(bytes: Uint8Array, spec: EventSpec, spans: RecordSpans, out: Uint8Array, p: number): number {
-    return this.opts.json
-      ? this.json(bytes, this.compiled.get(spec.name)!, spec, spans, out, p)
-      : this.row(bytes, spec, spans, out, p);
+    if (!this.opts.json) return this.row(bytes, spec, spans, out, p);
+    const compiled = this.compiled.get(spec.name);
+    return compiled === undefined ? BAIL : this.json(bytes, compiled, spec, spans, out, p);
   }
 
   /** --pid and --comm, as the run command applied them to decoded events. */
@@ -653,10 +656,11 @@ export class LineRenderer {
 
   /** tableRow() for an exec or flood record that is not corrupt and needs no escaping or cut. */
   private row(bytes: Uint8Array, spec: EventSpec, spans: RecordSpans, out: Uint8Array, p: number): number {
-    if (spec.name === "exit" || this.opts.maxArgs < 1) return BAIL;
+    if ((spec.name !== "exec" && spec.name !== "flood") || this.opts.maxArgs < 1) return BAIL;
     const off = spec.struct.off;
     const flags = u32At(bytes, off.flags!);
-    if ((flags & F.DS_F_CORRUPT) !== 0) return BAIL;
+    // A failed exec (res != 0) is rare: its row takes the general path.
+    if ((flags & F.DS_F_CORRUPT) !== 0 || u32At(bytes, off.res!) !== 0) return BAIL;
     p = padded(out, p, spec.name === "flood" ? FLOOD : EXEC, 8);
     p = pad(out, writeDec(out, p, u32At(bytes, off.pid!)), p + 8);
     p = pad(out, writeDec(out, p, u32At(bytes, off.ppid!)), p + 8);
@@ -767,10 +771,6 @@ function shellWord(b: Uint8Array, s: number, e: number, out: Uint8Array, p: numb
   for (let i = s; i < e; i++) out[p++] = b[i]!;
   if (q !== 0) out[p++] = q;
   return p;
-}
-
-function schemaOf(spec: EventSpec): EventSchema<unknown> {
-  return (spec.name === "exit" ? EXIT_SCHEMA : EXEC_SCHEMA) as EventSchema<unknown>;
 }
 
 /** An intact dual-slot exec record, built from the layout: what warmUp() renders. */

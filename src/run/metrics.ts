@@ -11,7 +11,7 @@ import { enableBpfStats } from "../ebpf/object.ts";
 import { log } from "../log.ts";
 import { type MetricsSnapshot, processMetrics } from "../metrics/prometheus.ts";
 import { type ListenAddress, type MetricsServer, startMetricsServer } from "../metrics/server.ts";
-import { EVENTS } from "../wire/events.ts";
+import { programsFor } from "../wire/events.ts";
 
 export interface ServedMetrics {
   close(): void;
@@ -24,7 +24,7 @@ export function serveMetrics(addr: ListenAddress, session: Session, droppedOutpu
   } catch (e) {
     log.warn(`BPF run-time stats unavailable, dual_slot_bpf_run_time_seconds_total stays 0: ${(e as Error).message}`);
   }
-  const programs = EVENTS.filter((s) => session.opts.events.includes(s.name)).map((s) => s.program);
+  const programs = programsFor(session.opts.events).map((p) => p.name);
   const snapshot = (): MetricsSnapshot => ({
     events: [...session.eventsByType].flatMap(([type, byCpu]) => byCpu.map((count, cpu) => ({ type, cpu, count }))),
     lostByCpu: session.lostByCpu(),

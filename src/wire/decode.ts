@@ -84,10 +84,37 @@ export interface ExitEvent extends EventBase {
   runtimeNs: bigint;
 }
 
-export type AgentEvent = ExecEvent | ExitEvent;
+/** The event types whose records are DS_RECORD_HEAD records (bpf/dual_slot.h). */
+export type RecordEventName = Exclude<EventName, ExecEvent["type"] | "exit">;
+
+/**
+ * A DS_RECORD_HEAD record (fork, setsid, prctl, ptrace, ...): the common
+ * fields, the actor's exe, the syscall's result, and the type's own members
+ * as the decoder read them (`<type>.<member>`, e.g. `ptrace.request`) with
+ * its own strings by name. The schema (src/render/schema.ts) says which are
+ * shown and how.
+ */
+export interface RecordEvent extends EventBase {
+  type: RecordEventName;
+  exe: string;
+  res: bigint;
+  syscall: number;
+  flags: number;
+  fields: Record<string, number | bigint>;
+  texts: Record<string, string>;
+}
+
+export type AgentEvent = ExecEvent | ExitEvent | RecordEvent;
+
+/** exec, flood and usermode_helper: the records with argv, paths and the heap's levels. */
+export function isExecEvent(ev: AgentEvent): ev is ExecEvent {
+  return "levels" in ev;
+}
 
 export interface ExecEvent extends EventBase {
-  type: "exec" | "flood";
+  type: "exec" | "flood" | "usermode_helper";
+  /** 0, or the error of an execve that failed (its filename and args are then those the call gave). */
+  res: number;
   filename: string;
   filenameTruncated: boolean;
   args: string[];
@@ -179,21 +206,23 @@ const H = ds_header.off;
 const SCALAR = /^[us](8|16|32|64)$/;
 
 /**
- * Scalar members of each struct, nested structs' flattened one level deep
- * (the header aside), computed once per spec: the decoder runs per event.
+ * Scalar members of each struct, nested structs' flattened with dotted names
+ * (`common.euid`, `privilege_escalation.old.uid`; the header aside),
+ * computed once per spec: the decoder runs per event.
  */
 const scalarCache = new Map<StructLayout, Array<[string, number, string]>>();
 function scalars(s: StructLayout): Array<[string, number, string]> {
   let out = scalarCache.get(s);
   if (out === undefined) {
     out = [];
-    for (const [name, k] of Object.entries(s.kind)) {
-      if (SCALAR.test(k)) out.push([name, s.off[name]!, k]);
-      const inner = name === "hdr" ? undefined : nestedStruct(s, name);
-      if (inner === undefined) continue;
-      for (const [n, ik] of Object.entries(inner.kind))
-        if (SCALAR.test(ik)) out.push([`${name}.${n}`, s.off[name]! + inner.off[n]!, ik]);
-    }
+    const walk = (st: StructLayout, prefix: string, base: number) => {
+      for (const [name, k] of Object.entries(st.kind)) {
+        if (SCALAR.test(k)) out!.push([prefix + name, base + st.off[name]!, k]);
+        const inner = prefix === "" && name === "hdr" ? undefined : nestedStruct(st, name);
+        if (inner !== undefined) walk(inner, `${prefix}${name}.`, base + st.off[name]!);
+      }
+    };
+    walk(s, "", 0);
     scalarCache.set(s, out);
   }
   return out;
@@ -392,7 +421,9 @@ export function decodeEvent(bytes: Uint8Array, opts: DecodeOptions): Decoded {
   const d = decodeRecord(bytes);
   if (!d.ok) return d;
   const r = d.record;
-  return { ok: true, event: r.spec.name === "exit" ? exitEvent(r) : execEvent(r, bytes, opts) };
+  const st = r.spec.struct;
+  const event = r.spec.name === "exit" ? exitEvent(r) : st === ds_exec ? execEvent(r, bytes, opts) : recordEvent(r);
+  return { ok: true, event };
 }
 
 /** The members every record has, in the shape every event has. */
@@ -449,6 +480,27 @@ function exitEvent(r: WireRecord): ExitEvent {
   };
 }
 
+/** The common strings every DS_RECORD_HEAD record has; the rest are the type's own. */
+const RECORD_COMMON_STRINGS = new Set(["comm", "nodename", "pid_tree", "exe"]);
+
+function recordEvent(r: WireRecord): RecordEvent {
+  const b = base(r, r.spec.name);
+  const texts: Record<string, string> = {};
+  for (const name of r.spec.strings) if (!RECORD_COMMON_STRINGS.has(name)) texts[name] = text(r.strings[name], name, b);
+  // Before the spread below: text() records invalid bytes in b.raw.
+  const exe = text(r.strings.exe, "exe", b);
+  return {
+    ...b,
+    type: r.spec.name as RecordEventName,
+    exe,
+    res: r.fields.res as bigint,
+    syscall: r.fields.syscall as number,
+    flags: r.fields.flags as number,
+    fields: r.fields,
+    texts,
+  };
+}
+
 function execEvent(r: WireRecord, bytes: Uint8Array, opts: DecodeOptions): ExecEvent {
   const { spec, fields: f, strings: s, view: dv } = r;
   const flags = f.flags as number;
@@ -477,16 +529,22 @@ function execEvent(r: WireRecord, bytes: Uint8Array, opts: DecodeOptions): ExecE
     b.raw ??= {};
     b.raw.args = s.args!.slice();
   }
+  // Before the spread below: text() records invalid bytes in b.raw, which may still be null.
+  const filename = text(s.filename, "filename", b);
+  const cwd = text(s.cwd, "cwd", b);
+  const exe = text(s.exe, "exe", b);
+  const pexe = text(s.pexe, "pexe", b);
   return {
     ...b,
-    type: spec.name === "flood" ? "flood" : "exec",
+    type: spec.name === "flood" || spec.name === "usermode_helper" ? spec.name : "exec",
+    res: f.res as number,
     argsTotal: f.args_total as number,
-    filename: text(s.filename, "filename", b),
+    filename,
     filenameTruncated: (flags & F.DS_F_FILENAME_TRUNCATED) !== 0,
     args,
-    cwd: text(s.cwd, "cwd", b),
-    exe: text(s.exe, "exe", b),
-    pexe: text(s.pexe, "pexe", b),
+    cwd,
+    exe,
+    pexe,
     flags,
     argsTruncated: cut || (flags & F.DS_F_ARGS_TRUNCATED) !== 0,
     pathTruncated: (flags & (F.DS_F_CWD_TRUNCATED | F.DS_F_EXE_TRUNCATED | F.DS_F_PEXE_TRUNCATED)) !== 0,

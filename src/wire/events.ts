@@ -12,7 +12,23 @@
  * each in a char array of the `_fixed` struct named like the string.
  */
 import * as layout from "./layout.gen.ts";
-import { ds_event_type, ds_exec, ds_exec_fixed, ds_exit, ds_exit_fixed, ds_exit_str, ds_str } from "./layout.gen.ts";
+import {
+  ds_event_type,
+  ds_exec,
+  ds_exec_fixed,
+  ds_exit,
+  ds_exit_fixed,
+  ds_exit_str,
+  ds_fork,
+  ds_kill,
+  ds_memfd_create,
+  ds_prctl,
+  ds_privilege_escalation,
+  ds_ptrace,
+  ds_rec_str,
+  ds_setsid,
+  ds_str,
+} from "./layout.gen.ts";
 import type { EventName } from "./names.ts";
 
 /** One struct as the generated layout describes it. */
@@ -24,11 +40,30 @@ export interface StructLayout {
   readonly kind: Readonly<Record<string, string>>;
 }
 
+/**
+ * A BPF program an event needs, and where it attaches: its own SEC() name, or
+ * (a program shared by several syscalls) each tracepoint given.
+ */
+export interface ProgramSpec {
+  readonly name: string;
+  /** "syscalls/sys_exit_kill" ...; absent: the program's SEC() says where. */
+  readonly tracepoints?: readonly string[];
+  /** A classic tracepoint: attaching it needs tracefs (src/ebpf/tracefs.ts). */
+  readonly tracefs?: true;
+}
+
+/** A program on syscall tracepoints. */
+const sys = (name: string, tracepoints?: readonly string[]): ProgramSpec =>
+  tracepoints === undefined ? { name, tracefs: true } : { name, tracepoints, tracefs: true };
+
 export interface EventSpec {
   readonly name: EventName;
   readonly type: number;
-  /** The BPF program that emits it: loaded and attached only when the event is selected. */
-  readonly program: string;
+  /**
+   * The BPF programs that emit it: loaded and attached only when an event that
+   * needs them is selected (several events may share one).
+   */
+  readonly programs: readonly ProgramSpec[];
   /** Selected when --events is not given. */
   readonly byDefault: boolean;
   /** One line for --help and doctor: what it reports, from which hook. */
@@ -79,14 +114,30 @@ function stringNames(e: Readonly<Record<string, number>>, prefix: string): strin
 }
 
 const EXEC_STRINGS = stringNames(ds_str, "DS_STR_");
+/** A DS_RECORD_HEAD record's strings: the common four, then the type's own (A, B) under its names. */
+const recStrings = (a?: string, b?: string): string[] => {
+  const names = stringNames(ds_rec_str, "DS_REC_STR_").slice(0, ds_rec_str.DS_REC_STR_A);
+  if (a !== undefined) names.push(a);
+  if (b !== undefined) names.push(b);
+  return names;
+};
+
+const EXEC_PROGRAM: ProgramSpec = { name: "ds_exec" };
+/** Entry of execve and execveat (arguments and creds kept for their exit), and the exit. */
+const EXECVE_PROGRAMS: readonly ProgramSpec[] = [
+  sys("ds_execve_enter"),
+  sys("ds_execveat_enter"),
+  sys("ds_execve_exit", ["syscalls/sys_exit_execve", "syscalls/sys_exit_execveat"]),
+];
+const SETID = ["setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid"];
 
 export const EVENTS: readonly EventSpec[] = [
   {
     name: "exec",
     type: ds_event_type.DS_EVENT_EXEC,
-    program: "ds_exec",
+    programs: [EXEC_PROGRAM, ...EXECVE_PROGRAMS],
     byDefault: true,
-    doc: "a program started (tracepoint sched_process_exec)",
+    doc: "a program started (sched_process_exec), or an execve or execveat failed (their syscall tracepoints)",
     struct: ds_exec,
     fixed: ds_exec_fixed,
     strings: EXEC_STRINGS,
@@ -94,18 +145,114 @@ export const EVENTS: readonly EventSpec[] = [
   {
     name: "exit",
     type: ds_event_type.DS_EVENT_EXIT,
-    program: "ds_exit",
+    programs: [{ name: "ds_exit" }],
     byDefault: false,
-    doc: "a process exited (tracepoint sched_process_exit)",
+    doc: "a process exited (sched_process_exit)",
     struct: ds_exit,
     fixed: ds_exit_fixed,
     strings: stringNames(ds_exit_str, "DS_EXIT_STR_"),
+  },
+  {
+    name: "fork",
+    type: ds_event_type.DS_EVENT_FORK,
+    programs: [{ name: "ds_fork" }],
+    byDefault: false,
+    doc: "a new process (sched_process_fork; threads are not reported)",
+    struct: ds_fork,
+    fixed: ds_fork,
+    strings: recStrings(),
+  },
+  {
+    name: "setsid",
+    type: ds_event_type.DS_EVENT_SETSID,
+    programs: [sys("ds_setsid_exit")],
+    byDefault: true,
+    doc: "a process started a new session (sys_exit_setsid)",
+    struct: ds_setsid,
+    fixed: ds_setsid,
+    strings: recStrings(),
+  },
+  {
+    name: "prctl",
+    type: ds_event_type.DS_EVENT_PRCTL,
+    programs: [sys("ds_prctl_enter"), sys("ds_prctl_exit")],
+    byDefault: true,
+    doc: "a task renamed itself with prctl PR_SET_NAME (sys_enter_prctl, sys_exit_prctl)",
+    struct: ds_prctl,
+    fixed: ds_prctl,
+    strings: recStrings("old_name", "new_name"),
+  },
+  {
+    name: "ptrace",
+    type: ds_event_type.DS_EVENT_PTRACE,
+    programs: [sys("ds_ptrace_enter"), sys("ds_ptrace_exit")],
+    byDefault: true,
+    doc: "ptrace attach, seize, poke or set-registers (sys_enter_ptrace, sys_exit_ptrace)",
+    struct: ds_ptrace,
+    fixed: ds_ptrace,
+    strings: recStrings("target_exe"),
+  },
+  {
+    name: "memfd_create",
+    type: ds_event_type.DS_EVENT_MEMFD_CREATE,
+    programs: [sys("ds_memfd_create_enter"), sys("ds_memfd_create_exit")],
+    byDefault: true,
+    doc: "an anonymous memory file was created (memfd_create's syscall tracepoints)",
+    struct: ds_memfd_create,
+    fixed: ds_memfd_create,
+    strings: recStrings("name"),
+  },
+  {
+    name: "kill",
+    type: ds_event_type.DS_EVENT_KILL,
+    programs: [
+      sys("ds_kill_enter"),
+      sys("ds_tkill_enter"),
+      sys("ds_tgkill_enter"),
+      sys("ds_kill_exit", ["syscalls/sys_exit_kill", "syscalls/sys_exit_tkill", "syscalls/sys_exit_tgkill"]),
+    ],
+    byDefault: false,
+    doc: "a signal sent with kill, tkill or tgkill (their syscall tracepoints)",
+    struct: ds_kill,
+    fixed: ds_kill,
+    strings: recStrings(),
+  },
+  {
+    name: "privilege_escalation",
+    type: ds_event_type.DS_EVENT_PRIVILEGE_ESCALATION,
+    programs: [
+      EXEC_PROGRAM,
+      ...EXECVE_PROGRAMS,
+      sys(
+        "ds_setid_enter",
+        SETID.map((c) => `syscalls/sys_enter_${c}`),
+      ),
+      sys(
+        "ds_setid_exit",
+        SETID.map((c) => `syscalls/sys_exit_${c}`),
+      ),
+    ],
+    byDefault: true,
+    doc: "an exec that raised effective ids or capabilities (setuid, setgid, file capabilities), or a set*id call that made a non-root task root",
+    struct: ds_privilege_escalation,
+    fixed: ds_privilege_escalation,
+    strings: recStrings(),
+  },
+  {
+    name: "usermode_helper",
+    type: ds_event_type.DS_EVENT_USERMODE_HELPER,
+    programs: [EXEC_PROGRAM],
+    byDefault: true,
+    doc: "a program the kernel started itself (call_usermodehelper: core_pattern pipes, modprobe, hotplug), reported instead of its exec",
+    struct: ds_exec,
+    fixed: ds_exec_fixed,
+    strings: EXEC_STRINGS,
   },
   // The benchmark's syscall flood: its records go through the exec path, so they share its struct.
   {
     name: "flood",
     type: ds_event_type.DS_EVENT_FLOOD,
-    program: "ds_flood",
+    programs: [{ name: "ds_flood" }],
     byDefault: false,
     doc: "the benchmark's syscall flood (sys_enter, one process)",
     struct: ds_exec,
@@ -113,6 +260,23 @@ export const EVENTS: readonly EventSpec[] = [
     strings: EXEC_STRINGS,
   },
 ];
+
+/** The programs a set of events needs, each once. */
+export function programsFor(events: readonly EventName[]): ProgramSpec[] {
+  const out = new Map<string, ProgramSpec>();
+  for (const e of EVENTS) if (events.includes(e.name)) for (const p of e.programs) out.set(p.name, p);
+  return [...out.values()];
+}
+
+/** Every BPF program of every event. */
+export const ALL_PROGRAMS: readonly string[] = programsFor(EVENTS.map((e) => e.name)).map((p) => p.name);
+
+/** The ds_config.events mask: bit 1 << type for each selected event. */
+export function eventMask(events: readonly EventName[]): number {
+  let m = 0;
+  for (const e of EVENTS) if (events.includes(e.name)) m |= 1 << e.type;
+  return m >>> 0;
+}
 
 /** Spec by the header's type value. */
 export const SPEC_BY_TYPE: ReadonlyArray<EventSpec | undefined> = (() => {

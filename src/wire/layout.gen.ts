@@ -3,7 +3,7 @@
 
 /** The object's data sections: their sizes and where each variable starts. */
 export const sections = {
-  ".rodata": { size: 34, vars: { ds_fmt_pid_comm: 28, ds_cfg: 0 } },
+  ".rodata": { size: 38, vars: { ds_fmt_pid_comm: 32, ds_cfg: 0 } },
   ".bss": { size: 16, vars: { ds_bss: 0, ds_wire_anchor: 8 } },
 } as const;
 
@@ -18,6 +18,14 @@ export const ds_event_type = {
   DS_EVENT_EXEC: 1,
   DS_EVENT_FLOOD: 2,
   DS_EVENT_EXIT: 3,
+  DS_EVENT_FORK: 4,
+  DS_EVENT_SETSID: 5,
+  DS_EVENT_PRCTL: 6,
+  DS_EVENT_PTRACE: 7,
+  DS_EVENT_MEMFD_CREATE: 8,
+  DS_EVENT_KILL: 9,
+  DS_EVENT_PRIVILEGE_ESCALATION: 10,
+  DS_EVENT_USERMODE_HELPER: 11,
 } as const;
 
 /** enum ds_exit_str */
@@ -38,6 +46,10 @@ export const ds_flags = {
   DS_F_EXE_TRUNCATED: 32,
   DS_F_FILENAME_TRUNCATED: 64,
   DS_F_PEXE_TRUNCATED: 128,
+  DS_F_EXE_DELETED: 256,
+  DS_F_EXE_MEMFD: 512,
+  DS_F_EXE_UNREACHABLE: 1024,
+  DS_F_STR_TRUNCATED: 2048,
 } as const;
 
 /** enum ds_mode */
@@ -45,6 +57,23 @@ export const ds_mode = {
   DS_MODE_DUAL: 0,
   DS_MODE_SINGLE: 1,
   DS_MODE_NEST3: 2,
+} as const;
+
+/** enum ds_privesc_how */
+export const ds_privesc_how = {
+  DS_PRIVESC_EXEC: 1,
+  DS_PRIVESC_SETID: 2,
+} as const;
+
+/** enum ds_rec_str */
+export const ds_rec_str = {
+  DS_REC_STR_COMM: 0,
+  DS_REC_STR_NODENAME: 1,
+  DS_REC_STR_PID_TREE: 2,
+  DS_REC_STR_EXE: 3,
+  DS_REC_STR_A: 4,
+  DS_REC_STR_B: 5,
+  DS_REC_STR_NR: 6,
 } as const;
 
 /** enum ds_str */
@@ -329,11 +358,11 @@ export const ds_common = {
   },
 } as const;
 
-/** struct ds_config: 28 bytes */
+/** struct ds_config: 32 bytes */
 export const ds_config = {
-  size: 28,
-  off: { mode: 0, slots: 4, transport: 8, encoding: 12, guard: 16, inject_clobber: 20, max_arg_bytes: 24 },
-  bytes: { mode: 4, slots: 4, transport: 4, encoding: 4, guard: 4, inject_clobber: 4, max_arg_bytes: 4 },
+  size: 32,
+  off: { mode: 0, slots: 4, transport: 8, encoding: 12, guard: 16, inject_clobber: 20, max_arg_bytes: 24, events: 28 },
+  bytes: { mode: 4, slots: 4, transport: 4, encoding: 4, guard: 4, inject_clobber: 4, max_arg_bytes: 4, events: 4 },
   count: {},
   kind: {
     mode: "u32",
@@ -343,6 +372,7 @@ export const ds_config = {
     guard: "u32",
     inject_clobber: "u32",
     max_arg_bytes: "u32",
+    events: "u32",
   },
 } as const;
 
@@ -364,6 +394,15 @@ export const ds_counters = {
   },
 } as const;
 
+/** struct ds_creds: 32 bytes */
+export const ds_creds = {
+  size: 32,
+  off: { uid: 0, euid: 4, suid: 8, fsuid: 12, gid: 16, egid: 20, sgid: 24, fsgid: 28 },
+  bytes: { uid: 4, euid: 4, suid: 4, fsuid: 4, gid: 4, egid: 4, sgid: 4, fsgid: 4 },
+  count: {},
+  kind: { uid: "u32", euid: "u32", suid: "u32", fsuid: "u32", gid: "u32", egid: "u32", sgid: "u32", fsgid: "u32" },
+} as const;
+
 /** struct ds_exec: 360 bytes */
 export const ds_exec = {
   size: 360,
@@ -378,7 +417,7 @@ export const ds_exec = {
     flags: 124,
     cgroup_id: 128,
     args_total: 136,
-    pad: 140,
+    res: 140,
     mark: 144,
     level: 160,
     str: 328,
@@ -394,7 +433,7 @@ export const ds_exec = {
     flags: 4,
     cgroup_id: 8,
     args_total: 4,
-    pad: 4,
+    res: 4,
     mark: 16,
     level: 168,
     str: 32,
@@ -411,7 +450,7 @@ export const ds_exec = {
     flags: "u32",
     cgroup_id: "u64",
     args_total: "u32",
-    pad: "u32",
+    res: "s32",
     mark: "u8[16]",
     level: "ds_level[3]",
     str: "u32[8]",
@@ -504,6 +543,69 @@ export const ds_exit_fixed = {
   kind: { base: "ds_exit", comm: "s8[16]", nodename: "s8[72]", pid_tree: "s8[256]" },
 } as const;
 
+/** struct ds_fork: 192 bytes */
+export const ds_fork = {
+  size: 192,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+    fork: 152,
+    str: 168,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+    fork: 16,
+    str: 24,
+  },
+  count: { str: 6 },
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+    fork: "ds_fork_data",
+    str: "u32[6]",
+  },
+} as const;
+
+/** struct ds_fork_data: 16 bytes */
+export const ds_fork_data = {
+  size: 16,
+  off: { child_pid: 0, pad: 4, child_start_ns: 8 },
+  bytes: { child_pid: 4, pad: 4, child_start_ns: 8 },
+  count: {},
+  kind: { child_pid: "u32", pad: "u32", child_start_ns: "u64" },
+} as const;
+
 /** struct ds_header: 40 bytes */
 export const ds_header = {
   size: 40,
@@ -552,6 +654,69 @@ export const ds_header = {
   },
 } as const;
 
+/** struct ds_kill: 192 bytes */
+export const ds_kill = {
+  size: 192,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+    kill: 152,
+    str: 168,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+    kill: 16,
+    str: 24,
+  },
+  count: { str: 6 },
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+    kill: "ds_kill_data",
+    str: "u32[6]",
+  },
+} as const;
+
+/** struct ds_kill_data: 16 bytes */
+export const ds_kill_data = {
+  size: 16,
+  off: { target_pid: 0, target_tid: 4, sig: 8, pad: 12 },
+  bytes: { target_pid: 4, target_tid: 4, sig: 4, pad: 4 },
+  count: {},
+  kind: { target_pid: "s32", target_tid: "s32", sig: "s32", pad: "u32" },
+} as const;
+
 /** struct ds_level: 56 bytes */
 export const ds_level = {
   size: 56,
@@ -585,6 +750,364 @@ export const ds_level = {
     used: "u8",
     intact: "u8",
     pad: "u8[5]",
+  },
+} as const;
+
+/** struct ds_memfd_create: 184 bytes */
+export const ds_memfd_create = {
+  size: 184,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+    memfd_create: 152,
+    str: 160,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+    memfd_create: 8,
+    str: 24,
+  },
+  count: { str: 6 },
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+    memfd_create: "ds_memfd_create_data",
+    str: "u32[6]",
+  },
+} as const;
+
+/** struct ds_memfd_create_data: 8 bytes */
+export const ds_memfd_create_data = {
+  size: 8,
+  off: { mflags: 0, pad: 4 },
+  bytes: { mflags: 4, pad: 4 },
+  count: {},
+  kind: { mflags: "u32", pad: "u32" },
+} as const;
+
+/** struct ds_prctl: 184 bytes */
+export const ds_prctl = {
+  size: 184,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+    prctl: 152,
+    str: 160,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+    prctl: 8,
+    str: 24,
+  },
+  count: { str: 6 },
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+    prctl: "ds_prctl_data",
+    str: "u32[6]",
+  },
+} as const;
+
+/** struct ds_prctl_data: 8 bytes */
+export const ds_prctl_data = {
+  size: 8,
+  off: { option: 0, pad: 4 },
+  bytes: { option: 4, pad: 4 },
+  count: {},
+  kind: { option: "u32", pad: "u32" },
+} as const;
+
+/** struct ds_privilege_escalation: 264 bytes */
+export const ds_privilege_escalation = {
+  size: 264,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+    privilege_escalation: 152,
+    str: 240,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+    privilege_escalation: 88,
+    str: 24,
+  },
+  count: { str: 6 },
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+    privilege_escalation: "ds_privilege_escalation_data",
+    str: "u32[6]",
+  },
+} as const;
+
+/** struct ds_privilege_escalation_data: 88 bytes */
+export const ds_privilege_escalation_data = {
+  size: 88,
+  off: { how: 0, pad: 4, cap_effective_old: 8, cap_effective_new: 16, old: 24, new: 56 },
+  bytes: { how: 4, pad: 4, cap_effective_old: 8, cap_effective_new: 8, old: 32, new: 32 },
+  count: {},
+  kind: {
+    how: "u32",
+    pad: "u32",
+    cap_effective_old: "u64",
+    cap_effective_new: "u64",
+    old: "ds_creds",
+    new: "ds_creds",
+  },
+} as const;
+
+/** struct ds_ptrace: 208 bytes */
+export const ds_ptrace = {
+  size: 208,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+    ptrace: 152,
+    str: 184,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+    ptrace: 32,
+    str: 24,
+  },
+  count: { str: 6 },
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+    ptrace: "ds_ptrace_data",
+    str: "u32[6]",
+  },
+} as const;
+
+/** struct ds_ptrace_data: 32 bytes */
+export const ds_ptrace_data = {
+  size: 32,
+  off: { request: 0, addr: 8, data: 16, target_pid: 24, pad: 28 },
+  bytes: { request: 8, addr: 8, data: 8, target_pid: 4, pad: 4 },
+  count: {},
+  kind: { request: "s64", addr: "u64", data: "u64", target_pid: "u32", pad: "u32" },
+} as const;
+
+/** struct ds_record: 152 bytes */
+export const ds_record = {
+  size: 152,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+  },
+  count: {},
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+  },
+} as const;
+
+/** struct ds_setsid: 176 bytes */
+export const ds_setsid = {
+  size: 176,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+    str: 152,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+    str: 24,
+  },
+  count: { str: 6 },
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+    str: "u32[6]",
   },
 } as const;
 

@@ -1,6 +1,6 @@
 /** Decoding helpers shared by the decoder's unit tests. */
 import { expect } from "bun:test";
-import { type Decoded, decodeEvent, type ExecEvent } from "../../src/wire/decode.ts";
+import { type Decoded, decodeEvent, type ExecEvent, isExecEvent } from "../../src/wire/decode.ts";
 
 export const enc = new TextEncoder();
 
@@ -11,7 +11,7 @@ export function decode(b: Uint8Array, maxArgs = 32): Decoded {
 export function ok(b: Uint8Array, maxArgs = 32): ExecEvent {
   const r = decode(b, maxArgs);
   if (!r.ok) throw new Error(`expected ok, got malformed: ${r.reason}`);
-  if (r.event.type === "exit") throw new Error("expected an exec-path event, got an exit");
+  if (!isExecEvent(r.event)) throw new Error(`expected an exec-path event, got ${r.event.type}`);
   return r.event;
 }
 

@@ -3,19 +3,11 @@
  * from (src/render/schema.ts): every required field present with its one JSON
  * type, optional ones typed when present, nothing undocumented.
  */
-import {
-  type EventSchema,
-  EXEC_SCHEMA,
-  EXIT_SCHEMA,
-  type Field,
-  type JsonType,
-  LOST_SCHEMA,
-} from "../../src/render/schema.ts";
+import { type EventSchema, type Field, type JsonType, LOST_SCHEMA, schemaFor } from "../../src/render/schema.ts";
+import { EVENTS } from "../../src/wire/events.ts";
 
 const SCHEMAS: Record<string, EventSchema<never>> = {
-  exec: EXEC_SCHEMA as EventSchema<never>,
-  flood: EXEC_SCHEMA as EventSchema<never>,
-  exit: EXIT_SCHEMA as EventSchema<never>,
+  ...Object.fromEntries(EVENTS.map((e) => [e.name, schemaFor(e.name)])),
   lost: LOST_SCHEMA as EventSchema<never>,
 };
 

@@ -70,6 +70,7 @@ describe("valid events decode to exactly the fields given", () => {
     const ev = ok(b);
     expect(ev).toEqual({
       type: "exec",
+      res: 0,
       ktimeNs: 987_654_321_123n,
       seq: 0xfffffffffffffffen,
       tag: 0xaabbccddeeff0011n,
@@ -168,6 +169,7 @@ describe("valid events decode to exactly the fields given", () => {
     const ev = ok(b);
     expect(ev).toEqual({
       type: "exec",
+      res: 0,
       ktimeNs: 1n,
       seq: 1n,
       tag: BUSINESS_TAG + 1n,

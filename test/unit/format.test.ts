@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { jsonLine, rfc3339Nano, slot1Data, TABLE_HEADER, tableRow } from "../../src/render/event.ts";
 import { SCHEMA_VERSION } from "../../src/render/schema.ts";
-import { decodeEvent, type ExecEvent } from "../../src/wire/decode.ts";
+import { decodeEvent, type ExecEvent, isExecEvent } from "../../src/wire/decode.ts";
 import { Flags, Mode, SLOT_NONE, Transport } from "../helpers/layout.ts";
 import { schemaErrors } from "../helpers/schema.ts";
 import { BUSINESS_TAG, markFor, type SynthOptions, synthEvent } from "../helpers/synth.ts";
@@ -9,7 +9,7 @@ import { BUSINESS_TAG, markFor, type SynthOptions, synthEvent } from "../helpers
 function event(o: SynthOptions = {}, maxArgs = 32): ExecEvent {
   const r = decodeEvent(synthEvent(o), { maxArgs });
   if (!r.ok) throw new Error(`synthetic event did not decode: ${r.reason}`);
-  if (r.event.type === "exit") throw new Error("synthetic exec decoded as exit");
+  if (!isExecEvent(r.event)) throw new Error("synthetic exec decoded as another type");
   return r.event;
 }
 
@@ -194,6 +194,7 @@ describe("jsonLine", () => {
       args_truncated: false,
       cwd: "/home/u",
       exe: "/usr/bin/ls",
+      res: 0,
       path_truncated: false,
       euid: 1000,
       egid: 100,

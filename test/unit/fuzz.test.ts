@@ -10,8 +10,10 @@
  * results differ.
  */
 import { describe, expect, test } from "bun:test";
-import { type Decoded, decodeEvent } from "../../src/wire/decode.ts";
-import { ds_common, ds_exit, ds_exit_fixed, ds_header } from "../../src/wire/layout.gen.ts";
+import { jsonLine, tableRow } from "../../src/render/event.ts";
+import { type Decoded, decodeEvent, isExecEvent } from "../../src/wire/decode.ts";
+import { EVENTS, type EventSpec } from "../../src/wire/events.ts";
+import { ds_common, ds_exit, ds_exit_fixed, ds_header, ds_record } from "../../src/wire/layout.gen.ts";
 import { EventType, Exec, ExecFixed, Header, LEVELS, Level, SD_EVENT_MAX, STR_NR } from "../helpers/layout.ts";
 import { type LevelSpec, mulberry32, type SynthOptions, synthEvent } from "../helpers/synth.ts";
 
@@ -297,7 +299,18 @@ function check(sample: Uint8Array, maxArgs: number, r: Rng, tally: Tally, where:
       throw new Error(`${where}: ok exit of size ${e.size} from ${sample.length} bytes`);
     if (Buffer.byteLength(e.comm) > (e.size - ds_exit.size) * 4)
       throw new Error(`${where}: comm longer than the record`);
-  } else if (a.ok && a.event.type !== "exit") {
+  } else if (a.ok && "texts" in a.event) {
+    tally.ok++;
+    const e = a.event;
+    if (e.size < ds_record.size || e.size > sample.length)
+      throw new Error(`${where}: ok ${e.type} of size ${e.size} from ${sample.length} bytes`);
+    const area = e.size - ds_record.size;
+    for (const t of [e.comm, e.exe, e.nodename, e.pidTree, ...Object.values(e.texts)])
+      if (Buffer.byteLength(t) > area * 4) throw new Error(`${where}: string longer than the record could hold`);
+    // Both renderers take whatever decoded, and keep control bytes out of a table row.
+    JSON.parse(jsonLine(e, 0n, "h"));
+    if (/[\x00-\x1f\x7f]/.test(tableRow(e, 200))) throw new Error(`${where}: control byte in a table row`);
+  } else if (a.ok && isExecEvent(a.event)) {
     tally.ok++;
     const e = a.event;
     if (e.size < Exec.size || e.size > sample.length)
@@ -370,7 +383,83 @@ function mutateExit(r: Rng, src: Uint8Array): Uint8Array {
   return b;
 }
 
+/** The DS_RECORD_HEAD record types (fork, setsid, ptrace, ...). */
+const RECORD_SPECS = EVENTS.filter((e) => e.struct.off.res !== undefined && e.struct.off.syscall !== undefined);
+const RECORD_SAMPLES = 5_000;
+
+/** A valid record of one DS_RECORD_HEAD type: random scalars, random strings packed after the struct. */
+function recordOf(r: Rng, spec: EventSpec): Uint8Array {
+  const strs = spec.strings.map((n) => randBytes(r, n === "comm" ? 1 + int(r, 15) : int(r, n === "exe" ? 300 : 64)));
+  const st = spec.struct;
+  const size = st.size + strs.reduce((a, x) => a + x.length, 0);
+  const b = new Uint8Array(size);
+  for (let at = ds_header.size; at < st.off.str!; at++) b[at] = int(r, 256);
+  const dv = new DataView(b.buffer);
+  const H = ds_header.off;
+  dv.setUint32(H.size, size, true);
+  dv.setUint16(H.type, spec.type, true);
+  dv.setUint8(H.version, 1);
+  dv.setUint8(H.encoding, 0);
+  dv.setUint8(H.mode, 0);
+  dv.setUint8(H.transport, 0);
+  dv.setUint8(H.slots, 2);
+  let off = st.size;
+  strs.forEach((x, i) => {
+    b.set(x, off);
+    setU32(b, st.off.str! + 4 * i, ((x.length << 16) | off) >>> 0);
+    off += x.length;
+  });
+  return b;
+}
+
+function mutateRecord(r: Rng, src: Uint8Array, spec: EventSpec): Uint8Array {
+  let b = src.slice();
+  for (let n = 1 + int(r, 3); n > 0; n--) {
+    const k = int(r, 4);
+    if (k === 0) b = b.slice(0, int(r, b.length + 1));
+    else if (k === 1)
+      setU32(
+        b,
+        pick(r, [spec.struct.off.str! + 4 * int(r, spec.strings.length), ds_header.off.size]),
+        (r() * 2 ** 32) >>> 0,
+      );
+    else if (k === 2 && b.length > 0) b[int(r, b.length)] = int(r, 256);
+    else {
+      const ext = randBytes(r, 1 + int(r, 32));
+      const nb = new Uint8Array(b.length + ext.length);
+      nb.set(b);
+      nb.set(ext, b.length);
+      b = nb;
+    }
+  }
+  return b;
+}
+
 describe("fuzz decodeEvent", () => {
+  for (const [i, spec] of RECORD_SPECS.entries()) {
+    test(`${RECORD_SAMPLES} random and mutated ${spec.name} records (seed ${SEED + 10 + i})`, () => {
+      const r = mulberry32(SEED + 10 + i);
+      const pool = Array.from({ length: 32 }, () => recordOf(r, spec));
+      for (const b of pool) {
+        const d = decodeEvent(b, { maxArgs: 32 });
+        expect(d.ok && d.event.type).toBe(spec.name);
+      }
+      const tally: Tally = { ok: 0, malformed: 0 };
+      for (let n = 0; n < RECORD_SAMPLES; n++) {
+        const sample = r() < 0.1 ? pick(r, pool) : mutateRecord(r, pick(r, pool), spec);
+        check(sample, 32, r, tally, `${spec.name} #${n}`);
+      }
+      expect(tally.ok).toBeGreaterThan(RECORD_SAMPLES / 20);
+      expect(tally.malformed).toBeGreaterThan(RECORD_SAMPLES / 20);
+    }, 60_000);
+  }
+
+  test("every DS_RECORD_HEAD type is fuzzed", () => {
+    expect(RECORD_SPECS.map((e) => e.name as string).sort()).toEqual(
+      ["fork", "kill", "memfd_create", "prctl", "privilege_escalation", "ptrace", "setsid"].sort(),
+    );
+  });
+
   test(`${COMPACT_SAMPLES} random and mutated compact samples (seed ${SEED})`, () => {
     const r = mulberry32(SEED);
     const pool = Array.from({ length: 256 }, () => baseEvent(r, false));

@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { jsonLine, tableRow } from "../../src/render/event.ts";
-import { decodeEvent } from "../../src/wire/decode.ts";
+import { decodeEvent, isExecEvent } from "../../src/wire/decode.ts";
 import type { GoldenExpected } from "../golden/capture.ts";
 import { schemaErrors } from "../helpers/schema.ts";
 
@@ -24,7 +24,7 @@ describe("golden samples from the real program", () => {
         const d = decodeEvent(bytes, { maxArgs: 32 });
         if (!d.ok) throw new Error(`${file}: ${d.reason}`);
         const ev = d.event;
-        if (ev.type === "exit") throw new Error(`${file}: decoded as an exit`);
+        if (!isExecEvent(ev)) throw new Error(`${file}: decoded as ${ev.type}`);
         const known = expected.samples[file]!;
         expect({
           type: ev.type,

@@ -37,7 +37,15 @@ import type { Agent } from "../../src/stats/agents.ts";
 import { selectAgent } from "../../src/stats/agents.ts";
 import { type StatsView, statsJson, statsTable } from "../../src/stats/report.ts";
 
-const VM: KernelSizes = { bpfArray: 312, ringbufMap: 304, ringbufMetaPages: 3, pageSize: 4096 };
+const VM: KernelSizes = {
+  bpfArray: 312,
+  ringbufMap: 304,
+  ringbufMetaPages: 3,
+  pageSize: 4096,
+  htab: 896,
+  htabElem: 48,
+  htabBucket: 16,
+};
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
@@ -79,8 +87,9 @@ describe("format", () => {
 });
 
 describe("memory model", () => {
-  const shape = (type: number, valueSize: number, maxEntries: number, flags = 0) => ({
+  const shape = (type: number, valueSize: number, maxEntries: number, flags = 0, keySize = 4) => ({
     type,
+    keySize,
     valueSize,
     maxEntries,
     flags,
@@ -95,6 +104,12 @@ describe("memory model", () => {
         scratchBytes(2, slots, 16384) + scratchOverhead(slots, VM),
       );
     }
+  });
+
+  test("an LRU hash: header, power-of-two buckets, locks per CPU, one element per entry (6.18's own figure)", () => {
+    // ds_inflight: 8192 entries, u32 key, 120-byte value, 2 CPUs; the kernel said 1573824.
+    expect(expectedMemlock(shape(MapType.lru_hash, 120, 8192), VM, 2)).toBe(1573824);
+    expect(expectedMemlock(shape(MapType.lru_hash, 120, 5000), VM, 2)).toBe(896 + 8192 * 16 + 64 + 5000 * 176);
   });
 
   test("values are rounded up to 8 bytes per CPU", () => {

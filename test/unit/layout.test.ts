@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { generateWire, wireModule } from "../../scripts/wire-gen.ts";
 import { EVENTS, SPEC_BY_TYPE } from "../../src/wire/events.ts";
-import { ds_header, ds_wire_const, sections } from "../../src/wire/layout.gen.ts";
+import { ds_header, ds_rec_str, ds_record, ds_wire_const, sections } from "../../src/wire/layout.gen.ts";
 import { EventType, Mode, named, Transport } from "../../src/wire/names.ts";
 
 const ROOT = path.join(import.meta.dir, "../..");
@@ -168,7 +168,23 @@ describe("src/wire/layout.gen.ts", () => {
 });
 
 describe("the event table", () => {
-  for (const spec of EVENTS) {
+  for (const spec of EVENTS.filter((e) => e.fixed === e.struct)) {
+    test(`${spec.name}: DS_RECORD_HEAD, the type's struct, str[] last (what emit_record writes)`, () => {
+      const s = spec.struct;
+      expect(s.off.hdr).toBe(0);
+      for (const [m, off] of Object.entries(ds_record.off)) expect(`${m}@${s.off[m]}`).toBe(`${m}@${off}`);
+      const own = Object.keys(s.off).filter((m) => !(m in ds_record.off) && m !== "str");
+      // The type's own struct, if any, is named like the event and sits right after the head.
+      expect(own).toEqual(spec.name === "setsid" ? [] : [spec.name]);
+      const data = own.length === 0 ? 0 : s.bytes[spec.name]!;
+      expect(s.off.str).toBe(ds_record.size + data);
+      expect(s.off.str! + s.bytes.str!).toBe(s.size);
+      expect(s.count.str).toBe(ds_rec_str.DS_REC_STR_NR);
+      expect(spec.strings.slice(0, 4)).toEqual(["comm", "nodename", "pid_tree", "exe"]);
+      expect(spec.strings.length).toBeLessThanOrEqual(ds_rec_str.DS_REC_STR_NR);
+    });
+  }
+  for (const spec of EVENTS.filter((e) => e.fixed !== e.struct)) {
     test(`${spec.name}: header first, str[] last, one fixed array per string in order`, () => {
       const s = spec.struct;
       expect(s.off.hdr).toBe(0);

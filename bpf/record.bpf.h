@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The records after exec and exit (fork, setsid, prctl, ptrace, memfd_create,
+ * kill, privilege_escalation): one business layout in slot 1 for all of them,
+ * one serializer into slot 0, and the per-task stash that carries a syscall's
+ * arguments from its sys_enter tracepoint to its sys_exit one.
+ *
+ * Each record is struct ds_<type> in dual_slot.h: DS_RECORD_HEAD, the type's
+ * own struct, the string descriptors. The business level fills rec_info (the
+ * type's struct as bytes in `data`, its strings in a and b); emit_record()
+ * then writes the head, copies `data` behind it and appends the strings.
+ */
+#ifndef DS_RECORD_BPF_H
+#define DS_RECORD_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "dual_slot.h"
+#include "heap.bpf.h"
+#include "path.bpf.h"
+#include "serialize.bpf.h"
+
+#define DS_REC_DATA_MAX 96  /* the largest type struct (privilege_escalation's is 88) */
+#define DS_REC_STR_CAP 256  /* a type's own string: a name, or a target's exe path */
+
+/* Slot 1 for a DS_RECORD_HEAD record. */
+struct ds_rec_info {
+	__u64 tag;
+	__u64 comm[2];
+	__s64 res;     /* the record's head: res, syscall, type */
+	__u32 syscall;
+	__u32 type;
+	__u32 data_len;
+	__u32 flags;
+	__u32 len_exe;
+	__u32 len_a;
+	__u32 len_b;
+	__u32 pad;
+	__u8 data[DS_REC_DATA_MAX];
+	struct ds_common_info ci;
+	char exe[DS_PATH_CAP];
+	char a[DS_PATH_CAP];
+	char b[DS_REC_STR_CAP];
+	char swap[DS_PATH_CAP];
+};
+
+_Static_assert(sizeof(struct ds_rec_info) + DS_NAME_MAX + 1 <= SD_EVENT_MAX, "record info overflows slot 1");
+_Static_assert(sizeof(struct ds_record) % 8 == 0, "the type's struct must start 8-aligned");
+_Static_assert(sizeof(struct ds_privilege_escalation_data) <= DS_REC_DATA_MAX, "type data too large");
+_Static_assert(sizeof(struct ds_record) + DS_REC_DATA_MAX + 4 * DS_REC_STR_NR + DS_COMM_LEN + DS_NODENAME_MAX +
+			       DS_PID_TREE_CAP + 2 * DS_PATH_CAP + DS_REC_STR_CAP
+		       <= SD_EVENT_MAX, "a record must always fit slot 0");
+/* Each type's strings sit right after its data: what emit_record assumes. */
+#define DS_REC_LAYOUT(t)                                                                                  \
+	_Static_assert(__builtin_offsetof(struct ds_##t, str) == sizeof(struct ds_record) + sizeof(struct ds_##t##_data), \
+		       #t " layout")
+DS_REC_LAYOUT(fork);
+DS_REC_LAYOUT(prctl);
+DS_REC_LAYOUT(ptrace);
+DS_REC_LAYOUT(memfd_create);
+DS_REC_LAYOUT(kill);
+DS_REC_LAYOUT(privilege_escalation);
+_Static_assert(__builtin_offsetof(struct ds_setsid, str) == sizeof(struct ds_record), "setsid layout");
+
+/*
+ * A syscall in flight: what its sys_enter program saw, for its sys_exit
+ * program (the exit tracepoint carries only the return value). Keyed by thread
+ * id; LRU, so a thread killed inside a syscall cannot leak an entry.
+ */
+struct ds_inflight {
+	__u64 args[6];
+	struct ds_creds creds;
+	__u64 cap_effective;
+	__u64 comm[2];
+	__u32 kind; /* which of the syscalls sharing an exit program */
+	__u32 nr;   /* set at exit: the syscall's number */
+	__s64 res;  /* set at exit: its return value */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u32);
+	__type(value, struct ds_inflight);
+	__uint(max_entries, 8192);
+} ds_inflight SEC(".maps");
+
+static __always_inline int selected(__u32 type)
+{
+	return (ds_cfg.events >> type) & 1;
+}
+
+static __always_inline void creds_read(const struct cred *cr, struct ds_creds *o)
+{
+	o->uid = BPF_CORE_READ(cr, uid.val);
+	o->euid = BPF_CORE_READ(cr, euid.val);
+	o->suid = BPF_CORE_READ(cr, suid.val);
+	o->fsuid = BPF_CORE_READ(cr, fsuid.val);
+	o->gid = BPF_CORE_READ(cr, gid.val);
+	o->egid = BPF_CORE_READ(cr, egid.val);
+	o->sgid = BPF_CORE_READ(cr, sgid.val);
+	o->fsgid = BPF_CORE_READ(cr, fsgid.val);
+}
+
+static __always_inline __u64 cap_effective(const struct cred *cr)
+{
+	kernel_cap_t cap = BPF_CORE_READ(cr, cap_effective);
+	__u64 v = 0;
+
+	/* A u64 since 6.3, two u32 before. */
+	bpf_probe_read_kernel(&v, sizeof(v), &cap);
+	return v;
+}
+
+/* sys_enter: keeps the arguments, the creds and the comm for the matching sys_exit. */
+static __always_inline void inflight_save(struct trace_event_raw_sys_enter *ctx, __u32 kind)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	const struct cred *cr = BPF_CORE_READ(task, cred);
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct ds_inflight in;
+
+	/* Not a memcpy: the verifier refuses a derived ctx pointer. */
+	bpf_probe_read_kernel(in.args, sizeof(in.args), ctx->args);
+	creds_read(cr, &in.creds);
+	in.cap_effective = cap_effective(cr);
+	bpf_get_current_comm(in.comm, sizeof(in.comm));
+	in.kind = kind;
+	in.nr = 0;
+	in.res = 0;
+	bpf_map_update_elem(&ds_inflight, &tid, &in, BPF_ANY);
+}
+
+/* sys_exit: takes what the sys_enter kept (a copy; the entry is gone after), with the result. */
+static __always_inline int inflight_take(struct trace_event_raw_sys_exit *ctx, struct ds_inflight *out)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct ds_inflight *in = bpf_map_lookup_elem(&ds_inflight, &tid);
+
+	if (!in)
+		return 0;
+	__builtin_memcpy(out, in, sizeof(*out));
+	bpf_map_delete_elem(&ds_inflight, &tid);
+	out->nr = ctx->id;
+	out->res = ctx->ret;
+	return 1;
+}
+
+/* Business level: slot 1, with the common strings and the task's exe filled in. */
+static __noinline struct ds_rec_info *rec_open(struct task_struct *task, __u64 tag, __u32 *gen)
+{
+	struct ds_rec_info *info = sd_get_local(sizeof(*info), gen);
+	struct path p;
+	__u32 r;
+
+	if (!info)
+		return NULL;
+	info->tag = tag;
+	bpf_probe_read_kernel(info->comm, sizeof(info->comm), &task->comm);
+	info->res = 0;
+	info->syscall = 0;
+	info->type = 0;
+	info->data_len = 0;
+	info->flags = 0;
+	info->len_a = 0;
+	info->len_b = 0;
+	common_info_fill(task, &info->ci);
+	p = BPF_CORE_READ(task, mm, exe_file, f_path);
+	r = build_path(p.dentry, p.mnt, info->exe, info->swap);
+	info->len_exe = r & ~DS_PATH_TRUNCATED;
+	if (r & DS_PATH_TRUNCATED)
+		info->flags |= DS_F_EXE_TRUNCATED;
+	return info;
+}
+
+/* A user-space string into the record's string A or B (cut at `cap`). */
+static __always_inline __u32 user_str(char *dst, __u32 cap, const void *src, __u32 *flags)
+{
+	long n = bpf_probe_read_user_str(dst, cap, src);
+
+	if (n <= 1)
+		return 0;
+	if (n == cap)
+		*flags |= DS_F_STR_TRUNCATED;
+	return (n - 1) & (DS_PATH_CAP - 1);
+}
+
+/* Level 2: the record in slot 0 (or the ring), from slot 1. `task` is the actor. */
+static __noinline int emit_record(void *ctx, struct task_struct *task, struct ds_rec_info *info, __u64 tag)
+{
+	struct ds_counters *c = counters();
+	const int ring = ds_cfg.transport == DS_TRANSPORT_RINGBUF;
+	__u32 str[DS_REC_STR_NR];
+	__u32 l_comm, l_node, l_tree, l_exe, l_a, l_b, dlen, head, size, off, gen0 = 0;
+	struct bpf_dynptr dp;
+	struct ds_record *ev;
+	void *s0 = NULL;
+
+	if (!c)
+		return 0;
+	dlen = info->data_len;
+	if (dlen > DS_REC_DATA_MAX)
+		return 0;
+	l_comm = comm_len(info->comm);
+	if (l_comm > DS_COMM_LEN)
+		l_comm = DS_COMM_LEN;
+	l_node = info->ci.len_nodename > DS_NODENAME_MAX ? DS_NODENAME_MAX : info->ci.len_nodename;
+	l_tree = info->ci.len_pid_tree > DS_PID_TREE_CAP - 1 ? DS_PID_TREE_CAP - 1 : info->ci.len_pid_tree;
+	l_exe = info->len_exe > DS_PATH_CAP - 1 ? DS_PATH_CAP - 1 : info->len_exe;
+	l_a = info->len_a > DS_PATH_CAP - 1 ? DS_PATH_CAP - 1 : info->len_a;
+	l_b = info->len_b > DS_REC_STR_CAP - 1 ? DS_REC_STR_CAP - 1 : info->len_b;
+	head = sizeof(struct ds_record) + dlen + sizeof(str);
+	size = head + l_comm + l_node + l_tree + l_exe + l_a + l_b;
+
+	ev = record_begin(&dp, &s0, &gen0, size, sizeof(*ev), c);
+	if (!ev)
+		return 0;
+	ev->hdr.tag = tag + 1;
+	hdr_fill(&ev->hdr, c, info->type);
+	ev->hdr.encoding = DS_ENCODING_COMPACT;
+	ev->pid = BPF_CORE_READ(task, tgid);
+	ev->tid = BPF_CORE_READ(task, pid);
+	ev->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	ev->uid = BPF_CORE_READ(task, cred, uid.val);
+	ev->gid = BPF_CORE_READ(task, cred, gid.val);
+	ev->cgroup_id = bpf_get_current_cgroup_id();
+	ev->res = info->res;
+	ev->syscall = info->syscall;
+	ev->pad0 = 0;
+	common_fill(task, &ev->common);
+	ev->flags = info->flags | (info->tag == tag ? DS_F_SLOT1_INTACT : DS_F_CORRUPT);
+
+	off = sizeof(struct ds_record);
+	if (bpf_dynptr_write(&dp, off, info->data, dlen, 0))
+		goto fail;
+	off = head;
+#define DS_REC_PUT(i, src, len)                                           \
+	do {                                                              \
+		__u32 __l = (len);                                        \
+		if (bpf_dynptr_write(&dp, off & SD_EVENT_MASK, (void *)(src), __l, 0)) \
+			__l = 0;                                          \
+		str[i] = __l << 16 | (off & SD_EVENT_MASK);               \
+		off += __l;                                               \
+	} while (0)
+	DS_REC_PUT(DS_REC_STR_COMM, info->comm, l_comm);
+	DS_REC_PUT(DS_REC_STR_NODENAME, info->ci.nodename, l_node);
+	DS_REC_PUT(DS_REC_STR_PID_TREE, info->ci.pid_tree, l_tree);
+	DS_REC_PUT(DS_REC_STR_EXE, info->exe, l_exe);
+	DS_REC_PUT(DS_REC_STR_A, info->a, l_a);
+	DS_REC_PUT(DS_REC_STR_B, info->b, l_b);
+#undef DS_REC_PUT
+	if (bpf_dynptr_write(&dp, sizeof(struct ds_record) + dlen, str, sizeof(str), 0))
+		goto fail;
+	ev->hdr.size = off;
+	record_submit(ctx, &dp, s0, off, c);
+	if (!ring)
+		sd_put_percpu_data(s0, 0, OWNER_SERIALIZER, gen0, 1);
+	return 0;
+fail:
+	/* Cannot happen with the sizes above; never send a record with holes. */
+	if (ring)
+		bpf_ringbuf_discard_dynptr(&dp, 0);
+	else
+		sd_put_percpu_data(s0, 0, OWNER_SERIALIZER, gen0, 1);
+	c->output_fail++;
+	return 0;
+}
+
+#endif /* DS_RECORD_BPF_H */

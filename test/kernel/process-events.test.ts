@@ -1,0 +1,224 @@
+/**
+ * The process events, each triggered for real (workloads/trigger.c) under a
+ * running agent and asserted field by field: a failed exec, setsid, prctl,
+ * ptrace POKEDATA, memfd_create, kill/tgkill, a setuid binary run by an
+ * unprivileged user, a set*id call that makes a task root, execs from a memfd
+ * and of an unlinked file, pid_tree over a known chain, exec ids that join
+ * parent and child, fork, exit codes and signals.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { type JsonEvent, parseEvents, startAgent } from "../helpers/agent.ts";
+import { describeKernel } from "../helpers/kernel.ts";
+
+const ARCH = process.arch === "arm64" ? "arm64" : "x64";
+const TOOLS = join(import.meta.dir, "../../out/workloads", ARCH);
+const TRIGGER = join(TOOLS, "trigger");
+const NOOP = join(TOOLS, "noop");
+/** An unprivileged uid that exists on any Debian host. */
+const NOBODY = 65534;
+
+type Ev = JsonEvent & Record<string, unknown>;
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** Runs the trigger under an agent with `events`; returns its JSON line and every event. */
+async function under(
+  events: string,
+  argv: string[],
+  opts: { expectExit?: number } = {},
+): Promise<{ out: Record<string, string | number>; events: Ev[]; trigger: number }> {
+  const agent = await startAgent(["--json", "--events", events]);
+  const p = Bun.spawn([TRIGGER, ...argv], { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(p.stdout).text(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ]);
+  await Bun.sleep(300);
+  const run = await agent.stop();
+  if (code !== (opts.expectExit ?? 0)) throw new Error(`trigger ${argv.join(" ")} exited ${code}: ${stderr}`);
+  const first = stdout.split("\n").find((l) => l.startsWith("{"));
+  return {
+    out: first === undefined ? {} : (JSON.parse(first) as Record<string, string | number>),
+    events: parseEvents(run.stdout) as Ev[],
+    trigger: p.pid,
+  };
+}
+
+const only = (evs: Ev[], type: string, pid: number): Ev[] => evs.filter((e) => e.event === type && e.pid === pid);
+
+describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => {
+  test("a failed execve: exec with res -2, the filename and argv the call gave", async () => {
+    const { events, trigger } = await under("exec", ["exec-missing", "/nonexistent/ds-missing"]);
+    const [e] = only(events, "exec", trigger).filter((x) => x.res !== 0);
+    expect(e).toBeDefined();
+    expect(e!.res).toBe(-2);
+    expect(e!.filename).toBe("/nonexistent/ds-missing");
+    expect(e!.args).toEqual(["/nonexistent/ds-missing", "x"]);
+    expect(e!.comm).toBe("trigger");
+    expect(e!.exe).toBe(TRIGGER);
+    // The successful exec of the trigger itself says res 0.
+    expect(only(events, "exec", trigger).find((x) => x.res === 0)?.filename).toBe(TRIGGER);
+  }, 30_000);
+
+  test("setsid: the new session id in res, sid and pgid are the caller's", async () => {
+    const { events, out } = await under("setsid", ["setsid"]);
+    const child = Number(out.child);
+    const [e] = only(events, "setsid", child);
+    expect(e).toBeDefined();
+    expect(e!.res).toBe(child);
+    expect(e!.sid).toBe(child);
+    expect(e!.pgid).toBe(child);
+    expect(e!.syscall).toBe("setsid");
+    expect(e!.ppid).toBe(Number(out.pid));
+  }, 30_000);
+
+  test("prctl PR_SET_NAME: old and new name", async () => {
+    const { events, out } = await under("prctl", ["prctl", "ds-renamed"]);
+    const [e] = only(events, "prctl", Number(out.pid));
+    expect(e).toBeDefined();
+    expect(e!.option).toBe(15);
+    expect(e!.old_name).toBe("trigger");
+    expect(e!.new_name).toBe("ds-renamed");
+    expect(e!.comm).toBe("ds-renamed");
+    expect(e!.res).toBe(0);
+    expect(e!.exe).toBe(TRIGGER);
+  }, 30_000);
+
+  test("ptrace: ATTACH, then POKEDATA with the address, the word and the target's exe", async () => {
+    const { events, out } = await under("ptrace", ["ptrace"]);
+    const evs = only(events, "ptrace", Number(out.pid));
+    expect(evs.map((e) => e.request_name)).toEqual(["PTRACE_ATTACH", "PTRACE_POKEDATA"]);
+    const [attach, poke] = evs as [Ev, Ev];
+    expect(attach.target_pid).toBe(Number(out.child));
+    expect(attach.res).toBe(0);
+    expect(attach.target_exe).toBe(TRIGGER);
+    expect(poke.request).toBe(5);
+    expect(poke.target_pid).toBe(Number(out.child));
+    expect(poke.addr).toBe(String(out.addr));
+    expect(poke.data).toBe(String(out.data));
+    expect(poke.target_exe).toBe(TRIGGER);
+    expect(poke.res).toBe(0);
+  }, 30_000);
+
+  test("memfd_create: the name, the flags and the fd", async () => {
+    const { events, out } = await under("memfd_create", ["memfd", "ds-anon"]);
+    const [e] = only(events, "memfd_create", Number(out.pid));
+    expect(e).toBeDefined();
+    expect(e!.name).toBe("ds-anon");
+    expect(e!.flags).toBe(3);
+    expect(e!.res).toBe(Number(out.fd));
+  }, 30_000);
+
+  test("kill and tgkill: target and signal", async () => {
+    const { events, out } = await under("kill", ["kill"]);
+    const evs = only(events, "kill", Number(out.pid));
+    const child = Number(out.child);
+    expect(evs.map((e) => [e.syscall, e.target_pid, e.target_tid, e.sig, e.res])).toEqual([
+      ["kill", child, 0, 10, 0],
+      ["tgkill", child, child, 15, 0],
+    ]);
+  }, 30_000);
+
+  test("a set*id call that makes a non-root task root: setid escalation with old and new creds", async () => {
+    const { events, out } = await under("privilege_escalation", ["setuid-root", String(NOBODY)]);
+    const [e] = only(events, "privilege_escalation", Number(out.pid));
+    expect(e).toBeDefined();
+    expect(e!.how).toBe("setid");
+    expect(e!.syscall).toBe("setuid");
+    expect(e!.res).toBe(0);
+    expect(e!.old).toEqual({
+      uid: NOBODY,
+      euid: NOBODY,
+      suid: NOBODY,
+      fsuid: NOBODY,
+      gid: 0,
+      egid: 0,
+      sgid: 0,
+      fsgid: 0,
+    });
+    expect(e!.new).toEqual({ uid: 0, euid: 0, suid: 0, fsuid: 0, gid: 0, egid: 0, sgid: 0, fsgid: 0 });
+    expect(String(e!.pid_tree).startsWith(`${out.pid}.trigger<`)).toBe(true);
+    // setresuid to nobody gave nothing: only the step to root is reported.
+    expect(only(events, "privilege_escalation", Number(out.pid))).toHaveLength(1);
+  }, 30_000);
+
+  test("a setuid-root binary run by an unprivileged user: exec escalation", async () => {
+    const dir = mkdtempSync("/tmp/ds-suid-");
+    dirs.push(dir);
+    chmodSync(dir, 0o755);
+    const suid = join(dir, "ds-suid-noop");
+    copyFileSync(NOOP, suid);
+    chownSync(suid, 0, 0);
+    chmodSync(suid, 0o4755);
+    const { events, trigger } = await under("privilege_escalation,exec", ["as-user", String(NOBODY), suid]);
+    const [e] = only(events, "privilege_escalation", trigger);
+    expect(e).toBeDefined();
+    expect(e!.how).toBe("exec");
+    expect(e!.exe).toBe(suid);
+    expect((e!.old as Record<string, number>).euid).toBe(NOBODY);
+    expect((e!.new as Record<string, number>).uid).toBe(NOBODY);
+    expect((e!.new as Record<string, number>).euid).toBe(0);
+    const exec = only(events, "exec", trigger).find((x) => x.filename === suid);
+    expect(exec?.uid).toBe(NOBODY);
+    expect(exec?.euid).toBe(0);
+  }, 30_000);
+
+  test("pid_tree over a known 4-level chain, and exec ids that join parent and child", async () => {
+    const { events, out } = await under("exec,fork", ["chain", "3", NOOP]);
+    const top = Number(out.pid);
+    const forks = events.filter((e) => e.event === "fork");
+    // Each level forked the next: top -> c1 -> c2 -> c3.
+    const chain = [top];
+    for (let i = 0; i < 3; i++) {
+      const f = forks.find((e) => e.pid === chain[i]);
+      expect(f).toBeDefined();
+      chain.push(Number(f!.child_pid));
+    }
+    const exec = events.find((e) => e.event === "exec" && e.pid === chain[3] && e.filename === NOOP);
+    expect(exec).toBeDefined();
+    const tree = String(exec!.pid_tree).split("<");
+    expect(tree.slice(0, 4)).toEqual([
+      `${chain[3]}.noop`,
+      `${chain[2]}.trigger`,
+      `${chain[1]}.trigger`,
+      `${top}.trigger`,
+    ]);
+    // The child's exec_id before it execs is the fork's child_exec_id; its parent_exec_id after is the parent's.
+    const lastFork = forks.find((e) => e.pid === chain[2])!;
+    const [start, pid] = String(lastFork.child_exec_id).split(":");
+    expect(String(exec!.exec_id).startsWith(`${start}:${pid}:`)).toBe(true);
+    expect(exec!.parent_exec_id).toBe(lastFork.exec_id);
+    const topExec = events.find((e) => e.event === "exec" && e.pid === top);
+    expect(forks.find((e) => e.pid === top)!.exec_id).toBe(topExec!.exec_id);
+  }, 30_000);
+
+  test("an exec from a memfd and of an unlinked file", async () => {
+    const m = await under("exec", ["memfd-exec", NOOP]);
+    const me = only(m.events, "exec", Number(m.out.pid)).find((e) => e.args?.[0] === "from-memfd");
+    expect(me).toBeDefined();
+    expect(String(me!.exe)).toStartWith("/memfd:ds-memfd-exec");
+    const u = await under("exec", ["unlinked-exec", NOOP]);
+    const ue = only(u.events, "exec", Number(u.out.pid)).find((e) => e.args?.[0] === "from-unlinked");
+    expect(ue).toBeDefined();
+    expect(ue!.exe).toBe(String(u.out.path));
+  }, 30_000);
+
+  test("exit: code and signal", async () => {
+    const { events, out } = await under("exit", ["kill"]);
+    const child = events.find((e) => e.event === "exit" && e.pid === Number(out.child));
+    expect(child).toBeDefined();
+    expect(child!.signal).toBe(15);
+    expect(child!.exit_code).toBe(0);
+    const self = events.find((e) => e.event === "exit" && e.pid === Number(out.pid));
+    expect(self!.exit_code).toBe(0);
+    expect(self!.signal).toBe(0);
+    const missing = await under("exit", ["nonsense"], { expectExit: 2 });
+    expect(missing.events.find((e) => e.event === "exit" && e.pid === missing.trigger)?.exit_code).toBe(2);
+  }, 30_000);
+});

@@ -1,0 +1,235 @@
+/*
+ * trigger: does one security-relevant thing for real, so a kernel test can
+ * assert the record the agent built for it. Test-only: not embedded.
+ *
+ *   trigger prctl NAME            prctl(PR_SET_NAME, NAME)
+ *   trigger setsid                fork; the child calls setsid()
+ *   trigger memfd NAME            memfd_create(NAME, MFD_CLOEXEC | MFD_ALLOW_SEALING)
+ *   trigger ptrace                fork a child; PTRACE_ATTACH, PTRACE_POKEDATA a known
+ *                                 word into it, detach, kill it
+ *   trigger kill                  fork a child; kill(child, SIGUSR1), tgkill(child, child, SIGTERM)
+ *   trigger setuid-root UID       as root: keep capabilities, become UID, raise CAP_SETUID,
+ *                                 setuid(0): a non-root task making itself root
+ *   trigger exec-missing PATH     execve(PATH, {PATH, "x"}) that fails
+ *   trigger memfd-exec PATH       copy PATH into a memfd and execute it from there
+ *   trigger unlinked-exec PATH    copy PATH to a file, unlink it, execute it by fd
+ *   trigger chain N PATH          N nested fork levels, the deepest execs PATH
+ *   trigger as-user UID PATH      setgid/setuid to UID, then exec PATH (a setuid file)
+ *
+ * Every command prints one JSON line with what a test needs to match the event
+ * (pids, fds, addresses) before it acts where that matters, and exits 0 when the
+ * action happened as intended.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <grp.h>
+#include <unistd.h>
+
+static volatile uint64_t target_word = 0x1111111111111111ull;
+
+static void die(const char *what)
+{
+	fprintf(stderr, "trigger: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static int copy_to(int dst, const char *path)
+{
+	char buf[65536];
+	int src = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (src < 0)
+		return -1;
+	while ((n = read(src, buf, sizeof(buf))) > 0)
+		if (write(dst, buf, n) != n)
+			return -1;
+	close(src);
+	return n < 0 ? -1 : 0;
+}
+
+static int wait_ok(pid_t pid)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static int cmd_ptrace(void)
+{
+	const uint64_t word = 0x4242424242424242ull;
+	pid_t child = fork();
+	int st;
+
+	if (child < 0)
+		die("fork");
+	if (child == 0) {
+		for (;;)
+			pause();
+	}
+	printf("{\"pid\":%d,\"child\":%d,\"addr\":\"0x%lx\",\"data\":\"0x%llx\"}\n", getpid(), child,
+	       (unsigned long)&target_word, (unsigned long long)word);
+	fflush(stdout);
+	if (ptrace(PTRACE_ATTACH, child, 0, 0) < 0)
+		die("PTRACE_ATTACH");
+	if (waitpid(child, &st, 0) < 0)
+		die("waitpid");
+	if (ptrace(PTRACE_POKEDATA, child, (void *)&target_word, (void *)word) < 0)
+		die("PTRACE_POKEDATA");
+	ptrace(PTRACE_DETACH, child, 0, 0);
+	kill(child, SIGKILL);
+	waitpid(child, &st, 0);
+	return 0;
+}
+
+static int cmd_setuid_root(uid_t uid)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct d[2];
+
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		die("PR_SET_KEEPCAPS");
+	if (setresuid(uid, uid, uid) < 0)
+		die("setresuid");
+	/* Permitted survived (KEEPCAPS); effective was cleared: raise CAP_SETUID again. */
+	if (syscall(SYS_capget, &h, d) < 0)
+		die("capget");
+	d[0].effective |= 1u << CAP_SETUID;
+	if (syscall(SYS_capset, &h, d) < 0)
+		die("capset");
+	printf("{\"pid\":%d,\"uid\":%u}\n", getpid(), uid);
+	fflush(stdout);
+	if (setuid(0) < 0)
+		die("setuid(0)");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "";
+
+	if (!strcmp(cmd, "prctl") && argc == 3) {
+		printf("{\"pid\":%d}\n", getpid());
+		fflush(stdout);
+		if (prctl(PR_SET_NAME, argv[2], 0, 0, 0) < 0)
+			die("prctl");
+		return 0;
+	}
+	if (!strcmp(cmd, "setsid")) {
+		pid_t child = fork();
+
+		if (child < 0)
+			die("fork");
+		if (child == 0)
+			_exit(setsid() < 0 ? 1 : 0);
+		printf("{\"pid\":%d,\"child\":%d}\n", getpid(), child);
+		return wait_ok(child) ? 1 : 0;
+	}
+	if (!strcmp(cmd, "memfd") && argc == 3) {
+		int fd = memfd_create(argv[2], MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+		if (fd < 0)
+			die("memfd_create");
+		printf("{\"pid\":%d,\"fd\":%d}\n", getpid(), fd);
+		return 0;
+	}
+	if (!strcmp(cmd, "ptrace"))
+		return cmd_ptrace();
+	if (!strcmp(cmd, "kill")) {
+		pid_t child;
+
+		/* Ignored before the fork: the child must survive SIGUSR1 whenever it comes. */
+		signal(SIGUSR1, SIG_IGN);
+		child = fork();
+		if (child < 0)
+			die("fork");
+		if (child == 0) {
+			for (;;)
+				pause();
+		}
+		printf("{\"pid\":%d,\"child\":%d}\n", getpid(), child);
+		fflush(stdout);
+		if (kill(child, SIGUSR1) < 0 || syscall(SYS_tgkill, child, child, SIGTERM) < 0)
+			die("kill");
+		waitpid(child, NULL, 0);
+		return 0;
+	}
+	if (!strcmp(cmd, "setuid-root") && argc == 3)
+		return cmd_setuid_root((uid_t)atoi(argv[2]));
+	if (!strcmp(cmd, "exec-missing") && argc == 3) {
+		char *args[] = { argv[2], "x", NULL };
+
+		printf("{\"pid\":%d}\n", getpid());
+		fflush(stdout);
+		execve(argv[2], args, environ);
+		return errno == ENOENT ? 0 : 1;
+	}
+	if (!strcmp(cmd, "memfd-exec") && argc == 3) {
+		int fd = memfd_create("ds-memfd-exec", MFD_CLOEXEC);
+		char *args[] = { "from-memfd", NULL };
+
+		if (fd < 0 || copy_to(fd, argv[2]) < 0)
+			die("memfd copy");
+		printf("{\"pid\":%d}\n", getpid());
+		fflush(stdout);
+		fexecve(fd, args, environ);
+		die("fexecve");
+	}
+	if (!strcmp(cmd, "unlinked-exec") && argc == 3) {
+		char path[] = "/tmp/ds-unlinked-XXXXXX";
+		char *args[] = { "from-unlinked", NULL };
+		int fd = mkstemp(path), rfd;
+
+		if (fd < 0 || copy_to(fd, argv[2]) < 0 || fchmod(fd, 0700) < 0)
+			die("copy");
+		close(fd);
+		rfd = open(path, O_RDONLY | O_CLOEXEC);
+		if (rfd < 0 || unlink(path) < 0)
+			die("reopen");
+		printf("{\"pid\":%d,\"path\":\"%s\"}\n", getpid(), path);
+		fflush(stdout);
+		fexecve(rfd, args, environ);
+		die("fexecve");
+	}
+	if (!strcmp(cmd, "chain") && argc == 4) {
+		int n = atoi(argv[2]);
+
+		printf("{\"pid\":%d}\n", getpid());
+		fflush(stdout);
+		for (int i = 0; i < n; i++) {
+			pid_t child = fork();
+
+			if (child < 0)
+				die("fork");
+			if (child > 0)
+				return wait_ok(child) ? 1 : 0;
+		}
+		execl(argv[3], argv[3], (char *)NULL);
+		die("exec");
+	}
+	if (!strcmp(cmd, "as-user") && argc == 4) {
+		uid_t uid = (uid_t)atoi(argv[2]);
+
+		if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0)
+			die("drop");
+		execl(argv[3], argv[3], (char *)NULL);
+		die("exec");
+	}
+	fprintf(stderr, "trigger: unknown command or arguments: %s\n", cmd);
+	return 2;
+}
