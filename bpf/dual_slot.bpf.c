@@ -16,6 +16,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include "dual_slot.h"
 #include "heap.bpf.h"
 #include "path.bpf.h"
@@ -113,6 +114,190 @@ static __noinline void failed_exec_fill(struct ds_file_info *info, const struct 
 		info->flags |= DS_F_ARGS_TRUNCATED;
 }
 
+/* bpf_snprintf() takes its format from a read-only map: these live in .rodata. */
+static const char ds_fmt_pipe[] = "pipe:[%lu]";
+static const char ds_fmt_socket[] = "socket:[%lu]";
+static const char ds_fmt_pts[] = "/dev/pts/%u";
+static const char ds_fmt_chr[] = "chr:%u:%u";
+static const char ds_fmt_file[] = "file:%u:%u:%lu";
+static const char ds_fmt_other[] = "inode:%lu"; /* a directory, a block device, ... */
+static const char ds_fmt_ip4[] = "%pI4";
+static const char ds_fmt_ip6[] = "%pI6c";
+
+#define DS_S_IFMT 0170000
+#define DS_S_IFSOCK 0140000
+#define DS_S_IFIFO 0010000
+#define DS_S_IFCHR 0020000
+#define DS_S_IFREG 0100000
+#define DS_AF_INET 2
+#define DS_AF_INET6 10
+
+/* Length of what bpf_snprintf wrote into a buffer of cap bytes (it returns the full size, NUL included). */
+static __always_inline __u32 snlen(long n, __u32 cap)
+{
+	if (n <= 1)
+		return 0;
+	return n > cap ? cap - 1 : n - 1;
+}
+
+/*
+ * What an fd is, as /proc/PID/fd would name it where that fits a short
+ * string: "pipe:[ino]", "socket:[ino]", "/dev/pts/N", "chr:MAJOR:MINOR", and
+ * "file:MAJOR:MINOR:ino" for a file (its path would cost a slot-1 path buffer).
+ */
+static __noinline __u32 fd_text(struct file *f, char *out)
+{
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	__u32 mode = BPF_CORE_READ(ino, i_mode) & DS_S_IFMT;
+	__u32 dev;
+	__u64 d[3];
+	long n;
+
+	d[0] = BPF_CORE_READ(ino, i_ino);
+	if (mode == DS_S_IFIFO) {
+		n = bpf_snprintf(out, DS_FD_CAP, ds_fmt_pipe, d, 8);
+	} else if (mode == DS_S_IFSOCK) {
+		n = bpf_snprintf(out, DS_FD_CAP, ds_fmt_socket, d, 8);
+	} else if (mode == DS_S_IFCHR) {
+		dev = BPF_CORE_READ(ino, i_rdev);
+		/* Unix98 pty slaves: majors 136-143, 256 minors each. */
+		if ((dev >> 20) >= 136 && (dev >> 20) <= 143) {
+			d[0] = ((dev >> 20) - 136) * 256 + (dev & 0xfffff);
+			n = bpf_snprintf(out, DS_FD_CAP, ds_fmt_pts, d, 8);
+		} else {
+			d[0] = dev >> 20;
+			d[1] = dev & 0xfffff;
+			n = bpf_snprintf(out, DS_FD_CAP, ds_fmt_chr, d, 16);
+		}
+	} else if (mode == DS_S_IFREG) {
+		dev = BPF_CORE_READ(ino, i_sb, s_dev);
+		d[2] = d[0];
+		d[0] = dev >> 20;
+		d[1] = dev & 0xfffff;
+		n = bpf_snprintf(out, DS_FD_CAP, ds_fmt_file, d, 24);
+	} else {
+		n = bpf_snprintf(out, DS_FD_CAP, ds_fmt_other, d, 8);
+	}
+	return snlen(n, DS_FD_CAP);
+}
+
+/* An inet socket's two ends, from the struct sock behind the file. */
+static __noinline void sock_fill(struct file *f, struct ds_exec_extra *x)
+{
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u64 d[1];
+
+	if (family != DS_AF_INET && family != DS_AF_INET6)
+		return;
+	x->sa_family = family;
+	x->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	x->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	/* bpf_snprintf reads the address itself (%pI4/%pI6 take a pointer). */
+	if (family == DS_AF_INET) {
+		d[0] = (__u64)sk + bpf_core_field_offset(struct sock, __sk_common.skc_rcv_saddr);
+		x->len[DS_STR_SIP - DS_STR_TTY] = snlen(bpf_snprintf(x->sip, DS_IP_CAP, ds_fmt_ip4, d, 8), DS_IP_CAP);
+		d[0] = (__u64)sk + bpf_core_field_offset(struct sock, __sk_common.skc_daddr);
+		x->len[DS_STR_DIP - DS_STR_TTY] = snlen(bpf_snprintf(x->dip, DS_IP_CAP, ds_fmt_ip4, d, 8), DS_IP_CAP);
+	} else {
+		d[0] = (__u64)sk + bpf_core_field_offset(struct sock, __sk_common.skc_v6_rcv_saddr);
+		x->len[DS_STR_SIP - DS_STR_TTY] = snlen(bpf_snprintf(x->sip, DS_IP_CAP, ds_fmt_ip6, d, 8), DS_IP_CAP);
+		d[0] = (__u64)sk + bpf_core_field_offset(struct sock, __sk_common.skc_v6_daddr);
+		x->len[DS_STR_DIP - DS_STR_TTY] = snlen(bpf_snprintf(x->dip, DS_IP_CAP, ds_fmt_ip6, d, 8), DS_IP_CAP);
+	}
+}
+
+/* One environment variable per step, read into swap; SSH_CONNECTION and LD_PRELOAD are kept. */
+struct env_walk {
+	unsigned long p;
+	unsigned long end;
+	struct ds_file_info *info;
+	__u32 cont; /* the previous read was cut: this one is the rest of a variable */
+	__u32 pad;
+};
+
+#define DS_ENV_READ 256
+
+static long env_step(__u32 i, struct env_walk *w)
+{
+	struct ds_file_info *info = w->info;
+	__u64 a, b;
+	long n;
+
+	if (w->p >= w->end)
+		return 1;
+	n = bpf_probe_read_user_str(info->swap, DS_ENV_READ, (void *)w->p);
+	if (n <= 0)
+		return 1;
+	a = *(__u64 *)info->swap;
+	b = *(__u64 *)(info->swap + 8);
+	/* "SSH_CONN" "ECTION=" and "LD_PRELO" "AD=", little-endian. */
+	if (!w->cont && n > 15 && a == 0x4e4e4f435f485353ull && (b & 0x00ffffffffffffffull) == 0x003d4e4f49544345ull)
+		info->x.len[DS_STR_SSH - DS_STR_TTY] =
+			snlen(bpf_probe_read_user_str(info->x.ssh, DS_SSH_CAP, (void *)(w->p + 15)), DS_SSH_CAP);
+	else if (!w->cont && n > 11 && a == 0x4f4c4552505f444cull && (b & 0xffffff) == 0x3d4441)
+		info->x.len[DS_STR_LD_PRELOAD - DS_STR_TTY] =
+			snlen(bpf_probe_read_user_str(info->x.ld_preload, DS_LD_PRELOAD_CAP, (void *)(w->p + 11)),
+			      DS_LD_PRELOAD_CAP);
+	w->cont = n == DS_ENV_READ;
+	w->p += w->cont ? DS_ENV_READ - 1 : n;
+	return 0;
+}
+
+/*
+ * Business level, a successful exec: the context it ran in (struct
+ * ds_exec_extra) and what the agent could not see (a deleted or memfd exe).
+ */
+static __noinline void exec_extra(struct task_struct *task, struct ds_file_info *info)
+{
+	struct ds_exec_extra *x = &info->x;
+	struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	struct inode *ei = BPF_CORE_READ(exe, f_inode);
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	unsigned int max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct env_walk w = { .info = info };
+	__u64 name = 0;
+	long n;
+
+	if (tty) {
+		n = bpf_core_read_str(x->tty, DS_TTY_CAP, &tty->name);
+		x->len[0] = n > 1 ? (n - 1) & (DS_TTY_CAP - 1) : 0;
+	}
+	for (int i = 0; i < 3 && i < max_fds; i++) {
+		struct file *f = NULL;
+
+		bpf_probe_read_kernel(&f, sizeof(f), &fds[i]);
+		if (!f)
+			continue;
+		if (i == 0)
+			x->len[DS_STR_STDIN - DS_STR_TTY] = fd_text(f, x->stdin);
+		else if (i == 1)
+			x->len[DS_STR_STDOUT - DS_STR_TTY] = fd_text(f, x->stdout);
+		if (!x->sa_family && (BPF_CORE_READ(f, f_inode, i_mode) & DS_S_IFMT) == DS_S_IFSOCK)
+			sock_fill(f, x);
+	}
+
+	x->exe_ino = BPF_CORE_READ(ei, i_ino);
+	x->exe_dev = BPF_CORE_READ(ei, i_sb, s_dev);
+	bpf_probe_read_kernel(&name, 6, BPF_CORE_READ(exe, f_path.dentry, d_name.name));
+	if (name == 0x3a64666d656dull) /* "memfd:", little-endian */
+		info->flags |= DS_F_EXE_MEMFD;
+	else if (BPF_CORE_READ(ei, __i_nlink) == 0)
+		info->flags |= DS_F_EXE_DELETED;
+
+	w.p = BPF_CORE_READ(task, mm, env_start);
+	w.end = BPF_CORE_READ(task, mm, env_end);
+	bpf_loop(DS_ENV_SCAN, env_step, &w, 0);
+	if (w.p < w.end)
+		info->flags |= DS_F_ENV_TRUNCATED;
+
+	x->total = 0;
+	for (int i = 0; i < DS_STR_NR - DS_STR_TTY; i++)
+		x->total += x->len[i];
+}
+
 /*
  * Level 1: everything the event needs that does not fit the stack, in slot 1.
  * The image is the new one (bprm, at sched_process_exec), the caller's own
@@ -124,7 +309,6 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
 	__u64 comm[2] = {}; /* u64s: the serializer compares it 8 bytes at a time */
 	struct ds_file_info *info;
 	struct mm_struct *mm;
-	struct path p;
 	__u64 tag = new_tag();
 	__u32 gen = 0, n, r;
 	unsigned long start, end;
@@ -170,19 +354,30 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
 			info->flags |= DS_F_ARGS_TRUNCATED;
 	}
 
-	p = BPF_CORE_READ(task, fs, pwd);
-	r = build_path(p.dentry, p.mnt, info->cwd, info->swap);
+	/* Field by field, not a struct path copy: 6.1 counts every byte of this frame (512 for the chain). */
+	r = build_path(BPF_CORE_READ(task, fs, pwd.dentry), BPF_CORE_READ(task, fs, pwd.mnt), info->cwd, info->swap);
 	info->len[DS_STR_CWD] = r & ~DS_PATH_TRUNCATED;
 	if (r & DS_PATH_TRUNCATED)
 		info->flags |= DS_F_CWD_TRUNCATED;
 
-	p = BPF_CORE_READ(mm, exe_file, f_path);
-	r = build_path(p.dentry, p.mnt, info->exe, info->swap);
+	r = build_path(BPF_CORE_READ(mm, exe_file, f_path.dentry), BPF_CORE_READ(mm, exe_file, f_path.mnt), info->exe,
+		       info->swap);
 	info->len[DS_STR_EXE] = r & ~DS_PATH_TRUNCATED;
 	if (r & DS_PATH_TRUNCATED)
 		info->flags |= DS_F_EXE_TRUNCATED;
 
 	common_info_fill(task, &info->ci);
+
+	for (int i = 0; i < DS_STR_NR - DS_STR_TTY; i++)
+		info->x.len[i] = 0;
+	info->x.total = 0;
+	info->x.exe_dev = 0;
+	info->x.exe_ino = 0;
+	info->x.sa_family = 0;
+	info->x.sport = 0;
+	info->x.dport = 0;
+	if (bprm)
+		exec_extra(task, info);
 
 	if (ds_cfg.inject_clobber)
 		refresh_tid(tag);
@@ -233,14 +428,14 @@ int ds_exec(struct bpf_raw_tracepoint_args *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_enter_execve")
-int ds_execve_enter(struct trace_event_raw_sys_enter *ctx)
+int ds_execve_enter(struct ds_sys_enter *ctx)
 {
 	inflight_save(ctx, DS_EXECVE);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_execveat")
-int ds_execveat_enter(struct trace_event_raw_sys_enter *ctx)
+int ds_execveat_enter(struct ds_sys_enter *ctx)
 {
 	inflight_save(ctx, DS_EXECVEAT);
 	return 0;
@@ -248,13 +443,16 @@ int ds_execveat_enter(struct trace_event_raw_sys_enter *ctx)
 
 /* Attached to sys_exit_execve and sys_exit_execveat: an exec that failed, as an exec record with its error. */
 SEC("tracepoint")
-int ds_execve_exit(struct trace_event_raw_sys_exit *ctx)
+int ds_execve_exit(struct ds_sys_exit *ctx)
 {
-	struct ds_inflight in;
+	struct ds_inflight *in;
 
-	if (!inflight_take(ctx, &in) || in.res >= 0 || !selected(DS_EVENT_EXEC))
+	if (!(in = inflight_get(ctx)))
 		return 0;
-	return business_logic(ctx, (void *)bpf_get_current_task(), NULL, &in, DS_EVENT_EXEC);
+	if (in->res < 0 && selected(DS_EVENT_EXEC))
+		business_logic(ctx, (void *)bpf_get_current_task(), NULL, in, DS_EVENT_EXEC);
+	inflight_drop();
+	return 0;
 }
 
 /* The flood workload: one process's cheap syscall, through the same two levels. */
@@ -328,7 +526,7 @@ int ds_fork(struct bpf_raw_tracepoint_args *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_setsid")
-int ds_setsid_exit(struct trace_event_raw_sys_exit *ctx)
+int ds_setsid_exit(struct ds_sys_exit *ctx)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct ds_rec_info *info;
@@ -340,7 +538,7 @@ int ds_setsid_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	info->type = DS_EVENT_SETSID;
 	info->res = ctx->ret;
-	info->syscall = ctx->id;
+	info->syscall = sys_nr(ctx);
 	emit_record(ctx, task, info, tag);
 	sd_put_local(info, gen);
 	return 0;
@@ -349,7 +547,7 @@ int ds_setsid_exit(struct trace_event_raw_sys_exit *ctx)
 #define DS_PR_SET_NAME 15
 
 SEC("tracepoint/syscalls/sys_enter_prctl")
-int ds_prctl_enter(struct trace_event_raw_sys_enter *ctx)
+int ds_prctl_enter(struct ds_sys_enter *ctx)
 {
 	if (ctx->args[0] == DS_PR_SET_NAME)
 		inflight_save(ctx, 0);
@@ -358,32 +556,34 @@ int ds_prctl_enter(struct trace_event_raw_sys_enter *ctx)
 
 /* prctl(PR_SET_NAME): the name before (kept at entry) and the name asked for. */
 SEC("tracepoint/syscalls/sys_exit_prctl")
-int ds_prctl_exit(struct trace_event_raw_sys_exit *ctx)
+int ds_prctl_exit(struct ds_sys_exit *ctx)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct ds_prctl_data *d;
 	struct ds_rec_info *info;
-	struct ds_inflight in;
+	struct ds_inflight *in;
 	__u64 tag = new_tag();
 	__u32 gen = 0;
 
-	if (!inflight_take(ctx, &in))
+	if (!(in = inflight_get(ctx)))
 		return 0;
 	info = rec_open(task, tag, &gen);
 	if (!info)
-		return 0;
+		goto out;
 	d = (void *)info->data;
-	d->option = in.args[0];
+	d->option = in->args[0];
 	d->pad = 0;
 	info->data_len = sizeof(*d);
-	__builtin_memcpy(info->a, in.comm, DS_COMM_LEN);
-	info->len_a = comm_len(in.comm);
-	info->len_b = user_str(info->b, DS_COMM_LEN, (void *)in.args[1], &info->flags);
+	__builtin_memcpy(info->a, in->comm, DS_COMM_LEN);
+	info->len_a = comm_len(in->comm);
+	info->len_b = user_str(info->b, DS_COMM_LEN, (void *)in->args[1], &info->flags);
 	info->type = DS_EVENT_PRCTL;
-	info->res = in.res;
-	info->syscall = in.nr;
+	info->res = in->res;
+	info->syscall = in->nr;
 	emit_record(ctx, task, info, tag);
 	sd_put_local(info, gen);
+out:
+	inflight_drop();
 	return 0;
 }
 
@@ -404,7 +604,7 @@ static __always_inline int ptrace_watched(__s64 req)
 }
 
 SEC("tracepoint/syscalls/sys_enter_ptrace")
-int ds_ptrace_enter(struct trace_event_raw_sys_enter *ctx)
+int ds_ptrace_enter(struct ds_sys_enter *ctx)
 {
 	if (ptrace_watched(ctx->args[0]))
 		inflight_save(ctx, 0);
@@ -438,27 +638,27 @@ static __noinline struct task_struct *tracee(struct task_struct *task, __u32 vpi
 }
 
 SEC("tracepoint/syscalls/sys_exit_ptrace")
-int ds_ptrace_exit(struct trace_event_raw_sys_exit *ctx)
+int ds_ptrace_exit(struct ds_sys_exit *ctx)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct ds_ptrace_data *d;
 	struct ds_rec_info *info;
 	struct task_struct *t;
-	struct ds_inflight in;
+	struct ds_inflight *in;
 	__u64 tag = new_tag();
 	__u32 gen = 0, r;
 	struct path p;
 
-	if (!inflight_take(ctx, &in))
+	if (!(in = inflight_get(ctx)))
 		return 0;
 	info = rec_open(task, tag, &gen);
 	if (!info)
-		return 0;
+		goto out;
 	d = (void *)info->data;
-	d->request = in.args[0];
-	d->target_pid = in.args[1];
-	d->addr = in.args[2];
-	d->data = in.args[3];
+	d->request = in->args[0];
+	d->target_pid = in->args[1];
+	d->addr = in->args[2];
+	d->data = in->args[3];
 	d->pad = 0;
 	info->data_len = sizeof(*d);
 	t = tracee(task, d->target_pid);
@@ -470,45 +670,49 @@ int ds_ptrace_exit(struct trace_event_raw_sys_exit *ctx)
 			info->flags |= DS_F_STR_TRUNCATED;
 	}
 	info->type = DS_EVENT_PTRACE;
-	info->res = in.res;
-	info->syscall = in.nr;
+	info->res = in->res;
+	info->syscall = in->nr;
 	emit_record(ctx, task, info, tag);
 	sd_put_local(info, gen);
+out:
+	inflight_drop();
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_memfd_create")
-int ds_memfd_create_enter(struct trace_event_raw_sys_enter *ctx)
+int ds_memfd_create_enter(struct ds_sys_enter *ctx)
 {
 	inflight_save(ctx, 0);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_memfd_create")
-int ds_memfd_create_exit(struct trace_event_raw_sys_exit *ctx)
+int ds_memfd_create_exit(struct ds_sys_exit *ctx)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct ds_memfd_create_data *d;
 	struct ds_rec_info *info;
-	struct ds_inflight in;
+	struct ds_inflight *in;
 	__u64 tag = new_tag();
 	__u32 gen = 0;
 
-	if (!inflight_take(ctx, &in))
+	if (!(in = inflight_get(ctx)))
 		return 0;
 	info = rec_open(task, tag, &gen);
 	if (!info)
-		return 0;
+		goto out;
 	d = (void *)info->data;
-	d->mflags = in.args[1];
+	d->mflags = in->args[1];
 	d->pad = 0;
 	info->data_len = sizeof(*d);
-	info->len_a = user_str(info->a, DS_REC_STR_CAP, (void *)in.args[0], &info->flags);
+	info->len_a = user_str(info->a, DS_REC_STR_CAP, (void *)in->args[0], &info->flags);
 	info->type = DS_EVENT_MEMFD_CREATE;
-	info->res = in.res;
-	info->syscall = in.nr;
+	info->res = in->res;
+	info->syscall = in->nr;
 	emit_record(ctx, task, info, tag);
 	sd_put_local(info, gen);
+out:
+	inflight_drop();
 	return 0;
 }
 
@@ -516,21 +720,21 @@ int ds_memfd_create_exit(struct trace_event_raw_sys_exit *ctx)
 enum { DS_KILL = 1, DS_TKILL = 2, DS_TGKILL = 3 };
 
 SEC("tracepoint/syscalls/sys_enter_kill")
-int ds_kill_enter(struct trace_event_raw_sys_enter *ctx)
+int ds_kill_enter(struct ds_sys_enter *ctx)
 {
 	inflight_save(ctx, DS_KILL);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_tkill")
-int ds_tkill_enter(struct trace_event_raw_sys_enter *ctx)
+int ds_tkill_enter(struct ds_sys_enter *ctx)
 {
 	inflight_save(ctx, DS_TKILL);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_tgkill")
-int ds_tgkill_enter(struct trace_event_raw_sys_enter *ctx)
+int ds_tgkill_enter(struct ds_sys_enter *ctx)
 {
 	inflight_save(ctx, DS_TGKILL);
 	return 0;
@@ -538,37 +742,39 @@ int ds_tgkill_enter(struct trace_event_raw_sys_enter *ctx)
 
 /* Attached to sys_exit_kill, sys_exit_tkill and sys_exit_tgkill (src/wire/events.ts). */
 SEC("tracepoint")
-int ds_kill_exit(struct trace_event_raw_sys_exit *ctx)
+int ds_kill_exit(struct ds_sys_exit *ctx)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct ds_kill_data *d;
 	struct ds_rec_info *info;
-	struct ds_inflight in;
+	struct ds_inflight *in;
 	__u64 tag = new_tag();
 	__u32 gen = 0;
 
-	if (!inflight_take(ctx, &in))
+	if (!(in = inflight_get(ctx)))
 		return 0;
 	info = rec_open(task, tag, &gen);
 	if (!info)
-		return 0;
+		goto out;
 	d = (void *)info->data;
-	d->target_pid = in.args[0];
-	d->target_tid = in.kind == DS_TGKILL ? in.args[1] : 0;
-	d->sig = in.kind == DS_TGKILL ? in.args[2] : in.args[1];
+	d->target_pid = in->args[0];
+	d->target_tid = in->kind == DS_TGKILL ? in->args[1] : 0;
+	d->sig = in->kind == DS_TGKILL ? in->args[2] : in->args[1];
 	d->pad = 0;
 	info->data_len = sizeof(*d);
 	info->type = DS_EVENT_KILL;
-	info->res = in.res;
-	info->syscall = in.nr;
+	info->res = in->res;
+	info->syscall = in->nr;
 	emit_record(ctx, task, info, tag);
 	sd_put_local(info, gen);
+out:
+	inflight_drop();
 	return 0;
 }
 
 /* Attached to every sys_enter_set*id: the creds before the call. */
 SEC("tracepoint")
-int ds_setid_enter(struct trace_event_raw_sys_enter *ctx)
+int ds_setid_enter(struct ds_sys_enter *ctx)
 {
 	inflight_save(ctx, 0);
 	return 0;
@@ -613,16 +819,17 @@ static __noinline void privesc_emit(void *ctx, struct task_struct *task, const s
 
 /* Attached to every sys_exit_set*id: a non-root task that made itself root. */
 SEC("tracepoint")
-int ds_setid_exit(struct trace_event_raw_sys_exit *ctx)
+int ds_setid_exit(struct ds_sys_exit *ctx)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct ds_creds now;
-	struct ds_inflight in;
+	struct ds_inflight *in;
 
-	if (!inflight_take(ctx, &in))
+	if (!(in = inflight_get(ctx)))
 		return 0;
 	creds_read(BPF_CORE_READ(task, cred), &now);
-	if ((!has_root(&in.creds) && has_root(&now)) || (!has_root_group(&in.creds) && has_root_group(&now)))
-		privesc_emit(ctx, task, &in, DS_PRIVESC_SETID);
+	if ((!has_root(&in->creds) && has_root(&now)) || (!has_root_group(&in->creds) && has_root_group(&now)))
+		privesc_emit(ctx, task, in, DS_PRIVESC_SETID);
+	inflight_drop();
 	return 0;
 }

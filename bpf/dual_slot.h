@@ -32,6 +32,13 @@
 #define DS_PID_TREE_DEPTH 8   /* ancestors in pid_tree, the task itself included */
 #define DS_PID_TREE_CAP 256   /* 8 x "pid.comm<" is at most 8 x 27 bytes */
 #define DS_PID_TREE_ENTRY 32  /* room one "pid.comm" may take, NUL included */
+/* The exec's context strings (struct ds_exec_extra in heap.bpf.h), each its own size. */
+#define DS_TTY_CAP 32
+#define DS_FD_CAP 32          /* stdin, stdout: "pipe:[ino]", "socket:[ino]", "/dev/pts/N", ... */
+#define DS_IP_CAP 48          /* an IPv6 address as text, NUL included */
+#define DS_SSH_CAP 96         /* SSH_CONNECTION: "client port server port" */
+#define DS_LD_PRELOAD_CAP 128
+#define DS_ENV_SCAN 128       /* environment variables looked at, at most */
 
 /* Fixed encoding: each string gets an array of this size on the wire. */
 #define DS_FIXED_FILENAME 256
@@ -87,7 +94,14 @@ enum ds_str {
 	DS_STR_PEXE = 5, /* parent's exe, only filled by the nest3 enrichment level */
 	DS_STR_NODENAME = 6, /* UTS hostname of the task's namespace */
 	DS_STR_PID_TREE = 7, /* "pid.comm<ppid.comm<...", Elkeid's pid_tree */
-	DS_STR_NR = 8,
+	DS_STR_TTY = 8,      /* the controlling terminal, e.g. "pts/3" */
+	DS_STR_STDIN = 9,    /* what fd 0 is: "pipe:[ino]", "socket:[ino]", "/dev/pts/3", "file:dev:ino", ... */
+	DS_STR_STDOUT = 10,  /* fd 1, the same way */
+	DS_STR_SIP = 11,     /* the first inet socket among fds 0-2: its local address */
+	DS_STR_DIP = 12,     /* and its peer's */
+	DS_STR_SSH = 13,     /* SSH_CONNECTION from the new environment */
+	DS_STR_LD_PRELOAD = 14, /* LD_PRELOAD from the new environment */
+	DS_STR_NR = 15,
 };
 
 enum ds_flags {
@@ -103,6 +117,7 @@ enum ds_flags {
 	DS_F_EXE_MEMFD = 1 << 9,       /* the executable is a memfd: no file anywhere */
 	DS_F_EXE_UNREACHABLE = 1 << 10, /* the path is not under the process's root (chroot, other mount namespace) */
 	DS_F_STR_TRUNCATED = 1 << 11,  /* a record's own string (a name, a target's exe) was cut */
+	DS_F_ENV_TRUNCATED = 1 << 12,  /* the environment was longer than the agent scans (DS_ENV_SCAN) */
 };
 
 /*
@@ -178,8 +193,14 @@ struct ds_exec {
 	__u64 cgroup_id;
 	__u32 args_total;  /* bytes of argv in the process, before any cut */
 	__s32 res;         /* 0, or the error of an exec that failed (argv and filename then from the call) */
+	__u32 exe_dev;     /* the executable's device, the kernel's encoding: major << 20 | minor */
+	__u32 sa_family;   /* the first inet socket among fds 0-2: AF_INET (2) or AF_INET6 (10); 0: none */
+	__u64 exe_ino;     /* the executable's inode number */
+	__u32 sport;       /* that socket's local port */
+	__u32 dport;       /* and its peer's */
 	__u8 mark[16];     /* serializer's level data: "s0:" + comm */
 	struct ds_level level[DS_LEVELS];
+	__u32 pad;         /* DS_STR_NR is odd: keeps str[] the last bytes of the struct */
 	__u32 str[DS_STR_NR];
 };
 
@@ -193,6 +214,13 @@ struct ds_exec_fixed {
 	char pexe[DS_FIXED_PATH];
 	char nodename[DS_FIXED_NODENAME];
 	char pid_tree[DS_FIXED_PID_TREE];
+	char tty[DS_TTY_CAP];
+	char stdin[DS_FD_CAP];
+	char stdout[DS_FD_CAP];
+	char sip[DS_IP_CAP];
+	char dip[DS_IP_CAP];
+	char ssh[DS_SSH_CAP];
+	char ld_preload[DS_LD_PRELOAD_CAP];
 };
 
 /* Index of each string descriptor in ds_exit.str[]. */

@@ -61,11 +61,33 @@ struct ds_common_info {
 	char pid_tree[DS_PID_TREE_CAP + DS_PID_TREE_ENTRY];
 };
 
+/*
+ * What an exec ran in, gathered by exec_extra() (dual_slot.bpf.c): the
+ * terminal, fds 0 and 1, the first inet socket among fds 0-2 (a reverse shell
+ * shows here), two environment variables, the executable's identity.
+ */
+struct ds_exec_extra {
+	__u32 len[DS_STR_NR - DS_STR_TTY]; /* of each string below, in ds_str order */
+	__u32 total;                       /* their sum */
+	__u32 exe_dev;
+	__u32 sa_family;
+	__u64 exe_ino;
+	__u32 sport;
+	__u32 dport;
+	char tty[DS_TTY_CAP];
+	char stdin[DS_FD_CAP];
+	char stdout[DS_FD_CAP];
+	char sip[DS_IP_CAP];
+	char dip[DS_IP_CAP];
+	char ssh[DS_SSH_CAP];
+	char ld_preload[DS_LD_PRELOAD_CAP];
+};
+
 /* Slot 1 as the business function lays it out: Elkeid's var_exec, in small. */
 struct ds_file_info {
 	__u64 tag;
 	char comm[DS_COMM_LEN];
-	__u32 len[DS_STR_NR];
+	__u32 len[DS_STR_TTY];
 	__u32 flags;
 	__u32 args_total;
 	__s32 res;
@@ -75,7 +97,9 @@ struct ds_file_info {
 	char cwd[DS_PATH_CAP];
 	char exe[DS_PATH_CAP];
 	char swap[DS_PATH_CAP]; /* paths are built backwards here, then copied */
+	/* After swap, so that a name written past its end (see below) stays in this struct. */
 	struct ds_common_info ci;
+	struct ds_exec_extra x;
 };
 
 /* Slot 1 for an exit: what the business function gathers before serializing. */
@@ -97,11 +121,17 @@ struct ds_enrich {
 };
 
 /* The verifier bounds swap + pos + name by the value size, so leave that slack. */
-_Static_assert(sizeof(struct ds_file_info) + DS_NAME_MAX + 1 <= SD_EVENT_MAX, "slot 1 overflows");
+_Static_assert(sizeof(struct ds_file_info) <= SD_EVENT_MAX, "slot 1 overflows");
+_Static_assert(__builtin_offsetof(struct ds_file_info, swap) + DS_PATH_CAP + DS_NAME_MAX + 1 <= SD_EVENT_MAX,
+	       "no room past swap for a path component");
 _Static_assert(sizeof(struct ds_enrich) + DS_NAME_MAX + 1 <= SD_EVENT_MAX, "enrich slot overflows");
-_Static_assert(sizeof(struct ds_exec) + DS_COMM_LEN + DS_FILENAME_CAP + DS_ARGS_CAP + 3 * DS_PATH_CAP +
-			       DS_NODENAME_MAX + DS_PID_TREE_CAP
+/* nest3's parent exe (one more path) fits because that mode caps argv at half (serialize_event). */
+_Static_assert(sizeof(struct ds_exec) + DS_COMM_LEN + DS_FILENAME_CAP + DS_ARGS_CAP + 2 * DS_PATH_CAP +
+			       DS_NODENAME_MAX + DS_PID_TREE_CAP + sizeof(struct ds_exec_extra)
 		       <= SD_EVENT_MAX, "a compact event must always fit slot 0");
+_Static_assert(sizeof(struct ds_exec) + DS_COMM_LEN + DS_FILENAME_CAP + DS_ARGS_CAP / 2 + 3 * DS_PATH_CAP +
+			       DS_NODENAME_MAX + DS_PID_TREE_CAP + sizeof(struct ds_exec_extra)
+		       <= SD_EVENT_MAX, "a compact nest3 event must always fit slot 0");
 _Static_assert(sizeof(struct ds_exec_fixed) <= SD_EVENT_MAX, "fixed event overflows slot 0");
 _Static_assert(sizeof(struct ds_exit_fixed) <= SD_EVENT_MAX, "fixed exit overflows slot 0");
 _Static_assert(DS_FIXED_NODENAME > DS_NODENAME_MAX && DS_FIXED_PID_TREE >= DS_PID_TREE_CAP, "fixed arrays too small");

@@ -47,7 +47,7 @@ struct ds_rec_info {
 
 _Static_assert(sizeof(struct ds_rec_info) + DS_NAME_MAX + 1 <= SD_EVENT_MAX, "record info overflows slot 1");
 _Static_assert(sizeof(struct ds_record) % 8 == 0, "the type's struct must start 8-aligned");
-_Static_assert(sizeof(struct ds_privilege_escalation_data) <= DS_REC_DATA_MAX, "type data too large");
+_Static_assert(sizeof(struct ds_privilege_escalation_data) <= DS_REC_DATA_MAX && DS_REC_DATA_MAX <= 128, "type data too large");
 _Static_assert(sizeof(struct ds_record) + DS_REC_DATA_MAX + 4 * DS_REC_STR_NR + DS_COMM_LEN + DS_NODENAME_MAX +
 			       DS_PID_TREE_CAP + 2 * DS_PATH_CAP + DS_REC_STR_CAP
 		       <= SD_EVENT_MAX, "a record must always fit slot 0");
@@ -85,6 +85,39 @@ struct {
 	__uint(max_entries, 8192);
 } ds_inflight SEC(".maps");
 
+/*
+ * The record of a syscalls/sys_{enter,exit}_<name> tracepoint (the kernel's
+ * struct syscall_trace_enter/exit): struct trace_entry, the syscall number as
+ * an int, then the arguments or the return value at offset 16. Not vmlinux's
+ * trace_event_raw_sys_enter (the raw_syscalls event, a long id): CO-RE would
+ * move its fields with trace_entry, which PREEMPT_RT 6.1 grows from 8 to 12
+ * bytes, and the kernel then refuses the program (EACCES: past the record).
+ */
+struct ds_sys_enter {
+	__u64 entry;
+	__u64 nr_word;
+	unsigned long args[6];
+};
+
+struct ds_sys_exit {
+	__u64 entry;
+	__u64 nr_word;
+	long ret;
+};
+
+/*
+ * The syscall number: right after struct trace_entry, whatever its size on
+ * this kernel. Read with a helper: the verifier takes only constant offsets
+ * into ctx, and this one is a CO-RE relocation.
+ */
+static __always_inline __u32 sys_nr(void *ctx)
+{
+	int nr = -1;
+
+	bpf_probe_read_kernel(&nr, sizeof(nr), (char *)ctx + bpf_core_type_size(struct trace_entry));
+	return nr;
+}
+
 static __always_inline int selected(__u32 type)
 {
 	return (ds_cfg.events >> type) & 1;
@@ -113,7 +146,7 @@ static __always_inline __u64 cap_effective(const struct cred *cr)
 }
 
 /* sys_enter: keeps the arguments, the creds and the comm for the matching sys_exit. */
-static __always_inline void inflight_save(struct trace_event_raw_sys_enter *ctx, __u32 kind)
+static __always_inline void inflight_save(struct ds_sys_enter *ctx, __u32 kind)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	const struct cred *cr = BPF_CORE_READ(task, cred);
@@ -126,24 +159,33 @@ static __always_inline void inflight_save(struct trace_event_raw_sys_enter *ctx,
 	in.cap_effective = cap_effective(cr);
 	bpf_get_current_comm(in.comm, sizeof(in.comm));
 	in.kind = kind;
-	in.nr = 0;
+	in.nr = sys_nr(ctx);
 	in.res = 0;
 	bpf_map_update_elem(&ds_inflight, &tid, &in, BPF_ANY);
 }
 
-/* sys_exit: takes what the sys_enter kept (a copy; the entry is gone after), with the result. */
-static __always_inline int inflight_take(struct trace_event_raw_sys_exit *ctx, struct ds_inflight *out)
+/*
+ * sys_exit: what the matching sys_enter kept, with the result filled in; NULL
+ * when there is none (or it is a stale entry of another syscall). Used in
+ * place, not copied: 6.1 caps the stack of a whole call chain at 512 bytes.
+ * The caller ends with inflight_drop().
+ */
+static __always_inline struct ds_inflight *inflight_get(struct ds_sys_exit *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct ds_inflight *in = bpf_map_lookup_elem(&ds_inflight, &tid);
 
-	if (!in)
-		return 0;
-	__builtin_memcpy(out, in, sizeof(*out));
+	if (!in || in->nr != sys_nr(ctx))
+		return NULL;
+	in->res = ctx->ret;
+	return in;
+}
+
+static __always_inline void inflight_drop(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
 	bpf_map_delete_elem(&ds_inflight, &tid);
-	out->nr = ctx->id;
-	out->res = ctx->ret;
-	return 1;
 }
 
 /* Business level: slot 1, with the common strings and the task's exe filled in. */
@@ -231,23 +273,31 @@ static __noinline int emit_record(void *ctx, struct task_struct *task, struct ds
 	ev->flags = info->flags | (info->tag == tag ? DS_F_SLOT1_INTACT : DS_F_CORRUPT);
 
 	off = sizeof(struct ds_record);
-	if (bpf_dynptr_write(&dp, off, info->data, dlen, 0))
+	/* 127: a mask, for the verifier (dlen <= DS_REC_DATA_MAX <= 128 is checked above). */
+	if (bpf_dynptr_write(&dp, off, info->data, dlen & 127, 0))
 		goto fail;
 	off = head;
-#define DS_REC_PUT(i, src, len)                                           \
-	do {                                                              \
-		__u32 __l = (len);                                        \
+/*
+ * The length is bounded again right at the call (cap: a power of two): 6.1's
+ * verifier forgets a 32-bit bound when the compiler spills the value, and the
+ * empty asm stops the compiler from dropping a mask it knows to be redundant.
+ */
+#define DS_REC_PUT(i, src, len, cap)                                                  \
+	do {                                                                          \
+		__u32 __l = (len);                                                    \
+		asm volatile("" : "+r"(__l)); /* keep the mask below */               \
+		__l &= (cap) - 1;                                                     \
 		if (bpf_dynptr_write(&dp, off & SD_EVENT_MASK, (void *)(src), __l, 0)) \
-			__l = 0;                                          \
-		str[i] = __l << 16 | (off & SD_EVENT_MASK);               \
-		off += __l;                                               \
+			__l = 0;                                                      \
+		str[i] = __l << 16 | (off & SD_EVENT_MASK);                           \
+		off += __l;                                                           \
 	} while (0)
-	DS_REC_PUT(DS_REC_STR_COMM, info->comm, l_comm);
-	DS_REC_PUT(DS_REC_STR_NODENAME, info->ci.nodename, l_node);
-	DS_REC_PUT(DS_REC_STR_PID_TREE, info->ci.pid_tree, l_tree);
-	DS_REC_PUT(DS_REC_STR_EXE, info->exe, l_exe);
-	DS_REC_PUT(DS_REC_STR_A, info->a, l_a);
-	DS_REC_PUT(DS_REC_STR_B, info->b, l_b);
+	DS_REC_PUT(DS_REC_STR_COMM, info->comm, l_comm, 2 * DS_COMM_LEN);
+	DS_REC_PUT(DS_REC_STR_NODENAME, info->ci.nodename, l_node, DS_NODENAME_CAP);
+	DS_REC_PUT(DS_REC_STR_PID_TREE, info->ci.pid_tree, l_tree, DS_PID_TREE_CAP);
+	DS_REC_PUT(DS_REC_STR_EXE, info->exe, l_exe, DS_PATH_CAP);
+	DS_REC_PUT(DS_REC_STR_A, info->a, l_a, DS_PATH_CAP);
+	DS_REC_PUT(DS_REC_STR_B, info->b, l_b, DS_REC_STR_CAP);
 #undef DS_REC_PUT
 	if (bpf_dynptr_write(&dp, sizeof(struct ds_record) + dlen, str, sizeof(str), 0))
 		goto fail;

@@ -17,7 +17,7 @@ export function installLibbpfPrint(): void {
   if (cb !== null) return;
   cb = new JSCallback(
     (level: number, fmt: Pointer, args: Pointer): number => {
-      const line = formatVa(fmt, args).trimEnd();
+      const line = shorten(formatVa(fmt, args).trimEnd());
       if (line === "") return 0;
       recent.push(line);
       if (recent.length > 40) recent.shift();
@@ -29,6 +29,18 @@ export function installLibbpfPrint(): void {
     { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   );
   libbpf().libbpf_set_print(cb.ptr);
+}
+
+/**
+ * A verifier log is one message of up to megabytes; what explains a failed
+ * load is its end (the rejected instruction, the reason, the stack sizes).
+ */
+function shorten(line: string): string {
+  const MAX = 6000;
+  if (line.length <= MAX) return line;
+  const firstBreak = line.indexOf("\n");
+  const head = firstBreak > 0 && firstBreak < 200 ? line.slice(0, firstBreak + 1) : "";
+  return `${head}[... ${line.length - MAX} bytes of the log left out ...]\n${line.slice(line.length - MAX)}`;
 }
 
 /** libbpf's recent warnings, newest last. */

@@ -100,11 +100,18 @@ export function errnoText(code: number): string {
 }
 
 /** Formats a C format string with its va_list, as libbpf hands them to its print callback. */
+let vaBuf: Uint8Array | undefined;
+
+/**
+ * One printf with a va_list, formatted once: a va_list cannot be walked twice,
+ * so the buffer is large enough for a verifier log (whose reason is at its
+ * end), allocated on first use; untouched pages cost no memory.
+ */
 export function formatVa(fmt: Pointer, args: Pointer): string {
-  const buf = new Uint8Array(1024);
-  const n = libc().vsnprintf(ptr(buf), BigInt(buf.length), fmt, args);
+  vaBuf ??= new Uint8Array(8 << 20);
+  const n = libc().vsnprintf(ptr(vaBuf), BigInt(vaBuf.length), fmt, args);
   if (n <= 0) return "";
-  return new TextDecoder().decode(buf.subarray(0, Math.min(n, buf.length - 1)));
+  return new TextDecoder().decode(vaBuf.subarray(0, Math.min(n, vaBuf.length - 1)));
 }
 
 const CLOCK_MONOTONIC = 1;

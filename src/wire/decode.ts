@@ -115,6 +115,19 @@ export interface ExecEvent extends EventBase {
   type: "exec" | "flood" | "usermode_helper";
   /** 0, or the error of an execve that failed (its filename and args are then those the call gave). */
   res: number;
+  /** What the exec ran in (struct ds_exec_extra): terminal, fds 0 and 1, a socket among fds 0-2, environment. */
+  tty: string;
+  stdin: string;
+  stdout: string;
+  saFamily: number;
+  sip: string;
+  sport: number;
+  dip: string;
+  dport: number;
+  ssh: string;
+  ldPreload: string;
+  exeDev: number;
+  exeIno: bigint;
   filename: string;
   filenameTruncated: boolean;
   args: string[];
@@ -534,10 +547,29 @@ function execEvent(r: WireRecord, bytes: Uint8Array, opts: DecodeOptions): ExecE
   const cwd = text(s.cwd, "cwd", b);
   const exe = text(s.exe, "exe", b);
   const pexe = text(s.pexe, "pexe", b);
+  const tty = text(s.tty, "tty", b);
+  const stdin = text(s.stdin, "stdin", b);
+  const stdout = text(s.stdout, "stdout", b);
+  const sip = text(s.sip, "sip", b);
+  const dip = text(s.dip, "dip", b);
+  const ssh = text(s.ssh, "ssh", b);
+  const ldPreload = text(s.ld_preload, "ld_preload", b);
   return {
     ...b,
     type: spec.name === "flood" || spec.name === "usermode_helper" ? spec.name : "exec",
     res: f.res as number,
+    tty,
+    stdin,
+    stdout,
+    saFamily: f.sa_family as number,
+    sip,
+    sport: f.sport as number,
+    dip,
+    dport: f.dport as number,
+    ssh,
+    ldPreload,
+    exeDev: f.exe_dev as number,
+    exeIno: f.exe_ino as bigint,
     argsTotal: f.args_total as number,
     filename,
     filenameTruncated: (flags & F.DS_F_FILENAME_TRUNCATED) !== 0,

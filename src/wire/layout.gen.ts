@@ -3,7 +3,21 @@
 
 /** The object's data sections: their sizes and where each variable starts. */
 export const sections = {
-  ".rodata": { size: 38, vars: { ds_fmt_pid_comm: 32, ds_cfg: 0 } },
+  ".rodata": {
+    size: 120,
+    vars: {
+      ds_fmt_pid_comm: 114,
+      ds_fmt_pts: 56,
+      ds_fmt_socket: 43,
+      ds_fmt_other: 93,
+      ds_fmt_pipe: 32,
+      ds_fmt_file: 78,
+      ds_fmt_chr: 68,
+      ds_fmt_ip4: 103,
+      ds_fmt_ip6: 108,
+      ds_cfg: 0,
+    },
+  },
   ".bss": { size: 16, vars: { ds_bss: 0, ds_wire_anchor: 8 } },
 } as const;
 
@@ -50,6 +64,7 @@ export const ds_flags = {
   DS_F_EXE_MEMFD: 512,
   DS_F_EXE_UNREACHABLE: 1024,
   DS_F_STR_TRUNCATED: 2048,
+  DS_F_ENV_TRUNCATED: 4096,
 } as const;
 
 /** enum ds_mode */
@@ -86,7 +101,14 @@ export const ds_str = {
   DS_STR_PEXE: 5,
   DS_STR_NODENAME: 6,
   DS_STR_PID_TREE: 7,
-  DS_STR_NR: 8,
+  DS_STR_TTY: 8,
+  DS_STR_STDIN: 9,
+  DS_STR_STDOUT: 10,
+  DS_STR_SIP: 11,
+  DS_STR_DIP: 12,
+  DS_STR_SSH: 13,
+  DS_STR_LD_PRELOAD: 14,
+  DS_STR_NR: 15,
 } as const;
 
 /** enum ds_transport */
@@ -403,9 +425,9 @@ export const ds_creds = {
   kind: { uid: "u32", euid: "u32", suid: "u32", fsuid: "u32", gid: "u32", egid: "u32", sgid: "u32", fsgid: "u32" },
 } as const;
 
-/** struct ds_exec: 360 bytes */
+/** struct ds_exec: 416 bytes */
 export const ds_exec = {
-  size: 360,
+  size: 416,
   off: {
     hdr: 0,
     common: 40,
@@ -418,9 +440,15 @@ export const ds_exec = {
     cgroup_id: 128,
     args_total: 136,
     res: 140,
-    mark: 144,
-    level: 160,
-    str: 328,
+    exe_dev: 144,
+    sa_family: 148,
+    exe_ino: 152,
+    sport: 160,
+    dport: 164,
+    mark: 168,
+    level: 184,
+    pad: 352,
+    str: 356,
   },
   bytes: {
     hdr: 40,
@@ -434,11 +462,17 @@ export const ds_exec = {
     cgroup_id: 8,
     args_total: 4,
     res: 4,
+    exe_dev: 4,
+    sa_family: 4,
+    exe_ino: 8,
+    sport: 4,
+    dport: 4,
     mark: 16,
     level: 168,
-    str: 32,
+    pad: 4,
+    str: 60,
   },
-  count: { mark: 16, level: 3, str: 8 },
+  count: { mark: 16, level: 3, str: 15 },
   kind: {
     hdr: "ds_header",
     common: "ds_common",
@@ -451,28 +485,74 @@ export const ds_exec = {
     cgroup_id: "u64",
     args_total: "u32",
     res: "s32",
+    exe_dev: "u32",
+    sa_family: "u32",
+    exe_ino: "u64",
+    sport: "u32",
+    dport: "u32",
     mark: "u8[16]",
     level: "ds_level[3]",
-    str: "u32[8]",
+    pad: "u32",
+    str: "u32[15]",
   },
 } as const;
 
-/** struct ds_exec_fixed: 4544 bytes */
+/** struct ds_exec_fixed: 5016 bytes */
 export const ds_exec_fixed = {
-  size: 4544,
+  size: 5016,
   off: {
     base: 0,
-    comm: 360,
-    filename: 376,
-    args: 632,
-    cwd: 2680,
-    exe: 3192,
-    pexe: 3704,
-    nodename: 4216,
-    pid_tree: 4288,
+    comm: 416,
+    filename: 432,
+    args: 688,
+    cwd: 2736,
+    exe: 3248,
+    pexe: 3760,
+    nodename: 4272,
+    pid_tree: 4344,
+    tty: 4600,
+    stdin: 4632,
+    stdout: 4664,
+    sip: 4696,
+    dip: 4744,
+    ssh: 4792,
+    ld_preload: 4888,
   },
-  bytes: { base: 360, comm: 16, filename: 256, args: 2048, cwd: 512, exe: 512, pexe: 512, nodename: 72, pid_tree: 256 },
-  count: { comm: 16, filename: 256, args: 2048, cwd: 512, exe: 512, pexe: 512, nodename: 72, pid_tree: 256 },
+  bytes: {
+    base: 416,
+    comm: 16,
+    filename: 256,
+    args: 2048,
+    cwd: 512,
+    exe: 512,
+    pexe: 512,
+    nodename: 72,
+    pid_tree: 256,
+    tty: 32,
+    stdin: 32,
+    stdout: 32,
+    sip: 48,
+    dip: 48,
+    ssh: 96,
+    ld_preload: 128,
+  },
+  count: {
+    comm: 16,
+    filename: 256,
+    args: 2048,
+    cwd: 512,
+    exe: 512,
+    pexe: 512,
+    nodename: 72,
+    pid_tree: 256,
+    tty: 32,
+    stdin: 32,
+    stdout: 32,
+    sip: 48,
+    dip: 48,
+    ssh: 96,
+    ld_preload: 128,
+  },
   kind: {
     base: "ds_exec",
     comm: "s8[16]",
@@ -483,6 +563,13 @@ export const ds_exec_fixed = {
     pexe: "s8[512]",
     nodename: "s8[72]",
     pid_tree: "s8[256]",
+    tty: "s8[32]",
+    stdin: "s8[32]",
+    stdout: "s8[32]",
+    sip: "s8[48]",
+    dip: "s8[48]",
+    ssh: "s8[96]",
+    ld_preload: "s8[128]",
   },
 } as const;
 

@@ -33,7 +33,22 @@ export const Common = Object.fromEntries(
 export const Level = { ...ds_level.off, size: ds_level.size } as const;
 export const Counters = { ...ds_counters.off, size: ds_counters.size } as const;
 
-type StrName = "comm" | "filename" | "args" | "cwd" | "exe" | "pexe" | "nodename" | "pid_tree";
+type StrName =
+  | "comm"
+  | "filename"
+  | "args"
+  | "cwd"
+  | "exe"
+  | "pexe"
+  | "nodename"
+  | "pid_tree"
+  | "tty"
+  | "stdin"
+  | "stdout"
+  | "sip"
+  | "dip"
+  | "ssh"
+  | "ld_preload";
 const fixedArray = (n: StrName) => [ds_exec_fixed.off[n], ds_exec_fixed.bytes[n]] as const;
 /** struct ds_exec_fixed: where each string's array starts, and its size. */
 export const ExecFixed = {
@@ -46,6 +61,13 @@ export const ExecFixed = {
   pexe: fixedArray("pexe"),
   nodename: fixedArray("nodename"),
   pid_tree: fixedArray("pid_tree"),
+  tty: fixedArray("tty"),
+  stdin: fixedArray("stdin"),
+  stdout: fixedArray("stdout"),
+  sip: fixedArray("sip"),
+  dip: fixedArray("dip"),
+  ssh: fixedArray("ssh"),
+  ld_preload: fixedArray("ld_preload"),
 } as const;
 
 export const Str = {
@@ -57,6 +79,13 @@ export const Str = {
   pexe: ds_str.DS_STR_PEXE,
   nodename: ds_str.DS_STR_NODENAME,
   pid_tree: ds_str.DS_STR_PID_TREE,
+  tty: ds_str.DS_STR_TTY,
+  stdin: ds_str.DS_STR_STDIN,
+  stdout: ds_str.DS_STR_STDOUT,
+  sip: ds_str.DS_STR_SIP,
+  dip: ds_str.DS_STR_DIP,
+  ssh: ds_str.DS_STR_SSH,
+  ld_preload: ds_str.DS_STR_LD_PRELOAD,
 } as const;
 
 export const Flags = {

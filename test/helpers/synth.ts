@@ -45,6 +45,14 @@ export interface LevelSpec {
 
 export interface SynthOptions {
   encoding?: "compact" | "fixed";
+  /** struct ds_exec_extra's strings; empty by default. */
+  tty?: Bytes;
+  stdin?: Bytes;
+  stdout?: Bytes;
+  sip?: Bytes;
+  dip?: Bytes;
+  ssh?: Bytes;
+  ldPreload?: Bytes;
   /** Raw header fields; defaults are the valid values for the chosen encoding. hdr.tag defaults to BUSINESS_TAG + 1. */
   tag?: bigint;
   ktimeNs?: bigint;
@@ -173,6 +181,13 @@ export function stringsOf(o: SynthOptions): Uint8Array[] {
   // Empty by default, as pexe: tests that count bytes name them when they want them.
   out[Str.nodename] = bytesOf(o.nodename);
   out[Str.pid_tree] = bytesOf(o.pidTree);
+  out[Str.tty] = bytesOf(o.tty);
+  out[Str.stdin] = bytesOf(o.stdin);
+  out[Str.stdout] = bytesOf(o.stdout);
+  out[Str.sip] = bytesOf(o.sip);
+  out[Str.dip] = bytesOf(o.dip);
+  out[Str.ssh] = bytesOf(o.ssh);
+  out[Str.ld_preload] = bytesOf(o.ldPreload);
   return out;
 }
 

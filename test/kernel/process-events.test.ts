@@ -7,9 +7,9 @@
  * parent and child, fork, exit codes and signals.
  */
 import { afterAll, expect, test } from "bun:test";
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { type JsonEvent, parseEvents, startAgent } from "../helpers/agent.ts";
+import { type JsonEvent, parseEvents, startAgent, uniqueTrue } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
 
 const ARCH = process.arch === "arm64" ? "arm64" : "x64";
@@ -203,10 +203,85 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
     const me = only(m.events, "exec", Number(m.out.pid)).find((e) => e.args?.[0] === "from-memfd");
     expect(me).toBeDefined();
     expect(String(me!.exe)).toStartWith("/memfd:ds-memfd-exec");
+    expect(me!.exe_memfd).toBe(true);
+    expect(me!.exe_deleted).toBe(false);
     const u = await under("exec", ["unlinked-exec", NOOP]);
     const ue = only(u.events, "exec", Number(u.out.pid)).find((e) => e.args?.[0] === "from-unlinked");
     expect(ue).toBeDefined();
     expect(ue!.exe).toBe(String(u.out.path));
+    expect(ue!.exe_deleted).toBe(true);
+    expect(ue!.exe_memfd).toBe(false);
+  }, 30_000);
+
+  test("exec context: a reverse-shell-like exec with stdin and stdout on a TCP socket to 127.0.0.1", async () => {
+    const t = uniqueTrue("dsrsh");
+    dirs.push(t.dir);
+    let peerPort = 0;
+    const server = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(s) {
+          peerPort = s.remotePort;
+        },
+        data() {},
+      },
+    });
+    const agent = await startAgent(["--json", "--events", "exec"]);
+    const sh = Bun.spawn(["bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${server.port}; ${t.path} <&3 >&3`], {
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    await sh.exited;
+    await Bun.sleep(300);
+    const run = await agent.stop();
+    server.stop(true);
+    const e = (parseEvents(run.stdout) as Ev[]).find((x) => x.comm === t.comm);
+    expect(e).toBeDefined();
+    expect(e!.sa_family).toBe(2);
+    expect(e!.sip).toBe("127.0.0.1");
+    expect(e!.dip).toBe("127.0.0.1");
+    expect(e!.dport).toBe(server.port);
+    expect(e!.sport).toBe(peerPort);
+    expect(String(e!.stdin)).toMatch(/^socket:\[\d+\]$/);
+    expect(e!.stdout).toBe(e!.stdin);
+  }, 30_000);
+
+  test("exec context: SSH_CONNECTION and LD_PRELOAD from the new environment, a pty, and the exe's identity", async () => {
+    const agent = await startAgent(["--json", "--events", "exec"]);
+    const env = {
+      SSH_CONNECTION: "10.1.2.3 50022 10.1.2.4 22",
+      LD_PRELOAD: "/tmp/ds-preload.so",
+      PATH: "/usr/bin:/bin",
+    };
+    const p = Bun.spawn([NOOP], { env, stdout: "ignore", stderr: "ignore", stdin: "ignore" });
+    await p.exited;
+    // script(1) gives the command a pseudo-terminal: its controlling tty and fds 0-1.
+    const s = Bun.spawn(["script", "-qec", NOOP, "/dev/null"], { stdout: "ignore", stderr: "ignore", stdin: "ignore" });
+    await s.exited;
+    await Bun.sleep(300);
+    const evs = parseEvents((await agent.stop()).stdout) as Ev[];
+    const e = evs.find((x) => x.pid === p.pid && x.filename === NOOP);
+    if (e === undefined)
+      throw new Error(`no exec of ${NOOP} by ${p.pid} in ${JSON.stringify(evs.map((x) => [x.pid, x.filename]))}`);
+    expect(e!.ssh).toBe(env.SSH_CONNECTION);
+    expect(e!.ld_preload).toBe(env.LD_PRELOAD);
+    expect(e!.env_truncated).toBe(false);
+    expect(e!.stdin).toMatch(/^chr:1:3$/); // /dev/null
+    expect(e!.sa_family).toBe(0);
+    const st = statSync(NOOP);
+    expect(e!.exe_ino).toBe(String(st.ino));
+    // stat's st_dev is the userspace encoding; the kernel's is major << 20 | minor.
+    const major = (st.dev >> 8) & 0xfff;
+    const minor = (st.dev & 0xff) | ((st.dev >> 12) & 0xfff00);
+    expect(e!.exe_dev).toBe(major * 2 ** 20 + minor);
+    expect(e!.exe_deleted).toBe(false);
+    expect(e!.exe_memfd).toBe(false);
+    const pty = evs.find((x) => x.filename === NOOP && x.pid !== p.pid && String(x.tty).startsWith("pts"));
+    expect(pty).toBeDefined();
+    // The kernel names a pty slave "ptsN"; its device is /dev/pts/N.
+    expect(pty!.stdin).toBe(`/dev/pts/${String(pty!.tty).slice(3)}`);
+    expect(pty!.stdout).toBe(pty!.stdin);
   }, 30_000);
 
   test("exit: code and signal", async () => {

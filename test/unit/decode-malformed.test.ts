@@ -169,7 +169,8 @@ describe("string descriptors", () => {
       setDesc(b, name, cap, off);
       const ev = ok(b);
       if (name === "args") expect(ev.args).toEqual(["a".repeat(cap)]);
-      else expect(ev[name === "pid_tree" ? "pidTree" : name]).toBe("a".repeat(cap));
+      else
+        expect(ev[name === "pid_tree" ? "pidTree" : name === "ld_preload" ? "ldPreload" : name]).toBe("a".repeat(cap));
       setDesc(b, name, cap + 1, off);
       malformed(b);
     }

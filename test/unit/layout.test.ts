@@ -162,7 +162,18 @@ describe("src/wire/layout.gen.ts", () => {
   });
 
   test(".rodata holds the configuration and bpf_snprintf's format, .bss only the flood target and the type anchor", () => {
-    expect(Object.keys(sections[".rodata"].vars).sort()).toEqual(["ds_cfg", "ds_fmt_pid_comm"]);
+    expect(Object.keys(sections[".rodata"].vars).sort()).toEqual([
+      "ds_cfg",
+      "ds_fmt_chr",
+      "ds_fmt_file",
+      "ds_fmt_ip4",
+      "ds_fmt_ip6",
+      "ds_fmt_other",
+      "ds_fmt_pid_comm",
+      "ds_fmt_pipe",
+      "ds_fmt_pts",
+      "ds_fmt_socket",
+    ]);
     expect(Object.keys(sections[".bss"].vars).sort()).toEqual(["ds_bss", "ds_wire_anchor"]);
   });
 });
