@@ -219,6 +219,8 @@ export default defineCommand({
       ["printed", sink.written],
       ["dropped_output", sink.dropped],
       ["filtered", session.renderer?.filtered ?? 0],
+      // Records the compiled renderer handed to the general decoder: a cost worth seeing when it is not ~0.
+      ["general_lines", session.renderer?.generalLines ?? 0],
       ["bytes", c.bytes],
       ["lost_per_cpu", `[${session.lostByCpu().join(",")}]`],
       ["stop", why ?? "error"],
