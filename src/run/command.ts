@@ -19,7 +19,6 @@ import { logfmt } from "../output/logfmt.ts";
 import { LossWarnings } from "../output/loss-warning.ts";
 import { DEFAULT_OUTPUT_LIMIT, LineSink, PipeClosed } from "../output/sink.ts";
 import { TABLE_BANNER, TABLE_HEADER } from "../render/event.ts";
-import { warmUp } from "../render/fast.ts";
 import { lostJson, lostRow } from "../render/lost.ts";
 import { type ServedMetrics, serveMetrics } from "./metrics.ts";
 
@@ -52,6 +51,9 @@ export class EventsLost extends HostError {
 const SIGNAL_GRACE_MS = 500;
 /** How long any other stop waits for a reader that makes no progress. */
 const STALL_GRACE_MS = 1000;
+
+/** Synthetic records the per-event path runs before the first drain (see Session.warmUp). */
+const WARM_UP_RECORDS = 20_000;
 
 const MIN_OUTPUT = 4096;
 const MAX_OUTPUT = 4 * 1024 ** 3;
@@ -181,7 +183,14 @@ export default defineCommand({
           `${opts.guard ? " guard" : ""}${opts.injectClobber ? " inject-clobber" : ""}, ${session.cpus} CPUs)`,
       );
       // Before the first drain: the JIT compiles the per-event path now, not during the first burst.
-      warmUp({ json: args.json === true, bootWallNs: session.bootWallNs, maxArgs: opts.maxArgs });
+      // The lines go to a sink of the same class that is never written, only emptied.
+      const warm = sink instanceof FileSink ? new FileSink(sink.writer, outputLimit) : new LineSink(-1, outputLimit);
+      let warmLines = 0;
+      session.warmUp(WARM_UP_RECORDS, (buf, start, end) => {
+        warm.pushBytes(buf, start, end);
+        if (++warmLines % 256 === 0) warm.abandon();
+      });
+      warm.abandon();
       session.drain();
       timer = duration !== undefined ? setTimeout(() => stop("duration"), duration * 1000) : null;
     } catch (e) {
