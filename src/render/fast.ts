@@ -47,25 +47,44 @@ function writeDec(b: Uint8Array, p: number, n: number): number {
   }
   p = writeDec(b, p, hi);
   let v = lo | 0;
-  for (let k = 7; k >= 0; k--) {
-    const q = (v / 10) | 0;
-    b[p + k] = 48 + v - q * 10;
+  for (let k = 6; k >= 0; k -= 2) {
+    const q = (v / 100) | 0;
+    const r = 2 * (v - q * 100);
+    b[p + k] = PAIRS[r]!;
+    b[p + k + 1] = PAIRS[r + 1]!;
     v = q;
   }
   return p + 8;
 }
 
+/** "00".."99" as byte pairs: one division per two digits. */
+const PAIRS = new Uint8Array(200);
+for (let i = 0; i < 100; i++) {
+  PAIRS[2 * i] = 48 + ((i / 10) | 0);
+  PAIRS[2 * i + 1] = 48 + (i % 10);
+}
+
+/** How many digits an int32 v >= 0 has, by comparisons (a division loop costs more). */
+function digitCount(v: number): number {
+  if (v < 100000) return v < 100 ? (v < 10 ? 1 : 2) : v < 1000 ? 3 : v < 10000 ? 4 : 5;
+  return v < 10000000 ? (v < 1000000 ? 6 : 7) : v < 100000000 ? 8 : v < 1000000000 ? 9 : 10;
+}
+
 /** Digits of an int32 v >= 0. */
 function writeInt(b: Uint8Array, p: number, v: number): number {
-  let digits = 1;
-  for (let t = v; t >= 10; t = (t / 10) | 0) digits++;
-  let q = p + digits;
-  const end = q;
-  do {
-    const d = (v / 10) | 0;
-    b[--q] = 48 + v - d * 10;
+  const end = p + digitCount(v);
+  let q = end;
+  while (v >= 100) {
+    const d = (v / 100) | 0;
+    const r = 2 * (v - d * 100);
+    b[--q] = PAIRS[r + 1]!;
+    b[--q] = PAIRS[r]!;
     v = d;
-  } while (v > 0);
+  }
+  if (v >= 10) {
+    b[--q] = PAIRS[2 * v + 1]!;
+    b[--q] = PAIRS[2 * v]!;
+  } else b[--q] = 48 + v;
   return end;
 }
 
