@@ -23,10 +23,11 @@ import {
 import { join } from "node:path";
 
 const root = join(import.meta.dir, "..");
-const BIN = join(root, "dual-slot");
 const arch = process.arch === "arm64" ? "arm64" : "x64";
 const TOOLS = join(root, "out/workloads", arch);
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
+/** --bin=PATH: another build of the agent (with --only=agent, to compare two builds on this host). */
+const BIN = args.get("bin") ?? join(root, "dual-slot");
 const EXECS = Number(args.get("execs") ?? 20000);
 const WORKERS = Number(args.get("workers") ?? 2);
 const ROUNDS = Number(args.get("rounds") ?? 3);
