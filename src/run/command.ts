@@ -136,10 +136,13 @@ export default defineCommand({
       warnings.lost(cpu, n);
     };
     // Records are rendered from their bytes (--pid/--comm applied there) and come back as lines in time order.
+    // During the warm-up, a sink of the same class that is never written, and no --count stop.
+    let lineSink = sink;
+    let warming = false;
     const onLine = (buf: Buffer, start: number, end: number) => {
       if (limit !== undefined && accepted >= limit) return;
-      if (sink.pushBytes(buf, start, end)) accepted++;
-      if (limit !== undefined && accepted >= limit) stop("count");
+      if (lineSink.pushBytes(buf, start, end)) accepted++;
+      if (limit !== undefined && accepted >= limit && !warming) stop("count");
     };
     const lines = {
       json: args.json === true,
@@ -183,14 +186,22 @@ export default defineCommand({
           `${opts.guard ? " guard" : ""}${opts.injectClobber ? " inject-clobber" : ""}, ${session.cpus} CPUs)`,
       );
       // Before the first drain: the JIT compiles the per-event path now, not during the first burst.
-      // The lines go to a sink of the same class that is never written, only emptied.
+      // Through the run's own onLine (compiled now too), into a sink that is only ever emptied.
       const warm = sink instanceof FileSink ? new FileSink(sink.writer, outputLimit) : new LineSink(-1, outputLimit);
       let warmLines = 0;
-      session.warmUp(WARM_UP_RECORDS, (buf, start, end) => {
-        warm.pushBytes(buf, start, end);
-        if (++warmLines % 256 === 0) warm.abandon();
-      });
-      warm.abandon();
+      lineSink = warm;
+      warming = true;
+      try {
+        session.warmUp(WARM_UP_RECORDS, (buf, start, end) => {
+          onLine(buf, start, end);
+          if (++warmLines % 256 === 0) warm.abandon();
+        });
+      } finally {
+        warm.abandon();
+        lineSink = sink;
+        warming = false;
+        accepted = 0;
+      }
       session.drain();
       timer = duration !== undefined ? setTimeout(() => stop("duration"), duration * 1000) : null;
     } catch (e) {
