@@ -23,13 +23,19 @@ import {
 import { join } from "node:path";
 
 const root = join(import.meta.dir, "..");
-const BIN = join(root, "dual-slot");
 const arch = process.arch === "arm64" ? "arm64" : "x64";
 const TOOLS = join(root, "out/workloads", arch);
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
+/** --bin=PATH: another build of the agent (with --only=agent, to compare two builds on this host). */
+const BIN = args.get("bin") ?? join(root, "dual-slot");
 const EXECS = Number(args.get("execs") ?? 20000);
 const WORKERS = Number(args.get("workers") ?? 2);
 const ROUNDS = Number(args.get("rounds") ?? 3);
+/** --only=agent: the agent on the storm alone (no `dual-slot bench`, no start-up comparison), nothing written. */
+const ONLY_AGENT = args.get("only") === "agent";
+/** Idle CPU is measured over this window, after the agent has settled (its warm-up done). */
+const IDLE_MS = Number(args.get("idle-ms") ?? 2000);
+const SETTLE_MS = Number(args.get("settle-ms") ?? 1500);
 
 if (!existsSync(BIN)) throw new Error("./dual-slot is missing: run `bun run build` first");
 if (process.geteuid?.() !== 0) throw new Error("the benchmark loads BPF programs: run it as root");
@@ -49,8 +55,8 @@ function cpuNs(pid: number): number {
   return sum;
 }
 
-function peakRssKiB(pid: number): number {
-  const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+function statusKiB(pid: number, field: "VmHWM" | "VmRSS"): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) : 0;
 }
 
@@ -81,7 +87,14 @@ interface AgentRound {
   coldCpuUsPerEvent: number;
   /** A second storm on the same, now warm, agent: the steady state of a long-running agent. */
   cpuUsPerEvent: number;
+  /** Peak RSS over start-up and both storms. */
   rssKiB: number;
+  /** RSS once attached and settled (warm-up done, idle). */
+  attachRssKiB: number;
+  /** Agent CPU while no event of ours arrives, ms per second (the drain timer, the host's other execs). */
+  idleCpuMsPerS: number;
+  /** Records rendered by the general decoder instead of the compiled path (summary's general_lines). */
+  generalLines: number;
 }
 
 async function withAgent(): Promise<AgentRound> {
@@ -102,6 +115,12 @@ async function withAgent(): Promise<AgentRound> {
     await Bun.sleep(1);
   }
   const attachedMs = performance.now() - t0;
+  // The warm-up after the attached line, and the JIT threads compiling what it ran (~0.4 s of CPU).
+  await Bun.sleep(SETTLE_MS);
+  const i0 = cpuNs(p.pid);
+  await Bun.sleep(IDLE_MS);
+  const idleCpuMsPerS = (cpuNs(p.pid) - i0) / 1e6 / (IDLE_MS / 1000);
+  const attachRssKiB = statusKiB(p.pid, "VmRSS");
   const c0 = cpuNs(p.pid);
   await storm();
   await Bun.sleep(250); // the last drains
@@ -109,7 +128,7 @@ async function withAgent(): Promise<AgentRound> {
   const rate = await storm();
   await Bun.sleep(250);
   const c2 = cpuNs(p.pid);
-  const rssKiB = peakRssKiB(p.pid);
+  const rssKiB = statusKiB(p.pid, "VmHWM");
   p.kill("SIGINT");
   await p.exited;
   await pump;
@@ -128,6 +147,9 @@ async function withAgent(): Promise<AgentRound> {
     coldCpuUsPerEvent: (c1 - c0) / 1000 / EXECS,
     cpuUsPerEvent: (c2 - c1) / 1000 / EXECS,
     rssKiB,
+    attachRssKiB,
+    idleCpuMsPerS,
+    generalLines: Number(s.general_lines ?? -1),
   };
 }
 
@@ -163,9 +185,16 @@ const agent = {
   agent_cpu_us_per_event_cold: Math.round(100 * median(rounds.map((r) => r.coldCpuUsPerEvent))) / 100,
   start_to_attached_ms: Math.round(median(rounds.map((r) => r.attachedMs))),
   peak_rss_mib: Math.round(median(rounds.map((r) => r.rssKiB)) / 102.4) / 10,
+  attached_rss_mib: Math.round(median(rounds.map((r) => r.attachRssKiB)) / 102.4) / 10,
+  idle_cpu_ms_per_s: Math.round(100 * median(rounds.map((r) => r.idleCpuMsPerS))) / 100,
+  general_lines: rounds.map((r) => r.generalLines),
 };
 console.log("agent on the exec storm (separate process, NDJSON):");
 console.table(agent);
+if (ONLY_AGENT) {
+  console.log(JSON.stringify({ agent, rounds }));
+  process.exit(0);
+}
 
 // The in-binary benchmark: transports, encodings, flood.
 const b = Bun.spawn(

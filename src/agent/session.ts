@@ -4,19 +4,29 @@
  * lab and the benchmark all drive this same class.
  */
 
+import { ptr } from "bun:ffi";
 import { type CounterTotals, possibleCpus, readCounters } from "../ebpf/info.ts";
 import { BpfObject, type LoadConfig } from "../ebpf/object.ts";
 import { withTracefs } from "../ebpf/tracefs.ts";
+import { checkInt, libbpf } from "../ffi/libbpf.ts";
 import { monotonicNs, realtimeNs } from "../ffi/libc.ts";
 import { ByteBuf } from "../output/bytebuf.ts";
+import {
+  type Framed,
+  framePerf,
+  frameRingbuf,
+  PERF_RECORD_MAX,
+  PERF_RECORD_SAMPLE,
+  RINGBUF_HEADER,
+} from "../reader/framing.ts";
 import { PerfReader } from "../reader/perf.ts";
 import { RingReader } from "../reader/ring.ts";
 import type { EventSource } from "../reader/source.ts";
-import { LineRenderer } from "../render/fast.ts";
+import { LineRenderer, warmUpRecords } from "../render/fast.ts";
 import { type AgentEvent, checkRecord, decodeEvent, newSpans, u32At } from "../wire/decode.ts";
 import { programsFor } from "../wire/events.ts";
-import { ds_flags, ds_header } from "../wire/layout.gen.ts";
-import type { EventName } from "../wire/names.ts";
+import { ds_counters, ds_flags, ds_header } from "../wire/layout.gen.ts";
+import { type EventName, Transport } from "../wire/names.ts";
 import { nextDrainPeriod } from "./drain-period.ts";
 import { Reorder } from "./reorder.ts";
 
@@ -75,6 +85,8 @@ export interface SessionCounts {
 }
 
 const H = ds_header.off;
+/** Copies of the warm-up records per pass over a synthetic ring. */
+const WARM_COPIES = 16;
 
 export class Session {
   readonly counts: SessionCounts = { events: 0, malformed: 0, lost: 0, corrupt: 0, bytes: 0 };
@@ -83,6 +95,8 @@ export class Session {
   readonly cpus: number;
   private readonly obj: BpfObject;
   private readonly reader: EventSource;
+  /** The one record handler the readers call (the warm-up calls it too). */
+  private readonly handle = (data: Uint8Array): void => this.sample(data);
   private readonly reorder: Reorder<AgentEvent> | null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   /** Current drain period: --interval, shortened while buffers fill fast. */
@@ -103,6 +117,9 @@ export class Session {
   /** With opts.lines: lines per CPU waiting for the window (perf, ordered), or one queue. */
   private readonly lineQueues = new Map<number, LineQueue>();
   private prevDrain: number | null = null;
+  private outputFails: OutputFails | null = null;
+  /** Where lines go: opts.lines.onLine, or the warm-up's while it runs. */
+  private emit: LineOutput["onLine"] = () => {};
 
   constructor(
     image: Uint8Array,
@@ -115,6 +132,7 @@ export class Session {
     this.delay = opts.intervalMs;
     if (opts.lines !== undefined) {
       const l = opts.lines;
+      this.emit = l.onLine;
       this.renderer = new LineRenderer({
         json: l.json,
         bootWallNs: this.bootWallNs,
@@ -126,7 +144,7 @@ export class Session {
     this.obj = BpfObject.load(image, opts);
     try {
       // The CPU an event ran on is in its own header; the reader needs no say in it.
-      const handle = (data: Uint8Array) => this.sample(data);
+      const handle = this.handle;
       this.reader =
         opts.transport === "perf"
           ? new PerfReader(this.obj.mapFd("ds_events"), opts.pages, handle, this.cpus)
@@ -224,7 +242,7 @@ export class Session {
     const start = q.out.len;
     if (!renderer.render(data, spec, this.spans, q.out)) return;
     if (!ordered) {
-      this.opts.lines!.onLine(q.out.buf, start, q.out.len);
+      this.emit(q.out.buf, start, q.out.len);
       q.out.len = 0;
       return;
     }
@@ -283,6 +301,58 @@ export class Session {
     }
   }
 
+  /**
+   * Runs synthetic records through this session's own line path (the
+   * transport's framing, the checks and counts, the renderer, the reorder
+   * window), about `count` of them, handing the lines to `onLine`, then puts every
+   * count back. The JIT compiles what a burst will run, with the shapes and
+   * values it will see, before the burst: otherwise the first storm pays for
+   * tier-up and deoptimizations in CPU and in lost events.
+   */
+  warmUp(count: number, onLine: LineOutput["onLine"]): void {
+    const lines = this.opts.lines;
+    const renderer = this.renderer;
+    if (lines === undefined || renderer === null || this.stopped) return;
+    const records = warmUpRecords({
+      transport: Transport[this.opts.transport],
+      ...(lines.pid !== undefined ? { pid: lines.pid } : {}),
+      ...(lines.comm !== undefined ? { comm: lines.comm } : {}),
+    });
+    const counts = { ...this.counts };
+    const byType = new Map([...this.eventsByType].map(([k, v]): [EventName, number[]] => [k, [...v]]));
+    const rendered = [renderer.filtered, renderer.fastLines, renderer.generalLines];
+    const malformed = this.lastMalformed;
+    const emit = this.emit;
+    this.emit = onLine;
+    try {
+      const perf = this.opts.transport === "perf";
+      // Enough records per pass for the framing loop to get hot as well.
+      const many = Array.from({ length: WARM_COPIES }, () => records).flat();
+      const ring = perf ? perfRing(many) : ringbufRing(many);
+      const framed: Framed = { tail: 0n, consumed: 0, records: 0, bytes: 0, lost: 0, bad: 0 };
+      const scratch = new Uint8Array(PERF_RECORD_MAX);
+      for (let n = 0; n < count; n += many.length) {
+        if (perf) framePerf(ring.data, ring.head, 0n, this.handle, scratch, framed);
+        else frameRingbuf(ring.data, ring.head, 0n, this.handle, framed);
+        if (this.reorder !== null) this.releaseLines(Number.POSITIVE_INFINITY, onLine);
+      }
+    } finally {
+      this.emit = emit;
+      Object.assign(this.counts, counts);
+      this.eventsByType.clear();
+      for (const [k, v] of byType) this.eventsByType.set(k, v);
+      [renderer.filtered, renderer.fastLines, renderer.generalLines] = rendered as [number, number, number];
+      this.lastMalformed = malformed;
+      for (const q of this.lineQueues.values()) {
+        q.out.len = 0;
+        q.keys.length = 0;
+        q.starts.length = 0;
+        q.ends.length = 0;
+        q.head = 0;
+      }
+    }
+  }
+
   /** Reads everything waiting; with ordering, releases what is older than the last drain. */
   drain(final = false): void {
     if (this.stopped) return;
@@ -294,8 +364,8 @@ export class Session {
     if (this.reorder && lines !== undefined) {
       const cutoff = this.prevDrain;
       this.prevDrain = Number(now);
-      if (final) this.releaseLines(Number.POSITIVE_INFINITY, lines.onLine);
-      else if (cutoff !== null) this.releaseLines(cutoff, lines.onLine);
+      if (final) this.releaseLines(Number.POSITIVE_INFINITY, this.emit);
+      else if (cutoff !== null) this.releaseLines(cutoff, this.emit);
     } else if (this.reorder) {
       for (const ev of final ? this.reorder.flush() : this.reorder.release(Number(now))) this.onEvent(ev);
     }
@@ -305,11 +375,13 @@ export class Session {
 
   /** Hands out, per CPU, what was lost since the last drain. */
   private reportLoss(onLost: (cpu: number, n: number) => void): void {
-    const perCpu = readCounters(this.obj.mapFd("ds_counters"), this.cpus).perCpu;
+    this.outputFails ??= new OutputFails(this.obj.mapFd("ds_counters"), this.cpus);
+    const fails = this.outputFails;
+    fails.read();
     const perf = this.reader.lostByCpu();
     for (let cpu = 0; cpu < this.cpus; cpu++) {
       // Both count the same drops; perf's LOST record may arrive drains later than the counter moves.
-      const seen = Math.max(perCpu[cpu]?.output_fail ?? 0, perf[cpu] ?? 0);
+      const seen = Math.max(fails.at(cpu), perf[cpu] ?? 0);
       const n = seen - (this.lossSeen[cpu] ?? 0);
       if (n > 0) {
         this.lossSeen[cpu] = seen;
@@ -350,5 +422,83 @@ export class Session {
       this.reader.close();
       this.obj.close();
     }
+  }
+}
+
+/** A ring's data area holding `records` once, from position 0 to `head`. */
+interface SyntheticRing {
+  data: Uint8Array;
+  head: bigint;
+}
+
+function pow2Above(n: number): number {
+  let size = 4096;
+  while (size < n) size *= 2;
+  return size;
+}
+
+/** Perf samples as the kernel writes them: header, u32 raw size, the raw bytes padded to 8 with the size word. */
+function perfRing(records: readonly Uint8Array[]): SyntheticRing {
+  const sizes = records.map((r) => 8 + Math.ceil((4 + r.length) / 8) * 8);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const data = new Uint8Array(pow2Above(total));
+  const dv = new DataView(data.buffer);
+  let at = 0;
+  records.forEach((r, i) => {
+    dv.setUint32(at, PERF_RECORD_SAMPLE, true);
+    dv.setUint16(at + 6, sizes[i]!, true);
+    dv.setUint32(at + 8, sizes[i]! - 12, true);
+    data.set(r, at + 12);
+    at += sizes[i]!;
+  });
+  return { data, head: BigInt(total) };
+}
+
+/** Ring buffer records: u32 length, u32 page offset, the bytes, padded to 8; the area mapped twice in a row. */
+function ringbufRing(records: readonly Uint8Array[]): SyntheticRing {
+  const sizes = records.map((r) => Math.ceil((RINGBUF_HEADER + r.length) / 8) * 8);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const size = pow2Above(total);
+  const data = new Uint8Array(2 * size);
+  const dv = new DataView(data.buffer);
+  let at = 0;
+  records.forEach((r, i) => {
+    dv.setUint32(at, r.length, true);
+    data.set(r, at + RINGBUF_HEADER);
+    at += sizes[i]!;
+  });
+  data.copyWithin(size, 0, size);
+  return { data, head: BigInt(total) };
+}
+
+/**
+ * ds_counters' output_fail on every CPU, into buffers kept for it: the drain
+ * reads it every time (readCounters() builds every counter of every CPU as
+ * objects, about 0.2 ms a drain in an idle agent, where nothing is compiled).
+ */
+class OutputFails {
+  private readonly key = new Uint32Array(1);
+  private readonly stride = Math.ceil(ds_counters.size / 8) * 8;
+  private readonly values: Uint32Array;
+
+  constructor(
+    private readonly fd: number,
+    cpus: number,
+  ) {
+    this.values = new Uint32Array((this.stride / 4) * cpus);
+  }
+
+  read(): void {
+    checkInt(
+      "bpf_map_lookup_elem",
+      libbpf().bpf_map_lookup_elem(this.fd, ptr(this.key), ptr(this.values)),
+      "ds_counters",
+    );
+  }
+
+  /** The last read()'s count for `cpu` (u64, exact below 2^53). */
+  at(cpu: number): number {
+    const i = (cpu * this.stride + ds_counters.off.output_fail) / 4;
+    return (this.values[i + 1] ?? 0) * 4294967296 + (this.values[i] ?? 0);
   }
 }

@@ -283,6 +283,7 @@ export class FileSink {
     const buf = this.pending.take();
     try {
       this.writer.write(buf);
+      this.pending.recycle(buf);
     } catch (e) {
       this.dropped += n;
       const code = (e as NodeJS.ErrnoException).code ?? "EIO";
@@ -310,7 +311,7 @@ export class FileSink {
   abandon(): number {
     const n = this.pending.counted.filter(Boolean).length;
     this.dropped += n;
-    this.pending.take();
+    this.pending.recycle(this.pending.take());
     return n;
   }
 

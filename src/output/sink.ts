@@ -63,6 +63,7 @@ interface Chunk {
 export class PendingLines extends ByteBuf {
   ends: number[] = [];
   counted: boolean[] = [];
+  private spare: Buffer | null = null;
 
   constructor() {
     super(64 * 1024);
@@ -87,18 +88,34 @@ export class PendingLines extends ByteBuf {
     this.counted.push(counted);
   }
 
-  /** The queued bytes in a buffer of their own; empties the queue. */
+  /**
+   * The queued bytes, handed over (no copy): the queue goes on in the spare
+   * buffer, or a new one. Give the bytes back with recycle() once written.
+   */
   take(): Buffer {
-    const out = Buffer.allocUnsafe(this.len);
-    this.buf.copy(out, 0, 0, this.len);
-    // A burst's buffer is not kept for the quiet that follows.
-    if (this.buf.length > 1024 * 1024) this.buf = Buffer.allocUnsafeSlow(64 * 1024);
+    const out = this.buf.subarray(0, this.len);
+    this.buf = this.spare ?? Buffer.allocUnsafeSlow(64 * 1024);
+    this.spare = null;
     this.len = 0;
     this.ends = [];
     this.counted = [];
     return out;
   }
+
+  /**
+   * A buffer take() handed out, written and no longer used: the next take()
+   * continues in it, so a steady burst reuses two buffers instead of
+   * allocating (and faulting in) a new one per drain. One that grew past
+   * SPARE_MAX is left to the GC: a burst's buffer is not kept for the quiet.
+   */
+  recycle(taken: Buffer): void {
+    const whole = Buffer.from(taken.buffer, taken.byteOffset, taken.buffer.byteLength - taken.byteOffset);
+    if (this.spare === null && whole.length <= SPARE_MAX && whole.buffer !== this.buf.buffer) this.spare = whole;
+  }
 }
+
+/** The largest buffer recycle() keeps. */
+const SPARE_MAX = 4 * 1024 * 1024;
 
 function errnoCode(e: unknown): string {
   const code = (e as NodeJS.ErrnoException | null)?.code;
@@ -227,7 +244,10 @@ export class LineSink {
   abandon(): number {
     this.seal();
     let n = 0;
-    for (const c of this.chunks) for (let i = c.next; i < c.counted.length; i++) if (c.counted[i]) n++;
+    for (const c of this.chunks) {
+      for (let i = c.next; i < c.counted.length; i++) if (c.counted[i]) n++;
+      this.pending.recycle(c.buf);
+    }
     this.chunks = [];
     this.queued = 0;
     if (!this.gone) this.dropped += n;
@@ -275,7 +295,7 @@ export class LineSink {
         if (c.counted[c.next]) this.written++;
         c.next++;
       }
-      if (c.off === c.buf.length) this.chunks.shift();
+      if (c.off === c.buf.length) this.pending.recycle(this.chunks.shift()!.buf);
     }
   }
 }

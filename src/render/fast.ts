@@ -12,17 +12,8 @@
  * renderer instead. A differential test holds the two byte-identical.
  */
 import { hostname } from "node:os";
-import { ByteBuf } from "../output/bytebuf.ts";
-import {
-  checkRecord,
-  decodeEvent,
-  escapeInvalidUtf8,
-  newSpans,
-  type RecordSpans,
-  seqLen,
-  u16At,
-  u32At,
-} from "../wire/decode.ts";
+import type { ByteBuf } from "../output/bytebuf.ts";
+import { decodeEvent, escapeInvalidUtf8, type RecordSpans, seqLen, u16At, u32At } from "../wire/decode.ts";
 import { EVENTS, type EventSpec, memberAt } from "../wire/events.ts";
 import { ds_flags, ds_header, ds_level, ds_wire_const } from "../wire/layout.gen.ts";
 import { byValue, Encoding, Mode, Transport } from "../wire/names.ts";
@@ -56,25 +47,44 @@ function writeDec(b: Uint8Array, p: number, n: number): number {
   }
   p = writeDec(b, p, hi);
   let v = lo | 0;
-  for (let k = 7; k >= 0; k--) {
-    const q = (v / 10) | 0;
-    b[p + k] = 48 + v - q * 10;
+  for (let k = 6; k >= 0; k -= 2) {
+    const q = (v / 100) | 0;
+    const r = 2 * (v - q * 100);
+    b[p + k] = PAIRS[r]!;
+    b[p + k + 1] = PAIRS[r + 1]!;
     v = q;
   }
   return p + 8;
 }
 
+/** "00".."99" as byte pairs: one division per two digits. */
+const PAIRS = new Uint8Array(200);
+for (let i = 0; i < 100; i++) {
+  PAIRS[2 * i] = 48 + ((i / 10) | 0);
+  PAIRS[2 * i + 1] = 48 + (i % 10);
+}
+
+/** How many digits an int32 v >= 0 has, by comparisons (a division loop costs more). */
+function digitCount(v: number): number {
+  if (v < 100000) return v < 100 ? (v < 10 ? 1 : 2) : v < 1000 ? 3 : v < 10000 ? 4 : 5;
+  return v < 10000000 ? (v < 1000000 ? 6 : 7) : v < 100000000 ? 8 : v < 1000000000 ? 9 : 10;
+}
+
 /** Digits of an int32 v >= 0. */
 function writeInt(b: Uint8Array, p: number, v: number): number {
-  let digits = 1;
-  for (let t = v; t >= 10; t = (t / 10) | 0) digits++;
-  let q = p + digits;
-  const end = q;
-  do {
-    const d = (v / 10) | 0;
-    b[--q] = 48 + v - d * 10;
+  const end = p + digitCount(v);
+  let q = end;
+  while (v >= 100) {
+    const d = (v / 100) | 0;
+    const r = 2 * (v - d * 100);
+    b[--q] = PAIRS[r + 1]!;
+    b[--q] = PAIRS[r]!;
     v = d;
-  } while (v > 0);
+  }
+  if (v >= 10) {
+    b[--q] = PAIRS[2 * v + 1]!;
+    b[--q] = PAIRS[2 * v]!;
+  } else b[--q] = 48 + v;
   return end;
 }
 
@@ -773,61 +783,119 @@ function shellWord(b: Uint8Array, s: number, e: number, out: Uint8Array, p: numb
   return p;
 }
 
-/** An intact dual-slot exec record, built from the layout: what warmUp() renders. */
-function warmUpRecord(): Uint8Array {
-  const spec = EVENTS.find((e) => e.name === "exec")!;
-  const st = spec.struct;
-  const text: Record<string, string> = {
-    comm: "warmup",
-    filename: "/usr/bin/warmup",
-    args: "warmup\0--flag\0a value\0",
-    cwd: "/",
-    exe: "/usr/bin/warmup",
-  };
-  const strs = spec.strings.map((n) => enc.encode(text[n] ?? ""));
-  const size = st.size + strs.reduce((a, s) => a + s.length, 0);
-  const b = new Uint8Array(size);
-  const dv = new DataView(b.buffer);
-  dv.setUint32(H.size, size, true);
-  dv.setUint16(H.type, spec.type, true);
-  b[H.version] = ds_wire_const.DS_WIRE_VERSION;
-  b[H.slots] = 2;
-  dv.setUint32(st.off.flags!, F.DS_F_SLOT1_INTACT, true);
-  b[st.off.level! + L.used] = 1;
-  b.set(strs[spec.strings.indexOf("comm")]!, st.off.level! + L.data_observed);
-  let at = st.size;
-  strs.forEach((s, i) => {
-    dv.setUint32(st.off.str! + 4 * i, ((s.length << 16) | at) >>> 0, true);
-    b.set(s, at);
-    at += s.length;
-  });
-  return b;
+/** Host-like text per string, per variant: what real exec records carry (quotes, spaces, empty pexe...). */
+const WARM_TEXT: Record<string, readonly string[]> = {
+  comm: ["true", "bash", "systemd-journal", "x"],
+  filename: ["/bin/true", "/usr/bin/bash", "/usr/lib/systemd/systemd-journald", "./x"],
+  args: [
+    "/bin/true\0",
+    'bash\0-c\0echo "$HOME"\0it\'s\0',
+    "/usr/lib/systemd/systemd-journald\0--flag=a,b\0/some path/with spaces\0x\0",
+    "",
+  ],
+  cwd: ["/", "/home/user/work", "/var/lib/some/deeper/directory", "/tmp"],
+  exe: ["/usr/bin/true", "/usr/bin/bash", "/usr/lib/systemd/systemd-journald", "/tmp/x"],
+  pexe: ["/usr/bin/bash", "", "/usr/lib/systemd/systemd", ""],
+  tty: ["", "pts0", "", "ttyS0"],
+  stdin: ["chr:1:3", "/dev/pts/0", "pipe:[81234]", "socket:[4026531999]"],
+  stdout: ["pipe:[81235]", "/dev/pts/0", "file:8:1:1234567", "socket:[4026531999]"],
+  sip: ["", "", "", "10.0.0.12"],
+  dip: ["", "", "", "203.0.113.7"],
+  ssh: ["", "10.1.2.3 50022 10.1.2.4 22", "", ""],
+  ld_preload: ["", "", "", "/tmp/x.so"],
+  pid_tree: [
+    "30209.true<30198.bash<30197.bash<5243.bash<1.systemd",
+    "4194303.bash<1.systemd",
+    "812.systemd-journal<1.systemd",
+    "7.x<6.sh<5.sh<4.sh<3.sh<2.sh<1.init",
+  ],
+};
+
+/** Scalars per variant, in the ranges real records have: small and large ids, u32s past 2^31, ns clocks past 2^32. */
+const WARM_SCALARS: Record<string, readonly number[]> = {
+  pid: [30209, 4194303, 812, 7],
+  tid: [30209, 4194303, 815, 7],
+  ppid: [30198, 1, 1, 6],
+  uid: [0, 1000, 0, 65534],
+  gid: [0, 1000, 0, 65534],
+  cgroup_id: [1, 4294967296 * 3 + 17, 8123, 0],
+  "common.euid": [0, 1000, 0, 65534],
+  "common.egid": [0, 1000, 0, 65534],
+  "common.pgid": [30198, 4194303, 812, 5],
+  "common.sid": [5243, 4194000, 812, 5],
+  "common.sessionid": [4294967295, 3, 4294967295, 12],
+  "common.auid": [4294967295, 1000, 4294967295, 0],
+  "common.pidns_id": [4026531836, 4026532451, 4026531836, 4026531836],
+  "common.mntns_id": [4026531832, 4026532449, 4026531841, 4026531832],
+  "common.start_ns": [19310693328111, 5000000000, 91000000, 19310693328111],
+  "common.exec_seq": [4, 1, 2, 9],
+  "common.pstart_ns": [19309689686071, 1000000, 1000000, 19309689686071],
+  "common.pexec_seq": [3, 1, 1, 8],
+  exe_dev: [8388609, 8388609, 8388609, 48],
+  exe_ino: [1234567, 4294967296 * 2 + 5, 812, 3],
+  sa_family: [0, 0, 0, 2],
+  sport: [0, 0, 0, 4444],
+  dport: [0, 0, 0, 51234],
+};
+
+export interface WarmUpOptions {
+  host?: string;
+  /** The transport byte the records carry (the session's). */
+  transport?: number;
+  /** --pid / --comm of the run: half the records match them. */
+  pid?: number;
+  comm?: string;
 }
 
 /**
- * Renders `n` synthetic records (and a few through the general path) so the
- * JIT has compiled the per-event code before the first burst arrives: the
- * first storm otherwise pays for it in CPU and in lost events. A renderer of
- * its own, so no count of the real one moves.
+ * Intact dual-slot exec records, built from the layout, with values shaped
+ * like a host's: what warmUp() renders. The JIT speculates on what it has
+ * seen (ints below 2^31, empty strings, one object shape); a record outside
+ * that costs a deoptimization and a recompile in the middle of the first
+ * burst, so every branch a real record takes is taken here.
  */
-export function warmUp(opts: LineOptions, n = 20_000): void {
-  const r = new LineRenderer({
-    json: opts.json,
-    bootWallNs: opts.bootWallNs,
-    maxArgs: opts.maxArgs,
-    host: opts.host ?? hostname(),
-    width: Number.POSITIVE_INFINITY,
-  });
-  const rec = warmUpRecord();
-  const spans = newSpans();
-  const out = new ByteBuf();
-  for (let i = 0; i < n; i++) {
-    rec[ds_header.off.ktime_ns] = i & 0xff;
-    rec[ds_header.off.ktime_ns + 1] = (i >> 8) & 0xff;
-    const spec = checkRecord(rec, spans);
-    if (typeof spec === "string") return;
-    out.len = 0;
-    r.render(rec, spec, spans, out);
-    if ((i & 255) === 0) r.renderGeneral(rec);
+export function warmUpRecords(opts: WarmUpOptions = {}): Uint8Array[] {
+  const spec = EVENTS.find((e) => e.name === "exec")!;
+  const st = spec.struct;
+  const out: Uint8Array[] = [];
+  for (let v = 0; v < 4; v++) {
+    const text: Record<string, string> = { nodename: opts.host ?? hostname() };
+    for (const [k, xs] of Object.entries(WARM_TEXT)) text[k] = xs[v]!;
+    // Half of them pass --comm/--pid, so both the kept and the filtered path run.
+    if (opts.comm !== undefined && v < 2) text.comm = opts.comm;
+    const strs = spec.strings.map((n) => enc.encode(text[n] ?? ""));
+    const size = st.size + strs.reduce((a, s) => a + s.length, 0);
+    const b = new Uint8Array(size);
+    const dv = new DataView(b.buffer);
+    const set64 = (at: number, x: number) => dv.setBigUint64(at, BigInt(x), true);
+    set64(H.ktime_ns, 19310694534391 + v * 1234567);
+    set64(H.seq, 1 + v * 1000);
+    dv.setUint32(H.size, size, true);
+    dv.setUint16(H.type, spec.type, true);
+    b[H.version] = ds_wire_const.DS_WIRE_VERSION;
+    b[H.encoding] = Encoding.compact;
+    dv.setUint32(H.cpu, v & 1, true);
+    b[H.mode] = Mode.dual;
+    b[H.slots] = 2;
+    b[H.transport] = opts.transport ?? Transport.perf;
+    for (const [name, xs] of Object.entries(WARM_SCALARS)) {
+      const m = memberAt(st, name);
+      if (m === undefined) continue;
+      const x = name === "pid" && opts.pid !== undefined && v < 2 ? opts.pid : xs[v]!;
+      if (m.kind === "u64") set64(m.off, x);
+      else if (m.kind === "u32" || m.kind === "s32") dv.setUint32(m.off, x, true);
+    }
+    dv.setUint32(st.off.flags!, F.DS_F_SLOT1_INTACT | (v === 2 ? F.DS_F_ARGS_TRUNCATED : 0), true);
+    b[st.off.level! + L.used] = 1;
+    b.set(strs[spec.strings.indexOf("comm")]!, st.off.level! + L.data_observed);
+    let at = st.size;
+    strs.forEach((s, i) => {
+      // An empty string points nowhere, as the BPF side writes it.
+      dv.setUint32(st.off.str! + 4 * i, s.length === 0 ? 0 : ((s.length << 16) | at) >>> 0, true);
+      b.set(s, at);
+      at += s.length;
+    });
+    out.push(b);
   }
+  return out;
 }

@@ -11,7 +11,7 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { ByteBuf } from "../../src/output/bytebuf.ts";
-import { LineRenderer } from "../../src/render/fast.ts";
+import { LineRenderer, warmUpRecords } from "../../src/render/fast.ts";
 import { checkRecord, newSpans } from "../../src/wire/decode.ts";
 import { ds_exit, ds_header } from "../../src/wire/layout.gen.ts";
 import { EventType, Flags, Mode, Transport } from "../helpers/layout.ts";
@@ -242,6 +242,41 @@ describe("compiled renderer = general renderer, byte for byte", () => {
         if (ok) kept++;
       }
       expect(kept + fast!.filtered).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe("warm-up records", () => {
+  test("every one takes the compiled path (that is the path they warm) and renders as the general path does", () => {
+    const records = warmUpRecords({ host: "host-1" });
+    const spans = newSpans();
+    for (const r of renderers()) {
+      const out = new ByteBuf(1024);
+      // A narrow table cuts rows, which only the general path does.
+      const fast = r.opts.json || r.opts.width === Number.POSITIVE_INFINITY;
+      for (const b of records) {
+        const spec = checkRecord(b, spans);
+        if (typeof spec === "string") throw new Error(spec);
+        out.len = 0;
+        const before = r.fastLines;
+        expect(r.render(b, spec, spans, out)).toBe(true);
+        if (fast) expect(r.fastLines).toBe(before + 1);
+        expect(out.buf.toString("utf8", 0, out.len)).toBe(r.renderGeneral(b)!);
+      }
+    }
+  });
+
+  test("with --comm / --pid, half of them pass the filter", () => {
+    const spans = newSpans();
+    for (const filter of [{ comm: "dsbxyz" }, { pid: 4242 }]) {
+      const [r] = renderers(filter);
+      let kept = 0;
+      for (const b of warmUpRecords({ host: "host-1", ...filter })) {
+        const spec = checkRecord(b, spans);
+        if (typeof spec === "string") throw new Error(spec);
+        if (r!.render(b, spec, spans, new ByteBuf(1024))) kept++;
+      }
+      expect(kept).toBe(2);
     }
   });
 });

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { logfmt, parseLogfmt } from "../../src/output/logfmt.ts";
 import { LossWarnings } from "../../src/output/loss-warning.ts";
-import { LineSink, OutputError, PipeClosed } from "../../src/output/sink.ts";
+import { LineSink, OutputError, PendingLines, PipeClosed } from "../../src/output/sink.ts";
 import { lostJson, lostRow } from "../../src/render/lost.ts";
 import { SCHEMA_VERSION } from "../../src/render/schema.ts";
 import { schemaErrors } from "../helpers/schema.ts";
@@ -397,5 +397,51 @@ describe("loss you can see", () => {
     expect(lostRow(r)).toBe(
       `${"LOST".padEnd(8)} ${"-".padEnd(8)} ${"-".padEnd(8)} ${"-".padEnd(16)} cpu=1 lost=42 time=2025-11-24T16:00:00.123456789Z`,
     );
+  });
+});
+
+describe("PendingLines hands its buffer over", () => {
+  const line = (p: PendingLines, s: string) => p.pushString(s, Buffer.byteLength(s) + 1, true);
+
+  test("take() gives the bytes without a copy; a recycled buffer carries a later drain, a held one never does", () => {
+    const p = new PendingLines();
+    line(p, "one");
+    const a = p.take();
+    expect(a.toString()).toBe("one\n");
+    line(p, "two");
+    const b = p.take();
+    expect(b.buffer).not.toBe(a.buffer);
+    expect(a.toString()).toBe("one\n"); // still queued somewhere: untouched
+    p.recycle(a);
+    line(p, "three");
+    const c = p.take(); // the queue goes on in the recycled buffer
+    line(p, "four");
+    const d = p.take();
+    expect(d.buffer).toBe(a.buffer);
+    expect(c.buffer).not.toBe(a.buffer);
+    expect([b.toString(), c.toString(), d.toString()]).toEqual(["two\n", "three\n", "four\n"]);
+  });
+
+  test("lines written across several drains come out whole and in order", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ds-recycle-"));
+    try {
+      const path = join(dir, "out");
+      const fd = openSync(path, "w");
+      const sink = new LineSink(fd);
+      const want: string[] = [];
+      for (let d = 0; d < 20; d++) {
+        for (let i = 0; i < 50 + d * 40; i++) {
+          const s = `drain ${d} line ${i} ${"x".repeat(i % 97)}`;
+          want.push(s);
+          sink.push(s);
+        }
+        sink.flush();
+      }
+      closeSync(fd);
+      expect(readFileSync(path, "utf8")).toBe(`${want.join("\n")}\n`);
+      expect(sink.written).toBe(want.length);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
