@@ -13,7 +13,15 @@ import { choiceArg, intArg } from "../cli/args.ts";
 import { possibleCpus } from "../ebpf/info.ts";
 import { UsageError } from "../errors.ts";
 import { setVerbose } from "../log.ts";
-import { type BenchRow, baselineStorm, combineRounds, execBench, floodBench } from "./measure.ts";
+import {
+  type BenchRow,
+  baselineStorm,
+  combineRounds,
+  execBench,
+  floodBench,
+  type SyscallCost,
+  syscallCost,
+} from "./measure.ts";
 import { benchTable, Progress } from "./report.ts";
 import { REALISTIC_ARGV, stormTarget } from "./workloads.ts";
 
@@ -31,7 +39,13 @@ export default defineCommand({
       "Measure this host: an exec storm (fork+exec of an embedded static no-op) with no agent and under each transport and encoding, and a syscall flood through the same business + encode path to find each transport's limit. Prints offered and delivered rates, captured %, lost, bytes and agent CPU per event, BPF ns per event (bpf_prog_info with BPF stats on) and the storm's slowdown.",
   },
   args: {
-    workload: { type: "string", default: "all", description: "exec, flood or all" },
+    workload: {
+      type: "string",
+      default: "all",
+      description:
+        "exec, flood, syscall (what an untraced syscall costs with the event set attached: getppid in a loop, with and without the agent) or all",
+    },
+    "syscall-calls": { type: "string", default: "2000000", description: "getppid calls per syscall round" },
     execs: { type: "string", default: "20000", description: "execs per storm" },
     rounds: {
       type: "string",
@@ -53,7 +67,8 @@ export default defineCommand({
   },
   async run({ args }) {
     setVerbose(args.verbose === true);
-    const workload = choiceArg("workload", args.workload, ["exec", "flood", "all"] as const);
+    const workload = choiceArg("workload", args.workload, ["exec", "flood", "syscall", "all"] as const);
+    const syscallCalls = intArg("syscall-calls", args["syscall-calls"], 1000, 1_000_000_000);
     const execs = intArg("execs", args.execs, 1, 10_000_000);
     const workers = intArg("workers", args.workers, 1, 64);
     const rounds = intArg("rounds", args.rounds, 1, 100);
@@ -67,13 +82,17 @@ export default defineCommand({
     const base = sessionOptions(args);
     const image = prepareHost();
 
-    const doExec = workload !== "flood";
-    const doFlood = workload !== "exec";
+    const doExec = workload === "exec" || workload === "all";
+    const doFlood = workload === "flood" || workload === "all";
+    const doSyscall = workload === "syscall" || workload === "all";
     const combos = transports.flatMap((t) => encodings.map((e) => ({ t, e })));
     const progress = new Progress(
-      (doExec ? rounds * (combos.length + 1) + 1 : 0) + (doFlood ? transports.length * rates.length : 0),
+      (doExec ? rounds * (combos.length + 1) + 1 : 0) +
+        (doFlood ? transports.length * rates.length : 0) +
+        (doSyscall ? Math.max(rounds, 5) : 0),
     );
     const rows: BenchRow[] = [];
+    let syscall: SyscallCost | null = null;
     const baselines: number[] = [];
     const target = stormTarget();
     try {
@@ -114,6 +133,9 @@ export default defineCommand({
         }
         for (const { t, e } of combos) rows.push(combineRounds(byCombo.get(`${t}/${e}`)!));
       }
+      if (doSyscall) {
+        syscall = await syscallCost(image, base, syscallCalls, Math.max(rounds, 5), (l) => progress.step(l));
+      }
       if (doFlood) {
         for (const t of transports) {
           for (const rate of rates) {
@@ -138,10 +160,19 @@ export default defineCommand({
       pages: base.pages,
       ring_size: base.ringSize,
       rows,
+      syscall_cost: syscall,
     };
     if (args.out !== undefined) writeFileSync(String(args.out), `${JSON.stringify(result, null, 2)}\n`);
     const baselineLine =
       baselines.length > 0 ? `baseline storm (no agent): ${result.baseline_rates_per_s.join(", ")} execs/s\n` : "";
-    process.stdout.write(args.json ? `${JSON.stringify(result)}\n` : `${benchTable(rows)}\n${baselineLine}`);
+    const syscallLine =
+      syscall === null
+        ? ""
+        : `untraced syscall (getppid): ${syscall.bare_ns} ns bare, ${syscall.attached_ns} ns with ${syscall.events} attached: +${syscall.overhead_ns} ns (paired rounds: ${syscall.overhead_min_ns} to ${syscall.overhead_max_ns})\n`;
+    process.stdout.write(
+      args.json
+        ? `${JSON.stringify(result)}\n`
+        : `${rows.length > 0 ? `${benchTable(rows)}\n` : ""}${baselineLine}${syscallLine}`,
+    );
   },
 });

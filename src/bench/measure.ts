@@ -5,7 +5,7 @@
  * is the agent's work: draining, decoding, counting.
  */
 import { type Measured, underSession } from "../agent/measured.ts";
-import type { Session, SessionOptions } from "../agent/session.ts";
+import { Session, type SessionOptions } from "../agent/session.ts";
 import type { AgentEvent } from "../wire/decode.ts";
 import type { EncodingName, TransportName } from "../wire/names.ts";
 import { runStorm, type StormTarget, spawnFlood } from "./workloads.ts";
@@ -143,6 +143,77 @@ export async function floodBench(
     throw e;
   });
   return row("flood", opts, count, offered, elapsed, m, null);
+}
+
+/**
+ * What the agent costs a syscall it does not trace: getppid in a tight loop
+ * (the flood workload, no program of ours on it) with no agent, then with the
+ * selected event set attached, interleaved round by round. The syscall
+ * tracepoints put every syscall of the host on the kernel's slow path (that
+ * is the cost), whether or not a program of ours runs for it.
+ */
+export interface SyscallCost {
+  events: string;
+  calls_per_round: number;
+  rounds: number;
+  /** Medians over the rounds, ns per syscall. */
+  bare_ns: number;
+  attached_ns: number;
+  /** Median and range of the per-round differences (attached - bare). */
+  overhead_ns: number;
+  overhead_min_ns: number;
+  overhead_max_ns: number;
+}
+
+async function floodNs(count: number): Promise<number> {
+  const f = spawnFlood(count, 0);
+  f.start();
+  const r = await f.result;
+  return r.elapsed_ns / r.count;
+}
+
+export async function syscallCost(
+  image: Uint8Array,
+  opts: SessionOptions,
+  count: number,
+  rounds: number,
+  step: (label: string) => void,
+): Promise<SyscallCost> {
+  const bare: number[] = [];
+  const attached: number[] = [];
+  const diff: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    // Alternate which goes first, so drift on a busy host falls on both.
+    const pair: number[] = [];
+    for (const withAgent of r % 2 === 0 ? [false, true] : [true, false]) {
+      if (!withAgent) {
+        pair[0] = await floodNs(count);
+        continue;
+      }
+      const s = new Session(image, opts, () => {});
+      try {
+        s.attach();
+        pair[1] = await floodNs(count);
+      } finally {
+        s.stop();
+      }
+    }
+    bare.push(pair[0]!);
+    attached.push(pair[1]!);
+    diff.push(pair[1]! - pair[0]!);
+    step(`round ${r + 1}: getppid loop, no agent / ${opts.events.join(",")}`);
+  }
+  const r1 = (x: number) => Math.round(x * 10) / 10;
+  return {
+    events: opts.events.join(","),
+    calls_per_round: count,
+    rounds,
+    bare_ns: r1(med(bare)),
+    attached_ns: r1(med(attached)),
+    overhead_ns: r1(med(diff)),
+    overhead_min_ns: r1(Math.min(...diff)),
+    overhead_max_ns: r1(Math.max(...diff)),
+  };
 }
 
 const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
