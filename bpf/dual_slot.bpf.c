@@ -21,6 +21,7 @@
 #include "path.bpf.h"
 #include "serialize.bpf.h"
 #include "record.bpf.h"
+#include "filter.bpf.h"
 
 /* sys_enter_execve's and sys_enter_execveat's arguments differ: which one a ds_inflight holds. */
 enum { DS_EXECVE = 1, DS_EXECVEAT = 2 };
@@ -170,6 +171,14 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
 			info->flags |= DS_F_ARGS_TRUNCATED;
 	}
 
+	/* --allow-argv: only a whole argv can match, and before the path walks below. */
+	if (ds_cfg.filter_argv && type == DS_EVENT_EXEC && info->len[DS_STR_ARGS] == info->args_total &&
+	    argv_allowed(info->args, info->len[DS_STR_ARGS])) {
+		count_filtered();
+		sd_put_local(info, gen);
+		return 0;
+	}
+
 	p = BPF_CORE_READ(task, fs, pwd);
 	r = build_path(p.dentry, p.mnt, info->cwd, info->swap);
 	info->len[DS_STR_CWD] = r & ~DS_PATH_TRUNCATED;
@@ -199,7 +208,7 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
  * (file capabilities). The creds before are those sys_enter_execve kept, under
  * the thread id the exec started with.
  */
-static __noinline void exec_privesc(void *ctx, struct task_struct *task, __u32 old_tid)
+static __noinline void exec_privesc(void *ctx, struct task_struct *task, __u32 old_tid, int drop)
 {
 	const struct cred *cr = BPF_CORE_READ(task, cred);
 	struct ds_inflight *in = bpf_map_lookup_elem(&ds_inflight, &old_tid);
@@ -208,7 +217,11 @@ static __noinline void exec_privesc(void *ctx, struct task_struct *task, __u32 o
 	if (!in)
 		return;
 	creds_read(cr, &now);
-	if (now.euid != now.uid || now.egid != now.gid || (cap_effective(cr) & ~in->cap_effective))
+	if (!(now.euid != now.uid || now.egid != now.gid || (cap_effective(cr) & ~in->cap_effective)))
+		return;
+	if (drop)
+		count_filtered();
+	else
 		privesc_emit(ctx, task, in, DS_PRIVESC_EXEC);
 }
 
@@ -221,14 +234,20 @@ int ds_exec(struct bpf_raw_tracepoint_args *ctx)
 	__u32 old_tid = ctx->args[1];
 	struct linux_binprm *bprm = (void *)ctx->args[2];
 	__u32 type = DS_EVENT_EXEC;
+	/* Decided once for both records this exec may make; each one dropped is counted. */
+	int drop = filters_on() && filter_task(task);
 
 	if (selected(DS_EVENT_PRIVILEGE_ESCALATION))
-		exec_privesc(ctx, task, old_tid);
+		exec_privesc(ctx, task, old_tid, drop);
 	/* The kernel's own helpers (call_usermodehelper) are children of kernel threads. */
 	if (selected(DS_EVENT_USERMODE_HELPER) && (BPF_CORE_READ(task, real_parent, flags) & DS_PF_KTHREAD))
 		type = DS_EVENT_USERMODE_HELPER;
 	if (!selected(type))
 		return 0;
+	if (drop) {
+		count_filtered();
+		return 0;
+	}
 	return business_logic(ctx, task, bprm, NULL, type);
 }
 
@@ -254,6 +273,8 @@ int ds_execve_exit(struct trace_event_raw_sys_exit *ctx)
 
 	if (!inflight_take(ctx, &in) || in.res >= 0 || !selected(DS_EVENT_EXEC))
 		return 0;
+	if (filtered((void *)bpf_get_current_task()))
+		return 0;
 	return business_logic(ctx, (void *)bpf_get_current_task(), NULL, &in, DS_EVENT_EXEC);
 }
 
@@ -276,6 +297,8 @@ int ds_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u32 gen = 0;
 
 	if (BPF_CORE_READ(task, pid) != BPF_CORE_READ(task, tgid))
+		return 0;
+	if (filtered(task))
 		return 0;
 	info = sd_get_local(sizeof(*info), &gen);
 	if (!info)
@@ -311,6 +334,8 @@ int ds_fork(struct bpf_raw_tracepoint_args *ctx)
 
 	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
 		return 0;
+	if (filtered(parent))
+		return 0;
 	info = rec_open(parent, tag, &gen);
 	if (!info)
 		return 0;
@@ -335,6 +360,8 @@ int ds_setsid_exit(struct trace_event_raw_sys_exit *ctx)
 	__u64 tag = new_tag();
 	__u32 gen = 0;
 
+	if (filtered(task))
+		return 0;
 	info = rec_open(task, tag, &gen);
 	if (!info)
 		return 0;
@@ -367,7 +394,7 @@ int ds_prctl_exit(struct trace_event_raw_sys_exit *ctx)
 	__u64 tag = new_tag();
 	__u32 gen = 0;
 
-	if (!inflight_take(ctx, &in))
+	if (!inflight_take(ctx, &in) || filtered(task))
 		return 0;
 	info = rec_open(task, tag, &gen);
 	if (!info)
@@ -449,7 +476,7 @@ int ds_ptrace_exit(struct trace_event_raw_sys_exit *ctx)
 	__u32 gen = 0, r;
 	struct path p;
 
-	if (!inflight_take(ctx, &in))
+	if (!inflight_take(ctx, &in) || filtered(task))
 		return 0;
 	info = rec_open(task, tag, &gen);
 	if (!info)
@@ -494,7 +521,7 @@ int ds_memfd_create_exit(struct trace_event_raw_sys_exit *ctx)
 	__u64 tag = new_tag();
 	__u32 gen = 0;
 
-	if (!inflight_take(ctx, &in))
+	if (!inflight_take(ctx, &in) || filtered(task))
 		return 0;
 	info = rec_open(task, tag, &gen);
 	if (!info)
@@ -547,7 +574,7 @@ int ds_kill_exit(struct trace_event_raw_sys_exit *ctx)
 	__u64 tag = new_tag();
 	__u32 gen = 0;
 
-	if (!inflight_take(ctx, &in))
+	if (!inflight_take(ctx, &in) || filtered(task))
 		return 0;
 	info = rec_open(task, tag, &gen);
 	if (!info)
@@ -622,7 +649,8 @@ int ds_setid_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!inflight_take(ctx, &in))
 		return 0;
 	creds_read(BPF_CORE_READ(task, cred), &now);
-	if ((!has_root(&in.creds) && has_root(&now)) || (!has_root_group(&in.creds) && has_root_group(&now)))
+	if (((!has_root(&in.creds) && has_root(&now)) || (!has_root_group(&in.creds) && has_root_group(&now))) &&
+	    !filtered(task))
 		privesc_emit(ctx, task, &in, DS_PRIVESC_SETID);
 	return 0;
 }

@@ -12,6 +12,7 @@ import { agentArgs, sessionOptions } from "../cli/agent-args.ts";
 import { optionalInt, secondsArg } from "../cli/args.ts";
 import { HostError, UsageError } from "../errors.ts";
 import { realtimeNs } from "../ffi/libc.ts";
+import { describeFilters, hasFilters } from "../filters/filters.ts";
 import { log, setVerbose } from "../log.ts";
 import { metricsArgs, parseListenAddress } from "../metrics/server.ts";
 import { FileSink, FileWriter, fileOutputOptions, outputArgs, reopenOnHangup } from "../output/file.ts";
@@ -178,7 +179,8 @@ export default defineCommand({
       log.info(
         `attached ${opts.events.join(",")} in ${performance.now().toFixed(1)} ms ` +
           `(mode=${opts.mode} slots=${opts.slots} transport=${opts.transport} encoding=${opts.encoding}` +
-          `${opts.guard ? " guard" : ""}${opts.injectClobber ? " inject-clobber" : ""}, ${session.cpus} CPUs)`,
+          `${opts.guard ? " guard" : ""}${opts.injectClobber ? " inject-clobber" : ""}, ${session.cpus} CPUs)` +
+          (hasFilters(opts.filters) ? `; kernel-side filters: ${describeFilters(opts.filters)}` : ""),
       );
       // Before the first drain: the JIT compiles the per-event path now, not during the first burst.
       warmUp({ json: args.json === true, bootWallNs: session.bootWallNs, maxArgs: opts.maxArgs });
@@ -219,6 +221,7 @@ export default defineCommand({
       ["printed", sink.written],
       ["dropped_output", sink.dropped],
       ["filtered", session.renderer?.filtered ?? 0],
+      ["filtered_kernel", k?.filtered_kernel ?? 0],
       ["bytes", c.bytes],
       ["lost_per_cpu", `[${session.lostByCpu().join(",")}]`],
       ["stop", why ?? "error"],

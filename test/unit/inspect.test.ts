@@ -260,6 +260,7 @@ const zero = (): CounterTotals => ({
   clobbers: 0,
   lookup_fail: 0,
   bytes: 0,
+  filtered_kernel: 0,
   slot_gets: [0, 0, 0],
 });
 
@@ -318,7 +319,7 @@ describe("stats", () => {
       why: "the only agent loaded",
     },
     agentsFound: 1,
-    total: { ...zero(), events: 1007, output_fail: 2, bytes: 6144, slot_gets: [1007, 1007, 0] },
+    total: { ...zero(), events: 1007, output_fail: 2, bytes: 6144, filtered_kernel: 3, slot_gets: [1007, 1007, 0] },
     perCpu: [cpu0, cpu1],
     runCnt: 0,
     runTimeNs: 0,
@@ -338,6 +339,7 @@ describe("stats", () => {
       "CLOBBERS",
       "CORRUPT",
       "LOOKUP_FAIL",
+      "FILTERED_KERNEL",
       "SLOT0_GETS",
       "SLOT1_GETS",
       "BYTES",
@@ -349,12 +351,14 @@ describe("stats", () => {
       "-",
       "0",
       "0",
+      "3",
       "1,007",
       "1,007",
       "6",
       "KiB",
     ]);
     expect(lines.some((l) => l.includes("guard off"))).toBe(true);
+    expect(lines.some((l) => l.startsWith("FILTERED_KERNEL: records the agent's --uid"))).toBe(true);
     expect(
       statsTable(view(true))
         .find((l) => l.startsWith("all"))!
