@@ -142,7 +142,7 @@ function filterArgs() {
     "allow-exe": {
       type: "string",
       valueHint: "PATH,...",
-      description: `kernel-side: drop every record (except exit) of tasks running these executables, matched by the file's device and inode as stat() finds them at start, not by path: a copy elsewhere is not trusted, and a binary replaced since (a package upgrade) is not either until the agent restarts (${max} with --allow-exe-file; repeatable)`,
+      description: `kernel-side: drop every record (except exit) of tasks running these executables, matched by the file's device and inode as stat() finds them at start, not by path: a copy elsewhere is not trusted, and a binary replaced since (a package upgrade) is not either until the agent restarts (with --output, SIGHUP stat()s the paths again) (${max} with --allow-exe-file; repeatable)`,
     },
     "allow-exe-file": {
       type: "string",

@@ -9,7 +9,7 @@
 import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
 import { asPtr, checkInt, checkPtr, LibbpfError, libbpf } from "../ffi/libbpf.ts";
 import { closeFd } from "../ffi/libc.ts";
-import { fnv1a64, hasFilters, type KernelFilters, randomSeed } from "../filters/filters.ts";
+import { fnv1a64, hasFilters, type KernelFilters, randomSeed, type TrustedExe } from "../filters/filters.ts";
 import { ALL_PROGRAMS, eventMask, type ProgramSpec, programsFor } from "../wire/events.ts";
 import { ds_bss, ds_config, ds_exe_key, sections } from "../wire/layout.gen.ts";
 import {
@@ -128,12 +128,7 @@ export class BpfObject {
     const one = new Uint8Array([1]);
     for (const uid of f.uids) this.update("ds_filter_uid", new Uint32Array([uid]), one);
     for (const id of f.cgroups) this.update("ds_filter_cgroup", new BigUint64Array([id]), one);
-    for (const e of f.exes) {
-      const key = new DataView(new ArrayBuffer(ds_exe_key.size));
-      key.setBigUint64(ds_exe_key.off.ino, e.ino, true);
-      key.setUint32(ds_exe_key.off.dev, e.dev, true);
-      this.update("ds_allow_exe", new Uint8Array(key.buffer), one);
-    }
+    for (const e of f.exes) this.update("ds_allow_exe", exeKey(e), one);
     for (const a of f.argvs) {
       this.update(
         "ds_allow_argv",
@@ -141,6 +136,21 @@ export class BpfObject {
         new Uint32Array([a.bytes.length]),
       );
     }
+  }
+
+  /**
+   * Replaces the trusted executables of a loaded object (a package upgrade
+   * made new inodes). Stale entries go first, so the map never needs more
+   * than its 64; until the new ones are in, their records are reported, not
+   * lost. Only when --allow-exe was on at load: otherwise the programs never look.
+   */
+  replaceTrustedExes(before: readonly TrustedExe[], after: readonly TrustedExe[]): void {
+    const l = libbpf();
+    const fd = this.mapFd("ds_allow_exe");
+    const id = (e: TrustedExe) => `${e.dev}:${e.ino}`;
+    const keep = new Set(after.map(id));
+    for (const e of before) if (!keep.has(id(e))) l.bpf_map_delete_elem(fd, ptr(exeKey(e)));
+    for (const e of after) this.update("ds_allow_exe", exeKey(e), new Uint8Array([1]));
   }
 
   private update(map: string, key: Uint8Array | Uint32Array | BigUint64Array, value: Uint8Array | Uint32Array): void {
@@ -256,6 +266,13 @@ export class BpfObject {
     if (this.obj !== null) l.bpf_object__close(this.obj);
     this.obj = null;
   }
+}
+
+function exeKey(e: TrustedExe): Uint8Array {
+  const key = new DataView(new ArrayBuffer(ds_exe_key.size));
+  key.setBigUint64(ds_exe_key.off.ino, e.ino, true);
+  key.setUint32(ds_exe_key.off.dev, e.dev, true);
+  return new Uint8Array(key.buffer);
 }
 
 /** Enables the kernel's per-program run-time stats while the returned fd is open. */

@@ -6,7 +6,8 @@
  * our filters nor be mistaken for our events.
  */
 import { afterAll, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import {
   BIN,
@@ -124,6 +125,26 @@ describeKernel("kernel-side filters (root)", { executables: [TRIGGER] }, () => {
     expect(execsOf(events, other.comm).map((e) => e.pid)).toEqual(otherPids);
     // The copy has the trusted name (comm) but not its inode.
     expect(execsOf(events, trusted.comm).map((e) => [e.pid, e.filename])).toEqual([[copyPid, copy]]);
+  }, 30_000);
+
+  test("with --output, SIGHUP stat()s --allow-exe again: a replaced binary is trusted once more", async () => {
+    const t = binary("dshup");
+    const out = mkdtempSync(join(tmpdir(), "ds-filters-out-"));
+    cleanup.push(() => rmSync(out, { recursive: true, force: true }));
+    const file = join(out, "events.json");
+    const agent = await startAgent(["--json", "--events", "exec", "--output", file, "--allow-exe", t.path]);
+    await execTimes(t.path, 1); // trusted: dropped
+    // A package upgrade: a new file renamed over the old path, so a new inode.
+    copyFileSync(t.path, `${t.path}.new`);
+    renameSync(`${t.path}.new`, t.path);
+    const [reported] = await execTimes(t.path, 1); // a new inode, not trusted (yet)
+    process.kill(agent.pid, "SIGHUP");
+    await Bun.sleep(300);
+    await execTimes(t.path, 2); // trusted again: dropped
+    const { summary } = await stop(agent);
+    const events = parseEvents(readFileSync(file, "utf8"));
+    expect(execsOf(events, t.comm).map((e) => e.pid)).toEqual([reported!]);
+    expect(summary.filtered_kernel).toBe("3");
   }, 30_000);
 
   test("--allow-argv drops exactly the matching argv: the same binary with other arguments passes", async () => {
