@@ -265,17 +265,31 @@ int ds_execveat_enter(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+/*
+ * ds_execve_exit's copy of what sys_enter kept, off the stack: on 6.1 the 512
+ * bytes of stack are for the whole call chain, and this program ->
+ * business_logic -> serialize_event -> common_fill came to 576 with the copy
+ * on it. Per CPU and never nested: tracepoint programs do not run inside one another.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ds_inflight);
+	__uint(max_entries, 1);
+} ds_execve_in SEC(".maps");
+
 /* Attached to sys_exit_execve and sys_exit_execveat: an exec that failed, as an exec record with its error. */
 SEC("tracepoint")
 int ds_execve_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	struct ds_inflight in;
+	__u32 zero = 0;
+	struct ds_inflight *in = bpf_map_lookup_elem(&ds_execve_in, &zero);
 
-	if (!inflight_take(ctx, &in) || in.res >= 0 || !selected(DS_EVENT_EXEC))
+	if (!in || !inflight_take(ctx, in) || in->res >= 0 || !selected(DS_EVENT_EXEC))
 		return 0;
 	if (filtered((void *)bpf_get_current_task()))
 		return 0;
-	return business_logic(ctx, (void *)bpf_get_current_task(), NULL, &in, DS_EVENT_EXEC);
+	return business_logic(ctx, (void *)bpf_get_current_task(), NULL, in, DS_EVENT_EXEC);
 }
 
 /* The flood workload: one process's cheap syscall, through the same two levels. */

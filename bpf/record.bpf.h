@@ -234,9 +234,16 @@ static __noinline int emit_record(void *ctx, struct task_struct *task, struct ds
 	if (bpf_dynptr_write(&dp, off, info->data, dlen, 0))
 		goto fail;
 	off = head;
+/*
+ * Every length is clamped below 2048 above; the mask, which the compiler
+ * cannot drop behind barrier_var, is for 6.1's verifier: it forgets the bounds
+ * of a 32-bit value spilled to the stack and reloaded here.
+ */
 #define DS_REC_PUT(i, src, len)                                           \
 	do {                                                              \
 		__u32 __l = (len);                                        \
+		barrier_var(__l);                                         \
+		__l &= DS_PATH_CAP - 1;                                   \
 		if (bpf_dynptr_write(&dp, off & SD_EVENT_MASK, (void *)(src), __l, 0)) \
 			__l = 0;                                          \
 		str[i] = __l << 16 | (off & SD_EVENT_MASK);               \
