@@ -132,14 +132,25 @@ describeKernel("kernel-side filters (root)", { executables: [TRIGGER] }, () => {
     const out = mkdtempSync(join(tmpdir(), "ds-filters-out-"));
     cleanup.push(() => rmSync(out, { recursive: true, force: true }));
     const file = join(out, "events.json");
-    const agent = await startAgent(["--json", "--events", "exec", "--output", file, "--allow-exe", t.path]);
+    // --verbose: the agent says when the SIGHUP's re-resolution is in the map.
+    const agent = await startAgent([
+      "--json",
+      "--verbose",
+      "--events",
+      "exec",
+      "--output",
+      file,
+      "--allow-exe",
+      t.path,
+    ]);
     await execTimes(t.path, 1); // trusted: dropped
     // A package upgrade: a new file renamed over the old path, so a new inode.
     copyFileSync(t.path, `${t.path}.new`);
     renameSync(`${t.path}.new`, t.path);
     const [reported] = await execTimes(t.path, 1); // a new inode, not trusted (yet)
     process.kill(agent.pid, "SIGHUP");
-    await Bun.sleep(300);
+    for (let i = 0; i < 500 && !agent.stderrSoFar().includes("--allow-exe re-resolved"); i++) await Bun.sleep(10);
+    expect(agent.stderrSoFar()).toContain("--allow-exe re-resolved");
     await execTimes(t.path, 2); // trusted again: dropped
     const { summary } = await stop(agent);
     const events = parseEvents(readFileSync(file, "utf8"));
