@@ -22,6 +22,7 @@
 #include "path.bpf.h"
 #include "serialize.bpf.h"
 #include "record.bpf.h"
+#include "filter.bpf.h"
 
 /* sys_enter_execve's and sys_enter_execveat's arguments differ: which one a ds_inflight holds. */
 enum { DS_EXECVE = 1, DS_EXECVEAT = 2 };
@@ -354,6 +355,14 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
 			info->flags |= DS_F_ARGS_TRUNCATED;
 	}
 
+	/* --allow-argv: only a whole argv can match, and before the path walks below. */
+	if (ds_cfg.filter_argv && type == DS_EVENT_EXEC && info->len[DS_STR_ARGS] == info->args_total &&
+	    argv_allowed(info->args, info->len[DS_STR_ARGS])) {
+		count_filtered();
+		sd_put_local(info, gen);
+		return 0;
+	}
+
 	/* Field by field, not a struct path copy: 6.1 counts every byte of this frame (512 for the chain). */
 	r = build_path(BPF_CORE_READ(task, fs, pwd.dentry), BPF_CORE_READ(task, fs, pwd.mnt), info->cwd, info->swap);
 	info->len[DS_STR_CWD] = r & ~DS_PATH_TRUNCATED;
@@ -394,7 +403,7 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
  * (file capabilities). The creds before are those sys_enter_execve kept, under
  * the thread id the exec started with.
  */
-static __noinline void exec_privesc(void *ctx, struct task_struct *task, __u32 old_tid)
+static __noinline void exec_privesc(void *ctx, struct task_struct *task, __u32 old_tid, int drop)
 {
 	const struct cred *cr = BPF_CORE_READ(task, cred);
 	struct ds_inflight *in = bpf_map_lookup_elem(&ds_inflight, &old_tid);
@@ -403,7 +412,11 @@ static __noinline void exec_privesc(void *ctx, struct task_struct *task, __u32 o
 	if (!in)
 		return;
 	creds_read(cr, &now);
-	if (now.euid != now.uid || now.egid != now.gid || (cap_effective(cr) & ~in->cap_effective))
+	if (!(now.euid != now.uid || now.egid != now.gid || (cap_effective(cr) & ~in->cap_effective)))
+		return;
+	if (drop)
+		count_filtered();
+	else
 		privesc_emit(ctx, task, in, DS_PRIVESC_EXEC);
 }
 
@@ -416,14 +429,20 @@ int ds_exec(struct bpf_raw_tracepoint_args *ctx)
 	__u32 old_tid = ctx->args[1];
 	struct linux_binprm *bprm = (void *)ctx->args[2];
 	__u32 type = DS_EVENT_EXEC;
+	/* Decided once for both records this exec may make; each one dropped is counted. */
+	int drop = filters_on() && filter_task(task);
 
 	if (selected(DS_EVENT_PRIVILEGE_ESCALATION))
-		exec_privesc(ctx, task, old_tid);
+		exec_privesc(ctx, task, old_tid, drop);
 	/* The kernel's own helpers (call_usermodehelper) are children of kernel threads. */
 	if (selected(DS_EVENT_USERMODE_HELPER) && (BPF_CORE_READ(task, real_parent, flags) & DS_PF_KTHREAD))
 		type = DS_EVENT_USERMODE_HELPER;
 	if (!selected(type))
 		return 0;
+	if (drop) {
+		count_filtered();
+		return 0;
+	}
 	return business_logic(ctx, task, bprm, NULL, type);
 }
 
@@ -449,7 +468,7 @@ int ds_execve_exit(struct ds_sys_exit *ctx)
 
 	if (!(in = inflight_get(ctx)))
 		return 0;
-	if (in->res < 0 && selected(DS_EVENT_EXEC))
+	if (in->res < 0 && selected(DS_EVENT_EXEC) && !filtered((void *)bpf_get_current_task()))
 		business_logic(ctx, (void *)bpf_get_current_task(), NULL, in, DS_EVENT_EXEC);
 	inflight_drop();
 	return 0;
@@ -474,6 +493,8 @@ int ds_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u32 gen = 0;
 
 	if (BPF_CORE_READ(task, pid) != BPF_CORE_READ(task, tgid))
+		return 0;
+	if (filtered(task))
 		return 0;
 	info = sd_get_local(sizeof(*info), &gen);
 	if (!info)
@@ -509,6 +530,8 @@ int ds_fork(struct bpf_raw_tracepoint_args *ctx)
 
 	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
 		return 0;
+	if (filtered(parent))
+		return 0;
 	info = rec_open(parent, tag, &gen);
 	if (!info)
 		return 0;
@@ -533,6 +556,8 @@ int ds_setsid_exit(struct ds_sys_exit *ctx)
 	__u64 tag = new_tag();
 	__u32 gen = 0;
 
+	if (filtered(task))
+		return 0;
 	info = rec_open(task, tag, &gen);
 	if (!info)
 		return 0;
@@ -567,6 +592,8 @@ int ds_prctl_exit(struct ds_sys_exit *ctx)
 
 	if (!(in = inflight_get(ctx)))
 		return 0;
+	if (filtered(task))
+		goto out;
 	info = rec_open(task, tag, &gen);
 	if (!info)
 		goto out;
@@ -651,6 +678,8 @@ int ds_ptrace_exit(struct ds_sys_exit *ctx)
 
 	if (!(in = inflight_get(ctx)))
 		return 0;
+	if (filtered(task))
+		goto out;
 	info = rec_open(task, tag, &gen);
 	if (!info)
 		goto out;
@@ -698,6 +727,8 @@ int ds_memfd_create_exit(struct ds_sys_exit *ctx)
 
 	if (!(in = inflight_get(ctx)))
 		return 0;
+	if (filtered(task))
+		goto out;
 	info = rec_open(task, tag, &gen);
 	if (!info)
 		goto out;
@@ -753,6 +784,8 @@ int ds_kill_exit(struct ds_sys_exit *ctx)
 
 	if (!(in = inflight_get(ctx)))
 		return 0;
+	if (filtered(task))
+		goto out;
 	info = rec_open(task, tag, &gen);
 	if (!info)
 		goto out;
@@ -828,7 +861,8 @@ int ds_setid_exit(struct ds_sys_exit *ctx)
 	if (!(in = inflight_get(ctx)))
 		return 0;
 	creds_read(BPF_CORE_READ(task, cred), &now);
-	if ((!has_root(&in->creds) && has_root(&now)) || (!has_root_group(&in->creds) && has_root_group(&now)))
+	if (((!has_root(&in->creds) && has_root(&now)) || (!has_root_group(&in->creds) && has_root_group(&now))) &&
+	    !filtered(task))
 		privesc_emit(ctx, task, in, DS_PRIVESC_SETID);
 	inflight_drop();
 	return 0;

@@ -51,6 +51,7 @@ enum ds_wire_const {
 	DS_WIRE_VERSION = 1,
 	DS_SLOT_SIZE = SD_EVENT_MAX, /* bytes in one slot of the per-CPU heap: the largest event */
 	DS_SLOT_NONE = 0xff, /* where a level's slot lives when it has none (the ring buffer transport) */
+	DS_FILTER_MAX = 64, /* entries in each kernel-side filter map (bpf/filter.bpf.h) */
 };
 
 enum ds_event_type {
@@ -402,6 +403,7 @@ struct ds_counters {
 	__u64 lookup_fail;
 	__u64 slot_gets[DS_MAX_SLOTS];
 	__u64 bytes;
+	__u64 filtered_kernel; /* records a kernel-side filter (--uid, --cgroup, --allow-*) dropped */
 };
 
 /* Guard state for one slot on one CPU: who holds it, and how often it was taken. */
@@ -426,6 +428,20 @@ struct ds_config {
 	__u32 inject_clobber;
 	__u32 max_arg_bytes;
 	__u32 events;    /* 1 << enum ds_event_type, for each selected record type */
+	/* Kernel-side filters (bpf/filter.bpf.h): whether each map is in use. */
+	__u32 filter_uid;
+	__u32 filter_cgroup;
+	__u32 filter_exe;
+	__u32 filter_argv;
+	__u32 argv_seed_lo; /* per-run seed of the argv hash, so nobody can precompute a collision */
+	__u32 argv_seed_hi;
+};
+
+/* A trusted executable (--allow-exe): its inode, as the kernel numbers its device (MAJOR << 20 | MINOR). */
+struct ds_exe_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 pad;
 };
 
 /* .bss, written after load: the flood target exists only then. */
@@ -456,6 +472,7 @@ struct ds_wire_types {
 	struct ds_slot_state slot_state;
 	struct ds_counters counters;
 	struct ds_config config;
+	struct ds_exe_key exe_key;
 	struct ds_bss bss;
 	enum ds_wire_const wire_const;
 	enum ds_event_type event_type;

@@ -350,6 +350,35 @@ function checks(g: Guest, k: Kernel): Check[] {
     );
   }
 
+  // filters: what the kernel-side filters dropped and kept (and that every program loaded with them on)
+  {
+    const [argvDropped, kept, trusted] = (g.meta.get("filters")?.get("pids") ?? "")
+      .split(",")
+      .filter(Boolean)
+      .map(Number);
+    const evs = jsonLines(caseLines(g, "filters", "out"));
+    const execOf = (pid: number | undefined) => evs.filter((e) => e.event === "exec" && e.pid === pid);
+    const s = summary(caseLines(g, "filters", "err"));
+    const bad: string[] = [];
+    if (rc("filters") !== 0) bad.push(`rc=${rc("filters")} ${tail(caseLines(g, "filters", "err"))}`);
+    if (trusted === undefined) bad.push("the probes did not run");
+    if (execOf(argvDropped).length !== 0) bad.push("the --allow-argv exec was reported");
+    if (execOf(trusted).length !== 0) bad.push("the --allow-exe exec was reported");
+    const k = execOf(kept);
+    if (k.length !== 1 || JSON.stringify(k[0]?.args) !== JSON.stringify(["/tmp/dsm-probe", "beta", "2"]))
+      bad.push(`kept probe: ${k.length} exec events`);
+    // The task has no mm at sched_process_exit: --allow-exe keeps exits (documented).
+    if (!evs.some((e) => e.event === "exit" && e.pid === trusted)) bad.push("no exit for the trusted binary");
+    if (!s || (s.get("filtered_kernel") ?? 0) < 2 || s.get("lost") !== 0)
+      bad.push(`filtered_kernel=${s?.get("filtered_kernel")} lost=${s?.get("lost")}`);
+    add(
+      "filters",
+      bad.length === 0,
+      bad.join("; ") ||
+        `--events all under --uid, --cgroup, --allow-exe, --allow-argv: filtered_kernel=${s?.get("filtered_kernel")}`,
+    );
+  }
+
   // teardown after SIGINT (and, before it, after --count)
   {
     const left = caseLines(g, "teardown", "out").filter((l) => l.startsWith("left "));

@@ -5,6 +5,7 @@
 import type { ArgsDef } from "citty";
 import type { SessionOptions } from "../agent/session.ts";
 import { UsageError } from "../errors.ts";
+import { FILTER_MAX, parseFilters } from "../filters/filters.ts";
 import { EVENTS } from "../wire/events.ts";
 import type { EventName } from "../wire/names.ts";
 import { choiceArg, intArg, powerOfTwoArg } from "./args.ts";
@@ -117,7 +118,49 @@ export const agentArgs = {
       "perf only: sort events across CPUs by kernel time within one drain interval (--no-order to print as read)",
   },
   verbose: { type: "boolean", default: false, description: "debug logs, including libbpf's own" },
+  ...filterArgs(),
 } as const satisfies ArgsDef;
+
+/**
+ * Elkeid's driver filter: decided in the BPF programs before any record is
+ * built, counted as filtered_kernel (summary line, `dual-slot stats`,
+ * --metrics). A function only so its help text can name the limit.
+ */
+function filterArgs() {
+  const max = `at most ${FILTER_MAX}`;
+  return {
+    uid: {
+      type: "string",
+      valueHint: "UID,...",
+      description: `kernel-side: report only records whose task's real uid is one of these (${max}; repeatable)`,
+    },
+    cgroup: {
+      type: "string",
+      valueHint: "PATH|ID,...",
+      description: `kernel-side: report only tasks in these cgroup v2 groups: a directory of the cgroup2 mount (its inode number is the id) or the numeric id; a task in a child group does not match (${max}; repeatable)`,
+    },
+    "allow-exe": {
+      type: "string",
+      valueHint: "PATH,...",
+      description: `kernel-side: drop every record (except exit) of tasks running these executables, matched by the file's device and inode as stat() finds them at start, not by path: a copy elsewhere is not trusted, and a binary replaced since (a package upgrade) is not either until the agent restarts (with --output, SIGHUP stat()s the paths again) (${max} with --allow-exe-file; repeatable)`,
+    },
+    "allow-exe-file": {
+      type: "string",
+      valueHint: "FILE",
+      description: "--allow-exe paths from FILE, one per line (blank lines and # comments skipped)",
+    },
+    "allow-argv": {
+      type: "string",
+      valueHint: '"ARG0 ARG1 ..."',
+      description: `kernel-side: drop exec records whose whole argv equals this command line (the arguments separated by single spaces, argv[0] as the process got it, e.g. "/usr/bin/python3 -m http.server"); exec records only, compared by a seeded 64-bit hash and the length; an argv cut by --max-arg-bytes never matches (${max} with --allow-argv-file; repeat the flag for more, no commas)`,
+    },
+    "allow-argv-file": {
+      type: "string",
+      valueHint: "FILE",
+      description: "--allow-argv command lines from FILE, one per line (blank lines and # comments skipped)",
+    },
+  } as const;
+}
 
 type Raw = { [K in keyof typeof agentArgs]?: string | boolean | undefined };
 
@@ -145,6 +188,7 @@ export function sessionOptions(a: Raw): SessionOptions {
   if (mode === "single" && slots !== 1)
     throw new UsageError("--mode single uses a single-slot map; drop --slots or use --slots 1");
   if (mode !== "single" && slots < 2) throw new UsageError(`--mode ${mode} needs --slots 2 or 3`);
+  const maxArgBytes = intArg("max-arg-bytes", a["max-arg-bytes"] ?? "4096", 0, 8191);
   return {
     mode,
     slots,
@@ -156,8 +200,9 @@ export function sessionOptions(a: Raw): SessionOptions {
     ringSize: powerOfTwoArg("ring-size", a["ring-size"] ?? "1048576", 4096, 1 << 30),
     intervalMs: intArg("interval", a.interval ?? "100", 1, 10_000),
     maxArgs: intArg("max-args", a["max-args"] ?? String(DEFAULT_MAX_ARGS), 1, MAX_ARGS),
-    maxArgBytes: intArg("max-arg-bytes", a["max-arg-bytes"] ?? "4096", 0, 8191),
+    maxArgBytes,
     order: a.order !== false,
     events: eventsArg(a.events),
+    filters: parseFilters(a, maxArgBytes),
   };
 }

@@ -54,6 +54,13 @@ export function choiceArg<T extends string>(name: string, raw: unknown, choices:
   return s as T;
 }
 
+/**
+ * List flags that may be given more than once (`--allow-argv A --allow-argv B`):
+ * checkArgv hands citty, which keeps only the last, one value with the
+ * repeats joined by a line feed. No value of theirs may hold one.
+ */
+export const REPEATABLE: ReadonlySet<string> = new Set(["uid", "cgroup", "allow-exe", "allow-argv"]);
+
 type Kind = "string" | "boolean";
 
 interface Flag {
@@ -118,7 +125,7 @@ export function checkArgv(rawArgs: readonly string[], def: ArgsDef, command = "d
   let positional = 0;
   const see = (f: Flag, spelled: string) => {
     const before = seen.get(f.key);
-    if (before !== undefined)
+    if (before !== undefined && !REPEATABLE.has(f.key))
       throw new UsageError(`${spelled} given after ${before}: give each flag once (${command} --help)`);
     seen.set(f.key, spelled);
   };
@@ -178,6 +185,14 @@ export function checkArgv(rawArgs: readonly string[], def: ArgsDef, command = "d
     if (value.trim() === "") throw new UsageError(`${spelled} needs a value, got an empty one`);
     if (f.options !== undefined && !f.options.includes(value))
       throw new UsageError(`--${f.key} must be one of ${f.options.join(", ")}, got '${value}'`);
+    if (REPEATABLE.has(f.key)) {
+      if (value.includes("\n")) throw new UsageError(`${spelled}: a line feed in '${JSON.stringify(value)}'`);
+      const at = out.findIndex((o) => o.startsWith(`--${f.key}=`));
+      if (at >= 0) {
+        out[at] = `${out[at]}\n${value}`;
+        continue;
+      }
+    }
     out.push(`--${f.key}=${value}`);
   }
   return out;

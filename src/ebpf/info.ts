@@ -91,6 +91,7 @@ export function readCounters(fd: number, cpus = possibleCpus()): { total: Counte
       clobbers: n(C.clobbers),
       lookup_fail: n(C.lookup_fail),
       bytes: n(C.bytes),
+      filtered_kernel: n(C.filtered_kernel),
       slot_gets: Array.from({ length: ds_counters.count.slot_gets }, (_, i) => n(C.slot_gets + 8 * i)),
     };
   };
@@ -103,6 +104,7 @@ export function readCounters(fd: number, cpus = possibleCpus()): { total: Counte
     clobbers: a.clobbers + b.clobbers,
     lookup_fail: a.lookup_fail + b.lookup_fail,
     bytes: a.bytes + b.bytes,
+    filtered_kernel: a.filtered_kernel + b.filtered_kernel,
     slot_gets: a.slot_gets.map((v, i) => v + b.slot_gets[i]!),
   }));
   return { total, perCpu };

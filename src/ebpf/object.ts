@@ -9,8 +9,9 @@
 import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
 import { asPtr, checkInt, checkPtr, LibbpfError, libbpf } from "../ffi/libbpf.ts";
 import { closeFd } from "../ffi/libc.ts";
+import { fnv1a64, hasFilters, type KernelFilters, randomSeed, type TrustedExe } from "../filters/filters.ts";
 import { ALL_PROGRAMS, eventMask, type ProgramSpec, programsFor } from "../wire/events.ts";
-import { ds_bss, ds_config, sections } from "../wire/layout.gen.ts";
+import { ds_bss, ds_config, ds_exe_key, sections } from "../wire/layout.gen.ts";
 import {
   Encoding,
   type EncodingName,
@@ -32,6 +33,8 @@ export interface LoadConfig {
   ringSize: number;
   /** The record types to emit: only their programs are loaded (see src/wire/events.ts). */
   events: readonly EventName[];
+  /** Kernel-side filters (bpf/filter.bpf.h); absent: none. */
+  filters?: KernelFilters;
 }
 
 export const DEFAULT_CONFIG: LoadConfig = {
@@ -52,6 +55,8 @@ export class BpfObject {
   private obj: Pointer | null;
   private readonly links: Pointer[] = [];
   private closed = false;
+  /** The argv hash's seed for this load: in .rodata, and what the map's keys are hashed with. */
+  private readonly argvSeed = randomSeed();
 
   private constructor(
     obj: Pointer,
@@ -70,6 +75,7 @@ export class BpfObject {
     try {
       self.configure();
       checkInt("bpf_object__load", l.bpf_object__load(obj), "run with --verbose to see libbpf's log");
+      self.fillFilters();
     } catch (e) {
       self.close();
       throw e;
@@ -80,6 +86,7 @@ export class BpfObject {
   private configure(): void {
     const l = libbpf();
     const c = this.config;
+    const f = c.filters ?? { uids: [], cgroups: [], exes: [], argvs: [] };
     this.setConfig({
       mode: Mode[c.mode],
       slots: c.slots,
@@ -89,6 +96,12 @@ export class BpfObject {
       inject_clobber: c.injectClobber ? 1 : 0,
       max_arg_bytes: c.maxArgBytes,
       events: eventMask(c.events),
+      filter_uid: f.uids.length > 0 ? 1 : 0,
+      filter_cgroup: f.cgroups.length > 0 ? 1 : 0,
+      filter_exe: f.exes.length > 0 ? 1 : 0,
+      filter_argv: f.argvs.length > 0 ? 1 : 0,
+      argv_seed_lo: Number(this.argvSeed & 0xffffffffn),
+      argv_seed_hi: Number(this.argvSeed >> 32n),
     });
     checkInt(
       "bpf_map__set_max_entries",
@@ -102,6 +115,47 @@ export class BpfObject {
     for (const name of ALL_PROGRAMS) {
       checkInt("bpf_program__set_autoload", l.bpf_program__set_autoload(this.prog(name), wanted.has(name)), name);
     }
+  }
+
+  /**
+   * The filter maps, after load and before attach: hash maps have no initial
+   * value to write before load. The programs only look at a map whose
+   * .rodata flag is on, and every flag's map is full by the time they run.
+   */
+  private fillFilters(): void {
+    const f = this.config.filters;
+    if (!hasFilters(f)) return;
+    const one = new Uint8Array([1]);
+    for (const uid of f.uids) this.update("ds_filter_uid", new Uint32Array([uid]), one);
+    for (const id of f.cgroups) this.update("ds_filter_cgroup", new BigUint64Array([id]), one);
+    for (const e of f.exes) this.update("ds_allow_exe", exeKey(e), one);
+    for (const a of f.argvs) {
+      this.update(
+        "ds_allow_argv",
+        new BigUint64Array([fnv1a64(a.bytes, this.argvSeed)]),
+        new Uint32Array([a.bytes.length]),
+      );
+    }
+  }
+
+  /**
+   * Replaces the trusted executables of a loaded object (a package upgrade
+   * made new inodes). Stale entries go first, so the map never needs more
+   * than its 64; until the new ones are in, their records are reported, not
+   * lost. Only when --allow-exe was on at load: otherwise the programs never look.
+   */
+  replaceTrustedExes(before: readonly TrustedExe[], after: readonly TrustedExe[]): void {
+    const l = libbpf();
+    const fd = this.mapFd("ds_allow_exe");
+    const id = (e: TrustedExe) => `${e.dev}:${e.ino}`;
+    const keep = new Set(after.map(id));
+    for (const e of before) if (!keep.has(id(e))) l.bpf_map_delete_elem(fd, ptr(exeKey(e)));
+    for (const e of after) this.update("ds_allow_exe", exeKey(e), new Uint8Array([1]));
+  }
+
+  private update(map: string, key: Uint8Array | Uint32Array | BigUint64Array, value: Uint8Array | Uint32Array): void {
+    const l = libbpf();
+    checkInt("bpf_map_update_elem", l.bpf_map_update_elem(this.mapFd(map), ptr(key), ptr(value), 0n), map);
   }
 
   /** The object's internal map for a data section (libbpf names it "<object>.rodata" and so on). */
@@ -212,6 +266,13 @@ export class BpfObject {
     if (this.obj !== null) l.bpf_object__close(this.obj);
     this.obj = null;
   }
+}
+
+function exeKey(e: TrustedExe): Uint8Array {
+  const key = new DataView(new ArrayBuffer(ds_exe_key.size));
+  key.setBigUint64(ds_exe_key.off.ino, e.ino, true);
+  key.setUint32(ds_exe_key.off.dev, e.dev, true);
+  return new Uint8Array(key.buffer);
 }
 
 /** Enables the kernel's per-program run-time stats while the returned fd is open. */

@@ -57,6 +57,7 @@ const SYMBOLS = {
   bpf_link_get_fd_by_id: { args: ["u32"], returns: "i32" },
   bpf_map_lookup_elem: { args: ["i32", "ptr", "ptr"], returns: "i32" },
   bpf_map_update_elem: { args: ["i32", "ptr", "ptr", "u64"], returns: "i32" },
+  bpf_map_delete_elem: { args: ["i32", "ptr"], returns: "i32" },
   bpf_enable_stats: { args: ["i32"], returns: "i32" },
 } as const;
 

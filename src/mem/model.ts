@@ -43,6 +43,7 @@ export function mapTypeName(type: number): string {
 }
 
 const BPF_F_MMAPABLE = 1 << 10;
+const BPF_F_NO_PREALLOC = 1;
 const POINTER = 8;
 
 /** Sizes from the running kernel that the accounting depends on. */
@@ -82,11 +83,16 @@ export function expectedMemlock(m: MapShape, k: KernelSizes, possibleCpus: numbe
       return k.bpfArray + n * elem;
     case MapType.perf_event_array:
       return k.bpfArray + n * elem;
-    case MapType.lru_hash: {
+    case MapType.lru_hash:
+    case MapType.hash: {
+      // Only preallocated hashes are modelled (the filter maps, like every hash here, are).
+      if (m.flags & BPF_F_NO_PREALLOC) return null;
       const HASHTAB_MAP_LOCK_COUNT = 8;
       const buckets = 2 ** Math.ceil(Math.log2(Math.max(1, n)));
       const elemSize = k.htabElem + roundUp(m.keySize, 8) + elem;
-      return k.htab + buckets * k.htabBucket + 4 * possibleCpus * HASHTAB_MAP_LOCK_COUNT + n * elemSize;
+      const base = k.htab + buckets * k.htabBucket + 4 * possibleCpus * HASHTAB_MAP_LOCK_COUNT;
+      if (m.type === MapType.lru_hash) return base + n * elemSize;
+      return base + (n + possibleCpus) * elemSize + possibleCpus * POINTER;
     }
     case MapType.ringbuf: {
       const data = Math.floor(n / k.pageSize);

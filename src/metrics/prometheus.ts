@@ -12,6 +12,8 @@ export interface MetricsSnapshot {
   lostByCpu: readonly number[];
   /** Samples that failed the decoder's bounds checks. */
   malformed: number;
+  /** Records the kernel-side filters (--uid, --cgroup, --allow-exe, --allow-argv) dropped in BPF. */
+  filteredKernel: number;
   /** Lines the output sink dropped (a bounded sink under a slow reader). */
   droppedOutput: number;
   /** Fill of each CPU's buffer at the last drain, 0..1 (one entry for a shared ring buffer: cpu "all"). */
@@ -89,6 +91,11 @@ export function renderMetrics(s: MetricsSnapshot): string {
   family("dual_slot_malformed_total", "counter", "Samples that failed the decoder's bounds checks.").sample(
     s.malformed,
   );
+  family(
+    "dual_slot_filtered_kernel_total",
+    "counter",
+    "Records dropped in the kernel by --uid, --cgroup, --allow-exe or --allow-argv, before they were built.",
+  ).sample(s.filteredKernel);
   family("dual_slot_dropped_output_total", "counter", "Output lines dropped because the reader was too slow.").sample(
     s.droppedOutput,
   );

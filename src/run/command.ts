@@ -12,6 +12,7 @@ import { agentArgs, sessionOptions } from "../cli/agent-args.ts";
 import { optionalInt, secondsArg } from "../cli/args.ts";
 import { HostError, UsageError } from "../errors.ts";
 import { realtimeNs } from "../ffi/libc.ts";
+import { describeFilters, hasFilters, resolveExe, type TrustedExe } from "../filters/filters.ts";
 import { log, setVerbose } from "../log.ts";
 import { metricsArgs, parseListenAddress } from "../metrics/server.ts";
 import { FileSink, FileWriter, fileOutputOptions, outputArgs, reopenOnHangup } from "../output/file.ts";
@@ -164,6 +165,10 @@ export default defineCommand({
     if (fileOpts === undefined) handlers.SIGHUP = onSignal("SIGHUP");
     for (const [sig, h] of Object.entries(handlers)) process.on(sig, h);
     const unhookReopen = sink instanceof FileSink ? reopenOnHangup(sink.writer) : () => {};
+    const unhookExes =
+      fileOpts !== undefined && (opts.filters?.exes.length ?? 0) > 0
+        ? restatOnHangup(session, opts.filters!.exes)
+        : () => {};
     let metrics: ServedMetrics | null = null;
     const onExit = () => {
       session.stop();
@@ -183,7 +188,8 @@ export default defineCommand({
       log.info(
         `attached ${opts.events.join(",")} in ${performance.now().toFixed(1)} ms ` +
           `(mode=${opts.mode} slots=${opts.slots} transport=${opts.transport} encoding=${opts.encoding}` +
-          `${opts.guard ? " guard" : ""}${opts.injectClobber ? " inject-clobber" : ""}, ${session.cpus} CPUs)`,
+          `${opts.guard ? " guard" : ""}${opts.injectClobber ? " inject-clobber" : ""}, ${session.cpus} CPUs)` +
+          (hasFilters(opts.filters) ? `; kernel-side filters: ${describeFilters(opts.filters)}` : ""),
       );
       // Before the first drain: the JIT compiles the per-event path now, not during the first burst.
       // Through the run's own onLine (compiled now too), into a sink that is only ever emptied.
@@ -222,6 +228,7 @@ export default defineCommand({
     if (sink instanceof FileSink) sink.writer.close();
     for (const [sig, h] of Object.entries(handlers)) process.off(sig, h);
     unhookReopen();
+    unhookExes();
     process.off("exit", onExit);
 
     const k = session.kernelCountersAtStop;
@@ -239,6 +246,7 @@ export default defineCommand({
       ["printed", sink.written],
       ["dropped_output", sink.dropped],
       ["filtered", session.renderer?.filtered ?? 0],
+      ["filtered_kernel", k?.filtered_kernel ?? 0],
       // Records the compiled renderer handed to the general decoder: a cost worth seeing when it is not ~0.
       ["general_lines", session.renderer?.generalLines ?? 0],
       ["bytes", c.bytes],
@@ -257,6 +265,36 @@ export default defineCommand({
     }
   },
 });
+
+/**
+ * With --output, SIGHUP is a reload (logrotate, `systemctl reload`): it also
+ * stat()s the --allow-exe paths again, so a trusted binary replaced by a
+ * package upgrade (a new inode) is trusted again. A path that is gone keeps
+ * its old entry, with a warning. Without --output, SIGHUP stops the agent and
+ * a restart does the same.
+ */
+function restatOnHangup(session: Session, initial: readonly TrustedExe[]): () => void {
+  let current = [...initial];
+  const onHup = () => {
+    const next = current.map((e) => {
+      try {
+        return resolveExe(e.path);
+      } catch (err) {
+        log.warn(`SIGHUP: --allow-exe ${e.path}: ${(err as Error).message}; keeping the old entry`);
+        return e;
+      }
+    });
+    try {
+      session.object.replaceTrustedExes(current, next);
+      current = next;
+      log.debug(`SIGHUP: --allow-exe re-resolved (${next.length} paths)`);
+    } catch (err) {
+      log.warn(`SIGHUP: cannot update the trusted executables: ${(err as Error).message}`);
+    }
+  };
+  process.on("SIGHUP", onHup);
+  return () => process.off("SIGHUP", onHup);
+}
 
 /**
  * The last flush: waits for the reader while it makes progress, but never past

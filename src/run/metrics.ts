@@ -29,6 +29,7 @@ export function serveMetrics(addr: ListenAddress, session: Session, droppedOutpu
     events: [...session.eventsByType].flatMap(([type, byCpu]) => byCpu.map((count, cpu) => ({ type, cpu, count }))),
     lostByCpu: session.lostByCpu(),
     malformed: session.counts.malformed,
+    filteredKernel: session.kernelCounters().filtered_kernel,
     droppedOutput: droppedOutput(),
     // The readers report the fullest buffer of a drain, not each one: one series, "all".
     bufferFill: [{ cpu: "all", ratio: session.lastFill }],

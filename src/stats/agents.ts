@@ -34,6 +34,8 @@ export interface AgentConfig {
   encoding: string;
   guard: boolean;
   injectClobber: boolean;
+  /** Kernel-side filters the agent loaded with. */
+  filters: string[];
 }
 
 export interface Agent {
@@ -144,6 +146,16 @@ export function agentConfig(a: Agent): AgentConfig | null {
     encoding: ENCODING_NAMES[encoding] ?? String(encoding),
     guard: v("guard") === 1,
     injectClobber: v("inject_clobber") === 1,
+    filters: (
+      [
+        ["filter_uid", "uid"],
+        ["filter_cgroup", "cgroup"],
+        ["filter_exe", "allow-exe"],
+        ["filter_argv", "allow-argv"],
+      ] as const
+    )
+      .filter(([k]) => v(k) === 1)
+      .map(([, name]) => name),
   };
 }
 

@@ -22,6 +22,8 @@ export interface AgentView {
     encoding: string;
     guard: boolean;
     injectClobber: boolean;
+    /** Kernel-side filters in use ("uid", "cgroup", "allow-exe", "allow-argv"). */
+    filters?: string[];
   } | null;
   why: string;
 }
@@ -50,6 +52,7 @@ function counterJson(c: CounterTotals, v: StatsView) {
     clobbers: guardOn(v) ? c.clobbers : null,
     corrupt: c.corrupt,
     lookup_fail: c.lookup_fail,
+    filtered_kernel: c.filtered_kernel,
     bytes: c.bytes,
     slot_gets: c.slot_gets.slice(0, slotCount(v)),
   };
@@ -78,6 +81,7 @@ export function statsJson(v: StatsView, now = new Date()): string {
               encoding: a.config.encoding,
               guard: a.config.guard,
               inject_clobber: a.config.injectClobber,
+              filters: a.config.filters ?? [],
             },
       selected: a.why,
     },
@@ -108,7 +112,8 @@ export function configLine(a: AgentView): string {
   const c = a.config;
   return (
     `config: mode=${c.mode} slots=${c.slots} transport=${c.transport} encoding=${c.encoding} ` +
-    `guard=${c.guard ? "on" : "off"}${c.injectClobber ? " inject-clobber" : ""}; ${heap}`
+    `guard=${c.guard ? "on" : "off"}${c.injectClobber ? " inject-clobber" : ""}` +
+    `${(c.filters ?? []).length > 0 ? ` kernel-filters=${c.filters!.join(",")}` : ""}; ${heap}`
   );
 }
 
@@ -123,6 +128,7 @@ export function statsTable(v: StatsView): string[] {
     "CLOBBERS",
     "CORRUPT",
     "LOOKUP_FAIL",
+    "FILTERED_KERNEL",
     ...Array.from({ length: slots }, (_, i) => `SLOT${i}_GETS`),
     "BYTES",
   ];
@@ -133,6 +139,7 @@ export function statsTable(v: StatsView): string[] {
     guard ? groupDigits(c.clobbers) : "-",
     groupDigits(c.corrupt),
     groupDigits(c.lookup_fail),
+    groupDigits(c.filtered_kernel),
     ...c.slot_gets.slice(0, slots).map(groupDigits),
     formatBytes(c.bytes),
   ];
@@ -140,6 +147,8 @@ export function statsTable(v: StatsView): string[] {
   const align: Align[] = header.map((_, i) => (i === 0 ? "l" : "r"));
   const lines = [agentLine(v.agent), configLine(v.agent), "", ...renderTable(header, rows, align)];
   const notes: string[] = [];
+  if (v.total.filtered_kernel > 0 || (v.agent.config?.filters ?? []).length > 0)
+    notes.push("FILTERED_KERNEL: records the agent's --uid, --cgroup, --allow-exe, --allow-argv dropped in BPF");
   if (!guard) notes.push("CLOBBERS: guard off (load the agent with --guard to count slot-1 grabs)");
   if (v.runCnt > 0) {
     // The kernel only counts runs while BPF stats are enabled, so this may cover part of the agent's life.

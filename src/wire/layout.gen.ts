@@ -4,17 +4,17 @@
 /** The object's data sections: their sizes and where each variable starts. */
 export const sections = {
   ".rodata": {
-    size: 120,
+    size: 144,
     vars: {
-      ds_fmt_pid_comm: 114,
-      ds_fmt_pts: 56,
-      ds_fmt_socket: 43,
-      ds_fmt_other: 93,
-      ds_fmt_pipe: 32,
-      ds_fmt_file: 78,
-      ds_fmt_chr: 68,
-      ds_fmt_ip4: 103,
-      ds_fmt_ip6: 108,
+      ds_fmt_pid_comm: 138,
+      ds_fmt_pts: 80,
+      ds_fmt_socket: 67,
+      ds_fmt_other: 117,
+      ds_fmt_pipe: 56,
+      ds_fmt_file: 102,
+      ds_fmt_chr: 92,
+      ds_fmt_ip4: 127,
+      ds_fmt_ip6: 132,
       ds_cfg: 0,
     },
   },
@@ -123,6 +123,7 @@ export const ds_wire_const = {
   DS_WIRE_VERSION: 1,
   DS_SLOT_SIZE: 16384,
   DS_SLOT_NONE: 255,
+  DS_FILTER_MAX: 64,
 } as const;
 
 /** struct bpf_link_info: 64 bytes (not addressable, left out: (anonymous)) */
@@ -380,11 +381,41 @@ export const ds_common = {
   },
 } as const;
 
-/** struct ds_config: 32 bytes */
+/** struct ds_config: 56 bytes */
 export const ds_config = {
-  size: 32,
-  off: { mode: 0, slots: 4, transport: 8, encoding: 12, guard: 16, inject_clobber: 20, max_arg_bytes: 24, events: 28 },
-  bytes: { mode: 4, slots: 4, transport: 4, encoding: 4, guard: 4, inject_clobber: 4, max_arg_bytes: 4, events: 4 },
+  size: 56,
+  off: {
+    mode: 0,
+    slots: 4,
+    transport: 8,
+    encoding: 12,
+    guard: 16,
+    inject_clobber: 20,
+    max_arg_bytes: 24,
+    events: 28,
+    filter_uid: 32,
+    filter_cgroup: 36,
+    filter_exe: 40,
+    filter_argv: 44,
+    argv_seed_lo: 48,
+    argv_seed_hi: 52,
+  },
+  bytes: {
+    mode: 4,
+    slots: 4,
+    transport: 4,
+    encoding: 4,
+    guard: 4,
+    inject_clobber: 4,
+    max_arg_bytes: 4,
+    events: 4,
+    filter_uid: 4,
+    filter_cgroup: 4,
+    filter_exe: 4,
+    filter_argv: 4,
+    argv_seed_lo: 4,
+    argv_seed_hi: 4,
+  },
   count: {},
   kind: {
     mode: "u32",
@@ -395,14 +426,40 @@ export const ds_config = {
     inject_clobber: "u32",
     max_arg_bytes: "u32",
     events: "u32",
+    filter_uid: "u32",
+    filter_cgroup: "u32",
+    filter_exe: "u32",
+    filter_argv: "u32",
+    argv_seed_lo: "u32",
+    argv_seed_hi: "u32",
   },
 } as const;
 
-/** struct ds_counters: 80 bytes */
+/** struct ds_counters: 88 bytes */
 export const ds_counters = {
-  size: 80,
-  off: { seq: 0, events: 8, output_fail: 16, corrupt: 24, clobbers: 32, lookup_fail: 40, slot_gets: 48, bytes: 72 },
-  bytes: { seq: 8, events: 8, output_fail: 8, corrupt: 8, clobbers: 8, lookup_fail: 8, slot_gets: 24, bytes: 8 },
+  size: 88,
+  off: {
+    seq: 0,
+    events: 8,
+    output_fail: 16,
+    corrupt: 24,
+    clobbers: 32,
+    lookup_fail: 40,
+    slot_gets: 48,
+    bytes: 72,
+    filtered_kernel: 80,
+  },
+  bytes: {
+    seq: 8,
+    events: 8,
+    output_fail: 8,
+    corrupt: 8,
+    clobbers: 8,
+    lookup_fail: 8,
+    slot_gets: 24,
+    bytes: 8,
+    filtered_kernel: 8,
+  },
   count: { slot_gets: 3 },
   kind: {
     seq: "u64",
@@ -413,6 +470,7 @@ export const ds_counters = {
     lookup_fail: "u64",
     slot_gets: "u64[3]",
     bytes: "u64",
+    filtered_kernel: "u64",
   },
 } as const;
 
@@ -423,6 +481,15 @@ export const ds_creds = {
   bytes: { uid: 4, euid: 4, suid: 4, fsuid: 4, gid: 4, egid: 4, sgid: 4, fsgid: 4 },
   count: {},
   kind: { uid: "u32", euid: "u32", suid: "u32", fsuid: "u32", gid: "u32", egid: "u32", sgid: "u32", fsgid: "u32" },
+} as const;
+
+/** struct ds_exe_key: 16 bytes */
+export const ds_exe_key = {
+  size: 16,
+  off: { ino: 0, dev: 8, pad: 12 },
+  bytes: { ino: 8, dev: 4, pad: 4 },
+  count: {},
+  kind: { ino: "u64", dev: "u32", pad: "u32" },
 } as const;
 
 /** struct ds_exec: 416 bytes */

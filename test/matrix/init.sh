@@ -87,6 +87,35 @@ for transport in perf ringbuf; do
 	end $c $rc "$t"
 done
 
+# filters: every program loaded under every kernel-side filter, so this
+# kernel's verifier sees each filter's path; one argv and one trusted binary
+# dropped, the other probe kept. cgroup 1 is the root: every task is in it.
+c=filters
+t=$(now)
+TRUSTED=/tmp/dsm-trusted
+cp /bin/busybox "$TRUSTED"
+timeout 120 $BIN run --json --events all --uid 0 --cgroup 1 --allow-exe "$TRUSTED" \
+	--allow-argv "$PROBE beta 1" >/tmp/$c.out 2>/tmp/$c.err &
+agent=$!
+pids=
+if attached /tmp/$c.err $agent; then
+	for run in "$PROBE beta 1" "$PROBE beta 2" "$TRUSTED"; do
+		$run >/dev/null 2>&1 &
+		pids="$pids $!"
+		wait $!
+	done
+	# One drain period for the last events.
+	sleep 1
+fi
+kill -INT $agent
+wait $agent
+rc=$?
+say "meta $c pids=$(echo $pids | tr ' ' ,)"
+grep -E '"event":"(exec|exit)"' /tmp/$c.out >/tmp/$c.out2
+relay $c out /tmp/$c.out2
+relay $c err /tmp/$c.err
+end $c $rc "$t"
+
 # teardown: after --count (above) and after SIGINT, nothing is left behind.
 t=$(now)
 $BIN run --json >/dev/null 2>/tmp/teardown.err &

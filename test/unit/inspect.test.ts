@@ -112,6 +112,14 @@ describe("memory model", () => {
     expect(expectedMemlock(shape(MapType.lru_hash, 120, 5000), VM, 2)).toBe(896 + 8192 * 16 + 64 + 5000 * 176);
   });
 
+  test("a preallocated hash: the LRU's figure, one extra element and one pointer per CPU (6.18's own figure)", () => {
+    // ds_filter_uid: 64 entries, u32 key, u8 value, 2 CPUs; the kernel said 6224.
+    expect(expectedMemlock(shape(MapType.hash, 1, 64), VM, 2)).toBe(6224);
+    expect(expectedMemlock(shape(MapType.hash, 1, 64), VM, 2)).toBe(
+      expectedMemlock(shape(MapType.lru_hash, 1, 64), VM, 2)! + 2 * (48 + 8 + 8) + 2 * 8,
+    );
+  });
+
   test("values are rounded up to 8 bytes per CPU", () => {
     // ds_counters: 80 B x 2 CPUs; ds_slot_state: 16 B x 3 entries x 2 CPUs.
     expect(expectedMemlock(shape(MapType.percpu_array, 80, 1), VM, 2)).toBe(480);
@@ -129,7 +137,8 @@ describe("memory model", () => {
     expect(expectedMemlock(shape(MapType.ringbuf, 0, 4096), VM, 2)).toBe(16728);
     expect(expectedMemlock(shape(MapType.ringbuf, 0, 65536), VM, 2)).toBe(78408);
     expect(expectedMemlock(shape(MapType.ringbuf, 0, MiB), VM, 2)).toBe(1065288);
-    expect(expectedMemlock(shape(MapType.hash, 8, 10), VM, 2)).toBeNull();
+    expect(expectedMemlock(shape(MapType.hash, 8, 10, 1), VM, 2)).toBeNull(); // BPF_F_NO_PREALLOC: not modelled
+    expect(expectedMemlock(shape(99, 8, 10), VM, 2)).toBeNull();
   });
 
   test("projection: the design note's 4 MiB on 128 CPUs with two slots", () => {
@@ -260,6 +269,7 @@ const zero = (): CounterTotals => ({
   clobbers: 0,
   lookup_fail: 0,
   bytes: 0,
+  filtered_kernel: 0,
   slot_gets: [0, 0, 0],
 });
 
@@ -318,7 +328,7 @@ describe("stats", () => {
       why: "the only agent loaded",
     },
     agentsFound: 1,
-    total: { ...zero(), events: 1007, output_fail: 2, bytes: 6144, slot_gets: [1007, 1007, 0] },
+    total: { ...zero(), events: 1007, output_fail: 2, bytes: 6144, filtered_kernel: 3, slot_gets: [1007, 1007, 0] },
     perCpu: [cpu0, cpu1],
     runCnt: 0,
     runTimeNs: 0,
@@ -338,6 +348,7 @@ describe("stats", () => {
       "CLOBBERS",
       "CORRUPT",
       "LOOKUP_FAIL",
+      "FILTERED_KERNEL",
       "SLOT0_GETS",
       "SLOT1_GETS",
       "BYTES",
@@ -349,12 +360,14 @@ describe("stats", () => {
       "-",
       "0",
       "0",
+      "3",
       "1,007",
       "1,007",
       "6",
       "KiB",
     ]);
     expect(lines.some((l) => l.includes("guard off"))).toBe(true);
+    expect(lines.some((l) => l.startsWith("FILTERED_KERNEL: records the agent's --uid"))).toBe(true);
     expect(
       statsTable(view(true))
         .find((l) => l.startsWith("all"))!

@@ -118,6 +118,15 @@ describe("unit text", () => {
     expect(() => quoteExecArg("a\nExecStartPre=/bin/sh")).toThrow(UsageError);
   });
 
+  test("the kernel-side filter flags reach ExecStart as given, a command line as one word", () => {
+    const args = splitArgs(
+      `--json --uid 0,1000 --allow-argv "/usr/bin/python3 -m http.server" --allow-argv '/bin/x y' --allow-exe-file /etc/dual-slot/trusted --cgroup /sys/fs/cgroup/system.slice`,
+    );
+    expect(renderUnit({ binary: BINARY_PATH, args })).toContain(
+      `ExecStart=${BINARY_PATH} run --json --uid 0,1000 --allow-argv "/usr/bin/python3 -m http.server" --allow-argv "/bin/x y" --allow-exe-file /etc/dual-slot/trusted --cgroup /sys/fs/cgroup/system.slice\n`,
+    );
+  });
+
   test("the output's directory is writable; a relative --output is refused", () => {
     expect(outputPath(["--json", "--output", "/srv/x.json"])).toBe("/srv/x.json");
     expect(outputPath(["--output=/srv/y"])).toBe("/srv/y");
