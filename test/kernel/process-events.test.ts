@@ -7,7 +7,16 @@
  * parent and child, fork, exit codes and signals.
  */
 import { afterAll, expect, test } from "bun:test";
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { type JsonEvent, parseEvents, startAgent, uniqueTrue } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
@@ -282,6 +291,41 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
     // The kernel names a pty slave "ptsN"; its device is /dev/pts/N.
     expect(pty!.stdin).toBe(`/dev/pts/${String(pty!.tty).slice(3)}`);
     expect(pty!.stdout).toBe(pty!.stdin);
+  }, 30_000);
+
+  test("usermode_helper: the kernel runs a core_pattern pipe helper for a crash", async () => {
+    const dir = mkdtempSync("/tmp/ds-umh-");
+    dirs.push(dir);
+    chmodSync(dir, 0o700);
+    const helper = join(dir, "ds-core-helper");
+    copyFileSync(NOOP, helper);
+    chmodSync(helper, 0o755);
+    const PATTERN = "/proc/sys/kernel/core_pattern";
+    const saved = readFileSync(PATTERN, "utf8");
+    let evs: Ev[];
+    try {
+      writeFileSync(PATTERN, `|${helper} %p`);
+      const agent = await startAgent(["--json", "--events", "exec,usermode_helper"]);
+      // A crash: the kernel starts the helper itself (call_usermodehelper), the core on its stdin.
+      const crash = Bun.spawn(["bash", "-c", "ulimit -c unlimited; kill -SEGV $$"], {
+        stdout: "ignore",
+        stderr: "ignore",
+      });
+      await crash.exited;
+      if (crash.signalCode !== "SIGSEGV") throw new Error(`the crash did not happen (exit ${crash.exitCode})`);
+      await Bun.sleep(500);
+      evs = parseEvents((await agent.stop()).stdout) as Ev[];
+    } finally {
+      writeFileSync(PATTERN, saved);
+    }
+    const e = evs.find((x) => x.filename === helper);
+    if (e === undefined)
+      throw new Error(`no record of ${helper}: ${JSON.stringify(evs.map((x) => [x.event, x.filename]))}`);
+    expect(e!.event).toBe("usermode_helper");
+    expect(e!.exe).toBe(helper);
+    expect((e!.args as string[])[0]).toBe(helper);
+    // Reported instead of an exec, not besides one.
+    expect(evs.filter((x) => x.event === "exec" && x.filename === helper)).toHaveLength(0);
   }, 30_000);
 
   test("exit: code and signal", async () => {
