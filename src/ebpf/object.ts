@@ -34,6 +34,8 @@ export interface LoadConfig {
   ringSize: number;
   /** The record types to emit: only their programs are loaded (see src/wire/events.ts). */
   events: readonly EventName[];
+  /** false: exec without the execve/execveat tracepoints (no failed execs): the lab's exec-only object. */
+  failedExecs?: boolean;
   /** Kernel-side filters (bpf/filter.bpf.h); absent: none. */
   filters?: KernelFilters;
 }
@@ -112,7 +114,7 @@ export class BpfObject {
     // The ring map exists in every mode; unused, it costs one page.
     const ring = c.transport === "perf" ? PAGE : c.ringSize;
     checkInt("bpf_map__set_max_entries", l.bpf_map__set_max_entries(this.map("ds_ring"), ring), "ds_ring");
-    const wanted = new Set(programsFor(c.events).map((p) => p.name));
+    const wanted = new Set(programsFor(c.events, c.failedExecs).map((p) => p.name));
     for (const name of ALL_PROGRAMS) {
       checkInt("bpf_program__set_autoload", l.bpf_program__set_autoload(this.prog(name), wanted.has(name)), name);
     }

@@ -73,7 +73,8 @@ export async function runExperiment(
   let pids = new Set<number>();
   const m = await underSession(
     image,
-    { ...base, ...exp.opts, events: ["exec"] },
+    // Only sched_process_exec: the heap experiments need no failed execs, and the lab loads six objects.
+    { ...base, ...exp.opts, events: ["exec"], failedExecs: false },
     "ds_exec",
     (ev) => {
       // The lab loads only the exec program.

@@ -24,7 +24,7 @@ export function serveMetrics(addr: ListenAddress, session: Session, droppedOutpu
   } catch (e) {
     log.warn(`BPF run-time stats unavailable, dual_slot_bpf_run_time_seconds_total stays 0: ${(e as Error).message}`);
   }
-  const programs = programsFor(session.opts.events).map((p) => p.name);
+  const programs = programsFor(session.opts.events, session.opts.failedExecs).map((p) => p.name);
   const snapshot = (): MetricsSnapshot => ({
     events: [...session.eventsByType].flatMap(([type, byCpu]) => byCpu.map((count, cpu) => ({ type, cpu, count }))),
     lostByCpu: session.lostByCpu(),

@@ -261,10 +261,14 @@ export const EVENTS: readonly EventSpec[] = [
   },
 ];
 
-/** The programs a set of events needs, each once. */
-export function programsFor(events: readonly EventName[]): ProgramSpec[] {
+/**
+ * The programs a set of events needs, each once. failedExecs false leaves out
+ * the execve/execveat tracepoints unless privilege_escalation needs them.
+ */
+export function programsFor(events: readonly EventName[], failedExecs = true): ProgramSpec[] {
   const out = new Map<string, ProgramSpec>();
   for (const e of EVENTS) if (events.includes(e.name)) for (const p of e.programs) out.set(p.name, p);
+  if (!failedExecs && !events.includes("privilege_escalation")) for (const p of EXECVE_PROGRAMS) out.delete(p.name);
   return [...out.values()];
 }
 

@@ -159,7 +159,7 @@ end flood $rc "$t"
 # and the guard would count a clobber.
 t=$(now)
 n=60
-timeout 300 taskset -c 0 $BIN run --guard --json --comm dsm-probe >/tmp/preempt.out 2>/tmp/preempt.err &
+timeout 300 taskset -c 0 $BIN run --guard --json --events exec --comm dsm-probe >/tmp/preempt.out 2>/tmp/preempt.err &
 agent=$!
 if attached /tmp/preempt.err $agent; then
 	loop="i=0; while [ \$i -lt $n ]; do $PROBE x >/dev/null 2>&1; i=\$((i + 1)); done"
