@@ -9,7 +9,6 @@
 import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
 import { asPtr, checkInt, checkPtr, LibbpfError, libbpf } from "../ffi/libbpf.ts";
 import { closeFd } from "../ffi/libc.ts";
-import { nativeAddress, onThreads } from "../ffi/pthread.ts";
 import { fnv1a64, hasFilters, type KernelFilters, randomSeed, type TrustedExe } from "../filters/filters.ts";
 import { ALL_PROGRAMS, eventMask, type ProgramSpec, programsFor } from "../wire/events.ts";
 import { ds_bss, ds_config, ds_exe_key, sections } from "../wire/layout.gen.ts";
@@ -257,22 +256,7 @@ export class BpfObject {
   /** Detaches every program: no new events after this returns. */
   detach(): void {
     const l = libbpf();
-    const links = this.links.splice(0).reverse();
-    if (links.length < 2) {
-      for (const link of links) l.bpf_link__destroy(link);
-      return;
-    }
-    // Each syscall tracepoint link waits out a grace period when destroyed:
-    // on threads, together (src/ffi/pthread.ts). libbpf must not call the log
-    // callback, a JSCallback, from those threads, so it is off meanwhile.
-    const print = l.libbpf_set_print(null);
-    let left: Pointer[];
-    try {
-      left = onThreads(nativeAddress(l.bpf_link__destroy), links);
-    } finally {
-      l.libbpf_set_print(print);
-    }
-    for (const link of left) l.bpf_link__destroy(link);
+    while (this.links.length > 0) l.bpf_link__destroy(this.links.pop()!);
   }
 
   /** Links first (stop new events), then the object (programs and maps). Idempotent. */

@@ -32,11 +32,10 @@ describe("one binding table per native library", () => {
     expect(offenders).toEqual([]);
   });
 
-  test("libc is opened in libc.ts alone, libbpf in libbpf.ts alone, libpthread in pthread.ts alone", () => {
+  test("libc is opened in libc.ts alone, libbpf in libbpf.ts alone", () => {
     const where = (lib: RegExp) => sources().filter((f) => dlopenLines(join(ROOT, f)).some((l) => lib.test(l)));
     expect(where(/libc\.so/)).toEqual(["src/ffi/libc.ts"]);
-    expect(where(/libpthread\.so/)).toEqual(["src/ffi/pthread.ts"]);
-    expect(where(/./)).toEqual(["src/ffi/libbpf.ts", "src/ffi/libc.ts", "src/ffi/pthread.ts"]);
+    expect(where(/./)).toEqual(["src/ffi/libbpf.ts", "src/ffi/libc.ts"]);
   });
 
   test("every function in the libc table resolves", () => {
