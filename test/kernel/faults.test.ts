@@ -131,7 +131,9 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     const t = uniqueTrue("dsstl");
     dirs.push(t.dir);
     // A 64 KiB bound: the burst overflows the pipe and the bound while the reader sleeps.
-    const p = withStdout(`"${fifo}"`, ["--json", "--output-buffer", "64K"]);
+    // --events exec: what is timed is the agent's stop with stdout stalled, not the kernel's release
+    // of each syscall tracepoint link (about 40 ms each, one after the other, in perf_trace_destroy).
+    const p = withStdout(`"${fifo}"`, ["--json", "--events", "exec", "--output-buffer", "64K"]);
     await waitAttached(p);
     await execTimes(t.path, 600);
     await Bun.sleep(300);
@@ -158,7 +160,7 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     const fifo = stalledPipe();
     const t = uniqueTrue("dsst2");
     dirs.push(t.dir);
-    const p = withStdout(`"${fifo}"`, ["--json"]);
+    const p = withStdout(`"${fifo}"`, ["--json", "--events", "exec"]);
     await waitAttached(p);
     await execTimes(t.path, 400);
     await Bun.sleep(300);
