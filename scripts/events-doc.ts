@@ -6,13 +6,14 @@
  *
  *   bun scripts/events-doc.ts [OUT]
  */
+
+import { RECORD_SCHEMAS } from "../src/render/record-schema.ts";
 import {
   type EventSchema,
   EXEC_SCHEMA,
   EXIT_SCHEMA,
   type Field,
   LOST_SCHEMA,
-  RECORD_SCHEMAS,
   SCHEMA_VERSION,
 } from "../src/render/schema.ts";
 

@@ -6,7 +6,8 @@
 import { hostname } from "node:os";
 import type { AgentEvent, ExecEvent, LevelView } from "../wire/decode.ts";
 import { escapeBytes, escapeText } from "./escape.ts";
-import { type EventSchema, jsonObject, type RenderContext, schemaFor, slot1Data } from "./schema.ts";
+import { schemaFor } from "./record-schema.ts";
+import { type EventSchema, jsonObject, type RenderContext, slot1Data } from "./schema.ts";
 
 export { rfc3339Nano, slot1Data } from "./schema.ts";
 

@@ -19,7 +19,8 @@ import { ds_flags, ds_header, ds_level, ds_wire_const } from "../wire/layout.gen
 import { byValue, Encoding, Mode, Transport } from "../wire/names.ts";
 
 import { jsonLine, tableRow, tableWidth } from "./event.ts";
-import { type EventSchema, type Field, schemaFor } from "./schema.ts";
+import { schemaFor } from "./record-schema.ts";
+import type { EventSchema, Field } from "./schema.ts";
 
 const enc = new TextEncoder();
 const H = ds_header.off;

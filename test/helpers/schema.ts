@@ -3,7 +3,8 @@
  * from (src/render/schema.ts): every required field present with its one JSON
  * type, optional ones typed when present, nothing undocumented.
  */
-import { type EventSchema, type Field, type JsonType, LOST_SCHEMA, schemaFor } from "../../src/render/schema.ts";
+import { schemaFor } from "../../src/render/record-schema.ts";
+import { type EventSchema, type Field, type JsonType, LOST_SCHEMA } from "../../src/render/schema.ts";
 import { EVENTS } from "../../src/wire/events.ts";
 
 const SCHEMAS: Record<string, EventSchema<never>> = {

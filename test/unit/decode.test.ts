@@ -4,6 +4,22 @@ import { decode, enc, ok, pad16 } from "../helpers/decode.ts";
 import { EventType, Exec, ExecFixed, Flags, Level, Mode, SLOT_NONE, Transport } from "../helpers/layout.ts";
 import { BUSINESS_TAG, markFor, synthEvent } from "../helpers/synth.ts";
 
+/** struct ds_exec_extra as the synthetic builder leaves it: no terminal, fds, socket or environment. */
+const NO_EXEC_CONTEXT = {
+  tty: "",
+  stdin: "",
+  stdout: "",
+  saFamily: 0,
+  sip: "",
+  sport: 0,
+  dip: "",
+  dport: 0,
+  ssh: "",
+  ldPreload: "",
+  exeDev: 0,
+  exeIno: 0n,
+} as const;
+
 describe("valid events decode to exactly the fields given", () => {
   test("compact", () => {
     const b = synthEvent({
@@ -71,18 +87,7 @@ describe("valid events decode to exactly the fields given", () => {
     expect(ev).toEqual({
       type: "exec",
       res: 0,
-      tty: "",
-      stdin: "",
-      stdout: "",
-      saFamily: 0,
-      sip: "",
-      sport: 0,
-      dip: "",
-      dport: 0,
-      ssh: "",
-      ldPreload: "",
-      exeDev: 0,
-      exeIno: 0n,
+      ...NO_EXEC_CONTEXT,
       ktimeNs: 987_654_321_123n,
       seq: 0xfffffffffffffffen,
       tag: 0xaabbccddeeff0011n,
@@ -182,18 +187,7 @@ describe("valid events decode to exactly the fields given", () => {
     expect(ev).toEqual({
       type: "exec",
       res: 0,
-      tty: "",
-      stdin: "",
-      stdout: "",
-      saFamily: 0,
-      sip: "",
-      sport: 0,
-      dip: "",
-      dport: 0,
-      ssh: "",
-      ldPreload: "",
-      exeDev: 0,
-      exeIno: 0n,
+      ...NO_EXEC_CONTEXT,
       ktimeNs: 1n,
       seq: 1n,
       tag: BUSINESS_TAG + 1n,

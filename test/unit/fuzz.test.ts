@@ -365,24 +365,6 @@ function exitRecord(r: Rng, fixed: boolean): Uint8Array {
   return b;
 }
 
-function mutateExit(r: Rng, src: Uint8Array): Uint8Array {
-  let b = src.slice();
-  for (let n = 1 + int(r, 3); n > 0; n--) {
-    const k = int(r, 4);
-    if (k === 0) b = b.slice(0, int(r, b.length + 1));
-    else if (k === 1) setU32(b, pick(r, [ds_exit.off.str, ds_header.off.size]), (r() * 2 ** 32) >>> 0);
-    else if (k === 2 && b.length > 0) b[int(r, b.length)] = int(r, 256);
-    else {
-      const ext = randBytes(r, 1 + int(r, 32));
-      const nb = new Uint8Array(b.length + ext.length);
-      nb.set(b);
-      nb.set(ext, b.length);
-      b = nb;
-    }
-  }
-  return b;
-}
-
 /** The DS_RECORD_HEAD record types (fork, setsid, ptrace, ...). */
 const RECORD_SPECS = EVENTS.filter((e) => e.struct.off.res !== undefined && e.struct.off.syscall !== undefined);
 const RECORD_SAMPLES = 5_000;
@@ -412,17 +394,17 @@ function recordOf(r: Rng, spec: EventSpec): Uint8Array {
   return b;
 }
 
-function mutateRecord(r: Rng, src: Uint8Array, spec: EventSpec): Uint8Array {
+/**
+ * A valid record, damaged one to three times: cut short, a string descriptor
+ * (one of `strings` at `strOff`) or hdr.size overwritten, a byte flipped, or
+ * bytes appended.
+ */
+function mutateRecord(r: Rng, src: Uint8Array, strOff: number, strings: number): Uint8Array {
   let b = src.slice();
   for (let n = 1 + int(r, 3); n > 0; n--) {
     const k = int(r, 4);
     if (k === 0) b = b.slice(0, int(r, b.length + 1));
-    else if (k === 1)
-      setU32(
-        b,
-        pick(r, [spec.struct.off.str! + 4 * int(r, spec.strings.length), ds_header.off.size]),
-        (r() * 2 ** 32) >>> 0,
-      );
+    else if (k === 1) setU32(b, pick(r, [strOff + 4 * int(r, strings), ds_header.off.size]), (r() * 2 ** 32) >>> 0);
     else if (k === 2 && b.length > 0) b[int(r, b.length)] = int(r, 256);
     else {
       const ext = randBytes(r, 1 + int(r, 32));
@@ -446,7 +428,8 @@ describe("fuzz decodeEvent", () => {
       }
       const tally: Tally = { ok: 0, malformed: 0 };
       for (let n = 0; n < RECORD_SAMPLES; n++) {
-        const sample = r() < 0.1 ? pick(r, pool) : mutateRecord(r, pick(r, pool), spec);
+        const sample =
+          r() < 0.1 ? pick(r, pool) : mutateRecord(r, pick(r, pool), spec.struct.off.str!, spec.strings.length);
         check(sample, 32, r, tally, `${spec.name} #${n}`);
       }
       expect(tally.ok).toBeGreaterThan(RECORD_SAMPLES / 20);
@@ -503,7 +486,7 @@ describe("fuzz decodeEvent", () => {
     for (const b of pool) expect(decodeEvent(b, { maxArgs: 32 }).ok).toBe(true);
     const tally: Tally = { ok: 0, malformed: 0 };
     for (let i = 0; i < EXIT_SAMPLES; i++) {
-      const sample = r() < 0.1 ? pick(r, pool) : mutateExit(r, pick(r, pool));
+      const sample = r() < 0.1 ? pick(r, pool) : mutateRecord(r, pick(r, pool), ds_exit.off.str, ds_exit.count.str);
       check(sample, 32, r, tally, `exit #${i}`);
     }
     console.log(`[fuzz] exit: ${EXIT_SAMPLES} samples, ok=${tally.ok} malformed=${tally.malformed}`);

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The exec's context, gathered by the business level into slot 1 (struct
+ * ds_exec_extra): the controlling terminal, what fds 0 and 1 are, the first
+ * inet socket among fds 0-2, SSH_CONNECTION and LD_PRELOAD from the new
+ * environment, and the executable's identity. exec_extra() is the entry.
+ */
+#ifndef DS_EXEC_CONTEXT_BPF_H
+#define DS_EXEC_CONTEXT_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "dual_slot.h"
+#include "heap.bpf.h"
+
+/* bpf_snprintf() takes its format from a read-only map: these live in .rodata. */
+static const char ds_fmt_pipe[] = "pipe:[%lu]";
+static const char ds_fmt_socket[] = "socket:[%lu]";
+static const char ds_fmt_pts[] = "/dev/pts/%u";
+static const char ds_fmt_chr[] = "chr:%u:%u";
+static const char ds_fmt_file[] = "file:%u:%u:%lu";
+static const char ds_fmt_other[] = "inode:%lu"; /* a directory, a block device, ... */
+static const char ds_fmt_ip4[] = "%pI4";
+static const char ds_fmt_ip6[] = "%pI6c";
+
+#define DS_S_IFMT 0170000
+#define DS_S_IFSOCK 0140000
+#define DS_S_IFIFO 0010000
+#define DS_S_IFCHR 0020000
+#define DS_S_IFREG 0100000
+#define DS_AF_INET 2
+#define DS_AF_INET6 10
+
+/* Length of what bpf_snprintf wrote into a buffer of cap bytes (it returns the full size, NUL included). */
+static __always_inline __u32 snlen(long n, __u32 cap)
+{
+	if (n <= 1)
+		return 0;
+	return n > cap ? cap - 1 : n - 1;
+}
+
+/*
+ * What an fd is, as /proc/PID/fd would name it where that fits a short
+ * string: "pipe:[ino]", "socket:[ino]", "/dev/pts/N", "chr:MAJOR:MINOR", and
+ * "file:MAJOR:MINOR:ino" for a file (its path would cost a slot-1 path buffer).
+ */
+static __noinline __u32 fd_text(struct file *f, char *out)
+{
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	__u32 mode = BPF_CORE_READ(ino, i_mode) & DS_S_IFMT;
+	__u32 dev;
+	__u64 d[3];
+	long n;
+
+	d[0] = BPF_CORE_READ(ino, i_ino);
+	if (mode == DS_S_IFIFO) {
+		n = bpf_snprintf(out, DS_FD_CAP, ds_fmt_pipe, d, 8);
+	} else if (mode == DS_S_IFSOCK) {
+		n = bpf_snprintf(out, DS_FD_CAP, ds_fmt_socket, d, 8);
+	} else if (mode == DS_S_IFCHR) {
+		dev = BPF_CORE_READ(ino, i_rdev);
+		/* Unix98 pty slaves: majors 136-143, 256 minors each. */
+		if ((dev >> 20) >= 136 && (dev >> 20) <= 143) {
+			d[0] = ((dev >> 20) - 136) * 256 + (dev & 0xfffff);
+			n = bpf_snprintf(out, DS_FD_CAP, ds_fmt_pts, d, 8);
+		} else {
+			d[0] = dev >> 20;
+			d[1] = dev & 0xfffff;
+			n = bpf_snprintf(out, DS_FD_CAP, ds_fmt_chr, d, 16);
+		}
+	} else if (mode == DS_S_IFREG) {
+		dev = BPF_CORE_READ(ino, i_sb, s_dev);
+		d[2] = d[0];
+		d[0] = dev >> 20;
+		d[1] = dev & 0xfffff;
+		n = bpf_snprintf(out, DS_FD_CAP, ds_fmt_file, d, 24);
+	} else {
+		n = bpf_snprintf(out, DS_FD_CAP, ds_fmt_other, d, 8);
+	}
+	return snlen(n, DS_FD_CAP);
+}
+
+/* An inet socket's two ends, from the struct sock behind the file. */
+static __noinline void sock_fill(struct file *f, struct ds_exec_extra *x)
+{
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u64 d[1];
+
+	if (family != DS_AF_INET && family != DS_AF_INET6)
+		return;
+	x->sa_family = family;
+	x->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	x->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	/* bpf_snprintf reads the address itself (%pI4/%pI6 take a pointer). */
+	if (family == DS_AF_INET) {
+		d[0] = (__u64)sk + bpf_core_field_offset(struct sock, __sk_common.skc_rcv_saddr);
+		x->len[DS_STR_SIP - DS_STR_TTY] = snlen(bpf_snprintf(x->sip, DS_IP_CAP, ds_fmt_ip4, d, 8), DS_IP_CAP);
+		d[0] = (__u64)sk + bpf_core_field_offset(struct sock, __sk_common.skc_daddr);
+		x->len[DS_STR_DIP - DS_STR_TTY] = snlen(bpf_snprintf(x->dip, DS_IP_CAP, ds_fmt_ip4, d, 8), DS_IP_CAP);
+	} else {
+		d[0] = (__u64)sk + bpf_core_field_offset(struct sock, __sk_common.skc_v6_rcv_saddr);
+		x->len[DS_STR_SIP - DS_STR_TTY] = snlen(bpf_snprintf(x->sip, DS_IP_CAP, ds_fmt_ip6, d, 8), DS_IP_CAP);
+		d[0] = (__u64)sk + bpf_core_field_offset(struct sock, __sk_common.skc_v6_daddr);
+		x->len[DS_STR_DIP - DS_STR_TTY] = snlen(bpf_snprintf(x->dip, DS_IP_CAP, ds_fmt_ip6, d, 8), DS_IP_CAP);
+	}
+}
+
+/* One environment variable per step, read into swap; SSH_CONNECTION and LD_PRELOAD are kept. */
+struct env_walk {
+	unsigned long p;
+	unsigned long end;
+	struct ds_file_info *info;
+	__u32 cont; /* the previous read was cut: this one is the rest of a variable */
+	__u32 pad;
+};
+
+#define DS_ENV_READ 256
+
+static long env_step(__u32 i, struct env_walk *w)
+{
+	struct ds_file_info *info = w->info;
+	__u64 a, b;
+	long n;
+
+	if (w->p >= w->end)
+		return 1;
+	n = bpf_probe_read_user_str(info->swap, DS_ENV_READ, (void *)w->p);
+	if (n <= 0)
+		return 1;
+	a = *(__u64 *)info->swap;
+	b = *(__u64 *)(info->swap + 8);
+	/* "SSH_CONN" "ECTION=" and "LD_PRELO" "AD=", little-endian. */
+	if (!w->cont && n > 15 && a == 0x4e4e4f435f485353ull && (b & 0x00ffffffffffffffull) == 0x003d4e4f49544345ull)
+		info->x.len[DS_STR_SSH - DS_STR_TTY] =
+			snlen(bpf_probe_read_user_str(info->x.ssh, DS_SSH_CAP, (void *)(w->p + 15)), DS_SSH_CAP);
+	else if (!w->cont && n > 11 && a == 0x4f4c4552505f444cull && (b & 0xffffff) == 0x3d4441)
+		info->x.len[DS_STR_LD_PRELOAD - DS_STR_TTY] =
+			snlen(bpf_probe_read_user_str(info->x.ld_preload, DS_LD_PRELOAD_CAP, (void *)(w->p + 11)),
+			      DS_LD_PRELOAD_CAP);
+	w->cont = n == DS_ENV_READ;
+	w->p += w->cont ? DS_ENV_READ - 1 : n;
+	return 0;
+}
+
+/*
+ * Business level, a successful exec: the context it ran in (struct
+ * ds_exec_extra) and what the agent could not see (a deleted or memfd exe).
+ */
+static __noinline void exec_extra(struct task_struct *task, struct ds_file_info *info)
+{
+	struct ds_exec_extra *x = &info->x;
+	struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	struct inode *ei = BPF_CORE_READ(exe, f_inode);
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	unsigned int max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct env_walk w = { .info = info };
+	__u64 name = 0;
+	long n;
+
+	if (tty) {
+		n = bpf_core_read_str(x->tty, DS_TTY_CAP, &tty->name);
+		x->len[0] = n > 1 ? (n - 1) & (DS_TTY_CAP - 1) : 0;
+	}
+	for (int i = 0; i < 3 && i < max_fds; i++) {
+		struct file *f = NULL;
+
+		bpf_probe_read_kernel(&f, sizeof(f), &fds[i]);
+		if (!f)
+			continue;
+		if (i == 0)
+			x->len[DS_STR_STDIN - DS_STR_TTY] = fd_text(f, x->stdin);
+		else if (i == 1)
+			x->len[DS_STR_STDOUT - DS_STR_TTY] = fd_text(f, x->stdout);
+		if (!x->sa_family && (BPF_CORE_READ(f, f_inode, i_mode) & DS_S_IFMT) == DS_S_IFSOCK)
+			sock_fill(f, x);
+	}
+
+	x->exe_ino = BPF_CORE_READ(ei, i_ino);
+	x->exe_dev = BPF_CORE_READ(ei, i_sb, s_dev);
+	bpf_probe_read_kernel(&name, 6, BPF_CORE_READ(exe, f_path.dentry, d_name.name));
+	if (name == 0x3a64666d656dull) /* "memfd:", little-endian */
+		info->flags |= DS_F_EXE_MEMFD;
+	else if (BPF_CORE_READ(ei, __i_nlink) == 0)
+		info->flags |= DS_F_EXE_DELETED;
+
+	w.p = BPF_CORE_READ(task, mm, env_start);
+	w.end = BPF_CORE_READ(task, mm, env_end);
+	bpf_loop(DS_ENV_SCAN, env_step, &w, 0);
+	if (w.p < w.end)
+		info->flags |= DS_F_ENV_TRUNCATED;
+
+	x->total = 0;
+	for (int i = 0; i < DS_STR_NR - DS_STR_TTY; i++)
+		x->total += x->len[i];
+}
+
+#endif /* DS_EXEC_CONTEXT_BPF_H */

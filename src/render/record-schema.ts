@@ -1,0 +1,249 @@
+/**
+ * The schemas of the DS_RECORD_HEAD records (bpf/dual_slot.h): fork, setsid,
+ * prctl, ptrace, memfd_create, kill, privilege_escalation; and schemaFor(),
+ * every event type's schema. Built from schema.ts's common fields; docs/events.md
+ * is generated from them as from the rest.
+ */
+import type { RecordEvent } from "../wire/decode.ts";
+import { ds_privesc_how } from "../wire/layout.gen.ts";
+import type { EventName } from "../wire/names.ts";
+import { syscallName } from "../wire/syscalls.ts";
+import {
+  common,
+  type EventSchema,
+  EXEC_SCHEMA,
+  EXIT_SCHEMA,
+  type Field,
+  heapCommon,
+  slot1Data,
+  text,
+} from "./schema.ts";
+
+// The DS_RECORD_HEAD records (bpf/dual_slot.h): the common fields, the actor's
+// exe, the syscall and its result, then the type's own. They are rare, so they
+// have no compiled renderer (no `wire`): the general path writes them.
+
+const recNum = (key: string, member: string, doc: string): Field<RecordEvent> => ({
+  key,
+  type: "integer",
+  doc,
+  get: (ev) => Number(ev.fields[member]),
+});
+
+/** A 64-bit value as "0x..." (addresses, capability sets). */
+const recHex = (key: string, member: string, doc: string): Field<RecordEvent> => ({
+  key,
+  type: "string",
+  doc,
+  get: (ev) => `0x${BigInt.asUintN(64, BigInt(ev.fields[member]!)).toString(16)}`,
+});
+
+/** These records have no compiled renderer: their fields need no wire source. */
+function noWire<E>(f: Field<E>): Field<E> {
+  const { wire: _, ...rest } = f;
+  return rest;
+}
+
+/** One of the record's own strings, with its base64 twin. */
+function recText(key: string, doc: string): Array<Field<RecordEvent>> {
+  return text<RecordEvent>(key, doc, (ev) => ev.texts[key] ?? "").map(noWire);
+}
+
+function recordFields(resDoc: string | null): Array<Field<RecordEvent>> {
+  const out: Array<Field<RecordEvent>> = [
+    ...common<RecordEvent>(),
+    ...text<RecordEvent>("exe", "The acting process's executable, absolute.", (ev) => ev.exe).map(noWire),
+  ];
+  if (resDoc === null) return out;
+  out.push(
+    {
+      key: "syscall",
+      type: "string",
+      doc: "The syscall, by name.",
+      get: (ev) => syscallName(ev.syscall),
+    },
+    { key: "res", type: "integer", doc: resDoc, get: (ev) => Number(ev.res) },
+  );
+  return out;
+}
+
+const recHeap = (): Array<Field<RecordEvent>> => [
+  {
+    key: "slot1_data",
+    type: "string",
+    doc: "What slot 1 held when the serializer read it (comm).",
+    get: (ev) => slot1Data(ev, 64),
+  },
+  ...heapCommon<RecordEvent>().map(noWire),
+];
+
+const recSchema = (
+  event: EventName,
+  doc: string,
+  resDoc: string | null,
+  own: Array<Field<RecordEvent>>,
+  summary: (ev: RecordEvent) => string,
+): EventSchema<RecordEvent> => ({
+  event,
+  doc,
+  summary,
+  fields: [...recordFields(resDoc), ...own],
+  heap: recHeap(),
+});
+
+const RES_ERRNO = "0 on success, else a negative errno.";
+
+export const FORK_SCHEMA = recSchema(
+  "fork",
+  "A process created a new process (sched_process_fork; new threads are not reported); with --events fork. The common fields are the parent's.",
+  null,
+  [
+    recNum("child_pid", "fork.child_pid", "The new process's pid."),
+    {
+      key: "child_exec_id",
+      type: "string",
+      doc: "The new process's `exec_id` until it execs: its start, its pid, and the parent's exec count, which it inherits.",
+      get: (ev) => `${ev.fields["fork.child_start_ns"]}:${ev.fields["fork.child_pid"]}:${ev.fields["common.exec_seq"]}`,
+    },
+  ],
+  (ev) => `child=${ev.fields["fork.child_pid"]}`,
+);
+
+export const SETSID_SCHEMA = recSchema(
+  "setsid",
+  "A process started a new session, detaching from its terminal, as daemons and some implants do (syscalls/sys_exit_setsid).",
+  "The new session id, or a negative errno.",
+  [],
+  (ev) => `res=${ev.res}`,
+);
+
+export const PRCTL_SCHEMA = recSchema(
+  "prctl",
+  "A task renamed itself with prctl(PR_SET_NAME), a way to hide under another name (syscalls/sys_{enter,exit}_prctl).",
+  RES_ERRNO,
+  [
+    recNum("option", "prctl.option", "The prctl option: 15, PR_SET_NAME."),
+    ...recText("old_name", "The task's name before the call."),
+    ...recText("new_name", "The name asked for (the kernel keeps 15 bytes of it)."),
+  ],
+  (ev) => `${ev.texts.old_name} -> ${ev.texts.new_name} res=${ev.res}`,
+);
+
+const PTRACE_REQUESTS: Readonly<Record<number, string>> = {
+  4: "PTRACE_POKETEXT",
+  5: "PTRACE_POKEDATA",
+  6: "PTRACE_POKEUSR",
+  13: "PTRACE_SETREGS",
+  16: "PTRACE_ATTACH",
+  16901: "PTRACE_SETREGSET",
+  16902: "PTRACE_SEIZE",
+};
+
+export const PTRACE_SCHEMA = recSchema(
+  "ptrace",
+  "A process attached to another, or wrote its memory or registers: PTRACE_ATTACH, PTRACE_SEIZE, PTRACE_POKETEXT, PTRACE_POKEDATA, PTRACE_POKEUSR, PTRACE_SETREGS, PTRACE_SETREGSET (syscalls/sys_{enter,exit}_ptrace). Other requests are not reported.",
+  RES_ERRNO,
+  [
+    recNum("request", "ptrace.request", "The ptrace request, by number."),
+    {
+      key: "request_name",
+      type: "string",
+      doc: "The request's name, e.g. `PTRACE_POKEDATA`.",
+      get: (ev) => PTRACE_REQUESTS[Number(ev.fields["ptrace.request"])] ?? String(ev.fields["ptrace.request"]),
+    },
+    recNum("target_pid", "ptrace.target_pid", "The target, as the caller's pid namespace numbers it."),
+    recHex("addr", "ptrace.addr", "The request's address argument, hexadecimal."),
+    recHex("data", "ptrace.data", "The request's data argument, hexadecimal (for a POKE: the word written)."),
+    ...recText(
+      "target_exe",
+      "The target's executable, when the caller is tracing it after the call (empty for an attach that failed).",
+    ),
+  ],
+  (ev) =>
+    `${PTRACE_REQUESTS[Number(ev.fields["ptrace.request"])] ?? ev.fields["ptrace.request"]} target=${ev.fields["ptrace.target_pid"]} ${ev.texts.target_exe} res=${ev.res}`,
+);
+
+export const MEMFD_CREATE_SCHEMA = recSchema(
+  "memfd_create",
+  "An anonymous memory file was created: the usual first step of running a program that never touches the disk (syscalls/sys_{enter,exit}_memfd_create).",
+  "The new file descriptor, or a negative errno.",
+  [
+    ...recText("name", "The name given (shown as `/memfd:<name>` in /proc)."),
+    recNum(
+      "flags",
+      "memfd_create.mflags",
+      "The flags: MFD_CLOEXEC 1, MFD_ALLOW_SEALING 2, MFD_HUGETLB 4, MFD_NOEXEC_SEAL 8, MFD_EXEC 16.",
+    ),
+  ],
+  (ev) => `name=${ev.texts.name} flags=${ev.fields["memfd_create.mflags"]} res=${ev.res}`,
+);
+
+export const KILL_SCHEMA = recSchema(
+  "kill",
+  "A signal was sent with kill, tkill or tgkill (syscalls/sys_{enter,exit}_{kill,tkill,tgkill}); with --events kill.",
+  RES_ERRNO,
+  [
+    recNum(
+      "target_pid",
+      "kill.target_pid",
+      "kill's pid (0 or negative: a process group; -1: every process it may signal), tgkill's thread group, tkill's thread.",
+    ),
+    recNum("target_tid", "kill.target_tid", "tgkill's thread, else 0."),
+    recNum("sig", "kill.sig", "The signal number."),
+  ],
+  (ev) => `target=${ev.fields["kill.target_pid"]} sig=${ev.fields["kill.sig"]} res=${ev.res}`,
+);
+
+const CRED_KEYS = ["uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid"] as const;
+const creds = (ev: RecordEvent, which: "old" | "new") =>
+  Object.fromEntries(CRED_KEYS.map((k) => [k, Number(ev.fields[`privilege_escalation.${which}.${k}`])]));
+
+export const PRIVILEGE_ESCALATION_SCHEMA = recSchema(
+  "privilege_escalation",
+  "A task gained privilege: an exec whose effective ids differ from the real ones (a setuid or setgid file) or that gained capabilities (file capabilities), or a set*id call that gave a task without any root id a root one.",
+  "For a set*id call: its result (0 on success); for an exec: 0.",
+  [
+    {
+      key: "how",
+      type: "string",
+      doc: "`exec` or `setid`.",
+      get: (ev) =>
+        Number(ev.fields["privilege_escalation.how"]) === ds_privesc_how.DS_PRIVESC_EXEC ? "exec" : "setid",
+    },
+    {
+      key: "old",
+      type: "object",
+      doc: "Credentials before: `uid`, `euid`, `suid`, `fsuid`, `gid`, `egid`, `sgid`, `fsgid`.",
+      get: (ev) => creds(ev, "old"),
+    },
+    { key: "new", type: "object", doc: "Credentials after, the same keys.", get: (ev) => creds(ev, "new") },
+    recHex(
+      "cap_effective_old",
+      "privilege_escalation.cap_effective_old",
+      "Effective capabilities before, hexadecimal.",
+    ),
+    recHex("cap_effective_new", "privilege_escalation.cap_effective_new", "Effective capabilities after."),
+  ],
+  (ev) => {
+    const o = creds(ev, "old");
+    const n = creds(ev, "new");
+    return `how=${Number(ev.fields["privilege_escalation.how"]) === 1 ? "exec" : "setid"} uid=${o.uid}->${n.uid} euid=${o.euid}->${n.euid} exe=${ev.exe}`;
+  },
+);
+
+export const RECORD_SCHEMAS: ReadonlyArray<EventSchema<RecordEvent>> = [
+  FORK_SCHEMA,
+  SETSID_SCHEMA,
+  PRCTL_SCHEMA,
+  PTRACE_SCHEMA,
+  MEMFD_CREATE_SCHEMA,
+  KILL_SCHEMA,
+  PRIVILEGE_ESCALATION_SCHEMA,
+];
+
+/** The schema of each event type (usermode_helper and flood are exec records). */
+export function schemaFor(type: EventName): EventSchema<never> {
+  if (type === "exit") return EXIT_SCHEMA as EventSchema<never>;
+  const r = RECORD_SCHEMAS.find((x) => x.event === type);
+  return (r ?? EXEC_SCHEMA) as EventSchema<never>;
+}
