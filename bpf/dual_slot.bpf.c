@@ -348,6 +348,10 @@ int ds_emit(void *ctx)
 	rec_common(task, info);
 	emit_record(ctx, task, info, h->tag);
 	sd_put_local(info, h->gen);
+	if (h->resume) {
+		h->resume = 0;
+		bpf_tail_call(ctx, &ds_emitter, DS_TAIL_RESUME_MMSG);
+	}
 	return 0;
 }
 

@@ -141,11 +141,18 @@ export class BpfObject {
     }
   }
 
-  /** The syscall records' programs jump to ds_emit (bpf/record.bpf.h): its slot in ds_emitter, when loaded. */
+  /**
+   * ds_emitter (bpf/record.bpf.h): the syscall records' programs jump to
+   * ds_emit, and ds_emit back to sendmmsg's exit for its next message.
+   */
   private fillEmitter(): void {
-    const wanted = programsFor(this.config.events, this.config.failedExecs);
-    if (!wanted.some((p) => p.name === EMITTER.name)) return;
-    this.update("ds_emitter", new Uint32Array([0]), new Uint32Array([this.progFd(EMITTER.name)]));
+    const wanted = new Set(programsFor(this.config.events, this.config.failedExecs).map((p) => p.name));
+    const slots: Array<[number, string]> = [
+      [0, EMITTER.name],
+      [1, "ds_sendmmsg_exit"],
+    ];
+    for (const [slot, name] of slots)
+      if (wanted.has(name)) this.update("ds_emitter", new Uint32Array([slot]), new Uint32Array([this.progFd(name)]));
   }
 
   /**
