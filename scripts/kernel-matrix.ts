@@ -434,8 +434,7 @@ function checks(g: Guest, k: Kernel): Check[] {
       if (wrong.length) bad.push(`${type}: ${wrong.map(([k]) => `${k}=${JSON.stringify(e[k])}`).join(" ")}`);
     }
     const s = summary(caseLines(g, "events", "err"));
-    if (s?.get("lost") !== 0 || s.get("malformed") !== 0)
-      bad.push(`summary: ${tail(caseLines(g, "events", "err"))}`);
+    if (s?.get("lost") !== 0 || s.get("malformed") !== 0) bad.push(`summary: ${tail(caseLines(g, "events", "err"))}`);
     add("events", bad.length === 0, bad.join("; ") || `${want.length} records, fields as triggered`);
   }
 
