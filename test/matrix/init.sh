@@ -172,7 +172,7 @@ end teardown $rc "$t"
 
 # lab: every slot experiment's figures.
 t=$(now)
-timeout 600 $BIN lab --execs 200 --json >/tmp/lab.out 2>/tmp/lab.err
+timeout 600 $BIN lab --execs 200 --irq-execs 200 --json >/tmp/lab.out 2>/tmp/lab.err
 rc=$?
 relay lab out /tmp/lab.out
 grep -v '^ℹ lab:' /tmp/lab.err >/tmp/lab.err2
