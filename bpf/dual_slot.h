@@ -131,6 +131,8 @@ enum ds_flags {
 	DS_F_STR_TRUNCATED = 1 << 11,  /* a record's own string (a name, a target's exe) was cut */
 	DS_F_ENV_TRUNCATED = 1 << 12,  /* the environment was longer than the agent scans (DS_ENV_SCAN) */
 	DS_F_MALFORMED = 1 << 13,      /* a packet the agent would not parse (a DNS name compressed, cut or ambiguous) */
+	DS_F_PATH_DELETED = 1 << 14,   /* a record's file (created, a module's) had been unlinked */
+	DS_F_PATH_UNREACHABLE = 1 << 15, /* a record's file is not under the process's root: its path is the namespace's */
 };
 
 /*

@@ -172,7 +172,7 @@ int ds_create_exit(struct ds_sys_exit *ctx)
 	struct ds_inflight *in;
 	struct inode *ino = NULL;
 	struct file *f = NULL;
-	__u32 r, kind;
+	__u32 kind;
 
 	if (!(in = inflight_get(ctx)))
 		return 0;
@@ -192,10 +192,7 @@ int ds_create_exit(struct ds_sys_exit *ctx)
 	d = (void *)info->data;
 	__builtin_memset(d, 0, sizeof(*d));
 	if (f) {
-		r = build_path(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), info->a, info->swap);
-		info->len_a = r & ~DS_PATH_TRUNCATED;
-		if (r & DS_PATH_TRUNCATED)
-			info->flags |= DS_F_STR_TRUNCATED;
+		rec_file_path(task, info, f);
 		ino = BPF_CORE_READ(f, f_inode);
 		d->mode = BPF_CORE_READ(ino, i_mode);
 		d->dev = BPF_CORE_READ(ino, i_sb, s_dev);
@@ -466,7 +463,6 @@ int ds_load_module_exit(struct ds_sys_exit *ctx)
 	struct ds_rec_info *info;
 	struct ds_inflight *in;
 	struct file *f;
-	__u32 r;
 
 	if (!(in = inflight_get(ctx)))
 		return 0;
@@ -480,12 +476,8 @@ int ds_load_module_exit(struct ds_sys_exit *ctx)
 		d->fd = in->args[0];
 		d->mflags = in->args[2];
 		f = fd_file(task, d->fd);
-		if (f) {
-			r = build_path(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), info->a, info->swap);
-			info->len_a = r & ~DS_PATH_TRUNCATED;
-			if (r & DS_PATH_TRUNCATED)
-				info->flags |= DS_F_STR_TRUNCATED;
-		}
+		if (f)
+			rec_file_path(task, info, f);
 	}
 	info->data_len = sizeof(*d);
 	rec_submit(ctx, info, DS_EVENT_LOAD_MODULE, in->res, in->nr, 1);

@@ -106,4 +106,78 @@ static __noinline __u32 build_path(struct dentry *d, struct vfsmount *vmnt, char
 	return len | (truncated ? DS_PATH_TRUNCATED : 0);
 }
 
+/*
+ * What a path cannot show: DS_F_EXE_MEMFD or DS_F_EXE_DELETED for an
+ * executable, DS_F_PATH_* for a record's file. A memfd's dentry is
+ * "memfd:<name>" on an internal mount; an unlinked file has no links left.
+ */
+static __always_inline int file_is_memfd(struct file *f)
+{
+	__u64 name = 0;
+
+	bpf_probe_read_kernel(&name, 6, BPF_CORE_READ(f, f_path.dentry, d_name.name));
+	return name == 0x3a64666d656dull; /* "memfd:", little-endian */
+}
+
+static __always_inline int file_is_deleted(struct file *f)
+{
+	return BPF_CORE_READ(f, f_inode, __i_nlink) == 0;
+}
+
+struct root_walk {
+	struct dentry *d;
+	struct mount *mnt;
+	struct dentry *root_d;
+	struct mount *root_mnt;
+	__u32 found;
+	__u32 pad;
+};
+
+static long root_step(__u32 i, struct root_walk *w)
+{
+	/* Locals: BPF_CORE_READ on w->... would relocate our own struct too. */
+	struct dentry *d = w->d, *parent;
+	struct mount *mnt = w->mnt;
+
+	if (d == w->root_d && mnt == w->root_mnt) {
+		w->found = 1;
+		return 1;
+	}
+	if (d == BPF_CORE_READ(mnt, mnt.mnt_root)) {
+		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (up == mnt)
+			return 1;
+		w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = up;
+		return 0;
+	}
+	parent = BPF_CORE_READ(d, d_parent);
+	if (parent == d)
+		return 1;
+	w->d = parent;
+	return 0;
+}
+
+/*
+ * Whether (d, vmnt) lies under the task's root: a chrooted process can hold a
+ * file outside its root (an fd from before the chroot), which build_path
+ * shows from the namespace's root. Walked as far as build_path walks.
+ */
+static __noinline int under_root(struct task_struct *task, struct dentry *d, struct vfsmount *vmnt)
+{
+	struct root_walk w = {
+		.d = d,
+		.mnt = (void *)vmnt - bpf_core_field_offset(struct mount, mnt),
+		.root_d = BPF_CORE_READ(task, fs, root.dentry),
+	};
+	struct vfsmount *rm = BPF_CORE_READ(task, fs, root.mnt);
+
+	if (!d || !vmnt || !rm)
+		return 1;
+	w.root_mnt = (void *)rm - bpf_core_field_offset(struct mount, mnt);
+	bpf_loop(DS_PATH_DEPTH, root_step, &w, 0);
+	return w.found;
+}
+
 #endif /* DS_PATH_BPF_H */

@@ -241,13 +241,35 @@ static __noinline void rec_common(struct task_struct *task, struct ds_rec_info *
 	struct path p;
 	__u32 r;
 
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+
 	bpf_probe_read_kernel(info->comm, sizeof(info->comm), &task->comm);
 	common_info_fill(task, &info->ci);
-	p = BPF_CORE_READ(task, mm, exe_file, f_path);
+	p = BPF_CORE_READ(exe, f_path);
 	r = build_path(p.dentry, p.mnt, info->exe, info->swap);
 	info->len_exe = r & ~DS_PATH_TRUNCATED;
 	if (r & DS_PATH_TRUNCATED)
 		info->flags |= DS_F_EXE_TRUNCATED;
+	if (exe && file_is_memfd(exe))
+		info->flags |= DS_F_EXE_MEMFD;
+	else if (exe && file_is_deleted(exe))
+		info->flags |= DS_F_EXE_DELETED;
+}
+
+/* A record's own file into string A: its absolute path, and what that path cannot show. */
+static __noinline void rec_file_path(struct task_struct *task, struct ds_rec_info *info, struct file *f)
+{
+	struct dentry *d = BPF_CORE_READ(f, f_path.dentry);
+	struct vfsmount *m = BPF_CORE_READ(f, f_path.mnt);
+	__u32 r = build_path(d, m, info->a, info->swap);
+
+	info->len_a = r & ~DS_PATH_TRUNCATED;
+	if (r & DS_PATH_TRUNCATED)
+		info->flags |= DS_F_STR_TRUNCATED;
+	if (file_is_deleted(f))
+		info->flags |= DS_F_PATH_DELETED;
+	if (!under_root(task, d, m))
+		info->flags |= DS_F_PATH_UNREACHABLE;
 }
 
 /* Slot 1 with the actor's part filled: for the programs that serialize in place (raw tracepoints). */

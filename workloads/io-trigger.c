@@ -18,6 +18,8 @@
  *   io-trigger mount DIR                   mount("ds-tmpfs", DIR, "tmpfs", MS_NOSUID) then umount
  *   io-trigger chroot-create JAIL NAME     chroot(JAIL), then open("/NAME", O_CREAT) and
  *                                          rename("/NAME", "/NAME.moved")
+ *   io-trigger chroot-escape JAIL DIR NAME open(DIR), chroot(JAIL), then openat(that fd, NAME,
+ *                                          O_CREAT): a file created outside the process's root
  *
  * Every command prints one JSON line with what a test needs to match the
  * event (pid, fds, ports, ids) and exits 0 when the action happened.
@@ -257,6 +259,17 @@ static int cmd_file(int argc, char **argv)
 		fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
 		if (fd < 0 || rename(path, moved) < 0)
 			die("create in the chroot");
+		printf("{\"pid\":%d,\"fd\":%d}\n", getpid(), fd);
+		return 0;
+	}
+	if (!strcmp(cmd, "chroot-escape") && argc == 5) {
+		int dfd = open(argv[3], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (dfd < 0 || chroot(argv[2]) < 0 || chdir("/") < 0)
+			die("chroot");
+		fd = openat(dfd, argv[4], O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+		if (fd < 0)
+			die("openat outside the root");
 		printf("{\"pid\":%d,\"fd\":%d}\n", getpid(), fd);
 		return 0;
 	}

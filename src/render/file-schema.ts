@@ -7,7 +7,7 @@ import type { RecordEvent } from "../wire/decode.ts";
 import { ds_link_kind } from "../wire/layout.gen.ts";
 import { FAMILY_NAMES, PROTOCOL_NAMES } from "./ip.ts";
 import { sockIp } from "./net-schema.ts";
-import { RES_ERRNO, recNum, recSchema, recText } from "./record-fields.ts";
+import { pathFlags, RES_ERRNO, recNum, recSchema, recText } from "./record-fields.ts";
 
 const num = (ev: RecordEvent, member: string): number => Number(ev.fields[member] ?? 0);
 
@@ -34,6 +34,7 @@ export const CREATE_FILE_SCHEMA = recSchema(
       "path",
       `The new file's absolute path (for open, from the new file itself; for mknod, from the name given: ${RELATIVE})`,
     ),
+    ...pathFlags("The new file"),
     {
       key: "file_type",
       type: "string",
@@ -150,6 +151,9 @@ export const LOAD_MODULE_SCHEMA = recSchema(
   RES_ERRNO,
   [
     ...recText("path", "finit_module's file, absolute; empty for init_module (an image from memory)."),
+    ...pathFlags(
+      "The module file (a module loaded from a file unlinked first, or from outside a chroot, hides its origin)",
+    ),
     recNum("fd", "load_module.fd", "finit_module's fd, or -1 for init_module."),
     recNum("flags", "load_module.mflags", "finit_module's flags."),
   ],

@@ -31,6 +31,22 @@ function noWire<E>(f: Field<E>): Field<E> {
   return rest;
 }
 
+/** What a record's own file's path cannot show (create_file, load_module). */
+export const pathFlags = (what: string): Array<Field<RecordEvent>> => [
+  {
+    key: "path_deleted",
+    type: "boolean",
+    doc: `${what} had been unlinked when the record was built.`,
+    get: (ev) => (ev.flags & ds_flags.DS_F_PATH_DELETED) !== 0,
+  },
+  {
+    key: "path_unreachable",
+    type: "boolean",
+    doc: `${what} is not under the process's root (a chrooted process holding a file from outside): \`path\` is then the mount namespace's view.`,
+    get: (ev) => (ev.flags & ds_flags.DS_F_PATH_UNREACHABLE) !== 0,
+  },
+];
+
 /** One of the record's own strings, with its base64 twin. */
 export function recText(key: string, doc: string): Array<Field<RecordEvent>> {
   return text<RecordEvent>(key, doc, (ev) => ev.texts[key] ?? "").map(noWire);
@@ -40,6 +56,18 @@ function recordFields(resDoc: string | null): Array<Field<RecordEvent>> {
   const out: Array<Field<RecordEvent>> = [
     ...common<RecordEvent>(),
     ...text<RecordEvent>("exe", "The acting process's executable, absolute.", (ev) => ev.exe).map(noWire),
+    {
+      key: "exe_deleted",
+      type: "boolean",
+      doc: "The acting process's executable had been unlinked: the file at `exe` is not what runs (or is gone).",
+      get: (ev) => (ev.flags & ds_flags.DS_F_EXE_DELETED) !== 0,
+    },
+    {
+      key: "exe_memfd",
+      type: "boolean",
+      doc: "The acting process runs from a memfd: it never was a file (`exe` is `/memfd:<name>`).",
+      get: (ev) => (ev.flags & ds_flags.DS_F_EXE_MEMFD) !== 0,
+    },
     {
       key: "truncated",
       type: "boolean",

@@ -77,6 +77,8 @@ export const ds_flags = {
   DS_F_STR_TRUNCATED: 2048,
   DS_F_ENV_TRUNCATED: 4096,
   DS_F_MALFORMED: 8192,
+  DS_F_PATH_DELETED: 16384,
+  DS_F_PATH_UNREACHABLE: 32768,
 } as const;
 
 /** enum ds_link_kind */

@@ -3,8 +3,9 @@
  * running agent and asserted field by field: a file created with O_CREAT (and
  * none when it already existed), mknod, renameat with a dirfd and relative
  * names, link and symlink from the cwd, unlink and rmdir, a tmpfs mount, a
- * chroot (paths where they really are), and load_module's one-line refusal on
- * a kernel without modules.
+ * chroot (paths where they really are; a file created outside the root is
+ * flagged unreachable), and load_module's one-line refusal on a kernel
+ * without modules.
  */
 import { afterAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -38,6 +39,10 @@ describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
     expect(e!.ino).toBe(String(st.ino));
     expect(Number(e!.oflags) & 0x40).toBe(0x40);
     expect(e!.truncated).toBe(false);
+    expect(e!.path_deleted).toBe(false);
+    expect(e!.path_unreachable).toBe(false);
+    expect(e!.exe_deleted).toBe(false);
+    expect(e!.exe_memfd).toBe(false);
     // The same open again: the file exists, nothing is created, nothing reported.
     const again = await underAgent(IO_TRIGGER, "create_file", ["create", "new.txt"], { cwd: d });
     expect(only(again.events, "create_file", again.trigger)).toEqual([]);
@@ -134,6 +139,22 @@ describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
     const [r] = only(events, "rename", trigger);
     expect(r!.old_path).toBe(join(jail, "f"));
     expect(r!.new_path).toBe(join(jail, "f.moved"));
+  }, 30_000);
+
+  test("a file created outside the process's root (a dirfd from before chroot): flagged path_unreachable", async () => {
+    const jail = tmp();
+    const outside = tmp();
+    const { events, trigger } = await underAgent(IO_TRIGGER, "create_file", ["chroot-escape", jail, outside, "out"]);
+    const [e] = only(events, "create_file", trigger);
+    expect(e!.path).toBe(join(outside, "out"));
+    expect(e!.path_unreachable).toBe(true);
+    expect(e!.path_deleted).toBe(false);
+  }, 30_000);
+
+  test("the chroot's own files are reachable", async () => {
+    const jail = tmp();
+    const { events, trigger } = await underAgent(IO_TRIGGER, "create_file", ["chroot-create", jail, "in"]);
+    expect(only(events, "create_file", trigger)[0]!.path_unreachable).toBe(false);
   }, 30_000);
 
   test("load_module on a kernel without modules: one line and a non-zero exit when asked for, and doctor says why", async () => {
