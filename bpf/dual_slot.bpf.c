@@ -447,31 +447,24 @@ int ds_prctl_enter(struct ds_sys_enter *ctx)
 }
 
 /* prctl(PR_SET_NAME): the name before (kept at entry) and the name asked for. */
-SEC("tracepoint/syscalls/sys_exit_prctl")
-int ds_prctl_exit(struct ds_sys_exit *ctx)
+static __always_inline __u32 prctl_fill(struct task_struct *task, struct ds_rec_info *info,
+					const struct ds_inflight *in)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct ds_prctl_data *d;
-	struct ds_rec_info *info;
-	struct ds_inflight *in;
+	struct ds_prctl_data *d = (void *)info->data;
 
-	if (!(in = inflight_get(ctx)))
-		return 0;
-	info = rec_begin(task);
-	if (!info)
-		goto out;
-	d = (void *)info->data;
 	d->option = in->args[0];
 	d->pad = 0;
 	info->data_len = sizeof(*d);
 	__builtin_memcpy(info->a, in->comm, DS_COMM_LEN);
 	info->len_a = comm_len(in->comm);
 	info->len_b = user_str(info->b, DS_COMM_LEN, (void *)in->args[1], &info->flags);
-	rec_submit(ctx, info, DS_EVENT_PRCTL, in->res, in->nr, 1);
-	return 0;
-out:
-	inflight_drop();
-	return 0;
+	return DS_EVENT_PRCTL;
+}
+
+SEC("tracepoint/syscalls/sys_exit_prctl")
+int ds_prctl_exit(struct ds_sys_exit *ctx)
+{
+	return rec_exit(ctx, NULL, prctl_fill);
 }
 
 /* The requests that attach to a process or change its memory or registers. */
@@ -524,23 +517,14 @@ static __noinline struct task_struct *tracee(struct task_struct *task, __u32 vpi
 	return NULL;
 }
 
-SEC("tracepoint/syscalls/sys_exit_ptrace")
-int ds_ptrace_exit(struct ds_sys_exit *ctx)
+static __always_inline __u32 ptrace_fill(struct task_struct *task, struct ds_rec_info *info,
+					 const struct ds_inflight *in)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct ds_ptrace_data *d;
-	struct ds_rec_info *info;
+	struct ds_ptrace_data *d = (void *)info->data;
 	struct task_struct *t;
-	struct ds_inflight *in;
-	__u32 r;
 	struct path p;
+	__u32 r;
 
-	if (!(in = inflight_get(ctx)))
-		return 0;
-	info = rec_begin(task);
-	if (!info)
-		goto out;
-	d = (void *)info->data;
 	d->request = in->args[0];
 	d->target_pid = in->args[1];
 	d->addr = in->args[2];
@@ -555,103 +539,65 @@ int ds_ptrace_exit(struct ds_sys_exit *ctx)
 		if (r & DS_PATH_TRUNCATED)
 			info->flags |= DS_F_STR_TRUNCATED;
 	}
-	rec_submit(ctx, info, DS_EVENT_PTRACE, in->res, in->nr, 1);
-	return 0;
-out:
-	inflight_drop();
-	return 0;
+	return DS_EVENT_PTRACE;
 }
 
-SEC("tracepoint/syscalls/sys_enter_memfd_create")
-int ds_memfd_create_enter(struct ds_sys_enter *ctx)
+SEC("tracepoint/syscalls/sys_exit_ptrace")
+int ds_ptrace_exit(struct ds_sys_exit *ctx)
 {
-	inflight_save(ctx, 0);
-	return 0;
+	return rec_exit(ctx, NULL, ptrace_fill);
+}
+
+SEC("tracepoint/syscalls/sys_enter_memfd_create") DS_STASH(ds_memfd_create_enter, 0)
+
+static __always_inline __u32 memfd_create_fill(struct task_struct *task, struct ds_rec_info *info,
+					       const struct ds_inflight *in)
+{
+	struct ds_memfd_create_data *d = (void *)info->data;
+
+	d->mflags = in->args[1];
+	d->pad = 0;
+	info->data_len = sizeof(*d);
+	info->len_a = user_str(info->a, DS_REC_STR_CAP, (void *)in->args[0], &info->flags);
+	return DS_EVENT_MEMFD_CREATE;
 }
 
 SEC("tracepoint/syscalls/sys_exit_memfd_create")
 int ds_memfd_create_exit(struct ds_sys_exit *ctx)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct ds_memfd_create_data *d;
-	struct ds_rec_info *info;
-	struct ds_inflight *in;
-
-	if (!(in = inflight_get(ctx)))
-		return 0;
-	info = rec_begin(task);
-	if (!info)
-		goto out;
-	d = (void *)info->data;
-	d->mflags = in->args[1];
-	d->pad = 0;
-	info->data_len = sizeof(*d);
-	info->len_a = user_str(info->a, DS_REC_STR_CAP, (void *)in->args[0], &info->flags);
-	rec_submit(ctx, info, DS_EVENT_MEMFD_CREATE, in->res, in->nr, 1);
-	return 0;
-out:
-	inflight_drop();
-	return 0;
+	return rec_exit(ctx, NULL, memfd_create_fill);
 }
 
 /* kill(pid, sig), tkill(tid, sig), tgkill(tgid, tid, sig): kept as (pid, tid, sig). */
 enum { DS_KILL = 1, DS_TKILL = 2, DS_TGKILL = 3 };
 
-SEC("tracepoint/syscalls/sys_enter_kill")
-int ds_kill_enter(struct ds_sys_enter *ctx)
-{
-	inflight_save(ctx, DS_KILL);
-	return 0;
-}
+SEC("tracepoint/syscalls/sys_enter_kill") DS_STASH(ds_kill_enter, DS_KILL)
+SEC("tracepoint/syscalls/sys_enter_tkill") DS_STASH(ds_tkill_enter, DS_TKILL)
+SEC("tracepoint/syscalls/sys_enter_tgkill") DS_STASH(ds_tgkill_enter, DS_TGKILL)
 
-SEC("tracepoint/syscalls/sys_enter_tkill")
-int ds_tkill_enter(struct ds_sys_enter *ctx)
+/* Attached to sys_exit_kill, sys_exit_tkill and sys_exit_tgkill (src/wire/events.ts). */
+static __always_inline __u32 kill_fill(struct task_struct *task, struct ds_rec_info *info,
+				       const struct ds_inflight *in)
 {
-	inflight_save(ctx, DS_TKILL);
-	return 0;
-}
+	struct ds_kill_data *d = (void *)info->data;
 
-SEC("tracepoint/syscalls/sys_enter_tgkill")
-int ds_tgkill_enter(struct ds_sys_enter *ctx)
-{
-	inflight_save(ctx, DS_TGKILL);
-	return 0;
+	d->target_pid = in->args[0];
+	d->target_tid = in->kind == DS_TGKILL ? in->args[1] : 0;
+	d->sig = in->kind == DS_TGKILL ? in->args[2] : in->args[1];
+	d->pad = 0;
+	info->data_len = sizeof(*d);
+	return DS_EVENT_KILL;
 }
 
 /* Attached to sys_exit_kill, sys_exit_tkill and sys_exit_tgkill (src/wire/events.ts). */
 SEC("tracepoint")
 int ds_kill_exit(struct ds_sys_exit *ctx)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct ds_kill_data *d;
-	struct ds_rec_info *info;
-	struct ds_inflight *in;
-
-	if (!(in = inflight_get(ctx)))
-		return 0;
-	info = rec_begin(task);
-	if (!info)
-		goto out;
-	d = (void *)info->data;
-	d->target_pid = in->args[0];
-	d->target_tid = in->kind == DS_TGKILL ? in->args[1] : 0;
-	d->sig = in->kind == DS_TGKILL ? in->args[2] : in->args[1];
-	d->pad = 0;
-	info->data_len = sizeof(*d);
-	rec_submit(ctx, info, DS_EVENT_KILL, in->res, in->nr, 1);
-	return 0;
-out:
-	inflight_drop();
-	return 0;
+	return rec_exit(ctx, NULL, kill_fill);
 }
 
 /* Attached to every sys_enter_set*id: the creds before the call. */
-SEC("tracepoint")
-int ds_setid_enter(struct ds_sys_enter *ctx)
-{
-	inflight_save(ctx, 0);
-	return 0;
-}
+SEC("tracepoint") DS_STASH(ds_setid_enter, 0)
 
 static __always_inline int has_root(const struct ds_creds *c)
 {

@@ -131,13 +131,6 @@ int ds_openat_enter(struct ds_sys_enter *ctx)
 	return 0;
 }
 
-SEC("tracepoint")
-int ds_creat_enter(struct ds_sys_enter *ctx)
-{
-	inflight_save(ctx, DS_CREAT);
-	return 0;
-}
-
 SEC("tracepoint/syscalls/sys_enter_openat2")
 int ds_openat2_enter(struct ds_sys_enter *ctx)
 {
@@ -148,48 +141,34 @@ int ds_openat2_enter(struct ds_sys_enter *ctx)
 	return 0;
 }
 
-SEC("tracepoint")
-int ds_mknod_enter(struct ds_sys_enter *ctx)
+SEC("tracepoint") DS_STASH(ds_creat_enter, DS_CREAT)
+SEC("tracepoint") DS_STASH(ds_mknod_enter, DS_MKNOD)
+SEC("tracepoint/syscalls/sys_enter_mknodat") DS_STASH(ds_mknodat_enter, DS_MKNODAT)
+
+/* An open's new file, when the open created it; NULL otherwise (and for mknod). */
+static __always_inline struct file *created(struct task_struct *task, const struct ds_inflight *in)
 {
-	inflight_save(ctx, DS_MKNOD);
-	return 0;
+	struct file *f;
+
+	if (in->kind > DS_OPENAT2 || in->res < 0)
+		return NULL;
+	f = fd_file(task, in->res);
+	return f && (BPF_CORE_READ(f, f_mode) & DS_FMODE_CREATED) ? f : NULL;
 }
 
-SEC("tracepoint/syscalls/sys_enter_mknodat")
-int ds_mknodat_enter(struct ds_sys_enter *ctx)
+static __always_inline int create_want(struct task_struct *task, const struct ds_inflight *in)
 {
-	inflight_save(ctx, DS_MKNODAT);
-	return 0;
+	return in->kind > DS_OPENAT2 ? in->res == 0 : created(task, in) != NULL;
 }
 
-/* Attached to the exits of open, openat, creat, openat2, mknod and mknodat (src/wire/events.ts). */
-SEC("tracepoint")
-int ds_create_exit(struct ds_sys_exit *ctx)
+static __always_inline __u32 create_fill(struct task_struct *task, struct ds_rec_info *info,
+					 const struct ds_inflight *in)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct ds_create_file_data *d;
-	struct ds_rec_info *info;
-	struct ds_inflight *in;
-	struct inode *ino = NULL;
-	struct file *f = NULL;
-	__u32 kind;
+	struct ds_create_file_data *d = (void *)info->data;
+	struct file *f = created(task, in);
+	struct inode *ino;
+	__u32 kind = in->kind;
 
-	if (!(in = inflight_get(ctx)))
-		return 0;
-	kind = in->kind;
-	if (in->res < 0)
-		goto out;
-	if (kind <= DS_OPENAT2) {
-		f = fd_file(task, in->res);
-		if (!f || !(BPF_CORE_READ(f, f_mode) & DS_FMODE_CREATED))
-			goto out;
-	} else if (in->res != 0) {
-		goto out;
-	}
-	info = rec_begin(task);
-	if (!info)
-		goto out;
-	d = (void *)info->data;
 	__builtin_memset(d, 0, sizeof(*d));
 	if (f) {
 		rec_file_path(task, info, f);
@@ -209,33 +188,19 @@ int ds_create_exit(struct ds_sys_exit *ctx)
 	}
 	first_socket(task, &d->sock);
 	info->data_len = sizeof(*d);
-	rec_submit(ctx, info, DS_EVENT_CREATE_FILE, in->res, in->nr, 1);
-	return 0;
-out:
-	inflight_drop();
-	return 0;
+	return DS_EVENT_CREATE_FILE;
 }
 
+/* Attached to the exits of open, openat, creat, openat2, mknod and mknodat (src/wire/events.ts). */
 SEC("tracepoint")
-int ds_rename_enter(struct ds_sys_enter *ctx)
+int ds_create_exit(struct ds_sys_exit *ctx)
 {
-	inflight_save(ctx, DS_RENAME);
-	return 0;
+	return rec_exit(ctx, create_want, create_fill);
 }
 
-SEC("tracepoint/syscalls/sys_enter_renameat")
-int ds_renameat_enter(struct ds_sys_enter *ctx)
-{
-	inflight_save(ctx, DS_RENAMEAT);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_renameat2")
-int ds_renameat2_enter(struct ds_sys_enter *ctx)
-{
-	inflight_save(ctx, DS_RENAMEAT2);
-	return 0;
-}
+SEC("tracepoint") DS_STASH(ds_rename_enter, DS_RENAME)
+SEC("tracepoint/syscalls/sys_enter_renameat") DS_STASH(ds_renameat_enter, DS_RENAMEAT)
+SEC("tracepoint/syscalls/sys_enter_renameat2") DS_STASH(ds_renameat2_enter, DS_RENAMEAT2)
 
 /*
  * Two (dirfd, name) pairs into strings A and B: rename's and link's old and
@@ -243,8 +208,7 @@ int ds_renameat2_enter(struct ds_sys_enter *ctx)
  * names alone (args old, new). `old_literal`: A is kept as given (a symlink's
  * target is text, resolved only when the link is followed).
  */
-static __always_inline void two_paths(struct task_struct *task, struct ds_rec_info *info, struct ds_inflight *in,
-				      int at, int old_literal)
+static __always_inline void two_paths(struct ds_rec_info *info, const struct ds_inflight *in, int at, int old_literal)
 {
 	__s64 odfd = at ? (int)in->args[0] : DS_AT_FDCWD, ndfd = at ? (int)in->args[2] : DS_AT_FDCWD;
 	const char *oname = (void *)(at ? in->args[1] : in->args[0]);
@@ -257,77 +221,36 @@ static __always_inline void two_paths(struct task_struct *task, struct ds_rec_in
 	info->len_b = resolve_at(info, 1, ndfd, nname);
 }
 
+static __always_inline __u32 rename_fill(struct task_struct *task, struct ds_rec_info *info,
+					 const struct ds_inflight *in)
+{
+	struct ds_rename_data *d = (void *)info->data;
+
+	d->rflags = in->kind == DS_RENAMEAT2 ? in->args[4] : 0;
+	d->pad = 0;
+	two_paths(info, in, in->kind != DS_RENAME, 0);
+	info->data_len = sizeof(*d);
+	return DS_EVENT_RENAME;
+}
+
 /* Attached to the exits of rename, renameat and renameat2. */
 SEC("tracepoint")
 int ds_rename_exit(struct ds_sys_exit *ctx)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct ds_rename_data *d;
-	struct ds_rec_info *info;
-	struct ds_inflight *in;
-
-	if (!(in = inflight_get(ctx)))
-		return 0;
-	info = rec_begin(task);
-	if (!info)
-		goto out;
-	d = (void *)info->data;
-	d->rflags = in->kind == DS_RENAMEAT2 ? in->args[4] : 0;
-	d->pad = 0;
-	two_paths(task, info, in, in->kind != DS_RENAME, 0);
-	info->data_len = sizeof(*d);
-	rec_submit(ctx, info, DS_EVENT_RENAME, in->res, in->nr, 1);
-	return 0;
-out:
-	inflight_drop();
-	return 0;
+	return rec_exit(ctx, NULL, rename_fill);
 }
 
-SEC("tracepoint")
-int ds_link_enter(struct ds_sys_enter *ctx)
-{
-	inflight_save(ctx, DS_LINK);
-	return 0;
-}
+SEC("tracepoint") DS_STASH(ds_link_enter, DS_LINK)
+SEC("tracepoint/syscalls/sys_enter_linkat") DS_STASH(ds_linkat_enter, DS_LINKAT)
+SEC("tracepoint") DS_STASH(ds_symlink_enter, DS_SYMLINK)
+SEC("tracepoint/syscalls/sys_enter_symlinkat") DS_STASH(ds_symlinkat_enter, DS_SYMLINKAT)
 
-SEC("tracepoint/syscalls/sys_enter_linkat")
-int ds_linkat_enter(struct ds_sys_enter *ctx)
+static __always_inline __u32 link_fill(struct task_struct *task, struct ds_rec_info *info,
+				       const struct ds_inflight *in)
 {
-	inflight_save(ctx, DS_LINKAT);
-	return 0;
-}
+	struct ds_link_data *d = (void *)info->data;
+	__u32 kind = in->kind;
 
-SEC("tracepoint")
-int ds_symlink_enter(struct ds_sys_enter *ctx)
-{
-	inflight_save(ctx, DS_SYMLINK);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_symlinkat")
-int ds_symlinkat_enter(struct ds_sys_enter *ctx)
-{
-	inflight_save(ctx, DS_SYMLINKAT);
-	return 0;
-}
-
-/* Attached to the exits of link, linkat, symlink and symlinkat. */
-SEC("tracepoint")
-int ds_link_exit(struct ds_sys_exit *ctx)
-{
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct ds_link_data *d;
-	struct ds_rec_info *info;
-	struct ds_inflight *in;
-	__u32 kind;
-
-	if (!(in = inflight_get(ctx)))
-		return 0;
-	info = rec_begin(task);
-	if (!info)
-		goto out;
-	kind = in->kind;
-	d = (void *)info->data;
 	d->kind = kind == DS_LINK || kind == DS_LINKAT ? DS_LINK_HARD : DS_LINK_SYMBOLIC;
 	d->lflags = kind == DS_LINKAT ? in->args[4] : 0;
 	if (kind == DS_SYMLINKAT) {
@@ -335,104 +258,73 @@ int ds_link_exit(struct ds_sys_exit *ctx)
 		info->len_a = user_str(info->a, DS_PATH_CAP, (void *)in->args[0], &info->flags);
 		info->len_b = resolve_at(info, 1, (int)in->args[1], (void *)in->args[2]);
 	} else {
-		two_paths(task, info, in, kind == DS_LINKAT, kind == DS_SYMLINK);
+		two_paths(info, in, kind == DS_LINKAT, kind == DS_SYMLINK);
 	}
 	info->data_len = sizeof(*d);
-	rec_submit(ctx, info, DS_EVENT_LINK, in->res, in->nr, 1);
-	return 0;
-out:
-	inflight_drop();
-	return 0;
+	return DS_EVENT_LINK;
 }
 
+/* Attached to the exits of link, linkat, symlink and symlinkat. */
 SEC("tracepoint")
-int ds_unlink_enter(struct ds_sys_enter *ctx)
+int ds_link_exit(struct ds_sys_exit *ctx)
 {
-	inflight_save(ctx, DS_UNLINK);
-	return 0;
+	return rec_exit(ctx, NULL, link_fill);
 }
 
-SEC("tracepoint/syscalls/sys_enter_unlinkat")
-int ds_unlinkat_enter(struct ds_sys_enter *ctx)
+SEC("tracepoint") DS_STASH(ds_unlink_enter, DS_UNLINK)
+SEC("tracepoint/syscalls/sys_enter_unlinkat") DS_STASH(ds_unlinkat_enter, DS_UNLINKAT)
+SEC("tracepoint") DS_STASH(ds_rmdir_enter, DS_RMDIR)
+
+/* unlink or rmdir: what the call removed (unlinkat says with AT_REMOVEDIR). */
+static __always_inline __u32 unlink_type(const struct ds_inflight *in)
 {
-	inflight_save(ctx, DS_UNLINKAT);
-	return 0;
+	if (in->kind == DS_RMDIR || (in->kind == DS_UNLINKAT && (in->args[2] & DS_AT_REMOVEDIR)))
+		return DS_EVENT_RMDIR;
+	return DS_EVENT_UNLINK;
 }
 
-SEC("tracepoint")
-int ds_rmdir_enter(struct ds_sys_enter *ctx)
+static __always_inline int unlink_want(struct task_struct *task, const struct ds_inflight *in)
 {
-	inflight_save(ctx, DS_RMDIR);
-	return 0;
+	return selected(unlink_type(in));
+}
+
+static __always_inline __u32 unlink_fill(struct task_struct *task, struct ds_rec_info *info,
+					 const struct ds_inflight *in)
+{
+	if (in->kind == DS_UNLINKAT)
+		info->len_a = resolve_at(info, 0, (int)in->args[0], (void *)in->args[1]);
+	else
+		info->len_a = resolve_at(info, 0, DS_AT_FDCWD, (void *)in->args[0]);
+	return unlink_type(in);
 }
 
 /* Attached to the exits of unlink, unlinkat and rmdir: unlink or rmdir, whichever is selected. */
 SEC("tracepoint")
 int ds_unlink_exit(struct ds_sys_exit *ctx)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct ds_rec_info *info;
-	struct ds_inflight *in;
-	__u32 type, kind;
-	__s64 dfd = DS_AT_FDCWD;
-	const char *name;
-
-	if (!(in = inflight_get(ctx)))
-		return 0;
-	kind = in->kind;
-	name = (void *)in->args[0];
-	type = kind == DS_RMDIR ? DS_EVENT_RMDIR : DS_EVENT_UNLINK;
-	if (kind == DS_UNLINKAT) {
-		dfd = (int)in->args[0];
-		name = (void *)in->args[1];
-		if (in->args[2] & DS_AT_REMOVEDIR)
-			type = DS_EVENT_RMDIR;
-	}
-	if (!selected(type))
-		goto out;
-	info = rec_begin(task);
-	if (!info)
-		goto out;
-	info->len_a = resolve_at(info, 0, dfd, name);
-	rec_submit(ctx, info, type, in->res, in->nr, 1);
-	return 0;
-out:
-	inflight_drop();
-	return 0;
+	return rec_exit(ctx, unlink_want, unlink_fill);
 }
 
-SEC("tracepoint/syscalls/sys_enter_mount")
-int ds_mount_enter(struct ds_sys_enter *ctx)
-{
-	inflight_save(ctx, 0);
-	return 0;
-}
+SEC("tracepoint/syscalls/sys_enter_mount") DS_STASH(ds_mount_enter, 0)
 
 /* mount(source, target, fstype, flags, data): a new mount, a bind, a remount or a propagation change. */
-SEC("tracepoint/syscalls/sys_exit_mount")
-int ds_mount_exit(struct ds_sys_exit *ctx)
+static __always_inline __u32 mount_fill(struct task_struct *task, struct ds_rec_info *info,
+					const struct ds_inflight *in)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct ds_mount_data *d;
-	struct ds_rec_info *info;
-	struct ds_inflight *in;
+	struct ds_mount_data *d = (void *)info->data;
 
-	if (!(in = inflight_get(ctx)))
-		return 0;
-	info = rec_begin(task);
-	if (!info)
-		goto out;
-	d = (void *)info->data;
 	d->mflags = in->args[3];
 	info->len_a = user_str(info->a, DS_PATH_CAP, (void *)in->args[0], &info->flags);
 	info->len_b = resolve_at(info, 1, DS_AT_FDCWD, (void *)in->args[1]);
 	info->len_c = user_str(info->c, DS_REC_C_CAP, (void *)in->args[2], &info->flags);
 	info->data_len = sizeof(*d);
-	rec_submit(ctx, info, DS_EVENT_MOUNT, in->res, in->nr, 1);
-	return 0;
-out:
-	inflight_drop();
-	return 0;
+	return DS_EVENT_MOUNT;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mount")
+int ds_mount_exit(struct ds_sys_exit *ctx)
+{
+	return rec_exit(ctx, NULL, mount_fill);
 }
 
 /*
@@ -440,36 +332,15 @@ out:
  * (CONFIG_MODULES); elsewhere load_module is reported unavailable and these
  * programs are never loaded.
  */
-SEC("tracepoint/syscalls/sys_enter_init_module")
-int ds_init_module_enter(struct ds_sys_enter *ctx)
-{
-	inflight_save(ctx, DS_INIT_MODULE);
-	return 0;
-}
+SEC("tracepoint/syscalls/sys_enter_init_module") DS_STASH(ds_init_module_enter, DS_INIT_MODULE)
+SEC("tracepoint/syscalls/sys_enter_finit_module") DS_STASH(ds_finit_module_enter, DS_FINIT_MODULE)
 
-SEC("tracepoint/syscalls/sys_enter_finit_module")
-int ds_finit_module_enter(struct ds_sys_enter *ctx)
+static __always_inline __u32 load_module_fill(struct task_struct *task, struct ds_rec_info *info,
+					      const struct ds_inflight *in)
 {
-	inflight_save(ctx, DS_FINIT_MODULE);
-	return 0;
-}
-
-/* Attached to the exits of init_module and finit_module. */
-SEC("tracepoint")
-int ds_load_module_exit(struct ds_sys_exit *ctx)
-{
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct ds_load_module_data *d;
-	struct ds_rec_info *info;
-	struct ds_inflight *in;
+	struct ds_load_module_data *d = (void *)info->data;
 	struct file *f;
 
-	if (!(in = inflight_get(ctx)))
-		return 0;
-	info = rec_begin(task);
-	if (!info)
-		goto out;
-	d = (void *)info->data;
 	d->fd = -1;
 	d->mflags = 0;
 	if (in->kind == DS_FINIT_MODULE) {
@@ -480,11 +351,14 @@ int ds_load_module_exit(struct ds_sys_exit *ctx)
 			rec_file_path(task, info, f);
 	}
 	info->data_len = sizeof(*d);
-	rec_submit(ctx, info, DS_EVENT_LOAD_MODULE, in->res, in->nr, 1);
-	return 0;
-out:
-	inflight_drop();
-	return 0;
+	return DS_EVENT_LOAD_MODULE;
+}
+
+/* Attached to the exits of init_module and finit_module. */
+SEC("tracepoint")
+int ds_load_module_exit(struct ds_sys_exit *ctx)
+{
+	return rec_exit(ctx, NULL, load_module_fill);
 }
 
 #endif /* DS_FILE_EVENTS_BPF_H */

@@ -145,30 +145,23 @@ int ds_connect_enter(struct ds_sys_enter *ctx)
 }
 
 /* connect(): the destination as asked (it is all a refused connect has), the source the socket got. */
-SEC("tracepoint/syscalls/sys_exit_connect")
-int ds_connect_exit(struct ds_sys_exit *ctx)
+static __always_inline __u32 connect_fill(struct task_struct *task, struct ds_rec_info *info,
+					  const struct ds_inflight *in)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct ds_sock_data *d;
-	struct ds_rec_info *info;
-	struct ds_inflight *in;
+	struct ds_sock_data *d = (void *)info->data;
 
-	if (!(in = inflight_get(ctx)))
-		return 0;
-	info = rec_begin(task);
-	if (!info)
-		goto out;
-	d = (void *)info->data;
 	__builtin_memset(d, 0, sizeof(*d));
 	d->fd = in->args[0];
 	sock_read(file_sock(fd_file(task, d->fd)), d);
 	sockaddr_user((void *)in->args[1], in->args[2], d, 1);
 	info->data_len = sizeof(*d);
-	rec_submit(ctx, info, DS_EVENT_CONNECT, in->res, in->nr, 1);
-	return 0;
-out:
-	inflight_drop();
-	return 0;
+	return DS_EVENT_CONNECT;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int ds_connect_exit(struct ds_sys_exit *ctx)
+{
+	return rec_exit(ctx, NULL, connect_fill);
 }
 
 /*
@@ -210,31 +203,24 @@ int ds_bind_enter(struct ds_sys_enter *ctx)
 }
 
 /* bind(): the local address asked for (port 0: the kernel picks one, shown as the socket got it). */
-SEC("tracepoint/syscalls/sys_exit_bind")
-int ds_bind_exit(struct ds_sys_exit *ctx)
+static __always_inline __u32 bind_fill(struct task_struct *task, struct ds_rec_info *info,
+				       const struct ds_inflight *in)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct ds_sock_data *d;
-	struct ds_rec_info *info;
-	struct ds_inflight *in;
+	struct ds_sock_data *d = (void *)info->data;
 
-	if (!(in = inflight_get(ctx)))
-		return 0;
-	info = rec_begin(task);
-	if (!info)
-		goto out;
-	d = (void *)info->data;
 	__builtin_memset(d, 0, sizeof(*d));
 	d->fd = in->args[0];
 	sock_read(file_sock(fd_file(task, d->fd)), d);
 	if (!d->sport || in->res)
 		sockaddr_user((void *)in->args[1], in->args[2], d, 0);
 	info->data_len = sizeof(*d);
-	rec_submit(ctx, info, DS_EVENT_BIND, in->res, in->nr, 1);
-	return 0;
-out:
-	inflight_drop();
-	return 0;
+	return DS_EVENT_BIND;
+}
+
+SEC("tracepoint/syscalls/sys_exit_bind")
+int ds_bind_exit(struct ds_sys_exit *ctx)
+{
+	return rec_exit(ctx, NULL, bind_fill);
 }
 
 #endif /* DS_NET_EVENTS_BPF_H */

@@ -469,6 +469,47 @@ static __always_inline void rec_submit(void *ctx, struct ds_rec_info *info, __u3
 		sd_put_local(info, h->gen);
 }
 
+/* A sys_enter program that only keeps the call's arguments for its exit. */
+#define DS_STASH(fn, kind)                             \
+	int fn(struct ds_sys_enter *ctx)               \
+	{                                              \
+		inflight_save(ctx, kind);              \
+		return 0;                              \
+	}
+
+/* Whether a finished call is worth a record at all, before any heap work (NULL: always). */
+typedef int (*rec_want_t)(struct task_struct *task, const struct ds_inflight *in);
+/* The type's part of the record into slot 1; returns the record's type, or 0 for none after all. */
+typedef __u32 (*rec_fill_t)(struct task_struct *task, struct ds_rec_info *info, const struct ds_inflight *in);
+
+/*
+ * A syscall record's exit program: the stash its entry kept, the type's part
+ * filled by `fill`, then ds_emit. `want` and `fill` are __always_inline
+ * functions passed as constants, so each program compiles to one straight body.
+ */
+static __always_inline int rec_exit(struct ds_sys_exit *ctx, rec_want_t want, rec_fill_t fill)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ds_rec_info *info;
+	struct ds_inflight *in;
+	struct ds_handoff *h;
+	__u32 type;
+
+	if (!(in = inflight_get(ctx)))
+		return 0;
+	if ((!want || want(task, in)) && (info = rec_begin(task))) {
+		type = fill(task, info, in);
+		if (type) {
+			rec_submit(ctx, info, type, in->res, in->nr, 1);
+			return 0;
+		}
+		if ((h = handoff()))
+			sd_put_local(info, h->gen);
+	}
+	inflight_drop();
+	return 0;
+}
+
 /* In-place serialization, for raw tracepoint programs (they cannot tail-call a tracepoint program). */
 static __always_inline void rec_finish(void *ctx, struct task_struct *task, struct ds_rec_info *info, __u64 tag,
 				       __u32 gen, __u32 type, __s64 res, __u32 nr)
