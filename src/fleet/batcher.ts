@@ -1,0 +1,121 @@
+/**
+ * Rows for the table, collected into batches: by count (--sink-batch), by
+ * bytes, and by age (--sink-flush), whichever comes first.
+ *
+ * A row is the agent's own NDJSON line, not re-rendered (its escaping of
+ * hostile kernel strings is the one that is tested), with the sink's fields
+ * spliced in: `{"run":R,"seq":N,` + the line's members + `,"raw":"<line>"}`.
+ * `run` and `seq` are the row's identity: a replayed batch carries the same
+ * bytes, so ReplacingMergeTree folds it into the rows already there.
+ */
+import { ByteBuf } from "../output/bytebuf.ts";
+
+export interface Batch {
+  /** seq of the first and last row. */
+  first: number;
+  last: number;
+  rows: number;
+  /** JSONEachRow, one row per line. */
+  body: Buffer;
+}
+
+export interface BatcherOptions {
+  run: string;
+  maxRows: number;
+  maxBytes: number;
+  maxAgeMs: number;
+  now?: () => number;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const HEX = "0123456789abcdef";
+
+export class Batcher {
+  private out = new ByteBuf(1 << 20);
+  private rows = 0;
+  private first = 1;
+  /** The seq the next row gets. */
+  private next = 1;
+  private openedAt = 0;
+  private readonly prefix: Buffer;
+  private readonly now: () => number;
+
+  constructor(private readonly o: BatcherOptions) {
+    this.prefix = Buffer.from(`{"run":${JSON.stringify(o.run)},"seq":`);
+    this.now = o.now ?? (() => performance.now());
+  }
+
+  /** Rows handed out so far (the last seq). */
+  get assigned(): number {
+    return this.next - 1;
+  }
+
+  get pendingRows(): number {
+    return this.rows;
+  }
+
+  /** Appends one NDJSON line (`{...}`, no newline); false when it is not an object. */
+  push(src: Uint8Array, start: number, end: number): boolean {
+    if (end - start < 2 || src[start] !== 0x7b || src[end - 1] !== 0x7d) return false;
+    const b = this.out;
+    // Worst case: the line twice, each byte of the copy escaped to 6.
+    b.ensure(this.prefix.length + 24 + (end - start) * 7 + 16);
+    if (this.rows === 0) {
+      this.first = this.next;
+      this.openedAt = this.now();
+    }
+    let at = b.len;
+    const buf = b.buf;
+    at += this.prefix.copy(buf, at);
+    at += buf.write(String(this.next), at, "latin1");
+    buf[at++] = 0x2c; // ,
+    const inner = end - start - 2;
+    if (inner > 0) {
+      buf.set(src.subarray(start + 1, end - 1), at);
+      at += inner;
+      buf[at++] = 0x2c;
+    }
+    at += buf.write('"raw":"', at, "latin1");
+    for (let i = start; i < end; i++) {
+      const c = src[i]!;
+      if (c === QUOTE || c === BACKSLASH) {
+        buf[at++] = BACKSLASH;
+        buf[at++] = c;
+      } else if (c < 0x20) {
+        // Not in a rendered line (its strings are escaped), but a raw byte here would end the row.
+        at += buf.write(`\\u00${HEX[c >> 4]}${HEX[c & 15]}`, at, "latin1");
+      } else buf[at++] = c;
+    }
+    buf[at++] = QUOTE;
+    buf[at++] = 0x7d;
+    buf[at++] = 0x0a;
+    b.len = at;
+    this.rows++;
+    this.next++;
+    return true;
+  }
+
+  pushString(line: string): boolean {
+    const bytes = Buffer.from(line);
+    return this.push(bytes, 0, bytes.length);
+  }
+
+  /** A batch is full, or its oldest row has waited maxAgeMs. */
+  due(): boolean {
+    if (this.rows === 0) return false;
+    return (
+      this.rows >= this.o.maxRows || this.out.len >= this.o.maxBytes || this.now() - this.openedAt >= this.o.maxAgeMs
+    );
+  }
+
+  /** The rows so far as one batch (null when there are none); the next batch starts empty. */
+  seal(): Batch | null {
+    if (this.rows === 0) return null;
+    const body = Buffer.from(this.out.buf.subarray(0, this.out.len));
+    const batch = { first: this.first, last: this.next - 1, rows: this.rows, body };
+    this.out.len = 0;
+    this.rows = 0;
+    return batch;
+  }
+}
