@@ -258,9 +258,12 @@ export class FleetSink {
    * (without a spool it is dropped and counted). Returns the rows left.
    */
   async close(graceMs: number): Promise<number> {
-    this.sealBatch();
-    await this.compressing;
-    await this.spool?.settled();
+    // Spooling the last batch may drop old ones, and their in-band record is a row too: seal until none is left.
+    for (let i = 0; i < 3 && this.batcher.pendingRows > 0; i++) {
+      this.sealBatch();
+      await this.compressing;
+      await this.spool?.settled();
+    }
     const deadline = performance.now() + graceMs;
     // A sender asleep in its backoff tries once more now.
     this.wakeSleep?.();
