@@ -15,9 +15,9 @@ import { parseSinkTarget, type SinkTarget } from "./target.ts";
 export const sinkArgs = {
   sink: {
     type: "string",
-    valueHint: "clickhouse+http://HOST:8123/DB.TABLE",
+    valueHint: "URL",
     description:
-      "also insert every record into this ClickHouse table (batched, gzip'd, retried; `dual-slot sink schema URL` prints its DDL). Lines are NDJSON then, on stdout too. User and password: --sink-credentials or DUAL_SLOT_CLICKHOUSE_USER/_PASSWORD, never the URL",
+      "also insert every record into the ClickHouse table at URL, written as `dual-slot sink schema --help` shows (batched, gzip'd, retried; `dual-slot sink schema URL` prints the table's DDL). Lines are NDJSON then, on stdout too. The user and password come from --sink-credentials or the environment (DUAL_SLOT_CLICKHOUSE_USER and _PASSWORD), never the URL",
   },
   "sink-credentials": {
     type: "string",

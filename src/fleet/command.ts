@@ -16,8 +16,8 @@ import { parseSinkTarget } from "./target.ts";
 const url = {
   type: "positional",
   required: false,
-  valueHint: "clickhouse+http://HOST:8123/DB.TABLE",
-  description: "the table, as given to run --sink",
+  valueHint: "URL",
+  description: "the table, as given to run --sink: clickhouse+http://HOST:8123/DB.TABLE",
 } as const;
 
 function target(raw: unknown) {

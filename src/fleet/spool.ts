@@ -10,7 +10,7 @@
  * File names carry the order and the row count: `<order, 16 digits>-<rows>.gz`.
  * All I/O is asynchronous (the thread pool), never on the drain loop.
  */
-import { chmodSync, constants, lstatSync, mkdirSync, readdirSync } from "node:fs";
+import { chmodSync, constants, lstatSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { open, readFile, rename, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { UsageError } from "../errors.ts";
@@ -43,6 +43,8 @@ export class Spool {
   ) {
     this.dir = openSpoolDir(dir);
     for (const name of readdirSync(this.dir)) {
+      // A batch a crash interrupted before its rename: never acknowledged by the fsync, so never counted as spooled.
+      if (name.startsWith(".") && name.endsWith(".gz.tmp")) rmSync(join(this.dir, name), { force: true });
       const m = NAME.exec(name);
       if (m === null) continue;
       const st = lstatSync(join(this.dir, name));
