@@ -258,11 +258,14 @@ export class FleetSink {
    * (without a spool it is dropped and counted). Returns the rows left.
    */
   async close(graceMs: number): Promise<number> {
-    // Spooling the last batch may drop old ones, and their in-band record is a row too: seal until none is left.
-    for (let i = 0; i < 3 && this.batcher.pendingRows > 0; i++) {
-      this.sealBatch();
+    // Spooling the last batch may drop old ones, and their in-band record is a row too: seal until none is left
+    // (each round that adds a record deleted a batch, and the spool holds finitely many).
+    // A batch the last drain sealed may still be compressing: wait for it first.
+    for (;;) {
       await this.compressing;
       await this.spool?.settled();
+      if (this.batcher.pendingRows === 0) break;
+      this.sealBatch();
     }
     const deadline = performance.now() + graceMs;
     // A sender asleep in its backoff tries once more now.

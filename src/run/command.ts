@@ -244,9 +244,10 @@ export default defineCommand({
     } catch (e) {
       failure ??= e;
     }
-    await closeOutput(sink, flush, () => signalledAt);
     // The sink's last batch goes to the server (or the spool) within a bound; the rest waits in the spool.
+    // First: its in-band records (rows dropped on the way out) still reach stdout.
     if (fleet !== null) await fleet.close(signalledAt !== null ? FLEET_SIGNAL_GRACE_MS : FLEET_GRACE_MS);
+    await closeOutput(sink, flush, () => signalledAt);
     sink.abandon(); // what the reader did not take counts as dropped_output
     sink.restore();
     if (sink instanceof FileSink) sink.writer.close();
