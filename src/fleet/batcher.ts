@@ -4,7 +4,10 @@
  *
  * A row is the agent's own NDJSON line, not re-rendered (its escaping of
  * hostile kernel strings is the one that is tested), with the sink's fields
- * spliced in: `{"run":R,"seq":N,` + the line's members + `,"raw":"<line>"}`.
+ * spliced in: `{"run":R,"seq":N,` + the line's members + `}`, and for the
+ * record types whose nested objects have no column (`rawFor`), `,"raw":"<line>"`
+ * before the brace. Not for every type: a copy of each exec line doubled the
+ * bytes to escape and compress, the agent's CPU per event with them.
  * `run` and `seq` are the row's identity: a replayed batch carries the same
  * bytes, so ReplacingMergeTree folds it into the rows already there.
  */
@@ -24,8 +27,12 @@ export interface BatcherOptions {
   maxRows: number;
   maxBytes: number;
   maxAgeMs: number;
+  /** Event types whose rows carry the line as `raw` (see ddl.ts: those with nested objects). */
+  rawFor?: ReadonlySet<string>;
   now?: () => number;
 }
+
+const EVENT_KEY = Buffer.from(',"event":"');
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -56,7 +63,7 @@ export class Batcher {
   }
 
   /** Appends one NDJSON line (`{...}`, no newline); false when it is not an object. */
-  push(src: Uint8Array, start: number, end: number): boolean {
+  push(src: Buffer, start: number, end: number): boolean {
     if (end - start < 2 || src[start] !== 0x7b || src[end - 1] !== 0x7d) return false;
     const b = this.out;
     // Worst case: the line twice, each byte of the copy escaped to 6.
@@ -71,11 +78,17 @@ export class Batcher {
     at += buf.write(String(this.next), at, "latin1");
     buf[at++] = 0x2c; // ,
     const inner = end - start - 2;
-    if (inner > 0) {
-      buf.set(src.subarray(start + 1, end - 1), at);
-      at += inner;
-      buf[at++] = 0x2c;
+    if (inner > 0) src.copy(buf, at, start + 1, end - 1);
+    at += inner;
+    if (!this.wantsRaw(src, start, end)) {
+      buf[at++] = 0x7d;
+      buf[at++] = 0x0a;
+      b.len = at;
+      this.rows++;
+      this.next++;
+      return true;
     }
+    if (inner > 0) buf[at++] = 0x2c;
     at += buf.write('"raw":"', at, "latin1");
     for (let i = start; i < end; i++) {
       const c = src[i]!;
@@ -94,6 +107,20 @@ export class Batcher {
     this.rows++;
     this.next++;
     return true;
+  }
+
+  /**
+   * Whether the line's type is in rawFor. Its first `,"event":"` is the key:
+   * inside a string every quote is escaped, so the sequence cannot occur there.
+   */
+  private wantsRaw(src: Buffer, start: number, end: number): boolean {
+    const raw = this.o.rawFor;
+    if (raw === undefined || raw.size === 0) return false;
+    const at = src.indexOf(EVENT_KEY, start);
+    if (at < 0 || at >= end) return false;
+    const from = at + EVENT_KEY.length;
+    const close = src.indexOf(QUOTE, from);
+    return close > from && close < end && raw.has(src.toString("latin1", from, close));
   }
 
   pushString(line: string): boolean {

@@ -4,8 +4,9 @@
  * agent writes: one table for every event type, each top-level field a
  * typed column (absent fields take the type's default), plus what the sink
  * adds to each row: `run` and `seq` (the row's identity), `raw` (the line
- * itself, which keeps the nested objects: privilege_escalation's `old` and
- * `new` credentials, the lab's `heap`) and `ts`, `time` as a DateTime.
+ * itself, for the types with nested objects: privilege_escalation's `old`
+ * and `new` credentials; the lab's `heap` is not kept) and `ts`, `time` as a
+ * DateTime.
  *
  * Typed columns rather than one JSON string: the queries filter and group by
  * exe, uid, stdin... and a column is read alone, compressed with its kind,
@@ -83,7 +84,11 @@ export function tableColumns(): Column[] {
   for (const { events, column } of seen.values())
     if (events.length < kernel) column.comment = `${events.join(", ")}: ${column.comment}`;
   out.push(
-    { name: "raw", type: "String", comment: "The NDJSON line as the agent wrote it." },
+    {
+      name: "raw",
+      type: "String",
+      comment: `The NDJSON line as the agent wrote it, for the types whose nested objects have no column (${[...eventsKeepingRaw()].join(", ")}); empty otherwise.`,
+    },
     {
       name: "ts",
       type: "DateTime",
@@ -92,6 +97,15 @@ export function tableColumns(): Column[] {
     },
   );
   return out;
+}
+
+/** Event types with nested objects no column holds: their rows keep the whole line in `raw`. */
+export function eventsKeepingRaw(): ReadonlySet<string> {
+  return new Set(
+    schemas()
+      .filter((s) => s.fields.some((f) => columnType(f) === null))
+      .map((s) => s.event),
+  );
 }
 
 /** The sorting key: what the queries filter on first, then the row's identity (ReplacingMergeTree's key). */

@@ -20,6 +20,7 @@ import { gzip } from "node:zlib";
 import { log } from "../log.ts";
 import { type Batch, Batcher } from "./batcher.ts";
 import type { ClickHouseClient } from "./client.ts";
+import { eventsKeepingRaw } from "./ddl.ts";
 import { Spool } from "./spool.ts";
 
 export interface FleetOptions {
@@ -81,7 +82,13 @@ export class FleetSink {
   readonly counts = { sentRows: 0, sentBatches: 0, dropped: 0, failures: 0 };
 
   constructor(private readonly o: FleetOptions) {
-    this.batcher = new Batcher({ run: o.run, maxRows: o.batchRows, maxBytes: o.batchBytes, maxAgeMs: o.flushMs });
+    this.batcher = new Batcher({
+      run: o.run,
+      maxRows: o.batchRows,
+      maxBytes: o.batchBytes,
+      maxAgeMs: o.flushMs,
+      rawFor: eventsKeepingRaw(),
+    });
     this.spool = o.spoolDir !== undefined ? new Spool(o.spoolDir, o.spoolCap, (r, b) => this.dropped(r, b)) : null;
     if (this.spool !== null && this.spool.batches > 0) {
       log.info(`clickhouse sink: ${this.spool.batches} batches (${this.spool.rows} rows) spooled earlier, replaying`);
@@ -90,7 +97,7 @@ export class FleetSink {
   }
 
   /** One rendered NDJSON line; bytes are copied, buf may be reused after the call. */
-  push(buf: Uint8Array, start: number, end: number): void {
+  push(buf: Buffer, start: number, end: number): void {
     this.batcher.push(buf, start, end);
   }
 
@@ -121,7 +128,7 @@ export class FleetSink {
   }
 
   private async store(b: Batch): Promise<void> {
-    const gz = await gzipAsync(b.body, this.o.gzipLevel ?? 3);
+    const gz = await gzipAsync(b.body, this.o.gzipLevel ?? 1);
     try {
       if (this.spool !== null) await this.spool.append(gz, b.rows);
       else this.enqueue({ gz, rows: b.rows });

@@ -1,7 +1,8 @@
 /**
  * The sink's batcher (src/fleet/batcher.ts): each row is the agent's line with
- * run, seq and raw spliced in, valid JSON whatever bytes the line's strings
- * hold, raw equal to the line; batches sealed by rows, bytes and age.
+ * run and seq spliced in (and raw, for the types that keep it), valid JSON
+ * whatever bytes the line's strings hold, raw equal to the line; batches
+ * sealed by rows, bytes and age.
  */
 import { expect, test } from "bun:test";
 import { Batcher } from "../../src/fleet/batcher.ts";
@@ -14,7 +15,13 @@ const rowsOf = (body: Buffer) =>
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 test("a row is the line's members, run and seq first, and the line itself as raw", () => {
-  const b = new Batcher({ run: "r1", maxRows: 10, maxBytes: 1 << 20, maxAgeMs: 1000 });
+  const b = new Batcher({
+    run: "r1",
+    maxRows: 10,
+    maxBytes: 1 << 20,
+    maxAgeMs: 1000,
+    rawFor: new Set(["exec", "lost"]),
+  });
   const lines = [
     JSON.stringify({ schema: 1, event: "exec", args: ['a"b', "c\\d", "\u0001", "é"], comm: "\\x9f" }),
     JSON.stringify({ schema: 1, event: "lost", cpu: 0, lost: 3 }),
@@ -30,6 +37,18 @@ test("a row is the line's members, run and seq first, and the line itself as raw
     const { run: _r, seq: _s, raw: _w, ...rest } = r;
     expect(rest).toEqual(JSON.parse(lines[i]!));
   });
+});
+
+test("raw only for the types in rawFor, found by the line's own event key", () => {
+  const b = new Batcher({ run: "r", maxRows: 10, maxBytes: 1 << 20, maxAgeMs: 1000, rawFor: new Set(["lost"]) });
+  // A host name holding the key's bytes, escaped as the renderer escapes it, does not fool it.
+  const tricky = JSON.stringify({ schema: 1, host: 'x","event":"lost', event: "exec", pid: 1 });
+  const lost = JSON.stringify({ schema: 1, host: "h", event: "lost", cpu: 0, lost: 2 });
+  b.pushString(tricky);
+  b.pushString(lost);
+  const [r1, r2] = rowsOf(b.seal()!.body);
+  expect(r1).toEqual({ run: "r", seq: 1, ...JSON.parse(tricky) });
+  expect(r2!.raw).toBe(lost);
 });
 
 test("seq runs on across batches; a batch is sealed once", () => {
@@ -54,7 +73,7 @@ test("due by bytes and by the age of the oldest row", () => {
   now = 1000;
   expect(b.due()).toBe(true);
   b.seal();
-  b.pushString(JSON.stringify({ s: "x".repeat(150) }));
+  b.pushString(JSON.stringify({ s: "x".repeat(250) }));
   expect(b.due()).toBe(true);
 });
 
@@ -66,8 +85,8 @@ test("a line that is not an object is refused, not mangled into the batch", () =
 });
 
 test("bytes from a rendered buffer: only [start, end) is taken", () => {
-  const b = new Batcher({ run: "r", maxRows: 10, maxBytes: 1 << 20, maxAgeMs: 1000 });
-  const buf = Buffer.from('xx{"k":"v"}yy');
-  b.push(buf, 2, 11);
-  expect(rowsOf(b.seal()!.body)[0]).toEqual({ run: "r", seq: 1, k: "v", raw: '{"k":"v"}' });
+  const b = new Batcher({ run: "r", maxRows: 10, maxBytes: 1 << 20, maxAgeMs: 1000, rawFor: new Set(["e"]) });
+  const buf = Buffer.from('xx{"k":"v","event":"e"}yy');
+  b.push(buf, 2, buf.length - 2);
+  expect(rowsOf(b.seal()!.body)[0]).toEqual({ run: "r", seq: 1, k: "v", event: "e", raw: '{"k":"v","event":"e"}' });
 });
