@@ -75,6 +75,7 @@ export class FleetSink {
   private pumping: Promise<void> | null = null;
   private failing = false;
   private lastWarn = 0;
+  private lastDropWarn: number | null = null;
   private backoff = BACKOFF_MIN_MS;
   private wakeSleep: (() => void) | null = null;
   private closing = false;
@@ -124,24 +125,21 @@ export class FleetSink {
     if (b === null) return;
     this.compressingRows += b.rows;
     // One after another: the queue's order is the rows' order.
-    this.compressing = this.compressing.then(() => this.store(b)).catch((e) => this.storeFailed(e));
+    this.compressing = this.compressing.then(() => this.store(b));
   }
 
   private async store(b: Batch): Promise<void> {
-    const gz = await gzipAsync(b.body, this.o.gzipLevel ?? 1);
     try {
+      const gz = await gzipAsync(b.body, this.o.gzipLevel ?? 1);
       if (this.spool !== null) await this.spool.append(gz, b.rows);
       else this.enqueue({ gz, rows: b.rows });
+    } catch (e) {
+      // A spool that cannot be written (disk full, EIO): the batch is gone, counted and said so.
+      this.dropped(b.rows, 1, `cannot spool a batch (${(e as Error).message})`);
     } finally {
       this.compressingRows -= b.rows;
     }
     this.kick();
-  }
-
-  private storeFailed(e: unknown): void {
-    // A spool that cannot be written (disk full, EIO): the batch is gone, and said so.
-    log.warn(`clickhouse sink: cannot spool a batch: ${(e as Error).message}`);
-    this.compressingRows = 0;
   }
 
   private enqueue(q: Queued): void {
@@ -160,11 +158,16 @@ export class FleetSink {
     if (batches > 0) this.dropped(rows, batches);
   }
 
-  private dropped(rows: number, batches: number): void {
+  /** Counted and recorded in-band every time; a warning at most every REMIND_MS. */
+  private dropped(rows: number, batches: number, why?: string): void {
     this.counts.dropped += rows;
-    log.warn(
-      `clickhouse sink: ${this.spool !== null ? "spool" : "memory queue"} full, dropped the oldest ${batches} batches (${rows} rows; sink_dropped=${this.counts.dropped})`,
-    );
+    const now = performance.now();
+    if (this.lastDropWarn === null || now - this.lastDropWarn >= REMIND_MS) {
+      this.lastDropWarn = now;
+      const what =
+        why ?? `${this.spool !== null ? "spool" : "memory queue"} full, dropped the oldest ${batches} batches`;
+      log.warn(`clickhouse sink: ${what} (${rows} rows; sink_dropped=${this.counts.dropped} so far)`);
+    }
     this.o.onDropped(rows, batches);
   }
 
@@ -188,9 +191,8 @@ export class FleetSink {
         try {
           body = await this.spool.read(e);
         } catch (err) {
-          log.warn(`clickhouse sink: cannot read spooled ${e.name}: ${(err as Error).message}; skipping it`);
-          this.counts.dropped += e.rows;
           await this.spool.done(e);
+          this.dropped(e.rows, 1, `cannot read spooled ${e.name} (${(err as Error).message}), skipped it`);
           continue;
         }
         const spool = this.spool;
@@ -288,9 +290,14 @@ export class FleetSink {
     await this.pumping;
     const left = this.counters().waitingRows;
     if (this.spool === null && left > 0) {
-      this.counts.dropped += left;
-      log.warn(`clickhouse sink: ${left} rows not delivered at exit (no --spool to keep them)`);
-    } else if (left > 0) {
+      const batches = this.mem.length;
+      this.mem.length = 0;
+      this.memBytes = 0;
+      this.dropped(left, batches, `${left} rows not delivered at exit (no --spool to keep them)`);
+      this.batcher.seal(); // that record has nowhere to go but stdout
+      return left;
+    }
+    if (left > 0) {
       log.warn(`clickhouse sink: ${left} rows left in ${this.spool!.dir}; the next start sends them`);
     }
     return left;

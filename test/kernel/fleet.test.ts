@@ -294,6 +294,25 @@ describeKernel(
       await b.finish("SIGINT");
     }, 90_000);
 
+    test("an unreachable server without --spool: one warning line, rows counted as dropped at exit, no crash", async () => {
+      const bin = uniqueTrue("dsfleet");
+      dirs.push(bin.dir);
+      const a = await agent(`clickhouse+http://127.0.0.1:${freePort()}/fleet.nowhere`, ["--comm", bin.comm]);
+      await execs(bin.path, 5, "gone");
+      const deadline = Date.now() + 15_000;
+      while (warnings(a.stderr()).length === 0 && Date.now() < deadline) await Bun.sleep(100);
+      const run = await a.finish("SIGINT");
+      expect(run.code).toBe(3);
+      expect(warnings(run.stderr)).toHaveLength(1);
+      expect(warnings(run.stderr)[0]).toContain("queueing in memory (no --spool)");
+      expect(run.stderr).not.toMatch(/^\s+at /m);
+      const s = parseSummary(run.stderr);
+      expect(Number(s.sink_dropped)).toBeGreaterThanOrEqual(5);
+      expect(s.sink_waiting).toBe("0");
+      const records = parseEvents(run.stdout).filter((e) => e.event === "sink_dropped");
+      expect(records.reduce((n, r) => n + Number(r.dropped), 0)).toBe(Number(s.sink_dropped));
+    }, 60_000);
+
     test("two agents writing to one server at once: each run's rows once, no gaps", async () => {
       const { table, url } = await newTable(ch);
       const bin = uniqueTrue("dsfleet");
