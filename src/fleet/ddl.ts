@@ -50,9 +50,16 @@ function columnType(f: AnyField): string | null {
   }
 }
 
-/** Every schema whose lines reach the table. */
-function schemas(): ReadonlyArray<{ event: string; fields: readonly AnyField[] }> {
-  return [EXEC_SCHEMA, EXIT_SCHEMA, ...RECORD_SCHEMAS, LOST_SCHEMA, SINK_DROPPED_SCHEMA];
+type Schema = { event: string; fields: readonly AnyField[] };
+
+/** The records the kernel's events become: the common header is every one's. */
+function kernelSchemas(): readonly Schema[] {
+  return [EXEC_SCHEMA, EXIT_SCHEMA, ...RECORD_SCHEMAS];
+}
+
+/** Every schema whose lines reach the table: the kernel's, and the agent's own in-band records. */
+function schemas(): readonly Schema[] {
+  return [...kernelSchemas(), LOST_SCHEMA, SINK_DROPPED_SCHEMA];
 }
 
 /** The columns, in schema order (common header first); a key has one type in every schema. */
@@ -80,7 +87,7 @@ export function tableColumns(): Column[] {
     }
   }
   // A field of some types only says which: the rows of the others hold the type's default.
-  const kernel = all.length - 2; // lost and sink_dropped are the agent's, with a header of their own
+  const kernel = kernelSchemas().length;
   for (const { events, column } of seen.values())
     if (events.length < kernel) column.comment = `${events.join(", ")}: ${column.comment}`;
   out.push(
