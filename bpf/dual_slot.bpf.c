@@ -23,6 +23,9 @@
 #include "record.bpf.h"
 #include "exec_context.bpf.h"
 #include "filter.bpf.h"
+#include "net_events.bpf.h"
+#include "dns.bpf.h"
+#include "file_events.bpf.h"
 
 /* sys_enter_execve's and sys_enter_execveat's arguments differ: which one a ds_inflight holds. */
 enum { DS_EXECVE = 1, DS_EXECVEAT = 2 };
@@ -50,11 +53,6 @@ static __noinline void refresh_tid(__u64 tag)
 	scratch->tag = ~tag;
 	__builtin_memcpy(scratch->comm, "refresh_tid()\0\0", DS_COMM_LEN);
 	sd_put_percpu_data(scratch, business_slot(), OWNER_REFRESH, gen, 0);
-}
-
-static __always_inline __u64 new_tag(void)
-{
-	return ((__u64)bpf_get_prandom_u32() << 32 | bpf_get_prandom_u32()) & ~3ull;
 }
 
 /* A failed exec's argv, from the caller's memory: each string with its NUL, as the kernel would have copied it. */
@@ -333,6 +331,26 @@ int ds_exit(struct bpf_raw_tracepoint_args *ctx)
  * (a generic sys_enter would run on every one).
  */
 
+/*
+ * The syscall records' serializer (rec_submit jumps here): the actor's part,
+ * then the record from slot 1 into slot 0 or the ring, slot 1 given back.
+ */
+SEC("tracepoint")
+int ds_emit(void *ctx)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ds_handoff *h = handoff();
+	__u32 id = business_slot();
+	struct ds_rec_info *info = bpf_map_lookup_elem(&g_percpu_data, &id);
+
+	if (!info || !h)
+		return 0;
+	rec_common(task, info);
+	emit_record(ctx, task, info, h->tag);
+	sd_put_local(info, h->gen);
+	return 0;
+}
+
 /* A new process: sched_process_fork, when the child is a new thread group. */
 SEC("raw_tracepoint/sched_process_fork")
 int ds_fork(struct bpf_raw_tracepoint_args *ctx)
@@ -369,19 +387,11 @@ int ds_setsid_exit(struct ds_sys_exit *ctx)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct ds_rec_info *info;
-	__u64 tag = new_tag();
-	__u32 gen = 0;
 
-	if (filtered(task))
-		return 0;
-	info = rec_open(task, tag, &gen);
+	info = rec_begin(task);
 	if (!info)
 		return 0;
-	info->type = DS_EVENT_SETSID;
-	info->res = ctx->ret;
-	info->syscall = sys_nr(ctx);
-	emit_record(ctx, task, info, tag);
-	sd_put_local(info, gen);
+	rec_submit(ctx, info, DS_EVENT_SETSID, ctx->ret, sys_nr(ctx), 0);
 	return 0;
 }
 
@@ -403,14 +413,10 @@ int ds_prctl_exit(struct ds_sys_exit *ctx)
 	struct ds_prctl_data *d;
 	struct ds_rec_info *info;
 	struct ds_inflight *in;
-	__u64 tag = new_tag();
-	__u32 gen = 0;
 
 	if (!(in = inflight_get(ctx)))
 		return 0;
-	if (filtered(task))
-		goto out;
-	info = rec_open(task, tag, &gen);
+	info = rec_begin(task);
 	if (!info)
 		goto out;
 	d = (void *)info->data;
@@ -420,11 +426,8 @@ int ds_prctl_exit(struct ds_sys_exit *ctx)
 	__builtin_memcpy(info->a, in->comm, DS_COMM_LEN);
 	info->len_a = comm_len(in->comm);
 	info->len_b = user_str(info->b, DS_COMM_LEN, (void *)in->args[1], &info->flags);
-	info->type = DS_EVENT_PRCTL;
-	info->res = in->res;
-	info->syscall = in->nr;
-	emit_record(ctx, task, info, tag);
-	sd_put_local(info, gen);
+	rec_submit(ctx, info, DS_EVENT_PRCTL, in->res, in->nr, 1);
+	return 0;
 out:
 	inflight_drop();
 	return 0;
@@ -488,15 +491,12 @@ int ds_ptrace_exit(struct ds_sys_exit *ctx)
 	struct ds_rec_info *info;
 	struct task_struct *t;
 	struct ds_inflight *in;
-	__u64 tag = new_tag();
-	__u32 gen = 0, r;
+	__u32 r;
 	struct path p;
 
 	if (!(in = inflight_get(ctx)))
 		return 0;
-	if (filtered(task))
-		goto out;
-	info = rec_open(task, tag, &gen);
+	info = rec_begin(task);
 	if (!info)
 		goto out;
 	d = (void *)info->data;
@@ -514,11 +514,8 @@ int ds_ptrace_exit(struct ds_sys_exit *ctx)
 		if (r & DS_PATH_TRUNCATED)
 			info->flags |= DS_F_STR_TRUNCATED;
 	}
-	info->type = DS_EVENT_PTRACE;
-	info->res = in->res;
-	info->syscall = in->nr;
-	emit_record(ctx, task, info, tag);
-	sd_put_local(info, gen);
+	rec_submit(ctx, info, DS_EVENT_PTRACE, in->res, in->nr, 1);
+	return 0;
 out:
 	inflight_drop();
 	return 0;
@@ -538,14 +535,10 @@ int ds_memfd_create_exit(struct ds_sys_exit *ctx)
 	struct ds_memfd_create_data *d;
 	struct ds_rec_info *info;
 	struct ds_inflight *in;
-	__u64 tag = new_tag();
-	__u32 gen = 0;
 
 	if (!(in = inflight_get(ctx)))
 		return 0;
-	if (filtered(task))
-		goto out;
-	info = rec_open(task, tag, &gen);
+	info = rec_begin(task);
 	if (!info)
 		goto out;
 	d = (void *)info->data;
@@ -553,11 +546,8 @@ int ds_memfd_create_exit(struct ds_sys_exit *ctx)
 	d->pad = 0;
 	info->data_len = sizeof(*d);
 	info->len_a = user_str(info->a, DS_REC_STR_CAP, (void *)in->args[0], &info->flags);
-	info->type = DS_EVENT_MEMFD_CREATE;
-	info->res = in->res;
-	info->syscall = in->nr;
-	emit_record(ctx, task, info, tag);
-	sd_put_local(info, gen);
+	rec_submit(ctx, info, DS_EVENT_MEMFD_CREATE, in->res, in->nr, 1);
+	return 0;
 out:
 	inflight_drop();
 	return 0;
@@ -595,14 +585,10 @@ int ds_kill_exit(struct ds_sys_exit *ctx)
 	struct ds_kill_data *d;
 	struct ds_rec_info *info;
 	struct ds_inflight *in;
-	__u64 tag = new_tag();
-	__u32 gen = 0;
 
 	if (!(in = inflight_get(ctx)))
 		return 0;
-	if (filtered(task))
-		goto out;
-	info = rec_open(task, tag, &gen);
+	info = rec_begin(task);
 	if (!info)
 		goto out;
 	d = (void *)info->data;
@@ -611,11 +597,8 @@ int ds_kill_exit(struct ds_sys_exit *ctx)
 	d->sig = in->kind == DS_TGKILL ? in->args[2] : in->args[1];
 	d->pad = 0;
 	info->data_len = sizeof(*d);
-	info->type = DS_EVENT_KILL;
-	info->res = in->res;
-	info->syscall = in->nr;
-	emit_record(ctx, task, info, tag);
-	sd_put_local(info, gen);
+	rec_submit(ctx, info, DS_EVENT_KILL, in->res, in->nr, 1);
+	return 0;
 out:
 	inflight_drop();
 	return 0;
@@ -639,19 +622,13 @@ static __always_inline int has_root_group(const struct ds_creds *c)
 	return !c->gid || !c->egid || !c->sgid || !c->fsgid;
 }
 
-/* The privilege_escalation record, from slot 1 with the old creds given. */
-static __noinline void privesc_emit(void *ctx, struct task_struct *task, const struct ds_inflight *in, __u32 how)
+/* The privilege_escalation record's type part, in slot 1: the old creds as kept, the new as they are. */
+static __always_inline void privesc_fill(struct task_struct *task, struct ds_rec_info *info, const struct ds_inflight *in,
+					 __u32 how)
 {
 	const struct cred *cr = BPF_CORE_READ(task, cred);
-	struct ds_privilege_escalation_data *d;
-	struct ds_rec_info *info;
-	__u64 tag = new_tag();
-	__u32 gen = 0;
+	struct ds_privilege_escalation_data *d = (void *)info->data;
 
-	info = rec_open(task, tag, &gen);
-	if (!info)
-		return;
-	d = (void *)info->data;
 	d->how = how;
 	d->pad = 0;
 	d->cap_effective_old = in->cap_effective;
@@ -659,11 +636,20 @@ static __noinline void privesc_emit(void *ctx, struct task_struct *task, const s
 	__builtin_memcpy(&d->old, &in->creds, sizeof(d->old));
 	creds_read(cr, &d->new);
 	info->data_len = sizeof(*d);
-	info->type = DS_EVENT_PRIVILEGE_ESCALATION;
-	info->res = in->res;
-	info->syscall = in->nr;
-	emit_record(ctx, task, info, tag);
-	sd_put_local(info, gen);
+}
+
+/* From an exec (a raw tracepoint: serialized in place). */
+static __noinline void privesc_emit(void *ctx, struct task_struct *task, const struct ds_inflight *in, __u32 how)
+{
+	struct ds_rec_info *info;
+	__u64 tag = new_tag();
+	__u32 gen = 0;
+
+	info = rec_open(task, tag, &gen);
+	if (!info)
+		return;
+	privesc_fill(task, info, in, how);
+	rec_finish(ctx, task, info, tag, gen, DS_EVENT_PRIVILEGE_ESCALATION, in->res, in->nr);
 }
 
 /* Attached to every sys_exit_set*id: a non-root task that made itself root. */
@@ -671,15 +657,21 @@ SEC("tracepoint")
 int ds_setid_exit(struct ds_sys_exit *ctx)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ds_rec_info *info;
 	struct ds_creds now;
 	struct ds_inflight *in;
 
 	if (!(in = inflight_get(ctx)))
 		return 0;
 	creds_read(BPF_CORE_READ(task, cred), &now);
-	if (((!has_root(&in->creds) && has_root(&now)) || (!has_root_group(&in->creds) && has_root_group(&now))) &&
-	    !filtered(task))
-		privesc_emit(ctx, task, in, DS_PRIVESC_SETID);
+	if ((!has_root(&in->creds) && has_root(&now)) || (!has_root_group(&in->creds) && has_root_group(&now))) {
+		info = rec_begin(task);
+		if (info) {
+			privesc_fill(task, info, in, DS_PRIVESC_SETID);
+			rec_submit(ctx, info, DS_EVENT_PRIVILEGE_ESCALATION, in->res, in->nr, 1);
+			return 0;
+		}
+	}
 	inflight_drop();
 	return 0;
 }

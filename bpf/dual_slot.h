@@ -66,6 +66,17 @@ enum ds_event_type {
 	DS_EVENT_KILL = 9,
 	DS_EVENT_PRIVILEGE_ESCALATION = 10,
 	DS_EVENT_USERMODE_HELPER = 11,
+	DS_EVENT_CONNECT = 12,
+	DS_EVENT_ACCEPT = 13,
+	DS_EVENT_BIND = 14,
+	DS_EVENT_DNS = 15,
+	DS_EVENT_CREATE_FILE = 16,
+	DS_EVENT_RENAME = 17,
+	DS_EVENT_LINK = 18,
+	DS_EVENT_UNLINK = 19,
+	DS_EVENT_RMDIR = 20,
+	DS_EVENT_MOUNT = 21,
+	DS_EVENT_LOAD_MODULE = 22,
 };
 
 enum ds_mode {
@@ -119,6 +130,7 @@ enum ds_flags {
 	DS_F_EXE_UNREACHABLE = 1 << 10, /* the path is not under the process's root (chroot, other mount namespace) */
 	DS_F_STR_TRUNCATED = 1 << 11,  /* a record's own string (a name, a target's exe) was cut */
 	DS_F_ENV_TRUNCATED = 1 << 12,  /* the environment was longer than the agent scans (DS_ENV_SCAN) */
+	DS_F_MALFORMED = 1 << 13,      /* a packet the agent would not parse (a DNS name compressed, cut or ambiguous) */
 };
 
 /*
@@ -285,7 +297,8 @@ enum ds_rec_str {
 	DS_REC_STR_EXE = 3,    /* the acting process's executable */
 	DS_REC_STR_A = 4,      /* the type's first string (e.g. a memfd's name) */
 	DS_REC_STR_B = 5,      /* its second */
-	DS_REC_STR_NR = 6,
+	DS_REC_STR_C = 6,      /* its third, a short one (a mount's fs type) */
+	DS_REC_STR_NR = 7,
 };
 
 /* The head alone: what emit_record writes for every such record. */
@@ -393,6 +406,144 @@ struct ds_privilege_escalation {
 	__u32 str[DS_REC_STR_NR];
 };
 
+/*
+ * A socket's two ends (connect, accept, bind, dns). Addresses in network
+ * order as the kernel keeps them, each read as two little-endian u64 (bytes
+ * 0-7, 8-15; an IPv4 address is the low four bytes of the first): the decoder
+ * flattens scalars, not arrays.
+ */
+struct ds_sock_data {
+	__u16 family;   /* AF_INET 2, AF_INET6 10 */
+	__u16 protocol; /* IPPROTO_TCP 6, IPPROTO_UDP 17 */
+	__u16 sport;    /* host order */
+	__u16 dport;
+	__s32 fd;
+	__u32 pad;
+	__u64 sip_0;
+	__u64 sip_1;
+	__u64 dip_0;
+	__u64 dip_1;
+};
+
+/* connect(): the destination asked for, the source the socket got. */
+struct ds_connect {
+	DS_RECORD_HEAD;
+	struct ds_sock_data connect;
+	__u32 str[DS_REC_STR_NR];
+};
+
+/* accept(), accept4(): the new connection (res: its fd). */
+struct ds_accept {
+	DS_RECORD_HEAD;
+	struct ds_sock_data accept;
+	__u32 str[DS_REC_STR_NR];
+};
+
+/* bind(): the local address asked for (sip, sport). */
+struct ds_bind {
+	DS_RECORD_HEAD;
+	struct ds_sock_data bind;
+	__u32 str[DS_REC_STR_NR];
+};
+
+/* A DNS message over UDP port 53, query or reply: string A = the question's name, dotted. */
+struct ds_dns_data {
+	struct ds_sock_data sock;
+	__u16 id;
+	__u16 dflags;  /* the header's flags word: QR, opcode, AA, TC, RD, RA, rcode */
+	__u16 qtype;
+	__u16 qclass;
+	__u8 qr;       /* 0 a query the process sent, 1 a reply it read */
+	__u8 rcode;
+	__u16 qdcount;
+	__u32 pad;
+};
+struct ds_dns {
+	DS_RECORD_HEAD;
+	struct ds_dns_data dns;
+	__u32 str[DS_REC_STR_NR];
+};
+
+/*
+ * A file an open created (the kernel set FMODE_CREATED), or mknod: string A =
+ * its absolute path. sock: the creating process's first inet socket among its
+ * fds 0-15, if any (a download-and-drop shows here).
+ */
+struct ds_create_file_data {
+	__u32 mode;  /* the inode's mode: type and permissions */
+	__u32 dev;   /* its device (MAJOR << 20 | MINOR), with ino: its identity */
+	__u64 ino;
+	__u32 oflags; /* open's flags, or 0 for mknod */
+	__u32 pad;
+	struct ds_sock_data sock;
+};
+struct ds_create_file {
+	DS_RECORD_HEAD;
+	struct ds_create_file_data create_file;
+	__u32 str[DS_REC_STR_NR];
+};
+
+/* rename(), renameat(), renameat2(): strings A = old path, B = new path. */
+struct ds_rename_data {
+	__u32 rflags; /* renameat2's flags (RENAME_NOREPLACE 1, RENAME_EXCHANGE 2, RENAME_WHITEOUT 4) */
+	__u32 pad;
+};
+struct ds_rename {
+	DS_RECORD_HEAD;
+	struct ds_rename_data rename;
+	__u32 str[DS_REC_STR_NR];
+};
+
+/* Which call made a link. */
+enum ds_link_kind {
+	DS_LINK_HARD = 1,    /* link, linkat: A = the existing file's path */
+	DS_LINK_SYMBOLIC = 2, /* symlink, symlinkat: A = the link's target, as given (not resolved) */
+};
+
+/* link(), linkat(), symlink(), symlinkat(): strings A = old (see ds_link_kind), B = the new link's path. */
+struct ds_link_data {
+	__u32 kind;   /* enum ds_link_kind */
+	__u32 lflags; /* linkat's flags */
+};
+struct ds_link {
+	DS_RECORD_HEAD;
+	struct ds_link_data link;
+	__u32 str[DS_REC_STR_NR];
+};
+
+/* unlink(), unlinkat() of a file: string A = the path. */
+struct ds_unlink {
+	DS_RECORD_HEAD;
+	__u32 str[DS_REC_STR_NR];
+};
+
+/* rmdir(), unlinkat(AT_REMOVEDIR): string A = the path. */
+struct ds_rmdir {
+	DS_RECORD_HEAD;
+	__u32 str[DS_REC_STR_NR];
+};
+
+/* mount(): strings A = the source (device), B = the mount point's path, C = the fs type. */
+struct ds_mount_data {
+	__u64 mflags; /* MS_* */
+};
+struct ds_mount {
+	DS_RECORD_HEAD;
+	struct ds_mount_data mount;
+	__u32 str[DS_REC_STR_NR];
+};
+
+/* init_module(), finit_module(): string A = the module file's path (finit_module). */
+struct ds_load_module_data {
+	__s32 fd;     /* finit_module's fd, or -1 for init_module (an image in memory) */
+	__u32 mflags; /* finit_module's flags */
+};
+struct ds_load_module {
+	DS_RECORD_HEAD;
+	struct ds_load_module_data load_module;
+	__u32 str[DS_REC_STR_NR];
+};
+
 /* Per-CPU counters, read by `dual-slot stats` and the summary line. */
 struct ds_counters {
 	__u64 seq;
@@ -467,6 +618,18 @@ struct ds_wire_types {
 	struct ds_memfd_create memfd_create;
 	struct ds_kill kill;
 	struct ds_privilege_escalation privilege_escalation;
+	struct ds_connect connect;
+	struct ds_accept accept;
+	struct ds_bind bind;
+	struct ds_dns dns;
+	struct ds_create_file create_file;
+	struct ds_rename rename;
+	struct ds_link link;
+	struct ds_unlink unlink;
+	struct ds_rmdir rmdir;
+	struct ds_mount mount;
+	struct ds_load_module load_module;
+	enum ds_link_kind link_kind;
 	enum ds_rec_str rec_str;
 	enum ds_privesc_how privesc_how;
 	struct ds_slot_state slot_state;

@@ -20,9 +20,17 @@
 #include "heap.bpf.h"
 #include "path.bpf.h"
 #include "serialize.bpf.h"
+#include "filter.bpf.h"
 
 #define DS_REC_DATA_MAX 96  /* the largest type struct (privilege_escalation's is 88) */
-#define DS_REC_STR_CAP 256  /* a type's own string: a name, or a target's exe path */
+#define DS_REC_STR_CAP 256  /* a type's own short string: a name */
+#define DS_REC_C_CAP 64     /* its third string: an fs type */
+
+/* A fresh slot-1 tag: the serializer finds it intact, or knows the slot was taken. */
+static __always_inline __u64 new_tag(void)
+{
+	return ((__u64)bpf_get_prandom_u32() << 32 | bpf_get_prandom_u32()) & ~3ull;
+}
 
 /* Slot 1 for a DS_RECORD_HEAD record. */
 struct ds_rec_info {
@@ -36,12 +44,13 @@ struct ds_rec_info {
 	__u32 len_exe;
 	__u32 len_a;
 	__u32 len_b;
-	__u32 pad;
+	__u32 len_c;
 	__u8 data[DS_REC_DATA_MAX];
 	struct ds_common_info ci;
 	char exe[DS_PATH_CAP];
 	char a[DS_PATH_CAP];
-	char b[DS_REC_STR_CAP];
+	char b[DS_PATH_CAP];
+	char c[DS_REC_C_CAP];
 	char swap[DS_PATH_CAP];
 };
 
@@ -49,8 +58,12 @@ _Static_assert(sizeof(struct ds_rec_info) + DS_NAME_MAX + 1 <= SD_EVENT_MAX, "re
 _Static_assert(sizeof(struct ds_record) % 8 == 0, "the type's struct must start 8-aligned");
 _Static_assert(sizeof(struct ds_privilege_escalation_data) <= DS_REC_DATA_MAX && DS_REC_DATA_MAX <= 128, "type data too large");
 _Static_assert(sizeof(struct ds_record) + DS_REC_DATA_MAX + 4 * DS_REC_STR_NR + DS_COMM_LEN + DS_NODENAME_MAX +
-			       DS_PID_TREE_CAP + 2 * DS_PATH_CAP + DS_REC_STR_CAP
+			       DS_PID_TREE_CAP + 3 * DS_PATH_CAP + DS_REC_C_CAP
 		       <= SD_EVENT_MAX, "a record must always fit slot 0");
+/* The descriptors as the structs hold them: 8-aligned (the next u64 member, or the end). */
+#define DS_REC_STR_BYTES ((4 * DS_REC_STR_NR + 7) & ~7)
+_Static_assert(DS_REC_STR_BYTES <= 4 * (DS_REC_STR_NR + 1), "descriptor padding");
+_Static_assert(sizeof(struct ds_setsid) == sizeof(struct ds_record) + DS_REC_STR_BYTES, "descriptor padding");
 /* Each type's strings sit right after its data: what emit_record assumes. */
 #define DS_REC_LAYOUT(t)                                                                                  \
 	_Static_assert(__builtin_offsetof(struct ds_##t, str) == sizeof(struct ds_record) + sizeof(struct ds_##t##_data), \
@@ -61,7 +74,18 @@ DS_REC_LAYOUT(ptrace);
 DS_REC_LAYOUT(memfd_create);
 DS_REC_LAYOUT(kill);
 DS_REC_LAYOUT(privilege_escalation);
+_Static_assert(__builtin_offsetof(struct ds_connect, str) == sizeof(struct ds_record) + sizeof(struct ds_sock_data), "connect layout");
+_Static_assert(__builtin_offsetof(struct ds_accept, str) == sizeof(struct ds_record) + sizeof(struct ds_sock_data), "accept layout");
+_Static_assert(__builtin_offsetof(struct ds_bind, str) == sizeof(struct ds_record) + sizeof(struct ds_sock_data), "bind layout");
+DS_REC_LAYOUT(dns);
+DS_REC_LAYOUT(create_file);
+DS_REC_LAYOUT(rename);
+DS_REC_LAYOUT(link);
+DS_REC_LAYOUT(mount);
+DS_REC_LAYOUT(load_module);
 _Static_assert(__builtin_offsetof(struct ds_setsid, str) == sizeof(struct ds_record), "setsid layout");
+_Static_assert(__builtin_offsetof(struct ds_unlink, str) == sizeof(struct ds_record), "unlink layout");
+_Static_assert(__builtin_offsetof(struct ds_rmdir, str) == sizeof(struct ds_record), "rmdir layout");
 
 /*
  * A syscall in flight: what its sys_enter program saw, for its sys_exit
@@ -188,17 +212,14 @@ static __always_inline void inflight_drop(void)
 	bpf_map_delete_elem(&ds_inflight, &tid);
 }
 
-/* Business level: slot 1, with the common strings and the task's exe filled in. */
-static __noinline struct ds_rec_info *rec_open(struct task_struct *task, __u64 tag, __u32 *gen)
+/* Business level: slot 1, its head cleared (the type fills the rest). */
+static __always_inline struct ds_rec_info *rec_init(__u64 tag, __u32 *gen)
 {
 	struct ds_rec_info *info = sd_get_local(sizeof(*info), gen);
-	struct path p;
-	__u32 r;
 
 	if (!info)
 		return NULL;
 	info->tag = tag;
-	bpf_probe_read_kernel(info->comm, sizeof(info->comm), &task->comm);
 	info->res = 0;
 	info->syscall = 0;
 	info->type = 0;
@@ -206,12 +227,32 @@ static __noinline struct ds_rec_info *rec_open(struct task_struct *task, __u64 t
 	info->flags = 0;
 	info->len_a = 0;
 	info->len_b = 0;
+	info->len_c = 0;
+	return info;
+}
+
+/* The actor's part of the record: its comm, the common strings, its exe. */
+static __noinline void rec_common(struct task_struct *task, struct ds_rec_info *info)
+{
+	struct path p;
+	__u32 r;
+
+	bpf_probe_read_kernel(info->comm, sizeof(info->comm), &task->comm);
 	common_info_fill(task, &info->ci);
 	p = BPF_CORE_READ(task, mm, exe_file, f_path);
 	r = build_path(p.dentry, p.mnt, info->exe, info->swap);
 	info->len_exe = r & ~DS_PATH_TRUNCATED;
 	if (r & DS_PATH_TRUNCATED)
 		info->flags |= DS_F_EXE_TRUNCATED;
+}
+
+/* Slot 1 with the actor's part filled: for the programs that serialize in place (raw tracepoints). */
+static __noinline struct ds_rec_info *rec_open(struct task_struct *task, __u64 tag, __u32 *gen)
+{
+	struct ds_rec_info *info = rec_init(tag, gen);
+
+	if (info)
+		rec_common(task, info);
 	return info;
 }
 
@@ -232,8 +273,8 @@ static __noinline int emit_record(void *ctx, struct task_struct *task, struct ds
 {
 	struct ds_counters *c = counters();
 	const int ring = ds_cfg.transport == DS_TRANSPORT_RINGBUF;
-	__u32 str[DS_REC_STR_NR];
-	__u32 l_comm, l_node, l_tree, l_exe, l_a, l_b, dlen, head, size, off, gen0 = 0;
+	__u32 str[DS_REC_STR_NR + 1] = {}; /* + 1: zeros for the struct's tail padding */
+	__u32 l_comm, l_node, l_tree, l_exe, l_a, l_b, l_c, dlen, head, size, off, gen0 = 0;
 	struct bpf_dynptr dp;
 	struct ds_record *ev;
 	void *s0 = NULL;
@@ -250,9 +291,10 @@ static __noinline int emit_record(void *ctx, struct task_struct *task, struct ds
 	l_tree = info->ci.len_pid_tree > DS_PID_TREE_CAP - 1 ? DS_PID_TREE_CAP - 1 : info->ci.len_pid_tree;
 	l_exe = info->len_exe > DS_PATH_CAP - 1 ? DS_PATH_CAP - 1 : info->len_exe;
 	l_a = info->len_a > DS_PATH_CAP - 1 ? DS_PATH_CAP - 1 : info->len_a;
-	l_b = info->len_b > DS_REC_STR_CAP - 1 ? DS_REC_STR_CAP - 1 : info->len_b;
-	head = sizeof(struct ds_record) + dlen + sizeof(str);
-	size = head + l_comm + l_node + l_tree + l_exe + l_a + l_b;
+	l_b = info->len_b > DS_PATH_CAP - 1 ? DS_PATH_CAP - 1 : info->len_b;
+	l_c = info->len_c > DS_REC_C_CAP - 1 ? DS_REC_C_CAP - 1 : info->len_c;
+	head = sizeof(struct ds_record) + dlen + DS_REC_STR_BYTES;
+	size = head + l_comm + l_node + l_tree + l_exe + l_a + l_b + l_c;
 
 	ev = record_begin(&dp, &s0, &gen0, size, sizeof(*ev), c);
 	if (!ev)
@@ -297,9 +339,10 @@ static __noinline int emit_record(void *ctx, struct task_struct *task, struct ds
 	DS_REC_PUT(DS_REC_STR_PID_TREE, info->ci.pid_tree, l_tree, DS_PID_TREE_CAP);
 	DS_REC_PUT(DS_REC_STR_EXE, info->exe, l_exe, DS_PATH_CAP);
 	DS_REC_PUT(DS_REC_STR_A, info->a, l_a, DS_PATH_CAP);
-	DS_REC_PUT(DS_REC_STR_B, info->b, l_b, DS_REC_STR_CAP);
+	DS_REC_PUT(DS_REC_STR_B, info->b, l_b, DS_PATH_CAP);
+	DS_REC_PUT(DS_REC_STR_C, info->c, l_c, DS_REC_C_CAP);
 #undef DS_REC_PUT
-	if (bpf_dynptr_write(&dp, sizeof(struct ds_record) + dlen, str, sizeof(str), 0))
+	if (bpf_dynptr_write(&dp, sizeof(struct ds_record) + dlen, str, DS_REC_STR_BYTES, 0))
 		goto fail;
 	ev->hdr.size = off;
 	record_submit(ctx, &dp, s0, off, c);
@@ -314,6 +357,97 @@ fail:
 		sd_put_percpu_data(s0, 0, OWNER_SERIALIZER, gen0, 1);
 	c->output_fail++;
 	return 0;
+}
+
+/*
+ * The serializer as a program of its own, reached by tail call: every
+ * syscall record program fills slot 1 with its type's part and jumps here,
+ * so the verifier checks emit_record (and the actor's part) once, not once
+ * per program: loading the default set took seconds before. Tail calls keep
+ * the CPU and the context, so slot 1 is still this record's.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} ds_emitter SEC(".maps");
+
+/*
+ * What the jump carries besides the context, kept outside slot 1 so the
+ * serializer can still tell whether slot 1 was taken in between: the tag it
+ * must find there, and the guard's generation to give the slot back with.
+ */
+struct ds_handoff {
+	__u64 tag;
+	__u32 gen;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ds_handoff);
+} ds_handoff SEC(".maps");
+
+static __always_inline struct ds_handoff *handoff(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&ds_handoff, &zero);
+}
+
+/*
+ * The shape every sys_exit program shares: the actor filtered before any heap
+ * work, then slot 1 opened (NULL: nothing to report); rec_submit() hands it
+ * to the serializer.
+ */
+static __always_inline struct ds_rec_info *rec_begin(struct task_struct *task)
+{
+	struct ds_handoff *h = handoff();
+	struct ds_rec_info *info;
+	__u32 gen = 0;
+
+	if (!h || filtered(task))
+		return NULL;
+	h->tag = new_tag();
+	info = rec_init(h->tag, &gen);
+	h->gen = gen;
+	return info;
+}
+
+/*
+ * Ends the program: the record's head set, the syscall's stash dropped
+ * (`drop`: it has one), then the jump to ds_emit. Falling through means the
+ * emitter is missing, which the loader never allows; counted all the same.
+ */
+static __always_inline void rec_submit(void *ctx, struct ds_rec_info *info, __u32 type, __s64 res, __u32 nr, int drop)
+{
+	struct ds_handoff *h = handoff();
+	struct ds_counters *c;
+
+	info->type = type;
+	info->res = res;
+	info->syscall = nr;
+	if (drop)
+		inflight_drop();
+	bpf_tail_call(ctx, &ds_emitter, 0);
+	if ((c = counters()))
+		c->output_fail++;
+	if (h)
+		sd_put_local(info, h->gen);
+}
+
+/* In-place serialization, for raw tracepoint programs (they cannot tail-call a tracepoint program). */
+static __always_inline void rec_finish(void *ctx, struct task_struct *task, struct ds_rec_info *info, __u64 tag,
+				       __u32 gen, __u32 type, __s64 res, __u32 nr)
+{
+	info->type = type;
+	info->res = res;
+	info->syscall = nr;
+	emit_record(ctx, task, info, tag);
+	sd_put_local(info, gen);
 }
 
 #endif /* DS_RECORD_BPF_H */

@@ -40,7 +40,8 @@ build storm "${libc_flags[@]}"
 build flood "${libc_flags[@]}"
 # trigger: test-only (not embedded), also static so it runs unchanged in the kernel matrix VMs.
 build trigger "${libc_flags[@]}"
+build io-trigger "${libc_flags[@]}"
 
 sizes=""
-for n in noop storm flood trigger; do sizes+=" $n=$(stat -c %s "$out/$n")"; done
+for n in noop storm flood trigger io-trigger; do sizes+=" $n=$(stat -c %s "$out/$n")"; done
 echo "tools:$sizes bytes -> $out"

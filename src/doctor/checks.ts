@@ -17,11 +17,13 @@ import {
   hasCapability,
   kernelVersion,
 } from "../agent/preflight.ts";
+import { unavailable } from "../ebpf/availability.ts";
 import { BPF_FS_MAGIC, cpuList, fsMagic, pageSize } from "../ebpf/host-facts.ts";
 import { type Libbpf, libbpf } from "../ffi/libbpf.ts";
 import { errno, errnoText, memlockLimit } from "../ffi/libc.ts";
 import { perfBufferBytes, scratchBytes } from "../mem/model.ts";
 import { formatBytes } from "../render/columns.ts";
+import { EVENTS } from "../wire/events.ts";
 
 export type Status = "ok" | "fail" | "warn" | "skip" | "info";
 
@@ -300,5 +302,13 @@ export function doctorChecks(l: Libbpf | null, libbpfError: string | null): Doct
   checks.push(paranoidVerdict(paranoid === null ? null : Number(paranoid), priv.ok));
   checks.push(statsVerdict(readTrim("/proc/sys/kernel/bpf_stats_enabled")));
   checks.push(hostMemlock());
+  checks.push(eventsVerdict(EVENTS.map((e) => unavailable(e.name)).filter((r) => r !== undefined)));
   return checks;
+}
+
+/** Event types this kernel cannot report (load_module without module support): info, the rest still runs. */
+export function eventsVerdict(reasons: readonly string[]): DoctorCheck {
+  const base = { name: "events", ok: true, required: false };
+  if (reasons.length === 0) return { ...base, status: "ok", detail: "every event type can be captured" };
+  return { ...base, status: "info", detail: reasons.join("; ") };
 }

@@ -10,7 +10,7 @@ import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
 import { asPtr, checkInt, checkPtr, LibbpfError, libbpf } from "../ffi/libbpf.ts";
 import { closeFd } from "../ffi/libc.ts";
 import { fnv1a64, hasFilters, type KernelFilters, randomSeed, type TrustedExe } from "../filters/filters.ts";
-import { ALL_PROGRAMS, eventMask, type ProgramSpec, programsFor } from "../wire/events.ts";
+import { ALL_PROGRAMS, EMITTER, eventMask, type ProgramSpec, programsFor } from "../wire/events.ts";
 import { ds_bss, ds_config, ds_exe_key, sections } from "../wire/layout.gen.ts";
 import {
   Encoding,
@@ -78,6 +78,7 @@ export class BpfObject {
       self.configure();
       checkInt("bpf_object__load", l.bpf_object__load(obj), "run with --verbose to see libbpf's log");
       self.fillFilters();
+      self.fillEmitter();
     } catch (e) {
       self.close();
       throw e;
@@ -138,6 +139,13 @@ export class BpfObject {
         new Uint32Array([a.bytes.length]),
       );
     }
+  }
+
+  /** The syscall records' programs jump to ds_emit (bpf/record.bpf.h): its slot in ds_emitter, when loaded. */
+  private fillEmitter(): void {
+    const wanted = programsFor(this.config.events, this.config.failedExecs);
+    if (!wanted.some((p) => p.name === EMITTER.name)) return;
+    this.update("ds_emitter", new Uint32Array([0]), new Uint32Array([this.progFd(EMITTER.name)]));
   }
 
   /**
@@ -237,6 +245,7 @@ export class BpfObject {
 
   /** A program where its SEC() says, or at each tracepoint it is shared by. */
   attachProgram(p: ProgramSpec): void {
+    if (p.tailCall === true) return;
     if (p.tracepoints === undefined) {
       this.attach(p.name);
       return;

@@ -30,6 +30,7 @@
 export const MapType = {
   hash: 1,
   array: 2,
+  prog_array: 3,
   perf_event_array: 4,
   percpu_array: 6,
   lru_hash: 9,
@@ -81,6 +82,8 @@ export function expectedMemlock(m: MapShape, k: KernelSizes, possibleCpus: numbe
     case MapType.array:
       if (m.flags & BPF_F_MMAPABLE) return roundUp(k.bpfArray, k.pageSize) + roundUp(n * elem, k.pageSize);
       return k.bpfArray + n * elem;
+    // fd arrays: one pointer per entry (the 4-byte value is an fd only at the syscall boundary).
+    case MapType.prog_array:
     case MapType.perf_event_array:
       return k.bpfArray + n * elem;
     case MapType.lru_hash:

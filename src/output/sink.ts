@@ -243,6 +243,7 @@ export class LineSink {
    */
   abandon(): number {
     this.seal();
+    this.finishCutLine();
     let n = 0;
     for (const c of this.chunks) {
       for (let i = c.next; i < c.counted.length; i++) if (c.counted[i]) n++;
@@ -252,6 +253,31 @@ export class LineSink {
     this.queued = 0;
     if (!this.gone) this.dropped += n;
     return this.gone ? 0 : n;
+  }
+
+  /**
+   * A partial write can stop inside a line; dropping the rest would leave the
+   * stream ending mid-line, which a reader cannot parse. So the rest of that
+   * one line is written, waiting a bounded time for the reader to take it.
+   */
+  private finishCutLine(waitMs = 2_000): void {
+    const c = this.chunks[0];
+    if (c === undefined || this.gone || this.failed || c.next >= c.ends.length) return;
+    const line = c.next;
+    if (c.off <= (line === 0 ? 0 : c.ends[line - 1]!)) return;
+    const deadline = performance.now() + waitMs;
+    while (this.chunks[0] === c && c.next === line) {
+      let n = 0;
+      try {
+        n = writeSync(this.fd, c.buf, c.off, c.ends[line]! - c.off);
+      } catch (e) {
+        const code = errnoCode(e);
+        if (code !== "EAGAIN" && code !== "EWOULDBLOCK" && code !== "EINTR") return;
+      }
+      if (n > 0) this.advance(n);
+      else if (performance.now() > deadline) return;
+      else Bun.sleepSync(2);
+    }
   }
 
   private readerGone(): never {

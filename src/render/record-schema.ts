@@ -7,91 +7,10 @@
 import type { RecordEvent } from "../wire/decode.ts";
 import { ds_privesc_how } from "../wire/layout.gen.ts";
 import type { EventName } from "../wire/names.ts";
-import { syscallName } from "../wire/syscalls.ts";
-import {
-  common,
-  type EventSchema,
-  EXEC_SCHEMA,
-  EXIT_SCHEMA,
-  type Field,
-  heapCommon,
-  slot1Data,
-  text,
-} from "./schema.ts";
-
-// The DS_RECORD_HEAD records (bpf/dual_slot.h): the common fields, the actor's
-// exe, the syscall and its result, then the type's own. They are rare, so they
-// have no compiled renderer (no `wire`): the general path writes them.
-
-const recNum = (key: string, member: string, doc: string): Field<RecordEvent> => ({
-  key,
-  type: "integer",
-  doc,
-  get: (ev) => Number(ev.fields[member]),
-});
-
-/** A 64-bit value as "0x..." (addresses, capability sets). */
-const recHex = (key: string, member: string, doc: string): Field<RecordEvent> => ({
-  key,
-  type: "string",
-  doc,
-  get: (ev) => `0x${BigInt.asUintN(64, BigInt(ev.fields[member]!)).toString(16)}`,
-});
-
-/** These records have no compiled renderer: their fields need no wire source. */
-function noWire<E>(f: Field<E>): Field<E> {
-  const { wire: _, ...rest } = f;
-  return rest;
-}
-
-/** One of the record's own strings, with its base64 twin. */
-function recText(key: string, doc: string): Array<Field<RecordEvent>> {
-  return text<RecordEvent>(key, doc, (ev) => ev.texts[key] ?? "").map(noWire);
-}
-
-function recordFields(resDoc: string | null): Array<Field<RecordEvent>> {
-  const out: Array<Field<RecordEvent>> = [
-    ...common<RecordEvent>(),
-    ...text<RecordEvent>("exe", "The acting process's executable, absolute.", (ev) => ev.exe).map(noWire),
-  ];
-  if (resDoc === null) return out;
-  out.push(
-    {
-      key: "syscall",
-      type: "string",
-      doc: "The syscall, by name.",
-      get: (ev) => syscallName(ev.syscall),
-    },
-    { key: "res", type: "integer", doc: resDoc, get: (ev) => Number(ev.res) },
-  );
-  return out;
-}
-
-const recHeap = (): Array<Field<RecordEvent>> => [
-  {
-    key: "slot1_data",
-    type: "string",
-    doc: "What slot 1 held when the serializer read it (comm).",
-    get: (ev) => slot1Data(ev, 64),
-  },
-  ...heapCommon<RecordEvent>().map(noWire),
-];
-
-const recSchema = (
-  event: EventName,
-  doc: string,
-  resDoc: string | null,
-  own: Array<Field<RecordEvent>>,
-  summary: (ev: RecordEvent) => string,
-): EventSchema<RecordEvent> => ({
-  event,
-  doc,
-  summary,
-  fields: [...recordFields(resDoc), ...own],
-  heap: recHeap(),
-});
-
-const RES_ERRNO = "0 on success, else a negative errno.";
+import { FILE_SCHEMAS } from "./file-schema.ts";
+import { NET_SCHEMAS } from "./net-schema.ts";
+import { RES_ERRNO, recHex, recNum, recSchema, recText } from "./record-fields.ts";
+import { type EventSchema, EXEC_SCHEMA, EXIT_SCHEMA } from "./schema.ts";
 
 export const FORK_SCHEMA = recSchema(
   "fork",
@@ -239,6 +158,8 @@ export const RECORD_SCHEMAS: ReadonlyArray<EventSchema<RecordEvent>> = [
   MEMFD_CREATE_SCHEMA,
   KILL_SCHEMA,
   PRIVILEGE_ESCALATION_SCHEMA,
+  ...NET_SCHEMAS,
+  ...FILE_SCHEMAS,
 ];
 
 /** The schema of each event type (usermode_helper and flood are exec records). */

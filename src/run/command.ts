@@ -5,11 +5,13 @@
  * the reader will take within a bound, print the summary line, then exit with
  * a status that says how it went (see EXIT_STATUS).
  */
+
 import { defineCommand } from "citty";
 import { prepareHost } from "../agent/prepare.ts";
 import { Session } from "../agent/session.ts";
 import { agentArgs, sessionOptions } from "../cli/agent-args.ts";
 import { optionalInt, secondsArg } from "../cli/args.ts";
+import { availableEvents } from "../ebpf/availability.ts";
 import { HostError, UsageError } from "../errors.ts";
 import { realtimeNs } from "../ffi/libc.ts";
 import { describeFilters, hasFilters, resolveExe, type TrustedExe } from "../filters/filters.ts";
@@ -84,7 +86,7 @@ export default defineCommand({
   args: runArgs,
   async run({ args }) {
     setVerbose(args.verbose === true);
-    const opts = sessionOptions(args);
+    const parsed = sessionOptions(args);
     const duration = secondsArg("duration", args.duration);
     const limit = optionalInt("count", args.count, 1, Number.MAX_SAFE_INTEGER);
     const pid = optionalInt("pid", args.pid, 0, 0x7fffffff);
@@ -100,6 +102,9 @@ export default defineCommand({
     const json = args.json === true || fleetCfg !== undefined;
 
     const image = prepareHost();
+    // After the checks that end a run: an unavailable default event is worth a line only to a run that starts.
+    const explicit = args.events !== undefined && args.events !== "all";
+    const opts = { ...parsed, events: availableEvents(parsed.events, explicit, (line) => log.info(line)) };
     // --output FILE: appended, rotated, reopened on SIGHUP; otherwise stdout.
     const sink =
       fileOpts !== undefined ? new FileSink(new FileWriter(fileOpts), outputLimit) : new LineSink(1, outputLimit);

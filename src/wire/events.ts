@@ -13,6 +13,11 @@
  */
 import * as layout from "./layout.gen.ts";
 import {
+  ds_accept,
+  ds_bind,
+  ds_connect,
+  ds_create_file,
+  ds_dns,
   ds_event_type,
   ds_exec,
   ds_exec_fixed,
@@ -21,13 +26,19 @@ import {
   ds_exit_str,
   ds_fork,
   ds_kill,
+  ds_link,
+  ds_load_module,
   ds_memfd_create,
+  ds_mount,
   ds_prctl,
   ds_privilege_escalation,
   ds_ptrace,
   ds_rec_str,
+  ds_rename,
+  ds_rmdir,
   ds_setsid,
   ds_str,
+  ds_unlink,
 } from "./layout.gen.ts";
 import type { EventName } from "./names.ts";
 
@@ -50,7 +61,12 @@ export interface ProgramSpec {
   readonly tracepoints?: readonly string[];
   /** A classic tracepoint: attaching it needs tracefs (src/ebpf/tracefs.ts). */
   readonly tracefs?: true;
+  /** Loaded for other programs to jump to (bpf_tail_call), never attached. */
+  readonly tailCall?: true;
 }
+
+/** The syscall records' serializer: their exit programs fill slot 1 and jump to it. */
+export const EMITTER: ProgramSpec = { name: "ds_emit", tailCall: true };
 
 /** A program on syscall tracepoints. */
 const sys = (name: string, tracepoints?: readonly string[]): ProgramSpec =>
@@ -115,12 +131,10 @@ function stringNames(e: Readonly<Record<string, number>>, prefix: string): strin
 
 const EXEC_STRINGS = stringNames(ds_str, "DS_STR_");
 /** A DS_RECORD_HEAD record's strings: the common four, then the type's own (A, B) under its names. */
-const recStrings = (a?: string, b?: string): string[] => {
-  const names = stringNames(ds_rec_str, "DS_REC_STR_").slice(0, ds_rec_str.DS_REC_STR_A);
-  if (a !== undefined) names.push(a);
-  if (b !== undefined) names.push(b);
-  return names;
-};
+const recStrings = (...own: string[]): string[] => [
+  ...stringNames(ds_rec_str, "DS_REC_STR_").slice(0, ds_rec_str.DS_REC_STR_A),
+  ...own,
+];
 
 const EXEC_PROGRAM: ProgramSpec = { name: "ds_exec" };
 /** Entry of execve and execveat (arguments and creds kept for their exit), and the exit. */
@@ -129,7 +143,25 @@ const EXECVE_PROGRAMS: readonly ProgramSpec[] = [
   sys("ds_execveat_enter"),
   sys("ds_execve_exit", ["syscalls/sys_exit_execve", "syscalls/sys_exit_execveat"]),
 ];
+/** Only x86-64 has the old path syscalls (open, creat, rename, ...); arm64 has their *at forms alone. */
+const legacy = (names: readonly string[]): string[] => (process.arch === "x64" ? [...names] : []);
+const exits = (names: readonly string[]): string[] => names.map((n) => `syscalls/sys_exit_${n}`);
+const entry = (name: string, syscall: string): ProgramSpec => sys(name, [`syscalls/sys_enter_${syscall}`]);
+/** An entry program for an x86-64-only syscall: none elsewhere. */
+const legacyEntry = (name: string, syscall: string): ProgramSpec[] =>
+  process.arch === "x64" ? [entry(name, syscall)] : [];
+const DNS_CALLS = ["sendto", "sendmsg", "sendmmsg", "recvfrom", "recvmsg"];
+const DNS_ONE_MESSAGE = ["sendto", "sendmsg", "recvfrom", "recvmsg"];
 const SETID = ["setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid"];
+
+/** unlink and rmdir share these: the exit program reports whichever the call was, if selected. */
+const UNLINK_PROGRAMS: readonly ProgramSpec[] = [
+  ...legacyEntry("ds_unlink_enter", "unlink"),
+  sys("ds_unlinkat_enter"),
+  ...legacyEntry("ds_rmdir_enter", "rmdir"),
+  sys("ds_unlink_exit", exits([...legacy(["unlink", "rmdir"]), "unlinkat"])),
+  EMITTER,
+];
 
 export const EVENTS: readonly EventSpec[] = [
   {
@@ -165,7 +197,7 @@ export const EVENTS: readonly EventSpec[] = [
   {
     name: "setsid",
     type: ds_event_type.DS_EVENT_SETSID,
-    programs: [sys("ds_setsid_exit")],
+    programs: [sys("ds_setsid_exit"), EMITTER],
     byDefault: true,
     doc: "a process started a new session (sys_exit_setsid)",
     struct: ds_setsid,
@@ -175,7 +207,7 @@ export const EVENTS: readonly EventSpec[] = [
   {
     name: "prctl",
     type: ds_event_type.DS_EVENT_PRCTL,
-    programs: [sys("ds_prctl_enter"), sys("ds_prctl_exit")],
+    programs: [sys("ds_prctl_enter"), sys("ds_prctl_exit"), EMITTER],
     byDefault: true,
     doc: "a task renamed itself with prctl PR_SET_NAME (sys_enter_prctl, sys_exit_prctl)",
     struct: ds_prctl,
@@ -185,7 +217,7 @@ export const EVENTS: readonly EventSpec[] = [
   {
     name: "ptrace",
     type: ds_event_type.DS_EVENT_PTRACE,
-    programs: [sys("ds_ptrace_enter"), sys("ds_ptrace_exit")],
+    programs: [sys("ds_ptrace_enter"), sys("ds_ptrace_exit"), EMITTER],
     byDefault: true,
     doc: "ptrace attach, seize, poke or set-registers (sys_enter_ptrace, sys_exit_ptrace)",
     struct: ds_ptrace,
@@ -195,7 +227,7 @@ export const EVENTS: readonly EventSpec[] = [
   {
     name: "memfd_create",
     type: ds_event_type.DS_EVENT_MEMFD_CREATE,
-    programs: [sys("ds_memfd_create_enter"), sys("ds_memfd_create_exit")],
+    programs: [sys("ds_memfd_create_enter"), sys("ds_memfd_create_exit"), EMITTER],
     byDefault: true,
     doc: "an anonymous memory file was created (memfd_create's syscall tracepoints)",
     struct: ds_memfd_create,
@@ -210,6 +242,7 @@ export const EVENTS: readonly EventSpec[] = [
       sys("ds_tkill_enter"),
       sys("ds_tgkill_enter"),
       sys("ds_kill_exit", ["syscalls/sys_exit_kill", "syscalls/sys_exit_tkill", "syscalls/sys_exit_tgkill"]),
+      EMITTER,
     ],
     byDefault: false,
     doc: "a signal sent with kill, tkill or tgkill (their syscall tracepoints)",
@@ -231,6 +264,7 @@ export const EVENTS: readonly EventSpec[] = [
         "ds_setid_exit",
         SETID.map((c) => `syscalls/sys_exit_${c}`),
       ),
+      EMITTER,
     ],
     byDefault: true,
     doc: "an exec that raised effective ids or capabilities (setuid, setgid, file capabilities), or a set*id call that made a non-root task root",
@@ -247,6 +281,148 @@ export const EVENTS: readonly EventSpec[] = [
     struct: ds_exec,
     fixed: ds_exec_fixed,
     strings: EXEC_STRINGS,
+  },
+  {
+    name: "connect",
+    type: ds_event_type.DS_EVENT_CONNECT,
+    programs: [sys("ds_connect_enter"), sys("ds_connect_exit"), EMITTER],
+    byDefault: true,
+    doc: "an inet socket connected, TCP or UDP, IPv4 or IPv6 (connect's syscall tracepoints)",
+    struct: ds_connect,
+    fixed: ds_connect,
+    strings: recStrings(),
+  },
+  {
+    name: "accept",
+    type: ds_event_type.DS_EVENT_ACCEPT,
+    programs: [sys("ds_accept_exit", ["syscalls/sys_exit_accept", "syscalls/sys_exit_accept4"]), EMITTER],
+    byDefault: false,
+    doc: "an inet connection accepted (sys_exit_accept, sys_exit_accept4)",
+    struct: ds_accept,
+    fixed: ds_accept,
+    strings: recStrings(),
+  },
+  {
+    name: "bind",
+    type: ds_event_type.DS_EVENT_BIND,
+    programs: [sys("ds_bind_enter"), sys("ds_bind_exit"), EMITTER],
+    byDefault: true,
+    doc: "an inet socket bound to a local address (bind's syscall tracepoints)",
+    struct: ds_bind,
+    fixed: ds_bind,
+    strings: recStrings(),
+  },
+  {
+    name: "dns",
+    type: ds_event_type.DS_EVENT_DNS,
+    programs: [
+      ...DNS_CALLS.map((c) => sys(`ds_${c}_enter`)),
+      sys("ds_dns_exit", exits(DNS_ONE_MESSAGE)),
+      sys("ds_sendmmsg_exit"),
+      EMITTER,
+    ],
+    byDefault: true,
+    doc: "a DNS query sent or reply read over UDP port 53, name parsed in the kernel (sendto, sendmsg, sendmmsg, recvfrom, recvmsg)",
+    struct: ds_dns,
+    fixed: ds_dns,
+    strings: recStrings("name"),
+  },
+  {
+    name: "create_file",
+    type: ds_event_type.DS_EVENT_CREATE_FILE,
+    programs: [
+      ...legacyEntry("ds_open_enter", "open"),
+      ...legacyEntry("ds_creat_enter", "creat"),
+      sys("ds_openat_enter"),
+      sys("ds_openat2_enter"),
+      ...legacyEntry("ds_mknod_enter", "mknod"),
+      sys("ds_mknodat_enter"),
+      sys("ds_create_exit", exits([...legacy(["open", "creat", "mknod"]), "openat", "openat2", "mknodat"])),
+      EMITTER,
+    ],
+    byDefault: true,
+    doc: "an open that created its file (FMODE_CREATED at sys_exit), or mknod",
+    struct: ds_create_file,
+    fixed: ds_create_file,
+    strings: recStrings("path"),
+  },
+  {
+    name: "rename",
+    type: ds_event_type.DS_EVENT_RENAME,
+    programs: [
+      ...legacyEntry("ds_rename_enter", "rename"),
+      sys("ds_renameat_enter"),
+      sys("ds_renameat2_enter"),
+      sys("ds_rename_exit", exits([...legacy(["rename"]), "renameat", "renameat2"])),
+      EMITTER,
+    ],
+    byDefault: true,
+    doc: "a file renamed or moved (rename, renameat, renameat2)",
+    struct: ds_rename,
+    fixed: ds_rename,
+    strings: recStrings("old_path", "new_path"),
+  },
+  {
+    name: "link",
+    type: ds_event_type.DS_EVENT_LINK,
+    programs: [
+      ...legacyEntry("ds_link_enter", "link"),
+      sys("ds_linkat_enter"),
+      ...legacyEntry("ds_symlink_enter", "symlink"),
+      sys("ds_symlinkat_enter"),
+      sys("ds_link_exit", exits([...legacy(["link", "symlink"]), "linkat", "symlinkat"])),
+      EMITTER,
+    ],
+    byDefault: true,
+    doc: "a hard or symbolic link made (link, linkat, symlink, symlinkat)",
+    struct: ds_link,
+    fixed: ds_link,
+    strings: recStrings("old_path", "new_path"),
+  },
+  {
+    name: "unlink",
+    type: ds_event_type.DS_EVENT_UNLINK,
+    programs: UNLINK_PROGRAMS,
+    byDefault: false,
+    doc: "a file removed (unlink, unlinkat)",
+    struct: ds_unlink,
+    fixed: ds_unlink,
+    strings: recStrings("path"),
+  },
+  {
+    name: "rmdir",
+    type: ds_event_type.DS_EVENT_RMDIR,
+    programs: UNLINK_PROGRAMS,
+    byDefault: false,
+    doc: "a directory removed (rmdir, unlinkat with AT_REMOVEDIR)",
+    struct: ds_rmdir,
+    fixed: ds_rmdir,
+    strings: recStrings("path"),
+  },
+  {
+    name: "mount",
+    type: ds_event_type.DS_EVENT_MOUNT,
+    programs: [sys("ds_mount_enter"), sys("ds_mount_exit"), EMITTER],
+    byDefault: true,
+    doc: "a file system mounted, bound or remounted (mount's syscall tracepoints)",
+    struct: ds_mount,
+    fixed: ds_mount,
+    strings: recStrings("source", "mount_point", "fs_type"),
+  },
+  {
+    name: "load_module",
+    type: ds_event_type.DS_EVENT_LOAD_MODULE,
+    programs: [
+      sys("ds_init_module_enter"),
+      sys("ds_finit_module_enter"),
+      sys("ds_load_module_exit", exits(["init_module", "finit_module"])),
+      EMITTER,
+    ],
+    byDefault: true,
+    doc: "a kernel module loaded (init_module, finit_module); unavailable where the kernel has no modules",
+    struct: ds_load_module,
+    fixed: ds_load_module,
+    strings: recStrings("path"),
   },
   // The benchmark's syscall flood: its records go through the exec path, so they share its struct.
   {

@@ -40,6 +40,17 @@ export const ds_event_type = {
   DS_EVENT_KILL: 9,
   DS_EVENT_PRIVILEGE_ESCALATION: 10,
   DS_EVENT_USERMODE_HELPER: 11,
+  DS_EVENT_CONNECT: 12,
+  DS_EVENT_ACCEPT: 13,
+  DS_EVENT_BIND: 14,
+  DS_EVENT_DNS: 15,
+  DS_EVENT_CREATE_FILE: 16,
+  DS_EVENT_RENAME: 17,
+  DS_EVENT_LINK: 18,
+  DS_EVENT_UNLINK: 19,
+  DS_EVENT_RMDIR: 20,
+  DS_EVENT_MOUNT: 21,
+  DS_EVENT_LOAD_MODULE: 22,
 } as const;
 
 /** enum ds_exit_str */
@@ -65,6 +76,13 @@ export const ds_flags = {
   DS_F_EXE_UNREACHABLE: 1024,
   DS_F_STR_TRUNCATED: 2048,
   DS_F_ENV_TRUNCATED: 4096,
+  DS_F_MALFORMED: 8192,
+} as const;
+
+/** enum ds_link_kind */
+export const ds_link_kind = {
+  DS_LINK_HARD: 1,
+  DS_LINK_SYMBOLIC: 2,
 } as const;
 
 /** enum ds_mode */
@@ -88,7 +106,8 @@ export const ds_rec_str = {
   DS_REC_STR_EXE: 3,
   DS_REC_STR_A: 4,
   DS_REC_STR_B: 5,
-  DS_REC_STR_NR: 6,
+  DS_REC_STR_C: 6,
+  DS_REC_STR_NR: 7,
 } as const;
 
 /** enum ds_str */
@@ -324,6 +343,114 @@ export const bpf_prog_info = {
   },
 } as const;
 
+/** struct ds_accept: 232 bytes */
+export const ds_accept = {
+  size: 232,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+    accept: 152,
+    str: 200,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+    accept: 48,
+    str: 28,
+  },
+  count: { str: 7 },
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+    accept: "ds_sock_data",
+    str: "u32[7]",
+  },
+} as const;
+
+/** struct ds_bind: 232 bytes */
+export const ds_bind = {
+  size: 232,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+    bind: 152,
+    str: 200,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+    bind: 48,
+    str: 28,
+  },
+  count: { str: 7 },
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+    bind: "ds_sock_data",
+    str: "u32[7]",
+  },
+} as const;
+
 /** struct ds_bss: 8 bytes */
 export const ds_bss = {
   size: 8,
@@ -435,6 +562,60 @@ export const ds_config = {
   },
 } as const;
 
+/** struct ds_connect: 232 bytes */
+export const ds_connect = {
+  size: 232,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+    connect: 152,
+    str: 200,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+    connect: 48,
+    str: 28,
+  },
+  count: { str: 7 },
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+    connect: "ds_sock_data",
+    str: "u32[7]",
+  },
+} as const;
+
 /** struct ds_counters: 88 bytes */
 export const ds_counters = {
   size: 88,
@@ -474,6 +655,69 @@ export const ds_counters = {
   },
 } as const;
 
+/** struct ds_create_file: 256 bytes */
+export const ds_create_file = {
+  size: 256,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+    create_file: 152,
+    str: 224,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+    create_file: 72,
+    str: 28,
+  },
+  count: { str: 7 },
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+    create_file: "ds_create_file_data",
+    str: "u32[7]",
+  },
+} as const;
+
+/** struct ds_create_file_data: 72 bytes */
+export const ds_create_file_data = {
+  size: 72,
+  off: { mode: 0, dev: 4, ino: 8, oflags: 16, pad: 20, sock: 24 },
+  bytes: { mode: 4, dev: 4, ino: 8, oflags: 4, pad: 4, sock: 48 },
+  count: {},
+  kind: { mode: "u32", dev: "u32", ino: "u64", oflags: "u32", pad: "u32", sock: "ds_sock_data" },
+} as const;
+
 /** struct ds_creds: 32 bytes */
 export const ds_creds = {
   size: 32,
@@ -481,6 +725,79 @@ export const ds_creds = {
   bytes: { uid: 4, euid: 4, suid: 4, fsuid: 4, gid: 4, egid: 4, sgid: 4, fsgid: 4 },
   count: {},
   kind: { uid: "u32", euid: "u32", suid: "u32", fsuid: "u32", gid: "u32", egid: "u32", sgid: "u32", fsgid: "u32" },
+} as const;
+
+/** struct ds_dns: 248 bytes */
+export const ds_dns = {
+  size: 248,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+    dns: 152,
+    str: 216,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+    dns: 64,
+    str: 28,
+  },
+  count: { str: 7 },
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+    dns: "ds_dns_data",
+    str: "u32[7]",
+  },
+} as const;
+
+/** struct ds_dns_data: 64 bytes */
+export const ds_dns_data = {
+  size: 64,
+  off: { sock: 0, id: 48, dflags: 50, qtype: 52, qclass: 54, qr: 56, rcode: 57, qdcount: 58, pad: 60 },
+  bytes: { sock: 48, id: 2, dflags: 2, qtype: 2, qclass: 2, qr: 1, rcode: 1, qdcount: 2, pad: 4 },
+  count: {},
+  kind: {
+    sock: "ds_sock_data",
+    id: "u16",
+    dflags: "u16",
+    qtype: "u16",
+    qclass: "u16",
+    qr: "u8",
+    rcode: "u8",
+    qdcount: "u16",
+    pad: "u32",
+  },
 } as const;
 
 /** struct ds_exe_key: 16 bytes */
@@ -697,9 +1014,9 @@ export const ds_exit_fixed = {
   kind: { base: "ds_exit", comm: "s8[16]", nodename: "s8[72]", pid_tree: "s8[256]" },
 } as const;
 
-/** struct ds_fork: 192 bytes */
+/** struct ds_fork: 200 bytes */
 export const ds_fork = {
-  size: 192,
+  size: 200,
   off: {
     hdr: 0,
     common: 40,
@@ -730,9 +1047,9 @@ export const ds_fork = {
     syscall: 4,
     pad0: 4,
     fork: 16,
-    str: 24,
+    str: 28,
   },
-  count: { str: 6 },
+  count: { str: 7 },
   kind: {
     hdr: "ds_header",
     common: "ds_common",
@@ -747,7 +1064,7 @@ export const ds_fork = {
     syscall: "u32",
     pad0: "u32",
     fork: "ds_fork_data",
-    str: "u32[6]",
+    str: "u32[7]",
   },
 } as const;
 
@@ -808,9 +1125,9 @@ export const ds_header = {
   },
 } as const;
 
-/** struct ds_kill: 192 bytes */
+/** struct ds_kill: 200 bytes */
 export const ds_kill = {
-  size: 192,
+  size: 200,
   off: {
     hdr: 0,
     common: 40,
@@ -841,9 +1158,9 @@ export const ds_kill = {
     syscall: 4,
     pad0: 4,
     kill: 16,
-    str: 24,
+    str: 28,
   },
-  count: { str: 6 },
+  count: { str: 7 },
   kind: {
     hdr: "ds_header",
     common: "ds_common",
@@ -858,7 +1175,7 @@ export const ds_kill = {
     syscall: "u32",
     pad0: "u32",
     kill: "ds_kill_data",
-    str: "u32[6]",
+    str: "u32[7]",
   },
 } as const;
 
@@ -907,9 +1224,135 @@ export const ds_level = {
   },
 } as const;
 
-/** struct ds_memfd_create: 184 bytes */
+/** struct ds_link: 192 bytes */
+export const ds_link = {
+  size: 192,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+    link: 152,
+    str: 160,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+    link: 8,
+    str: 28,
+  },
+  count: { str: 7 },
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+    link: "ds_link_data",
+    str: "u32[7]",
+  },
+} as const;
+
+/** struct ds_link_data: 8 bytes */
+export const ds_link_data = {
+  size: 8,
+  off: { kind: 0, lflags: 4 },
+  bytes: { kind: 4, lflags: 4 },
+  count: {},
+  kind: { kind: "u32", lflags: "u32" },
+} as const;
+
+/** struct ds_load_module: 192 bytes */
+export const ds_load_module = {
+  size: 192,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+    load_module: 152,
+    str: 160,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+    load_module: 8,
+    str: 28,
+  },
+  count: { str: 7 },
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+    load_module: "ds_load_module_data",
+    str: "u32[7]",
+  },
+} as const;
+
+/** struct ds_load_module_data: 8 bytes */
+export const ds_load_module_data = {
+  size: 8,
+  off: { fd: 0, mflags: 4 },
+  bytes: { fd: 4, mflags: 4 },
+  count: {},
+  kind: { fd: "s32", mflags: "u32" },
+} as const;
+
+/** struct ds_memfd_create: 192 bytes */
 export const ds_memfd_create = {
-  size: 184,
+  size: 192,
   off: {
     hdr: 0,
     common: 40,
@@ -940,9 +1383,9 @@ export const ds_memfd_create = {
     syscall: 4,
     pad0: 4,
     memfd_create: 8,
-    str: 24,
+    str: 28,
   },
-  count: { str: 6 },
+  count: { str: 7 },
   kind: {
     hdr: "ds_header",
     common: "ds_common",
@@ -957,7 +1400,7 @@ export const ds_memfd_create = {
     syscall: "u32",
     pad0: "u32",
     memfd_create: "ds_memfd_create_data",
-    str: "u32[6]",
+    str: "u32[7]",
   },
 } as const;
 
@@ -970,9 +1413,72 @@ export const ds_memfd_create_data = {
   kind: { mflags: "u32", pad: "u32" },
 } as const;
 
-/** struct ds_prctl: 184 bytes */
+/** struct ds_mount: 192 bytes */
+export const ds_mount = {
+  size: 192,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+    mount: 152,
+    str: 160,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+    mount: 8,
+    str: 28,
+  },
+  count: { str: 7 },
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+    mount: "ds_mount_data",
+    str: "u32[7]",
+  },
+} as const;
+
+/** struct ds_mount_data: 8 bytes */
+export const ds_mount_data = {
+  size: 8,
+  off: { mflags: 0 },
+  bytes: { mflags: 8 },
+  count: {},
+  kind: { mflags: "u64" },
+} as const;
+
+/** struct ds_prctl: 192 bytes */
 export const ds_prctl = {
-  size: 184,
+  size: 192,
   off: {
     hdr: 0,
     common: 40,
@@ -1003,9 +1509,9 @@ export const ds_prctl = {
     syscall: 4,
     pad0: 4,
     prctl: 8,
-    str: 24,
+    str: 28,
   },
-  count: { str: 6 },
+  count: { str: 7 },
   kind: {
     hdr: "ds_header",
     common: "ds_common",
@@ -1020,7 +1526,7 @@ export const ds_prctl = {
     syscall: "u32",
     pad0: "u32",
     prctl: "ds_prctl_data",
-    str: "u32[6]",
+    str: "u32[7]",
   },
 } as const;
 
@@ -1033,9 +1539,9 @@ export const ds_prctl_data = {
   kind: { option: "u32", pad: "u32" },
 } as const;
 
-/** struct ds_privilege_escalation: 264 bytes */
+/** struct ds_privilege_escalation: 272 bytes */
 export const ds_privilege_escalation = {
-  size: 264,
+  size: 272,
   off: {
     hdr: 0,
     common: 40,
@@ -1066,9 +1572,9 @@ export const ds_privilege_escalation = {
     syscall: 4,
     pad0: 4,
     privilege_escalation: 88,
-    str: 24,
+    str: 28,
   },
-  count: { str: 6 },
+  count: { str: 7 },
   kind: {
     hdr: "ds_header",
     common: "ds_common",
@@ -1083,7 +1589,7 @@ export const ds_privilege_escalation = {
     syscall: "u32",
     pad0: "u32",
     privilege_escalation: "ds_privilege_escalation_data",
-    str: "u32[6]",
+    str: "u32[7]",
   },
 } as const;
 
@@ -1103,9 +1609,9 @@ export const ds_privilege_escalation_data = {
   },
 } as const;
 
-/** struct ds_ptrace: 208 bytes */
+/** struct ds_ptrace: 216 bytes */
 export const ds_ptrace = {
-  size: 208,
+  size: 216,
   off: {
     hdr: 0,
     common: 40,
@@ -1136,9 +1642,9 @@ export const ds_ptrace = {
     syscall: 4,
     pad0: 4,
     ptrace: 32,
-    str: 24,
+    str: 28,
   },
-  count: { str: 6 },
+  count: { str: 7 },
   kind: {
     hdr: "ds_header",
     common: "ds_common",
@@ -1153,7 +1659,7 @@ export const ds_ptrace = {
     syscall: "u32",
     pad0: "u32",
     ptrace: "ds_ptrace_data",
-    str: "u32[6]",
+    str: "u32[7]",
   },
 } as const;
 
@@ -1214,9 +1720,72 @@ export const ds_record = {
   },
 } as const;
 
-/** struct ds_setsid: 176 bytes */
-export const ds_setsid = {
-  size: 176,
+/** struct ds_rename: 192 bytes */
+export const ds_rename = {
+  size: 192,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+    rename: 152,
+    str: 160,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+    rename: 8,
+    str: 28,
+  },
+  count: { str: 7 },
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+    rename: "ds_rename_data",
+    str: "u32[7]",
+  },
+} as const;
+
+/** struct ds_rename_data: 8 bytes */
+export const ds_rename_data = {
+  size: 8,
+  off: { rflags: 0, pad: 4 },
+  bytes: { rflags: 4, pad: 4 },
+  count: {},
+  kind: { rflags: "u32", pad: "u32" },
+} as const;
+
+/** struct ds_rmdir: 184 bytes */
+export const ds_rmdir = {
+  size: 184,
   off: {
     hdr: 0,
     common: 40,
@@ -1245,9 +1814,9 @@ export const ds_setsid = {
     res: 8,
     syscall: 4,
     pad0: 4,
-    str: 24,
+    str: 28,
   },
-  count: { str: 6 },
+  count: { str: 7 },
   kind: {
     hdr: "ds_header",
     common: "ds_common",
@@ -1261,7 +1830,58 @@ export const ds_setsid = {
     res: "s64",
     syscall: "u32",
     pad0: "u32",
-    str: "u32[6]",
+    str: "u32[7]",
+  },
+} as const;
+
+/** struct ds_setsid: 184 bytes */
+export const ds_setsid = {
+  size: 184,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+    str: 152,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+    str: 28,
+  },
+  count: { str: 7 },
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+    str: "u32[7]",
   },
 } as const;
 
@@ -1272,4 +1892,75 @@ export const ds_slot_state = {
   bytes: { owner: 4, gen: 4, clobbered: 4, pad: 4 },
   count: {},
   kind: { owner: "u32", gen: "u32", clobbered: "u32", pad: "u32" },
+} as const;
+
+/** struct ds_sock_data: 48 bytes */
+export const ds_sock_data = {
+  size: 48,
+  off: { family: 0, protocol: 2, sport: 4, dport: 6, fd: 8, pad: 12, sip_0: 16, sip_1: 24, dip_0: 32, dip_1: 40 },
+  bytes: { family: 2, protocol: 2, sport: 2, dport: 2, fd: 4, pad: 4, sip_0: 8, sip_1: 8, dip_0: 8, dip_1: 8 },
+  count: {},
+  kind: {
+    family: "u16",
+    protocol: "u16",
+    sport: "u16",
+    dport: "u16",
+    fd: "s32",
+    pad: "u32",
+    sip_0: "u64",
+    sip_1: "u64",
+    dip_0: "u64",
+    dip_1: "u64",
+  },
+} as const;
+
+/** struct ds_unlink: 184 bytes */
+export const ds_unlink = {
+  size: 184,
+  off: {
+    hdr: 0,
+    common: 40,
+    pid: 104,
+    tid: 108,
+    ppid: 112,
+    uid: 116,
+    gid: 120,
+    flags: 124,
+    cgroup_id: 128,
+    res: 136,
+    syscall: 144,
+    pad0: 148,
+    str: 152,
+  },
+  bytes: {
+    hdr: 40,
+    common: 64,
+    pid: 4,
+    tid: 4,
+    ppid: 4,
+    uid: 4,
+    gid: 4,
+    flags: 4,
+    cgroup_id: 8,
+    res: 8,
+    syscall: 4,
+    pad0: 4,
+    str: 28,
+  },
+  count: { str: 7 },
+  kind: {
+    hdr: "ds_header",
+    common: "ds_common",
+    pid: "u32",
+    tid: "u32",
+    ppid: "u32",
+    uid: "u32",
+    gid: "u32",
+    flags: "u32",
+    cgroup_id: "u64",
+    res: "s64",
+    syscall: "u32",
+    pad0: "u32",
+    str: "u32[7]",
+  },
 } as const;

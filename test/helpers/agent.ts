@@ -148,7 +148,13 @@ export function parseEvents(stdout: string): JsonEvent[] {
   return stdout
     .split("\n")
     .filter((l) => l.trim() !== "")
-    .map((l) => JSON.parse(l) as JsonEvent)
+    .map((l) => {
+      try {
+        return JSON.parse(l) as JsonEvent;
+      } catch (e) {
+        throw new Error(`not a JSON line (${(e as Error).message}): ${JSON.stringify(l.slice(0, 2000))}`);
+      }
+    })
     .map((e) => {
       const errors = schemaErrors(e);
       if (errors.length > 0)

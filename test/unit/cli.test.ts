@@ -295,6 +295,8 @@ describe("logs for services", () => {
         expect(l).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (TRACE|DEBUG|INFO|WARN|ERROR) \S/);
       expect(r.stderr).not.toMatch(/\x1b/);
     },
+    // The default set loads and detaches ~50 programs (each syscall tracepoint's detach waits a grace period).
+    60_000,
   );
 });
 

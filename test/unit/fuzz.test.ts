@@ -439,7 +439,26 @@ describe("fuzz decodeEvent", () => {
 
   test("every DS_RECORD_HEAD type is fuzzed", () => {
     expect(RECORD_SPECS.map((e) => e.name as string).sort()).toEqual(
-      ["fork", "kill", "memfd_create", "prctl", "privilege_escalation", "ptrace", "setsid"].sort(),
+      [
+        "fork",
+        "kill",
+        "memfd_create",
+        "prctl",
+        "privilege_escalation",
+        "ptrace",
+        "setsid",
+        "connect",
+        "accept",
+        "bind",
+        "dns",
+        "create_file",
+        "rename",
+        "link",
+        "unlink",
+        "rmdir",
+        "mount",
+        "load_module",
+      ].sort(),
     );
   });
 

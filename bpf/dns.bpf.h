@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * dns: DNS messages over UDP port 53, read from the caller's buffers at the
+ * send and receive syscalls (sendto, sendmsg, sendmmsg, recvfrom, recvmsg;
+ * connected sockets or not). The entry programs run for every such call on
+ * the host, so they decide cheaply (a UDP socket, port 53 on the far end) and
+ * stash only candidates; the exit parses the header and the question.
+ *
+ * The name is parsed byte by byte in a bpf_loop step: each label's length
+ * byte becomes its '.', and a compression pointer, a reserved label type, a
+ * dot inside a label or a name that runs past the bytes read makes the record
+ * "malformed" with no name: a shown name is always the name on the wire.
+ */
+#ifndef DS_DNS_BPF_H
+#define DS_DNS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "dual_slot.h"
+#include "record.bpf.h"
+#include "net_events.bpf.h"
+
+#define DS_IPPROTO_UDP 17
+#define DS_DNS_PORT 53
+#define DS_DNS_HDR 12
+#define DS_DNS_READ 320   /* header, a name of at most 255 bytes, type and class */
+#define DS_DNS_MASK 511
+#define DS_DNS_MMSG 4     /* sendmmsg messages looked at (glibc sends A and AAAA as two) */
+
+enum { DS_SENDTO = 1, DS_SENDMSG, DS_SENDMMSG, DS_RECVFROM, DS_RECVMSG };
+
+/* The parts of struct user_msghdr read here (x86-64 and arm64 layout). */
+struct ds_msghdr {
+	__u64 name;
+	__u32 namelen;
+	__u32 pad;
+	__u64 iov;
+	__u64 iovlen;
+};
+
+#define DS_MMSGHDR_SIZE 64 /* struct mmsghdr: user_msghdr (56) + msg_len, padded */
+
+/* The UDP socket behind fd, or NULL. */
+static __always_inline struct sock *udp_sock(struct task_struct *task, __s64 fd)
+{
+	struct sock *sk = file_sock(fd_file(task, fd));
+
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != DS_IPPROTO_UDP ||
+	    !inet_family(BPF_CORE_READ(sk, __sk_common.skc_family)))
+		return NULL;
+	return sk;
+}
+
+/* The port of a user-space inet sockaddr (host order), 0 if there is none. */
+static __always_inline __u16 user_port(const void *ua)
+{
+	__u16 fp[2] = {};
+
+	if (!ua || bpf_probe_read_user(fp, sizeof(fp), ua) || !inet_family(fp[0]))
+		return 0;
+	return bpf_ntohs(fp[1]);
+}
+
+/* A send: a candidate when the message goes to port 53 (its own address, else the socket's peer). */
+static __always_inline void dns_send_enter(struct ds_sys_enter *ctx, const void *to, __u32 kind)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct sock *sk = udp_sock(task, ctx->args[0]);
+	__u16 port;
+
+	if (!sk)
+		return;
+	port = to ? user_port(to) : bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (port == DS_DNS_PORT)
+		inflight_save(ctx, kind);
+}
+
+/* A receive: a candidate when the socket's peer is port 53, or it has none and the caller asks who sent. */
+static __always_inline void dns_recv_enter(struct ds_sys_enter *ctx, const void *from, __u32 kind)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct sock *sk = udp_sock(task, ctx->args[0]);
+	__u16 port;
+
+	if (!sk)
+		return;
+	port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (port == DS_DNS_PORT || (!port && from))
+		inflight_save(ctx, kind);
+}
+
+static __always_inline const void *msg_name(const void *msg)
+{
+	struct ds_msghdr m = {};
+
+	bpf_probe_read_user(&m, sizeof(m), msg);
+	return (void *)m.name;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int ds_sendto_enter(struct ds_sys_enter *ctx)
+{
+	dns_send_enter(ctx, (void *)ctx->args[4], DS_SENDTO);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int ds_sendmsg_enter(struct ds_sys_enter *ctx)
+{
+	dns_send_enter(ctx, msg_name((void *)ctx->args[1]), DS_SENDMSG);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int ds_sendmmsg_enter(struct ds_sys_enter *ctx)
+{
+	dns_send_enter(ctx, msg_name((void *)ctx->args[1]), DS_SENDMMSG);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int ds_recvfrom_enter(struct ds_sys_enter *ctx)
+{
+	dns_recv_enter(ctx, (void *)ctx->args[4], DS_RECVFROM);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int ds_recvmsg_enter(struct ds_sys_enter *ctx)
+{
+	dns_recv_enter(ctx, msg_name((void *)ctx->args[1]), DS_RECVMSG);
+	return 0;
+}
+
+struct dns_walk {
+	__u8 *p;     /* the name's first byte, in slot 1 */
+	__u32 avail; /* bytes read from there on */
+	__u32 left;  /* bytes left in the current label; 0: at a length byte */
+	__u32 end;   /* the terminating zero's index */
+	__u32 done;  /* it was found */
+	__u32 bad;
+	__u32 pad;
+};
+
+static long dns_step(__u32 i, struct dns_walk *w)
+{
+	__u8 c;
+
+	if (i >= w->avail) {
+		w->bad = 1;
+		return 1;
+	}
+	c = w->p[i & DS_DNS_MASK];
+	if (w->left) {
+		if (c == '.') {
+			w->bad = 1;
+			return 1;
+		}
+		w->left--;
+		return 0;
+	}
+	if (!c) {
+		w->end = i;
+		w->done = 1;
+		return 1;
+	}
+	if (c & 0xc0) { /* a compression pointer, or a reserved label type */
+		w->bad = 1;
+		return 1;
+	}
+	w->left = c;
+	w->p[i & DS_DNS_MASK] = '.';
+	return 0;
+}
+
+/*
+ * One message's header and question, from the caller's buffer, into the
+ * record in slot 1: the name as string A, the rest into d. Sets
+ * DS_F_MALFORMED when the question cannot be read exactly.
+ */
+static __noinline void dns_parse(struct ds_rec_info *info, const void *buf, __u64 len)
+{
+	struct ds_dns_data *d = (void *)info->data;
+	__u8 *h = (__u8 *)info->swap;
+	struct dns_walk w = { .p = h + DS_DNS_HDR };
+	__u32 n = len > DS_DNS_READ ? DS_DNS_READ : len, q;
+
+	asm volatile("" : "+r"(n));
+	n &= DS_DNS_MASK;
+	if (n < DS_DNS_HDR + 5 || bpf_probe_read_user(h, n, buf)) {
+		info->flags |= DS_F_MALFORMED;
+		return;
+	}
+	d->id = h[0] << 8 | h[1];
+	d->dflags = h[2] << 8 | h[3];
+	d->qdcount = h[4] << 8 | h[5];
+	d->qr = d->dflags >> 15;
+	d->rcode = d->dflags & 0xf;
+	w.avail = n - DS_DNS_HDR;
+	if (!d->qdcount) {
+		info->flags |= DS_F_MALFORMED;
+		return;
+	}
+	bpf_loop(256, dns_step, &w, 0);
+	q = w.end + 1;
+	if (w.bad || !w.done || q + 4 > w.avail) {
+		info->flags |= DS_F_MALFORMED;
+		return;
+	}
+	d->qtype = w.p[q & DS_DNS_MASK] << 8 | w.p[(q + 1) & DS_DNS_MASK];
+	d->qclass = w.p[(q + 2) & DS_DNS_MASK] << 8 | w.p[(q + 3) & DS_DNS_MASK];
+	if (w.end > 1) {
+		/* Past the first label's length byte (now a leading '.'). */
+		bpf_probe_read_kernel(info->a, (w.end - 1) & 255, w.p + 1);
+		info->len_a = (w.end - 1) & 255;
+	}
+}
+
+/*
+ * One DNS record's type part in slot 1: the socket's ends (the peer from
+ * `peer` when given), the message parsed. 0: not a DNS message after all (an
+ * unconnected socket's datagram from another port).
+ */
+static __noinline int dns_fill(struct ds_rec_info *info, __s64 fd, const void *peer, const void *buf, __u64 len)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ds_dns_data *d = (void *)info->data;
+
+	__builtin_memset(d, 0, sizeof(*d));
+	d->sock.fd = fd;
+	sock_read(udp_sock(task, fd), &d->sock);
+	if (peer)
+		sockaddr_user(peer, DS_SOCKADDR_MAX, &d->sock, 1);
+	if (d->sock.dport != DS_DNS_PORT)
+		return 0;
+	dns_parse(info, buf, len);
+	info->data_len = sizeof(*d);
+	return 1;
+}
+
+static __always_inline int msg_first_iov(const void *umsg, struct ds_msghdr *m, __u64 iov[2])
+{
+	return bpf_probe_read_user(m, sizeof(*m), umsg) || !m->iovlen || bpf_probe_read_user(iov, 16, (void *)m->iov);
+}
+
+/* Attached to the exits of sendto, sendmsg, recvfrom and recvmsg: one message, the first iovec's. */
+SEC("tracepoint")
+int ds_dns_exit(struct ds_sys_exit *ctx)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ds_rec_info *info;
+	struct ds_inflight *in;
+	struct ds_handoff *h;
+	struct ds_msghdr m = {};
+	__u64 iov[2] = {};
+	const void *peer, *buf;
+	__u64 len;
+	__u32 kind;
+
+	if (!(in = inflight_get(ctx)))
+		return 0;
+	kind = in->kind;
+	if (kind >= DS_RECVFROM && in->res <= 0)
+		goto out;
+	if (kind == DS_SENDTO || kind == DS_RECVFROM) {
+		peer = (void *)in->args[4];
+		buf = (void *)in->args[1];
+		len = kind == DS_SENDTO ? in->args[2] : in->res;
+	} else {
+		/* Resolvers send and read a message in one buffer. */
+		if (msg_first_iov((void *)in->args[1], &m, iov))
+			goto out;
+		peer = (void *)m.name;
+		buf = (void *)iov[0];
+		len = kind == DS_RECVMSG && in->res < iov[1] ? in->res : iov[1];
+	}
+	info = rec_begin(task);
+	if (!info)
+		goto out;
+	if (!dns_fill(info, in->args[0], peer, buf, len)) {
+		if ((h = handoff()))
+			sd_put_local(info, h->gen);
+		goto out;
+	}
+	rec_submit(ctx, info, DS_EVENT_DNS, in->res, in->nr, 1);
+	return 0;
+out:
+	inflight_drop();
+	return 0;
+}
+
+struct dns_mmsg {
+	void *ctx;
+	struct ds_inflight *in;
+	const void *mmsg;
+};
+
+/*
+ * sendmmsg: one record per message that went out (glibc sends the A and AAAA
+ * queries as two), serialized in place: a tail call would not come back for
+ * the next message.
+ */
+static long mmsg_step(__u32 i, struct dns_mmsg *w)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ds_inflight *in = w->in;
+	struct ds_rec_info *info;
+	struct ds_msghdr m = {};
+	__u64 iov[2] = {};
+	__u64 tag = new_tag();
+	__u32 gen = 0;
+
+	if (i >= in->res || msg_first_iov(w->mmsg + i * DS_MMSGHDR_SIZE, &m, iov))
+		return 1;
+	if (filtered(task) || !(info = rec_open(task, tag, &gen)))
+		return 1;
+	if (dns_fill(info, in->args[0], (void *)m.name, (void *)iov[0], iov[1]))
+		rec_finish(w->ctx, task, info, tag, gen, DS_EVENT_DNS, in->res, in->nr);
+	else
+		sd_put_local(info, gen);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmmsg")
+int ds_sendmmsg_exit(struct ds_sys_exit *ctx)
+{
+	struct ds_inflight *in;
+	struct dns_mmsg w = { .ctx = ctx };
+
+	if (!(in = inflight_get(ctx)))
+		return 0;
+	w.in = in;
+	w.mmsg = (void *)in->args[1];
+	bpf_loop(DS_DNS_MMSG, mmsg_step, &w, 0);
+	inflight_drop();
+	return 0;
+}
+
+#endif /* DS_DNS_BPF_H */

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Network events: connect, accept, bind (and dns, bpf/dns.bpf.h), from the
+ * syscalls' own tracepoints rather than sock/inet_sock_set_state: those run
+ * in the caller's context (the actor is current; state changes for a received
+ * SYN-ACK run in softirq, on whatever task the CPU was running), they see UDP
+ * as well as TCP, and they carry the call's result. Only inet sockets are
+ * reported; the entry programs look at the address family first, so a
+ * connect to a unix socket (syslog, D-Bus) stashes nothing.
+ */
+#ifndef DS_NET_EVENTS_BPF_H
+#define DS_NET_EVENTS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "dual_slot.h"
+#include "record.bpf.h"
+#include "exec_context.bpf.h"
+
+/* The open file behind a descriptor of `task`, or NULL. */
+static __always_inline struct file *fd_file(struct task_struct *task, __s64 fd)
+{
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct file *f = NULL;
+
+	if (fd < 0 || fd >= max)
+		return NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* The struct sock behind a socket file, or NULL for any other file. */
+static __always_inline struct sock *file_sock(struct file *f)
+{
+	struct socket *sock;
+
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & DS_S_IFMT) != DS_S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(f, private_data);
+	return BPF_CORE_READ(sock, sk);
+}
+
+/* An inet socket's two ends as the kernel holds them; 0 (d untouched) for any other family. */
+static __noinline int sock_read(struct sock *sk, struct ds_sock_data *d)
+{
+	__u16 family;
+
+	if (!sk)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != DS_AF_INET && family != DS_AF_INET6)
+		return 0;
+	d->family = family;
+	d->protocol = BPF_CORE_READ(sk, sk_protocol);
+	d->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	d->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	d->sip_1 = 0;
+	d->dip_1 = 0;
+	if (family == DS_AF_INET) {
+		d->sip_0 = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		d->dip_0 = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+	} else {
+		bpf_probe_read_kernel(&d->sip_0, 16, (void *)sk + bpf_core_field_offset(struct sock, __sk_common.skc_v6_rcv_saddr));
+		bpf_probe_read_kernel(&d->dip_0, 16, (void *)sk + bpf_core_field_offset(struct sock, __sk_common.skc_v6_daddr));
+	}
+	return 1;
+}
+
+/* struct sockaddr_in and sockaddr_in6, as one: the v4 address is v6's flowinfo word. */
+struct ds_sockaddr {
+	__u16 family;
+	__u16 port; /* network order */
+	__u32 v4;
+	__u64 v6_0;
+	__u64 v6_1;
+	__u32 scope;
+};
+
+#define DS_SOCKADDR_MAX 28 /* sizeof(struct sockaddr_in6) */
+_Static_assert(sizeof(struct ds_sockaddr) == 32, "a 31 mask bounds reads into ds_sockaddr");
+
+/* The family of a user-space sockaddr, 0 when it cannot be read. */
+static __always_inline __u16 user_family(const void *ua, __u64 len)
+{
+	__u16 family = 0;
+
+	if (!ua || len < sizeof(family))
+		return 0;
+	bpf_probe_read_user(&family, sizeof(family), ua);
+	return family;
+}
+
+static __always_inline int inet_family(__u16 family)
+{
+	return family == DS_AF_INET || family == DS_AF_INET6;
+}
+
+/*
+ * An inet address the caller passed (connect's destination, bind's local
+ * address, sendto's): into the destination (dest) or source end of d.
+ * Returns 0 when it is not an inet address.
+ */
+static __noinline int sockaddr_user(const void *ua, __u64 len, struct ds_sock_data *d, int dest)
+{
+	struct ds_sockaddr sa = {};
+	__u32 n = len > DS_SOCKADDR_MAX ? DS_SOCKADDR_MAX : len;
+	__u64 a0, a1 = 0;
+
+	if (!ua)
+		return 0;
+	asm volatile("" : "+r"(n)); /* keep the mask: the verifier checks the size against sa */
+	n &= 31;
+	if (bpf_probe_read_user(&sa, n, ua) || !inet_family(sa.family))
+		return 0;
+	if (sa.family == DS_AF_INET6 && n < 24)
+		return 0;
+	if (sa.family == DS_AF_INET) {
+		a0 = sa.v4;
+	} else {
+		a0 = sa.v6_0;
+		a1 = sa.v6_1;
+	}
+	d->family = sa.family;
+	if (dest) {
+		d->dport = bpf_ntohs(sa.port);
+		d->dip_0 = a0;
+		d->dip_1 = a1;
+	} else {
+		d->sport = bpf_ntohs(sa.port);
+		d->sip_0 = a0;
+		d->sip_1 = a1;
+	}
+	return 1;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int ds_connect_enter(struct ds_sys_enter *ctx)
+{
+	if (inet_family(user_family((void *)ctx->args[1], ctx->args[2])))
+		inflight_save(ctx, 0);
+	return 0;
+}
+
+/* connect(): the destination as asked (it is all a refused connect has), the source the socket got. */
+SEC("tracepoint/syscalls/sys_exit_connect")
+int ds_connect_exit(struct ds_sys_exit *ctx)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ds_sock_data *d;
+	struct ds_rec_info *info;
+	struct ds_inflight *in;
+
+	if (!(in = inflight_get(ctx)))
+		return 0;
+	info = rec_begin(task);
+	if (!info)
+		goto out;
+	d = (void *)info->data;
+	__builtin_memset(d, 0, sizeof(*d));
+	d->fd = in->args[0];
+	sock_read(file_sock(fd_file(task, d->fd)), d);
+	sockaddr_user((void *)in->args[1], in->args[2], d, 1);
+	info->data_len = sizeof(*d);
+	rec_submit(ctx, info, DS_EVENT_CONNECT, in->res, in->nr, 1);
+	return 0;
+out:
+	inflight_drop();
+	return 0;
+}
+
+/*
+ * accept(), accept4(): only the connections accepted (a non-blocking server's
+ * EAGAIN is no event), from the new socket itself. No entry program: the
+ * result is the new fd.
+ */
+SEC("tracepoint")
+int ds_accept_exit(struct ds_sys_exit *ctx)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ds_sock_data *d;
+	struct ds_rec_info *info;
+	struct sock *sk;
+
+	if (ctx->ret < 0)
+		return 0;
+	sk = file_sock(fd_file(task, ctx->ret));
+	if (!sk || !inet_family(BPF_CORE_READ(sk, __sk_common.skc_family)))
+		return 0;
+	info = rec_begin(task);
+	if (!info)
+		return 0;
+	d = (void *)info->data;
+	__builtin_memset(d, 0, sizeof(*d));
+	d->fd = ctx->ret;
+	sock_read(sk, d);
+	info->data_len = sizeof(*d);
+	rec_submit(ctx, info, DS_EVENT_ACCEPT, ctx->ret, sys_nr(ctx), 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_bind")
+int ds_bind_enter(struct ds_sys_enter *ctx)
+{
+	if (inet_family(user_family((void *)ctx->args[1], ctx->args[2])))
+		inflight_save(ctx, 0);
+	return 0;
+}
+
+/* bind(): the local address asked for (port 0: the kernel picks one, shown as the socket got it). */
+SEC("tracepoint/syscalls/sys_exit_bind")
+int ds_bind_exit(struct ds_sys_exit *ctx)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ds_sock_data *d;
+	struct ds_rec_info *info;
+	struct ds_inflight *in;
+
+	if (!(in = inflight_get(ctx)))
+		return 0;
+	info = rec_begin(task);
+	if (!info)
+		goto out;
+	d = (void *)info->data;
+	__builtin_memset(d, 0, sizeof(*d));
+	d->fd = in->args[0];
+	sock_read(file_sock(fd_file(task, d->fd)), d);
+	if (!d->sport || in->res)
+		sockaddr_user((void *)in->args[1], in->args[2], d, 0);
+	info->data_len = sizeof(*d);
+	rec_submit(ctx, info, DS_EVENT_BIND, in->res, in->nr, 1);
+	return 0;
+out:
+	inflight_drop();
+	return 0;
+}
+
+#endif /* DS_NET_EVENTS_BPF_H */

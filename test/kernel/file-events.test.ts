@@ -1,0 +1,154 @@
+/**
+ * The file events, each triggered for real (workloads/io-trigger.c) under a
+ * running agent and asserted field by field: a file created with O_CREAT (and
+ * none when it already existed), mknod, renameat with a dirfd and relative
+ * names, link and symlink from the cwd, unlink and rmdir, a tmpfs mount, a
+ * chroot (paths where they really are), and load_module's one-line refusal on
+ * a kernel without modules.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BIN } from "../helpers/agent.ts";
+import { describeKernel } from "../helpers/kernel.ts";
+import { IO_TRIGGER, only, underAgent } from "../helpers/trigger.ts";
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+function tmp(): string {
+  const d = mkdtempSync("/tmp/ds-file-");
+  dirs.push(d);
+  return d;
+}
+
+describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
+  test("create_file: an open that created its file, by a relative name; not again for an existing file", async () => {
+    const d = tmp();
+    const { out, events, trigger } = await underAgent(IO_TRIGGER, "create_file", ["create", "new.txt"], { cwd: d });
+    const [e] = only(events, "create_file", trigger);
+    const st = statSync(join(d, "new.txt"));
+    expect(e).toBeDefined();
+    expect(e!.path).toBe(join(d, "new.txt"));
+    expect(e!.syscall).toBe("openat");
+    expect(e!.res).toBe(Number(out.fd));
+    expect(e!.file_type).toBe("file");
+    expect(e!.mode).toBe("0640");
+    expect(e!.ino).toBe(String(st.ino));
+    expect(Number(e!.oflags) & 0x40).toBe(0x40);
+    expect(e!.truncated).toBe(false);
+    // The same open again: the file exists, nothing is created, nothing reported.
+    const again = await underAgent(IO_TRIGGER, "create_file", ["create", "new.txt"], { cwd: d });
+    expect(only(again.events, "create_file", again.trigger)).toEqual([]);
+  }, 30_000);
+
+  test("create_file: the creating process's socket, when it has one", async () => {
+    const d = tmp();
+    // fd 0 is a socket: the shell's stdin is a TCP connection to a local listener.
+    const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const script = `exec 0<>/dev/tcp/127.0.0.1/${server.port}; exec ${IO_TRIGGER} create dl.bin`;
+      const { events } = await underAgent("/bin/bash", "create_file", ["-c", script], { cwd: d });
+      const e = events.find((x) => x.event === "create_file" && x.path === join(d, "dl.bin"));
+      expect(e).toBeDefined();
+      expect(e!.socket).toMatchObject({ fd: 0, family: "inet", protocol: "tcp", dip: "127.0.0.1", dport: server.port });
+    } finally {
+      server.stop(true);
+    }
+  }, 30_000);
+
+  test("create_file by mknod: a fifo, its path from the cwd", async () => {
+    const d = tmp();
+    const { events, trigger } = await underAgent(IO_TRIGGER, "create_file", ["mkfifo", "pipe0"], { cwd: d });
+    const [e] = only(events, "create_file", trigger);
+    expect(e!.path).toBe(join(d, "pipe0"));
+    expect(e!.syscall).toBe("mknodat");
+    expect(e!.res).toBe(0);
+    expect(e!.file_type).toBe("fifo");
+    expect(e!.mode).toBe("0640");
+  }, 30_000);
+
+  test("rename: renameat with a dirfd and relative names, both paths absolute", async () => {
+    const d = tmp();
+    mkdirSync(join(d, "sub"));
+    writeFileSync(join(d, "sub", "a"), "x");
+    const { events, trigger } = await underAgent(IO_TRIGGER, "rename", ["renameat", "sub", "a", "b"], { cwd: d });
+    const [e] = only(events, "rename", trigger);
+    expect(e!.syscall).toBe("renameat");
+    expect(e!.res).toBe(0);
+    expect(e!.old_path).toBe(join(d, "sub", "a"));
+    expect(e!.new_path).toBe(join(d, "sub", "b"));
+    expect(existsSync(join(d, "sub", "b"))).toBe(true);
+  }, 30_000);
+
+  test("link: a hard link (both paths resolved) and a symbolic one (the target as given)", async () => {
+    const d = tmp();
+    writeFileSync(join(d, "orig"), "x");
+    const { events, trigger } = await underAgent(IO_TRIGGER, "link", ["link", "orig", "hard"], { cwd: d });
+    const evs = only(events, "link", trigger);
+    const hard = evs.find((e) => e.kind === "hard");
+    const sym = evs.find((e) => e.kind === "symbolic");
+    expect(hard!.syscall).toBe("link");
+    expect(hard!.old_path).toBe(join(d, "orig"));
+    expect(hard!.new_path).toBe(join(d, "hard"));
+    expect(sym!.syscall).toBe("symlinkat");
+    expect(sym!.old_path).toBe("orig");
+    expect(sym!.new_path).toBe(join(d, "hard.sym"));
+  }, 30_000);
+
+  test("unlink and rmdir: each its own type, only when selected", async () => {
+    const d = tmp();
+    writeFileSync(join(d, "gone"), "x");
+    const u = await underAgent(IO_TRIGGER, "unlink", ["unlink", "gone"], { cwd: d });
+    expect(only(u.events, "unlink", u.trigger).map((e) => [e.syscall, e.path, e.res])).toEqual([
+      ["unlink", join(d, "gone"), 0],
+    ]);
+    const r = await underAgent(IO_TRIGGER, "rmdir", ["rmdir", "dir"], { cwd: d });
+    expect(only(r.events, "rmdir", r.trigger).map((e) => [e.syscall, e.path, e.res])).toEqual([
+      ["rmdir", join(d, "dir"), 0],
+    ]);
+    // rmdir alone selected: the unlink of a file is not reported as anything.
+    writeFileSync(join(d, "gone2"), "x");
+    const none = await underAgent(IO_TRIGGER, "rmdir", ["unlink", "gone2"], { cwd: d });
+    expect(none.events.filter((e) => e.pid === none.trigger && e.event !== "exec")).toEqual([]);
+  }, 30_000);
+
+  test("mount: a tmpfs on a relative mount point: source, absolute mount point, type, flags", async () => {
+    const d = tmp();
+    mkdirSync(join(d, "mnt"));
+    const { events, trigger } = await underAgent(IO_TRIGGER, "mount", ["mount", "mnt"], { cwd: d });
+    const [e] = only(events, "mount", trigger);
+    expect(e!.syscall).toBe("mount");
+    expect(e!.res).toBe(0);
+    expect(e!.source).toBe("ds-tmpfs");
+    expect(e!.mount_point).toBe(join(d, "mnt"));
+    expect(e!.fs_type).toBe("tmpfs");
+    expect(e!.flags).toBe(2); // MS_NOSUID
+  }, 30_000);
+
+  test("a chroot: created and renamed files shown where they are on the host", async () => {
+    const jail = tmp();
+    const { events, trigger } = await underAgent(IO_TRIGGER, "create_file,rename", ["chroot-create", jail, "f"]);
+    expect(only(events, "create_file", trigger)[0]!.path).toBe(join(jail, "f"));
+    const [r] = only(events, "rename", trigger);
+    expect(r!.old_path).toBe(join(jail, "f"));
+    expect(r!.new_path).toBe(join(jail, "f.moved"));
+  }, 30_000);
+
+  test("load_module on a kernel without modules: one line and a non-zero exit when asked for, and doctor says why", async () => {
+    const hasModules = existsSync("/proc/modules");
+    const asked = Bun.spawnSync([BIN, "--events", "load_module", "--duration", "1"], { stderr: "pipe" });
+    const lines = asked.stderr.toString().trim().split("\n");
+    if (hasModules) {
+      expect(asked.exitCode).toBe(0);
+      return;
+    }
+    expect(asked.exitCode).not.toBe(0);
+    expect(lines).toEqual([
+      "dual-slot: load_module is unavailable on this kernel: it has no module support (CONFIG_MODULES off: no init_module or finit_module syscalls to trace)",
+    ]);
+    const doctor = Bun.spawnSync([BIN, "doctor"], { stdout: "pipe" }).stdout.toString();
+    expect(doctor).toMatch(/events .*load_module is unavailable on this kernel/);
+  }, 30_000);
+});

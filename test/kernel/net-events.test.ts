@@ -1,0 +1,184 @@
+/**
+ * The network events, each triggered for real (workloads/io-trigger.c) under
+ * a running agent and asserted field by field: TCP and UDP connects over IPv4
+ * and IPv6 to local listeners, bind with a kernel-chosen port, accept, and DNS
+ * queries and replies against a DNS server the test runs on 127.0.2.53:53
+ * (connected and unconnected sockets, sendmmsg's two queries, NXDOMAIN, and a
+ * malformed reply that must never show a name).
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { createServer, type Server } from "node:net";
+import { describeKernel } from "../helpers/kernel.ts";
+import { IO_TRIGGER, only, underAgent } from "../helpers/trigger.ts";
+
+const DNS_ADDR = "127.0.2.53";
+
+let tcp4: Server;
+let tcp6: Server;
+let dns: { close(): void } | null = null;
+const port = (s: Server) => (s.address() as { port: number }).port;
+
+/** A reply to `q`: the question echoed; NXDOMAIN for nx.*, a compressed question name for bad.*. */
+function reply(q: Uint8Array): Uint8Array {
+  const name: string[] = [];
+  let i = 12;
+  while (q[i]! !== 0 && i < q.length) {
+    name.push(new TextDecoder().decode(q.subarray(i + 1, i + 1 + q[i]!)));
+    i += 1 + q[i]!;
+  }
+  const question = q.subarray(12, i + 5);
+  const head = new Uint8Array(12);
+  head.set(q.subarray(0, 2));
+  head[2] = 0x81;
+  head[3] = name[0] === "nx" ? 0x83 : 0x80;
+  head[5] = 1;
+  if (name[0] === "bad") return new Uint8Array([...head, 0xc0, 0x0c, 0, 1, 0, 1]);
+  return new Uint8Array([...head, ...question]);
+}
+
+beforeAll(async () => {
+  tcp4 = createServer((c) => c.destroy()).listen(0, "127.0.0.1");
+  tcp6 = createServer((c) => c.destroy()).listen(0, "::1");
+  await Promise.all([tcp4, tcp6].map((s) => new Promise((r) => s.once("listening", r))));
+  dns = await Bun.udpSocket({
+    hostname: DNS_ADDR,
+    port: 53,
+    socket: {
+      data(sock, data, p, addr) {
+        sock.send(reply(new Uint8Array(data)), p, addr);
+      },
+    },
+  });
+});
+afterAll(() => {
+  tcp4?.close();
+  tcp6?.close();
+  dns?.close();
+});
+
+const num = (v: string | number | undefined) => Number(v);
+
+describeKernel("network events (root)", { executables: [IO_TRIGGER] }, () => {
+  for (const [proto, addr] of [
+    ["tcp", "127.0.0.1"],
+    ["tcp", "::1"],
+    ["udp", "127.0.0.1"],
+    ["udp", "::1"],
+  ] as const) {
+    test(`connect ${proto} to ${addr}: both ends, the protocol, the fd, res 0`, async () => {
+      const p = proto === "tcp" ? port(addr === "::1" ? tcp6 : tcp4) : 9;
+      const { out, events, trigger } = await underAgent(IO_TRIGGER, "connect", ["connect", proto, addr, String(p)]);
+      const [e] = only(events, "connect", trigger);
+      expect(e).toBeDefined();
+      expect(e!.syscall).toBe("connect");
+      expect(e!.res).toBe(0);
+      expect(e!.family).toBe(addr === "::1" ? "inet6" : "inet");
+      expect(e!.protocol).toBe(proto);
+      expect(e!.dip).toBe(addr);
+      expect(e!.dport).toBe(p);
+      expect(e!.sip).toBe(addr);
+      expect(e!.sport).toBe(num(out.sport));
+      expect(e!.fd).toBe(num(out.fd));
+      expect(e!.comm).toBe("io-trigger");
+      expect(e!.exe).toBe(IO_TRIGGER);
+    }, 30_000);
+  }
+
+  test("a refused TCP connect: res -111, the destination asked for", async () => {
+    const { events, trigger } = await underAgent(IO_TRIGGER, "connect", ["connect", "tcp", "127.0.0.1", "1"], {
+      expectExit: 1,
+    });
+    const [e] = only(events, "connect", trigger);
+    expect(e!.res).toBe(-111);
+    expect(e!.dip).toBe("127.0.0.1");
+    expect(e!.dport).toBe(1);
+  }, 30_000);
+
+  test("bind to port 0: the port the kernel gave, the local address", async () => {
+    const { out, events, trigger } = await underAgent(IO_TRIGGER, "bind", ["bind", "::1"]);
+    const [e] = only(events, "bind", trigger);
+    expect(e!.res).toBe(0);
+    expect(e!.family).toBe("inet6");
+    expect(e!.protocol).toBe("udp");
+    expect(e!.sip).toBe("::1");
+    expect(e!.sport).toBe(num(out.sport));
+    expect("dip" in e!).toBe(false);
+  }, 30_000);
+
+  test("accept: the new connection's fd and both ends", async () => {
+    const { out, events, trigger } = await underAgent(IO_TRIGGER, "accept", ["accept"]);
+    const [e] = only(events, "accept", trigger);
+    expect(e!.res).toBe(num(out.fd));
+    expect(e!.fd).toBe(num(out.fd));
+    expect(e!.sip).toBe("127.0.0.1");
+    expect(e!.sport).toBe(num(out.sport));
+    expect(e!.dip).toBe("127.0.0.1");
+    expect(e!.dport).toBe(num(out.dport));
+    expect(e!.protocol).toBe("tcp");
+  }, 30_000);
+
+  test("dns over a connected socket: the query and its NOERROR reply, name, type, id, both ends", async () => {
+    const { out, events, trigger } = await underAgent(IO_TRIGGER, "dns", [
+      "dns",
+      "connected",
+      DNS_ADDR,
+      "www.example.com",
+    ]);
+    const evs = only(events, "dns", trigger);
+    const q = evs.find((e) => e.direction === "query");
+    const r = evs.find((e) => e.direction === "reply");
+    for (const e of [q, r]) {
+      expect(e).toBeDefined();
+      expect(e!.name).toBe("www.example.com");
+      expect(e!.malformed).toBe(false);
+      expect(e!.qtype).toBe(1);
+      expect(e!.qtype_name).toBe("A");
+      expect(e!.qclass).toBe(1);
+      expect(e!.id).toBe(num(out.id));
+      expect(e!.dip).toBe(DNS_ADDR);
+      expect(e!.dport).toBe(53);
+      expect(e!.sport).toBe(num(out.sport));
+      expect(e!.protocol).toBe("udp");
+    }
+    expect(q!.syscall).toBe("sendto");
+    expect(q!.rcode_name).toBe("");
+    expect(r!.syscall).toBe("recvfrom");
+    expect(r!.rcode).toBe(0);
+    expect(r!.rcode_name).toBe("NOERROR");
+  }, 30_000);
+
+  test("dns with sendto on an unconnected socket, and an NXDOMAIN reply", async () => {
+    const { out, events, trigger } = await underAgent(IO_TRIGGER, "dns", ["dns", "sendto", DNS_ADDR, "nx.example"]);
+    const evs = only(events, "dns", trigger);
+    const q = evs.find((e) => e.direction === "query");
+    const r = evs.find((e) => e.direction === "reply");
+    expect(q!.name).toBe("nx.example");
+    expect(q!.dip).toBe(DNS_ADDR);
+    expect(q!.fd).toBe(num(out.fd));
+    expect(r!.name).toBe("nx.example");
+    expect(r!.rcode).toBe(3);
+    expect(r!.rcode_name).toBe("NXDOMAIN");
+    expect(r!.dip).toBe(DNS_ADDR);
+    expect(r!.dport).toBe(53);
+  }, 30_000);
+
+  test("dns with sendmmsg: both queries (A and AAAA), each its own record", async () => {
+    const { events, trigger } = await underAgent(IO_TRIGGER, "dns", ["dns", "sendmmsg", DNS_ADDR, "two.example"]);
+    const qs = only(events, "dns", trigger).filter((e) => e.direction === "query");
+    expect(qs.map((e) => [e.syscall, e.name, e.qtype_name, e.id])).toEqual([
+      ["sendmmsg", "two.example", "A", 0x4d53],
+      ["sendmmsg", "two.example", "AAAA", 0x4d54],
+    ]);
+  }, 30_000);
+
+  test("a malformed reply (a compressed question name): flagged, and no name shown", async () => {
+    const { events, trigger } = await underAgent(IO_TRIGGER, "dns", ["dns", "connected", DNS_ADDR, "bad.example"]);
+    const evs = only(events, "dns", trigger);
+    expect(evs.find((e) => e.direction === "query")!.name).toBe("bad.example");
+    const r = evs.find((e) => e.direction === "reply");
+    expect(r).toBeDefined();
+    expect(r!.malformed).toBe(true);
+    expect(r!.name).toBe("");
+    expect(r!.qtype).toBe(0);
+  }, 30_000);
+});

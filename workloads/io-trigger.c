@@ -1,0 +1,274 @@
+/*
+ * io-trigger: does one network or file thing for real, so a kernel test can
+ * assert the record the agent built for it. Test-only: not embedded; static,
+ * so it runs unchanged in the kernel matrix VMs.
+ *
+ *   io-trigger connect tcp|udp ADDR PORT   connect(2) to ADDR (IPv4 or IPv6); TCP: blocking
+ *   io-trigger bind ADDR                   a UDP socket bound to ADDR, port 0 (the kernel picks)
+ *   io-trigger accept                      listen on 127.0.0.1, connect to it, accept(2) once
+ *   io-trigger dns connected|sendto|sendmmsg ADDR NAME
+ *                                          one query for NAME (type A; sendmmsg: A then AAAA) to
+ *                                          ADDR port 53 over UDP, then read one reply, as glibc does
+ *   io-trigger create PATH                 open(PATH, O_CREAT|O_WRONLY) (relative to the cwd)
+ *   io-trigger mkfifo PATH                 mknodat(AT_FDCWD, PATH, S_IFIFO|0640)
+ *   io-trigger renameat DIR OLD NEW        renameat(dirfd, OLD, dirfd, NEW) with dirfd = open(DIR)
+ *   io-trigger link OLD NEW                link(2), then symlinkat(OLD, AT_FDCWD, NEW.sym)
+ *   io-trigger unlink PATH                 unlink(2)
+ *   io-trigger rmdir PATH                  mkdir then rmdir
+ *   io-trigger mount DIR                   mount("ds-tmpfs", DIR, "tmpfs", MS_NOSUID) then umount
+ *   io-trigger chroot-create JAIL NAME     chroot(JAIL), then open("/NAME", O_CREAT) and
+ *                                          rename("/NAME", "/NAME.moved")
+ *
+ * Every command prints one JSON line with what a test needs to match the
+ * event (pid, fds, ports, ids) and exits 0 when the action happened.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void die(const char *what)
+{
+	fprintf(stderr, "io-trigger: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+/* ADDR and PORT as a sockaddr_in or sockaddr_in6; returns its length. */
+static socklen_t addr_of(const char *addr, int port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(port);
+		return sizeof(*a4);
+	}
+	if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(port);
+		return sizeof(*a6);
+	}
+	fprintf(stderr, "io-trigger: not an address: %s\n", addr);
+	exit(2);
+}
+
+static int local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		die("getsockname");
+	return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+					     : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* A DNS query for NAME (type qtype, class IN) into buf; returns its length. */
+static int query(unsigned char *buf, uint16_t id, const char *name, uint16_t qtype)
+{
+	int n = 12;
+	const char *p = name;
+
+	memset(buf, 0, 12);
+	buf[0] = id >> 8;
+	buf[1] = id & 0xff;
+	buf[2] = 0x01; /* RD */
+	buf[5] = 1;    /* QDCOUNT */
+	while (*p) {
+		const char *dot = strchr(p, '.');
+		int len = dot ? (int)(dot - p) : (int)strlen(p);
+
+		buf[n++] = len;
+		memcpy(buf + n, p, len);
+		n += len;
+		p += len + (dot ? 1 : 0);
+	}
+	buf[n++] = 0;
+	buf[n++] = qtype >> 8;
+	buf[n++] = qtype & 0xff;
+	buf[n++] = 0;
+	buf[n++] = 1;
+	return n;
+}
+
+static int cmd_dns(const char *mode, const char *addr, const char *name)
+{
+	unsigned char q[512], q2[512], reply[512];
+	struct sockaddr_storage ss, from;
+	socklen_t len = addr_of(addr, 53, &ss), flen = sizeof(from);
+	int fd = socket(ss.ss_family, SOCK_DGRAM, 0), n, n2;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	if (fd < 0)
+		die("socket");
+	n = query(q, 0x4d53, name, 1);
+	if (!strcmp(mode, "sendto")) {
+		printf("{\"pid\":%d,\"fd\":%d,\"id\":%d}\n", getpid(), fd, 0x4d53);
+		fflush(stdout);
+		if (sendto(fd, q, n, 0, (struct sockaddr *)&ss, len) != n)
+			die("sendto");
+	} else {
+		if (connect(fd, (struct sockaddr *)&ss, len) < 0)
+			die("connect");
+		printf("{\"pid\":%d,\"fd\":%d,\"id\":%d,\"sport\":%d}\n", getpid(), fd, 0x4d53, local_port(fd));
+		fflush(stdout);
+		if (!strcmp(mode, "sendmmsg")) {
+			struct iovec iov[2] = { { q, n }, { q2, 0 } };
+			struct mmsghdr m[2];
+
+			n2 = query(q2, 0x4d54, name, 28);
+			iov[1].iov_len = n2;
+			memset(m, 0, sizeof(m));
+			m[0].msg_hdr.msg_iov = &iov[0];
+			m[0].msg_hdr.msg_iovlen = 1;
+			m[1].msg_hdr.msg_iov = &iov[1];
+			m[1].msg_hdr.msg_iovlen = 1;
+			if (sendmmsg(fd, m, 2, 0) != 2)
+				die("sendmmsg");
+		} else if (send(fd, q, n, 0) != n) {
+			die("send");
+		}
+	}
+	if (poll(&pfd, 1, 3000) != 1)
+		die("no reply");
+	if (recvfrom(fd, reply, sizeof(reply), 0, (struct sockaddr *)&from, &flen) < 12)
+		die("recvfrom");
+	return 0;
+}
+
+static int cmd_net(int argc, char **argv)
+{
+	const char *cmd = argv[1];
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd;
+
+	if (!strcmp(cmd, "connect") && argc == 5) {
+		len = addr_of(argv[3], atoi(argv[4]), &ss);
+		fd = socket(ss.ss_family, strcmp(argv[2], "udp") ? SOCK_STREAM : SOCK_DGRAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) < 0)
+			die("connect");
+		printf("{\"pid\":%d,\"fd\":%d,\"sport\":%d}\n", getpid(), fd, local_port(fd));
+		return 0;
+	}
+	if (!strcmp(cmd, "bind") && argc == 3) {
+		len = addr_of(argv[2], 0, &ss);
+		fd = socket(ss.ss_family, SOCK_DGRAM, 0);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) < 0)
+			die("bind");
+		printf("{\"pid\":%d,\"fd\":%d,\"sport\":%d}\n", getpid(), fd, local_port(fd));
+		return 0;
+	}
+	if (!strcmp(cmd, "accept") && argc == 2) {
+		int l = socket(AF_INET, SOCK_STREAM, 0), c, a;
+
+		len = addr_of("127.0.0.1", 0, &ss);
+		if (l < 0 || bind(l, (struct sockaddr *)&ss, len) < 0 || listen(l, 1) < 0)
+			die("listen");
+		((struct sockaddr_in *)&ss)->sin_port = htons(local_port(l));
+		c = socket(AF_INET, SOCK_STREAM, 0);
+		if (c < 0 || connect(c, (struct sockaddr *)&ss, len) < 0)
+			die("connect");
+		a = accept(l, NULL, NULL);
+		if (a < 0)
+			die("accept");
+		printf("{\"pid\":%d,\"fd\":%d,\"sport\":%d,\"dport\":%d}\n", getpid(), a, local_port(l), local_port(c));
+		return 0;
+	}
+	if (!strcmp(cmd, "dns") && argc == 5)
+		return cmd_dns(argv[2], argv[3], argv[4]);
+	return -1;
+}
+
+static int cmd_file(int argc, char **argv)
+{
+	const char *cmd = argv[1];
+	int fd;
+
+	if (!strcmp(cmd, "create") && argc == 3) {
+		fd = open(argv[2], O_CREAT | O_WRONLY | O_CLOEXEC, 0640);
+		if (fd < 0)
+			die("open");
+		printf("{\"pid\":%d,\"fd\":%d}\n", getpid(), fd);
+		return 0;
+	}
+	if (!strcmp(cmd, "mkfifo") && argc == 3) {
+		if (mknodat(AT_FDCWD, argv[2], S_IFIFO | 0640, 0) < 0)
+			die("mknodat");
+		printf("{\"pid\":%d}\n", getpid());
+		return 0;
+	}
+	if (!strcmp(cmd, "renameat") && argc == 5) {
+		int dfd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (dfd < 0 || renameat(dfd, argv[3], dfd, argv[4]) < 0)
+			die("renameat");
+		printf("{\"pid\":%d,\"dirfd\":%d}\n", getpid(), dfd);
+		return 0;
+	}
+	if (!strcmp(cmd, "link") && argc == 4) {
+		char sym[4096];
+
+		snprintf(sym, sizeof(sym), "%s.sym", argv[3]);
+		if (link(argv[2], argv[3]) < 0 || symlinkat(argv[2], AT_FDCWD, sym) < 0)
+			die("link");
+		printf("{\"pid\":%d}\n", getpid());
+		return 0;
+	}
+	if (!strcmp(cmd, "unlink") && argc == 3) {
+		if (unlink(argv[2]) < 0)
+			die("unlink");
+		printf("{\"pid\":%d}\n", getpid());
+		return 0;
+	}
+	if (!strcmp(cmd, "rmdir") && argc == 3) {
+		if (mkdir(argv[2], 0700) < 0 || rmdir(argv[2]) < 0)
+			die("rmdir");
+		printf("{\"pid\":%d}\n", getpid());
+		return 0;
+	}
+	if (!strcmp(cmd, "mount") && argc == 3) {
+		if (mount("ds-tmpfs", argv[2], "tmpfs", MS_NOSUID, "size=1m") < 0)
+			die("mount");
+		if (umount(argv[2]) < 0)
+			die("umount");
+		printf("{\"pid\":%d}\n", getpid());
+		return 0;
+	}
+	if (!strcmp(cmd, "chroot-create") && argc == 4) {
+		char path[4096], moved[4096];
+
+		snprintf(path, sizeof(path), "/%s", argv[3]);
+		snprintf(moved, sizeof(moved), "/%s.moved", argv[3]);
+		if (chroot(argv[2]) < 0 || chdir("/") < 0)
+			die("chroot");
+		fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+		if (fd < 0 || rename(path, moved) < 0)
+			die("create in the chroot");
+		printf("{\"pid\":%d,\"fd\":%d}\n", getpid(), fd);
+		return 0;
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	int r;
+
+	if (argc > 1 && ((r = cmd_net(argc, argv)) >= 0 || (r = cmd_file(argc, argv)) >= 0))
+		return r;
+	fprintf(stderr, "io-trigger: unknown command or arguments: %s\n", argc > 1 ? argv[1] : "");
+	return 2;
+}
