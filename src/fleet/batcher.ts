@@ -4,7 +4,8 @@
  *
  * A row is the agent's own NDJSON line, not re-rendered (its escaping of
  * hostile kernel strings is the one that is tested), with the sink's fields
- * spliced in: `{"run":R,"seq":N,` + the line's members + `}`, and for the
+ * spliced in: `{"run":R,"seq":N,` + the line's members + `,"ts":S}` (S: `time`
+ * in epoch seconds), and for the
  * record types whose nested objects have no column (`rawFor`), `,"raw":"<line>"`
  * before the brace. Not for every type: a copy of each exec line doubled the
  * bytes to escape and compress, the agent's CPU per event with them.
@@ -33,6 +34,18 @@ export interface BatcherOptions {
 }
 
 const EVENT_KEY = Buffer.from(',"event":"');
+const TIME_KEY = Buffer.from(',"time":"');
+const TS_KEY = Buffer.from(',"ts":');
+
+/** Days from 1970-01-01 to y-m-d (proleptic Gregorian), Howard Hinnant's days_from_civil. */
+function daysFromCivil(y: number, m: number, d: number): number {
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -67,7 +80,7 @@ export class Batcher {
     if (end - start < 2 || src[start] !== 0x7b || src[end - 1] !== 0x7d) return false;
     const b = this.out;
     // Worst case: the line twice, each byte of the copy escaped to 6.
-    b.ensure(this.prefix.length + 24 + (end - start) * 7 + 16);
+    b.ensure(this.prefix.length + 24 + (end - start) * 7 + 48);
     if (this.rows === 0) {
       this.first = this.next;
       this.openedAt = this.now();
@@ -80,6 +93,9 @@ export class Batcher {
     const inner = end - start - 2;
     if (inner > 0) src.copy(buf, at, start + 1, end - 1);
     at += inner;
+    if (inner === 0) at--; // `{}`: the comma after seq is the one before ts
+    at += TS_KEY.copy(buf, at);
+    at += buf.write(String(this.epochSeconds(src, start, end)), at, "latin1");
     if (!this.wantsRaw(src, start, end)) {
       buf[at++] = 0x7d;
       buf[at++] = 0x0a;
@@ -107,6 +123,29 @@ export class Batcher {
     this.rows++;
     this.next++;
     return true;
+  }
+
+  /**
+   * The line's `time` (RFC 3339 UTC) in whole seconds since the epoch, for the
+   * `ts` column: the table's partition and sorting key, sent rather than
+   * computed by the server because 18.16's Distributed tables forward
+   * MATERIALIZED columns to the shards, which refuse them. 0 without a time.
+   */
+  private epochSeconds(src: Buffer, start: number, end: number): number {
+    const at = src.indexOf(TIME_KEY, start);
+    const p = at + TIME_KEY.length;
+    if (at < 0 || p + 19 > end) return 0;
+    const n = (i: number, len: number) => {
+      let v = 0;
+      for (let k = 0; k < len; k++) {
+        const c = src[p + i + k]! - 48;
+        if (c < 0 || c > 9) return Number.NaN;
+        v = v * 10 + c;
+      }
+      return v;
+    };
+    const secs = daysFromCivil(n(0, 4), n(5, 2), n(8, 2)) * 86400 + n(11, 2) * 3600 + n(14, 2) * 60 + n(17, 2);
+    return Number.isFinite(secs) && secs >= 0 ? secs : 0;
   }
 
   /**

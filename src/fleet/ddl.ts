@@ -6,7 +6,7 @@
  * adds to each row: `run` and `seq` (the row's identity), `raw` (the line
  * itself, for the types with nested objects: privilege_escalation's `old`
  * and `new` credentials; the lab's `heap` is not kept) and `ts`, `time` as a
- * DateTime.
+ * DateTime (see Batcher.epochSeconds).
  *
  * Typed columns rather than one JSON string: the queries filter and group by
  * exe, uid, stdin... and a column is read alone, compressed with its kind,
@@ -22,8 +22,6 @@ import type { SinkTarget } from "./target.ts";
 export interface Column {
   name: string;
   type: string;
-  /** A MATERIALIZED expression: computed by the server, never sent. */
-  materialized?: string;
   comment: string;
 }
 
@@ -99,8 +97,8 @@ export function tableColumns(): Column[] {
     {
       name: "ts",
       type: "DateTime",
-      materialized: "parseDateTimeBestEffort(time)",
-      comment: "`time` to the second.",
+      comment:
+        "`time` to the second, sent by the agent (a MATERIALIZED column would break inserts through a Distributed table on 18.16).",
     },
   );
   return out;
@@ -129,10 +127,7 @@ const sqlString = (s: string) => `'${s.replace(/\\/g, "\\\\").replace(/'/g, "\\'
 
 function columnsSql(): string {
   return tableColumns()
-    .map(
-      (c) =>
-        `    ${c.name} ${c.type}${c.materialized !== undefined ? ` MATERIALIZED ${c.materialized}` : ""} COMMENT ${sqlString(c.comment)}`,
-    )
+    .map((c) => `    ${c.name} ${c.type} COMMENT ${sqlString(c.comment)}`)
     .join(",\n");
 }
 

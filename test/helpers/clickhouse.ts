@@ -4,7 +4,9 @@
  * data, logs and ports (free ones) in a fresh temporary directory, no systemd.
  * Two users: `default` (no password) and `agent` (password AGENT_PASSWORD).
  * kill() is SIGKILL (a server that dies mid-stream), start() again reuses the
- * directory and ports.
+ * directory and ports. Its config is Debian's plus one cluster, TWO_SHARDS:
+ * two shards on this same server, told apart by their default databases
+ * (fleet_s1, fleet_s2), for a Distributed table over real shards.
  */
 import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +15,9 @@ import { join } from "node:path";
 export const CLICKHOUSE_SERVER = "/usr/sbin/clickhouse-server";
 export const AGENT_USER = "agent";
 export const AGENT_PASSWORD = "s3cret-for-tests";
+export const TWO_SHARDS = "fleet_two_shards";
+export const SHARD_DATABASES = ["fleet_s1", "fleet_s2"] as const;
+const DEBIAN_CONFIG = "/etc/clickhouse-server/config.xml";
 
 const USERS_XML = `<?xml version="1.0"?>
 <yandex>
@@ -45,7 +50,7 @@ function userIds(name: string): { uid: number; gid: number } {
 export class ClickHouse {
   readonly dir: string;
   readonly httpPort = freePort();
-  private readonly tcpPort = freePort();
+  readonly tcpPort = freePort();
   private readonly interPort = freePort();
   private proc: ReturnType<typeof Bun.spawn> | null = null;
 
@@ -53,8 +58,19 @@ export class ClickHouse {
     this.dir = mkdtempSync(join(tmpdir(), "dual-slot-clickhouse-"));
     const { uid, gid } = userIds("clickhouse");
     writeFileSync(join(this.dir, "users.xml"), USERS_XML);
+    writeFileSync(join(this.dir, "config.xml"), this.config());
     chownSync(this.dir, uid, gid);
-    chownSync(join(this.dir, "users.xml"), uid, gid);
+    for (const f of ["users.xml", "config.xml"]) chownSync(join(this.dir, f), uid, gid);
+  }
+
+  /** Debian's config with TWO_SHARDS added to its test clusters. */
+  private config(): string {
+    const shard = (db: string) =>
+      `<shard><replica><host>127.0.0.1</host><port>${this.tcpPort}</port><default_database>${db}</default_database></replica></shard>`;
+    const cluster = `<${TWO_SHARDS}>${SHARD_DATABASES.map(shard).join("")}</${TWO_SHARDS}>`;
+    const text = readFileSync(DEBIAN_CONFIG, "utf8");
+    if (!/<remote_servers[^>]*>/.test(text)) throw new Error(`${DEBIAN_CONFIG}: no <remote_servers>`);
+    return text.replace(/<remote_servers[^>]*>/, (open) => `${open}\n        ${cluster}`);
   }
 
   /** `clickhouse+http://127.0.0.1:PORT/DB.TABLE`. */
@@ -71,7 +87,7 @@ export class ClickHouse {
         "--regid=clickhouse",
         "--init-groups",
         CLICKHOUSE_SERVER,
-        "--config-file=/etc/clickhouse-server/config.xml",
+        `--config-file=${d}/config.xml`,
         "--",
         `--path=${d}/`,
         `--tmp_path=${d}/tmp/`,

@@ -15,7 +15,15 @@ import { Batcher } from "../../src/fleet/batcher.ts";
 import { ClickHouseClient } from "../../src/fleet/client.ts";
 import { parseSinkTarget } from "../../src/fleet/target.ts";
 import { BIN, type Proc, parseEvents, parseSummary, spawnProc, uniqueTrue, waitAttached } from "../helpers/agent.ts";
-import { AGENT_PASSWORD, AGENT_USER, CLICKHOUSE_SERVER, ClickHouse, freePort } from "../helpers/clickhouse.ts";
+import {
+  AGENT_PASSWORD,
+  AGENT_USER,
+  CLICKHOUSE_SERVER,
+  ClickHouse,
+  freePort,
+  SHARD_DATABASES,
+  TWO_SHARDS,
+} from "../helpers/clickhouse.ts";
 import { describeKernel } from "../helpers/kernel.ts";
 
 const dirs: string[] = [];
@@ -38,7 +46,7 @@ async function newTable(ch: ClickHouse, name?: string): Promise<{ table: string;
   const url = ch.url(table);
   const ddl = Bun.spawnSync([BIN, "sink", "schema", url], { stdout: "pipe", stderr: "pipe" });
   if (ddl.exitCode !== 0) throw new Error(`sink schema: ${ddl.stderr.toString()}`);
-  await ch.query("CREATE DATABASE IF NOT EXISTS fleet");
+  await ch.query(`CREATE DATABASE IF NOT EXISTS ${table.split(".")[0]}`);
   await ch.query(ddl.stdout.toString());
   return { table, url };
 }
@@ -87,7 +95,7 @@ async function runOf(ch: ClickHouse, table: string, comm: string): Promise<strin
 
 describeKernel(
   "fleet sink into a real ClickHouse (root)",
-  { executables: [CLICKHOUSE_SERVER], commands: ["setpriv"] },
+  { executables: [CLICKHOUSE_SERVER], commands: ["setpriv", "unshare", "hostname"] },
   () => {
     let ch: ClickHouse;
     beforeAll(async () => {
@@ -334,6 +342,64 @@ describeKernel(
       expect([...counts].sort((x, y) => x - y)).toEqual(sent);
       for (const [i, r] of runs.entries()) await expectNoGaps(ch, table, r, counts[i]!);
     }, 60_000);
+
+    test("a Distributed table over two shards: each host's rows on its own shard, once, no gaps", async () => {
+      await ch.query("CREATE DATABASE IF NOT EXISTS fleet");
+      for (const db of SHARD_DATABASES) await newTable(ch, `${db}.events_local`);
+      await ch.query(
+        `CREATE TABLE fleet.events_dist AS ${SHARD_DATABASES[0]}.events_local ENGINE = Distributed(${TWO_SHARDS}, '', events_local, cityHash64(host))`,
+      );
+      // Two host names the sharding key puts on different shards (a UTS namespace each).
+      const hosts: string[] = [];
+      for (let i = 0; hosts[0] === undefined || hosts[1] === undefined; i++) {
+        const name = `dsf-host-${i}`;
+        const shard = await ch.number(`SELECT cityHash64('${name}') % 2`);
+        if (hosts[shard] === undefined) hosts[shard] = name;
+      }
+      const bin = uniqueTrue("dsfleet");
+      dirs.push(bin.dir);
+      const url = ch.url("fleet.events_dist");
+      const agents: Proc[] = [];
+      for (const h of hosts) {
+        const args = ["--events", "exec", "--sink", url, "--sink-flush", "0.2", "--spool", join(tempDir(), "spool")];
+        const p = spawnProc([
+          "unshare",
+          "--uts",
+          "sh",
+          "-c",
+          `hostname "$0" && exec "$@"`,
+          h,
+          BIN,
+          ...args,
+          "--comm",
+          bin.comm,
+        ]);
+        await waitAttached(p);
+        agents.push(p);
+      }
+      const N = 20;
+      await execs(bin.path, N, "dist");
+      const where = `FROM fleet.events_dist FINAL WHERE event = 'exec' AND comm = '${bin.comm}'`;
+      const arrived = await ch.waitFor(`SELECT count() ${where}`, 2 * N);
+      const runs = await Promise.all(agents.map((a) => a.finish("SIGINT")));
+      expect({ arrived, stderr: runs.map((r) => r.stderr) }).toEqual({
+        arrived: 2 * N,
+        stderr: runs.map((r) => r.stderr),
+      });
+      for (const [i, db] of SHARD_DATABASES.entries()) {
+        expect((await ch.query(`SELECT DISTINCT host FROM ${db}.events_local`)).trim()).toBe(hosts[i]!);
+        expect(await ch.number(`SELECT count() ${where} AND host = '${hosts[i]}'`)).toBe(N);
+      }
+      for (const r of runs) {
+        const s = parseSummary(r.stderr);
+        expect(s.sink_waiting).toBe("0");
+        expect(s.sink_dropped).toBe("0");
+      }
+      for (const run of await runOf(ch, "fleet.events_dist", bin.comm)) {
+        const sent = await ch.number(`SELECT count() FROM fleet.events_dist FINAL WHERE run = '${run}'`);
+        await expectNoGaps(ch, "fleet.events_dist", run, sent);
+      }
+    }, 90_000);
 
     test("a batch inserted twice (a replay after a lost answer) folds into one set of rows", async () => {
       const { table, url } = await newTable(ch);

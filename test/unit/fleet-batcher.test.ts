@@ -34,7 +34,7 @@ test("a row is the line's members, run and seq first, and the line itself as raw
     expect(r.run).toBe("r1");
     expect(r.seq).toBe(i + 1);
     expect(r.raw).toBe(lines[i]!);
-    const { run: _r, seq: _s, raw: _w, ...rest } = r;
+    const { run: _r, seq: _s, raw: _w, ts: _t, ...rest } = r;
     expect(rest).toEqual(JSON.parse(lines[i]!));
   });
 });
@@ -47,7 +47,7 @@ test("raw only for the types in rawFor, found by the line's own event key", () =
   b.pushString(tricky);
   b.pushString(lost);
   const [r1, r2] = rowsOf(b.seal()!.body);
-  expect(r1).toEqual({ run: "r", seq: 1, ...JSON.parse(tricky) });
+  expect(r1).toEqual({ run: "r", seq: 1, ...JSON.parse(tricky), ts: 0 });
   expect(r2!.raw).toBe(lost);
 });
 
@@ -88,5 +88,23 @@ test("bytes from a rendered buffer: only [start, end) is taken", () => {
   const b = new Batcher({ run: "r", maxRows: 10, maxBytes: 1 << 20, maxAgeMs: 1000, rawFor: new Set(["e"]) });
   const buf = Buffer.from('xx{"k":"v","event":"e"}yy');
   b.push(buf, 2, buf.length - 2);
-  expect(rowsOf(b.seal()!.body)[0]).toEqual({ run: "r", seq: 1, k: "v", event: "e", raw: '{"k":"v","event":"e"}' });
+  expect(rowsOf(b.seal()!.body)[0]).toEqual({
+    run: "r",
+    seq: 1,
+    k: "v",
+    event: "e",
+    ts: 0,
+    raw: '{"k":"v","event":"e"}',
+  });
+});
+
+test("ts: the line's time in epoch seconds (UTC), the same bytes on a replay; 0 without one", () => {
+  const b = new Batcher({ run: "r", maxRows: 10, maxBytes: 1 << 20, maxAgeMs: 1000 });
+  const times = ["2026-12-03T06:34:09.123456789Z", "2000-02-29T23:59:59.000000000Z", "1970-01-01T00:00:00.5Z"];
+  for (const time of times) b.pushString(JSON.stringify({ schema: 1, host: "h", event: "lost", time, cpu: 0 }));
+  b.pushString(JSON.stringify({ schema: 1, host: "h", event: "x" }));
+  b.pushString("{}");
+  const rows = rowsOf(b.seal()!.body);
+  expect(rows.map((r) => r.ts)).toEqual([...times.map((t) => Math.floor(Date.parse(t) / 1000)), 0, 0]);
+  expect(rows[4]).toEqual({ run: "r", seq: 5, ts: 0 });
 });
