@@ -291,49 +291,43 @@ out:
 	return 0;
 }
 
-struct dns_mmsg {
-	void *ctx;
-	struct ds_inflight *in;
-	const void *mmsg;
-};
-
 /*
  * sendmmsg: one record per message that went out (glibc sends the A and AAAA
- * queries as two), serialized in place: a tail call would not come back for
- * the next message.
+ * queries as two). Each goes to ds_emit like any record, which jumps back
+ * here (ds_handoff.resume) to go on from the next message; the stash keeps
+ * how far it got, and is dropped once every message is handled.
  */
-static long mmsg_step(__u32 i, struct dns_mmsg *w)
-{
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct ds_inflight *in = w->in;
-	struct ds_rec_info *info;
-	struct ds_msghdr m = {};
-	__u64 iov[2] = {};
-	__u64 tag = new_tag();
-	__u32 gen = 0;
-
-	if (i >= in->res || msg_first_iov(w->mmsg + i * DS_MMSGHDR_SIZE, &m, iov))
-		return 1;
-	if (filtered(task) || !(info = rec_open(task, tag, &gen)))
-		return 1;
-	if (dns_fill(info, in->args[0], (void *)m.name, (void *)iov[0], iov[1]))
-		rec_finish(w->ctx, task, info, tag, gen, DS_EVENT_DNS, in->res, in->nr);
-	else
-		sd_put_local(info, gen);
-	return 0;
-}
-
 SEC("tracepoint/syscalls/sys_exit_sendmmsg")
 int ds_sendmmsg_exit(struct ds_sys_exit *ctx)
 {
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ds_rec_info *info;
 	struct ds_inflight *in;
-	struct dns_mmsg w = { .ctx = ctx };
+	struct ds_handoff *h;
 
 	if (!(in = inflight_get(ctx)))
 		return 0;
-	w.in = in;
-	w.mmsg = (void *)in->args[1];
-	bpf_loop(DS_DNS_MMSG, mmsg_step, &w, 0);
+	for (__u32 i = 0; i < DS_DNS_MMSG; i++) {
+		struct ds_msghdr m = {};
+		__u64 iov[2] = {};
+
+		if (i < in->step)
+			continue;
+		if (i >= in->res || msg_first_iov((void *)in->args[1] + i * DS_MMSGHDR_SIZE, &m, iov))
+			break;
+		info = rec_begin(task);
+		h = handoff();
+		if (!info || !h)
+			break;
+		if (!dns_fill(info, in->args[0], (void *)m.name, (void *)iov[0], iov[1])) {
+			sd_put_local(info, h->gen);
+			continue;
+		}
+		in->step = i + 1;
+		h->resume = 1;
+		rec_submit(ctx, info, DS_EVENT_DNS, in->res, in->nr, 0);
+		return 0;
+	}
 	inflight_drop();
 	return 0;
 }

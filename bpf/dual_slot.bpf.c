@@ -55,6 +55,43 @@ static __noinline void refresh_tid(__u64 tag)
 	sd_put_percpu_data(scratch, business_slot(), OWNER_REFRESH, gen, 0);
 }
 
+/*
+ * The lab's interrupt-context level (experiments "irq"): programs on the
+ * timer tick's hrtimer (hardirq) and on softirq_entry, which can land inside
+ * any of our programs on the same CPU, each taking a business slot (and
+ * writing it) and then a serializer slot, as a record built there would.
+ * irq_slots 1: Elkeid's layout, every context on slots 1 and 0; 2: a pair
+ * per context (softirq 3 and 2, hardirq 5 and 4), as the kernel keeps a
+ * perf sample buffer per nesting level for bpf_perf_event_output. Our own
+ * events never run in interrupt context (see bpf/net_events.bpf.h).
+ */
+static __always_inline int irq_level(__u32 own_pair)
+{
+	__u32 biz = ds_cfg.irq_slots == 2 ? own_pair + 1 : 1, g1 = 0, g0 = 0;
+	struct ds_file_info *s = sd_get_percpu_data(sizeof(*s), biz, OWNER_IRQ, &g1);
+	void *out;
+
+	if (!s)
+		return 0;
+	s->tag = ~s->tag;
+	out = sd_get_percpu_data(sizeof(__u64), biz - 1, OWNER_IRQ, &g0);
+	sd_put_percpu_data(out, biz - 1, OWNER_IRQ, g0, 0);
+	sd_put_percpu_data(s, biz, OWNER_IRQ, g1, 0);
+	return 0;
+}
+
+SEC("raw_tracepoint/softirq_entry")
+int ds_irq_softirq(void *ctx)
+{
+	return irq_level(2);
+}
+
+SEC("raw_tracepoint/hrtimer_expire_entry")
+int ds_irq_hardirq(void *ctx)
+{
+	return irq_level(4);
+}
+
 /* A failed exec's argv, from the caller's memory: each string with its NUL, as the kernel would have copied it. */
 struct argv_walk {
 	const char *const *argv;
@@ -348,6 +385,10 @@ int ds_emit(void *ctx)
 	rec_common(task, info);
 	emit_record(ctx, task, info, h->tag);
 	sd_put_local(info, h->gen);
+	if (h->resume) {
+		h->resume = 0;
+		bpf_tail_call(ctx, &ds_emitter, DS_TAIL_RESUME_MMSG);
+	}
 	return 0;
 }
 

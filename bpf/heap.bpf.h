@@ -141,6 +141,7 @@ enum ds_owner {
 	OWNER_SERIALIZER = 2,
 	OWNER_ENRICH = 3,
 	OWNER_REFRESH = 4,
+	OWNER_IRQ = 5,
 };
 
 static __always_inline struct ds_counters *counters(void)

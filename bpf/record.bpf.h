@@ -100,6 +100,8 @@ struct ds_inflight {
 	__u32 kind; /* which of the syscalls sharing an exit program */
 	__u32 nr;   /* set at exit: the syscall's number */
 	__s64 res;  /* set at exit: its return value */
+	__u32 step; /* an exit that emits several records (sendmmsg): how many it has handled */
+	__u32 pad;
 };
 
 struct {
@@ -183,6 +185,8 @@ static __always_inline void inflight_save(struct ds_sys_enter *ctx, __u32 kind)
 	in.cap_effective = cap_effective(cr);
 	bpf_get_current_comm(in.comm, sizeof(in.comm));
 	in.kind = kind;
+	in.step = 0;
+	in.pad = 0;
 	in.nr = sys_nr(ctx);
 	in.res = 0;
 	bpf_map_update_elem(&ds_inflight, &tid, &in, BPF_ANY);
@@ -366,9 +370,12 @@ fail:
  * per program: loading the default set took seconds before. Tail calls keep
  * the CPU and the context, so slot 1 is still this record's.
  */
+/* ds_emitter's entries: the serializer, and where a program that emits several records resumes. */
+enum { DS_TAIL_EMIT = 0, DS_TAIL_RESUME_MMSG = 1, DS_TAIL_NR = 2 };
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, DS_TAIL_NR);
 	__type(key, __u32);
 	__type(value, __u32);
 } ds_emitter SEC(".maps");
@@ -381,7 +388,7 @@ struct {
 struct ds_handoff {
 	__u64 tag;
 	__u32 gen;
-	__u32 pad;
+	__u32 resume; /* after this record, jump back to DS_TAIL_RESUME_MMSG */
 };
 
 struct {
@@ -412,6 +419,7 @@ static __always_inline struct ds_rec_info *rec_begin(struct task_struct *task)
 	if (!h || filtered(task))
 		return NULL;
 	h->tag = new_tag();
+	h->resume = 0;
 	info = rec_init(h->tag, &gen);
 	h->gen = gen;
 	return info;
@@ -432,7 +440,7 @@ static __always_inline void rec_submit(void *ctx, struct ds_rec_info *info, __u3
 	info->syscall = nr;
 	if (drop)
 		inflight_drop();
-	bpf_tail_call(ctx, &ds_emitter, 0);
+	bpf_tail_call(ctx, &ds_emitter, DS_TAIL_EMIT);
 	if ((c = counters()))
 		c->output_fail++;
 	if (h)

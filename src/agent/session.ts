@@ -166,7 +166,7 @@ export class Session {
 
   /** Attaches the programs; events flow from here on. */
   attach(): void {
-    const programs = programsFor(this.opts.events, this.opts.failedExecs);
+    const programs = programsFor(this.opts.events, this.opts.failedExecs, (this.opts.irqSlots ?? 0) > 0);
     const attach = () => {
       for (const p of programs) this.obj.attachProgram(p);
     };

@@ -37,6 +37,12 @@ export interface LoadConfig {
   failedExecs?: boolean;
   /** Kernel-side filters (bpf/filter.bpf.h); absent: none. */
   filters?: KernelFilters;
+  /**
+   * The lab's interrupt-context programs (experiments "irq"): absent or 0,
+   * none; 1, on Elkeid's shared pair of slots; 2, on a pair per context
+   * (needs slots 6).
+   */
+  irqSlots?: 0 | 1 | 2;
 }
 
 export const DEFAULT_CONFIG: LoadConfig = {
@@ -105,6 +111,7 @@ export class BpfObject {
       filter_argv: f.argvs.length > 0 ? 1 : 0,
       argv_seed_lo: Number(this.argvSeed & 0xffffffffn),
       argv_seed_hi: Number(this.argvSeed >> 32n),
+      irq_slots: c.irqSlots ?? 0,
     });
     checkInt(
       "bpf_map__set_max_entries",
@@ -114,7 +121,7 @@ export class BpfObject {
     // The ring map exists in every mode; unused, it costs one page.
     const ring = c.transport === "perf" ? PAGE : c.ringSize;
     checkInt("bpf_map__set_max_entries", l.bpf_map__set_max_entries(this.map("ds_ring"), ring), "ds_ring");
-    const wanted = new Set(programsFor(c.events, c.failedExecs).map((p) => p.name));
+    const wanted = new Set(programsFor(c.events, c.failedExecs, (c.irqSlots ?? 0) > 0).map((p) => p.name));
     for (const name of ALL_PROGRAMS) {
       checkInt("bpf_program__set_autoload", l.bpf_program__set_autoload(this.prog(name), wanted.has(name)), name);
     }
@@ -141,11 +148,18 @@ export class BpfObject {
     }
   }
 
-  /** The syscall records' programs jump to ds_emit (bpf/record.bpf.h): its slot in ds_emitter, when loaded. */
+  /**
+   * ds_emitter (bpf/record.bpf.h): the syscall records' programs jump to
+   * ds_emit, and ds_emit back to sendmmsg's exit for its next message.
+   */
   private fillEmitter(): void {
-    const wanted = programsFor(this.config.events, this.config.failedExecs);
-    if (!wanted.some((p) => p.name === EMITTER.name)) return;
-    this.update("ds_emitter", new Uint32Array([0]), new Uint32Array([this.progFd(EMITTER.name)]));
+    const wanted = new Set(programsFor(this.config.events, this.config.failedExecs).map((p) => p.name));
+    const slots: Array<[number, string]> = [
+      [0, EMITTER.name],
+      [1, "ds_sendmmsg_exit"],
+    ];
+    for (const [slot, name] of slots)
+      if (wanted.has(name)) this.update("ds_emitter", new Uint32Array([slot]), new Uint32Array([this.progFd(name)]));
   }
 
   /**

@@ -28,7 +28,7 @@ export default defineCommand({
     const image = prepareHost();
     const rows: LabRow[] = [];
     for (const exp of EXPERIMENTS) {
-      log.info(`lab: ${exp.name} (${execs} execs)`);
+      log.info(`lab: ${exp.name} (${execs * (exp.execsFactor ?? 1)} execs)`);
       rows.push(await runExperiment(image, base, exp, execs));
     }
     process.stdout.write(

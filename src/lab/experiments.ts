@@ -12,8 +12,13 @@ export interface Experiment {
   name: string;
   /** What the user should expect, and why. */
   expect: string;
-  opts: Pick<SessionOptions, "mode" | "slots" | "guard" | "injectClobber">;
+  opts: Pick<SessionOptions, "mode" | "slots" | "guard" | "injectClobber" | "irqSlots">;
+  /** Execs per the run's --execs: an interrupt lands inside an exec program rarely, so these run longer. */
+  execsFactor?: number;
 }
+
+/** How many more execs the "irq" experiments run. */
+export const IRQ_EXECS_FACTOR = 20;
 
 export const EXPERIMENTS: readonly Experiment[] = [
   {
@@ -46,6 +51,19 @@ export const EXPERIMENTS: readonly Experiment[] = [
     expect: "every event detected: a refresh_tid()-like helper grabs held slot 1",
     opts: { mode: "dual", slots: 2, guard: true, injectClobber: true },
   },
+  {
+    name: "irq --guard",
+    expect:
+      "some detected: the timer tick (hardirq) or a softirq lands inside an exec program and takes the slot it holds (Elkeid's two slots, shared by every context)",
+    opts: { mode: "dual", slots: 2, guard: true, injectClobber: false, irqSlots: 1 },
+    execsFactor: IRQ_EXECS_FACTOR,
+  },
+  {
+    name: "irq --guard, a pair per context",
+    expect: "0 detected: process, softirq and hardirq context each have their own two slots (6)",
+    opts: { mode: "dual", slots: 6, guard: true, injectClobber: false, irqSlots: 2 },
+    execsFactor: IRQ_EXECS_FACTOR,
+  },
 ];
 
 export interface LabRow {
@@ -70,6 +88,7 @@ export async function runExperiment(
   execs: number,
 ): Promise<LabRow> {
   const seen: ExecEvent[] = [];
+  const n = execs * (exp.execsFactor ?? 1);
   let pids = new Set<number>();
   const m = await underSession(
     image,
@@ -81,7 +100,7 @@ export async function runExperiment(
       if (isExecEvent(ev)) seen.push(ev);
     },
     async () => {
-      pids = await execNoop(execs);
+      pids = await execNoop(n);
     },
   );
   const ours = seen.filter((e) => pids.has(e.pid));
@@ -91,7 +110,7 @@ export async function runExperiment(
     slots: exp.opts.slots,
     guard: exp.opts.guard,
     inject_clobber: exp.opts.injectClobber,
-    execs,
+    execs: n,
     events: ours.length,
     corrupt: ours.filter((e) => e.corrupt).length,
     clobbers_detected: ours.filter((e) => e.clobbered).length,

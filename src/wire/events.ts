@@ -437,19 +437,28 @@ export const EVENTS: readonly EventSpec[] = [
   },
 ];
 
+/** The lab's interrupt-context level (bpf/dual_slot.bpf.c irq_level): not an event, only the "irq" experiments. */
+export const IRQ_PROGRAMS: readonly ProgramSpec[] = [{ name: "ds_irq_softirq" }, { name: "ds_irq_hardirq" }];
+
 /**
  * The programs a set of events needs, each once. failedExecs false leaves out
- * the execve/execveat tracepoints unless privilege_escalation needs them.
+ * the execve/execveat tracepoints unless privilege_escalation needs them;
+ * irq adds the lab's interrupt-context programs.
  */
-export function programsFor(events: readonly EventName[], failedExecs = true): ProgramSpec[] {
+export function programsFor(events: readonly EventName[], failedExecs = true, irq = false): ProgramSpec[] {
   const out = new Map<string, ProgramSpec>();
   for (const e of EVENTS) if (events.includes(e.name)) for (const p of e.programs) out.set(p.name, p);
   if (!failedExecs && !events.includes("privilege_escalation")) for (const p of EXECVE_PROGRAMS) out.delete(p.name);
+  if (irq) for (const p of IRQ_PROGRAMS) out.set(p.name, p);
   return [...out.values()];
 }
 
 /** Every BPF program of every event. */
-export const ALL_PROGRAMS: readonly string[] = programsFor(EVENTS.map((e) => e.name)).map((p) => p.name);
+export const ALL_PROGRAMS: readonly string[] = programsFor(
+  EVENTS.map((e) => e.name),
+  true,
+  true,
+).map((p) => p.name);
 
 /** The ds_config.events mask: bit 1 << type for each selected event. */
 export function eventMask(events: readonly EventName[]): number {

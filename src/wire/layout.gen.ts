@@ -4,17 +4,17 @@
 /** The object's data sections: their sizes and where each variable starts. */
 export const sections = {
   ".rodata": {
-    size: 144,
+    size: 148,
     vars: {
-      ds_fmt_pid_comm: 138,
-      ds_fmt_pts: 80,
-      ds_fmt_socket: 67,
-      ds_fmt_other: 117,
-      ds_fmt_pipe: 56,
-      ds_fmt_file: 102,
-      ds_fmt_chr: 92,
-      ds_fmt_ip4: 127,
-      ds_fmt_ip6: 132,
+      ds_fmt_pid_comm: 142,
+      ds_fmt_pts: 84,
+      ds_fmt_socket: 71,
+      ds_fmt_other: 121,
+      ds_fmt_pipe: 60,
+      ds_fmt_file: 106,
+      ds_fmt_chr: 96,
+      ds_fmt_ip4: 131,
+      ds_fmt_ip6: 136,
       ds_cfg: 0,
     },
   },
@@ -508,9 +508,9 @@ export const ds_common = {
   },
 } as const;
 
-/** struct ds_config: 56 bytes */
+/** struct ds_config: 60 bytes */
 export const ds_config = {
-  size: 56,
+  size: 60,
   off: {
     mode: 0,
     slots: 4,
@@ -526,6 +526,7 @@ export const ds_config = {
     filter_argv: 44,
     argv_seed_lo: 48,
     argv_seed_hi: 52,
+    irq_slots: 56,
   },
   bytes: {
     mode: 4,
@@ -542,6 +543,7 @@ export const ds_config = {
     filter_argv: 4,
     argv_seed_lo: 4,
     argv_seed_hi: 4,
+    irq_slots: 4,
   },
   count: {},
   kind: {
@@ -559,6 +561,7 @@ export const ds_config = {
     filter_argv: "u32",
     argv_seed_lo: "u32",
     argv_seed_hi: "u32",
+    irq_slots: "u32",
   },
 } as const;
 
