@@ -5,7 +5,7 @@
  */
 import { defineCommand } from "citty";
 import { intArg } from "../cli/args.ts";
-import { UsageError } from "../errors.ts";
+import { HostError, UsageError } from "../errors.ts";
 import { writeStdout } from "../output/stdout.ts";
 import { ClickHouseClient } from "./client.ts";
 import { sinkCredentials } from "./credentials.ts";
@@ -91,7 +91,7 @@ const queryCmd = defineCommand({
     }
     const creds = sinkCredentials(typeof args["sink-credentials"] === "string" ? args["sink-credentials"] : undefined);
     const r = await new ClickHouseClient(t, creds).query(`${sql}\nFORMAT PrettyCompactMonoBlock`);
-    if (!r.ok) throw new UsageError(`${t.display}: ${r.why}`);
+    if (!r.ok) throw new HostError(`${t.display}: ${r.why}`);
     await writeStdout(r.text);
   },
 });
