@@ -99,4 +99,8 @@ const queryCmd = defineCommand({
 export default defineCommand({
   meta: { name: "sink", description: "The ClickHouse fleet table that run --sink fills: its DDL and its queries" },
   subCommands: { schema: schemaCmd, query: queryCmd },
+  // Reached only without a subcommand: main.ts resolves `sink schema` to schema itself.
+  run() {
+    throw new UsageError("sink expects a command: schema or query (dual-slot sink --help)");
+  },
 });
