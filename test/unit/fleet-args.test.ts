@@ -112,3 +112,18 @@ test("a bad --sink is one line and exit status 2, before anything loads", () => 
   expect(err).toHaveLength(1);
   expect(err[0]).toMatch(/^dual-slot: --sink: unknown scheme/);
 });
+
+test("the sink command's mistakes: one line each, exit status 2", () => {
+  for (const [argv, msg] of [
+    [["sink"], /^dual-slot: sink expects a command: schema or query/],
+    [["sink", "schema"], /give the table's URL/],
+    [["sink", "schema", "clickhouse+http://h/d.t", "--ttl-days", "0"], /--ttl-days must be between 1/],
+    [["sink", "schema", "clickhouse+http://h/d.t", "--cluster", "a b"], /--cluster expects a plain identifier/],
+    [["sink", "query", "nope", "clickhouse+http://h/d.t"], /unknown query 'nope'/],
+  ] as const) {
+    const r = Bun.spawnSync([BIN, ...argv], { stdout: "pipe", stderr: "pipe" });
+    const err = r.stderr.toString().trim().split("\n");
+    expect({ argv, code: r.exitCode, lines: err.length }).toEqual({ argv, code: 2, lines: 1 });
+    expect(err[0]).toMatch(msg);
+  }
+});
