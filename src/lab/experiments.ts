@@ -13,12 +13,12 @@ export interface Experiment {
   /** What the user should expect, and why. */
   expect: string;
   opts: Pick<SessionOptions, "mode" | "slots" | "guard" | "injectClobber" | "irqSlots">;
-  /** Execs per the run's --execs: an interrupt lands inside an exec program rarely, so these run longer. */
-  execsFactor?: number;
+  /** An interrupt-context experiment: it runs --irq-execs execs (an interrupt lands inside an exec program rarely). */
+  irq?: true;
 }
 
-/** How many more execs the "irq" experiments run. */
-export const IRQ_EXECS_FACTOR = 20;
+/** The interrupt-context experiments' execs by default: a few hundred collisions' worth. */
+export const IRQ_EXECS = 10_000;
 
 export const EXPERIMENTS: readonly Experiment[] = [
   {
@@ -56,13 +56,13 @@ export const EXPERIMENTS: readonly Experiment[] = [
     expect:
       "some detected: the timer tick (hardirq) or a softirq lands inside an exec program and takes the slot it holds (Elkeid's two slots, shared by every context)",
     opts: { mode: "dual", slots: 2, guard: true, injectClobber: false, irqSlots: 1 },
-    execsFactor: IRQ_EXECS_FACTOR,
+    irq: true,
   },
   {
     name: "irq --guard, a pair per context",
     expect: "0 detected: process, softirq and hardirq context each have their own two slots (6)",
     opts: { mode: "dual", slots: 6, guard: true, injectClobber: false, irqSlots: 2 },
-    execsFactor: IRQ_EXECS_FACTOR,
+    irq: true,
   },
 ];
 
@@ -88,7 +88,6 @@ export async function runExperiment(
   execs: number,
 ): Promise<LabRow> {
   const seen: ExecEvent[] = [];
-  const n = execs * (exp.execsFactor ?? 1);
   let pids = new Set<number>();
   const m = await underSession(
     image,
@@ -100,7 +99,7 @@ export async function runExperiment(
       if (isExecEvent(ev)) seen.push(ev);
     },
     async () => {
-      pids = await execNoop(n);
+      pids = await execNoop(execs);
     },
   );
   const ours = seen.filter((e) => pids.has(e.pid));
@@ -110,7 +109,7 @@ export async function runExperiment(
     slots: exp.opts.slots,
     guard: exp.opts.guard,
     inject_clobber: exp.opts.injectClobber,
-    execs: n,
+    execs,
     events: ours.length,
     corrupt: ours.filter((e) => e.corrupt).length,
     clobbers_detected: ours.filter((e) => e.clobbered).length,

@@ -6,17 +6,21 @@
  * an IPv4-mapped address with its dotted quad.
  */
 
-function bytesOf(w0: bigint, w1: bigint): number[] {
-  const out: number[] = [];
-  for (const w of [w0, w1]) for (let i = 0n; i < 64n; i += 8n) out.push(Number((w >> i) & 0xffn));
-  return out;
+/** One scratch view: the words become bytes without a BigInt shift per byte (this runs per record). */
+const SCRATCH = new DataView(new ArrayBuffer(16));
+const SCRATCH_BYTES = new Uint8Array(SCRATCH.buffer);
+
+function bytesOf(w0: bigint, w1: bigint): Uint8Array {
+  SCRATCH.setBigUint64(0, BigInt.asUintN(64, w0), true);
+  SCRATCH.setBigUint64(8, BigInt.asUintN(64, w1), true);
+  return SCRATCH_BYTES;
 }
 
-function dotted(b: readonly number[], at: number): string {
+function dotted(b: Uint8Array, at: number): string {
   return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
 }
 
-function ipv6(b: readonly number[]): string {
+function ipv6(b: Uint8Array): string {
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!);
   if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return `::ffff:${dotted(b, 12)}`;

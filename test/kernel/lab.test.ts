@@ -3,7 +3,7 @@
  * and the guard catching a helper that grabs a held slot.
  */
 import { beforeAll, expect, test } from "bun:test";
-import { IRQ_EXECS_FACTOR, type LabRow } from "../../src/lab/experiments.ts";
+import { IRQ_EXECS, type LabRow } from "../../src/lab/experiments.ts";
 import { BIN, type JsonEvent, parseEvents, parseSummary, startAgent } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
 
@@ -31,7 +31,7 @@ describeKernel("lab (root)", () => {
   test("every experiment saw all its execs, none lost", () => {
     expect(rows.length).toBe(8);
     for (const r of rows) {
-      expect(r.events).toBe(r.experiment.startsWith("irq") ? 500 * IRQ_EXECS_FACTOR : 500);
+      expect(r.events).toBe(r.experiment.startsWith("irq") ? IRQ_EXECS : 500);
       expect(r.lost).toBe(0);
       expect(r.bpf_ns_per_event).toBeGreaterThan(0);
     }

@@ -116,6 +116,42 @@ relay $c out /tmp/$c.out2
 relay $c err /tmp/$c.err
 end $c $rc "$t"
 
+# events: the syscall records on this kernel, each triggered for real by the
+# test triggers (workloads/io-trigger.c, trigger.c); the host checks the fields.
+c=events
+t=$(now)
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
+mkdir -p /tmp/ev/mnt
+timeout 120 $BIN run --json --events connect,bind,dns,create_file,rename,link,unlink,mount,setsid,prctl,memfd_create \
+	>/tmp/$c.out 2>/tmp/$c.err &
+agent=$!
+if attached /tmp/$c.err $agent; then
+	(
+		cd /tmp/ev || exit 1
+		/io-trigger connect udp 127.0.0.1 9
+		/io-trigger bind 127.0.0.1
+		/io-trigger create new.txt
+		/io-trigger renameat . new.txt moved.txt
+		/io-trigger link moved.txt hard
+		/io-trigger unlink hard
+		/io-trigger mount mnt
+		# Nothing answers on port 53: the query is sent, the read fails.
+		/io-trigger dns connected 127.0.0.1 matrix.example
+		/trigger prctl dsm-renamed
+		/trigger setsid
+		/trigger memfd dsm-memfd
+	) >/tmp/$c.triggers 2>&1
+	# One drain period for the last events.
+	sleep 1
+fi
+kill -INT $agent
+wait $agent
+rc=$?
+relay $c out /tmp/$c.out
+relay $c err /tmp/$c.err
+relay $c triggers /tmp/$c.triggers
+end $c $rc "$t"
+
 # teardown: after --count (above) and after SIGINT, nothing is left behind.
 t=$(now)
 $BIN run --json >/dev/null 2>/tmp/teardown.err &
@@ -136,7 +172,7 @@ end teardown $rc "$t"
 
 # lab: every slot experiment's figures.
 t=$(now)
-timeout 600 $BIN lab --execs 200 --json >/tmp/lab.out 2>/tmp/lab.err
+timeout 600 $BIN lab --execs 200 --irq-execs 200 --json >/tmp/lab.out 2>/tmp/lab.err
 rc=$?
 relay lab out /tmp/lab.out
 grep -v '^ℹ lab:' /tmp/lab.err >/tmp/lab.err2
