@@ -26,6 +26,13 @@ const root = join(import.meta.dir, "..");
 const arch = process.arch === "arm64" ? "arm64" : "x64";
 const TOOLS = join(root, "out/workloads", arch);
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
+/** --only=fleet: the ClickHouse sink's figures alone (benchmarks/fleet.ts takes the same flags). */
+if (args.get("only") === "fleet") {
+  const fleet = Bun.spawn(["bun", join(import.meta.dir, "fleet.ts"), ...process.argv.slice(2)], {
+    stdio: ["inherit", "inherit", "inherit"],
+  });
+  process.exit(await fleet.exited);
+}
 /** --bin=PATH: another build of the agent (with --only=agent, to compare two builds on this host). */
 const BIN = args.get("bin") ?? join(root, "dual-slot");
 const EXECS = Number(args.get("execs") ?? 20000);

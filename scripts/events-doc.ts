@@ -7,6 +7,7 @@
  *   bun scripts/events-doc.ts [OUT]
  */
 
+import { SINK_DROPPED_SCHEMA } from "../src/fleet/records.ts";
 import { RECORD_SCHEMAS } from "../src/render/record-schema.ts";
 import {
   type EventSchema,
@@ -51,7 +52,9 @@ export function eventsDoc(): string {
     "`privilege_escalation`) share the common fields, then the acting process's `exe`, then (for syscalls) `syscall`",
     "and `res`, then their own. `usermode_helper` records have `exec`'s fields.",
     "",
-    ...[EXEC_SCHEMA, EXIT_SCHEMA, ...RECORD_SCHEMAS, LOST_SCHEMA].flatMap((s) => section(s as EventSchema<never>)),
+    ...[EXEC_SCHEMA, EXIT_SCHEMA, ...RECORD_SCHEMAS, LOST_SCHEMA, SINK_DROPPED_SCHEMA].flatMap((s) =>
+      section(s as EventSchema<never>),
+    ),
   ].join("\n");
 }
 

@@ -5,6 +5,7 @@
 import type { ArgsDef, CommandDef } from "citty";
 import bench from "./bench/command.ts";
 import doctor from "./doctor/command.ts";
+import sink from "./fleet/command.ts";
 import lab from "./lab/command.ts";
 import mem from "./mem/command.ts";
 import run from "./run/command.ts";
@@ -19,4 +20,5 @@ export const subCommands: Record<string, CommandDef<ArgsDef>> = {
   doctor: doctor as CommandDef<ArgsDef>,
   bench: bench as CommandDef<ArgsDef>,
   service: service as CommandDef<ArgsDef>,
+  sink: sink as CommandDef<ArgsDef>,
 };

@@ -16,6 +16,8 @@ export interface MetricsSnapshot {
   filteredKernel: number;
   /** Lines the output sink dropped (a bounded sink under a slow reader). */
   droppedOutput: number;
+  /** With --sink: the ClickHouse sink's rows sent, waiting and dropped. */
+  sink?: { sentRows: number; waitingRows: number; dropped: number; spoolBytes: number; failures: number };
   /** Fill of each CPU's buffer at the last drain, 0..1 (one entry for a shared ring buffer: cpu "all"). */
   bufferFill: readonly { cpu: number | "all"; ratio: number }[];
   /** The current drain period (it shortens under bursts). */
@@ -99,6 +101,25 @@ export function renderMetrics(s: MetricsSnapshot): string {
   family("dual_slot_dropped_output_total", "counter", "Output lines dropped because the reader was too slow.").sample(
     s.droppedOutput,
   );
+  if (s.sink !== undefined) {
+    family("dual_slot_sink_sent_total", "counter", "Rows the ClickHouse server accepted (--sink).").sample(
+      s.sink.sentRows,
+    );
+    family(
+      "dual_slot_sink_dropped_total",
+      "counter",
+      "Rows the ClickHouse sink dropped, oldest first, past the spool's (or memory queue's) cap.",
+    ).sample(s.sink.dropped);
+    family("dual_slot_sink_waiting_rows", "gauge", "Rows spooled or queued, not yet accepted by the server.").sample(
+      s.sink.waitingRows,
+    );
+    family("dual_slot_sink_spool_bytes", "gauge", "Bytes in the spool (or the memory queue without --spool).").sample(
+      s.sink.spoolBytes,
+    );
+    family("dual_slot_sink_failures_total", "counter", "Inserts that failed (each is retried).").sample(
+      s.sink.failures,
+    );
+  }
   const fill = family("dual_slot_buffer_fill_ratio", "gauge", "Fill of each buffer at the last drain (0 to 1).");
   for (const b of s.bufferFill) fill.sample(b.ratio, { cpu: b.cpu });
   family("dual_slot_drain_period_seconds", "gauge", "Current period between drains of the buffers.").sample(

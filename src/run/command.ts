@@ -15,6 +15,9 @@ import { availableEvents } from "../ebpf/availability.ts";
 import { HostError, UsageError } from "../errors.ts";
 import { realtimeNs } from "../ffi/libc.ts";
 import { describeFilters, hasFilters, resolveExe, type TrustedExe } from "../filters/filters.ts";
+import { fleetConfig, sinkArgs, startFleet } from "../fleet/args.ts";
+import { sinkDroppedJson } from "../fleet/records.ts";
+import type { FleetSink } from "../fleet/shipper.ts";
 import { log, setVerbose } from "../log.ts";
 import { metricsArgs, parseListenAddress } from "../metrics/server.ts";
 import { FileSink, FileWriter, fileOutputOptions, outputArgs, reopenOnHangup } from "../output/file.ts";
@@ -40,6 +43,7 @@ export const runArgs = {
       "output waiting for a slow reader before lines are dropped (counted as dropped_output): bytes, or with K/M/G (default 64M)",
   },
   ...outputArgs,
+  ...sinkArgs,
   ...metricsArgs,
   ...agentArgs,
 } as const;
@@ -54,6 +58,9 @@ export class EventsLost extends HostError {
 const SIGNAL_GRACE_MS = 500;
 /** How long any other stop waits for a reader that makes no progress. */
 const STALL_GRACE_MS = 1000;
+/** How long a stop waits for the ClickHouse sink's last batches; the rest stays spooled. */
+const FLEET_GRACE_MS = 5000;
+const FLEET_SIGNAL_GRACE_MS = 2000;
 
 /** Synthetic records the per-event path runs before the first drain (see Session.warmUp). */
 const WARM_UP_RECORDS = 20_000;
@@ -90,6 +97,9 @@ export default defineCommand({
     const outputLimit = outputBufferArg(args["output-buffer"]);
     const fileOpts = fileOutputOptions(args);
     const metricsAddr = args.metrics === undefined ? undefined : parseListenAddress(String(args.metrics));
+    const fleetCfg = fleetConfig(args);
+    // The table takes the NDJSON lines: with --sink they are what the renderer writes.
+    const json = args.json === true || fleetCfg !== undefined;
 
     const image = prepareHost();
     // After the checks that end a run: an unavailable default event is worth a line only to a run that starts.
@@ -119,6 +129,15 @@ export default defineCommand({
       emit: (line) => log.warn(line),
     });
     let droppedSeen = 0;
+    let fleet: FleetSink | null = null;
+    if (fleetCfg !== undefined) {
+      // The in-band record of rows the sink dropped: on stdout, and in the table itself.
+      fleet = startFleet(fleetCfg, (rows, batches) => {
+        const line = sinkDroppedJson({ dropped: rows, batches, wallNs: realtimeNs() });
+        sink.push(line, false);
+        fleet?.pushString(line);
+      });
+    }
 
     // Flush after every drain: one write per batch, never waiting for the reader.
     const flush = () => {
@@ -131,6 +150,7 @@ export default defineCommand({
     };
     const afterDrain = () => {
       flush();
+      fleet?.tick();
       if (why !== null) return; // stopping: the summary tells the rest, not a warning about a slow reader
       warnings.dropped(sink.dropped - droppedSeen);
       droppedSeen = sink.dropped;
@@ -138,7 +158,8 @@ export default defineCommand({
     };
     const onLost = (cpu: number, n: number) => {
       const r = { cpu, lost: n, wallNs: realtimeNs() };
-      sink.push(args.json ? lostJson(r) : lostRow(r), false);
+      sink.push(json ? lostJson(r) : lostRow(r), false);
+      fleet?.pushString(lostJson(r));
       warnings.lost(cpu, n);
     };
     // Records are rendered from their bytes (--pid/--comm applied there) and come back as lines in time order.
@@ -147,11 +168,12 @@ export default defineCommand({
     let warming = false;
     const onLine = (buf: Buffer, start: number, end: number) => {
       if (limit !== undefined && accepted >= limit) return;
+      if (!warming) fleet?.push(buf, start, end);
       if (lineSink.pushBytes(buf, start, end)) accepted++;
       if (limit !== undefined && accepted >= limit && !warming) stop("count");
     };
     const lines = {
-      json: args.json === true,
+      json,
       onLine,
       ...(pid !== undefined ? { pid } : {}),
       ...(comm !== undefined ? { comm } : {}),
@@ -185,8 +207,8 @@ export default defineCommand({
     try {
       sink.nonBlocking();
       session.attach();
-      if (metricsAddr !== undefined) metrics = serveMetrics(metricsAddr, session, () => sink.dropped);
-      if (!args.json) {
+      if (metricsAddr !== undefined) metrics = serveMetrics(metricsAddr, session, () => sink.dropped, fleet);
+      if (!json) {
         sink.push(TABLE_BANNER, false);
         sink.push(TABLE_HEADER, false);
       }
@@ -227,6 +249,9 @@ export default defineCommand({
     } catch (e) {
       failure ??= e;
     }
+    // The sink's last batch goes to the server (or the spool) within a bound; the rest waits in the spool.
+    // First: its in-band records (rows dropped on the way out) still reach stdout.
+    if (fleet !== null) await fleet.close(signalledAt !== null ? FLEET_SIGNAL_GRACE_MS : FLEET_GRACE_MS);
     await closeOutput(sink, flush, () => signalledAt);
     sink.abandon(); // what the reader did not take counts as dropped_output
     sink.restore();
@@ -256,20 +281,34 @@ export default defineCommand({
       ["general_lines", session.renderer?.generalLines ?? 0],
       ["bytes", c.bytes],
       ["lost_per_cpu", `[${session.lostByCpu().join(",")}]`],
+      ...fleetSummary(fleet),
       ["stop", why ?? "error"],
     ]);
     process.stderr.write(`summary: ${summary}\n`);
 
     if (failure !== null) throw failure;
-    if (c.lost > 0 || sink.dropped > 0) {
+    const sinkDropped = fleet?.counts.dropped ?? 0;
+    if (c.lost > 0 || sink.dropped > 0 || sinkDropped > 0) {
       const parts = [
         ...(c.lost > 0 ? [`${c.lost} lost before reaching the agent`] : []),
         ...(sink.dropped > 0 ? [`${sink.dropped} not written because stdout did not keep up`] : []),
+        ...(sinkDropped > 0 ? [`${sinkDropped} dropped by the ClickHouse sink (spool full)`] : []),
       ];
       throw new EventsLost(`stopped, but events were lost: ${parts.join(", ")}`);
     }
   },
 });
+
+/** The sink's counts for the summary line (none without --sink). */
+function fleetSummary(fleet: FleetSink | null): Array<[string, string | number]> {
+  if (fleet === null) return [];
+  const c = fleet.counters();
+  return [
+    ["sink_sent", c.sentRows],
+    ["sink_waiting", c.waitingRows],
+    ["sink_dropped", c.dropped],
+  ];
+}
 
 /**
  * With --output, SIGHUP is a reload (logrotate, `systemctl reload`): it also

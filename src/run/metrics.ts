@@ -8,6 +8,7 @@ import type { Session } from "../agent/session.ts";
 import { buildInfo } from "../assets.ts";
 import { progStats } from "../ebpf/info.ts";
 import { enableBpfStats } from "../ebpf/object.ts";
+import type { FleetSink } from "../fleet/shipper.ts";
 import { log } from "../log.ts";
 import { type MetricsSnapshot, processMetrics } from "../metrics/prometheus.ts";
 import { type ListenAddress, type MetricsServer, startMetricsServer } from "../metrics/server.ts";
@@ -17,7 +18,12 @@ export interface ServedMetrics {
   close(): void;
 }
 
-export function serveMetrics(addr: ListenAddress, session: Session, droppedOutput: () => number): ServedMetrics {
+export function serveMetrics(
+  addr: ListenAddress,
+  session: Session,
+  droppedOutput: () => number,
+  fleet: FleetSink | null = null,
+): ServedMetrics {
   let stats: { close(): void } | null = null;
   try {
     stats = enableBpfStats();
@@ -31,6 +37,7 @@ export function serveMetrics(addr: ListenAddress, session: Session, droppedOutpu
     malformed: session.counts.malformed,
     filteredKernel: session.kernelCounters().filtered_kernel,
     droppedOutput: droppedOutput(),
+    ...(fleet !== null ? { sink: fleet.counters() } : {}),
     // The readers report the fullest buffer of a drain, not each one: one series, "all".
     bufferFill: [{ cpu: "all", ratio: session.lastFill }],
     drainPeriodSeconds: session.drainPeriodMs / 1000,

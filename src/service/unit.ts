@@ -64,12 +64,12 @@ export function quoteExecArg(a: string): string {
 }
 
 /** The value of `--output` in the run flags, if any (`--output X` or `--output=X`). */
-export function outputPath(args: readonly string[]): string | undefined {
+export function outputPath(args: readonly string[], flag = "output"): string | undefined {
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === "--") return undefined;
-    if (a === "--output") return args[i + 1];
-    if (a.startsWith("--output=")) return a.slice("--output=".length);
+    if (a === `--${flag}`) return args[i + 1];
+    if (a.startsWith(`--${flag}=`)) return a.slice(flag.length + 3);
   }
   return undefined;
 }
@@ -92,6 +92,13 @@ export function renderUnit({ binary, args }: UnitOptions): string {
   if (output !== undefined) {
     const dir = dirname(output);
     if (dir !== LOG_DIR && !dir.startsWith(`${LOG_DIR}/`)) writable.push(dir);
+  }
+  // --spool DIR (the ClickHouse sink's queue): the agent creates DIR, so its parent must be writable.
+  const spool = outputPath(args, "spool");
+  if (spool !== undefined) {
+    if (!posix.isAbsolute(spool))
+      throw new UsageError(`--args: --spool must be an absolute path for a service, got '${spool}'`);
+    writable.push(`-${dirname(spool)}`); // "-": a parent that is missing is the agent's one-line error, not systemd's
   }
   const exec = [binary, "run", ...args].map(quoteExecArg).join(" ");
   return `# Written by \`dual-slot service install\`; \`dual-slot service uninstall\` removes it.

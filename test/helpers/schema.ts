@@ -3,6 +3,7 @@
  * from (src/render/schema.ts): every required field present with its one JSON
  * type, optional ones typed when present, nothing undocumented.
  */
+import { SINK_DROPPED_SCHEMA } from "../../src/fleet/records.ts";
 import { schemaFor } from "../../src/render/record-schema.ts";
 import { type EventSchema, type Field, type JsonType, LOST_SCHEMA } from "../../src/render/schema.ts";
 import { EVENTS } from "../../src/wire/events.ts";
@@ -10,6 +11,7 @@ import { EVENTS } from "../../src/wire/events.ts";
 const SCHEMAS: Record<string, EventSchema<never>> = {
   ...Object.fromEntries(EVENTS.map((e) => [e.name, schemaFor(e.name)])),
   lost: LOST_SCHEMA as EventSchema<never>,
+  sink_dropped: SINK_DROPPED_SCHEMA as EventSchema<never>,
 };
 
 function typeOk(v: unknown, t: JsonType): boolean {

@@ -64,6 +64,17 @@ describe("exposition format", () => {
     expect(text.endsWith("\n")).toBe(true);
   });
 
+  const withSink = { sentRows: 10, waitingRows: 4, dropped: 2, spoolBytes: 512, failures: 3 };
+  test("with --sink: the ClickHouse sink's rows sent, waiting and dropped (sink_dropped)", () => {
+    expect(text).not.toContain("dual_slot_sink_");
+    const lines = renderMetrics({ ...snapshot, sink: withSink }).split("\n");
+    expect(lines).toContain("dual_slot_sink_sent_total 10");
+    expect(lines).toContain("dual_slot_sink_dropped_total 2");
+    expect(lines).toContain("dual_slot_sink_waiting_rows 4");
+    expect(lines).toContain("dual_slot_sink_spool_bytes 512");
+    expect(lines).toContain("dual_slot_sink_failures_total 3");
+  });
+
   test("label values escaped", () => {
     expect(escapeLabelValue('a"b\\c\nd')).toBe('a\\"b\\\\c\\nd');
     expect(escapeLabelValue("plain")).toBe("plain");
@@ -85,7 +96,11 @@ describe("exposition format", () => {
   const check = promtool === null && !inCi() ? test.skip : test;
   check("promtool check metrics: no errors, no lint warnings", () => {
     if (promtool === null) throw new Error("promtool not on $PATH (run .ci/setup: Debian package prometheus)");
-    for (const s of [snapshot, { ...snapshot, events: [], lostByCpu: [], bufferFill: [], programs: [] }]) {
+    for (const s of [
+      snapshot,
+      { ...snapshot, events: [], lostByCpu: [], bufferFill: [], programs: [] },
+      { ...snapshot, sink: withSink },
+    ]) {
       const r = Bun.spawnSync([promtool, "check", "metrics"], { stdin: Buffer.from(renderMetrics(s)) });
       const out = `${r.stdout.toString()}${r.stderr.toString()}`;
       expect(out).toBe("");

@@ -138,6 +138,14 @@ describe("unit text", () => {
     expect(() => renderUnit({ binary: BINARY_PATH, args: ["--output", "ev.json"] })).toThrow(UsageError);
   });
 
+  test("the ClickHouse sink's --spool: its parent is writable (optional), a relative one is refused", () => {
+    const args = ["--sink", "clickhouse+http://ch:8123/db.events", "--spool", "/var/lib/dual-slot/spool"];
+    expect(renderUnit({ binary: BINARY_PATH, args })).toContain(
+      "ReadWritePaths=/var/log/dual-slot -/var/lib/dual-slot\n",
+    );
+    expect(() => renderUnit({ binary: BINARY_PATH, args: ["--spool=spool"] })).toThrow(UsageError);
+  });
+
   test("the directives the brief asks for", () => {
     const unit = renderUnit({ binary: BINARY_PATH, args: splitArgs(DEFAULT_ARGS) });
     for (const line of [

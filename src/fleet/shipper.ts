@@ -1,0 +1,305 @@
+/**
+ * The fleet sink: rows from the run loop into a ClickHouse table, at least
+ * once, never blocking the loop that drains the kernel's buffers.
+ *
+ * push() only appends bytes; tick() (after each drain) seals a batch that is
+ * due. Sealed batches are gzip'd on the thread pool, in order, then:
+ *  - with --spool: written to the spool (fsync'd) before any attempt to send,
+ *    so the spool is a write-ahead queue and the one order there is; the
+ *    sender posts its oldest batch and deletes it once the server said 200.
+ *    A batch that failed stays first: replay is in order. A crash, a server
+ *    away for hours or a restart of the agent lose nothing below the cap.
+ *  - without: a memory queue of memoryCap bytes.
+ * Either way, past the cap the oldest batches are dropped and counted
+ * (sink_dropped: the summary, the metrics, an in-band record).
+ *
+ * Retries back off from 0.5 s to 30 s. The first failure of a streak is one
+ * warning line (a reminder at most every minute), recovery one info line.
+ */
+import { gzip } from "node:zlib";
+import { log } from "../log.ts";
+import { type Batch, Batcher } from "./batcher.ts";
+import type { ClickHouseClient } from "./client.ts";
+import { eventsKeepingRaw } from "./ddl.ts";
+import { Spool } from "./spool.ts";
+
+export interface FleetOptions {
+  client: ClickHouseClient;
+  run: string;
+  batchRows: number;
+  batchBytes: number;
+  flushMs: number;
+  spoolDir?: string;
+  spoolCap: number;
+  /** Without a spool: compressed bytes held in memory before the oldest are dropped. */
+  memoryCap: number;
+  /** Rows were dropped: the caller writes the in-band record (and pushes it here too). */
+  onDropped: (rows: number, batches: number) => void;
+  gzipLevel?: number;
+}
+
+export interface FleetCounts {
+  /** Rows the server accepted. */
+  sentRows: number;
+  sentBatches: number;
+  /** Rows dropped past a cap. */
+  dropped: number;
+  /** Rows waiting: spooled or queued, not yet accepted. */
+  waitingRows: number;
+  spoolBytes: number;
+  failures: number;
+}
+
+interface Queued {
+  gz: Buffer;
+  rows: number;
+}
+
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+const REMIND_MS = 60_000;
+
+function gzipAsync(body: Buffer, level: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => gzip(body, { level }, (e, out) => (e ? reject(e) : resolve(out))));
+}
+
+export class FleetSink {
+  readonly batcher: Batcher;
+  readonly spool: Spool | null;
+  private readonly mem: Queued[] = [];
+  private memBytes = 0;
+  private memBusy: Queued | null = null;
+  /** Batches sealed, not yet spooled or queued (being compressed). */
+  private compressing: Promise<void> = Promise.resolve();
+  private compressingRows = 0;
+  private pumping: Promise<void> | null = null;
+  private failing = false;
+  private lastWarn = 0;
+  private lastDropWarn: number | null = null;
+  private backoff = BACKOFF_MIN_MS;
+  private wakeSleep: (() => void) | null = null;
+  private closing = false;
+  private readonly abort = new AbortController();
+  readonly counts = { sentRows: 0, sentBatches: 0, dropped: 0, failures: 0 };
+
+  constructor(private readonly o: FleetOptions) {
+    this.batcher = new Batcher({
+      run: o.run,
+      maxRows: o.batchRows,
+      maxBytes: o.batchBytes,
+      maxAgeMs: o.flushMs,
+      rawFor: eventsKeepingRaw(),
+    });
+    this.spool = o.spoolDir !== undefined ? new Spool(o.spoolDir, o.spoolCap, (r, b) => this.dropped(r, b)) : null;
+    if (this.spool !== null && this.spool.batches > 0) {
+      log.info(`clickhouse sink: ${this.spool.batches} batches (${this.spool.rows} rows) spooled earlier, replaying`);
+      this.kick();
+    }
+  }
+
+  /** One rendered NDJSON line; bytes are copied, buf may be reused after the call. */
+  push(buf: Buffer, start: number, end: number): void {
+    this.batcher.push(buf, start, end);
+  }
+
+  pushString(line: string): void {
+    this.batcher.pushString(line);
+  }
+
+  /** After each drain: seals a batch that is due. Cheap when none is. */
+  tick(): void {
+    if (this.batcher.due()) this.sealBatch();
+  }
+
+  counters(): FleetCounts {
+    const spooled = this.spool?.rows ?? this.mem.reduce((n, q) => n + q.rows, 0);
+    return {
+      ...this.counts,
+      waitingRows: spooled + this.compressingRows + this.batcher.pendingRows,
+      spoolBytes: this.spool?.bytes ?? this.memBytes,
+    };
+  }
+
+  private sealBatch(): void {
+    const b = this.batcher.seal();
+    if (b === null) return;
+    this.compressingRows += b.rows;
+    // One after another: the queue's order is the rows' order.
+    this.compressing = this.compressing.then(() => this.store(b));
+  }
+
+  private async store(b: Batch): Promise<void> {
+    try {
+      const gz = await gzipAsync(b.body, this.o.gzipLevel ?? 1);
+      if (this.spool !== null) await this.spool.append(gz, b.rows);
+      else this.enqueue({ gz, rows: b.rows });
+    } catch (e) {
+      // A spool that cannot be written (disk full, EIO): the batch is gone, counted and said so.
+      this.dropped(b.rows, 1, `cannot spool a batch (${(e as Error).message})`);
+    } finally {
+      this.compressingRows -= b.rows;
+    }
+    this.kick();
+  }
+
+  private enqueue(q: Queued): void {
+    this.mem.push(q);
+    this.memBytes += q.gz.length;
+    let rows = 0;
+    let batches = 0;
+    while (this.memBytes > this.o.memoryCap && this.mem.length > 1) {
+      const i = this.mem[0] === this.memBusy ? 1 : 0;
+      if (i >= this.mem.length - 1) break;
+      const [d] = this.mem.splice(i, 1);
+      this.memBytes -= d!.gz.length;
+      rows += d!.rows;
+      batches++;
+    }
+    if (batches > 0) this.dropped(rows, batches);
+  }
+
+  /** Counted and recorded in-band every time; a warning at most every REMIND_MS. */
+  private dropped(rows: number, batches: number, why?: string): void {
+    this.counts.dropped += rows;
+    const now = performance.now();
+    if (this.lastDropWarn === null || now - this.lastDropWarn >= REMIND_MS) {
+      this.lastDropWarn = now;
+      const what =
+        why ?? `${this.spool !== null ? "spool" : "memory queue"} full, dropped the oldest ${batches} batches`;
+      log.warn(`clickhouse sink: ${what} (${rows} rows; sink_dropped=${this.counts.dropped} so far)`);
+    }
+    this.o.onDropped(rows, batches);
+  }
+
+  private kick(): void {
+    if (this.pumping !== null) return;
+    this.pumping = this.pump().finally(() => {
+      this.pumping = null;
+    });
+  }
+
+  /** Sends the oldest waiting batch until none is left (or the sink is closing and gives up). */
+  private async pump(): Promise<void> {
+    for (;;) {
+      let rows: number;
+      let body: Buffer;
+      let settle: (ok: boolean) => Promise<void>;
+      if (this.spool !== null) {
+        const e = this.spool.take();
+        if (e === null) return;
+        rows = e.rows;
+        try {
+          body = await this.spool.read(e);
+        } catch (err) {
+          await this.spool.done(e);
+          this.dropped(e.rows, 1, `cannot read spooled ${e.name} (${(err as Error).message}), skipped it`);
+          continue;
+        }
+        const spool = this.spool;
+        settle = async (ok) => (ok ? spool.done(e) : spool.release());
+      } else {
+        const q = this.mem[0];
+        if (q === undefined) return;
+        this.memBusy = q;
+        rows = q.rows;
+        body = q.gz;
+        settle = async (ok) => {
+          this.memBusy = null;
+          if (!ok) return;
+          const i = this.mem.indexOf(q);
+          if (i >= 0) {
+            this.mem.splice(i, 1);
+            this.memBytes -= q.gz.length;
+          }
+        };
+      }
+      const r = await this.o.client.insert(body, this.abort.signal);
+      await settle(r.ok);
+      if (r.ok) {
+        this.counts.sentRows += rows;
+        this.counts.sentBatches++;
+        this.backoff = BACKOFF_MIN_MS;
+        if (this.failing) {
+          this.failing = false;
+          log.info(`clickhouse sink: ${this.o.client.target.display} takes inserts again; replaying what waited`);
+        }
+        continue;
+      }
+      this.counts.failures++;
+      if (this.closing) return;
+      this.warnFailure(r.why);
+      await this.sleep(this.backoff);
+      this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
+      if (this.closing) return;
+    }
+  }
+
+  private warnFailure(why: string): void {
+    const now = performance.now();
+    if (this.failing && now - this.lastWarn < REMIND_MS) return;
+    const first = !this.failing;
+    this.failing = true;
+    this.lastWarn = now;
+    const c = this.counters();
+    const where = this.spool !== null ? `spooling to ${this.spool.dir}` : "queueing in memory (no --spool)";
+    log.warn(
+      `clickhouse sink: ${first ? "cannot insert" : "still cannot insert"} into ${this.o.client.target.display}: ${why}; ${where} (${c.waitingRows} rows waiting), retrying`,
+    );
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wakeSleep = null;
+        resolve();
+      }, ms);
+      this.wakeSleep = () => {
+        clearTimeout(t);
+        this.wakeSleep = null;
+        resolve();
+      };
+    });
+  }
+
+  /**
+   * The end of the run: seals the last batch, spools it, and sends what waits
+   * for at most graceMs; what is left stays in the spool for the next start
+   * (without a spool it is dropped and counted). Returns the rows left.
+   */
+  async close(graceMs: number): Promise<number> {
+    // Spooling the last batch may drop old ones, and their in-band record is a row too: seal until none is left
+    // (each round that adds a record deleted a batch, and the spool holds finitely many).
+    // A batch the last drain sealed may still be compressing: wait for it first.
+    for (;;) {
+      await this.compressing;
+      await this.spool?.settled();
+      if (this.batcher.pendingRows === 0) break;
+      this.sealBatch();
+    }
+    const deadline = performance.now() + graceMs;
+    // A sender asleep in its backoff tries once more now.
+    this.wakeSleep?.();
+    this.kick();
+    while (this.pumping !== null && performance.now() < deadline && this.counters().waitingRows > 0) {
+      if (this.failing && this.wakeSleep !== null) break; // failed again: the server is still away
+      await Bun.sleep(10);
+    }
+    this.closing = true;
+    this.abort.abort();
+    this.wakeSleep?.();
+    await this.pumping;
+    const left = this.counters().waitingRows;
+    if (this.spool === null && left > 0) {
+      const batches = this.mem.length;
+      this.mem.length = 0;
+      this.memBytes = 0;
+      this.dropped(left, batches, `${left} rows not delivered at exit (no --spool to keep them)`);
+      this.batcher.seal(); // that record has nowhere to go but stdout
+      return left;
+    }
+    if (left > 0) {
+      log.warn(`clickhouse sink: ${left} rows left in ${this.spool!.dir}; the next start sends them`);
+    }
+    return left;
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The sink's spool (src/fleet/spool.ts) on a real filesystem: order kept
+ * across appends and a restart, the cap dropping the oldest (never the batch
+ * being sent) and counting its rows, 0700/0600, and refusal of a symlink or
+ * another user's directory.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { UsageError } from "../../src/errors.ts";
+import { Spool } from "../../src/fleet/spool.ts";
+
+const root = mkdtempSync(join(tmpdir(), "dual-slot-spool-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+const fresh = () => join(root, `s${++n}`);
+
+const batch = (tag: string, size = 100) => Buffer.from(tag.padEnd(size, "."));
+
+test("batches come back in the order they were appended, also after a restart", async () => {
+  const dir = fresh();
+  const s = new Spool(dir, 1 << 20, () => {});
+  await Promise.all(["a", "b", "c"].map((t, i) => s.append(batch(t), i + 1)));
+  expect(s.batches).toBe(3);
+  expect(s.rows).toBe(6);
+  const first = s.take()!;
+  expect((await s.read(first)).toString()[0]).toBe("a");
+  await s.done(first);
+  // A new agent on the same directory continues where this one stopped.
+  const again = new Spool(dir, 1 << 20, () => {});
+  expect(again.batches).toBe(2);
+  await again.append(batch("d"), 4);
+  const seen: string[] = [];
+  for (let e = again.take(); e !== null; e = again.take()) {
+    seen.push((await again.read(e)).toString()[0]!);
+    await again.done(e);
+  }
+  expect(seen).toEqual(["b", "c", "d"]);
+  expect(readdirSync(dir)).toEqual([]);
+});
+
+test("past the cap the oldest batches are deleted and their rows counted", async () => {
+  const drops: Array<[number, number]> = [];
+  const s = new Spool(fresh(), 350, (rows, batches) => drops.push([rows, batches]));
+  for (let i = 0; i < 6; i++) await s.append(batch(String(i)), 10 + i);
+  // 100 bytes each: 3 fit; 0, 1 and 2 went, in that order.
+  expect(s.batches).toBe(3);
+  expect(s.bytes).toBe(300);
+  expect(drops.reduce((a, [r]) => a + r, 0)).toBe(10 + 11 + 12);
+  expect(drops.reduce((a, [, b]) => a + b, 0)).toBe(3);
+  const e = s.take()!;
+  expect((await s.read(e)).toString()[0]).toBe("3");
+});
+
+test("the batch being sent is never the one the cap deletes", async () => {
+  const dropped: number[] = [];
+  const s = new Spool(fresh(), 250, (rows) => dropped.push(rows));
+  await s.append(batch("a"), 1);
+  await s.append(batch("b"), 2);
+  const busy = s.take()!;
+  await s.append(batch("c"), 3);
+  expect(dropped).toEqual([2]); // b, not a
+  expect((await s.read(busy)).toString()[0]).toBe("a");
+  await s.done(busy);
+  expect((await s.read(s.take()!)).toString()[0]).toBe("c");
+});
+
+test("a single batch larger than the cap is kept (the newest says the most)", async () => {
+  const dropped: number[] = [];
+  const s = new Spool(fresh(), 50, (rows) => dropped.push(rows));
+  await s.append(batch("a"), 1);
+  await s.append(batch("b"), 2);
+  expect(s.batches).toBe(1);
+  expect(dropped).toEqual([1]);
+});
+
+test("root's alone: the directory 0700, each batch 0600, a looser directory tightened", async () => {
+  const dir = fresh();
+  mkdirSync(dir, { mode: 0o755 });
+  const s = new Spool(dir, 1 << 20, () => {});
+  await s.append(batch("a"), 1);
+  expect(statSync(dir).mode & 0o777).toBe(0o700);
+  for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).mode & 0o777).toBe(0o600);
+});
+
+test("a symlink, a file, or another user's directory is refused with one line", () => {
+  const target = fresh();
+  mkdirSync(target, { mode: 0o700 });
+  const link = fresh();
+  symlinkSync(target, link);
+  expect(() => new Spool(link, 1024, () => {})).toThrow(UsageError);
+  expect(() => new Spool(link, 1024, () => {})).toThrow(/symlink/);
+  const file = fresh();
+  writeFileSync(file, "");
+  expect(() => new Spool(file, 1024, () => {})).toThrow(/not a directory/);
+  if (process.geteuid?.() === 0) {
+    const theirs = fresh();
+    mkdirSync(theirs, { mode: 0o700 });
+    chownSync(theirs, 65534, 65534);
+    expect(() => new Spool(theirs, 1024, () => {})).toThrow(/owned by uid 65534/);
+  }
+});
+
+test("files that are not batches are left alone; a half-written batch is removed", async () => {
+  const dir = fresh();
+  mkdirSync(dir, { mode: 0o700 });
+  writeFileSync(join(dir, "README"), "x");
+  writeFileSync(join(dir, ".0000000000000001-3.gz.tmp"), "half");
+  const s = new Spool(dir, 1 << 20, () => {});
+  expect(s.batches).toBe(0);
+  expect(readdirSync(dir)).toEqual(["README"]);
+});
