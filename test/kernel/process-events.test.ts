@@ -18,17 +18,12 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { type JsonEvent, parseEvents, startAgent, uniqueTrue } from "../helpers/agent.ts";
+import { parseEvents, startAgent, uniqueTrue } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
+import { type Ev, NOOP, only, TRIGGER, underAgent } from "../helpers/trigger.ts";
 
-const ARCH = process.arch === "arm64" ? "arm64" : "x64";
-const TOOLS = join(import.meta.dir, "../../out/workloads", ARCH);
-const TRIGGER = join(TOOLS, "trigger");
-const NOOP = join(TOOLS, "noop");
 /** An unprivileged uid that exists on any Debian host. */
 const NOBODY = 65534;
-
-type Ev = JsonEvent & Record<string, unknown>;
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -36,30 +31,8 @@ afterAll(() => {
 });
 
 /** Runs the trigger under an agent with `events`; returns its JSON line and every event. */
-async function under(
-  events: string,
-  argv: string[],
-  opts: { expectExit?: number } = {},
-): Promise<{ out: Record<string, string | number>; events: Ev[]; trigger: number }> {
-  const agent = await startAgent(["--json", "--events", events]);
-  const p = Bun.spawn([TRIGGER, ...argv], { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(p.stdout).text(),
-    new Response(p.stderr).text(),
-    p.exited,
-  ]);
-  await Bun.sleep(300);
-  const run = await agent.stop();
-  if (code !== (opts.expectExit ?? 0)) throw new Error(`trigger ${argv.join(" ")} exited ${code}: ${stderr}`);
-  const first = stdout.split("\n").find((l) => l.startsWith("{"));
-  return {
-    out: first === undefined ? {} : (JSON.parse(first) as Record<string, string | number>),
-    events: parseEvents(run.stdout) as Ev[],
-    trigger: p.pid,
-  };
-}
-
-const only = (evs: Ev[], type: string, pid: number): Ev[] => evs.filter((e) => e.event === type && e.pid === pid);
+const under = (events: string, argv: string[], opts: { expectExit?: number } = {}) =>
+  underAgent(TRIGGER, events, argv, opts);
 
 describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => {
   test("a failed execve: exec with res -2, the filename and argv the call gave", async () => {
