@@ -112,12 +112,12 @@ struct {
 } ds_inflight SEC(".maps");
 
 /*
- * The record of a syscalls/sys_{enter,exit}_<name> tracepoint (the kernel's
- * struct syscall_trace_enter/exit): struct trace_entry, the syscall number as
- * an int, then the arguments or the return value at offset 16. Not vmlinux's
- * trace_event_raw_sys_enter (the raw_syscalls event, a long id): CO-RE would
- * move its fields with trace_entry, which PREEMPT_RT 6.1 grows from 8 to 12
- * bytes, and the kernel then refuses the program (EACCES: past the record).
+ * The context of a syscalls/sys_{enter,exit}_<name> program: the arguments
+ * or the return value at offset 16, whatever the kernel (see sys_nr() for
+ * the word before them). Not vmlinux's trace_event_raw_sys_enter (the
+ * raw_syscalls event): CO-RE would move its fields with trace_entry, which
+ * PREEMPT_RT 6.1 grows from 8 to 12 bytes, and the kernel then refuses the
+ * program (EACCES: past the context).
  */
 struct ds_sys_enter {
 	__u64 entry;
@@ -132,16 +132,22 @@ struct ds_sys_exit {
 };
 
 /*
- * The syscall number: right after struct trace_entry, whatever its size on
- * this kernel. Read with a helper: the verifier takes only constant offsets
- * into ctx, and this one is a CO-RE relocation.
+ * The syscall number, from the task's saved user registers (orig_ax, or
+ * arm64's syscallno), not from the context: kernels before the fix that
+ * made the BPF context of a syscall tracepoint match its format pass
+ * {regs pointer, unsigned long nr, args} (nr at 8), later ones {struct
+ * trace_entry, int nr, args} (nr at sizeof(trace_entry), 12 on 6.1's
+ * PREEMPT_RT); the arguments and the result are at 16 in both.
  */
 static __always_inline __u32 sys_nr(void *ctx)
 {
-	int nr = -1;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
-	bpf_probe_read_kernel(&nr, sizeof(nr), (char *)ctx + bpf_core_type_size(struct trace_entry));
-	return nr;
+#if defined(__TARGET_ARCH_arm64)
+	return BPF_CORE_READ(regs, syscallno);
+#else
+	return BPF_CORE_READ(regs, orig_ax);
+#endif
 }
 
 static __always_inline int selected(__u32 type)
@@ -183,6 +189,9 @@ static __always_inline void inflight_save(struct ds_sys_enter *ctx, __u32 kind)
 	bpf_probe_read_kernel(in.args, sizeof(in.args), ctx->args);
 	creds_read(cr, &in.creds);
 	in.cap_effective = cap_effective(cr);
+	/* Zeroed first: the helper stops at the name's NUL, and comm_len() counts trailing zeros. */
+	in.comm[0] = 0;
+	in.comm[1] = 0;
 	bpf_get_current_comm(in.comm, sizeof(in.comm));
 	in.kind = kind;
 	in.step = 0;

@@ -409,17 +409,37 @@ function checks(g: Guest, k: Kernel): Check[] {
           e.event === type && (e.comm === "io-trigger" || e.comm === "trigger" || e.comm === "dsm-renamed") && f(e),
       );
     const want: Array<[string, (e: Record<string, unknown>) => boolean, Record<string, unknown>]> = [
-      ["connect", (e) => e.dport === 9, { protocol: "udp", dip: "127.0.0.1", res: 0 }],
-      ["bind", () => true, { family: "inet", sip: "127.0.0.1", res: 0 }],
-      ["create_file", () => true, { path: "/tmp/ev/new.txt", file_type: "file", mode: "0640" }],
-      ["rename", () => true, { old_path: "/tmp/ev/new.txt", new_path: "/tmp/ev/moved.txt", res: 0 }],
-      ["link", (e) => e.kind === "hard", { old_path: "/tmp/ev/moved.txt", new_path: "/tmp/ev/hard", res: 0 }],
-      ["link", (e) => e.kind === "symbolic", { old_path: "moved.txt", new_path: "/tmp/ev/hard.sym", res: 0 }],
-      ["unlink", () => true, { path: "/tmp/ev/hard", res: 0 }],
-      ["mount", () => true, { source: "ds-tmpfs", mount_point: "/tmp/ev/mnt", fs_type: "tmpfs", res: 0 }],
-      ["dns", () => true, { direction: "query", name: "matrix.example", qtype: 1, dport: 53, malformed: false }],
-      ["prctl", () => true, { old_name: "trigger", new_name: "dsm-renamed", res: 0 }],
-      ["memfd_create", () => true, { name: "dsm-memfd" }],
+      ["connect", (e) => e.dport === 9, { syscall: "connect", protocol: "udp", dip: "127.0.0.1", res: 0 }],
+      ["bind", () => true, { syscall: "bind", family: "inet", sip: "127.0.0.1", res: 0 }],
+      ["create_file", () => true, { syscall: "openat", path: "/tmp/ev/new.txt", file_type: "file", mode: "0640" }],
+      [
+        "rename",
+        () => true,
+        { syscall: "renameat", old_path: "/tmp/ev/new.txt", new_path: "/tmp/ev/moved.txt", res: 0 },
+      ],
+      [
+        "link",
+        (e) => e.kind === "hard",
+        { syscall: "link", old_path: "/tmp/ev/moved.txt", new_path: "/tmp/ev/hard", res: 0 },
+      ],
+      [
+        "link",
+        (e) => e.kind === "symbolic",
+        { syscall: "symlinkat", old_path: "moved.txt", new_path: "/tmp/ev/hard.sym", res: 0 },
+      ],
+      ["unlink", () => true, { syscall: "unlink", path: "/tmp/ev/hard", res: 0 }],
+      [
+        "mount",
+        () => true,
+        { syscall: "mount", source: "ds-tmpfs", mount_point: "/tmp/ev/mnt", fs_type: "tmpfs", res: 0 },
+      ],
+      [
+        "dns",
+        () => true,
+        { syscall: "sendto", direction: "query", name: "matrix.example", qtype: 1, dport: 53, malformed: false },
+      ],
+      ["prctl", () => true, { syscall: "prctl", old_name: "trigger", new_name: "dsm-renamed", res: 0 }],
+      ["memfd_create", () => true, { syscall: "memfd_create", name: "dsm-memfd" }],
       ["setsid", () => true, { syscall: "setsid" }],
     ];
     if (rc("events") !== 0) bad.push(`rc=${rc("events")} ${tail(caseLines(g, "events", "err"))}`);
