@@ -18,6 +18,7 @@
 #include "dual_slot.h"
 #include "heap.bpf.h"
 #include "path.bpf.h"
+#include "format.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
@@ -59,16 +60,16 @@ static __always_inline __u32 comm_len(const __u64 *comm)
 	return DS_COMM_LEN - zero_bytes(comm[0]) - zero_bytes(comm[1]);
 }
 
-/* The only format bpf_snprintf() gets; it must be in a read-only map (.rodata). */
-static const char ds_fmt_pid_comm[] = "%u.%s";
-
 /*
  * Business level, every record: the strings of struct ds_common, in slot 1.
  * nodename, and pid_tree as Elkeid's "pid.comm<ppid.comm<...": the task then
  * its real_parent chain (thread group ids, initial namespace), at most
  * DS_PID_TREE_DEPTH entries, ending after pid 1 or before pid 0 (the idle
- * task, parent of kthreadd). __noinline and lengths kept in ci: the verifier
- * explores the loop's eight exits here once, not through the caller's rest.
+ * task, parent of kthreadd). Each entry is at most 10 digits, '.', 15 bytes
+ * of comm: it stays inside the DS_PID_TREE_ENTRY bytes of room after pos,
+ * the digits' spill (ds_put_dec) included. __noinline and lengths kept in
+ * ci: the verifier explores the loop's eight exits here once, not through
+ * the caller's rest.
  */
 static __noinline void common_info_fill(struct task_struct *task, struct ds_common_info *ci)
 {
@@ -80,7 +81,6 @@ static __noinline void common_info_fill(struct task_struct *task, struct ds_comm
 	ci->len_nodename = n > 1 ? (n - 1) & (DS_NODENAME_CAP - 1) : 0;
 
 	for (int i = 0; i < DS_PID_TREE_DEPTH; i++) {
-		__u64 data[2];
 		__u32 tgid = BPF_CORE_READ(task, tgid);
 
 		if (i > 0) {
@@ -89,12 +89,13 @@ static __noinline void common_info_fill(struct task_struct *task, struct ds_comm
 			ci->pid_tree[pos & (DS_PID_TREE_CAP - 1)] = '<';
 			pos++;
 		}
-		data[0] = tgid;
-		data[1] = (__u64)&task->comm;
-		n = bpf_snprintf(&ci->pid_tree[pos & (DS_PID_TREE_CAP - 1)], DS_PID_TREE_ENTRY, ds_fmt_pid_comm, data,
-				 sizeof(data));
+		pos = ds_put_u32(ci->pid_tree, pos & (DS_PID_TREE_CAP - 1), tgid, DS_PID_TREE_CAP - 1);
+		ci->pid_tree[pos & (DS_PID_TREE_CAP - 1)] = '.';
+		pos++;
+		/* As %s read it: a comm that cannot be read is an empty one. */
+		n = bpf_probe_read_kernel_str(&ci->pid_tree[pos & (DS_PID_TREE_CAP - 1)], DS_COMM_LEN, &task->comm);
 		if (n > 1)
-			pos += (n - 1) & (DS_PID_TREE_ENTRY - 1);
+			pos += (n - 1) & (DS_COMM_LEN - 1);
 		if (tgid <= 1)
 			break;
 		task = BPF_CORE_READ(task, real_parent);

@@ -3,21 +3,7 @@
 
 /** The object's data sections: their sizes and where each variable starts. */
 export const sections = {
-  ".rodata": {
-    size: 144,
-    vars: {
-      ds_fmt_pid_comm: 138,
-      ds_fmt_pts: 80,
-      ds_fmt_socket: 67,
-      ds_fmt_other: 117,
-      ds_fmt_pipe: 56,
-      ds_fmt_file: 102,
-      ds_fmt_chr: 92,
-      ds_fmt_ip4: 127,
-      ds_fmt_ip6: 132,
-      ds_cfg: 0,
-    },
-  },
+  ".rodata": { size: 67, vars: { ds_fmt_ip4: 56, ds_fmt_ip6: 61, ds_cfg: 0 } },
   ".bss": { size: 16, vars: { ds_bss: 0, ds_wire_anchor: 8 } },
 } as const;
 
