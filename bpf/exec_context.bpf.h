@@ -59,10 +59,8 @@ static __always_inline __u32 put_lit(char *s, __u32 pos, const char *lit, const 
  * the digits' spill, is 47 bytes), then its first DS_FD_CAP - 1 bytes kept, as
  * bpf_snprintf cut it before.
  */
-static __noinline __u32 fd_text(struct file *f, char *out, char *s)
+static __noinline __u32 fd_text(struct inode *ino, __u32 mode, char *out, char *s)
 {
-	struct inode *ino = BPF_CORE_READ(f, f_inode);
-	__u32 mode = BPF_CORE_READ(ino, i_mode) & DS_S_IFMT;
 	__u64 i_ino = BPF_CORE_READ(ino, i_ino);
 	__u32 dev, pos;
 
@@ -173,11 +171,13 @@ static long env_step(__u32 i, struct env_walk *w)
 static __noinline void exec_extra(struct task_struct *task, struct ds_file_info *info)
 {
 	struct ds_exec_extra *x = &info->x;
-	struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
-	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
-	struct inode *ei = BPF_CORE_READ(exe, f_inode);
-	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
-	unsigned int max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct task_struct *t = self(); /* task is current */
+	struct tty_struct *tty = t->signal->tty;
+	struct file *exe = t->mm->exe_file;
+	struct inode *ei = exe->f_inode;
+	struct fdtable *fdt = t->files->fdt;
+	struct file **fds = fdt->fd;
+	unsigned int max_fds = fdt->max_fds;
 	struct env_walk w = { .info = info };
 	__u64 name = 0;
 	long n;
@@ -188,28 +188,33 @@ static __noinline void exec_extra(struct task_struct *task, struct ds_file_info 
 	}
 	for (int i = 0; i < 3 && i < max_fds; i++) {
 		struct file *f = NULL;
+		struct inode *ino;
+		__u32 mode;
 
+		/* A pointer read through a pointer to pointers: a scalar, so probe reads from here. */
 		bpf_probe_read_kernel(&f, sizeof(f), &fds[i]);
 		if (!f)
 			continue;
+		ino = BPF_CORE_READ(f, f_inode);
+		mode = BPF_CORE_READ(ino, i_mode) & DS_S_IFMT;
 		if (i == 0)
-			x->len[DS_STR_STDIN - DS_STR_TTY] = fd_text(f, x->stdin, info->swap);
+			x->len[DS_STR_STDIN - DS_STR_TTY] = fd_text(ino, mode, x->stdin, info->swap);
 		else if (i == 1)
-			x->len[DS_STR_STDOUT - DS_STR_TTY] = fd_text(f, x->stdout, info->swap);
-		if (!x->sa_family && (BPF_CORE_READ(f, f_inode, i_mode) & DS_S_IFMT) == DS_S_IFSOCK)
+			x->len[DS_STR_STDOUT - DS_STR_TTY] = fd_text(ino, mode, x->stdout, info->swap);
+		if (!x->sa_family && mode == DS_S_IFSOCK)
 			sock_fill(f, x);
 	}
 
-	x->exe_ino = BPF_CORE_READ(ei, i_ino);
-	x->exe_dev = BPF_CORE_READ(ei, i_sb, s_dev);
-	bpf_probe_read_kernel(&name, 6, BPF_CORE_READ(exe, f_path.dentry, d_name.name));
+	x->exe_ino = ei->i_ino;
+	x->exe_dev = ei->i_sb->s_dev;
+	bpf_probe_read_kernel(&name, 6, exe->f_path.dentry->d_name.name);
 	if (name == 0x3a64666d656dull) /* "memfd:", little-endian */
 		info->flags |= DS_F_EXE_MEMFD;
-	else if (BPF_CORE_READ(ei, __i_nlink) == 0)
+	else if (ei->__i_nlink == 0)
 		info->flags |= DS_F_EXE_DELETED;
 
-	w.p = BPF_CORE_READ(task, mm, env_start);
-	w.end = BPF_CORE_READ(task, mm, env_end);
+	w.p = t->mm->env_start;
+	w.end = t->mm->env_end;
 	bpf_loop(DS_ENV_SCAN, env_step, &w, 0);
 	if (w.p < w.end)
 		info->flags |= DS_F_ENV_TRUNCATED;
