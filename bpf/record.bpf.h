@@ -143,11 +143,10 @@ static __always_inline void creds_read(const struct cred *cr, struct ds_creds *o
 
 static __always_inline __u64 cap_effective(const struct cred *cr)
 {
-	kernel_cap_t cap = BPF_CORE_READ(cr, cap_effective);
 	__u64 v = 0;
 
-	/* A u64 since 6.3, two u32 before. */
-	bpf_probe_read_kernel(&v, sizeof(v), &cap);
+	/* A u64 since 6.3, two u32 before: 8 bytes either way, read once where they lie. */
+	bpf_core_read(&v, sizeof(v), &cr->cap_effective);
 	return v;
 }
 
