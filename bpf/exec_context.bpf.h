@@ -14,14 +14,9 @@
 #include <bpf/bpf_endian.h>
 #include "dual_slot.h"
 #include "heap.bpf.h"
+#include "format.bpf.h"
 
 /* bpf_snprintf() takes its format from a read-only map: these live in .rodata. */
-static const char ds_fmt_pipe[] = "pipe:[%lu]";
-static const char ds_fmt_socket[] = "socket:[%lu]";
-static const char ds_fmt_pts[] = "/dev/pts/%u";
-static const char ds_fmt_chr[] = "chr:%u:%u";
-static const char ds_fmt_file[] = "file:%u:%u:%lu";
-static const char ds_fmt_other[] = "inode:%lu"; /* a directory, a block device, ... */
 static const char ds_fmt_ip4[] = "%pI4";
 static const char ds_fmt_ip6[] = "%pI6c";
 
@@ -32,6 +27,8 @@ static const char ds_fmt_ip6[] = "%pI6c";
 #define DS_S_IFREG 0100000
 #define DS_AF_INET 2
 #define DS_AF_INET6 10
+/* fd_text's window in slot 1's swap: the longest text with its spill fits. */
+#define DS_FD_SCRATCH 64
 
 /* Length of what bpf_snprintf wrote into a buffer of cap bytes (it returns the full size, NUL included). */
 static __always_inline __u32 snlen(long n, __u32 cap)
@@ -41,45 +38,66 @@ static __always_inline __u32 snlen(long n, __u32 cap)
 	return n > cap ? cap - 1 : n - 1;
 }
 
+/* A string constant at s[pos]; returns the new pos. */
+static __always_inline __u32 put_lit(char *s, __u32 pos, const char *lit, const __u32 len)
+{
+#pragma unroll
+	for (__u32 i = 0; i < len; i++)
+		s[(pos + i) & (DS_FD_SCRATCH - 1)] = lit[i];
+	return pos + len;
+}
+
+#define PUT_LIT(s, pos, lit) put_lit(s, pos, lit, sizeof(lit) - 1)
+#define PUT_U32(s, pos, v) ds_put_u32(s, (pos) & (DS_FD_SCRATCH - 1), v, DS_FD_SCRATCH - 1)
+#define PUT_U64(s, pos, v) ds_put_u64(s, (pos) & (DS_FD_SCRATCH - 1), v, DS_FD_SCRATCH - 1)
+
 /*
  * What an fd is, as /proc/PID/fd would name it where that fits a short
  * string: "pipe:[ino]", "socket:[ino]", "/dev/pts/N", "chr:MAJOR:MINOR", and
  * "file:MAJOR:MINOR:ino" for a file (its path would cost a slot-1 path buffer).
+ * Written in s (slot 1's swap: the longest, "file:" with a 20-digit inode and
+ * the digits' spill, is 47 bytes), then its first DS_FD_CAP - 1 bytes kept, as
+ * bpf_snprintf cut it before.
  */
-static __noinline __u32 fd_text(struct file *f, char *out)
+static __noinline __u32 fd_text(struct inode *ino, __u32 mode, char *out, char *s)
 {
-	struct inode *ino = BPF_CORE_READ(f, f_inode);
-	__u32 mode = BPF_CORE_READ(ino, i_mode) & DS_S_IFMT;
-	__u32 dev;
-	__u64 d[3];
-	long n;
+	__u64 i_ino = BPF_CORE_READ(ino, i_ino);
+	__u32 dev, pos;
 
-	d[0] = BPF_CORE_READ(ino, i_ino);
 	if (mode == DS_S_IFIFO) {
-		n = bpf_snprintf(out, DS_FD_CAP, ds_fmt_pipe, d, 8);
+		pos = PUT_LIT(s, 0, "pipe:[");
+		pos = PUT_U64(s, pos, i_ino);
+		pos = PUT_LIT(s, pos, "]");
 	} else if (mode == DS_S_IFSOCK) {
-		n = bpf_snprintf(out, DS_FD_CAP, ds_fmt_socket, d, 8);
+		pos = PUT_LIT(s, 0, "socket:[");
+		pos = PUT_U64(s, pos, i_ino);
+		pos = PUT_LIT(s, pos, "]");
 	} else if (mode == DS_S_IFCHR) {
 		dev = BPF_CORE_READ(ino, i_rdev);
 		/* Unix98 pty slaves: majors 136-143, 256 minors each. */
 		if ((dev >> 20) >= 136 && (dev >> 20) <= 143) {
-			d[0] = ((dev >> 20) - 136) * 256 + (dev & 0xfffff);
-			n = bpf_snprintf(out, DS_FD_CAP, ds_fmt_pts, d, 8);
+			pos = PUT_LIT(s, 0, "/dev/pts/");
+			pos = PUT_U32(s, pos, ((dev >> 20) - 136) * 256 + (dev & 0xfffff));
 		} else {
-			d[0] = dev >> 20;
-			d[1] = dev & 0xfffff;
-			n = bpf_snprintf(out, DS_FD_CAP, ds_fmt_chr, d, 16);
+			pos = PUT_LIT(s, 0, "chr:");
+			pos = PUT_U32(s, pos, dev >> 20);
+			pos = PUT_LIT(s, pos, ":");
+			pos = PUT_U32(s, pos, dev & 0xfffff);
 		}
 	} else if (mode == DS_S_IFREG) {
 		dev = BPF_CORE_READ(ino, i_sb, s_dev);
-		d[2] = d[0];
-		d[0] = dev >> 20;
-		d[1] = dev & 0xfffff;
-		n = bpf_snprintf(out, DS_FD_CAP, ds_fmt_file, d, 24);
+		pos = PUT_LIT(s, 0, "file:");
+		pos = PUT_U32(s, pos, dev >> 20);
+		pos = PUT_LIT(s, pos, ":");
+		pos = PUT_U32(s, pos, dev & 0xfffff);
+		pos = PUT_LIT(s, pos, ":");
+		pos = PUT_U64(s, pos, i_ino);
 	} else {
-		n = bpf_snprintf(out, DS_FD_CAP, ds_fmt_other, d, 8);
+		pos = PUT_LIT(s, 0, "inode:");
+		pos = PUT_U64(s, pos, i_ino);
 	}
-	return snlen(n, DS_FD_CAP);
+	__builtin_memcpy(out, s, DS_FD_CAP);
+	return pos < DS_FD_CAP ? pos : DS_FD_CAP - 1;
 }
 
 /* An inet socket's two ends, from the struct sock behind the file. */
@@ -153,11 +171,13 @@ static long env_step(__u32 i, struct env_walk *w)
 static __noinline void exec_extra(struct task_struct *task, struct ds_file_info *info)
 {
 	struct ds_exec_extra *x = &info->x;
-	struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
-	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
-	struct inode *ei = BPF_CORE_READ(exe, f_inode);
-	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
-	unsigned int max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct task_struct *t = self(); /* task is current */
+	struct tty_struct *tty = t->signal->tty;
+	struct file *exe = t->mm->exe_file;
+	struct inode *ei = exe->f_inode;
+	struct fdtable *fdt = t->files->fdt;
+	struct file **fds = fdt->fd;
+	unsigned int max_fds = fdt->max_fds;
 	struct env_walk w = { .info = info };
 	__u64 name = 0;
 	long n;
@@ -168,28 +188,33 @@ static __noinline void exec_extra(struct task_struct *task, struct ds_file_info 
 	}
 	for (int i = 0; i < 3 && i < max_fds; i++) {
 		struct file *f = NULL;
+		struct inode *ino;
+		__u32 mode;
 
+		/* A pointer read through a pointer to pointers: a scalar, so probe reads from here. */
 		bpf_probe_read_kernel(&f, sizeof(f), &fds[i]);
 		if (!f)
 			continue;
+		ino = BPF_CORE_READ(f, f_inode);
+		mode = BPF_CORE_READ(ino, i_mode) & DS_S_IFMT;
 		if (i == 0)
-			x->len[DS_STR_STDIN - DS_STR_TTY] = fd_text(f, x->stdin);
+			x->len[DS_STR_STDIN - DS_STR_TTY] = fd_text(ino, mode, x->stdin, info->swap);
 		else if (i == 1)
-			x->len[DS_STR_STDOUT - DS_STR_TTY] = fd_text(f, x->stdout);
-		if (!x->sa_family && (BPF_CORE_READ(f, f_inode, i_mode) & DS_S_IFMT) == DS_S_IFSOCK)
+			x->len[DS_STR_STDOUT - DS_STR_TTY] = fd_text(ino, mode, x->stdout, info->swap);
+		if (!x->sa_family && mode == DS_S_IFSOCK)
 			sock_fill(f, x);
 	}
 
-	x->exe_ino = BPF_CORE_READ(ei, i_ino);
-	x->exe_dev = BPF_CORE_READ(ei, i_sb, s_dev);
-	bpf_probe_read_kernel(&name, 6, BPF_CORE_READ(exe, f_path.dentry, d_name.name));
+	x->exe_ino = ei->i_ino;
+	x->exe_dev = ei->i_sb->s_dev;
+	bpf_probe_read_kernel(&name, 6, exe->f_path.dentry->d_name.name);
 	if (name == 0x3a64666d656dull) /* "memfd:", little-endian */
 		info->flags |= DS_F_EXE_MEMFD;
-	else if (BPF_CORE_READ(ei, __i_nlink) == 0)
+	else if (ei->__i_nlink == 0)
 		info->flags |= DS_F_EXE_DELETED;
 
-	w.p = BPF_CORE_READ(task, mm, env_start);
-	w.end = BPF_CORE_READ(task, mm, env_end);
+	w.p = t->mm->env_start;
+	w.end = t->mm->env_end;
 	bpf_loop(DS_ENV_SCAN, env_step, &w, 0);
 	if (w.p < w.end)
 		info->flags |= DS_F_ENV_TRUNCATED;

@@ -23,6 +23,19 @@ const volatile struct ds_config ds_cfg = {
 	.max_arg_bytes = 4096,
 };
 
+/*
+ * The task every level reads is current (exec, exit, fork's parent, a
+ * syscall's caller), taken as a BTF pointer: its fields are then plain loads
+ * (the JIT's fault-safe BPF_PROBE_MEM, 0 on a fault as a failed probe read
+ * gives), not a bpf_probe_read_kernel() call each. What a load cannot do
+ * stays a helper: strings, an index the verifier does not know, a pointer
+ * read through a pointer to pointers (fdt->fd[i]).
+ */
+static __always_inline struct task_struct *self(void)
+{
+	return bpf_get_current_task_btf();
+}
+
 struct sd_percpu_data {
 	__u8 data[SD_EVENT_MAX];
 };

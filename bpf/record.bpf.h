@@ -157,23 +157,28 @@ static __always_inline int selected(__u32 type)
 
 static __always_inline void creds_read(const struct cred *cr, struct ds_creds *o)
 {
-	o->uid = BPF_CORE_READ(cr, uid.val);
-	o->euid = BPF_CORE_READ(cr, euid.val);
-	o->suid = BPF_CORE_READ(cr, suid.val);
-	o->fsuid = BPF_CORE_READ(cr, fsuid.val);
-	o->gid = BPF_CORE_READ(cr, gid.val);
-	o->egid = BPF_CORE_READ(cr, egid.val);
-	o->sgid = BPF_CORE_READ(cr, sgid.val);
-	o->fsgid = BPF_CORE_READ(cr, fsgid.val);
+	/* struct cred's eight ids, in its order since 2.6.29: one read, not eight. */
+	struct {
+		__u32 uid, gid, suid, sgid, euid, egid, fsuid, fsgid;
+	} ids = {};
+
+	bpf_core_read(&ids, sizeof(ids), &cr->uid);
+	o->uid = ids.uid;
+	o->euid = ids.euid;
+	o->suid = ids.suid;
+	o->fsuid = ids.fsuid;
+	o->gid = ids.gid;
+	o->egid = ids.egid;
+	o->sgid = ids.sgid;
+	o->fsgid = ids.fsgid;
 }
 
 static __always_inline __u64 cap_effective(const struct cred *cr)
 {
-	kernel_cap_t cap = BPF_CORE_READ(cr, cap_effective);
 	__u64 v = 0;
 
-	/* A u64 since 6.3, two u32 before. */
-	bpf_probe_read_kernel(&v, sizeof(v), &cap);
+	/* A u64 since 6.3, two u32 before: 8 bytes either way, read once where they lie. */
+	bpf_core_read(&v, sizeof(v), &cr->cap_effective);
 	return v;
 }
 

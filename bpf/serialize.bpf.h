@@ -18,6 +18,7 @@
 #include "dual_slot.h"
 #include "heap.bpf.h"
 #include "path.bpf.h"
+#include "format.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
@@ -59,29 +60,28 @@ static __always_inline __u32 comm_len(const __u64 *comm)
 	return DS_COMM_LEN - zero_bytes(comm[0]) - zero_bytes(comm[1]);
 }
 
-/* The only format bpf_snprintf() gets; it must be in a read-only map (.rodata). */
-static const char ds_fmt_pid_comm[] = "%u.%s";
-
 /*
  * Business level, every record: the strings of struct ds_common, in slot 1.
  * nodename, and pid_tree as Elkeid's "pid.comm<ppid.comm<...": the task then
  * its real_parent chain (thread group ids, initial namespace), at most
  * DS_PID_TREE_DEPTH entries, ending after pid 1 or before pid 0 (the idle
- * task, parent of kthreadd). __noinline and lengths kept in ci: the verifier
- * explores the loop's eight exits here once, not through the caller's rest.
+ * task, parent of kthreadd). Each entry is at most 10 digits, '.', 15 bytes
+ * of comm: it stays inside the DS_PID_TREE_ENTRY bytes of room after pos,
+ * the digits' spill (ds_put_dec) included. __noinline and lengths kept in
+ * ci: the verifier explores the loop's eight exits here once, not through
+ * the caller's rest. task is current (see self(), heap.bpf.h).
  */
 static __noinline void common_info_fill(struct task_struct *task, struct ds_common_info *ci)
 {
-	struct uts_namespace *uts = BPF_CORE_READ(task, nsproxy, uts_ns);
+	struct task_struct *t = self();
 	__u32 pos = 0;
 	long n;
 
-	n = bpf_probe_read_kernel_str(ci->nodename, DS_NODENAME_MAX + 1, &uts->name.nodename);
+	n = bpf_probe_read_kernel_str(ci->nodename, DS_NODENAME_MAX + 1, &t->nsproxy->uts_ns->name.nodename);
 	ci->len_nodename = n > 1 ? (n - 1) & (DS_NODENAME_CAP - 1) : 0;
 
 	for (int i = 0; i < DS_PID_TREE_DEPTH; i++) {
-		__u64 data[2];
-		__u32 tgid = BPF_CORE_READ(task, tgid);
+		__u32 tgid = t->tgid;
 
 		if (i > 0) {
 			if (tgid == 0)
@@ -89,50 +89,54 @@ static __noinline void common_info_fill(struct task_struct *task, struct ds_comm
 			ci->pid_tree[pos & (DS_PID_TREE_CAP - 1)] = '<';
 			pos++;
 		}
-		data[0] = tgid;
-		data[1] = (__u64)&task->comm;
-		n = bpf_snprintf(&ci->pid_tree[pos & (DS_PID_TREE_CAP - 1)], DS_PID_TREE_ENTRY, ds_fmt_pid_comm, data,
-				 sizeof(data));
+		pos = ds_put_u32(ci->pid_tree, pos & (DS_PID_TREE_CAP - 1), tgid, DS_PID_TREE_CAP - 1);
+		ci->pid_tree[pos & (DS_PID_TREE_CAP - 1)] = '.';
+		pos++;
+		/* As %s read it: a comm that cannot be read is an empty one. */
+		n = bpf_probe_read_kernel_str(&ci->pid_tree[pos & (DS_PID_TREE_CAP - 1)], DS_COMM_LEN, &t->comm);
 		if (n > 1)
-			pos += (n - 1) & (DS_PID_TREE_ENTRY - 1);
+			pos += (n - 1) & (DS_COMM_LEN - 1);
 		if (tgid <= 1)
 			break;
-		task = BPF_CORE_READ(task, real_parent);
+		t = t->real_parent;
 	}
 	ci->len_pid_tree = pos < DS_PID_TREE_CAP ? pos : DS_PID_TREE_CAP - 1;
 }
 
 /*
- * Serializer, every record: struct ds_common's scalars, read from the task.
- * __noinline: its temporaries get a frame of their own, off the deepest call
- * chain (serialize_event -> enrich -> build_path), which the verifier caps at
- * 512 bytes of stack in total.
+ * Serializer, every record: struct ds_common's scalars, read from the task
+ * (current, see self(), heap.bpf.h). __noinline: its temporaries get a frame of their
+ * own, off the deepest call chain (serialize_event -> enrich -> build_path),
+ * which the verifier caps at 512 bytes of stack in total.
  */
 static __noinline void common_fill(struct task_struct *task, struct ds_common *c)
 {
-	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
-	struct task_struct *parent = BPF_CORE_READ(task, real_parent, group_leader);
-	struct pid *pid = BPF_CORE_READ(task, thread_pid);
-	unsigned int level = BPF_CORE_READ(pid, level);
+	struct task_struct *t = self();
+	struct task_struct *leader = t->group_leader;
+	struct task_struct *parent = t->real_parent->group_leader;
+	struct pid *pid = t->thread_pid;
+	unsigned int level = pid->level;
 	struct pid_namespace *ns = BPF_CORE_READ(pid, numbers[level & 31].ns);
+	const struct cred *cr = t->cred;
+	struct signal_struct *sig = t->signal;
 
-	c->euid = BPF_CORE_READ(task, cred, euid.val);
-	c->egid = BPF_CORE_READ(task, cred, egid.val);
-	c->pgid = BPF_CORE_READ(task, signal, pids[PIDTYPE_PGID], numbers[0].nr);
-	c->sid = BPF_CORE_READ(task, signal, pids[PIDTYPE_SID], numbers[0].nr);
+	c->euid = cr->euid.val;
+	c->egid = cr->egid.val;
+	c->pgid = sig->pids[PIDTYPE_PGID]->numbers[0].nr;
+	c->sid = sig->pids[PIDTYPE_SID]->numbers[0].nr;
 	/* As the kernel leaves them when unset (AUDIT_SID_UNSET, INVALID_UID); absent without CONFIG_AUDIT. */
 	c->sessionid = 0xffffffff;
 	c->auid = 0xffffffff;
-	if (bpf_core_field_exists(task->loginuid)) {
-		c->sessionid = BPF_CORE_READ(task, sessionid);
-		c->auid = BPF_CORE_READ(task, loginuid.val);
+	if (bpf_core_field_exists(t->loginuid)) {
+		c->sessionid = t->sessionid;
+		c->auid = t->loginuid.val;
 	}
 	c->pidns_id = BPF_CORE_READ(ns, ns.inum);
-	c->mntns_id = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
-	c->start_ns = BPF_CORE_READ(leader, start_time);
-	c->exec_seq = BPF_CORE_READ(leader, self_exec_id);
-	c->pstart_ns = BPF_CORE_READ(parent, start_time);
-	c->pexec_seq = BPF_CORE_READ(parent, self_exec_id);
+	c->mntns_id = t->nsproxy->mnt_ns->ns.inum;
+	c->start_ns = leader->start_time;
+	c->exec_seq = leader->self_exec_id;
+	c->pstart_ns = parent->start_time;
+	c->pexec_seq = parent->self_exec_id;
 }
 
 /* Level 3 (nest3): its own large scratch, taken while levels 1 and 2 hold theirs. */
@@ -361,7 +365,7 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 	hdr_fill(&ev->hdr, c, type);
 	ev->pid = bpf_get_current_pid_tgid() >> 32;
 	ev->tid = (__u32)bpf_get_current_pid_tgid();
-	ev->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	ev->ppid = self()->real_parent->tgid;
 	ev->uid = (__u32)bpf_get_current_uid_gid();
 	ev->gid = bpf_get_current_uid_gid() >> 32;
 	ev->cgroup_id = bpf_get_current_cgroup_id();
@@ -465,7 +469,7 @@ static __noinline int serialize_exit(void *ctx, struct task_struct *task, struct
 	hdr_fill(&ev->hdr, c, DS_EVENT_EXIT);
 	ev->pid = BPF_CORE_READ(task, tgid);
 	ev->tid = BPF_CORE_READ(task, pid);
-	ev->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	ev->ppid = self()->real_parent->tgid;
 	ev->uid = BPF_CORE_READ(task, cred, uid.val);
 	ev->gid = BPF_CORE_READ(task, cred, gid.val);
 	ev->exit_code = info->exit_code;

@@ -3,21 +3,7 @@
 
 /** The object's data sections: their sizes and where each variable starts. */
 export const sections = {
-  ".rodata": {
-    size: 148,
-    vars: {
-      ds_fmt_pid_comm: 142,
-      ds_fmt_pts: 84,
-      ds_fmt_socket: 71,
-      ds_fmt_other: 121,
-      ds_fmt_pipe: 60,
-      ds_fmt_file: 106,
-      ds_fmt_chr: 96,
-      ds_fmt_ip4: 131,
-      ds_fmt_ip6: 136,
-      ds_cfg: 0,
-    },
-  },
+  ".rodata": { size: 71, vars: { ds_fmt_ip4: 60, ds_fmt_ip6: 65, ds_cfg: 0 } },
   ".bss": { size: 16, vars: { ds_bss: 0, ds_wire_anchor: 8 } },
 } as const;
 

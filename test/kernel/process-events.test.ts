@@ -266,6 +266,33 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
     expect(pty!.stdout).toBe(pty!.stdin);
   }, 30_000);
 
+  // fd text is formatted by hand in BPF (bpf/format.bpf.h): each kind against what stat() says, exactly.
+  test("exec context: fd text of a regular file, a FIFO and a directory", async () => {
+    const dir = mkdtempSync("/tmp/ds-fdtext-");
+    dirs.push(dir);
+    const file = join(dir, "in");
+    const fifo = join(dir, "fifo");
+    writeFileSync(file, "x");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    const agent = await startAgent(["--json", "--events", "exec"]);
+    // O_RDWR: a FIFO opened so does not wait for a reader.
+    const a = Bun.spawn(["bash", "-c", `exec 3<>${fifo}; exec ${NOOP} <${file} >&3`], { stderr: "ignore" });
+    const b = Bun.spawn(["bash", "-c", `exec ${NOOP} <${dir}`], { stdout: "ignore", stderr: "ignore" });
+    await Promise.all([a.exited, b.exited]);
+    await Bun.sleep(300);
+    const evs = parseEvents((await agent.stop()).stdout) as Ev[];
+    const ea = evs.find((x) => x.pid === a.pid && x.filename === NOOP);
+    const eb = evs.find((x) => x.pid === b.pid && x.filename === NOOP);
+    expect(ea).toBeDefined();
+    expect(eb).toBeDefined();
+    const st = statSync(file);
+    const major = (st.dev >> 8) & 0xfff;
+    const minor = (st.dev & 0xff) | ((st.dev >> 12) & 0xfff00);
+    expect(ea!.stdin).toBe(`file:${major}:${minor}:${st.ino}`);
+    expect(ea!.stdout).toBe(`pipe:[${statSync(fifo).ino}]`);
+    expect(eb!.stdin).toBe(`inode:${statSync(dir).ino}`);
+  }, 30_000);
+
   test("usermode_helper: the kernel runs a core_pattern pipe helper for a crash", async () => {
     const dir = mkdtempSync("/tmp/ds-umh-");
     dirs.push(dir);
