@@ -9,15 +9,24 @@
  *       kernel picks), that accepts and closes in a loop until the storm ends.
  *   iostorm create --ops N --workers P DIR
  *       N open(O_CREAT|O_EXCL) + close + unlink cycles of unique names in DIR.
+ *   iostorm rename --ops N --workers P DIR
+ *       N renameat(2)s: each worker moves one file of its own back and forth.
+ *   iostorm link --ops N --workers P DIR
+ *       N linkat(2)s of one file of each worker's to a new name, each unlinked.
+ *   iostorm bind --ops N --workers P ADDR
+ *       N UDP sockets bound to ADDR, port 0, and closed.
+ *   iostorm dns --ops N --workers P ADDR
+ *       N DNS queries (type A) sent with sendto(2) to ADDR port 53, one
+ *       socket per worker; no reply is awaited (none need come).
  *
  * Prints one JSON line, like storm:
  *   {"ops":N,"workers":P,"failed":F,"elapsed_ns":T,"rate_per_s":R}
  * Exit status 1 if any op failed (one line on stderr says why), 2 on a usage
  * or setup error (no JSON then).
  *
- * What the tracer sees, per op: connect(2) on a fresh socket (one connect
- * event) or openat(AT_FDCWD, "DIR/iostorm-<pid>-<worker>-<i>", O_CREAT|O_EXCL)
- * (one create_file event); all from processes with comm "iostorm".
+ * What the tracer sees, per op: one event of the command's type (connect,
+ * create_file, rename, link, bind, dns), from processes with comm "iostorm".
+ * create's openat is AT_FDCWD, "DIR/iostorm-<pid>-<worker>-<i>", O_CREAT|O_EXCL.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -43,7 +52,7 @@ struct result {
 	const char *first_what;	/* a string literal: same address in every fork */
 };
 
-enum cmd { C_CONNECT, C_CREATE };
+enum cmd { C_CONNECT, C_CREATE, C_RENAME, C_LINK, C_BIND, C_DNS };
 
 static enum cmd cmd;
 static struct sockaddr_storage peer;
@@ -64,7 +73,8 @@ static long long now_ns(void)
 static void usage(void)
 {
 	fputs("usage: iostorm connect --ops N --workers P ADDR PORT\n"
-	      "       iostorm create --ops N --workers P DIR\n", stderr);
+	      "       iostorm create|rename|link --ops N --workers P DIR\n"
+	      "       iostorm bind|dns --ops N --workers P ADDR\n", stderr);
 	exit(2);
 }
 
@@ -198,11 +208,138 @@ static void create_op(struct result *r, long w, long i)
 		note_failure(r, "unlink");
 }
 
+static int worker_path(char *buf, size_t size, long w, const char *suffix)
+{
+	return snprintf(buf, size, "%s/iostorm-%d-%ld%s", dir, (int)main_pid, w, suffix) < (int)size ? 0 : -1;
+}
+
+/* rename and link work on one file per worker, made before the gate opens. */
+static int worker_file(struct result *r, long w, char *path, size_t size)
+{
+	int fd;
+
+	if (worker_path(path, size, w, "") < 0 ||
+	    (fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+		note_failure(r, "open");
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static void rename_ops(struct result *r, long w, long n)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+
+	if (worker_file(r, w, a, sizeof(a)) < 0 || worker_path(b, sizeof(b), w, ".moved") < 0)
+		return;
+	for (long i = 0; i < n; i++, r->done++) {
+		/* Back and forth: odd ops move it back. */
+		const char *from = i % 2 ? b : a, *to = i % 2 ? a : b;
+		if (renameat(AT_FDCWD, from, AT_FDCWD, to) < 0)
+			note_failure(r, "renameat");
+	}
+	unlink(n % 2 ? b : a);
+}
+
+static void link_ops(struct result *r, long w, long n)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+
+	if (worker_file(r, w, a, sizeof(a)) < 0 || worker_path(b, sizeof(b), w, ".link") < 0)
+		return;
+	for (long i = 0; i < n; i++, r->done++) {
+		if (linkat(AT_FDCWD, a, AT_FDCWD, b, 0) < 0)
+			note_failure(r, "linkat");
+		else if (unlink(b) < 0)
+			note_failure(r, "unlink");
+	}
+	unlink(a);
+}
+
+static void bind_op(struct result *r)
+{
+	struct sockaddr_storage ss = peer;
+	int s = socket(peer.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (s < 0) {
+		note_failure(r, "socket");
+		return;
+	}
+	if (bind(s, (struct sockaddr *)&ss, peer_len) < 0)
+		note_failure(r, "bind");
+	close(s);
+}
+
+/* A DNS query for NAME (type A, class IN) into buf; returns its length. */
+static int dns_query(unsigned char *buf, unsigned id, const char *name)
+{
+	int n = 12;
+	const char *p = name;
+
+	memset(buf, 0, 12);
+	buf[0] = id >> 8;
+	buf[1] = id & 0xff;
+	buf[2] = 0x01; /* RD */
+	buf[5] = 1;    /* QDCOUNT */
+	while (*p) {
+		const char *dot = strchr(p, '.');
+		int len = dot ? (int)(dot - p) : (int)strlen(p);
+
+		buf[n++] = len;
+		memcpy(buf + n, p, len);
+		n += len;
+		p += len + (dot ? 1 : 0);
+	}
+	buf[n++] = 0;
+	buf[n++] = 0;
+	buf[n++] = 1; /* A */
+	buf[n++] = 0;
+	buf[n++] = 1; /* IN */
+	return n;
+}
+
+static void dns_ops(struct result *r, long n)
+{
+	unsigned char q[512];
+	/*
+	 * Unconnected: the port-unreachable a host with no resolver on ADDR
+	 * answers with is not reported to an unconnected UDP socket.
+	 */
+	int s = socket(peer.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (s < 0) {
+		note_failure(r, "socket");
+		return;
+	}
+	for (long i = 0; i < n; i++, r->done++) {
+		int len = dns_query(q, (unsigned)i & 0xffff, "iostorm.example.com");
+		if (sendto(s, q, len, 0, (struct sockaddr *)&peer, peer_len) != len)
+			note_failure(r, "sendto");
+	}
+	close(s);
+}
+
 static void worker(struct result *r, long w, long n)
 {
+	switch (cmd) {
+	case C_RENAME:
+		rename_ops(r, w, n);
+		return;
+	case C_LINK:
+		link_ops(r, w, n);
+		return;
+	case C_DNS:
+		dns_ops(r, n);
+		return;
+	default:
+		break;
+	}
 	for (long i = 0; i < n; i++, r->done++) {
 		if (cmd == C_CONNECT)
 			connect_op(r);
+		else if (cmd == C_BIND)
+			bind_op(r);
 		else
 			create_op(r, w, i);
 	}
@@ -221,6 +358,14 @@ int main(int argc, char **argv)
 		cmd = C_CONNECT, want = 2;
 	else if (!strcmp(argv[1], "create"))
 		cmd = C_CREATE, want = 1;
+	else if (!strcmp(argv[1], "rename"))
+		cmd = C_RENAME, want = 1;
+	else if (!strcmp(argv[1], "link"))
+		cmd = C_LINK, want = 1;
+	else if (!strcmp(argv[1], "bind"))
+		cmd = C_BIND, want = 1;
+	else if (!strcmp(argv[1], "dns"))
+		cmd = C_DNS, want = 1;
 	else
 		usage();
 	for (i = 2; i < argc; i++) {
@@ -245,6 +390,11 @@ int main(int argc, char **argv)
 		}
 		if (port == 0)
 			listener = start_listener();
+	} else if (cmd == C_BIND || cmd == C_DNS) {
+		if (set_addr(pos[0], cmd == C_DNS ? 53 : 0) < 0) {
+			fprintf(stderr, "iostorm: not an address: %s\n", pos[0]);
+			return 2;
+		}
 	} else {
 		dir = pos[0];
 		if (access(dir, W_OK | X_OK) < 0)
