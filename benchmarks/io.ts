@@ -1,14 +1,14 @@
 /**
  * `bun run bench -- --only=io`: the network and file events' figures.
  *
- * 1. A connect storm and a file-create storm (workloads/iostorm.c), each over
+ * 1. `dual-slot bench --workload syscall` with every event and with the
+ *    default set: what an untraced syscall pays for the attached tracepoints.
+ * 2. A connect storm and a file-create storm (workloads/iostorm.c), each over
  *    R rounds of a storm with no agent interleaved with the agent as users run
  *    it (`dual-slot --json`, the default event set, its stdout read and counted
  *    here). Each agent round runs the storm twice: the first (cold) warms the
  *    event type's render path, the second (warm) gives the rate, the agent's
  *    CPU per event and the BPF run time per event of the type's programs.
- * 2. `dual-slot bench --workload syscall` with every event and with the
- *    default set: what an untraced syscall pays for the attached tracepoints.
  *
  * Options (after `--`): --ops=N (per storm, 20000), --workers=P (2),
  * --rounds=R (3), --storms=connect,create (also rename, link, bind, dns),
@@ -179,6 +179,27 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
     }
   }
 
+  const storms: Record<string, unknown> = {};
+  const runs: Record<string, { baseline: number[]; agent: AgentRound[] }> = {};
+  const syscall: Record<string, unknown> = {};
+  const date = new Date().toISOString();
+  const host = { kernel: (await Bun.file("/proc/sys/kernel/osrelease").text()).trim(), arch: process.arch };
+  // After every stage, so a run cut short (the shared lock, a deadline) keeps what it measured.
+  const save = () => {
+    if (out === "-") return;
+    writeFileSync(out, `${JSON.stringify({ date, host, ops, workers, rounds, storms, syscall, runs }, null, 2)}\n`);
+  };
+  // First, before the stats go on, and so a run cut short still has it.
+  try {
+    for (const events of syscallRounds > 0 ? ["all", "default"] : []) {
+      syscall[events] = await syscallCost(bin, events, syscallRounds);
+      save();
+      console.log(`untraced syscall, events ${events}:`, JSON.stringify(syscall[events]));
+    }
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   const restoreStats = enableBpfStats();
   // A Ctrl-C must not leave the host's BPF stats on (they cost every program run).
   const onSignal = () => {
@@ -188,8 +209,6 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  const storms: Record<string, unknown> = {};
-  const runs: Record<string, { baseline: number[]; agent: AgentRound[] }> = {};
   try {
     for (const [name, kind] of kinds) {
       process.stderr.write(`bench io: ${name} storm, ${ops} ops x ${workers} workers, ${rounds} rounds\n`);
@@ -205,6 +224,7 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
       }
       runs[name] = { baseline, agent: agentRounds };
       storms[name] = summarize(kind, ops, workers, baseline, agentRounds);
+      save();
       console.log(`${name} storm:`);
       for (const [k, v] of Object.entries(storms[name] as object)) console.log(`  ${k}: ${JSON.stringify(v)}`);
     }
@@ -215,22 +235,7 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
     rmSync(dir, { recursive: true, force: true });
   }
 
-  const syscall: Record<string, unknown> = {};
-  if (syscallRounds > 0) {
-    for (const events of ["all", "default"]) {
-      syscall[events] = await syscallCost(bin, events, syscallRounds);
-      console.log(`untraced syscall, events ${events}:`, JSON.stringify(syscall[events]));
-    }
-  }
-
-  if (out !== "-") {
-    const host = { kernel: (await Bun.file("/proc/sys/kernel/osrelease").text()).trim(), arch: process.arch };
-    writeFileSync(
-      out,
-      `${JSON.stringify({ date: new Date().toISOString(), host, ops, workers, rounds, storms, syscall, runs }, null, 2)}\n`,
-    );
-    console.log(`\nwritten: ${out}`);
-  }
+  if (out !== "-") console.log(`\nwritten: ${out}`);
 }
 
 function summarize(kind: StormKind, ops: number, workers: number, baseline: number[], rounds: AgentRound[]) {
