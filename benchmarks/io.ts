@@ -141,9 +141,13 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
     }
   }
 
+  /** The agent running now, if any: a stopped benchmark must not leave it attached. */
+  let agentPid = 0;
+
   async function withAgent(kind: StormKind): Promise<AgentRound> {
     const counter = new EventCounter(COMM);
     const agent = await startAgent([bin, "--json"], (c) => counter.push(c));
+    agentPid = agent.pid;
     try {
       // The warm-up after the attached line, and the JIT compiling what it ran.
       await Bun.sleep(settleMs);
@@ -161,6 +165,7 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
       const capturedWarm = counter.count(kind.event) - capturedCold;
       const peakRssKiB = statusKiB(agent.pid, "VmHWM");
       const summary = await agent.stop();
+      agentPid = 0;
       return {
         rate: warm.rate_per_s,
         attachedMs: agent.attachedMs,
@@ -203,6 +208,7 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
   const restoreStats = enableBpfStats();
   // A Ctrl-C must not leave the host's BPF stats on (they cost every program run).
   const onSignal = () => {
+    if (agentPid > 0) process.kill(agentPid, "SIGINT");
     restoreStats();
     rmSync(dir, { recursive: true, force: true });
     process.exit(130);
