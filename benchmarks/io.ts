@@ -195,15 +195,11 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
     writeFileSync(out, `${JSON.stringify({ date, host, ops, workers, rounds, storms, syscall, runs }, null, 2)}\n`);
   };
   // First, before the stats go on, and so a run cut short still has it.
-  try {
-    for (const events of syscallRounds > 0 ? ["all", "default"] : []) {
-      syscall[events] = await syscallCost(bin, events, syscallRounds);
-      save();
-      console.log(`untraced syscall, events ${events}:`, JSON.stringify(syscall[events]));
-    }
-  } catch (e) {
-    rmSync(dir, { recursive: true, force: true });
-    throw e;
+  for (const events of syscallRounds > 0 ? ["all", "default"] : []) {
+    // A failure here is recorded, not fatal: the storms are measured either way.
+    syscall[events] = await syscallCost(bin, events, syscallRounds).catch((e: unknown) => ({ error: String(e) }));
+    save();
+    console.log(`untraced syscall, events ${events}:`, JSON.stringify(syscall[events]));
   }
   const restoreStats = enableBpfStats();
   // A Ctrl-C must not leave the host's BPF stats on (they cost every program run).
