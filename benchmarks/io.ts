@@ -13,10 +13,11 @@
  * Options (after `--`): --ops=N (per storm, 20000), --workers=P (2),
  * --rounds=R (3), --storms=connect,create (also rename, link, bind, dns),
  * --syscall-rounds=N (5; 0 skips),
- * --settle-ms=MS (1500), --out=FILE (benchmarks/io.json; "-" writes nothing).
+ * --settle-ms=MS (1500), --out=FILE (benchmarks/io.json; "-" writes nothing),
+ * --update (keep the file's other figures; --storms=none: no storm).
  * Timings never decide a test's fate.
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cpuNs, median, round, spread, startAgent, statusKiB } from "./agent-process.ts";
 import { enableBpfStats, type ProgStat, progIdsOf, progStats, statsDelta } from "./bpf-stats.ts";
@@ -72,6 +73,20 @@ const STORMS: Record<string, StormKind> = {
   },
 };
 
+interface StormRuns {
+  date: string;
+  ops: number;
+  workers: number;
+  baseline: number[];
+  agent: AgentRound[];
+}
+
+/** benchmarks/io.json, as --update reads it back. */
+interface Saved {
+  runs?: Record<string, StormRuns>;
+  syscall?: Record<string, unknown>;
+}
+
 interface StormResult {
   rate_per_s: number;
   failed: number;
@@ -84,6 +99,8 @@ interface AgentRound {
   capturedWarm: number;
   lost: number;
   droppedOutput: number;
+  /** Records the compiled renderer handed to the general (decode + JSON) path, over the agent's life. */
+  generalLines?: number;
   cpuUsPerEventCold: number;
   cpuUsPerEvent: number;
   peakRssKiB: number;
@@ -104,7 +121,8 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
   const settleMs = num(args, "settle-ms", 1500);
   const syscallRounds = num(args, "syscall-rounds", 5);
   const out = args.get("out") ?? join(import.meta.dir, "io.json");
-  const kinds = (args.get("storms") ?? "connect,create").split(",").map((k) => {
+  const stormList = args.get("storms") ?? "connect,create";
+  const kinds = (stormList === "none" ? [] : stormList.split(",")).map((k) => {
     const s = STORMS[k];
     if (!s) throw new Error(`--storms: no storm ${k} (${Object.keys(STORMS).join(", ")})`);
     return [k, s] as const;
@@ -173,6 +191,7 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
         capturedWarm,
         lost: Number(summary.lost ?? -1),
         droppedOutput: Number(summary.dropped_output ?? -1),
+        generalLines: Number(summary.general_lines ?? -1),
         cpuUsPerEventCold: (c1 - c0) / 1000 / Math.max(1, capturedCold),
         cpuUsPerEvent: (c2 - c1) / 1000 / Math.max(1, capturedWarm),
         peakRssKiB,
@@ -184,9 +203,15 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
     }
   }
 
-  const storms: Record<string, unknown> = {};
-  const runs: Record<string, { baseline: number[]; agent: AgentRound[] }> = {};
-  const syscall: Record<string, unknown> = {};
+  // --update: keep what the file has and replace only what this run measures
+  // (e.g. --storms=none for the syscall cost alone); its storms are summarized anew.
+  const prev =
+    args.has("update") && out !== "-" && existsSync(out) ? (JSON.parse(readFileSync(out, "utf8")) as Saved) : null;
+  const runs: Record<string, StormRuns> = { ...prev?.runs };
+  const storms: Record<string, unknown> = Object.fromEntries(
+    Object.entries(runs).map(([k, r]) => [k, summarize(STORMS[k]!, r.ops, r.workers, r.baseline, r.agent)]),
+  );
+  const syscall: Record<string, unknown> = { ...prev?.syscall };
   const date = new Date().toISOString();
   const host = { kernel: (await Bun.file("/proc/sys/kernel/osrelease").text()).trim(), arch: process.arch };
   // After every stage, so a run cut short (the shared lock, a deadline) keeps what it measured.
@@ -197,7 +222,10 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
   // First, before the stats go on, and so a run cut short still has it.
   for (const events of syscallRounds > 0 ? ["all", "default"] : []) {
     // A failure here is recorded, not fatal: the storms are measured either way.
-    syscall[events] = await syscallCost(bin, events, syscallRounds).catch((e: unknown) => ({ error: String(e) }));
+    syscall[events] = await syscallCost(bin, events, syscallRounds).then(
+      (c) => ({ date: new Date().toISOString(), ...c }),
+      (e: unknown) => ({ error: String(e) }),
+    );
     save();
     console.log(`untraced syscall, events ${events}:`, JSON.stringify(syscall[events]));
   }
@@ -224,7 +252,7 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
           `bench io: ${name} round ${r + 1}: no agent ${Math.round(baseline.at(-1)!)}/s, agent ${Math.round(a.rate)}/s, captured ${a.capturedWarm}/${ops}, lost ${a.lost}\n`,
         );
       }
-      runs[name] = { baseline, agent: agentRounds };
+      runs[name] = { date: new Date().toISOString(), ops, workers, baseline, agent: agentRounds };
       storms[name] = summarize(kind, ops, workers, baseline, agentRounds);
       save();
       console.log(`${name} storm:`);
@@ -262,9 +290,8 @@ function summarize(kind: StormKind, ops: number, workers: number, baseline: numb
       ];
     }),
   );
-  const bpfPerEvent = rounds.map(
-    (r) => names.reduce((s, n) => s + r.bpf[n]!.runTimeNs, 0) / Math.max(1, r.capturedWarm),
-  );
+  // Per op, not per captured line: a record the perf buffer had no room for ran the same programs.
+  const bpfPerEvent = rounds.map((r) => names.reduce((s, n) => s + r.bpf[n]!.runTimeNs, 0) / ops);
   return {
     event: kind.event,
     ops,
@@ -279,6 +306,7 @@ function summarize(kind: StormKind, ops: number, workers: number, baseline: numb
     captured_cold: rounds.map((r) => `${r.capturedCold}/${ops}`),
     lost: rounds.map((r) => r.lost),
     dropped_output: rounds.map((r) => r.droppedOutput),
+    general_lines: rounds.map((r) => r.generalLines ?? null),
     agent_cpu_us_per_event: round(median(cpu), 2),
     agent_cpu_us_per_event_range: spread(cpu).map((x) => round(x, 2)),
     agent_cpu_us_per_event_cold: round(median(rounds.map((r) => r.cpuUsPerEventCold)), 2),
@@ -291,11 +319,11 @@ function summarize(kind: StormKind, ops: number, workers: number, baseline: numb
 }
 
 /** `dual-slot bench --workload syscall`: its own paired rounds of a getppid loop, bare and attached. */
-async function syscallCost(bin: string, events: string, rounds: number): Promise<unknown> {
+async function syscallCost(bin: string, events: string, rounds: number): Promise<object> {
   const argv = [bin, "bench", "--workload", "syscall", "--rounds", String(rounds), "--json"];
   if (events !== "default") argv.push("--events", events);
   const p = Bun.spawn(argv, { stdout: "pipe", stderr: "inherit" });
   const text = await new Response(p.stdout).text();
   if ((await p.exited) !== 0) throw new Error(`${argv.join(" ")} failed`);
-  return (JSON.parse(text.trim().split("\n").at(-1)!) as { syscall_cost: unknown }).syscall_cost;
+  return (JSON.parse(text.trim().split("\n").at(-1)!) as { syscall_cost: object }).syscall_cost;
 }
