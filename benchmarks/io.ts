@@ -14,7 +14,8 @@
  * --rounds=R (3), --storms=connect,create (also rename, link, bind, dns),
  * --syscall-rounds=N (5; 0 skips),
  * --settle-ms=MS (1500), --out=FILE (benchmarks/io.json; "-" writes nothing),
- * --update (keep the file's other figures; --storms=none: no storm).
+ * --update (keep the file's other figures; --storms=none: no storm),
+ * --rate=R (pace both storms to R ops/s; results keyed name@R).
  * Timings never decide a test's fate.
  */
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -75,6 +76,10 @@ const STORMS: Record<string, StormKind> = {
 
 interface StormRuns {
   date: string;
+  /** The STORMS key (absent in files from before --rate: the runs' own key). */
+  storm?: string;
+  /** --rate, 0: unpaced. */
+  rate?: number;
   ops: number;
   workers: number;
   baseline: number[];
@@ -119,6 +124,8 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
   const workers = num(args, "workers", 2);
   const rounds = num(args, "rounds", 3);
   const settleMs = num(args, "settle-ms", 1500);
+  /** Ops/s for both the no-agent and the agent storms (0: as fast as the host goes); its results are keyed name@rate. */
+  const rate = num(args, "rate", 0);
   const syscallRounds = num(args, "syscall-rounds", 5);
   const out = args.get("out") ?? join(import.meta.dir, "io.json");
   const stormList = args.get("storms") ?? "connect,create";
@@ -133,7 +140,8 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
   chmodSync(dir, 0o700);
 
   async function storm(kind: StormKind): Promise<StormResult> {
-    const p = Bun.spawn([join(tools, "iostorm"), ...kind.argv(ops, workers, dir)], {
+    const paced = rate > 0 ? ["--rate", String(rate)] : [];
+    const p = Bun.spawn([join(tools, "iostorm"), ...paced, ...kind.argv(ops, workers, dir)], {
       stdout: "pipe",
       stderr: "pipe",
     });
@@ -209,7 +217,7 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
     args.has("update") && out !== "-" && existsSync(out) ? (JSON.parse(readFileSync(out, "utf8")) as Saved) : null;
   const runs: Record<string, StormRuns> = { ...prev?.runs };
   const storms: Record<string, unknown> = Object.fromEntries(
-    Object.entries(runs).map(([k, r]) => [k, summarize(STORMS[k]!, r.ops, r.workers, r.baseline, r.agent)]),
+    Object.entries(runs).map(([k, r]) => [k, summarize(STORMS[r.storm ?? k]!, r.ops, r.workers, r.baseline, r.agent)]),
   );
   const syscall: Record<string, unknown> = { ...prev?.syscall };
   const date = new Date().toISOString();
@@ -240,7 +248,8 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
-    for (const [name, kind] of kinds) {
+    for (const [stormName, kind] of kinds) {
+      const name = rate > 0 ? `${stormName}@${rate}` : stormName;
       process.stderr.write(`bench io: ${name} storm, ${ops} ops x ${workers} workers, ${rounds} rounds\n`);
       const baseline: number[] = [];
       const agentRounds: AgentRound[] = [];
@@ -252,7 +261,15 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
           `bench io: ${name} round ${r + 1}: no agent ${Math.round(baseline.at(-1)!)}/s, agent ${Math.round(a.rate)}/s, captured ${a.capturedWarm}/${ops}, lost ${a.lost}\n`,
         );
       }
-      runs[name] = { date: new Date().toISOString(), ops, workers, baseline, agent: agentRounds };
+      runs[name] = {
+        date: new Date().toISOString(),
+        storm: stormName,
+        rate,
+        ops,
+        workers,
+        baseline,
+        agent: agentRounds,
+      };
       storms[name] = summarize(kind, ops, workers, baseline, agentRounds);
       save();
       console.log(`${name} storm:`);

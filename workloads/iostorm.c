@@ -19,6 +19,9 @@
  *       N DNS queries (type A) sent with sendto(2) to ADDR port 53, one
  *       socket per worker; no reply is awaited (none need come).
  *
+ * --rate R (any command) paces the ops to ~R/s in total (each worker R/P,
+ * sleeping until its next op is due); 0 or absent: as fast as possible.
+ *
  * Prints one JSON line, like storm:
  *   {"ops":N,"workers":P,"failed":F,"elapsed_ns":T,"rate_per_s":R}
  * Exit status 1 if any op failed (one line on stderr says why), 2 on a usage
@@ -59,6 +62,9 @@ static struct sockaddr_storage peer;
 static socklen_t peer_len;
 static const char *dir;
 static pid_t main_pid;
+static double rate;	/* ops/s in total; 0: unpaced */
+static long nworkers = 1;
+static long long worker_t0;	/* this worker's start, once past the gate */
 /* Children so far (listener, workers), killed if setup fails half-way. */
 static pid_t children[1025];
 static int nchildren;
@@ -70,11 +76,25 @@ static long long now_ns(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/*
+ * Paced: sleep until op i of this worker is due (t0 + i / per-worker rate).
+ * Behind schedule it does not sleep, so a slow stretch is caught up after.
+ */
+static void pace(long i)
+{
+	if (rate <= 0)
+		return;
+	long long due = worker_t0 + (long long)(i * 1e9 * nworkers / rate);
+	struct timespec ts = { .tv_sec = due / 1000000000LL, .tv_nsec = due % 1000000000LL };
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
 static void usage(void)
 {
-	fputs("usage: iostorm connect --ops N --workers P ADDR PORT\n"
-	      "       iostorm create|rename|link --ops N --workers P DIR\n"
-	      "       iostorm bind|dns --ops N --workers P ADDR\n", stderr);
+	fputs("usage: iostorm connect --ops N --workers P [--rate R] ADDR PORT\n"
+	      "       iostorm create|rename|link --ops N --workers P [--rate R] DIR\n"
+	      "       iostorm bind|dns --ops N --workers P [--rate R] ADDR\n", stderr);
 	exit(2);
 }
 
@@ -234,6 +254,7 @@ static void rename_ops(struct result *r, long w, long n)
 	if (worker_file(r, w, a, sizeof(a)) < 0 || worker_path(b, sizeof(b), w, ".moved") < 0)
 		return;
 	for (long i = 0; i < n; i++, r->done++) {
+		pace(i);
 		/* Back and forth: odd ops move it back. */
 		const char *from = i % 2 ? b : a, *to = i % 2 ? a : b;
 		if (renameat(AT_FDCWD, from, AT_FDCWD, to) < 0)
@@ -249,6 +270,7 @@ static void link_ops(struct result *r, long w, long n)
 	if (worker_file(r, w, a, sizeof(a)) < 0 || worker_path(b, sizeof(b), w, ".link") < 0)
 		return;
 	for (long i = 0; i < n; i++, r->done++) {
+		pace(i);
 		if (linkat(AT_FDCWD, a, AT_FDCWD, b, 0) < 0)
 			note_failure(r, "linkat");
 		else if (unlink(b) < 0)
@@ -313,6 +335,7 @@ static void dns_ops(struct result *r, long n)
 		return;
 	}
 	for (long i = 0; i < n; i++, r->done++) {
+		pace(i);
 		int len = dns_query(q, (unsigned)i & 0xffff, "iostorm.example.com");
 		if (sendto(s, q, len, 0, (struct sockaddr *)&peer, peer_len) != len)
 			note_failure(r, "sendto");
@@ -322,6 +345,7 @@ static void dns_ops(struct result *r, long n)
 
 static void worker(struct result *r, long w, long n)
 {
+	worker_t0 = now_ns();
 	switch (cmd) {
 	case C_RENAME:
 		rename_ops(r, w, n);
@@ -336,6 +360,7 @@ static void worker(struct result *r, long w, long n)
 		break;
 	}
 	for (long i = 0; i < n; i++, r->done++) {
+		pace(i);
 		if (cmd == C_CONNECT)
 			connect_op(r);
 		else if (cmd == C_BIND)
@@ -373,6 +398,8 @@ int main(int argc, char **argv)
 			ops = parse_count(argv[++i], 0, LONG_MAX);
 		else if (!strcmp(argv[i], "--workers"))
 			workers = parse_count(argv[++i], 1, 1024);
+		else if (!strcmp(argv[i], "--rate"))
+			rate = (double)parse_count(argv[++i], 0, 100000000);
 		else if (argv[i][0] == '-' || npos == want)
 			usage();
 		else
@@ -380,6 +407,7 @@ int main(int argc, char **argv)
 	}
 	if (ops < 0 || npos != want)
 		usage();
+	nworkers = workers;
 
 	pid_t listener = 0;
 	if (cmd == C_CONNECT) {
