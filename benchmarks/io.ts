@@ -75,19 +75,23 @@ const STORMS: Record<string, StormKind> = {
 };
 
 interface StormRuns {
-  date: string;
+  /** Absent (like ops, workers) in runs saved before they were recorded per storm. */
+  date?: string;
   /** The STORMS key (absent in files from before --rate: the runs' own key). */
   storm?: string;
   /** --rate, 0: unpaced. */
   rate?: number;
-  ops: number;
-  workers: number;
+  ops?: number;
+  workers?: number;
   baseline: number[];
   agent: AgentRound[];
 }
 
 /** benchmarks/io.json, as --update reads it back. */
 interface Saved {
+  /** The whole run's, for its storms saved without their own. */
+  ops?: number;
+  workers?: number;
   runs?: Record<string, StormRuns>;
   syscall?: Record<string, unknown>;
 }
@@ -217,7 +221,16 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
     args.has("update") && out !== "-" && existsSync(out) ? (JSON.parse(readFileSync(out, "utf8")) as Saved) : null;
   const runs: Record<string, StormRuns> = { ...prev?.runs };
   const storms: Record<string, unknown> = Object.fromEntries(
-    Object.entries(runs).map(([k, r]) => [k, summarize(STORMS[r.storm ?? k]!, r.ops, r.workers, r.baseline, r.agent)]),
+    Object.entries(runs).map(([k, r]) => [
+      k,
+      summarize(
+        STORMS[r.storm ?? k]!,
+        r.ops ?? prev?.ops ?? ops,
+        r.workers ?? prev?.workers ?? workers,
+        r.baseline,
+        r.agent,
+      ),
+    ]),
   );
   const syscall: Record<string, unknown> = { ...prev?.syscall };
   const date = new Date().toISOString();
@@ -282,6 +295,7 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
     rmSync(dir, { recursive: true, force: true });
   }
 
+  save();
   if (out !== "-") console.log(`\nwritten: ${out}`);
 }
 
