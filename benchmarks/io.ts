@@ -89,6 +89,7 @@ interface StormRuns {
 
 /** benchmarks/io.json, as --update reads it back. */
 interface Saved {
+  date?: string;
   /** The whole run's, for its storms saved without their own. */
   ops?: number;
   workers?: number;
@@ -233,12 +234,17 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
     ]),
   );
   const syscall: Record<string, unknown> = { ...prev?.syscall };
-  const date = new Date().toISOString();
+  // The first measurement's; `updated` says when --update last replaced a part.
+  const date = prev?.date ?? new Date().toISOString();
+  const updated = prev ? new Date().toISOString() : undefined;
   const host = { kernel: (await Bun.file("/proc/sys/kernel/osrelease").text()).trim(), arch: process.arch };
   // After every stage, so a run cut short (the shared lock, a deadline) keeps what it measured.
   const save = () => {
     if (out === "-") return;
-    writeFileSync(out, `${JSON.stringify({ date, host, ops, workers, rounds, storms, syscall, runs }, null, 2)}\n`);
+    writeFileSync(
+      out,
+      `${JSON.stringify({ date, updated, host, ops, workers, rounds, storms, syscall, runs }, null, 2)}\n`,
+    );
   };
   // First, before the stats go on, and so a run cut short still has it.
   for (const events of syscallRounds > 0 ? ["all", "default"] : []) {
