@@ -15,7 +15,7 @@
  * --syscall-rounds=N (5; 0 skips),
  * --settle-ms=MS (1500), --out=FILE (benchmarks/io.json; "-" writes nothing),
  * --update (keep the file's other figures; --storms=none: no storm),
- * --rate=R (pace both storms to R ops/s; results keyed name@R).
+ * NAME@R in --storms paces both storms to R ops/s (results keyed NAME@R).
  * Timings never decide a test's fate.
  */
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -77,9 +77,9 @@ const STORMS: Record<string, StormKind> = {
 interface StormRuns {
   /** Absent (like ops, workers) in runs saved before they were recorded per storm. */
   date?: string;
-  /** The STORMS key (absent in files from before --rate: the runs' own key). */
+  /** The STORMS key (absent in files from before NAME@RATE: the runs' own key). */
   storm?: string;
-  /** --rate, 0: unpaced. */
+  /** ops/s, 0: unpaced. */
   rate?: number;
   ops?: number;
   workers?: number;
@@ -129,15 +129,19 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
   const workers = num(args, "workers", 2);
   const rounds = num(args, "rounds", 3);
   const settleMs = num(args, "settle-ms", 1500);
-  /** Ops/s for both the no-agent and the agent storms (0: as fast as the host goes); its results are keyed name@rate. */
-  const rate = num(args, "rate", 0);
+  /** The storm running now: its ops/s (0: as fast as the host goes). */
+  let rate = 0;
   const syscallRounds = num(args, "syscall-rounds", 5);
   const out = args.get("out") ?? join(import.meta.dir, "io.json");
   const stormList = args.get("storms") ?? "connect,create";
-  const kinds = (stormList === "none" ? [] : stormList.split(",")).map((k) => {
+  // NAME or NAME@RATE: the no-agent and agent storms both paced to RATE ops/s, results keyed NAME@RATE.
+  const kinds = (stormList === "none" ? [] : stormList.split(",")).map((entry) => {
+    const [k = "", r = "0"] = entry.split("@");
     const s = STORMS[k];
     if (!s) throw new Error(`--storms: no storm ${k} (${Object.keys(STORMS).join(", ")})`);
-    return [k, s] as const;
+    const paced = Number(r);
+    if (!Number.isInteger(paced) || paced < 0) throw new Error(`--storms: ${entry}: the rate is ops/s, a whole number`);
+    return { name: entry, storm: k, kind: s, paced };
   });
 
   // Root-only, so the unique names the create storm makes cannot collide with anyone's.
@@ -267,8 +271,8 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
-    for (const [stormName, kind] of kinds) {
-      const name = rate > 0 ? `${stormName}@${rate}` : stormName;
+    for (const { name, storm: stormName, kind, paced } of kinds) {
+      rate = paced;
       process.stderr.write(`bench io: ${name} storm, ${ops} ops x ${workers} workers, ${rounds} rounds\n`);
       const baseline: number[] = [];
       const agentRounds: AgentRound[] = [];
