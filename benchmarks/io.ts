@@ -150,7 +150,8 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
 
   async function storm(kind: StormKind): Promise<StormResult> {
     const paced = rate > 0 ? ["--rate", String(rate)] : [];
-    const p = Bun.spawn([join(tools, "iostorm"), ...paced, ...kind.argv(ops, workers, dir)], {
+    const [command = "", ...rest] = kind.argv(ops, workers, dir);
+    const p = Bun.spawn([join(tools, "iostorm"), command, ...paced, ...rest], {
       stdout: "pipe",
       stderr: "pipe",
     });
