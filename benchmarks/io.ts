@@ -77,6 +77,7 @@ const STORMS: Record<string, StormKind> = {
 interface StormRuns {
   /** Absent (like ops, workers) in runs saved before they were recorded per storm. */
   date?: string;
+  commit?: string;
   /** The STORMS key (absent in files from before NAME@RATE: the runs' own key). */
   storm?: string;
   /** ops/s, 0: unpaced. */
@@ -134,6 +135,9 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
   const syscallRounds = num(args, "syscall-rounds", 5);
   const out = args.get("out") ?? join(import.meta.dir, "io.json");
   const stormList = args.get("storms") ?? "connect,create";
+  // Which code each figure is from, since --update keeps older ones beside it.
+  const git = Bun.spawnSync(["git", "-C", import.meta.dir, "rev-parse", "--short", "HEAD"], { stdout: "pipe" });
+  const commit = git.exitCode === 0 ? git.stdout.toString().trim() : "unknown";
   // NAME or NAME@RATE: the no-agent and agent storms both paced to RATE ops/s, results keyed NAME@RATE.
   const kinds = (stormList === "none" ? [] : stormList.split(",")).map((entry) => {
     const [k = "", r = "0"] = entry.split("@");
@@ -255,7 +259,7 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
   for (const events of syscallRounds > 0 ? ["all", "default"] : []) {
     // A failure here is recorded, not fatal: the storms are measured either way.
     syscall[events] = await syscallCost(bin, events, syscallRounds).then(
-      (c) => ({ date: new Date().toISOString(), ...c }),
+      (c) => ({ date: new Date().toISOString(), commit, ...c }),
       (e: unknown) => ({ error: String(e) }),
     );
     save();
@@ -287,6 +291,7 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
       }
       runs[name] = {
         date: new Date().toISOString(),
+        commit,
         storm: stormName,
         rate,
         ops,
