@@ -8,19 +8,15 @@
  * 2. `dual-slot bench`: transports x encodings on the storm, and the flood.
  * 3. benchmarks/startup.ts, when present: embedded vs system libbpf start-up.
  *
+ * `--only=io` runs benchmarks/io.ts instead (connect and file-create storms,
+ * the untraced-syscall cost), results in benchmarks/io.json.
+ *
  * Results go to benchmarks/results.json. Timings never decide a test's fate.
  */
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { cpuNs, median, startAgent, statusKiB } from "./agent-process.ts";
+import { ioBench } from "./io.ts";
 
 const root = join(import.meta.dir, "..");
 const arch = process.arch === "arm64" ? "arm64" : "x64";
@@ -47,24 +43,9 @@ const SETTLE_MS = Number(args.get("settle-ms") ?? 1500);
 if (!existsSync(BIN)) throw new Error("./dual-slot is missing: run `bun run build` first");
 if (process.geteuid?.() !== 0) throw new Error("the benchmark loads BPF programs: run it as root");
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-/** CPU time of every thread of a process, in ns (schedstat's first field). */
-function cpuNs(pid: number): number {
-  let sum = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      sum += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-    } catch {
-      // A thread that just exited.
-    }
-  }
-  return sum;
-}
-
-function statusKiB(pid: number, field: "VmHWM" | "VmRSS"): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) : 0;
+if (args.get("only") === "io") {
+  await ioBench(args, BIN, TOOLS);
+  process.exit(0);
 }
 
 // The storm target: a root-only directory, exec'd by path so its comm is ours.
@@ -105,23 +86,8 @@ interface AgentRound {
 }
 
 async function withAgent(): Promise<AgentRound> {
-  const t0 = performance.now();
-  const p = Bun.spawn([BIN, "--json", "--comm", comm], { stdout: "ignore", stderr: "pipe" });
-  let err = "";
-  const reader = p.stderr.getReader();
-  const dec = new TextDecoder();
-  const pump = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      err += dec.decode(value, { stream: true });
-    }
-  })();
-  while (!err.includes("attached")) {
-    if (p.exitCode !== null) throw new Error(`agent exited: ${err}`);
-    await Bun.sleep(1);
-  }
-  const attachedMs = performance.now() - t0;
+  const p = await startAgent([BIN, "--json", "--comm", comm]);
+  const attachedMs = p.attachedMs;
   // The warm-up after the attached line, and the JIT threads compiling what it ran (~0.4 s of CPU).
   await Bun.sleep(SETTLE_MS);
   const i0 = cpuNs(p.pid);
@@ -136,15 +102,7 @@ async function withAgent(): Promise<AgentRound> {
   await Bun.sleep(250);
   const c2 = cpuNs(p.pid);
   const rssKiB = statusKiB(p.pid, "VmHWM");
-  p.kill("SIGINT");
-  await p.exited;
-  await pump;
-  const s = Object.fromEntries(
-    [...(err.split("\n").find((l) => l.startsWith("summary:")) ?? "").matchAll(/(\w+)=(\S+)/g)].map((m) => [
-      m[1],
-      m[2],
-    ]),
-  );
+  const s = await p.stop();
   const captured = Number(s.printed ?? 0) / 2;
   return {
     rate,

@@ -13,7 +13,7 @@ fail() { echo "workloads-selftest: FAIL: $*" >&2; exit 1; }
 
 # Static means no PT_INTERP: they must run from a memfd with no loader.
 if command -v readelf >/dev/null; then
-	for n in noop storm flood; do
+	for n in noop storm flood iostorm; do
 		readelf -lW "$out/$n" | grep -q INTERP && fail "$n is not static"
 	done
 fi
@@ -59,5 +59,20 @@ check flood "$line" "\{\"count\":2000,\"syscall_nr\":$num,\"elapsed_ns\":$num,\"
 ns=$(sed -E 's/.*"elapsed_ns":([0-9]+).*/\1/' <<<"$line")
 # 2000 calls at 20000/s is 100 ms; pacing must not run fast.
 ((ns >= 99000000)) || fail "paced flood took ${ns} ns, want >= 100 ms"
+
+# iostorm: every command once, small; its own listener for connect.
+iodir="$out/iostorm.d"
+mkdir "$iodir"
+shape="\{\"ops\":200,\"workers\":2,\"failed\":0,\"elapsed_ns\":$num,\"rate_per_s\":$real\}"
+for c in "connect 127.0.0.1 0" "create $iodir" "rename $iodir" "link $iodir" "bind 127.0.0.1" "dns 127.0.0.1"; do
+	read -r -a a <<<"$c"
+	line=$("$out/iostorm" "${a[0]}" --ops 200 --workers 2 "${a[@]:1}") || fail "iostorm $c exited $?"
+	check iostorm "$line" "$shape"
+done
+[[ -z "$(ls -A "$iodir")" ]] || fail "iostorm left files in its directory: $(ls -A "$iodir")"
+line=$("$out/iostorm" create --ops 200 --workers 2 --rate 4000 "$iodir") || fail "paced iostorm exited $?"
+ns=$(sed -E 's/.*"elapsed_ns":([0-9]+).*/\1/' <<<"$line")
+((ns >= 49000000)) || fail "paced iostorm took ${ns} ns, want >= 50 ms"
+echo "iostorm:       $line"
 
 echo "workloads-selftest: OK"

@@ -41,7 +41,9 @@ build flood "${libc_flags[@]}"
 # trigger: test-only (not embedded), also static so it runs unchanged in the kernel matrix VMs.
 build trigger "${libc_flags[@]}"
 build io-trigger "${libc_flags[@]}"
+# iostorm: bench-only (benchmarks/io.ts), not embedded.
+build iostorm "${libc_flags[@]}"
 
 sizes=""
-for n in noop storm flood trigger io-trigger; do sizes+=" $n=$(stat -c %s "$out/$n")"; done
+for n in noop storm flood trigger io-trigger iostorm; do sizes+=" $n=$(stat -c %s "$out/$n")"; done
 echo "tools:$sizes bytes -> $out"

@@ -10,9 +10,10 @@ import { defineCommand } from "citty";
 import { prepareHost } from "../agent/prepare.ts";
 import { agentArgs, ENCODINGS, sessionOptions, TRANSPORTS } from "../cli/agent-args.ts";
 import { choiceArg, intArg } from "../cli/args.ts";
+import { availableEvents } from "../ebpf/availability.ts";
 import { possibleCpus } from "../ebpf/info.ts";
 import { UsageError } from "../errors.ts";
-import { setVerbose } from "../log.ts";
+import { log, setVerbose } from "../log.ts";
 import {
   type BenchRow,
   baselineStorm,
@@ -79,8 +80,12 @@ export default defineCommand({
       .map((r) => intArg("flood-rates", r.trim(), 0, 100_000_000));
     const floodSeconds = intArg("flood-seconds", args["flood-seconds"], 1, 600);
     if (args.out === "") throw new UsageError("--out needs a file name");
-    const base = sessionOptions(args);
+    const parsed = sessionOptions(args);
     const image = prepareHost();
+    // As `run` does: a default event this kernel cannot report (load_module
+    // without CONFIG_MODULES) is dropped with a line, not a failed attach.
+    const explicit = args.events !== undefined && args.events !== "all";
+    const base = { ...parsed, events: availableEvents(parsed.events, explicit, (line) => log.info(line)) };
 
     const doExec = workload === "exec" || workload === "all";
     const doFlood = workload === "flood" || workload === "all";

@@ -1,0 +1,78 @@
+/**
+ * The agent as users run it, seen from outside: a separate `dual-slot`
+ * process, its CPU and memory from /proc, its `summary:` line on stderr.
+ * Shared by benchmarks/run.ts (exec storm) and benchmarks/io.ts (connect and
+ * file-create storms).
+ */
+import { readdirSync, readFileSync } from "node:fs";
+
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Smallest and largest of a set of rounds: a busy host's figures need their spread beside the median. */
+export const spread = (xs: number[]): [number, number] => [Math.min(...xs), Math.max(...xs)];
+
+export const round = (x: number, digits = 0): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** CPU time of every thread of a process, in ns (schedstat's first field). */
+export function cpuNs(pid: number): number {
+  let sum = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      sum += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // A thread that just exited.
+    }
+  }
+  return sum;
+}
+
+export function statusKiB(pid: number, field: "VmHWM" | "VmRSS"): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) : 0;
+}
+
+/** The `summary:` line's key=value pairs (all strings; absent keys are absent). */
+export function parseSummary(stderr: string): Record<string, string> {
+  const line = stderr.split("\n").find((l) => l.startsWith("summary:")) ?? "";
+  return Object.fromEntries([...line.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]));
+}
+
+export interface RunningAgent {
+  pid: number;
+  /** Spawn to the "attached" line. */
+  attachedMs: number;
+  /** SIGINT, wait for the exit and its summary. */
+  stop(): Promise<Record<string, string>>;
+}
+
+/**
+ * Spawns the agent and resolves once it is attached. `onStdout`, when given,
+ * gets every chunk of its stdout (a consumer reading the NDJSON, as a user's
+ * pipeline would); otherwise stdout goes nowhere.
+ */
+export async function startAgent(argv: string[], onStdout?: (chunk: Uint8Array) => void): Promise<RunningAgent> {
+  const t0 = performance.now();
+  const p = Bun.spawn(argv, { stdin: "ignore", stdout: onStdout ? "pipe" : "ignore", stderr: "pipe" });
+  let err = "";
+  const drain = async (s: ReadableStream<Uint8Array>, f: (c: Uint8Array) => void) => {
+    for await (const c of s) f(c);
+  };
+  const dec = new TextDecoder();
+  const pumps = [drain(p.stderr, (c) => (err += dec.decode(c, { stream: true })))];
+  if (onStdout && p.stdout instanceof ReadableStream) pumps.push(drain(p.stdout, onStdout));
+  while (!err.includes("attached")) {
+    if (p.exitCode !== null) throw new Error(`agent exited: ${err}`);
+    await Bun.sleep(1);
+  }
+  const attachedMs = performance.now() - t0;
+  return {
+    pid: p.pid,
+    attachedMs,
+    async stop() {
+      p.kill("SIGINT");
+      await p.exited;
+      await Promise.all(pumps);
+      return parseSummary(err);
+    },
+  };
+}
