@@ -13,9 +13,10 @@
  * Root; wrap it in `flock /tmp/ds-bench.lock` like every timing run here.
  * Figures go to stdout (and benchmarks/fleet.json); timings never decide a test.
  */
-import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ClickHouse } from "../test/helpers/clickhouse.ts";
+import { cpuNs } from "./agent-process.ts";
 
 const root = join(import.meta.dir, "..");
 const arch = process.arch === "arm64" ? "arm64" : "x64";
@@ -34,16 +35,6 @@ const comm = `dsf${Math.random().toString(36).slice(2, 9)}`;
 const target = join(dir, comm);
 copyFileSync(join(TOOLS, "noop"), target);
 chmodSync(target, 0o700);
-
-function cpuNs(pid: number): number {
-  let sum = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      sum += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-    } catch {}
-  }
-  return sum;
-}
 
 async function storm(): Promise<number> {
   const p = Bun.spawn(

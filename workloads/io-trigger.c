@@ -38,6 +38,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "dns-query.h"
 
 static void die(const char *what)
 {
@@ -77,34 +78,6 @@ static int local_port(int fd)
 					     : ((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
-/* A DNS query for NAME (type qtype, class IN) into buf; returns its length. */
-static int query(unsigned char *buf, uint16_t id, const char *name, uint16_t qtype)
-{
-	int n = 12;
-	const char *p = name;
-
-	memset(buf, 0, 12);
-	buf[0] = id >> 8;
-	buf[1] = id & 0xff;
-	buf[2] = 0x01; /* RD */
-	buf[5] = 1;    /* QDCOUNT */
-	while (*p) {
-		const char *dot = strchr(p, '.');
-		int len = dot ? (int)(dot - p) : (int)strlen(p);
-
-		buf[n++] = len;
-		memcpy(buf + n, p, len);
-		n += len;
-		p += len + (dot ? 1 : 0);
-	}
-	buf[n++] = 0;
-	buf[n++] = qtype >> 8;
-	buf[n++] = qtype & 0xff;
-	buf[n++] = 0;
-	buf[n++] = 1;
-	return n;
-}
-
 static int cmd_dns(const char *mode, const char *addr, const char *name)
 {
 	unsigned char q[512], q2[512], reply[512];
@@ -115,7 +88,7 @@ static int cmd_dns(const char *mode, const char *addr, const char *name)
 
 	if (fd < 0)
 		die("socket");
-	n = query(q, 0x4d53, name, 1);
+	n = dns_query(q, 0x4d53, name, 1);
 	if (!strcmp(mode, "sendto")) {
 		printf("{\"pid\":%d,\"fd\":%d,\"id\":%d}\n", getpid(), fd, 0x4d53);
 		fflush(stdout);
@@ -130,7 +103,7 @@ static int cmd_dns(const char *mode, const char *addr, const char *name)
 			struct iovec iov[2] = { { q, n }, { q2, 0 } };
 			struct mmsghdr m[2];
 
-			n2 = query(q2, 0x4d54, name, 28);
+			n2 = dns_query(q2, 0x4d54, name, 28);
 			iov[1].iov_len = n2;
 			memset(m, 0, sizeof(m));
 			m[0].msg_hdr.msg_iov = &iov[0];

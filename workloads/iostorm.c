@@ -47,6 +47,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "dns-query.h"
 
 /* One slot per worker in a MAP_SHARED page, so the parent can read it. */
 struct result {
@@ -293,34 +294,6 @@ static void bind_op(struct result *r)
 	close(s);
 }
 
-/* A DNS query for NAME (type A, class IN) into buf; returns its length. */
-static int dns_query(unsigned char *buf, unsigned id, const char *name)
-{
-	int n = 12;
-	const char *p = name;
-
-	memset(buf, 0, 12);
-	buf[0] = id >> 8;
-	buf[1] = id & 0xff;
-	buf[2] = 0x01; /* RD */
-	buf[5] = 1;    /* QDCOUNT */
-	while (*p) {
-		const char *dot = strchr(p, '.');
-		int len = dot ? (int)(dot - p) : (int)strlen(p);
-
-		buf[n++] = len;
-		memcpy(buf + n, p, len);
-		n += len;
-		p += len + (dot ? 1 : 0);
-	}
-	buf[n++] = 0;
-	buf[n++] = 0;
-	buf[n++] = 1; /* A */
-	buf[n++] = 0;
-	buf[n++] = 1; /* IN */
-	return n;
-}
-
 static void dns_ops(struct result *r, long n)
 {
 	unsigned char q[512];
@@ -336,7 +309,7 @@ static void dns_ops(struct result *r, long n)
 	}
 	for (long i = 0; i < n; i++, r->done++) {
 		pace(i);
-		int len = dns_query(q, (unsigned)i & 0xffff, "iostorm.example.com");
+		int len = dns_query(q, (unsigned)i & 0xffff, "iostorm.example.com", 1);
 		if (sendto(s, q, len, 0, (struct sockaddr *)&peer, peer_len) != len)
 			note_failure(r, "sendto");
 	}

@@ -258,9 +258,10 @@ export class LineSink {
   /**
    * A partial write can stop inside a line; dropping the rest would leave the
    * stream ending mid-line, which a reader cannot parse. So the rest of that
-   * one line is written, waiting a bounded time for the reader to take it.
+   * one line is written, waiting a little for a slow reader to take it; a
+   * stalled one is not waited for (a stop must take under a second).
    */
-  private finishCutLine(waitMs = 2_000): void {
+  private finishCutLine(waitMs = 200): void {
     const c = this.chunks[0];
     if (c === undefined || this.gone || this.failed || c.next >= c.ends.length) return;
     const line = c.next;
