@@ -288,8 +288,24 @@ export class BpfObject {
     this.closed = true;
     const l = libbpf();
     this.detach();
-    if (this.obj !== null) l.bpf_object__close(this.obj);
+    if (this.obj !== null) {
+      this.clearEmitter();
+      l.bpf_object__close(this.obj);
+    }
     this.obj = null;
+  }
+
+  /**
+   * ds_emitter holds ds_emit and sendmmsg's exit, and ds_emit holds
+   * ds_emitter (it jumps back): a cycle the kernel breaks only in deferred
+   * work after the last fd closes. Emptied here, everything is freed as
+   * soon as the object is closed.
+   */
+  private clearEmitter(): void {
+    const l = libbpf();
+    const fd = l.bpf_map__fd(this.map("ds_emitter"));
+    if (fd < 0) return; // never loaded
+    for (const slot of [0, 1]) l.bpf_map_delete_elem(fd, ptr(new Uint32Array([slot])));
   }
 }
 

@@ -67,10 +67,11 @@ describeKernel("agent (root)", { commands: ["bash", "head", "bpftool"] }, () => 
       const { code, stderr } = await agent.stop(sig);
       expect(code).toBe(0);
       expect(stderr).toContain("summary:");
-      // The kernel frees programs and maps after an RCU grace period, not at exit itself.
+      // The kernel frees programs and maps after RCU grace periods, not at exit itself: with the default
+      // set's ~70 programs, a few seconds on a busy host.
       let progs = await liveIds("prog");
       let maps = await liveIds("map");
-      for (let i = 0; i < 40 && [...held.progs, ...held.maps].some((id) => progs.has(id) || maps.has(id)); i++) {
+      for (let i = 0; i < 200 && [...held.progs, ...held.maps].some((id) => progs.has(id) || maps.has(id)); i++) {
         await Bun.sleep(50);
         progs = await liveIds("prog");
         maps = await liveIds("map");
@@ -115,7 +116,8 @@ describeKernel("agent (root)", { commands: ["bash", "head", "bpftool"] }, () => 
     );
     const out = await new Response(sh.stdout).text();
     expect(out.trim()).toBe("0");
-    expect(Date.now() - started).toBeLessThan(10_000);
+    // Not a timing figure, a hang check: the default set loads and detaches ~70 programs in seconds.
+    expect(Date.now() - started).toBeLessThan(20_000);
     expect(parseSummary(await Bun.file("/tmp/ds-idle.err").text()).stop).toBe("stdout closed");
   }, 30_000);
 
