@@ -31,7 +31,7 @@ async function run(path: string, argv: string[], cwd?: string): Promise<number> 
 
 /** Runs `body` under an agent started with `flags`, returns its events by pid. */
 async function capture(flags: string[], body: () => Promise<void>): Promise<Map<number, Ev>> {
-  const agent = await startAgent(["--json", ...flags]);
+  const agent = await startAgent(["--json", "--events", "exec", ...flags]);
   await body();
   await Bun.sleep(200);
   const { stdout } = await agent.stop();
@@ -187,8 +187,8 @@ describeKernel("exec event fields (root)", { commands: ["mount", "umount"] }, ()
 
   test("fixed and compact decode to the same fields; compact is smaller", async () => {
     const argv = ["-la", "with space", "ü"];
-    const fixedAgent = await startAgent(["--json", "--encoding", "fixed"]);
-    const compactAgent = await startAgent(["--json", "--encoding", "compact"]);
+    const fixedAgent = await startAgent(["--json", "--events", "exec", "--encoding", "fixed"]);
+    const compactAgent = await startAgent(["--json", "--events", "exec", "--encoding", "compact"]);
     const pid = await run(t.path, argv, t.dir);
     await Bun.sleep(200);
     const fixed = new Map(parseEvents((await fixedAgent.stop()).stdout).map((e) => [e.pid, e as Ev]));

@@ -176,7 +176,16 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
       const t = uniqueTrue("dslos");
       dirs.push(t.dir);
       const small = transport === "perf" ? ["--pages", "1"] : ["--ring-size", "4096"];
-      const agent = await startAgent(["--json", "--transport", transport, ...small, "--interval", "2000"]);
+      const agent = await startAgent([
+        "--json",
+        "--events",
+        "exec",
+        "--transport",
+        transport,
+        ...small,
+        "--interval",
+        "2000",
+      ]);
       await execTimes(t.path, 300);
       // The next drain (the period shrinks while buffers fill) reports the loss.
       const deadline = Date.now() + 5_000;
@@ -210,7 +219,7 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
   test("forced loss in the table: a LOST row", async () => {
     const t = uniqueTrue("dslot");
     dirs.push(t.dir);
-    const agent = await startAgent(["--pages", "1", "--interval", "2000"]);
+    const agent = await startAgent(["--events", "exec", "--pages", "1", "--interval", "2000"]);
     await execTimes(t.path, 300);
     await Bun.sleep(300);
     const { stdout, code } = await agent.stop("SIGINT");

@@ -166,7 +166,7 @@ describeKernel("stats (root)", () => {
   test("sees a running agent's event counter grow by at least the execs we made", async () => {
     const t = uniqueTrue();
     dirs.push(t.dir);
-    const agent = await startAgent(["--json", "--duration", "30"]);
+    const agent = await startAgent(["--json", "--events", "exec", "--duration", "30"]);
     let mapId = 0;
     try {
       const before = await stats(["--pid", String(agent.pid)]);
@@ -203,7 +203,7 @@ describeKernel("stats (root)", () => {
   test("counts guard detections when the agent has a guard", async () => {
     const t = uniqueTrue();
     dirs.push(t.dir);
-    const agent = await startAgent(["--json", "--duration", "30", "--guard", "--inject-clobber"]);
+    const agent = await startAgent(["--json", "--events", "exec", "--duration", "30", "--guard", "--inject-clobber"]);
     try {
       const before = await stats(["--pid", String(agent.pid)]);
       expect(before.agent.config).toMatchObject({ guard: true });

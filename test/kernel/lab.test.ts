@@ -62,7 +62,7 @@ describeKernel("lab (root)", () => {
 
 describeKernel("corruption on live events (root)", () => {
   test("--mode single: table rows say CORRUPT and JSON carries expected vs observed", async () => {
-    const agent = await startAgent(["--mode", "single", "--json"]);
+    const agent = await startAgent(["--mode", "single", "--events", "exec", "--json"]);
     await Bun.spawn(["/bin/true"]).exited;
     await Bun.sleep(200);
     const { stdout, stderr } = await agent.stop();
@@ -81,7 +81,7 @@ describeKernel("corruption on live events (root)", () => {
   }, 30_000);
 
   test("--guard --inject-clobber: events flagged clobbered, summary counts them", async () => {
-    const agent = await startAgent(["--guard", "--inject-clobber"]);
+    const agent = await startAgent(["--events", "exec", "--guard", "--inject-clobber"]);
     await Bun.spawn(["/bin/true"]).exited;
     await Bun.sleep(200);
     const { stdout, stderr } = await agent.stop();

@@ -17,7 +17,7 @@ describeKernel("transports (root)", { commands: ["taskset", "bash"], cpus: [0, 1
     test(`${transport}: 500 of 500 known execs, correct fields, lost=0`, async () => {
       const t = uniqueTrue("dstr");
       dirs.push(t.dir);
-      const agent = await startAgent(["--json", "--transport", transport]);
+      const agent = await startAgent(["--json", "--events", "exec", "--transport", transport]);
       const pids = await execTimes(t.path, 500, ["x"]);
       await Bun.sleep(200);
       const { stdout, stderr } = await agent.stop();
@@ -40,7 +40,17 @@ describeKernel("transports (root)", { commands: ["taskset", "bash"], cpus: [0, 1
   test("a 4 KiB ring under an exec flood reports its drops, and still stops cleanly", async () => {
     const t = uniqueTrue("dsfl");
     dirs.push(t.dir);
-    const agent = await startAgent(["--json", "--transport", "ringbuf", "--ring-size", "4096", "--interval", "2000"]);
+    const agent = await startAgent([
+      "--json",
+      "--events",
+      "exec",
+      "--transport",
+      "ringbuf",
+      "--ring-size",
+      "4096",
+      "--interval",
+      "2000",
+    ]);
     await execTimes(t.path, 300);
     const { stdout, stderr, code } = await agent.stop();
     expect(code).toBe(3); // stopped cleanly, but events were lost
