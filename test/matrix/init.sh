@@ -152,9 +152,11 @@ relay $c err /tmp/$c.err
 relay $c triggers /tmp/$c.triggers
 end $c $rc "$t"
 
-# teardown: after --count (above) and after SIGINT, nothing is left behind.
+# teardown: after --count (above) and after SIGINT, nothing is left behind:
+# exec's raw tracepoint, a syscall pair and the tail-call map (the whole
+# default set's detach alone takes a minute under TCG; filters loads it all).
 t=$(now)
-$BIN run --json >/dev/null 2>/tmp/teardown.err &
+$BIN run --json --events exec,connect >/dev/null 2>/tmp/teardown.err &
 agent=$!
 attached /tmp/teardown.err $agent && probe 0
 kill -INT $agent
