@@ -589,6 +589,7 @@ struct ds_config {
 	__u32 argv_seed_lo; /* per-run seed of the argv hash, so nobody can precompute a collision */
 	__u32 argv_seed_hi;
 	__u32 irq_slots; /* the lab's interrupt-context level: 0 off, 1 Elkeid's shared pair, 2 a pair per context */
+	__u32 task_cast; /* 1: the kernel has bpf_rdonly_cast (self(), bpf/heap.bpf.h) */
 };
 
 /* A trusted executable (--allow-exe): its inode, as the kernel numbers its device (MAJOR << 20 | MINOR). */

@@ -370,7 +370,7 @@ static __noinline int emit_record(void *ctx, struct task_struct *task, struct ds
 		asm volatile("" : "+r"(__l)); /* keep the mask below */               \
 		__l &= (cap) - 1;                                                     \
 		if (bpf_dynptr_write(&dp, off & SD_EVENT_MASK, (void *)(src), __l, 0)) \
-			__l = 0;                                                      \
+			goto fail;                                                    \
 		str[i] = __l << 16 | (off & SD_EVENT_MASK);                           \
 		off += __l;                                                           \
 	} while (0)

@@ -144,3 +144,29 @@ export function kernelSizes(): KernelSizes | null {
   }
   return sizes;
 }
+
+let btfNames: Buffer | null | undefined;
+
+/**
+ * Whether the running kernel's BTF names `name` (a function or kfunc): the
+ * string section of /sys/kernel/btf/vmlinux holds every name once, each
+ * NUL-terminated. A name that only ends a longer string reads as absent,
+ * which errs towards the older code path.
+ */
+export function kernelBtfHasName(name: string, path = "/sys/kernel/btf/vmlinux"): boolean {
+  if (btfNames === undefined) {
+    btfNames = null;
+    try {
+      const raw = readFileSync(path);
+      // struct btf_header: magic u16, version u8, flags u8, hdr_len, type_off, type_len, str_off, str_len (u32 each).
+      if (raw.length >= 24 && raw.readUInt16LE(0) === 0xeb9f) {
+        const start = raw.readUInt32LE(4) + raw.readUInt32LE(16);
+        const end = start + raw.readUInt32LE(20);
+        if (end <= raw.length) btfNames = raw.subarray(start, end);
+      }
+    } catch {
+      // No BTF: preflight has refused to run already; absent is the safe answer.
+    }
+  }
+  return btfNames !== null && btfNames.indexOf(`\0${name}\0`) >= 0;
+}

@@ -21,6 +21,7 @@ import {
   Transport,
   type TransportName,
 } from "../wire/names.ts";
+import { kernelBtfHasName } from "./host-facts.ts";
 
 export interface LoadConfig {
   mode: ModeName;
@@ -112,6 +113,7 @@ export class BpfObject {
       argv_seed_lo: Number(this.argvSeed & 0xffffffffn),
       argv_seed_hi: Number(this.argvSeed >> 32n),
       irq_slots: c.irqSlots ?? 0,
+      task_cast: kernelBtfHasName("bpf_rdonly_cast") ? 1 : 0,
     });
     checkInt(
       "bpf_map__set_max_entries",

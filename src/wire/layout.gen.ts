@@ -3,7 +3,7 @@
 
 /** The object's data sections: their sizes and where each variable starts. */
 export const sections = {
-  ".rodata": { size: 71, vars: { ds_fmt_ip4: 60, ds_fmt_ip6: 65, ds_cfg: 0 } },
+  ".rodata": { size: 75, vars: { ds_fmt_ip4: 64, ds_fmt_ip6: 69, ds_cfg: 0 } },
   ".bss": { size: 16, vars: { ds_bss: 0, ds_wire_anchor: 8 } },
 } as const;
 
@@ -496,9 +496,9 @@ export const ds_common = {
   },
 } as const;
 
-/** struct ds_config: 60 bytes */
+/** struct ds_config: 64 bytes */
 export const ds_config = {
-  size: 60,
+  size: 64,
   off: {
     mode: 0,
     slots: 4,
@@ -515,6 +515,7 @@ export const ds_config = {
     argv_seed_lo: 48,
     argv_seed_hi: 52,
     irq_slots: 56,
+    task_cast: 60,
   },
   bytes: {
     mode: 4,
@@ -532,6 +533,7 @@ export const ds_config = {
     argv_seed_lo: 4,
     argv_seed_hi: 4,
     irq_slots: 4,
+    task_cast: 4,
   },
   count: {},
   kind: {
@@ -550,6 +552,7 @@ export const ds_config = {
     argv_seed_lo: "u32",
     argv_seed_hi: "u32",
     irq_slots: "u32",
+    task_cast: "u32",
   },
 } as const;
 
