@@ -101,7 +101,7 @@ describeKernel("common fields (root)", { commands: ["setpriv"] }, () => {
   test("under setpriv --reuid/--regid 65534: uid and euid, gid and egid", async () => {
     const t = uniqueTrue("dsu");
     try {
-      const agent = await startAgent(["--json"]);
+      const agent = await startAgent(["--json", "--events", "exec"]);
       const p = Bun.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", t.path], {
         stdout: "ignore",
         stderr: "ignore",

@@ -228,7 +228,7 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
   }, 60_000);
 
   test("a clean run with nothing lost still exits 0, with dropped_output=0 in a logfmt summary", async () => {
-    const agent = await startAgent(["--json"]);
+    const agent = await startAgent(["--json", "--events", "exec"]);
     await Bun.sleep(300);
     const { stderr, code } = await agent.stop("SIGTERM");
     expect(code).toBe(0);
@@ -238,7 +238,7 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
   }, 30_000);
 
   test("stats, mem, doctor on /dev/full: one line, exit 1", async () => {
-    const agent = await startAgent(["--json"]);
+    const agent = await startAgent(["--json", "--events", "exec"]);
     try {
       for (const cmd of [["stats"], ["stats", "--watch"], ["mem"], ["doctor"]]) {
         const { stderr, code } = await withStdout("/dev/full", cmd).finish(undefined, 20_000);
@@ -254,7 +254,7 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
   }, 90_000);
 
   test("stats, mem, doctor into a closed pipe: a quiet, normal stop", async () => {
-    const agent = await startAgent(["--json"]);
+    const agent = await startAgent(["--json", "--events", "exec"]);
     try {
       for (const cmd of [["stats"], ["stats", "--watch"], ["mem"], ["doctor"]]) {
         // Both ends opened, then the read end closed: the first write is EPIPE.

@@ -38,7 +38,7 @@ describeKernel("service mode (root)", { commands: ["promtool"] }, () => {
       );
     const d = privateDir();
     const out = join(d, "events.json");
-    const agent = await startAgent(["--json", "--output", out]);
+    const agent = await startAgent(["--json", "--events", "exec", "--output", out]);
     const first = await execTimes(t.path, 5);
     // Events reach the file one to two drain periods later (the reorder window): wait for them,
     // so the rename below falls between the two batches.
@@ -60,7 +60,17 @@ describeKernel("service mode (root)", { commands: ["promtool"] }, () => {
   test("--output rotates past --rotate-size and keeps --rotate-keep files; nothing is lost across them", async () => {
     const d = privateDir();
     const out = join(d, "events.json");
-    const agent = await startAgent(["--json", "--output", out, "--rotate-size", "4K", "--rotate-keep", "50"]);
+    const agent = await startAgent([
+      "--json",
+      "--events",
+      "exec",
+      "--output",
+      out,
+      "--rotate-size",
+      "4K",
+      "--rotate-keep",
+      "50",
+    ]);
     const pids: number[] = [];
     for (let i = 0; i < 10; i++) {
       pids.push(...(await execTimes(t.path, 5)));

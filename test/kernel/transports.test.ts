@@ -66,7 +66,7 @@ describeKernel("transports (root)", { commands: ["taskset", "bash"], cpus: [0, 1
   test("ordered output: a parent's exec prints before its child's, across CPUs", async () => {
     const t = uniqueTrue("dsord");
     dirs.push(t.dir);
-    const agent = await startAgent(["--json"]);
+    const agent = await startAgent(["--json", "--events", "exec"]);
     // Parent execs bash on CPU 0; its child moves to CPU 1 and execs our binary there.
     for (let i = 0; i < 100; i++) {
       await Bun.spawn(["taskset", "-c", "0", "bash", "-c", `taskset -c 1 ${t.path}; true`]).exited;
@@ -91,7 +91,25 @@ describeKernel("transports (root)", { commands: ["taskset", "bash"], cpus: [0, 1
 
   test("bench --execs 200 --workers 1 completes with every field", async () => {
     const p = Bun.spawn(
-      [BIN, "bench", "--execs", "200", "--workers", "1", "--json", "--flood-rates", "10000", "--flood-seconds", "1"],
+      // exec alone: each row loads and detaches its own session, and the default
+      // set's ~70 programs would make this test two minutes of attach and detach.
+      [
+        BIN,
+        "bench",
+        "--events",
+        "exec",
+        "--execs",
+        "200",
+        "--workers",
+        "1",
+        "--syscall-calls",
+        "200000",
+        "--json",
+        "--flood-rates",
+        "10000",
+        "--flood-seconds",
+        "1",
+      ],
       {
         stdout: "pipe",
         stderr: "pipe",
