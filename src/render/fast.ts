@@ -1,10 +1,11 @@
 /**
  * The compiled renderers: a checked record's bytes straight to its NDJSON line
  * or table row, in a reusable byte buffer, with no event object, no BigInt and
- * no string per event. The NDJSON renderer is the schema's compiled form: at
- * construction it walks the same field tables jsonObject() walks (schema.ts),
- * folds constant keys and values into byte runs, and reads each field where
- * its `wire` says. The table row follows tableRow() (event.ts).
+ * no string per event. The NDJSON renderer is the schema's compiled form
+ * (compile.ts): the same field tables jsonObject() walks, constant keys and
+ * values folded into byte runs, each field read where its `wire` says. The
+ * table row follows tableRow() (event.ts); a DS_RECORD_HEAD record's summary
+ * is compiled from the parts its schema defines the summary with.
  *
  * Anything uncommon (text that needs more than JSON's escapes, invalid UTF-8,
  * damage to show, non-dual modes, 64-bit values past 2^53, a row that must be
@@ -15,12 +16,11 @@ import { hostname } from "node:os";
 import type { ByteBuf } from "../output/bytebuf.ts";
 import { decodeEvent, escapeInvalidUtf8, type RecordSpans, seqLen, u16At, u32At } from "../wire/decode.ts";
 import { EVENTS, type EventSpec, memberAt } from "../wire/events.ts";
-import { ds_flags, ds_header, ds_level, ds_wire_const } from "../wire/layout.gen.ts";
-import { byValue, Encoding, Mode, Transport } from "../wire/names.ts";
-
+import { ds_exec, ds_flags, ds_header, ds_level, ds_wire_const } from "../wire/layout.gen.ts";
+import { Encoding, Mode, Transport } from "../wire/names.ts";
+import { type Compiled, compile, compileSummary, Op, type Step, s64At, scalarAt, u64At } from "./compile.ts";
 import { jsonLine, tableRow, tableWidth } from "./event.ts";
 import { schemaFor } from "./record-schema.ts";
-import type { EventSchema, Field } from "./schema.ts";
 
 const enc = new TextEncoder();
 const H = ds_header.off;
@@ -96,10 +96,94 @@ function put(out: Uint8Array, p: number, src: Uint8Array): number {
   return p + n;
 }
 
-/** A u64 as a number when it is below 2^53, else -1 (the general path renders it with BigInt). */
-function u64At(b: Uint8Array, at: number): number {
-  const hi = u32At(b, at + 4);
-  return hi >= 0x200000 ? -1 : hi * 4294967296 + u32At(b, at);
+/** A safe integer with its sign. */
+function writeNum(b: Uint8Array, p: number, v: number): number {
+  if (v >= 0) return writeDec(b, p, v);
+  b[p++] = 0x2d;
+  return writeDec(b, p, -v);
+}
+
+/** A u32 in lower-case hex, at least `min` digits (zero-padded). */
+function writeHex(b: Uint8Array, p: number, v: number, min: number): number {
+  let n = 1;
+  while (n < 8 && v >>> (4 * n) !== 0) n++;
+  if (n < min) n = min;
+  for (let k = n - 1; k >= 0; k--) {
+    const d = v & 15;
+    b[p + k] = d < 10 ? 48 + d : 87 + d;
+    v >>>= 4;
+  }
+  return p + n;
+}
+
+/** A u32 in octal, zero-padded to `min` digits, as toString(8).padStart(min, "0"). */
+function writeOctal(b: Uint8Array, p: number, v: number, min: number): number {
+  let n = 1;
+  while (n < 11 && v >>> (3 * n) !== 0) n++;
+  if (n < min) n = min;
+  for (let k = n - 1; k >= 0; k--) {
+    b[p + k] = 48 + (v & 7);
+    v >>>= 3;
+  }
+  return p + n;
+}
+
+function dotted(src: Uint8Array, at: number, out: Uint8Array, p: number): number {
+  for (let k = 0; k < 4; k++) {
+    if (k > 0) out[p++] = 0x2e;
+    p = writeInt(out, p, src[at + k]!);
+  }
+  return p;
+}
+
+const GROUPS = new Int32Array(8);
+
+/**
+ * ipText() (ip.ts) of the 16 address bytes at `at`: dotted for AF_INET, RFC
+ * 5952 for AF_INET6 (the first longest run of two or more zero groups as
+ * "::", an IPv4-mapped address with its dotted quad), nothing otherwise.
+ */
+function writeIp(src: Uint8Array, family: number, at: number, out: Uint8Array, p: number): number {
+  if (family === 2) return dotted(src, at, out, p);
+  if (family !== 10) return p;
+  for (let k = 0; k < 8; k++) GROUPS[k] = (src[at + 2 * k]! << 8) | src[at + 2 * k + 1]!;
+  if ((GROUPS[0]! | GROUPS[1]! | GROUPS[2]! | GROUPS[3]! | GROUPS[4]!) === 0 && GROUPS[5] === 0xffff)
+    return dotted(src, at + 12, out, put(out, p, MAPPED));
+  let best = -1;
+  let bestLen = 1;
+  for (let k = 0; k < 8; ) {
+    let j = k;
+    while (j < 8 && GROUPS[j] === 0) j++;
+    if (j - k > bestLen) {
+      best = k;
+      bestLen = j - k;
+    }
+    k = j === k ? k + 1 : j;
+  }
+  for (let k = 0; k < 8; ) {
+    if (k === best) {
+      out[p++] = 0x3a;
+      out[p++] = 0x3a;
+      k += bestLen;
+      continue;
+    }
+    if (k > 0 && k !== best + bestLen) out[p++] = 0x3a;
+    p = writeHex(out, p, GROUPS[k]!, 1);
+    k++;
+  }
+  return p;
+}
+
+const MAPPED = enc.encode("::ffff:");
+
+/** A summary's string as escapeText() leaves it: printable ASCII but a backslash, else BAIL. */
+function plainText(src: Uint8Array, s: number, e: number, out: Uint8Array, p: number): number {
+  for (let i = s; i < e; i++) {
+    const c = src[i]!;
+    if (c < 0x20 || c >= 0x7f || c === 0x5c) return BAIL;
+    out[p++] = c;
+  }
+  return p;
 }
 
 /** Bytes of a JSON string's body for [s, e) of `src`, as JSON.stringify writes valid UTF-8; BAIL when it is not. */
@@ -181,187 +265,6 @@ interface ArgWalk {
   cut: boolean;
 }
 
-enum Op {
-  HeaderInt,
-  Dec64,
-  Member32,
-  Name,
-  Flags,
-  Str,
-  Cstr,
-  Level0,
-  Args,
-  Absent,
-  Time,
-  Join,
-}
-
-interface Step {
-  op: Op;
-  /** Constant bytes written before the value ("," + key + ":", and folded constants). */
-  pre: Uint8Array;
-  /** Byte offset in the record (header or struct member), or string index. */
-  at: number;
-  width: number;
-  quoted: boolean;
-  bool: boolean;
-  shift: number;
-  mask: number;
-  signed: boolean;
-  optional: boolean;
-  argsCut: boolean;
-  dualOnly: boolean;
-  /** Name: the JSON bytes of each enum value. */
-  names: Array<Uint8Array | undefined>;
-  /** Join: each member's offset and width (4 or 8). */
-  parts: Array<[number, number]>;
-}
-
-interface Compiled {
-  steps: Step[];
-  tail: Uint8Array;
-  /** Index of each string by name. */
-  strings: readonly string[];
-}
-
-const NAMES = {
-  mode: byValue(Mode),
-  transport: byValue(Transport),
-  encoding: byValue(Encoding),
-} as const;
-
-function jsonBytes(v: unknown): Uint8Array {
-  return enc.encode(JSON.stringify(v));
-}
-
-/** Walks one schema as jsonObject() does and compiles it for one record type and context. */
-function compile<E>(schema: EventSchema<E>, spec: EventSpec, host: string): Compiled {
-  const steps: Step[] = [];
-  let pending = "{";
-  const objects: Array<[ReadonlyArray<Field<E>>, boolean]> = [[schema.fields, false]];
-  if (schema.heap.length > 0) objects.push([schema.heap, true]);
-  for (const [fields, nested] of objects) {
-    if (nested) pending += `,"heap":{`;
-    fields.forEach((f, i) => {
-      const w = f.wire;
-      if (w === undefined) throw new Error(`schema field ${f.key} has no wire source`);
-      // A leading optional field would leave a dangling comma out.
-      if (i === 0 && (f.optional === true || w.from === "absent")) throw new Error(`first field ${f.key} is optional`);
-      const key = `${i === 0 ? "" : ","}${JSON.stringify(f.key)}:`;
-      if (w.from === "const") {
-        pending += key + JSON.stringify(w.value);
-        return;
-      }
-      if (w.from === "host") {
-        pending += key + JSON.stringify(host);
-        return;
-      }
-      if (w.from === "type") {
-        pending += key + JSON.stringify(spec.name);
-        return;
-      }
-      const step: Step = {
-        op: Op.Absent,
-        // Absent fields write nothing; an optional string writes its key only when present.
-        pre: enc.encode(pending + (w.from === "absent" || (w.from === "string" && w.ifPresent) ? "" : key)),
-        at: 0,
-        width: 0,
-        quoted: f.type === "string",
-        bool: f.type === "boolean",
-        shift: 0,
-        mask: 0xffffffff,
-        signed: false,
-        optional: false,
-        argsCut: false,
-        dualOnly: false,
-        names: [],
-        parts: [],
-      };
-      pending = "";
-      const at = (name: string): { off: number; kind: string } => {
-        const m = memberAt(spec.struct, name);
-        if (m === undefined) throw new Error(`${spec.name} has no member ${name}`);
-        return m;
-      };
-      const member = (name: string): number => at(name).off;
-      const stringIndex = (name: string): number => {
-        const i = spec.strings.indexOf(name);
-        if (i < 0) throw new Error(`${spec.name} has no string ${name}`);
-        return i;
-      };
-      switch (w.from) {
-        case "time":
-          step.op = Op.Time;
-          break;
-        case "header": {
-          step.at = H[w.member];
-          step.width = ds_header.bytes[w.member];
-          step.op = step.width === 8 ? Op.Dec64 : Op.HeaderInt;
-          break;
-        }
-        case "name":
-          step.op = Op.Name;
-          step.at = H[w.member];
-          step.names = NAMES[w.member].map((n) => (n === undefined ? undefined : jsonBytes(n)));
-          break;
-        case "member": {
-          const { off, kind } = at(w.member);
-          step.at = off;
-          if (kind === "u64") step.op = Op.Dec64;
-          else if (kind === "u32" || kind === "s32") {
-            step.op = Op.Member32;
-            step.shift = w.shift ?? 0;
-            step.mask = w.mask ?? 0xffffffff;
-            step.signed = kind === "s32" && w.mask === undefined;
-          } else throw new Error(`member ${w.member} of kind ${kind}`);
-          break;
-        }
-        case "join":
-          step.op = Op.Join;
-          step.parts = w.members.map((name): [number, number] => {
-            const { off, kind } = at(name);
-            if (kind !== "u32" && kind !== "u64") throw new Error(`joined member ${name} of kind ${kind}`);
-            return [off, kind === "u64" ? 8 : 4];
-          });
-          break;
-        case "flags":
-          step.op = Op.Flags;
-          step.at = member("flags");
-          step.mask = w.mask;
-          step.argsCut = w.orArgsCut === true;
-          break;
-        case "string":
-          step.op = Op.Str;
-          step.at = stringIndex(w.name);
-          step.optional = w.ifPresent === true;
-          step.names = [enc.encode(key)];
-          break;
-        case "cstr":
-          step.op = Op.Cstr;
-          step.at = stringIndex(w.name);
-          break;
-        case "level0Observed":
-          step.op = Op.Level0;
-          step.at = member("level");
-          break;
-        case "args":
-          step.op = Op.Args;
-          step.at = stringIndex("args");
-          break;
-        case "absent":
-          step.op = Op.Absent;
-          step.mask = w.unlessFlags ?? 0;
-          step.dualOnly = w.dualOnly === true;
-          break;
-      }
-      steps.push(step);
-    });
-    if (nested) pending += "}";
-  }
-  pending += "}";
-  return { steps, tail: enc.encode(pending), strings: spec.strings };
-}
-
 export interface LineOptions {
   json: boolean;
   /** Wall-clock time of the kernel's monotonic zero. */
@@ -396,7 +299,10 @@ export class LineRenderer {
   /** Lines by path, for tests and the benchmark. */
   fastLines = 0;
   generalLines = 0;
-  private readonly compiled = new Map<string, Compiled>();
+  /** By record type: the NDJSON line, the table row's summary, the row's TYPE. */
+  private readonly lines: Array<Compiled | undefined> = [];
+  private readonly summaries: Array<Compiled | undefined> = [];
+  private readonly words: Array<Uint8Array | undefined> = [];
   private readonly bootSec: number;
   private readonly bootFrac: number;
   private readonly commBytes: Uint8Array | null;
@@ -410,10 +316,12 @@ export class LineRenderer {
     this.bootSec = Number(opts.bootWallNs / 1_000_000_000n);
     this.bootFrac = Number(opts.bootWallNs % 1_000_000_000n);
     this.commBytes = opts.comm === undefined ? null : enc.encode(opts.comm);
-    // The DS_RECORD_HEAD records' wires are not compiled yet: the general path writes them.
+    // Every field of every schema has a wire source: a schema that lacks one throws here, in every test.
     for (const spec of EVENTS) {
-      if (spec.struct.off.syscall !== undefined) continue;
-      this.compiled.set(spec.name, compile<never>(schemaFor(spec.name), spec, this.host));
+      const schema = schemaFor(spec.name);
+      this.lines[spec.type] = compile<never>(schema, spec, this.host);
+      if (schema.summaryParts !== undefined) this.summaries[spec.type] = compileSummary(schema.summaryParts, spec);
+      this.words[spec.type] = enc.encode(spec.name.toUpperCase());
     }
   }
 
@@ -453,9 +361,14 @@ export class LineRenderer {
 
   /** The compiled path alone: the end of the line written at `p`, or -1 when the record needs the general path. */
   renderFast(bytes: Uint8Array, spec: EventSpec, spans: RecordSpans, out: Uint8Array, p: number): number {
-    if (!this.opts.json) return this.row(bytes, spec, spans, out, p);
-    const compiled = this.compiled.get(spec.name);
-    return compiled === undefined ? BAIL : this.json(bytes, compiled, spec, spans, out, p);
+    if (!this.opts.json) {
+      if (spec.struct === ds_exec) return this.row(bytes, spec, spans, out, p);
+      const summary = this.summaries[spec.type];
+      return summary === undefined ? BAIL : this.recordRow(bytes, spec, spans, summary, out, p);
+    }
+    const c = this.lines[spec.type]!;
+    p = this.run(c.steps, bytes, spec, spans, out, p);
+    return p === BAIL ? BAIL : put(out, p, c.tail);
   }
 
   /** --pid and --comm, as the run command applied them to decoded events. */
@@ -480,9 +393,10 @@ export class LineRenderer {
     return true;
   }
 
-  private json(
+  /** A compiled line's steps at `p`: the end, or BAIL. */
+  private run(
+    steps: readonly Step[],
     bytes: Uint8Array,
-    c: Compiled,
     spec: EventSpec,
     spans: RecordSpans,
     out: Uint8Array,
@@ -490,7 +404,9 @@ export class LineRenderer {
   ): number {
     const flags = u32At(bytes, spec.struct.off.flags!);
     let argsCut = false;
-    for (const st of c.steps) {
+    const n = steps.length;
+    for (let i = 0; i < n; i++) {
+      const st = steps[i]!;
       p = put(out, p, st.pre);
       switch (st.op) {
         case Op.HeaderInt: {
@@ -507,27 +423,30 @@ export class LineRenderer {
           if (st.quoted) out[p++] = 0x22;
           break;
         }
-        case Op.Member32: {
-          const raw = u32At(bytes, st.at);
-          if (st.signed) {
-            const v = raw | 0;
-            if (v < 0) return BAIL;
-            p = writeDec(out, p, v);
-          } else {
-            const v = (raw >>> st.shift) & st.mask;
-            if (st.bool) p = writeBool(out, p, v !== 0);
-            else {
-              if (st.quoted) out[p++] = 0x22;
-              p = writeDec(out, p, v >>> 0);
-              if (st.quoted) out[p++] = 0x22;
-            }
+        case Op.S64: {
+          const v = s64At(bytes, st.at);
+          if (Number.isNaN(v)) return BAIL;
+          if (st.quoted) out[p++] = 0x22;
+          p = writeNum(out, p, v);
+          if (st.quoted) out[p++] = 0x22;
+          break;
+        }
+        case Op.Small: {
+          const w = st.width;
+          const raw = w === 4 ? u32At(bytes, st.at) : w === 2 ? u16At(bytes, st.at) : bytes[st.at]!;
+          const v = st.signed ? raw | 0 : ((raw >>> st.shift) & st.mask) >>> 0;
+          if (st.bool) p = writeBool(out, p, v !== 0);
+          else {
+            if (st.quoted) out[p++] = 0x22;
+            p = writeNum(out, p, v);
+            if (st.quoted) out[p++] = 0x22;
           }
           break;
         }
         case Op.Name: {
-          const n = st.names[bytes[st.at]!];
-          if (n === undefined) return BAIL;
-          p = put(out, p, n);
+          const name = st.names[bytes[st.at]!];
+          if (name === undefined) return BAIL;
+          p = put(out, p, name);
           break;
         }
         case Op.Flags:
@@ -535,14 +454,18 @@ export class LineRenderer {
           break;
         case Op.Str: {
           const s = spans.off[st.at]!;
-          const n = spans.len[st.at]!;
+          const len = spans.len[st.at]!;
+          if (st.text) {
+            p = plainText(bytes, s, s + len, out, p);
+            if (p === BAIL) return BAIL;
+            break;
+          }
           if (st.optional) {
-            if (n === 0) break;
-            const key = st.names[0]!;
-            p = put(out, p, key);
+            if (len === 0) break;
+            p = put(out, p, st.names[0]!);
           }
           out[p++] = 0x22;
-          p = jsonText(bytes, s, s + n, out, p);
+          p = jsonText(bytes, s, s + len, out, p);
           if (p === BAIL) return BAIL;
           out[p++] = 0x22;
           break;
@@ -582,22 +505,74 @@ export class LineRenderer {
           if (p === BAIL) return BAIL;
           break;
         case Op.Join: {
-          out[p++] = 0x22;
+          if (st.quoted) out[p++] = 0x22;
           const parts = st.parts;
-          for (let i = 0; i < parts.length; i++) {
-            const [off, width] = parts[i]!;
+          for (let k = 0; k < parts.length; k++) {
+            const [off, width] = parts[k]!;
             const v = width === 8 ? u64At(bytes, off) : u32At(bytes, off);
             if (v < 0) return BAIL;
-            if (i > 0) out[p++] = 0x3a;
+            if (k > 0) out[p++] = 0x3a;
             p = writeDec(out, p, v);
           }
-          out[p++] = 0x22;
+          if (st.quoted) out[p++] = 0x22;
           break;
         }
+        case Op.Enum: {
+          if (st.condAt >= 0 && scalarAt(bytes, st.condAt, st.condKind) !== st.condValue) {
+            if (st.quoted) {
+              out[p++] = 0x22;
+              out[p++] = 0x22;
+            }
+            break;
+          }
+          let v = scalarAt(bytes, st.at, st.kind);
+          if (Number.isNaN(v)) return BAIL;
+          if (st.mask !== 0xffffffff) v &= st.mask;
+          const name = st.table!.get(v) ?? st.other;
+          if (name !== null) p = put(out, p, name);
+          else {
+            if (st.quoted) out[p++] = 0x22;
+            p = writeNum(out, p, v);
+            if (st.quoted) out[p++] = 0x22;
+          }
+          break;
+        }
+        case Op.Hex: {
+          if (st.quoted) out[p++] = 0x22;
+          out[p++] = 0x30;
+          out[p++] = 0x78;
+          const hi = u32At(bytes, st.at + 4);
+          const lo = u32At(bytes, st.at);
+          if (hi !== 0) p = writeHex(out, writeHex(out, p, hi, 1), lo, 8);
+          else p = writeHex(out, p, lo, 1);
+          if (st.quoted) out[p++] = 0x22;
+          break;
+        }
+        case Op.Octal: {
+          const v = scalarAt(bytes, st.at, st.kind);
+          if (Number.isNaN(v)) return BAIL;
+          if (st.quoted) out[p++] = 0x22;
+          p = writeOctal(out, p, (v & st.mask) >>> 0, st.width);
+          if (st.quoted) out[p++] = 0x22;
+          break;
+        }
+        case Op.Ip:
+          if (st.quoted) out[p++] = 0x22;
+          p = writeIp(bytes, u16At(bytes, st.condAt), st.at, out, p);
+          if (st.quoted) out[p++] = 0x22;
+          break;
+        case Op.Object:
+          if (scalarAt(bytes, st.condAt, st.condKind) === 0) i += st.skip;
+          else p = put(out, p, st.names[0]!);
+          break;
+        case Op.Const:
+          break;
+        case Op.When:
+          if (scalarAt(bytes, st.condAt, st.condKind) !== st.condValue) i += st.skip;
+          break;
       }
     }
-    out.set(c.tail, p);
-    return p + c.tail.length;
+    return p;
   }
 
   /** `"YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"`, as rfc3339Nano(bootWallNs + ktime). */
@@ -664,14 +639,11 @@ export class LineRenderer {
     return p;
   }
 
-  /** tableRow() for an exec or flood record that is not corrupt and needs no escaping or cut. */
-  private row(bytes: Uint8Array, spec: EventSpec, spans: RecordSpans, out: Uint8Array, p: number): number {
-    if ((spec.name !== "exec" && spec.name !== "flood") || this.opts.maxArgs < 1) return BAIL;
+  /** tableRow()'s columns before FILE_INFO, for a record that is not corrupt: the end, or BAIL. */
+  private head(bytes: Uint8Array, spec: EventSpec, spans: RecordSpans, out: Uint8Array, p: number): number {
     const off = spec.struct.off;
-    const flags = u32At(bytes, off.flags!);
-    // A failed exec (res != 0) is rare: its row takes the general path.
-    if ((flags & F.DS_F_CORRUPT) !== 0 || u32At(bytes, off.res!) !== 0) return BAIL;
-    p = padded(out, p, spec.name === "flood" ? FLOOD : EXEC, 8);
+    if ((u32At(bytes, off.flags!) & F.DS_F_CORRUPT) !== 0) return BAIL;
+    p = padded(out, p, this.words[spec.type]!, 8);
     p = pad(out, writeDec(out, p, u32At(bytes, off.pid!)), p + 8);
     p = pad(out, writeDec(out, p, u32At(bytes, off.ppid!)), p + 8);
     // comm: escapeText(comm, 16) is the text itself when it is safe and fits.
@@ -685,7 +657,51 @@ export class LineRenderer {
       if (c < 0x20 || c >= 0x7f || c === 0x5c) return BAIL;
       out[p++] = c;
     }
-    p = pad(out, p, commAt + 16);
+    return pad(out, p, commAt + 16);
+  }
+
+  /** tableRow() for a DS_RECORD_HEAD record whose summary needs no escaping or cut. */
+  private recordRow(
+    bytes: Uint8Array,
+    spec: EventSpec,
+    spans: RecordSpans,
+    summary: Compiled,
+    out: Uint8Array,
+    p: number,
+  ): number {
+    p = this.head(bytes, spec, spans, out, p);
+    if (p === BAIL) return BAIL;
+    const info = p;
+    p = put(out, p, SLOT1);
+    // slot1Data(): comm as escapeBytes(comm, 32) shows it.
+    const ci = spec.strings.indexOf("comm");
+    const cs = spans.off[ci]!;
+    const ce = plainEnd(bytes, cs, cs + spans.len[ci]!, 32);
+    if (ce === BAIL) return BAIL;
+    for (let i = cs; i < ce; i++) out[p++] = bytes[i]!;
+    p = put(out, p, SEQ);
+    const seq = u64At(bytes, H.seq);
+    if (seq < 0) return BAIL;
+    p = writeDec(out, p, seq);
+    const width = Math.max(16, (this.opts.width ?? tableWidth()) - PREFIX - (p - info) - 1);
+    out[p++] = 0x20;
+    const start = p;
+    p = this.run(summary.steps, bytes, spec, spans, out, p);
+    if (p === BAIL) return BAIL;
+    p = put(out, p, summary.tail);
+    // escapeText() cuts a summary longer than the row has room for: the general path's.
+    return p - start > width ? BAIL : p;
+  }
+
+  /** tableRow() for an exec-path record (exec, flood, usermode_helper) that is not corrupt and needs no escaping or cut. */
+  private row(bytes: Uint8Array, spec: EventSpec, spans: RecordSpans, out: Uint8Array, p: number): number {
+    if (this.opts.maxArgs < 1) return BAIL;
+    const off = spec.struct.off;
+    const flags = u32At(bytes, off.flags!);
+    // A failed exec (res != 0) is rare: its row takes the general path.
+    if (u32At(bytes, off.res!) !== 0) return BAIL;
+    p = this.head(bytes, spec, spans, out, p);
+    if (p === BAIL) return BAIL;
     const info = p;
     p = put(out, p, SLOT1);
     const lv = off.level!;
@@ -735,8 +751,6 @@ export class LineRenderer {
   }
 }
 
-const EXEC = enc.encode("EXEC");
-const FLOOD = enc.encode("FLOOD");
 const SLOT1 = enc.encode("slot1_data=[");
 const SEQ = enc.encode("] slot0_seq=");
 const CLOBBERED = enc.encode(" CLOBBERED");
