@@ -15,9 +15,9 @@
 import { hostname } from "node:os";
 import type { ByteBuf } from "../output/bytebuf.ts";
 import { decodeEvent, escapeInvalidUtf8, type RecordSpans, seqLen, u16At, u32At } from "../wire/decode.ts";
-import { EVENTS, type EventSpec, memberAt } from "../wire/events.ts";
-import { ds_exec, ds_flags, ds_header, ds_level, ds_wire_const } from "../wire/layout.gen.ts";
-import { Encoding, Mode, Transport } from "../wire/names.ts";
+import { EVENTS, type EventSpec } from "../wire/events.ts";
+import { ds_exec, ds_flags, ds_header, ds_level } from "../wire/layout.gen.ts";
+import { Mode } from "../wire/names.ts";
 import { type Compiled, compile, compileSummary, Op, type Step, s64At, scalarAt, u64At } from "./compile.ts";
 import { jsonLine, tableRow, tableWidth } from "./event.ts";
 import { schemaFor } from "./record-schema.ts";
@@ -795,121 +795,4 @@ function shellWord(b: Uint8Array, s: number, e: number, out: Uint8Array, p: numb
   for (let i = s; i < e; i++) out[p++] = b[i]!;
   if (q !== 0) out[p++] = q;
   return p;
-}
-
-/** Host-like text per string, per variant: what real exec records carry (quotes, spaces, empty pexe...). */
-const WARM_TEXT: Record<string, readonly string[]> = {
-  comm: ["true", "bash", "systemd-journal", "x"],
-  filename: ["/bin/true", "/usr/bin/bash", "/usr/lib/systemd/systemd-journald", "./x"],
-  args: [
-    "/bin/true\0",
-    'bash\0-c\0echo "$HOME"\0it\'s\0',
-    "/usr/lib/systemd/systemd-journald\0--flag=a,b\0/some path/with spaces\0x\0",
-    "",
-  ],
-  cwd: ["/", "/home/user/work", "/var/lib/some/deeper/directory", "/tmp"],
-  exe: ["/usr/bin/true", "/usr/bin/bash", "/usr/lib/systemd/systemd-journald", "/tmp/x"],
-  pexe: ["/usr/bin/bash", "", "/usr/lib/systemd/systemd", ""],
-  tty: ["", "pts0", "", "ttyS0"],
-  stdin: ["chr:1:3", "/dev/pts/0", "pipe:[81234]", "socket:[4026531999]"],
-  stdout: ["pipe:[81235]", "/dev/pts/0", "file:8:1:1234567", "socket:[4026531999]"],
-  sip: ["", "", "", "10.0.0.12"],
-  dip: ["", "", "", "203.0.113.7"],
-  ssh: ["", "10.1.2.3 50022 10.1.2.4 22", "", ""],
-  ld_preload: ["", "", "", "/tmp/x.so"],
-  pid_tree: [
-    "30209.true<30198.bash<30197.bash<5243.bash<1.systemd",
-    "4194303.bash<1.systemd",
-    "812.systemd-journal<1.systemd",
-    "7.x<6.sh<5.sh<4.sh<3.sh<2.sh<1.init",
-  ],
-};
-
-/** Scalars per variant, in the ranges real records have: small and large ids, u32s past 2^31, ns clocks past 2^32. */
-const WARM_SCALARS: Record<string, readonly number[]> = {
-  pid: [30209, 4194303, 812, 7],
-  tid: [30209, 4194303, 815, 7],
-  ppid: [30198, 1, 1, 6],
-  uid: [0, 1000, 0, 65534],
-  gid: [0, 1000, 0, 65534],
-  cgroup_id: [1, 4294967296 * 3 + 17, 8123, 0],
-  "common.euid": [0, 1000, 0, 65534],
-  "common.egid": [0, 1000, 0, 65534],
-  "common.pgid": [30198, 4194303, 812, 5],
-  "common.sid": [5243, 4194000, 812, 5],
-  "common.sessionid": [4294967295, 3, 4294967295, 12],
-  "common.auid": [4294967295, 1000, 4294967295, 0],
-  "common.pidns_id": [4026531836, 4026532451, 4026531836, 4026531836],
-  "common.mntns_id": [4026531832, 4026532449, 4026531841, 4026531832],
-  "common.start_ns": [19310693328111, 5000000000, 91000000, 19310693328111],
-  "common.exec_seq": [4, 1, 2, 9],
-  "common.pstart_ns": [19309689686071, 1000000, 1000000, 19309689686071],
-  "common.pexec_seq": [3, 1, 1, 8],
-  exe_dev: [8388609, 8388609, 8388609, 48],
-  exe_ino: [1234567, 4294967296 * 2 + 5, 812, 3],
-  sa_family: [0, 0, 0, 2],
-  sport: [0, 0, 0, 4444],
-  dport: [0, 0, 0, 51234],
-};
-
-export interface WarmUpOptions {
-  host?: string;
-  /** The transport byte the records carry (the session's). */
-  transport?: number;
-  /** --pid / --comm of the run: half the records match them. */
-  pid?: number;
-  comm?: string;
-}
-
-/**
- * Intact dual-slot exec records, built from the layout, with values shaped
- * like a host's: what warmUp() renders. The JIT speculates on what it has
- * seen (ints below 2^31, empty strings, one object shape); a record outside
- * that costs a deoptimization and a recompile in the middle of the first
- * burst, so every branch a real record takes is taken here.
- */
-export function warmUpRecords(opts: WarmUpOptions = {}): Uint8Array[] {
-  const spec = EVENTS.find((e) => e.name === "exec")!;
-  const st = spec.struct;
-  const out: Uint8Array[] = [];
-  for (let v = 0; v < 4; v++) {
-    const text: Record<string, string> = { nodename: opts.host ?? hostname() };
-    for (const [k, xs] of Object.entries(WARM_TEXT)) text[k] = xs[v]!;
-    // Half of them pass --comm/--pid, so both the kept and the filtered path run.
-    if (opts.comm !== undefined && v < 2) text.comm = opts.comm;
-    const strs = spec.strings.map((n) => enc.encode(text[n] ?? ""));
-    const size = st.size + strs.reduce((a, s) => a + s.length, 0);
-    const b = new Uint8Array(size);
-    const dv = new DataView(b.buffer);
-    const set64 = (at: number, x: number) => dv.setBigUint64(at, BigInt(x), true);
-    set64(H.ktime_ns, 19310694534391 + v * 1234567);
-    set64(H.seq, 1 + v * 1000);
-    dv.setUint32(H.size, size, true);
-    dv.setUint16(H.type, spec.type, true);
-    b[H.version] = ds_wire_const.DS_WIRE_VERSION;
-    b[H.encoding] = Encoding.compact;
-    dv.setUint32(H.cpu, v & 1, true);
-    b[H.mode] = Mode.dual;
-    b[H.slots] = 2;
-    b[H.transport] = opts.transport ?? Transport.perf;
-    for (const [name, xs] of Object.entries(WARM_SCALARS)) {
-      const m = memberAt(st, name);
-      if (m === undefined) continue;
-      const x = name === "pid" && opts.pid !== undefined && v < 2 ? opts.pid : xs[v]!;
-      if (m.kind === "u64") set64(m.off, x);
-      else if (m.kind === "u32" || m.kind === "s32") dv.setUint32(m.off, x, true);
-    }
-    dv.setUint32(st.off.flags!, F.DS_F_SLOT1_INTACT | (v === 2 ? F.DS_F_ARGS_TRUNCATED : 0), true);
-    b[st.off.level! + L.used] = 1;
-    b.set(strs[spec.strings.indexOf("comm")]!, st.off.level! + L.data_observed);
-    let at = st.size;
-    strs.forEach((s, i) => {
-      // An empty string points nowhere, as the BPF side writes it.
-      dv.setUint32(st.off.str! + 4 * i, s.length === 0 ? 0 : ((s.length << 16) | at) >>> 0, true);
-      b.set(s, at);
-      at += s.length;
-    });
-    out.push(b);
-  }
-  return out;
 }
