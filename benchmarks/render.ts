@@ -12,7 +12,8 @@
 import { ByteBuf } from "../src/output/bytebuf.ts";
 import { LineSink } from "../src/output/sink.ts";
 import { type Framed, framePerf, PERF_RECORD_MAX, PERF_RECORD_SAMPLE } from "../src/reader/framing.ts";
-import { LineRenderer, warmUpRecords } from "../src/render/fast.ts";
+import { LineRenderer } from "../src/render/fast.ts";
+import { warmUpRecords } from "../src/render/warm-up.ts";
 import { checkRecord, newSpans } from "../src/wire/decode.ts";
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));

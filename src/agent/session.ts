@@ -22,7 +22,8 @@ import {
 import { PerfReader } from "../reader/perf.ts";
 import { RingReader } from "../reader/ring.ts";
 import type { EventSource } from "../reader/source.ts";
-import { LineRenderer, warmUpRecords } from "../render/fast.ts";
+import { LineRenderer } from "../render/fast.ts";
+import { warmUpRecords } from "../render/warm-up.ts";
 import { type AgentEvent, checkRecord, decodeEvent, newSpans, u32At } from "../wire/decode.ts";
 import { programsFor } from "../wire/events.ts";
 import { ds_counters, ds_flags, ds_header } from "../wire/layout.gen.ts";
@@ -315,6 +316,7 @@ export class Session {
     if (lines === undefined || renderer === null || this.stopped) return;
     const records = warmUpRecords({
       transport: Transport[this.opts.transport],
+      events: this.opts.events,
       ...(lines.pid !== undefined ? { pid: lines.pid } : {}),
       ...(lines.comm !== undefined ? { comm: lines.comm } : {}),
     });

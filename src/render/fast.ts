@@ -1,10 +1,11 @@
 /**
  * The compiled renderers: a checked record's bytes straight to its NDJSON line
  * or table row, in a reusable byte buffer, with no event object, no BigInt and
- * no string per event. The NDJSON renderer is the schema's compiled form: at
- * construction it walks the same field tables jsonObject() walks (schema.ts),
- * folds constant keys and values into byte runs, and reads each field where
- * its `wire` says. The table row follows tableRow() (event.ts).
+ * no string per event. The NDJSON renderer is the schema's compiled form
+ * (compile.ts): the same field tables jsonObject() walks, constant keys and
+ * values folded into byte runs, each field read where its `wire` says. The
+ * table row follows tableRow() (event.ts); a DS_RECORD_HEAD record's summary
+ * is compiled from the parts its schema defines the summary with.
  *
  * Anything uncommon (text that needs more than JSON's escapes, invalid UTF-8,
  * damage to show, non-dual modes, 64-bit values past 2^53, a row that must be
@@ -14,13 +15,12 @@
 import { hostname } from "node:os";
 import type { ByteBuf } from "../output/bytebuf.ts";
 import { decodeEvent, escapeInvalidUtf8, type RecordSpans, seqLen, u16At, u32At } from "../wire/decode.ts";
-import { EVENTS, type EventSpec, memberAt } from "../wire/events.ts";
-import { ds_flags, ds_header, ds_level, ds_wire_const } from "../wire/layout.gen.ts";
-import { byValue, Encoding, Mode, Transport } from "../wire/names.ts";
-
+import { EVENTS, type EventSpec } from "../wire/events.ts";
+import { ds_exec, ds_flags, ds_header, ds_level } from "../wire/layout.gen.ts";
+import { Mode } from "../wire/names.ts";
+import { type Compiled, compile, compileSummary, Op, type Step, s64At, scalarAt, u64At } from "./compile.ts";
 import { jsonLine, tableRow, tableWidth } from "./event.ts";
 import { schemaFor } from "./record-schema.ts";
-import type { EventSchema, Field } from "./schema.ts";
 
 const enc = new TextEncoder();
 const H = ds_header.off;
@@ -96,10 +96,94 @@ function put(out: Uint8Array, p: number, src: Uint8Array): number {
   return p + n;
 }
 
-/** A u64 as a number when it is below 2^53, else -1 (the general path renders it with BigInt). */
-function u64At(b: Uint8Array, at: number): number {
-  const hi = u32At(b, at + 4);
-  return hi >= 0x200000 ? -1 : hi * 4294967296 + u32At(b, at);
+/** A safe integer with its sign. */
+function writeNum(b: Uint8Array, p: number, v: number): number {
+  if (v >= 0) return writeDec(b, p, v);
+  b[p++] = 0x2d;
+  return writeDec(b, p, -v);
+}
+
+/** A u32 in lower-case hex, at least `min` digits (zero-padded). */
+function writeHex(b: Uint8Array, p: number, v: number, min: number): number {
+  let n = 1;
+  while (n < 8 && v >>> (4 * n) !== 0) n++;
+  if (n < min) n = min;
+  for (let k = n - 1; k >= 0; k--) {
+    const d = v & 15;
+    b[p + k] = d < 10 ? 48 + d : 87 + d;
+    v >>>= 4;
+  }
+  return p + n;
+}
+
+/** A u32 in octal, zero-padded to `min` digits, as toString(8).padStart(min, "0"). */
+function writeOctal(b: Uint8Array, p: number, v: number, min: number): number {
+  let n = 1;
+  while (n < 11 && v >>> (3 * n) !== 0) n++;
+  if (n < min) n = min;
+  for (let k = n - 1; k >= 0; k--) {
+    b[p + k] = 48 + (v & 7);
+    v >>>= 3;
+  }
+  return p + n;
+}
+
+function dotted(src: Uint8Array, at: number, out: Uint8Array, p: number): number {
+  for (let k = 0; k < 4; k++) {
+    if (k > 0) out[p++] = 0x2e;
+    p = writeInt(out, p, src[at + k]!);
+  }
+  return p;
+}
+
+const GROUPS = new Int32Array(8);
+
+/**
+ * ipText() (ip.ts) of the 16 address bytes at `at`: dotted for AF_INET, RFC
+ * 5952 for AF_INET6 (the first longest run of two or more zero groups as
+ * "::", an IPv4-mapped address with its dotted quad), nothing otherwise.
+ */
+function writeIp(src: Uint8Array, family: number, at: number, out: Uint8Array, p: number): number {
+  if (family === 2) return dotted(src, at, out, p);
+  if (family !== 10) return p;
+  for (let k = 0; k < 8; k++) GROUPS[k] = (src[at + 2 * k]! << 8) | src[at + 2 * k + 1]!;
+  if ((GROUPS[0]! | GROUPS[1]! | GROUPS[2]! | GROUPS[3]! | GROUPS[4]!) === 0 && GROUPS[5] === 0xffff)
+    return dotted(src, at + 12, out, put(out, p, MAPPED));
+  let best = -1;
+  let bestLen = 1;
+  for (let k = 0; k < 8; ) {
+    let j = k;
+    while (j < 8 && GROUPS[j] === 0) j++;
+    if (j - k > bestLen) {
+      best = k;
+      bestLen = j - k;
+    }
+    k = j === k ? k + 1 : j;
+  }
+  for (let k = 0; k < 8; ) {
+    if (k === best) {
+      out[p++] = 0x3a;
+      out[p++] = 0x3a;
+      k += bestLen;
+      continue;
+    }
+    if (k > 0 && k !== best + bestLen) out[p++] = 0x3a;
+    p = writeHex(out, p, GROUPS[k]!, 1);
+    k++;
+  }
+  return p;
+}
+
+const MAPPED = enc.encode("::ffff:");
+
+/** A summary's string as escapeText() leaves it: printable ASCII but a backslash, else BAIL. */
+function plainText(src: Uint8Array, s: number, e: number, out: Uint8Array, p: number): number {
+  for (let i = s; i < e; i++) {
+    const c = src[i]!;
+    if (c < 0x20 || c >= 0x7f || c === 0x5c) return BAIL;
+    out[p++] = c;
+  }
+  return p;
 }
 
 /** Bytes of a JSON string's body for [s, e) of `src`, as JSON.stringify writes valid UTF-8; BAIL when it is not. */
@@ -181,187 +265,6 @@ interface ArgWalk {
   cut: boolean;
 }
 
-enum Op {
-  HeaderInt,
-  Dec64,
-  Member32,
-  Name,
-  Flags,
-  Str,
-  Cstr,
-  Level0,
-  Args,
-  Absent,
-  Time,
-  Join,
-}
-
-interface Step {
-  op: Op;
-  /** Constant bytes written before the value ("," + key + ":", and folded constants). */
-  pre: Uint8Array;
-  /** Byte offset in the record (header or struct member), or string index. */
-  at: number;
-  width: number;
-  quoted: boolean;
-  bool: boolean;
-  shift: number;
-  mask: number;
-  signed: boolean;
-  optional: boolean;
-  argsCut: boolean;
-  dualOnly: boolean;
-  /** Name: the JSON bytes of each enum value. */
-  names: Array<Uint8Array | undefined>;
-  /** Join: each member's offset and width (4 or 8). */
-  parts: Array<[number, number]>;
-}
-
-interface Compiled {
-  steps: Step[];
-  tail: Uint8Array;
-  /** Index of each string by name. */
-  strings: readonly string[];
-}
-
-const NAMES = {
-  mode: byValue(Mode),
-  transport: byValue(Transport),
-  encoding: byValue(Encoding),
-} as const;
-
-function jsonBytes(v: unknown): Uint8Array {
-  return enc.encode(JSON.stringify(v));
-}
-
-/** Walks one schema as jsonObject() does and compiles it for one record type and context. */
-function compile<E>(schema: EventSchema<E>, spec: EventSpec, host: string): Compiled {
-  const steps: Step[] = [];
-  let pending = "{";
-  const objects: Array<[ReadonlyArray<Field<E>>, boolean]> = [[schema.fields, false]];
-  if (schema.heap.length > 0) objects.push([schema.heap, true]);
-  for (const [fields, nested] of objects) {
-    if (nested) pending += `,"heap":{`;
-    fields.forEach((f, i) => {
-      const w = f.wire;
-      if (w === undefined) throw new Error(`schema field ${f.key} has no wire source`);
-      // A leading optional field would leave a dangling comma out.
-      if (i === 0 && (f.optional === true || w.from === "absent")) throw new Error(`first field ${f.key} is optional`);
-      const key = `${i === 0 ? "" : ","}${JSON.stringify(f.key)}:`;
-      if (w.from === "const") {
-        pending += key + JSON.stringify(w.value);
-        return;
-      }
-      if (w.from === "host") {
-        pending += key + JSON.stringify(host);
-        return;
-      }
-      if (w.from === "type") {
-        pending += key + JSON.stringify(spec.name);
-        return;
-      }
-      const step: Step = {
-        op: Op.Absent,
-        // Absent fields write nothing; an optional string writes its key only when present.
-        pre: enc.encode(pending + (w.from === "absent" || (w.from === "string" && w.ifPresent) ? "" : key)),
-        at: 0,
-        width: 0,
-        quoted: f.type === "string",
-        bool: f.type === "boolean",
-        shift: 0,
-        mask: 0xffffffff,
-        signed: false,
-        optional: false,
-        argsCut: false,
-        dualOnly: false,
-        names: [],
-        parts: [],
-      };
-      pending = "";
-      const at = (name: string): { off: number; kind: string } => {
-        const m = memberAt(spec.struct, name);
-        if (m === undefined) throw new Error(`${spec.name} has no member ${name}`);
-        return m;
-      };
-      const member = (name: string): number => at(name).off;
-      const stringIndex = (name: string): number => {
-        const i = spec.strings.indexOf(name);
-        if (i < 0) throw new Error(`${spec.name} has no string ${name}`);
-        return i;
-      };
-      switch (w.from) {
-        case "time":
-          step.op = Op.Time;
-          break;
-        case "header": {
-          step.at = H[w.member];
-          step.width = ds_header.bytes[w.member];
-          step.op = step.width === 8 ? Op.Dec64 : Op.HeaderInt;
-          break;
-        }
-        case "name":
-          step.op = Op.Name;
-          step.at = H[w.member];
-          step.names = NAMES[w.member].map((n) => (n === undefined ? undefined : jsonBytes(n)));
-          break;
-        case "member": {
-          const { off, kind } = at(w.member);
-          step.at = off;
-          if (kind === "u64") step.op = Op.Dec64;
-          else if (kind === "u32" || kind === "s32") {
-            step.op = Op.Member32;
-            step.shift = w.shift ?? 0;
-            step.mask = w.mask ?? 0xffffffff;
-            step.signed = kind === "s32" && w.mask === undefined;
-          } else throw new Error(`member ${w.member} of kind ${kind}`);
-          break;
-        }
-        case "join":
-          step.op = Op.Join;
-          step.parts = w.members.map((name): [number, number] => {
-            const { off, kind } = at(name);
-            if (kind !== "u32" && kind !== "u64") throw new Error(`joined member ${name} of kind ${kind}`);
-            return [off, kind === "u64" ? 8 : 4];
-          });
-          break;
-        case "flags":
-          step.op = Op.Flags;
-          step.at = member("flags");
-          step.mask = w.mask;
-          step.argsCut = w.orArgsCut === true;
-          break;
-        case "string":
-          step.op = Op.Str;
-          step.at = stringIndex(w.name);
-          step.optional = w.ifPresent === true;
-          step.names = [enc.encode(key)];
-          break;
-        case "cstr":
-          step.op = Op.Cstr;
-          step.at = stringIndex(w.name);
-          break;
-        case "level0Observed":
-          step.op = Op.Level0;
-          step.at = member("level");
-          break;
-        case "args":
-          step.op = Op.Args;
-          step.at = stringIndex("args");
-          break;
-        case "absent":
-          step.op = Op.Absent;
-          step.mask = w.unlessFlags ?? 0;
-          step.dualOnly = w.dualOnly === true;
-          break;
-      }
-      steps.push(step);
-    });
-    if (nested) pending += "}";
-  }
-  pending += "}";
-  return { steps, tail: enc.encode(pending), strings: spec.strings };
-}
-
 export interface LineOptions {
   json: boolean;
   /** Wall-clock time of the kernel's monotonic zero. */
@@ -396,7 +299,10 @@ export class LineRenderer {
   /** Lines by path, for tests and the benchmark. */
   fastLines = 0;
   generalLines = 0;
-  private readonly compiled = new Map<string, Compiled>();
+  /** By record type: the NDJSON line, the table row's summary, the row's TYPE. */
+  private readonly lines: Array<Compiled | undefined> = [];
+  private readonly summaries: Array<Compiled | undefined> = [];
+  private readonly words: Array<Uint8Array | undefined> = [];
   private readonly bootSec: number;
   private readonly bootFrac: number;
   private readonly commBytes: Uint8Array | null;
@@ -410,11 +316,12 @@ export class LineRenderer {
     this.bootSec = Number(opts.bootWallNs / 1_000_000_000n);
     this.bootFrac = Number(opts.bootWallNs % 1_000_000_000n);
     this.commBytes = opts.comm === undefined ? null : enc.encode(opts.comm);
-    // Rare record types have no wire sources in their schema: the general path writes them.
+    // Every field of every schema has a wire source: a schema that lacks one throws here, in every test.
     for (const spec of EVENTS) {
       const schema = schemaFor(spec.name);
-      if ([...schema.fields, ...schema.heap].every((f) => f.wire !== undefined))
-        this.compiled.set(spec.name, compile<never>(schema, spec, this.host));
+      this.lines[spec.type] = compile<never>(schema, spec, this.host);
+      if (schema.summaryParts !== undefined) this.summaries[spec.type] = compileSummary(schema.summaryParts, spec);
+      this.words[spec.type] = enc.encode(spec.name.toUpperCase());
     }
   }
 
@@ -454,9 +361,14 @@ export class LineRenderer {
 
   /** The compiled path alone: the end of the line written at `p`, or -1 when the record needs the general path. */
   renderFast(bytes: Uint8Array, spec: EventSpec, spans: RecordSpans, out: Uint8Array, p: number): number {
-    if (!this.opts.json) return this.row(bytes, spec, spans, out, p);
-    const compiled = this.compiled.get(spec.name);
-    return compiled === undefined ? BAIL : this.json(bytes, compiled, spec, spans, out, p);
+    if (!this.opts.json) {
+      if (spec.struct === ds_exec) return this.row(bytes, spec, spans, out, p);
+      const summary = this.summaries[spec.type];
+      return summary === undefined ? BAIL : this.recordRow(bytes, spec, spans, summary, out, p);
+    }
+    const c = this.lines[spec.type]!;
+    p = this.run(c.steps, bytes, spec, spans, out, p);
+    return p === BAIL ? BAIL : put(out, p, c.tail);
   }
 
   /** --pid and --comm, as the run command applied them to decoded events. */
@@ -481,9 +393,10 @@ export class LineRenderer {
     return true;
   }
 
-  private json(
+  /** A compiled line's steps at `p`: the end, or BAIL. */
+  private run(
+    steps: readonly Step[],
     bytes: Uint8Array,
-    c: Compiled,
     spec: EventSpec,
     spans: RecordSpans,
     out: Uint8Array,
@@ -491,7 +404,9 @@ export class LineRenderer {
   ): number {
     const flags = u32At(bytes, spec.struct.off.flags!);
     let argsCut = false;
-    for (const st of c.steps) {
+    const n = steps.length;
+    for (let i = 0; i < n; i++) {
+      const st = steps[i]!;
       p = put(out, p, st.pre);
       switch (st.op) {
         case Op.HeaderInt: {
@@ -508,27 +423,30 @@ export class LineRenderer {
           if (st.quoted) out[p++] = 0x22;
           break;
         }
-        case Op.Member32: {
-          const raw = u32At(bytes, st.at);
-          if (st.signed) {
-            const v = raw | 0;
-            if (v < 0) return BAIL;
-            p = writeDec(out, p, v);
-          } else {
-            const v = (raw >>> st.shift) & st.mask;
-            if (st.bool) p = writeBool(out, p, v !== 0);
-            else {
-              if (st.quoted) out[p++] = 0x22;
-              p = writeDec(out, p, v >>> 0);
-              if (st.quoted) out[p++] = 0x22;
-            }
+        case Op.S64: {
+          const v = s64At(bytes, st.at);
+          if (Number.isNaN(v)) return BAIL;
+          if (st.quoted) out[p++] = 0x22;
+          p = writeNum(out, p, v);
+          if (st.quoted) out[p++] = 0x22;
+          break;
+        }
+        case Op.Small: {
+          const w = st.width;
+          const raw = w === 4 ? u32At(bytes, st.at) : w === 2 ? u16At(bytes, st.at) : bytes[st.at]!;
+          const v = st.signed ? raw | 0 : ((raw >>> st.shift) & st.mask) >>> 0;
+          if (st.bool) p = writeBool(out, p, v !== 0);
+          else {
+            if (st.quoted) out[p++] = 0x22;
+            p = writeNum(out, p, v);
+            if (st.quoted) out[p++] = 0x22;
           }
           break;
         }
         case Op.Name: {
-          const n = st.names[bytes[st.at]!];
-          if (n === undefined) return BAIL;
-          p = put(out, p, n);
+          const name = st.names[bytes[st.at]!];
+          if (name === undefined) return BAIL;
+          p = put(out, p, name);
           break;
         }
         case Op.Flags:
@@ -536,14 +454,18 @@ export class LineRenderer {
           break;
         case Op.Str: {
           const s = spans.off[st.at]!;
-          const n = spans.len[st.at]!;
+          const len = spans.len[st.at]!;
+          if (st.text) {
+            p = plainText(bytes, s, s + len, out, p);
+            if (p === BAIL) return BAIL;
+            break;
+          }
           if (st.optional) {
-            if (n === 0) break;
-            const key = st.names[0]!;
-            p = put(out, p, key);
+            if (len === 0) break;
+            p = put(out, p, st.names[0]!);
           }
           out[p++] = 0x22;
-          p = jsonText(bytes, s, s + n, out, p);
+          p = jsonText(bytes, s, s + len, out, p);
           if (p === BAIL) return BAIL;
           out[p++] = 0x22;
           break;
@@ -583,22 +505,74 @@ export class LineRenderer {
           if (p === BAIL) return BAIL;
           break;
         case Op.Join: {
-          out[p++] = 0x22;
+          if (st.quoted) out[p++] = 0x22;
           const parts = st.parts;
-          for (let i = 0; i < parts.length; i++) {
-            const [off, width] = parts[i]!;
+          for (let k = 0; k < parts.length; k++) {
+            const [off, width] = parts[k]!;
             const v = width === 8 ? u64At(bytes, off) : u32At(bytes, off);
             if (v < 0) return BAIL;
-            if (i > 0) out[p++] = 0x3a;
+            if (k > 0) out[p++] = 0x3a;
             p = writeDec(out, p, v);
           }
-          out[p++] = 0x22;
+          if (st.quoted) out[p++] = 0x22;
           break;
         }
+        case Op.Enum: {
+          if (st.condAt >= 0 && scalarAt(bytes, st.condAt, st.condKind) !== st.condValue) {
+            if (st.quoted) {
+              out[p++] = 0x22;
+              out[p++] = 0x22;
+            }
+            break;
+          }
+          let v = scalarAt(bytes, st.at, st.kind);
+          if (Number.isNaN(v)) return BAIL;
+          if (st.mask !== 0xffffffff) v &= st.mask;
+          const name = st.table!.get(v) ?? st.other;
+          if (name !== null) p = put(out, p, name);
+          else {
+            if (st.quoted) out[p++] = 0x22;
+            p = writeNum(out, p, v);
+            if (st.quoted) out[p++] = 0x22;
+          }
+          break;
+        }
+        case Op.Hex: {
+          if (st.quoted) out[p++] = 0x22;
+          out[p++] = 0x30;
+          out[p++] = 0x78;
+          const hi = u32At(bytes, st.at + 4);
+          const lo = u32At(bytes, st.at);
+          if (hi !== 0) p = writeHex(out, writeHex(out, p, hi, 1), lo, 8);
+          else p = writeHex(out, p, lo, 1);
+          if (st.quoted) out[p++] = 0x22;
+          break;
+        }
+        case Op.Octal: {
+          const v = scalarAt(bytes, st.at, st.kind);
+          if (Number.isNaN(v)) return BAIL;
+          if (st.quoted) out[p++] = 0x22;
+          p = writeOctal(out, p, (v & st.mask) >>> 0, st.width);
+          if (st.quoted) out[p++] = 0x22;
+          break;
+        }
+        case Op.Ip:
+          if (st.quoted) out[p++] = 0x22;
+          p = writeIp(bytes, u16At(bytes, st.condAt), st.at, out, p);
+          if (st.quoted) out[p++] = 0x22;
+          break;
+        case Op.Object:
+          if (scalarAt(bytes, st.condAt, st.condKind) === 0) i += st.skip;
+          else p = put(out, p, st.names[0]!);
+          break;
+        case Op.Const:
+          break;
+        case Op.When:
+          if (scalarAt(bytes, st.condAt, st.condKind) !== st.condValue) i += st.skip;
+          break;
       }
     }
-    out.set(c.tail, p);
-    return p + c.tail.length;
+    return p;
   }
 
   /** `"YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"`, as rfc3339Nano(bootWallNs + ktime). */
@@ -665,14 +639,11 @@ export class LineRenderer {
     return p;
   }
 
-  /** tableRow() for an exec or flood record that is not corrupt and needs no escaping or cut. */
-  private row(bytes: Uint8Array, spec: EventSpec, spans: RecordSpans, out: Uint8Array, p: number): number {
-    if ((spec.name !== "exec" && spec.name !== "flood") || this.opts.maxArgs < 1) return BAIL;
+  /** tableRow()'s columns before FILE_INFO, for a record that is not corrupt: the end, or BAIL. */
+  private head(bytes: Uint8Array, spec: EventSpec, spans: RecordSpans, out: Uint8Array, p: number): number {
     const off = spec.struct.off;
-    const flags = u32At(bytes, off.flags!);
-    // A failed exec (res != 0) is rare: its row takes the general path.
-    if ((flags & F.DS_F_CORRUPT) !== 0 || u32At(bytes, off.res!) !== 0) return BAIL;
-    p = padded(out, p, spec.name === "flood" ? FLOOD : EXEC, 8);
+    if ((u32At(bytes, off.flags!) & F.DS_F_CORRUPT) !== 0) return BAIL;
+    p = padded(out, p, this.words[spec.type]!, 8);
     p = pad(out, writeDec(out, p, u32At(bytes, off.pid!)), p + 8);
     p = pad(out, writeDec(out, p, u32At(bytes, off.ppid!)), p + 8);
     // comm: escapeText(comm, 16) is the text itself when it is safe and fits.
@@ -686,7 +657,51 @@ export class LineRenderer {
       if (c < 0x20 || c >= 0x7f || c === 0x5c) return BAIL;
       out[p++] = c;
     }
-    p = pad(out, p, commAt + 16);
+    return pad(out, p, commAt + 16);
+  }
+
+  /** tableRow() for a DS_RECORD_HEAD record whose summary needs no escaping or cut. */
+  private recordRow(
+    bytes: Uint8Array,
+    spec: EventSpec,
+    spans: RecordSpans,
+    summary: Compiled,
+    out: Uint8Array,
+    p: number,
+  ): number {
+    p = this.head(bytes, spec, spans, out, p);
+    if (p === BAIL) return BAIL;
+    const info = p;
+    p = put(out, p, SLOT1);
+    // slot1Data(): comm as escapeBytes(comm, 32) shows it.
+    const ci = spec.strings.indexOf("comm");
+    const cs = spans.off[ci]!;
+    const ce = plainEnd(bytes, cs, cs + spans.len[ci]!, 32);
+    if (ce === BAIL) return BAIL;
+    for (let i = cs; i < ce; i++) out[p++] = bytes[i]!;
+    p = put(out, p, SEQ);
+    const seq = u64At(bytes, H.seq);
+    if (seq < 0) return BAIL;
+    p = writeDec(out, p, seq);
+    const width = Math.max(16, (this.opts.width ?? tableWidth()) - PREFIX - (p - info) - 1);
+    out[p++] = 0x20;
+    const start = p;
+    p = this.run(summary.steps, bytes, spec, spans, out, p);
+    if (p === BAIL) return BAIL;
+    p = put(out, p, summary.tail);
+    // escapeText() cuts a summary longer than the row has room for: the general path's.
+    return p - start > width ? BAIL : p;
+  }
+
+  /** tableRow() for an exec-path record (exec, flood, usermode_helper) that is not corrupt and needs no escaping or cut. */
+  private row(bytes: Uint8Array, spec: EventSpec, spans: RecordSpans, out: Uint8Array, p: number): number {
+    if (this.opts.maxArgs < 1) return BAIL;
+    const off = spec.struct.off;
+    const flags = u32At(bytes, off.flags!);
+    // A failed exec (res != 0) is rare: its row takes the general path.
+    if (u32At(bytes, off.res!) !== 0) return BAIL;
+    p = this.head(bytes, spec, spans, out, p);
+    if (p === BAIL) return BAIL;
     const info = p;
     p = put(out, p, SLOT1);
     const lv = off.level!;
@@ -736,8 +751,6 @@ export class LineRenderer {
   }
 }
 
-const EXEC = enc.encode("EXEC");
-const FLOOD = enc.encode("FLOOD");
 const SLOT1 = enc.encode("slot1_data=[");
 const SEQ = enc.encode("] slot0_seq=");
 const CLOBBERED = enc.encode(" CLOBBERED");
@@ -782,121 +795,4 @@ function shellWord(b: Uint8Array, s: number, e: number, out: Uint8Array, p: numb
   for (let i = s; i < e; i++) out[p++] = b[i]!;
   if (q !== 0) out[p++] = q;
   return p;
-}
-
-/** Host-like text per string, per variant: what real exec records carry (quotes, spaces, empty pexe...). */
-const WARM_TEXT: Record<string, readonly string[]> = {
-  comm: ["true", "bash", "systemd-journal", "x"],
-  filename: ["/bin/true", "/usr/bin/bash", "/usr/lib/systemd/systemd-journald", "./x"],
-  args: [
-    "/bin/true\0",
-    'bash\0-c\0echo "$HOME"\0it\'s\0',
-    "/usr/lib/systemd/systemd-journald\0--flag=a,b\0/some path/with spaces\0x\0",
-    "",
-  ],
-  cwd: ["/", "/home/user/work", "/var/lib/some/deeper/directory", "/tmp"],
-  exe: ["/usr/bin/true", "/usr/bin/bash", "/usr/lib/systemd/systemd-journald", "/tmp/x"],
-  pexe: ["/usr/bin/bash", "", "/usr/lib/systemd/systemd", ""],
-  tty: ["", "pts0", "", "ttyS0"],
-  stdin: ["chr:1:3", "/dev/pts/0", "pipe:[81234]", "socket:[4026531999]"],
-  stdout: ["pipe:[81235]", "/dev/pts/0", "file:8:1:1234567", "socket:[4026531999]"],
-  sip: ["", "", "", "10.0.0.12"],
-  dip: ["", "", "", "203.0.113.7"],
-  ssh: ["", "10.1.2.3 50022 10.1.2.4 22", "", ""],
-  ld_preload: ["", "", "", "/tmp/x.so"],
-  pid_tree: [
-    "30209.true<30198.bash<30197.bash<5243.bash<1.systemd",
-    "4194303.bash<1.systemd",
-    "812.systemd-journal<1.systemd",
-    "7.x<6.sh<5.sh<4.sh<3.sh<2.sh<1.init",
-  ],
-};
-
-/** Scalars per variant, in the ranges real records have: small and large ids, u32s past 2^31, ns clocks past 2^32. */
-const WARM_SCALARS: Record<string, readonly number[]> = {
-  pid: [30209, 4194303, 812, 7],
-  tid: [30209, 4194303, 815, 7],
-  ppid: [30198, 1, 1, 6],
-  uid: [0, 1000, 0, 65534],
-  gid: [0, 1000, 0, 65534],
-  cgroup_id: [1, 4294967296 * 3 + 17, 8123, 0],
-  "common.euid": [0, 1000, 0, 65534],
-  "common.egid": [0, 1000, 0, 65534],
-  "common.pgid": [30198, 4194303, 812, 5],
-  "common.sid": [5243, 4194000, 812, 5],
-  "common.sessionid": [4294967295, 3, 4294967295, 12],
-  "common.auid": [4294967295, 1000, 4294967295, 0],
-  "common.pidns_id": [4026531836, 4026532451, 4026531836, 4026531836],
-  "common.mntns_id": [4026531832, 4026532449, 4026531841, 4026531832],
-  "common.start_ns": [19310693328111, 5000000000, 91000000, 19310693328111],
-  "common.exec_seq": [4, 1, 2, 9],
-  "common.pstart_ns": [19309689686071, 1000000, 1000000, 19309689686071],
-  "common.pexec_seq": [3, 1, 1, 8],
-  exe_dev: [8388609, 8388609, 8388609, 48],
-  exe_ino: [1234567, 4294967296 * 2 + 5, 812, 3],
-  sa_family: [0, 0, 0, 2],
-  sport: [0, 0, 0, 4444],
-  dport: [0, 0, 0, 51234],
-};
-
-export interface WarmUpOptions {
-  host?: string;
-  /** The transport byte the records carry (the session's). */
-  transport?: number;
-  /** --pid / --comm of the run: half the records match them. */
-  pid?: number;
-  comm?: string;
-}
-
-/**
- * Intact dual-slot exec records, built from the layout, with values shaped
- * like a host's: what warmUp() renders. The JIT speculates on what it has
- * seen (ints below 2^31, empty strings, one object shape); a record outside
- * that costs a deoptimization and a recompile in the middle of the first
- * burst, so every branch a real record takes is taken here.
- */
-export function warmUpRecords(opts: WarmUpOptions = {}): Uint8Array[] {
-  const spec = EVENTS.find((e) => e.name === "exec")!;
-  const st = spec.struct;
-  const out: Uint8Array[] = [];
-  for (let v = 0; v < 4; v++) {
-    const text: Record<string, string> = { nodename: opts.host ?? hostname() };
-    for (const [k, xs] of Object.entries(WARM_TEXT)) text[k] = xs[v]!;
-    // Half of them pass --comm/--pid, so both the kept and the filtered path run.
-    if (opts.comm !== undefined && v < 2) text.comm = opts.comm;
-    const strs = spec.strings.map((n) => enc.encode(text[n] ?? ""));
-    const size = st.size + strs.reduce((a, s) => a + s.length, 0);
-    const b = new Uint8Array(size);
-    const dv = new DataView(b.buffer);
-    const set64 = (at: number, x: number) => dv.setBigUint64(at, BigInt(x), true);
-    set64(H.ktime_ns, 19310694534391 + v * 1234567);
-    set64(H.seq, 1 + v * 1000);
-    dv.setUint32(H.size, size, true);
-    dv.setUint16(H.type, spec.type, true);
-    b[H.version] = ds_wire_const.DS_WIRE_VERSION;
-    b[H.encoding] = Encoding.compact;
-    dv.setUint32(H.cpu, v & 1, true);
-    b[H.mode] = Mode.dual;
-    b[H.slots] = 2;
-    b[H.transport] = opts.transport ?? Transport.perf;
-    for (const [name, xs] of Object.entries(WARM_SCALARS)) {
-      const m = memberAt(st, name);
-      if (m === undefined) continue;
-      const x = name === "pid" && opts.pid !== undefined && v < 2 ? opts.pid : xs[v]!;
-      if (m.kind === "u64") set64(m.off, x);
-      else if (m.kind === "u32" || m.kind === "s32") dv.setUint32(m.off, x, true);
-    }
-    dv.setUint32(st.off.flags!, F.DS_F_SLOT1_INTACT | (v === 2 ? F.DS_F_ARGS_TRUNCATED : 0), true);
-    b[st.off.level! + L.used] = 1;
-    b.set(strs[spec.strings.indexOf("comm")]!, st.off.level! + L.data_observed);
-    let at = st.size;
-    strs.forEach((s, i) => {
-      // An empty string points nowhere, as the BPF side writes it.
-      dv.setUint32(st.off.str! + 4 * i, s.length === 0 ? 0 : ((s.length << 16) | at) >>> 0, true);
-      b.set(s, at);
-      at += s.length;
-    });
-    out.push(b);
-  }
-  return out;
 }

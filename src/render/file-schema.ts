@@ -3,13 +3,10 @@
  * load_module (bpf/file_events.bpf.h). Paths are absolute; a path built from
  * a relative name keeps its `.` and `..` as given.
  */
-import type { RecordEvent } from "../wire/decode.ts";
 import { ds_link_kind } from "../wire/layout.gen.ts";
-import { FAMILY_NAMES, PROTOCOL_NAMES } from "./ip.ts";
-import { sockIp } from "./net-schema.ts";
-import { pathFlags, RES_ERRNO, recNum, recSchema, recText } from "./record-fields.ts";
-
-const num = (ev: RecordEvent, member: string): number => Number(ev.fields[member] ?? 0);
+import { sockFields } from "./net-schema.ts";
+import { member, nameMap, pathFlags, RES_ERRNO, recField, recNum, recSchema, recText, str } from "./record-fields.ts";
+import type { SubField, SummaryPart } from "./schema.ts";
 
 /** S_IFMT's values (entries, not an object literal: a formatter once rewrote octal keys). */
 const FILE_TYPES: ReadonlyMap<number, string> = new Map([
@@ -21,6 +18,18 @@ const FILE_TYPES: ReadonlyMap<number, string> = new Map([
   [0xa000, "symlink"],
   [0xc000, "socket"],
 ]);
+
+/** The creating process's socket: sockFields' fields, in the order this object has always had. */
+const SOCKET: SubField[] = (() => {
+  const byKey = new Map(sockFields("create_file.sock").map((f) => [f.key, f]));
+  return ["fd", "family", "protocol", "sip", "sport", "dip", "dport"].map((key) => {
+    const f = byKey.get(key)!;
+    return { key, type: f.type, wire: f.wire! };
+  });
+})();
+
+/** "<path> res=<res>" */
+const pathRes = (path: string): SummaryPart[] => [str(path), " res=", member("res")];
 
 const RELATIVE =
   "Relative names are joined to the directory they were resolved from (the cwd or a dirfd's); an absolute name to the process's root.";
@@ -35,52 +44,35 @@ export const CREATE_FILE_SCHEMA = recSchema(
       `The new file's absolute path (for open, from the new file itself; for mknod, from the name given: ${RELATIVE})`,
     ),
     ...pathFlags("The new file"),
-    {
-      key: "file_type",
-      type: "string",
-      doc: "`file`, `fifo`, `char`, `block`, `socket`, ...",
-      get: (ev) => FILE_TYPES.get(num(ev, "create_file.mode") & 0xf000) ?? "unknown",
-    },
-    {
-      key: "mode",
-      type: "string",
-      doc: "Permission bits, octal (after the umask, for open).",
-      get: (ev) => (num(ev, "create_file.mode") & 0xfff).toString(8).padStart(4, "0"),
-    },
+    recField("file_type", "string", "`file`, `fifo`, `char`, `block`, `socket`, ...", {
+      from: "enum",
+      member: "create_file.mode",
+      mask: 0xf000,
+      names: FILE_TYPES,
+      otherwise: "unknown",
+    }),
+    recField("mode", "string", "Permission bits, octal (after the umask, for open).", {
+      from: "octal",
+      member: "create_file.mode",
+      mask: 0xfff,
+      digits: 4,
+    }),
     recNum("dev", "create_file.dev", "The file's device, the kernel's encoding (`major << 20 | minor`); 0 for mknod."),
-    {
-      key: "ino",
-      type: "string",
-      doc: "Its inode number (0 for mknod).",
-      get: (ev) => String(ev.fields["create_file.ino"] ?? 0),
-    },
+    recField("ino", "string", "Its inode number (0 for mknod).", { from: "member", member: "create_file.ino" }),
     recNum(
       "oflags",
       "create_file.oflags",
       "open's flags (O_CREAT 0x40, O_EXCL 0x80, O_TRUNC 0x200, ...); 0 for mknod.",
     ),
-    {
-      key: "socket",
-      type: "object",
-      optional: true,
-      doc: "The creating process's first inet socket among its fds 0-15, if any: `fd`, `family`, `protocol`, `sip`, `sport`, `dip`, `dport`.",
-      get: (ev) => {
-        const s = "create_file.sock";
-        const family = num(ev, `${s}.family`);
-        if (family === 0) return undefined;
-        return {
-          fd: num(ev, `${s}.fd`),
-          family: FAMILY_NAMES[family] ?? String(family),
-          protocol: PROTOCOL_NAMES[num(ev, `${s}.protocol`)] ?? String(num(ev, `${s}.protocol`)),
-          sip: sockIp(ev, s, "sip"),
-          sport: num(ev, `${s}.sport`),
-          dip: sockIp(ev, s, "dip"),
-          dport: num(ev, `${s}.dport`),
-        };
-      },
-    },
+    recField(
+      "socket",
+      "object",
+      "The creating process's first inet socket among its fds 0-15, if any: `fd`, `family`, `protocol`, `sip`, `sport`, `dip`, `dport`.",
+      { from: "object", fields: SOCKET, ifNonZero: "create_file.sock.family" },
+      true,
+    ),
   ],
-  (ev) => `${ev.texts.path} res=${ev.res}`,
+  pathRes("path"),
 );
 
 export const RENAME_SCHEMA = recSchema(
@@ -92,7 +84,7 @@ export const RENAME_SCHEMA = recSchema(
     ...recText("new_path", "The name it was given."),
     recNum("flags", "rename.rflags", "renameat2's flags: RENAME_NOREPLACE 1, RENAME_EXCHANGE 2, RENAME_WHITEOUT 4."),
   ],
-  (ev) => `${ev.texts.old_path} -> ${ev.texts.new_path} res=${ev.res}`,
+  [str("old_path"), " -> ", str("new_path"), " res=", member("res")],
 );
 
 export const LINK_SCHEMA = recSchema(
@@ -100,12 +92,12 @@ export const LINK_SCHEMA = recSchema(
   `A link was made: a hard link (link, linkat) or a symbolic one (symlink, symlinkat). ${RELATIVE}`,
   RES_ERRNO,
   [
-    {
-      key: "kind",
-      type: "string",
-      doc: "`hard` or `symbolic`.",
-      get: (ev) => (num(ev, "link.kind") === ds_link_kind.DS_LINK_HARD ? "hard" : "symbolic"),
-    },
+    recField("kind", "string", "`hard` or `symbolic`.", {
+      from: "enum",
+      member: "link.kind",
+      names: nameMap({ [ds_link_kind.DS_LINK_HARD]: "hard" }),
+      otherwise: "symbolic",
+    }),
     ...recText(
       "old_path",
       "A hard link's existing file, absolute; a symbolic link's target exactly as given (the kernel stores it as text).",
@@ -113,7 +105,7 @@ export const LINK_SCHEMA = recSchema(
     ...recText("new_path", "The new link's absolute path."),
     recNum("flags", "link.lflags", "linkat's flags (AT_SYMLINK_FOLLOW 0x400, AT_EMPTY_PATH 0x1000)."),
   ],
-  (ev) => `${ev.texts.new_path} -> ${ev.texts.old_path} res=${ev.res}`,
+  [str("new_path"), " -> ", str("old_path"), " res=", member("res")],
 );
 
 export const UNLINK_SCHEMA = recSchema(
@@ -121,7 +113,7 @@ export const UNLINK_SCHEMA = recSchema(
   `A file was removed (unlink, unlinkat); with --events unlink. ${RELATIVE}`,
   RES_ERRNO,
   [...recText("path", "The removed name's absolute path.")],
-  (ev) => `${ev.texts.path} res=${ev.res}`,
+  pathRes("path"),
 );
 
 export const RMDIR_SCHEMA = recSchema(
@@ -129,7 +121,7 @@ export const RMDIR_SCHEMA = recSchema(
   `A directory was removed (rmdir, unlinkat with AT_REMOVEDIR); with --events rmdir. ${RELATIVE}`,
   RES_ERRNO,
   [...recText("path", "The removed directory's absolute path.")],
-  (ev) => `${ev.texts.path} res=${ev.res}`,
+  pathRes("path"),
 );
 
 export const MOUNT_SCHEMA = recSchema(
@@ -142,7 +134,7 @@ export const MOUNT_SCHEMA = recSchema(
     ...recText("fs_type", "The file system type as given (empty for a bind or a remount)."),
     recNum("flags", "mount.mflags", "The MS_* flags (MS_RDONLY 1, MS_REMOUNT 0x20, MS_BIND 0x1000, ...)."),
   ],
-  (ev) => `${ev.texts.source} on ${ev.texts.mount_point} type ${ev.texts.fs_type} res=${ev.res}`,
+  [str("source"), " on ", str("mount_point"), " type ", str("fs_type"), " res=", member("res")],
 );
 
 export const LOAD_MODULE_SCHEMA = recSchema(
@@ -157,7 +149,7 @@ export const LOAD_MODULE_SCHEMA = recSchema(
     recNum("fd", "load_module.fd", "finit_module's fd, or -1 for init_module."),
     recNum("flags", "load_module.mflags", "finit_module's flags."),
   ],
-  (ev) => `${ev.texts.path} res=${ev.res}`,
+  pathRes("path"),
 );
 
 export const FILE_SCHEMAS = [

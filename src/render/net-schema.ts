@@ -4,53 +4,64 @@
  */
 import type { RecordEvent } from "../wire/decode.ts";
 import { ds_flags } from "../wire/layout.gen.ts";
-import { FAMILY_NAMES, ipText, PROTOCOL_NAMES } from "./ip.ts";
-import { RES_ERRNO, recNum, recSchema, recText } from "./record-fields.ts";
-import type { Field } from "./schema.ts";
+import { FAMILY_NAMES, PROTOCOL_NAMES } from "./ip.ts";
+import { member, nameMap, RES_ERRNO, recField, recFlag, recNum, recSchema, recText, str } from "./record-fields.ts";
+import type { Field, SummaryPart, Wire } from "./schema.ts";
 
-const big = (ev: RecordEvent, member: string): bigint => BigInt(ev.fields[member] ?? 0);
-const num = (ev: RecordEvent, member: string): number => Number(ev.fields[member] ?? 0);
+const FAMILIES = nameMap(FAMILY_NAMES);
+const PROTOCOLS = nameMap(PROTOCOL_NAMES);
 
-/** An end's address as text, from `<sock>.<end>_0` and `_1`. */
-export const sockIp = (ev: RecordEvent, sock: string, end: "sip" | "dip"): string =>
-  ipText(num(ev, `${sock}.family`), big(ev, `${sock}.${end}_0`), big(ev, `${sock}.${end}_1`));
+/** An end's address as text, of the struct ds_sock_data at `sock`. */
+export const ip = (sock: string, end: "sip" | "dip"): Wire => ({ from: "ip", sock, end });
 
 /** The fields of a struct ds_sock_data at member `sock`; `local`: the source end only (bind). */
 export function sockFields(sock: string, local = false): Array<Field<RecordEvent>> {
   const out: Array<Field<RecordEvent>> = [
-    {
-      key: "family",
-      type: "string",
-      doc: "`inet` (IPv4) or `inet6` (IPv6).",
-      get: (ev) => FAMILY_NAMES[num(ev, `${sock}.family`)] ?? String(num(ev, `${sock}.family`)),
-    },
-    {
-      key: "protocol",
-      type: "string",
-      doc: "The socket's protocol: `tcp`, `udp`, or its number.",
-      get: (ev) => PROTOCOL_NAMES[num(ev, `${sock}.protocol`)] ?? String(num(ev, `${sock}.protocol`)),
-    },
-    { key: "sip", type: "string", doc: "The local address.", get: (ev) => sockIp(ev, sock, "sip") },
+    recField("family", "string", "`inet` (IPv4) or `inet6` (IPv6).", {
+      from: "enum",
+      member: `${sock}.family`,
+      names: FAMILIES,
+    }),
+    recField("protocol", "string", "The socket's protocol: `tcp`, `udp`, or its number.", {
+      from: "enum",
+      member: `${sock}.protocol`,
+      names: PROTOCOLS,
+    }),
+    recField("sip", "string", "The local address.", ip(sock, "sip")),
     recNum("sport", `${sock}.sport`, "The local port (0: not yet bound)."),
   ];
   if (!local)
     out.push(
-      { key: "dip", type: "string", doc: "The remote address.", get: (ev) => sockIp(ev, sock, "dip") },
+      recField("dip", "string", "The remote address.", ip(sock, "dip")),
       recNum("dport", `${sock}.dport`, "The remote port."),
     );
   out.push(recNum("fd", `${sock}.fd`, "The socket's file descriptor in the acting process."));
   return out;
 }
 
-const ends = (ev: RecordEvent, sock: string): string =>
-  `${sockIp(ev, sock, "sip")}:${num(ev, `${sock}.sport`)} -> ${sockIp(ev, sock, "dip")}:${num(ev, `${sock}.dport`)}`;
+/** "sip:sport -> dip:dport" */
+const ends = (sock: string): SummaryPart[] => [
+  ip(sock, "sip"),
+  ":",
+  member(`${sock}.sport`),
+  " -> ",
+  ip(sock, "dip"),
+  ":",
+  member(`${sock}.dport`),
+];
 
 export const CONNECT_SCHEMA = recSchema(
   "connect",
   "A process connected an inet socket, TCP or UDP (syscalls/sys_{enter,exit}_connect): the destination as the call asked, the source the socket got. A non-blocking TCP connect reports -115 (EINPROGRESS).",
   RES_ERRNO,
   sockFields("connect"),
-  (ev) => `${num(ev, "connect.protocol") === 17 ? "udp" : "tcp"} ${ends(ev, "connect")} res=${ev.res}`,
+  [
+    { from: "enum", member: "connect.protocol", names: nameMap({ 17: "udp" }), otherwise: "tcp" },
+    " ",
+    ...ends("connect"),
+    " res=",
+    member("res"),
+  ],
 );
 
 export const ACCEPT_SCHEMA = recSchema(
@@ -58,7 +69,7 @@ export const ACCEPT_SCHEMA = recSchema(
   "A process accepted an inet connection (syscalls/sys_exit_accept, sys_exit_accept4); with --events accept. Failed calls (a non-blocking server's EAGAIN) are not reported.",
   "The new connection's file descriptor.",
   sockFields("accept"),
-  (ev) => `${ends(ev, "accept")} fd=${ev.res}`,
+  [...ends("accept"), " fd=", member("res")],
 );
 
 export const BIND_SCHEMA = recSchema(
@@ -66,11 +77,11 @@ export const BIND_SCHEMA = recSchema(
   "A process bound an inet socket to a local address (syscalls/sys_{enter,exit}_bind). Port 0 asks the kernel for one: `sport` is the port it gave.",
   RES_ERRNO,
   sockFields("bind", true),
-  (ev) => `${sockIp(ev, "bind", "sip")}:${num(ev, "bind.sport")} res=${ev.res}`,
+  [ip("bind", "sip"), ":", member("bind.sport"), " res=", member("res")],
 );
 
-const RCODES = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"];
-const QTYPES: Readonly<Record<number, string>> = {
+const RCODES = nameMap(["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"]);
+const QTYPES = nameMap({
   1: "A",
   2: "NS",
   5: "CNAME",
@@ -83,46 +94,50 @@ const QTYPES: Readonly<Record<number, string>> = {
   64: "SVCB",
   65: "HTTPS",
   255: "ANY",
-};
+});
+const DIRECTION: Wire = { from: "enum", member: "dns.qr", names: nameMap({ 1: "reply" }), otherwise: "query" };
+const QTYPE_NAME: Wire = { from: "enum", member: "dns.qtype", names: QTYPES };
 
 export const DNS_SCHEMA = recSchema(
   "dns",
   "A DNS message over UDP to or from port 53: a query the process sent (sendto, sendmsg, sendmmsg) or a reply it read (recvfrom, recvmsg), parsed in the kernel. A name that is compressed, cut short or holds a dot inside a label is never shown: the record is flagged `malformed` and `name` is empty.",
   "The call's result: bytes sent or read, or a negative errno.",
   [
-    {
-      key: "direction",
-      type: "string",
-      doc: "`query` (sent) or `reply` (read).",
-      get: (ev) => (num(ev, "dns.qr") === 1 ? "reply" : "query"),
-    },
+    recField("direction", "string", "`query` (sent) or `reply` (read).", DIRECTION),
     ...recText("name", "The question's name, dotted, without the final dot."),
-    {
-      key: "malformed",
-      type: "boolean",
-      doc: "The message was not parsed: a compressed or cut name, a dot inside a label, a short packet. `name` is then empty.",
-      get: (ev) => (ev.flags & ds_flags.DS_F_MALFORMED) !== 0,
-    },
+    recFlag(
+      "malformed",
+      ds_flags.DS_F_MALFORMED,
+      "The message was not parsed: a compressed or cut name, a dot inside a label, a short packet. `name` is then empty.",
+    ),
     recNum("qtype", "dns.qtype", "The question's type, by number (1 A, 28 AAAA, ...)."),
-    {
-      key: "qtype_name",
-      type: "string",
-      doc: "The question's type by name (`A`, `AAAA`, `MX`, ...), or its number.",
-      get: (ev) => QTYPES[num(ev, "dns.qtype")] ?? String(num(ev, "dns.qtype")),
-    },
+    recField(
+      "qtype_name",
+      "string",
+      "The question's type by name (`A`, `AAAA`, `MX`, ...), or its number.",
+      QTYPE_NAME,
+    ),
     recNum("qclass", "dns.qclass", "The question's class (1: IN)."),
     recNum("id", "dns.id", "The message id (a reply carries its query's)."),
     recNum("rcode", "dns.rcode", "A reply's response code (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, ...); 0 in a query."),
-    {
-      key: "rcode_name",
-      type: "string",
-      doc: "The response code by name, for a reply; empty for a query.",
-      get: (ev) => (num(ev, "dns.qr") === 1 ? (RCODES[num(ev, "dns.rcode")] ?? String(num(ev, "dns.rcode"))) : ""),
-    },
+    recField("rcode_name", "string", "The response code by name, for a reply; empty for a query.", {
+      from: "enum",
+      member: "dns.rcode",
+      names: RCODES,
+      onlyIf: { member: "dns.qr", value: 1 },
+    }),
     ...sockFields("dns.sock"),
   ],
-  (ev) =>
-    `${num(ev, "dns.qr") === 1 ? "reply" : "query"} ${ev.texts.name} ${QTYPES[num(ev, "dns.qtype")] ?? num(ev, "dns.qtype")}${num(ev, "dns.qr") === 1 ? ` rcode=${num(ev, "dns.rcode")}` : ""} ${ends(ev, "dns.sock")}`,
+  [
+    DIRECTION,
+    " ",
+    str("name"),
+    " ",
+    QTYPE_NAME,
+    { when: { member: "dns.qr", value: 1 }, parts: [" rcode=", member("dns.rcode")] },
+    " ",
+    ...ends("dns.sock"),
+  ],
 );
 
 export const NET_SCHEMAS = [CONNECT_SCHEMA, ACCEPT_SCHEMA, BIND_SCHEMA, DNS_SCHEMA];

@@ -1,89 +1,172 @@
 /**
  * The parts every DS_RECORD_HEAD record's schema is built from (bpf/dual_slot.h):
  * the common fields, the actor's exe, the syscall and its result, then the
- * type's own. These records are rare next to exec, so they have no compiled
- * renderer (no `wire`): the general path writes them.
+ * type's own. A record field is defined once, by its `wire`: the general path
+ * reads that wire from the decoded record (wireValue), the compiled renderer
+ * (fast.ts) from the record's bytes, and the table row's summary is made of
+ * wires too, so the two paths cannot disagree on what a field is.
  */
 import type { RecordEvent } from "../wire/decode.ts";
 import { ds_flags } from "../wire/layout.gen.ts";
 import type { EventName } from "../wire/names.ts";
-import { syscallName } from "../wire/syscalls.ts";
-import { common, type EventSchema, type Field, heapCommon, slot1Data, text } from "./schema.ts";
+import { syscallNames } from "../wire/syscalls.ts";
+import { ipText } from "./ip.ts";
+import {
+  common,
+  type EventSchema,
+  type Field,
+  heapCommon,
+  type JsonType,
+  type SummaryPart,
+  slot1Data,
+  text,
+  type Wire,
+} from "./schema.ts";
 
-export const recNum = (key: string, member: string, doc: string): Field<RecordEvent> => ({
-  key,
-  type: "integer",
-  doc,
-  get: (ev) => Number(ev.fields[member]),
-});
+/** A lookup table as an enum wire takes it. */
+export const nameMap = (names: Readonly<Record<number, string>> | readonly string[]): ReadonlyMap<number, string> =>
+  new Map(Object.entries(names).map(([k, v]): [number, string] => [Number(k), v]));
+
+/** A member as the decoder read it (64-bit ones as bigint). */
+const raw = (ev: RecordEvent, member: string): number | bigint => ev.fields[member] ?? 0;
+
+/** The record's strings by name: the common ones have their own members. */
+function recString(ev: RecordEvent, name: string): string {
+  switch (name) {
+    case "comm":
+      return ev.comm;
+    case "nodename":
+      return ev.nodename;
+    case "pid_tree":
+      return ev.pidTree;
+    case "exe":
+      return ev.exe;
+    default:
+      return ev.texts[name] ?? "";
+  }
+}
+
+function enumText(w: Extract<Wire, { from: "enum" }>, ev: RecordEvent): string {
+  if (w.onlyIf !== undefined && Number(raw(ev, w.onlyIf.member)) !== w.onlyIf.value) return "";
+  const v = raw(ev, w.member);
+  const key = w.mask === undefined ? Number(v) : Number(v) & w.mask;
+  return w.names.get(key) ?? w.otherwise ?? String(w.mask === undefined ? v : key);
+}
+
+/**
+ * A wire's value from a decoded record: for a JSON field of `type`, or as
+ * the summary's text ("text": 64-bit values in all their digits).
+ */
+export function wireValue(w: Wire, type: JsonType | "text", ev: RecordEvent): unknown {
+  switch (w.from) {
+    case "member": {
+      let v = raw(ev, w.member);
+      if (w.shift !== undefined || w.mask !== undefined)
+        v = ((Number(v) >>> (w.shift ?? 0)) & (w.mask ?? 0xffffffff)) >>> 0;
+      if (type === "integer") return Number(v);
+      if (type === "boolean") return Number(v) !== 0;
+      return String(v);
+    }
+    case "enum":
+      return enumText(w, ev);
+    case "hex":
+      return `0x${BigInt.asUintN(64, BigInt(raw(ev, w.member))).toString(16)}`;
+    case "octal":
+      return (Number(raw(ev, w.member)) & w.mask).toString(8).padStart(w.digits, "0");
+    case "ip":
+      return ipText(
+        Number(raw(ev, `${w.sock}.family`)),
+        BigInt(raw(ev, `${w.sock}.${w.end}_0`)),
+        BigInt(raw(ev, `${w.sock}.${w.end}_1`)),
+      );
+    case "object":
+      if (w.ifNonZero !== undefined && Number(raw(ev, w.ifNonZero)) === 0) return undefined;
+      return Object.fromEntries(w.fields.map((f) => [f.key, wireValue(f.wire, f.type, ev)]));
+    case "join":
+      return w.members.map((m) => String(raw(ev, m))).join(":");
+    case "flags":
+      return (ev.flags & w.mask) !== 0;
+    case "string":
+      return recString(ev, w.name);
+    default:
+      throw new Error(`a record field cannot be read from a ${w.from} wire`);
+  }
+}
+
+/** The summary (the table's FILE_INFO tail) its parts make for a decoded record. */
+export function summaryText(parts: readonly SummaryPart[], ev: RecordEvent): string {
+  let s = "";
+  for (const p of parts) {
+    if (typeof p === "string") s += p;
+    else if ("from" in p) s += String(wireValue(p, "text", ev));
+    else if (Number(raw(ev, p.when.member)) === p.when.value) s += summaryText(p.parts, ev);
+  }
+  return s;
+}
+
+/** A field defined by its wire alone: the general path reads the same wire from the decoded record. */
+export function recField(key: string, type: JsonType, doc: string, wire: Wire, optional = false): Field<RecordEvent> {
+  const f: Field<RecordEvent> = { key, type, doc, get: (ev) => wireValue(wire, type, ev), wire };
+  if (optional) f.optional = true;
+  return f;
+}
+
+export const recNum = (key: string, member: string, doc: string): Field<RecordEvent> =>
+  recField(key, "integer", doc, { from: "member", member });
 
 /** A 64-bit value as "0x..." (addresses, capability sets). */
-export const recHex = (key: string, member: string, doc: string): Field<RecordEvent> => ({
-  key,
-  type: "string",
-  doc,
-  get: (ev) => `0x${BigInt.asUintN(64, BigInt(ev.fields[member]!)).toString(16)}`,
-});
+export const recHex = (key: string, member: string, doc: string): Field<RecordEvent> =>
+  recField(key, "string", doc, { from: "hex", member });
 
-/** These records have no compiled renderer: their fields need no wire source. */
-function noWire<E>(f: Field<E>): Field<E> {
-  const { wire: _, ...rest } = f;
-  return rest;
-}
+export const recFlag = (key: string, mask: number, doc: string): Field<RecordEvent> =>
+  recField(key, "boolean", doc, { from: "flags", mask });
+
+/** The wire of a member's value; what summaries are mostly made of. */
+export const member = (path: string): Wire => ({ from: "member", member: path });
+/** The wire of one of the record's strings. */
+export const str = (name: string): Wire => ({ from: "string", name });
 
 /** What a record's own file's path cannot show (create_file, load_module). */
 export const pathFlags = (what: string): Array<Field<RecordEvent>> => [
-  {
-    key: "path_deleted",
-    type: "boolean",
-    doc: `${what} had been unlinked when the record was built.`,
-    get: (ev) => (ev.flags & ds_flags.DS_F_PATH_DELETED) !== 0,
-  },
-  {
-    key: "path_unreachable",
-    type: "boolean",
-    doc: `${what} is not under the process's root (a chrooted process holding a file from outside): \`path\` is then the mount namespace's view.`,
-    get: (ev) => (ev.flags & ds_flags.DS_F_PATH_UNREACHABLE) !== 0,
-  },
+  recFlag("path_deleted", ds_flags.DS_F_PATH_DELETED, `${what} had been unlinked when the record was built.`),
+  recFlag(
+    "path_unreachable",
+    ds_flags.DS_F_PATH_UNREACHABLE,
+    `${what} is not under the process's root (a chrooted process holding a file from outside): \`path\` is then the mount namespace's view.`,
+  ),
 ];
 
-/** One of the record's own strings, with its base64 twin. */
+/** One of the record's strings, with its base64 twin. */
 export function recText(key: string, doc: string): Array<Field<RecordEvent>> {
-  return text<RecordEvent>(key, doc, (ev) => ev.texts[key] ?? "").map(noWire);
+  return text<RecordEvent>(key, doc, (ev) => recString(ev, key));
 }
+
+const SYSCALLS = nameMap(syscallNames());
 
 function recordFields(resDoc: string | null): Array<Field<RecordEvent>> {
   const out: Array<Field<RecordEvent>> = [
     ...common<RecordEvent>(),
-    ...text<RecordEvent>("exe", "The acting process's executable, absolute.", (ev) => ev.exe).map(noWire),
-    {
-      key: "exe_deleted",
-      type: "boolean",
-      doc: "The acting process's executable had been unlinked: the file at `exe` is not what runs (or is gone).",
-      get: (ev) => (ev.flags & ds_flags.DS_F_EXE_DELETED) !== 0,
-    },
-    {
-      key: "exe_memfd",
-      type: "boolean",
-      doc: "The acting process runs from a memfd: it never was a file (`exe` is `/memfd:<name>`).",
-      get: (ev) => (ev.flags & ds_flags.DS_F_EXE_MEMFD) !== 0,
-    },
-    {
-      key: "truncated",
-      type: "boolean",
-      doc: "A path or string of this record was cut to fit its buffer (a cut path ends in `…`).",
-      get: (ev) => (ev.flags & (ds_flags.DS_F_EXE_TRUNCATED | ds_flags.DS_F_STR_TRUNCATED)) !== 0,
-    },
+    ...recText("exe", "The acting process's executable, absolute."),
+    recFlag(
+      "exe_deleted",
+      ds_flags.DS_F_EXE_DELETED,
+      "The acting process's executable had been unlinked: the file at `exe` is not what runs (or is gone).",
+    ),
+    recFlag(
+      "exe_memfd",
+      ds_flags.DS_F_EXE_MEMFD,
+      "The acting process runs from a memfd: it never was a file (`exe` is `/memfd:<name>`).",
+    ),
+    recFlag(
+      "truncated",
+      ds_flags.DS_F_EXE_TRUNCATED | ds_flags.DS_F_STR_TRUNCATED,
+      "A path or string of this record was cut to fit its buffer (a cut path ends in `…`).",
+    ),
   ];
   if (resDoc === null) return out;
   out.push(
-    {
-      key: "syscall",
-      type: "string",
-      doc: "The syscall, by name.",
-      get: (ev) => syscallName(ev.syscall),
-    },
-    { key: "res", type: "integer", doc: resDoc, get: (ev) => Number(ev.res) },
+    recField("syscall", "string", "The syscall, by name.", { from: "enum", member: "syscall", names: SYSCALLS }),
+    recNum("res", "res", resDoc),
   );
   return out;
 }
@@ -94,8 +177,9 @@ const recHeap = (): Array<Field<RecordEvent>> => [
     type: "string",
     doc: "What slot 1 held when the serializer read it (comm).",
     get: (ev) => slot1Data(ev, 64),
+    wire: { from: "cstr", name: "comm" },
   },
-  ...heapCommon<RecordEvent>().map(noWire),
+  ...heapCommon<RecordEvent>(),
 ];
 
 export const recSchema = (
@@ -103,11 +187,12 @@ export const recSchema = (
   doc: string,
   resDoc: string | null,
   own: Array<Field<RecordEvent>>,
-  summary: (ev: RecordEvent) => string,
+  summaryParts: readonly SummaryPart[],
 ): EventSchema<RecordEvent> => ({
   event,
   doc,
-  summary,
+  summary: (ev) => summaryText(summaryParts, ev),
+  summaryParts,
   fields: [...recordFields(resDoc), ...own],
   heap: recHeap(),
 });

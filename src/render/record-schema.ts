@@ -9,8 +9,8 @@ import { ds_privesc_how } from "../wire/layout.gen.ts";
 import type { EventName } from "../wire/names.ts";
 import { FILE_SCHEMAS } from "./file-schema.ts";
 import { NET_SCHEMAS } from "./net-schema.ts";
-import { RES_ERRNO, recHex, recNum, recSchema, recText } from "./record-fields.ts";
-import { type EventSchema, EXEC_SCHEMA, EXIT_SCHEMA } from "./schema.ts";
+import { member, nameMap, RES_ERRNO, recField, recHex, recNum, recSchema, recText, str } from "./record-fields.ts";
+import { type EventSchema, EXEC_SCHEMA, EXIT_SCHEMA, type SubField, type Wire } from "./schema.ts";
 
 export const FORK_SCHEMA = recSchema(
   "fork",
@@ -18,14 +18,14 @@ export const FORK_SCHEMA = recSchema(
   null,
   [
     recNum("child_pid", "fork.child_pid", "The new process's pid."),
-    {
-      key: "child_exec_id",
-      type: "string",
-      doc: "The new process's `exec_id` until it execs: its start, its pid, and the parent's exec count, which it inherits.",
-      get: (ev) => `${ev.fields["fork.child_start_ns"]}:${ev.fields["fork.child_pid"]}:${ev.fields["common.exec_seq"]}`,
-    },
+    recField(
+      "child_exec_id",
+      "string",
+      "The new process's `exec_id` until it execs: its start, its pid, and the parent's exec count, which it inherits.",
+      { from: "join", members: ["fork.child_start_ns", "fork.child_pid", "common.exec_seq"] },
+    ),
   ],
-  (ev) => `child=${ev.fields["fork.child_pid"]}`,
+  ["child=", member("fork.child_pid")],
 );
 
 export const SETSID_SCHEMA = recSchema(
@@ -33,7 +33,7 @@ export const SETSID_SCHEMA = recSchema(
   "A process started a new session, detaching from its terminal, as daemons and some implants do (syscalls/sys_exit_setsid).",
   "The new session id, or a negative errno.",
   [],
-  (ev) => `res=${ev.res}`,
+  ["res=", member("res")],
 );
 
 export const PRCTL_SCHEMA = recSchema(
@@ -45,10 +45,10 @@ export const PRCTL_SCHEMA = recSchema(
     ...recText("old_name", "The task's name before the call."),
     ...recText("new_name", "The name asked for (the kernel keeps 15 bytes of it)."),
   ],
-  (ev) => `${ev.texts.old_name} -> ${ev.texts.new_name} res=${ev.res}`,
+  [str("old_name"), " -> ", str("new_name"), " res=", member("res")],
 );
 
-const PTRACE_REQUESTS: Readonly<Record<number, string>> = {
+const PTRACE_REQUESTS = nameMap({
   4: "PTRACE_POKETEXT",
   5: "PTRACE_POKEDATA",
   6: "PTRACE_POKEUSR",
@@ -56,7 +56,8 @@ const PTRACE_REQUESTS: Readonly<Record<number, string>> = {
   16: "PTRACE_ATTACH",
   16901: "PTRACE_SETREGSET",
   16902: "PTRACE_SEIZE",
-};
+});
+const REQUEST_NAME: Wire = { from: "enum", member: "ptrace.request", names: PTRACE_REQUESTS };
 
 export const PTRACE_SCHEMA = recSchema(
   "ptrace",
@@ -64,12 +65,7 @@ export const PTRACE_SCHEMA = recSchema(
   RES_ERRNO,
   [
     recNum("request", "ptrace.request", "The ptrace request, by number."),
-    {
-      key: "request_name",
-      type: "string",
-      doc: "The request's name, e.g. `PTRACE_POKEDATA`.",
-      get: (ev) => PTRACE_REQUESTS[Number(ev.fields["ptrace.request"])] ?? String(ev.fields["ptrace.request"]),
-    },
+    recField("request_name", "string", "The request's name, e.g. `PTRACE_POKEDATA`.", REQUEST_NAME),
     recNum("target_pid", "ptrace.target_pid", "The target, as the caller's pid namespace numbers it."),
     recHex("addr", "ptrace.addr", "The request's address argument, hexadecimal."),
     recHex("data", "ptrace.data", "The request's data argument, hexadecimal (for a POKE: the word written)."),
@@ -78,8 +74,7 @@ export const PTRACE_SCHEMA = recSchema(
       "The target's executable, when the caller is tracing it after the call (empty for an attach that failed).",
     ),
   ],
-  (ev) =>
-    `${PTRACE_REQUESTS[Number(ev.fields["ptrace.request"])] ?? ev.fields["ptrace.request"]} target=${ev.fields["ptrace.target_pid"]} ${ev.texts.target_exe} res=${ev.res}`,
+  [REQUEST_NAME, " target=", member("ptrace.target_pid"), " ", str("target_exe"), " res=", member("res")],
 );
 
 export const MEMFD_CREATE_SCHEMA = recSchema(
@@ -94,7 +89,7 @@ export const MEMFD_CREATE_SCHEMA = recSchema(
       "The flags: MFD_CLOEXEC 1, MFD_ALLOW_SEALING 2, MFD_HUGETLB 4, MFD_NOEXEC_SEAL 8, MFD_EXEC 16.",
     ),
   ],
-  (ev) => `name=${ev.texts.name} flags=${ev.fields["memfd_create.mflags"]} res=${ev.res}`,
+  ["name=", str("name"), " flags=", member("memfd_create.mflags"), " res=", member("res")],
 );
 
 export const KILL_SCHEMA = recSchema(
@@ -110,32 +105,30 @@ export const KILL_SCHEMA = recSchema(
     recNum("target_tid", "kill.target_tid", "tgkill's thread, else 0."),
     recNum("sig", "kill.sig", "The signal number."),
   ],
-  (ev) => `target=${ev.fields["kill.target_pid"]} sig=${ev.fields["kill.sig"]} res=${ev.res}`,
+  ["target=", member("kill.target_pid"), " sig=", member("kill.sig"), " res=", member("res")],
 );
 
 const CRED_KEYS = ["uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid"] as const;
-const creds = (ev: RecordEvent, which: "old" | "new") =>
-  Object.fromEntries(CRED_KEYS.map((k) => [k, Number(ev.fields[`privilege_escalation.${which}.${k}`])]));
+const creds = (which: "old" | "new"): SubField[] =>
+  CRED_KEYS.map((k) => ({ key: k, type: "integer", wire: member(`privilege_escalation.${which}.${k}`) }));
+const HOW: Wire = {
+  from: "enum",
+  member: "privilege_escalation.how",
+  names: nameMap({ [ds_privesc_how.DS_PRIVESC_EXEC]: "exec" }),
+  otherwise: "setid",
+};
 
 export const PRIVILEGE_ESCALATION_SCHEMA = recSchema(
   "privilege_escalation",
   "A task gained privilege: an exec whose effective ids differ from the real ones (a setuid or setgid file) or that gained capabilities (file capabilities), or a set*id call that gave a task without any root id a root one.",
   "For a set*id call: its result (0 on success); for an exec: 0.",
   [
-    {
-      key: "how",
-      type: "string",
-      doc: "`exec` or `setid`.",
-      get: (ev) =>
-        Number(ev.fields["privilege_escalation.how"]) === ds_privesc_how.DS_PRIVESC_EXEC ? "exec" : "setid",
-    },
-    {
-      key: "old",
-      type: "object",
-      doc: "Credentials before: `uid`, `euid`, `suid`, `fsuid`, `gid`, `egid`, `sgid`, `fsgid`.",
-      get: (ev) => creds(ev, "old"),
-    },
-    { key: "new", type: "object", doc: "Credentials after, the same keys.", get: (ev) => creds(ev, "new") },
+    recField("how", "string", "`exec` or `setid`.", HOW),
+    recField("old", "object", "Credentials before: `uid`, `euid`, `suid`, `fsuid`, `gid`, `egid`, `sgid`, `fsgid`.", {
+      from: "object",
+      fields: creds("old"),
+    }),
+    recField("new", "object", "Credentials after, the same keys.", { from: "object", fields: creds("new") }),
     recHex(
       "cap_effective_old",
       "privilege_escalation.cap_effective_old",
@@ -143,11 +136,20 @@ export const PRIVILEGE_ESCALATION_SCHEMA = recSchema(
     ),
     recHex("cap_effective_new", "privilege_escalation.cap_effective_new", "Effective capabilities after."),
   ],
-  (ev) => {
-    const o = creds(ev, "old");
-    const n = creds(ev, "new");
-    return `how=${Number(ev.fields["privilege_escalation.how"]) === 1 ? "exec" : "setid"} uid=${o.uid}->${n.uid} euid=${o.euid}->${n.euid} exe=${ev.exe}`;
-  },
+  [
+    "how=",
+    HOW,
+    " uid=",
+    member("privilege_escalation.old.uid"),
+    "->",
+    member("privilege_escalation.new.uid"),
+    " euid=",
+    member("privilege_escalation.old.euid"),
+    "->",
+    member("privilege_escalation.new.euid"),
+    " exe=",
+    str("exe"),
+  ],
 );
 
 export const RECORD_SCHEMAS: ReadonlyArray<EventSchema<RecordEvent>> = [

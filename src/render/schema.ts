@@ -42,8 +42,32 @@ export type Wire =
   | { from: "time" }
   | { from: "header"; member: "ktime_ns" | "seq" | "cpu" | "slots" | "size" }
   | { from: "name"; member: "mode" | "transport" | "encoding" }
-  /** `member` is a C member (`pid`) or a nested struct's scalar (`common.euid`). */
+  /**
+   * `member` is a C member (`pid`) or a nested struct's scalar by its dotted
+   * path (`common.euid`, `dns.sock.family`), of any scalar kind: a signed one
+   * may be negative; a 64-bit one past 2^53 takes the general path.
+   */
   | { from: "member"; member: string; shift?: number; mask?: number }
+  /**
+   * A member's value (& mask) by name: `names`' entry, else `otherwise`, else
+   * the value in decimal. `onlyIf`: "" unless that other member has that value.
+   */
+  | {
+      from: "enum";
+      member: string;
+      names: ReadonlyMap<number, string>;
+      mask?: number;
+      otherwise?: string;
+      onlyIf?: { member: string; value: number };
+    }
+  /** A 64-bit member as "0x" and lower-case hex digits (addresses, capability sets). */
+  | { from: "hex"; member: string }
+  /** (member & mask) in octal, zero-padded to `digits` (permission bits). */
+  | { from: "octal"; member: string; mask: number; digits: number }
+  /** An end's address of the struct ds_sock_data at `sock`, as ipText() writes it (ip.ts). */
+  | { from: "ip"; sock: string; end: "sip" | "dip" }
+  /** A JSON object of these fields, in order; `ifNonZero`: absent while that member is 0. */
+  | { from: "object"; fields: ReadonlyArray<SubField>; ifNonZero?: string }
   /** A string: the members' decimal values joined by ":" (exec_id). */
   | { from: "join"; members: readonly string[] }
   /** flags & mask is non-zero (or, with orArgsCut, argv was cut by --max-args). */
@@ -61,6 +85,19 @@ export type Wire =
    */
   | { from: "absent"; unlessFlags?: number; dualOnly?: true };
 
+/** A field of a nested object: its key and where its value lies. */
+export interface SubField {
+  key: string;
+  type: JsonType;
+  wire: Wire;
+}
+
+/**
+ * One piece of a table row's summary: literal text, a value read as `wire`
+ * says (as text: no quotes), or pieces shown only when a member has a value.
+ */
+export type SummaryPart = string | Wire | { when: { member: string; value: number }; parts: readonly SummaryPart[] };
+
 export interface Field<E> {
   key: string;
   type: JsonType;
@@ -76,6 +113,8 @@ export interface EventSchema<E> {
   doc: string;
   /** The table's FILE_INFO after slot1_data and slot0_seq: the key data of the type. */
   summary?: (ev: E) => string;
+  /** summary's definition, when the schema has one: what the compiled row renders (fast.ts). */
+  summaryParts?: readonly SummaryPart[];
   fields: ReadonlyArray<Field<E>>;
   /** Fields inside `heap`: how the dual-slot heap built the event (the lab's view). */
   heap: ReadonlyArray<Field<E>>;

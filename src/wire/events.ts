@@ -105,9 +105,9 @@ export function nestedStruct(s: StructLayout, member: string): StructLayout | un
 }
 
 /**
- * Where a member lies in a record: `pid`, or `common.euid` for a scalar of a
- * nested struct (one level, as the decoder flattens them). Undefined when the
- * struct has no such member.
+ * Where a member lies in a record: `pid`, or a nested struct's scalar by its
+ * dotted path (`common.euid`, `dns.sock.family`), as the decoder flattens
+ * them. Undefined when the struct has no such member.
  */
 export function memberAt(s: StructLayout, path: string): { off: number; kind: string } | undefined {
   const dot = path.indexOf(".");
@@ -117,9 +117,8 @@ export function memberAt(s: StructLayout, path: string): { off: number; kind: st
   }
   const outer = path.slice(0, dot);
   const inner = nestedStruct(s, outer);
-  const name = path.slice(dot + 1);
-  const off = inner?.off[name];
-  return inner === undefined || off === undefined ? undefined : { off: s.off[outer]! + off, kind: inner.kind[name]! };
+  const m = inner === undefined ? undefined : memberAt(inner, path.slice(dot + 1));
+  return m === undefined ? undefined : { off: s.off[outer]! + m.off, kind: m.kind };
 }
 
 /** String names in index order from a `DS_<X>_STR_*` enum (its `_NR` member is the count). */

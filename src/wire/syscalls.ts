@@ -93,7 +93,12 @@ const ARM64: Readonly<Record<number, string>> = {
   437: "openat2",
 };
 
+/** The hooked syscalls' names by number on an architecture (this machine's by default). */
+export function syscallNames(arch: string = process.arch): Readonly<Record<number, string>> {
+  return arch === "arm64" ? ARM64 : X64;
+}
+
 /** The name of a hooked syscall on this machine's architecture, or its number as text. */
 export function syscallName(nr: number, arch: string = process.arch): string {
-  return (arch === "arm64" ? ARM64 : X64)[nr] ?? String(nr);
+  return syscallNames(arch)[nr] ?? String(nr);
 }
