@@ -3,8 +3,9 @@
  * rules are unit-tested without loading anything.
  */
 import type { ArgsDef } from "citty";
-import { DEFAULT_PAGES, TRANSPORTS } from "../cli/agent-args.ts";
+import { defaultPages, PAGES_DOC, TRANSPORTS } from "../cli/agent-args.ts";
 import { choiceArg, intArg, powerOfTwoArg } from "../cli/args.ts";
+import { cpuList } from "../ebpf/host-facts.ts";
 import { UsageError } from "../errors.ts";
 import type { TransportName } from "../wire/names.ts";
 
@@ -27,7 +28,7 @@ export const memArgs = {
   },
   pages: {
     type: "string",
-    description: `perf buffer data pages per CPU (power of two; default ${DEFAULT_PAGES}, as \`run\`); the kernel adds one header page per CPU`,
+    description: `perf buffer data pages per CPU (power of two; default as \`run\`: ${PAGES_DOC}); the kernel adds one header page per CPU`,
   },
   "ring-size": { type: "string", description: "ring buffer bytes (power of two, >= 4096; default 1048576, as `run`)" },
   verbose: { type: "boolean", default: false, description: "debug logs, including libbpf's own" },
@@ -60,7 +61,7 @@ export function memOptions(a: Raw): MemOptions {
   return {
     slots: intArg("slots", a.slots ?? "2", 1, 3),
     transport,
-    pages: given(a.pages) ? powerOfTwoArg("pages", a.pages, 1, 16384) : DEFAULT_PAGES,
+    pages: given(a.pages) ? powerOfTwoArg("pages", a.pages, 1, 16384) : defaultPages(cpuList("possible").count),
     ringSize: given(a["ring-size"]) ? powerOfTwoArg("ring-size", a["ring-size"], 4096, 1 << 30) : 1 << 20,
   };
 }

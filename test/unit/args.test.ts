@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { type ArgsDef, parseArgs } from "citty";
-import { DEFAULT_MAX_ARGS, sessionOptions } from "../../src/cli/agent-args.ts";
+import { DEFAULT_MAX_ARGS, defaultPages, sessionOptions } from "../../src/cli/agent-args.ts";
 import { checkArgv, MAX_DURATION_S, secondsArg } from "../../src/cli/args.ts";
 import { commandHelp, flagSections, helpWidth, rootHelp, summary, wrap } from "../../src/cli/help.ts";
 import { UsageError } from "../../src/errors.ts";
@@ -194,5 +194,13 @@ describe("service log lines", () => {
     expect(serviceLine(d, "debug", ["libbpf: %s", "x"])).toBe("2026-12-02T21:50:00.123Z DEBUG libbpf: x\n");
     expect(serviceLine(d, "error", [new Error("boom\nstack")])).toBe("2026-12-02T21:50:00.123Z ERROR boom\\nstack\n");
     expect(serviceLine(d, "success", ["ok"])).toContain(" INFO ok");
+  });
+});
+
+describe("defaultPages", () => {
+  test("4 MiB per CPU up to 16 CPUs, then 64 MiB in all, never under 1 MiB per CPU", () => {
+    expect([1, 2, 16, 17, 32, 64, 128, 512].map((c) => defaultPages(c))).toEqual([
+      1024, 1024, 1024, 512, 512, 256, 256, 256,
+    ]);
   });
 });

@@ -8,7 +8,7 @@
  * checks the same model against whatever kernel runs the tests.
  */
 import { describe, expect, test } from "bun:test";
-import { DEFAULT_PAGES } from "../../src/cli/agent-args.ts";
+import { defaultPages } from "../../src/cli/agent-args.ts";
 import {
   type DoctorCheck,
   lockdownVerdict,
@@ -18,7 +18,7 @@ import {
   statsVerdict,
 } from "../../src/doctor/checks.ts";
 import { doctorJson, doctorTable, requiredFailures, verdictLine } from "../../src/doctor/report.ts";
-import { parseCpuList } from "../../src/ebpf/host-facts.ts";
+import { cpuList, parseCpuList } from "../../src/ebpf/host-facts.ts";
 import type { CounterTotals } from "../../src/ebpf/info.ts";
 import { HostError, UsageError } from "../../src/errors.ts";
 import {
@@ -181,7 +181,12 @@ describe("memory model", () => {
 
 describe("mem flags", () => {
   test("defaults price what `run` loads", () => {
-    expect(memOptions({})).toEqual({ slots: 2, transport: "perf", pages: DEFAULT_PAGES, ringSize: MiB });
+    expect(memOptions({})).toEqual({
+      slots: 2,
+      transport: "perf",
+      pages: defaultPages(cpuList("possible").count),
+      ringSize: MiB,
+    });
   });
   test("--ring-size alone prices the ring; mixed flags are refused", () => {
     expect(memOptions({ "ring-size": "65536" }).transport).toBe("ringbuf");
