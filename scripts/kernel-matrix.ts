@@ -321,7 +321,13 @@ function tail(lines: string[], n = 3): string {
 /** Every check of the suite, from what one kernel relayed. */
 function checks(g: Guest, k: Kernel): Check[] {
   const out: Check[] = [];
-  const add = (name: string, ok: boolean, detail: string) => out.push({ name, ok, detail });
+  // init.sh's stop(): an agent that did not end after SIGINT, and where the kernel had it.
+  const add = (name: string, ok: boolean, detail: string) => {
+    const hung = caseLines(g, name, "err").filter((l) => l.startsWith("hung"));
+    out.push(
+      hung.length ? { name, ok: false, detail: `agent ${hung.join(" | ").slice(0, 600)}` } : { name, ok, detail },
+    );
+  };
   const rc = (name: string) => g.status.get(name)?.rc;
 
   // doctor
@@ -632,7 +638,12 @@ async function boot(k: Kernel, vmlinuz: string, initramfs: string, verbose: bool
   let error: string | undefined;
   if (!g.begin)
     error = `the suite never started (qemu exit ${code}): ${tail(g.console.filter(Boolean), 5)} ${qemuErr.trim()}`;
-  else if (!g.ended) error = `the suite did not finish (qemu exit ${code}; timeout ${BOOT_TIMEOUT_MS / 1000} s?)`;
+  else if (!g.ended) {
+    const last = [...g.status.keys()].at(-1) ?? "none";
+    error =
+      `the suite did not finish (qemu exit ${code}; timeout ${BOOT_TIMEOUT_MS / 1000} s?) after case ${last}; ` +
+      `console: ${tail(g.console.filter(Boolean), 5)}`;
+  }
   const name = /kernel=(\S+)/.exec(g.begin ?? "")?.[1] ?? release(k);
   if (g.begin && name !== release(k)) error = `booted ${name}, expected ${release(k)}`;
   const all = g.begin ? checks(g, k) : [];

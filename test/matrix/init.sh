@@ -44,6 +44,27 @@ attached() {
 	done
 	return 1
 }
+# stop CASE PID: SIGINT, then up to 60 s for the agent to end. One that does
+# not is relayed with where the kernel has it (state, wchan, stack) before
+# SIGKILL, so a hang fails its case with a cause instead of stalling the suite.
+# Running: not gone and not a zombie (our child stays one until wait).
+running() { [ -d "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+stop() {
+	kill -INT "$2"
+	i=0
+	while [ $i -lt 600 ] && running "$2"; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if running "$2"; then
+		say "err $1 hung: $(grep -E '^State' /proc/$2/status) wchan=$(cat /proc/$2/wchan 2>/dev/null)"
+		for t in /proc/$2/task/*; do
+			say "err $1 hung task ${t##*/}: $(tr '\n' ' ' <$t/stack 2>/dev/null | cut -c1-300)"
+		done
+		kill -KILL "$2"
+	fi
+	wait "$2"
+}
 # One exec of the probe by this shell (pid 1, the events' ppid), waited
 # for; its pid is appended to $pids.
 probe() {
@@ -130,8 +151,7 @@ if attached /tmp/all.err $agent; then
 	# One drain period for the last events.
 	sleep 1
 fi
-kill -INT $agent
-wait $agent
+stop filters $agent
 rc=$?
 say "meta filters pids=$(echo $pids | tr ' ' ,)"
 grep -E '"event":"(exec|exit)"' /tmp/all.out >/tmp/filters.out
@@ -151,8 +171,7 @@ t=$(now)
 $BIN run --json --events exec,connect >/dev/null 2>/tmp/teardown.err &
 agent=$!
 attached /tmp/teardown.err $agent && probe 0
-kill -INT $agent
-wait $agent
+stop teardown $agent
 rc=$?
 # The kernel frees a program after its last fd closes; give it a moment.
 i=0
@@ -206,8 +225,7 @@ if attached /tmp/preempt.err $agent; then
 	# One drain period for the last events.
 	sleep 1
 fi
-kill -INT $agent
-wait $agent
+stop preempt $agent
 rc=$?
 ivcsw() { sed -n 's/.*Involuntary context switches: *//p' "$1" 2>/dev/null; }
 say "meta preempt execs=$((4 * n)) chrt=$(command -v chrt) preempted_other=$(ivcsw /tmp/l0.time) preempted_fifo10=$(ivcsw /tmp/l1.time)"
