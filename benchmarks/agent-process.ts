@@ -13,16 +13,26 @@ export const spread = (xs: number[]): [number, number] => [Math.min(...xs), Math
 
 export const round = (x: number, digits = 0): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
-/** CPU time of every thread of a process, in ns (schedstat's first field). */
+/** Each thread's CPU time when last read, by "pid/tid": a thread's time stays counted after it exits. */
+const threadNs = new Map<string, number>();
+
+/**
+ * CPU time of every thread of a process, in ns (schedstat's first field),
+ * including threads that have exited since an earlier call (their time as last
+ * read): summing only the live threads made a storm's difference negative when
+ * a runtime thread ended in between.
+ */
 export function cpuNs(pid: number): number {
-  let sum = 0;
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      sum += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      threadNs.set(`${pid}/${tid}`, Math.max(ns, threadNs.get(`${pid}/${tid}`) ?? 0));
     } catch {
-      // A thread that just exited.
+      // A thread that just exited: its last reading stands.
     }
   }
+  let sum = 0;
+  for (const [key, ns] of threadNs) if (key.startsWith(`${pid}/`)) sum += ns;
   return sum;
 }
 
