@@ -234,4 +234,6 @@ end preempt $rc "$t"
 
 say "end uptime_cs=$(now)"
 sync
+# poweroff -f does not wait for the serial port: give the last lines time to leave.
+sleep 2
 poweroff -f
