@@ -323,13 +323,7 @@ function tail(lines: string[], n = 3): string {
 /** Every check of the suite, from what one kernel relayed. */
 function checks(g: Guest, k: Kernel): Check[] {
   const out: Check[] = [];
-  // init.sh's stop(): an agent that did not end after SIGINT, and where the kernel had it.
-  const add = (name: string, ok: boolean, detail: string) => {
-    const hung = caseLines(g, name, "err").filter((l) => l.startsWith("hung"));
-    out.push(
-      hung.length ? { name, ok: false, detail: `agent ${hung.join(" | ").slice(0, 600)}` } : { name, ok, detail },
-    );
-  };
+  const add = (name: string, ok: boolean, detail: string) => out.push({ name, ok, detail });
   const rc = (name: string) => g.status.get(name)?.rc;
 
   // doctor
@@ -602,7 +596,10 @@ async function boot(k: Kernel, vmlinuz: string, initramfs: string, verbose: bool
       "-cpu",
       "max",
       "-m",
-      "1G",
+      // The 110 MB agent lives in the initramfs (RAM) next to its own heap and
+      // 4 MiB perf buffers per CPU; 1 GiB guests stalled or panicked in CI
+      // once those buffers became the default.
+      "2G",
       "-smp",
       "2",
       "-nographic",
