@@ -275,14 +275,23 @@ function build(
     else if (m.kind === "u8") b[m.off] = x;
   }
   for (const [name, bytes] of Object.entries(addrs)) b.set(bytes, memberAt(st, name)!.off);
+  putStrings(spec, b, strs);
+  return b;
+}
+
+/**
+ * A record's strings after its struct, with their len << 16 | offset
+ * descriptors; an empty string points nowhere, as the BPF side writes it.
+ */
+export function putStrings(spec: EventSpec, b: Uint8Array, strs: readonly Uint8Array[]): void {
+  const st = spec.struct;
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   let at = st.size;
   strs.forEach((s, i) => {
-    // An empty string points nowhere, as the BPF side writes it.
     dv.setUint32(st.off.str! + 4 * i, s.length === 0 ? 0 : ((s.length << 16) | at) >>> 0, true);
     b.set(s, at);
     at += s.length;
   });
-  return b;
 }
 
 /** The common members of variant v, --pid applied to the first half. */

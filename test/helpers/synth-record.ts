@@ -5,6 +5,7 @@
  * as emit_record() packs them (bpf/dual_slot.h). Defaults mimic an intact
  * dual-slot perf record; any member can be set to what the kernel never writes.
  */
+import { putStrings } from "../../src/render/warm-up.ts";
 import { type EventSpec, memberAt } from "../../src/wire/events.ts";
 import * as layout from "../../src/wire/layout.gen.ts";
 import { ds_flags, ds_header, ds_wire_const } from "../../src/wire/layout.gen.ts";
@@ -93,13 +94,7 @@ export function synthRecord(spec: EventSpec, o: RecordSynth = {}): Uint8Array {
     if (m === undefined) throw new Error(`synth: ${spec.name} has no member ${path}`);
     setMember(dv, m.off, m.kind, v);
   }
-  let at = st.size;
-  strs.forEach((s, i) => {
-    // An empty string points nowhere, as emit_record writes it.
-    dv.setUint32(st.off.str! + 4 * i, s.length === 0 ? 0 : ((s.length << 16) | at) >>> 0, true);
-    b.set(s, at);
-    at += s.length;
-  });
+  putStrings(spec, b, strs);
   return b;
 }
 
