@@ -21,3 +21,15 @@ export function nextDrainPeriod(currentMs: number, fill: number, intervalMs: num
   if (fill < RELAX_BELOW) return Math.min(intervalMs, currentMs * 2);
   return currentMs;
 }
+
+/**
+ * How long the next drain may wait while output is queued for a reader (a
+ * pipe or socket that was full). A reader that took bytes gets the next ones
+ * soon, so a storm goes out at the reader's pace and not one pipeful per
+ * --interval; one that took nothing is asked half as often each time, back to
+ * --interval, so a stalled reader does not keep the agent awake.
+ */
+export function nextBacklogWait(currentMs: number, progressed: boolean, intervalMs: number): number {
+  if (progressed) return Math.min(MIN_DRAIN_MS, intervalMs);
+  return Math.min(intervalMs, Math.max(MIN_DRAIN_MS, currentMs * 2));
+}

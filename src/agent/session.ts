@@ -37,8 +37,12 @@ export interface SessionOptions extends LoadConfig {
   maxArgs: number;
   /** Sort perf events across CPUs by kernel time, within one drain interval. */
   order: boolean;
-  /** Called after every drain, once its events have been handed out (e.g. to flush output). */
-  onDrained?: () => void;
+  /**
+   * Called after every drain, once its events have been handed out (e.g. to
+   * flush output). It may return the longest the next drain may wait, in ms
+   * (output queued for a reader); undefined leaves the period alone.
+   */
+  onDrained?: () => number | undefined;
   /**
    * Called during a drain, after its events, for each CPU that lost events
    * since the last drain (the kernel's output_fail, or perf's LOST records,
@@ -102,6 +106,8 @@ export class Session {
   private timer: ReturnType<typeof setTimeout> | null = null;
   /** Current drain period: --interval, shortened while buffers fill fast. */
   private delay: number;
+  /** What onDrained asked the next wait not to exceed. */
+  private waitCap = Number.POSITIVE_INFINITY;
   private stopped = false;
   /** Per CPU, the losses already handed to onLost. */
   private readonly lossSeen: number[] = [];
@@ -177,18 +183,21 @@ export class Session {
   }
 
   private arm(): void {
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      try {
-        this.drain();
-      } catch (e) {
-        // No re-arm: a drain that failed once would fail again, blind and attached.
-        if (this.opts.onError === undefined) throw e;
-        this.opts.onError(e);
-        return;
-      }
-      if (!this.stopped) this.arm();
-    }, this.delay);
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        try {
+          this.drain();
+        } catch (e) {
+          // No re-arm: a drain that failed once would fail again, blind and attached.
+          if (this.opts.onError === undefined) throw e;
+          this.opts.onError(e);
+          return;
+        }
+        if (!this.stopped) this.arm();
+      },
+      Math.min(this.delay, this.waitCap),
+    );
   }
 
   private sample(data: Uint8Array): void {
@@ -372,7 +381,7 @@ export class Session {
       for (const ev of final ? this.reorder.flush() : this.reorder.release(Number(now))) this.onEvent(ev);
     }
     if (this.opts.onLost) this.reportLoss(this.opts.onLost);
-    this.opts.onDrained?.();
+    this.waitCap = this.opts.onDrained?.() ?? Number.POSITIVE_INFINITY;
   }
 
   /** Hands out, per CPU, what was lost since the last drain. */

@@ -41,6 +41,12 @@ const IOV_MAX = 1024;
 const F_GETFL = 3;
 const F_SETFL = 4;
 const O_NONBLOCK = 0o4000; // the same on x86_64 and arm64
+const F_SETPIPE_SZ = 1031;
+/**
+ * A pipe's default 64 KiB holds about 170 lines: one drain's write could not
+ * carry a storm. 1 MiB is the default /proc/sys/fs/pipe-max-size.
+ */
+const PIPE_BYTES = 1024 * 1024;
 
 /** Errors that mean the reader is gone rather than the output broken. */
 const READER_GONE = new Set(["EPIPE", "ECONNRESET"]);
@@ -63,7 +69,8 @@ interface Chunk {
 export class PendingLines extends ByteBuf {
   ends: number[] = [];
   counted: boolean[] = [];
-  private spare: Buffer | null = null;
+  /** Written buffers kept for the next drains, largest last. */
+  private readonly pool: Buffer[] = [];
 
   constructor() {
     super(64 * 1024);
@@ -89,13 +96,17 @@ export class PendingLines extends ByteBuf {
   }
 
   /**
-   * The queued bytes, handed over (no copy): the queue goes on in the spare
-   * buffer, or a new one. Give the bytes back with recycle() once written.
+   * The queued bytes, handed over (no copy). The queue goes on in a buffer
+   * from the pool, or in a new one as large as this drain needed: a storm's
+   * drains then write into the same few buffers, where growing one from 64 KiB
+   * each drain cost a copy per doubling and a page fault per fresh 4 KiB (a
+   * tenth of the agent's CPU in a connect storm). Give the bytes back with
+   * recycle() once written.
    */
   take(): Buffer {
     const out = this.buf.subarray(0, this.len);
-    this.buf = this.spare ?? Buffer.allocUnsafeSlow(64 * 1024);
-    this.spare = null;
+    const need = this.len;
+    this.buf = this.pool.pop() ?? Buffer.allocUnsafeSlow(Math.min(SPARE_MAX, Math.max(64 * 1024, need)));
     this.len = 0;
     this.ends = [];
     this.counted = [];
@@ -103,19 +114,24 @@ export class PendingLines extends ByteBuf {
   }
 
   /**
-   * A buffer take() handed out, written and no longer used: the next take()
-   * continues in it, so a steady burst reuses two buffers instead of
-   * allocating (and faulting in) a new one per drain. One that grew past
-   * SPARE_MAX is left to the GC: a burst's buffer is not kept for the quiet.
+   * A buffer take() handed out, written and no longer used, for the pool. One
+   * that grew past SPARE_MAX is left to the GC: a burst's buffer is not kept
+   * for the quiet.
    */
   recycle(taken: Buffer): void {
     const whole = Buffer.from(taken.buffer, taken.byteOffset, taken.buffer.byteLength - taken.byteOffset);
-    if (this.spare === null && whole.length <= SPARE_MAX && whole.buffer !== this.buf.buffer) this.spare = whole;
+    if (whole.length > SPARE_MAX || whole.buffer === this.buf.buffer) return;
+    if (this.pool.some((b) => b.buffer === whole.buffer)) return;
+    this.pool.push(whole);
+    this.pool.sort((a, b) => a.length - b.length);
+    if (this.pool.length > POOL_MAX) this.pool.shift();
   }
 }
 
 /** The largest buffer recycle() keeps. */
 const SPARE_MAX = 4 * 1024 * 1024;
+/** Buffers kept: one being written while the next drain fills another, and one more. */
+const POOL_MAX = 2;
 
 function errnoCode(e: unknown): string {
   const code = (e as NodeJS.ErrnoException | null)?.code;
@@ -147,14 +163,16 @@ export class LineSink {
    * description, which a shell may share, so restore() puts it back.
    */
   nonBlocking(): this {
-    let kind: "other" | "stream" = "other";
+    let kind: "other" | "pipe" | "socket" = "other";
     try {
       const st = fstatSync(this.fd);
-      if (st.isFIFO() || st.isSocket()) kind = "stream";
+      kind = st.isFIFO() ? "pipe" : st.isSocket() ? "socket" : "other";
     } catch {
       return this; // a bad fd shows up as EBADF at the first write
     }
-    if (kind !== "stream") return this;
+    if (kind === "other") return this;
+    // A bigger pipe is only an optimization: on failure (a lower pipe-max-size) the default stays.
+    if (kind === "pipe") fcntl(this.fd, F_SETPIPE_SZ, PIPE_BYTES);
     const flags = fcntl(this.fd, F_GETFL, 0);
     if (flags < 0 || (flags & O_NONBLOCK) !== 0) return this;
     if (fcntl(this.fd, F_SETFL, flags | O_NONBLOCK) === 0) this.restoreFlags = flags;

@@ -7,6 +7,7 @@
  */
 
 import { defineCommand } from "citty";
+import { MIN_DRAIN_MS, nextBacklogWait } from "../agent/drain-period.ts";
 import { prepareHost } from "../agent/prepare.ts";
 import { Session } from "../agent/session.ts";
 import { agentArgs, sessionOptions } from "../cli/agent-args.ts";
@@ -148,13 +149,21 @@ export default defineCommand({
         else fail(e);
       }
     };
-    const afterDrain = () => {
+    let backlogWait = MIN_DRAIN_MS;
+    const afterDrain = (): number | undefined => {
+      const queued = sink.queuedBytes;
       flush();
       fleet?.tick();
-      if (why !== null) return; // stopping: the summary tells the rest, not a warning about a slow reader
+      if (why !== null) return undefined; // stopping: the summary tells the rest, not a warning about a slow reader
       warnings.dropped(sink.dropped - droppedSeen);
       droppedSeen = sink.dropped;
       warnings.tick();
+      if (sink.idle) {
+        backlogWait = MIN_DRAIN_MS;
+        return undefined;
+      }
+      backlogWait = nextBacklogWait(backlogWait, sink.queuedBytes < queued, opts.intervalMs);
+      return backlogWait;
     };
     const onLost = (cpu: number, n: number) => {
       const r = { cpu, lost: n, wallNs: realtimeNs() };

@@ -8,6 +8,7 @@ import { afterAll, expect, test } from "bun:test";
 import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fcntl } from "../../src/ffi/libc.ts";
 import {
   BIN,
   bpfObjectsOf,
@@ -74,12 +75,25 @@ function cpuSeconds(pid: number): number {
 }
 
 /** A named pipe whose read end this test holds open and never reads. */
-function stalledPipe(): string {
+function stalledPipe(): { path: string; fd: number } {
   const path = join(scratch("ds-stall-"), "fifo");
   const r = Bun.spawnSync(["mkfifo", path]);
   if (r.exitCode !== 0) throw new Error("mkfifo failed");
-  fds.push(openSync(path, constants.O_RDONLY | constants.O_NONBLOCK));
-  return path;
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  fds.push(fd);
+  return { path, fd };
+}
+
+const F_SETPIPE_SZ = 1031;
+const F_GETPIPE_SZ = 1032;
+
+/**
+ * The agent enlarges a pipe on stdout to 1 MiB; shrinking it back (as a
+ * lower pipe-max-size would) lets a few hundred execs fill it.
+ */
+function shrinkPipe(fd: number): void {
+  expect(fcntl(fd, F_GETPIPE_SZ, 0)).toBe(1024 * 1024);
+  expect(fcntl(fd, F_SETPIPE_SZ, 64 * 1024)).toBe(64 * 1024);
 }
 
 describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo", "bpftool"] }, () => {
@@ -133,8 +147,9 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     // A 64 KiB bound: the burst overflows the pipe and the bound while the reader sleeps.
     // --events exec: what is timed is the agent's stop with stdout stalled, not the kernel's release
     // of each syscall tracepoint link (about 40 ms each, one after the other, in perf_trace_destroy).
-    const p = withStdout(`"${fifo}"`, ["--json", "--events", "exec", "--output-buffer", "64K"]);
+    const p = withStdout(`"${fifo.path}"`, ["--json", "--events", "exec", "--output-buffer", "64K"]);
     await waitAttached(p);
+    shrinkPipe(fifo.fd);
     await execTimes(t.path, 600);
     await Bun.sleep(300);
     // Stalled, the agent idles: well under a CPU-second over a second of wall time.
@@ -160,8 +175,9 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     const fifo = stalledPipe();
     const t = uniqueTrue("dsst2");
     dirs.push(t.dir);
-    const p = withStdout(`"${fifo}"`, ["--json", "--events", "exec"]);
+    const p = withStdout(`"${fifo.path}"`, ["--json", "--events", "exec"]);
     await waitAttached(p);
+    shrinkPipe(fifo.fd);
     await execTimes(t.path, 400);
     await Bun.sleep(300);
     const sent = performance.now();
@@ -258,8 +274,8 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     try {
       for (const cmd of [["stats"], ["stats", "--watch"], ["mem"], ["doctor"]]) {
         // Both ends opened, then the read end closed: the first write is EPIPE.
-        const path = stalledPipe();
-        const r = fds.pop()!;
+        const { path, fd: r } = stalledPipe();
+        fds.pop();
         const w = openSync(path, constants.O_WRONLY);
         closeSync(r);
         const p = Bun.spawn([BIN, ...cmd], { stdout: w, stderr: "pipe", stdin: "ignore" });

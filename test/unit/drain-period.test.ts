@@ -1,6 +1,6 @@
 /** The adaptive drain period's rules, one by one. */
 import { describe, expect, test } from "bun:test";
-import { MIN_DRAIN_MS, nextDrainPeriod } from "../../src/agent/drain-period.ts";
+import { MIN_DRAIN_MS, nextBacklogWait, nextDrainPeriod } from "../../src/agent/drain-period.ts";
 
 describe("drain period", () => {
   test("a quiet drain keeps --interval", () => {
@@ -39,5 +39,23 @@ describe("drain period", () => {
       seen.push(ms);
     }
     expect(seen).toEqual([25, 6.25, 5, 5, 10, 20, 40, 80, 100]);
+  });
+});
+
+describe("output waiting for a reader", () => {
+  test("a reader that took bytes is written to again within 5 ms, whatever --interval is", () => {
+    expect(nextBacklogWait(5, true, 100)).toBe(5);
+    expect(nextBacklogWait(80, true, 100)).toBe(5);
+    expect(nextBacklogWait(80, true, 2)).toBe(2);
+  });
+
+  test("one that took nothing is asked half as often each drain, back to --interval", () => {
+    const waits: number[] = [];
+    let w = MIN_DRAIN_MS;
+    for (let i = 0; i < 6; i++) {
+      w = nextBacklogWait(w, false, 100);
+      waits.push(w);
+    }
+    expect(waits).toEqual([10, 20, 40, 80, 100, 100]);
   });
 });

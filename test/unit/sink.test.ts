@@ -8,6 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fcntl } from "../../src/ffi/libc.ts";
 import { logfmt, parseLogfmt } from "../../src/output/logfmt.ts";
 import { LossWarnings } from "../../src/output/loss-warning.ts";
 import { LineSink, OutputError, PendingLines, PipeClosed } from "../../src/output/sink.ts";
@@ -15,6 +16,7 @@ import { lostJson, lostRow } from "../../src/render/lost.ts";
 import { SCHEMA_VERSION } from "../../src/render/schema.ts";
 import { schemaErrors } from "../helpers/schema.ts";
 
+const F_GETPIPE_SZ = 1032;
 const dir = mkdtempSync(join(tmpdir(), "dual-slot-sink-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -250,14 +252,22 @@ describe("bounded, non-blocking, honest counts", () => {
     const { r, w } = pipe();
     const sink = new LineSink(w).nonBlocking();
     const line = "z".repeat(999); // 1000 bytes with its newline
-    for (let i = 0; i < 200; i++) sink.push(line);
+    for (let i = 0; i < 2000; i++) sink.push(line);
     const t0 = performance.now();
-    sink.flush(); // 200 kB into a 64 KiB pipe nobody reads
+    sink.flush(); // 2 MB into a 1 MiB pipe nobody reads
     expect(performance.now() - t0).toBeLessThan(100);
     expect(sink.idle).toBe(false);
     const got = drain(r);
     expect(sink.written).toBe(Math.floor(got.length / 1000));
-    expect(sink.queuedBytes).toBe(200_000 - got.length);
+    expect(sink.queuedBytes).toBe(2_000_000 - got.length);
+    sink.restore();
+  });
+
+  test("a pipe is enlarged to 1 MiB, so one drain's write carries a burst", () => {
+    const { w } = pipe();
+    expect(fcntl(w, F_GETPIPE_SZ, 0)).toBe(64 * 1024);
+    const sink = new LineSink(w).nonBlocking();
+    expect(fcntl(w, F_GETPIPE_SZ, 0)).toBe(1024 * 1024);
     sink.restore();
   });
 
@@ -275,19 +285,19 @@ describe("bounded, non-blocking, honest counts", () => {
   test("abandon() finishes a half-written line, then counts what the reader never took as dropped", () => {
     const { r, w } = pipe();
     const sink = new LineSink(w).nonBlocking();
-    for (let i = 0; i < 100; i++) sink.push("q".repeat(1499));
+    for (let i = 0; i < 1000; i++) sink.push("q".repeat(1499));
     sink.flush();
     const got = drain(r).length;
     expect(got % 1500).not.toBe(0); // the pipe took part of a line
     const whole = Math.floor(got / 1500);
     expect(sink.written).toBe(whole);
     // The reader took what it could: the cut line is finished, so the stream ends at a newline.
-    expect(sink.abandon()).toBe(100 - whole - 1);
+    expect(sink.abandon()).toBe(1000 - whole - 1);
     const rest = drain(r);
     expect((got + rest.length) % 1500).toBe(0);
     expect(rest.endsWith("\n")).toBe(true);
     expect(sink.written).toBe(whole + 1);
-    expect(sink.dropped).toBe(100 - whole - 1);
+    expect(sink.dropped).toBe(1000 - whole - 1);
     expect(sink.idle).toBe(true);
     sink.restore();
   });
@@ -426,6 +436,18 @@ describe("PendingLines hands its buffer over", () => {
     expect(d.buffer).toBe(a.buffer);
     expect(c.buffer).not.toBe(a.buffer);
     expect([b.toString(), c.toString(), d.toString()]).toEqual(["two\n", "three\n", "four\n"]);
+  });
+
+  test("a buffer the pool cannot give is allocated as large as the last drain needed, not grown again from 64 KiB", () => {
+    const p = new PendingLines();
+    const s = "y".repeat(999);
+    for (let i = 0; i < 300; i++) line(p, s);
+    const big = p.take();
+    expect(big.length).toBe(300_000);
+    expect(p.buf.length).toBeGreaterThanOrEqual(300_000);
+    const before = p.buf;
+    for (let i = 0; i < 300; i++) line(p, s);
+    expect(p.buf).toBe(before);
   });
 
   test("lines written across several drains come out whole and in order", () => {
