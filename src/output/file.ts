@@ -24,7 +24,7 @@ import {
 import { basename, dirname, join, resolve } from "node:path";
 import { HostError, UsageError } from "../errors.ts";
 import { log } from "../log.ts";
-import { DEFAULT_OUTPUT_LIMIT, OutputError, PendingLines } from "./sink.ts";
+import { CHUNK_BYTES, DEFAULT_OUTPUT_LIMIT, OutputError, PendingLines } from "./sink.ts";
 
 export const DEFAULT_ROTATE_SIZE = 100 * 1024 * 1024;
 export const DEFAULT_ROTATE_KEEP = 5;
@@ -253,6 +253,8 @@ export class FileSink {
   constructor(
     readonly writer: FileWriter,
     readonly limit = DEFAULT_OUTPUT_LIMIT,
+    /** Past this many queued bytes a push writes them (the warm-up's sink, which must never write, sets Infinity). */
+    private readonly chunkBytes = CHUNK_BYTES,
   ) {}
 
   /** Queues one line; false when it does not fit the bound (counted as dropped). */
@@ -263,6 +265,7 @@ export class FileSink {
       return false;
     }
     this.pending.pushString(line, n, counted);
+    if (this.pending.len >= this.chunkBytes) this.flush();
     return true;
   }
 
@@ -273,6 +276,7 @@ export class FileSink {
       return false;
     }
     this.pending.pushBytes(src, start, end, counted);
+    if (this.pending.len >= this.chunkBytes) this.flush();
     return true;
   }
 

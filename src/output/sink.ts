@@ -106,7 +106,7 @@ export class PendingLines extends ByteBuf {
   take(): Buffer {
     const out = this.buf.subarray(0, this.len);
     const need = this.len;
-    this.buf = this.pool.pop() ?? Buffer.allocUnsafeSlow(Math.min(SPARE_MAX, Math.max(64 * 1024, need)));
+    this.buf = this.pool.pop() ?? Buffer.allocUnsafeSlow(need >= CHUNK_BYTES ? CHUNK_ROOM : Math.max(64 * 1024, need));
     this.len = 0;
     this.ends = [];
     this.counted = [];
@@ -128,10 +128,18 @@ export class PendingLines extends ByteBuf {
   }
 }
 
+/**
+ * A storm's drain can render several MB of lines: they are sealed into chunks
+ * of this size as they come (written together, one writev per flush), so the
+ * same few buffers carry every drain, each small enough to stay in cache.
+ */
+export const CHUNK_BYTES = 1024 * 1024;
+/** A chunk's buffer: its 1 MiB and room for the line that crosses it. */
+const CHUNK_ROOM = CHUNK_BYTES + 256 * 1024;
 /** The largest buffer recycle() keeps. */
 const SPARE_MAX = 4 * 1024 * 1024;
-/** Buffers kept: one being written while the next drain fills another, and one more. */
-const POOL_MAX = 2;
+/** Buffers kept for the next drains: at most this many MB stay after a burst. */
+const POOL_MAX = 4;
 
 function errnoCode(e: unknown): string {
   const code = (e as NodeJS.ErrnoException | null)?.code;
@@ -205,6 +213,7 @@ export class LineSink {
     const bytes = Buffer.byteLength(line) + 1;
     if (!this.admit(bytes, counted)) return false;
     this.queued += this.pending.pushString(line, bytes, counted);
+    if (this.pending.len >= CHUNK_BYTES) this.seal();
     return true;
   }
 
@@ -214,6 +223,7 @@ export class LineSink {
     if (!this.admit(bytes, counted)) return false;
     this.pending.pushBytes(src, start, end, counted);
     this.queued += bytes;
+    if (this.pending.len >= CHUNK_BYTES) this.seal();
     return true;
   }
 

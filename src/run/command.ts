@@ -229,7 +229,10 @@ export default defineCommand({
       );
       // Before the first drain: the JIT compiles the per-event path now, not during the first burst.
       // Through the run's own onLine (compiled now too), into a sink that is only ever emptied.
-      const warm = sink instanceof FileSink ? new FileSink(sink.writer, outputLimit) : new LineSink(-1, outputLimit);
+      const warm =
+        sink instanceof FileSink
+          ? new FileSink(sink.writer, outputLimit, Number.POSITIVE_INFINITY)
+          : new LineSink(-1, outputLimit);
       let warmLines = 0;
       lineSink = warm;
       warming = true;

@@ -162,6 +162,25 @@ describe("FileWriter", () => {
     sink.close();
     expect(readFileSync(path, "utf8")).toBe('{}\n{"a":1}\n');
   });
+  test("FileSink: a drain past 1 MiB is written as it grows, in order, and a never-writing sink never does", () => {
+    const path = join(freshDir(), "ev");
+    const writer = new FileWriter({ path, rotateSize: 64 << 20, rotateKeep: 1 });
+    const silent = new FileSink(writer, 64 << 20, Number.POSITIVE_INFINITY);
+    const sink = new FileSink(writer);
+    const want: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const line = `{"n":${i},"pad":"${"p".repeat(i % 1000)}"}`;
+      want.push(line);
+      silent.push(line);
+      sink.push(line);
+    }
+    silent.abandon();
+    expect(readFileSync(path).length).toBeGreaterThanOrEqual(1024 * 1024);
+    sink.flush();
+    sink.close();
+    expect(readFileSync(path, "utf8")).toBe(`${want.join("\n")}\n`);
+    expect(sink.written).toBe(3000);
+  });
 });
 
 describe("refusals", () => {

@@ -450,6 +450,29 @@ describe("PendingLines hands its buffer over", () => {
     expect(p.buf).toBe(before);
   });
 
+  test("a drain of several MB is sealed into 1 MiB chunks, written by one flush in order", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ds-chunks-"));
+    try {
+      const path = join(dir, "out");
+      const fd = openSync(path, "w");
+      const sink = new LineSink(fd);
+      const want: string[] = [];
+      for (let i = 0; i < 5000; i++) {
+        const s = `line ${i} ${"c".repeat(i % 1500)}`;
+        want.push(s);
+        sink.push(s);
+      }
+      expect(readFileSync(path).length).toBe(0);
+      sink.flush();
+      closeSync(fd);
+      expect(readFileSync(path, "utf8")).toBe(`${want.join("\n")}\n`);
+      expect(sink.written).toBe(want.length);
+      expect(sink.idle).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("lines written across several drains come out whole and in order", () => {
     const dir = mkdtempSync(join(tmpdir(), "ds-recycle-"));
     try {
