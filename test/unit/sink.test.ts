@@ -450,12 +450,26 @@ describe("PendingLines hands its buffer over", () => {
     expect(p.buf).toBe(before);
   });
 
-  test("a drain of several MB is sealed into 1 MiB chunks, written by one flush in order", () => {
-    const dir = mkdtempSync(join(tmpdir(), "ds-chunks-"));
+  /** A LineSink on a regular file: `feed` pushes lines (and flushes as it likes); the file must hold exactly them. */
+  function intoFile(feed: (sink: LineSink, path: string) => string[]): LineSink {
+    const dir = mkdtempSync(join(tmpdir(), "ds-lines-"));
     try {
       const path = join(dir, "out");
       const fd = openSync(path, "w");
       const sink = new LineSink(fd);
+      const want = feed(sink, path);
+      sink.flush();
+      closeSync(fd);
+      expect(readFileSync(path, "utf8")).toBe(`${want.join("\n")}\n`);
+      expect(sink.written).toBe(want.length);
+      return sink;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test("a drain of several MB is sealed into 1 MiB chunks, written by one flush in order", () => {
+    const sink = intoFile((sink, path) => {
       const want: string[] = [];
       for (let i = 0; i < 5000; i++) {
         const s = `line ${i} ${"c".repeat(i % 1500)}`;
@@ -463,22 +477,13 @@ describe("PendingLines hands its buffer over", () => {
         sink.push(s);
       }
       expect(readFileSync(path).length).toBe(0);
-      sink.flush();
-      closeSync(fd);
-      expect(readFileSync(path, "utf8")).toBe(`${want.join("\n")}\n`);
-      expect(sink.written).toBe(want.length);
-      expect(sink.idle).toBe(true);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      return want;
+    });
+    expect(sink.idle).toBe(true);
   });
 
   test("lines written across several drains come out whole and in order", () => {
-    const dir = mkdtempSync(join(tmpdir(), "ds-recycle-"));
-    try {
-      const path = join(dir, "out");
-      const fd = openSync(path, "w");
-      const sink = new LineSink(fd);
+    intoFile((sink) => {
       const want: string[] = [];
       for (let d = 0; d < 20; d++) {
         for (let i = 0; i < 50 + d * 40; i++) {
@@ -488,11 +493,7 @@ describe("PendingLines hands its buffer over", () => {
         }
         sink.flush();
       }
-      closeSync(fd);
-      expect(readFileSync(path, "utf8")).toBe(`${want.join("\n")}\n`);
-      expect(sink.written).toBe(want.length);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      return want;
+    });
   });
 });
