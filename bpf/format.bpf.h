@@ -65,6 +65,14 @@ static __always_inline __u32 ds_put_u64(char *buf, __u32 pos, __u64 v, const __u
 	return pos + n;
 }
 
+static __always_inline __u32 ds_put_u32(char *buf, __u32 pos, __u32 v, const __u32 mask)
+{
+	__u32 n = ds_dec_len(v, 10);
+
+	ds_put_dec(buf, pos, v, n, 10, mask);
+	return pos + n;
+}
+
 /*
  * The 8 digits of v < 10^8, zero-padded, as values 0-9 with the most
  * significant in the lowest byte (the text's order in memory, little-endian),
@@ -88,10 +96,11 @@ static __always_inline __u64 ds_digits8(__u64 v)
  * land in [pos & mask, (pos & mask) + 10), contiguous (not wrapped by mask):
  * the caller has 10 bytes of room there and writes what follows the number
  * afterwards. No branch, no division: pid_tree formats eight of these per
- * record, and the byte-per-digit form (ds_put_dec, ten divides) was the
- * hottest code of every record.
+ * record, and the byte-per-digit form (ds_put_u32, ten divides) was the
+ * hottest code of every record. (fd_text keeps ds_put_u32: exec only, and
+ * the code 6.1's verifier accepts there.)
  */
-static __always_inline __u32 ds_put_u32(char *buf, __u32 pos, __u32 v, const __u32 mask)
+static __always_inline __u32 ds_put_u32_swar(char *buf, __u32 pos, __u32 v, const __u32 mask)
 {
 	const __u64 lo7 = 0x7f7f7f7f7f7f7f7full;
 	__u64 hi = ((__u64)v * 0x55e63b89ull) >> 57; /* v / 10^8: 0-42, exact for any u32 */
@@ -104,8 +113,10 @@ static __always_inline __u32 ds_put_u32(char *buf, __u32 pos, __u32 v, const __u
 	/* d's leading zero digits: the index of its first nonzero byte, at most 7 (0 is "0"), none after hi. */
 	__u64 nz = (((d & lo7) + lo7) | d) & ~lo7;
 	__u64 lz = ((((nz & -nz) >> 7) - 1) & 0x0101010101010101ull) * 0x0101010101010101ull >> 56;
-	char *at = buf + (pos & mask);
+	char *at;
 
+	asm volatile("" : "+r"(pos)); /* keep the mask: clang drops one it proves redundant, 6.1's verifier cannot */
+	at = buf + (pos & mask);
 	lz -= lz >> 3;
 	lz *= 1 - ds_lt(0, hi);
 	*(__u16 *)at = th;

@@ -78,7 +78,7 @@ static __always_inline __u32 first_zero_byte(__u64 x)
  * DS_PID_TREE_DEPTH entries, ending after pid 1 or before pid 0 (the idle
  * task, parent of kthreadd). Each entry is at most 10 digits, '.', 16 bytes
  * stored for the comm: it stays inside the DS_PID_TREE_ENTRY bytes of room
- * after pos, the digits' spill (ds_put_dec32) included. __noinline and
+ * after pos, the digits' spill (ds_put_u32_swar) included. __noinline and
  * lengths kept in ci: the verifier explores the loop's eight exits here once,
  * not through the caller's rest. task is current (see self(), heap.bpf.h).
  *
@@ -107,7 +107,7 @@ static __noinline void common_info_fill(struct task_struct *task, struct ds_comm
 			ci->pid_tree[pos & (DS_PID_TREE_CAP - 1)] = '<';
 			pos++;
 		}
-		pos = ds_put_u32(ci->pid_tree, pos & (DS_PID_TREE_CAP - 1), tgid, DS_PID_TREE_CAP - 1);
+		pos = ds_put_u32_swar(ci->pid_tree, pos & (DS_PID_TREE_CAP - 1), tgid, DS_PID_TREE_CAP - 1);
 		ci->pid_tree[pos & (DS_PID_TREE_CAP - 1)] = '.';
 		pos++;
 		c0 = *(const __u64 *)&t->comm[0];
