@@ -163,6 +163,19 @@ static __always_inline void creds_read(const struct cred *cr, struct ds_creds *o
 		__u32 uid, gid, suid, sgid, euid, egid, fsuid, fsgid;
 	} ids = {};
 
+	if (ds_cfg.task_cast) { /* loads, not a read (DS_LOAD, heap.bpf.h) */
+		const struct cred *c = ds_cast(cr, cred);
+
+		o->uid = c->uid.val;
+		o->euid = c->euid.val;
+		o->suid = c->suid.val;
+		o->fsuid = c->fsuid.val;
+		o->gid = c->gid.val;
+		o->egid = c->egid.val;
+		o->sgid = c->sgid.val;
+		o->fsgid = c->fsgid.val;
+		return;
+	}
 	bpf_core_read(&ids, sizeof(ids), &cr->uid);
 	o->uid = ids.uid;
 	o->euid = ids.euid;
@@ -179,6 +192,8 @@ static __always_inline __u64 cap_effective(const struct cred *cr)
 	__u64 v = 0;
 
 	/* A u64 since 6.3, two u32 before: 8 bytes either way, read once where they lie. */
+	if (ds_cfg.task_cast)
+		return *(const __u64 *)&ds_cast(cr, cred)->cap_effective;
 	bpf_core_read(&v, sizeof(v), &cr->cap_effective);
 	return v;
 }
@@ -190,14 +205,20 @@ static __always_inline void inflight_save(struct ds_sys_enter *ctx, __u32 kind)
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct ds_inflight in;
 
-	/* Not a memcpy: the verifier refuses a derived ctx pointer. */
+	/*
+	 * Not a memcpy: the verifier refuses a derived ctx pointer. Not six
+	 * loads either: a context load raises the program's max_ctx_offset, and
+	 * 6.1 then refuses to attach it to a syscall with fewer arguments (EACCES).
+	 */
 	bpf_probe_read_kernel(in.args, sizeof(in.args), ctx->args);
 	creds_read(cr, &in.creds);
 	in.cap_effective = cap_effective(cr);
-	/* Zeroed first: the helper stops at the name's NUL, and comm_len() counts trailing zeros. */
-	in.comm[0] = 0;
-	in.comm[1] = 0;
-	bpf_get_current_comm(in.comm, sizeof(in.comm));
+	/*
+	 * Loads, not bpf_get_current_comm(): the kernel keeps comm NUL-padded
+	 * (every writer is strscpy_pad), which comm_len() counts on.
+	 */
+	in.comm[0] = *(const __u64 *)&self()->comm[0];
+	in.comm[1] = *(const __u64 *)&self()->comm[8];
 	in.kind = kind;
 	in.step = 0;
 	in.pad = 0;
