@@ -28,57 +28,6 @@ struct path_walk {
 	__u32 done; /* 1: reached the root, 0: still walking or cut short */
 };
 
-/*
- * Where a dentry keeps a short name inline: d_iname until 6.14, then the
- * union d_shortname (CO-RE flavours: each relocates only where it exists).
- */
-struct dentry___iname {
-	unsigned char d_iname[32];
-} __attribute__((preserve_access_index));
-
-struct dentry___shortname {
-	union {
-		unsigned char string[40];
-	} d_shortname;
-} __attribute__((preserve_access_index));
-
-static __always_inline __u64 dentry_inline_name(void)
-{
-	if (bpf_core_field_exists(struct dentry___iname, d_iname))
-		return bpf_core_field_offset(struct dentry___iname, d_iname);
-	return bpf_core_field_offset(struct dentry___shortname, d_shortname);
-}
-
-#define DS_INLINE_COPY 32 /* bytes of an inline name copied with loads; both layouts hold at least 32 */
-
-/*
- * A short name (most path components) into swap at pos, ending at `end`,
- * with four 8-byte loads from the dentry's inline buffer instead of a
- * bpf_probe_read_kernel() call. The stores run up to 32 - len bytes past
- * `end`, over what the walk already wrote there: those 32 bytes are parked
- * in swap[0, 32) (unused while pos >= 64: the walk writes downwards from
- * the end) and put back. One word at a time through one register: four
- * live ones made clang spill, and path_step's frame is part of the 512
- * bytes 6.1 allows the nest3 call chain.
- */
-static __always_inline void copy_inline_name(char *swap, __u32 pos, __u32 end, const struct dentry *d)
-{
-	const __u64 *src = (const void *)ds_cast(d, dentry) + dentry_inline_name();
-	__u64 *at = (void *)(swap + (pos & (DS_PATH_CAP - 1)));
-	__u64 *rest = (void *)(swap + (end & (DS_PATH_CAP - 1)));
-	__u64 *park = (void *)swap;
-
-#pragma unroll
-	for (int k = 0; k < DS_INLINE_COPY / 8; k++)
-		park[k] = rest[k];
-#pragma unroll
-	for (int k = 0; k < DS_INLINE_COPY / 8; k++)
-		at[k] = src[k];
-#pragma unroll
-	for (int k = 0; k < DS_INLINE_COPY / 8; k++)
-		rest[k] = park[k];
-}
-
 static long path_step(__u32 i, struct path_walk *w)
 {
 	struct dentry *d = w->d;
@@ -110,11 +59,7 @@ static long path_step(__u32 i, struct path_walk *w)
 	if (w->pos < len + 1 + 3)
 		return 1;
 	pos = w->pos - len;
-	if (ds_cfg.task_cast && len <= DS_INLINE_COPY && pos >= 2 * DS_INLINE_COPY &&
-	    name == (const void *)d + dentry_inline_name())
-		copy_inline_name(swap, pos, w->pos, d);
-	else
-		bpf_probe_read_kernel(swap + (pos & (DS_PATH_CAP - 1)), len & DS_NAME_MAX, name);
+	bpf_probe_read_kernel(swap + (pos & (DS_PATH_CAP - 1)), len & DS_NAME_MAX, name);
 	pos -= 1;
 	swap[pos & (DS_PATH_CAP - 1)] = '/';
 	w->pos = pos;
