@@ -45,10 +45,10 @@ struct ds_msghdr {
 /* The UDP socket behind fd, or NULL. */
 static __always_inline struct sock *udp_sock(struct task_struct *task, __s64 fd)
 {
-	struct sock *sk = file_sock(fd_file(task, fd));
+	struct sock *sk = file_sock(fd_file(fd));
 
-	if (!sk || BPF_CORE_READ(sk, sk_protocol) != DS_IPPROTO_UDP ||
-	    !inet_family(BPF_CORE_READ(sk, __sk_common.skc_family)))
+	if (!sk || DS_LOAD(sock, sk, sk_protocol) != DS_IPPROTO_UDP ||
+	    !inet_family(DS_LOAD(sock, sk, __sk_common.skc_family)))
 		return NULL;
 	return sk;
 }

@@ -47,7 +47,7 @@ enum {
  */
 static __noinline __u32 resolve_at(struct ds_rec_info *info, int into_b, __s64 dfd, const char *uname)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
+	struct fs_struct *fs = self()->fs;
 	char *out = into_b ? info->b : info->a;
 	__u32 *flags = &info->flags;
 	struct dentry *d = NULL;
@@ -61,14 +61,14 @@ static __noinline __u32 resolve_at(struct ds_rec_info *info, int into_b, __s64 d
 		return 0;
 	bpf_probe_read_user(&c, 1, uname);
 	if (c == '/') {
-		d = BPF_CORE_READ(task, fs, root.dentry);
-		m = BPF_CORE_READ(task, fs, root.mnt);
+		d = fs->root.dentry;
+		m = fs->root.mnt;
 	} else if (dfd == DS_AT_FDCWD) {
-		d = BPF_CORE_READ(task, fs, pwd.dentry);
-		m = BPF_CORE_READ(task, fs, pwd.mnt);
-	} else if ((f = fd_file(task, dfd))) {
-		d = BPF_CORE_READ(f, f_path.dentry);
-		m = BPF_CORE_READ(f, f_path.mnt);
+		d = fs->pwd.dentry;
+		m = fs->pwd.mnt;
+	} else if ((f = fd_file(dfd))) {
+		d = DS_LOAD(file, f, f_path.dentry);
+		m = DS_LOAD(file, f, f_path.mnt);
 	}
 	r = build_path(d, m, out, info->swap);
 	len = r & ~DS_PATH_TRUNCATED;
@@ -90,16 +90,23 @@ static __noinline __u32 resolve_at(struct ds_rec_info *info, int into_b, __s64 d
 	return (len + n - 1) & (DS_PATH_CAP - 1);
 }
 
-/* The first inet socket among the process's fds 0-15 (Elkeid's create_file socket). */
-static __noinline void first_socket(struct task_struct *task, struct ds_sock_data *d)
+/*
+ * The first inet socket among the process's fds 0-15 (Elkeid's create_file
+ * socket). The sixteen slots in one read into `scratch` (slot memory), not one
+ * read each: a table has at least BITS_PER_LONG slots, and i < max is still
+ * checked per slot.
+ */
+static __noinline void first_socket(struct ds_sock_data *d, struct file **scratch)
 {
-	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
-	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct fdtable *fdt = self()->files->fdt;
+	struct file **fds = fdt->fd;
+	unsigned int max = fdt->max_fds;
 
+	if (bpf_probe_read_kernel(scratch, DS_SOCK_SCAN * sizeof(*scratch), fds))
+		return;
 	for (int i = 0; i < DS_SOCK_SCAN && i < max; i++) {
-		struct file *f = NULL;
+		struct file *f = scratch[i];
 
-		bpf_probe_read_kernel(&f, sizeof(f), &fds[i]);
 		if (f && sock_read(file_sock(f), d)) {
 			d->fd = i;
 			return;
@@ -152,8 +159,8 @@ static __always_inline struct file *created(struct task_struct *task, const stru
 
 	if (in->kind > DS_OPENAT2 || in->res < 0)
 		return NULL;
-	f = fd_file(task, in->res);
-	return f && (BPF_CORE_READ(f, f_mode) & DS_FMODE_CREATED) ? f : NULL;
+	f = fd_file(in->res);
+	return f && (DS_LOAD(file, f, f_mode) & DS_FMODE_CREATED) ? f : NULL;
 }
 
 static __always_inline int create_want(struct task_struct *task, const struct ds_inflight *in)
@@ -172,10 +179,10 @@ static __always_inline __u32 create_fill(struct task_struct *task, struct ds_rec
 	__builtin_memset(d, 0, sizeof(*d));
 	if (f) {
 		rec_file_path(task, info, f);
-		ino = BPF_CORE_READ(f, f_inode);
-		d->mode = BPF_CORE_READ(ino, i_mode);
+		ino = DS_LOAD(file, f, f_inode);
+		d->mode = DS_LOAD(inode, ino, i_mode);
 		d->dev = BPF_CORE_READ(ino, i_sb, s_dev);
-		d->ino = BPF_CORE_READ(ino, i_ino);
+		d->ino = DS_LOAD(inode, ino, i_ino);
 		d->oflags = kind == DS_OPEN ? in->args[1] : kind == DS_OPENAT ? in->args[2] : kind == DS_CREAT ? 01101 : 0;
 		if (kind == DS_OPENAT2)
 			bpf_probe_read_user(&d->oflags, sizeof(d->oflags), (void *)in->args[2]);
@@ -186,7 +193,7 @@ static __always_inline __u32 create_fill(struct task_struct *task, struct ds_rec
 		d->mode = in->args[2];
 		info->len_a = resolve_at(info, 0, (int)in->args[0], (void *)in->args[1]);
 	}
-	first_socket(task, &d->sock);
+	first_socket(&d->sock, (struct file **)info->swap); /* swap: the paths above are done with it */
 	info->data_len = sizeof(*d);
 	return DS_EVENT_CREATE_FILE;
 }
@@ -346,7 +353,7 @@ static __always_inline __u32 load_module_fill(struct task_struct *task, struct d
 	if (in->kind == DS_FINIT_MODULE) {
 		d->fd = in->args[0];
 		d->mflags = in->args[2];
-		f = fd_file(task, d->fd);
+		f = fd_file(d->fd);
 		if (f)
 			rec_file_path(task, info, f);
 	}

@@ -73,4 +73,55 @@ static __always_inline __u32 ds_put_u32(char *buf, __u32 pos, __u32 v, const __u
 	return pos + n;
 }
 
+/*
+ * The 8 digits of v < 10^8, zero-padded, as values 0-9 with the most
+ * significant in the lowest byte (the text's order in memory, little-endian),
+ * in a few multiplies (Lemire's fixed-width SWAR conversion: two 4-digit
+ * lanes split by 100, then by 10). Division-free: BPF has no multiply-high,
+ * so clang leaves v / 10 a real divide.
+ */
+static __always_inline __u64 ds_digits8(__u64 v)
+{
+	__u64 hi = (v * 109951163ull) >> 40; /* v / 10000, exact below 10^8 */
+	__u64 merged = hi | ((v - hi * 10000) << 32);
+	__u64 top = ((merged * 10486ull) >> 20) & 0x7f0000007full;
+	__u64 hundreds = ((merged - 100 * top) << 16) + top;
+	__u64 tens = ((hundreds * 103ull) >> 10) & 0x000f000f000f000full;
+
+	return tens + ((hundreds - 10 * tens) << 8);
+}
+
+/*
+ * v at buf[pos & mask] as %u prints it; returns pos plus its digits. Stores
+ * land in [pos & mask, (pos & mask) + 10), contiguous (not wrapped by mask):
+ * the caller has 10 bytes of room there and writes what follows the number
+ * afterwards. No branch, no division: pid_tree formats eight of these per
+ * record, and the byte-per-digit form (ds_put_u32, ten divides) was the
+ * hottest code of every record. (fd_text keeps ds_put_u32: exec only, and
+ * the code 6.1's verifier accepts there.)
+ */
+static __always_inline __u32 ds_put_u32_swar(char *buf, __u32 pos, __u32 v, const __u32 mask)
+{
+	const __u64 lo7 = 0x7f7f7f7f7f7f7f7full;
+	__u64 hi = ((__u64)v * 0x55e63b89ull) >> 57; /* v / 10^8: 0-42, exact for any u32 */
+	__u64 d = ds_digits8(v - hi * 100000000);
+	__u64 tens = (hi * 103) >> 10;                /* hi / 10 */
+	__u64 two = ds_lt(9, hi);                     /* hi has two digits */
+	__u32 nh = ds_lt(0, hi) + two;                /* hi's digits: 0, 1 or 2 */
+	/* hi's text: "T" "U" when two digits, else "U" (the byte after it is overwritten below). */
+	__u64 th = ('0' + hi - tens * 10) + two * (('0' + tens) + (('0' + hi - tens * 10) << 8) - ('0' + hi - tens * 10));
+	/* d's leading zero digits: the index of its first nonzero byte, at most 7 (0 is "0"), none after hi. */
+	__u64 nz = (((d & lo7) + lo7) | d) & ~lo7;
+	__u64 lz = ((((nz & -nz) >> 7) - 1) & 0x0101010101010101ull) * 0x0101010101010101ull >> 56;
+	char *at;
+
+	asm volatile("" : "+r"(pos)); /* keep the mask: clang drops one it proves redundant, 6.1's verifier cannot */
+	at = buf + (pos & mask);
+	lz -= lz >> 3;
+	lz *= 1 - ds_lt(0, hi);
+	*(__u16 *)at = th;
+	*(__u64 *)(at + nh) = (d + 0x3030303030303030ull) >> (8 * lz);
+	return pos + nh + 8 - lz;
+}
+
 #endif /* DS_FORMAT_BPF_H */

@@ -12,6 +12,7 @@
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 #include "dual_slot.h"
 
 /* Written by user space before bpf_object__load (bpf_map__initial_value). */
@@ -53,6 +54,20 @@ static __always_inline struct task_struct *self(void)
 		return bpf_rdonly_cast(t, bpf_core_type_id_kernel(struct task_struct));
 	return t;
 }
+
+/*
+ * A field of any kernel pointer p (of struct type), read the cheapest way the
+ * kernel allows: where bpf_rdonly_cast exists (task_cast), p is cast to an
+ * untrusted BTF pointer and the field is a plain fault-safe load (the
+ * verifier turns the cast into a register move); elsewhere (6.1) it is
+ * BPF_CORE_READ, a bpf_probe_read_kernel() call. Same value either way (0
+ * when p cannot be read). ds_cfg is read-only data, so the verifier prunes
+ * the branch not taken: 6.1 checks and runs exactly the code it did before.
+ * A path component cost five helper calls; with the casts it costs one.
+ */
+#define ds_cast(p, type) ((struct type *)bpf_rdonly_cast((void *)(p), bpf_core_type_id_kernel(struct type)))
+#define DS_LOAD(type, p, field) \
+	(ds_cfg.task_cast ? ds_cast(p, type)->field : BPF_CORE_READ((struct type *)(p), field))
 
 struct sd_percpu_data {
 	__u8 data[SD_EVENT_MAX];

@@ -19,11 +19,16 @@
 #include "record.bpf.h"
 #include "exec_context.bpf.h"
 
-/* The open file behind a descriptor of `task`, or NULL. */
-static __always_inline struct file *fd_file(struct task_struct *task, __s64 fd)
+/*
+ * The open file behind a descriptor of the current task, or NULL. The fd
+ * table through self()'s loads (heap.bpf.h); only the slot, an index the
+ * verifier cannot bound, is a read.
+ */
+static __always_inline struct file *fd_file(__s64 fd)
 {
-	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
-	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct fdtable *fdt = self()->files->fdt;
+	struct file **fds = fdt->fd;
+	unsigned int max = fdt->max_fds;
 	struct file *f = NULL;
 
 	if (fd < 0 || fd >= max)
@@ -37,10 +42,15 @@ static __always_inline struct sock *file_sock(struct file *f)
 {
 	struct socket *sock;
 
-	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & DS_S_IFMT) != DS_S_IFSOCK)
+	struct inode *ino;
+
+	if (!f)
 		return NULL;
-	sock = BPF_CORE_READ(f, private_data);
-	return BPF_CORE_READ(sock, sk);
+	ino = DS_LOAD(file, f, f_inode);
+	if ((DS_LOAD(inode, ino, i_mode) & DS_S_IFMT) != DS_S_IFSOCK)
+		return NULL;
+	sock = DS_LOAD(file, f, private_data);
+	return DS_LOAD(socket, sock, sk);
 }
 
 /* An inet socket's two ends as the kernel holds them; 0 (d untouched) for any other family. */
@@ -50,18 +60,18 @@ static __noinline int sock_read(struct sock *sk, struct ds_sock_data *d)
 
 	if (!sk)
 		return 0;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	family = DS_LOAD(sock, sk, __sk_common.skc_family);
 	if (family != DS_AF_INET && family != DS_AF_INET6)
 		return 0;
 	d->family = family;
-	d->protocol = BPF_CORE_READ(sk, sk_protocol);
-	d->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	d->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	d->protocol = DS_LOAD(sock, sk, sk_protocol);
+	d->sport = DS_LOAD(sock, sk, __sk_common.skc_num);
+	d->dport = bpf_ntohs(DS_LOAD(sock, sk, __sk_common.skc_dport));
 	d->sip_1 = 0;
 	d->dip_1 = 0;
 	if (family == DS_AF_INET) {
-		d->sip_0 = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		d->dip_0 = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		d->sip_0 = DS_LOAD(sock, sk, __sk_common.skc_rcv_saddr);
+		d->dip_0 = DS_LOAD(sock, sk, __sk_common.skc_daddr);
 	} else {
 		bpf_probe_read_kernel(&d->sip_0, 16, (void *)sk + bpf_core_field_offset(struct sock, __sk_common.skc_v6_rcv_saddr));
 		bpf_probe_read_kernel(&d->dip_0, 16, (void *)sk + bpf_core_field_offset(struct sock, __sk_common.skc_v6_daddr));
@@ -152,7 +162,7 @@ static __always_inline __u32 connect_fill(struct task_struct *task, struct ds_re
 
 	__builtin_memset(d, 0, sizeof(*d));
 	d->fd = in->args[0];
-	sock_read(file_sock(fd_file(task, d->fd)), d);
+	sock_read(file_sock(fd_file(d->fd)), d);
 	sockaddr_user((void *)in->args[1], in->args[2], d, 1);
 	info->data_len = sizeof(*d);
 	return DS_EVENT_CONNECT;
@@ -179,8 +189,8 @@ int ds_accept_exit(struct ds_sys_exit *ctx)
 
 	if (ctx->ret < 0)
 		return 0;
-	sk = file_sock(fd_file(task, ctx->ret));
-	if (!sk || !inet_family(BPF_CORE_READ(sk, __sk_common.skc_family)))
+	sk = file_sock(fd_file(ctx->ret));
+	if (!sk || !inet_family(DS_LOAD(sock, sk, __sk_common.skc_family)))
 		return 0;
 	info = rec_begin(task);
 	if (!info)
@@ -210,7 +220,7 @@ static __always_inline __u32 bind_fill(struct task_struct *task, struct ds_rec_i
 
 	__builtin_memset(d, 0, sizeof(*d));
 	d->fd = in->args[0];
-	sock_read(file_sock(fd_file(task, d->fd)), d);
+	sock_read(file_sock(fd_file(d->fd)), d);
 	if (!d->sport || in->res)
 		sockaddr_user((void *)in->args[1], in->args[2], d, 0);
 	info->data_len = sizeof(*d);

@@ -15,6 +15,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "dual_slot.h"
+#include "heap.bpf.h"
 
 /* Set in build_path's return value when the walk was cut short. */
 #define DS_PATH_TRUNCATED (1u << 31)
@@ -31,27 +32,27 @@ static long path_step(__u32 i, struct path_walk *w)
 {
 	struct dentry *d = w->d;
 	struct mount *mnt = w->mnt;
-	struct dentry *mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
-	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	struct dentry *mnt_root = DS_LOAD(mount, mnt, mnt.mnt_root);
+	struct dentry *parent = DS_LOAD(dentry, d, d_parent);
 	const unsigned char *name;
 	char *swap = w->swap;
 	__u32 len, pos;
 
 	if (d == mnt_root) {
-		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+		struct mount *up = DS_LOAD(mount, mnt, mnt_parent);
 
 		/* The namespace root (or an internal mount's). */
 		if (up == mnt) {
 			w->done = 1;
 			return 1;
 		}
-		w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->d = DS_LOAD(mount, mnt, mnt_mountpoint);
 		w->mnt = up;
 		return 0;
 	}
 
-	len = BPF_CORE_READ(d, d_name.len);
-	name = BPF_CORE_READ(d, d_name.name);
+	len = DS_LOAD(dentry, d, d_name.len);
+	name = DS_LOAD(dentry, d, d_name.name);
 	if (len > DS_NAME_MAX)
 		len = DS_NAME_MAX;
 	/* Keep room for the separator and a 3-byte "…" marker. */
@@ -115,13 +116,17 @@ static __always_inline int file_is_memfd(struct file *f)
 {
 	__u64 name = 0;
 
-	bpf_probe_read_kernel(&name, 6, BPF_CORE_READ(f, f_path.dentry, d_name.name));
+	struct dentry *d = DS_LOAD(file, f, f_path.dentry);
+
+	bpf_probe_read_kernel(&name, 6, DS_LOAD(dentry, d, d_name.name));
 	return name == 0x3a64666d656dull; /* "memfd:", little-endian */
 }
 
 static __always_inline int file_is_deleted(struct file *f)
 {
-	return BPF_CORE_READ(f, f_inode, __i_nlink) == 0;
+	struct inode *ino = DS_LOAD(file, f, f_inode);
+
+	return DS_LOAD(inode, ino, __i_nlink) == 0;
 }
 
 struct root_walk {
@@ -143,16 +148,16 @@ static long root_step(__u32 i, struct root_walk *w)
 		w->found = 1;
 		return 1;
 	}
-	if (d == BPF_CORE_READ(mnt, mnt.mnt_root)) {
-		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+	if (d == DS_LOAD(mount, mnt, mnt.mnt_root)) {
+		struct mount *up = DS_LOAD(mount, mnt, mnt_parent);
 
 		if (up == mnt)
 			return 1;
-		w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->d = DS_LOAD(mount, mnt, mnt_mountpoint);
 		w->mnt = up;
 		return 0;
 	}
-	parent = BPF_CORE_READ(d, d_parent);
+	parent = DS_LOAD(dentry, d, d_parent);
 	if (parent == d)
 		return 1;
 	w->d = parent;

@@ -143,10 +143,11 @@ static __always_inline __u32 sys_nr(void *ctx)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
+	/* A BTF pointer (the helper's return type): a load, not a read. */
 #if defined(__TARGET_ARCH_arm64)
-	return BPF_CORE_READ(regs, syscallno);
+	return regs->syscallno;
 #else
-	return BPF_CORE_READ(regs, orig_ax);
+	return regs->orig_ax;
 #endif
 }
 
@@ -162,6 +163,19 @@ static __always_inline void creds_read(const struct cred *cr, struct ds_creds *o
 		__u32 uid, gid, suid, sgid, euid, egid, fsuid, fsgid;
 	} ids = {};
 
+	if (ds_cfg.task_cast) { /* loads, not a read (DS_LOAD, heap.bpf.h) */
+		const struct cred *c = ds_cast(cr, cred);
+
+		o->uid = c->uid.val;
+		o->euid = c->euid.val;
+		o->suid = c->suid.val;
+		o->fsuid = c->fsuid.val;
+		o->gid = c->gid.val;
+		o->egid = c->egid.val;
+		o->sgid = c->sgid.val;
+		o->fsgid = c->fsgid.val;
+		return;
+	}
 	bpf_core_read(&ids, sizeof(ids), &cr->uid);
 	o->uid = ids.uid;
 	o->euid = ids.euid;
@@ -178,6 +192,8 @@ static __always_inline __u64 cap_effective(const struct cred *cr)
 	__u64 v = 0;
 
 	/* A u64 since 6.3, two u32 before: 8 bytes either way, read once where they lie. */
+	if (ds_cfg.task_cast)
+		return *(const __u64 *)&ds_cast(cr, cred)->cap_effective;
 	bpf_core_read(&v, sizeof(v), &cr->cap_effective);
 	return v;
 }
@@ -185,19 +201,24 @@ static __always_inline __u64 cap_effective(const struct cred *cr)
 /* sys_enter: keeps the arguments, the creds and the comm for the matching sys_exit. */
 static __always_inline void inflight_save(struct ds_sys_enter *ctx, __u32 kind)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	const struct cred *cr = BPF_CORE_READ(task, cred);
+	const struct cred *cr = self()->cred;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct ds_inflight in;
 
-	/* Not a memcpy: the verifier refuses a derived ctx pointer. */
+	/*
+	 * Not a memcpy: the verifier refuses a derived ctx pointer. Not six
+	 * loads either: a context load raises the program's max_ctx_offset, and
+	 * 6.1 then refuses to attach it to a syscall with fewer arguments (EACCES).
+	 */
 	bpf_probe_read_kernel(in.args, sizeof(in.args), ctx->args);
 	creds_read(cr, &in.creds);
 	in.cap_effective = cap_effective(cr);
-	/* Zeroed first: the helper stops at the name's NUL, and comm_len() counts trailing zeros. */
-	in.comm[0] = 0;
-	in.comm[1] = 0;
-	bpf_get_current_comm(in.comm, sizeof(in.comm));
+	/*
+	 * Loads, not bpf_get_current_comm(): the kernel keeps comm NUL-padded
+	 * (every writer is strscpy_pad), which comm_len() counts on.
+	 */
+	in.comm[0] = *(const __u64 *)&self()->comm[0];
+	in.comm[1] = *(const __u64 *)&self()->comm[8];
 	in.kind = kind;
 	in.step = 0;
 	in.pad = 0;
@@ -252,12 +273,13 @@ static __always_inline struct ds_rec_info *rec_init(__u64 tag, __u32 *gen)
 /* The actor's part of the record: its comm, the common strings, its exe. */
 static __noinline void rec_common(struct task_struct *task, struct ds_rec_info *info)
 {
+	struct task_struct *t = self(); /* task is current: loads, not reads (heap.bpf.h) */
+	struct file *exe = t->mm->exe_file;
 	struct path p;
 	__u32 r;
 
-	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
-
-	bpf_probe_read_kernel(info->comm, sizeof(info->comm), &task->comm);
+	info->comm[0] = *(const __u64 *)&t->comm[0];
+	info->comm[1] = *(const __u64 *)&t->comm[8];
 	common_info_fill(task, &info->ci);
 	p = BPF_CORE_READ(exe, f_path);
 	r = build_path(p.dentry, p.mnt, info->exe, info->swap);
@@ -273,8 +295,8 @@ static __noinline void rec_common(struct task_struct *task, struct ds_rec_info *
 /* A record's own file into string A: its absolute path, and what that path cannot show. */
 static __noinline void rec_file_path(struct task_struct *task, struct ds_rec_info *info, struct file *f)
 {
-	struct dentry *d = BPF_CORE_READ(f, f_path.dentry);
-	struct vfsmount *m = BPF_CORE_READ(f, f_path.mnt);
+	struct dentry *d = DS_LOAD(file, f, f_path.dentry);
+	struct vfsmount *m = DS_LOAD(file, f, f_path.mnt);
 	__u32 r = build_path(d, m, info->a, info->swap);
 
 	info->len_a = r & ~DS_PATH_TRUNCATED;
@@ -317,6 +339,7 @@ static __noinline int emit_record(void *ctx, struct task_struct *task, struct ds
 	__u32 l_comm, l_node, l_tree, l_exe, l_a, l_b, l_c, dlen, head, size, off, gen0 = 0;
 	struct bpf_dynptr dp;
 	struct ds_record *ev;
+	__u64 pid_tgid, uid_gid;
 	void *s0 = NULL;
 
 	if (!c)
@@ -342,11 +365,18 @@ static __noinline int emit_record(void *ctx, struct task_struct *task, struct ds
 	ev->hdr.tag = tag + 1;
 	hdr_fill(&ev->hdr, c, info->type);
 	ev->hdr.encoding = DS_ENCODING_COMPACT;
-	ev->pid = BPF_CORE_READ(task, tgid);
-	ev->tid = BPF_CORE_READ(task, pid);
-	ev->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	ev->uid = BPF_CORE_READ(task, cred, uid.val);
-	ev->gid = BPF_CORE_READ(task, cred, gid.val);
+	/*
+	 * The actor is current in every caller (a syscall's, sched_process_fork's
+	 * parent, exec's task): its ids from the helpers and self()'s loads, not
+	 * eight bpf_probe_read_kernel() calls through task.
+	 */
+	pid_tgid = bpf_get_current_pid_tgid();
+	uid_gid = bpf_get_current_uid_gid();
+	ev->pid = pid_tgid >> 32;
+	ev->tid = (__u32)pid_tgid;
+	ev->ppid = self()->real_parent->tgid;
+	ev->uid = (__u32)uid_gid;
+	ev->gid = uid_gid >> 32;
 	ev->cgroup_id = bpf_get_current_cgroup_id();
 	ev->res = info->res;
 	ev->syscall = info->syscall;

@@ -8,7 +8,7 @@
  * without modules.
  */
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BIN } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
@@ -46,6 +46,27 @@ describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
     // The same open again: the file exists, nothing is created, nothing reported.
     const again = await underAgent(IO_TRIGGER, "create_file", ["create", "new.txt"], { cwd: d });
     expect(only(again.events, "create_file", again.trigger)).toEqual([]);
+  }, 30_000);
+
+  // Path components on both sides of a dentry's inline name size (32 bytes before 6.14, 40 since),
+  // in the created file's path and in the creator's exe (both walked by bpf/path.bpf.h).
+  test("create_file: path and exe with components at and past a dentry's inline name", async () => {
+    const d = tmp();
+    const names = [31, 32, 33, 39, 40, 41, 200].map((n, i) => String.fromCharCode(97 + i).repeat(n));
+    const dir = join(d, ...names);
+    mkdirSync(dir, { recursive: true });
+    const exeDir = join(d, "x".repeat(32), "y".repeat(33));
+    mkdirSync(exeDir, { recursive: true });
+    const exe = join(exeDir, "t".repeat(32));
+    copyFileSync(IO_TRIGGER, exe);
+    chmodSync(exe, 0o755);
+    const file = "z".repeat(32);
+    const { events, trigger } = await underAgent(exe, "create_file", ["create", file], { cwd: dir });
+    const [e] = only(events, "create_file", trigger);
+    expect(e).toBeDefined();
+    expect(e!.path).toBe(join(dir, file));
+    expect(e!.exe).toBe(exe);
+    expect(e!.truncated).toBe(false);
   }, 30_000);
 
   test("create_file: the creating process's socket, when it has one", async () => {

@@ -25,7 +25,17 @@ const HARNESS = String.raw`
 static int bad;
 
 /* buf[0..96) starts as 0xa5; pos 7; text must be printf's, nothing else touched but the spill room. */
+static void check_one(__u64 v, int wide, int swar);
+
+/* ds_put_u32 and ds_put_u32_swar (pid_tree's) for a u32, ds_put_u64 for a u64. */
 static void check(__u64 v, int wide)
+{
+	check_one(v, wide, 0);
+	if (!wide)
+		check_one(v, wide, 1);
+}
+
+static void check_one(__u64 v, int wide, int swar)
 {
 	char buf[96], want[32];
 	const int max = wide ? 20 : 10;
@@ -33,7 +43,7 @@ static void check(__u64 v, int wide)
 	int n;
 
 	memset(buf, 0xa5, sizeof(buf));
-	end = wide ? ds_put_u64(buf, 7, v, 127) : ds_put_u32(buf, 7, (__u32)v, 127);
+	end = wide ? ds_put_u64(buf, 7, v, 127) : swar ? ds_put_u32_swar(buf, 7, (__u32)v, 127) : ds_put_u32(buf, 7, (__u32)v, 127);
 	n = wide ? snprintf(want, sizeof(want), "%llu", (unsigned long long)v) : snprintf(want, sizeof(want), "%u", (__u32)v);
 	if (end != 7u + n || memcmp(buf + 7, want, n) != 0) {
 		printf("value %llu (%s): got %.*s end %u\n", (unsigned long long)v, wide ? "u64" : "u32", (int)(end - 7), buf + 7, end);
