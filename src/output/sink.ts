@@ -100,7 +100,7 @@ export class PendingLines extends ByteBuf {
    * from the pool, or in a new one as large as this drain needed: a storm's
    * drains then write into the same few buffers, where growing one from 64 KiB
    * each drain cost a copy per doubling and a page fault per fresh 4 KiB (a
-   * tenth of the agent's CPU in a connect storm). Give the bytes back with
+   * fifth of the agent's CPU in a connect storm). Give the bytes back with
    * recycle() once written.
    */
   take(): Buffer {
