@@ -2,7 +2,8 @@
  * Builds dual-slot: the BPF object, the native workload tools, the
  * self-contained libbpf, and one `bun build --compile` executable that embeds
  * them all. On the way it regenerates src/wire/layout.gen.ts from the object's
- * BTF (scripts/wire-gen.ts).
+ * BTF (scripts/wire-gen.ts), and from that the compiled renderers,
+ * src/render/lines.gen.ts (scripts/render-gen.ts).
  *
  *   bun run build                  ./dual-slot (embedded libbpf) and
  *                                  ./dual-slot-syslibbpf (dlopens the host's libbpf.so.1;
@@ -159,13 +160,29 @@ async function tools(arch: Arch): Promise<string> {
  */
 async function wireLayout(obj: string): Promise<void> {
   const out = `${root}/src/wire/layout.gen.ts`;
-  const fmt = Bun.spawnSync([`${root}/node_modules/.bin/biome`, "format", `--stdin-file-path=${out}`], {
-    stdin: Buffer.from(generateWire(obj)),
+  writeIfChanged(out, formatted(out, generateWire(obj)));
+}
+
+/**
+ * src/render/lines.gen.ts: the compiled renderers (scripts/render-gen.ts),
+ * generated in a child process so that it reads the layout just written.
+ * Committed, as the layout is.
+ */
+function renderers(): void {
+  const out = `${root}/src/render/lines.gen.ts`;
+  const gen = Bun.spawnSync([process.execPath, `${root}/scripts/render-gen.ts`], { stderr: "pipe" });
+  if (gen.exitCode !== 0) throw new Error(`scripts/render-gen.ts failed: ${gen.stderr.toString().trim()}`);
+  writeIfChanged(out, formatted(out, gen.stdout.toString()));
+}
+
+/** `text` as biome formats the file at `path`. */
+function formatted(path: string, text: string): string {
+  const fmt = Bun.spawnSync([`${root}/node_modules/.bin/biome`, "format", `--stdin-file-path=${path}`], {
+    stdin: Buffer.from(text),
     stderr: "pipe",
   });
-  if (fmt.exitCode !== 0)
-    throw new Error(`biome format of the generated layout failed: ${fmt.stderr.toString().trim()}`);
-  writeIfChanged(out, fmt.stdout.toString());
+  if (fmt.exitCode !== 0) throw new Error(`biome format of ${basename(path)} failed: ${fmt.stderr.toString().trim()}`);
+  return fmt.stdout.toString();
 }
 
 /** Generated files are committed: say so when a build changes one. */
@@ -308,6 +325,7 @@ async function buildVariants(variants: Variant[], commit: string): Promise<Built
       const obj = await timed(`bpf object ${arch}`, () => bpfObject(arch));
       objs.set(arch, obj);
       if (arch === hostArch) await timed("wire layout", () => wireLayout(obj));
+      if (arch === hostArch) await timed("renderers", async () => renderers());
       if (arch === hostArch) writeIfChanged(`${root}/docs/events.md`, eventsDoc());
     }
     // libbpf first: as root, scripts/libbpf.sh installs the (cross) compiler the tools need too.

@@ -3,7 +3,7 @@
  * (the warm-up's, src/render/fast.ts) in a synthetic perf ring, framed, checked
  * and rendered as NDJSON, optionally queued in a sink. No kernel, no root.
  *
- *   bun benchmarks/render.ts [--records N] [--passes N] [--stage frame|render|sink]
+ *   bun benchmarks/render.ts [--records N] [--passes N] [--stage frame|render|sink] [--events exec,connect,...]
  *
  * Prints the best pass (CPU µs per record): what the code costs when nothing
  * else runs. The agent on a storm pays about twice that per event (the storm's
@@ -15,6 +15,7 @@ import { type Framed, framePerf, PERF_RECORD_MAX, PERF_RECORD_SAMPLE } from "../
 import { LineRenderer } from "../src/render/fast.ts";
 import { warmUpRecords } from "../src/render/warm-up.ts";
 import { checkRecord, newSpans } from "../src/wire/decode.ts";
+import type { EventName } from "../src/wire/names.ts";
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
 const RECORDS = Number(args.get("records") ?? 1600);
@@ -22,8 +23,13 @@ const PASSES = Number(args.get("passes") ?? 300);
 const STAGE = args.get("stage") ?? "render";
 if (!["frame", "render", "sink"].includes(STAGE)) throw new Error("--stage is frame, render or sink");
 
-// A drain's worth of records, the host-like variants in turn.
-const variants = warmUpRecords({ host: "host-1" });
+// A drain's worth of records, the host-like variants of the chosen types in turn.
+const types = (args.get("events") ?? "exec").split(",") as EventName[];
+const variants = warmUpRecords({ host: "host-1", events: types }).filter((r) => {
+  const spec = checkRecord(r, newSpans());
+  return typeof spec !== "string" && types.includes(spec.name);
+});
+if (variants.length === 0) throw new Error(`no warm-up records of ${types.join(",")}`);
 const records = Array.from({ length: RECORDS }, (_, i) => variants[i % variants.length]!);
 const sizes = records.map((r) => 8 + Math.ceil((4 + r.length) / 8) * 8);
 const total = sizes.reduce((a, b) => a + b, 0);
@@ -76,6 +82,7 @@ for (let pass = 0; pass < PASSES; pass++) {
 console.log(
   JSON.stringify({
     stage: STAGE,
+    events: types.join(","),
     records: RECORDS,
     passes: PASSES,
     best_cpu_us_per_record: Math.round(best * 100) / 100,

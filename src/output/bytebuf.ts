@@ -4,9 +4,12 @@
  */
 export class ByteBuf {
   buf: Buffer;
+  /** A DataView of `buf`, for the generated renderers' 4-byte stores (one per buffer, not per line). */
+  view: DataView;
   len = 0;
   constructor(size = 1 << 16) {
     this.buf = Buffer.allocUnsafeSlow(size);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
   /** Room for `n` more bytes. */
   ensure(n: number): void {
@@ -16,5 +19,6 @@ export class ByteBuf {
     const b = Buffer.allocUnsafeSlow(size);
     this.buf.copy(b, 0, 0, this.len);
     this.buf = b;
+    this.view = new DataView(b.buffer, b.byteOffset, b.length);
   }
 }

@@ -2,9 +2,10 @@
  * The compiled renderers' compiler: a schema's field tables (schema.ts, and
  * the record schemas) or a summary's parts become a list of steps, each a
  * value read from the record's bytes where its `wire` says, with the constant
- * bytes before it (keys, punctuation, folded constants). fast.ts runs them.
+ * bytes before it (keys, punctuation, folded constants). scripts/render-gen.ts
+ * turns them into the JavaScript of src/render/lines.gen.ts at build time.
  */
-import { u16At, u32At } from "../wire/decode.ts";
+import { u32At } from "../wire/decode.ts";
 import { type EventSpec, memberAt } from "../wire/events.ts";
 import { ds_header } from "../wire/layout.gen.ts";
 import { byValue, Encoding, Mode, Transport } from "../wire/names.ts";
@@ -44,9 +45,11 @@ export enum Op {
   Const,
   /** A summary's conditional parts: skip them unless a member has a value. */
   When,
+  /** The host name, a JSON string known only at run time. */
+  Host,
 }
 
-/** A scalar member's C type, for scalarAt(). */
+/** A scalar member's C type: how the generated code reads it. */
 export enum Kind {
   U8,
   U16,
@@ -69,26 +72,6 @@ const KINDS: Readonly<Record<string, Kind>> = {
 export function s64At(b: Uint8Array, at: number): number {
   const hi = u32At(b, at + 4) | 0;
   return hi >= 0x200000 || hi < -0x1fffff ? Number.NaN : hi * 4294967296 + u32At(b, at);
-}
-
-/** A member's value as a number; NaN for a 64-bit one the general path needs BigInt for. */
-export function scalarAt(b: Uint8Array, at: number, kind: Kind): number {
-  switch (kind) {
-    case Kind.U8:
-      return b[at]!;
-    case Kind.U16:
-      return u16At(b, at);
-    case Kind.U32:
-      return u32At(b, at);
-    case Kind.S32:
-      return u32At(b, at) | 0;
-    case Kind.U64: {
-      const v = u64At(b, at);
-      return v < 0 ? Number.NaN : v;
-    }
-    case Kind.S64:
-      return s64At(b, at);
-  }
 }
 
 export interface Step {
@@ -164,10 +147,7 @@ class Compiler {
   readonly steps: Step[] = [];
   pending = "";
 
-  constructor(
-    private readonly spec: EventSpec,
-    private readonly host: string,
-  ) {}
+  constructor(private readonly spec: EventSpec) {}
 
   /** The step of a value, its `pre` the pending constants. */
   private push(op: Op): Step {
@@ -232,7 +212,8 @@ class Compiler {
           this.pending += key + JSON.stringify(w.value);
           return;
         case "host":
-          this.pending += key + JSON.stringify(this.host);
+          this.pending += key;
+          this.push(Op.Host);
           return;
         case "type":
           this.pending += key + JSON.stringify(this.spec.name);
@@ -423,8 +404,8 @@ class Compiler {
 }
 
 /** Walks one schema as jsonObject() does and compiles it for one record type and context. */
-export function compile<E>(schema: EventSchema<E>, spec: EventSpec, host: string): Compiled {
-  const c = new Compiler(spec, host);
+export function compile<E>(schema: EventSchema<E>, spec: EventSpec): Compiled {
+  const c = new Compiler(spec);
   c.pending = "{";
   c.fields(schema.fields);
   if (schema.heap.length > 0) {
@@ -438,7 +419,7 @@ export function compile<E>(schema: EventSchema<E>, spec: EventSpec, host: string
 
 /** A summary's parts, compiled: the text after a table row's slot0_seq and a space. */
 export function compileSummary(parts: readonly SummaryPart[], spec: EventSpec): Compiled {
-  const c = new Compiler(spec, "");
+  const c = new Compiler(spec);
   c.summary(parts);
   return c.done();
 }

@@ -12,6 +12,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { ByteBuf } from "../../src/output/bytebuf.ts";
 import { LineRenderer } from "../../src/render/fast.ts";
+import { LINES, SUMMARIES } from "../../src/render/lines.gen.ts";
 import { schemaFor } from "../../src/render/record-schema.ts";
 import { warmUpRecords } from "../../src/render/warm-up.ts";
 import { checkRecord, newSpans } from "../../src/wire/decode.ts";
@@ -298,6 +299,14 @@ describe("compiled renderer = general renderer, byte for byte", () => {
       const missing = [...schema.fields, ...schema.heap].filter((f) => f.wire === undefined).map((f) => f.key);
       expect({ type: spec.name, missing }).toEqual({ type: spec.name, missing: [] });
       if (spec.struct.off.syscall !== undefined) expect(schema.summaryParts).toBeDefined();
+    }
+  });
+
+  test("lines.gen.ts has a line renderer for every type and a summary for every type that defines one", () => {
+    for (const spec of EVENTS) {
+      expect({ type: spec.name, line: typeof LINES[spec.type] }).toEqual({ type: spec.name, line: "function" });
+      const summary = schemaFor(spec.name).summaryParts !== undefined ? "function" : "undefined";
+      expect({ type: spec.name, summary: typeof SUMMARIES[spec.type] }).toEqual({ type: spec.name, summary });
     }
   });
 
