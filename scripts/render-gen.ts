@@ -2,7 +2,9 @@
  * Generates src/render/lines.gen.ts: the compiled renderers as TypeScript,
  * one function per record type for its NDJSON line and one for its table
  * summary, from the same compiled steps (src/render/compile.ts) that the
- * schemas' field tables compile to.
+ * schemas' field tables compile to. Runs of statements that several types
+ * share (the common header after the time, the heap object at the end) are
+ * functions of their own that those types call (sharedRuns).
  *
  * Every offset, mask and enum table is a literal in the output, and every
  * constant byte run (keys, punctuation, folded values) is a run of 4-byte
@@ -14,7 +16,7 @@
  *   bun scripts/render-gen.ts [OUT]    (build.ts runs it after the wire layout)
  */
 
-import { type Compiled, compile, compileSummary, Kind, Op, type Step } from "../src/render/compile.ts";
+import { compile, compileSummary, Kind, Op, type Step } from "../src/render/compile.ts";
 import { schemaFor } from "../src/render/record-schema.ts";
 import { EVENTS } from "../src/wire/events.ts";
 import { ds_header, ds_level } from "../src/wire/layout.gen.ts";
@@ -54,8 +56,6 @@ const HELPER_MODULES: Readonly<Record<string, string>> = {
 /** One generated function's source, and the helpers and locals it uses. */
 class Emitter {
   readonly helpers = new Set<string>(["BAIL"]);
-  usesFlags = false;
-  usesArgsCut = false;
   constants = 0;
 
   /** `name(...)`, noting the helper for the imports. */
@@ -122,16 +122,19 @@ class Emitter {
     return `${s} default: ${otherwise}`;
   }
 
-  /** The statements of steps [from, to). */
-  body(steps: readonly Step[], from: number, to: number): string {
-    let s = "";
+  /** The statements of steps [from, to), one per step at that level (an Object's or When's holds its own). */
+  statements(steps: readonly Step[], from: number, to: number): string[] {
+    const out: string[] = [];
     for (let i = from; i < to; i++) {
       const st = steps[i]!;
-      s += this.bytes(st.pre);
-      s += this.step(st, steps, i);
+      out.push(this.bytes(st.pre) + this.step(st, steps, i));
       if (st.op === Op.Object || st.op === Op.When) i += st.skip;
     }
-    return s;
+    return out;
+  }
+
+  body(steps: readonly Step[], from: number, to: number): string {
+    return this.statements(steps, from, to).join("");
   }
 
   private step(st: Step, steps: readonly Step[], i: number): string {
@@ -164,8 +167,6 @@ class Emitter {
         return `switch (bytes[${st.at}]) { ${this.cases(table, "return BAIL;")} }`;
       }
       case Op.Flags: {
-        this.usesFlags = true;
-        if (st.argsCut) this.usesArgsCut = true;
         const cond = `(flags & ${st.mask}) !== 0${st.argsCut ? " || argsCut" : ""}`;
         return `if (${cond}) { ${this.bytes(TRUE)} } else { ${this.bytes(FALSE)} }`;
       }
@@ -192,14 +193,10 @@ class Emitter {
         );
       }
       case Op.Args:
-        this.usesArgsCut = true;
         return `p = ctx.args(bytes, off[${st.at}]!, len[${st.at}]!, out, p); if (p < 0) return BAIL; argsCut = ctx.argsCut;`;
       case Op.Absent: {
         let s = "";
-        if (st.mask !== 0) {
-          this.usesFlags = true;
-          s += `if ((flags & ${st.mask}) !== 0) return BAIL;`;
-        }
+        if (st.mask !== 0) s += `if ((flags & ${st.mask}) !== 0) return BAIL;`;
         if (st.dualOnly) s += `if (bytes[${ds_header.off.mode}] !== ${Mode.dual}) return BAIL;`;
         return s;
       }
@@ -253,44 +250,138 @@ class Emitter {
   }
 }
 
-/** One generated function: its source, and the helpers it imports. */
-function generateFunction(name: string, c: Compiled, flagsAt: number): { src: string; helpers: Set<string> } {
-  const e = new Emitter();
-  const body = e.body(c.steps, 0, c.steps.length) + e.bytes(c.tail);
-  if (e.constants > MAX_CONSTANT_BYTES) throw new Error(`${name}: ${e.constants} constant bytes`);
+const SIGNATURE =
+  "(bytes: Uint8Array, off: Int32Array, len: Int32Array, out: Uint8Array, d: DataView, p: number, ctx: RenderContext): number";
+
+/** A function of these statements: the locals they use first, `p` returned last. */
+function fn(e: Emitter, name: string, statements: readonly string[], flagsAt: number): string {
+  const body = statements.join("");
   let head = "";
-  if (e.usesFlags) head += `const flags = ${e.call("u32At", `bytes, ${flagsAt}`)};`;
-  if (e.usesArgsCut) head += "let argsCut = false;";
-  const src =
-    `function ${name}(bytes: Uint8Array, off: Int32Array, len: Int32Array, out: Uint8Array, d: DataView, p: number, ctx: RenderContext): number {` +
-    `${head}${body}return p; }`;
-  return { src, helpers: e.helpers };
+  if (/\bflags\b/.test(body)) head += `const flags = ${e.call("u32At", `bytes, ${flagsAt}`)};`;
+  if (/\bargsCut\b/.test(body)) head += "let argsCut = false;";
+  return `function ${name}${SIGNATURE} {${head}${body}return p; }`;
+}
+
+/** A line renderer's statements, one per top-level step, and where a run shared with other types may start. */
+interface LineParts {
+  name: string;
+  type: number;
+  flagsAt: number;
+  statements: string[];
+  /** The first statement after the time (the constant before the time names the type). */
+  from: number;
+}
+
+/** Shared runs this short are not worth a call. */
+const MIN_SHARED = 6;
+
+/** The statements [start, end) of a line's run of k at one end of where runs may lie. */
+type Span = (l: LineParts, k: number) => [number, number];
+
+/**
+ * For each line, the run of statements at one end of its movable part that
+ * it shares with the most other lines, weighed by length: the common header
+ * (ids, creds, namespaces, pid_tree, exe...) right after the time, and the
+ * heap object at the end, which every syscall record has at the same
+ * offsets. Each run becomes one function that every line sharing it calls:
+ * one hot function the JIT compiles once, instead of a copy per type that
+ * tiers up on its own. Statements that use argsCut do not move (it is the
+ * calling function's local). Returns each line's run: its key, its span.
+ */
+function sharedRuns(lines: readonly LineParts[], span: Span): Map<string, [string, number, number]> {
+  const key = (l: LineParts, k: number) => {
+    const [start, end] = span(l, k);
+    return `${l.flagsAt}\n${l.statements.slice(start, end).join("\n")}`;
+  };
+  const movable = (l: LineParts) => {
+    let k = 0;
+    for (;;) {
+      const [start, end] = span(l, k + 1);
+      if (start < l.from || end > l.statements.length) return k;
+      if (/\bargsCut\b|ctx\.args/.test(l.statements.slice(start, end).join(""))) return k;
+      k++;
+    }
+  };
+  const counts = new Map<string, number>();
+  for (const l of lines)
+    for (let k = MIN_SHARED; k <= movable(l); k++) counts.set(key(l, k), (counts.get(key(l, k)) ?? 0) + 1);
+  const chosen = new Map<string, [string, number, number]>();
+  for (const l of lines) {
+    let best = 0;
+    let bestScore = 0;
+    for (let k = MIN_SHARED; k <= movable(l); k++) {
+      const n = counts.get(key(l, k))!;
+      if (n >= 2 && (n - 1) * k > bestScore) {
+        best = k;
+        bestScore = (n - 1) * k;
+      }
+    }
+    if (best > 0) chosen.set(l.name, [key(l, best), ...span(l, best)]);
+  }
+  return chosen;
+}
+
+/**
+ * Moves each line's shared run (sharedRuns) into a function of its own, one
+ * per distinct run, named `${prefix}N`; returns those functions.
+ */
+function factor(e: Emitter, lines: LineParts[], span: Span, prefix: string): string[] {
+  const runs = sharedRuns(lines, span);
+  const names = new Map<string, string>();
+  const fns: string[] = [];
+  for (const l of lines) {
+    const run = runs.get(l.name);
+    if (run === undefined) continue;
+    const [k, start, end] = run;
+    let name = names.get(k);
+    if (name === undefined) {
+      name = `${prefix}${names.size + 1}`;
+      names.set(k, name);
+      fns.push(fn(e, name, l.statements.slice(start, end), l.flagsAt));
+    }
+    const call = `p = ${name}(bytes, off, len, out, d, p, ctx); if (p < 0) return BAIL;`;
+    l.statements = [...l.statements.slice(0, start), call, ...l.statements.slice(end)];
+    // What follows the call may still be shared; what it replaced may not be again.
+    if (start === l.from) l.from++;
+  }
+  return fns;
 }
 
 /** The whole module. */
 export function generateRenderers(): string {
+  const e = new Emitter();
   const fns: string[] = [];
-  const helpers = new Set<string>();
-  const lines: string[] = [];
+  const lines: LineParts[] = [];
   const summaries: string[] = [];
   for (const spec of EVENTS) {
     const schema = schemaFor(spec.name);
-    const fn = spec.name.replace(/_(.)/g, (_, c: string) => c.toUpperCase());
+    const name = spec.name.replace(/_(.)/g, (_, c: string) => c.toUpperCase());
     const flagsAt = spec.struct.off.flags;
     if (flagsAt === undefined) throw new Error(`${spec.name} has no flags member`);
-    const line = generateFunction(`${fn}Line`, compile<never>(schema, spec), flagsAt);
-    fns.push(line.src);
-    for (const h of line.helpers) helpers.add(h);
-    lines.push(`  ${spec.type}: ${fn}Line,`);
+    const c = compile<never>(schema, spec);
+    const before = e.constants;
+    const statements = [...e.statements(c.steps, 0, c.steps.length), e.bytes(c.tail)];
+    if (e.constants - before > MAX_CONSTANT_BYTES) throw new Error(`${name}: ${e.constants - before} constant bytes`);
+    const time = statements.findIndex((s) => s.includes("ctx.time("));
+    lines.push({ name: `${name}Line`, type: spec.type, flagsAt, statements, from: time + 1 });
     if (schema.summaryParts !== undefined) {
-      const sum = generateFunction(`${fn}Summary`, compileSummary(schema.summaryParts, spec), flagsAt);
-      fns.push(sum.src);
-      for (const h of sum.helpers) helpers.add(h);
-      summaries.push(`  ${spec.type}: ${fn}Summary,`);
+      const sum = compileSummary(schema.summaryParts, spec);
+      const start = e.constants;
+      const body = [...e.statements(sum.steps, 0, sum.steps.length), e.bytes(sum.tail)];
+      if (e.constants - start > MAX_CONSTANT_BYTES) throw new Error(`${name}Summary: too many constant bytes`);
+      fns.push(fn(e, `${name}Summary`, body, flagsAt));
+      summaries.push(`  ${spec.type}: ${name}Summary,`);
     }
   }
+  const shared = [
+    ...factor(e, lines, (l, k) => [l.from, l.from + k], "common"),
+    ...factor(e, lines, (l, k) => [l.statements.length - k, l.statements.length], "heap"),
+  ];
+  for (const l of lines) {
+    fns.push(fn(e, l.name, l.statements, l.flagsAt));
+  }
   const byModule = new Map<string, string[]>();
-  for (const h of [...helpers].sort()) {
+  for (const h of [...e.helpers].sort()) {
     const m = HELPER_MODULES[h]!;
     byModule.set(m, [...(byModule.get(m) ?? []), h]);
   }
@@ -308,10 +399,11 @@ export function generateRenderers(): string {
     "// biome-ignore-all lint/correctness/noUnusedFunctionParameters: every renderer has the one signature",
     ...imports,
     "",
+    ...shared,
     ...fns,
     "",
     "/** Each record type's NDJSON line renderer, by type. */",
-    `export const LINES: Readonly<Record<number, Generated>> = {\n${lines.join("\n")}\n};`,
+    `export const LINES: Readonly<Record<number, Generated>> = {\n${lines.map((l) => `  ${l.type}: ${l.name},`).join("\n")}\n};`,
     "",
     "/** Each DS_RECORD_HEAD type's table summary renderer, by type. */",
     `export const SUMMARIES: Readonly<Record<number, Generated>> = {\n${summaries.join("\n")}\n};`,

@@ -17,7 +17,112 @@ import {
   writeOctal,
 } from "./writers.ts";
 
-function execLine(
+function common1(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  d.setUint32(p + 0, 0x746b222c, true);
+  d.setUint32(p + 4, 0x5f656d69, true);
+  d.setUint32(p + 8, 0x3a22736e, true);
+  p += 12;
+  {
+    const v = u64At(bytes, 8);
+    if (v < 0) return BAIL;
+    out[p++] = 34;
+    p = writeDec(out, p, v);
+    out[p++] = 34;
+  }
+  d.setUint32(p + 0, 0x7063222c, true);
+  d.setUint32(p + 4, 0x3a2275, true);
+  p += 7;
+  p = writeDec(out, p, u32At(bytes, 32));
+  d.setUint32(p + 0, 0x6970222c, true);
+  d.setUint32(p + 4, 0x3a2264, true);
+  p += 7;
+  p = writeNum(out, p, u32At(bytes, 104));
+  d.setUint32(p + 0, 0x6974222c, true);
+  d.setUint32(p + 4, 0x3a2264, true);
+  p += 7;
+  p = writeNum(out, p, u32At(bytes, 108));
+  d.setUint32(p + 0, 0x7070222c, true);
+  d.setUint32(p + 4, 0x3a226469, true);
+  p += 8;
+  p = writeNum(out, p, u32At(bytes, 112));
+  d.setUint32(p + 0, 0x6975222c, true);
+  d.setUint32(p + 4, 0x3a2264, true);
+  p += 7;
+  p = writeNum(out, p, u32At(bytes, 116));
+  d.setUint32(p + 0, 0x6967222c, true);
+  d.setUint32(p + 4, 0x3a2264, true);
+  p += 7;
+  p = writeNum(out, p, u32At(bytes, 120));
+  d.setUint32(p + 0, 0x6f63222c, true);
+  d.setUint32(p + 4, 0x3a226d6d, true);
+  p += 8;
+  {
+    const s = off[0]!;
+    const n = len[0]!;
+    out[p++] = 34;
+    p = jsonText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+    out[p++] = 34;
+  }
+  d.setUint32(p + 0, 0x6763222c, true);
+  d.setUint32(p + 4, 0x70756f72, true);
+  d.setUint32(p + 8, 0x2264695f, true);
+  d.setUint32(p + 12, 0x3a, true);
+  p += 13;
+  {
+    const v = u64At(bytes, 128);
+    if (v < 0) return BAIL;
+    out[p++] = 34;
+    p = writeDec(out, p, v);
+    out[p++] = 34;
+  }
+  d.setUint32(p + 0, 0x7565222c, true);
+  d.setUint32(p + 4, 0x3a226469, true);
+  p += 8;
+  p = writeNum(out, p, u32At(bytes, 40));
+  d.setUint32(p + 0, 0x6765222c, true);
+  d.setUint32(p + 4, 0x3a226469, true);
+  p += 8;
+  p = writeNum(out, p, u32At(bytes, 44));
+  d.setUint32(p + 0, 0x6770222c, true);
+  d.setUint32(p + 4, 0x3a226469, true);
+  p += 8;
+  p = writeNum(out, p, u32At(bytes, 48));
+  d.setUint32(p + 0, 0x6973222c, true);
+  d.setUint32(p + 4, 0x3a2264, true);
+  p += 7;
+  p = writeNum(out, p, u32At(bytes, 52));
+  d.setUint32(p + 0, 0x6573222c, true);
+  d.setUint32(p + 4, 0x6f697373, true);
+  d.setUint32(p + 8, 0x2264696e, true);
+  d.setUint32(p + 12, 0x3a, true);
+  p += 13;
+  p = writeNum(out, p, u32At(bytes, 56));
+  d.setUint32(p + 0, 0x7561222c, true);
+  d.setUint32(p + 4, 0x3a226469, true);
+  p += 8;
+  p = writeNum(out, p, u32At(bytes, 60));
+  d.setUint32(p + 0, 0x6970222c, true);
+  d.setUint32(p + 4, 0x5f736e64, true);
+  d.setUint32(p + 8, 0x3a226469, true);
+  p += 12;
+  p = writeNum(out, p, u32At(bytes, 64));
+  d.setUint32(p + 0, 0x6e6d222c, true);
+  d.setUint32(p + 4, 0x5f736e74, true);
+  d.setUint32(p + 8, 0x3a226469, true);
+  p += 12;
+  p = writeNum(out, p, u32At(bytes, 68));
+  return p;
+}
+function common2(
   bytes: Uint8Array,
   off: Int32Array,
   len: Int32Array,
@@ -27,23 +132,6 @@ function execLine(
   ctx: RenderContext,
 ): number {
   const flags = u32At(bytes, 124);
-  let argsCut = false;
-  d.setUint32(p + 0, 0x6373227b, true);
-  d.setUint32(p + 4, 0x616d6568, true);
-  d.setUint32(p + 8, 0x2c313a22, true);
-  d.setUint32(p + 12, 0x736f6822, true);
-  d.setUint32(p + 16, 0x3a2274, true);
-  p += 19;
-  p = put(out, p, ctx.hostJson);
-  d.setUint32(p + 0, 0x7665222c, true);
-  d.setUint32(p + 4, 0x22746e65, true);
-  d.setUint32(p + 8, 0x7865223a, true);
-  d.setUint32(p + 12, 0x2c226365, true);
-  d.setUint32(p + 16, 0x6d697422, true);
-  d.setUint32(p + 20, 0x3a2265, true);
-  p += 23;
-  p = ctx.time(bytes, out, p);
-  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x746b222c, true);
   d.setUint32(p + 4, 0x5f656d69, true);
   d.setUint32(p + 8, 0x3a22736e, true);
@@ -143,8 +231,8 @@ function execLine(
   d.setUint32(p + 8, 0x3a22656d, true);
   p += 12;
   {
-    const s = off[6]!;
-    const n = len[6]!;
+    const s = off[1]!;
+    const n = len[1]!;
     out[p++] = 34;
     p = jsonText(bytes, s, s + n, out, p);
     if (p < 0) return BAIL;
@@ -195,15 +283,171 @@ function execLine(
   d.setUint32(p + 8, 0x3a226565, true);
   p += 12;
   {
-    const s = off[7]!;
-    const n = len[7]!;
+    const s = off[2]!;
+    const n = len[2]!;
     out[p++] = 34;
     p = jsonText(bytes, s, s + n, out, p);
     if (p < 0) return BAIL;
     out[p++] = 34;
   }
-  d.setUint32(p + 0, 0x6966222c, true);
-  d.setUint32(p + 4, 0x616e656c, true);
+  d.setUint32(p + 0, 0x7865222c, true);
+  d.setUint32(p + 4, 0x3a2265, true);
+  p += 7;
+  {
+    const s = off[3]!;
+    const n = len[3]!;
+    out[p++] = 34;
+    p = jsonText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+    out[p++] = 34;
+  }
+  d.setUint32(p + 0, 0x7865222c, true);
+  d.setUint32(p + 4, 0x65645f65, true);
+  d.setUint32(p + 8, 0x6574656c, true);
+  d.setUint32(p + 12, 0x3a2264, true);
+  p += 15;
+  if ((flags & 256) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
+  d.setUint32(p + 0, 0x7865222c, true);
+  d.setUint32(p + 4, 0x656d5f65, true);
+  d.setUint32(p + 8, 0x2264666d, true);
+  d.setUint32(p + 12, 0x3a, true);
+  p += 13;
+  if ((flags & 512) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
+  d.setUint32(p + 0, 0x7274222c, true);
+  d.setUint32(p + 4, 0x61636e75, true);
+  d.setUint32(p + 8, 0x22646574, true);
+  d.setUint32(p + 12, 0x3a, true);
+  p += 13;
+  if ((flags & 2080) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
+  return p;
+}
+function common3(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  const flags = u32At(bytes, 124);
+  d.setUint32(p + 0, 0x746b222c, true);
+  d.setUint32(p + 4, 0x5f656d69, true);
+  d.setUint32(p + 8, 0x3a22736e, true);
+  p += 12;
+  {
+    const v = u64At(bytes, 8);
+    if (v < 0) return BAIL;
+    out[p++] = 34;
+    p = writeDec(out, p, v);
+    out[p++] = 34;
+  }
+  d.setUint32(p + 0, 0x7063222c, true);
+  d.setUint32(p + 4, 0x3a2275, true);
+  p += 7;
+  p = writeDec(out, p, u32At(bytes, 32));
+  d.setUint32(p + 0, 0x6970222c, true);
+  d.setUint32(p + 4, 0x3a2264, true);
+  p += 7;
+  p = writeNum(out, p, u32At(bytes, 104));
+  d.setUint32(p + 0, 0x6974222c, true);
+  d.setUint32(p + 4, 0x3a2264, true);
+  p += 7;
+  p = writeNum(out, p, u32At(bytes, 108));
+  d.setUint32(p + 0, 0x7070222c, true);
+  d.setUint32(p + 4, 0x3a226469, true);
+  p += 8;
+  p = writeNum(out, p, u32At(bytes, 112));
+  d.setUint32(p + 0, 0x6975222c, true);
+  d.setUint32(p + 4, 0x3a2264, true);
+  p += 7;
+  p = writeNum(out, p, u32At(bytes, 116));
+  d.setUint32(p + 0, 0x6967222c, true);
+  d.setUint32(p + 4, 0x3a2264, true);
+  p += 7;
+  p = writeNum(out, p, u32At(bytes, 120));
+  d.setUint32(p + 0, 0x6f63222c, true);
+  d.setUint32(p + 4, 0x3a226d6d, true);
+  p += 8;
+  {
+    const s = off[0]!;
+    const n = len[0]!;
+    out[p++] = 34;
+    p = jsonText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+    out[p++] = 34;
+  }
+  d.setUint32(p + 0, 0x6763222c, true);
+  d.setUint32(p + 4, 0x70756f72, true);
+  d.setUint32(p + 8, 0x2264695f, true);
+  d.setUint32(p + 12, 0x3a, true);
+  p += 13;
+  {
+    const v = u64At(bytes, 128);
+    if (v < 0) return BAIL;
+    out[p++] = 34;
+    p = writeDec(out, p, v);
+    out[p++] = 34;
+  }
+  d.setUint32(p + 0, 0x7565222c, true);
+  d.setUint32(p + 4, 0x3a226469, true);
+  p += 8;
+  p = writeNum(out, p, u32At(bytes, 40));
+  d.setUint32(p + 0, 0x6765222c, true);
+  d.setUint32(p + 4, 0x3a226469, true);
+  p += 8;
+  p = writeNum(out, p, u32At(bytes, 44));
+  d.setUint32(p + 0, 0x6770222c, true);
+  d.setUint32(p + 4, 0x3a226469, true);
+  p += 8;
+  p = writeNum(out, p, u32At(bytes, 48));
+  d.setUint32(p + 0, 0x6973222c, true);
+  d.setUint32(p + 4, 0x3a2264, true);
+  p += 7;
+  p = writeNum(out, p, u32At(bytes, 52));
+  d.setUint32(p + 0, 0x6573222c, true);
+  d.setUint32(p + 4, 0x6f697373, true);
+  d.setUint32(p + 8, 0x2264696e, true);
+  d.setUint32(p + 12, 0x3a, true);
+  p += 13;
+  p = writeNum(out, p, u32At(bytes, 56));
+  d.setUint32(p + 0, 0x7561222c, true);
+  d.setUint32(p + 4, 0x3a226469, true);
+  p += 8;
+  p = writeNum(out, p, u32At(bytes, 60));
+  d.setUint32(p + 0, 0x6970222c, true);
+  d.setUint32(p + 4, 0x5f736e64, true);
+  d.setUint32(p + 8, 0x3a226469, true);
+  p += 12;
+  p = writeNum(out, p, u32At(bytes, 64));
+  d.setUint32(p + 0, 0x6e6d222c, true);
+  d.setUint32(p + 4, 0x5f736e74, true);
+  d.setUint32(p + 8, 0x3a226469, true);
+  p += 12;
+  p = writeNum(out, p, u32At(bytes, 68));
+  d.setUint32(p + 0, 0x6f6e222c, true);
+  d.setUint32(p + 4, 0x616e6564, true);
   d.setUint32(p + 8, 0x3a22656d, true);
   p += 12;
   {
@@ -214,34 +458,75 @@ function execLine(
     if (p < 0) return BAIL;
     out[p++] = 34;
   }
-  d.setUint32(p + 0, 0x6966222c, true);
-  d.setUint32(p + 4, 0x616e656c, true);
-  d.setUint32(p + 8, 0x745f656d, true);
-  d.setUint32(p + 12, 0x636e7572, true);
-  d.setUint32(p + 16, 0x64657461, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  if ((flags & 64) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
+  d.setUint32(p + 0, 0x7865222c, true);
+  d.setUint32(p + 4, 0x695f6365, true);
+  d.setUint32(p + 8, 0x3a2264, true);
+  p += 11;
+  out[p++] = 34;
+  {
+    const v = u64At(bytes, 72);
+    if (v < 0) return BAIL;
+    p = writeDec(out, p, v);
   }
-  d.setUint32(p + 0, 0x7261222c, true);
-  d.setUint32(p + 4, 0x3a227367, true);
-  p += 8;
-  p = ctx.args(bytes, off[2]!, len[2]!, out, p);
-  if (p < 0) return BAIL;
-  argsCut = ctx.argsCut;
-  d.setUint32(p + 0, 0x7261222c, true);
-  d.setUint32(p + 4, 0x745f7367, true);
-  d.setUint32(p + 8, 0x636e7572, true);
-  d.setUint32(p + 12, 0x64657461, true);
+  out[p++] = 58;
+  p = writeDec(out, p, u32At(bytes, 104));
+  out[p++] = 58;
+  {
+    const v = u64At(bytes, 80);
+    if (v < 0) return BAIL;
+    p = writeDec(out, p, v);
+  }
+  out[p++] = 34;
+  d.setUint32(p + 0, 0x6170222c, true);
+  d.setUint32(p + 4, 0x746e6572, true);
+  d.setUint32(p + 8, 0x6578655f, true);
+  d.setUint32(p + 12, 0x64695f63, true);
   d.setUint32(p + 16, 0x3a22, true);
   p += 18;
-  if ((flags & 8) !== 0 || argsCut) {
+  out[p++] = 34;
+  {
+    const v = u64At(bytes, 88);
+    if (v < 0) return BAIL;
+    p = writeDec(out, p, v);
+  }
+  out[p++] = 58;
+  p = writeDec(out, p, u32At(bytes, 112));
+  out[p++] = 58;
+  {
+    const v = u64At(bytes, 96);
+    if (v < 0) return BAIL;
+    p = writeDec(out, p, v);
+  }
+  out[p++] = 34;
+  d.setUint32(p + 0, 0x6970222c, true);
+  d.setUint32(p + 4, 0x72745f64, true);
+  d.setUint32(p + 8, 0x3a226565, true);
+  p += 12;
+  {
+    const s = off[2]!;
+    const n = len[2]!;
+    out[p++] = 34;
+    p = jsonText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+    out[p++] = 34;
+  }
+  d.setUint32(p + 0, 0x7865222c, true);
+  d.setUint32(p + 4, 0x3a2265, true);
+  p += 7;
+  {
+    const s = off[3]!;
+    const n = len[3]!;
+    out[p++] = 34;
+    p = jsonText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+    out[p++] = 34;
+  }
+  d.setUint32(p + 0, 0x7865222c, true);
+  d.setUint32(p + 4, 0x65645f65, true);
+  d.setUint32(p + 8, 0x6574656c, true);
+  d.setUint32(p + 12, 0x3a2264, true);
+  p += 15;
+  if ((flags & 256) !== 0) {
     d.setUint32(p + 0, 0x65757274, true);
     p += 4;
   } else {
@@ -249,6 +534,317 @@ function execLine(
     d.setUint32(p + 4, 0x65, true);
     p += 5;
   }
+  d.setUint32(p + 0, 0x7865222c, true);
+  d.setUint32(p + 4, 0x656d5f65, true);
+  d.setUint32(p + 8, 0x2264666d, true);
+  d.setUint32(p + 12, 0x3a, true);
+  p += 13;
+  if ((flags & 512) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
+  d.setUint32(p + 0, 0x7274222c, true);
+  d.setUint32(p + 4, 0x61636e75, true);
+  d.setUint32(p + 8, 0x22646574, true);
+  d.setUint32(p + 12, 0x3a, true);
+  p += 13;
+  if ((flags & 2080) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
+  d.setUint32(p + 0, 0x7973222c, true);
+  d.setUint32(p + 4, 0x6c616373, true);
+  d.setUint32(p + 8, 0x3a226c, true);
+  p += 11;
+  {
+    const r = u32At(bytes, 144);
+    const v = r;
+    switch (v) {
+      case 2:
+        d.setUint32(p + 0, 0x65706f22, true);
+        d.setUint32(p + 4, 0x226e, true);
+        p += 6;
+        break;
+      case 42:
+        d.setUint32(p + 0, 0x6e6f6322, true);
+        d.setUint32(p + 4, 0x7463656e, true);
+        d.setUint32(p + 8, 0x22, true);
+        p += 9;
+        break;
+      case 43:
+        d.setUint32(p + 0, 0x63636122, true);
+        d.setUint32(p + 4, 0x22747065, true);
+        p += 8;
+        break;
+      case 44:
+        d.setUint32(p + 0, 0x6e657322, true);
+        d.setUint32(p + 4, 0x226f7464, true);
+        p += 8;
+        break;
+      case 45:
+        d.setUint32(p + 0, 0x63657222, true);
+        d.setUint32(p + 4, 0x6f726676, true);
+        d.setUint32(p + 8, 0x226d, true);
+        p += 10;
+        break;
+      case 46:
+        d.setUint32(p + 0, 0x6e657322, true);
+        d.setUint32(p + 4, 0x67736d64, true);
+        d.setUint32(p + 8, 0x22, true);
+        p += 9;
+        break;
+      case 47:
+        d.setUint32(p + 0, 0x63657222, true);
+        d.setUint32(p + 4, 0x67736d76, true);
+        d.setUint32(p + 8, 0x22, true);
+        p += 9;
+        break;
+      case 49:
+        d.setUint32(p + 0, 0x6e696222, true);
+        d.setUint32(p + 4, 0x2264, true);
+        p += 6;
+        break;
+      case 59:
+        d.setUint32(p + 0, 0x65786522, true);
+        d.setUint32(p + 4, 0x22657663, true);
+        p += 8;
+        break;
+      case 62:
+        d.setUint32(p + 0, 0x6c696b22, true);
+        d.setUint32(p + 4, 0x226c, true);
+        p += 6;
+        break;
+      case 82:
+        d.setUint32(p + 0, 0x6e657222, true);
+        d.setUint32(p + 4, 0x22656d61, true);
+        p += 8;
+        break;
+      case 84:
+        d.setUint32(p + 0, 0x646d7222, true);
+        d.setUint32(p + 4, 0x227269, true);
+        p += 7;
+        break;
+      case 85:
+        d.setUint32(p + 0, 0x65726322, true);
+        d.setUint32(p + 4, 0x227461, true);
+        p += 7;
+        break;
+      case 86:
+        d.setUint32(p + 0, 0x6e696c22, true);
+        d.setUint32(p + 4, 0x226b, true);
+        p += 6;
+        break;
+      case 87:
+        d.setUint32(p + 0, 0x6c6e7522, true);
+        d.setUint32(p + 4, 0x226b6e69, true);
+        p += 8;
+        break;
+      case 88:
+        d.setUint32(p + 0, 0x6d797322, true);
+        d.setUint32(p + 4, 0x6b6e696c, true);
+        d.setUint32(p + 8, 0x22, true);
+        p += 9;
+        break;
+      case 101:
+        d.setUint32(p + 0, 0x72747022, true);
+        d.setUint32(p + 4, 0x22656361, true);
+        p += 8;
+        break;
+      case 105:
+        d.setUint32(p + 0, 0x74657322, true);
+        d.setUint32(p + 4, 0x22646975, true);
+        p += 8;
+        break;
+      case 106:
+        d.setUint32(p + 0, 0x74657322, true);
+        d.setUint32(p + 4, 0x22646967, true);
+        p += 8;
+        break;
+      case 112:
+        d.setUint32(p + 0, 0x74657322, true);
+        d.setUint32(p + 4, 0x22646973, true);
+        p += 8;
+        break;
+      case 113:
+        d.setUint32(p + 0, 0x74657322, true);
+        d.setUint32(p + 4, 0x69756572, true);
+        d.setUint32(p + 8, 0x2264, true);
+        p += 10;
+        break;
+      case 114:
+        d.setUint32(p + 0, 0x74657322, true);
+        d.setUint32(p + 4, 0x69676572, true);
+        d.setUint32(p + 8, 0x2264, true);
+        p += 10;
+        break;
+      case 117:
+        d.setUint32(p + 0, 0x74657322, true);
+        d.setUint32(p + 4, 0x75736572, true);
+        d.setUint32(p + 8, 0x226469, true);
+        p += 11;
+        break;
+      case 119:
+        d.setUint32(p + 0, 0x74657322, true);
+        d.setUint32(p + 4, 0x67736572, true);
+        d.setUint32(p + 8, 0x226469, true);
+        p += 11;
+        break;
+      case 122:
+        d.setUint32(p + 0, 0x74657322, true);
+        d.setUint32(p + 4, 0x69757366, true);
+        d.setUint32(p + 8, 0x2264, true);
+        p += 10;
+        break;
+      case 123:
+        d.setUint32(p + 0, 0x74657322, true);
+        d.setUint32(p + 4, 0x69677366, true);
+        d.setUint32(p + 8, 0x2264, true);
+        p += 10;
+        break;
+      case 133:
+        d.setUint32(p + 0, 0x6e6b6d22, true);
+        d.setUint32(p + 4, 0x22646f, true);
+        p += 7;
+        break;
+      case 157:
+        d.setUint32(p + 0, 0x63727022, true);
+        d.setUint32(p + 4, 0x226c74, true);
+        p += 7;
+        break;
+      case 165:
+        d.setUint32(p + 0, 0x756f6d22, true);
+        d.setUint32(p + 4, 0x22746e, true);
+        p += 7;
+        break;
+      case 175:
+        d.setUint32(p + 0, 0x696e6922, true);
+        d.setUint32(p + 4, 0x6f6d5f74, true);
+        d.setUint32(p + 8, 0x656c7564, true);
+        d.setUint32(p + 12, 0x22, true);
+        p += 13;
+        break;
+      case 200:
+        d.setUint32(p + 0, 0x696b7422, true);
+        d.setUint32(p + 4, 0x226c6c, true);
+        p += 7;
+        break;
+      case 234:
+        d.setUint32(p + 0, 0x6b677422, true);
+        d.setUint32(p + 4, 0x226c6c69, true);
+        p += 8;
+        break;
+      case 257:
+        d.setUint32(p + 0, 0x65706f22, true);
+        d.setUint32(p + 4, 0x2274616e, true);
+        p += 8;
+        break;
+      case 259:
+        d.setUint32(p + 0, 0x6e6b6d22, true);
+        d.setUint32(p + 4, 0x7461646f, true);
+        d.setUint32(p + 8, 0x22, true);
+        p += 9;
+        break;
+      case 263:
+        d.setUint32(p + 0, 0x6c6e7522, true);
+        d.setUint32(p + 4, 0x616b6e69, true);
+        d.setUint32(p + 8, 0x2274, true);
+        p += 10;
+        break;
+      case 264:
+        d.setUint32(p + 0, 0x6e657222, true);
+        d.setUint32(p + 4, 0x61656d61, true);
+        d.setUint32(p + 8, 0x2274, true);
+        p += 10;
+        break;
+      case 265:
+        d.setUint32(p + 0, 0x6e696c22, true);
+        d.setUint32(p + 4, 0x2274616b, true);
+        p += 8;
+        break;
+      case 266:
+        d.setUint32(p + 0, 0x6d797322, true);
+        d.setUint32(p + 4, 0x6b6e696c, true);
+        d.setUint32(p + 8, 0x227461, true);
+        p += 11;
+        break;
+      case 288:
+        d.setUint32(p + 0, 0x63636122, true);
+        d.setUint32(p + 4, 0x34747065, true);
+        d.setUint32(p + 8, 0x22, true);
+        p += 9;
+        break;
+      case 307:
+        d.setUint32(p + 0, 0x6e657322, true);
+        d.setUint32(p + 4, 0x736d6d64, true);
+        d.setUint32(p + 8, 0x2267, true);
+        p += 10;
+        break;
+      case 313:
+        d.setUint32(p + 0, 0x6e696622, true);
+        d.setUint32(p + 4, 0x6d5f7469, true);
+        d.setUint32(p + 8, 0x6c75646f, true);
+        d.setUint32(p + 12, 0x2265, true);
+        p += 14;
+        break;
+      case 316:
+        d.setUint32(p + 0, 0x6e657222, true);
+        d.setUint32(p + 4, 0x61656d61, true);
+        d.setUint32(p + 8, 0x223274, true);
+        p += 11;
+        break;
+      case 319:
+        d.setUint32(p + 0, 0x6d656d22, true);
+        d.setUint32(p + 4, 0x635f6466, true);
+        d.setUint32(p + 8, 0x74616572, true);
+        d.setUint32(p + 12, 0x2265, true);
+        p += 14;
+        break;
+      case 322:
+        d.setUint32(p + 0, 0x65786522, true);
+        d.setUint32(p + 4, 0x61657663, true);
+        d.setUint32(p + 8, 0x2274, true);
+        p += 10;
+        break;
+      case 437:
+        d.setUint32(p + 0, 0x65706f22, true);
+        d.setUint32(p + 4, 0x3274616e, true);
+        d.setUint32(p + 8, 0x22, true);
+        p += 9;
+        break;
+      default:
+        out[p++] = 34;
+        p = writeNum(out, p, v);
+        out[p++] = 34;
+    }
+  }
+  d.setUint32(p + 0, 0x6572222c, true);
+  d.setUint32(p + 4, 0x3a2273, true);
+  p += 7;
+  {
+    const v = s64At(bytes, 136);
+    if (Number.isNaN(v)) return BAIL;
+    p = writeNum(out, p, v);
+  }
+  return p;
+}
+function heap1(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x7763222c, true);
   d.setUint32(p + 4, 0x3a2264, true);
   p += 7;
@@ -604,6 +1200,959 @@ function execLine(
   if (bytes[36] !== 0) return BAIL;
   out[p++] = 125;
   out[p++] = 125;
+  return p;
+}
+function heap2(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  const flags = u32At(bytes, 124);
+  d.setUint32(p + 0, 0x6568222c, true);
+  d.setUint32(p + 4, 0x3a227061, true);
+  d.setUint32(p + 8, 0x6c73227b, true);
+  d.setUint32(p + 12, 0x5f31746f, true);
+  d.setUint32(p + 16, 0x61746164, true);
+  d.setUint32(p + 20, 0x3a22, true);
+  p += 22;
+  {
+    const s = off[0]!;
+    const e = plainEnd(bytes, s, s + len[0]!, 64);
+    if (e < 0) return BAIL;
+    out[p++] = 34;
+    p = copyPlainJson(bytes, s, e, out, p);
+    out[p++] = 34;
+  }
+  d.setUint32(p + 0, 0x6c73222c, true);
+  d.setUint32(p + 4, 0x5f30746f, true);
+  d.setUint32(p + 8, 0x22716573, true);
+  d.setUint32(p + 12, 0x3a, true);
+  p += 13;
+  {
+    const v = u64At(bytes, 16);
+    if (v < 0) return BAIL;
+    out[p++] = 34;
+    p = writeDec(out, p, v);
+    out[p++] = 34;
+  }
+  d.setUint32(p + 0, 0x6c73222c, true);
+  d.setUint32(p + 4, 0x5f31746f, true);
+  d.setUint32(p + 8, 0x61746e69, true);
+  d.setUint32(p + 12, 0x3a227463, true);
+  p += 16;
+  if ((flags & 1) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
+  d.setUint32(p + 0, 0x6f6d222c, true);
+  d.setUint32(p + 4, 0x3a226564, true);
+  p += 8;
+  switch (bytes[36]) {
+    case 0:
+      d.setUint32(p + 0, 0x61756422, true);
+      d.setUint32(p + 4, 0x226c, true);
+      p += 6;
+      break;
+    case 1:
+      d.setUint32(p + 0, 0x6e697322, true);
+      d.setUint32(p + 4, 0x22656c67, true);
+      p += 8;
+      break;
+    case 2:
+      d.setUint32(p + 0, 0x73656e22, true);
+      d.setUint32(p + 4, 0x223374, true);
+      p += 7;
+      break;
+    default:
+      return BAIL;
+  }
+  d.setUint32(p + 0, 0x6c73222c, true);
+  d.setUint32(p + 4, 0x2273746f, true);
+  d.setUint32(p + 8, 0x3a, true);
+  p += 9;
+  p = writeDec(out, p, bytes[37]!);
+  d.setUint32(p + 0, 0x7274222c, true);
+  d.setUint32(p + 4, 0x70736e61, true);
+  d.setUint32(p + 8, 0x2274726f, true);
+  d.setUint32(p + 12, 0x3a, true);
+  p += 13;
+  switch (bytes[38]) {
+    case 0:
+      d.setUint32(p + 0, 0x72657022, true);
+      d.setUint32(p + 4, 0x2266, true);
+      p += 6;
+      break;
+    case 1:
+      d.setUint32(p + 0, 0x6e697222, true);
+      d.setUint32(p + 4, 0x66756267, true);
+      d.setUint32(p + 8, 0x22, true);
+      p += 9;
+      break;
+    case 2:
+      d.setUint32(p + 0, 0x6e697222, true);
+      d.setUint32(p + 4, 0x66756267, true);
+      d.setUint32(p + 8, 0x74756f2d, true);
+      d.setUint32(p + 12, 0x22747570, true);
+      p += 16;
+      break;
+    default:
+      return BAIL;
+  }
+  d.setUint32(p + 0, 0x6e65222c, true);
+  d.setUint32(p + 4, 0x69646f63, true);
+  d.setUint32(p + 8, 0x3a22676e, true);
+  p += 12;
+  switch (bytes[31]) {
+    case 0:
+      d.setUint32(p + 0, 0x6d6f6322, true);
+      d.setUint32(p + 4, 0x74636170, true);
+      d.setUint32(p + 8, 0x22, true);
+      p += 9;
+      break;
+    case 1:
+      d.setUint32(p + 0, 0x78696622, true);
+      d.setUint32(p + 4, 0x226465, true);
+      p += 7;
+      break;
+    default:
+      return BAIL;
+  }
+  d.setUint32(p + 0, 0x7962222c, true);
+  d.setUint32(p + 4, 0x22736574, true);
+  d.setUint32(p + 8, 0x3a, true);
+  p += 9;
+  p = writeDec(out, p, u32At(bytes, 24));
+  d.setUint32(p + 0, 0x6f63222c, true);
+  d.setUint32(p + 4, 0x70757272, true);
+  d.setUint32(p + 8, 0x3a2274, true);
+  p += 11;
+  if ((flags & 2) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
+  out[p++] = 125;
+  out[p++] = 125;
+  return p;
+}
+function forkSummary(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  d.setUint32(p + 0, 0x6c696863, true);
+  d.setUint32(p + 4, 0x3d64, true);
+  p += 6;
+  p = writeNum(out, p, u32At(bytes, 152));
+  return p;
+}
+function setsidSummary(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  d.setUint32(p + 0, 0x3d736572, true);
+  p += 4;
+  {
+    const v = s64At(bytes, 136);
+    if (Number.isNaN(v)) return BAIL;
+    p = writeNum(out, p, v);
+  }
+  return p;
+}
+function prctlSummary(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  {
+    const s = off[4]!;
+    const n = len[4]!;
+    p = plainText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+  }
+  d.setUint32(p + 0, 0x203e2d20, true);
+  p += 4;
+  {
+    const s = off[5]!;
+    const n = len[5]!;
+    p = plainText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+  }
+  d.setUint32(p + 0, 0x73657220, true);
+  d.setUint32(p + 4, 0x3d, true);
+  p += 5;
+  {
+    const v = s64At(bytes, 136);
+    if (Number.isNaN(v)) return BAIL;
+    p = writeNum(out, p, v);
+  }
+  return p;
+}
+function ptraceSummary(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  {
+    const r = s64At(bytes, 152);
+    if (Number.isNaN(r)) return BAIL;
+    const v = r;
+    switch (v) {
+      case 4:
+        d.setUint32(p + 0, 0x41525450, true);
+        d.setUint32(p + 4, 0x505f4543, true);
+        d.setUint32(p + 8, 0x54454b4f, true);
+        d.setUint32(p + 12, 0x545845, true);
+        p += 15;
+        break;
+      case 5:
+        d.setUint32(p + 0, 0x41525450, true);
+        d.setUint32(p + 4, 0x505f4543, true);
+        d.setUint32(p + 8, 0x44454b4f, true);
+        d.setUint32(p + 12, 0x415441, true);
+        p += 15;
+        break;
+      case 6:
+        d.setUint32(p + 0, 0x41525450, true);
+        d.setUint32(p + 4, 0x505f4543, true);
+        d.setUint32(p + 8, 0x55454b4f, true);
+        d.setUint32(p + 12, 0x5253, true);
+        p += 14;
+        break;
+      case 13:
+        d.setUint32(p + 0, 0x41525450, true);
+        d.setUint32(p + 4, 0x535f4543, true);
+        d.setUint32(p + 8, 0x45525445, true);
+        d.setUint32(p + 12, 0x5347, true);
+        p += 14;
+        break;
+      case 16:
+        d.setUint32(p + 0, 0x41525450, true);
+        d.setUint32(p + 4, 0x415f4543, true);
+        d.setUint32(p + 8, 0x43415454, true);
+        d.setUint32(p + 12, 0x48, true);
+        p += 13;
+        break;
+      case 16901:
+        d.setUint32(p + 0, 0x41525450, true);
+        d.setUint32(p + 4, 0x535f4543, true);
+        d.setUint32(p + 8, 0x45525445, true);
+        d.setUint32(p + 12, 0x54455347, true);
+        p += 16;
+        break;
+      case 16902:
+        d.setUint32(p + 0, 0x41525450, true);
+        d.setUint32(p + 4, 0x535f4543, true);
+        d.setUint32(p + 8, 0x455a4945, true);
+        p += 12;
+        break;
+      default:
+        p = writeNum(out, p, v);
+    }
+  }
+  d.setUint32(p + 0, 0x72617420, true);
+  d.setUint32(p + 4, 0x3d746567, true);
+  p += 8;
+  p = writeNum(out, p, u32At(bytes, 176));
+  out[p++] = 32;
+  {
+    const s = off[4]!;
+    const n = len[4]!;
+    p = plainText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+  }
+  d.setUint32(p + 0, 0x73657220, true);
+  d.setUint32(p + 4, 0x3d, true);
+  p += 5;
+  {
+    const v = s64At(bytes, 136);
+    if (Number.isNaN(v)) return BAIL;
+    p = writeNum(out, p, v);
+  }
+  return p;
+}
+function memfdCreateSummary(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  d.setUint32(p + 0, 0x656d616e, true);
+  d.setUint32(p + 4, 0x3d, true);
+  p += 5;
+  {
+    const s = off[4]!;
+    const n = len[4]!;
+    p = plainText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+  }
+  d.setUint32(p + 0, 0x616c6620, true);
+  d.setUint32(p + 4, 0x3d7367, true);
+  p += 7;
+  p = writeNum(out, p, u32At(bytes, 152));
+  d.setUint32(p + 0, 0x73657220, true);
+  d.setUint32(p + 4, 0x3d, true);
+  p += 5;
+  {
+    const v = s64At(bytes, 136);
+    if (Number.isNaN(v)) return BAIL;
+    p = writeNum(out, p, v);
+  }
+  return p;
+}
+function killSummary(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  d.setUint32(p + 0, 0x67726174, true);
+  d.setUint32(p + 4, 0x3d7465, true);
+  p += 7;
+  p = writeNum(out, p, u32At(bytes, 152) | 0);
+  d.setUint32(p + 0, 0x67697320, true);
+  d.setUint32(p + 4, 0x3d, true);
+  p += 5;
+  p = writeNum(out, p, u32At(bytes, 160) | 0);
+  d.setUint32(p + 0, 0x73657220, true);
+  d.setUint32(p + 4, 0x3d, true);
+  p += 5;
+  {
+    const v = s64At(bytes, 136);
+    if (Number.isNaN(v)) return BAIL;
+    p = writeNum(out, p, v);
+  }
+  return p;
+}
+function privilegeEscalationSummary(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  d.setUint32(p + 0, 0x3d776f68, true);
+  p += 4;
+  {
+    const r = u32At(bytes, 152);
+    const v = r;
+    switch (v) {
+      case 1:
+        d.setUint32(p + 0, 0x63657865, true);
+        p += 4;
+        break;
+      default:
+        d.setUint32(p + 0, 0x69746573, true);
+        d.setUint32(p + 4, 0x64, true);
+        p += 5;
+    }
+  }
+  d.setUint32(p + 0, 0x64697520, true);
+  d.setUint32(p + 4, 0x3d, true);
+  p += 5;
+  p = writeNum(out, p, u32At(bytes, 176));
+  out[p++] = 45;
+  out[p++] = 62;
+  p = writeNum(out, p, u32At(bytes, 208));
+  d.setUint32(p + 0, 0x69756520, true);
+  d.setUint32(p + 4, 0x3d64, true);
+  p += 6;
+  p = writeNum(out, p, u32At(bytes, 180));
+  out[p++] = 45;
+  out[p++] = 62;
+  p = writeNum(out, p, u32At(bytes, 212));
+  d.setUint32(p + 0, 0x65786520, true);
+  d.setUint32(p + 4, 0x3d, true);
+  p += 5;
+  {
+    const s = off[3]!;
+    const n = len[3]!;
+    p = plainText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+  }
+  return p;
+}
+function connectSummary(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  {
+    const r = u16At(bytes, 154);
+    const v = r;
+    switch (v) {
+      case 17:
+        d.setUint32(p + 0, 0x706475, true);
+        p += 3;
+        break;
+      default:
+        d.setUint32(p + 0, 0x706374, true);
+        p += 3;
+    }
+  }
+  out[p++] = 32;
+  p = writeIp(bytes, u16At(bytes, 152), 168, out, p);
+  out[p++] = 58;
+  p = writeNum(out, p, u16At(bytes, 156));
+  d.setUint32(p + 0, 0x203e2d20, true);
+  p += 4;
+  p = writeIp(bytes, u16At(bytes, 152), 184, out, p);
+  out[p++] = 58;
+  p = writeNum(out, p, u16At(bytes, 158));
+  d.setUint32(p + 0, 0x73657220, true);
+  d.setUint32(p + 4, 0x3d, true);
+  p += 5;
+  {
+    const v = s64At(bytes, 136);
+    if (Number.isNaN(v)) return BAIL;
+    p = writeNum(out, p, v);
+  }
+  return p;
+}
+function acceptSummary(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  p = writeIp(bytes, u16At(bytes, 152), 168, out, p);
+  out[p++] = 58;
+  p = writeNum(out, p, u16At(bytes, 156));
+  d.setUint32(p + 0, 0x203e2d20, true);
+  p += 4;
+  p = writeIp(bytes, u16At(bytes, 152), 184, out, p);
+  out[p++] = 58;
+  p = writeNum(out, p, u16At(bytes, 158));
+  d.setUint32(p + 0, 0x3d646620, true);
+  p += 4;
+  {
+    const v = s64At(bytes, 136);
+    if (Number.isNaN(v)) return BAIL;
+    p = writeNum(out, p, v);
+  }
+  return p;
+}
+function bindSummary(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  p = writeIp(bytes, u16At(bytes, 152), 168, out, p);
+  out[p++] = 58;
+  p = writeNum(out, p, u16At(bytes, 156));
+  d.setUint32(p + 0, 0x73657220, true);
+  d.setUint32(p + 4, 0x3d, true);
+  p += 5;
+  {
+    const v = s64At(bytes, 136);
+    if (Number.isNaN(v)) return BAIL;
+    p = writeNum(out, p, v);
+  }
+  return p;
+}
+function dnsSummary(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  {
+    const r = bytes[208]!;
+    const v = r;
+    switch (v) {
+      case 1:
+        d.setUint32(p + 0, 0x6c706572, true);
+        d.setUint32(p + 4, 0x79, true);
+        p += 5;
+        break;
+      default:
+        d.setUint32(p + 0, 0x72657571, true);
+        d.setUint32(p + 4, 0x79, true);
+        p += 5;
+    }
+  }
+  out[p++] = 32;
+  {
+    const s = off[4]!;
+    const n = len[4]!;
+    p = plainText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+  }
+  out[p++] = 32;
+  {
+    const r = u16At(bytes, 204);
+    const v = r;
+    switch (v) {
+      case 1:
+        out[p++] = 65;
+        break;
+      case 2:
+        out[p++] = 78;
+        out[p++] = 83;
+        break;
+      case 5:
+        d.setUint32(p + 0, 0x4d414e43, true);
+        d.setUint32(p + 4, 0x45, true);
+        p += 5;
+        break;
+      case 6:
+        d.setUint32(p + 0, 0x414f53, true);
+        p += 3;
+        break;
+      case 12:
+        d.setUint32(p + 0, 0x525450, true);
+        p += 3;
+        break;
+      case 15:
+        out[p++] = 77;
+        out[p++] = 88;
+        break;
+      case 16:
+        d.setUint32(p + 0, 0x545854, true);
+        p += 3;
+        break;
+      case 28:
+        d.setUint32(p + 0, 0x41414141, true);
+        p += 4;
+        break;
+      case 33:
+        d.setUint32(p + 0, 0x565253, true);
+        p += 3;
+        break;
+      case 64:
+        d.setUint32(p + 0, 0x42435653, true);
+        p += 4;
+        break;
+      case 65:
+        d.setUint32(p + 0, 0x50545448, true);
+        d.setUint32(p + 4, 0x53, true);
+        p += 5;
+        break;
+      case 255:
+        d.setUint32(p + 0, 0x594e41, true);
+        p += 3;
+        break;
+      default:
+        p = writeNum(out, p, v);
+    }
+  }
+  if (bytes[208]! === 1) {
+    d.setUint32(p + 0, 0x6f637220, true);
+    d.setUint32(p + 4, 0x3d6564, true);
+    p += 7;
+    p = writeNum(out, p, bytes[209]!);
+  }
+  out[p++] = 32;
+  p = writeIp(bytes, u16At(bytes, 152), 168, out, p);
+  out[p++] = 58;
+  p = writeNum(out, p, u16At(bytes, 156));
+  d.setUint32(p + 0, 0x203e2d20, true);
+  p += 4;
+  p = writeIp(bytes, u16At(bytes, 152), 184, out, p);
+  out[p++] = 58;
+  p = writeNum(out, p, u16At(bytes, 158));
+  return p;
+}
+function createFileSummary(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  {
+    const s = off[4]!;
+    const n = len[4]!;
+    p = plainText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+  }
+  d.setUint32(p + 0, 0x73657220, true);
+  d.setUint32(p + 4, 0x3d, true);
+  p += 5;
+  {
+    const v = s64At(bytes, 136);
+    if (Number.isNaN(v)) return BAIL;
+    p = writeNum(out, p, v);
+  }
+  return p;
+}
+function renameSummary(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  {
+    const s = off[4]!;
+    const n = len[4]!;
+    p = plainText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+  }
+  d.setUint32(p + 0, 0x203e2d20, true);
+  p += 4;
+  {
+    const s = off[5]!;
+    const n = len[5]!;
+    p = plainText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+  }
+  d.setUint32(p + 0, 0x73657220, true);
+  d.setUint32(p + 4, 0x3d, true);
+  p += 5;
+  {
+    const v = s64At(bytes, 136);
+    if (Number.isNaN(v)) return BAIL;
+    p = writeNum(out, p, v);
+  }
+  return p;
+}
+function linkSummary(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  {
+    const s = off[5]!;
+    const n = len[5]!;
+    p = plainText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+  }
+  d.setUint32(p + 0, 0x203e2d20, true);
+  p += 4;
+  {
+    const s = off[4]!;
+    const n = len[4]!;
+    p = plainText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+  }
+  d.setUint32(p + 0, 0x73657220, true);
+  d.setUint32(p + 4, 0x3d, true);
+  p += 5;
+  {
+    const v = s64At(bytes, 136);
+    if (Number.isNaN(v)) return BAIL;
+    p = writeNum(out, p, v);
+  }
+  return p;
+}
+function unlinkSummary(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  {
+    const s = off[4]!;
+    const n = len[4]!;
+    p = plainText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+  }
+  d.setUint32(p + 0, 0x73657220, true);
+  d.setUint32(p + 4, 0x3d, true);
+  p += 5;
+  {
+    const v = s64At(bytes, 136);
+    if (Number.isNaN(v)) return BAIL;
+    p = writeNum(out, p, v);
+  }
+  return p;
+}
+function rmdirSummary(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  {
+    const s = off[4]!;
+    const n = len[4]!;
+    p = plainText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+  }
+  d.setUint32(p + 0, 0x73657220, true);
+  d.setUint32(p + 4, 0x3d, true);
+  p += 5;
+  {
+    const v = s64At(bytes, 136);
+    if (Number.isNaN(v)) return BAIL;
+    p = writeNum(out, p, v);
+  }
+  return p;
+}
+function mountSummary(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  {
+    const s = off[4]!;
+    const n = len[4]!;
+    p = plainText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+  }
+  d.setUint32(p + 0, 0x206e6f20, true);
+  p += 4;
+  {
+    const s = off[5]!;
+    const n = len[5]!;
+    p = plainText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+  }
+  d.setUint32(p + 0, 0x70797420, true);
+  d.setUint32(p + 4, 0x2065, true);
+  p += 6;
+  {
+    const s = off[6]!;
+    const n = len[6]!;
+    p = plainText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+  }
+  d.setUint32(p + 0, 0x73657220, true);
+  d.setUint32(p + 4, 0x3d, true);
+  p += 5;
+  {
+    const v = s64At(bytes, 136);
+    if (Number.isNaN(v)) return BAIL;
+    p = writeNum(out, p, v);
+  }
+  return p;
+}
+function loadModuleSummary(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  {
+    const s = off[4]!;
+    const n = len[4]!;
+    p = plainText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+  }
+  d.setUint32(p + 0, 0x73657220, true);
+  d.setUint32(p + 4, 0x3d, true);
+  p += 5;
+  {
+    const v = s64At(bytes, 136);
+    if (Number.isNaN(v)) return BAIL;
+    p = writeNum(out, p, v);
+  }
+  return p;
+}
+function execLine(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  const flags = u32At(bytes, 124);
+  let argsCut = false;
+  d.setUint32(p + 0, 0x6373227b, true);
+  d.setUint32(p + 4, 0x616d6568, true);
+  d.setUint32(p + 8, 0x2c313a22, true);
+  d.setUint32(p + 12, 0x736f6822, true);
+  d.setUint32(p + 16, 0x3a2274, true);
+  p += 19;
+  p = put(out, p, ctx.hostJson);
+  d.setUint32(p + 0, 0x7665222c, true);
+  d.setUint32(p + 4, 0x22746e65, true);
+  d.setUint32(p + 8, 0x7865223a, true);
+  d.setUint32(p + 12, 0x2c226365, true);
+  d.setUint32(p + 16, 0x6d697422, true);
+  d.setUint32(p + 20, 0x3a2265, true);
+  p += 23;
+  p = ctx.time(bytes, out, p);
+  if (p < 0) return BAIL;
+  p = common1(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
+  d.setUint32(p + 0, 0x6f6e222c, true);
+  d.setUint32(p + 4, 0x616e6564, true);
+  d.setUint32(p + 8, 0x3a22656d, true);
+  p += 12;
+  {
+    const s = off[6]!;
+    const n = len[6]!;
+    out[p++] = 34;
+    p = jsonText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+    out[p++] = 34;
+  }
+  d.setUint32(p + 0, 0x7865222c, true);
+  d.setUint32(p + 4, 0x695f6365, true);
+  d.setUint32(p + 8, 0x3a2264, true);
+  p += 11;
+  out[p++] = 34;
+  {
+    const v = u64At(bytes, 72);
+    if (v < 0) return BAIL;
+    p = writeDec(out, p, v);
+  }
+  out[p++] = 58;
+  p = writeDec(out, p, u32At(bytes, 104));
+  out[p++] = 58;
+  {
+    const v = u64At(bytes, 80);
+    if (v < 0) return BAIL;
+    p = writeDec(out, p, v);
+  }
+  out[p++] = 34;
+  d.setUint32(p + 0, 0x6170222c, true);
+  d.setUint32(p + 4, 0x746e6572, true);
+  d.setUint32(p + 8, 0x6578655f, true);
+  d.setUint32(p + 12, 0x64695f63, true);
+  d.setUint32(p + 16, 0x3a22, true);
+  p += 18;
+  out[p++] = 34;
+  {
+    const v = u64At(bytes, 88);
+    if (v < 0) return BAIL;
+    p = writeDec(out, p, v);
+  }
+  out[p++] = 58;
+  p = writeDec(out, p, u32At(bytes, 112));
+  out[p++] = 58;
+  {
+    const v = u64At(bytes, 96);
+    if (v < 0) return BAIL;
+    p = writeDec(out, p, v);
+  }
+  out[p++] = 34;
+  d.setUint32(p + 0, 0x6970222c, true);
+  d.setUint32(p + 4, 0x72745f64, true);
+  d.setUint32(p + 8, 0x3a226565, true);
+  p += 12;
+  {
+    const s = off[7]!;
+    const n = len[7]!;
+    out[p++] = 34;
+    p = jsonText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+    out[p++] = 34;
+  }
+  d.setUint32(p + 0, 0x6966222c, true);
+  d.setUint32(p + 4, 0x616e656c, true);
+  d.setUint32(p + 8, 0x3a22656d, true);
+  p += 12;
+  {
+    const s = off[1]!;
+    const n = len[1]!;
+    out[p++] = 34;
+    p = jsonText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+    out[p++] = 34;
+  }
+  d.setUint32(p + 0, 0x6966222c, true);
+  d.setUint32(p + 4, 0x616e656c, true);
+  d.setUint32(p + 8, 0x745f656d, true);
+  d.setUint32(p + 12, 0x636e7572, true);
+  d.setUint32(p + 16, 0x64657461, true);
+  d.setUint32(p + 20, 0x3a22, true);
+  p += 22;
+  if ((flags & 64) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
+  d.setUint32(p + 0, 0x7261222c, true);
+  d.setUint32(p + 4, 0x3a227367, true);
+  p += 8;
+  p = ctx.args(bytes, off[2]!, len[2]!, out, p);
+  if (p < 0) return BAIL;
+  argsCut = ctx.argsCut;
+  d.setUint32(p + 0, 0x7261222c, true);
+  d.setUint32(p + 4, 0x745f7367, true);
+  d.setUint32(p + 8, 0x636e7572, true);
+  d.setUint32(p + 12, 0x64657461, true);
+  d.setUint32(p + 16, 0x3a22, true);
+  p += 18;
+  if ((flags & 8) !== 0 || argsCut) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
+  p = heap1(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function exitLine(
@@ -969,7 +2518,6 @@ function forkLine(
   p: number,
   ctx: RenderContext,
 ): number {
-  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -986,214 +2534,8 @@ function forkLine(
   p += 23;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x61636e75, true);
-  d.setUint32(p + 8, 0x22646574, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 2080) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
+  p = common2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x6863222c, true);
   d.setUint32(p + 4, 0x5f646c69, true);
   d.setUint32(p + 8, 0x22646970, true);
@@ -1221,153 +2563,8 @@ function forkLine(
     p = writeDec(out, p, v);
   }
   out[p++] = 34;
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  {
-    const s = off[0]!;
-    const e = plainEnd(bytes, s, s + len[0]!, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, s, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  out[p++] = 125;
-  out[p++] = 125;
-  return p;
-}
-function forkSummary(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  d.setUint32(p + 0, 0x6c696863, true);
-  d.setUint32(p + 4, 0x3d64, true);
-  p += 6;
-  p = writeNum(out, p, u32At(bytes, 152));
+  p = heap2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function setsidLine(
@@ -1379,7 +2576,6 @@ function setsidLine(
   p: number,
   ctx: RenderContext,
 ): number {
-  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -1397,637 +2593,10 @@ function setsidLine(
   p += 25;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x61636e75, true);
-  d.setUint32(p + 8, 0x22646574, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 2080) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7973222c, true);
-  d.setUint32(p + 4, 0x6c616373, true);
-  d.setUint32(p + 8, 0x3a226c, true);
-  p += 11;
-  {
-    const r = u32At(bytes, 144);
-    const v = r;
-    switch (v) {
-      case 2:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x226e, true);
-        p += 6;
-        break;
-      case 42:
-        d.setUint32(p + 0, 0x6e6f6322, true);
-        d.setUint32(p + 4, 0x7463656e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 43:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x22747065, true);
-        p += 8;
-        break;
-      case 44:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x226f7464, true);
-        p += 8;
-        break;
-      case 45:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x6f726676, true);
-        d.setUint32(p + 8, 0x226d, true);
-        p += 10;
-        break;
-      case 46:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x67736d64, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 47:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x67736d76, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 49:
-        d.setUint32(p + 0, 0x6e696222, true);
-        d.setUint32(p + 4, 0x2264, true);
-        p += 6;
-        break;
-      case 59:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x22657663, true);
-        p += 8;
-        break;
-      case 62:
-        d.setUint32(p + 0, 0x6c696b22, true);
-        d.setUint32(p + 4, 0x226c, true);
-        p += 6;
-        break;
-      case 82:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x22656d61, true);
-        p += 8;
-        break;
-      case 84:
-        d.setUint32(p + 0, 0x646d7222, true);
-        d.setUint32(p + 4, 0x227269, true);
-        p += 7;
-        break;
-      case 85:
-        d.setUint32(p + 0, 0x65726322, true);
-        d.setUint32(p + 4, 0x227461, true);
-        p += 7;
-        break;
-      case 86:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x226b, true);
-        p += 6;
-        break;
-      case 87:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x226b6e69, true);
-        p += 8;
-        break;
-      case 88:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 101:
-        d.setUint32(p + 0, 0x72747022, true);
-        d.setUint32(p + 4, 0x22656361, true);
-        p += 8;
-        break;
-      case 105:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646975, true);
-        p += 8;
-        break;
-      case 106:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646967, true);
-        p += 8;
-        break;
-      case 112:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646973, true);
-        p += 8;
-        break;
-      case 113:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69756572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 114:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69676572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 117:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x75736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 119:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x67736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 122:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69757366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 123:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69677366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 133:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x22646f, true);
-        p += 7;
-        break;
-      case 157:
-        d.setUint32(p + 0, 0x63727022, true);
-        d.setUint32(p + 4, 0x226c74, true);
-        p += 7;
-        break;
-      case 165:
-        d.setUint32(p + 0, 0x756f6d22, true);
-        d.setUint32(p + 4, 0x22746e, true);
-        p += 7;
-        break;
-      case 175:
-        d.setUint32(p + 0, 0x696e6922, true);
-        d.setUint32(p + 4, 0x6f6d5f74, true);
-        d.setUint32(p + 8, 0x656c7564, true);
-        d.setUint32(p + 12, 0x22, true);
-        p += 13;
-        break;
-      case 200:
-        d.setUint32(p + 0, 0x696b7422, true);
-        d.setUint32(p + 4, 0x226c6c, true);
-        p += 7;
-        break;
-      case 234:
-        d.setUint32(p + 0, 0x6b677422, true);
-        d.setUint32(p + 4, 0x226c6c69, true);
-        p += 8;
-        break;
-      case 257:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x2274616e, true);
-        p += 8;
-        break;
-      case 259:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x7461646f, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 263:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x616b6e69, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 264:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 265:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x2274616b, true);
-        p += 8;
-        break;
-      case 266:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x227461, true);
-        p += 11;
-        break;
-      case 288:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x34747065, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 307:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x736d6d64, true);
-        d.setUint32(p + 8, 0x2267, true);
-        p += 10;
-        break;
-      case 313:
-        d.setUint32(p + 0, 0x6e696622, true);
-        d.setUint32(p + 4, 0x6d5f7469, true);
-        d.setUint32(p + 8, 0x6c75646f, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 316:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x223274, true);
-        p += 11;
-        break;
-      case 319:
-        d.setUint32(p + 0, 0x6d656d22, true);
-        d.setUint32(p + 4, 0x635f6466, true);
-        d.setUint32(p + 8, 0x74616572, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 322:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x61657663, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 437:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x3274616e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      default:
-        out[p++] = 34;
-        p = writeNum(out, p, v);
-        out[p++] = 34;
-    }
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  {
-    const s = off[0]!;
-    const e = plainEnd(bytes, s, s + len[0]!, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, s, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  out[p++] = 125;
-  out[p++] = 125;
-  return p;
-}
-function setsidSummary(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  d.setUint32(p + 0, 0x3d736572, true);
-  p += 4;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = common3(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
+  p = heap2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function prctlLine(
@@ -2039,7 +2608,6 @@ function prctlLine(
   p: number,
   ctx: RenderContext,
 ): number {
-  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -2056,487 +2624,8 @@ function prctlLine(
   p += 24;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x61636e75, true);
-  d.setUint32(p + 8, 0x22646574, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 2080) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7973222c, true);
-  d.setUint32(p + 4, 0x6c616373, true);
-  d.setUint32(p + 8, 0x3a226c, true);
-  p += 11;
-  {
-    const r = u32At(bytes, 144);
-    const v = r;
-    switch (v) {
-      case 2:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x226e, true);
-        p += 6;
-        break;
-      case 42:
-        d.setUint32(p + 0, 0x6e6f6322, true);
-        d.setUint32(p + 4, 0x7463656e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 43:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x22747065, true);
-        p += 8;
-        break;
-      case 44:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x226f7464, true);
-        p += 8;
-        break;
-      case 45:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x6f726676, true);
-        d.setUint32(p + 8, 0x226d, true);
-        p += 10;
-        break;
-      case 46:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x67736d64, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 47:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x67736d76, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 49:
-        d.setUint32(p + 0, 0x6e696222, true);
-        d.setUint32(p + 4, 0x2264, true);
-        p += 6;
-        break;
-      case 59:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x22657663, true);
-        p += 8;
-        break;
-      case 62:
-        d.setUint32(p + 0, 0x6c696b22, true);
-        d.setUint32(p + 4, 0x226c, true);
-        p += 6;
-        break;
-      case 82:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x22656d61, true);
-        p += 8;
-        break;
-      case 84:
-        d.setUint32(p + 0, 0x646d7222, true);
-        d.setUint32(p + 4, 0x227269, true);
-        p += 7;
-        break;
-      case 85:
-        d.setUint32(p + 0, 0x65726322, true);
-        d.setUint32(p + 4, 0x227461, true);
-        p += 7;
-        break;
-      case 86:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x226b, true);
-        p += 6;
-        break;
-      case 87:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x226b6e69, true);
-        p += 8;
-        break;
-      case 88:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 101:
-        d.setUint32(p + 0, 0x72747022, true);
-        d.setUint32(p + 4, 0x22656361, true);
-        p += 8;
-        break;
-      case 105:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646975, true);
-        p += 8;
-        break;
-      case 106:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646967, true);
-        p += 8;
-        break;
-      case 112:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646973, true);
-        p += 8;
-        break;
-      case 113:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69756572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 114:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69676572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 117:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x75736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 119:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x67736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 122:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69757366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 123:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69677366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 133:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x22646f, true);
-        p += 7;
-        break;
-      case 157:
-        d.setUint32(p + 0, 0x63727022, true);
-        d.setUint32(p + 4, 0x226c74, true);
-        p += 7;
-        break;
-      case 165:
-        d.setUint32(p + 0, 0x756f6d22, true);
-        d.setUint32(p + 4, 0x22746e, true);
-        p += 7;
-        break;
-      case 175:
-        d.setUint32(p + 0, 0x696e6922, true);
-        d.setUint32(p + 4, 0x6f6d5f74, true);
-        d.setUint32(p + 8, 0x656c7564, true);
-        d.setUint32(p + 12, 0x22, true);
-        p += 13;
-        break;
-      case 200:
-        d.setUint32(p + 0, 0x696b7422, true);
-        d.setUint32(p + 4, 0x226c6c, true);
-        p += 7;
-        break;
-      case 234:
-        d.setUint32(p + 0, 0x6b677422, true);
-        d.setUint32(p + 4, 0x226c6c69, true);
-        p += 8;
-        break;
-      case 257:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x2274616e, true);
-        p += 8;
-        break;
-      case 259:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x7461646f, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 263:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x616b6e69, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 264:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 265:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x2274616b, true);
-        p += 8;
-        break;
-      case 266:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x227461, true);
-        p += 11;
-        break;
-      case 288:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x34747065, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 307:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x736d6d64, true);
-        d.setUint32(p + 8, 0x2267, true);
-        p += 10;
-        break;
-      case 313:
-        d.setUint32(p + 0, 0x6e696622, true);
-        d.setUint32(p + 4, 0x6d5f7469, true);
-        d.setUint32(p + 8, 0x6c75646f, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 316:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x223274, true);
-        p += 11;
-        break;
-      case 319:
-        d.setUint32(p + 0, 0x6d656d22, true);
-        d.setUint32(p + 4, 0x635f6466, true);
-        d.setUint32(p + 8, 0x74616572, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 322:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x61657663, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 437:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x3274616e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      default:
-        out[p++] = 34;
-        p = writeNum(out, p, v);
-        out[p++] = 34;
-    }
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = common3(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x706f222c, true);
   d.setUint32(p + 4, 0x6e6f6974, true);
   d.setUint32(p + 8, 0x3a22, true);
@@ -2566,171 +2655,8 @@ function prctlLine(
     if (p < 0) return BAIL;
     out[p++] = 34;
   }
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  {
-    const s = off[0]!;
-    const e = plainEnd(bytes, s, s + len[0]!, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, s, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  out[p++] = 125;
-  out[p++] = 125;
-  return p;
-}
-function prctlSummary(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  {
-    const s = off[4]!;
-    const n = len[4]!;
-    p = plainText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-  }
-  d.setUint32(p + 0, 0x203e2d20, true);
-  p += 4;
-  {
-    const s = off[5]!;
-    const n = len[5]!;
-    p = plainText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-  }
-  d.setUint32(p + 0, 0x73657220, true);
-  d.setUint32(p + 4, 0x3d, true);
-  p += 5;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = heap2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function ptraceLine(
@@ -2742,7 +2668,6 @@ function ptraceLine(
   p: number,
   ctx: RenderContext,
 ): number {
-  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -2760,487 +2685,8 @@ function ptraceLine(
   p += 25;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x61636e75, true);
-  d.setUint32(p + 8, 0x22646574, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 2080) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7973222c, true);
-  d.setUint32(p + 4, 0x6c616373, true);
-  d.setUint32(p + 8, 0x3a226c, true);
-  p += 11;
-  {
-    const r = u32At(bytes, 144);
-    const v = r;
-    switch (v) {
-      case 2:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x226e, true);
-        p += 6;
-        break;
-      case 42:
-        d.setUint32(p + 0, 0x6e6f6322, true);
-        d.setUint32(p + 4, 0x7463656e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 43:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x22747065, true);
-        p += 8;
-        break;
-      case 44:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x226f7464, true);
-        p += 8;
-        break;
-      case 45:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x6f726676, true);
-        d.setUint32(p + 8, 0x226d, true);
-        p += 10;
-        break;
-      case 46:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x67736d64, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 47:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x67736d76, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 49:
-        d.setUint32(p + 0, 0x6e696222, true);
-        d.setUint32(p + 4, 0x2264, true);
-        p += 6;
-        break;
-      case 59:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x22657663, true);
-        p += 8;
-        break;
-      case 62:
-        d.setUint32(p + 0, 0x6c696b22, true);
-        d.setUint32(p + 4, 0x226c, true);
-        p += 6;
-        break;
-      case 82:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x22656d61, true);
-        p += 8;
-        break;
-      case 84:
-        d.setUint32(p + 0, 0x646d7222, true);
-        d.setUint32(p + 4, 0x227269, true);
-        p += 7;
-        break;
-      case 85:
-        d.setUint32(p + 0, 0x65726322, true);
-        d.setUint32(p + 4, 0x227461, true);
-        p += 7;
-        break;
-      case 86:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x226b, true);
-        p += 6;
-        break;
-      case 87:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x226b6e69, true);
-        p += 8;
-        break;
-      case 88:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 101:
-        d.setUint32(p + 0, 0x72747022, true);
-        d.setUint32(p + 4, 0x22656361, true);
-        p += 8;
-        break;
-      case 105:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646975, true);
-        p += 8;
-        break;
-      case 106:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646967, true);
-        p += 8;
-        break;
-      case 112:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646973, true);
-        p += 8;
-        break;
-      case 113:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69756572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 114:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69676572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 117:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x75736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 119:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x67736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 122:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69757366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 123:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69677366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 133:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x22646f, true);
-        p += 7;
-        break;
-      case 157:
-        d.setUint32(p + 0, 0x63727022, true);
-        d.setUint32(p + 4, 0x226c74, true);
-        p += 7;
-        break;
-      case 165:
-        d.setUint32(p + 0, 0x756f6d22, true);
-        d.setUint32(p + 4, 0x22746e, true);
-        p += 7;
-        break;
-      case 175:
-        d.setUint32(p + 0, 0x696e6922, true);
-        d.setUint32(p + 4, 0x6f6d5f74, true);
-        d.setUint32(p + 8, 0x656c7564, true);
-        d.setUint32(p + 12, 0x22, true);
-        p += 13;
-        break;
-      case 200:
-        d.setUint32(p + 0, 0x696b7422, true);
-        d.setUint32(p + 4, 0x226c6c, true);
-        p += 7;
-        break;
-      case 234:
-        d.setUint32(p + 0, 0x6b677422, true);
-        d.setUint32(p + 4, 0x226c6c69, true);
-        p += 8;
-        break;
-      case 257:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x2274616e, true);
-        p += 8;
-        break;
-      case 259:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x7461646f, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 263:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x616b6e69, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 264:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 265:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x2274616b, true);
-        p += 8;
-        break;
-      case 266:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x227461, true);
-        p += 11;
-        break;
-      case 288:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x34747065, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 307:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x736d6d64, true);
-        d.setUint32(p + 8, 0x2267, true);
-        p += 10;
-        break;
-      case 313:
-        d.setUint32(p + 0, 0x6e696622, true);
-        d.setUint32(p + 4, 0x6d5f7469, true);
-        d.setUint32(p + 8, 0x6c75646f, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 316:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x223274, true);
-        p += 11;
-        break;
-      case 319:
-        d.setUint32(p + 0, 0x6d656d22, true);
-        d.setUint32(p + 4, 0x635f6466, true);
-        d.setUint32(p + 8, 0x74616572, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 322:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x61657663, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 437:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x3274616e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      default:
-        out[p++] = 34;
-        p = writeNum(out, p, v);
-        out[p++] = 34;
-    }
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = common3(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x6572222c, true);
   d.setUint32(p + 4, 0x73657571, true);
   d.setUint32(p + 8, 0x3a2274, true);
@@ -3361,225 +2807,8 @@ function ptraceLine(
     if (p < 0) return BAIL;
     out[p++] = 34;
   }
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  {
-    const s = off[0]!;
-    const e = plainEnd(bytes, s, s + len[0]!, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, s, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  out[p++] = 125;
-  out[p++] = 125;
-  return p;
-}
-function ptraceSummary(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  {
-    const r = s64At(bytes, 152);
-    if (Number.isNaN(r)) return BAIL;
-    const v = r;
-    switch (v) {
-      case 4:
-        d.setUint32(p + 0, 0x41525450, true);
-        d.setUint32(p + 4, 0x505f4543, true);
-        d.setUint32(p + 8, 0x54454b4f, true);
-        d.setUint32(p + 12, 0x545845, true);
-        p += 15;
-        break;
-      case 5:
-        d.setUint32(p + 0, 0x41525450, true);
-        d.setUint32(p + 4, 0x505f4543, true);
-        d.setUint32(p + 8, 0x44454b4f, true);
-        d.setUint32(p + 12, 0x415441, true);
-        p += 15;
-        break;
-      case 6:
-        d.setUint32(p + 0, 0x41525450, true);
-        d.setUint32(p + 4, 0x505f4543, true);
-        d.setUint32(p + 8, 0x55454b4f, true);
-        d.setUint32(p + 12, 0x5253, true);
-        p += 14;
-        break;
-      case 13:
-        d.setUint32(p + 0, 0x41525450, true);
-        d.setUint32(p + 4, 0x535f4543, true);
-        d.setUint32(p + 8, 0x45525445, true);
-        d.setUint32(p + 12, 0x5347, true);
-        p += 14;
-        break;
-      case 16:
-        d.setUint32(p + 0, 0x41525450, true);
-        d.setUint32(p + 4, 0x415f4543, true);
-        d.setUint32(p + 8, 0x43415454, true);
-        d.setUint32(p + 12, 0x48, true);
-        p += 13;
-        break;
-      case 16901:
-        d.setUint32(p + 0, 0x41525450, true);
-        d.setUint32(p + 4, 0x535f4543, true);
-        d.setUint32(p + 8, 0x45525445, true);
-        d.setUint32(p + 12, 0x54455347, true);
-        p += 16;
-        break;
-      case 16902:
-        d.setUint32(p + 0, 0x41525450, true);
-        d.setUint32(p + 4, 0x535f4543, true);
-        d.setUint32(p + 8, 0x455a4945, true);
-        p += 12;
-        break;
-      default:
-        p = writeNum(out, p, v);
-    }
-  }
-  d.setUint32(p + 0, 0x72617420, true);
-  d.setUint32(p + 4, 0x3d746567, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 176));
-  out[p++] = 32;
-  {
-    const s = off[4]!;
-    const n = len[4]!;
-    p = plainText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-  }
-  d.setUint32(p + 0, 0x73657220, true);
-  d.setUint32(p + 4, 0x3d, true);
-  p += 5;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = heap2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function memfdCreateLine(
@@ -3591,7 +2820,6 @@ function memfdCreateLine(
   p: number,
   ctx: RenderContext,
 ): number {
-  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -3610,487 +2838,8 @@ function memfdCreateLine(
   p += 31;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x61636e75, true);
-  d.setUint32(p + 8, 0x22646574, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 2080) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7973222c, true);
-  d.setUint32(p + 4, 0x6c616373, true);
-  d.setUint32(p + 8, 0x3a226c, true);
-  p += 11;
-  {
-    const r = u32At(bytes, 144);
-    const v = r;
-    switch (v) {
-      case 2:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x226e, true);
-        p += 6;
-        break;
-      case 42:
-        d.setUint32(p + 0, 0x6e6f6322, true);
-        d.setUint32(p + 4, 0x7463656e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 43:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x22747065, true);
-        p += 8;
-        break;
-      case 44:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x226f7464, true);
-        p += 8;
-        break;
-      case 45:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x6f726676, true);
-        d.setUint32(p + 8, 0x226d, true);
-        p += 10;
-        break;
-      case 46:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x67736d64, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 47:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x67736d76, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 49:
-        d.setUint32(p + 0, 0x6e696222, true);
-        d.setUint32(p + 4, 0x2264, true);
-        p += 6;
-        break;
-      case 59:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x22657663, true);
-        p += 8;
-        break;
-      case 62:
-        d.setUint32(p + 0, 0x6c696b22, true);
-        d.setUint32(p + 4, 0x226c, true);
-        p += 6;
-        break;
-      case 82:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x22656d61, true);
-        p += 8;
-        break;
-      case 84:
-        d.setUint32(p + 0, 0x646d7222, true);
-        d.setUint32(p + 4, 0x227269, true);
-        p += 7;
-        break;
-      case 85:
-        d.setUint32(p + 0, 0x65726322, true);
-        d.setUint32(p + 4, 0x227461, true);
-        p += 7;
-        break;
-      case 86:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x226b, true);
-        p += 6;
-        break;
-      case 87:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x226b6e69, true);
-        p += 8;
-        break;
-      case 88:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 101:
-        d.setUint32(p + 0, 0x72747022, true);
-        d.setUint32(p + 4, 0x22656361, true);
-        p += 8;
-        break;
-      case 105:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646975, true);
-        p += 8;
-        break;
-      case 106:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646967, true);
-        p += 8;
-        break;
-      case 112:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646973, true);
-        p += 8;
-        break;
-      case 113:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69756572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 114:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69676572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 117:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x75736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 119:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x67736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 122:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69757366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 123:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69677366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 133:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x22646f, true);
-        p += 7;
-        break;
-      case 157:
-        d.setUint32(p + 0, 0x63727022, true);
-        d.setUint32(p + 4, 0x226c74, true);
-        p += 7;
-        break;
-      case 165:
-        d.setUint32(p + 0, 0x756f6d22, true);
-        d.setUint32(p + 4, 0x22746e, true);
-        p += 7;
-        break;
-      case 175:
-        d.setUint32(p + 0, 0x696e6922, true);
-        d.setUint32(p + 4, 0x6f6d5f74, true);
-        d.setUint32(p + 8, 0x656c7564, true);
-        d.setUint32(p + 12, 0x22, true);
-        p += 13;
-        break;
-      case 200:
-        d.setUint32(p + 0, 0x696b7422, true);
-        d.setUint32(p + 4, 0x226c6c, true);
-        p += 7;
-        break;
-      case 234:
-        d.setUint32(p + 0, 0x6b677422, true);
-        d.setUint32(p + 4, 0x226c6c69, true);
-        p += 8;
-        break;
-      case 257:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x2274616e, true);
-        p += 8;
-        break;
-      case 259:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x7461646f, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 263:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x616b6e69, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 264:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 265:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x2274616b, true);
-        p += 8;
-        break;
-      case 266:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x227461, true);
-        p += 11;
-        break;
-      case 288:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x34747065, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 307:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x736d6d64, true);
-        d.setUint32(p + 8, 0x2267, true);
-        p += 10;
-        break;
-      case 313:
-        d.setUint32(p + 0, 0x6e696622, true);
-        d.setUint32(p + 4, 0x6d5f7469, true);
-        d.setUint32(p + 8, 0x6c75646f, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 316:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x223274, true);
-        p += 11;
-        break;
-      case 319:
-        d.setUint32(p + 0, 0x6d656d22, true);
-        d.setUint32(p + 4, 0x635f6466, true);
-        d.setUint32(p + 8, 0x74616572, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 322:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x61657663, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 437:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x3274616e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      default:
-        out[p++] = 34;
-        p = writeNum(out, p, v);
-        out[p++] = 34;
-    }
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = common3(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x616e222c, true);
   d.setUint32(p + 4, 0x3a22656d, true);
   p += 8;
@@ -4107,170 +2856,8 @@ function memfdCreateLine(
   d.setUint32(p + 8, 0x3a, true);
   p += 9;
   p = writeNum(out, p, u32At(bytes, 152));
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  {
-    const s = off[0]!;
-    const e = plainEnd(bytes, s, s + len[0]!, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, s, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  out[p++] = 125;
-  out[p++] = 125;
-  return p;
-}
-function memfdCreateSummary(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  d.setUint32(p + 0, 0x656d616e, true);
-  d.setUint32(p + 4, 0x3d, true);
-  p += 5;
-  {
-    const s = off[4]!;
-    const n = len[4]!;
-    p = plainText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-  }
-  d.setUint32(p + 0, 0x616c6620, true);
-  d.setUint32(p + 4, 0x3d7367, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 152));
-  d.setUint32(p + 0, 0x73657220, true);
-  d.setUint32(p + 4, 0x3d, true);
-  p += 5;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = heap2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function killLine(
@@ -4282,7 +2869,6 @@ function killLine(
   p: number,
   ctx: RenderContext,
 ): number {
-  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -4299,487 +2885,8 @@ function killLine(
   p += 23;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x61636e75, true);
-  d.setUint32(p + 8, 0x22646574, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 2080) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7973222c, true);
-  d.setUint32(p + 4, 0x6c616373, true);
-  d.setUint32(p + 8, 0x3a226c, true);
-  p += 11;
-  {
-    const r = u32At(bytes, 144);
-    const v = r;
-    switch (v) {
-      case 2:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x226e, true);
-        p += 6;
-        break;
-      case 42:
-        d.setUint32(p + 0, 0x6e6f6322, true);
-        d.setUint32(p + 4, 0x7463656e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 43:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x22747065, true);
-        p += 8;
-        break;
-      case 44:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x226f7464, true);
-        p += 8;
-        break;
-      case 45:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x6f726676, true);
-        d.setUint32(p + 8, 0x226d, true);
-        p += 10;
-        break;
-      case 46:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x67736d64, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 47:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x67736d76, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 49:
-        d.setUint32(p + 0, 0x6e696222, true);
-        d.setUint32(p + 4, 0x2264, true);
-        p += 6;
-        break;
-      case 59:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x22657663, true);
-        p += 8;
-        break;
-      case 62:
-        d.setUint32(p + 0, 0x6c696b22, true);
-        d.setUint32(p + 4, 0x226c, true);
-        p += 6;
-        break;
-      case 82:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x22656d61, true);
-        p += 8;
-        break;
-      case 84:
-        d.setUint32(p + 0, 0x646d7222, true);
-        d.setUint32(p + 4, 0x227269, true);
-        p += 7;
-        break;
-      case 85:
-        d.setUint32(p + 0, 0x65726322, true);
-        d.setUint32(p + 4, 0x227461, true);
-        p += 7;
-        break;
-      case 86:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x226b, true);
-        p += 6;
-        break;
-      case 87:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x226b6e69, true);
-        p += 8;
-        break;
-      case 88:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 101:
-        d.setUint32(p + 0, 0x72747022, true);
-        d.setUint32(p + 4, 0x22656361, true);
-        p += 8;
-        break;
-      case 105:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646975, true);
-        p += 8;
-        break;
-      case 106:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646967, true);
-        p += 8;
-        break;
-      case 112:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646973, true);
-        p += 8;
-        break;
-      case 113:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69756572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 114:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69676572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 117:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x75736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 119:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x67736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 122:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69757366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 123:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69677366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 133:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x22646f, true);
-        p += 7;
-        break;
-      case 157:
-        d.setUint32(p + 0, 0x63727022, true);
-        d.setUint32(p + 4, 0x226c74, true);
-        p += 7;
-        break;
-      case 165:
-        d.setUint32(p + 0, 0x756f6d22, true);
-        d.setUint32(p + 4, 0x22746e, true);
-        p += 7;
-        break;
-      case 175:
-        d.setUint32(p + 0, 0x696e6922, true);
-        d.setUint32(p + 4, 0x6f6d5f74, true);
-        d.setUint32(p + 8, 0x656c7564, true);
-        d.setUint32(p + 12, 0x22, true);
-        p += 13;
-        break;
-      case 200:
-        d.setUint32(p + 0, 0x696b7422, true);
-        d.setUint32(p + 4, 0x226c6c, true);
-        p += 7;
-        break;
-      case 234:
-        d.setUint32(p + 0, 0x6b677422, true);
-        d.setUint32(p + 4, 0x226c6c69, true);
-        p += 8;
-        break;
-      case 257:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x2274616e, true);
-        p += 8;
-        break;
-      case 259:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x7461646f, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 263:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x616b6e69, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 264:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 265:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x2274616b, true);
-        p += 8;
-        break;
-      case 266:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x227461, true);
-        p += 11;
-        break;
-      case 288:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x34747065, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 307:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x736d6d64, true);
-        d.setUint32(p + 8, 0x2267, true);
-        p += 10;
-        break;
-      case 313:
-        d.setUint32(p + 0, 0x6e696622, true);
-        d.setUint32(p + 4, 0x6d5f7469, true);
-        d.setUint32(p + 8, 0x6c75646f, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 316:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x223274, true);
-        p += 11;
-        break;
-      case 319:
-        d.setUint32(p + 0, 0x6d656d22, true);
-        d.setUint32(p + 4, 0x635f6466, true);
-        d.setUint32(p + 8, 0x74616572, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 322:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x61657663, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 437:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x3274616e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      default:
-        out[p++] = 34;
-        p = writeNum(out, p, v);
-        out[p++] = 34;
-    }
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = common3(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x6174222c, true);
   d.setUint32(p + 4, 0x74656772, true);
   d.setUint32(p + 8, 0x6469705f, true);
@@ -4796,165 +2903,8 @@ function killLine(
   d.setUint32(p + 4, 0x3a2267, true);
   p += 7;
   p = writeNum(out, p, u32At(bytes, 160) | 0);
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  {
-    const s = off[0]!;
-    const e = plainEnd(bytes, s, s + len[0]!, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, s, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  out[p++] = 125;
-  out[p++] = 125;
-  return p;
-}
-function killSummary(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  d.setUint32(p + 0, 0x67726174, true);
-  d.setUint32(p + 4, 0x3d7465, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 152) | 0);
-  d.setUint32(p + 0, 0x67697320, true);
-  d.setUint32(p + 4, 0x3d, true);
-  p += 5;
-  p = writeNum(out, p, u32At(bytes, 160) | 0);
-  d.setUint32(p + 0, 0x73657220, true);
-  d.setUint32(p + 4, 0x3d, true);
-  p += 5;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = heap2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function privilegeEscalationLine(
@@ -4966,7 +2916,6 @@ function privilegeEscalationLine(
   p: number,
   ctx: RenderContext,
 ): number {
-  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -4987,487 +2936,8 @@ function privilegeEscalationLine(
   p += 39;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x61636e75, true);
-  d.setUint32(p + 8, 0x22646574, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 2080) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7973222c, true);
-  d.setUint32(p + 4, 0x6c616373, true);
-  d.setUint32(p + 8, 0x3a226c, true);
-  p += 11;
-  {
-    const r = u32At(bytes, 144);
-    const v = r;
-    switch (v) {
-      case 2:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x226e, true);
-        p += 6;
-        break;
-      case 42:
-        d.setUint32(p + 0, 0x6e6f6322, true);
-        d.setUint32(p + 4, 0x7463656e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 43:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x22747065, true);
-        p += 8;
-        break;
-      case 44:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x226f7464, true);
-        p += 8;
-        break;
-      case 45:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x6f726676, true);
-        d.setUint32(p + 8, 0x226d, true);
-        p += 10;
-        break;
-      case 46:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x67736d64, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 47:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x67736d76, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 49:
-        d.setUint32(p + 0, 0x6e696222, true);
-        d.setUint32(p + 4, 0x2264, true);
-        p += 6;
-        break;
-      case 59:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x22657663, true);
-        p += 8;
-        break;
-      case 62:
-        d.setUint32(p + 0, 0x6c696b22, true);
-        d.setUint32(p + 4, 0x226c, true);
-        p += 6;
-        break;
-      case 82:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x22656d61, true);
-        p += 8;
-        break;
-      case 84:
-        d.setUint32(p + 0, 0x646d7222, true);
-        d.setUint32(p + 4, 0x227269, true);
-        p += 7;
-        break;
-      case 85:
-        d.setUint32(p + 0, 0x65726322, true);
-        d.setUint32(p + 4, 0x227461, true);
-        p += 7;
-        break;
-      case 86:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x226b, true);
-        p += 6;
-        break;
-      case 87:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x226b6e69, true);
-        p += 8;
-        break;
-      case 88:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 101:
-        d.setUint32(p + 0, 0x72747022, true);
-        d.setUint32(p + 4, 0x22656361, true);
-        p += 8;
-        break;
-      case 105:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646975, true);
-        p += 8;
-        break;
-      case 106:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646967, true);
-        p += 8;
-        break;
-      case 112:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646973, true);
-        p += 8;
-        break;
-      case 113:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69756572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 114:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69676572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 117:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x75736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 119:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x67736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 122:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69757366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 123:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69677366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 133:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x22646f, true);
-        p += 7;
-        break;
-      case 157:
-        d.setUint32(p + 0, 0x63727022, true);
-        d.setUint32(p + 4, 0x226c74, true);
-        p += 7;
-        break;
-      case 165:
-        d.setUint32(p + 0, 0x756f6d22, true);
-        d.setUint32(p + 4, 0x22746e, true);
-        p += 7;
-        break;
-      case 175:
-        d.setUint32(p + 0, 0x696e6922, true);
-        d.setUint32(p + 4, 0x6f6d5f74, true);
-        d.setUint32(p + 8, 0x656c7564, true);
-        d.setUint32(p + 12, 0x22, true);
-        p += 13;
-        break;
-      case 200:
-        d.setUint32(p + 0, 0x696b7422, true);
-        d.setUint32(p + 4, 0x226c6c, true);
-        p += 7;
-        break;
-      case 234:
-        d.setUint32(p + 0, 0x6b677422, true);
-        d.setUint32(p + 4, 0x226c6c69, true);
-        p += 8;
-        break;
-      case 257:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x2274616e, true);
-        p += 8;
-        break;
-      case 259:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x7461646f, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 263:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x616b6e69, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 264:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 265:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x2274616b, true);
-        p += 8;
-        break;
-      case 266:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x227461, true);
-        p += 11;
-        break;
-      case 288:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x34747065, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 307:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x736d6d64, true);
-        d.setUint32(p + 8, 0x2267, true);
-        p += 10;
-        break;
-      case 313:
-        d.setUint32(p + 0, 0x6e696622, true);
-        d.setUint32(p + 4, 0x6d5f7469, true);
-        d.setUint32(p + 8, 0x6c75646f, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 316:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x223274, true);
-        p += 11;
-        break;
-      case 319:
-        d.setUint32(p + 0, 0x6d656d22, true);
-        d.setUint32(p + 4, 0x635f6466, true);
-        d.setUint32(p + 8, 0x74616572, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 322:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x61657663, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 437:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x3274616e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      default:
-        out[p++] = 34;
-        p = writeNum(out, p, v);
-        out[p++] = 34;
-    }
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = common3(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x6f68222c, true);
   d.setUint32(p + 4, 0x3a2277, true);
   p += 7;
@@ -5590,188 +3060,8 @@ function privilegeEscalationLine(
     p = hi !== 0 ? writeHex(out, writeHex(out, p, hi, 1), lo, 8) : writeHex(out, p, lo, 1);
     out[p++] = 34;
   }
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  {
-    const s = off[0]!;
-    const e = plainEnd(bytes, s, s + len[0]!, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, s, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  out[p++] = 125;
-  out[p++] = 125;
-  return p;
-}
-function privilegeEscalationSummary(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  d.setUint32(p + 0, 0x3d776f68, true);
-  p += 4;
-  {
-    const r = u32At(bytes, 152);
-    const v = r;
-    switch (v) {
-      case 1:
-        d.setUint32(p + 0, 0x63657865, true);
-        p += 4;
-        break;
-      default:
-        d.setUint32(p + 0, 0x69746573, true);
-        d.setUint32(p + 4, 0x64, true);
-        p += 5;
-    }
-  }
-  d.setUint32(p + 0, 0x64697520, true);
-  d.setUint32(p + 4, 0x3d, true);
-  p += 5;
-  p = writeNum(out, p, u32At(bytes, 176));
-  out[p++] = 45;
-  out[p++] = 62;
-  p = writeNum(out, p, u32At(bytes, 208));
-  d.setUint32(p + 0, 0x69756520, true);
-  d.setUint32(p + 4, 0x3d64, true);
-  p += 6;
-  p = writeNum(out, p, u32At(bytes, 180));
-  out[p++] = 45;
-  out[p++] = 62;
-  p = writeNum(out, p, u32At(bytes, 212));
-  d.setUint32(p + 0, 0x65786520, true);
-  d.setUint32(p + 4, 0x3d, true);
-  p += 5;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    p = plainText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-  }
+  p = heap2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function usermodeHelperLine(
@@ -5804,100 +3094,8 @@ function usermodeHelperLine(
   p += 34;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
+  p = common1(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x6f6e222c, true);
   d.setUint32(p + 4, 0x616e6564, true);
   d.setUint32(p + 8, 0x3a22656d, true);
@@ -6009,361 +3207,8 @@ function usermodeHelperLine(
     d.setUint32(p + 4, 0x65, true);
     p += 5;
   }
-  d.setUint32(p + 0, 0x7763222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[4]!;
-    const n = len[4]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 140) | 0);
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x3a2276, true);
-  p += 11;
-  p = writeNum(out, p, u32At(bytes, 144));
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x6e695f65, true);
-  d.setUint32(p + 8, 0x3a226f, true);
-  p += 11;
-  {
-    const v = u64At(bytes, 152);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7474222c, true);
-  d.setUint32(p + 4, 0x3a2279, true);
-  p += 7;
-  {
-    const s = off[8]!;
-    const n = len[8]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7473222c, true);
-  d.setUint32(p + 4, 0x226e6964, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  {
-    const s = off[9]!;
-    const n = len[9]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7473222c, true);
-  d.setUint32(p + 4, 0x74756f64, true);
-  d.setUint32(p + 8, 0x3a22, true);
-  p += 10;
-  {
-    const s = off[10]!;
-    const n = len[10]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6173222c, true);
-  d.setUint32(p + 4, 0x6d61665f, true);
-  d.setUint32(p + 8, 0x22796c69, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 148));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2270, true);
-  p += 7;
-  {
-    const s = off[11]!;
-    const n = len[11]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7073222c, true);
-  d.setUint32(p + 4, 0x2274726f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeNum(out, p, u32At(bytes, 160));
-  d.setUint32(p + 0, 0x6964222c, true);
-  d.setUint32(p + 4, 0x3a2270, true);
-  p += 7;
-  {
-    const s = off[12]!;
-    const n = len[12]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7064222c, true);
-  d.setUint32(p + 4, 0x2274726f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeNum(out, p, u32At(bytes, 164));
-  d.setUint32(p + 0, 0x7373222c, true);
-  d.setUint32(p + 4, 0x3a2268, true);
-  p += 7;
-  {
-    const s = off[13]!;
-    const n = len[13]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x646c222c, true);
-  d.setUint32(p + 4, 0x6572705f, true);
-  d.setUint32(p + 8, 0x64616f6c, true);
-  d.setUint32(p + 12, 0x3a22, true);
-  p += 14;
-  {
-    const s = off[14]!;
-    const n = len[14]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x72745f76, true);
-  d.setUint32(p + 8, 0x61636e75, true);
-  d.setUint32(p + 12, 0x22646574, true);
-  d.setUint32(p + 16, 0x3a, true);
-  p += 17;
-  if ((flags & 4096) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x745f6874, true);
-  d.setUint32(p + 8, 0x636e7572, true);
-  d.setUint32(p + 12, 0x64657461, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  if ((flags & 176) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  if (bytes[233] === 0) return BAIL;
-  {
-    const e = plainEnd(bytes, 216, 232, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, 216, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6c63222c, true);
-  d.setUint32(p + 4, 0x6562626f, true);
-  d.setUint32(p + 8, 0x22646572, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 4) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  {
-    const s = off[5]!;
-    const n = len[5]!;
-    if (n !== 0) {
-      d.setUint32(p + 0, 0x6170222c, true);
-      d.setUint32(p + 4, 0x746e6572, true);
-      d.setUint32(p + 8, 0x6578655f, true);
-      d.setUint32(p + 12, 0x3a22, true);
-      p += 14;
-      out[p++] = 34;
-      p = jsonText(bytes, s, s + n, out, p);
-      if (p < 0) return BAIL;
-      out[p++] = 34;
-    }
-  }
-  if ((flags & 6) !== 0) return BAIL;
-  if (bytes[36] !== 0) return BAIL;
-  out[p++] = 125;
-  out[p++] = 125;
+  p = heap1(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function connectLine(
@@ -6375,7 +3220,6 @@ function connectLine(
   p: number,
   ctx: RenderContext,
 ): number {
-  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -6393,487 +3237,8 @@ function connectLine(
   p += 26;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x61636e75, true);
-  d.setUint32(p + 8, 0x22646574, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 2080) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7973222c, true);
-  d.setUint32(p + 4, 0x6c616373, true);
-  d.setUint32(p + 8, 0x3a226c, true);
-  p += 11;
-  {
-    const r = u32At(bytes, 144);
-    const v = r;
-    switch (v) {
-      case 2:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x226e, true);
-        p += 6;
-        break;
-      case 42:
-        d.setUint32(p + 0, 0x6e6f6322, true);
-        d.setUint32(p + 4, 0x7463656e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 43:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x22747065, true);
-        p += 8;
-        break;
-      case 44:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x226f7464, true);
-        p += 8;
-        break;
-      case 45:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x6f726676, true);
-        d.setUint32(p + 8, 0x226d, true);
-        p += 10;
-        break;
-      case 46:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x67736d64, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 47:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x67736d76, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 49:
-        d.setUint32(p + 0, 0x6e696222, true);
-        d.setUint32(p + 4, 0x2264, true);
-        p += 6;
-        break;
-      case 59:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x22657663, true);
-        p += 8;
-        break;
-      case 62:
-        d.setUint32(p + 0, 0x6c696b22, true);
-        d.setUint32(p + 4, 0x226c, true);
-        p += 6;
-        break;
-      case 82:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x22656d61, true);
-        p += 8;
-        break;
-      case 84:
-        d.setUint32(p + 0, 0x646d7222, true);
-        d.setUint32(p + 4, 0x227269, true);
-        p += 7;
-        break;
-      case 85:
-        d.setUint32(p + 0, 0x65726322, true);
-        d.setUint32(p + 4, 0x227461, true);
-        p += 7;
-        break;
-      case 86:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x226b, true);
-        p += 6;
-        break;
-      case 87:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x226b6e69, true);
-        p += 8;
-        break;
-      case 88:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 101:
-        d.setUint32(p + 0, 0x72747022, true);
-        d.setUint32(p + 4, 0x22656361, true);
-        p += 8;
-        break;
-      case 105:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646975, true);
-        p += 8;
-        break;
-      case 106:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646967, true);
-        p += 8;
-        break;
-      case 112:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646973, true);
-        p += 8;
-        break;
-      case 113:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69756572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 114:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69676572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 117:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x75736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 119:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x67736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 122:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69757366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 123:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69677366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 133:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x22646f, true);
-        p += 7;
-        break;
-      case 157:
-        d.setUint32(p + 0, 0x63727022, true);
-        d.setUint32(p + 4, 0x226c74, true);
-        p += 7;
-        break;
-      case 165:
-        d.setUint32(p + 0, 0x756f6d22, true);
-        d.setUint32(p + 4, 0x22746e, true);
-        p += 7;
-        break;
-      case 175:
-        d.setUint32(p + 0, 0x696e6922, true);
-        d.setUint32(p + 4, 0x6f6d5f74, true);
-        d.setUint32(p + 8, 0x656c7564, true);
-        d.setUint32(p + 12, 0x22, true);
-        p += 13;
-        break;
-      case 200:
-        d.setUint32(p + 0, 0x696b7422, true);
-        d.setUint32(p + 4, 0x226c6c, true);
-        p += 7;
-        break;
-      case 234:
-        d.setUint32(p + 0, 0x6b677422, true);
-        d.setUint32(p + 4, 0x226c6c69, true);
-        p += 8;
-        break;
-      case 257:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x2274616e, true);
-        p += 8;
-        break;
-      case 259:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x7461646f, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 263:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x616b6e69, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 264:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 265:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x2274616b, true);
-        p += 8;
-        break;
-      case 266:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x227461, true);
-        p += 11;
-        break;
-      case 288:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x34747065, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 307:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x736d6d64, true);
-        d.setUint32(p + 8, 0x2267, true);
-        p += 10;
-        break;
-      case 313:
-        d.setUint32(p + 0, 0x6e696622, true);
-        d.setUint32(p + 4, 0x6d5f7469, true);
-        d.setUint32(p + 8, 0x6c75646f, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 316:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x223274, true);
-        p += 11;
-        break;
-      case 319:
-        d.setUint32(p + 0, 0x6d656d22, true);
-        d.setUint32(p + 4, 0x635f6466, true);
-        d.setUint32(p + 8, 0x74616572, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 322:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x61657663, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 437:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x3274616e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      default:
-        out[p++] = 34;
-        p = writeNum(out, p, v);
-        out[p++] = 34;
-    }
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = common3(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x6166222c, true);
   d.setUint32(p + 4, 0x796c696d, true);
   d.setUint32(p + 8, 0x3a22, true);
@@ -6963,179 +3328,8 @@ function connectLine(
   d.setUint32(p + 4, 0x3a22, true);
   p += 6;
   p = writeNum(out, p, u32At(bytes, 160) | 0);
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  {
-    const s = off[0]!;
-    const e = plainEnd(bytes, s, s + len[0]!, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, s, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  out[p++] = 125;
-  out[p++] = 125;
-  return p;
-}
-function connectSummary(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  {
-    const r = u16At(bytes, 154);
-    const v = r;
-    switch (v) {
-      case 17:
-        d.setUint32(p + 0, 0x706475, true);
-        p += 3;
-        break;
-      default:
-        d.setUint32(p + 0, 0x706374, true);
-        p += 3;
-    }
-  }
-  out[p++] = 32;
-  p = writeIp(bytes, u16At(bytes, 152), 168, out, p);
-  out[p++] = 58;
-  p = writeNum(out, p, u16At(bytes, 156));
-  d.setUint32(p + 0, 0x203e2d20, true);
-  p += 4;
-  p = writeIp(bytes, u16At(bytes, 152), 184, out, p);
-  out[p++] = 58;
-  p = writeNum(out, p, u16At(bytes, 158));
-  d.setUint32(p + 0, 0x73657220, true);
-  d.setUint32(p + 4, 0x3d, true);
-  p += 5;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = heap2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function acceptLine(
@@ -7147,7 +3341,6 @@ function acceptLine(
   p: number,
   ctx: RenderContext,
 ): number {
-  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -7165,487 +3358,8 @@ function acceptLine(
   p += 25;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x61636e75, true);
-  d.setUint32(p + 8, 0x22646574, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 2080) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7973222c, true);
-  d.setUint32(p + 4, 0x6c616373, true);
-  d.setUint32(p + 8, 0x3a226c, true);
-  p += 11;
-  {
-    const r = u32At(bytes, 144);
-    const v = r;
-    switch (v) {
-      case 2:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x226e, true);
-        p += 6;
-        break;
-      case 42:
-        d.setUint32(p + 0, 0x6e6f6322, true);
-        d.setUint32(p + 4, 0x7463656e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 43:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x22747065, true);
-        p += 8;
-        break;
-      case 44:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x226f7464, true);
-        p += 8;
-        break;
-      case 45:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x6f726676, true);
-        d.setUint32(p + 8, 0x226d, true);
-        p += 10;
-        break;
-      case 46:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x67736d64, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 47:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x67736d76, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 49:
-        d.setUint32(p + 0, 0x6e696222, true);
-        d.setUint32(p + 4, 0x2264, true);
-        p += 6;
-        break;
-      case 59:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x22657663, true);
-        p += 8;
-        break;
-      case 62:
-        d.setUint32(p + 0, 0x6c696b22, true);
-        d.setUint32(p + 4, 0x226c, true);
-        p += 6;
-        break;
-      case 82:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x22656d61, true);
-        p += 8;
-        break;
-      case 84:
-        d.setUint32(p + 0, 0x646d7222, true);
-        d.setUint32(p + 4, 0x227269, true);
-        p += 7;
-        break;
-      case 85:
-        d.setUint32(p + 0, 0x65726322, true);
-        d.setUint32(p + 4, 0x227461, true);
-        p += 7;
-        break;
-      case 86:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x226b, true);
-        p += 6;
-        break;
-      case 87:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x226b6e69, true);
-        p += 8;
-        break;
-      case 88:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 101:
-        d.setUint32(p + 0, 0x72747022, true);
-        d.setUint32(p + 4, 0x22656361, true);
-        p += 8;
-        break;
-      case 105:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646975, true);
-        p += 8;
-        break;
-      case 106:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646967, true);
-        p += 8;
-        break;
-      case 112:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646973, true);
-        p += 8;
-        break;
-      case 113:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69756572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 114:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69676572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 117:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x75736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 119:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x67736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 122:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69757366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 123:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69677366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 133:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x22646f, true);
-        p += 7;
-        break;
-      case 157:
-        d.setUint32(p + 0, 0x63727022, true);
-        d.setUint32(p + 4, 0x226c74, true);
-        p += 7;
-        break;
-      case 165:
-        d.setUint32(p + 0, 0x756f6d22, true);
-        d.setUint32(p + 4, 0x22746e, true);
-        p += 7;
-        break;
-      case 175:
-        d.setUint32(p + 0, 0x696e6922, true);
-        d.setUint32(p + 4, 0x6f6d5f74, true);
-        d.setUint32(p + 8, 0x656c7564, true);
-        d.setUint32(p + 12, 0x22, true);
-        p += 13;
-        break;
-      case 200:
-        d.setUint32(p + 0, 0x696b7422, true);
-        d.setUint32(p + 4, 0x226c6c, true);
-        p += 7;
-        break;
-      case 234:
-        d.setUint32(p + 0, 0x6b677422, true);
-        d.setUint32(p + 4, 0x226c6c69, true);
-        p += 8;
-        break;
-      case 257:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x2274616e, true);
-        p += 8;
-        break;
-      case 259:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x7461646f, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 263:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x616b6e69, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 264:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 265:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x2274616b, true);
-        p += 8;
-        break;
-      case 266:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x227461, true);
-        p += 11;
-        break;
-      case 288:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x34747065, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 307:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x736d6d64, true);
-        d.setUint32(p + 8, 0x2267, true);
-        p += 10;
-        break;
-      case 313:
-        d.setUint32(p + 0, 0x6e696622, true);
-        d.setUint32(p + 4, 0x6d5f7469, true);
-        d.setUint32(p + 8, 0x6c75646f, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 316:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x223274, true);
-        p += 11;
-        break;
-      case 319:
-        d.setUint32(p + 0, 0x6d656d22, true);
-        d.setUint32(p + 4, 0x635f6466, true);
-        d.setUint32(p + 8, 0x74616572, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 322:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x61657663, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 437:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x3274616e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      default:
-        out[p++] = 34;
-        p = writeNum(out, p, v);
-        out[p++] = 34;
-    }
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = common3(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x6166222c, true);
   d.setUint32(p + 4, 0x796c696d, true);
   d.setUint32(p + 8, 0x3a22, true);
@@ -7735,164 +3449,8 @@ function acceptLine(
   d.setUint32(p + 4, 0x3a22, true);
   p += 6;
   p = writeNum(out, p, u32At(bytes, 160) | 0);
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  {
-    const s = off[0]!;
-    const e = plainEnd(bytes, s, s + len[0]!, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, s, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  out[p++] = 125;
-  out[p++] = 125;
-  return p;
-}
-function acceptSummary(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  p = writeIp(bytes, u16At(bytes, 152), 168, out, p);
-  out[p++] = 58;
-  p = writeNum(out, p, u16At(bytes, 156));
-  d.setUint32(p + 0, 0x203e2d20, true);
-  p += 4;
-  p = writeIp(bytes, u16At(bytes, 152), 184, out, p);
-  out[p++] = 58;
-  p = writeNum(out, p, u16At(bytes, 158));
-  d.setUint32(p + 0, 0x3d646620, true);
-  p += 4;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = heap2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function bindLine(
@@ -7904,7 +3462,6 @@ function bindLine(
   p: number,
   ctx: RenderContext,
 ): number {
-  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -7921,487 +3478,8 @@ function bindLine(
   p += 23;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x61636e75, true);
-  d.setUint32(p + 8, 0x22646574, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 2080) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7973222c, true);
-  d.setUint32(p + 4, 0x6c616373, true);
-  d.setUint32(p + 8, 0x3a226c, true);
-  p += 11;
-  {
-    const r = u32At(bytes, 144);
-    const v = r;
-    switch (v) {
-      case 2:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x226e, true);
-        p += 6;
-        break;
-      case 42:
-        d.setUint32(p + 0, 0x6e6f6322, true);
-        d.setUint32(p + 4, 0x7463656e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 43:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x22747065, true);
-        p += 8;
-        break;
-      case 44:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x226f7464, true);
-        p += 8;
-        break;
-      case 45:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x6f726676, true);
-        d.setUint32(p + 8, 0x226d, true);
-        p += 10;
-        break;
-      case 46:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x67736d64, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 47:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x67736d76, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 49:
-        d.setUint32(p + 0, 0x6e696222, true);
-        d.setUint32(p + 4, 0x2264, true);
-        p += 6;
-        break;
-      case 59:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x22657663, true);
-        p += 8;
-        break;
-      case 62:
-        d.setUint32(p + 0, 0x6c696b22, true);
-        d.setUint32(p + 4, 0x226c, true);
-        p += 6;
-        break;
-      case 82:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x22656d61, true);
-        p += 8;
-        break;
-      case 84:
-        d.setUint32(p + 0, 0x646d7222, true);
-        d.setUint32(p + 4, 0x227269, true);
-        p += 7;
-        break;
-      case 85:
-        d.setUint32(p + 0, 0x65726322, true);
-        d.setUint32(p + 4, 0x227461, true);
-        p += 7;
-        break;
-      case 86:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x226b, true);
-        p += 6;
-        break;
-      case 87:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x226b6e69, true);
-        p += 8;
-        break;
-      case 88:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 101:
-        d.setUint32(p + 0, 0x72747022, true);
-        d.setUint32(p + 4, 0x22656361, true);
-        p += 8;
-        break;
-      case 105:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646975, true);
-        p += 8;
-        break;
-      case 106:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646967, true);
-        p += 8;
-        break;
-      case 112:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646973, true);
-        p += 8;
-        break;
-      case 113:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69756572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 114:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69676572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 117:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x75736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 119:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x67736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 122:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69757366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 123:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69677366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 133:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x22646f, true);
-        p += 7;
-        break;
-      case 157:
-        d.setUint32(p + 0, 0x63727022, true);
-        d.setUint32(p + 4, 0x226c74, true);
-        p += 7;
-        break;
-      case 165:
-        d.setUint32(p + 0, 0x756f6d22, true);
-        d.setUint32(p + 4, 0x22746e, true);
-        p += 7;
-        break;
-      case 175:
-        d.setUint32(p + 0, 0x696e6922, true);
-        d.setUint32(p + 4, 0x6f6d5f74, true);
-        d.setUint32(p + 8, 0x656c7564, true);
-        d.setUint32(p + 12, 0x22, true);
-        p += 13;
-        break;
-      case 200:
-        d.setUint32(p + 0, 0x696b7422, true);
-        d.setUint32(p + 4, 0x226c6c, true);
-        p += 7;
-        break;
-      case 234:
-        d.setUint32(p + 0, 0x6b677422, true);
-        d.setUint32(p + 4, 0x226c6c69, true);
-        p += 8;
-        break;
-      case 257:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x2274616e, true);
-        p += 8;
-        break;
-      case 259:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x7461646f, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 263:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x616b6e69, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 264:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 265:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x2274616b, true);
-        p += 8;
-        break;
-      case 266:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x227461, true);
-        p += 11;
-        break;
-      case 288:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x34747065, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 307:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x736d6d64, true);
-        d.setUint32(p + 8, 0x2267, true);
-        p += 10;
-        break;
-      case 313:
-        d.setUint32(p + 0, 0x6e696622, true);
-        d.setUint32(p + 4, 0x6d5f7469, true);
-        d.setUint32(p + 8, 0x6c75646f, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 316:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x223274, true);
-        p += 11;
-        break;
-      case 319:
-        d.setUint32(p + 0, 0x6d656d22, true);
-        d.setUint32(p + 4, 0x635f6466, true);
-        d.setUint32(p + 8, 0x74616572, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 322:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x61657663, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 437:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x3274616e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      default:
-        out[p++] = 34;
-        p = writeNum(out, p, v);
-        out[p++] = 34;
-    }
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = common3(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x6166222c, true);
   d.setUint32(p + 4, 0x796c696d, true);
   d.setUint32(p + 8, 0x3a22, true);
@@ -8480,160 +3558,8 @@ function bindLine(
   d.setUint32(p + 4, 0x3a22, true);
   p += 6;
   p = writeNum(out, p, u32At(bytes, 160) | 0);
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  {
-    const s = off[0]!;
-    const e = plainEnd(bytes, s, s + len[0]!, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, s, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  out[p++] = 125;
-  out[p++] = 125;
-  return p;
-}
-function bindSummary(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  p = writeIp(bytes, u16At(bytes, 152), 168, out, p);
-  out[p++] = 58;
-  p = writeNum(out, p, u16At(bytes, 156));
-  d.setUint32(p + 0, 0x73657220, true);
-  d.setUint32(p + 4, 0x3d, true);
-  p += 5;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = heap2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function dnsLine(
@@ -8662,487 +3588,8 @@ function dnsLine(
   p += 22;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x61636e75, true);
-  d.setUint32(p + 8, 0x22646574, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 2080) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7973222c, true);
-  d.setUint32(p + 4, 0x6c616373, true);
-  d.setUint32(p + 8, 0x3a226c, true);
-  p += 11;
-  {
-    const r = u32At(bytes, 144);
-    const v = r;
-    switch (v) {
-      case 2:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x226e, true);
-        p += 6;
-        break;
-      case 42:
-        d.setUint32(p + 0, 0x6e6f6322, true);
-        d.setUint32(p + 4, 0x7463656e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 43:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x22747065, true);
-        p += 8;
-        break;
-      case 44:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x226f7464, true);
-        p += 8;
-        break;
-      case 45:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x6f726676, true);
-        d.setUint32(p + 8, 0x226d, true);
-        p += 10;
-        break;
-      case 46:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x67736d64, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 47:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x67736d76, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 49:
-        d.setUint32(p + 0, 0x6e696222, true);
-        d.setUint32(p + 4, 0x2264, true);
-        p += 6;
-        break;
-      case 59:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x22657663, true);
-        p += 8;
-        break;
-      case 62:
-        d.setUint32(p + 0, 0x6c696b22, true);
-        d.setUint32(p + 4, 0x226c, true);
-        p += 6;
-        break;
-      case 82:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x22656d61, true);
-        p += 8;
-        break;
-      case 84:
-        d.setUint32(p + 0, 0x646d7222, true);
-        d.setUint32(p + 4, 0x227269, true);
-        p += 7;
-        break;
-      case 85:
-        d.setUint32(p + 0, 0x65726322, true);
-        d.setUint32(p + 4, 0x227461, true);
-        p += 7;
-        break;
-      case 86:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x226b, true);
-        p += 6;
-        break;
-      case 87:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x226b6e69, true);
-        p += 8;
-        break;
-      case 88:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 101:
-        d.setUint32(p + 0, 0x72747022, true);
-        d.setUint32(p + 4, 0x22656361, true);
-        p += 8;
-        break;
-      case 105:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646975, true);
-        p += 8;
-        break;
-      case 106:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646967, true);
-        p += 8;
-        break;
-      case 112:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646973, true);
-        p += 8;
-        break;
-      case 113:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69756572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 114:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69676572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 117:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x75736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 119:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x67736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 122:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69757366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 123:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69677366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 133:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x22646f, true);
-        p += 7;
-        break;
-      case 157:
-        d.setUint32(p + 0, 0x63727022, true);
-        d.setUint32(p + 4, 0x226c74, true);
-        p += 7;
-        break;
-      case 165:
-        d.setUint32(p + 0, 0x756f6d22, true);
-        d.setUint32(p + 4, 0x22746e, true);
-        p += 7;
-        break;
-      case 175:
-        d.setUint32(p + 0, 0x696e6922, true);
-        d.setUint32(p + 4, 0x6f6d5f74, true);
-        d.setUint32(p + 8, 0x656c7564, true);
-        d.setUint32(p + 12, 0x22, true);
-        p += 13;
-        break;
-      case 200:
-        d.setUint32(p + 0, 0x696b7422, true);
-        d.setUint32(p + 4, 0x226c6c, true);
-        p += 7;
-        break;
-      case 234:
-        d.setUint32(p + 0, 0x6b677422, true);
-        d.setUint32(p + 4, 0x226c6c69, true);
-        p += 8;
-        break;
-      case 257:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x2274616e, true);
-        p += 8;
-        break;
-      case 259:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x7461646f, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 263:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x616b6e69, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 264:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 265:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x2274616b, true);
-        p += 8;
-        break;
-      case 266:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x227461, true);
-        p += 11;
-        break;
-      case 288:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x34747065, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 307:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x736d6d64, true);
-        d.setUint32(p + 8, 0x2267, true);
-        p += 10;
-        break;
-      case 313:
-        d.setUint32(p + 0, 0x6e696622, true);
-        d.setUint32(p + 4, 0x6d5f7469, true);
-        d.setUint32(p + 8, 0x6c75646f, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 316:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x223274, true);
-        p += 11;
-        break;
-      case 319:
-        d.setUint32(p + 0, 0x6d656d22, true);
-        d.setUint32(p + 4, 0x635f6466, true);
-        d.setUint32(p + 8, 0x74616572, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 322:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x61657663, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 437:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x3274616e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      default:
-        out[p++] = 34;
-        p = writeNum(out, p, v);
-        out[p++] = 34;
-    }
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = common3(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x6964222c, true);
   d.setUint32(p + 4, 0x74636572, true);
   d.setUint32(p + 8, 0x226e6f69, true);
@@ -9420,244 +3867,8 @@ function dnsLine(
   d.setUint32(p + 4, 0x3a22, true);
   p += 6;
   p = writeNum(out, p, u32At(bytes, 160) | 0);
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  {
-    const s = off[0]!;
-    const e = plainEnd(bytes, s, s + len[0]!, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, s, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  out[p++] = 125;
-  out[p++] = 125;
-  return p;
-}
-function dnsSummary(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  {
-    const r = bytes[208]!;
-    const v = r;
-    switch (v) {
-      case 1:
-        d.setUint32(p + 0, 0x6c706572, true);
-        d.setUint32(p + 4, 0x79, true);
-        p += 5;
-        break;
-      default:
-        d.setUint32(p + 0, 0x72657571, true);
-        d.setUint32(p + 4, 0x79, true);
-        p += 5;
-    }
-  }
-  out[p++] = 32;
-  {
-    const s = off[4]!;
-    const n = len[4]!;
-    p = plainText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-  }
-  out[p++] = 32;
-  {
-    const r = u16At(bytes, 204);
-    const v = r;
-    switch (v) {
-      case 1:
-        out[p++] = 65;
-        break;
-      case 2:
-        out[p++] = 78;
-        out[p++] = 83;
-        break;
-      case 5:
-        d.setUint32(p + 0, 0x4d414e43, true);
-        d.setUint32(p + 4, 0x45, true);
-        p += 5;
-        break;
-      case 6:
-        d.setUint32(p + 0, 0x414f53, true);
-        p += 3;
-        break;
-      case 12:
-        d.setUint32(p + 0, 0x525450, true);
-        p += 3;
-        break;
-      case 15:
-        out[p++] = 77;
-        out[p++] = 88;
-        break;
-      case 16:
-        d.setUint32(p + 0, 0x545854, true);
-        p += 3;
-        break;
-      case 28:
-        d.setUint32(p + 0, 0x41414141, true);
-        p += 4;
-        break;
-      case 33:
-        d.setUint32(p + 0, 0x565253, true);
-        p += 3;
-        break;
-      case 64:
-        d.setUint32(p + 0, 0x42435653, true);
-        p += 4;
-        break;
-      case 65:
-        d.setUint32(p + 0, 0x50545448, true);
-        d.setUint32(p + 4, 0x53, true);
-        p += 5;
-        break;
-      case 255:
-        d.setUint32(p + 0, 0x594e41, true);
-        p += 3;
-        break;
-      default:
-        p = writeNum(out, p, v);
-    }
-  }
-  if (bytes[208]! === 1) {
-    d.setUint32(p + 0, 0x6f637220, true);
-    d.setUint32(p + 4, 0x3d6564, true);
-    p += 7;
-    p = writeNum(out, p, bytes[209]!);
-  }
-  out[p++] = 32;
-  p = writeIp(bytes, u16At(bytes, 152), 168, out, p);
-  out[p++] = 58;
-  p = writeNum(out, p, u16At(bytes, 156));
-  d.setUint32(p + 0, 0x203e2d20, true);
-  p += 4;
-  p = writeIp(bytes, u16At(bytes, 152), 184, out, p);
-  out[p++] = 58;
-  p = writeNum(out, p, u16At(bytes, 158));
+  p = heap2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function createFileLine(
@@ -9688,487 +3899,8 @@ function createFileLine(
   p += 30;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x61636e75, true);
-  d.setUint32(p + 8, 0x22646574, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 2080) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7973222c, true);
-  d.setUint32(p + 4, 0x6c616373, true);
-  d.setUint32(p + 8, 0x3a226c, true);
-  p += 11;
-  {
-    const r = u32At(bytes, 144);
-    const v = r;
-    switch (v) {
-      case 2:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x226e, true);
-        p += 6;
-        break;
-      case 42:
-        d.setUint32(p + 0, 0x6e6f6322, true);
-        d.setUint32(p + 4, 0x7463656e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 43:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x22747065, true);
-        p += 8;
-        break;
-      case 44:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x226f7464, true);
-        p += 8;
-        break;
-      case 45:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x6f726676, true);
-        d.setUint32(p + 8, 0x226d, true);
-        p += 10;
-        break;
-      case 46:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x67736d64, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 47:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x67736d76, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 49:
-        d.setUint32(p + 0, 0x6e696222, true);
-        d.setUint32(p + 4, 0x2264, true);
-        p += 6;
-        break;
-      case 59:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x22657663, true);
-        p += 8;
-        break;
-      case 62:
-        d.setUint32(p + 0, 0x6c696b22, true);
-        d.setUint32(p + 4, 0x226c, true);
-        p += 6;
-        break;
-      case 82:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x22656d61, true);
-        p += 8;
-        break;
-      case 84:
-        d.setUint32(p + 0, 0x646d7222, true);
-        d.setUint32(p + 4, 0x227269, true);
-        p += 7;
-        break;
-      case 85:
-        d.setUint32(p + 0, 0x65726322, true);
-        d.setUint32(p + 4, 0x227461, true);
-        p += 7;
-        break;
-      case 86:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x226b, true);
-        p += 6;
-        break;
-      case 87:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x226b6e69, true);
-        p += 8;
-        break;
-      case 88:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 101:
-        d.setUint32(p + 0, 0x72747022, true);
-        d.setUint32(p + 4, 0x22656361, true);
-        p += 8;
-        break;
-      case 105:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646975, true);
-        p += 8;
-        break;
-      case 106:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646967, true);
-        p += 8;
-        break;
-      case 112:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646973, true);
-        p += 8;
-        break;
-      case 113:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69756572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 114:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69676572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 117:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x75736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 119:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x67736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 122:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69757366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 123:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69677366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 133:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x22646f, true);
-        p += 7;
-        break;
-      case 157:
-        d.setUint32(p + 0, 0x63727022, true);
-        d.setUint32(p + 4, 0x226c74, true);
-        p += 7;
-        break;
-      case 165:
-        d.setUint32(p + 0, 0x756f6d22, true);
-        d.setUint32(p + 4, 0x22746e, true);
-        p += 7;
-        break;
-      case 175:
-        d.setUint32(p + 0, 0x696e6922, true);
-        d.setUint32(p + 4, 0x6f6d5f74, true);
-        d.setUint32(p + 8, 0x656c7564, true);
-        d.setUint32(p + 12, 0x22, true);
-        p += 13;
-        break;
-      case 200:
-        d.setUint32(p + 0, 0x696b7422, true);
-        d.setUint32(p + 4, 0x226c6c, true);
-        p += 7;
-        break;
-      case 234:
-        d.setUint32(p + 0, 0x6b677422, true);
-        d.setUint32(p + 4, 0x226c6c69, true);
-        p += 8;
-        break;
-      case 257:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x2274616e, true);
-        p += 8;
-        break;
-      case 259:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x7461646f, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 263:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x616b6e69, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 264:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 265:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x2274616b, true);
-        p += 8;
-        break;
-      case 266:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x227461, true);
-        p += 11;
-        break;
-      case 288:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x34747065, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 307:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x736d6d64, true);
-        d.setUint32(p + 8, 0x2267, true);
-        p += 10;
-        break;
-      case 313:
-        d.setUint32(p + 0, 0x6e696622, true);
-        d.setUint32(p + 4, 0x6d5f7469, true);
-        d.setUint32(p + 8, 0x6c75646f, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 316:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x223274, true);
-        p += 11;
-        break;
-      case 319:
-        d.setUint32(p + 0, 0x6d656d22, true);
-        d.setUint32(p + 4, 0x635f6466, true);
-        d.setUint32(p + 8, 0x74616572, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 322:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x61657663, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 437:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x3274616e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      default:
-        out[p++] = 34;
-        p = writeNum(out, p, v);
-        out[p++] = 34;
-    }
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = common3(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x6170222c, true);
   d.setUint32(p + 4, 0x3a226874, true);
   p += 8;
@@ -10383,163 +4115,8 @@ function createFileLine(
     p = writeNum(out, p, u16At(bytes, 182));
     out[p++] = 125;
   }
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  {
-    const s = off[0]!;
-    const e = plainEnd(bytes, s, s + len[0]!, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, s, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  out[p++] = 125;
-  out[p++] = 125;
-  return p;
-}
-function createFileSummary(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  {
-    const s = off[4]!;
-    const n = len[4]!;
-    p = plainText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-  }
-  d.setUint32(p + 0, 0x73657220, true);
-  d.setUint32(p + 4, 0x3d, true);
-  p += 5;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = heap2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function renameLine(
@@ -10551,7 +4128,6 @@ function renameLine(
   p: number,
   ctx: RenderContext,
 ): number {
-  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -10569,487 +4145,8 @@ function renameLine(
   p += 25;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x61636e75, true);
-  d.setUint32(p + 8, 0x22646574, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 2080) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7973222c, true);
-  d.setUint32(p + 4, 0x6c616373, true);
-  d.setUint32(p + 8, 0x3a226c, true);
-  p += 11;
-  {
-    const r = u32At(bytes, 144);
-    const v = r;
-    switch (v) {
-      case 2:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x226e, true);
-        p += 6;
-        break;
-      case 42:
-        d.setUint32(p + 0, 0x6e6f6322, true);
-        d.setUint32(p + 4, 0x7463656e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 43:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x22747065, true);
-        p += 8;
-        break;
-      case 44:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x226f7464, true);
-        p += 8;
-        break;
-      case 45:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x6f726676, true);
-        d.setUint32(p + 8, 0x226d, true);
-        p += 10;
-        break;
-      case 46:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x67736d64, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 47:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x67736d76, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 49:
-        d.setUint32(p + 0, 0x6e696222, true);
-        d.setUint32(p + 4, 0x2264, true);
-        p += 6;
-        break;
-      case 59:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x22657663, true);
-        p += 8;
-        break;
-      case 62:
-        d.setUint32(p + 0, 0x6c696b22, true);
-        d.setUint32(p + 4, 0x226c, true);
-        p += 6;
-        break;
-      case 82:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x22656d61, true);
-        p += 8;
-        break;
-      case 84:
-        d.setUint32(p + 0, 0x646d7222, true);
-        d.setUint32(p + 4, 0x227269, true);
-        p += 7;
-        break;
-      case 85:
-        d.setUint32(p + 0, 0x65726322, true);
-        d.setUint32(p + 4, 0x227461, true);
-        p += 7;
-        break;
-      case 86:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x226b, true);
-        p += 6;
-        break;
-      case 87:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x226b6e69, true);
-        p += 8;
-        break;
-      case 88:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 101:
-        d.setUint32(p + 0, 0x72747022, true);
-        d.setUint32(p + 4, 0x22656361, true);
-        p += 8;
-        break;
-      case 105:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646975, true);
-        p += 8;
-        break;
-      case 106:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646967, true);
-        p += 8;
-        break;
-      case 112:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646973, true);
-        p += 8;
-        break;
-      case 113:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69756572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 114:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69676572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 117:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x75736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 119:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x67736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 122:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69757366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 123:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69677366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 133:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x22646f, true);
-        p += 7;
-        break;
-      case 157:
-        d.setUint32(p + 0, 0x63727022, true);
-        d.setUint32(p + 4, 0x226c74, true);
-        p += 7;
-        break;
-      case 165:
-        d.setUint32(p + 0, 0x756f6d22, true);
-        d.setUint32(p + 4, 0x22746e, true);
-        p += 7;
-        break;
-      case 175:
-        d.setUint32(p + 0, 0x696e6922, true);
-        d.setUint32(p + 4, 0x6f6d5f74, true);
-        d.setUint32(p + 8, 0x656c7564, true);
-        d.setUint32(p + 12, 0x22, true);
-        p += 13;
-        break;
-      case 200:
-        d.setUint32(p + 0, 0x696b7422, true);
-        d.setUint32(p + 4, 0x226c6c, true);
-        p += 7;
-        break;
-      case 234:
-        d.setUint32(p + 0, 0x6b677422, true);
-        d.setUint32(p + 4, 0x226c6c69, true);
-        p += 8;
-        break;
-      case 257:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x2274616e, true);
-        p += 8;
-        break;
-      case 259:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x7461646f, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 263:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x616b6e69, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 264:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 265:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x2274616b, true);
-        p += 8;
-        break;
-      case 266:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x227461, true);
-        p += 11;
-        break;
-      case 288:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x34747065, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 307:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x736d6d64, true);
-        d.setUint32(p + 8, 0x2267, true);
-        p += 10;
-        break;
-      case 313:
-        d.setUint32(p + 0, 0x6e696622, true);
-        d.setUint32(p + 4, 0x6d5f7469, true);
-        d.setUint32(p + 8, 0x6c75646f, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 316:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x223274, true);
-        p += 11;
-        break;
-      case 319:
-        d.setUint32(p + 0, 0x6d656d22, true);
-        d.setUint32(p + 4, 0x635f6466, true);
-        d.setUint32(p + 8, 0x74616572, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 322:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x61657663, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 437:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x3274616e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      default:
-        out[p++] = 34;
-        p = writeNum(out, p, v);
-        out[p++] = 34;
-    }
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = common3(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x6c6f222c, true);
   d.setUint32(p + 4, 0x61705f64, true);
   d.setUint32(p + 8, 0x3a226874, true);
@@ -11079,171 +4176,8 @@ function renameLine(
   d.setUint32(p + 8, 0x3a, true);
   p += 9;
   p = writeNum(out, p, u32At(bytes, 152));
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  {
-    const s = off[0]!;
-    const e = plainEnd(bytes, s, s + len[0]!, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, s, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  out[p++] = 125;
-  out[p++] = 125;
-  return p;
-}
-function renameSummary(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  {
-    const s = off[4]!;
-    const n = len[4]!;
-    p = plainText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-  }
-  d.setUint32(p + 0, 0x203e2d20, true);
-  p += 4;
-  {
-    const s = off[5]!;
-    const n = len[5]!;
-    p = plainText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-  }
-  d.setUint32(p + 0, 0x73657220, true);
-  d.setUint32(p + 4, 0x3d, true);
-  p += 5;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = heap2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function linkLine(
@@ -11255,7 +4189,6 @@ function linkLine(
   p: number,
   ctx: RenderContext,
 ): number {
-  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -11272,487 +4205,8 @@ function linkLine(
   p += 23;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x61636e75, true);
-  d.setUint32(p + 8, 0x22646574, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 2080) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7973222c, true);
-  d.setUint32(p + 4, 0x6c616373, true);
-  d.setUint32(p + 8, 0x3a226c, true);
-  p += 11;
-  {
-    const r = u32At(bytes, 144);
-    const v = r;
-    switch (v) {
-      case 2:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x226e, true);
-        p += 6;
-        break;
-      case 42:
-        d.setUint32(p + 0, 0x6e6f6322, true);
-        d.setUint32(p + 4, 0x7463656e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 43:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x22747065, true);
-        p += 8;
-        break;
-      case 44:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x226f7464, true);
-        p += 8;
-        break;
-      case 45:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x6f726676, true);
-        d.setUint32(p + 8, 0x226d, true);
-        p += 10;
-        break;
-      case 46:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x67736d64, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 47:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x67736d76, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 49:
-        d.setUint32(p + 0, 0x6e696222, true);
-        d.setUint32(p + 4, 0x2264, true);
-        p += 6;
-        break;
-      case 59:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x22657663, true);
-        p += 8;
-        break;
-      case 62:
-        d.setUint32(p + 0, 0x6c696b22, true);
-        d.setUint32(p + 4, 0x226c, true);
-        p += 6;
-        break;
-      case 82:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x22656d61, true);
-        p += 8;
-        break;
-      case 84:
-        d.setUint32(p + 0, 0x646d7222, true);
-        d.setUint32(p + 4, 0x227269, true);
-        p += 7;
-        break;
-      case 85:
-        d.setUint32(p + 0, 0x65726322, true);
-        d.setUint32(p + 4, 0x227461, true);
-        p += 7;
-        break;
-      case 86:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x226b, true);
-        p += 6;
-        break;
-      case 87:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x226b6e69, true);
-        p += 8;
-        break;
-      case 88:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 101:
-        d.setUint32(p + 0, 0x72747022, true);
-        d.setUint32(p + 4, 0x22656361, true);
-        p += 8;
-        break;
-      case 105:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646975, true);
-        p += 8;
-        break;
-      case 106:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646967, true);
-        p += 8;
-        break;
-      case 112:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646973, true);
-        p += 8;
-        break;
-      case 113:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69756572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 114:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69676572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 117:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x75736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 119:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x67736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 122:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69757366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 123:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69677366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 133:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x22646f, true);
-        p += 7;
-        break;
-      case 157:
-        d.setUint32(p + 0, 0x63727022, true);
-        d.setUint32(p + 4, 0x226c74, true);
-        p += 7;
-        break;
-      case 165:
-        d.setUint32(p + 0, 0x756f6d22, true);
-        d.setUint32(p + 4, 0x22746e, true);
-        p += 7;
-        break;
-      case 175:
-        d.setUint32(p + 0, 0x696e6922, true);
-        d.setUint32(p + 4, 0x6f6d5f74, true);
-        d.setUint32(p + 8, 0x656c7564, true);
-        d.setUint32(p + 12, 0x22, true);
-        p += 13;
-        break;
-      case 200:
-        d.setUint32(p + 0, 0x696b7422, true);
-        d.setUint32(p + 4, 0x226c6c, true);
-        p += 7;
-        break;
-      case 234:
-        d.setUint32(p + 0, 0x6b677422, true);
-        d.setUint32(p + 4, 0x226c6c69, true);
-        p += 8;
-        break;
-      case 257:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x2274616e, true);
-        p += 8;
-        break;
-      case 259:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x7461646f, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 263:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x616b6e69, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 264:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 265:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x2274616b, true);
-        p += 8;
-        break;
-      case 266:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x227461, true);
-        p += 11;
-        break;
-      case 288:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x34747065, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 307:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x736d6d64, true);
-        d.setUint32(p + 8, 0x2267, true);
-        p += 10;
-        break;
-      case 313:
-        d.setUint32(p + 0, 0x6e696622, true);
-        d.setUint32(p + 4, 0x6d5f7469, true);
-        d.setUint32(p + 8, 0x6c75646f, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 316:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x223274, true);
-        p += 11;
-        break;
-      case 319:
-        d.setUint32(p + 0, 0x6d656d22, true);
-        d.setUint32(p + 4, 0x635f6466, true);
-        d.setUint32(p + 8, 0x74616572, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 322:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x61657663, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 437:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x3274616e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      default:
-        out[p++] = 34;
-        p = writeNum(out, p, v);
-        out[p++] = 34;
-    }
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = common3(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x696b222c, true);
   d.setUint32(p + 4, 0x3a22646e, true);
   p += 8;
@@ -11801,171 +4255,8 @@ function linkLine(
   d.setUint32(p + 8, 0x3a, true);
   p += 9;
   p = writeNum(out, p, u32At(bytes, 156));
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  {
-    const s = off[0]!;
-    const e = plainEnd(bytes, s, s + len[0]!, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, s, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  out[p++] = 125;
-  out[p++] = 125;
-  return p;
-}
-function linkSummary(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  {
-    const s = off[5]!;
-    const n = len[5]!;
-    p = plainText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-  }
-  d.setUint32(p + 0, 0x203e2d20, true);
-  p += 4;
-  {
-    const s = off[4]!;
-    const n = len[4]!;
-    p = plainText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-  }
-  d.setUint32(p + 0, 0x73657220, true);
-  d.setUint32(p + 4, 0x3d, true);
-  p += 5;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = heap2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function unlinkLine(
@@ -11977,7 +4268,6 @@ function unlinkLine(
   p: number,
   ctx: RenderContext,
 ): number {
-  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -11995,487 +4285,8 @@ function unlinkLine(
   p += 25;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x61636e75, true);
-  d.setUint32(p + 8, 0x22646574, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 2080) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7973222c, true);
-  d.setUint32(p + 4, 0x6c616373, true);
-  d.setUint32(p + 8, 0x3a226c, true);
-  p += 11;
-  {
-    const r = u32At(bytes, 144);
-    const v = r;
-    switch (v) {
-      case 2:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x226e, true);
-        p += 6;
-        break;
-      case 42:
-        d.setUint32(p + 0, 0x6e6f6322, true);
-        d.setUint32(p + 4, 0x7463656e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 43:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x22747065, true);
-        p += 8;
-        break;
-      case 44:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x226f7464, true);
-        p += 8;
-        break;
-      case 45:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x6f726676, true);
-        d.setUint32(p + 8, 0x226d, true);
-        p += 10;
-        break;
-      case 46:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x67736d64, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 47:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x67736d76, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 49:
-        d.setUint32(p + 0, 0x6e696222, true);
-        d.setUint32(p + 4, 0x2264, true);
-        p += 6;
-        break;
-      case 59:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x22657663, true);
-        p += 8;
-        break;
-      case 62:
-        d.setUint32(p + 0, 0x6c696b22, true);
-        d.setUint32(p + 4, 0x226c, true);
-        p += 6;
-        break;
-      case 82:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x22656d61, true);
-        p += 8;
-        break;
-      case 84:
-        d.setUint32(p + 0, 0x646d7222, true);
-        d.setUint32(p + 4, 0x227269, true);
-        p += 7;
-        break;
-      case 85:
-        d.setUint32(p + 0, 0x65726322, true);
-        d.setUint32(p + 4, 0x227461, true);
-        p += 7;
-        break;
-      case 86:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x226b, true);
-        p += 6;
-        break;
-      case 87:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x226b6e69, true);
-        p += 8;
-        break;
-      case 88:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 101:
-        d.setUint32(p + 0, 0x72747022, true);
-        d.setUint32(p + 4, 0x22656361, true);
-        p += 8;
-        break;
-      case 105:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646975, true);
-        p += 8;
-        break;
-      case 106:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646967, true);
-        p += 8;
-        break;
-      case 112:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646973, true);
-        p += 8;
-        break;
-      case 113:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69756572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 114:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69676572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 117:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x75736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 119:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x67736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 122:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69757366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 123:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69677366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 133:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x22646f, true);
-        p += 7;
-        break;
-      case 157:
-        d.setUint32(p + 0, 0x63727022, true);
-        d.setUint32(p + 4, 0x226c74, true);
-        p += 7;
-        break;
-      case 165:
-        d.setUint32(p + 0, 0x756f6d22, true);
-        d.setUint32(p + 4, 0x22746e, true);
-        p += 7;
-        break;
-      case 175:
-        d.setUint32(p + 0, 0x696e6922, true);
-        d.setUint32(p + 4, 0x6f6d5f74, true);
-        d.setUint32(p + 8, 0x656c7564, true);
-        d.setUint32(p + 12, 0x22, true);
-        p += 13;
-        break;
-      case 200:
-        d.setUint32(p + 0, 0x696b7422, true);
-        d.setUint32(p + 4, 0x226c6c, true);
-        p += 7;
-        break;
-      case 234:
-        d.setUint32(p + 0, 0x6b677422, true);
-        d.setUint32(p + 4, 0x226c6c69, true);
-        p += 8;
-        break;
-      case 257:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x2274616e, true);
-        p += 8;
-        break;
-      case 259:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x7461646f, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 263:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x616b6e69, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 264:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 265:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x2274616b, true);
-        p += 8;
-        break;
-      case 266:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x227461, true);
-        p += 11;
-        break;
-      case 288:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x34747065, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 307:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x736d6d64, true);
-        d.setUint32(p + 8, 0x2267, true);
-        p += 10;
-        break;
-      case 313:
-        d.setUint32(p + 0, 0x6e696622, true);
-        d.setUint32(p + 4, 0x6d5f7469, true);
-        d.setUint32(p + 8, 0x6c75646f, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 316:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x223274, true);
-        p += 11;
-        break;
-      case 319:
-        d.setUint32(p + 0, 0x6d656d22, true);
-        d.setUint32(p + 4, 0x635f6466, true);
-        d.setUint32(p + 8, 0x74616572, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 322:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x61657663, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 437:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x3274616e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      default:
-        out[p++] = 34;
-        p = writeNum(out, p, v);
-        out[p++] = 34;
-    }
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = common3(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x6170222c, true);
   d.setUint32(p + 4, 0x3a226874, true);
   p += 8;
@@ -12487,163 +4298,8 @@ function unlinkLine(
     if (p < 0) return BAIL;
     out[p++] = 34;
   }
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  {
-    const s = off[0]!;
-    const e = plainEnd(bytes, s, s + len[0]!, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, s, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  out[p++] = 125;
-  out[p++] = 125;
-  return p;
-}
-function unlinkSummary(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  {
-    const s = off[4]!;
-    const n = len[4]!;
-    p = plainText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-  }
-  d.setUint32(p + 0, 0x73657220, true);
-  d.setUint32(p + 4, 0x3d, true);
-  p += 5;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = heap2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function rmdirLine(
@@ -12655,7 +4311,6 @@ function rmdirLine(
   p: number,
   ctx: RenderContext,
 ): number {
-  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -12672,487 +4327,8 @@ function rmdirLine(
   p += 24;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x61636e75, true);
-  d.setUint32(p + 8, 0x22646574, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 2080) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7973222c, true);
-  d.setUint32(p + 4, 0x6c616373, true);
-  d.setUint32(p + 8, 0x3a226c, true);
-  p += 11;
-  {
-    const r = u32At(bytes, 144);
-    const v = r;
-    switch (v) {
-      case 2:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x226e, true);
-        p += 6;
-        break;
-      case 42:
-        d.setUint32(p + 0, 0x6e6f6322, true);
-        d.setUint32(p + 4, 0x7463656e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 43:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x22747065, true);
-        p += 8;
-        break;
-      case 44:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x226f7464, true);
-        p += 8;
-        break;
-      case 45:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x6f726676, true);
-        d.setUint32(p + 8, 0x226d, true);
-        p += 10;
-        break;
-      case 46:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x67736d64, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 47:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x67736d76, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 49:
-        d.setUint32(p + 0, 0x6e696222, true);
-        d.setUint32(p + 4, 0x2264, true);
-        p += 6;
-        break;
-      case 59:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x22657663, true);
-        p += 8;
-        break;
-      case 62:
-        d.setUint32(p + 0, 0x6c696b22, true);
-        d.setUint32(p + 4, 0x226c, true);
-        p += 6;
-        break;
-      case 82:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x22656d61, true);
-        p += 8;
-        break;
-      case 84:
-        d.setUint32(p + 0, 0x646d7222, true);
-        d.setUint32(p + 4, 0x227269, true);
-        p += 7;
-        break;
-      case 85:
-        d.setUint32(p + 0, 0x65726322, true);
-        d.setUint32(p + 4, 0x227461, true);
-        p += 7;
-        break;
-      case 86:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x226b, true);
-        p += 6;
-        break;
-      case 87:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x226b6e69, true);
-        p += 8;
-        break;
-      case 88:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 101:
-        d.setUint32(p + 0, 0x72747022, true);
-        d.setUint32(p + 4, 0x22656361, true);
-        p += 8;
-        break;
-      case 105:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646975, true);
-        p += 8;
-        break;
-      case 106:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646967, true);
-        p += 8;
-        break;
-      case 112:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646973, true);
-        p += 8;
-        break;
-      case 113:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69756572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 114:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69676572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 117:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x75736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 119:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x67736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 122:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69757366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 123:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69677366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 133:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x22646f, true);
-        p += 7;
-        break;
-      case 157:
-        d.setUint32(p + 0, 0x63727022, true);
-        d.setUint32(p + 4, 0x226c74, true);
-        p += 7;
-        break;
-      case 165:
-        d.setUint32(p + 0, 0x756f6d22, true);
-        d.setUint32(p + 4, 0x22746e, true);
-        p += 7;
-        break;
-      case 175:
-        d.setUint32(p + 0, 0x696e6922, true);
-        d.setUint32(p + 4, 0x6f6d5f74, true);
-        d.setUint32(p + 8, 0x656c7564, true);
-        d.setUint32(p + 12, 0x22, true);
-        p += 13;
-        break;
-      case 200:
-        d.setUint32(p + 0, 0x696b7422, true);
-        d.setUint32(p + 4, 0x226c6c, true);
-        p += 7;
-        break;
-      case 234:
-        d.setUint32(p + 0, 0x6b677422, true);
-        d.setUint32(p + 4, 0x226c6c69, true);
-        p += 8;
-        break;
-      case 257:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x2274616e, true);
-        p += 8;
-        break;
-      case 259:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x7461646f, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 263:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x616b6e69, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 264:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 265:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x2274616b, true);
-        p += 8;
-        break;
-      case 266:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x227461, true);
-        p += 11;
-        break;
-      case 288:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x34747065, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 307:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x736d6d64, true);
-        d.setUint32(p + 8, 0x2267, true);
-        p += 10;
-        break;
-      case 313:
-        d.setUint32(p + 0, 0x6e696622, true);
-        d.setUint32(p + 4, 0x6d5f7469, true);
-        d.setUint32(p + 8, 0x6c75646f, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 316:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x223274, true);
-        p += 11;
-        break;
-      case 319:
-        d.setUint32(p + 0, 0x6d656d22, true);
-        d.setUint32(p + 4, 0x635f6466, true);
-        d.setUint32(p + 8, 0x74616572, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 322:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x61657663, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 437:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x3274616e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      default:
-        out[p++] = 34;
-        p = writeNum(out, p, v);
-        out[p++] = 34;
-    }
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = common3(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x6170222c, true);
   d.setUint32(p + 4, 0x3a226874, true);
   p += 8;
@@ -13164,163 +4340,8 @@ function rmdirLine(
     if (p < 0) return BAIL;
     out[p++] = 34;
   }
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  {
-    const s = off[0]!;
-    const e = plainEnd(bytes, s, s + len[0]!, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, s, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  out[p++] = 125;
-  out[p++] = 125;
-  return p;
-}
-function rmdirSummary(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  {
-    const s = off[4]!;
-    const n = len[4]!;
-    p = plainText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-  }
-  d.setUint32(p + 0, 0x73657220, true);
-  d.setUint32(p + 4, 0x3d, true);
-  p += 5;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = heap2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function mountLine(
@@ -13332,7 +4353,6 @@ function mountLine(
   p: number,
   ctx: RenderContext,
 ): number {
-  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -13349,487 +4369,8 @@ function mountLine(
   p += 24;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x61636e75, true);
-  d.setUint32(p + 8, 0x22646574, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 2080) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7973222c, true);
-  d.setUint32(p + 4, 0x6c616373, true);
-  d.setUint32(p + 8, 0x3a226c, true);
-  p += 11;
-  {
-    const r = u32At(bytes, 144);
-    const v = r;
-    switch (v) {
-      case 2:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x226e, true);
-        p += 6;
-        break;
-      case 42:
-        d.setUint32(p + 0, 0x6e6f6322, true);
-        d.setUint32(p + 4, 0x7463656e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 43:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x22747065, true);
-        p += 8;
-        break;
-      case 44:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x226f7464, true);
-        p += 8;
-        break;
-      case 45:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x6f726676, true);
-        d.setUint32(p + 8, 0x226d, true);
-        p += 10;
-        break;
-      case 46:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x67736d64, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 47:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x67736d76, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 49:
-        d.setUint32(p + 0, 0x6e696222, true);
-        d.setUint32(p + 4, 0x2264, true);
-        p += 6;
-        break;
-      case 59:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x22657663, true);
-        p += 8;
-        break;
-      case 62:
-        d.setUint32(p + 0, 0x6c696b22, true);
-        d.setUint32(p + 4, 0x226c, true);
-        p += 6;
-        break;
-      case 82:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x22656d61, true);
-        p += 8;
-        break;
-      case 84:
-        d.setUint32(p + 0, 0x646d7222, true);
-        d.setUint32(p + 4, 0x227269, true);
-        p += 7;
-        break;
-      case 85:
-        d.setUint32(p + 0, 0x65726322, true);
-        d.setUint32(p + 4, 0x227461, true);
-        p += 7;
-        break;
-      case 86:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x226b, true);
-        p += 6;
-        break;
-      case 87:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x226b6e69, true);
-        p += 8;
-        break;
-      case 88:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 101:
-        d.setUint32(p + 0, 0x72747022, true);
-        d.setUint32(p + 4, 0x22656361, true);
-        p += 8;
-        break;
-      case 105:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646975, true);
-        p += 8;
-        break;
-      case 106:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646967, true);
-        p += 8;
-        break;
-      case 112:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646973, true);
-        p += 8;
-        break;
-      case 113:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69756572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 114:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69676572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 117:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x75736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 119:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x67736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 122:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69757366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 123:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69677366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 133:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x22646f, true);
-        p += 7;
-        break;
-      case 157:
-        d.setUint32(p + 0, 0x63727022, true);
-        d.setUint32(p + 4, 0x226c74, true);
-        p += 7;
-        break;
-      case 165:
-        d.setUint32(p + 0, 0x756f6d22, true);
-        d.setUint32(p + 4, 0x22746e, true);
-        p += 7;
-        break;
-      case 175:
-        d.setUint32(p + 0, 0x696e6922, true);
-        d.setUint32(p + 4, 0x6f6d5f74, true);
-        d.setUint32(p + 8, 0x656c7564, true);
-        d.setUint32(p + 12, 0x22, true);
-        p += 13;
-        break;
-      case 200:
-        d.setUint32(p + 0, 0x696b7422, true);
-        d.setUint32(p + 4, 0x226c6c, true);
-        p += 7;
-        break;
-      case 234:
-        d.setUint32(p + 0, 0x6b677422, true);
-        d.setUint32(p + 4, 0x226c6c69, true);
-        p += 8;
-        break;
-      case 257:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x2274616e, true);
-        p += 8;
-        break;
-      case 259:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x7461646f, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 263:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x616b6e69, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 264:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 265:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x2274616b, true);
-        p += 8;
-        break;
-      case 266:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x227461, true);
-        p += 11;
-        break;
-      case 288:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x34747065, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 307:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x736d6d64, true);
-        d.setUint32(p + 8, 0x2267, true);
-        p += 10;
-        break;
-      case 313:
-        d.setUint32(p + 0, 0x6e696622, true);
-        d.setUint32(p + 4, 0x6d5f7469, true);
-        d.setUint32(p + 8, 0x6c75646f, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 316:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x223274, true);
-        p += 11;
-        break;
-      case 319:
-        d.setUint32(p + 0, 0x6d656d22, true);
-        d.setUint32(p + 4, 0x635f6466, true);
-        d.setUint32(p + 8, 0x74616572, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 322:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x61657663, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 437:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x3274616e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      default:
-        out[p++] = 34;
-        p = writeNum(out, p, v);
-        out[p++] = 34;
-    }
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = common3(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x6f73222c, true);
   d.setUint32(p + 4, 0x65637275, true);
   d.setUint32(p + 8, 0x3a22, true);
@@ -13876,180 +4417,8 @@ function mountLine(
     if (v < 0) return BAIL;
     p = writeDec(out, p, v);
   }
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  {
-    const s = off[0]!;
-    const e = plainEnd(bytes, s, s + len[0]!, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, s, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  out[p++] = 125;
-  out[p++] = 125;
-  return p;
-}
-function mountSummary(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  {
-    const s = off[4]!;
-    const n = len[4]!;
-    p = plainText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-  }
-  d.setUint32(p + 0, 0x206e6f20, true);
-  p += 4;
-  {
-    const s = off[5]!;
-    const n = len[5]!;
-    p = plainText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-  }
-  d.setUint32(p + 0, 0x70797420, true);
-  d.setUint32(p + 4, 0x2065, true);
-  p += 6;
-  {
-    const s = off[6]!;
-    const n = len[6]!;
-    p = plainText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-  }
-  d.setUint32(p + 0, 0x73657220, true);
-  d.setUint32(p + 4, 0x3d, true);
-  p += 5;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = heap2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function loadModuleLine(
@@ -14080,487 +4449,8 @@ function loadModuleLine(
   p += 30;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x61636e75, true);
-  d.setUint32(p + 8, 0x22646574, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 2080) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7973222c, true);
-  d.setUint32(p + 4, 0x6c616373, true);
-  d.setUint32(p + 8, 0x3a226c, true);
-  p += 11;
-  {
-    const r = u32At(bytes, 144);
-    const v = r;
-    switch (v) {
-      case 2:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x226e, true);
-        p += 6;
-        break;
-      case 42:
-        d.setUint32(p + 0, 0x6e6f6322, true);
-        d.setUint32(p + 4, 0x7463656e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 43:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x22747065, true);
-        p += 8;
-        break;
-      case 44:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x226f7464, true);
-        p += 8;
-        break;
-      case 45:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x6f726676, true);
-        d.setUint32(p + 8, 0x226d, true);
-        p += 10;
-        break;
-      case 46:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x67736d64, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 47:
-        d.setUint32(p + 0, 0x63657222, true);
-        d.setUint32(p + 4, 0x67736d76, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 49:
-        d.setUint32(p + 0, 0x6e696222, true);
-        d.setUint32(p + 4, 0x2264, true);
-        p += 6;
-        break;
-      case 59:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x22657663, true);
-        p += 8;
-        break;
-      case 62:
-        d.setUint32(p + 0, 0x6c696b22, true);
-        d.setUint32(p + 4, 0x226c, true);
-        p += 6;
-        break;
-      case 82:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x22656d61, true);
-        p += 8;
-        break;
-      case 84:
-        d.setUint32(p + 0, 0x646d7222, true);
-        d.setUint32(p + 4, 0x227269, true);
-        p += 7;
-        break;
-      case 85:
-        d.setUint32(p + 0, 0x65726322, true);
-        d.setUint32(p + 4, 0x227461, true);
-        p += 7;
-        break;
-      case 86:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x226b, true);
-        p += 6;
-        break;
-      case 87:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x226b6e69, true);
-        p += 8;
-        break;
-      case 88:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 101:
-        d.setUint32(p + 0, 0x72747022, true);
-        d.setUint32(p + 4, 0x22656361, true);
-        p += 8;
-        break;
-      case 105:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646975, true);
-        p += 8;
-        break;
-      case 106:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646967, true);
-        p += 8;
-        break;
-      case 112:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x22646973, true);
-        p += 8;
-        break;
-      case 113:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69756572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 114:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69676572, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 117:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x75736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 119:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x67736572, true);
-        d.setUint32(p + 8, 0x226469, true);
-        p += 11;
-        break;
-      case 122:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69757366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 123:
-        d.setUint32(p + 0, 0x74657322, true);
-        d.setUint32(p + 4, 0x69677366, true);
-        d.setUint32(p + 8, 0x2264, true);
-        p += 10;
-        break;
-      case 133:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x22646f, true);
-        p += 7;
-        break;
-      case 157:
-        d.setUint32(p + 0, 0x63727022, true);
-        d.setUint32(p + 4, 0x226c74, true);
-        p += 7;
-        break;
-      case 165:
-        d.setUint32(p + 0, 0x756f6d22, true);
-        d.setUint32(p + 4, 0x22746e, true);
-        p += 7;
-        break;
-      case 175:
-        d.setUint32(p + 0, 0x696e6922, true);
-        d.setUint32(p + 4, 0x6f6d5f74, true);
-        d.setUint32(p + 8, 0x656c7564, true);
-        d.setUint32(p + 12, 0x22, true);
-        p += 13;
-        break;
-      case 200:
-        d.setUint32(p + 0, 0x696b7422, true);
-        d.setUint32(p + 4, 0x226c6c, true);
-        p += 7;
-        break;
-      case 234:
-        d.setUint32(p + 0, 0x6b677422, true);
-        d.setUint32(p + 4, 0x226c6c69, true);
-        p += 8;
-        break;
-      case 257:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x2274616e, true);
-        p += 8;
-        break;
-      case 259:
-        d.setUint32(p + 0, 0x6e6b6d22, true);
-        d.setUint32(p + 4, 0x7461646f, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 263:
-        d.setUint32(p + 0, 0x6c6e7522, true);
-        d.setUint32(p + 4, 0x616b6e69, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 264:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 265:
-        d.setUint32(p + 0, 0x6e696c22, true);
-        d.setUint32(p + 4, 0x2274616b, true);
-        p += 8;
-        break;
-      case 266:
-        d.setUint32(p + 0, 0x6d797322, true);
-        d.setUint32(p + 4, 0x6b6e696c, true);
-        d.setUint32(p + 8, 0x227461, true);
-        p += 11;
-        break;
-      case 288:
-        d.setUint32(p + 0, 0x63636122, true);
-        d.setUint32(p + 4, 0x34747065, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      case 307:
-        d.setUint32(p + 0, 0x6e657322, true);
-        d.setUint32(p + 4, 0x736d6d64, true);
-        d.setUint32(p + 8, 0x2267, true);
-        p += 10;
-        break;
-      case 313:
-        d.setUint32(p + 0, 0x6e696622, true);
-        d.setUint32(p + 4, 0x6d5f7469, true);
-        d.setUint32(p + 8, 0x6c75646f, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 316:
-        d.setUint32(p + 0, 0x6e657222, true);
-        d.setUint32(p + 4, 0x61656d61, true);
-        d.setUint32(p + 8, 0x223274, true);
-        p += 11;
-        break;
-      case 319:
-        d.setUint32(p + 0, 0x6d656d22, true);
-        d.setUint32(p + 4, 0x635f6466, true);
-        d.setUint32(p + 8, 0x74616572, true);
-        d.setUint32(p + 12, 0x2265, true);
-        p += 14;
-        break;
-      case 322:
-        d.setUint32(p + 0, 0x65786522, true);
-        d.setUint32(p + 4, 0x61657663, true);
-        d.setUint32(p + 8, 0x2274, true);
-        p += 10;
-        break;
-      case 437:
-        d.setUint32(p + 0, 0x65706f22, true);
-        d.setUint32(p + 4, 0x3274616e, true);
-        d.setUint32(p + 8, 0x22, true);
-        p += 9;
-        break;
-      default:
-        out[p++] = 34;
-        p = writeNum(out, p, v);
-        out[p++] = 34;
-    }
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = common3(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x6170222c, true);
   d.setUint32(p + 4, 0x3a226874, true);
   p += 8;
@@ -14608,163 +4498,8 @@ function loadModuleLine(
   d.setUint32(p + 8, 0x3a, true);
   p += 9;
   p = writeNum(out, p, u32At(bytes, 156));
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  {
-    const s = off[0]!;
-    const e = plainEnd(bytes, s, s + len[0]!, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, s, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  out[p++] = 125;
-  out[p++] = 125;
-  return p;
-}
-function loadModuleSummary(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  {
-    const s = off[4]!;
-    const n = len[4]!;
-    p = plainText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-  }
-  d.setUint32(p + 0, 0x73657220, true);
-  d.setUint32(p + 4, 0x3d, true);
-  p += 5;
-  {
-    const v = s64At(bytes, 136);
-    if (Number.isNaN(v)) return BAIL;
-    p = writeNum(out, p, v);
-  }
+  p = heap2(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 function floodLine(
@@ -14794,100 +4529,8 @@ function floodLine(
   p += 24;
   p = ctx.time(bytes, out, p);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
+  p = common1(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   d.setUint32(p + 0, 0x6f6e222c, true);
   d.setUint32(p + 4, 0x616e6564, true);
   d.setUint32(p + 8, 0x3a22656d, true);
@@ -14999,361 +4642,8 @@ function floodLine(
     d.setUint32(p + 4, 0x65, true);
     p += 5;
   }
-  d.setUint32(p + 0, 0x7763222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[4]!;
-    const n = len[4]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 140) | 0);
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x3a2276, true);
-  p += 11;
-  p = writeNum(out, p, u32At(bytes, 144));
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x6e695f65, true);
-  d.setUint32(p + 8, 0x3a226f, true);
-  p += 11;
-  {
-    const v = u64At(bytes, 152);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7474222c, true);
-  d.setUint32(p + 4, 0x3a2279, true);
-  p += 7;
-  {
-    const s = off[8]!;
-    const n = len[8]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7473222c, true);
-  d.setUint32(p + 4, 0x226e6964, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  {
-    const s = off[9]!;
-    const n = len[9]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7473222c, true);
-  d.setUint32(p + 4, 0x74756f64, true);
-  d.setUint32(p + 8, 0x3a22, true);
-  p += 10;
-  {
-    const s = off[10]!;
-    const n = len[10]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6173222c, true);
-  d.setUint32(p + 4, 0x6d61665f, true);
-  d.setUint32(p + 8, 0x22796c69, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 148));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2270, true);
-  p += 7;
-  {
-    const s = off[11]!;
-    const n = len[11]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7073222c, true);
-  d.setUint32(p + 4, 0x2274726f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeNum(out, p, u32At(bytes, 160));
-  d.setUint32(p + 0, 0x6964222c, true);
-  d.setUint32(p + 4, 0x3a2270, true);
-  p += 7;
-  {
-    const s = off[12]!;
-    const n = len[12]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7064222c, true);
-  d.setUint32(p + 4, 0x2274726f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeNum(out, p, u32At(bytes, 164));
-  d.setUint32(p + 0, 0x7373222c, true);
-  d.setUint32(p + 4, 0x3a2268, true);
-  p += 7;
-  {
-    const s = off[13]!;
-    const n = len[13]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x646c222c, true);
-  d.setUint32(p + 4, 0x6572705f, true);
-  d.setUint32(p + 8, 0x64616f6c, true);
-  d.setUint32(p + 12, 0x3a22, true);
-  p += 14;
-  {
-    const s = off[14]!;
-    const n = len[14]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x72745f76, true);
-  d.setUint32(p + 8, 0x61636e75, true);
-  d.setUint32(p + 12, 0x22646574, true);
-  d.setUint32(p + 16, 0x3a, true);
-  p += 17;
-  if ((flags & 4096) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x745f6874, true);
-  d.setUint32(p + 8, 0x636e7572, true);
-  d.setUint32(p + 12, 0x64657461, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  if ((flags & 176) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6568222c, true);
-  d.setUint32(p + 4, 0x3a227061, true);
-  d.setUint32(p + 8, 0x6c73227b, true);
-  d.setUint32(p + 12, 0x5f31746f, true);
-  d.setUint32(p + 16, 0x61746164, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  if (bytes[233] === 0) return BAIL;
-  {
-    const e = plainEnd(bytes, 216, 232, 64);
-    if (e < 0) return BAIL;
-    out[p++] = 34;
-    p = copyPlainJson(bytes, 216, e, out, p);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f30746f, true);
-  d.setUint32(p + 8, 0x22716573, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 16);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x5f31746f, true);
-  d.setUint32(p + 8, 0x61746e69, true);
-  d.setUint32(p + 12, 0x3a227463, true);
-  p += 16;
-  if ((flags & 1) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6f6d222c, true);
-  d.setUint32(p + 4, 0x3a226564, true);
-  p += 8;
-  switch (bytes[36]) {
-    case 0:
-      d.setUint32(p + 0, 0x61756422, true);
-      d.setUint32(p + 4, 0x226c, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697322, true);
-      d.setUint32(p + 4, 0x22656c67, true);
-      p += 8;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x73656e22, true);
-      d.setUint32(p + 4, 0x223374, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6c73222c, true);
-  d.setUint32(p + 4, 0x2273746f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, bytes[37]!);
-  d.setUint32(p + 0, 0x7274222c, true);
-  d.setUint32(p + 4, 0x70736e61, true);
-  d.setUint32(p + 8, 0x2274726f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  switch (bytes[38]) {
-    case 0:
-      d.setUint32(p + 0, 0x72657022, true);
-      d.setUint32(p + 4, 0x2266, true);
-      p += 6;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 2:
-      d.setUint32(p + 0, 0x6e697222, true);
-      d.setUint32(p + 4, 0x66756267, true);
-      d.setUint32(p + 8, 0x74756f2d, true);
-      d.setUint32(p + 12, 0x22747570, true);
-      p += 16;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x69646f63, true);
-  d.setUint32(p + 8, 0x3a22676e, true);
-  p += 12;
-  switch (bytes[31]) {
-    case 0:
-      d.setUint32(p + 0, 0x6d6f6322, true);
-      d.setUint32(p + 4, 0x74636170, true);
-      d.setUint32(p + 8, 0x22, true);
-      p += 9;
-      break;
-    case 1:
-      d.setUint32(p + 0, 0x78696622, true);
-      d.setUint32(p + 4, 0x226465, true);
-      p += 7;
-      break;
-    default:
-      return BAIL;
-  }
-  d.setUint32(p + 0, 0x7962222c, true);
-  d.setUint32(p + 4, 0x22736574, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeDec(out, p, u32At(bytes, 24));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x70757272, true);
-  d.setUint32(p + 8, 0x3a2274, true);
-  p += 11;
-  if ((flags & 2) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6c63222c, true);
-  d.setUint32(p + 4, 0x6562626f, true);
-  d.setUint32(p + 8, 0x22646572, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 4) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  {
-    const s = off[5]!;
-    const n = len[5]!;
-    if (n !== 0) {
-      d.setUint32(p + 0, 0x6170222c, true);
-      d.setUint32(p + 4, 0x746e6572, true);
-      d.setUint32(p + 8, 0x6578655f, true);
-      d.setUint32(p + 12, 0x3a22, true);
-      p += 14;
-      out[p++] = 34;
-      p = jsonText(bytes, s, s + n, out, p);
-      if (p < 0) return BAIL;
-      out[p++] = 34;
-    }
-  }
-  if ((flags & 6) !== 0) return BAIL;
-  if (bytes[36] !== 0) return BAIL;
-  out[p++] = 125;
-  out[p++] = 125;
+  p = heap1(bytes, off, len, out, d, p, ctx);
+  if (p < 0) return BAIL;
   return p;
 }
 
