@@ -27,7 +27,8 @@ export function writeDec(b: Uint8Array, p: number, n: number): number {
     hi++;
     lo -= 1e8;
   }
-  p = writeDec(b, p, hi);
+  // hi < 2^53 / 1e8 < 2^31: no recursion, so the JIT can inline this into every caller.
+  p = writeInt(b, p, hi);
   let v = lo | 0;
   for (let k = 6; k >= 0; k -= 2) {
     const q = (v / 100) | 0;
