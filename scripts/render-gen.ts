@@ -48,7 +48,7 @@ const HELPER_MODULES: Readonly<Record<string, string>> = {
   writeOctal: "./writers.ts",
   s64At: "./compile.ts",
   u64At: "./compile.ts",
-  u64OrNaN: "./context.ts",
+  u64OrNaN: "./compile.ts",
   u16At: "../wire/decode.ts",
   u32At: "../wire/decode.ts",
 };
@@ -102,6 +102,7 @@ class Emitter {
   bytes(b: Uint8Array): string {
     const n = b.length;
     if (n === 0) return "";
+    // Every branch's constants count, and each run's overrun: an upper bound on what one line writes.
     this.constants += n + 3;
     if (n <= 2) return [...b].map((c) => `out[p++] = ${c};`).join("");
     let s = "";
@@ -153,10 +154,7 @@ class Emitter {
           : st.shift === 0 && st.mask === 0xffffffff
             ? raw
             : `(((${raw} >>> ${st.shift}) & ${st.mask}) >>> 0)`;
-        if (st.bool) {
-          this.constants += FALSE.length - TRUE.length; // bytes() counts both branches
-          return `if (${v} !== 0) { ${this.bytes(TRUE)} } else { ${this.bytes(FALSE)} }`;
-        }
+        if (st.bool) return `if (${v} !== 0) { ${this.bytes(TRUE)} } else { ${this.bytes(FALSE)} }`;
         return `${q} p = ${this.call("writeNum", `out, p, ${v}`)}; ${q}`;
       }
       case Op.Name: {

@@ -74,6 +74,12 @@ export function s64At(b: Uint8Array, at: number): number {
   return hi >= 0x200000 || hi < -0x1fffff ? Number.NaN : hi * 4294967296 + u32At(b, at);
 }
 
+/** A u64 member as the generated code compares it: a number, NaN past 2^53 (never equal to anything). */
+export function u64OrNaN(b: Uint8Array, at: number): number {
+  const v = u64At(b, at);
+  return v < 0 ? Number.NaN : v;
+}
+
 export interface Step {
   op: Op;
   /** Constant bytes written before the value ("," + key + ":", and folded constants). */

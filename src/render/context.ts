@@ -4,8 +4,6 @@
  * type and output, which writes a record's line from its bytes, and what it
  * asks of the renderer that calls it.
  */
-import { u64At } from "./compile.ts";
-
 /** What a generated renderer asks of its LineRenderer. */
 export interface RenderContext {
   /** The host name as a JSON string, quotes included. */
@@ -32,9 +30,3 @@ export type Generated = (
   p: number,
   ctx: RenderContext,
 ) => number;
-
-/** A u64 member as the generated code compares it: a number, NaN past 2^53 (never equal to anything). */
-export function u64OrNaN(b: Uint8Array, at: number): number {
-  const v = u64At(b, at);
-  return v < 0 ? Number.NaN : v;
-}
