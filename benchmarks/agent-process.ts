@@ -60,9 +60,18 @@ export interface RunningAgent {
  * gets every chunk of its stdout (a consumer reading the NDJSON, as a user's
  * pipeline would); otherwise stdout goes nowhere.
  */
-export async function startAgent(argv: string[], onStdout?: (chunk: Uint8Array) => void): Promise<RunningAgent> {
+export async function startAgent(
+  argv: string[],
+  onStdout?: (chunk: Uint8Array) => void,
+  env: Readonly<Record<string, string>> = {},
+): Promise<RunningAgent> {
   const t0 = performance.now();
-  const p = Bun.spawn(argv, { stdin: "ignore", stdout: onStdout ? "pipe" : "ignore", stderr: "pipe" });
+  const p = Bun.spawn(argv, {
+    stdin: "ignore",
+    stdout: onStdout ? "pipe" : "ignore",
+    stderr: "pipe",
+    env: { ...process.env, ...env },
+  });
   let err = "";
   const drain = async (s: ReadableStream<Uint8Array>, f: (c: Uint8Array) => void) => {
     for await (const c of s) f(c);

@@ -2,7 +2,8 @@
  * `bun run bench`: the figures the README's performance table comes from.
  *
  * 1. The agent as users run it (a separate process, NDJSON out) on an exec
- *    storm, against the same storm with no agent, interleaved in one run:
+ *    storm, from a shell and with the service unit's environment, against the
+ *    same storm with no agent, interleaved in one run:
  *    captured/expected, lost, agent CPU µs per event (all its threads, from
  *    /proc schedstat), storm slowdown, start-to-attached, peak RSS.
  * 2. `dual-slot bench`: transports x encodings on the storm, and the flood.
@@ -15,7 +16,8 @@
  */
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cpuNs, median, startAgent, statusKiB } from "./agent-process.ts";
+import { cpuNs, median, round, spread, startAgent, statusKiB } from "./agent-process.ts";
+import { SERVICE_ENVIRONMENT } from "../src/service/unit.ts";
 import { ioBench } from "./io.ts";
 
 const root = join(import.meta.dir, "..");
@@ -85,8 +87,8 @@ interface AgentRound {
   generalLines: number;
 }
 
-async function withAgent(): Promise<AgentRound> {
-  const p = await startAgent([BIN, "--json", "--comm", comm]);
+async function withAgent(env: Readonly<Record<string, string>>): Promise<AgentRound> {
+  const p = await startAgent([BIN, "--json", "--comm", comm], undefined, env);
   const attachedMs = p.attachedMs;
   // The warm-up after the attached line, and the JIT threads compiling what it ran (~0.4 s of CPU).
   await Bun.sleep(SETTLE_MS);
@@ -118,17 +120,22 @@ async function withAgent(): Promise<AgentRound> {
   };
 }
 
+/** How the agent is started: from a shell, and as `dual-slot service install`'s unit starts it. */
+const CONFIGS = { shell: {}, service: SERVICE_ENVIRONMENT } as const;
+type Config = keyof typeof CONFIGS;
 const baseline: number[] = [];
-const rounds: AgentRound[] = [];
+const byConfig: Record<Config, AgentRound[]> = { shell: [], service: [] };
 try {
   process.stderr.write(
     `bench: exec storm ${EXECS} execs x ${WORKERS} workers, ${ROUNDS} rounds, agent and no agent interleaved\n`,
   );
   for (let r = 0; r < ROUNDS; r++) {
     baseline.push(await storm());
-    rounds.push(await withAgent());
+    // Alternate which configuration goes first, so neither always follows the no-agent storm.
+    const order: Config[] = r % 2 === 0 ? ["shell", "service"] : ["service", "shell"];
+    for (const c of order) byConfig[c].push(await withAgent(CONFIGS[c]));
     process.stderr.write(
-      `bench: round ${r + 1}: no agent ${Math.round(baseline.at(-1)!)}/s, agent ${Math.round(rounds.at(-1)!.rate)}/s\n`,
+      `bench: round ${r + 1}: no agent ${Math.round(baseline.at(-1)!)}/s, agent ${Math.round(byConfig.shell.at(-1)!.rate)}/s, as the service ${Math.round(byConfig.service.at(-1)!.rate)}/s\n`,
     );
   }
 } finally {
@@ -136,28 +143,40 @@ try {
 }
 
 const base = median(baseline);
-const agentRate = median(rounds.map((r) => r.rate));
-const agent = {
-  execs: EXECS,
-  workers: WORKERS,
-  rounds: ROUNDS,
-  baseline_rate_per_s: Math.round(base),
-  agent_rate_per_s: Math.round(agentRate),
-  storm_slowdown_pct: Math.round(1000 * (base / agentRate - 1)) / 10,
-  captured_per_storm: rounds.map((r) => `${r.captured}/${EXECS}`),
-  lost: rounds.map((r) => r.lost),
-  agent_cpu_us_per_event: Math.round(100 * median(rounds.map((r) => r.cpuUsPerEvent))) / 100,
-  agent_cpu_us_per_event_cold: Math.round(100 * median(rounds.map((r) => r.coldCpuUsPerEvent))) / 100,
-  start_to_attached_ms: Math.round(median(rounds.map((r) => r.attachedMs))),
-  peak_rss_mib: Math.round(median(rounds.map((r) => r.rssKiB)) / 102.4) / 10,
-  attached_rss_mib: Math.round(median(rounds.map((r) => r.attachRssKiB)) / 102.4) / 10,
-  idle_cpu_ms_per_s: Math.round(100 * median(rounds.map((r) => r.idleCpuMsPerS))) / 100,
-  general_lines: rounds.map((r) => r.generalLines),
-};
-console.log("agent on the exec storm (separate process, NDJSON):");
-console.table(agent);
+function summary(rounds: AgentRound[], env: Readonly<Record<string, string>>) {
+  const agentRate = median(rounds.map((r) => r.rate));
+  // Paired: each round's agent storm against the no-agent storm of the same round.
+  const paired = rounds.map((r, i) => 100 * (baseline[i]! / r.rate - 1));
+  return {
+    env:
+      Object.entries(env)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" ") || "(none)",
+    execs: EXECS,
+    workers: WORKERS,
+    rounds: ROUNDS,
+    baseline_rate_per_s: Math.round(base),
+    agent_rate_per_s: Math.round(agentRate),
+    storm_slowdown_pct: Math.round(1000 * (base / agentRate - 1)) / 10,
+    storm_slowdown_paired_range_pct: spread(paired).map((x) => round(x, 1)),
+    captured_per_storm: rounds.map((r) => `${r.captured}/${EXECS}`),
+    lost: rounds.map((r) => r.lost),
+    agent_cpu_us_per_event: Math.round(100 * median(rounds.map((r) => r.cpuUsPerEvent))) / 100,
+    agent_cpu_us_per_event_range: spread(rounds.map((r) => r.cpuUsPerEvent)).map((x) => round(x, 2)),
+    agent_cpu_us_per_event_cold: Math.round(100 * median(rounds.map((r) => r.coldCpuUsPerEvent))) / 100,
+    start_to_attached_ms: Math.round(median(rounds.map((r) => r.attachedMs))),
+    peak_rss_mib: Math.round(median(rounds.map((r) => r.rssKiB)) / 102.4) / 10,
+    attached_rss_mib: Math.round(median(rounds.map((r) => r.attachRssKiB)) / 102.4) / 10,
+    idle_cpu_ms_per_s: Math.round(100 * median(rounds.map((r) => r.idleCpuMsPerS))) / 100,
+    general_lines: rounds.map((r) => r.generalLines),
+  };
+}
+const agent = summary(byConfig.shell, CONFIGS.shell);
+const agentService = summary(byConfig.service, CONFIGS.service);
+console.log("agent on the exec storm (separate process, NDJSON), from a shell and as the service:");
+console.table({ shell: agent, service: agentService });
 if (ONLY_AGENT) {
-  console.log(JSON.stringify({ agent, rounds }));
+  console.log(JSON.stringify({ agent, agent_service: agentService, rounds: byConfig }));
   process.exit(0);
 }
 
@@ -196,6 +215,6 @@ if (existsSync(join(root, "benchmarks/startup.ts"))) {
 
 writeFileSync(
   join(root, "benchmarks/results.json"),
-  `${JSON.stringify({ date: new Date().toISOString(), agent, transports: JSON.parse(readFileSync(join(root, "benchmarks/transports.json"), "utf8")), startup }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), agent, agent_service: agentService, transports: JSON.parse(readFileSync(join(root, "benchmarks/transports.json"), "utf8")), startup }, null, 2)}\n`,
 );
 console.log("\nwritten: benchmarks/results.json");

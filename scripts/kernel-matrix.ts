@@ -320,6 +320,26 @@ function tail(lines: string[], n = 3): string {
   return lines.slice(-n).join(" | ").slice(0, 400);
 }
 
+/**
+ * A guest kernel's oops, boiled down to what identifies it: the first report
+ * line, the faulting RIP and the call trace's function names. The console's
+ * last lines (the panic) say only that it died.
+ */
+export function oops(lines: string[]): string | undefined {
+  const start = lines.findIndex((l) => /\b(BUG:|Oops:|general protection fault|WARNING:|Kernel panic)/.test(l));
+  if (start < 0) return undefined;
+  const report = lines.slice(start).map((l) => l.replace(/^\[\s*[\d.]+\]\s*/, ""));
+  const first = report[0] ?? "";
+  // "CPU: 1 UID: 0 PID: 312 Comm: dual-slot ...": who was running.
+  const who = report.find((l) => /^CPU: \d+ .*Comm:/.test(l)) ?? "";
+  const rip = report.find((l) => l.startsWith("RIP:")) ?? "";
+  const trace = report
+    .map((l) => /^\s*(?:\? )?([\w.]+\+0x[0-9a-f]+)/.exec(l)?.[1])
+    .filter((f): f is string => f !== undefined)
+    .slice(0, 24);
+  return `${first} | ${who} | ${rip} | trace: ${trace.join(" < ")}`.slice(0, 1500);
+}
+
 /** Every check of the suite, from what one kernel relayed. */
 function checks(g: Guest, k: Kernel): Check[] {
   const out: Check[] = [];
@@ -583,6 +603,10 @@ interface Result {
   error: string | undefined;
   /** Where the time went, for the report. */
   timing: string;
+  /** The guest kernel's oops, when its console shows one. */
+  oops?: string | undefined;
+  /** A first boot whose kernel oopsed, before the boot this result is of. */
+  earlier?: string | undefined;
 }
 
 async function boot(k: Kernel, vmlinuz: string, initramfs: string, verbose: boolean): Promise<Result> {
@@ -641,7 +665,7 @@ async function boot(k: Kernel, vmlinuz: string, initramfs: string, verbose: bool
     const last = [...g.status.keys()].at(-1) ?? "none";
     error =
       `the suite did not finish (qemu exit ${code}; timeout ${BOOT_TIMEOUT_MS / 1000} s?) after case ${last}; ` +
-      `console: ${tail(g.console.filter(Boolean), 5)}`;
+      `console: ${oops(g.console) ?? tail(g.console.filter(Boolean), 5)}`;
   }
   const name = /kernel=(\S+)/.exec(g.begin ?? "")?.[1] ?? release(k);
   if (g.begin && name !== release(k)) error = `booted ${name}, expected ${release(k)}`;
@@ -649,7 +673,11 @@ async function boot(k: Kernel, vmlinuz: string, initramfs: string, verbose: bool
   const init = Number(/uptime_cs=(\d+)/.exec(g.begin ?? "")?.[1]) / 100;
   const cases = [...g.status].map(([c, s]) => `${c} ${s.seconds.toFixed(1)}`).join(", ");
   const timing = `init after ${init.toFixed(1)} s of guest uptime; cases (s): ${cases}`;
-  return { kernel: name, checks: all, seconds, error, timing };
+  return { kernel: name, checks: all, seconds, error, timing, oops: oops(g.console) };
+}
+
+function failures(r: Result): number {
+  return r.checks.filter((c) => !c.ok).length + (r.error ? 1 : 0);
 }
 
 async function main(): Promise<number> {
@@ -679,8 +707,8 @@ async function main(): Promise<number> {
       for (let j = next++; j < order.length; j = next++) {
         const i = order[j]!;
         const k = kernels[i]!;
-        done[i]!(
-          await boot(k, images[i]!, initramfs, opts.verbose).catch(
+        const once = () =>
+          boot(k, images[i]!, initramfs, opts.verbose).catch(
             (err: unknown): Result => ({
               kernel: release(k),
               checks: [],
@@ -688,18 +716,29 @@ async function main(): Promise<number> {
               error: `qemu: ${err instanceof Error ? err.message : String(err)}`,
               timing: "",
             }),
-          ),
-        );
+          );
+        let r = await once();
+        if (failures(r) > 0 && r.oops !== undefined) {
+          // A guest kernel that oopsed (seen about once in ten CI kernels under
+          // TCG, at different cases each time) says nothing of the suite after
+          // it: boot it once more, and report the oops either way.
+          const first = `the guest kernel oopsed (${r.error ?? "a case failed"}): ${r.oops}`;
+          console.log(`kernel ${r.kernel}: ${first}; booting it again`);
+          r = { ...(await once()), earlier: first };
+        }
+        done[i]!(r);
       }
     };
     const workers = Array.from({ length: Math.min(opts.jobs, kernels.length) }, worker);
     for (const p of results) {
       const r = await p;
-      const failed = r.checks.filter((c) => !c.ok).length + (r.error ? 1 : 0);
+      const failed = failures(r);
       const passed = r.checks.filter((c) => c.ok).length;
       if (failed > 0) failedKernels++;
       console.log(`kernel ${r.kernel}: ${passed} passed, ${failed} failed (boot to result ${r.seconds.toFixed(1)} s)`);
+      if (r.earlier) console.log(`  NOTE first boot: ${r.earlier}`);
       if (r.error) console.log(`  FAIL boot: ${r.error}`);
+      else if (r.oops) console.log(`  NOTE the guest kernel oopsed during the suite: ${r.oops}`);
       console.log(`  time: ${r.timing}`);
       for (const c of r.checks) console.log(`  ${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`);
     }
