@@ -2,8 +2,9 @@
  * `bun run bench`: the figures the README's performance table comes from.
  *
  * 1. The agent as users run it (a separate process, NDJSON out) on an exec
- *    storm, from a shell and with the service unit's environment, against the
- *    same storm with no agent, interleaved in one run:
+ *    storm (and, with --compare-env=NAME=VALUE, the same agent started with
+ *    that environment), against the same storm with no agent, interleaved in
+ *    one run:
  *    captured/expected, lost, agent CPU µs per event (all its threads, from
  *    /proc schedstat), storm slowdown, start-to-attached, peak RSS.
  * 2. `dual-slot bench`: transports x encodings on the storm, and the flood.
@@ -17,7 +18,6 @@
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cpuNs, median, round, spread, startAgent, statusKiB } from "./agent-process.ts";
-import { SERVICE_ENVIRONMENT } from "../src/service/unit.ts";
 import { ioBench } from "./io.ts";
 
 const root = join(import.meta.dir, "..");
@@ -81,8 +81,10 @@ interface AgentRound {
   rssKiB: number;
   /** RSS once attached and settled (warm-up done, idle). */
   attachRssKiB: number;
-  /** Agent CPU while no event of ours arrives, ms per second (the drain timer, the host's other execs). */
+  /** Agent CPU while no event of ours arrives, ms per second (the drain timer, the host's other execs), just after attach: the JIT still compiles what the warm-up ran. */
   idleCpuMsPerS: number;
+  /** The same after both storms and a pause: a long-running agent between bursts. */
+  steadyIdleCpuMsPerS: number;
   /** Records rendered by the general decoder instead of the compiled path (summary's general_lines). */
   generalLines: number;
 }
@@ -104,6 +106,10 @@ async function withAgent(env: Readonly<Record<string, string>>): Promise<AgentRo
   await Bun.sleep(250);
   const c2 = cpuNs(p.pid);
   const rssKiB = statusKiB(p.pid, "VmHWM");
+  await Bun.sleep(SETTLE_MS);
+  const i1 = cpuNs(p.pid);
+  await Bun.sleep(IDLE_MS);
+  const steadyIdleCpuMsPerS = (cpuNs(p.pid) - i1) / 1e6 / (IDLE_MS / 1000);
   const s = await p.stop();
   const captured = Number(s.printed ?? 0) / 2;
   return {
@@ -116,15 +122,25 @@ async function withAgent(env: Readonly<Record<string, string>>): Promise<AgentRo
     rssKiB,
     attachRssKiB,
     idleCpuMsPerS,
+    steadyIdleCpuMsPerS,
     generalLines: Number(s.general_lines ?? -1),
   };
 }
 
-/** How the agent is started: from a shell, and as `dual-slot service install`'s unit starts it. */
-const CONFIGS = { shell: {}, service: SERVICE_ENVIRONMENT } as const;
-type Config = keyof typeof CONFIGS;
+/**
+ * The environments the agent is started with: its own, and the one
+ * --compare-env names (an allocator or runtime setting to decide on, e.g.
+ * MIMALLOC_PURGE_DELAY=-1), alternating which goes first in each round.
+ */
+const compareEnv = args.get("compare-env");
+const CONFIGS: Record<string, Record<string, string>> = { default: {} };
+if (compareEnv !== undefined) {
+  const eq = compareEnv.indexOf("=");
+  if (eq <= 0) throw new Error(`--compare-env=${compareEnv}: want NAME=VALUE`);
+  CONFIGS[compareEnv] = { [compareEnv.slice(0, eq)]: compareEnv.slice(eq + 1) };
+}
 const baseline: number[] = [];
-const byConfig: Record<Config, AgentRound[]> = { shell: [], service: [] };
+const byConfig = Object.fromEntries(Object.keys(CONFIGS).map((c) => [c, [] as AgentRound[]]));
 try {
   process.stderr.write(
     `bench: exec storm ${EXECS} execs x ${WORKERS} workers, ${ROUNDS} rounds, agent and no agent interleaved\n`,
@@ -132,10 +148,12 @@ try {
   for (let r = 0; r < ROUNDS; r++) {
     baseline.push(await storm());
     // Alternate which configuration goes first, so neither always follows the no-agent storm.
-    const order: Config[] = r % 2 === 0 ? ["shell", "service"] : ["service", "shell"];
-    for (const c of order) byConfig[c].push(await withAgent(CONFIGS[c]));
+    const names = Object.keys(CONFIGS);
+    if (r % 2 === 1) names.reverse();
+    for (const c of names) byConfig[c]!.push(await withAgent(CONFIGS[c]!));
+    const rates = Object.entries(byConfig).map(([c, rs]) => `${c} ${Math.round(rs.at(-1)!.rate)}/s`);
     process.stderr.write(
-      `bench: round ${r + 1}: no agent ${Math.round(baseline.at(-1)!)}/s, agent ${Math.round(byConfig.shell.at(-1)!.rate)}/s, as the service ${Math.round(byConfig.service.at(-1)!.rate)}/s\n`,
+      `bench: round ${r + 1}: no agent ${Math.round(baseline.at(-1)!)}/s, agent: ${rates.join(", ")}\n`,
     );
   }
 } finally {
@@ -168,15 +186,16 @@ function summary(rounds: AgentRound[], env: Readonly<Record<string, string>>) {
     peak_rss_mib: Math.round(median(rounds.map((r) => r.rssKiB)) / 102.4) / 10,
     attached_rss_mib: Math.round(median(rounds.map((r) => r.attachRssKiB)) / 102.4) / 10,
     idle_cpu_ms_per_s: Math.round(100 * median(rounds.map((r) => r.idleCpuMsPerS))) / 100,
+    idle_after_storms_cpu_ms_per_s: Math.round(100 * median(rounds.map((r) => r.steadyIdleCpuMsPerS))) / 100,
     general_lines: rounds.map((r) => r.generalLines),
   };
 }
-const agent = summary(byConfig.shell, CONFIGS.shell);
-const agentService = summary(byConfig.service, CONFIGS.service);
-console.log("agent on the exec storm (separate process, NDJSON), from a shell and as the service:");
-console.table({ shell: agent, service: agentService });
+const agent = summary(byConfig.default!, {});
+const compared = compareEnv === undefined ? undefined : summary(byConfig[compareEnv]!, CONFIGS[compareEnv]!);
+console.log("agent on the exec storm (separate process, NDJSON):");
+console.table(compared === undefined ? { default: agent } : { default: agent, [compareEnv!]: compared });
 if (ONLY_AGENT) {
-  console.log(JSON.stringify({ agent, agent_service: agentService, rounds: byConfig }));
+  console.log(JSON.stringify({ agent, compared, rounds: byConfig }));
   process.exit(0);
 }
 
@@ -215,6 +234,6 @@ if (existsSync(join(root, "benchmarks/startup.ts"))) {
 
 writeFileSync(
   join(root, "benchmarks/results.json"),
-  `${JSON.stringify({ date: new Date().toISOString(), agent, agent_service: agentService, transports: JSON.parse(readFileSync(join(root, "benchmarks/transports.json"), "utf8")), startup }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), agent, compared, transports: JSON.parse(readFileSync(join(root, "benchmarks/transports.json"), "utf8")), startup }, null, 2)}\n`,
 );
 console.log("\nwritten: benchmarks/results.json");

@@ -160,7 +160,6 @@ describe("unit text", () => {
       "ProtectHome=read-only",
       "PrivateTmp=yes",
       "LogsDirectory=dual-slot",
-      "Environment=MIMALLOC_PURGE_DELAY=-1",
       "LogRateLimitIntervalSec=0",
       "WantedBy=multi-user.target",
     ])
