@@ -15,10 +15,24 @@
  * --syscall-rounds=N (5; 0 skips),
  * --settle-ms=MS (1500), --out=FILE (benchmarks/io.json; "-" writes nothing),
  * --update (keep the file's other figures; --storms=none: no storm),
- * NAME@R in --storms paces both storms to R ops/s (results keyed NAME@R).
+ * NAME@R in --storms paces both storms to R ops/s (results keyed NAME@R);
+ * NAME:file runs the agent as the service does, `--output FILE` (on disk,
+ * /var/tmp), read only between storms, so no reader competes with the storm
+ * for the CPUs (results keyed NAME:file). Without it, stdout is a pipe this
+ * process reads and counts while the storm runs.
  * Timings never decide a test's fate.
  */
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { cpuNs, median, round, spread, startAgent, statusKiB } from "./agent-process.ts";
 import { enableBpfStats, type ProgStat, progIdsOf, progStats, statsDelta } from "./bpf-stats.ts";
@@ -82,6 +96,8 @@ interface StormRuns {
   storm?: string;
   /** ops/s, 0: unpaced. */
   rate?: number;
+  /** Where the agent's NDJSON went: a pipe read while the storm ran, or an --output file (absent before it was recorded: a pipe). */
+  sink?: "pipe" | "file";
   ops?: number;
   workers?: number;
   baseline: number[];
@@ -140,17 +156,22 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
   const commit = git.exitCode === 0 ? git.stdout.toString().trim() : "unknown";
   // NAME or NAME@RATE: the no-agent and agent storms both paced to RATE ops/s, results keyed NAME@RATE.
   const kinds = (stormList === "none" ? [] : stormList.split(",")).map((entry) => {
-    const [k = "", r = "0"] = entry.split("@");
+    const [stormRate = "", sink = "pipe"] = entry.split(":");
+    if (sink !== "pipe" && sink !== "file") throw new Error(`--storms: ${entry}: the sink is :file or none`);
+    const [k = "", r = "0"] = stormRate.split("@");
     const s = STORMS[k];
     if (!s) throw new Error(`--storms: no storm ${k} (${Object.keys(STORMS).join(", ")})`);
     const paced = Number(r);
     if (!Number.isInteger(paced) || paced < 0) throw new Error(`--storms: ${entry}: the rate is ops/s, a whole number`);
-    return { name: entry, storm: k, kind: s, paced };
+    return { name: entry, storm: k, kind: s, paced, toFile: sink === "file" };
   });
 
   // Root-only, so the unique names the create storm makes cannot collide with anyone's.
   const dir = mkdtempSync("/run/dual-slot-iobench-");
   chmodSync(dir, 0o700);
+  // :file storms' output: on disk, as the service's /var/log/dual-slot is.
+  const fileDir = mkdtempSync("/var/tmp/dual-slot-iobench-");
+  chmodSync(fileDir, 0o700);
 
   async function storm(kind: StormKind): Promise<StormResult> {
     const paced = rate > 0 ? ["--rate", String(rate)] : [];
@@ -169,12 +190,14 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
   }
 
   /** Until the reader has seen `want` lines, or none arrived for a while (lost ones never will). */
-  async function drained(counter: EventCounter, event: string, want: number): Promise<void> {
+  async function drained(counter: EventCounter, event: string, want: number, pump: () => void): Promise<void> {
     let last = -1;
     let stillSince = performance.now();
     const t0 = performance.now();
+    pump();
     while (counter.count(event) < want && performance.now() - t0 < 10_000) {
       await Bun.sleep(50);
+      pump();
       const n = counter.count(event);
       if (n !== last) [last, stillSince] = [n, performance.now()];
       else if (performance.now() - stillSince > 1000) return;
@@ -184,23 +207,39 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
   /** The agent running now, if any: a stopped benchmark must not leave it attached. */
   let agentPid = 0;
 
-  async function withAgent(kind: StormKind): Promise<AgentRound> {
+  async function withAgent(kind: StormKind, toFile: boolean): Promise<AgentRound> {
     const counter = new EventCounter(COMM);
-    const agent = await startAgent([bin, "--json"], (c) => counter.push(c));
+    const file = join(fileDir, "events.ndjson");
+    rmSync(file, { force: true });
+    const agent = toFile
+      ? await startAgent([bin, "--json", "--output", file])
+      : await startAgent([bin, "--json"], (c) => counter.push(c));
     agentPid = agent.pid;
+    // With --output, what the file gained since the last look, counted between storms.
+    let fd = -1;
+    let at = 0;
+    const chunk = new Uint8Array(1 << 20);
+    const pump = () => {
+      if (!toFile) return;
+      if (fd < 0) fd = openSync(file, "r");
+      for (let n = readSync(fd, chunk, 0, chunk.length, at); n > 0; n = readSync(fd, chunk, 0, chunk.length, at)) {
+        at += n;
+        counter.push(chunk.subarray(0, n));
+      }
+    };
     try {
       // The warm-up after the attached line, and the JIT compiling what it ran.
       await Bun.sleep(settleMs);
       const ids = progIdsOf(agent.pid);
       const c0 = cpuNs(agent.pid);
       await storm(kind);
-      await drained(counter, kind.event, ops);
+      await drained(counter, kind.event, ops, pump);
       const capturedCold = counter.count(kind.event);
       const c1 = cpuNs(agent.pid);
       const s1 = progStats(ids);
       const warm = await storm(kind);
       const s2 = progStats(ids);
-      await drained(counter, kind.event, 2 * ops);
+      await drained(counter, kind.event, 2 * ops, pump);
       const c2 = cpuNs(agent.pid);
       const capturedWarm = counter.count(kind.event) - capturedCold;
       const peakRssKiB = statusKiB(agent.pid, "VmHWM");
@@ -222,6 +261,9 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
     } catch (e) {
       await agent.stop();
       throw e;
+    } finally {
+      if (fd >= 0) closeSync(fd);
+      rmSync(file, { force: true });
     }
   }
 
@@ -271,19 +313,20 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
     if (agentPid > 0) process.kill(agentPid, "SIGINT");
     restoreStats();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(fileDir, { recursive: true, force: true });
     process.exit(130);
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
-    for (const { name, storm: stormName, kind, paced } of kinds) {
+    for (const { name, storm: stormName, kind, paced, toFile } of kinds) {
       rate = paced;
       process.stderr.write(`bench io: ${name} storm, ${ops} ops x ${workers} workers, ${rounds} rounds\n`);
       const baseline: number[] = [];
       const agentRounds: AgentRound[] = [];
       for (let r = 0; r < rounds; r++) {
         baseline.push((await storm(kind)).rate_per_s);
-        agentRounds.push(await withAgent(kind));
+        agentRounds.push(await withAgent(kind, toFile));
         const a = agentRounds.at(-1)!;
         process.stderr.write(
           `bench io: ${name} round ${r + 1}: no agent ${Math.round(baseline.at(-1)!)}/s, agent ${Math.round(a.rate)}/s, captured ${a.capturedWarm}/${ops}, lost ${a.lost}\n`,
@@ -294,12 +337,13 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
         commit,
         storm: stormName,
         rate,
+        sink: toFile ? "file" : "pipe",
         ops,
         workers,
         baseline,
         agent: agentRounds,
       };
-      storms[name] = summarize(kind, ops, workers, baseline, agentRounds);
+      storms[name] = { sink: toFile ? "file" : "pipe", ...summarize(kind, ops, workers, baseline, agentRounds) };
       save();
       console.log(`${name} storm:`);
       for (const [k, v] of Object.entries(storms[name] as object)) console.log(`  ${k}: ${JSON.stringify(v)}`);
@@ -309,6 +353,7 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     rmSync(dir, { recursive: true, force: true });
+    rmSync(fileDir, { recursive: true, force: true });
   }
 
   save();
