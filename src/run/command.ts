@@ -193,8 +193,9 @@ export default defineCommand({
       ...(pid !== undefined ? { pid } : {}),
       ...(comm !== undefined ? { comm } : {}),
     };
-    const session = new Session(image, { ...opts, onDrained: afterDrain, onLost, onError: fail, lines }, () => {});
-
+    // Before the load: a signal during its ~0.5 s (systemd's stop, a Ctrl-C) would otherwise end
+    // the process with the signal's default action, without a summary. Its handler runs once the
+    // load returns, and the run stops at once, through the same teardown and summary as always.
     const onSignal = (sig: string) => () => {
       signalledAt ??= performance.now();
       stop(sig);
@@ -206,6 +207,13 @@ export default defineCommand({
     };
     if (fileOpts === undefined) handlers.SIGHUP = onSignal("SIGHUP");
     for (const [sig, h] of Object.entries(handlers)) process.on(sig, h);
+    let session: Session;
+    try {
+      session = new Session(image, { ...opts, onDrained: afterDrain, onLost, onError: fail, lines }, () => {});
+    } catch (e) {
+      for (const [sig, h] of Object.entries(handlers)) process.off(sig, h);
+      throw e;
+    }
     const unhookReopen = sink instanceof FileSink ? reopenOnHangup(sink.writer) : () => {};
     const unhookExes =
       fileOpts !== undefined && (opts.filters?.exes.length ?? 0) > 0

@@ -5,7 +5,7 @@
  * never spins, and loss is visible while it happens.
  */
 import { afterAll, expect, test } from "bun:test";
-import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fcntl } from "../../src/ffi/libc.ts";
@@ -58,13 +58,14 @@ function finalLines(stderr: string): string[] {
 }
 
 /** Waits until the agent's programs are gone from the kernel (freed after an RCU grace period). */
-async function expectReleased(progs: number[]): Promise<void> {
-  let live = await liveIds("prog");
-  for (let i = 0; i < 40 && progs.some((id) => live.has(id)); i++) {
+async function expectReleased(ids: number[], kind: "prog" | "map" = "prog"): Promise<void> {
+  let live = await liveIds(kind);
+  // The kernel frees ~70 programs, then their maps, after RCU grace periods.
+  for (let i = 0; i < 200 && ids.some((id) => live.has(id)); i++) {
     await Bun.sleep(50);
-    live = await liveIds("prog");
+    live = await liveIds(kind);
   }
-  for (const id of progs) expect(live.has(id)).toBe(false);
+  for (const id of ids) expect(live.has(id)).toBe(false);
 }
 
 /** This process's CPU time in seconds (utime + stime), from /proc. */
@@ -252,6 +253,29 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     expect(line).toMatch(/^summary:( [a-z_]+=("([^"\\]|\\.)*"|[^\s"]+))+$/);
     expect(parseSummary(stderr).dropped_output).toBe("0");
   }, 30_000);
+
+  test("SIGTERM while the programs load (systemd's stop during start-up): the run stops once loaded, with its summary, exit 0, nothing left", async () => {
+    // The default set: the longest load (~0.5 s here). The handlers are installed before it starts,
+    // and its first step creates the maps, so the signal lands inside the load.
+    const p = spawnProc([BIN, "run", "--json"]);
+    let maps: number[] = [];
+    const deadline = Date.now() + 20_000;
+    while (maps.length === 0 && Date.now() < deadline && existsSync(`/proc/${p.pid}`)) {
+      try {
+        maps = bpfObjectsOf(p.pid).maps;
+      } catch {
+        // The process went away between the check and the read: the expect below says so.
+      }
+      if (maps.length === 0) await Bun.sleep(2);
+    }
+    expect(maps.length).toBeGreaterThan(0);
+    expect(p.stderr()).not.toContain("attached");
+    const { stderr, code } = await p.finish("SIGTERM", 30_000);
+    expect(hasTrace(stderr)).toBe(false);
+    expect(code).toBe(0);
+    expect(parseSummary(stderr).stop).toBe("SIGTERM");
+    await expectReleased(maps, "map");
+  }, 60_000);
 
   test("stats, mem, doctor on /dev/full: one line, exit 1", async () => {
     const agent = await startAgent(["--json", "--events", "exec"]);
