@@ -34,6 +34,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { rewriteReadmeFigures } from "../scripts/readme-figures.ts";
 import { cpuNs, median, round, spread, startAgent, statusKiB } from "./agent-process.ts";
 import { enableBpfStats, type ProgStat, progIdsOf, progStats, statsDelta } from "./bpf-stats.ts";
 import { EventCounter } from "./ndjson-count.ts";
@@ -357,7 +358,10 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
   }
 
   save();
-  if (out !== "-") console.log(`\nwritten: ${out}`);
+  if (out !== "-") {
+    console.log(`\nwritten: ${out}`);
+    if (out === join(import.meta.dir, "io.json")) rewriteReadmeFigures();
+  }
 }
 
 function summarize(kind: StormKind, ops: number, workers: number, baseline: number[], rounds: AgentRound[]) {

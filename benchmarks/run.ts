@@ -17,6 +17,7 @@
  */
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { rewriteReadmeFigures } from "../scripts/readme-figures.ts";
 import { cpuNs, median, round, spread, startAgent, statusKiB } from "./agent-process.ts";
 import { ioBench } from "./io.ts";
 
@@ -237,3 +238,4 @@ writeFileSync(
   `${JSON.stringify({ date: new Date().toISOString(), agent, compared, transports: JSON.parse(readFileSync(join(root, "benchmarks/transports.json"), "utf8")), startup }, null, 2)}\n`,
 );
 console.log("\nwritten: benchmarks/results.json");
+rewriteReadmeFigures();
