@@ -227,42 +227,46 @@ export default defineCommand({
     process.on("exit", onExit);
 
     let timer: ReturnType<typeof setTimeout> | null = null;
+    // A signal that came during the load is handled here, before anything attaches.
+    await Bun.sleep(1);
     try {
-      sink.nonBlocking();
-      session.attach();
-      if (metricsAddr !== undefined) metrics = serveMetrics(metricsAddr, session, () => sink.dropped, fleet);
-      if (!json) {
-        sink.push(TABLE_BANNER, false);
-        sink.push(TABLE_HEADER, false);
+      if (why === null) {
+        sink.nonBlocking();
+        session.attach();
+        if (metricsAddr !== undefined) metrics = serveMetrics(metricsAddr, session, () => sink.dropped, fleet);
+        if (!json) {
+          sink.push(TABLE_BANNER, false);
+          sink.push(TABLE_HEADER, false);
+        }
+        log.info(
+          `attached ${opts.events.join(",")} in ${performance.now().toFixed(1)} ms ` +
+            `(mode=${opts.mode} slots=${opts.slots} transport=${opts.transport} encoding=${opts.encoding}` +
+            `${opts.guard ? " guard" : ""}${opts.injectClobber ? " inject-clobber" : ""}, ${session.cpus} CPUs)` +
+            (hasFilters(opts.filters) ? `; kernel-side filters: ${describeFilters(opts.filters)}` : ""),
+        );
+        // Before the first drain: the JIT compiles the per-event path now, not during the first burst.
+        // Through the run's own onLine (compiled now too), into a sink that is only ever emptied.
+        const warm =
+          sink instanceof FileSink
+            ? new FileSink(sink.writer, outputLimit, Number.POSITIVE_INFINITY)
+            : new LineSink(-1, outputLimit);
+        let warmLines = 0;
+        lineSink = warm;
+        warming = true;
+        try {
+          session.warmUp(WARM_UP_RECORDS, (buf, start, end) => {
+            onLine(buf, start, end);
+            if (++warmLines % 256 === 0) warm.abandon();
+          });
+        } finally {
+          warm.abandon();
+          lineSink = sink;
+          warming = false;
+          accepted = 0;
+        }
+        session.drain();
+        timer = duration !== undefined ? setTimeout(() => stop("duration"), duration * 1000) : null;
       }
-      log.info(
-        `attached ${opts.events.join(",")} in ${performance.now().toFixed(1)} ms ` +
-          `(mode=${opts.mode} slots=${opts.slots} transport=${opts.transport} encoding=${opts.encoding}` +
-          `${opts.guard ? " guard" : ""}${opts.injectClobber ? " inject-clobber" : ""}, ${session.cpus} CPUs)` +
-          (hasFilters(opts.filters) ? `; kernel-side filters: ${describeFilters(opts.filters)}` : ""),
-      );
-      // Before the first drain: the JIT compiles the per-event path now, not during the first burst.
-      // Through the run's own onLine (compiled now too), into a sink that is only ever emptied.
-      const warm =
-        sink instanceof FileSink
-          ? new FileSink(sink.writer, outputLimit, Number.POSITIVE_INFINITY)
-          : new LineSink(-1, outputLimit);
-      let warmLines = 0;
-      lineSink = warm;
-      warming = true;
-      try {
-        session.warmUp(WARM_UP_RECORDS, (buf, start, end) => {
-          onLine(buf, start, end);
-          if (++warmLines % 256 === 0) warm.abandon();
-        });
-      } finally {
-        warm.abandon();
-        lineSink = sink;
-        warming = false;
-        accepted = 0;
-      }
-      session.drain();
-      timer = duration !== undefined ? setTimeout(() => stop("duration"), duration * 1000) : null;
     } catch (e) {
       fail(e);
     }

@@ -254,7 +254,7 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     expect(parseSummary(stderr).dropped_output).toBe("0");
   }, 30_000);
 
-  test("SIGTERM while the programs load (systemd's stop during start-up): the run stops once loaded, with its summary, exit 0, nothing left", async () => {
+  test("SIGTERM while the programs load (systemd's stop during start-up): the run stops once loaded, before attaching, with its summary, exit 0, nothing left", async () => {
     // The default set: the longest load (~0.5 s here). The handlers are installed before it starts,
     // and its first step creates the maps, so the signal lands inside the load.
     const p = spawnProc([BIN, "run", "--json"]);
@@ -274,6 +274,9 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     expect(hasTrace(stderr)).toBe(false);
     expect(code).toBe(0);
     expect(parseSummary(stderr).stop).toBe("SIGTERM");
+    // Handled before the attach: no program ever ran, no event was read.
+    expect(stderr).not.toContain("attached");
+    expect(parseSummary(stderr).kernel_events).toBe("0");
     await expectReleased(maps, "map");
   }, 60_000);
 
