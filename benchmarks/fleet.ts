@@ -17,11 +17,12 @@ import { chmodSync, copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSyn
 import { join } from "node:path";
 import { ClickHouse } from "../test/helpers/clickhouse.ts";
 import { cpuNs } from "./agent-process.ts";
+import { parseFlags } from "./flags.ts";
 
 const root = join(import.meta.dir, "..");
 const arch = process.arch === "arm64" ? "arm64" : "x64";
 const TOOLS = join(root, "out/workloads", arch);
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
+const args = parseFlags(process.argv.slice(2));
 const BIN = args.get("bin") ?? join(root, "dual-slot");
 const EXECS = Number(args.get("execs") ?? 20000);
 const WORKERS = Number(args.get("workers") ?? 2);

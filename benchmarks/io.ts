@@ -89,6 +89,9 @@ const STORMS: Record<string, StormKind> = {
   },
 };
 
+/** Where the agent's NDJSON goes: a pipe this process reads during the storm, or an --output file. */
+type Sink = "pipe" | "file";
+
 interface StormRuns {
   /** Absent (like ops, workers) in runs saved before they were recorded per storm. */
   date?: string;
@@ -98,7 +101,7 @@ interface StormRuns {
   /** ops/s, 0: unpaced. */
   rate?: number;
   /** Where the agent's NDJSON went: a pipe read while the storm ran, or an --output file (absent before it was recorded: a pipe). */
-  sink?: "pipe" | "file";
+  sink?: Sink;
   ops?: number;
   workers?: number;
   baseline: number[];
@@ -136,13 +139,13 @@ interface AgentRound {
   bpf: Record<string, ProgStat>;
 }
 
-const num = (args: Map<string, string>, k: string, dflt: number): number => {
+const num = (args: ReadonlyMap<string, string | undefined>, k: string, dflt: number): number => {
   const v = Number(args.get(k) ?? dflt);
   if (!Number.isInteger(v) || v < 0) throw new Error(`--${k} wants a whole number, got ${args.get(k)}`);
   return v;
 };
 
-export async function ioBench(args: Map<string, string>, bin: string, tools: string): Promise<void> {
+export async function ioBench(args: ReadonlyMap<string, string | undefined>, bin: string, tools: string): Promise<void> {
   const ops = num(args, "ops", 20000);
   const workers = num(args, "workers", 2);
   const rounds = num(args, "rounds", 3);
@@ -158,13 +161,14 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
   // NAME or NAME@RATE: the no-agent and agent storms both paced to RATE ops/s, results keyed NAME@RATE.
   const kinds = (stormList === "none" ? [] : stormList.split(",")).map((entry) => {
     const [stormRate = "", sink = "pipe"] = entry.split(":");
-    if (sink !== "pipe" && sink !== "file") throw new Error(`--storms: ${entry}: the sink is :file or none`);
+    if (sink !== "pipe" && sink !== "file")
+      throw new Error(`--storms: ${entry}: the output is :file, or nothing for a pipe`);
     const [k = "", r = "0"] = stormRate.split("@");
     const s = STORMS[k];
     if (!s) throw new Error(`--storms: no storm ${k} (${Object.keys(STORMS).join(", ")})`);
     const paced = Number(r);
     if (!Number.isInteger(paced) || paced < 0) throw new Error(`--storms: ${entry}: the rate is ops/s, a whole number`);
-    return { name: entry, storm: k, kind: s, paced, toFile: sink === "file" };
+    return { name: entry, storm: k, kind: s, paced, sink: sink as Sink };
   });
 
   // Root-only, so the unique names the create storm makes cannot collide with anyone's.
@@ -208,20 +212,21 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
   /** The agent running now, if any: a stopped benchmark must not leave it attached. */
   let agentPid = 0;
 
-  async function withAgent(kind: StormKind, toFile: boolean): Promise<AgentRound> {
+  async function withAgent(kind: StormKind, sink: Sink): Promise<AgentRound> {
     const counter = new EventCounter(COMM);
     const file = join(fileDir, "events.ndjson");
-    rmSync(file, { force: true });
-    const agent = toFile
-      ? await startAgent([bin, "--json", "--output", file])
-      : await startAgent([bin, "--json"], (c) => counter.push(c));
+    if (sink === "file") rmSync(file, { force: true });
+    const agent =
+      sink === "file"
+        ? await startAgent([bin, "--json", "--output", file])
+        : await startAgent([bin, "--json"], (c) => counter.push(c));
     agentPid = agent.pid;
     // With --output, what the file gained since the last look, counted between storms.
     let fd = -1;
     let at = 0;
     const chunk = new Uint8Array(1 << 20);
     const pump = () => {
-      if (!toFile) return;
+      if (sink !== "file") return;
       if (fd < 0) fd = openSync(file, "r");
       for (let n = readSync(fd, chunk, 0, chunk.length, at); n > 0; n = readSync(fd, chunk, 0, chunk.length, at)) {
         at += n;
@@ -264,7 +269,7 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
       throw e;
     } finally {
       if (fd >= 0) closeSync(fd);
-      rmSync(file, { force: true });
+      if (sink === "file") rmSync(file, { force: true });
     }
   }
 
@@ -320,14 +325,14 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
-    for (const { name, storm: stormName, kind, paced, toFile } of kinds) {
+    for (const { name, storm: stormName, kind, paced, sink } of kinds) {
       rate = paced;
       process.stderr.write(`bench io: ${name} storm, ${ops} ops x ${workers} workers, ${rounds} rounds\n`);
       const baseline: number[] = [];
       const agentRounds: AgentRound[] = [];
       for (let r = 0; r < rounds; r++) {
         baseline.push((await storm(kind)).rate_per_s);
-        agentRounds.push(await withAgent(kind, toFile));
+        agentRounds.push(await withAgent(kind, sink));
         const a = agentRounds.at(-1)!;
         process.stderr.write(
           `bench io: ${name} round ${r + 1}: no agent ${Math.round(baseline.at(-1)!)}/s, agent ${Math.round(a.rate)}/s, captured ${a.capturedWarm}/${ops}, lost ${a.lost}\n`,
@@ -338,13 +343,13 @@ export async function ioBench(args: Map<string, string>, bin: string, tools: str
         commit,
         storm: stormName,
         rate,
-        sink: toFile ? "file" : "pipe",
+        sink,
         ops,
         workers,
         baseline,
         agent: agentRounds,
       };
-      storms[name] = { sink: toFile ? "file" : "pipe", ...summarize(kind, ops, workers, baseline, agentRounds) };
+      storms[name] = { sink, ...summarize(kind, ops, workers, baseline, agentRounds) };
       save();
       console.log(`${name} storm:`);
       for (const [k, v] of Object.entries(storms[name] as object)) console.log(`  ${k}: ${JSON.stringify(v)}`);

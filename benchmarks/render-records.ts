@@ -13,8 +13,9 @@ import { LineRenderer } from "../src/render/fast.ts";
 import { warmUpRecords } from "../src/render/warm-up.ts";
 import { checkRecord, newSpans } from "../src/wire/decode.ts";
 import type { EventName } from "../src/wire/names.ts";
+import { parseFlags } from "./flags.ts";
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
+const args = parseFlags(process.argv.slice(2));
 const TYPES = (args.get("types") ?? "connect,create_file,dns,rename").split(",") as EventName[];
 const PASSES = Number(args.get("passes") ?? 60);
 const JSON_LINES = !args.has("table");

@@ -16,8 +16,9 @@ import { LineRenderer } from "../src/render/fast.ts";
 import { warmUpRecords } from "../src/render/warm-up.ts";
 import { checkRecord, newSpans } from "../src/wire/decode.ts";
 import type { EventName } from "../src/wire/names.ts";
+import { parseFlags } from "./flags.ts";
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
+const args = parseFlags(process.argv.slice(2));
 const RECORDS = Number(args.get("records") ?? 1600);
 const PASSES = Number(args.get("passes") ?? 300);
 const STAGE = args.get("stage") ?? "render";

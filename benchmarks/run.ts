@@ -19,12 +19,13 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync,
 import { join } from "node:path";
 import { rewriteReadmeFigures } from "../scripts/readme-figures.ts";
 import { cpuNs, median, round, spread, startAgent, statusKiB } from "./agent-process.ts";
+import { parseFlags } from "./flags.ts";
 import { ioBench } from "./io.ts";
 
 const root = join(import.meta.dir, "..");
 const arch = process.arch === "arm64" ? "arm64" : "x64";
 const TOOLS = join(root, "out/workloads", arch);
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
+const args = parseFlags(process.argv.slice(2));
 /** --only=fleet: the ClickHouse sink's figures alone (benchmarks/fleet.ts takes the same flags). */
 if (args.get("only") === "fleet") {
   const fleet = Bun.spawn(["bun", join(import.meta.dir, "fleet.ts"), ...process.argv.slice(2)], {
@@ -90,14 +91,19 @@ interface AgentRound {
   generalLines: number;
 }
 
+/** Agent CPU in ms per second over IDLE_MS, after SETTLE_MS for what came before to finish. */
+async function idleCpu(pid: number): Promise<number> {
+  await Bun.sleep(SETTLE_MS);
+  const t0 = cpuNs(pid);
+  await Bun.sleep(IDLE_MS);
+  return (cpuNs(pid) - t0) / 1e6 / (IDLE_MS / 1000);
+}
+
 async function withAgent(env: Readonly<Record<string, string>>): Promise<AgentRound> {
   const p = await startAgent([BIN, "--json", "--comm", comm], undefined, env);
   const attachedMs = p.attachedMs;
   // The warm-up after the attached line, and the JIT threads compiling what it ran (~0.4 s of CPU).
-  await Bun.sleep(SETTLE_MS);
-  const i0 = cpuNs(p.pid);
-  await Bun.sleep(IDLE_MS);
-  const idleCpuMsPerS = (cpuNs(p.pid) - i0) / 1e6 / (IDLE_MS / 1000);
+  const idleCpuMsPerS = await idleCpu(p.pid);
   const attachRssKiB = statusKiB(p.pid, "VmRSS");
   const c0 = cpuNs(p.pid);
   await storm();
@@ -107,10 +113,7 @@ async function withAgent(env: Readonly<Record<string, string>>): Promise<AgentRo
   await Bun.sleep(250);
   const c2 = cpuNs(p.pid);
   const rssKiB = statusKiB(p.pid, "VmHWM");
-  await Bun.sleep(SETTLE_MS);
-  const i1 = cpuNs(p.pid);
-  await Bun.sleep(IDLE_MS);
-  const steadyIdleCpuMsPerS = (cpuNs(p.pid) - i1) / 1e6 / (IDLE_MS / 1000);
+  const steadyIdleCpuMsPerS = await idleCpu(p.pid);
   const s = await p.stop();
   const captured = Number(s.printed ?? 0) / 2;
   return {
@@ -180,14 +183,14 @@ function summary(rounds: AgentRound[], env: Readonly<Record<string, string>>) {
     storm_slowdown_paired_range_pct: spread(paired).map((x) => round(x, 1)),
     captured_per_storm: rounds.map((r) => `${r.captured}/${EXECS}`),
     lost: rounds.map((r) => r.lost),
-    agent_cpu_us_per_event: Math.round(100 * median(rounds.map((r) => r.cpuUsPerEvent))) / 100,
+    agent_cpu_us_per_event: round(median(rounds.map((r) => r.cpuUsPerEvent)), 2),
     agent_cpu_us_per_event_range: spread(rounds.map((r) => r.cpuUsPerEvent)).map((x) => round(x, 2)),
-    agent_cpu_us_per_event_cold: Math.round(100 * median(rounds.map((r) => r.coldCpuUsPerEvent))) / 100,
+    agent_cpu_us_per_event_cold: round(median(rounds.map((r) => r.coldCpuUsPerEvent)), 2),
     start_to_attached_ms: Math.round(median(rounds.map((r) => r.attachedMs))),
     peak_rss_mib: Math.round(median(rounds.map((r) => r.rssKiB)) / 102.4) / 10,
     attached_rss_mib: Math.round(median(rounds.map((r) => r.attachRssKiB)) / 102.4) / 10,
-    idle_cpu_ms_per_s: Math.round(100 * median(rounds.map((r) => r.idleCpuMsPerS))) / 100,
-    idle_after_storms_cpu_ms_per_s: Math.round(100 * median(rounds.map((r) => r.steadyIdleCpuMsPerS))) / 100,
+    idle_cpu_ms_per_s: round(median(rounds.map((r) => r.idleCpuMsPerS)), 2),
+    idle_after_storms_cpu_ms_per_s: round(median(rounds.map((r) => r.steadyIdleCpuMsPerS)), 2),
     general_lines: rounds.map((r) => r.generalLines),
   };
 }

@@ -658,6 +658,7 @@ async function boot(k: Kernel, vmlinuz: string, initramfs: string, verbose: bool
   const qemuErr = await new Response(qemu.stderr).text();
   const seconds = ((ended > 0 ? ended : performance.now()) - started) / 1000;
   const g = parseGuest(text);
+  const crash = oops(g.console);
   let error: string | undefined;
   if (!g.begin)
     error = `the suite never started (qemu exit ${code}): ${tail(g.console.filter(Boolean), 5)} ${qemuErr.trim()}`;
@@ -665,7 +666,7 @@ async function boot(k: Kernel, vmlinuz: string, initramfs: string, verbose: bool
     const last = [...g.status.keys()].at(-1) ?? "none";
     error =
       `the suite did not finish (qemu exit ${code}; timeout ${BOOT_TIMEOUT_MS / 1000} s?) after case ${last}; ` +
-      `console: ${oops(g.console) ?? tail(g.console.filter(Boolean), 5)}`;
+      `console: ${crash ?? tail(g.console.filter(Boolean), 5)}`;
   }
   const name = /kernel=(\S+)/.exec(g.begin ?? "")?.[1] ?? release(k);
   if (g.begin && name !== release(k)) error = `booted ${name}, expected ${release(k)}`;
@@ -673,7 +674,7 @@ async function boot(k: Kernel, vmlinuz: string, initramfs: string, verbose: bool
   const init = Number(/uptime_cs=(\d+)/.exec(g.begin ?? "")?.[1]) / 100;
   const cases = [...g.status].map(([c, s]) => `${c} ${s.seconds.toFixed(1)}`).join(", ");
   const timing = `init after ${init.toFixed(1)} s of guest uptime; cases (s): ${cases}`;
-  return { kernel: name, checks: all, seconds, error, timing, oops: oops(g.console) };
+  return { kernel: name, checks: all, seconds, error, timing, oops: crash };
 }
 
 function failures(r: Result): number {

@@ -21,6 +21,11 @@ const n = (v: unknown, digits = 1): string => {
 const range = (v: unknown, digits = 1): string =>
   Array.isArray(v) && v.length === 2 ? `${n(v[0], digits)} to ${n(v[1], digits)}` : "-";
 const kRate = (v: unknown): string => `${(Number(v) / 1000).toFixed(1)}k`;
+/** An ISO time to the minute, as the tables show it. */
+const minute = (v: unknown): string =>
+  String(v ?? "")
+    .slice(0, 16)
+    .replace("T", " ");
 const list = (v: unknown): string => (Array.isArray(v) ? v.join(", ") : "-");
 const row = (cells: string[]): string => `| ${cells.join(" | ")} |`;
 
@@ -34,7 +39,7 @@ export function execTable(results: Json): string {
   const a = configs[0];
   if (a === undefined) return "(no agent figures in benchmarks/results.json)";
   const head = [
-    `agent on a ${Number(a.execs).toLocaleString("en")}-exec storm (${a.workers} workers), ${a.rounds} rounds, ${String(results.date).slice(0, 16).replace("T", " ")} UTC`,
+    `agent on a ${Number(a.execs).toLocaleString("en")}-exec storm (${a.workers} workers), ${a.rounds} rounds, ${minute(results.date)} UTC`,
     ...configs.map((c) => (c.env === "(none)" ? "as started from a shell" : `with ${String(c.env)}`)),
   ];
   const rows: Array<[string, (c: Json) => string]> = [
@@ -109,10 +114,7 @@ export function ioTable(io: Json): string {
   const storms = (io.storms ?? {}) as Record<string, Json>;
   const runs = (io.runs ?? {}) as Record<string, Json>;
   const names = Object.keys(storms).filter((k) => typeof storms[k]?.agent_rate_per_s === "number");
-  const when = (r: Json) =>
-    `${String(r.date ?? "")
-      .slice(0, 16)
-      .replace("T", " ")}, ${String(r.commit ?? "?").split(" ")[0]}`;
+  const when = (r: Json) => `${minute(r.date)}, ${String(r.commit ?? "?").split(" ")[0]}`;
   const head = [
     "storm (output), measured",
     "ops x workers, rounds",
