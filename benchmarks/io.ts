@@ -145,7 +145,11 @@ const num = (args: ReadonlyMap<string, string | undefined>, k: string, dflt: num
   return v;
 };
 
-export async function ioBench(args: ReadonlyMap<string, string | undefined>, bin: string, tools: string): Promise<void> {
+export async function ioBench(
+  args: ReadonlyMap<string, string | undefined>,
+  bin: string,
+  tools: string,
+): Promise<void> {
   const ops = num(args, "ops", 20000);
   const workers = num(args, "workers", 2);
   const rounds = num(args, "rounds", 3);
