@@ -28,7 +28,7 @@ import { type AgentEvent, checkRecord, decodeEvent, newSpans, u32At } from "../w
 import { programsFor } from "../wire/events.ts";
 import { ds_counters, ds_flags, ds_header } from "../wire/layout.gen.ts";
 import { type EventName, Transport } from "../wire/names.ts";
-import { nextDrainPeriod } from "./drain-period.ts";
+import { IDLE_DRAIN_MS, nextDrainPeriod } from "./drain-period.ts";
 import { Reorder } from "./reorder.ts";
 
 export interface SessionOptions extends LoadConfig {
@@ -104,8 +104,13 @@ export class Session {
   private readonly handle = (data: Uint8Array): void => this.sample(data);
   private readonly reorder: Reorder<AgentEvent> | null;
   private timer: ReturnType<typeof setTimeout> | null = null;
-  /** Current drain period: --interval, shortened while buffers fill fast. */
+  /** Current drain period: --interval, shortened while buffers fill fast, longer while nothing comes. */
   private delay: number;
+  /** The longest drain period: --interval, or IDLE_DRAIN_MS once a half-full buffer wakes us by itself. */
+  private idleMs: number;
+  /** SIGIO from the perf rings (a buffer half full): drain now, whatever the timer says. */
+  private readonly onSigio = (): void => this.wake();
+  private listening = false;
   /** What onDrained asked the next wait not to exceed. */
   private waitCap = Number.POSITIVE_INFINITY;
   private stopped = false;
@@ -137,6 +142,7 @@ export class Session {
     this.cpus = possibleCpus();
     this.reorder = opts.transport === "perf" && opts.order ? new Reorder<AgentEvent>((e) => Number(e.ktimeNs)) : null;
     this.delay = opts.intervalMs;
+    this.idleMs = opts.intervalMs;
     if (opts.lines !== undefined) {
       const l = opts.lines;
       this.emit = l.onLine;
@@ -166,7 +172,7 @@ export class Session {
     return this.obj;
   }
 
-  /** The current drain period in ms: --interval, shorter while buffers fill fast. */
+  /** The current drain period in ms: --interval, shorter while buffers fill fast, longer while nothing comes. */
   get drainPeriodMs(): number {
     return this.delay;
   }
@@ -179,25 +185,34 @@ export class Session {
     };
     if (programs.some((p) => p.tracefs === true)) withTracefs(attach);
     else attach();
+    // The listener goes first: SIGIO's default action would end the process.
+    process.on("SIGIO", this.onSigio);
+    this.listening = true;
+    if (this.reader.signalWhenHalfFull()) this.idleMs = Math.max(IDLE_DRAIN_MS, this.opts.intervalMs);
     this.arm();
   }
 
-  private arm(): void {
-    this.timer = setTimeout(
-      () => {
-        this.timer = null;
-        try {
-          this.drain();
-        } catch (e) {
-          // No re-arm: a drain that failed once would fail again, blind and attached.
-          if (this.opts.onError === undefined) throw e;
-          this.opts.onError(e);
-          return;
-        }
-        if (!this.stopped) this.arm();
-      },
-      Math.min(this.delay, this.waitCap),
-    );
+  /** A buffer is half full: drain on the next turn of the event loop instead of at the timer. */
+  private wake(): void {
+    if (this.stopped || this.timer === null) return;
+    clearTimeout(this.timer);
+    this.delay = Math.min(this.delay, this.opts.intervalMs);
+    this.arm(0);
+  }
+
+  private arm(ms = Math.min(this.delay, this.waitCap)): void {
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      try {
+        this.drain();
+      } catch (e) {
+        // No re-arm: a drain that failed once would fail again, blind and attached.
+        if (this.opts.onError === undefined) throw e;
+        this.opts.onError(e);
+        return;
+      }
+      if (!this.stopped) this.arm();
+    }, ms);
   }
 
   private sample(data: Uint8Array): void {
@@ -370,7 +385,7 @@ export class Session {
     const now = monotonicNs();
     const fill = this.reader.consume();
     this.lastFill = fill;
-    this.delay = nextDrainPeriod(this.delay, fill, this.opts.intervalMs);
+    this.delay = nextDrainPeriod(this.delay, fill, this.opts.intervalMs, this.idleMs);
     const lines = this.opts.lines;
     if (this.reorder && lines !== undefined) {
       const cutoff = this.prevDrain;
@@ -430,7 +445,9 @@ export class Session {
       this.counts.lost = this.lost(this.kernelCountersAtStop);
     } finally {
       this.stopped = true;
-      this.reader.close();
+      this.reader.close(); // no SIGIO after this: the perf fds are gone
+      if (this.listening) process.off("SIGIO", this.onSigio);
+      this.listening = false;
       this.obj.close();
     }
   }

@@ -172,6 +172,22 @@ export function statfs(path: string, buf: BigInt64Array): number {
   return libc().statfs(ptr(Buffer.from(`${path}\0`)), ptr(buf));
 }
 
+const F_SETOWN = 8;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_ASYNC = 0o20000; // the same on x86_64 and arm64
+
+/**
+ * Asks the kernel to send this process SIGIO whenever `fd` becomes ready
+ * (F_SETOWN, then O_ASYNC). A SIGIO listener must be in place first: the
+ * signal's default action ends the process. False, with errno, if refused.
+ */
+export function signalWhenReady(fd: number): boolean {
+  if (libc().fcntl(fd, F_SETOWN, process.pid) !== 0) return false;
+  const flags = libc().fcntl(fd, F_GETFL, 0);
+  return flags >= 0 && libc().fcntl(fd, F_SETFL, flags | O_ASYNC) === 0;
+}
+
 /** fcntl(2) with one int argument; the result, or -1 with errno. */
 export function fcntl(fd: number, cmd: number, arg: number): number {
   return libc().fcntl(fd, cmd, arg);

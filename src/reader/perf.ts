@@ -14,7 +14,7 @@ import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
 import { readFileSync } from "node:fs";
 import { parseCpuIds } from "../ebpf/host-facts.ts";
 import { asPtr, checkInt, checkPtr, libbpf } from "../ffi/libbpf.ts";
-import { pageSize } from "../ffi/libc.ts";
+import { pageSize, signalWhenReady } from "../ffi/libc.ts";
 import { type Framed, framePerf, PERF_RECORD_MAX, type RecordHandler } from "./framing.ts";
 import type { EventSource } from "./source.ts";
 
@@ -65,7 +65,7 @@ export class PerfReader implements EventSource {
     dv.setBigUint64(16, 1n, true); // sample_period
     dv.setBigUint64(24, BigInt(PERF_SAMPLE_RAW), true);
     dv.setBigUint64(40, ATTR_FLAG_WATERMARK, true);
-    dv.setUint32(48, (pages * page) / 2, true); // wakeup_watermark: only if someone ever polls
+    dv.setUint32(48, (pages * page) / 2, true); // wakeup_watermark: see signalWhenHalfFull
     // Left to itself libbpf opens the online CPUs and packs their buffers
     // with no gaps, so buffer index and CPU part ways once a CPU is offline.
     // Naming the CPUs (map key = CPU) makes buffer i that of cpuIds[i].
@@ -147,6 +147,21 @@ export class PerfReader implements EventSource {
 
   badRecords(): number {
     return this.malformedRecords;
+  }
+
+  /**
+   * The watermark set above (half the ring) then raises SIGIO: a burst that
+   * comes while the agent waits out a long idle period is drained at once.
+   * Below the watermark the kernel wakes no one, so a steady stream still
+   * costs the traced processes no wake-up per event.
+   */
+  signalWhenHalfFull(): boolean {
+    if (this.pb === null) return false;
+    for (let i = 0; i < this.rings.length; i++) {
+      const fd = libbpf().perf_buffer__buffer_fd(this.pb, BigInt(i));
+      if (fd < 0 || !signalWhenReady(fd)) return false;
+    }
+    return true;
   }
 
   close(): void {

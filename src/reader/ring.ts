@@ -103,6 +103,11 @@ export class RingReader implements EventSource {
     return this.unframed;
   }
 
+  /** A BPF ring buffer's fd can be polled but raises no SIGIO: the agent drains it on the timer alone. */
+  signalWhenHalfFull(): boolean {
+    return false;
+  }
+
   close(): void {
     // The views go first: after the unmap they would point at nothing.
     this.consumerPos = null;

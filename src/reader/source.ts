@@ -15,5 +15,11 @@ export interface EventSource {
   lostByCpu(): number[];
   /** Records the reader could not even frame (not events: the container around them). */
   badRecords(): number;
+  /**
+   * Has the kernel send SIGIO when a buffer gets half full, where the
+   * transport can (perf); false where it cannot (the ring buffer's map fd has
+   * no such signal). The caller listens for SIGIO before calling this.
+   */
+  signalWhenHalfFull(): boolean;
   close(): void;
 }

@@ -3,7 +3,9 @@
  * real execs, real events.
  */
 import { afterAll, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   BIN,
   bpfObjectsOf,
@@ -86,6 +88,34 @@ describeKernel("agent (root)", { commands: ["bash", "head", "bpftool"] }, () => 
       for (const id of held.maps) expect(maps.has(id)).toBe(false);
     }, 30_000);
   }
+
+  test("perf: a half-full buffer wakes the agent at once (SIGIO), long before its timer's next drain", async () => {
+    const t = uniqueTrue("dswak");
+    dirs.push(t.dir);
+    const out = mkdtempSync(join(tmpdir(), "dual-slot-wake-"));
+    dirs.push(out);
+    const file = join(out, "events.ndjson");
+    // 8 pages: 32 KiB per CPU, SIGIO at 16 KiB; 200 exec records of ~0.6 KiB cross that on each CPU.
+    // --interval 10000: after the drain that follows the attach and the warm-up (well within the 2 s
+    // waited here), the timer's next one is 10 s away, so lines in the file before then can only have
+    // come from a wake-up.
+    const agent = await startAgent([
+      ...["--json", "--no-order", "--events", "exec", "--comm", t.comm],
+      ...["--pages", "8", "--interval", "10000", "--output", file],
+    ]);
+    const attached = Date.now();
+    await Bun.sleep(2_000);
+    await execTimes(t.path, 200);
+    const lines = () => (existsSync(file) ? readFileSync(file, "utf8").split("\n").length - 1 : 0);
+    while (lines() < 40 && Date.now() < attached + 7_000) await Bun.sleep(50);
+    const beforeTheTimer = lines();
+    const { stderr, code } = await agent.stop("SIGINT");
+    expect(beforeTheTimer).toBeGreaterThanOrEqual(40);
+    expect(code).toBe(0);
+    expect(parseSummary(stderr).lost).toBe("0");
+    const ours = parseEvents(readFileSync(file, "utf8")).filter((e) => e.comm === t.comm);
+    expect(ours.length).toBe(200);
+  }, 60_000);
 
   test("`dual-slot | head -3` ends cleanly when head goes away", async () => {
     const t = uniqueTrue();

@@ -1,6 +1,6 @@
 /** The adaptive drain period's rules, one by one. */
 import { describe, expect, test } from "bun:test";
-import { MIN_DRAIN_MS, nextBacklogWait, nextDrainPeriod } from "../../src/agent/drain-period.ts";
+import { IDLE_DRAIN_MS, MIN_DRAIN_MS, nextBacklogWait, nextDrainPeriod } from "../../src/agent/drain-period.ts";
 
 describe("drain period", () => {
   test("a quiet drain keeps --interval", () => {
@@ -39,6 +39,41 @@ describe("drain period", () => {
       seen.push(ms);
     }
     expect(seen).toEqual([25, 6.25, 5, 5, 10, 20, 40, 80, 100]);
+  });
+});
+
+describe("drain period when a full buffer wakes the agent (perf)", () => {
+  const idle = IDLE_DRAIN_MS;
+
+  test("drains that find nothing double the period past --interval, up to the idle period", () => {
+    expect(idle).toBe(1000);
+    let ms = 100;
+    const seen: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      ms = nextDrainPeriod(ms, 0, 100, idle);
+      seen.push(ms);
+    }
+    expect(seen).toEqual([200, 400, 800, 1000, 1000, 1000]);
+  });
+
+  test("anything read brings it back to --interval at once", () => {
+    expect(nextDrainPeriod(1000, 0.001, 100, idle)).toBe(100);
+    expect(nextDrainPeriod(1000, 0.2, 100, idle)).toBe(100);
+  });
+
+  test("a burst after an idle spell shrinks from --interval, not from the idle period", () => {
+    expect(nextDrainPeriod(1000, 0.5, 100, idle)).toBe(50);
+    expect(nextDrainPeriod(1000, 1, 100, idle)).toBe(25);
+  });
+
+  test("an --interval longer than the idle period stays the longest wait", () => {
+    expect(nextDrainPeriod(5000, 0, 5000, idle)).toBe(5000);
+    expect(nextDrainPeriod(2500, 0, 5000, idle)).toBe(5000);
+  });
+
+  test("without a wake-up (ring buffer) an empty drain never waits past --interval", () => {
+    expect(nextDrainPeriod(100, 0, 100)).toBe(100);
+    expect(nextDrainPeriod(100, 0, 100, 100)).toBe(100);
   });
 });
 
