@@ -175,6 +175,12 @@ export class Batcher {
     );
   }
 
+  /** Until the open batch is due by age, in ms (0: due now); Infinity with no rows waiting. */
+  msUntilDue(): number {
+    if (this.rows === 0) return Number.POSITIVE_INFINITY;
+    return Math.max(0, this.o.maxAgeMs - (this.now() - this.openedAt));
+  }
+
   /** The rows so far as one batch (null when there are none); the next batch starts empty. */
   seal(): Batch | null {
     if (this.rows === 0) return null;

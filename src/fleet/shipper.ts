@@ -111,6 +111,11 @@ export class FleetSink {
     if (this.batcher.due()) this.sealBatch();
   }
 
+  /** How long the run loop may wait before the next tick() seals the open batch on time (Infinity: no rows). */
+  msUntilDue(): number {
+    return this.batcher.msUntilDue();
+  }
+
   counters(): FleetCounts {
     const spooled = this.spool?.rows ?? this.mem.reduce((n, q) => n + q.rows, 0);
     return {

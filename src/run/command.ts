@@ -164,12 +164,14 @@ export default defineCommand({
       warnings.dropped(sink.dropped - droppedSeen);
       droppedSeen = sink.dropped;
       warnings.tick();
+      // An open ClickHouse batch is sealed at a tick: the idle drain period must not hold it past its age.
+      const fleetDue = fleet === null ? undefined : Math.max(MIN_DRAIN_MS, fleet.msUntilDue());
       if (sink.idle) {
         backlogWait = MIN_DRAIN_MS;
-        return undefined;
+        return fleetDue;
       }
       backlogWait = nextBacklogWait(backlogWait, sink.queuedBytes < queued, opts.intervalMs);
-      return backlogWait;
+      return Math.min(backlogWait, fleetDue ?? Number.POSITIVE_INFINITY);
     };
     const onLost = (cpu: number, n: number) => {
       const r = { cpu, lost: n, wallNs: realtimeNs() };

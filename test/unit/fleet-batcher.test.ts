@@ -77,6 +77,20 @@ test("due by bytes and by the age of the oldest row", () => {
   expect(b.due()).toBe(true);
 });
 
+test("how long until the open batch is due by age: what the run loop's idle drain period is capped at", () => {
+  let now = 100;
+  const b = new Batcher({ run: "r", maxRows: 1000, maxBytes: 1 << 20, maxAgeMs: 1000, now: () => now });
+  expect(b.msUntilDue()).toBe(Number.POSITIVE_INFINITY);
+  b.pushString('{"a":1}');
+  expect(b.msUntilDue()).toBe(1000);
+  now = 850;
+  expect(b.msUntilDue()).toBe(250);
+  now = 5000;
+  expect(b.msUntilDue()).toBe(0);
+  b.seal();
+  expect(b.msUntilDue()).toBe(Number.POSITIVE_INFINITY);
+});
+
 test("a line that is not an object is refused, not mangled into the batch", () => {
   const b = new Batcher({ run: "r", maxRows: 10, maxBytes: 1 << 20, maxAgeMs: 1000 });
   expect(b.pushString("[1]")).toBe(false);
