@@ -290,6 +290,23 @@ export function u32At(b: Uint8Array, at: number): number {
 }
 
 /**
+ * Whether the non-empty strings lie one after another (each starts at or past
+ * the end of the one before): then none overlaps. The serializers write them
+ * in that order, so one pass settles the common case; any other layout gets
+ * the pairwise check.
+ */
+function inOrder(offs: Int32Array, lens: Int32Array, n: number): boolean {
+  let end = 0;
+  for (let i = 0; i < n; i++) {
+    const len = lens[i]!;
+    if (len === 0) continue;
+    if (offs[i]! < end) return false;
+    end = offs[i]! + len;
+  }
+  return true;
+}
+
+/**
  * Every check decodeRecord() makes, without building anything: the header's
  * version, type and enums, the sizes, each string descriptor against the
  * record (and, fixed, its array; compact, no overlaps). Returns the record's
@@ -328,7 +345,7 @@ export function checkRecord(bytes: Uint8Array, spans: RecordSpans): EventSpec | 
       if (off !== spec.fixed.off[name] || len > spec.fixed.bytes[name]!) return `fixed string ${i} not in its array`;
     }
   }
-  if (!fixed) {
+  if (!fixed && !inOrder(offs, lens, n)) {
     for (let i = 0; i < n; i++) {
       for (let j = i + 1; j < n; j++) {
         if (lens[i]! > 0 && lens[j]! > 0 && offs[i]! < offs[j]! + lens[j]! && offs[j]! < offs[i]! + lens[i]!) {
