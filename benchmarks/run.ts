@@ -99,8 +99,8 @@ async function idleCpu(pid: number): Promise<number> {
   return (cpuNs(pid) - t0) / 1e6 / (IDLE_MS / 1000);
 }
 
-async function withAgent(env: Readonly<Record<string, string>>): Promise<AgentRound> {
-  const p = await startAgent([BIN, "--json", "--comm", comm], undefined, env);
+async function withAgent(config: Config): Promise<AgentRound> {
+  const p = await startAgent([BIN, ...config.args, "--comm", comm], undefined, config.env);
   const attachedMs = p.attachedMs;
   // The warm-up after the attached line, and the JIT threads compiling what it ran (~0.4 s of CPU).
   const idleCpuMsPerS = await idleCpu(p.pid);
@@ -132,16 +132,38 @@ async function withAgent(env: Readonly<Record<string, string>>): Promise<AgentRo
 }
 
 /**
- * The environments the agent is started with: its own, and the one
- * --compare-env names (an allocator or runtime setting to decide on, e.g.
- * MIMALLOC_PURGE_DELAY=-1), alternating which goes first in each round.
+ * The agent's configurations, each started afresh in every round (alternating
+ * the order): the output formats and transports the per-event target covers,
+ * all with the --comm filter on, and with --compare-env=NAME=VALUE the NDJSON
+ * one again under that environment (an allocator or runtime setting to decide
+ * on, e.g. MIMALLOC_PURGE_DELAY=-1). --configs=ndjson,table,ringbuf picks them
+ * (default: all three; --only=agent: ndjson).
  */
+interface Config {
+  label: string;
+  args: string[];
+  env: Readonly<Record<string, string>>;
+}
+const KNOWN: Record<string, Config> = {
+  ndjson: { label: "NDJSON, perf buffers (the defaults)", args: ["--json"], env: {} },
+  table: { label: "table, perf buffers", args: [], env: {} },
+  ringbuf: { label: "NDJSON, ring buffer", args: ["--json", "--transport", "ringbuf"], env: {} },
+};
+const CONFIGS: Record<string, Config> = {};
+for (const name of (args.get("configs") ?? (ONLY_AGENT ? "ndjson" : "ndjson,table,ringbuf")).split(",")) {
+  const c = KNOWN[name];
+  if (c === undefined) throw new Error(`--configs: ${name}? (${Object.keys(KNOWN).join(", ")})`);
+  CONFIGS[name] = c;
+}
 const compareEnv = args.get("compare-env");
-const CONFIGS: Record<string, Record<string, string>> = { default: {} };
 if (compareEnv !== undefined) {
   const eq = compareEnv.indexOf("=");
   if (eq <= 0) throw new Error(`--compare-env=${compareEnv}: want NAME=VALUE`);
-  CONFIGS[compareEnv] = { [compareEnv.slice(0, eq)]: compareEnv.slice(eq + 1) };
+  CONFIGS[compareEnv] = {
+    label: `NDJSON, perf buffers, with ${compareEnv}`,
+    args: ["--json"],
+    env: { [compareEnv.slice(0, eq)]: compareEnv.slice(eq + 1) },
+  };
 }
 const baseline: number[] = [];
 const byConfig = Object.fromEntries(Object.keys(CONFIGS).map((c) => [c, [] as AgentRound[]]));
@@ -165,13 +187,15 @@ try {
 }
 
 const base = median(baseline);
-function summary(rounds: AgentRound[], env: Readonly<Record<string, string>>) {
+function summary(rounds: AgentRound[], config: Config) {
   const agentRate = median(rounds.map((r) => r.rate));
   // Paired: each round's agent storm against the no-agent storm of the same round.
   const paired = rounds.map((r, i) => 100 * (baseline[i]! / r.rate - 1));
   return {
+    label: config.label,
+    args: [...config.args, "--comm", "NAME"].join(" "),
     env:
-      Object.entries(env)
+      Object.entries(config.env)
         .map(([k, v]) => `${k}=${v}`)
         .join(" ") || "(none)",
     execs: EXECS,
@@ -194,12 +218,11 @@ function summary(rounds: AgentRound[], env: Readonly<Record<string, string>>) {
     general_lines: rounds.map((r) => r.generalLines),
   };
 }
-const agent = summary(byConfig.default!, {});
-const compared = compareEnv === undefined ? undefined : summary(byConfig[compareEnv]!, CONFIGS[compareEnv]!);
-console.log("agent on the exec storm (separate process, NDJSON):");
-console.table(compared === undefined ? { default: agent } : { default: agent, [compareEnv!]: compared });
+const configs = Object.fromEntries(Object.entries(CONFIGS).map(([name, c]) => [name, summary(byConfig[name]!, c)]));
+console.log("agent on the exec storm (separate process):");
+console.table(configs);
 if (ONLY_AGENT) {
-  console.log(JSON.stringify({ agent, compared, rounds: byConfig }));
+  console.log(JSON.stringify({ configs, rounds: byConfig }));
   process.exit(0);
 }
 
@@ -238,7 +261,7 @@ if (existsSync(join(root, "benchmarks/startup.ts"))) {
 
 writeFileSync(
   join(root, "benchmarks/results.json"),
-  `${JSON.stringify({ date: new Date().toISOString(), agent, compared, transports: JSON.parse(readFileSync(join(root, "benchmarks/transports.json"), "utf8")), startup }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), configs, transports: JSON.parse(readFileSync(join(root, "benchmarks/transports.json"), "utf8")), startup }, null, 2)}\n`,
 );
 console.log("\nwritten: benchmarks/results.json");
 rewriteReadmeFigures();

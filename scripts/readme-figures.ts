@@ -33,14 +33,15 @@ function table(head: string[], rows: string[][]): string {
   return [row(head), row(head.map(() => "---")), ...rows.map(row)].join("\n");
 }
 
-/** The exec storm: benchmarks/results.json's agent (and the --compare-env configuration, if any). */
+/** The exec storm: benchmarks/results.json's configurations, a column each. */
 export function execTable(results: Json): string {
-  const configs = [results.agent, results.compared].filter((c): c is Json => typeof c === "object" && c !== null);
+  const all = typeof results.configs === "object" && results.configs !== null ? (results.configs as Json) : {};
+  const configs = Object.values(all).filter((c): c is Json => typeof c === "object" && c !== null);
   const a = configs[0];
   if (a === undefined) return "(no agent figures in benchmarks/results.json)";
   const head = [
     `agent on a ${Number(a.execs).toLocaleString("en")}-exec storm (${a.workers} workers), ${a.rounds} rounds, ${minute(results.date)} UTC`,
-    ...configs.map((c) => (c.env === "(none)" ? "as started from a shell" : `with ${String(c.env)}`)),
+    ...configs.map((c) => `${String(c.label)}: \`${String(c.args)}\``),
   ];
   const rows: Array<[string, (c: Json) => string]> = [
     ["captured per storm / lost per round", (c) => `${list(c.captured_per_storm)} / ${list(c.lost)}`],
@@ -53,7 +54,7 @@ export function execTable(results: Json): string {
       (c) => `${n(c.storm_slowdown_pct)} % (${range(c.storm_slowdown_paired_range_pct)})`,
     ],
     [
-      "agent CPU per exec (its exec and exit records), warm (range) / cold",
+      "agent CPU per event (one exec record per exec), warm (range) / cold",
       (c) =>
         `${n(c.agent_cpu_us_per_event, 2)} µs (${range(c.agent_cpu_us_per_event_range, 2)}) / ${n(c.agent_cpu_us_per_event_cold, 2)} µs`,
     ],

@@ -3,7 +3,7 @@
  * rules are unit-tested without loading anything.
  */
 import type { ArgsDef } from "citty";
-import { defaultPages, PAGES_DOC, TRANSPORTS } from "../cli/agent-args.ts";
+import { defaultPages, defaultRingSize, PAGES_DOC, RING_SIZE_DOC, TRANSPORTS } from "../cli/agent-args.ts";
 import { choiceArg, intArg, powerOfTwoArg } from "../cli/args.ts";
 import { cpuList } from "../ebpf/host-facts.ts";
 import { UsageError } from "../errors.ts";
@@ -30,7 +30,10 @@ export const memArgs = {
     type: "string",
     description: `perf buffer data pages per CPU (power of two; default as \`run\`: ${PAGES_DOC}); the kernel adds one header page per CPU`,
   },
-  "ring-size": { type: "string", description: "ring buffer bytes (power of two, >= 4096; default 1048576, as `run`)" },
+  "ring-size": {
+    type: "string",
+    description: `ring buffer bytes (power of two, >= 4096; default, as \`run\`: ${RING_SIZE_DOC})`,
+  },
   verbose: { type: "boolean", default: false, description: "debug logs, including libbpf's own" },
 } as const satisfies ArgsDef;
 
@@ -62,6 +65,8 @@ export function memOptions(a: Raw): MemOptions {
     slots: intArg("slots", a.slots ?? "2", 1, 3),
     transport,
     pages: given(a.pages) ? powerOfTwoArg("pages", a.pages, 1, 16384) : defaultPages(cpuList("possible").count),
-    ringSize: given(a["ring-size"]) ? powerOfTwoArg("ring-size", a["ring-size"], 4096, 1 << 30) : 1 << 20,
+    ringSize: given(a["ring-size"])
+      ? powerOfTwoArg("ring-size", a["ring-size"], 4096, 1 << 30)
+      : defaultRingSize(cpuList("possible").count),
   };
 }

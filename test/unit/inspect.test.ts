@@ -8,7 +8,7 @@
  * checks the same model against whatever kernel runs the tests.
  */
 import { describe, expect, test } from "bun:test";
-import { defaultPages } from "../../src/cli/agent-args.ts";
+import { defaultPages, defaultRingSize } from "../../src/cli/agent-args.ts";
 import {
   type DoctorCheck,
   lockdownVerdict,
@@ -185,8 +185,15 @@ describe("mem flags", () => {
       slots: 2,
       transport: "perf",
       pages: defaultPages(cpuList("possible").count),
-      ringSize: MiB,
+      ringSize: defaultRingSize(cpuList("possible").count),
     });
+  });
+  test("the ring buffer's default holds what the perf buffers hold in all, as a power of two", () => {
+    expect(defaultRingSize(1)).toBe(4 * MiB);
+    expect(defaultRingSize(2)).toBe(8 * MiB);
+    expect(defaultRingSize(3)).toBe(16 * MiB);
+    expect(defaultRingSize(16)).toBe(64 * MiB);
+    expect(defaultRingSize(512)).toBe(64 * MiB);
   });
   test("--ring-size alone prices the ring; mixed flags are refused", () => {
     expect(memOptions({ "ring-size": "65536" }).transport).toBe("ringbuf");
