@@ -100,7 +100,7 @@ async function idleCpu(pid: number): Promise<number> {
 }
 
 async function withAgent(config: Config): Promise<AgentRound> {
-  const p = await startAgent([BIN, ...config.args, "--comm", comm], undefined, config.env);
+  const p = await startAgent([config.bin ?? BIN, ...config.args, "--comm", comm], undefined, config.env);
   const attachedMs = p.attachedMs;
   // The warm-up after the attached line, and the JIT threads compiling what it ran (~0.4 s of CPU).
   const idleCpuMsPerS = await idleCpu(p.pid);
@@ -143,6 +143,8 @@ interface Config {
   label: string;
   args: string[];
   env: Readonly<Record<string, string>>;
+  /** Another build of the agent (--compare-bin), instead of BIN. */
+  bin?: string;
 }
 const KNOWN: Record<string, Config> = {
   ndjson: { label: "NDJSON, perf buffers (the defaults)", args: ["--json"], env: {} },
@@ -154,6 +156,17 @@ for (const name of (args.get("configs") ?? (ONLY_AGENT ? "ndjson" : "ndjson,tabl
   const c = KNOWN[name];
   if (c === undefined) throw new Error(`--configs: ${name}? (${Object.keys(KNOWN).join(", ")})`);
   CONFIGS[name] = c;
+}
+/** --compare-bin=PATH: another build (e.g. the previous commit's) as one more NDJSON configuration, interleaved. */
+const compareBin = args.get("compare-bin");
+if (compareBin !== undefined) {
+  if (!existsSync(compareBin)) throw new Error(`--compare-bin=${compareBin}: no such file`);
+  CONFIGS[`ndjson@${compareBin}`] = {
+    label: `NDJSON, perf buffers, ${compareBin}`,
+    args: ["--json"],
+    env: {},
+    bin: compareBin,
+  };
 }
 const compareEnv = args.get("compare-env");
 if (compareEnv !== undefined) {

@@ -29,6 +29,7 @@ import { programsFor } from "../wire/events.ts";
 import { ds_counters, ds_flags, ds_header } from "../wire/layout.gen.ts";
 import { type EventName, Transport } from "../wire/names.ts";
 import { IDLE_DRAIN_MS, nextDrainPeriod } from "./drain-period.ts";
+import { LineWindow } from "./line-window.ts";
 import { Reorder } from "./reorder.ts";
 
 export interface SessionOptions extends LoadConfig {
@@ -73,14 +74,6 @@ export interface LineOutput {
 }
 
 /** One CPU's rendered lines waiting in the reorder window, in its own (time) order. */
-interface LineQueue {
-  out: ByteBuf;
-  keys: number[];
-  starts: number[];
-  ends: number[];
-  head: number;
-}
-
 export interface SessionCounts {
   events: number;
   malformed: number;
@@ -126,8 +119,10 @@ export class Session {
   /** With opts.lines: the renderer (its filtered count is the run's). */
   readonly renderer: LineRenderer | null = null;
   private readonly spans = newSpans();
-  /** With opts.lines: lines per CPU waiting for the window (perf, ordered), or one queue. */
-  private readonly lineQueues = new Map<number, LineQueue>();
+  /** With opts.lines, perf, ordered: each CPU's lines waiting for the window. */
+  private readonly window = new LineWindow();
+  /** With opts.lines, unordered: the one line being rendered. */
+  private readonly direct = new ByteBuf();
   private prevDrain: number | null = null;
   private outputFails: OutputFails | null = null;
   /** Where lines go: opts.lines.onLine, or the warm-up's while it runs. */
@@ -262,68 +257,17 @@ export class Session {
     if (cpu < byCpu.length) byCpu[cpu]!++;
     this.counts.bytes += this.spans.size;
     if ((u32At(data, spec.struct.off.flags!) & ds_flags.DS_F_CORRUPT) !== 0) this.counts.corrupt++;
-    const ordered = this.reorder !== null;
-    const q = this.lineQueue(ordered ? cpu : 0);
-    const start = q.out.len;
-    if (!renderer.render(data, spec, this.spans, q.out)) return;
-    if (!ordered) {
-      this.emit(q.out.buf, start, q.out.len);
-      q.out.len = 0;
+    if (this.reorder === null) {
+      const out = this.direct;
+      out.len = 0;
+      if (renderer.render(data, spec, this.spans, out)) this.emit(out.buf, 0, out.len);
       return;
     }
+    const out = this.window.out(cpu);
+    const start = out.len;
+    if (!renderer.render(data, spec, this.spans, out)) return;
     // The window's key, as Reorder's: kernel time as a double (exact below 2^53 ns, ~104 days).
-    q.keys.push(u32At(data, H.ktime_ns + 4) * 4294967296 + u32At(data, H.ktime_ns));
-    q.starts.push(start);
-    q.ends.push(q.out.len);
-  }
-
-  private lineQueue(cpu: number): LineQueue {
-    let q = this.lineQueues.get(cpu);
-    if (q === undefined) {
-      q = { out: new ByteBuf(), keys: [], starts: [], ends: [], head: 0 };
-      this.lineQueues.set(cpu, q);
-    }
-    return q;
-  }
-
-  /** Reorder.release()/flush() for the line queues: a k-way merge of what is older than `cutoff`. */
-  private releaseLines(cutoff: number, onLine: LineOutput["onLine"]): void {
-    const qs = [...this.lineQueues.values()];
-    for (;;) {
-      let best: LineQueue | null = null;
-      let bestKey = cutoff;
-      for (const q of qs) {
-        if (q.head < q.keys.length && q.keys[q.head]! < bestKey) {
-          best = q;
-          bestKey = q.keys[q.head]!;
-        }
-      }
-      if (best === null) break;
-      onLine(best.out.buf, best.starts[best.head]!, best.ends[best.head]!);
-      best.head++;
-    }
-    for (const q of qs) {
-      if (q.head === 0) continue;
-      if (q.head === q.keys.length) {
-        q.out.len = 0;
-        q.keys.length = 0;
-        q.starts.length = 0;
-        q.ends.length = 0;
-      } else {
-        // What stays moves to the front of its buffer.
-        const from = q.starts[q.head]!;
-        q.out.buf.copyWithin(0, from, q.out.len);
-        q.out.len -= from;
-        q.keys.splice(0, q.head);
-        q.starts.splice(0, q.head);
-        q.ends.splice(0, q.head);
-        for (let i = 0; i < q.starts.length; i++) {
-          q.starts[i]! -= from;
-          q.ends[i]! -= from;
-        }
-      }
-      q.head = 0;
-    }
+    this.window.push(u32At(data, H.ktime_ns + 4) * 4294967296 + u32At(data, H.ktime_ns), start, out.len);
   }
 
   /**
@@ -360,7 +304,7 @@ export class Session {
       for (let n = 0; n < count; n += many.length) {
         if (perf) framePerf(ring.data, ring.head, 0n, this.handle, scratch, framed);
         else frameRingbuf(ring.data, ring.head, 0n, this.handle, framed);
-        if (this.reorder !== null) this.releaseLines(Number.POSITIVE_INFINITY, onLine);
+        if (this.reorder !== null) this.window.release(Number.POSITIVE_INFINITY, onLine);
       }
     } finally {
       this.emit = emit;
@@ -369,13 +313,7 @@ export class Session {
       for (const [k, v] of byType) this.eventsByType.set(k, v);
       [renderer.filtered, renderer.fastLines, renderer.generalLines] = rendered as [number, number, number];
       this.lastMalformed = malformed;
-      for (const q of this.lineQueues.values()) {
-        q.out.len = 0;
-        q.keys.length = 0;
-        q.starts.length = 0;
-        q.ends.length = 0;
-        q.head = 0;
-      }
+      this.window.clear();
     }
   }
 
@@ -383,6 +321,7 @@ export class Session {
   drain(final = false): void {
     if (this.stopped) return;
     const now = monotonicNs();
+    this.window.nextDrain();
     const fill = this.reader.consume();
     this.lastFill = fill;
     this.delay = nextDrainPeriod(this.delay, fill, this.opts.intervalMs, this.idleMs);
@@ -390,8 +329,8 @@ export class Session {
     if (this.reorder && lines !== undefined) {
       const cutoff = this.prevDrain;
       this.prevDrain = Number(now);
-      if (final) this.releaseLines(Number.POSITIVE_INFINITY, this.emit);
-      else if (cutoff !== null) this.releaseLines(cutoff, this.emit);
+      if (final) this.window.release(Number.POSITIVE_INFINITY, this.emit);
+      else if (cutoff !== null) this.window.release(cutoff, this.emit);
     } else if (this.reorder) {
       for (const ev of final ? this.reorder.flush() : this.reorder.release(Number(now))) this.onEvent(ev);
     }

@@ -1,0 +1,116 @@
+/**
+ * The reorder window for rendered lines (perf buffers, ordered): each CPU's
+ * lines in kernel-time order, released merged across CPUs once they are older
+ * than a cutoff (the previous drain's start: nothing older can still come).
+ *
+ * A line is rendered once, into its CPU's segment for the current drain, and
+ * handed out from there: a drain's lines stay where they were written until
+ * the drain after next releases them, and a segment whose lines are all out
+ * goes back to a pool. Moving the lines still held to the front of one
+ * buffer instead cost a copy of nearly every line (most are held once).
+ */
+import { ByteBuf } from "../output/bytebuf.ts";
+
+/** A segment's first buffer: it grows to what one CPU's drain holds, and keeps that size in the pool. */
+const SEGMENT_BYTES = 1 << 14;
+
+/** Where a released line goes: bytes [start, end) of buf. */
+export type LineSink = (buf: Buffer, start: number, end: number) => void;
+
+/** One drain's lines from one CPU, in the order read (kernel-time order within a CPU). */
+interface Segment {
+  out: ByteBuf;
+  keys: number[];
+  starts: number[];
+  ends: number[];
+  /** The next line to release. */
+  head: number;
+  drain: number;
+}
+
+export class LineWindow {
+  /** Per CPU, its segments oldest first; lines go into the last one. */
+  private readonly queues = new Map<number, Segment[]>();
+  private readonly all: Segment[][] = [];
+  private readonly spare: Segment[] = [];
+  private drain = 0;
+  private current: Segment | null = null;
+
+  /** A new drain: lines from here on go into new segments. */
+  nextDrain(): void {
+    this.drain++;
+  }
+
+  /** The buffer `cpu`'s next line is rendered into (push() then records it). */
+  out(cpu: number): ByteBuf {
+    let q = this.queues.get(cpu);
+    if (q === undefined) {
+      q = [];
+      this.queues.set(cpu, q);
+      this.all.push(q);
+    }
+    let seg = q[q.length - 1];
+    if (seg === undefined || seg.drain !== this.drain) {
+      seg = this.spare.pop() ?? { out: new ByteBuf(SEGMENT_BYTES), keys: [], starts: [], ends: [], head: 0, drain: 0 };
+      seg.drain = this.drain;
+      q.push(seg);
+    }
+    this.current = seg;
+    return seg.out;
+  }
+
+  /** The line just rendered into out(): bytes [start, end), kernel time `key` (ns, as a double). */
+  push(key: number, start: number, end: number): void {
+    const seg = this.current!;
+    seg.keys.push(key);
+    seg.starts.push(start);
+    seg.ends.push(end);
+  }
+
+  /** Hands out every line older than `cutoff`, oldest first across CPUs (Infinity: all of them). */
+  release(cutoff: number, onLine: LineSink): void {
+    const qs = this.all;
+    for (;;) {
+      let best: Segment | null = null;
+      let bestQ: Segment[] | null = null;
+      let bestKey = cutoff;
+      for (const q of qs) {
+        const seg = this.front(q);
+        if (seg !== undefined && seg.keys[seg.head]! < bestKey) {
+          best = seg;
+          bestQ = q;
+          bestKey = seg.keys[seg.head]!;
+        }
+      }
+      if (best === null) break;
+      onLine(best.out.buf, best.starts[best.head]!, best.ends[best.head]!);
+      if (++best.head === best.keys.length) this.recycle(bestQ!.shift()!);
+    }
+  }
+
+  /** Drops every line held (the warm-up's, which go nowhere). */
+  clear(): void {
+    for (const q of this.all) while (q.length > 0) this.recycle(q.shift()!);
+    this.current = null;
+  }
+
+  /** A queue's oldest segment with a line left in it; emptied ones (all out, or only filtered lines) go back. */
+  private front(q: Segment[]): Segment | undefined {
+    let seg = q[0];
+    while (seg !== undefined && seg.head >= seg.keys.length && (q.length > 1 || seg.drain !== this.drain)) {
+      this.recycle(q.shift()!);
+      seg = q[0];
+    }
+    return seg !== undefined && seg.head < seg.keys.length ? seg : undefined;
+  }
+
+  private recycle(seg: Segment): void {
+    seg.out.len = 0;
+    seg.keys.length = 0;
+    seg.starts.length = 0;
+    seg.ends.length = 0;
+    seg.head = 0;
+    if (this.current === seg) this.current = null;
+    this.spare.push(seg);
+  }
+}

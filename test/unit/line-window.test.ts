@@ -1,0 +1,97 @@
+/** The line reorder window: per-CPU segments, merged by kernel time under a cutoff. */
+import { describe, expect, test } from "bun:test";
+import { LineWindow } from "../../src/agent/line-window.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Renders `text` as a line of `cpu` with kernel time `key`, as the session does. */
+function add(w: LineWindow, cpu: number, key: number, text: string): void {
+  const out = w.out(cpu);
+  const start = out.len;
+  const bytes = enc.encode(text);
+  out.ensure(bytes.length);
+  out.buf.set(bytes, out.len);
+  out.len += bytes.length;
+  w.push(key, start, out.len);
+}
+
+function released(w: LineWindow, cutoff: number): string[] {
+  const got: string[] = [];
+  w.release(cutoff, (buf, s, e) => got.push(dec.decode(buf.subarray(s, e))));
+  return got;
+}
+
+describe("line window", () => {
+  test("lines older than the cutoff come out merged across CPUs; the rest wait", () => {
+    const w = new LineWindow();
+    w.nextDrain();
+    add(w, 0, 10, "a10");
+    add(w, 0, 30, "a30");
+    add(w, 1, 20, "b20");
+    add(w, 1, 40, "b40");
+    expect(released(w, 35)).toEqual(["a10", "b20", "a30"]);
+    w.nextDrain();
+    add(w, 0, 50, "a50");
+    add(w, 1, 45, "b45");
+    expect(released(w, Number.POSITIVE_INFINITY)).toEqual(["b40", "b45", "a50"]);
+    expect(released(w, Number.POSITIVE_INFINITY)).toEqual([]);
+  });
+
+  test("a drain's segment that holds no line (all filtered) does not block the ones after it", () => {
+    const w = new LineWindow();
+    w.nextDrain();
+    w.out(0); // opened, then the renderer filtered the line
+    w.nextDrain();
+    add(w, 0, 5, "x");
+    expect(released(w, 100)).toEqual(["x"]);
+  });
+
+  test("clear() drops what is held; the window works on after it", () => {
+    const w = new LineWindow();
+    w.nextDrain();
+    add(w, 0, 1, "gone");
+    w.clear();
+    expect(released(w, Number.POSITIVE_INFINITY)).toEqual([]);
+    w.nextDrain();
+    add(w, 0, 2, "kept");
+    expect(released(w, Number.POSITIVE_INFINITY)).toEqual(["kept"]);
+  });
+
+  test("random drains: every line once, bytes intact, in time order, none before its cutoff (against a model)", () => {
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed % n;
+    };
+    const w = new LineWindow();
+    const clock = [0, 0, 0, 0];
+    const held: Array<{ key: number; text: string }> = [];
+    const out: string[] = [];
+    for (let d = 0; d < 300; d++) {
+      w.nextDrain();
+      const n = rnd(40);
+      for (let i = 0; i < n; i++) {
+        const cpu = rnd(4);
+        clock[cpu]! += 1 + rnd(10);
+        const key = clock[cpu]! * 4 + cpu; // distinct keys, increasing per CPU
+        const text = `${key}:${"z".repeat(rnd(300))}`;
+        if (rnd(10) === 0) {
+          w.out(cpu); // filtered
+          continue;
+        }
+        add(w, cpu, key, text);
+        held.push({ key, text });
+      }
+      const cutoff = d % 7 === 6 ? Number.POSITIVE_INFINITY : Math.min(...clock) * 4;
+      const want = held.filter((l) => l.key < cutoff).sort((a, b) => a.key - b.key);
+      const got = released(w, cutoff);
+      expect(got).toEqual(want.map((l) => l.text));
+      out.push(...got);
+      for (const l of want) held.splice(held.indexOf(l), 1);
+    }
+    out.push(...released(w, Number.POSITIVE_INFINITY));
+    const keys = out.map((t) => Number(t.split(":")[0]));
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+});
