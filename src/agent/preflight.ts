@@ -4,6 +4,7 @@
  */
 import { accessSync, constants, readFileSync } from "node:fs";
 import { release } from "node:os";
+import { kernelAtLeast } from "../ebpf/host-facts.ts";
 
 export interface Check {
   name: string;
@@ -45,14 +46,8 @@ export function checkPrivileges(): Check {
 
 export const MIN_KERNEL: readonly [number, number] = [5, 19];
 
-export function kernelVersion(rel = release()): [number, number] | null {
-  const m = /^(\d+)\.(\d+)/.exec(rel);
-  return m ? [Number(m[1]), Number(m[2])] : null;
-}
-
 export function checkKernel(rel = release()): Check {
-  const v = kernelVersion(rel);
-  const ok = v !== null && (v[0] > MIN_KERNEL[0] || (v[0] === MIN_KERNEL[0] && v[1] >= MIN_KERNEL[1]));
+  const ok = kernelAtLeast(MIN_KERNEL, rel);
   return {
     name: "kernel",
     ok,

@@ -15,10 +15,9 @@ import {
   checkPrivileges,
   effectiveCaps,
   hasCapability,
-  kernelVersion,
 } from "../agent/preflight.ts";
 import { unavailable } from "../ebpf/availability.ts";
-import { BPF_FS_MAGIC, cpuList, fsMagic, pageSize } from "../ebpf/host-facts.ts";
+import { BPF_FS_MAGIC, cpuList, fsMagic, kernelVersion, pageSize } from "../ebpf/host-facts.ts";
 import { type Libbpf, libbpf } from "../ffi/libbpf.ts";
 import { errno, errnoText, memlockLimit } from "../ffi/libc.ts";
 import { perfBufferBytes, scratchBytes } from "../mem/model.ts";

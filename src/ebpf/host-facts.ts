@@ -6,6 +6,7 @@
  */
 import { type Pointer, read } from "bun:ffi";
 import { closeSync, openSync, readFileSync, readSync } from "node:fs";
+import { release } from "node:os";
 import { asPtr, libbpf } from "../ffi/libbpf.ts";
 import { pageSize as libcPageSize, statfs } from "../ffi/libc.ts";
 import type { KernelSizes } from "../mem/model.ts";
@@ -182,4 +183,16 @@ export function kernelBtfHasName(name: string, path = "/sys/kernel/btf/vmlinux")
   }
   btfNameSeen.set(key, found);
   return found;
+}
+
+/** The running kernel's major.minor, from its release string (null if that is not "N.M..."). */
+export function kernelVersion(rel = release()): [number, number] | null {
+  const m = /^(\d+)\.(\d+)/.exec(rel);
+  return m ? [Number(m[1]), Number(m[2])] : null;
+}
+
+/** Whether the running kernel is at least `min` (major, minor). */
+export function kernelAtLeast(min: readonly [number, number], rel = release()): boolean {
+  const v = kernelVersion(rel);
+  return v !== null && (v[0] > min[0] || (v[0] === min[0] && v[1] >= min[1]));
 }

@@ -188,6 +188,16 @@ export function signalWhenReady(fd: number): boolean {
   return flags >= 0 && libc().fcntl(fd, F_SETFL, flags | O_ASYNC) === 0;
 }
 
+/**
+ * Undoes signalWhenReady at once: clearing O_ASYNC removes the file's signal
+ * owner now, where closing the fd leaves it until the kernel's last
+ * reference to the file goes (a perf event: after a grace period).
+ */
+export function stopSignals(fd: number): void {
+  const flags = libc().fcntl(fd, F_GETFL, 0);
+  if (flags >= 0 && (flags & O_ASYNC) !== 0) libc().fcntl(fd, F_SETFL, flags & ~O_ASYNC);
+}
+
 /** fcntl(2) with one int argument; the result, or -1 with errno. */
 export function fcntl(fd: number, cmd: number, arg: number): number {
   return libc().fcntl(fd, cmd, arg);

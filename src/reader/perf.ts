@@ -12,9 +12,9 @@
  */
 import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
 import { readFileSync } from "node:fs";
-import { parseCpuIds } from "../ebpf/host-facts.ts";
+import { kernelAtLeast, parseCpuIds } from "../ebpf/host-facts.ts";
 import { asPtr, checkInt, checkPtr, libbpf } from "../ffi/libbpf.ts";
-import { pageSize, signalWhenReady } from "../ffi/libc.ts";
+import { pageSize, signalWhenReady, stopSignals } from "../ffi/libc.ts";
 import { type Framed, framePerf, PERF_RECORD_MAX, type RecordHandler } from "./framing.ts";
 import type { EventSource } from "./source.ts";
 
@@ -22,6 +22,8 @@ const PERF_TYPE_SOFTWARE = 1;
 const PERF_COUNT_SW_BPF_OUTPUT = 10;
 const PERF_SAMPLE_RAW = 1 << 10;
 const ATTR_FLAG_WATERMARK = 1n << 14n;
+/** The first kernel whose watermark wake-ups send SIGIO to an O_ASYNC owner. */
+const SIGIO_ON_WATERMARK: readonly [number, number] = [6, 10];
 
 /** struct perf_event_mmap_page: data_head, data_tail, data_offset, data_size, as u64 indexes from byte 1024. */
 const MMAP_PAGE_FIELDS = 1024;
@@ -43,6 +45,8 @@ export class PerfReader implements EventSource {
   private rings: CpuRing[] = [];
   private readonly lostPerCpu: number[];
   private malformedRecords = 0;
+  /** signalWhenHalfFull() set O_ASYNC on (some of) the buffers' fds. */
+  private signalling = false;
   /** Where a sample that wraps past the end of its ring is put back together. */
   private readonly scratch = new Uint8Array(PERF_RECORD_MAX);
   private readonly framed: Framed = { tail: 0n, consumed: 0, records: 0, bytes: 0, lost: 0, bad: 0 };
@@ -150,13 +154,18 @@ export class PerfReader implements EventSource {
   }
 
   /**
-   * The watermark set above (half the ring) then raises SIGIO: a burst that
-   * comes while the agent waits out a long idle period is drained at once.
-   * Below the watermark the kernel wakes no one, so a steady stream still
-   * costs the traced processes no wake-up per event.
+   * The watermark set above then raises SIGIO: each time another half ring
+   * has been written since the last wake-up, so at the latest when a ring is
+   * half full. A burst that comes while the agent waits out a long idle period
+   * is drained at once; below the watermark the kernel wakes no one, so a
+   * steady stream still costs the traced processes no wake-up per event.
+   * Only from 6.10 on: before, a watermark wake-up woke pollers but sent no
+   * signal (perf/ring_buffer: "Trigger IO signals for watermark_wakeup"), and
+   * a back-off that relied on it would lose the start of a burst.
    */
   signalWhenHalfFull(): boolean {
-    if (this.pb === null) return false;
+    if (this.pb === null || !kernelAtLeast(SIGIO_ON_WATERMARK)) return false;
+    this.signalling = true;
     for (let i = 0; i < this.rings.length; i++) {
       const fd = libbpf().perf_buffer__buffer_fd(this.pb, BigInt(i));
       if (fd < 0 || !signalWhenReady(fd)) return false;
@@ -166,8 +175,12 @@ export class PerfReader implements EventSource {
 
   close(): void {
     // The views go first: after the unmap they would point at nothing.
+    const n = this.rings.length;
     this.rings = [];
     if (this.pb !== null) {
+      // No SIGIO once closed, even while the kernel still holds the events: the caller stops listening.
+      if (this.signalling) for (let i = 0; i < n; i++) stopSignals(libbpf().perf_buffer__buffer_fd(this.pb, BigInt(i)));
+      this.signalling = false;
       libbpf().perf_buffer__free(this.pb);
       this.pb = null;
     }

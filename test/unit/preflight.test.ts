@@ -3,14 +3,8 @@
  * BTF. Each must come out as one line that names what is missing and the fix.
  */
 import { describe, expect, test } from "bun:test";
-import {
-  type Check,
-  checkBtf,
-  checkKernel,
-  firstFailure,
-  kernelVersion,
-  MIN_KERNEL,
-} from "../../src/agent/preflight.ts";
+import { type Check, checkBtf, checkKernel, firstFailure, MIN_KERNEL } from "../../src/agent/preflight.ts";
+import { kernelAtLeast, kernelVersion } from "../../src/ebpf/host-facts.ts";
 
 const ok = (name: string): Check => ({ name, ok: true, required: true, detail: `${name} fine` });
 
@@ -42,6 +36,15 @@ describe("checkKernel", () => {
     ["10.0", true],
   ] as const)("%s: ok=%p", (rel, want) => {
     expect(checkKernel(rel).ok).toBe(want);
+  });
+
+  test("kernelAtLeast compares major, then minor", () => {
+    expect(kernelAtLeast([6, 10], "6.10.0-1-amd64")).toBe(true);
+    expect(kernelAtLeast([6, 10], "6.9.12")).toBe(false);
+    expect(kernelAtLeast([6, 10], "6.12.117+deb12-rt-amd64")).toBe(true);
+    expect(kernelAtLeast([6, 10], "6.1.0-53-cloud-amd64")).toBe(false);
+    expect(kernelAtLeast([6, 10], "7.0.1")).toBe(true);
+    expect(kernelAtLeast([6, 10], "garbage")).toBe(false);
   });
 
   test("a release string with no version fails rather than passing", () => {
