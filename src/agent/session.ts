@@ -28,7 +28,7 @@ import { type AgentEvent, checkRecord, decodeEvent, newSpans, u32At } from "../w
 import { programsFor } from "../wire/events.ts";
 import { ds_counters, ds_flags, ds_header } from "../wire/layout.gen.ts";
 import { type EventName, Transport } from "../wire/names.ts";
-import { IDLE_DRAIN_MS, nextDrainPeriod } from "./drain-period.ts";
+import { IDLE_DRAIN_MS, MIN_DRAIN_MS, nextDrainPeriod } from "./drain-period.ts";
 import { LineWindow } from "./line-window.ts";
 import { Reorder } from "./reorder.ts";
 
@@ -73,7 +73,6 @@ export interface LineOutput {
   onLine: (buf: Buffer, start: number, end: number) => void;
 }
 
-/** One CPU's rendered lines waiting in the reorder window, in its own (time) order. */
 export interface SessionCounts {
   events: number;
   malformed: number;
@@ -104,6 +103,8 @@ export class Session {
   /** SIGIO from the perf rings (a buffer half full): drain now, whatever the timer says. */
   private readonly onSigio = (): void => this.wake();
   private listening = false;
+  /** performance.now() at the last drain's start. */
+  private lastDrainAt = 0;
   /** What onDrained asked the next wait not to exceed. */
   private waitCap = Number.POSITIVE_INFINITY;
   private stopped = false;
@@ -120,7 +121,9 @@ export class Session {
   readonly renderer: LineRenderer | null = null;
   private readonly spans = newSpans();
   /** With opts.lines, perf, ordered: each CPU's lines waiting for the window. */
-  private readonly window = new LineWindow();
+  private window = new LineWindow();
+  /** The warm-up's synthetic ring, built at its first call, dropped by endWarmUp(). */
+  private warmRing: { ring: SyntheticRing; records: number } | null = null;
   /** With opts.lines, unordered: the one line being rendered. */
   private readonly direct = new ByteBuf();
   private prevDrain: number | null = null;
@@ -187,12 +190,16 @@ export class Session {
     this.arm();
   }
 
-  /** A buffer is half full: drain on the next turn of the event loop instead of at the timer. */
+  /**
+   * Half a buffer's worth came since the last wake-up: drain now instead of at
+   * the timer, but not sooner than MIN_DRAIN_MS after the last drain (small
+   * buffers signal every few records under a storm).
+   */
   private wake(): void {
     if (this.stopped || this.timer === null) return;
     clearTimeout(this.timer);
     this.delay = Math.min(this.delay, this.opts.intervalMs);
-    this.arm(0);
+    this.arm(Math.max(0, this.lastDrainAt + MIN_DRAIN_MS - performance.now()));
   }
 
   private arm(ms = Math.min(this.delay, this.waitCap)): void {
@@ -282,45 +289,57 @@ export class Session {
     const lines = this.opts.lines;
     const renderer = this.renderer;
     if (lines === undefined || renderer === null || this.stopped) return;
-    const records = warmUpRecords({
-      transport: Transport[this.opts.transport],
-      events: this.opts.events,
-      ...(lines.pid !== undefined ? { pid: lines.pid } : {}),
-      ...(lines.comm !== undefined ? { comm: lines.comm } : {}),
-    });
+    const perf = this.opts.transport === "perf";
+    if (this.warmRing === null) {
+      const records = warmUpRecords({
+        transport: Transport[this.opts.transport],
+        events: this.opts.events,
+        ...(lines.pid !== undefined ? { pid: lines.pid } : {}),
+        ...(lines.comm !== undefined ? { comm: lines.comm } : {}),
+      });
+      // Enough records per pass for the framing loop to get hot as well.
+      const many = Array.from({ length: WARM_COPIES }, () => records).flat();
+      this.warmRing = { ring: perf ? perfRing(many) : ringbufRing(many), records: many.length };
+    }
+    const { ring, records } = this.warmRing;
     const counts = { ...this.counts };
     const byType = new Map([...this.eventsByType].map(([k, v]): [EventName, number[]] => [k, [...v]]));
     const rendered = [renderer.filtered, renderer.fastLines, renderer.generalLines];
     const malformed = this.lastMalformed;
     const emit = this.emit;
+    // A window of its own: the run's (lines a drain between two warm-up calls holds) is left alone.
+    const window = this.window;
+    this.window = new LineWindow();
     this.emit = onLine;
     try {
-      const perf = this.opts.transport === "perf";
-      // Enough records per pass for the framing loop to get hot as well.
-      const many = Array.from({ length: WARM_COPIES }, () => records).flat();
-      const ring = perf ? perfRing(many) : ringbufRing(many);
       const framed: Framed = { tail: 0n, consumed: 0, records: 0, bytes: 0, lost: 0, bad: 0 };
       const scratch = new Uint8Array(PERF_RECORD_MAX);
-      for (let n = 0; n < count; n += many.length) {
+      for (let n = 0; n < count; n += records) {
         if (perf) framePerf(ring.data, ring.head, 0n, this.handle, scratch, framed);
         else frameRingbuf(ring.data, ring.head, 0n, this.handle, framed);
         if (this.reorder !== null) this.window.release(Number.POSITIVE_INFINITY, onLine);
       }
     } finally {
       this.emit = emit;
+      this.window = window;
       Object.assign(this.counts, counts);
       this.eventsByType.clear();
       for (const [k, v] of byType) this.eventsByType.set(k, v);
       [renderer.filtered, renderer.fastLines, renderer.generalLines] = rendered as [number, number, number];
       this.lastMalformed = malformed;
-      this.window.clear();
     }
+  }
+
+  /** The warm-up is over: its synthetic ring can go. */
+  endWarmUp(): void {
+    this.warmRing = null;
   }
 
   /** Reads everything waiting; with ordering, releases what is older than the last drain. */
   drain(final = false): void {
     if (this.stopped) return;
     const now = monotonicNs();
+    this.lastDrainAt = performance.now();
     this.window.nextDrain();
     const fill = this.reader.consume();
     this.lastFill = fill;
@@ -378,7 +397,8 @@ export class Session {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
     try {
-      this.obj.detach();
+      // Drained between links: on a busy host the seconds of detaching would otherwise fill the buffers.
+      this.obj.detach(() => this.drain());
       this.drain(true);
       this.kernelCountersAtStop = this.kernelCounters();
       this.counts.lost = this.lost(this.kernelCountersAtStop);

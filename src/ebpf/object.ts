@@ -278,10 +278,19 @@ export class BpfObject {
     }
   }
 
-  /** Detaches every program: no new events after this returns. */
-  detach(): void {
+  /**
+   * Detaches every program: no new events after this returns. Each syscall
+   * tracepoint's link takes the kernel a grace period to release (about
+   * 40 ms, one after another under a global mutex: seconds for the default
+   * set), while the links not yet destroyed still fire: `between` runs after
+   * each one, so the caller can keep draining the buffers meanwhile.
+   */
+  detach(between?: () => void): void {
     const l = libbpf();
-    while (this.links.length > 0) l.bpf_link__destroy(this.links.pop()!);
+    while (this.links.length > 0) {
+      l.bpf_link__destroy(this.links.pop()!);
+      if (this.links.length > 0) between?.();
+    }
   }
 
   /** Links first (stop new events), then the object (programs and maps). Idempotent. */

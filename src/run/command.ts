@@ -71,6 +71,8 @@ const FLEET_SIGNAL_GRACE_MS = 2000;
  * there; 100,000 take about 0.4 s and 0.9 s of CPU once, after `attached`.
  */
 const WARM_UP_RECORDS = 100_000;
+/** Records per warm-up step, with a drain of the real buffers after each (40-90 ms apart here). */
+const WARM_UP_CHUNK = 10_000;
 
 const MIN_OUTPUT = 4096;
 const MAX_OUTPUT = 4 * 1024 ** 3;
@@ -253,20 +255,30 @@ export default defineCommand({
             ? new FileSink(sink.writer, outputLimit, Number.POSITIVE_INFINITY)
             : new LineSink(-1, outputLimit);
         let warmLines = 0;
-        lineSink = warm;
-        warming = true;
-        try {
-          session.warmUp(WARM_UP_RECORDS, (buf, start, end) => {
-            onLine(buf, start, end);
-            if (++warmLines % 256 === 0) warm.abandon();
-          });
-        } finally {
-          warm.abandon();
-          lineSink = sink;
-          warming = false;
-          accepted = 0;
+        const warmOnLine = (buf: Buffer, start: number, end: number) => {
+          onLine(buf, start, end);
+          if (++warmLines % 256 === 0) warm.abandon();
+        };
+        // In chunks, each followed by a drain and a turn of the event loop: the warm-up takes 0.5-1 s of
+        // CPU, which a busy host's events would otherwise wait out in the buffers, and signals (SIGTERM,
+        // SIGHUP's reopen) behind it.
+        for (let done = 0; done < WARM_UP_RECORDS && why === null; done += WARM_UP_CHUNK) {
+          if (done > 0) await new Promise((r) => setImmediate(r));
+          if (why !== null) break;
+          const real = accepted;
+          lineSink = warm;
+          warming = true;
+          try {
+            session.warmUp(WARM_UP_CHUNK, warmOnLine);
+          } finally {
+            warm.abandon();
+            lineSink = sink;
+            warming = false;
+            accepted = real;
+          }
+          session.drain();
         }
-        session.drain();
+        session.endWarmUp();
         timer = duration !== undefined ? setTimeout(() => stop("duration"), duration * 1000) : null;
       }
     } catch (e) {
