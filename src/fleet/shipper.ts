@@ -79,6 +79,8 @@ export class FleetSink {
   private backoff = BACKOFF_MIN_MS;
   private wakeSleep: (() => void) | null = null;
   private closing = false;
+  /** Batches the spool refused (append failed). */
+  private storeFailures = 0;
   private readonly abort = new AbortController();
   readonly counts = { sentRows: 0, sentBatches: 0, dropped: 0, failures: 0 };
 
@@ -139,7 +141,8 @@ export class FleetSink {
       if (this.spool !== null) await this.spool.append(gz, b.rows);
       else this.enqueue({ gz, rows: b.rows });
     } catch (e) {
-      // A spool that cannot be written (disk full, EIO): the batch is gone, counted and said so.
+      // A spool that cannot be written (disk full, EIO, its directory gone): the batch is gone, counted and said so.
+      this.storeFailures++;
       this.dropped(b.rows, 1, `cannot spool a batch (${(e as Error).message})`);
     } finally {
       this.compressingRows -= b.rows;
@@ -273,12 +276,19 @@ export class FleetSink {
    */
   async close(graceMs: number): Promise<number> {
     // Spooling the last batch may drop old ones, and their in-band record is a row too: seal until none is left
-    // (each round that adds a record deleted a batch, and the spool holds finitely many).
+    // (each round that adds a record deleted a batch, and the spool holds finitely many). A spool that
+    // refuses a batch adds a record without deleting one: then the rest stays unsent (its record is on
+    // stdout already), or each round would add another.
     // A batch the last drain sealed may still be compressing: wait for it first.
+    const failuresBefore = this.storeFailures;
     for (;;) {
       await this.compressing;
       await this.spool?.settled();
       if (this.batcher.pendingRows === 0) break;
+      if (this.storeFailures !== failuresBefore) {
+        this.batcher.seal();
+        break;
+      }
       this.sealBatch();
     }
     const deadline = performance.now() + graceMs;

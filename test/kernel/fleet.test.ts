@@ -28,7 +28,10 @@ import { describeKernel } from "../helpers/kernel.ts";
 
 const dirs: string[] = [];
 const servers: ClickHouse[] = [];
+/** Every agent started here: one a failed test left running is killed, not left attached. */
+const agents: Proc[] = [];
 afterAll(async () => {
+  for (const a of agents) await a.finish("SIGKILL", 5_000);
   for (const s of servers) await s.destroy();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
@@ -57,6 +60,7 @@ async function agent(
   env: Record<string, string | undefined> = process.env,
 ): Promise<Proc> {
   const p = spawnProc([BIN, "--events", "exec", "--sink", url, "--sink-flush", "0.2", ...extra], { env });
+  agents.push(p);
   await waitAttached(p);
   return p;
 }

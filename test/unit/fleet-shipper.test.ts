@@ -97,6 +97,37 @@ test("close gives up within its bound and leaves the rest spooled; the next star
   server.stop(true);
 }, 30_000);
 
+test("a spool that refuses batches (its directory gone): close still ends, counting the rows, though each drop adds a record", async () => {
+  const { server, url } = standIn();
+  const dir = join(root, `spool${++dirs}`);
+  let s: FleetSink | null = null;
+  const dropped: number[] = [];
+  // As the agent does: each drop's in-band record is a row for the table too.
+  s = new FleetSink({
+    client: new ClickHouseClient(parseSinkTarget(url), { user: "agent", password: "pw" }, 2000),
+    run: "test",
+    batchRows: 5,
+    batchBytes: 1 << 20,
+    flushMs: 1,
+    spoolDir: dir,
+    spoolCap: 1 << 30,
+    memoryCap: 1 << 30,
+    onDropped: (rows) => {
+      dropped.push(rows);
+      s?.pushString(line(1000 + dropped.length));
+    },
+  });
+  rmSync(dir, { recursive: true, force: true });
+  for (let i = 1; i <= 12; i++) s.pushString(line(i));
+  const t0 = performance.now();
+  await s.close(500);
+  expect(performance.now() - t0).toBeLessThan(5000);
+  expect(dropped.length).toBeGreaterThan(0);
+  expect(dropped.length).toBeLessThan(10);
+  expect(s.counts.dropped).toBeGreaterThanOrEqual(12);
+  server.stop(true);
+}, 30_000);
+
 test("without a spool: the memory queue's cap drops the oldest batches and counts their rows", async () => {
   const { state, server, url } = standIn();
   const dropped: number[] = [];
