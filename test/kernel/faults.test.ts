@@ -17,6 +17,7 @@ import {
   type Proc,
   parseEvents,
   parseSummary,
+  type RunningAgent,
   spawnProc,
   startAgent,
   uniqueTrue,
@@ -244,27 +245,37 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     expect(stdout).toMatch(/^LOST {5}- {8}- {8}- {16}cpu=\d+ lost=\d+ time=\S+Z$/m);
   }, 60_000);
 
-  test("execs that go on while the default set detaches (seconds: a grace period per tracepoint) are drained, not lost", async () => {
-    const t = uniqueTrue("dsdet");
-    dirs.push(t.dir);
-    // 64 pages: 256 KiB per CPU, a few hundred exec records each. A loop of execs runs through the stop;
-    // the exec program's link goes last, so it fires all through the ~70 links' release. Undrained,
-    // those seconds of records overflow the buffers several times over; drained between links (40-70 ms
-    // apart), a tenth of a buffer waits at a time.
-    const agent = await startAgent(["--json", "--comm", t.comm, "--pages", "64"]);
-    await Bun.sleep(2_000); // the warm-up after "attached" (no drains while it runs) is over
+  /**
+   * An agent run with a loop of execs of `t` going on through `during` (which starts it and waits)
+   * and the SIGINT after: nothing may be lost, and the loop's execs must really be in the output.
+   */
+  async function noLossWhileExecing(t: { path: string; comm: string }, during: () => Promise<RunningAgent>) {
     const loop = Bun.spawn(["bash", "-c", `while :; do "${t.path}"; done`], { stdout: "ignore", stderr: "ignore" });
     try {
-      await Bun.sleep(1_000);
+      const agent = await during();
       const { stdout, stderr, code } = await agent.stop("SIGINT");
       const s = parseSummary(stderr);
       expect({ code, lost: s.lost, output_fail: s.output_fail }).toEqual({ code: 0, lost: "0", output_fail: "0" });
-      // The loop really ran through the stop: its execs are in the output.
       expect(parseEvents(stdout).filter((e) => e.comm === t.comm).length).toBeGreaterThan(100);
     } finally {
       loop.kill("SIGKILL");
       await loop.exited;
     }
+  }
+
+  test("execs that go on while the default set detaches (seconds: a grace period per tracepoint) are drained, not lost", async () => {
+    const t = uniqueTrue("dsdet");
+    dirs.push(t.dir);
+    // 64 pages: 256 KiB per CPU, a few hundred exec records each. The loop runs through the stop; the
+    // exec program's link goes last, so it fires all through the ~70 links' release. Undrained, those
+    // seconds of records overflow the buffers several times over; drained between links (40-70 ms
+    // apart), a tenth of a buffer waits at a time. The loop starts once the warm-up is over.
+    const agent = await startAgent(["--json", "--comm", t.comm, "--pages", "64"]);
+    await Bun.sleep(2_000);
+    await noLossWhileExecing(t, async () => {
+      await Bun.sleep(1_000);
+      return agent;
+    });
   }, 60_000);
 
   test("execs that go on while the agent warms up after attaching (0.5-1 s of CPU) are drained, not lost", async () => {
@@ -273,18 +284,11 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     // exec alone (a quick detach), 32 pages (128 KiB per CPU): the loop runs from before the attach, so
     // its records pour in all through the warm-up; in one block, with no drain, they overflowed the
     // buffers; in steps with a drain after each (40-90 ms apart), a fifth of a buffer waits at a time.
-    const loop = Bun.spawn(["bash", "-c", `while :; do "${t.path}"; done`], { stdout: "ignore", stderr: "ignore" });
-    try {
+    await noLossWhileExecing(t, async () => {
       const agent = await startAgent(["--json", "--events", "exec", "--comm", t.comm, "--pages", "32"]);
       await Bun.sleep(2_500);
-      const { stdout, stderr, code } = await agent.stop("SIGINT");
-      const s = parseSummary(stderr);
-      expect({ code, lost: s.lost, output_fail: s.output_fail }).toEqual({ code: 0, lost: "0", output_fail: "0" });
-      expect(parseEvents(stdout).filter((e) => e.comm === t.comm).length).toBeGreaterThan(100);
-    } finally {
-      loop.kill("SIGKILL");
-      await loop.exited;
-    }
+      return agent;
+    });
   }, 60_000);
 
   test("a clean run with nothing lost still exits 0, with dropped_output=0 in a logfmt summary", async () => {
