@@ -103,7 +103,7 @@ export class Session {
   /** SIGIO from the perf rings (a buffer half full): drain now, whatever the timer says. */
   private readonly onSigio = (): void => this.wake();
   private listening = false;
-  /** performance.now() at the last drain's start. */
+  /** The last drain's start, ms of the monotonic clock. */
   private lastDrainAt = 0;
   /** What onDrained asked the next wait not to exceed. */
   private waitCap = Number.POSITIVE_INFINITY;
@@ -199,7 +199,7 @@ export class Session {
     if (this.stopped || this.timer === null) return;
     clearTimeout(this.timer);
     this.delay = Math.min(this.delay, this.opts.intervalMs);
-    this.arm(Math.max(0, this.lastDrainAt + MIN_DRAIN_MS - performance.now()));
+    this.arm(Math.max(0, this.lastDrainAt + MIN_DRAIN_MS - Number(monotonicNs()) / 1e6));
   }
 
   private arm(ms = Math.min(this.delay, this.waitCap)): void {
@@ -339,7 +339,7 @@ export class Session {
   drain(final = false): void {
     if (this.stopped) return;
     const now = monotonicNs();
-    this.lastDrainAt = performance.now();
+    this.lastDrainAt = Number(now) / 1e6;
     this.window.nextDrain();
     const fill = this.reader.consume();
     this.lastFill = fill;

@@ -263,8 +263,6 @@ export default defineCommand({
         // CPU, which a busy host's events would otherwise wait out in the buffers, and signals (SIGTERM,
         // SIGHUP's reopen) behind it.
         for (let done = 0; done < WARM_UP_RECORDS && why === null; done += WARM_UP_CHUNK) {
-          if (done > 0) await new Promise((r) => setImmediate(r));
-          if (why !== null) break;
           const real = accepted;
           lineSink = warm;
           warming = true;
@@ -277,6 +275,7 @@ export default defineCommand({
             accepted = real;
           }
           session.drain();
+          await new Promise((r) => setImmediate(r));
         }
         session.endWarmUp();
         timer = duration !== undefined ? setTimeout(() => stop("duration"), duration * 1000) : null;
