@@ -6,9 +6,10 @@
  *   io-trigger connect tcp|udp ADDR PORT   connect(2) to ADDR (IPv4 or IPv6); TCP: blocking
  *   io-trigger bind ADDR                   a UDP socket bound to ADDR, port 0 (the kernel picks)
  *   io-trigger accept                      listen on 127.0.0.1, connect to it, accept(2) once
- *   io-trigger dns connected|sendto|sendmmsg ADDR NAME
+ *   io-trigger dns connected|sendto|sendmmsg|sendmmsg-mixed ADDR NAME
  *                                          one query for NAME (type A; sendmmsg: A then AAAA) to
- *                                          ADDR port 53 over UDP, then read one reply, as glibc does
+ *                                          ADDR port 53 over UDP, then read one reply, as glibc does;
+ *                                          sendmmsg-mixed: unconnected, the A query to port 9, AAAA to 53
  *   io-trigger create PATH                 open(PATH, O_CREAT|O_WRONLY) (relative to the cwd)
  *   io-trigger mkfifo PATH                 mknodat(AT_FDCWD, PATH, S_IFIFO|0640)
  *   io-trigger renameat DIR OLD NEW        renameat(dirfd, OLD, dirfd, NEW) with dirfd = open(DIR)
@@ -94,6 +95,28 @@ static int cmd_dns(const char *mode, const char *addr, const char *name)
 		fflush(stdout);
 		if (sendto(fd, q, n, 0, (struct sockaddr *)&ss, len) != n)
 			die("sendto");
+	} else if (!strcmp(mode, "sendmmsg-mixed")) {
+		/* Unconnected: the A query to port 9 (not DNS: no record), the AAAA query to port 53. */
+		struct sockaddr_storage other;
+		socklen_t olen = addr_of(addr, 9, &other);
+		struct iovec iov[2] = { { q, n }, { q2, 0 } };
+		struct mmsghdr m[2];
+
+		n2 = dns_query(q2, 0x4d54, name, 28);
+		iov[1].iov_len = n2;
+		memset(m, 0, sizeof(m));
+		m[0].msg_hdr.msg_name = &other;
+		m[0].msg_hdr.msg_namelen = olen;
+		m[0].msg_hdr.msg_iov = &iov[0];
+		m[0].msg_hdr.msg_iovlen = 1;
+		m[1].msg_hdr.msg_name = &ss;
+		m[1].msg_hdr.msg_namelen = len;
+		m[1].msg_hdr.msg_iov = &iov[1];
+		m[1].msg_hdr.msg_iovlen = 1;
+		printf("{\"pid\":%d,\"fd\":%d,\"id\":%d}\n", getpid(), fd, 0x4d54);
+		fflush(stdout);
+		if (sendmmsg(fd, m, 2, 0) != 2)
+			die("sendmmsg");
 	} else {
 		if (connect(fd, (struct sockaddr *)&ss, len) < 0)
 			die("connect");

@@ -173,6 +173,19 @@ describeKernel("network events (root)", { executables: [IO_TRIGGER] }, () => {
     ]);
   }, 30_000);
 
+  test("dns with sendmmsg, a message to another port first: only the DNS one is a record", async () => {
+    const { out, events, trigger } = await underAgent(IO_TRIGGER, "dns", [
+      "dns",
+      "sendmmsg-mixed",
+      DNS_ADDR,
+      "mixed.example",
+    ]);
+    const qs = only(events, "dns", trigger).filter((e) => e.direction === "query");
+    expect(qs.map((e) => [e.syscall, e.name, e.qtype_name, e.id, e.dport, e.fd])).toEqual([
+      ["sendmmsg", "mixed.example", "AAAA", 0x4d54, 53, num(out.fd)],
+    ]);
+  }, 30_000);
+
   test("a malformed reply (a compressed question name): flagged, and no name shown", async () => {
     const { events, trigger } = await underAgent(IO_TRIGGER, "dns", ["dns", "connected", DNS_ADDR, "bad.example"]);
     const evs = only(events, "dns", trigger);
