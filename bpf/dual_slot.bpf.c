@@ -225,7 +225,7 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
 	if (r & DS_PATH_TRUNCATED)
 		info->flags |= DS_F_EXE_TRUNCATED;
 
-	common_info_fill(task, &info->ci);
+	common_info_fill(&info->ci);
 
 	for (int i = 0; i < DS_STR_NR - DS_STR_TTY; i++)
 		info->x.len[i] = 0;
@@ -353,7 +353,7 @@ int ds_exit(struct bpf_raw_tracepoint_args *ctx)
 	bpf_probe_read_kernel(info->comm, sizeof(info->comm), &task->comm);
 	info->exit_code = BPF_CORE_READ(task, exit_code);
 	info->runtime_ns = bpf_ktime_get_ns() - BPF_CORE_READ(task, start_time);
-	common_info_fill(task, &info->ci);
+	common_info_fill(&info->ci);
 	serialize_exit(ctx, task, info, tag);
 	sd_put_local(info, gen);
 	return 0;

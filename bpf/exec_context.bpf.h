@@ -59,43 +59,83 @@ static __always_inline __u32 put_lit(char *s, __u32 pos, const char *lit, const 
  * the digits' spill, is 47 bytes), then its first DS_FD_CAP - 1 bytes kept, as
  * bpf_snprintf cut it before.
  */
-static __noinline __u32 fd_text(struct inode *ino, __u32 mode, char *out, char *s)
+#define DS_FD_A 1     /* fd_numbers: a, then ':' */
+#define DS_FD_B 2     /* b, then ':' */
+#define DS_FD_CLOSE 4 /* ']' after n */
+
+/*
+ * The numbers of an fd's text after its prefix, in one path for every kind:
+ * [a ':'] [b ':'] n [']'] at swap[pos]. A number a kind does not have is
+ * written all the same and not counted (the next one overwrites it), so
+ * there is no branch. Global, with its numbers as arguments: the verifier
+ * checks it once, not once per kind that reaches it.
+ */
+__noinline int fd_numbers(struct ds_file_info *info, __u32 pos, __u64 ab, __u64 n, __u32 has)
 {
-	__u64 i_ino = BPF_CORE_READ(ino, i_ino);
-	__u32 dev, pos;
+	char *s;
+	__u32 p;
+
+	if (!info)
+		return 0;
+	s = info->swap;
+	p = PUT_U32(s, pos, ab >> 32);
+	s[p & (DS_FD_SCRATCH - 1)] = ':';
+	pos += (has & DS_FD_A) * (p + 1 - pos);
+	p = PUT_U32(s, pos, (__u32)ab);
+	s[p & (DS_FD_SCRATCH - 1)] = ':';
+	pos += ((has & DS_FD_B) >> 1) * (p + 1 - pos);
+	pos = PUT_U64(s, pos, n);
+	s[pos & (DS_FD_SCRATCH - 1)] = ']';
+	return pos + ((has & DS_FD_CLOSE) >> 2);
+}
+
+/*
+ * Global, not static, so the verifier checks it once, not again at each call
+ * in each state (a fifth of ds_exec's load): hence the plain types (a global
+ * function's pointer arguments are memory of the pointee's size), fd 0 or 1
+ * choosing the string, and the inode as a number. Only the prefix depends on
+ * the kind; the numbers are fd_numbers' (the whole text in each branch was
+ * 7,800 instructions for the verifier; now a few hundred).
+ */
+__noinline int fd_text(__u64 inode, __u32 mode, struct ds_file_info *info, __u32 fd)
+{
+	struct inode *ino = (struct inode *)inode;
+	__u64 n = BPF_CORE_READ(ino, i_ino), ab = 0;
+	__u32 dev, pos, has = 0;
+	char *s, *out;
+
+	if (!info)
+		return 0;
+	s = info->swap;
+	out = fd ? info->x.stdout : info->x.stdin;
 
 	if (mode == DS_S_IFIFO) {
 		pos = PUT_LIT(s, 0, "pipe:[");
-		pos = PUT_U64(s, pos, i_ino);
-		pos = PUT_LIT(s, pos, "]");
+		has = DS_FD_CLOSE;
 	} else if (mode == DS_S_IFSOCK) {
 		pos = PUT_LIT(s, 0, "socket:[");
-		pos = PUT_U64(s, pos, i_ino);
-		pos = PUT_LIT(s, pos, "]");
+		has = DS_FD_CLOSE;
 	} else if (mode == DS_S_IFCHR) {
 		dev = BPF_CORE_READ(ino, i_rdev);
 		/* Unix98 pty slaves: majors 136-143, 256 minors each. */
 		if ((dev >> 20) >= 136 && (dev >> 20) <= 143) {
 			pos = PUT_LIT(s, 0, "/dev/pts/");
-			pos = PUT_U32(s, pos, ((dev >> 20) - 136) * 256 + (dev & 0xfffff));
+			n = ((dev >> 20) - 136) * 256 + (dev & 0xfffff);
 		} else {
 			pos = PUT_LIT(s, 0, "chr:");
-			pos = PUT_U32(s, pos, dev >> 20);
-			pos = PUT_LIT(s, pos, ":");
-			pos = PUT_U32(s, pos, dev & 0xfffff);
+			ab = (__u64)(dev >> 20) << 32;
+			n = dev & 0xfffff;
+			has = DS_FD_A;
 		}
 	} else if (mode == DS_S_IFREG) {
 		dev = BPF_CORE_READ(ino, i_sb, s_dev);
 		pos = PUT_LIT(s, 0, "file:");
-		pos = PUT_U32(s, pos, dev >> 20);
-		pos = PUT_LIT(s, pos, ":");
-		pos = PUT_U32(s, pos, dev & 0xfffff);
-		pos = PUT_LIT(s, pos, ":");
-		pos = PUT_U64(s, pos, i_ino);
+		ab = (__u64)(dev >> 20) << 32 | (dev & 0xfffff);
+		has = DS_FD_A | DS_FD_B;
 	} else {
 		pos = PUT_LIT(s, 0, "inode:");
-		pos = PUT_U64(s, pos, i_ino);
 	}
+	pos = fd_numbers(info, pos, ab, n, has);
 	__builtin_memcpy(out, s, DS_FD_CAP);
 	return pos < DS_FD_CAP ? pos : DS_FD_CAP - 1;
 }
@@ -198,9 +238,9 @@ static __noinline void exec_extra(struct task_struct *task, struct ds_file_info 
 		ino = BPF_CORE_READ(f, f_inode);
 		mode = BPF_CORE_READ(ino, i_mode) & DS_S_IFMT;
 		if (i == 0)
-			x->len[DS_STR_STDIN - DS_STR_TTY] = fd_text(ino, mode, x->stdin, info->swap);
+			x->len[DS_STR_STDIN - DS_STR_TTY] = fd_text((__u64)ino, mode, info, 0);
 		else if (i == 1)
-			x->len[DS_STR_STDOUT - DS_STR_TTY] = fd_text(ino, mode, x->stdout, info->swap);
+			x->len[DS_STR_STDOUT - DS_STR_TTY] = fd_text((__u64)ino, mode, info, 1);
 		if (!x->sa_family && mode == DS_S_IFSOCK)
 			sock_fill(f, x);
 	}

@@ -280,7 +280,7 @@ static __noinline void rec_common(struct task_struct *task, struct ds_rec_info *
 
 	info->comm[0] = *(const __u64 *)&t->comm[0];
 	info->comm[1] = *(const __u64 *)&t->comm[8];
-	common_info_fill(task, &info->ci);
+	common_info_fill(&info->ci);
 	p = BPF_CORE_READ(exe, f_path);
 	r = build_path(p.dentry, p.mnt, info->exe, info->swap);
 	info->len_exe = r & ~DS_PATH_TRUNCATED;
@@ -347,15 +347,13 @@ static __noinline int emit_record(void *ctx, struct task_struct *task, struct ds
 	dlen = info->data_len;
 	if (dlen > DS_REC_DATA_MAX)
 		return 0;
-	l_comm = comm_len(info->comm);
-	if (l_comm > DS_COMM_LEN)
-		l_comm = DS_COMM_LEN;
-	l_node = info->ci.len_nodename > DS_NODENAME_MAX ? DS_NODENAME_MAX : info->ci.len_nodename;
-	l_tree = info->ci.len_pid_tree > DS_PID_TREE_CAP - 1 ? DS_PID_TREE_CAP - 1 : info->ci.len_pid_tree;
-	l_exe = info->len_exe > DS_PATH_CAP - 1 ? DS_PATH_CAP - 1 : info->len_exe;
-	l_a = info->len_a > DS_PATH_CAP - 1 ? DS_PATH_CAP - 1 : info->len_a;
-	l_b = info->len_b > DS_PATH_CAP - 1 ? DS_PATH_CAP - 1 : info->len_b;
-	l_c = info->len_c > DS_REC_C_CAP - 1 ? DS_REC_C_CAP - 1 : info->len_c;
+	l_comm = ds_min(comm_len(info->comm), DS_COMM_LEN);
+	l_node = ds_min(info->ci.len_nodename, DS_NODENAME_MAX);
+	l_tree = ds_min(info->ci.len_pid_tree, DS_PID_TREE_CAP - 1);
+	l_exe = ds_min(info->len_exe, DS_PATH_CAP - 1);
+	l_a = ds_min(info->len_a, DS_PATH_CAP - 1);
+	l_b = ds_min(info->len_b, DS_PATH_CAP - 1);
+	l_c = ds_min(info->len_c, DS_REC_C_CAP - 1);
 	head = sizeof(struct ds_record) + dlen + DS_REC_STR_BYTES;
 	size = head + l_comm + l_node + l_tree + l_exe + l_a + l_b + l_c;
 

@@ -80,7 +80,10 @@ static __always_inline __u32 first_zero_byte(__u64 x)
  * stored for the comm: it stays inside the DS_PID_TREE_ENTRY bytes of room
  * after pos, the digits' spill (ds_put_u32_swar) included. __noinline and
  * lengths kept in ci: the verifier explores the loop's eight exits here once,
- * not through the caller's rest. task is current (see self(), heap.bpf.h).
+ * not through the caller's rest. Global, not static: the verifier checks a
+ * global function once per program, on its own, where it walked a static one
+ * again for every state it was called in (six times in ds_exec). The task is
+ * current (see self(), heap.bpf.h).
  *
  * A comm is two 8-byte loads and stores, its length the first NUL (at most
  * 15), not a bpf_probe_read_kernel_str() per ancestor: a helper call each
@@ -88,12 +91,15 @@ static __always_inline __u32 first_zero_byte(__u64 x)
  * NUL, and a comm that cannot be read (a faulting load gives 0) is empty, as
  * %s read it.
  */
-static __noinline void common_info_fill(struct task_struct *task, struct ds_common_info *ci)
+__noinline int common_info_fill(struct ds_common_info *ci)
 {
 	struct task_struct *t = self();
 	__u32 pos = 0, l0, len;
 	__u64 c0, c1;
 	long n;
+
+	if (!ci)
+		return 0;
 
 	n = bpf_probe_read_kernel_str(ci->nodename, DS_NODENAME_MAX + 1, &t->nsproxy->uts_ns->name.nodename);
 	ci->len_nodename = n > 1 ? (n - 1) & (DS_NODENAME_CAP - 1) : 0;
@@ -124,6 +130,7 @@ static __noinline void common_info_fill(struct task_struct *task, struct ds_comm
 		t = t->real_parent;
 	}
 	ci->len_pid_tree = pos < DS_PID_TREE_CAP ? pos : DS_PID_TREE_CAP - 1;
+	return 0;
 }
 
 /*
@@ -195,6 +202,10 @@ static __noinline __u32 enrich(struct task_struct *task, __u64 tag, struct ds_le
  * len is already clamped; the mask (a power of two minus one) only restates
  * the bound at the call, where 6.1's verifier needs it (see DS_REC_PUT). A
  * mask, not a comparison: a branch per string doubles the paths it explores.
+ * For the same reason a failed write (it cannot fail: the sizes fit) empties
+ * the string by a mask from the error's sign, not by a branch: with one, the
+ * verifier walked the rest of the exec serializer 2^7 times (a third of the
+ * exec program's load).
  */
 #define PUT_STR(idx, src, len, mask, fixed_field)                                             \
 	do {                                                                                  \
@@ -202,8 +213,9 @@ static __noinline __u32 enrich(struct task_struct *task, __u64 tag, struct ds_le
 		asm volatile("" : "+r"(__len));                                               \
 		__len &= (mask);                                                              \
 		__u32 __off = fixed ? offsetof(struct ds_exec_fixed, fixed_field) : pos;       \
-		if (bpf_dynptr_write(&dp, __off & SD_EVENT_MASK, (void *)(src), __len, 0))    \
-			__len = 0;                                                            \
+		__u64 __bad = (__u64)bpf_dynptr_write(&dp, __off & SD_EVENT_MASK, (void *)(src), __len, 0) >> 63; \
+		asm volatile("" : "+r"(__bad)); /* no select: BPF would branch */             \
+		__len &= (__u32)(__bad - 1);                                                  \
 		ev->str[idx] = (__len << 16) | (__off & SD_EVENT_MASK);                       \
 		pos += __len;                                                                 \
 	} while (0)
