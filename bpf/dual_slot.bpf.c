@@ -324,6 +324,18 @@ int ds_execve_exit(struct ds_sys_exit *ctx)
 	return 0;
 }
 
+/*
+ * The benchmark's floor (bench --workload syscall): nothing, on the same
+ * syscall tracepoints as an event set. What it costs an unrelated syscall is
+ * the kernel's syscall tracing itself; what the event set costs beyond it is
+ * ours. "?": loaded only when asked for.
+ */
+SEC("?tracepoint")
+int ds_nop(void *ctx)
+{
+	return 0;
+}
+
 /* The flood workload: one process's cheap syscall, through the same two levels. */
 SEC("raw_tracepoint/sys_enter")
 int ds_flood(struct bpf_raw_tracepoint_args *ctx)

@@ -146,10 +146,18 @@ export function ioTable(io: Json): string {
   const sys = (io.syscall ?? {}) as Record<string, Json>;
   for (const [set, c] of Object.entries(sys)) {
     if (typeof c.overhead_ns !== "number") continue;
+    // The floor (an empty program on the same syscall tracepoints) came with 2026-12-04's later runs.
+    const floor =
+      typeof c.floor_overhead_ns === "number"
+        ? ` The floor, an empty program on the same ${c.tracepoints} syscall tracepoints (the kernel's own cost): ` +
+          `+${n(c.floor_overhead_ns)} ns (${n(c.floor_overhead_min_ns)} to ${n(c.floor_overhead_max_ns)}); ` +
+          `the set over its floor: ${Number(c.over_floor_ns) >= 0 ? "+" : ""}${n(c.over_floor_ns)} ns ` +
+          `(${n(c.over_floor_min_ns)} to ${n(c.over_floor_max_ns)}).`
+        : "";
     out.push(
-      `\nAn untraced syscall (getppid, ${c.rounds} paired rounds of ${Number(c.calls_per_round).toLocaleString("en")}), ` +
+      `\nAn untraced syscall (getppid, ${c.rounds} interleaved rounds of ${Number(c.calls_per_round).toLocaleString("en")}), ` +
         `${set === "all" ? "every event" : "the default set"} attached: +${n(c.overhead_ns)} ns ` +
-        `(${n(c.overhead_min_ns)} to ${n(c.overhead_max_ns)}; bare ${n(c.bare_ns)} ns; ${when(c)}).`,
+        `(${n(c.overhead_min_ns)} to ${n(c.overhead_max_ns)}; bare ${n(c.bare_ns)} ns; ${when(c)}).${floor}`,
     );
   }
   return out.join("\n");

@@ -44,7 +44,7 @@ export default defineCommand({
       type: "string",
       default: "all",
       description:
-        "exec, flood, syscall (what an untraced syscall costs with the event set attached: getppid in a loop, with and without the agent) or all",
+        "exec, flood, syscall (what an untraced syscall costs with the event set attached: getppid in a loop with no agent, with the floor (an empty program on the same syscall tracepoints) and with the agent) or all",
     },
     "syscall-calls": { type: "string", default: "2000000", description: "getppid calls per syscall round" },
     execs: { type: "string", default: "20000", description: "execs per storm" },
@@ -173,7 +173,7 @@ export default defineCommand({
     const syscallLine =
       syscall === null
         ? ""
-        : `untraced syscall (getppid): ${syscall.bare_ns} ns bare, ${syscall.attached_ns} ns with ${syscall.events} attached: +${syscall.overhead_ns} ns (paired rounds: ${syscall.overhead_min_ns} to ${syscall.overhead_max_ns})\n`;
+        : `untraced syscall (getppid): ${syscall.bare_ns} ns bare, ${syscall.attached_ns} ns with ${syscall.events} attached: +${syscall.overhead_ns} ns (rounds: ${syscall.overhead_min_ns} to ${syscall.overhead_max_ns}); the floor (an empty program on the same ${syscall.tracepoints} syscall tracepoints): +${syscall.floor_overhead_ns} ns (${syscall.floor_overhead_min_ns} to ${syscall.floor_overhead_max_ns}); the set over the floor: ${syscall.over_floor_ns >= 0 ? "+" : ""}${syscall.over_floor_ns} ns (${syscall.over_floor_min_ns} to ${syscall.over_floor_max_ns})\n`;
     process.stdout.write(
       args.json
         ? `${JSON.stringify(result)}\n`

@@ -6,7 +6,10 @@
  */
 import { type Measured, underSession } from "../agent/measured.ts";
 import { Session, type SessionOptions } from "../agent/session.ts";
+import { BpfObject } from "../ebpf/object.ts";
+import { withTracefs } from "../ebpf/tracefs.ts";
 import type { AgentEvent } from "../wire/decode.ts";
+import { programsFor } from "../wire/events.ts";
 import type { EncodingName, TransportName } from "../wire/names.ts";
 import { runStorm, type StormTarget, spawnFlood } from "./workloads.ts";
 
@@ -147,22 +150,35 @@ export async function floodBench(
 
 /**
  * What the agent costs a syscall it does not trace: getppid in a tight loop
- * (the flood workload, no program of ours on it) with no agent, then with the
- * selected event set attached, interleaved round by round. The syscall
- * tracepoints put every syscall of the host on the kernel's slow path (that
- * is the cost), whether or not a program of ours runs for it.
+ * (the flood workload, no program of ours on it) with no agent, with the
+ * floor (an empty program on the same syscall tracepoints as the event set),
+ * and with the event set attached, the three interleaved round by round.
+ * The syscall tracepoints put every syscall of the host on the kernel's slow
+ * path, whatever runs there: that is the floor. What the set costs beyond
+ * the floor is ours.
  */
 export interface SyscallCost {
   events: string;
   calls_per_round: number;
   rounds: number;
+  /** The syscall tracepoints the set (and the floor) attach to. */
+  tracepoints: number;
   /** Medians over the rounds, ns per syscall. */
   bare_ns: number;
+  floor_ns: number;
   attached_ns: number;
   /** Median and range of the per-round differences (attached - bare). */
   overhead_ns: number;
   overhead_min_ns: number;
   overhead_max_ns: number;
+  /** The same for floor - bare: the kernel's own cost of those tracepoints. */
+  floor_overhead_ns: number;
+  floor_overhead_min_ns: number;
+  floor_overhead_max_ns: number;
+  /** And attached - floor: what the set's programs add to it (0 when none of ours runs). */
+  over_floor_ns: number;
+  over_floor_min_ns: number;
+  over_floor_max_ns: number;
 }
 
 async function floodNs(count: number): Promise<number> {
@@ -172,6 +188,16 @@ async function floodNs(count: number): Promise<number> {
   return r.elapsed_ns / r.count;
 }
 
+type Arm = "bare" | "floor" | "attached";
+
+/**
+ * Each arm waits this long before its loop: attaching leaves this process's
+ * JIT and GC threads busy for a while, and on two vCPUs they took the loop's
+ * CPU (the set measured 20-25 ns above its floor without the wait, -4 with).
+ * The cost measured is the steady state's.
+ */
+const SETTLE_MS = 300;
+
 export async function syscallCost(
   image: Uint8Array,
   opts: SessionOptions,
@@ -179,40 +205,62 @@ export async function syscallCost(
   rounds: number,
   step: (label: string) => void,
 ): Promise<SyscallCost> {
-  const bare: number[] = [];
-  const attached: number[] = [];
-  const diff: number[] = [];
+  const ns: Record<Arm, number[]> = { bare: [], floor: [], attached: [] };
+  const programs = programsFor(opts.events, opts.failedExecs, (opts.irqSlots ?? 0) > 0);
+  let tracepoints = 0;
+  const arms: Arm[] = ["bare", "floor", "attached"];
   for (let r = 0; r < rounds; r++) {
-    // Alternate which goes first, so drift on a busy host falls on both.
-    const pair: number[] = [];
-    for (const withAgent of r % 2 === 0 ? [false, true] : [true, false]) {
-      if (!withAgent) {
-        pair[0] = await floodNs(count);
-        continue;
-      }
-      const s = new Session(image, opts, () => {});
-      try {
-        s.attach();
-        pair[1] = await floodNs(count);
-      } finally {
-        s.stop();
+    // Rotate which goes first, so drift on a busy host falls on all three.
+    const order = arms.map((_, i) => arms[(i + r) % arms.length]!);
+    for (const arm of order) {
+      if (arm === "bare") {
+        await Bun.sleep(SETTLE_MS);
+        ns.bare.push(await floodNs(count));
+      } else if (arm === "floor") {
+        const obj = BpfObject.load(image, { ...opts, floor: true });
+        try {
+          tracepoints = withTracefs(() => obj.attachFloor(programs)).length;
+          await Bun.sleep(SETTLE_MS);
+          ns.floor.push(await floodNs(count));
+        } finally {
+          obj.close();
+        }
+      } else {
+        const s = new Session(image, opts, () => {});
+        try {
+          s.attach();
+          await Bun.sleep(SETTLE_MS);
+          ns.attached.push(await floodNs(count));
+        } finally {
+          s.stop();
+        }
       }
     }
-    bare.push(pair[0]!);
-    attached.push(pair[1]!);
-    diff.push(pair[1]! - pair[0]!);
-    step(`round ${r + 1}: getppid loop, no agent / ${opts.events.join(",")}`);
+    step(`round ${r + 1}: getppid loop, no agent / floor / ${opts.events.join(",")}`);
   }
   const r1 = (x: number) => Math.round(x * 10) / 10;
+  const diff = (a: number[], b: number[]) => a.map((x, i) => x - b[i]!);
+  const spread = (xs: number[]) => [r1(med(xs)), r1(Math.min(...xs)), r1(Math.max(...xs))] as const;
+  const [overhead, overheadMin, overheadMax] = spread(diff(ns.attached, ns.bare));
+  const [floor, floorMin, floorMax] = spread(diff(ns.floor, ns.bare));
+  const [over, overMin, overMax] = spread(diff(ns.attached, ns.floor));
   return {
     events: opts.events.join(","),
     calls_per_round: count,
     rounds,
-    bare_ns: r1(med(bare)),
-    attached_ns: r1(med(attached)),
-    overhead_ns: r1(med(diff)),
-    overhead_min_ns: r1(Math.min(...diff)),
-    overhead_max_ns: r1(Math.max(...diff)),
+    tracepoints,
+    bare_ns: r1(med(ns.bare)),
+    floor_ns: r1(med(ns.floor)),
+    attached_ns: r1(med(ns.attached)),
+    overhead_ns: overhead,
+    overhead_min_ns: overheadMin,
+    overhead_max_ns: overheadMax,
+    floor_overhead_ns: floor,
+    floor_overhead_min_ns: floorMin,
+    floor_overhead_max_ns: floorMax,
+    over_floor_ns: over,
+    over_floor_min_ns: overMin,
+    over_floor_max_ns: overMax,
   };
 }
 

@@ -44,7 +44,12 @@ export interface LoadConfig {
    * (needs slots 6).
    */
   irqSlots?: 0 | 1 | 2;
+  /** true: only FLOOR_PROGRAM is loaded, for attachFloor() (the benchmark's floor). */
+  floor?: boolean;
 }
+
+/** An empty program: the benchmark puts it where an event set's syscall programs go. */
+export const FLOOR_PROGRAM = "ds_nop";
 
 export const DEFAULT_CONFIG: LoadConfig = {
   mode: "dual",
@@ -123,9 +128,15 @@ export class BpfObject {
     // The ring map exists in every mode; unused, it costs one page.
     const ring = c.transport === "perf" ? PAGE : c.ringSize;
     checkInt("bpf_map__set_max_entries", l.bpf_map__set_max_entries(this.map("ds_ring"), ring), "ds_ring");
-    const wanted = new Set(programsFor(c.events, c.failedExecs, (c.irqSlots ?? 0) > 0).map((p) => p.name));
+    const wanted = new Set(
+      c.floor === true ? [] : programsFor(c.events, c.failedExecs, (c.irqSlots ?? 0) > 0).map((p) => p.name),
+    );
     for (const name of ALL_PROGRAMS) {
       checkInt("bpf_program__set_autoload", l.bpf_program__set_autoload(this.prog(name), wanted.has(name)), name);
+    }
+    if (c.floor === true) {
+      const nop = this.prog(FLOOR_PROGRAM);
+      checkInt("bpf_program__set_autoload", l.bpf_program__set_autoload(nop, true), FLOOR_PROGRAM);
     }
   }
 
@@ -155,6 +166,7 @@ export class BpfObject {
    * ds_emit, and ds_emit back to sendmmsg's exit for its next message.
    */
   private fillEmitter(): void {
+    if (this.config.floor === true) return;
     const wanted = new Set(programsFor(this.config.events, this.config.failedExecs).map((p) => p.name));
     const slots: Array<[number, string]> = [
       [0, EMITTER.name],
@@ -276,6 +288,30 @@ export class BpfObject {
       );
       this.links.push(checkPtr("bpf_program__attach_tracepoint", link, `${p.name} at ${tp}`));
     }
+  }
+
+  /**
+   * The floor of an event set (an object loaded with `floor`): FLOOR_PROGRAM
+   * at each syscall tracepoint the set's programs use, so an unrelated
+   * syscall pays the kernel's syscall tracing and nothing of ours. Returns
+   * those tracepoints.
+   */
+  attachFloor(programs: readonly ProgramSpec[]): string[] {
+    const l = libbpf();
+    const nop = this.prog(FLOOR_PROGRAM);
+    const where: string[] = [];
+    for (const p of programs) {
+      if (p.tailCall === true) continue;
+      const section = String(l.bpf_program__section_name(this.prog(p.name)));
+      const tps = p.tracepoints ?? (section.startsWith("tracepoint/") ? [section.slice("tracepoint/".length)] : []);
+      for (const tp of tps) if (tp.startsWith("syscalls/")) where.push(tp);
+    }
+    for (const tp of where) {
+      const [category = "", event = ""] = tp.split("/");
+      const link = l.bpf_program__attach_tracepoint(nop, Buffer.from(`${category}\0`), Buffer.from(`${event}\0`));
+      this.links.push(checkPtr("bpf_program__attach_tracepoint", link, `${FLOOR_PROGRAM} at ${tp}`));
+    }
+    return where;
   }
 
   /**

@@ -25,6 +25,7 @@ const SYMBOLS = {
   bpf_program__set_autoload: { args: ["ptr", "bool"], returns: "i32" },
   bpf_program__attach: { args: ["ptr"], returns: "ptr" },
   bpf_program__attach_tracepoint: { args: ["ptr", "cstring", "cstring"], returns: "ptr" },
+  bpf_program__section_name: { args: ["ptr"], returns: "cstring" },
   bpf_program__fd: { args: ["ptr"], returns: "i32" },
   bpf_link__destroy: { args: ["ptr"], returns: "i32" },
   bpf_map__name: { args: ["ptr"], returns: "cstring" },

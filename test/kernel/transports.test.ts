@@ -121,8 +121,17 @@ describeKernel("transports (root)", { commands: ["taskset", "bash"], cpus: [0, 1
       p.exited,
     ]);
     expect(code === 0 ? "ok" : err).toBe("ok");
-    const r = JSON.parse(out) as { rows: Array<Record<string, unknown>>; baseline_rates_per_s: number[] };
+    const r = JSON.parse(out) as {
+      rows: Array<Record<string, unknown>>;
+      baseline_rates_per_s: number[];
+      syscall_cost: Record<string, number | string>;
+    };
     expect(r.baseline_rates_per_s.length).toBe(1);
+    // The floor sits on exec's syscall tracepoints: execve's and execveat's enter and exit.
+    expect(r.syscall_cost.tracepoints).toBe(4);
+    for (const f of ["bare_ns", "floor_ns", "attached_ns", "floor_overhead_ns", "over_floor_ns"])
+      expect(typeof r.syscall_cost[f]).toBe("number");
+    expect(r.syscall_cost.floor_ns as number).toBeGreaterThan(0);
     expect(r.rows.length).toBe(6 + 3);
     const fields = [
       "workload",
