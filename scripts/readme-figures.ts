@@ -155,7 +155,7 @@ export function ioTable(io: Json): string {
           `(${n(c.over_floor_min_ns)} to ${n(c.over_floor_max_ns)}).`
         : "";
     out.push(
-      `\nAn untraced syscall (getppid, ${c.rounds} interleaved rounds of ${Number(c.calls_per_round).toLocaleString("en")}), ` +
+      `\nAn untraced syscall (getppid, ${c.rounds} ${floor === "" ? "paired" : "interleaved"} rounds of ${Number(c.calls_per_round).toLocaleString("en")}), ` +
         `${set === "all" ? "every event" : "the default set"} attached: +${n(c.overhead_ns)} ns ` +
         `(${n(c.overhead_min_ns)} to ${n(c.overhead_max_ns)}; bare ${n(c.bare_ns)} ns; ${when(c)}).${floor}`,
     );
