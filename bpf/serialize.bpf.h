@@ -220,13 +220,11 @@ static __noinline __u32 enrich(struct task_struct *task, __u64 tag, struct ds_le
 		pos += __len;                                                                 \
 	} while (0)
 
+/* min(v, max), and `flag` when v was cut; no branch (see ds_min). */
 static __always_inline __u32 clamp(__u32 v, __u32 max, __u32 *flags, __u32 flag)
 {
-	if (v > max) {
-		*flags |= flag;
-		return max;
-	}
-	return v;
+	*flags |= (__u32)ds_lt(max, v) * flag;
+	return ds_min(v, max);
 }
 
 /* The header every record starts with; hdr->tag and hdr->size are the caller's. */
@@ -379,14 +377,14 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 		       &flags, DS_F_ARGS_TRUNCATED);
 	l_cwd = clamp(info->len[DS_STR_CWD], fixed ? DS_FIXED_PATH - 1 : DS_PATH_CAP - 1, &flags, DS_F_CWD_TRUNCATED);
 	l_exe = clamp(info->len[DS_STR_EXE], fixed ? DS_FIXED_PATH - 1 : DS_PATH_CAP - 1, &flags, DS_F_EXE_TRUNCATED);
-	l_node = info->ci.len_nodename > DS_NODENAME_MAX ? DS_NODENAME_MAX : info->ci.len_nodename;
-	l_tree = info->ci.len_pid_tree > DS_PID_TREE_CAP - 1 ? DS_PID_TREE_CAP - 1 : info->ci.len_pid_tree;
+	l_node = ds_min(info->ci.len_nodename, DS_NODENAME_MAX);
+	l_tree = ds_min(info->ci.len_pid_tree, DS_PID_TREE_CAP - 1);
 
 	if (fixed)
 		size = sizeof(struct ds_exec_fixed);
 	else
 		size = sizeof(struct ds_exec) + l_comm + l_fn + l_args + l_cwd + l_exe + l_node + l_tree +
-		       (info->x.total > sizeof(info->x) ? sizeof(info->x) : info->x.total) +
+		       ds_min(info->x.total, sizeof(info->x)) +
 		       (ds_cfg.mode == DS_MODE_NEST3 ? DS_PATH_CAP - 1 : 0);
 
 	ev = record_begin(&dp, &s0, &gen0, size, sizeof(*ev), c);
