@@ -91,12 +91,23 @@ static __always_inline void dns_recv_enter(struct ds_sys_enter *ctx, const void 
 		inflight_save(ctx, kind);
 }
 
+/*
+ * A message's own address, or NULL when it has none: the kernel ignores
+ * msg_name when msg_namelen is 0, so such a pointer must not decide where the
+ * message went (a query on a socket connected to port 53, with a decoy
+ * address of length 0, was missed).
+ */
+static __always_inline const void *named(const struct ds_msghdr *m)
+{
+	return m->namelen ? (void *)m->name : NULL;
+}
+
 static __always_inline const void *msg_name(const void *msg)
 {
 	struct ds_msghdr m = {};
 
 	bpf_probe_read_user(&m, sizeof(m), msg);
-	return (void *)m.name;
+	return named(&m);
 }
 
 SEC("tracepoint/syscalls/sys_enter_sendto")
@@ -294,7 +305,7 @@ int ds_dns_exit(struct ds_sys_exit *ctx)
 		/* Resolvers send and read a message in one buffer. */
 		if (msg_first_iov((void *)in->args[1], &m, iov))
 			goto out;
-		peer = (void *)m.name;
+		peer = named(&m);
 		buf = (void *)iov[0];
 		len = kind == DS_RECVMSG && in->res < iov[1] ? in->res : iov[1];
 	}
@@ -342,7 +353,7 @@ int ds_sendmmsg_exit(struct ds_sys_exit *ctx)
 	if (!info || !h)
 		goto out;
 	in->step = i + 1;
-	if (!dns_fill(info, in->args[0], (void *)m.name, (void *)iov[0], iov[1])) {
+	if (!dns_fill(info, in->args[0], named(&m), (void *)iov[0], iov[1])) {
 		sd_put_local(info, h->gen);
 		bpf_tail_call(ctx, &ds_emitter, DS_TAIL_RESUME_MMSG);
 		goto out;

@@ -6,10 +6,11 @@
  *   io-trigger connect tcp|udp ADDR PORT   connect(2) to ADDR (IPv4 or IPv6); TCP: blocking
  *   io-trigger bind ADDR                   a UDP socket bound to ADDR, port 0 (the kernel picks)
  *   io-trigger accept                      listen on 127.0.0.1, connect to it, accept(2) once
- *   io-trigger dns connected|sendto|sendmmsg|sendmmsg-mixed ADDR NAME
+ *   io-trigger dns connected|sendto|sendmmsg|sendmmsg-mixed|sendmsg-decoy ADDR NAME
  *                                          one query for NAME (type A; sendmmsg: A then AAAA) to
  *                                          ADDR port 53 over UDP, then read one reply, as glibc does;
- *                                          sendmmsg-mixed: unconnected, the A query to port 9, AAAA to 53
+ *                                          sendmmsg-mixed: unconnected, the A query to port 9, AAAA to 53;
+ *                                          sendmsg-decoy: connected, msg_name port 9 with msg_namelen 0
  *   io-trigger create PATH                 open(PATH, O_CREAT|O_WRONLY) (relative to the cwd)
  *   io-trigger mkfifo PATH                 mknodat(AT_FDCWD, PATH, S_IFIFO|0640)
  *   io-trigger renameat DIR OLD NEW        renameat(dirfd, OLD, dirfd, NEW) with dirfd = open(DIR)
@@ -122,7 +123,21 @@ static int cmd_dns(const char *mode, const char *addr, const char *name)
 			die("connect");
 		printf("{\"pid\":%d,\"fd\":%d,\"id\":%d,\"sport\":%d}\n", getpid(), fd, 0x4d53, local_port(fd));
 		fflush(stdout);
-		if (!strcmp(mode, "sendmmsg")) {
+		if (!strcmp(mode, "sendmsg-decoy")) {
+			/* An address the kernel ignores (length 0): the query goes to the connected port 53. */
+			struct sockaddr_storage decoy;
+			struct iovec iov = { q, n };
+			struct msghdr mh;
+
+			addr_of(addr, 9, &decoy);
+			memset(&mh, 0, sizeof(mh));
+			mh.msg_name = &decoy;
+			mh.msg_namelen = 0;
+			mh.msg_iov = &iov;
+			mh.msg_iovlen = 1;
+			if (sendmsg(fd, &mh, 0) != n)
+				die("sendmsg");
+		} else if (!strcmp(mode, "sendmmsg")) {
 			struct iovec iov[2] = { { q, n }, { q2, 0 } };
 			struct mmsghdr m[2];
 

@@ -186,6 +186,19 @@ describeKernel("network events (root)", { executables: [IO_TRIGGER] }, () => {
     ]);
   }, 30_000);
 
+  test("dns with sendmsg on a connected socket and a decoy address of length 0: the query to port 53", async () => {
+    const { out, events, trigger } = await underAgent(IO_TRIGGER, "dns", [
+      "dns",
+      "sendmsg-decoy",
+      DNS_ADDR,
+      "decoy.example",
+    ]);
+    const qs = only(events, "dns", trigger).filter((e) => e.direction === "query");
+    expect(qs.map((e) => [e.syscall, e.name, e.qtype_name, e.id, e.dip, e.dport, e.sport, e.fd])).toEqual([
+      ["sendmsg", "decoy.example", "A", 0x4d53, DNS_ADDR, 53, num(out.sport), num(out.fd)],
+    ]);
+  }, 30_000);
+
   test("a malformed reply (a compressed question name): flagged, and no name shown", async () => {
     const { events, trigger } = await underAgent(IO_TRIGGER, "dns", ["dns", "connected", DNS_ADDR, "bad.example"]);
     const evs = only(events, "dns", trigger);
