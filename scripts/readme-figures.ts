@@ -150,8 +150,8 @@ export function ioTable(io: Json): string {
     const floor =
       typeof c.floor_overhead_ns === "number"
         ? ` The floor, an empty program on the same ${c.tracepoints} syscall tracepoints (the kernel's own cost): ` +
-          `+${n(c.floor_overhead_ns)} ns (${n(c.floor_overhead_min_ns)} to ${n(c.floor_overhead_max_ns)}); ` +
-          `the set over its floor: ${Number(c.over_floor_ns) >= 0 ? "+" : ""}${n(c.over_floor_ns)} ns ` +
+          `${signed(c.floor_overhead_ns)} ns (${n(c.floor_overhead_min_ns)} to ${n(c.floor_overhead_max_ns)}); ` +
+          `the set over its floor: ${signed(c.over_floor_ns)} ns ` +
           `(${n(c.over_floor_min_ns)} to ${n(c.over_floor_max_ns)}).`
         : "";
     out.push(
@@ -161,6 +161,11 @@ export function ioTable(io: Json): string {
     );
   }
   return out.join("\n");
+}
+
+/** A difference with its sign: "+5.1", "-7.1". */
+function signed(x: unknown): string {
+  return `${Number(x) >= 0 ? "+" : ""}${n(x)}`;
 }
 
 function readJson(name: string): Json {

@@ -210,8 +210,10 @@ export async function syscallCost(
   let tracepoints = 0;
   const arms: Arm[] = ["bare", "floor", "attached"];
   for (let r = 0; r < rounds; r++) {
-    // Rotate which goes first, so drift on a busy host falls on all three.
-    const order = arms.map((_, i) => arms[(i + r) % arms.length]!);
+    // Rotated, and reversed every other round: over six rounds each arm takes each place after each
+    // other arm, so drift on a busy host, and what the arm before left behind, fall on all three.
+    const rotated = arms.map((_, i) => arms[(i + r) % arms.length]!);
+    const order = r % 2 === 0 ? rotated : rotated.reverse();
     for (const arm of order) {
       if (arm === "bare") {
         await Bun.sleep(SETTLE_MS);
