@@ -127,7 +127,7 @@ enum ds_flags {
 	DS_F_PEXE_TRUNCATED = 1 << 7,
 	DS_F_EXE_DELETED = 1 << 8,     /* the executable was unlinked (or is a memfd) */
 	DS_F_EXE_MEMFD = 1 << 9,       /* the executable is a memfd: no file anywhere */
-	DS_F_EXE_UNREACHABLE = 1 << 10, /* the path is not under the process's root (chroot, other mount namespace) */
+	DS_F_EXE_UNREACHABLE = 1 << 10, /* exec: the executable is not under the new process's root (chroot) */
 	DS_F_STR_TRUNCATED = 1 << 11,  /* a record's own string (a name, a target's exe) was cut */
 	DS_F_ENV_TRUNCATED = 1 << 12,  /* the environment was longer than the agent scans (DS_ENV_SCAN) */
 	DS_F_MALFORMED = 1 << 13,      /* a packet the agent would not parse (a DNS name compressed, cut or ambiguous) */

@@ -15,6 +15,7 @@
 #include "dual_slot.h"
 #include "heap.bpf.h"
 #include "format.bpf.h"
+#include "path.bpf.h"
 
 /* bpf_snprintf() takes its format from a read-only map: these live in .rodata. */
 static const char ds_fmt_ip4[] = "%pI4";
@@ -248,10 +249,15 @@ static __noinline void exec_extra(struct task_struct *task, struct ds_file_info 
 	x->exe_ino = ei->i_ino;
 	x->exe_dev = ei->i_sb->s_dev;
 	bpf_probe_read_kernel(&name, 6, exe->f_path.dentry->d_name.name);
-	if (name == 0x3a64666d656dull) /* "memfd:", little-endian */
+	if (name == 0x3a64666d656dull) { /* "memfd:", little-endian */
 		info->flags |= DS_F_EXE_MEMFD;
-	else if (ei->__i_nlink == 0)
-		info->flags |= DS_F_EXE_DELETED;
+	} else {
+		if (ei->__i_nlink == 0)
+			info->flags |= DS_F_EXE_DELETED;
+		/* A chrooted exec of a file outside the root (execveat on an fd from before the chroot). */
+		if (!under_root(task, exe->f_path.dentry, exe->f_path.mnt))
+			info->flags |= DS_F_EXE_UNREACHABLE;
+	}
 
 	w.p = t->mm->env_start;
 	w.end = t->mm->env_end;

@@ -20,6 +20,8 @@
  *   io-trigger mount DIR                   mount("ds-tmpfs", DIR, "tmpfs", MS_NOSUID) then umount
  *   io-trigger chroot-create JAIL NAME     chroot(JAIL), then open("/NAME", O_CREAT) and
  *                                          rename("/NAME", "/NAME.moved")
+ *   io-trigger chroot-exec JAIL EXE        open(EXE), chroot(JAIL), then execveat(that fd, "", AT_EMPTY_PATH)
+ *   io-trigger chroot-exec-in JAIL NAME    chroot(JAIL), then execve("/NAME")
  *   io-trigger chroot-escape JAIL DIR NAME open(DIR), chroot(JAIL), then openat(that fd, NAME,
  *                                          O_CREAT): a file created outside the process's root
  *
@@ -39,6 +41,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include "dns-query.h"
 
@@ -272,6 +275,33 @@ static int cmd_file(int argc, char **argv)
 			die("create in the chroot");
 		printf("{\"pid\":%d,\"fd\":%d}\n", getpid(), fd);
 		return 0;
+	}
+	if (!strcmp(cmd, "chroot-exec") && argc == 4) {
+		/* EXE opened before chroot(JAIL), run from that fd: a program from outside the new root. */
+		char *const av[] = { "from-outside", NULL };
+		char *const ev[] = { NULL };
+		int efd = open(argv[3], O_RDONLY | O_CLOEXEC);
+
+		if (efd < 0 || chroot(argv[2]) < 0 || chdir("/") < 0)
+			die("chroot");
+		printf("{\"pid\":%d}\n", getpid());
+		fflush(stdout);
+		syscall(SYS_execveat, efd, "", av, ev, AT_EMPTY_PATH);
+		die("execveat");
+	}
+	if (!strcmp(cmd, "chroot-exec-in") && argc == 4) {
+		/* chroot(JAIL), then execve("/NAME"): a program inside the new root. */
+		char path[4096];
+		char *const av[] = { "from-inside", NULL };
+		char *const ev[] = { NULL };
+
+		snprintf(path, sizeof(path), "/%s", argv[3]);
+		if (chroot(argv[2]) < 0 || chdir("/") < 0)
+			die("chroot");
+		printf("{\"pid\":%d}\n", getpid());
+		fflush(stdout);
+		execve(path, av, ev);
+		die("execve");
 	}
 	if (!strcmp(cmd, "chroot-escape") && argc == 5) {
 		int dfd = open(argv[3], O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -913,6 +913,20 @@ function heap1(
     d.setUint32(p + 4, 0x65, true);
     p += 5;
   }
+  d.setUint32(p + 0, 0x7865222c, true);
+  d.setUint32(p + 4, 0x6e755f65, true);
+  d.setUint32(p + 8, 0x63616572, true);
+  d.setUint32(p + 12, 0x6c626168, true);
+  d.setUint32(p + 16, 0x3a2265, true);
+  p += 19;
+  if ((flags & 1024) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
   d.setUint32(p + 0, 0x7474222c, true);
   d.setUint32(p + 4, 0x3a2279, true);
   p += 7;

@@ -464,6 +464,13 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
       get: (ev) => (ev.flags & ds_flags.DS_F_EXE_MEMFD) !== 0,
       wire: { from: "flags", mask: ds_flags.DS_F_EXE_MEMFD },
     },
+    {
+      key: "exe_unreachable",
+      type: "boolean",
+      doc: "The executable is not under the new process's root (a chrooted process that ran a file from outside it, e.g. with execveat on an fd opened before the chroot): `exe` is then the mount namespace's view, not a path the process can see. Not set for a memfd (`exe_memfd`); false for a failed exec.",
+      get: (ev) => (ev.flags & ds_flags.DS_F_EXE_UNREACHABLE) !== 0,
+      wire: { from: "flags", mask: ds_flags.DS_F_EXE_UNREACHABLE },
+    },
     ...text<ExecEvent>("tty", "Controlling terminal (e.g. `pts/3`); empty when there is none.", (ev) => ev.tty),
     ...text<ExecEvent>(
       "stdin",

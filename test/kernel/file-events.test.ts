@@ -12,7 +12,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, st
 import { join } from "node:path";
 import { BIN } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
-import { IO_TRIGGER, only, underAgent } from "../helpers/trigger.ts";
+import { IO_TRIGGER, NOOP, only, underAgent } from "../helpers/trigger.ts";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -176,6 +176,31 @@ describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
     const jail = tmp();
     const { events, trigger } = await underAgent(IO_TRIGGER, "create_file", ["chroot-create", jail, "in"]);
     expect(only(events, "create_file", trigger)[0]!.path_unreachable).toBe(false);
+  }, 30_000);
+
+  test("an exec of a program from outside the chroot (execveat on an fd from before it): flagged exe_unreachable", async () => {
+    const jail = tmp();
+    const { events, trigger } = await underAgent(IO_TRIGGER, "exec", ["chroot-exec", jail, NOOP]);
+    const e = only(events, "exec", trigger).find((x) => x.args?.[0] === "from-outside");
+    expect(e).toBeDefined();
+    expect(e!.exe).toBe(NOOP);
+    expect(e!.exe_unreachable).toBe(true);
+    expect(e!.exe_deleted).toBe(false);
+    expect(e!.exe_memfd).toBe(false);
+    expect(e!.res).toBe(0);
+  }, 30_000);
+
+  test("an exec of the chroot's own program, and one with no chroot: exe reachable", async () => {
+    const jail = tmp();
+    copyFileSync(NOOP, join(jail, "noop"));
+    chmodSync(join(jail, "noop"), 0o755);
+    const { events, trigger } = await underAgent(IO_TRIGGER, "exec", ["chroot-exec-in", jail, "noop"]);
+    const e = only(events, "exec", trigger).find((x) => x.args?.[0] === "from-inside");
+    expect(e).toBeDefined();
+    expect(e!.exe).toBe(join(jail, "noop"));
+    expect(e!.exe_unreachable).toBe(false);
+    // The trigger's own exec (no chroot yet).
+    expect(only(events, "exec", trigger).find((x) => x.exe === IO_TRIGGER)?.exe_unreachable).toBe(false);
   }, 30_000);
 
   test("load_module on a kernel without modules: one line and a non-zero exit when asked for, and doctor says why", async () => {

@@ -199,6 +199,7 @@ describe("jsonLine", () => {
       exe_ino: "0",
       exe_deleted: false,
       exe_memfd: false,
+      exe_unreachable: false,
       tty: "",
       stdin: "",
       stdout: "",
