@@ -4,12 +4,18 @@
  * and IPv6 to local listeners, bind with a kernel-chosen port, accept, and DNS
  * queries and replies against a DNS server the test runs on 127.0.2.53:53
  * (connected and unconnected sockets, sendmmsg's two queries, NXDOMAIN, and a
- * malformed reply that must never show a name).
+ * malformed reply that must never show a name). And the heap under both
+ * kinds of storm at once, with the slot guard on.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createServer, type Server } from "node:net";
+import { join } from "node:path";
+import { parseEvents, startAgent } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
-import { IO_TRIGGER, only, underAgent } from "../helpers/trigger.ts";
+import { IO_TRIGGER, NOOP, only, TOOLS, underAgent } from "../helpers/trigger.ts";
+
+const STORM = join(TOOLS, "storm");
+const IOSTORM = join(TOOLS, "iostorm");
 
 const DNS_ADDR = "127.0.2.53";
 
@@ -60,7 +66,7 @@ afterAll(() => {
 
 const num = (v: string | number | undefined) => Number(v);
 
-describeKernel("network events (root)", { executables: [IO_TRIGGER] }, () => {
+describeKernel("network events (root)", { executables: [IO_TRIGGER, STORM, IOSTORM, NOOP] }, () => {
   for (const [proto, addr] of [
     ["tcp", "127.0.0.1"],
     ["tcp", "::1"],
@@ -198,6 +204,52 @@ describeKernel("network events (root)", { executables: [IO_TRIGGER] }, () => {
       ["sendmsg", "decoy.example", "A", 0x4d53, DNS_ADDR, 53, num(out.sport), num(out.fd)],
     ]);
   }, 30_000);
+
+  /*
+   * The agent's programs all run in process context (connect is the syscall pair, not
+   * sock/inet_sock_set_state, which fires in softirq on a SYN-ACK or RST), so no
+   * program can take slot 1 from under another on its CPU: the guard must see nothing
+   * under the two storms together. The same storms with --inject-clobber show that it
+   * would (the lab's irq experiment shows a real softirq program doing it).
+   */
+  test("--guard under a connect storm beside an exec storm: 0 clobbers, 0 corrupt; with --inject-clobber, clobbers", async () => {
+    const n = 2000;
+    for (const inject of [false, true]) {
+      const agent = await startAgent([
+        "--json",
+        "--guard",
+        "--events",
+        "exec,connect",
+        ...(inject ? ["--inject-clobber"] : []),
+      ]);
+      const storms = [
+        Bun.spawn([STORM, "--execs", String(n), "--workers", "1", "--quiet", "--", NOOP], { stdout: "ignore" }),
+        Bun.spawn([IOSTORM, "connect", "--ops", String(n), "--workers", "1", "127.0.0.1", String(port(tcp4))], {
+          stdout: "ignore",
+        }),
+      ];
+      const codes = await Promise.all(storms.map((p) => p.exited));
+      const r = await agent.stop("SIGINT");
+      expect(codes).toEqual([0, 0]);
+      const summary = r.stderr.split("\n").find((l) => l.startsWith("summary: "));
+      const field = (k: string) => Number(new RegExp(` ${k}=(\\d+)`).exec(summary ?? "")?.[1]);
+      expect(field("lost")).toBe(0);
+      const evs = parseEvents(r.stdout);
+      const heap = (e: Record<string, unknown>) => e.heap as { corrupt: boolean; clobbered?: boolean };
+      const execs = evs.filter((e) => e.event === "exec" && e.comm === "noop");
+      const connects = evs.filter((e) => e.event === "connect" && e.comm === "iostorm" && e.dport === port(tcp4));
+      expect([execs.length, connects.length]).toEqual([n, n]);
+      // The injection clobbers exec's slot 1 only: connect records stay whole either way.
+      for (const e of connects) expect(heap(e).corrupt).toBe(false);
+      if (inject) {
+        expect(field("clobbers")).toBeGreaterThanOrEqual(n);
+        expect(execs.every((e) => heap(e).clobbered === true && heap(e).corrupt)).toBe(true);
+      } else {
+        expect([field("clobbers"), field("corrupt")]).toEqual([0, 0]);
+        for (const e of execs) expect([heap(e).clobbered, heap(e).corrupt]).toEqual([false, false]);
+      }
+    }
+  }, 120_000);
 
   test("a malformed reply (a compressed question name): flagged, and no name shown", async () => {
     const { events, trigger } = await underAgent(IO_TRIGGER, "dns", ["dns", "connected", DNS_ADDR, "bad.example"]);
