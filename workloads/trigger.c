@@ -11,6 +11,7 @@
  *   trigger setuid-root UID       as root: keep capabilities, become UID, raise CAP_SETUID,
  *                                 setuid(0): a non-root task making itself root
  *   trigger exec-missing PATH     execve(PATH, {PATH, "x"}) that fails
+ *   trigger execveat-missing NAME execveat(open("/"), NAME, {NAME, "y"}) that fails (NAME relative to /)
  *   trigger memfd-exec PATH       copy PATH into a memfd and execute it from there
  *   trigger unlinked-exec PATH    copy PATH to a file, unlink it, execute it by fd
  *   trigger chain N PATH          N nested fork levels, the deepest execs PATH
@@ -177,6 +178,16 @@ int main(int argc, char **argv)
 		printf("{\"pid\":%d}\n", getpid());
 		fflush(stdout);
 		execve(argv[2], args, environ);
+		return errno == ENOENT ? 0 : 1;
+	}
+	if (!strcmp(cmd, "execveat-missing") && argc == 3) {
+		/* The same through execveat: a directory fd and a name under it that is not there. */
+		char *args[] = { argv[2], "y", NULL };
+		int dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		printf("{\"pid\":%d}\n", getpid());
+		fflush(stdout);
+		syscall(SYS_execveat, dfd, argv[2], args, environ, 0);
 		return errno == ENOENT ? 0 : 1;
 	}
 	if (!strcmp(cmd, "memfd-exec") && argc == 3) {

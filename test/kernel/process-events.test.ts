@@ -48,6 +48,16 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
     expect(only(events, "exec", trigger).find((x) => x.res === 0)?.filename).toBe(TRIGGER);
   }, 30_000);
 
+  test("a failed execveat: exec with res -2, the name (relative to its dirfd) and argv the call gave", async () => {
+    const { events, trigger } = await under("exec", ["execveat-missing", "nonexistent/ds-missing-at"]);
+    const [e] = only(events, "exec", trigger).filter((x) => x.res !== 0);
+    expect(e).toBeDefined();
+    expect(e!.res).toBe(-2);
+    expect(e!.filename).toBe("nonexistent/ds-missing-at");
+    expect(e!.args).toEqual(["nonexistent/ds-missing-at", "y"]);
+    expect(e!.exe).toBe(TRIGGER);
+  }, 30_000);
+
   test("setsid: the new session id in res, sid and pgid are the caller's", async () => {
     const { events, out } = await under("setsid", ["setsid"]);
     const child = Number(out.child);
@@ -143,9 +153,13 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
     expect(e).toBeDefined();
     expect(e!.how).toBe("exec");
     expect(e!.exe).toBe(suid);
-    expect((e!.old as Record<string, number>).euid).toBe(NOBODY);
-    expect((e!.new as Record<string, number>).uid).toBe(NOBODY);
-    expect((e!.new as Record<string, number>).euid).toBe(0);
+    // The trigger dropped to NOBODY for every uid and gid (setgid then setuid); the setuid-root file raised
+    // the effective, saved and filesystem uids and nothing else.
+    const n = NOBODY;
+    expect(e!.old).toEqual({ uid: n, euid: n, suid: n, fsuid: n, gid: n, egid: n, sgid: n, fsgid: n });
+    expect(e!.new).toEqual({ uid: n, euid: 0, suid: 0, fsuid: 0, gid: n, egid: n, sgid: n, fsgid: n });
+    expect(String(e!.pid_tree).split("<")[0]).toBe(`${trigger}.ds-suid-noop`);
+    expect(String(e!.pid_tree).split("<").length).toBeGreaterThan(1);
     const exec = only(events, "exec", trigger).find((x) => x.filename === suid);
     expect(exec?.uid).toBe(NOBODY);
     expect(exec?.euid).toBe(0);
