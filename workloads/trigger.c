@@ -7,6 +7,7 @@
  *   trigger memfd NAME            memfd_create(NAME, MFD_CLOEXEC | MFD_ALLOW_SEALING)
  *   trigger ptrace                fork a child; PTRACE_ATTACH, PTRACE_POKEDATA a known
  *                                 word into it, detach, kill it
+ *   trigger ptrace-seize          the same with PTRACE_SEIZE (and PTRACE_INTERRUPT) and PTRACE_POKETEXT
  *   trigger kill                  fork a child; kill(child, SIGUSR1), tgkill(child, child, SIGTERM)
  *   trigger setuid-root UID       as root: keep capabilities, become UID, raise CAP_SETUID,
  *                                 setuid(0): a non-root task making itself root
@@ -71,7 +72,8 @@ static int wait_ok(pid_t pid)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
-static int cmd_ptrace(void)
+/* seize: PTRACE_SEIZE, PTRACE_INTERRUPT to stop it, then PTRACE_POKETEXT; else ATTACH and POKEDATA. */
+static int cmd_ptrace(int seize)
 {
 	const uint64_t word = 0x4242424242424242ull;
 	pid_t child = fork();
@@ -86,12 +88,13 @@ static int cmd_ptrace(void)
 	printf("{\"pid\":%d,\"child\":%d,\"addr\":\"0x%lx\",\"data\":\"0x%llx\"}\n", getpid(), child,
 	       (unsigned long)&target_word, (unsigned long long)word);
 	fflush(stdout);
-	if (ptrace(PTRACE_ATTACH, child, 0, 0) < 0)
-		die("PTRACE_ATTACH");
+	if (seize ? ptrace(PTRACE_SEIZE, child, 0, 0) < 0 || ptrace(PTRACE_INTERRUPT, child, 0, 0) < 0
+		  : ptrace(PTRACE_ATTACH, child, 0, 0) < 0)
+		die("PTRACE_SEIZE/INTERRUPT or PTRACE_ATTACH");
 	if (waitpid(child, &st, 0) < 0)
 		die("waitpid");
-	if (ptrace(PTRACE_POKEDATA, child, (void *)&target_word, (void *)word) < 0)
-		die("PTRACE_POKEDATA");
+	if (ptrace(seize ? PTRACE_POKETEXT : PTRACE_POKEDATA, child, (void *)&target_word, (void *)word) < 0)
+		die("PTRACE_POKETEXT/POKEDATA");
 	ptrace(PTRACE_DETACH, child, 0, 0);
 	kill(child, SIGKILL);
 	waitpid(child, &st, 0);
@@ -150,7 +153,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(cmd, "ptrace"))
-		return cmd_ptrace();
+		return cmd_ptrace(0);
+	if (!strcmp(cmd, "ptrace-seize"))
+		return cmd_ptrace(1);
 	if (!strcmp(cmd, "kill")) {
 		pid_t child;
 

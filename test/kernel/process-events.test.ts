@@ -98,6 +98,18 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
     expect(poke.res).toBe(0);
   }, 30_000);
 
+  test("ptrace: SEIZE (INTERRUPT is not watched), then POKETEXT", async () => {
+    const { events, out } = await under("ptrace", ["ptrace-seize"]);
+    const evs = only(events, "ptrace", Number(out.pid));
+    expect(evs.map((e) => [e.request_name, e.request, e.target_pid, e.res])).toEqual([
+      ["PTRACE_SEIZE", 0x4206, Number(out.child), 0],
+      ["PTRACE_POKETEXT", 4, Number(out.child), 0],
+    ]);
+    expect(evs[1]!.addr).toBe(String(out.addr));
+    expect(evs[1]!.data).toBe(String(out.data));
+    expect(evs.every((e) => e.target_exe === TRIGGER)).toBe(true);
+  }, 30_000);
+
   test("memfd_create: the name, the flags and the fd", async () => {
     const { events, out } = await under("memfd_create", ["memfd", "ds-anon"]);
     const [e] = only(events, "memfd_create", Number(out.pid));
