@@ -8,7 +8,8 @@
  *   trigger ptrace                fork a child; PTRACE_ATTACH, PTRACE_POKEDATA a known
  *                                 word into it, detach, kill it
  *   trigger ptrace-seize          the same with PTRACE_SEIZE (and PTRACE_INTERRUPT) and PTRACE_POKETEXT
- *   trigger kill                  fork a child; kill(child, SIGUSR1), tgkill(child, child, SIGTERM)
+ *   trigger kill                  fork a child; kill(child, SIGUSR1), tkill(child, SIGUSR1),
+ *                                 tgkill(child, child, SIGTERM)
  *   trigger setuid-root UID       as root: keep capabilities, become UID, raise CAP_SETUID,
  *                                 setuid(0): a non-root task making itself root
  *   trigger exec-missing PATH     execve(PATH, {PATH, "x"}) that fails
@@ -170,7 +171,8 @@ int main(int argc, char **argv)
 		}
 		printf("{\"pid\":%d,\"child\":%d}\n", getpid(), child);
 		fflush(stdout);
-		if (kill(child, SIGUSR1) < 0 || syscall(SYS_tgkill, child, child, SIGTERM) < 0)
+		if (kill(child, SIGUSR1) < 0 || syscall(SYS_tkill, child, SIGUSR1) < 0 ||
+		    syscall(SYS_tgkill, child, child, SIGTERM) < 0)
 			die("kill");
 		waitpid(child, NULL, 0);
 		return 0;

@@ -1,7 +1,7 @@
 /**
  * The process events, each triggered for real (workloads/trigger.c) under a
  * running agent and asserted field by field: a failed exec, setsid, prctl,
- * ptrace POKEDATA, memfd_create, kill/tgkill, a setuid binary run by an
+ * ptrace POKEDATA, memfd_create, kill/tkill/tgkill, a setuid binary run by an
  * unprivileged user, a set*id call that makes a task root, execs from a memfd
  * and of an unlinked file, pid_tree over a known chain, exec ids that join
  * parent and child, fork, exit codes and signals.
@@ -119,12 +119,13 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
     expect(e!.res).toBe(Number(out.fd));
   }, 30_000);
 
-  test("kill and tgkill: target and signal", async () => {
+  test("kill, tkill and tgkill: target and signal", async () => {
     const { events, out } = await under("kill", ["kill"]);
     const evs = only(events, "kill", Number(out.pid));
     const child = Number(out.child);
     expect(evs.map((e) => [e.syscall, e.target_pid, e.target_tid, e.sig, e.res])).toEqual([
       ["kill", child, 0, 10, 0],
+      ["tkill", child, 0, 10, 0],
       ["tgkill", child, child, 15, 0],
     ]);
   }, 30_000);
