@@ -15,6 +15,8 @@
  *   io-trigger mkfifo PATH                 mknodat(AT_FDCWD, PATH, S_IFIFO|0640)
  *   io-trigger renameat DIR OLD NEW        renameat(dirfd, OLD, dirfd, NEW) with dirfd = open(DIR)
  *   io-trigger link OLD NEW                link(2), then symlinkat(OLD, AT_FDCWD, NEW.sym)
+ *   io-trigger linkat ODIR OLD NDIR NEW    linkat(open(ODIR), OLD, open(NDIR), NEW), then
+ *                                          symlinkat(OLD, that NDIR fd, NEW.sym)
  *   io-trigger unlink PATH                 unlink(2)
  *   io-trigger rmdir PATH                  mkdir then rmdir
  *   io-trigger mount DIR                   mount("ds-tmpfs", DIR, "tmpfs", MS_NOSUID) then umount
@@ -240,6 +242,19 @@ static int cmd_file(int argc, char **argv)
 		snprintf(sym, sizeof(sym), "%s.sym", argv[3]);
 		if (link(argv[2], argv[3]) < 0 || symlinkat(argv[2], AT_FDCWD, sym) < 0)
 			die("link");
+		printf("{\"pid\":%d}\n", getpid());
+		return 0;
+	}
+	if (!strcmp(cmd, "linkat") && argc == 6) {
+		/* linkat(old dirfd, OLD, new dirfd, NEW), then symlinkat(OLD, new dirfd, NEW.sym): two directories. */
+		char sym[4096];
+		int odfd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int ndfd = open(argv[4], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		snprintf(sym, sizeof(sym), "%s.sym", argv[5]);
+		if (odfd < 0 || ndfd < 0 || linkat(odfd, argv[3], ndfd, argv[5], 0) < 0 ||
+		    symlinkat(argv[3], ndfd, sym) < 0)
+			die("linkat");
 		printf("{\"pid\":%d}\n", getpid());
 		return 0;
 	}

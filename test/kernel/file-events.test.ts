@@ -123,6 +123,22 @@ describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
     expect(sym!.new_path).toBe(join(d, "hard.sym"));
   }, 30_000);
 
+  test("linkat and symlinkat with dirfds: names resolved against each call's own directory", async () => {
+    const d = tmp();
+    mkdirSync(join(d, "src"));
+    mkdirSync(join(d, "dst"));
+    writeFileSync(join(d, "src", "orig"), "x");
+    // The cwd is neither directory: only the dirfds can resolve the names.
+    const { events, trigger } = await underAgent(IO_TRIGGER, "link", ["linkat", "src", "orig", "dst", "hard"], {
+      cwd: d,
+    });
+    const evs = only(events, "link", trigger);
+    expect(evs.map((e) => [e.syscall, e.kind, e.old_path, e.new_path, e.res])).toEqual([
+      ["linkat", "hard", join(d, "src", "orig"), join(d, "dst", "hard"), 0],
+      ["symlinkat", "symbolic", "orig", join(d, "dst", "hard.sym"), 0],
+    ]);
+  }, 30_000);
+
   test("unlink and rmdir: each its own type, only when selected", async () => {
     const d = tmp();
     writeFileSync(join(d, "gone"), "x");
