@@ -102,16 +102,21 @@ describeKernel("network events (root)", { executables: [IO_TRIGGER, STORM, IOSTO
     expect(e!.dport).toBe(1);
   }, 30_000);
 
-  test("bind to port 0: the port the kernel gave, the local address", async () => {
-    const { out, events, trigger } = await underAgent(IO_TRIGGER, "bind", ["bind", "::1"]);
-    const [e] = only(events, "bind", trigger);
-    expect(e!.res).toBe(0);
-    expect(e!.family).toBe("inet6");
-    expect(e!.protocol).toBe("udp");
-    expect(e!.sip).toBe("::1");
-    expect(e!.sport).toBe(num(out.sport));
-    expect("dip" in e!).toBe(false);
-  }, 30_000);
+  for (const [addr, family] of [
+    ["127.0.0.1", "inet"],
+    ["::1", "inet6"],
+  ] as const) {
+    test(`bind to ${addr} port 0: the port the kernel gave, the local address`, async () => {
+      const { out, events, trigger } = await underAgent(IO_TRIGGER, "bind", ["bind", addr]);
+      const [e] = only(events, "bind", trigger);
+      expect(e!.res).toBe(0);
+      expect(e!.family).toBe(family);
+      expect(e!.protocol).toBe("udp");
+      expect(e!.sip).toBe(addr);
+      expect(e!.sport).toBe(num(out.sport));
+      expect("dip" in e!).toBe(false);
+    }, 30_000);
+  }
 
   test("accept: the new connection's fd and both ends", async () => {
     const { out, events, trigger } = await underAgent(IO_TRIGGER, "accept", ["accept"]);
