@@ -2,10 +2,12 @@
  * struct ds_common on real processes: a known 4-level chain's pid_tree, exec
  * ids that join each child to its parent's own exec event, the effective ids,
  * process group, session and UTS name, on the exec and the exit of the same
- * process; and a child run under setpriv for the effective uid.
+ * process; the namespace ids and the audit login against the kernel's own
+ * numbers, also in new UTS and mount namespaces after a login; and a child run
+ * under setpriv for the effective uid.
  */
 import { expect, test } from "bun:test";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { type JsonEvent, parseEvents, parseSummary, startAgent, uniqueTrue } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
@@ -34,7 +36,7 @@ function selfGroupAndSession(): [number, number] {
   return [Number(f[2]), Number(f[3])];
 }
 
-describeKernel("common fields (root)", { commands: ["setpriv"] }, () => {
+describeKernel("common fields (root)", { commands: ["setpriv", "unshare", "hostname"] }, () => {
   test("a 4-level chain: pid_tree exactly, exec ids joined, ids, group, session and nodename", async () => {
     const t = uniqueTrue("dsc");
     try {
@@ -89,10 +91,47 @@ describeKernel("common fields (root)", { commands: ["setpriv"] }, () => {
         expect([e.uid, e.euid, e.gid, e.egid]).toEqual([0, 0, 0, 0]);
         expect([e.pgid, e.sid]).toEqual([pgid, sid]);
         expect(e.nodename).toBe(hostname());
-        expect(e.pidns_id).toBeGreaterThan(0);
-        expect(e.mntns_id).toBeGreaterThan(0);
+        // The chain inherited this process's namespaces and audit session: the kernel's own numbers for them.
+        expect(e.pidns_id).toBe(statSync("/proc/self/ns/pid").ino);
+        expect(e.mntns_id).toBe(statSync("/proc/self/ns/mnt").ino);
+        expect(e.auid).toBe(Number(readFileSync("/proc/self/loginuid", "utf8")));
+        expect(e.sessionid).toBe(Number(readFileSync("/proc/self/sessionid", "utf8")));
       }
       expect(parseSummary(stderr).lost).toBe("0");
+    } finally {
+      rmSync(t.dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  test("in new UTS and mount namespaces, after a login: nodename, mntns_id, pidns_id, auid and sessionid", async () => {
+    const t = uniqueTrue("dsn");
+    try {
+      const agent = await startAgent(["--json", "--events", "exec"]);
+      // Setting the login uid starts a new audit session; hostname changes only the new UTS namespace.
+      const script = `echo 4321 > /proc/self/loginuid && hostname ds-uts-test && readlink /proc/self/ns/mnt && cat /proc/self/sessionid && echo && exec ${t.path}`;
+      const p = Bun.spawn(["unshare", "--uts", "--mount", "--fork", "sh", "-c", script], {
+        stdout: "pipe",
+        stderr: "pipe",
+        stdin: "ignore",
+      });
+      const [out, err, code] = await Promise.all([
+        new Response(p.stdout).text(),
+        new Response(p.stderr).text(),
+        p.exited,
+      ]);
+      expect(code === 0 ? "ok" : err).toBe("ok");
+      const [mnt = "", session = ""] = out.trim().split("\n");
+      await Bun.sleep(300);
+      const { stdout } = await agent.stop();
+      const e = (parseEvents(stdout) as Common[]).find((x) => x.event === "exec" && x.comm === t.comm);
+      expect(e).toBeDefined();
+      expect(e!.nodename).toBe("ds-uts-test");
+      expect(e!.mntns_id).toBe(Number(/\[(\d+)\]/.exec(mnt)?.[1]));
+      expect(e!.mntns_id).not.toBe(statSync("/proc/self/ns/mnt").ino);
+      expect(e!.pidns_id).toBe(statSync("/proc/self/ns/pid").ino);
+      expect(e!.auid).toBe(4321);
+      expect(e!.sessionid).toBe(Number(session));
+      expect(e!.sessionid).not.toBe(Number(readFileSync("/proc/self/sessionid", "utf8")));
     } finally {
       rmSync(t.dir, { recursive: true, force: true });
     }
