@@ -90,6 +90,13 @@ export interface SynthOptions {
   pstartNs?: bigint;
   pexecSeq?: bigint;
   argsTotal?: number;
+  /** The exec's result and context scalars (struct ds_exec): 0 by default. */
+  res?: number;
+  exeDev?: number;
+  exeIno?: bigint;
+  saFamily?: number;
+  sport?: number;
+  dport?: number;
   mark?: Bytes;
 
   /** Up to LEVELS levels; missing ones are zeroed (used=0). Default: business + serializer. */
@@ -256,6 +263,12 @@ export function synthEvent(o: SynthOptions = {}): Uint8Array {
   dv.setBigUint64(Common.pstart_ns, o.pstartNs ?? 100_000_000_000n, true);
   dv.setBigUint64(Common.pexec_seq, o.pexecSeq ?? 6n, true);
   dv.setUint32(Exec.args_total, o.argsTotal ?? strs[Str.args]!.length, true);
+  dv.setInt32(Exec.res, o.res ?? 0, true);
+  dv.setUint32(Exec.exe_dev, o.exeDev ?? 0, true);
+  dv.setBigUint64(Exec.exe_ino, o.exeIno ?? 0n, true);
+  dv.setUint32(Exec.sa_family, o.saFamily ?? 0, true);
+  dv.setUint32(Exec.sport, o.sport ?? 0, true);
+  dv.setUint32(Exec.dport, o.dport ?? 0, true);
   buf.set(o.mark !== undefined ? pad16(o.mark) : markFor(strs[Str.comm]!), Exec.mark);
 
   const levels = o.levels ?? defaultLevels(strs[Str.comm]!, BUSINESS_TAG, transport);
