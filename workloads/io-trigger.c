@@ -22,6 +22,7 @@
  *   io-trigger mount DIR                   mount("ds-tmpfs", DIR, "tmpfs", MS_NOSUID) then umount
  *   io-trigger chroot-create JAIL NAME     chroot(JAIL), then open("/NAME", O_CREAT) and
  *                                          rename("/NAME", "/NAME.moved")
+ *   io-trigger finit-module FILE           finit_module(open(FILE), "", 0): fails unless FILE is a module
  *   io-trigger chroot-exec JAIL EXE        open(EXE), chroot(JAIL), then execveat(that fd, "", AT_EMPTY_PATH)
  *   io-trigger chroot-exec-in JAIL NAME    chroot(JAIL), then execve("/NAME")
  *   io-trigger chroot-escape JAIL DIR NAME open(DIR), chroot(JAIL), then openat(that fd, NAME,
@@ -289,6 +290,17 @@ static int cmd_file(int argc, char **argv)
 		if (fd < 0 || rename(path, moved) < 0)
 			die("create in the chroot");
 		printf("{\"pid\":%d,\"fd\":%d}\n", getpid(), fd);
+		return 0;
+	}
+	if (!strcmp(cmd, "finit-module") && argc == 3) {
+		/* A file that is not a module: the kernel refuses it (ENOEXEC), and the record says so. */
+		long r;
+
+		fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			die("open");
+		r = syscall(SYS_finit_module, fd, "", 0);
+		printf("{\"pid\":%d,\"fd\":%d,\"res\":%ld}\n", getpid(), fd, r < 0 ? (long)-errno : r);
 		return 0;
 	}
 	if (!strcmp(cmd, "chroot-exec") && argc == 4) {

@@ -132,6 +132,8 @@ if attached /tmp/all.err $agent; then
 		/trigger prctl dsm-renamed
 		/trigger setsid
 		/trigger memfd dsm-memfd
+		# These kernels have modules: a file that is not one, refused.
+		/io-trigger finit-module /io-trigger
 	) >/tmp/events.triggers 2>&1
 	# One drain period for the last events.
 	sleep 1
