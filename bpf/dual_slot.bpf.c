@@ -394,6 +394,9 @@ int ds_emit(void *ctx)
 	if (!info || !h)
 		return 0;
 	rec_common(task, info);
+	/* --inject-clobber: the misbehaving helper strikes syscall records too, between their two levels. */
+	if (ds_cfg.inject_clobber)
+		refresh_tid(h->tag);
 	emit_record(ctx, task, info, h->tag);
 	sd_put_local(info, h->gen);
 	if (h->resume) {

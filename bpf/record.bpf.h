@@ -381,6 +381,8 @@ static __noinline int emit_record(void *ctx, struct task_struct *task, struct ds
 	ev->pad0 = 0;
 	common_fill(task, &ev->common);
 	ev->flags = info->flags | (info->tag == tag ? DS_F_SLOT1_INTACT : DS_F_CORRUPT);
+	if (info->tag != tag)
+		c->corrupt++; /* as the exec serializer counts it: `dual-slot stats` sees every record's */
 
 	off = sizeof(struct ds_record);
 	/* 127: a mask, for the verifier (dlen <= DS_REC_DATA_MAX <= 128 is checked above). */

@@ -510,6 +510,8 @@ static __noinline int serialize_exit(void *ctx, struct task_struct *task, struct
 	ev->cgroup_id = bpf_get_current_cgroup_id();
 	common_fill(task, &ev->common);
 	ev->flags = info->tag == tag ? DS_F_SLOT1_INTACT : DS_F_CORRUPT;
+	if (info->tag != tag)
+		c->corrupt++;
 	off = fixed ? offsetof(struct ds_exit_fixed, comm) : sizeof(struct ds_exit);
 	if (bpf_dynptr_write(&dp, off, comm, l_comm, 0))
 		l_comm = 0;

@@ -99,7 +99,8 @@ export const agentArgs = {
   "inject-clobber": {
     type: "boolean",
     default: false,
-    description: "call a refresh_tid()-like helper that grabs slot 1 while it is held (to see --guard catch it)",
+    description:
+      "call a refresh_tid()-like helper that grabs slot 1 while it is held, in every record between its two levels (to see --guard catch it; the records come out corrupt)",
   },
   transport: {
     type: "string",
