@@ -43,7 +43,8 @@ enum {
  * a '/', the name, into string A or B of `info` (the current task's call).
  * An absolute name's base is the process's root (so a chrooted process's
  * "/x" is shown where it is, "/jail/x"). Returns its length; a cut sets
- * DS_F_STR_TRUNCATED.
+ * DS_F_STR_TRUNCATED; a relative name's base outside the process's root (a
+ * dirfd or cwd from before a chroot) sets DS_F_PATH_UNREACHABLE.
  */
 static __noinline __u32 resolve_at(struct ds_rec_info *info, int into_b, __s64 dfd, const char *uname)
 {
@@ -74,6 +75,8 @@ static __noinline __u32 resolve_at(struct ds_rec_info *info, int into_b, __s64 d
 	len = r & ~DS_PATH_TRUNCATED;
 	if (r & DS_PATH_TRUNCATED)
 		*flags |= DS_F_STR_TRUNCATED;
+	if (c != '/' && !under_root(self(), d, m))
+		*flags |= DS_F_PATH_UNREACHABLE;
 	if (len == 1) /* the root: the name brings or gets the only separator */
 		len = 0;
 	if (c != '/' && len < DS_HALF_PATH)

@@ -25,6 +25,8 @@
  *   io-trigger finit-module FILE           finit_module(open(FILE), "", 0): fails unless FILE is a module
  *   io-trigger chroot-exec JAIL EXE        open(EXE), chroot(JAIL), then execveat(that fd, "", AT_EMPTY_PATH)
  *   io-trigger chroot-exec-in JAIL NAME    chroot(JAIL), then execve("/NAME")
+ *   io-trigger chroot-escape-rename JAIL DIR NAME
+ *                                          open(DIR), chroot(JAIL), renameat(that fd, NAME, that fd, NAME.moved)
  *   io-trigger chroot-escape JAIL DIR NAME open(DIR), chroot(JAIL), then openat(that fd, NAME,
  *                                          O_CREAT): a file created outside the process's root
  *
@@ -329,6 +331,19 @@ static int cmd_file(int argc, char **argv)
 		fflush(stdout);
 		execve(path, av, ev);
 		die("execve");
+	}
+	if (!strcmp(cmd, "chroot-escape-rename") && argc == 5) {
+		/* renameat on a dirfd from before chroot(JAIL): names resolved outside the new root. */
+		char moved[4096];
+		int dfd = open(argv[3], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		snprintf(moved, sizeof(moved), "%s.moved", argv[4]);
+		if (dfd < 0 || chroot(argv[2]) < 0 || chdir("/") < 0)
+			die("chroot");
+		if (renameat(dfd, argv[4], dfd, moved) < 0)
+			die("renameat outside the root");
+		printf("{\"pid\":%d}\n", getpid());
+		return 0;
 	}
 	if (!strcmp(cmd, "chroot-escape") && argc == 5) {
 		int dfd = open(argv[3], O_RDONLY | O_DIRECTORY | O_CLOEXEC);

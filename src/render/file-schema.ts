@@ -5,7 +5,18 @@
  */
 import { ds_link_kind } from "../wire/layout.gen.ts";
 import { sockFields } from "./net-schema.ts";
-import { member, nameMap, pathFlags, RES_ERRNO, recField, recNum, recSchema, recText, str } from "./record-fields.ts";
+import {
+  member,
+  nameMap,
+  pathFlags,
+  RES_ERRNO,
+  recField,
+  recNum,
+  recSchema,
+  recText,
+  resolvedFlag,
+  str,
+} from "./record-fields.ts";
 import type { SubField, SummaryPart } from "./schema.ts";
 
 /** S_IFMT's values (entries, not an object literal: a formatter once rewrote octal keys). */
@@ -82,6 +93,7 @@ export const RENAME_SCHEMA = recSchema(
   [
     ...recText("old_path", "The name it had."),
     ...recText("new_path", "The name it was given."),
+    resolvedFlag(),
     recNum("flags", "rename.rflags", "renameat2's flags: RENAME_NOREPLACE 1, RENAME_EXCHANGE 2, RENAME_WHITEOUT 4."),
   ],
   [str("old_path"), " -> ", str("new_path"), " res=", member("res")],
@@ -103,6 +115,7 @@ export const LINK_SCHEMA = recSchema(
       "A hard link's existing file, absolute; a symbolic link's target exactly as given (the kernel stores it as text).",
     ),
     ...recText("new_path", "The new link's absolute path."),
+    resolvedFlag(),
     recNum("flags", "link.lflags", "linkat's flags (AT_SYMLINK_FOLLOW 0x400, AT_EMPTY_PATH 0x1000)."),
   ],
   [str("new_path"), " -> ", str("old_path"), " res=", member("res")],
@@ -112,7 +125,7 @@ export const UNLINK_SCHEMA = recSchema(
   "unlink",
   `A file was removed (unlink, unlinkat); with --events unlink. ${RELATIVE}`,
   RES_ERRNO,
-  [...recText("path", "The removed name's absolute path.")],
+  [...recText("path", "The removed name's absolute path."), resolvedFlag()],
   pathRes("path"),
 );
 
@@ -120,7 +133,7 @@ export const RMDIR_SCHEMA = recSchema(
   "rmdir",
   `A directory was removed (rmdir, unlinkat with AT_REMOVEDIR); with --events rmdir. ${RELATIVE}`,
   RES_ERRNO,
-  [...recText("path", "The removed directory's absolute path.")],
+  [...recText("path", "The removed directory's absolute path."), resolvedFlag()],
   pathRes("path"),
 );
 
@@ -131,6 +144,7 @@ export const MOUNT_SCHEMA = recSchema(
   [
     ...recText("source", "The source as given: a device, a directory (a bind), or a name (`tmpfs`, `proc`)."),
     ...recText("mount_point", `Where, absolute. ${RELATIVE}`),
+    resolvedFlag(),
     ...recText("fs_type", "The file system type as given (empty for a bind or a remount)."),
     recNum("flags", "mount.mflags", "The MS_* flags (MS_RDONLY 1, MS_REMOUNT 0x20, MS_BIND 0x1000, ...)."),
   ],

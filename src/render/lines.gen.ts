@@ -4142,6 +4142,7 @@ function renameLine(
   p: number,
   ctx: RenderContext,
 ): number {
+  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -4185,6 +4186,20 @@ function renameLine(
     if (p < 0) return BAIL;
     out[p++] = 34;
   }
+  d.setUint32(p + 0, 0x6170222c, true);
+  d.setUint32(p + 4, 0x755f6874, true);
+  d.setUint32(p + 8, 0x6165726e, true);
+  d.setUint32(p + 12, 0x62616863, true);
+  d.setUint32(p + 16, 0x3a22656c, true);
+  p += 20;
+  if ((flags & 32768) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
   d.setUint32(p + 0, 0x6c66222c, true);
   d.setUint32(p + 4, 0x22736761, true);
   d.setUint32(p + 8, 0x3a, true);
@@ -4203,6 +4218,7 @@ function linkLine(
   p: number,
   ctx: RenderContext,
 ): number {
+  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -4264,6 +4280,20 @@ function linkLine(
     if (p < 0) return BAIL;
     out[p++] = 34;
   }
+  d.setUint32(p + 0, 0x6170222c, true);
+  d.setUint32(p + 4, 0x755f6874, true);
+  d.setUint32(p + 8, 0x6165726e, true);
+  d.setUint32(p + 12, 0x62616863, true);
+  d.setUint32(p + 16, 0x3a22656c, true);
+  p += 20;
+  if ((flags & 32768) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
   d.setUint32(p + 0, 0x6c66222c, true);
   d.setUint32(p + 4, 0x22736761, true);
   d.setUint32(p + 8, 0x3a, true);
@@ -4282,6 +4312,7 @@ function unlinkLine(
   p: number,
   ctx: RenderContext,
 ): number {
+  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -4312,6 +4343,20 @@ function unlinkLine(
     if (p < 0) return BAIL;
     out[p++] = 34;
   }
+  d.setUint32(p + 0, 0x6170222c, true);
+  d.setUint32(p + 4, 0x755f6874, true);
+  d.setUint32(p + 8, 0x6165726e, true);
+  d.setUint32(p + 12, 0x62616863, true);
+  d.setUint32(p + 16, 0x3a22656c, true);
+  p += 20;
+  if ((flags & 32768) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
   p = heap2(bytes, off, len, out, d, p, ctx);
   if (p < 0) return BAIL;
   return p;
@@ -4325,6 +4370,7 @@ function rmdirLine(
   p: number,
   ctx: RenderContext,
 ): number {
+  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -4354,6 +4400,20 @@ function rmdirLine(
     if (p < 0) return BAIL;
     out[p++] = 34;
   }
+  d.setUint32(p + 0, 0x6170222c, true);
+  d.setUint32(p + 4, 0x755f6874, true);
+  d.setUint32(p + 8, 0x6165726e, true);
+  d.setUint32(p + 12, 0x62616863, true);
+  d.setUint32(p + 16, 0x3a22656c, true);
+  p += 20;
+  if ((flags & 32768) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
   p = heap2(bytes, off, len, out, d, p, ctx);
   if (p < 0) return BAIL;
   return p;
@@ -4367,6 +4427,7 @@ function mountLine(
   p: number,
   ctx: RenderContext,
 ): number {
+  const flags = u32At(bytes, 124);
   d.setUint32(p + 0, 0x6373227b, true);
   d.setUint32(p + 4, 0x616d6568, true);
   d.setUint32(p + 8, 0x2c313a22, true);
@@ -4409,6 +4470,20 @@ function mountLine(
     p = jsonText(bytes, s, s + n, out, p);
     if (p < 0) return BAIL;
     out[p++] = 34;
+  }
+  d.setUint32(p + 0, 0x6170222c, true);
+  d.setUint32(p + 4, 0x755f6874, true);
+  d.setUint32(p + 8, 0x6165726e, true);
+  d.setUint32(p + 12, 0x62616863, true);
+  d.setUint32(p + 16, 0x3a22656c, true);
+  p += 20;
+  if ((flags & 32768) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
   }
   d.setUint32(p + 0, 0x7366222c, true);
   d.setUint32(p + 4, 0x7079745f, true);

@@ -136,6 +136,14 @@ export const pathFlags = (what: string): Array<Field<RecordEvent>> => [
   ),
 ];
 
+/** A record whose paths are resolved from names (rename, link, unlink, rmdir, mount): what they cannot show. */
+export const resolvedFlag = (): Field<RecordEvent> =>
+  recFlag(
+    "path_unreachable",
+    ds_flags.DS_F_PATH_UNREACHABLE,
+    "A relative name of this record was resolved from a directory outside the process's root (a dirfd or cwd from before a chroot): its path is the mount namespace's view, not one the process can see.",
+  );
+
 /** One of the record's strings, with its base64 twin. */
 export function recText(key: string, doc: string): Array<Field<RecordEvent>> {
   return text<RecordEvent>(key, doc, (ev) => recString(ev, key));

@@ -105,6 +105,7 @@ describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
     expect(e!.res).toBe(0);
     expect(e!.old_path).toBe(join(d, "sub", "a"));
     expect(e!.new_path).toBe(join(d, "sub", "b"));
+    expect(e!.path_unreachable).toBe(false);
     expect(existsSync(join(d, "sub", "b"))).toBe(true);
   }, 30_000);
 
@@ -190,8 +191,23 @@ describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
 
   test("the chroot's own files are reachable", async () => {
     const jail = tmp();
-    const { events, trigger } = await underAgent(IO_TRIGGER, "create_file", ["chroot-create", jail, "in"]);
+    const { events, trigger } = await underAgent(IO_TRIGGER, "create_file,rename", ["chroot-create", jail, "in"]);
     expect(only(events, "create_file", trigger)[0]!.path_unreachable).toBe(false);
+    expect(only(events, "rename", trigger)[0]!.path_unreachable).toBe(false);
+  }, 30_000);
+
+  test("a rename by names relative to a dirfd from before chroot: flagged path_unreachable", async () => {
+    const jail = tmp();
+    const outside = tmp();
+    writeFileSync(join(outside, "f"), "x");
+    const { events, trigger } = await underAgent(IO_TRIGGER, "rename", ["chroot-escape-rename", jail, outside, "f"]);
+    const [r] = only(events, "rename", trigger);
+    expect([r!.old_path, r!.new_path, r!.path_unreachable, r!.res]).toEqual([
+      join(outside, "f"),
+      join(outside, "f.moved"),
+      true,
+      0,
+    ]);
   }, 30_000);
 
   test("an exec of a program from outside the chroot (execveat on an fd from before it): flagged exe_unreachable", async () => {
