@@ -22,6 +22,7 @@ const DNS_ADDR = "127.0.2.53";
 let tcp4: Server;
 let tcp6: Server;
 let dns: { close(): void } | null = null;
+let dns6: { close(): void } | null = null;
 const port = (s: Server) => (s.address() as { port: number }).port;
 
 /** A reply to `q`: the question echoed; NXDOMAIN for nx.*, a compressed question name for bad.*. */
@@ -46,22 +47,26 @@ beforeAll(async () => {
   tcp4 = createServer((c) => c.destroy()).listen(0, "127.0.0.1");
   tcp6 = createServer((c) => c.destroy()).listen(0, "::1");
   await Promise.all([tcp4, tcp6].map((s) => new Promise((r) => s.once("listening", r))));
-  dns = await Bun.udpSocket({
-    hostname: DNS_ADDR,
-    port: 53,
-    socket: {
-      data(sock, data, p, addr) {
-        sock.send(reply(new Uint8Array(data)), p, addr);
+  const server = (hostname: string) =>
+    Bun.udpSocket({
+      hostname,
+      port: 53,
+      socket: {
+        data(sock, data, p, addr) {
+          sock.send(reply(new Uint8Array(data)), p, addr);
+        },
+        // A client that read one reply and left (sendmmsg's two queries) makes the next reply bounce: ICMP, ignored.
+        error() {},
       },
-      // A client that read one reply and left (sendmmsg's two queries) makes the next reply bounce: ICMP, ignored.
-      error() {},
-    },
-  });
+    });
+  dns = await server(DNS_ADDR);
+  dns6 = await server("::1");
 });
 afterAll(() => {
   tcp4?.close();
   tcp6?.close();
   dns?.close();
+  dns6?.close();
 });
 
 const num = (v: string | number | undefined) => Number(v);
@@ -173,6 +178,29 @@ describeKernel("network events (root)", { executables: [IO_TRIGGER, STORM, IOSTO
     expect(r!.rcode_name).toBe("NXDOMAIN");
     expect(r!.dip).toBe(DNS_ADDR);
     expect(r!.dport).toBe(53);
+  }, 30_000);
+
+  test("dns over IPv6 (sendto, unconnected): the query and its reply, with both ends", async () => {
+    const { out, events, trigger } = await underAgent(IO_TRIGGER, "dns", ["dns", "sendto", "::1", "six.example"]);
+    const evs = only(events, "dns", trigger);
+    const q = evs.find((e) => e.direction === "query");
+    const r = evs.find((e) => e.direction === "reply");
+    expect([q?.syscall, q?.name, q?.qtype_name, q?.family, q?.dip, q?.dport, q?.fd]).toEqual([
+      "sendto",
+      "six.example",
+      "A",
+      "inet6",
+      "::1",
+      53,
+      num(out.fd),
+    ]);
+    expect([r?.syscall, r?.name, r?.rcode_name, r?.dip, r?.dport]).toEqual([
+      "recvfrom",
+      "six.example",
+      "NOERROR",
+      "::1",
+      53,
+    ]);
   }, 30_000);
 
   test("dns with sendmmsg: both queries (A and AAAA), each its own record", async () => {
