@@ -6,11 +6,12 @@
  *   io-trigger connect tcp|udp ADDR PORT   connect(2) to ADDR (IPv4 or IPv6); TCP: blocking
  *   io-trigger bind ADDR                   a UDP socket bound to ADDR, port 0 (the kernel picks)
  *   io-trigger accept                      listen on 127.0.0.1, connect to it, accept(2) once
- *   io-trigger dns connected|sendto|sendmmsg|sendmmsg-mixed|sendmsg-decoy ADDR NAME
+ *   io-trigger dns connected|connected-recvmsg|sendto|sendmmsg|sendmmsg-mixed|sendmsg-decoy ADDR NAME
  *                                          one query for NAME (type A; sendmmsg: A then AAAA) to
  *                                          ADDR port 53 over UDP, then read one reply, as glibc does;
  *                                          sendmmsg-mixed: unconnected, the A query to port 9, AAAA to 53;
- *                                          sendmsg-decoy: connected, msg_name port 9 with msg_namelen 0
+ *                                          sendmsg-decoy: connected, msg_name port 9 with msg_namelen 0;
+ *                                          connected-recvmsg: the reply read with recvmsg
  *   io-trigger create PATH                 open(PATH, O_CREAT|O_WRONLY) (relative to the cwd)
  *   io-trigger mkfifo PATH                 mknodat(AT_FDCWD, PATH, S_IFIFO|0640)
  *   io-trigger renameat DIR OLD NEW        renameat(dirfd, OLD, dirfd, NEW) with dirfd = open(DIR)
@@ -164,6 +165,18 @@ static int cmd_dns(const char *mode, const char *addr, const char *name)
 	}
 	if (poll(&pfd, 1, 3000) != 1)
 		die("no reply");
+	if (!strcmp(mode, "connected-recvmsg")) {
+		/* The reply read as resolvers that use msghdrs read it. */
+		struct iovec riov = { reply, sizeof(reply) };
+		struct msghdr rh;
+
+		memset(&rh, 0, sizeof(rh));
+		rh.msg_iov = &riov;
+		rh.msg_iovlen = 1;
+		if (recvmsg(fd, &rh, 0) < 12)
+			die("recvmsg");
+		return 0;
+	}
 	if (recvfrom(fd, reply, sizeof(reply), 0, (struct sockaddr *)&from, &flen) < 12)
 		die("recvfrom");
 	return 0;

@@ -180,6 +180,27 @@ describeKernel("network events (root)", { executables: [IO_TRIGGER, STORM, IOSTO
     expect(r!.dport).toBe(53);
   }, 30_000);
 
+  test("dns reply read with recvmsg on a connected socket: name, type, rcode, both ends", async () => {
+    const { out, events, trigger } = await underAgent(IO_TRIGGER, "dns", [
+      "dns",
+      "connected-recvmsg",
+      DNS_ADDR,
+      "msg.example",
+    ]);
+    const r = only(events, "dns", trigger).find((e) => e.direction === "reply");
+    expect([r?.syscall, r?.name, r?.qtype_name, r?.rcode_name, r?.id, r?.dip, r?.dport, r?.sport, r?.fd]).toEqual([
+      "recvmsg",
+      "msg.example",
+      "A",
+      "NOERROR",
+      0x4d53,
+      DNS_ADDR,
+      53,
+      num(out.sport),
+      num(out.fd),
+    ]);
+  }, 30_000);
+
   test("dns over IPv6 (sendto, unconnected): the query and its reply, with both ends", async () => {
     const { out, events, trigger } = await underAgent(IO_TRIGGER, "dns", ["dns", "sendto", "::1", "six.example"]);
     const evs = only(events, "dns", trigger);
