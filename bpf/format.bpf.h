@@ -30,9 +30,14 @@ static __always_inline __u64 ds_lt(__u64 a, __u64 b)
  * verifier one path per combination (2^7 in emit_record, walked through the
  * rest of the serializer each); every use of the result is masked again.
  */
+static __always_inline __u32 ds_pick(__u32 v, __u32 max, __u64 over)
+{
+	return v ^ ((v ^ max) & (__u32)-over); /* over (0 or 1): max, else v */
+}
+
 static __always_inline __u32 ds_min(__u32 v, __u32 max)
 {
-	return v ^ ((v ^ max) & (__u32)-ds_lt(max, v));
+	return ds_pick(v, max, ds_lt(max, v));
 }
 
 /* Digits of v in decimal (1 for 0); max is the most v can have (10 for a u32, 20 for a u64). */
