@@ -345,12 +345,110 @@ function factor(e: Emitter, lines: LineParts[], span: Span, prefix: string): str
   return fns;
 }
 
+/**
+ * The run of a line that the renderer keeps by process (src/render/memo.ts):
+ * from the field after `tid` to `exe_memfd`, everything in between a function
+ * of the process alone. A storm's records repeat it; a hit copies it.
+ */
+const MEMO_FIRST = "ppid";
+const MEMO_LAST = "exe_memfd";
+
+/** The record bytes a step reads, as [start, end) ranges, and its string and flag inputs; null: not kept. */
+function inputs(st: Step, ranges: Array<[number, number]>, strings: number[]): number | null {
+  const size = (k: Kind) => (k === Kind.U8 ? 1 : k === Kind.U16 ? 2 : k === Kind.U64 || k === Kind.S64 ? 8 : 4);
+  switch (st.op) {
+    case Op.Dec64:
+    case Op.S64:
+      ranges.push([st.at, st.at + 8]);
+      return 0;
+    case Op.Small:
+    case Op.HeaderInt:
+      ranges.push([st.at, st.at + st.width]);
+      return 0;
+    case Op.Name:
+      ranges.push([st.at, st.at + 1]);
+      return 0;
+    case Op.Join:
+      for (const [at, width] of st.parts) ranges.push([at, at + width]);
+      return 0;
+    case Op.Enum:
+      ranges.push([st.at, st.at + size(st.kind)]);
+      if (st.condAt >= 0) ranges.push([st.condAt, st.condAt + size(st.condKind)]);
+      return 0;
+    case Op.Str:
+      strings.push(st.at);
+      return 0;
+    case Op.Flags:
+      return st.argsCut ? null : st.mask;
+    case Op.Absent:
+      // A check that sends the record to the general path: a kept run passed it.
+      if (st.dualOnly) ranges.push([ds_header.off.mode, ds_header.off.mode + 1]);
+      return st.mask;
+    case Op.Const:
+      return 0;
+    default:
+      return null;
+  }
+}
+
+/**
+ * Wraps the line's MEMO_FIRST..MEMO_LAST statements in a RunMemo lookup keyed
+ * by every byte they read, widened to whole words (more bytes in the key can
+ * only cost hits, never correctness). `runs`: each distinct run's spec and its
+ * constant's name, shared by the lines whose runs read the same bytes.
+ */
+function memoize(
+  e: Emitter,
+  steps: readonly Step[],
+  statements: string[],
+  pidAt: number | undefined,
+  runs: Map<string, string>,
+): void {
+  const top: Step[] = [];
+  for (let i = 0; i < steps.length; i++) {
+    top.push(steps[i]!);
+    if (steps[i]!.op === Op.Object || steps[i]!.op === Op.When) i += steps[i]!.skip;
+  }
+  const key = (st: Step) => new TextDecoder().decode(st.pre);
+  const first = top.findIndex((st) => key(st).endsWith(`"${MEMO_FIRST}":`));
+  const last = top.findIndex((st) => key(st).endsWith(`"${MEMO_LAST}":`));
+  if (first < 0 || last < first || pidAt === undefined) return;
+  const ranges: Array<[number, number]> = [];
+  const strings: number[] = [];
+  let mask = 0;
+  for (let i = first; i <= last; i++) {
+    const m = inputs(top[i]!, ranges, strings);
+    if (m === null) return;
+    mask |= m;
+  }
+  const words: Array<[number, number]> = [];
+  for (const [a, b] of ranges.map(([a, b]): [number, number] => [a & ~3, (b + 3) & ~3]).sort((x, y) => x[0] - y[0])) {
+    const prev = words[words.length - 1];
+    if (prev !== undefined && a <= prev[1]) prev[1] = Math.max(prev[1], b);
+    else words.push([a, b]);
+  }
+  const body = `${words.length}, ${words.flat().join(", ")}, ${strings.length}, ${strings.join(", ")}`;
+  let name = [...runs].find(([spec]) => spec.endsWith(`, ${body}`))?.[1];
+  if (name === undefined) {
+    name = `RUN_${runs.size + 1}`;
+    runs.set(`${runs.size + 1}, ${body}`, name);
+  }
+  const bits = mask === 0 ? "0" : `flags & ${mask}`;
+  const args = `${e.call("u32At", `bytes, ${pidAt}`)}, ${name}, ${bits}, bytes, off, len, out`;
+  const run =
+    `{ const q = ctx.memo.copy(${args}, p); if (q >= 0) p = q; else { const from = p;` +
+    `${statements.slice(first, last + 1).join("")}` +
+    `ctx.memo.keep(${args}, from, p); } }`;
+  statements.splice(first, last - first + 1, run);
+}
+
 /** The whole module. */
 export function generateRenderers(): string {
   const e = new Emitter();
   const fns: string[] = [];
   const lines: LineParts[] = [];
   const summaries: string[] = [];
+  const runs = new Map<string, string>();
   for (const spec of EVENTS) {
     const schema = schemaFor(spec.name);
     const name = spec.name.replace(/_(.)/g, (_, c: string) => c.toUpperCase());
@@ -360,6 +458,7 @@ export function generateRenderers(): string {
     const before = e.constants;
     const statements = [...e.statements(c.steps, 0, c.steps.length), e.bytes(c.tail)];
     if (e.constants - before > MAX_CONSTANT_BYTES) throw new Error(`${name}: ${e.constants - before} constant bytes`);
+    memoize(e, c.steps, statements, spec.struct.off.pid, runs);
     const time = statements.findIndex((s) => s.includes("ctx.time("));
     lines.push({ name: `${name}Line`, type: spec.type, flagsAt, statements, from: time + 1 });
     if (schema.summaryParts !== undefined) {
@@ -397,6 +496,7 @@ export function generateRenderers(): string {
     "// biome-ignore-all lint/correctness/noUnusedFunctionParameters: every renderer has the one signature",
     ...imports,
     "",
+    ...[...runs].map(([spec, name]) => `const ${name} = new Int32Array([${spec}]);`),
     ...shared,
     ...fns,
     "",

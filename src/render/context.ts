@@ -4,6 +4,8 @@
  * type and output, which writes a record's line from its bytes, and what it
  * asks of the renderer that calls it.
  */
+import type { RunMemo } from "./memo.ts";
+
 /** What a generated renderer asks of its LineRenderer. */
 export interface RenderContext {
   /** The host name as a JSON string, quotes included. */
@@ -14,6 +16,8 @@ export interface RenderContext {
   time(bytes: Uint8Array, out: Uint8Array, p: number): number;
   /** The argv area as a JSON array at `p`: the end, or BAIL. */
   args(bytes: Uint8Array, s: number, n: number, out: Uint8Array, p: number): number;
+  /** The process's runs of fields, as last rendered (memo.ts). */
+  readonly memo: RunMemo;
 }
 
 /**

@@ -22,6 +22,7 @@ import { u64At } from "./compile.ts";
 import type { Generated, RenderContext } from "./context.ts";
 import { jsonLine, tableRow, tableWidth } from "./event.ts";
 import { LINES, SUMMARIES } from "./lines.gen.ts";
+import { RunMemo } from "./memo.ts";
 import { BAIL, jsonText, plainEnd, put, validUtf8, writeDec } from "./writers.ts";
 
 const enc = new TextEncoder();
@@ -79,6 +80,7 @@ export class LineRenderer implements RenderContext {
   private lastSec = -1;
   private readonly datePrefix = new Uint8Array(19);
   private readonly walk: ArgWalk = { count: 0, cut: false };
+  readonly memo = new RunMemo();
 
   constructor(readonly opts: LineOptions) {
     this.host = opts.host ?? hostname();

@@ -17,112 +17,8 @@ import {
   writeOctal,
 } from "./writers.ts";
 
+const RUN_1 = new Int32Array([1, 3, 40, 108, 112, 124, 128, 136, 4, 0, 1, 2, 3]);
 function common1(
-  bytes: Uint8Array,
-  off: Int32Array,
-  len: Int32Array,
-  out: Uint8Array,
-  d: DataView,
-  p: number,
-  ctx: RenderContext,
-): number {
-  d.setUint32(p + 0, 0x746b222c, true);
-  d.setUint32(p + 4, 0x5f656d69, true);
-  d.setUint32(p + 8, 0x3a22736e, true);
-  p += 12;
-  {
-    const v = u64At(bytes, 8);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7063222c, true);
-  d.setUint32(p + 4, 0x3a2275, true);
-  p += 7;
-  p = writeDec(out, p, u32At(bytes, 32));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 104));
-  d.setUint32(p + 0, 0x6974222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
-  {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  return p;
-}
-function common2(
   bytes: Uint8Array,
   off: Int32Array,
   len: Int32Array,
@@ -231,8 +127,8 @@ function common2(
   d.setUint32(p + 8, 0x3a22656d, true);
   p += 12;
   {
-    const s = off[1]!;
-    const n = len[1]!;
+    const s = off[6]!;
+    const n = len[6]!;
     out[p++] = 34;
     p = jsonText(bytes, s, s + n, out, p);
     if (p < 0) return BAIL;
@@ -283,30 +179,33 @@ function common2(
   d.setUint32(p + 8, 0x3a226565, true);
   p += 12;
   {
-    const s = off[2]!;
-    const n = len[2]!;
+    const s = off[7]!;
+    const n = len[7]!;
     out[p++] = 34;
     p = jsonText(bytes, s, s + n, out, p);
     if (p < 0) return BAIL;
     out[p++] = 34;
   }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
+  d.setUint32(p + 0, 0x6966222c, true);
+  d.setUint32(p + 4, 0x616e656c, true);
+  d.setUint32(p + 8, 0x3a22656d, true);
+  p += 12;
   {
-    const s = off[3]!;
-    const n = len[3]!;
+    const s = off[1]!;
+    const n = len[1]!;
     out[p++] = 34;
     p = jsonText(bytes, s, s + n, out, p);
     if (p < 0) return BAIL;
     out[p++] = 34;
   }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
+  d.setUint32(p + 0, 0x6966222c, true);
+  d.setUint32(p + 4, 0x616e656c, true);
+  d.setUint32(p + 8, 0x745f656d, true);
+  d.setUint32(p + 12, 0x636e7572, true);
+  d.setUint32(p + 16, 0x64657461, true);
+  d.setUint32(p + 20, 0x3a22, true);
+  p += 22;
+  if ((flags & 64) !== 0) {
     d.setUint32(p + 0, 0x65757274, true);
     p += 4;
   } else {
@@ -314,18 +213,220 @@ function common2(
     d.setUint32(p + 4, 0x65, true);
     p += 5;
   }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
+  return p;
+}
+function common2(
+  bytes: Uint8Array,
+  off: Int32Array,
+  len: Int32Array,
+  out: Uint8Array,
+  d: DataView,
+  p: number,
+  ctx: RenderContext,
+): number {
+  const flags = u32At(bytes, 124);
+  d.setUint32(p + 0, 0x746b222c, true);
+  d.setUint32(p + 4, 0x5f656d69, true);
+  d.setUint32(p + 8, 0x3a22736e, true);
+  p += 12;
+  {
+    const v = u64At(bytes, 8);
+    if (v < 0) return BAIL;
+    out[p++] = 34;
+    p = writeDec(out, p, v);
+    out[p++] = 34;
+  }
+  d.setUint32(p + 0, 0x7063222c, true);
+  d.setUint32(p + 4, 0x3a2275, true);
+  p += 7;
+  p = writeDec(out, p, u32At(bytes, 32));
+  d.setUint32(p + 0, 0x6970222c, true);
+  d.setUint32(p + 4, 0x3a2264, true);
+  p += 7;
+  p = writeNum(out, p, u32At(bytes, 104));
+  d.setUint32(p + 0, 0x6974222c, true);
+  d.setUint32(p + 4, 0x3a2264, true);
+  p += 7;
+  p = writeNum(out, p, u32At(bytes, 108));
+  {
+    const q = ctx.memo.copy(u32At(bytes, 104), RUN_1, flags & 768, bytes, off, len, out, p);
+    if (q >= 0) p = q;
+    else {
+      const from = p;
+      d.setUint32(p + 0, 0x7070222c, true);
+      d.setUint32(p + 4, 0x3a226469, true);
+      p += 8;
+      p = writeNum(out, p, u32At(bytes, 112));
+      d.setUint32(p + 0, 0x6975222c, true);
+      d.setUint32(p + 4, 0x3a2264, true);
+      p += 7;
+      p = writeNum(out, p, u32At(bytes, 116));
+      d.setUint32(p + 0, 0x6967222c, true);
+      d.setUint32(p + 4, 0x3a2264, true);
+      p += 7;
+      p = writeNum(out, p, u32At(bytes, 120));
+      d.setUint32(p + 0, 0x6f63222c, true);
+      d.setUint32(p + 4, 0x3a226d6d, true);
+      p += 8;
+      {
+        const s = off[0]!;
+        const n = len[0]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x6763222c, true);
+      d.setUint32(p + 4, 0x70756f72, true);
+      d.setUint32(p + 8, 0x2264695f, true);
+      d.setUint32(p + 12, 0x3a, true);
+      p += 13;
+      {
+        const v = u64At(bytes, 128);
+        if (v < 0) return BAIL;
+        out[p++] = 34;
+        p = writeDec(out, p, v);
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x7565222c, true);
+      d.setUint32(p + 4, 0x3a226469, true);
+      p += 8;
+      p = writeNum(out, p, u32At(bytes, 40));
+      d.setUint32(p + 0, 0x6765222c, true);
+      d.setUint32(p + 4, 0x3a226469, true);
+      p += 8;
+      p = writeNum(out, p, u32At(bytes, 44));
+      d.setUint32(p + 0, 0x6770222c, true);
+      d.setUint32(p + 4, 0x3a226469, true);
+      p += 8;
+      p = writeNum(out, p, u32At(bytes, 48));
+      d.setUint32(p + 0, 0x6973222c, true);
+      d.setUint32(p + 4, 0x3a2264, true);
+      p += 7;
+      p = writeNum(out, p, u32At(bytes, 52));
+      d.setUint32(p + 0, 0x6573222c, true);
+      d.setUint32(p + 4, 0x6f697373, true);
+      d.setUint32(p + 8, 0x2264696e, true);
+      d.setUint32(p + 12, 0x3a, true);
+      p += 13;
+      p = writeNum(out, p, u32At(bytes, 56));
+      d.setUint32(p + 0, 0x7561222c, true);
+      d.setUint32(p + 4, 0x3a226469, true);
+      p += 8;
+      p = writeNum(out, p, u32At(bytes, 60));
+      d.setUint32(p + 0, 0x6970222c, true);
+      d.setUint32(p + 4, 0x5f736e64, true);
+      d.setUint32(p + 8, 0x3a226469, true);
+      p += 12;
+      p = writeNum(out, p, u32At(bytes, 64));
+      d.setUint32(p + 0, 0x6e6d222c, true);
+      d.setUint32(p + 4, 0x5f736e74, true);
+      d.setUint32(p + 8, 0x3a226469, true);
+      p += 12;
+      p = writeNum(out, p, u32At(bytes, 68));
+      d.setUint32(p + 0, 0x6f6e222c, true);
+      d.setUint32(p + 4, 0x616e6564, true);
+      d.setUint32(p + 8, 0x3a22656d, true);
+      p += 12;
+      {
+        const s = off[1]!;
+        const n = len[1]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x7865222c, true);
+      d.setUint32(p + 4, 0x695f6365, true);
+      d.setUint32(p + 8, 0x3a2264, true);
+      p += 11;
+      out[p++] = 34;
+      {
+        const v = u64At(bytes, 72);
+        if (v < 0) return BAIL;
+        p = writeDec(out, p, v);
+      }
+      out[p++] = 58;
+      p = writeDec(out, p, u32At(bytes, 104));
+      out[p++] = 58;
+      {
+        const v = u64At(bytes, 80);
+        if (v < 0) return BAIL;
+        p = writeDec(out, p, v);
+      }
+      out[p++] = 34;
+      d.setUint32(p + 0, 0x6170222c, true);
+      d.setUint32(p + 4, 0x746e6572, true);
+      d.setUint32(p + 8, 0x6578655f, true);
+      d.setUint32(p + 12, 0x64695f63, true);
+      d.setUint32(p + 16, 0x3a22, true);
+      p += 18;
+      out[p++] = 34;
+      {
+        const v = u64At(bytes, 88);
+        if (v < 0) return BAIL;
+        p = writeDec(out, p, v);
+      }
+      out[p++] = 58;
+      p = writeDec(out, p, u32At(bytes, 112));
+      out[p++] = 58;
+      {
+        const v = u64At(bytes, 96);
+        if (v < 0) return BAIL;
+        p = writeDec(out, p, v);
+      }
+      out[p++] = 34;
+      d.setUint32(p + 0, 0x6970222c, true);
+      d.setUint32(p + 4, 0x72745f64, true);
+      d.setUint32(p + 8, 0x3a226565, true);
+      p += 12;
+      {
+        const s = off[2]!;
+        const n = len[2]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x7865222c, true);
+      d.setUint32(p + 4, 0x3a2265, true);
+      p += 7;
+      {
+        const s = off[3]!;
+        const n = len[3]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x7865222c, true);
+      d.setUint32(p + 4, 0x65645f65, true);
+      d.setUint32(p + 8, 0x6574656c, true);
+      d.setUint32(p + 12, 0x3a2264, true);
+      p += 15;
+      if ((flags & 256) !== 0) {
+        d.setUint32(p + 0, 0x65757274, true);
+        p += 4;
+      } else {
+        d.setUint32(p + 0, 0x736c6166, true);
+        d.setUint32(p + 4, 0x65, true);
+        p += 5;
+      }
+      d.setUint32(p + 0, 0x7865222c, true);
+      d.setUint32(p + 4, 0x656d5f65, true);
+      d.setUint32(p + 8, 0x2264666d, true);
+      d.setUint32(p + 12, 0x3a, true);
+      p += 13;
+      if ((flags & 512) !== 0) {
+        d.setUint32(p + 0, 0x65757274, true);
+        p += 4;
+      } else {
+        d.setUint32(p + 0, 0x736c6166, true);
+        d.setUint32(p + 4, 0x65, true);
+        p += 5;
+      }
+      ctx.memo.keep(u32At(bytes, 104), RUN_1, flags & 768, bytes, off, len, out, from, p);
+    }
   }
   d.setUint32(p + 0, 0x7274222c, true);
   d.setUint32(p + 4, 0x61636e75, true);
@@ -375,177 +476,185 @@ function common3(
   d.setUint32(p + 4, 0x3a2264, true);
   p += 7;
   p = writeNum(out, p, u32At(bytes, 108));
-  d.setUint32(p + 0, 0x7070222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 112));
-  d.setUint32(p + 0, 0x6975222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 116));
-  d.setUint32(p + 0, 0x6967222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 120));
-  d.setUint32(p + 0, 0x6f63222c, true);
-  d.setUint32(p + 4, 0x3a226d6d, true);
-  p += 8;
   {
-    const s = off[0]!;
-    const n = len[0]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[2]!;
-    const n = len[2]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
+    const q = ctx.memo.copy(u32At(bytes, 104), RUN_1, flags & 768, bytes, off, len, out, p);
+    if (q >= 0) p = q;
+    else {
+      const from = p;
+      d.setUint32(p + 0, 0x7070222c, true);
+      d.setUint32(p + 4, 0x3a226469, true);
+      p += 8;
+      p = writeNum(out, p, u32At(bytes, 112));
+      d.setUint32(p + 0, 0x6975222c, true);
+      d.setUint32(p + 4, 0x3a2264, true);
+      p += 7;
+      p = writeNum(out, p, u32At(bytes, 116));
+      d.setUint32(p + 0, 0x6967222c, true);
+      d.setUint32(p + 4, 0x3a2264, true);
+      p += 7;
+      p = writeNum(out, p, u32At(bytes, 120));
+      d.setUint32(p + 0, 0x6f63222c, true);
+      d.setUint32(p + 4, 0x3a226d6d, true);
+      p += 8;
+      {
+        const s = off[0]!;
+        const n = len[0]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x6763222c, true);
+      d.setUint32(p + 4, 0x70756f72, true);
+      d.setUint32(p + 8, 0x2264695f, true);
+      d.setUint32(p + 12, 0x3a, true);
+      p += 13;
+      {
+        const v = u64At(bytes, 128);
+        if (v < 0) return BAIL;
+        out[p++] = 34;
+        p = writeDec(out, p, v);
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x7565222c, true);
+      d.setUint32(p + 4, 0x3a226469, true);
+      p += 8;
+      p = writeNum(out, p, u32At(bytes, 40));
+      d.setUint32(p + 0, 0x6765222c, true);
+      d.setUint32(p + 4, 0x3a226469, true);
+      p += 8;
+      p = writeNum(out, p, u32At(bytes, 44));
+      d.setUint32(p + 0, 0x6770222c, true);
+      d.setUint32(p + 4, 0x3a226469, true);
+      p += 8;
+      p = writeNum(out, p, u32At(bytes, 48));
+      d.setUint32(p + 0, 0x6973222c, true);
+      d.setUint32(p + 4, 0x3a2264, true);
+      p += 7;
+      p = writeNum(out, p, u32At(bytes, 52));
+      d.setUint32(p + 0, 0x6573222c, true);
+      d.setUint32(p + 4, 0x6f697373, true);
+      d.setUint32(p + 8, 0x2264696e, true);
+      d.setUint32(p + 12, 0x3a, true);
+      p += 13;
+      p = writeNum(out, p, u32At(bytes, 56));
+      d.setUint32(p + 0, 0x7561222c, true);
+      d.setUint32(p + 4, 0x3a226469, true);
+      p += 8;
+      p = writeNum(out, p, u32At(bytes, 60));
+      d.setUint32(p + 0, 0x6970222c, true);
+      d.setUint32(p + 4, 0x5f736e64, true);
+      d.setUint32(p + 8, 0x3a226469, true);
+      p += 12;
+      p = writeNum(out, p, u32At(bytes, 64));
+      d.setUint32(p + 0, 0x6e6d222c, true);
+      d.setUint32(p + 4, 0x5f736e74, true);
+      d.setUint32(p + 8, 0x3a226469, true);
+      p += 12;
+      p = writeNum(out, p, u32At(bytes, 68));
+      d.setUint32(p + 0, 0x6f6e222c, true);
+      d.setUint32(p + 4, 0x616e6564, true);
+      d.setUint32(p + 8, 0x3a22656d, true);
+      p += 12;
+      {
+        const s = off[1]!;
+        const n = len[1]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x7865222c, true);
+      d.setUint32(p + 4, 0x695f6365, true);
+      d.setUint32(p + 8, 0x3a2264, true);
+      p += 11;
+      out[p++] = 34;
+      {
+        const v = u64At(bytes, 72);
+        if (v < 0) return BAIL;
+        p = writeDec(out, p, v);
+      }
+      out[p++] = 58;
+      p = writeDec(out, p, u32At(bytes, 104));
+      out[p++] = 58;
+      {
+        const v = u64At(bytes, 80);
+        if (v < 0) return BAIL;
+        p = writeDec(out, p, v);
+      }
+      out[p++] = 34;
+      d.setUint32(p + 0, 0x6170222c, true);
+      d.setUint32(p + 4, 0x746e6572, true);
+      d.setUint32(p + 8, 0x6578655f, true);
+      d.setUint32(p + 12, 0x64695f63, true);
+      d.setUint32(p + 16, 0x3a22, true);
+      p += 18;
+      out[p++] = 34;
+      {
+        const v = u64At(bytes, 88);
+        if (v < 0) return BAIL;
+        p = writeDec(out, p, v);
+      }
+      out[p++] = 58;
+      p = writeDec(out, p, u32At(bytes, 112));
+      out[p++] = 58;
+      {
+        const v = u64At(bytes, 96);
+        if (v < 0) return BAIL;
+        p = writeDec(out, p, v);
+      }
+      out[p++] = 34;
+      d.setUint32(p + 0, 0x6970222c, true);
+      d.setUint32(p + 4, 0x72745f64, true);
+      d.setUint32(p + 8, 0x3a226565, true);
+      p += 12;
+      {
+        const s = off[2]!;
+        const n = len[2]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x7865222c, true);
+      d.setUint32(p + 4, 0x3a2265, true);
+      p += 7;
+      {
+        const s = off[3]!;
+        const n = len[3]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x7865222c, true);
+      d.setUint32(p + 4, 0x65645f65, true);
+      d.setUint32(p + 8, 0x6574656c, true);
+      d.setUint32(p + 12, 0x3a2264, true);
+      p += 15;
+      if ((flags & 256) !== 0) {
+        d.setUint32(p + 0, 0x65757274, true);
+        p += 4;
+      } else {
+        d.setUint32(p + 0, 0x736c6166, true);
+        d.setUint32(p + 4, 0x65, true);
+        p += 5;
+      }
+      d.setUint32(p + 0, 0x7865222c, true);
+      d.setUint32(p + 4, 0x656d5f65, true);
+      d.setUint32(p + 8, 0x2264666d, true);
+      d.setUint32(p + 12, 0x3a, true);
+      p += 13;
+      if ((flags & 512) !== 0) {
+        d.setUint32(p + 0, 0x65757274, true);
+        p += 4;
+      } else {
+        d.setUint32(p + 0, 0x736c6166, true);
+        d.setUint32(p + 4, 0x65, true);
+        p += 5;
+      }
+      ctx.memo.keep(u32At(bytes, 104), RUN_1, flags & 768, bytes, off, len, out, from, p);
+    }
   }
   d.setUint32(p + 0, 0x7274222c, true);
   d.setUint32(p + 4, 0x61636e75, true);
@@ -2054,97 +2163,6 @@ function execLine(
   if (p < 0) return BAIL;
   p = common1(bytes, off, len, out, d, p, ctx);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[6]!;
-    const n = len[6]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[7]!;
-    const n = len[7]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6966222c, true);
-  d.setUint32(p + 4, 0x616e656c, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6966222c, true);
-  d.setUint32(p + 4, 0x616e656c, true);
-  d.setUint32(p + 8, 0x745f656d, true);
-  d.setUint32(p + 12, 0x636e7572, true);
-  d.setUint32(p + 16, 0x64657461, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  if ((flags & 64) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
   d.setUint32(p + 0, 0x7261222c, true);
   d.setUint32(p + 4, 0x3a227367, true);
   p += 8;
@@ -3110,97 +3128,6 @@ function usermodeHelperLine(
   if (p < 0) return BAIL;
   p = common1(bytes, off, len, out, d, p, ctx);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[6]!;
-    const n = len[6]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[7]!;
-    const n = len[7]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6966222c, true);
-  d.setUint32(p + 4, 0x616e656c, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6966222c, true);
-  d.setUint32(p + 4, 0x616e656c, true);
-  d.setUint32(p + 8, 0x745f656d, true);
-  d.setUint32(p + 12, 0x636e7572, true);
-  d.setUint32(p + 16, 0x64657461, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  if ((flags & 64) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
   d.setUint32(p + 0, 0x7261222c, true);
   d.setUint32(p + 4, 0x3a227367, true);
   p += 8;
@@ -4620,97 +4547,6 @@ function floodLine(
   if (p < 0) return BAIL;
   p = common1(bytes, off, len, out, d, p, ctx);
   if (p < 0) return BAIL;
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[6]!;
-    const n = len[6]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x695f6365, true);
-  d.setUint32(p + 8, 0x3a2264, true);
-  p += 11;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 72);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 104));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 80);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x746e6572, true);
-  d.setUint32(p + 8, 0x6578655f, true);
-  d.setUint32(p + 12, 0x64695f63, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  out[p++] = 34;
-  {
-    const v = u64At(bytes, 88);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 58;
-  p = writeDec(out, p, u32At(bytes, 112));
-  out[p++] = 58;
-  {
-    const v = u64At(bytes, 96);
-    if (v < 0) return BAIL;
-    p = writeDec(out, p, v);
-  }
-  out[p++] = 34;
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x72745f64, true);
-  d.setUint32(p + 8, 0x3a226565, true);
-  p += 12;
-  {
-    const s = off[7]!;
-    const n = len[7]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6966222c, true);
-  d.setUint32(p + 4, 0x616e656c, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6966222c, true);
-  d.setUint32(p + 4, 0x616e656c, true);
-  d.setUint32(p + 8, 0x745f656d, true);
-  d.setUint32(p + 12, 0x636e7572, true);
-  d.setUint32(p + 16, 0x64657461, true);
-  d.setUint32(p + 20, 0x3a22, true);
-  p += 22;
-  if ((flags & 64) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
   d.setUint32(p + 0, 0x7261222c, true);
   d.setUint32(p + 4, 0x3a227367, true);
   p += 8;

@@ -8,7 +8,7 @@
  */
 import { hostname } from "node:os";
 import { EVENTS, type EventSpec, memberAt } from "../wire/events.ts";
-import { ds_exec, ds_flags, ds_header, ds_level, ds_wire_const } from "../wire/layout.gen.ts";
+import { ds_common, ds_exec, ds_flags, ds_header, ds_level, ds_wire_const } from "../wire/layout.gen.ts";
 import { Encoding, type EventName, Mode, Transport } from "../wire/names.ts";
 
 const enc = new TextEncoder();
@@ -319,7 +319,7 @@ function execRecords(spec: EventSpec, opts: WarmUpOptions): Uint8Array[] {
 }
 
 /**
- * The warm-up's records: exec's four, then two of each other type selected.
+ * The warm-up's records: exec's four, then each other type's variants, twice each (above).
  * Exec is what a storm is made of, so its records are repeated to be at least
  * half of them: the warm-up renders a fixed number in all, whatever the mix.
  */
@@ -327,6 +327,7 @@ export function warmUpRecords(opts: WarmUpOptions = {}): Uint8Array[] {
   const events = opts.events ?? ["exec"];
   const execs = execRecords(EVENTS.find((e) => e.name === "exec")!, opts);
   const others: Uint8Array[] = [];
+  let flip = false;
   for (const spec of EVENTS) {
     if (spec.name === "exec" || !events.includes(spec.name)) continue;
     if (spec.struct === ds_exec) {
@@ -335,6 +336,7 @@ export function warmUpRecords(opts: WarmUpOptions = {}): Uint8Array[] {
     }
     const variants = WARM_RECORDS[spec.name];
     if (variants === undefined) throw new Error(`no warm-up records for ${spec.name}`);
+    flip = !flip;
     variants.forEach((w, v) => {
       const text: Record<string, string> = {
         comm: opts.comm !== undefined && v === 0 ? opts.comm : WARM_TEXT.comm![v + 1]!,
@@ -344,7 +346,15 @@ export function warmUpRecords(opts: WarmUpOptions = {}): Uint8Array[] {
         ...w.text,
       };
       const members = { ...scalars(v + 1, opts, v === 0), flags: F.DS_F_SLOT1_INTACT, ...w.members };
-      others.push(build(spec, v + 1, opts, text, members, w.addrs));
+      const b = build(spec, v + 1, opts, text, members, w.addrs);
+      // The renderer keeps a process's run of fields (memo.ts): each record twice, every other
+      // type with another exec_seq, so the warm-up renders that run as often as it copies it.
+      const twin = b.slice();
+      if (flip) {
+        const at = spec.struct.off.common! + ds_common.off.exec_seq;
+        for (const x of [b, twin]) x[at] = x[at]! ^ 1;
+      }
+      others.push(b, twin);
     });
   }
   const out = [...execs];
