@@ -346,12 +346,20 @@ function factor(e: Emitter, lines: LineParts[], span: Span, prefix: string): str
 }
 
 /**
- * The run of a line that the renderer keeps by process (src/render/memo.ts):
- * from the field after `tid` to `exe_memfd`, everything in between a function
- * of the process alone. A storm's records repeat it; a hit copies it.
+ * The runs of a line that the renderer keeps (src/render/memo.ts): fields
+ * that repeat from one record to the next of a process, or of the children of
+ * one parent, looked up by that pid. A syscall record's run from `ppid` to
+ * `exe_memfd` is its process's (ids, names, exec ids, pid_tree, exe); an
+ * exec's `cgroup_id`..`nodename` and `cwd`..`path_truncated` are what a
+ * parent's children share (namespaces, the executable, inherited fds). Where
+ * two overlap, the first of this list that the line can keep wins (exec's
+ * `ppid`..`exe_memfd` holds argv, which is not kept: its other two are).
  */
-const MEMO_FIRST = "ppid";
-const MEMO_LAST = "exe_memfd";
+const MEMO_RUNS: ReadonlyArray<{ first: string; last: string; by: "pid" | "ppid" }> = [
+  { first: "ppid", last: "exe_memfd", by: "pid" },
+  { first: "cgroup_id", last: "nodename", by: "ppid" },
+  { first: "cwd", last: "path_truncated", by: "ppid" },
+];
 
 /** The record bytes a step reads, as [start, end) ranges, and its string and flag inputs; null: not kept. */
 function inputs(st: Step, ranges: Array<[number, number]>, strings: number[]): number | null {
@@ -392,16 +400,17 @@ function inputs(st: Step, ranges: Array<[number, number]>, strings: number[]): n
 }
 
 /**
- * Wraps the line's MEMO_FIRST..MEMO_LAST statements in a RunMemo lookup keyed
- * by every byte they read, widened to whole words (more bytes in the key can
- * only cost hits, never correctness). `runs`: each distinct run's spec and its
- * constant's name, shared by the lines whose runs read the same bytes.
+ * Wraps each of the line's MEMO_RUNS in a RunMemo lookup keyed by every byte
+ * the run reads, widened to whole words (more bytes in the key can only cost
+ * hits, never correctness). `runs`: each distinct run's spec (its bank, then
+ * what it reads) and its constant's name, shared by the lines whose runs read
+ * the same bytes by the same pid.
  */
 function memoize(
   e: Emitter,
   steps: readonly Step[],
   statements: string[],
-  pidAt: number | undefined,
+  off: Readonly<Record<string, number>>,
   runs: Map<string, string>,
 ): void {
   const top: Step[] = [];
@@ -410,36 +419,54 @@ function memoize(
     if (steps[i]!.op === Op.Object || steps[i]!.op === Op.When) i += steps[i]!.skip;
   }
   const key = (st: Step) => new TextDecoder().decode(st.pre);
-  const first = top.findIndex((st) => key(st).endsWith(`"${MEMO_FIRST}":`));
-  const last = top.findIndex((st) => key(st).endsWith(`"${MEMO_LAST}":`));
-  if (first < 0 || last < first || pidAt === undefined) return;
-  const ranges: Array<[number, number]> = [];
-  const strings: number[] = [];
-  let mask = 0;
-  for (let i = first; i <= last; i++) {
-    const m = inputs(top[i]!, ranges, strings);
-    if (m === null) return;
-    mask |= m;
+  const at = (name: string) => top.findIndex((st) => key(st).endsWith(`"${name}":`));
+  const chosen: Array<{
+    first: number;
+    last: number;
+    by: string;
+    ranges: Array<[number, number]>;
+    strings: number[];
+    mask: number;
+  }> = [];
+  for (const { first: f, last: l, by } of MEMO_RUNS) {
+    const first = at(f);
+    const last = at(l);
+    if (first < 0 || last < first || off[by] === undefined) continue;
+    if (chosen.some((c) => first <= c.last && c.first <= last)) continue;
+    const ranges: Array<[number, number]> = [];
+    const strings: number[] = [];
+    let mask = 0;
+    let kept = true;
+    for (let i = first; i <= last && kept; i++) {
+      const m = inputs(top[i]!, ranges, strings);
+      if (m === null) kept = false;
+      else mask |= m;
+    }
+    if (kept) chosen.push({ first, last, by, ranges, strings, mask });
   }
-  const words: Array<[number, number]> = [];
-  for (const [a, b] of ranges.map(([a, b]): [number, number] => [a & ~3, (b + 3) & ~3]).sort((x, y) => x[0] - y[0])) {
-    const prev = words[words.length - 1];
-    if (prev !== undefined && a <= prev[1]) prev[1] = Math.max(prev[1], b);
-    else words.push([a, b]);
+  // From the end, so that each splice leaves the statements of the runs before it where they were.
+  for (const { first, last, by, ranges, strings, mask } of chosen.sort((x, y) => y.first - x.first)) {
+    const words: Array<[number, number]> = [];
+    for (const [a, b] of ranges.map(([a, b]): [number, number] => [a & ~3, (b + 3) & ~3]).sort((x, y) => x[0] - y[0])) {
+      const prev = words[words.length - 1];
+      if (prev !== undefined && a <= prev[1]) prev[1] = Math.max(prev[1], b);
+      else words.push([a, b]);
+    }
+    const body = `${words.length}, ${words.flat().join(", ")}, ${strings.length}, ${strings.join(", ")}`;
+    const id = `${by}: ${body}`;
+    let name = runs.get(id);
+    if (name === undefined) {
+      name = `RUN_${runs.size}`;
+      runs.set(id, name);
+    }
+    const bits = mask === 0 ? "0" : `flags & ${mask}`;
+    const args = `${e.call("u32At", `bytes, ${off[by]}`)}, ${name}, ${bits}, bytes, off, len, out`;
+    const run =
+      `{ const q = ctx.memo.copy(${args}, p); if (q >= 0) p = q; else { const from = p;` +
+      `${statements.slice(first, last + 1).join("")}` +
+      `ctx.memo.keep(${args}, from, p); } }`;
+    statements.splice(first, last - first + 1, run);
   }
-  const body = `${words.length}, ${words.flat().join(", ")}, ${strings.length}, ${strings.join(", ")}`;
-  let name = [...runs].find(([spec]) => spec.endsWith(`, ${body}`))?.[1];
-  if (name === undefined) {
-    name = `RUN_${runs.size + 1}`;
-    runs.set(`${runs.size + 1}, ${body}`, name);
-  }
-  const bits = mask === 0 ? "0" : `flags & ${mask}`;
-  const args = `${e.call("u32At", `bytes, ${pidAt}`)}, ${name}, ${bits}, bytes, off, len, out`;
-  const run =
-    `{ const q = ctx.memo.copy(${args}, p); if (q >= 0) p = q; else { const from = p;` +
-    `${statements.slice(first, last + 1).join("")}` +
-    `ctx.memo.keep(${args}, from, p); } }`;
-  statements.splice(first, last - first + 1, run);
 }
 
 /** The whole module. */
@@ -458,7 +485,7 @@ export function generateRenderers(): string {
     const before = e.constants;
     const statements = [...e.statements(c.steps, 0, c.steps.length), e.bytes(c.tail)];
     if (e.constants - before > MAX_CONSTANT_BYTES) throw new Error(`${name}: ${e.constants - before} constant bytes`);
-    memoize(e, c.steps, statements, spec.struct.off.pid, runs);
+    memoize(e, c.steps, statements, spec.struct.off, runs);
     const time = statements.findIndex((s) => s.includes("ctx.time("));
     lines.push({ name: `${name}Line`, type: spec.type, flagsAt, statements, from: time + 1 });
     if (schema.summaryParts !== undefined) {
@@ -496,9 +523,14 @@ export function generateRenderers(): string {
     "// biome-ignore-all lint/correctness/noUnusedFunctionParameters: every renderer has the one signature",
     ...imports,
     "",
-    ...[...runs].map(([spec, name]) => `const ${name} = new Int32Array([${spec}]);`),
+    ...[...runs].map(
+      ([id, name], bank) => `const ${name} = new Int32Array([${bank}, ${id.slice(id.indexOf(":") + 2)}]);`,
+    ),
     ...shared,
     ...fns,
+    "",
+    "/** How many runs the renderers keep (RunMemo's banks). */",
+    `export const RUN_BANKS = ${runs.size};`,
     "",
     "/** Each record type's NDJSON line renderer, by type. */",
     `export const LINES: Readonly<Record<number, Generated>> = {\n${lines.map((l) => `  ${l.type}: ${l.name},`).join("\n")}\n};`,

@@ -82,8 +82,8 @@ export interface SessionCounts {
 }
 
 const H = ds_header.off;
-/** Copies of the warm-up records per pass over a synthetic ring. */
-const WARM_COPIES = 16;
+/** Copies of the warm-up records per pass over a synthetic ring (about 800 records). */
+const WARM_COPIES = 8;
 
 export class Session {
   readonly counts: SessionCounts = { events: 0, malformed: 0, lost: 0, corrupt: 0, bytes: 0 };

@@ -17,7 +17,10 @@ import {
   writeOctal,
 } from "./writers.ts";
 
-const RUN_1 = new Int32Array([1, 3, 40, 108, 112, 124, 128, 136, 4, 0, 1, 2, 3]);
+const RUN_0 = new Int32Array([0, 1, 140, 168, 9, 3, 4, 8, 9, 10, 11, 12, 13, 14]);
+const RUN_1 = new Int32Array([1, 2, 40, 72, 128, 136, 1, 6]);
+const RUN_2 = new Int32Array([2, 2, 40, 72, 136, 144, 1, 1]);
+const RUN_3 = new Int32Array([3, 3, 40, 108, 112, 124, 128, 136, 4, 0, 1, 2, 3]);
 function common1(
   bytes: Uint8Array,
   off: Int32Array,
@@ -74,65 +77,73 @@ function common1(
     if (p < 0) return BAIL;
     out[p++] = 34;
   }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
   {
-    const v = u64At(bytes, 128);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[6]!;
-    const n = len[6]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
+    const q = ctx.memo.copy(u32At(bytes, 112), RUN_1, 0, bytes, off, len, out, p);
+    if (q >= 0) p = q;
+    else {
+      const from = p;
+      d.setUint32(p + 0, 0x6763222c, true);
+      d.setUint32(p + 4, 0x70756f72, true);
+      d.setUint32(p + 8, 0x2264695f, true);
+      d.setUint32(p + 12, 0x3a, true);
+      p += 13;
+      {
+        const v = u64At(bytes, 128);
+        if (v < 0) return BAIL;
+        out[p++] = 34;
+        p = writeDec(out, p, v);
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x7565222c, true);
+      d.setUint32(p + 4, 0x3a226469, true);
+      p += 8;
+      p = writeNum(out, p, u32At(bytes, 40));
+      d.setUint32(p + 0, 0x6765222c, true);
+      d.setUint32(p + 4, 0x3a226469, true);
+      p += 8;
+      p = writeNum(out, p, u32At(bytes, 44));
+      d.setUint32(p + 0, 0x6770222c, true);
+      d.setUint32(p + 4, 0x3a226469, true);
+      p += 8;
+      p = writeNum(out, p, u32At(bytes, 48));
+      d.setUint32(p + 0, 0x6973222c, true);
+      d.setUint32(p + 4, 0x3a2264, true);
+      p += 7;
+      p = writeNum(out, p, u32At(bytes, 52));
+      d.setUint32(p + 0, 0x6573222c, true);
+      d.setUint32(p + 4, 0x6f697373, true);
+      d.setUint32(p + 8, 0x2264696e, true);
+      d.setUint32(p + 12, 0x3a, true);
+      p += 13;
+      p = writeNum(out, p, u32At(bytes, 56));
+      d.setUint32(p + 0, 0x7561222c, true);
+      d.setUint32(p + 4, 0x3a226469, true);
+      p += 8;
+      p = writeNum(out, p, u32At(bytes, 60));
+      d.setUint32(p + 0, 0x6970222c, true);
+      d.setUint32(p + 4, 0x5f736e64, true);
+      d.setUint32(p + 8, 0x3a226469, true);
+      p += 12;
+      p = writeNum(out, p, u32At(bytes, 64));
+      d.setUint32(p + 0, 0x6e6d222c, true);
+      d.setUint32(p + 4, 0x5f736e74, true);
+      d.setUint32(p + 8, 0x3a226469, true);
+      p += 12;
+      p = writeNum(out, p, u32At(bytes, 68));
+      d.setUint32(p + 0, 0x6f6e222c, true);
+      d.setUint32(p + 4, 0x616e6564, true);
+      d.setUint32(p + 8, 0x3a22656d, true);
+      p += 12;
+      {
+        const s = off[6]!;
+        const n = len[6]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      ctx.memo.keep(u32At(bytes, 112), RUN_1, 0, bytes, off, len, out, from, p);
+    }
   }
   d.setUint32(p + 0, 0x7865222c, true);
   d.setUint32(p + 4, 0x695f6365, true);
@@ -249,7 +260,7 @@ function common2(
   p += 7;
   p = writeNum(out, p, u32At(bytes, 108));
   {
-    const q = ctx.memo.copy(u32At(bytes, 104), RUN_1, flags & 768, bytes, off, len, out, p);
+    const q = ctx.memo.copy(u32At(bytes, 104), RUN_3, flags & 768, bytes, off, len, out, p);
     if (q >= 0) p = q;
     else {
       const from = p;
@@ -425,7 +436,7 @@ function common2(
         d.setUint32(p + 4, 0x65, true);
         p += 5;
       }
-      ctx.memo.keep(u32At(bytes, 104), RUN_1, flags & 768, bytes, off, len, out, from, p);
+      ctx.memo.keep(u32At(bytes, 104), RUN_3, flags & 768, bytes, off, len, out, from, p);
     }
   }
   d.setUint32(p + 0, 0x7274222c, true);
@@ -477,7 +488,7 @@ function common3(
   p += 7;
   p = writeNum(out, p, u32At(bytes, 108));
   {
-    const q = ctx.memo.copy(u32At(bytes, 104), RUN_1, flags & 768, bytes, off, len, out, p);
+    const q = ctx.memo.copy(u32At(bytes, 104), RUN_3, flags & 768, bytes, off, len, out, p);
     if (q >= 0) p = q;
     else {
       const from = p;
@@ -653,7 +664,7 @@ function common3(
         d.setUint32(p + 4, 0x65, true);
         p += 5;
       }
-      ctx.memo.keep(u32At(bytes, 104), RUN_1, flags & 768, bytes, off, len, out, from, p);
+      ctx.memo.keep(u32At(bytes, 104), RUN_3, flags & 768, bytes, off, len, out, from, p);
     }
   }
   d.setUint32(p + 0, 0x7274222c, true);
@@ -954,212 +965,220 @@ function heap1(
   ctx: RenderContext,
 ): number {
   const flags = u32At(bytes, 124);
-  d.setUint32(p + 0, 0x7763222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
   {
-    const s = off[3]!;
-    const n = len[3]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x3a2265, true);
-  p += 7;
-  {
-    const s = off[4]!;
-    const n = len[4]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6572222c, true);
-  d.setUint32(p + 4, 0x3a2273, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 140) | 0);
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x3a2276, true);
-  p += 11;
-  p = writeNum(out, p, u32At(bytes, 144));
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x6e695f65, true);
-  d.setUint32(p + 8, 0x3a226f, true);
-  p += 11;
-  {
-    const v = u64At(bytes, 152);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x65645f65, true);
-  d.setUint32(p + 8, 0x6574656c, true);
-  d.setUint32(p + 12, 0x3a2264, true);
-  p += 15;
-  if ((flags & 256) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x656d5f65, true);
-  d.setUint32(p + 8, 0x2264666d, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  if ((flags & 512) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7865222c, true);
-  d.setUint32(p + 4, 0x6e755f65, true);
-  d.setUint32(p + 8, 0x63616572, true);
-  d.setUint32(p + 12, 0x6c626168, true);
-  d.setUint32(p + 16, 0x3a2265, true);
-  p += 19;
-  if ((flags & 1024) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x7474222c, true);
-  d.setUint32(p + 4, 0x3a2279, true);
-  p += 7;
-  {
-    const s = off[8]!;
-    const n = len[8]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7473222c, true);
-  d.setUint32(p + 4, 0x226e6964, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  {
-    const s = off[9]!;
-    const n = len[9]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7473222c, true);
-  d.setUint32(p + 4, 0x74756f64, true);
-  d.setUint32(p + 8, 0x3a22, true);
-  p += 10;
-  {
-    const s = off[10]!;
-    const n = len[10]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6173222c, true);
-  d.setUint32(p + 4, 0x6d61665f, true);
-  d.setUint32(p + 8, 0x22796c69, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 148));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2270, true);
-  p += 7;
-  {
-    const s = off[11]!;
-    const n = len[11]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7073222c, true);
-  d.setUint32(p + 4, 0x2274726f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeNum(out, p, u32At(bytes, 160));
-  d.setUint32(p + 0, 0x6964222c, true);
-  d.setUint32(p + 4, 0x3a2270, true);
-  p += 7;
-  {
-    const s = off[12]!;
-    const n = len[12]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7064222c, true);
-  d.setUint32(p + 4, 0x2274726f, true);
-  d.setUint32(p + 8, 0x3a, true);
-  p += 9;
-  p = writeNum(out, p, u32At(bytes, 164));
-  d.setUint32(p + 0, 0x7373222c, true);
-  d.setUint32(p + 4, 0x3a2268, true);
-  p += 7;
-  {
-    const s = off[13]!;
-    const n = len[13]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x646c222c, true);
-  d.setUint32(p + 4, 0x6572705f, true);
-  d.setUint32(p + 8, 0x64616f6c, true);
-  d.setUint32(p + 12, 0x3a22, true);
-  p += 14;
-  {
-    const s = off[14]!;
-    const n = len[14]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x6e65222c, true);
-  d.setUint32(p + 4, 0x72745f76, true);
-  d.setUint32(p + 8, 0x61636e75, true);
-  d.setUint32(p + 12, 0x22646574, true);
-  d.setUint32(p + 16, 0x3a, true);
-  p += 17;
-  if ((flags & 4096) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
-  }
-  d.setUint32(p + 0, 0x6170222c, true);
-  d.setUint32(p + 4, 0x745f6874, true);
-  d.setUint32(p + 8, 0x636e7572, true);
-  d.setUint32(p + 12, 0x64657461, true);
-  d.setUint32(p + 16, 0x3a22, true);
-  p += 18;
-  if ((flags & 176) !== 0) {
-    d.setUint32(p + 0, 0x65757274, true);
-    p += 4;
-  } else {
-    d.setUint32(p + 0, 0x736c6166, true);
-    d.setUint32(p + 4, 0x65, true);
-    p += 5;
+    const q = ctx.memo.copy(u32At(bytes, 112), RUN_0, flags & 6064, bytes, off, len, out, p);
+    if (q >= 0) p = q;
+    else {
+      const from = p;
+      d.setUint32(p + 0, 0x7763222c, true);
+      d.setUint32(p + 4, 0x3a2264, true);
+      p += 7;
+      {
+        const s = off[3]!;
+        const n = len[3]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x7865222c, true);
+      d.setUint32(p + 4, 0x3a2265, true);
+      p += 7;
+      {
+        const s = off[4]!;
+        const n = len[4]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x6572222c, true);
+      d.setUint32(p + 4, 0x3a2273, true);
+      p += 7;
+      p = writeNum(out, p, u32At(bytes, 140) | 0);
+      d.setUint32(p + 0, 0x7865222c, true);
+      d.setUint32(p + 4, 0x65645f65, true);
+      d.setUint32(p + 8, 0x3a2276, true);
+      p += 11;
+      p = writeNum(out, p, u32At(bytes, 144));
+      d.setUint32(p + 0, 0x7865222c, true);
+      d.setUint32(p + 4, 0x6e695f65, true);
+      d.setUint32(p + 8, 0x3a226f, true);
+      p += 11;
+      {
+        const v = u64At(bytes, 152);
+        if (v < 0) return BAIL;
+        out[p++] = 34;
+        p = writeDec(out, p, v);
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x7865222c, true);
+      d.setUint32(p + 4, 0x65645f65, true);
+      d.setUint32(p + 8, 0x6574656c, true);
+      d.setUint32(p + 12, 0x3a2264, true);
+      p += 15;
+      if ((flags & 256) !== 0) {
+        d.setUint32(p + 0, 0x65757274, true);
+        p += 4;
+      } else {
+        d.setUint32(p + 0, 0x736c6166, true);
+        d.setUint32(p + 4, 0x65, true);
+        p += 5;
+      }
+      d.setUint32(p + 0, 0x7865222c, true);
+      d.setUint32(p + 4, 0x656d5f65, true);
+      d.setUint32(p + 8, 0x2264666d, true);
+      d.setUint32(p + 12, 0x3a, true);
+      p += 13;
+      if ((flags & 512) !== 0) {
+        d.setUint32(p + 0, 0x65757274, true);
+        p += 4;
+      } else {
+        d.setUint32(p + 0, 0x736c6166, true);
+        d.setUint32(p + 4, 0x65, true);
+        p += 5;
+      }
+      d.setUint32(p + 0, 0x7865222c, true);
+      d.setUint32(p + 4, 0x6e755f65, true);
+      d.setUint32(p + 8, 0x63616572, true);
+      d.setUint32(p + 12, 0x6c626168, true);
+      d.setUint32(p + 16, 0x3a2265, true);
+      p += 19;
+      if ((flags & 1024) !== 0) {
+        d.setUint32(p + 0, 0x65757274, true);
+        p += 4;
+      } else {
+        d.setUint32(p + 0, 0x736c6166, true);
+        d.setUint32(p + 4, 0x65, true);
+        p += 5;
+      }
+      d.setUint32(p + 0, 0x7474222c, true);
+      d.setUint32(p + 4, 0x3a2279, true);
+      p += 7;
+      {
+        const s = off[8]!;
+        const n = len[8]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x7473222c, true);
+      d.setUint32(p + 4, 0x226e6964, true);
+      d.setUint32(p + 8, 0x3a, true);
+      p += 9;
+      {
+        const s = off[9]!;
+        const n = len[9]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x7473222c, true);
+      d.setUint32(p + 4, 0x74756f64, true);
+      d.setUint32(p + 8, 0x3a22, true);
+      p += 10;
+      {
+        const s = off[10]!;
+        const n = len[10]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x6173222c, true);
+      d.setUint32(p + 4, 0x6d61665f, true);
+      d.setUint32(p + 8, 0x22796c69, true);
+      d.setUint32(p + 12, 0x3a, true);
+      p += 13;
+      p = writeNum(out, p, u32At(bytes, 148));
+      d.setUint32(p + 0, 0x6973222c, true);
+      d.setUint32(p + 4, 0x3a2270, true);
+      p += 7;
+      {
+        const s = off[11]!;
+        const n = len[11]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x7073222c, true);
+      d.setUint32(p + 4, 0x2274726f, true);
+      d.setUint32(p + 8, 0x3a, true);
+      p += 9;
+      p = writeNum(out, p, u32At(bytes, 160));
+      d.setUint32(p + 0, 0x6964222c, true);
+      d.setUint32(p + 4, 0x3a2270, true);
+      p += 7;
+      {
+        const s = off[12]!;
+        const n = len[12]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x7064222c, true);
+      d.setUint32(p + 4, 0x2274726f, true);
+      d.setUint32(p + 8, 0x3a, true);
+      p += 9;
+      p = writeNum(out, p, u32At(bytes, 164));
+      d.setUint32(p + 0, 0x7373222c, true);
+      d.setUint32(p + 4, 0x3a2268, true);
+      p += 7;
+      {
+        const s = off[13]!;
+        const n = len[13]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x646c222c, true);
+      d.setUint32(p + 4, 0x6572705f, true);
+      d.setUint32(p + 8, 0x64616f6c, true);
+      d.setUint32(p + 12, 0x3a22, true);
+      p += 14;
+      {
+        const s = off[14]!;
+        const n = len[14]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x6e65222c, true);
+      d.setUint32(p + 4, 0x72745f76, true);
+      d.setUint32(p + 8, 0x61636e75, true);
+      d.setUint32(p + 12, 0x22646574, true);
+      d.setUint32(p + 16, 0x3a, true);
+      p += 17;
+      if ((flags & 4096) !== 0) {
+        d.setUint32(p + 0, 0x65757274, true);
+        p += 4;
+      } else {
+        d.setUint32(p + 0, 0x736c6166, true);
+        d.setUint32(p + 4, 0x65, true);
+        p += 5;
+      }
+      d.setUint32(p + 0, 0x6170222c, true);
+      d.setUint32(p + 4, 0x745f6874, true);
+      d.setUint32(p + 8, 0x636e7572, true);
+      d.setUint32(p + 12, 0x64657461, true);
+      d.setUint32(p + 16, 0x3a22, true);
+      p += 18;
+      if ((flags & 176) !== 0) {
+        d.setUint32(p + 0, 0x65757274, true);
+        p += 4;
+      } else {
+        d.setUint32(p + 0, 0x736c6166, true);
+        d.setUint32(p + 4, 0x65, true);
+        p += 5;
+      }
+      ctx.memo.keep(u32At(bytes, 112), RUN_0, flags & 6064, bytes, off, len, out, from, p);
+    }
   }
   d.setUint32(p + 0, 0x6568222c, true);
   d.setUint32(p + 4, 0x3a227061, true);
@@ -2259,65 +2278,73 @@ function exitLine(
     if (p < 0) return BAIL;
     out[p++] = 34;
   }
-  d.setUint32(p + 0, 0x6763222c, true);
-  d.setUint32(p + 4, 0x70756f72, true);
-  d.setUint32(p + 8, 0x2264695f, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
   {
-    const v = u64At(bytes, 136);
-    if (v < 0) return BAIL;
-    out[p++] = 34;
-    p = writeDec(out, p, v);
-    out[p++] = 34;
-  }
-  d.setUint32(p + 0, 0x7565222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 40));
-  d.setUint32(p + 0, 0x6765222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 44));
-  d.setUint32(p + 0, 0x6770222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 48));
-  d.setUint32(p + 0, 0x6973222c, true);
-  d.setUint32(p + 4, 0x3a2264, true);
-  p += 7;
-  p = writeNum(out, p, u32At(bytes, 52));
-  d.setUint32(p + 0, 0x6573222c, true);
-  d.setUint32(p + 4, 0x6f697373, true);
-  d.setUint32(p + 8, 0x2264696e, true);
-  d.setUint32(p + 12, 0x3a, true);
-  p += 13;
-  p = writeNum(out, p, u32At(bytes, 56));
-  d.setUint32(p + 0, 0x7561222c, true);
-  d.setUint32(p + 4, 0x3a226469, true);
-  p += 8;
-  p = writeNum(out, p, u32At(bytes, 60));
-  d.setUint32(p + 0, 0x6970222c, true);
-  d.setUint32(p + 4, 0x5f736e64, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 64));
-  d.setUint32(p + 0, 0x6e6d222c, true);
-  d.setUint32(p + 4, 0x5f736e74, true);
-  d.setUint32(p + 8, 0x3a226469, true);
-  p += 12;
-  p = writeNum(out, p, u32At(bytes, 68));
-  d.setUint32(p + 0, 0x6f6e222c, true);
-  d.setUint32(p + 4, 0x616e6564, true);
-  d.setUint32(p + 8, 0x3a22656d, true);
-  p += 12;
-  {
-    const s = off[1]!;
-    const n = len[1]!;
-    out[p++] = 34;
-    p = jsonText(bytes, s, s + n, out, p);
-    if (p < 0) return BAIL;
-    out[p++] = 34;
+    const q = ctx.memo.copy(u32At(bytes, 112), RUN_2, 0, bytes, off, len, out, p);
+    if (q >= 0) p = q;
+    else {
+      const from = p;
+      d.setUint32(p + 0, 0x6763222c, true);
+      d.setUint32(p + 4, 0x70756f72, true);
+      d.setUint32(p + 8, 0x2264695f, true);
+      d.setUint32(p + 12, 0x3a, true);
+      p += 13;
+      {
+        const v = u64At(bytes, 136);
+        if (v < 0) return BAIL;
+        out[p++] = 34;
+        p = writeDec(out, p, v);
+        out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x7565222c, true);
+      d.setUint32(p + 4, 0x3a226469, true);
+      p += 8;
+      p = writeNum(out, p, u32At(bytes, 40));
+      d.setUint32(p + 0, 0x6765222c, true);
+      d.setUint32(p + 4, 0x3a226469, true);
+      p += 8;
+      p = writeNum(out, p, u32At(bytes, 44));
+      d.setUint32(p + 0, 0x6770222c, true);
+      d.setUint32(p + 4, 0x3a226469, true);
+      p += 8;
+      p = writeNum(out, p, u32At(bytes, 48));
+      d.setUint32(p + 0, 0x6973222c, true);
+      d.setUint32(p + 4, 0x3a2264, true);
+      p += 7;
+      p = writeNum(out, p, u32At(bytes, 52));
+      d.setUint32(p + 0, 0x6573222c, true);
+      d.setUint32(p + 4, 0x6f697373, true);
+      d.setUint32(p + 8, 0x2264696e, true);
+      d.setUint32(p + 12, 0x3a, true);
+      p += 13;
+      p = writeNum(out, p, u32At(bytes, 56));
+      d.setUint32(p + 0, 0x7561222c, true);
+      d.setUint32(p + 4, 0x3a226469, true);
+      p += 8;
+      p = writeNum(out, p, u32At(bytes, 60));
+      d.setUint32(p + 0, 0x6970222c, true);
+      d.setUint32(p + 4, 0x5f736e64, true);
+      d.setUint32(p + 8, 0x3a226469, true);
+      p += 12;
+      p = writeNum(out, p, u32At(bytes, 64));
+      d.setUint32(p + 0, 0x6e6d222c, true);
+      d.setUint32(p + 4, 0x5f736e74, true);
+      d.setUint32(p + 8, 0x3a226469, true);
+      p += 12;
+      p = writeNum(out, p, u32At(bytes, 68));
+      d.setUint32(p + 0, 0x6f6e222c, true);
+      d.setUint32(p + 4, 0x616e6564, true);
+      d.setUint32(p + 8, 0x3a22656d, true);
+      p += 12;
+      {
+        const s = off[1]!;
+        const n = len[1]!;
+        out[p++] = 34;
+        p = jsonText(bytes, s, s + n, out, p);
+        if (p < 0) return BAIL;
+        out[p++] = 34;
+      }
+      ctx.memo.keep(u32At(bytes, 112), RUN_2, 0, bytes, off, len, out, from, p);
+    }
   }
   d.setUint32(p + 0, 0x7865222c, true);
   d.setUint32(p + 4, 0x695f6365, true);
@@ -4571,6 +4598,9 @@ function floodLine(
   if (p < 0) return BAIL;
   return p;
 }
+
+/** How many runs the renderers keep (RunMemo's banks). */
+export const RUN_BANKS = 4;
 
 /** Each record type's NDJSON line renderer, by type. */
 export const LINES: Readonly<Record<number, Generated>> = {

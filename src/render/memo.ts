@@ -1,36 +1,89 @@
 /**
- * The last renderings of a run of fields that depend on the process alone
- * (its ids, names, exec ids, pid_tree, exe), kept by pid: a storm's records
- * from one process repeat them, and comparing the bytes they come from costs
- * a fraction of writing them again (about twenty integers and four strings).
- * The key is every byte the run is rendered from, so a hit writes exactly what
- * rendering would: a stale line cannot happen by construction, not by
- * invalidation.
+ * The last renderings of runs of fields that repeat from one record to the
+ * next: a syscall record's process (its ids, names, exec ids, pid_tree, exe),
+ * an exec's parent (namespaces, the executable, inherited fds). A storm's
+ * records repeat them, and comparing the bytes they come from costs a
+ * fraction of writing them again. The key is every byte a run is rendered
+ * from, so a hit writes exactly what rendering would: a stale line cannot
+ * happen by construction, not by invalidation.
  *
  * A run is described by an Int32Array that scripts/render-gen.ts generates:
- * [id, ranges, start0, end0, ..., strings, index0, ...]: the record's byte
- * ranges it reads (whole 4-byte words) and the string spans it writes. The id
- * is in the key, so two runs never share an entry's rendering.
+ * [bank, ranges, start0, end0, ..., strings, index0, ...]: its own entries,
+ * the record's byte ranges it reads (whole 4-byte words) and the string spans
+ * it writes.
  */
 
-/** Direct-mapped by pid: the few processes of one drain rarely collide. */
+/** A native copy between byte arrays without a subarray object for the source (Buffer's copy takes any Uint8Array). */
+const copyBytes = Buffer.prototype.copy as (
+  this: Uint8Array,
+  target: Uint8Array,
+  targetStart: number,
+  sourceStart: number,
+  sourceEnd: number,
+) => number;
+
+/** Entries per run, direct-mapped by pid: the few processes of one drain rarely collide. */
 const ENTRIES = 16;
-/** Key bytes at most (id, flag bits, ranges, strings with their lengths); longer keys are not kept. */
-const KEY_CAP = 2048;
+/** Record bytes kept per entry (up to the last byte a run reads); a longer record's run is not kept. */
+const RECORD_CAP = 8192;
 /** Rendered bytes at most. */
 const OUT_CAP = 4096;
+/** Entries' buffers grow in these steps, when first used: most of a host's entries never are. */
+const GRAIN = 1024;
+/** Strings per run at most (render-gen's runs have up to 9). */
+const MAX_STRINGS = 16;
+/**
+ * A run that missed this many times in a row is not looked up (nor kept) for
+ * the next SKIP records of it, then asked again: records whose run never
+ * repeats (every exec from another parent) pay for two misses in SKIP + 2,
+ * not for each.
+ */
+const STREAK = 8;
+const SKIP = 56;
 
 export class RunMemo {
-  private readonly keys = Array.from({ length: ENTRIES }, () => new Uint8Array(KEY_CAP));
-  private readonly words = this.keys.map((k) => new Int32Array(k.buffer));
-  /** Bytes of each entry's key; -1: empty. */
-  private readonly keyLen = new Int32Array(ENTRIES).fill(-1);
-  private readonly outs = Array.from({ length: ENTRIES }, () => new Uint8Array(OUT_CAP));
-  /** Each entry's rendering, a view of its `outs` buffer: a hit is one native copy. */
-  private readonly views: Uint8Array[] = Array.from({ length: ENTRIES }, () => new Uint8Array(0));
+  /** Each entry's record bytes, a native copy at keep(), at their own offsets. */
+  private readonly recs: Uint8Array[];
+  private readonly recWords: Int32Array[];
+  private static readonly NONE = new Uint8Array(0);
+  /** Each entry's bank (-1: empty), flag bits, and its strings' spans in `recs`. */
+  private readonly bankOf: Int32Array;
+  private readonly bitsOf: Int32Array;
+  private readonly strOff: Int32Array;
+  private readonly strLen: Int32Array;
+  /** Each entry's rendering, and its length. */
+  private readonly outs: Uint8Array[];
+  private readonly outLen: Int32Array;
+  /** Per run: misses in a row, and records left to pass over. */
+  private readonly streak: Int32Array;
+  private readonly skip: Int32Array;
+  /** Whether the last copy() passed over its run: then keep() does nothing. */
+  private passed = false;
   /** For tests and the benchmark. */
   hits = 0;
   misses = 0;
+
+  /**
+   * `banks`: how many runs the generated renderers keep (lines.gen.ts's
+   * RUN_BANKS); `passOver`: whether a run that keeps missing is passed over
+   * (false for tests that must compare every record's key).
+   */
+  constructor(
+    banks: number,
+    private readonly passOver = true,
+  ) {
+    const n = banks * ENTRIES;
+    this.recs = Array.from({ length: n }, () => RunMemo.NONE);
+    this.recWords = Array.from({ length: n }, () => new Int32Array(0));
+    this.bankOf = new Int32Array(n).fill(-1);
+    this.bitsOf = new Int32Array(n);
+    this.strOff = new Int32Array(n * MAX_STRINGS);
+    this.strLen = new Int32Array(n * MAX_STRINGS);
+    this.outs = Array.from({ length: n }, () => RunMemo.NONE);
+    this.outLen = new Int32Array(n);
+    this.streak = new Int32Array(banks);
+    this.skip = new Int32Array(banks);
+  }
 
   /**
    * The end of the run copied to `out` at `p` from the entry of `pid`, when
@@ -47,44 +100,52 @@ export class RunMemo {
     out: Uint8Array,
     p: number,
   ): number {
-    const e = pid & (ENTRIES - 1);
+    const bank = run[0]!;
+    if (this.skip[bank]! > 0) {
+      this.skip[bank]!--;
+      this.passed = true;
+      return -1;
+    }
+    this.passed = false;
+    const e = bank * ENTRIES + (pid & (ENTRIES - 1));
     if (!this.same(e, run, bits, bytes, off, len)) {
       this.misses++;
+      // After a pass, two misses in a row pass over again: the first keeps a key for the second.
+      if (++this.streak[bank]! >= STREAK && this.passOver) {
+        this.streak[bank] = STREAK - 2;
+        this.skip[bank] = SKIP;
+      }
       return -1;
     }
     this.hits++;
-    const src = this.views[e]!;
-    out.set(src, p);
-    return p + src.length;
+    this.streak[bank] = 0;
+    const n = this.outLen[e]!;
+    copyBytes.call(this.outs[e]!, out, p, 0, n);
+    return p + n;
   }
 
   private same(e: number, run: Int32Array, bits: number, bytes: Uint8Array, off: Int32Array, len: Int32Array): boolean {
-    const n = this.keyLen[e]!;
-    if (n < 0) return false;
-    const words = this.words[e]!;
-    if (words[0] !== run[0] || words[1] !== bits) return false;
-    let k = 8;
-    const ranges = run[1]!;
+    if (this.bankOf[e] !== run[0] || this.bitsOf[e] !== bits) return false;
+    const words = this.recWords[e]!;
     let r = 2;
-    for (const last = 2 + 2 * ranges; r < last; r += 2) {
+    for (const last = 2 + 2 * run[1]!; r < last; r += 2) {
       const end = run[r + 1]!;
-      for (let i = run[r]!; i < end; i += 4) {
-        if ((bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24)) !== words[k >> 2])
+      for (let i = run[r]!; i < end; i += 4)
+        if ((bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24)) !== words[i >> 2])
           return false;
-        k += 4;
-      }
     }
-    const key = this.keys[e]!;
+    const rec = this.recs[e]!;
     const strings = run[r++]!;
-    for (const last = r + strings; r < last; r++) {
-      const s = off[run[r]!]!;
-      const m = len[run[r]!]!;
-      if (key[k] !== (m & 0xff) || key[k + 1] !== m >>> 8) return false;
-      k += 2;
-      for (let i = 0; i < m; i++) if (bytes[s + i] !== key[k + i]) return false;
-      k += m;
+    for (let j = 0; j < strings; j++) {
+      const x = run[r + j]!;
+      const n = len[x]!;
+      const at = e * MAX_STRINGS + j;
+      if (n !== this.strLen[at]) return false;
+      const s = off[x]!;
+      const t = this.strOff[at]!;
+      for (let i = 0; i < n; i++) if (bytes[s + i] !== rec[t + i]) return false;
     }
-    return k === n;
+    return true;
   }
 
   /** Keeps the run rendered at out[from, to) as the entry of `pid`, keyed by these bytes. */
@@ -99,30 +160,32 @@ export class RunMemo {
     from: number,
     to: number,
   ): void {
-    const e = pid & (ENTRIES - 1);
-    this.keyLen[e] = -1;
-    const ranges = run[1]!;
-    const strAt = 2 + 2 * ranges;
-    let need = 8;
-    for (let r = 2; r < strAt; r += 2) need += run[r + 1]! - run[r]!;
-    for (let r = strAt + 1; r < strAt + 1 + run[strAt]!; r++) need += 2 + len[run[r]!]!;
-    if (need > KEY_CAP || to - from > OUT_CAP) return;
-    const key = this.keys[e]!;
-    const words = this.words[e]!;
-    words[0] = run[0]!;
-    words[1] = bits;
-    let k = 8;
-    for (let r = 2; r < strAt; r += 2) for (let i = run[r]!; i < run[r + 1]!; i++) key[k++] = bytes[i]!;
-    for (let r = strAt + 1; r < strAt + 1 + run[strAt]!; r++) {
-      const s = off[run[r]!]!;
-      const m = len[run[r]!]!;
-      key[k++] = m & 0xff;
-      key[k++] = m >>> 8;
-      for (let i = 0; i < m; i++) key[k++] = bytes[s + i]!;
+    if (this.passed) return;
+    const e = run[0]! * ENTRIES + (pid & (ENTRIES - 1));
+    this.bankOf[e] = -1;
+    const strAt = 2 + 2 * run[1]!;
+    const strings = run[strAt]!;
+    let need = run[strAt - 1]!;
+    for (let j = 0; j < strings; j++) {
+      const x = run[strAt + 1 + j]!;
+      need = Math.max(need, off[x]! + len[x]!);
     }
-    const dst = this.outs[e]!;
-    for (let i = from; i < to; i++) dst[i - from] = out[i]!;
-    this.views[e] = dst.subarray(0, to - from);
-    this.keyLen[e] = k;
+    if (need > RECORD_CAP || need > bytes.length || to - from > OUT_CAP || strings > MAX_STRINGS) return;
+    if (this.recs[e]!.length < need) {
+      this.recs[e] = new Uint8Array(Math.ceil(need / GRAIN) * GRAIN);
+      this.recWords[e] = new Int32Array(this.recs[e]!.buffer);
+    }
+    if (this.outs[e]!.length < to - from) this.outs[e] = new Uint8Array(Math.ceil((to - from) / GRAIN) * GRAIN);
+    // Native copies: the record up to the last byte the run reads, and the rendering.
+    copyBytes.call(bytes, this.recs[e]!, 0, 0, need);
+    for (let j = 0; j < strings; j++) {
+      const x = run[strAt + 1 + j]!;
+      this.strOff[e * MAX_STRINGS + j] = off[x]!;
+      this.strLen[e * MAX_STRINGS + j] = len[x]!;
+    }
+    copyBytes.call(out, this.outs[e]!, 0, from, to);
+    this.outLen[e] = to - from;
+    this.bitsOf[e] = bits;
+    this.bankOf[e] = run[0]!;
   }
 }

@@ -319,13 +319,14 @@ function execRecords(spec: EventSpec, opts: WarmUpOptions): Uint8Array[] {
 }
 
 /**
- * The warm-up's records: exec's four, then each other type's variants, twice each (above).
+ * The warm-up's records: exec's four, then each other type's variants, each twice (see below).
  * Exec is what a storm is made of, so its records are repeated to be at least
  * half of them: the warm-up renders a fixed number in all, whatever the mix.
  */
 export function warmUpRecords(opts: WarmUpOptions = {}): Uint8Array[] {
   const events = opts.events ?? ["exec"];
-  const execs = execRecords(EVENTS.find((e) => e.name === "exec")!, opts);
+  // Each twice: the renderer keeps an exec's runs by parent (memo.ts), and warms copying them too.
+  const execs = execRecords(EVENTS.find((e) => e.name === "exec")!, opts).flatMap((b) => [b, b.slice()]);
   const others: Uint8Array[] = [];
   let flip = false;
   for (const spec of EVENTS) {
