@@ -280,7 +280,7 @@ int ds_exec(struct bpf_raw_tracepoint_args *ctx)
 	struct linux_binprm *bprm = (void *)ctx->args[2];
 	__u32 type = DS_EVENT_EXEC;
 	/* Decided once for both records this exec may make; each one dropped is counted. */
-	int drop = filters_on() && filter_task(task);
+	int drop = filters_on() && filter_task(task, 1);
 
 	if (selected(DS_EVENT_PRIVILEGE_ESCALATION))
 		exec_privesc(ctx, task, old_tid, drop);
@@ -345,6 +345,33 @@ int ds_flood(struct bpf_raw_tracepoint_args *ctx)
 	return business_logic(ctx, (void *)bpf_get_current_task(), NULL, NULL, DS_EVENT_FLOOD);
 }
 
+/*
+ * The exiting process's executable. Since Linux 6.16 the tracepoint fires
+ * before exit_mm(); before, the task has no mm any more and exe stays empty
+ * (documented: the kernel, not the agent, lost it). `current` is the task.
+ */
+static __noinline void exit_exe(struct ds_exit_info *info)
+{
+	struct task_struct *t = self();
+	struct file *exe = t->mm->exe_file; /* a load through a NULL mm reads NULL */
+	struct path p;
+	__u32 r;
+
+	info->len_exe = 0;
+	info->flags = 0;
+	if (!exe)
+		return;
+	p = BPF_CORE_READ(exe, f_path);
+	r = build_path(p.dentry, p.mnt, info->exe, info->swap);
+	info->len_exe = r & ~DS_PATH_TRUNCATED;
+	if (r & DS_PATH_TRUNCATED)
+		info->flags |= DS_F_EXE_TRUNCATED;
+	if (file_is_memfd(exe))
+		info->flags |= DS_F_EXE_MEMFD;
+	else if (file_is_deleted(exe))
+		info->flags |= DS_F_EXE_DELETED;
+}
+
 /* Level 1 for an exit: a process's main thread leaves (threads are not processes). */
 SEC("raw_tracepoint/sched_process_exit")
 int ds_exit(struct bpf_raw_tracepoint_args *ctx)
@@ -356,7 +383,8 @@ int ds_exit(struct bpf_raw_tracepoint_args *ctx)
 
 	if (BPF_CORE_READ(task, pid) != BPF_CORE_READ(task, tgid))
 		return 0;
-	if (filtered(task))
+	/* Not by --allow-exe: before 6.16 the exe is gone here, and an exit is kept on every kernel alike. */
+	if (filtered_but_exe(task))
 		return 0;
 	info = sd_get_local(sizeof(*info), &gen);
 	if (!info)
@@ -366,6 +394,7 @@ int ds_exit(struct bpf_raw_tracepoint_args *ctx)
 	info->exit_code = BPF_CORE_READ(task, exit_code);
 	info->runtime_ns = bpf_ktime_get_ns() - BPF_CORE_READ(task, start_time);
 	common_info_fill(&info->ci);
+	exit_exe(info);
 	serialize_exit(ctx, task, info, tag);
 	sd_put_local(info, gen);
 	return 0;

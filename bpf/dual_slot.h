@@ -243,7 +243,8 @@ enum ds_exit_str {
 	DS_EXIT_STR_COMM = 0,
 	DS_EXIT_STR_NODENAME = 1,
 	DS_EXIT_STR_PID_TREE = 2,
-	DS_EXIT_STR_NR = 3,
+	DS_EXIT_STR_EXE = 3, /* empty before Linux 6.16: exit_mm() ran before the tracepoint */
+	DS_EXIT_STR_NR = 4,
 };
 
 /* A process's main thread exited (sched_process_exit). */
@@ -258,7 +259,8 @@ struct ds_exit {
 	__s32 exit_code;   /* wait status: exit status << 8 | terminating signal (0x80: core dumped) */
 	__u64 runtime_ns;  /* from the process's start to its exit */
 	__u64 cgroup_id;
-	__u32 flags;       /* enum ds_flags (slot1_intact) */
+	__u32 flags;       /* enum ds_flags (slot1_intact, the exe's) */
+	__u32 pad;         /* DS_EXIT_STR_NR is even: keeps str[] the last bytes of the struct */
 	__u32 str[DS_EXIT_STR_NR];
 };
 
@@ -267,6 +269,7 @@ struct ds_exit_fixed {
 	char comm[DS_COMM_LEN];
 	char nodename[DS_FIXED_NODENAME];
 	char pid_tree[DS_FIXED_PID_TREE];
+	char exe[DS_FIXED_PATH];
 };
 
 /*

@@ -76,7 +76,7 @@ static __always_inline void count_filtered(void)
  * 1 when a filter excludes `task`'s records. __noinline: the verifier walks
  * these branches once, not in every program that calls it.
  */
-static __noinline int filter_task(struct task_struct *task)
+static __noinline int filter_task(struct task_struct *task, int by_exe)
 {
 	struct ds_exe_key k = {};
 	struct inode *inode;
@@ -93,8 +93,8 @@ static __noinline int filter_task(struct task_struct *task)
 		if (!bpf_map_lookup_elem(&ds_filter_cgroup, &cgid))
 			return 1;
 	}
-	if (ds_cfg.filter_exe) {
-		/* NULL for a kernel thread, and at sched_process_exit (exit_mm() ran before it). */
+	if (ds_cfg.filter_exe && by_exe) {
+		/* NULL for a kernel thread. */
 		inode = BPF_CORE_READ(task, mm, exe_file, f_inode);
 		if (inode) {
 			k.ino = BPF_CORE_READ(inode, i_ino);
@@ -109,7 +109,16 @@ static __noinline int filter_task(struct task_struct *task)
 /* For a program about to build a record of `task`: 1 (and counted) when a filter drops it. */
 static __always_inline int filtered(struct task_struct *task)
 {
-	if (!filters_on() || !filter_task(task))
+	if (!filters_on() || !filter_task(task, 1))
+		return 0;
+	count_filtered();
+	return 1;
+}
+
+/* filtered() without --allow-exe (the exit's, see ds_exit). */
+static __always_inline int filtered_but_exe(struct task_struct *task)
+{
+	if (!filters_on() || !filter_task(task, 0))
 		return 0;
 	count_filtered();
 	return 1;

@@ -35,6 +35,16 @@ static __always_inline __u32 ds_pick(__u32 v, __u32 max, __u64 over)
 	return v ^ ((v ^ max) & (__u32)-over); /* over (0 or 1): max, else v */
 }
 
+/*
+ * v & mask, kept even where clang proves v already fits: the verifier of 6.1
+ * loses a length's bound when it is spilled to the stack and read back.
+ */
+static __always_inline __u32 ds_mask(__u32 v, __u32 mask)
+{
+	asm volatile("" : "+r"(v));
+	return v & mask;
+}
+
 static __always_inline __u32 ds_min(__u32 v, __u32 max)
 {
 	return ds_pick(v, max, ds_lt(max, v));

@@ -153,9 +153,13 @@ struct ds_exit_info {
 	__u64 tag;
 	char comm[DS_COMM_LEN];
 	__s32 exit_code;
-	__u32 pad;
+	__u32 flags;   /* the exe's (enum ds_flags) */
 	__u64 runtime_ns;
+	__u32 len_exe;
+	__u32 pad;
 	struct ds_common_info ci;
+	char exe[DS_PATH_CAP];
+	char swap[DS_PATH_CAP];
 };
 
 /* The third level's scratch (nest3): the parent's comm and exe path. */
@@ -171,6 +175,7 @@ _Static_assert(sizeof(struct ds_file_info) <= SD_EVENT_MAX, "slot 1 overflows");
 _Static_assert(__builtin_offsetof(struct ds_file_info, swap) + DS_PATH_CAP + DS_NAME_MAX + 1 <= SD_EVENT_MAX,
 	       "no room past swap for a path component");
 _Static_assert(sizeof(struct ds_enrich) + DS_NAME_MAX + 1 <= SD_EVENT_MAX, "enrich slot overflows");
+_Static_assert(sizeof(struct ds_exit_info) + DS_NAME_MAX + 1 <= SD_EVENT_MAX, "exit slot overflows");
 /* nest3's parent exe (one more path) fits because that mode caps argv at half (serialize_event). */
 _Static_assert(sizeof(struct ds_exec) + DS_COMM_LEN + DS_FILENAME_CAP + DS_ARGS_CAP + 2 * DS_PATH_CAP +
 			       DS_NODENAME_MAX + DS_PID_TREE_CAP + sizeof(struct ds_exec_extra)

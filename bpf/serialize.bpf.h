@@ -483,7 +483,7 @@ static __noinline int serialize_exit(void *ctx, struct task_struct *task, struct
 	const int fixed = ds_cfg.encoding == DS_ENCODING_FIXED;
 	const int ring = ds_cfg.transport == DS_TRANSPORT_RINGBUF;
 	__u64 comm[2];
-	__u32 size, l_comm, l_node, l_tree, off, gen0 = 0;
+	__u32 size, l_comm, l_node, l_tree, l_exe, flags, off, gen0 = 0;
 	struct bpf_dynptr dp;
 	struct ds_exit *ev;
 	void *s0 = NULL;
@@ -496,7 +496,9 @@ static __noinline int serialize_exit(void *ctx, struct task_struct *task, struct
 		l_comm = DS_COMM_LEN;
 	l_node = info->ci.len_nodename > DS_NODENAME_MAX ? DS_NODENAME_MAX : info->ci.len_nodename;
 	l_tree = info->ci.len_pid_tree > DS_PID_TREE_CAP - 1 ? DS_PID_TREE_CAP - 1 : info->ci.len_pid_tree;
-	size = fixed ? sizeof(struct ds_exit_fixed) : sizeof(struct ds_exit) + l_comm + l_node + l_tree;
+	flags = info->flags & (DS_F_EXE_TRUNCATED | DS_F_EXE_DELETED | DS_F_EXE_MEMFD);
+	l_exe = clamp(info->len_exe, fixed ? DS_FIXED_PATH - 1 : DS_PATH_CAP - 1, &flags, DS_F_EXE_TRUNCATED);
+	size = fixed ? sizeof(struct ds_exit_fixed) : sizeof(struct ds_exit) + l_comm + l_node + l_tree + l_exe;
 	ev = record_begin(&dp, &s0, &gen0, size, sizeof(*ev), c);
 	if (!ev)
 		return 0;
@@ -511,7 +513,7 @@ static __noinline int serialize_exit(void *ctx, struct task_struct *task, struct
 	ev->runtime_ns = info->runtime_ns;
 	ev->cgroup_id = bpf_get_current_cgroup_id();
 	common_fill(task, &ev->common);
-	ev->flags = info->tag == tag ? DS_F_SLOT1_INTACT : DS_F_CORRUPT;
+	ev->flags = (info->tag == tag ? DS_F_SLOT1_INTACT : DS_F_CORRUPT) | flags;
 	if (info->tag != tag)
 		c->corrupt++;
 	off = fixed ? offsetof(struct ds_exit_fixed, comm) : sizeof(struct ds_exit);
@@ -519,13 +521,17 @@ static __noinline int serialize_exit(void *ctx, struct task_struct *task, struct
 		l_comm = 0;
 	ev->str[DS_EXIT_STR_COMM] = (l_comm << 16) | off;
 	off = fixed ? offsetof(struct ds_exit_fixed, nodename) : off + l_comm;
-	if (bpf_dynptr_write(&dp, off, info->ci.nodename, l_node, 0))
+	if (bpf_dynptr_write(&dp, off, info->ci.nodename, ds_mask(l_node, DS_NODENAME_CAP - 1), 0))
 		l_node = 0;
 	ev->str[DS_EXIT_STR_NODENAME] = (l_node << 16) | off;
 	off = fixed ? offsetof(struct ds_exit_fixed, pid_tree) : off + l_node;
-	if (bpf_dynptr_write(&dp, off, info->ci.pid_tree, l_tree, 0))
+	if (bpf_dynptr_write(&dp, off, info->ci.pid_tree, ds_mask(l_tree, DS_PID_TREE_CAP - 1), 0))
 		l_tree = 0;
 	ev->str[DS_EXIT_STR_PID_TREE] = (l_tree << 16) | off;
+	off = fixed ? offsetof(struct ds_exit_fixed, exe) : off + l_tree;
+	if (bpf_dynptr_write(&dp, off, info->exe, ds_mask(l_exe, DS_PATH_CAP - 1), 0))
+		l_exe = 0;
+	ev->str[DS_EXIT_STR_EXE] = (l_exe << 16) | off;
 	ev->hdr.size = size;
 	record_submit(ctx, &dp, s0, size, c);
 	if (!ring)

@@ -355,8 +355,9 @@ function factor(e: Emitter, lines: LineParts[], span: Span, prefix: string): str
  * two overlap, the first of this list that the line can keep wins (exec's
  * `ppid`..`exe_memfd` holds argv, which is not kept: its other two are).
  */
-const MEMO_RUNS: ReadonlyArray<{ first: string; last: string; by: "pid" | "ppid" }> = [
-  { first: "ppid", last: "exe_memfd", by: "pid" },
+const MEMO_RUNS: ReadonlyArray<{ first: string; last: string; by: "pid" | "ppid"; records?: true }> = [
+  // Only where one process makes many records: an exec or an exit is one per process.
+  { first: "ppid", last: "exe_memfd", by: "pid", records: true },
   { first: "cgroup_id", last: "nodename", by: "ppid" },
   { first: "cwd", last: "path_truncated", by: "ppid" },
 ];
@@ -428,10 +429,11 @@ function memoize(
     strings: number[];
     mask: number;
   }> = [];
-  for (const { first: f, last: l, by } of MEMO_RUNS) {
+  for (const { first: f, last: l, by, records } of MEMO_RUNS) {
     const first = at(f);
     const last = at(l);
     if (first < 0 || last < first || off[by] === undefined) continue;
+    if (records && off.syscall === undefined) continue;
     if (chosen.some((c) => first <= c.last && c.first <= last)) continue;
     const ranges: Array<[number, number]> = [];
     const strings: number[] = [];

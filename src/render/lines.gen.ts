@@ -2399,6 +2399,56 @@ function exitLine(
     out[p++] = 34;
   }
   d.setUint32(p + 0, 0x7865222c, true);
+  d.setUint32(p + 4, 0x3a2265, true);
+  p += 7;
+  {
+    const s = off[3]!;
+    const n = len[3]!;
+    out[p++] = 34;
+    p = jsonText(bytes, s, s + n, out, p);
+    if (p < 0) return BAIL;
+    out[p++] = 34;
+  }
+  d.setUint32(p + 0, 0x7865222c, true);
+  d.setUint32(p + 4, 0x65645f65, true);
+  d.setUint32(p + 8, 0x6574656c, true);
+  d.setUint32(p + 12, 0x3a2264, true);
+  p += 15;
+  if ((flags & 256) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
+  d.setUint32(p + 0, 0x7865222c, true);
+  d.setUint32(p + 4, 0x656d5f65, true);
+  d.setUint32(p + 8, 0x2264666d, true);
+  d.setUint32(p + 12, 0x3a, true);
+  p += 13;
+  if ((flags & 512) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
+  d.setUint32(p + 0, 0x7274222c, true);
+  d.setUint32(p + 4, 0x61636e75, true);
+  d.setUint32(p + 8, 0x22646574, true);
+  d.setUint32(p + 12, 0x3a, true);
+  p += 13;
+  if ((flags & 32) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
+  d.setUint32(p + 0, 0x7865222c, true);
   d.setUint32(p + 4, 0x635f7469, true);
   d.setUint32(p + 8, 0x2265646f, true);
   d.setUint32(p + 12, 0x3a, true);

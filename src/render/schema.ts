@@ -569,6 +569,32 @@ export const EXIT_SCHEMA: EventSchema<ExitEvent> = {
   doc: "A process's main thread exited (sched_process_exit); with --events exit.",
   fields: [
     ...common<ExitEvent>(),
+    ...text<ExitEvent>(
+      "exe",
+      "The process's executable, absolute. Empty on kernels before 6.16, which release the process's memory (and with it the executable) before this tracepoint.",
+      (ev) => ev.exe,
+    ),
+    {
+      key: "exe_deleted",
+      type: "boolean",
+      doc: "The executable had been unlinked: the file at `exe` is not what ran (or is gone).",
+      get: (ev) => (ev.flags & ds_flags.DS_F_EXE_DELETED) !== 0,
+      wire: { from: "flags", mask: ds_flags.DS_F_EXE_DELETED },
+    },
+    {
+      key: "exe_memfd",
+      type: "boolean",
+      doc: "The executable is a memfd (`exe` is `/memfd:<name>`): a program that never was a file.",
+      get: (ev) => (ev.flags & ds_flags.DS_F_EXE_MEMFD) !== 0,
+      wire: { from: "flags", mask: ds_flags.DS_F_EXE_MEMFD },
+    },
+    {
+      key: "truncated",
+      type: "boolean",
+      doc: "`exe` was cut to fit its buffer (a cut path ends in `…`), as a syscall record's `truncated`.",
+      get: (ev) => (ev.flags & ds_flags.DS_F_EXE_TRUNCATED) !== 0,
+      wire: { from: "flags", mask: ds_flags.DS_F_EXE_TRUNCATED },
+    },
     {
       key: "exit_code",
       type: "integer",

@@ -82,6 +82,9 @@ export interface ExitEvent extends EventBase {
   /** The wait status: exit status << 8 | terminating signal, 0x80 when it dumped core. */
   exitCode: number;
   runtimeNs: bigint;
+  /** The executable, absolute; empty before Linux 6.16 (the task has released its memory by the tracepoint). */
+  exe: string;
+  flags: number;
 }
 
 /** The event types whose records are DS_RECORD_HEAD records (bpf/dual_slot.h). */
@@ -502,11 +505,16 @@ function base(r: WireRecord, type: EventName): EventBase {
 }
 
 function exitEvent(r: WireRecord): ExitEvent {
+  const b = base(r, "exit");
+  // Before the spread below: text() records invalid bytes in b.raw.
+  const exe = text(r.strings.exe, "exe", b);
   return {
-    ...base(r, "exit"),
+    ...b,
     type: "exit",
     exitCode: r.fields.exit_code as number,
     runtimeNs: r.fields.runtime_ns as bigint,
+    exe,
+    flags: r.fields.flags as number,
   };
 }
 

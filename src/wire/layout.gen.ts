@@ -44,7 +44,8 @@ export const ds_exit_str = {
   DS_EXIT_STR_COMM: 0,
   DS_EXIT_STR_NODENAME: 1,
   DS_EXIT_STR_PID_TREE: 2,
-  DS_EXIT_STR_NR: 3,
+  DS_EXIT_STR_EXE: 3,
+  DS_EXIT_STR_NR: 4,
 } as const;
 
 /** enum ds_flags */
@@ -951,9 +952,9 @@ export const ds_exec_fixed = {
   },
 } as const;
 
-/** struct ds_exit: 160 bytes */
+/** struct ds_exit: 168 bytes */
 export const ds_exit = {
-  size: 160,
+  size: 168,
   off: {
     hdr: 0,
     common: 40,
@@ -966,7 +967,8 @@ export const ds_exit = {
     runtime_ns: 128,
     cgroup_id: 136,
     flags: 144,
-    str: 148,
+    pad: 148,
+    str: 152,
   },
   bytes: {
     hdr: 40,
@@ -980,9 +982,10 @@ export const ds_exit = {
     runtime_ns: 8,
     cgroup_id: 8,
     flags: 4,
-    str: 12,
+    pad: 4,
+    str: 16,
   },
-  count: { str: 3 },
+  count: { str: 4 },
   kind: {
     hdr: "ds_header",
     common: "ds_common",
@@ -995,17 +998,18 @@ export const ds_exit = {
     runtime_ns: "u64",
     cgroup_id: "u64",
     flags: "u32",
-    str: "u32[3]",
+    pad: "u32",
+    str: "u32[4]",
   },
 } as const;
 
-/** struct ds_exit_fixed: 504 bytes */
+/** struct ds_exit_fixed: 1024 bytes */
 export const ds_exit_fixed = {
-  size: 504,
-  off: { base: 0, comm: 160, nodename: 176, pid_tree: 248 },
-  bytes: { base: 160, comm: 16, nodename: 72, pid_tree: 256 },
-  count: { comm: 16, nodename: 72, pid_tree: 256 },
-  kind: { base: "ds_exit", comm: "s8[16]", nodename: "s8[72]", pid_tree: "s8[256]" },
+  size: 1024,
+  off: { base: 0, comm: 168, nodename: 184, pid_tree: 256, exe: 512 },
+  bytes: { base: 168, comm: 16, nodename: 72, pid_tree: 256, exe: 512 },
+  count: { comm: 16, nodename: 72, pid_tree: 256, exe: 512 },
+  kind: { base: "ds_exit", comm: "s8[16]", nodename: "s8[72]", pid_tree: "s8[256]", exe: "s8[512]" },
 } as const;
 
 /** struct ds_fork: 200 bytes */

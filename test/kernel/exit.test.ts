@@ -4,10 +4,29 @@
  * unselected event's program is not even loaded.
  */
 import { expect, test } from "bun:test";
+import { copyFileSync, mkdtempSync, realpathSync, rmSync, unlinkSync } from "node:fs";
+import { release } from "node:os";
+import path from "node:path";
 import { bpfObjectsOf, type JsonEvent, parseEvents, parseSummary, startAgent } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
 
-type Exit = JsonEvent & { exit_code: number; signal: number; core_dumped: boolean; runtime_ns: string };
+type Exit = JsonEvent & {
+  exit_code: number;
+  signal: number;
+  core_dumped: boolean;
+  runtime_ns: string;
+  exe: string;
+  exe_deleted: boolean;
+  exe_memfd: boolean;
+  truncated: boolean;
+};
+
+/** Since 6.16 sched_process_exit fires before exit_mm(): the exit has its exe. Before, it is empty. */
+const EXE_AT_EXIT = (() => {
+  const [major = 0, minor = 0] = release().split(".").map(Number);
+  return major > 6 || (major === 6 && minor >= 16);
+})();
+const exeAtExit = (p: string) => (EXE_AT_EXIT ? p : "");
 
 /** Runs `sh -c script` and returns its pid once it is gone. */
 async function sh(script: string): Promise<number> {
@@ -31,6 +50,12 @@ describeKernel("exit events (root)", { commands: ["bpftool"] }, () => {
     expect(s).toBeDefined();
     expect([s!.exit_code, s!.signal, s!.core_dumped]).toEqual([7, 0, false]);
     expect([s!.tid, s!.ppid, s!.comm]).toEqual([status, process.pid, "sh"]);
+    expect([s!.exe, s!.exe_deleted, s!.exe_memfd, s!.truncated]).toEqual([
+      exeAtExit(realpathSync("/bin/sh")),
+      false,
+      false,
+      false,
+    ]);
     expect(s!.heap.slot1_intact).toBe(true);
 
     const k = exitOf(killed);
@@ -65,6 +90,44 @@ describeKernel("exit events (root)", { commands: ["bpftool"] }, () => {
     expect((events.find((e) => e.pid === pid) as Exit | undefined)?.exit_code).toBe(3);
     expect(programs).toContain("ds_exit");
     expect(programs).not.toContain("ds_exec");
+  }, 30_000);
+
+  test("an exit's executable unlinked while it ran: exe_deleted, with the path it had", async () => {
+    const dir = mkdtempSync("/tmp/ds-exit-");
+    const bin = path.join(dir, "ds-exit-sleep");
+    copyFileSync(realpathSync("/usr/bin/sleep"), bin);
+    try {
+      const agent = await startAgent(["--json", "--events", "exit"]);
+      const p = Bun.spawn([bin, "0.5"], { stdout: "ignore", stderr: "ignore" });
+      await Bun.sleep(150);
+      unlinkSync(bin);
+      await p.exited;
+      await Bun.sleep(300);
+      const { stdout } = await agent.stop();
+      const e = parseEvents(stdout).find((x) => x.event === "exit" && x.pid === p.pid) as Exit | undefined;
+      expect(e).toBeDefined();
+      expect([e!.comm, e!.exe, e!.exe_deleted, e!.exe_memfd]).toEqual([
+        "ds-exit-sleep",
+        exeAtExit(bin),
+        EXE_AT_EXIT,
+        false,
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  test("--allow-exe drops a trusted binary's exec but not its exit, on every kernel", async () => {
+    const sleep = realpathSync("/usr/bin/sleep");
+    const agent = await startAgent(["--json", "--events", "exec,exit", "--allow-exe", sleep]);
+    const p = Bun.spawn([sleep, "0.1"], { stdout: "ignore", stderr: "ignore" });
+    await p.exited;
+    await Bun.sleep(300);
+    const { stdout, stderr } = await agent.stop();
+    const mine = parseEvents(stdout).filter((x) => x.pid === p.pid) as Exit[];
+    expect(mine.map((x) => x.event)).toEqual(["exit"]);
+    expect(mine[0]!.exe).toBe(exeAtExit(sleep));
+    expect(Number(parseSummary(stderr).filtered_kernel)).toBeGreaterThanOrEqual(1);
   }, 30_000);
 
   test("by default only exec is loaded: no exit events", async () => {

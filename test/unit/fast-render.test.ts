@@ -17,7 +17,7 @@ import { schemaFor } from "../../src/render/record-schema.ts";
 import { warmUpRecords } from "../../src/render/warm-up.ts";
 import { checkRecord, newSpans } from "../../src/wire/decode.ts";
 import { EVENTS } from "../../src/wire/events.ts";
-import { ds_exit, ds_header } from "../../src/wire/layout.gen.ts";
+import { ds_exit, ds_exit_str, ds_header } from "../../src/wire/layout.gen.ts";
 import type { EventName } from "../../src/wire/names.ts";
 import { EventType, Flags, Mode, Transport } from "../helpers/layout.ts";
 import { mulberry32, type SynthOptions, synthEvent } from "../helpers/synth.ts";
@@ -151,12 +151,19 @@ function execSample(r: Rng, common: boolean): Uint8Array {
 /** A ds_exit record (the synthetic builder makes exec records only). */
 function exitSample(r: Rng): Uint8Array {
   const comm = r() < 0.8 ? new TextEncoder().encode(pick(r, ["noop", "sh", 'a"b'])) : bytes(r, int(r, 18), HOSTILE);
-  const b = new Uint8Array(ds_exit.size + comm.length + int(r, 8));
+  // exe: empty as before 6.16, a path, or hostile bytes.
+  const exe =
+    r() < 0.3
+      ? new Uint8Array(0)
+      : r() < 0.8
+        ? new TextEncoder().encode(pick(r, ["/usr/bin/dash", "/memfd:x (deleted)", "/tmp/a b"]))
+        : bytes(r, int(r, 300), HOSTILE);
+  const b = new Uint8Array(ds_exit.size + comm.length + exe.length + int(r, 8));
   const dv = new DataView(b.buffer);
   const H = ds_header.off;
   dv.setBigUint64(H.ktime_ns, u64(r), true);
   dv.setBigUint64(H.seq, u64(r), true);
-  dv.setUint32(H.size, ds_exit.size + comm.length, true);
+  dv.setUint32(H.size, ds_exit.size + comm.length + exe.length, true);
   dv.setUint16(H.type, EventType.exit, true);
   b[H.version] = 1;
   dv.setUint32(H.cpu, int(r, 4), true);
@@ -168,9 +175,14 @@ function exitSample(r: Rng): Uint8Array {
   dv.setInt32(O.exit_code, pick(r, [0, 256, 0x8b, -1, u32(r) | 0]), true);
   dv.setBigUint64(O.runtime_ns, u64(r), true);
   dv.setBigUint64(O.cgroup_id, u64(r), true);
-  dv.setUint32(O.flags, r() < 0.8 ? Flags.slot1Intact : u32(r) & 0xff, true);
+  dv.setUint32(O.flags, r() < 0.8 ? Flags.slot1Intact | (u32(r) & 0x320) : u32(r) & 0xffff, true);
   dv.setUint32(O.str, ((comm.length << 16) | ds_exit.size) >>> 0, true);
   b.set(comm, ds_exit.size);
+  if (exe.length > 0) {
+    const at = ds_exit.size + comm.length;
+    dv.setUint32(O.str + 4 * ds_exit_str.DS_EXIT_STR_EXE, ((exe.length << 16) | at) >>> 0, true);
+    b.set(exe, at);
+  }
   return b;
 }
 
