@@ -11,7 +11,8 @@
  */
 import { ByteBuf } from "../src/output/bytebuf.ts";
 import { LineSink } from "../src/output/sink.ts";
-import { type Framed, framePerf, PERF_RECORD_MAX, PERF_RECORD_SAMPLE } from "../src/reader/framing.ts";
+import { type Framed, framePerf, PERF_RECORD_MAX } from "../src/reader/framing.ts";
+import { perfRing } from "../src/reader/synthetic-ring.ts";
 import { LineRenderer } from "../src/render/fast.ts";
 import { warmUpRecords } from "../src/render/warm-up.ts";
 import { checkRecord, newSpans } from "../src/wire/decode.ts";
@@ -32,20 +33,7 @@ const variants = warmUpRecords({ host: "host-1", events: types }).filter((r) => 
 });
 if (variants.length === 0) throw new Error(`no warm-up records of ${types.join(",")}`);
 const records = Array.from({ length: RECORDS }, (_, i) => variants[i % variants.length]!);
-const sizes = records.map((r) => 8 + Math.ceil((4 + r.length) / 8) * 8);
-const total = sizes.reduce((a, b) => a + b, 0);
-let ringSize = 4096;
-while (ringSize < total) ringSize *= 2;
-const ring = new Uint8Array(ringSize);
-const dv = new DataView(ring.buffer);
-let at = 0;
-records.forEach((r, i) => {
-  dv.setUint32(at, PERF_RECORD_SAMPLE, true);
-  dv.setUint16(at + 6, sizes[i]!, true);
-  dv.setUint32(at + 8, sizes[i]! - 12, true);
-  ring.set(r, at + 12);
-  at += sizes[i]!;
-});
+const { data: ring, head } = perfRing(records);
 
 const renderer = new LineRenderer({
   json: true,
@@ -75,7 +63,7 @@ let best = Number.POSITIVE_INFINITY;
 for (let pass = 0; pass < PASSES; pass++) {
   const c0 = cpuUs();
   out.len = 0;
-  framePerf(ring, BigInt(total), 0n, onRecord, scratch, framed);
+  framePerf(ring, head, 0n, onRecord, scratch, framed);
   if (STAGE === "sink") sink.abandon();
   // The first third is the JIT's.
   if (pass >= PASSES / 3) best = Math.min(best, (cpuUs() - c0) / RECORDS);

@@ -4,29 +4,22 @@
  * lab and the benchmark all drive this same class.
  */
 
-import { ptr } from "bun:ffi";
 import { type CounterTotals, possibleCpus, readCounters } from "../ebpf/info.ts";
 import { BpfObject, type LoadConfig } from "../ebpf/object.ts";
+import { OutputFails } from "../ebpf/output-fails.ts";
 import { withTracefs } from "../ebpf/tracefs.ts";
-import { checkInt, libbpf } from "../ffi/libbpf.ts";
 import { monotonicNs, realtimeNs } from "../ffi/libc.ts";
 import { ByteBuf } from "../output/bytebuf.ts";
-import {
-  type Framed,
-  framePerf,
-  frameRingbuf,
-  PERF_RECORD_MAX,
-  PERF_RECORD_SAMPLE,
-  RINGBUF_HEADER,
-} from "../reader/framing.ts";
+import { type Framed, framePerf, frameRingbuf, PERF_RECORD_MAX } from "../reader/framing.ts";
 import { PerfReader } from "../reader/perf.ts";
 import { RingReader } from "../reader/ring.ts";
 import type { EventSource } from "../reader/source.ts";
+import { perfRing, ringbufRing, type SyntheticRing } from "../reader/synthetic-ring.ts";
 import { LineRenderer } from "../render/fast.ts";
 import { warmUpRecords } from "../render/warm-up.ts";
 import { type AgentEvent, checkRecord, decodeEvent, newSpans, u32At } from "../wire/decode.ts";
 import { programsFor } from "../wire/events.ts";
-import { ds_counters, ds_flags, ds_header } from "../wire/layout.gen.ts";
+import { ds_flags, ds_header } from "../wire/layout.gen.ts";
 import { type EventName, Transport } from "../wire/names.ts";
 import { IDLE_DRAIN_MS, MIN_DRAIN_MS, nextDrainPeriod } from "./drain-period.ts";
 import { LineWindow } from "./line-window.ts";
@@ -409,83 +402,5 @@ export class Session {
       this.listening = false;
       this.obj.close();
     }
-  }
-}
-
-/** A ring's data area holding `records` once, from position 0 to `head`. */
-interface SyntheticRing {
-  data: Uint8Array;
-  head: bigint;
-}
-
-function pow2Above(n: number): number {
-  let size = 4096;
-  while (size < n) size *= 2;
-  return size;
-}
-
-/** Perf samples as the kernel writes them: header, u32 raw size, the raw bytes padded to 8 with the size word. */
-function perfRing(records: readonly Uint8Array[]): SyntheticRing {
-  const sizes = records.map((r) => 8 + Math.ceil((4 + r.length) / 8) * 8);
-  const total = sizes.reduce((a, b) => a + b, 0);
-  const data = new Uint8Array(pow2Above(total));
-  const dv = new DataView(data.buffer);
-  let at = 0;
-  records.forEach((r, i) => {
-    dv.setUint32(at, PERF_RECORD_SAMPLE, true);
-    dv.setUint16(at + 6, sizes[i]!, true);
-    dv.setUint32(at + 8, sizes[i]! - 12, true);
-    data.set(r, at + 12);
-    at += sizes[i]!;
-  });
-  return { data, head: BigInt(total) };
-}
-
-/** Ring buffer records: u32 length, u32 page offset, the bytes, padded to 8; the area mapped twice in a row. */
-function ringbufRing(records: readonly Uint8Array[]): SyntheticRing {
-  const sizes = records.map((r) => Math.ceil((RINGBUF_HEADER + r.length) / 8) * 8);
-  const total = sizes.reduce((a, b) => a + b, 0);
-  const size = pow2Above(total);
-  const data = new Uint8Array(2 * size);
-  const dv = new DataView(data.buffer);
-  let at = 0;
-  records.forEach((r, i) => {
-    dv.setUint32(at, r.length, true);
-    data.set(r, at + RINGBUF_HEADER);
-    at += sizes[i]!;
-  });
-  data.copyWithin(size, 0, size);
-  return { data, head: BigInt(total) };
-}
-
-/**
- * ds_counters' output_fail on every CPU, into buffers kept for it: the drain
- * reads it every time (readCounters() builds every counter of every CPU as
- * objects, about 0.2 ms a drain in an idle agent, where nothing is compiled).
- */
-class OutputFails {
-  private readonly key = new Uint32Array(1);
-  private readonly stride = Math.ceil(ds_counters.size / 8) * 8;
-  private readonly values: Uint32Array;
-
-  constructor(
-    private readonly fd: number,
-    cpus: number,
-  ) {
-    this.values = new Uint32Array((this.stride / 4) * cpus);
-  }
-
-  read(): void {
-    checkInt(
-      "bpf_map_lookup_elem",
-      libbpf().bpf_map_lookup_elem(this.fd, ptr(this.key), ptr(this.values)),
-      "ds_counters",
-    );
-  }
-
-  /** The last read()'s count for `cpu` (u64, exact below 2^53). */
-  at(cpu: number): number {
-    const i = (cpu * this.stride + ds_counters.off.output_fail) / 4;
-    return (this.values[i + 1] ?? 0) * 4294967296 + (this.values[i] ?? 0);
   }
 }

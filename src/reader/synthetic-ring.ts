@@ -1,0 +1,52 @@
+/**
+ * Rings laid out as the kernel writes them, holding given records: what the
+ * agent's warm-up frames and renders after attach (Session.warmUp), and what
+ * the render benchmark reads, without a kernel.
+ */
+import { PERF_RECORD_SAMPLE, RINGBUF_HEADER } from "./framing.ts";
+
+/** A ring's data area holding `records` once, from position 0 to `head`. */
+export interface SyntheticRing {
+  data: Uint8Array;
+  head: bigint;
+}
+
+function pow2Above(n: number): number {
+  let size = 4096;
+  while (size < n) size *= 2;
+  return size;
+}
+
+/** Perf samples as the kernel writes them: header, u32 raw size, the raw bytes padded to 8 with the size word. */
+export function perfRing(records: readonly Uint8Array[]): SyntheticRing {
+  const sizes = records.map((r) => 8 + Math.ceil((4 + r.length) / 8) * 8);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const data = new Uint8Array(pow2Above(total));
+  const dv = new DataView(data.buffer);
+  let at = 0;
+  records.forEach((r, i) => {
+    dv.setUint32(at, PERF_RECORD_SAMPLE, true);
+    dv.setUint16(at + 6, sizes[i]!, true);
+    dv.setUint32(at + 8, sizes[i]! - 12, true);
+    data.set(r, at + 12);
+    at += sizes[i]!;
+  });
+  return { data, head: BigInt(total) };
+}
+
+/** Ring buffer records: u32 length, u32 page offset, the bytes, padded to 8; the area mapped twice in a row. */
+export function ringbufRing(records: readonly Uint8Array[]): SyntheticRing {
+  const sizes = records.map((r) => Math.ceil((RINGBUF_HEADER + r.length) / 8) * 8);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const size = pow2Above(total);
+  const data = new Uint8Array(2 * size);
+  const dv = new DataView(data.buffer);
+  let at = 0;
+  records.forEach((r, i) => {
+    dv.setUint32(at, r.length, true);
+    data.set(r, at + RINGBUF_HEADER);
+    at += sizes[i]!;
+  });
+  data.copyWithin(size, 0, size);
+  return { data, head: BigInt(total) };
+}
