@@ -7,6 +7,7 @@
  * every branch a real record takes is taken here.
  */
 import { hostname } from "node:os";
+import { checkRecord, newSpans } from "../wire/decode.ts";
 import { EVENTS, type EventSpec, memberAt } from "../wire/events.ts";
 import { ds_common, ds_exec, ds_flags, ds_header, ds_level, ds_wire_const } from "../wire/layout.gen.ts";
 import { Encoding, type EventName, Mode, Transport } from "../wire/names.ts";
@@ -328,6 +329,8 @@ export function warmUpRecords(opts: WarmUpOptions = {}): Uint8Array[] {
   // Each twice: the renderer keeps an exec's runs by parent (memo.ts), and warms copying them too.
   const execs = execRecords(EVENTS.find((e) => e.name === "exec")!, opts).flatMap((b) => [b, b.slice()]);
   const others: Uint8Array[] = [];
+  /** A syscall record that --pid/--comm keep (variant 0) and one they drop (variant 1). */
+  const kinds: Uint8Array[] = [];
   let flip = false;
   for (const spec of EVENTS) {
     if (spec.name === "exec" || !events.includes(spec.name)) continue;
@@ -356,9 +359,31 @@ export function warmUpRecords(opts: WarmUpOptions = {}): Uint8Array[] {
         for (const x of [b, twin]) x[at] = x[at]! ^ 1;
       }
       others.push(b, twin);
+      if (v < 2 && kinds.length === v && variants.length > 1) kinds.push(b);
     });
   }
   const out = [...execs];
   while (out.length < others.length) out.push(...execs);
-  return [...out, ...others];
+  // Of records --pid/--comm keep (variant 0) and of ones they drop (variant 2 of exec, 1 of the others).
+  const streaks = [execs[0]!, execs[4]!, ...kinds].flatMap(missing);
+  return [...out, ...others, ...streaks];
+}
+
+/**
+ * STREAK records of one process whose kept runs (memo.ts) differ each time
+ * (another cgroup, and for an exec another inode): the renderer passes such
+ * runs over after a streak of misses, and the warm-up takes that path too, or
+ * the first storm that does pays for the compiler again.
+ */
+function missing(b: Uint8Array): Uint8Array[] {
+  const STREAK = 12;
+  const spans = newSpans();
+  const spec = checkRecord(b, spans);
+  if (typeof spec === "string") throw new Error(`warm-up record: ${spec}`);
+  const at = [spec.struct.off.cgroup_id, spec.struct.off.exe_ino].filter((x) => x !== undefined);
+  return Array.from({ length: STREAK }, (_, k) => {
+    const c = b.slice();
+    for (const x of at) c[x] = (c[x]! + 1 + k) & 0xff;
+    return c;
+  });
 }

@@ -183,13 +183,17 @@ export default defineCommand({
     };
     // Records are rendered from their bytes (--pid/--comm applied there) and come back as lines in time order.
     // During the warm-up, a sink of the same class that is never written, and no --count stop.
+    // The warm-up calls this same function (call sites compiled for it stay valid after), emptying its sink as it goes.
     let lineSink = sink;
     let warming = false;
+    let warmLines = 0;
     const onLine = (buf: Buffer, start: number, end: number) => {
       if (limit !== undefined && accepted >= limit) return;
       if (!warming) fleet?.push(buf, start, end);
       if (lineSink.pushBytes(buf, start, end)) accepted++;
-      if (limit !== undefined && accepted >= limit && !warming) stop("count");
+      if (warming) {
+        if (++warmLines % 256 === 0) lineSink.abandon();
+      } else if (limit !== undefined && accepted >= limit) stop("count");
     };
     const lines = {
       json,
@@ -254,11 +258,6 @@ export default defineCommand({
           sink instanceof FileSink
             ? new FileSink(sink.writer, outputLimit, Number.POSITIVE_INFINITY)
             : new LineSink(-1, outputLimit);
-        let warmLines = 0;
-        const warmOnLine = (buf: Buffer, start: number, end: number) => {
-          onLine(buf, start, end);
-          if (++warmLines % 256 === 0) warm.abandon();
-        };
         // In chunks, each followed by a drain and a turn of the event loop: the warm-up takes 0.5-1 s of
         // CPU, which a busy host's events would otherwise wait out in the buffers, and signals (SIGTERM,
         // SIGHUP's reopen) behind it.
@@ -267,7 +266,7 @@ export default defineCommand({
           lineSink = warm;
           warming = true;
           try {
-            session.warmUp(WARM_UP_CHUNK, warmOnLine);
+            session.warmUp(WARM_UP_CHUNK, onLine);
           } finally {
             warm.abandon();
             lineSink = sink;
