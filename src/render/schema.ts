@@ -161,6 +161,27 @@ export function text<E extends EventBase>(key: string, doc: string, get: (ev: E)
   ];
 }
 
+/** A boolean field from bits of the record's `flags` member. */
+export function flagField<E extends EventBase & { flags: number }>(key: string, mask: number, doc: string): Field<E> {
+  return { key, type: "boolean", doc, get: (ev) => (ev.flags & mask) !== 0, wire: { from: "flags", mask } };
+}
+
+/** What an exec's or an exit's `exe` cannot show: unlinked, or a memfd. */
+export function exeFlags<E extends EventBase & { flags: number }>(): Array<Field<E>> {
+  return [
+    flagField<E>(
+      "exe_deleted",
+      ds_flags.DS_F_EXE_DELETED,
+      "The executable had been unlinked: the file at `exe` is not what ran (or is gone).",
+    ),
+    flagField<E>(
+      "exe_memfd",
+      ds_flags.DS_F_EXE_MEMFD,
+      "The executable is a memfd (`exe` is `/memfd:<name>`): a program that never was a file.",
+    ),
+  ];
+}
+
 export function common<E extends EventBase>(): Array<Field<E>> {
   return [
     {
@@ -450,20 +471,7 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
       get: (ev) => ev.exeIno.toString(),
       wire: { from: "member", member: "exe_ino" },
     },
-    {
-      key: "exe_deleted",
-      type: "boolean",
-      doc: "The executable had been unlinked: the file at `exe` is not what ran (or is gone).",
-      get: (ev) => (ev.flags & ds_flags.DS_F_EXE_DELETED) !== 0,
-      wire: { from: "flags", mask: ds_flags.DS_F_EXE_DELETED },
-    },
-    {
-      key: "exe_memfd",
-      type: "boolean",
-      doc: "The executable is a memfd (`exe` is `/memfd:<name>`): a program that never was a file.",
-      get: (ev) => (ev.flags & ds_flags.DS_F_EXE_MEMFD) !== 0,
-      wire: { from: "flags", mask: ds_flags.DS_F_EXE_MEMFD },
-    },
+    ...exeFlags<ExecEvent>(),
     {
       key: "exe_unreachable",
       type: "boolean",
@@ -574,27 +582,12 @@ export const EXIT_SCHEMA: EventSchema<ExitEvent> = {
       "The process's executable, absolute. Empty on kernels before 6.16, which release the process's memory (and with it the executable) before this tracepoint.",
       (ev) => ev.exe,
     ),
-    {
-      key: "exe_deleted",
-      type: "boolean",
-      doc: "The executable had been unlinked: the file at `exe` is not what ran (or is gone).",
-      get: (ev) => (ev.flags & ds_flags.DS_F_EXE_DELETED) !== 0,
-      wire: { from: "flags", mask: ds_flags.DS_F_EXE_DELETED },
-    },
-    {
-      key: "exe_memfd",
-      type: "boolean",
-      doc: "The executable is a memfd (`exe` is `/memfd:<name>`): a program that never was a file.",
-      get: (ev) => (ev.flags & ds_flags.DS_F_EXE_MEMFD) !== 0,
-      wire: { from: "flags", mask: ds_flags.DS_F_EXE_MEMFD },
-    },
-    {
-      key: "truncated",
-      type: "boolean",
-      doc: "`exe` was cut to fit its buffer (a cut path ends in `…`), as a syscall record's `truncated`.",
-      get: (ev) => (ev.flags & ds_flags.DS_F_EXE_TRUNCATED) !== 0,
-      wire: { from: "flags", mask: ds_flags.DS_F_EXE_TRUNCATED },
-    },
+    ...exeFlags<ExitEvent>(),
+    flagField<ExitEvent>(
+      "truncated",
+      ds_flags.DS_F_EXE_TRUNCATED,
+      "`exe` was cut to fit its buffer (a cut path ends in `…`), as a syscall record's `truncated`.",
+    ),
     {
       key: "exit_code",
       type: "integer",
