@@ -6,6 +6,8 @@
  *   io-trigger connect tcp|udp ADDR PORT   connect(2) to ADDR (IPv4 or IPv6); TCP: blocking
  *   io-trigger bind ADDR                   a UDP socket bound to ADDR, port 0 (the kernel picks)
  *   io-trigger accept                      listen on 127.0.0.1, connect to it, accept(2) once
+ *   io-trigger connect-changed ADDR PORT   three UDP connects to ADDR: as started, after
+ *                                          prctl(PR_SET_NAME, "ds-renamed"), then after setegid(65534)
  *   io-trigger dns connected|connected-recvmsg|sendto|sendmmsg|sendmmsg-mixed|sendmsg-decoy ADDR NAME
  *                                          one query for NAME (type A; sendmmsg: A then AAAA) to
  *                                          ADDR port 53 over UDP, then read one reply, as glibc does;
@@ -45,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -195,6 +198,23 @@ static int cmd_net(int argc, char **argv)
 		if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) < 0)
 			die("connect");
 		printf("{\"pid\":%d,\"fd\":%d,\"sport\":%d}\n", getpid(), fd, local_port(fd));
+		return 0;
+	}
+	if (!strcmp(cmd, "connect-changed") && argc == 4) {
+		/* What the agent's renderer keeps per process must follow what changes in it. */
+		int fds[3];
+
+		len = addr_of(argv[2], atoi(argv[3]), &ss);
+		for (int i = 0; i < 3; i++) {
+			if (i == 1 && prctl(PR_SET_NAME, "ds-renamed") < 0)
+				die("prctl");
+			if (i == 2 && setegid(65534) < 0)
+				die("setegid");
+			fds[i] = socket(ss.ss_family, SOCK_DGRAM, 0);
+			if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&ss, len) < 0)
+				die("connect");
+		}
+		printf("{\"pid\":%d,\"fd0\":%d,\"fd1\":%d,\"fd2\":%d}\n", getpid(), fds[0], fds[1], fds[2]);
 		return 0;
 	}
 	if (!strcmp(cmd, "bind") && argc == 3) {

@@ -319,6 +319,8 @@ export class Session {
       this.eventsByType.clear();
       for (const [k, v] of byType) this.eventsByType.set(k, v);
       [renderer.filtered, renderer.fastLines, renderer.generalLines] = rendered as [number, number, number];
+      // The runs it kept of synthetic records, and their streaks: the real drains between chunks start clean.
+      renderer.memo.reset();
       this.lastMalformed = malformed;
     }
   }

@@ -85,6 +85,16 @@ export class RunMemo {
     this.skip = new Int32Array(banks);
   }
 
+  /** Forgets every entry and streak (the warm-up's synthetic records end so). */
+  reset(): void {
+    this.bankOf.fill(-1);
+    this.streak.fill(0);
+    this.skip.fill(0);
+    this.passed = false;
+    this.hits = 0;
+    this.misses = 0;
+  }
+
   /**
    * The end of the run copied to `out` at `p` from the entry of `pid`, when
    * that entry's key is these bytes' (`bits`: the flag bits the run reads);

@@ -97,6 +97,19 @@ describeKernel("network events (root)", { executables: [IO_TRIGGER, STORM, IOSTO
     }, 30_000);
   }
 
+  test("one process's connects after it renamed itself and changed its egid: each record shows the process as it was", async () => {
+    // The renderer keeps a process's common fields between records (src/render/memo.ts): they must follow it.
+    const { out, events, trigger } = await underAgent(IO_TRIGGER, "connect", ["connect-changed", "127.0.0.1", "9"]);
+    const cs = only(events, "connect", trigger);
+    expect(cs.map((e) => e.fd)).toEqual([num(out.fd0), num(out.fd1), num(out.fd2)]);
+    expect(cs.map((e) => [e.comm, String(e.pid_tree).split("<")[0], e.egid])).toEqual([
+      ["io-trigger", `${trigger}.io-trigger`, 0],
+      ["ds-renamed", `${trigger}.ds-renamed`, 0],
+      ["ds-renamed", `${trigger}.ds-renamed`, 65534],
+    ]);
+    expect(new Set(cs.map((e) => e.exec_id)).size).toBe(1);
+  }, 30_000);
+
   test("a refused TCP connect: res -111, the destination asked for", async () => {
     const { events, trigger } = await underAgent(IO_TRIGGER, "connect", ["connect", "tcp", "127.0.0.1", "1"], {
       expectExit: 1,
