@@ -2,8 +2,9 @@
 /*
  * The records after exec and exit (fork, setsid, prctl, ptrace, memfd_create,
  * kill, privilege_escalation): one business layout in slot 1 for all of them,
- * one serializer into slot 0, and the per-task stash that carries a syscall's
- * arguments from its sys_enter tracepoint to its sys_exit one.
+ * one serializer into slot 0 (reached by tail call), and the shape of the exit
+ * programs that build them. A syscall's arguments reach its exit program in
+ * the stash of inflight.bpf.h.
  *
  * Each record is struct ds_<type> in dual_slot.h: DS_RECORD_HEAD, the type's
  * own struct, the string descriptors. The business level fills rec_info (the
@@ -21,6 +22,7 @@
 #include "path.bpf.h"
 #include "serialize.bpf.h"
 #include "filter.bpf.h"
+#include "inflight.bpf.h"
 
 #define DS_REC_DATA_MAX 96  /* the largest type struct (privilege_escalation's is 88) */
 #define DS_REC_STR_CAP 256  /* a type's own short string: a name */
@@ -87,168 +89,9 @@ _Static_assert(__builtin_offsetof(struct ds_setsid, str) == sizeof(struct ds_rec
 _Static_assert(__builtin_offsetof(struct ds_unlink, str) == sizeof(struct ds_record), "unlink layout");
 _Static_assert(__builtin_offsetof(struct ds_rmdir, str) == sizeof(struct ds_record), "rmdir layout");
 
-/*
- * A syscall in flight: what its sys_enter program saw, for its sys_exit
- * program (the exit tracepoint carries only the return value). Keyed by thread
- * id; LRU, so a thread killed inside a syscall cannot leak an entry.
- */
-struct ds_inflight {
-	__u64 args[6];
-	struct ds_creds creds;
-	__u64 cap_effective;
-	__u64 comm[2];
-	__u32 kind; /* which of the syscalls sharing an exit program */
-	__u32 nr;   /* set at exit: the syscall's number */
-	__s64 res;  /* set at exit: its return value */
-	__u32 step; /* an exit that emits several records (sendmmsg): how many it has handled */
-	__u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__type(key, __u32);
-	__type(value, struct ds_inflight);
-	__uint(max_entries, 8192);
-} ds_inflight SEC(".maps");
-
-/*
- * The context of a syscalls/sys_{enter,exit}_<name> program: the arguments
- * or the return value at offset 16, whatever the kernel (see sys_nr() for
- * the word before them). Not vmlinux's trace_event_raw_sys_enter (the
- * raw_syscalls event): CO-RE would move its fields with trace_entry, which
- * PREEMPT_RT 6.1 grows from 8 to 12 bytes, and the kernel then refuses the
- * program (EACCES: past the context).
- */
-struct ds_sys_enter {
-	__u64 entry;
-	__u64 nr_word;
-	unsigned long args[6];
-};
-
-struct ds_sys_exit {
-	__u64 entry;
-	__u64 nr_word;
-	long ret;
-};
-
-/*
- * The syscall number, from the task's saved user registers (orig_ax, or
- * arm64's syscallno), not from the context: kernels before the fix that
- * made the BPF context of a syscall tracepoint match its format pass
- * {regs pointer, unsigned long nr, args} (nr at 8), later ones {struct
- * trace_entry, int nr, args} (nr at sizeof(trace_entry), 12 on 6.1's
- * PREEMPT_RT); the arguments and the result are at 16 in both.
- */
-static __always_inline __u32 sys_nr(void *ctx)
-{
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
-	/* A BTF pointer (the helper's return type): a load, not a read. */
-#if defined(__TARGET_ARCH_arm64)
-	return regs->syscallno;
-#else
-	return regs->orig_ax;
-#endif
-}
-
 static __always_inline int selected(__u32 type)
 {
 	return (ds_cfg.events >> type) & 1;
-}
-
-static __always_inline void creds_read(const struct cred *cr, struct ds_creds *o)
-{
-	/* struct cred's eight ids, in its order since 2.6.29: one read, not eight. */
-	struct {
-		__u32 uid, gid, suid, sgid, euid, egid, fsuid, fsgid;
-	} ids = {};
-
-	if (ds_cfg.task_cast) { /* loads, not a read (DS_LOAD, heap.bpf.h) */
-		const struct cred *c = ds_cast(cr, cred);
-
-		o->uid = c->uid.val;
-		o->euid = c->euid.val;
-		o->suid = c->suid.val;
-		o->fsuid = c->fsuid.val;
-		o->gid = c->gid.val;
-		o->egid = c->egid.val;
-		o->sgid = c->sgid.val;
-		o->fsgid = c->fsgid.val;
-		return;
-	}
-	bpf_core_read(&ids, sizeof(ids), &cr->uid);
-	o->uid = ids.uid;
-	o->euid = ids.euid;
-	o->suid = ids.suid;
-	o->fsuid = ids.fsuid;
-	o->gid = ids.gid;
-	o->egid = ids.egid;
-	o->sgid = ids.sgid;
-	o->fsgid = ids.fsgid;
-}
-
-static __always_inline __u64 cap_effective(const struct cred *cr)
-{
-	__u64 v = 0;
-
-	/* A u64 since 6.3, two u32 before: 8 bytes either way, read once where they lie. */
-	if (ds_cfg.task_cast)
-		return *(const __u64 *)&ds_cast(cr, cred)->cap_effective;
-	bpf_core_read(&v, sizeof(v), &cr->cap_effective);
-	return v;
-}
-
-/* sys_enter: keeps the arguments, the creds and the comm for the matching sys_exit. */
-static __always_inline void inflight_save(struct ds_sys_enter *ctx, __u32 kind)
-{
-	const struct cred *cr = self()->cred;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct ds_inflight in;
-
-	/*
-	 * Not a memcpy: the verifier refuses a derived ctx pointer. Not six
-	 * loads either: a context load raises the program's max_ctx_offset, and
-	 * 6.1 then refuses to attach it to a syscall with fewer arguments (EACCES).
-	 */
-	bpf_probe_read_kernel(in.args, sizeof(in.args), ctx->args);
-	creds_read(cr, &in.creds);
-	in.cap_effective = cap_effective(cr);
-	/*
-	 * Loads, not bpf_get_current_comm(): the kernel keeps comm NUL-padded
-	 * (every writer is strscpy_pad), which comm_len() counts on.
-	 */
-	in.comm[0] = *(const __u64 *)&self()->comm[0];
-	in.comm[1] = *(const __u64 *)&self()->comm[8];
-	in.kind = kind;
-	in.step = 0;
-	in.pad = 0;
-	in.nr = sys_nr(ctx);
-	in.res = 0;
-	bpf_map_update_elem(&ds_inflight, &tid, &in, BPF_ANY);
-}
-
-/*
- * sys_exit: what the matching sys_enter kept, with the result filled in; NULL
- * when there is none (or it is a stale entry of another syscall). Used in
- * place, not copied: 6.1 caps the stack of a whole call chain at 512 bytes.
- * The caller ends with inflight_drop().
- */
-static __always_inline struct ds_inflight *inflight_get(struct ds_sys_exit *ctx)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct ds_inflight *in = bpf_map_lookup_elem(&ds_inflight, &tid);
-
-	if (!in || in->nr != sys_nr(ctx))
-		return NULL;
-	in->res = ctx->ret;
-	return in;
-}
-
-static __always_inline void inflight_drop(void)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-
-	bpf_map_delete_elem(&ds_inflight, &tid);
 }
 
 /* Business level: slot 1, its head cleared (the type fills the rest). */
