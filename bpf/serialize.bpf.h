@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Level 2, the serializer (Elkeid's xxx_print), and level 3, the nest3
- * enrichment step, with the maps events leave through.
+ * enrichment step. Records leave through transport.bpf.h.
  *
  * One encoder serves all three transports: it writes through a bpf_dynptr, which
  * is either slot 0 (perf, ringbuf-output) or a ring buffer record reserved at the
@@ -19,19 +19,7 @@
 #include "heap.bpf.h"
 #include "path.bpf.h"
 #include "format.bpf.h"
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(__u32));
-} ds_events SEC(".maps");
-
-/* Resized from user space; shrunk to one page when the perf transport runs. */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
-} ds_ring SEC(".maps");
-
+#include "transport.bpf.h"
 
 static __always_inline int same16(const void *a, const void *b)
 {
@@ -227,83 +215,6 @@ static __always_inline __u32 clamp(__u32 v, __u32 max, __u32 *flags, __u32 flag)
 
 	*flags |= (__u32)over * flag;
 	return ds_pick(v, max, over);
-}
-
-/* The header every record starts with; hdr->tag and hdr->size are the caller's. */
-static __always_inline void hdr_fill(struct ds_header *h, struct ds_counters *c, __u32 type)
-{
-	h->ktime_ns = bpf_ktime_get_ns();
-	h->seq = ++c->seq;
-	h->type = type;
-	h->version = DS_WIRE_VERSION;
-	h->encoding = ds_cfg.encoding;
-	h->cpu = bpf_get_smp_processor_id();
-	h->mode = ds_cfg.mode;
-	h->slots = ds_cfg.slots;
-	h->transport = ds_cfg.transport;
-	h->guard = ds_cfg.guard;
-}
-
-/*
- * Opens a record of `size` bytes: a ring buffer reservation of exactly that
- * size (no slot 0, no copy), or slot 0 through a dynptr. Returns its first
- * `head` bytes to fill in, or NULL when there is no room (counted in
- * output_fail; a failed slot lookup in lookup_fail).
- */
-static __always_inline void *record_begin(struct bpf_dynptr *dp, void **s0, __u32 *gen0, __u32 size, __u32 head,
-					  struct ds_counters *c)
-{
-	void *p;
-
-	if (ds_cfg.transport == DS_TRANSPORT_RINGBUF) {
-		if (bpf_ringbuf_reserve_dynptr(&ds_ring, size, 0, dp)) {
-			bpf_ringbuf_discard_dynptr(dp, 0);
-			c->output_fail++;
-			return NULL;
-		}
-	} else {
-		*s0 = sd_get_percpu_data(size, 0, OWNER_SERIALIZER, gen0);
-		if (!*s0)
-			return NULL;
-		bpf_dynptr_from_mem(*s0, SD_EVENT_MAX, 0, dp);
-	}
-	p = bpf_dynptr_data(dp, 0, head);
-	if (!p) {
-		if (ds_cfg.transport == DS_TRANSPORT_RINGBUF)
-			bpf_ringbuf_discard_dynptr(dp, 0);
-		else
-			sd_put_percpu_data(*s0, 0, OWNER_SERIALIZER, *gen0, 1);
-		c->output_fail++;
-	}
-	return p;
-}
-
-/*
- * Sends a finished record: submits the ring buffer reservation, or copies slot 0
- * out through the configured transport. `events` counts what reached user
- * space's buffer; `output_fail` what did not (a kernel-side drop).
- */
-static __always_inline void record_submit(void *ctx, struct bpf_dynptr *dp, void *s0, __u32 size, struct ds_counters *c)
-{
-	long err;
-
-	if (ds_cfg.transport == DS_TRANSPORT_RINGBUF) {
-		bpf_ringbuf_submit_dynptr(dp, BPF_RB_NO_WAKEUP);
-		err = 0;
-	} else {
-		if (size > SD_EVENT_MAX)
-			size = SD_EVENT_MAX;
-		if (ds_cfg.transport == DS_TRANSPORT_PERF)
-			err = bpf_perf_event_output(ctx, &ds_events, BPF_F_CURRENT_CPU, s0, size);
-		else
-			err = bpf_ringbuf_output(&ds_ring, s0, size, BPF_RB_NO_WAKEUP);
-	}
-	if (err) {
-		c->output_fail++;
-	} else {
-		c->events++;
-		c->bytes += size;
-	}
 }
 
 /*
