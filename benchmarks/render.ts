@@ -27,7 +27,7 @@ if (!["frame", "render", "sink"].includes(STAGE)) throw new Error("--stage is fr
 
 // A drain's worth of records, the host-like variants of the chosen types in turn.
 const types = (args.get("events") ?? "exec").split(",") as EventName[];
-const variants = warmUpRecords({ host: "host-1", events: types }).filter((r) => {
+const variants = warmUpRecords({ host: "host-1", events: types, noStreaks: true }).filter((r) => {
   const spec = checkRecord(r, newSpans());
   return typeof spec !== "string" && types.includes(spec.name);
 });

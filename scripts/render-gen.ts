@@ -462,11 +462,11 @@ function memoize(
       runs.set(id, name);
     }
     const bits = mask === 0 ? "0" : `flags & ${mask}`;
-    const args = `${e.call("u32At", `bytes, ${off[by]}`)}, ${name}, ${bits}, bytes, off, len, out`;
+    const pid = e.call("u32At", `bytes, ${off[by]}`);
     const run =
-      `{ const q = ctx.memo.copy(${args}, p); if (q >= 0) p = q; else { const from = p;` +
+      `{ const q = ctx.memo.copy(${pid}, ${name}, ${bits}, bytes, off, len, out, p); if (q >= 0) p = q; else { const from = p;` +
       `${statements.slice(first, last + 1).join("")}` +
-      `ctx.memo.keep(${args}, from, p); } }`;
+      `ctx.memo.keep(${name}, bytes, off, len, out, from, p); } }`;
     statements.splice(first, last - first + 1, run);
   }
 }

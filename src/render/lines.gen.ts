@@ -142,7 +142,7 @@ function common1(
         if (p < 0) return BAIL;
         out[p++] = 34;
       }
-      ctx.memo.keep(u32At(bytes, 112), RUN_1, 0, bytes, off, len, out, from, p);
+      ctx.memo.keep(RUN_1, bytes, off, len, out, from, p);
     }
   }
   d.setUint32(p + 0, 0x7865222c, true);
@@ -436,7 +436,7 @@ function common2(
         d.setUint32(p + 4, 0x65, true);
         p += 5;
       }
-      ctx.memo.keep(u32At(bytes, 104), RUN_3, flags & 768, bytes, off, len, out, from, p);
+      ctx.memo.keep(RUN_3, bytes, off, len, out, from, p);
     }
   }
   d.setUint32(p + 0, 0x7274222c, true);
@@ -664,7 +664,7 @@ function common3(
         d.setUint32(p + 4, 0x65, true);
         p += 5;
       }
-      ctx.memo.keep(u32At(bytes, 104), RUN_3, flags & 768, bytes, off, len, out, from, p);
+      ctx.memo.keep(RUN_3, bytes, off, len, out, from, p);
     }
   }
   d.setUint32(p + 0, 0x7274222c, true);
@@ -1177,7 +1177,7 @@ function heap1(
         d.setUint32(p + 4, 0x65, true);
         p += 5;
       }
-      ctx.memo.keep(u32At(bytes, 112), RUN_0, flags & 6064, bytes, off, len, out, from, p);
+      ctx.memo.keep(RUN_0, bytes, off, len, out, from, p);
     }
   }
   d.setUint32(p + 0, 0x6568222c, true);
@@ -2343,7 +2343,7 @@ function exitLine(
         if (p < 0) return BAIL;
         out[p++] = 34;
       }
-      ctx.memo.keep(u32At(bytes, 112), RUN_2, 0, bytes, off, len, out, from, p);
+      ctx.memo.keep(RUN_2, bytes, off, len, out, from, p);
     }
   }
   d.setUint32(p + 0, 0x7865222c, true);

@@ -38,7 +38,7 @@ const MAX_STRINGS = 16;
  * repeats (every exec from another parent) pay for two misses in SKIP + 2,
  * not for each.
  */
-const STREAK = 8;
+export const STREAK = 8;
 const SKIP = 56;
 
 export class RunMemo {
@@ -57,8 +57,9 @@ export class RunMemo {
   /** Per run: misses in a row, and records left to pass over. */
   private readonly streak: Int32Array;
   private readonly skip: Int32Array;
-  /** Whether the last copy() passed over its run: then keep() does nothing. */
-  private passed = false;
+  /** The entry and flag bits the last copy() missed: what keep() fills (-1: passed over, keep nothing). */
+  private entry = -1;
+  private bits = 0;
   /** For tests and the benchmark. */
   hits = 0;
   misses = 0;
@@ -90,7 +91,7 @@ export class RunMemo {
     this.bankOf.fill(-1);
     this.streak.fill(0);
     this.skip.fill(0);
-    this.passed = false;
+    this.entry = -1;
     this.hits = 0;
     this.misses = 0;
   }
@@ -98,7 +99,8 @@ export class RunMemo {
   /**
    * The end of the run copied to `out` at `p` from the entry of `pid`, when
    * that entry's key is these bytes' (`bits`: the flag bits the run reads);
-   * -1 when the run must be rendered, and then kept with keep().
+   * -1 when the run must be rendered, and then kept with keep(), which fills
+   * the entry this call looked at.
    */
   copy(
     pid: number,
@@ -113,13 +115,14 @@ export class RunMemo {
     const bank = run[0]!;
     if (this.skip[bank]! > 0) {
       this.skip[bank]!--;
-      this.passed = true;
+      this.entry = -1;
       return -1;
     }
-    this.passed = false;
     const e = bank * ENTRIES + (pid & (ENTRIES - 1));
     if (!this.same(e, run, bits, bytes, off, len)) {
       this.misses++;
+      this.entry = e;
+      this.bits = bits;
       // After a pass, two misses in a row pass over again: the first keeps a key for the second.
       if (++this.streak[bank]! >= STREAK && this.passOver) {
         this.streak[bank] = STREAK - 2;
@@ -158,11 +161,9 @@ export class RunMemo {
     return true;
   }
 
-  /** Keeps the run rendered at out[from, to) as the entry of `pid`, keyed by these bytes. */
+  /** Keeps the run rendered at out[from, to), keyed by these bytes, in the entry the last copy() missed. */
   keep(
-    pid: number,
     run: Int32Array,
-    bits: number,
     bytes: Uint8Array,
     off: Int32Array,
     len: Int32Array,
@@ -170,11 +171,13 @@ export class RunMemo {
     from: number,
     to: number,
   ): void {
-    if (this.passed) return;
-    const e = run[0]! * ENTRIES + (pid & (ENTRIES - 1));
+    const e = this.entry;
+    if (e < 0) return;
+    this.entry = -1;
     this.bankOf[e] = -1;
     const strAt = 2 + 2 * run[1]!;
     const strings = run[strAt]!;
+    // The ranges are sorted: the last one ends furthest (none: run[1], 0).
     let need = run[strAt - 1]!;
     for (let j = 0; j < strings; j++) {
       const x = run[strAt + 1 + j]!;
@@ -195,7 +198,7 @@ export class RunMemo {
     }
     copyBytes.call(out, this.outs[e]!, 0, from, to);
     this.outLen[e] = to - from;
-    this.bitsOf[e] = bits;
+    this.bitsOf[e] = this.bits;
     this.bankOf[e] = run[0]!;
   }
 }

@@ -7,10 +7,10 @@
  * every branch a real record takes is taken here.
  */
 import { hostname } from "node:os";
-import { checkRecord, newSpans } from "../wire/decode.ts";
 import { EVENTS, type EventSpec, memberAt } from "../wire/events.ts";
 import { ds_common, ds_exec, ds_flags, ds_header, ds_level, ds_wire_const } from "../wire/layout.gen.ts";
 import { Encoding, type EventName, Mode, Transport } from "../wire/names.ts";
+import { STREAK } from "./memo.ts";
 
 const enc = new TextEncoder();
 const H = ds_header.off;
@@ -240,6 +240,8 @@ export interface WarmUpOptions {
   comm?: string;
   /** The session's events: each one is warmed up (default: exec alone). */
   events?: readonly EventName[];
+  /** Without the streaks of records whose kept runs never repeat (the render benchmark's host-like mix). */
+  noStreaks?: boolean;
 }
 
 /** A record's header, scalars and strings (packed after the struct, as the kernel packs them). */
@@ -320,7 +322,8 @@ function execRecords(spec: EventSpec, opts: WarmUpOptions): Uint8Array[] {
 }
 
 /**
- * The warm-up's records: exec's four, then each other type's variants, each twice (see below).
+ * The warm-up's records: exec's four and each other type's variants, each twice
+ * (below), then streaks of records whose kept runs never repeat (missing()).
  * Exec is what a storm is made of, so its records are repeated to be at least
  * half of them: the warm-up renders a fixed number in all, whatever the mix.
  */
@@ -329,8 +332,8 @@ export function warmUpRecords(opts: WarmUpOptions = {}): Uint8Array[] {
   // Each twice: the renderer keeps an exec's runs by parent (memo.ts), and warms copying them too.
   const execs = execRecords(EVENTS.find((e) => e.name === "exec")!, opts).flatMap((b) => [b, b.slice()]);
   const others: Uint8Array[] = [];
-  /** A syscall record that --pid/--comm keep (variant 0) and one they drop (variant 1). */
-  const kinds: Uint8Array[] = [];
+  /** A syscall record that --pid/--comm keep (variant 0) and one they drop (variant 1), with its type. */
+  const kinds: Array<[Uint8Array, EventSpec]> = [];
   let flip = false;
   for (const spec of EVENTS) {
     if (spec.name === "exec" || !events.includes(spec.name)) continue;
@@ -359,29 +362,27 @@ export function warmUpRecords(opts: WarmUpOptions = {}): Uint8Array[] {
         for (const x of [b, twin]) x[at] = x[at]! ^ 1;
       }
       others.push(b, twin);
-      if (v < 2 && kinds.length === v && variants.length > 1) kinds.push(b);
+      if (v < 2 && kinds.length === v && variants.length > 1) kinds.push([b, spec]);
     });
   }
   const out = [...execs];
   while (out.length < others.length) out.push(...execs);
+  if (opts.noStreaks) return [...out, ...others];
   // Of records --pid/--comm keep (variant 0) and of ones they drop (variant 2 of exec, 1 of the others).
-  const streaks = [execs[0]!, execs[4]!, ...kinds].flatMap(missing);
-  return [...out, ...others, ...streaks];
+  const exec = EVENTS.find((e) => e.name === "exec")!;
+  const bases: Array<[Uint8Array, EventSpec]> = [[execs[0]!, exec], [execs[4]!, exec], ...kinds];
+  return [...out, ...others, ...bases.flatMap(([b, spec]) => missing(b, spec))];
 }
 
 /**
- * STREAK records of one process whose kept runs (memo.ts) differ each time
- * (another cgroup, and for an exec another inode): the renderer passes such
- * runs over after a streak of misses, and the warm-up takes that path too, or
- * the first storm that does pays for the compiler again.
+ * Records of one process whose kept runs (memo.ts) differ each time (another
+ * cgroup, and for an exec another inode), more of them in a row than the
+ * renderer misses before it passes such runs over: the warm-up takes that path
+ * too, or the first storm that does pays for the compiler again.
  */
-function missing(b: Uint8Array): Uint8Array[] {
-  const STREAK = 12;
-  const spans = newSpans();
-  const spec = checkRecord(b, spans);
-  if (typeof spec === "string") throw new Error(`warm-up record: ${spec}`);
+function missing(b: Uint8Array, spec: EventSpec): Uint8Array[] {
   const at = [spec.struct.off.cgroup_id, spec.struct.off.exe_ino].filter((x) => x !== undefined);
-  return Array.from({ length: STREAK }, (_, k) => {
+  return Array.from({ length: STREAK + 4 }, (_, k) => {
     const c = b.slice();
     for (const x of at) c[x] = (c[x]! + 1 + k) & 0xff;
     return c;
