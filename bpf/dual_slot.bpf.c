@@ -353,23 +353,10 @@ int ds_flood(struct bpf_raw_tracepoint_args *ctx)
 static __noinline void exit_exe(struct ds_exit_info *info)
 {
 	struct task_struct *t = self();
-	struct file *exe = t->mm->exe_file; /* a load through a NULL mm reads NULL */
-	struct path p;
-	__u32 r;
 
-	info->len_exe = 0;
 	info->flags = 0;
-	if (!exe)
-		return;
-	p = BPF_CORE_READ(exe, f_path);
-	r = build_path(p.dentry, p.mnt, info->exe, info->swap);
-	info->len_exe = r & ~DS_PATH_TRUNCATED;
-	if (r & DS_PATH_TRUNCATED)
-		info->flags |= DS_F_EXE_TRUNCATED;
-	if (file_is_memfd(exe))
-		info->flags |= DS_F_EXE_MEMFD;
-	else if (file_is_deleted(exe))
-		info->flags |= DS_F_EXE_DELETED;
+	/* A load through a NULL mm reads NULL: an empty exe. */
+	info->len_exe = exe_path(t->mm->exe_file, info->exe, info->swap, &info->flags);
 }
 
 /* Level 1 for an exit: a process's main thread leaves (threads are not processes). */
@@ -384,7 +371,7 @@ int ds_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (BPF_CORE_READ(task, pid) != BPF_CORE_READ(task, tgid))
 		return 0;
 	/* Not by --allow-exe: before 6.16 the exe is gone here, and an exit is kept on every kernel alike. */
-	if (filtered_but_exe(task))
+	if (filtered_by(task, 0))
 		return 0;
 	info = sd_get_local(sizeof(*info), &gen);
 	if (!info)

@@ -106,22 +106,21 @@ static __noinline int filter_task(struct task_struct *task, int by_exe)
 	return 0;
 }
 
-/* For a program about to build a record of `task`: 1 (and counted) when a filter drops it. */
-static __always_inline int filtered(struct task_struct *task)
+/*
+ * For a program about to build a record of `task`: 1 (and counted) when a
+ * filter drops it; `by_exe` 0 leaves --allow-exe out (the exit's, see ds_exit).
+ */
+static __always_inline int filtered_by(struct task_struct *task, int by_exe)
 {
-	if (!filters_on() || !filter_task(task, 1))
+	if (!filters_on() || !filter_task(task, by_exe))
 		return 0;
 	count_filtered();
 	return 1;
 }
 
-/* filtered() without --allow-exe (the exit's, see ds_exit). */
-static __always_inline int filtered_but_exe(struct task_struct *task)
+static __always_inline int filtered(struct task_struct *task)
 {
-	if (!filters_on() || !filter_task(task, 0))
-		return 0;
-	count_filtered();
-	return 1;
+	return filtered_by(task, 1);
 }
 
 #define DS_FNV_OFFSET 0xcbf29ce484222325ull

@@ -129,6 +129,25 @@ static __always_inline int file_is_deleted(struct file *f)
 	return DS_LOAD(inode, ino, __i_nlink) == 0;
 }
 
+/*
+ * An executable's absolute path into `out` (built in `swap`), its length
+ * returned, and into *flags what that path cannot show: cut, a memfd, or
+ * unlinked. A NULL exe (a kernel thread, an exit before 6.16) is empty.
+ */
+static __always_inline __u32 exe_path(struct file *exe, char *out, char *swap, __u32 *flags)
+{
+	struct path p = BPF_CORE_READ(exe, f_path);
+	__u32 r = build_path(p.dentry, p.mnt, out, swap);
+
+	if (r & DS_PATH_TRUNCATED)
+		*flags |= DS_F_EXE_TRUNCATED;
+	if (exe && file_is_memfd(exe))
+		*flags |= DS_F_EXE_MEMFD;
+	else if (exe && file_is_deleted(exe))
+		*flags |= DS_F_EXE_DELETED;
+	return r & ~DS_PATH_TRUNCATED;
+}
+
 struct root_walk {
 	struct dentry *d;
 	struct mount *mnt;

@@ -117,22 +117,11 @@ static __always_inline struct ds_rec_info *rec_init(__u64 tag, __u32 *gen)
 static __noinline void rec_common(struct task_struct *task, struct ds_rec_info *info)
 {
 	struct task_struct *t = self(); /* task is current: loads, not reads (heap.bpf.h) */
-	struct file *exe = t->mm->exe_file;
-	struct path p;
-	__u32 r;
 
 	info->comm[0] = *(const __u64 *)&t->comm[0];
 	info->comm[1] = *(const __u64 *)&t->comm[8];
 	common_info_fill(&info->ci);
-	p = BPF_CORE_READ(exe, f_path);
-	r = build_path(p.dentry, p.mnt, info->exe, info->swap);
-	info->len_exe = r & ~DS_PATH_TRUNCATED;
-	if (r & DS_PATH_TRUNCATED)
-		info->flags |= DS_F_EXE_TRUNCATED;
-	if (exe && file_is_memfd(exe))
-		info->flags |= DS_F_EXE_MEMFD;
-	else if (exe && file_is_deleted(exe))
-		info->flags |= DS_F_EXE_DELETED;
+	info->len_exe = exe_path(t->mm->exe_file, info->exe, info->swap, &info->flags);
 }
 
 /* A record's own file into string A: its absolute path, and what that path cannot show. */
