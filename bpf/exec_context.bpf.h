@@ -255,7 +255,7 @@ static __noinline void exec_extra(struct task_struct *task, struct ds_file_info 
 		if (ei->__i_nlink == 0)
 			info->flags |= DS_F_EXE_DELETED;
 		/* A chrooted exec of a file outside the root (execveat on an fd from before the chroot). */
-		if (!under_root(task, exe->f_path.dentry, exe->f_path.mnt))
+		if (!under_root(exe->f_path.dentry, exe->f_path.mnt, info->swap))
 			info->flags |= DS_F_EXE_UNREACHABLE;
 	}
 

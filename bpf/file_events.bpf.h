@@ -75,7 +75,7 @@ static __noinline __u32 resolve_at(struct ds_rec_info *info, int into_b, __s64 d
 	len = r & ~DS_PATH_TRUNCATED;
 	if (r & DS_PATH_TRUNCATED)
 		*flags |= DS_F_STR_TRUNCATED;
-	if (c != '/' && !under_root(self(), d, m))
+	if (c != '/' && !under_root(d, m, info->swap))
 		*flags |= DS_F_PATH_UNREACHABLE;
 	if (len == 1) /* the root: the name brings or gets the only separator */
 		len = 0;
@@ -110,7 +110,7 @@ static __noinline void first_socket(struct ds_sock_data *d, struct file **scratc
 	for (int i = 0; i < DS_SOCK_SCAN && i < max; i++) {
 		struct file *f = scratch[i];
 
-		if (f && sock_read(file_sock(f), d)) {
+		if (f && ds_file_sock((__u64)f, d)) {
 			d->fd = i;
 			return;
 		}

@@ -79,6 +79,18 @@ static __noinline int sock_read(struct sock *sk, struct ds_sock_data *d)
 	return 1;
 }
 
+/*
+ * The inet socket behind an open file (a number: a global function takes no
+ * kernel pointers), into d; 0 for any other file. Global: checked once per
+ * program, not once per caller state (create_file's scan calls it 16 times).
+ */
+__noinline int ds_file_sock(__u64 file, struct ds_sock_data *d)
+{
+	if (!d)
+		return 0;
+	return sock_read(file_sock((struct file *)file), d);
+}
+
 /* struct sockaddr_in and sockaddr_in6, as one: the v4 address is v6's flowinfo word. */
 struct ds_sockaddr {
 	__u16 family;
@@ -162,7 +174,7 @@ static __always_inline __u32 connect_fill(struct task_struct *task, struct ds_re
 
 	__builtin_memset(d, 0, sizeof(*d));
 	d->fd = in->args[0];
-	sock_read(file_sock(fd_file(d->fd)), d);
+	ds_file_sock((__u64)fd_file(d->fd), d);
 	sockaddr_user((void *)in->args[1], in->args[2], d, 1);
 	info->data_len = sizeof(*d);
 	return DS_EVENT_CONNECT;
@@ -220,7 +232,7 @@ static __always_inline __u32 bind_fill(struct task_struct *task, struct ds_rec_i
 
 	__builtin_memset(d, 0, sizeof(*d));
 	d->fd = in->args[0];
-	sock_read(file_sock(fd_file(d->fd)), d);
+	ds_file_sock((__u64)fd_file(d->fd), d);
 	if (!d->sport || in->res)
 		sockaddr_user((void *)in->args[1], in->args[2], d, 0);
 	info->data_len = sizeof(*d);

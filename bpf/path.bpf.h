@@ -20,18 +20,52 @@
 /* Set in build_path's return value when the walk was cut short. */
 #define DS_PATH_TRUNCATED (1u << 31)
 
-struct path_walk {
-	struct dentry *d;
-	struct mount *mnt;
-	char *swap;
-	__u32 pos;  /* first byte written so far; starts at DS_PATH_CAP - 1 */
+/*
+ * The path functions are global (not static): the verifier checks each once
+ * per program, from its arguments' types alone, instead of once per caller
+ * state. A global function takes no kernel pointers as arguments (6.1), so a
+ * walk's start goes in through slot memory, and is read back as numbers.
+ *
+ * The walk's state lives there too, in the head of the output buffer (written
+ * only once the walk is over), not on the stack: read back from memory, the
+ * position is a number the verifier knows nothing about, so every step looks
+ * alike and the loop is checked in one pass, where a tracked position made
+ * each step a state of its own.
+ */
+struct path_state {
+	__u64 d;   /* struct dentry * */
+	__u64 mnt; /* struct mount *, then struct vfsmount * on the way in */
+	__u32 pos; /* first byte written so far; starts at DS_PATH_CAP - 1 */
 	__u32 done; /* 1: reached the root, 0: still walking or cut short */
+};
+
+struct ds_path_buf {
+	union {
+		char c[DS_PATH_CAP];
+		struct path_state walk;
+	};
+};
+
+/*
+ * The swap's tail: a name is written at a masked offset up to DS_PATH_CAP - 1,
+ * so its last bytes may land past DS_PATH_CAP (never past where the walk
+ * started, which the masks cannot show).
+ */
+struct ds_path_swap {
+	char c[DS_PATH_CAP + DS_NAME_MAX + 1];
+};
+
+/* bpf_loop's context: where the state and the names are. */
+struct path_walk {
+	struct path_state *st;
+	char *swap;
 };
 
 static long path_step(__u32 i, struct path_walk *w)
 {
-	struct dentry *d = w->d;
-	struct mount *mnt = w->mnt;
+	struct path_state *st = w->st;
+	struct dentry *d = (void *)st->d;
+	struct mount *mnt = (void *)st->mnt;
 	struct dentry *mnt_root = DS_LOAD(mount, mnt, mnt.mnt_root);
 	struct dentry *parent = DS_LOAD(dentry, d, d_parent);
 	const unsigned char *name;
@@ -43,11 +77,11 @@ static long path_step(__u32 i, struct path_walk *w)
 
 		/* The namespace root (or an internal mount's). */
 		if (up == mnt) {
-			w->done = 1;
+			st->done = 1;
 			return 1;
 		}
-		w->d = DS_LOAD(mount, mnt, mnt_mountpoint);
-		w->mnt = up;
+		st->d = (__u64)DS_LOAD(mount, mnt, mnt_mountpoint);
+		st->mnt = (__u64)up;
 		return 0;
 	}
 
@@ -56,42 +90,46 @@ static long path_step(__u32 i, struct path_walk *w)
 	if (len > DS_NAME_MAX)
 		len = DS_NAME_MAX;
 	/* Keep room for the separator and a 3-byte "…" marker. */
-	if (w->pos < len + 1 + 3)
+	if (st->pos < len + 1 + 3)
 		return 1;
-	pos = w->pos - len;
+	pos = st->pos - len;
 	bpf_probe_read_kernel(swap + (pos & (DS_PATH_CAP - 1)), len & DS_NAME_MAX, name);
 	pos -= 1;
 	swap[pos & (DS_PATH_CAP - 1)] = '/';
-	w->pos = pos;
-	w->d = parent;
+	st->pos = pos;
+	st->d = (__u64)parent;
 	/*
 	 * Its own parent but no mount's root: a pseudo file (a memfd is
 	 * "memfd:<name>" on an internal mount) or a disconnected dentry. Its
 	 * name is all the path there is, as d_path shows it.
 	 */
 	if (d == parent) {
-		w->done = 1;
+		st->done = 1;
 		return 1;
 	}
 	return 0;
 }
 
 /* Returns the length written to out, with DS_PATH_TRUNCATED when the bound was hit. */
-static __noinline __u32 build_path(struct dentry *d, struct vfsmount *vmnt, char *out, char *swap)
+__noinline __u32 ds_build_path(struct ds_path_buf *out_buf, struct ds_path_swap *swap_buf)
 {
-	struct path_walk w = {
-		.d = d,
-		.mnt = (void *)vmnt - bpf_core_field_offset(struct mount, mnt),
-		.swap = swap,
-		.pos = DS_PATH_CAP - 1,
-	};
+	char *out = (char *)out_buf, *swap = (char *)swap_buf;
+	struct path_walk w = { .swap = swap };
+	struct path_state *st;
 	__u32 pos, len, truncated;
 
-	if (!d || !vmnt)
+	if (!out_buf || !swap_buf)
 		return 0;
+	st = &out_buf->walk;
+	if (!st->d || !st->mnt)
+		return 0;
+	st->mnt -= bpf_core_field_offset(struct mount, mnt);
+	st->pos = DS_PATH_CAP - 1;
+	st->done = 0;
+	w.st = st;
 	bpf_loop(DS_PATH_DEPTH, path_step, &w, 0);
-	truncated = !w.done;
-	pos = w.pos & (DS_PATH_CAP - 1);
+	truncated = !st->done;
+	pos = st->pos & (DS_PATH_CAP - 1);
 	if (pos >= DS_PATH_CAP - 1) {
 		pos = DS_PATH_CAP - 2;
 		swap[pos] = '/';
@@ -105,6 +143,16 @@ static __noinline __u32 build_path(struct dentry *d, struct vfsmount *vmnt, char
 	len = (DS_PATH_CAP - 1 - pos) & (DS_PATH_CAP - 1);
 	bpf_probe_read_kernel(out, len, swap + pos);
 	return len | (truncated ? DS_PATH_TRUNCATED : 0);
+}
+
+/* out and swap: DS_PATH_CAP bytes each in slot memory, swap with DS_NAME_MAX + 1 more behind it. */
+static __always_inline __u32 build_path(struct dentry *d, struct vfsmount *vmnt, char *out, char *swap)
+{
+	struct ds_path_buf *o = (void *)out;
+
+	o->walk.d = (__u64)d;
+	o->walk.mnt = (__u64)vmnt;
+	return ds_build_path(o, (struct ds_path_swap *)swap);
 }
 
 /*
@@ -184,24 +232,40 @@ static long root_step(__u32 i, struct root_walk *w)
 }
 
 /*
- * Whether (d, vmnt) lies under the task's root: a chrooted process can hold a
- * file outside its root (an fd from before the chroot), which build_path
- * shows from the namespace's root. Walked as far as build_path walks.
+ * Whether (d, vmnt) lies under the current task's root: a chrooted process
+ * can hold a file outside its root (an fd from before the chroot), which
+ * build_path shows from the namespace's root. Walked as far as build_path
+ * walks. The start comes in through `from` as ds_build_path's does.
  */
-static __noinline int under_root(struct task_struct *task, struct dentry *d, struct vfsmount *vmnt)
+__noinline int ds_under_root(struct path_state *from)
 {
+	struct task_struct *task = self();
 	struct root_walk w = {
-		.d = d,
-		.mnt = (void *)vmnt - bpf_core_field_offset(struct mount, mnt),
 		.root_d = BPF_CORE_READ(task, fs, root.dentry),
 	};
 	struct vfsmount *rm = BPF_CORE_READ(task, fs, root.mnt);
+	struct vfsmount *vmnt;
 
-	if (!d || !vmnt || !rm)
+	if (!from)
 		return 1;
+	w.d = (void *)from->d;
+	vmnt = (void *)from->mnt;
+	if (!w.d || !vmnt || !rm)
+		return 1;
+	w.mnt = (void *)vmnt - bpf_core_field_offset(struct mount, mnt);
 	w.root_mnt = (void *)rm - bpf_core_field_offset(struct mount, mnt);
 	bpf_loop(DS_PATH_DEPTH, root_step, &w, 0);
 	return w.found;
+}
+
+/* scratch: slot memory no path is being built in (a swap buffer). */
+static __always_inline int under_root(struct dentry *d, struct vfsmount *vmnt, char *scratch)
+{
+	struct path_state *s = (void *)scratch;
+
+	s->d = (__u64)d;
+	s->mnt = (__u64)vmnt;
+	return ds_under_root(s);
 }
 
 #endif /* DS_PATH_BPF_H */

@@ -136,7 +136,7 @@ static __noinline void rec_file_path(struct task_struct *task, struct ds_rec_inf
 		info->flags |= DS_F_STR_TRUNCATED;
 	if (file_is_deleted(f))
 		info->flags |= DS_F_PATH_DELETED;
-	if (!under_root(task, d, m))
+	if (!under_root(d, m, info->swap))
 		info->flags |= DS_F_PATH_UNREACHABLE;
 }
 

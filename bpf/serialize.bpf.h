@@ -59,6 +59,49 @@ static __always_inline __u32 first_zero_byte(__u64 x)
 	return ((below & 0x0101010101010101ull) * 0x0101010101010101ull) >> 56;
 }
 
+struct tree_walk {
+	struct task_struct *t;
+	struct ds_common_info *ci;
+};
+
+/*
+ * One entry of pid_tree per step. Its position is kept in ci (slot memory),
+ * not on the stack: read back, it is a number the verifier knows nothing
+ * about, so every step looks alike and the loop is checked in one pass, where
+ * a position it tracked made each of the eight steps a state of its own.
+ */
+static long tree_step(__u32 i, struct tree_walk *w)
+{
+	struct ds_common_info *ci = w->ci;
+	struct task_struct *t = w->t;
+	__u32 tgid = t->tgid, pos = ci->len_pid_tree & (DS_PID_TREE_CAP - 1), l0, len;
+	__u64 c0, c1;
+
+	if (i > 0) {
+		if (tgid == 0)
+			return 1;
+		ci->pid_tree[pos] = '<';
+		pos++;
+	}
+	pos = ds_put_u32_swar(ci->pid_tree, pos & (DS_PID_TREE_CAP - 1), tgid, DS_PID_TREE_CAP - 1);
+	ci->pid_tree[pos & (DS_PID_TREE_CAP - 1)] = '.';
+	pos++;
+	c0 = *(const __u64 *)&t->comm[0];
+	c1 = *(const __u64 *)&t->comm[8];
+	*(__u64 *)&ci->pid_tree[pos & (DS_PID_TREE_CAP - 1)] = c0;
+	*(__u64 *)&ci->pid_tree[(pos & (DS_PID_TREE_CAP - 1)) + 8] = c1;
+	/* Past 8 only when the first word has no NUL; 16 (no NUL at all) is cut to 15, as the kernel keeps it. */
+	l0 = first_zero_byte(c0);
+	len = l0 + (l0 >> 3) * first_zero_byte(c1);
+	len -= len >> 4;
+	pos += len & (DS_COMM_LEN - 1);
+	ci->len_pid_tree = pos < DS_PID_TREE_CAP ? pos : DS_PID_TREE_CAP - 1;
+	if (tgid <= 1)
+		return 1;
+	w->t = t->real_parent;
+	return 0;
+}
+
 /*
  * Business level, every record: the strings of struct ds_common, in slot 1.
  * nodename, and pid_tree as Elkeid's "pid.comm<ppid.comm<...": the task then
@@ -66,12 +109,10 @@ static __always_inline __u32 first_zero_byte(__u64 x)
  * DS_PID_TREE_DEPTH entries, ending after pid 1 or before pid 0 (the idle
  * task, parent of kthreadd). Each entry is at most 10 digits, '.', 16 bytes
  * stored for the comm: it stays inside the DS_PID_TREE_ENTRY bytes of room
- * after pos, the digits' spill (ds_put_u32_swar) included. __noinline and
- * lengths kept in ci: the verifier explores the loop's eight exits here once,
- * not through the caller's rest. Global, not static: the verifier checks a
- * global function once per program, on its own, where it walked a static one
- * again for every state it was called in (six times in ds_exec). The task is
- * current (see self(), heap.bpf.h).
+ * after pos, the digits' spill (ds_put_u32_swar) included. Global, not
+ * static: the verifier checks a global function once per program, on its
+ * own, where it walked a static one again for every state it was called in
+ * (six times in ds_exec). The task is current (see self(), heap.bpf.h).
  *
  * A comm is two 8-byte loads and stores, its length the first NUL (at most
  * 15), not a bpf_probe_read_kernel_str() per ancestor: a helper call each
@@ -82,8 +123,7 @@ static __always_inline __u32 first_zero_byte(__u64 x)
 __noinline int common_info_fill(struct ds_common_info *ci)
 {
 	struct task_struct *t = self();
-	__u32 pos = 0, l0, len;
-	__u64 c0, c1;
+	struct tree_walk w = { .t = t, .ci = ci };
 	long n;
 
 	if (!ci)
@@ -91,33 +131,8 @@ __noinline int common_info_fill(struct ds_common_info *ci)
 
 	n = bpf_probe_read_kernel_str(ci->nodename, DS_NODENAME_MAX + 1, &t->nsproxy->uts_ns->name.nodename);
 	ci->len_nodename = n > 1 ? (n - 1) & (DS_NODENAME_CAP - 1) : 0;
-
-	for (int i = 0; i < DS_PID_TREE_DEPTH; i++) {
-		__u32 tgid = t->tgid;
-
-		if (i > 0) {
-			if (tgid == 0)
-				break;
-			ci->pid_tree[pos & (DS_PID_TREE_CAP - 1)] = '<';
-			pos++;
-		}
-		pos = ds_put_u32_swar(ci->pid_tree, pos & (DS_PID_TREE_CAP - 1), tgid, DS_PID_TREE_CAP - 1);
-		ci->pid_tree[pos & (DS_PID_TREE_CAP - 1)] = '.';
-		pos++;
-		c0 = *(const __u64 *)&t->comm[0];
-		c1 = *(const __u64 *)&t->comm[8];
-		*(__u64 *)&ci->pid_tree[pos & (DS_PID_TREE_CAP - 1)] = c0;
-		*(__u64 *)&ci->pid_tree[(pos & (DS_PID_TREE_CAP - 1)) + 8] = c1;
-		/* Past 8 only when the first word has no NUL; 16 (no NUL at all) is cut to 15, as the kernel keeps it. */
-		l0 = first_zero_byte(c0);
-		len = l0 + (l0 >> 3) * first_zero_byte(c1);
-		len -= len >> 4;
-		pos += len & (DS_COMM_LEN - 1);
-		if (tgid <= 1)
-			break;
-		t = t->real_parent;
-	}
-	ci->len_pid_tree = pos < DS_PID_TREE_CAP ? pos : DS_PID_TREE_CAP - 1;
+	ci->len_pid_tree = 0;
+	bpf_loop(DS_PID_TREE_DEPTH, tree_step, &w, 0);
 	return 0;
 }
 
