@@ -24,6 +24,7 @@
 #define DS_AT_FDCWD -100
 #define DS_AT_REMOVEDIR 0x200
 #define DS_O_CREAT 0100
+#define DS_O_TMPFILE 020000000 /* __O_TMPFILE: O_TMPFILE without its O_DIRECTORY */
 #define DS_FMODE_CREATED 0x100000 /* include/linux/fs.h: the open created the file */
 #define DS_SOCK_SCAN 16           /* fds looked at for the creating process's socket */
 
@@ -119,11 +120,11 @@ static __noinline void first_socket(struct ds_sock_data *d, struct file **scratc
 
 /*
  * open(), openat(), creat(), openat2(): kept only when the call may create
- * (O_CREAT); the exit then asks the new file whether it did.
+ * (O_CREAT, O_TMPFILE); the exit then asks the new file whether it did.
  */
 static __always_inline void open_save(struct ds_sys_enter *ctx, __u64 oflags, __u32 kind)
 {
-	if (oflags & DS_O_CREAT)
+	if (oflags & (DS_O_CREAT | DS_O_TMPFILE))
 		inflight_save(ctx, kind);
 }
 
@@ -155,7 +156,11 @@ SEC("tracepoint") DS_STASH(ds_creat_enter, DS_CREAT)
 SEC("tracepoint") DS_STASH(ds_mknod_enter, DS_MKNOD)
 SEC("tracepoint/syscalls/sys_enter_mknodat") DS_STASH(ds_mknodat_enter, DS_MKNODAT)
 
-/* An open's new file, when the open created it; NULL otherwise (and for mknod). */
+/*
+ * An open's new file, when the open created it; NULL otherwise (and for
+ * mknod). An O_TMPFILE open always creates one (unnamed, and not marked
+ * FMODE_CREATED); the flag stays in the file's f_flags.
+ */
 static __always_inline struct file *created(struct task_struct *task, const struct ds_inflight *in)
 {
 	struct file *f;
@@ -163,7 +168,9 @@ static __always_inline struct file *created(struct task_struct *task, const stru
 	if (in->kind > DS_OPENAT2 || in->res < 0)
 		return NULL;
 	f = fd_file(in->res);
-	return f && (DS_LOAD(file, f, f_mode) & DS_FMODE_CREATED) ? f : NULL;
+	if (!f)
+		return NULL;
+	return (DS_LOAD(file, f, f_mode) & DS_FMODE_CREATED) || (DS_LOAD(file, f, f_flags) & DS_O_TMPFILE) ? f : NULL;
 }
 
 static __always_inline int create_want(struct task_struct *task, const struct ds_inflight *in)

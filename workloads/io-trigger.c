@@ -15,6 +15,7 @@
  *                                          sendmsg-decoy: connected, msg_name port 9 with msg_namelen 0;
  *                                          connected-recvmsg: the reply read with recvmsg
  *   io-trigger create PATH                 open(PATH, O_CREAT|O_WRONLY) (relative to the cwd)
+ *   io-trigger tmpfile DIR                 open(DIR, O_TMPFILE|O_WRONLY, 0600): an unnamed file; prints its ino
  *   io-trigger mkfifo PATH                 mknodat(AT_FDCWD, PATH, S_IFIFO|0640)
  *   io-trigger renameat DIR OLD NEW        renameat(dirfd, OLD, dirfd, NEW) with dirfd = open(DIR)
  *   io-trigger link OLD NEW                link(2), then symlinkat(OLD, AT_FDCWD, NEW.sym)
@@ -256,6 +257,15 @@ static int cmd_file(int argc, char **argv)
 		if (fd < 0)
 			die("open");
 		printf("{\"pid\":%d,\"fd\":%d}\n", getpid(), fd);
+		return 0;
+	}
+	if (!strcmp(cmd, "tmpfile") && argc == 3) {
+		struct stat st;
+
+		fd = open(argv[2], O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+		if (fd < 0 || fstat(fd, &st) < 0)
+			die("open O_TMPFILE");
+		printf("{\"pid\":%d,\"fd\":%d,\"ino\":\"%llu\"}\n", getpid(), fd, (unsigned long long)st.st_ino);
 		return 0;
 	}
 	if (!strcmp(cmd, "mkfifo") && argc == 3) {

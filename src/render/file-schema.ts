@@ -47,7 +47,7 @@ const RELATIVE =
 
 export const CREATE_FILE_SCHEMA = recSchema(
   "create_file",
-  "A file was created: an open with O_CREAT that created it (the kernel's FMODE_CREATED on the new file; an open of an existing file is not reported), or mknod (open, openat, openat2, creat, mknod, mknodat syscall tracepoints). With the creating process's first inet socket, as Elkeid reports it: a download-and-drop shows here.",
+  "A file was created: an open with O_CREAT that created it (the kernel's FMODE_CREATED on the new file; an open of an existing file is not reported), an open with O_TMPFILE (an unnamed file: its `path` is the directory's with `/#<inode>` after it, as the kernel names it, and `path_deleted` is true: it has no name until a linkat gives it one), or mknod (open, openat, openat2, creat, mknod, mknodat syscall tracepoints). With the creating process's first inet socket, as Elkeid reports it: a download-and-drop shows here.",
   "open's new fd, or mknod's 0.",
   [
     ...recText(
@@ -73,7 +73,7 @@ export const CREATE_FILE_SCHEMA = recSchema(
     recNum(
       "oflags",
       "create_file.oflags",
-      "open's flags (O_CREAT 0x40, O_EXCL 0x80, O_TRUNC 0x200, ...); 0 for mknod.",
+      "open's flags (O_CREAT 0x40, O_EXCL 0x80, O_TRUNC 0x200, O_TMPFILE 0x410000, ...); 0 for mknod.",
     ),
     recField(
       "socket",

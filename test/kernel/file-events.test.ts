@@ -48,6 +48,23 @@ describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
     expect(only(again.events, "create_file", again.trigger)).toEqual([]);
   }, 30_000);
 
+  test("create_file: an O_TMPFILE open, an unnamed file: the directory's path with #inode, path_deleted", async () => {
+    const d = tmp();
+    const { out, events, trigger } = await underAgent(IO_TRIGGER, "create_file", ["tmpfile", d]);
+    const [e] = only(events, "create_file", trigger);
+    expect(e).toBeDefined();
+    expect(e!.path).toBe(join(d, `#${out.ino}`));
+    expect(e!.path_deleted).toBe(true);
+    expect(e!.path_unreachable).toBe(false);
+    expect(e!.syscall).toBe("openat");
+    expect(e!.res).toBe(Number(out.fd));
+    expect(e!.ino).toBe(out.ino);
+    expect(e!.file_type).toBe("file");
+    expect(e!.mode).toBe("0600");
+    expect(Number(e!.oflags) & 0o20000000).toBe(0o20000000);
+    expect(Number(e!.oflags) & 0x40).toBe(0);
+  }, 30_000);
+
   // Path components on both sides of a dentry's inline name size (32 bytes before 6.14, 40 since),
   // in the created file's path and in the creator's exe (both walked by bpf/path.bpf.h).
   test("create_file: path and exe with components at and past a dentry's inline name", async () => {
