@@ -133,6 +133,8 @@ enum ds_flags {
 	DS_F_MALFORMED = 1 << 13,      /* a packet the agent would not parse (a DNS name compressed, cut or ambiguous) */
 	DS_F_PATH_DELETED = 1 << 14,   /* a record's file (created, a module's) had been unlinked */
 	DS_F_PATH_UNREACHABLE = 1 << 15, /* a record's file is not under the process's root: its path is the namespace's */
+	DS_F_STDIO_TRUNCATED = 1 << 16, /* exec: stdin's or stdout's path was cut (its end kept after a "…") */
+	DS_F_STDIO_DELETED = 1 << 17,   /* exec: stdin or stdout is a file that had been unlinked */
 };
 
 /*

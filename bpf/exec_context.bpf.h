@@ -26,6 +26,9 @@ static const char ds_fmt_ip6[] = "%pI6c";
 #define DS_S_IFIFO 0010000
 #define DS_S_IFCHR 0020000
 #define DS_S_IFREG 0100000
+#define DS_S_IFBLK 0060000
+#define DS_S_IFDIR 0040000
+#define DS_PIPEFS_MAGIC 0x50495045 /* an anonymous pipe's superblock (a named FIFO's is its filesystem's) */
 #define DS_AF_INET 2
 #define DS_AF_INET6 10
 /* fd_text's window in slot 1's swap: the longest text with its spill fits. */
@@ -49,60 +52,72 @@ static __always_inline __u32 put_lit(char *s, __u32 pos, const char *lit, const 
 }
 
 #define PUT_LIT(s, pos, lit) put_lit(s, pos, lit, sizeof(lit) - 1)
-#define PUT_U32(s, pos, v) ds_put_u32(s, (pos) & (DS_FD_SCRATCH - 1), v, DS_FD_SCRATCH - 1)
 #define PUT_U64(s, pos, v) ds_put_u64(s, (pos) & (DS_FD_SCRATCH - 1), v, DS_FD_SCRATCH - 1)
 
 /*
- * What an fd is, as /proc/PID/fd would name it where that fits a short
- * string: "pipe:[ino]", "socket:[ino]", "/dev/pts/N", "chr:MAJOR:MINOR", and
- * "file:MAJOR:MINOR:ino" for a file (its path would cost a slot-1 path buffer).
- * Written in s (slot 1's swap: the longest, "file:" with a 20-digit inode and
- * the digits' spill, is 47 bytes), then its first DS_FD_CAP - 1 bytes kept, as
- * bpf_snprintf cut it before.
+ * What an fd is, as /proc/PID/fd names it: "pipe:[ino]" (an anonymous
+ * pipe), "socket:[ino]", "/dev/pts/N", "inode:ino" for the rest (an
+ * anon_inode), and the absolute path of a file, a directory, a device or a
+ * named FIFO. Slot 1 has DS_FD_CAP bytes for it: a longer path keeps its
+ * end (the file's name and its nearest directories) after a "…", and sets
+ * DS_F_STDIO_TRUNCATED. Numbers are written in s (slot 1's swap: the longest,
+ * "socket:[" with a 20-digit inode and the digits' spill, is 50 bytes).
  */
-#define DS_FD_A 1     /* fd_numbers: a, then ':' */
-#define DS_FD_B 2     /* b, then ':' */
-#define DS_FD_CLOSE 4 /* ']' after n */
 
-/*
- * The numbers of an fd's text after its prefix, in one path for every kind:
- * [a ':'] [b ':'] n [']'] at swap[pos]. A number a kind does not have is
- * written all the same and not counted (the next one overwrites it), so
- * there is no branch. Global, with its numbers as arguments: the verifier
- * checks it once, not once per kind that reaches it.
- */
-__noinline int fd_numbers(struct ds_file_info *info, __u32 pos, __u64 ab, __u64 n, __u32 has)
+/* The number after an fd's prefix, and its closing ']' when `close`: no branch per kind. */
+__noinline int fd_number(struct ds_file_info *info, __u32 pos, __u64 n, __u32 close)
 {
 	char *s;
-	__u32 p;
 
 	if (!info)
 		return 0;
 	s = info->swap;
-	p = PUT_U32(s, pos, ab >> 32);
-	s[p & (DS_FD_SCRATCH - 1)] = ':';
-	pos += (has & DS_FD_A) * (p + 1 - pos);
-	p = PUT_U32(s, pos, (__u32)ab);
-	s[p & (DS_FD_SCRATCH - 1)] = ':';
-	pos += ((has & DS_FD_B) >> 1) * (p + 1 - pos);
 	pos = PUT_U64(s, pos, n);
 	s[pos & (DS_FD_SCRATCH - 1)] = ']';
-	return pos + ((has & DS_FD_CLOSE) >> 2);
+	return pos + (close & 1);
+}
+
+/*
+ * A file's path into s[0, DS_FD_CAP - 1): the walk's state in out (the fd's
+ * string, written last), its text at swap's end. Returns its length.
+ */
+static __always_inline __u32 fd_path(struct ds_file_info *info, struct file *f, char *out)
+{
+	struct path_state *st = (void *)out;
+	char *s = info->swap;
+	__u32 r, from, n;
+
+	st->d = (__u64)BPF_CORE_READ(f, f_path.dentry);
+	st->mnt = (__u64)BPF_CORE_READ(f, f_path.mnt);
+	r = ds_path_walk(st, (struct ds_path_swap *)s);
+	from = r & (DS_PATH_CAP - 1);
+	n = (DS_PATH_CAP - 1 - from) & (DS_PATH_CAP - 1);
+	if (r & DS_PATH_TRUNCATED)
+		info->flags |= DS_F_STDIO_TRUNCATED;
+	if (n < DS_FD_CAP) {
+		bpf_probe_read_kernel(s, n & (DS_FD_CAP - 1), s + from);
+		return n;
+	}
+	info->flags |= DS_F_STDIO_TRUNCATED;
+	bpf_probe_read_kernel(s + 3, DS_FD_CAP - 4, s + DS_PATH_CAP - 1 - (DS_FD_CAP - 4));
+	s[0] = (char)0xe2; /* "…" */
+	s[1] = (char)0x80;
+	s[2] = (char)0xa6;
+	return DS_FD_CAP - 1;
 }
 
 /*
  * Global, not static, so the verifier checks it once, not again at each call
- * in each state (a fifth of ds_exec's load): hence the plain types (a global
- * function's pointer arguments are memory of the pointee's size), fd 0 or 1
- * choosing the string, and the inode as a number. Only the prefix depends on
- * the kind; the numbers are fd_numbers' (the whole text in each branch was
- * 7,800 instructions for the verifier; with fd_numbers, about 1,900).
+ * in each state: hence the plain types (a global function's pointer arguments
+ * are memory of the pointee's size), fd 0 or 1 choosing the string, and the
+ * file as a number.
  */
-__noinline int fd_text(__u64 inode, __u32 mode, struct ds_file_info *info, __u32 fd)
+__noinline int fd_text(__u64 file, __u32 mode, struct ds_file_info *info, __u32 fd)
 {
-	struct inode *ino = (struct inode *)inode;
-	__u64 n = BPF_CORE_READ(ino, i_ino), ab = 0;
-	__u32 dev, pos, has = 0;
+	struct file *f = (struct file *)file;
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	__u64 n = BPF_CORE_READ(ino, i_ino);
+	__u32 dev, pos, close = 0;
 	char *s, *out;
 
 	if (!info)
@@ -110,33 +125,34 @@ __noinline int fd_text(__u64 inode, __u32 mode, struct ds_file_info *info, __u32
 	s = info->swap;
 	out = fd ? info->x.stdout : info->x.stdin;
 
-	if (mode == DS_S_IFIFO) {
-		pos = PUT_LIT(s, 0, "pipe:[");
-		has = DS_FD_CLOSE;
-	} else if (mode == DS_S_IFSOCK) {
-		pos = PUT_LIT(s, 0, "socket:[");
-		has = DS_FD_CLOSE;
-	} else if (mode == DS_S_IFCHR) {
+	if (mode == DS_S_IFCHR) {
 		dev = BPF_CORE_READ(ino, i_rdev);
-		/* Unix98 pty slaves: majors 136-143, 256 minors each. */
+		/* Unix98 pty slaves (majors 136-143, 256 minors each): named without a walk. */
 		if ((dev >> 20) >= 136 && (dev >> 20) <= 143) {
 			pos = PUT_LIT(s, 0, "/dev/pts/");
 			n = ((dev >> 20) - 136) * 256 + (dev & 0xfffff);
-		} else {
-			pos = PUT_LIT(s, 0, "chr:");
-			ab = (__u64)(dev >> 20) << 32;
-			n = dev & 0xfffff;
-			has = DS_FD_A;
+			pos = fd_number(info, pos, n, 0);
+			goto copy;
 		}
-	} else if (mode == DS_S_IFREG) {
-		dev = BPF_CORE_READ(ino, i_sb, s_dev);
-		pos = PUT_LIT(s, 0, "file:");
-		ab = (__u64)(dev >> 20) << 32 | (dev & 0xfffff);
-		has = DS_FD_A | DS_FD_B;
+	}
+	if (mode == DS_S_IFREG || mode == DS_S_IFDIR || mode == DS_S_IFCHR || mode == DS_S_IFBLK ||
+	    (mode == DS_S_IFIFO && BPF_CORE_READ(ino, i_sb, s_magic) != DS_PIPEFS_MAGIC)) {
+		if (BPF_CORE_READ(ino, __i_nlink) == 0)
+			info->flags |= DS_F_STDIO_DELETED;
+		pos = fd_path(info, f, out);
+		goto copy;
+	}
+	if (mode == DS_S_IFIFO) {
+		pos = PUT_LIT(s, 0, "pipe:[");
+		close = 1;
+	} else if (mode == DS_S_IFSOCK) {
+		pos = PUT_LIT(s, 0, "socket:[");
+		close = 1;
 	} else {
 		pos = PUT_LIT(s, 0, "inode:");
 	}
-	pos = fd_numbers(info, pos, ab, n, has);
+	pos = fd_number(info, pos, n, close);
+copy:
 	__builtin_memcpy(out, s, DS_FD_CAP);
 	return pos < DS_FD_CAP ? pos : DS_FD_CAP - 1;
 }
@@ -239,9 +255,9 @@ static __noinline void exec_extra(struct task_struct *task, struct ds_file_info 
 		ino = BPF_CORE_READ(f, f_inode);
 		mode = BPF_CORE_READ(ino, i_mode) & DS_S_IFMT;
 		if (i == 0)
-			x->len[DS_STR_STDIN - DS_STR_TTY] = fd_text((__u64)ino, mode, info, 0);
+			x->len[DS_STR_STDIN - DS_STR_TTY] = fd_text((__u64)f, mode, info, 0);
 		else if (i == 1)
-			x->len[DS_STR_STDOUT - DS_STR_TTY] = fd_text((__u64)ino, mode, info, 1);
+			x->len[DS_STR_STDOUT - DS_STR_TTY] = fd_text((__u64)f, mode, info, 1);
 		if (!x->sa_family && mode == DS_S_IFSOCK)
 			sock_fill(f, x);
 	}

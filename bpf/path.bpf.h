@@ -110,23 +110,21 @@ static long path_step(__u32 i, struct path_walk *w)
 	return 0;
 }
 
-/* Returns the length written to out, with DS_PATH_TRUNCATED when the bound was hit. */
-__noinline __u32 ds_build_path(struct ds_path_buf *out_buf, struct ds_path_swap *swap_buf)
+/*
+ * Walks st's start up to the root, writing the path backwards into the end of
+ * swap. Returns where it begins there (it runs to DS_PATH_CAP - 1), with
+ * DS_PATH_TRUNCATED when the walk was cut short ("…" then leads it).
+ */
+static __always_inline __u32 path_walk(struct path_state *st, char *swap)
 {
-	char *out = (char *)out_buf, *swap = (char *)swap_buf;
-	struct path_walk w = { .swap = swap };
-	struct path_state *st;
-	__u32 pos, len, truncated;
+	struct path_walk w = { .swap = swap, .st = st };
+	__u32 pos, truncated;
 
-	if (!out_buf || !swap_buf)
-		return 0;
-	st = &out_buf->walk;
 	if (!st->d || !st->mnt)
-		return 0;
+		return DS_PATH_CAP - 1;
 	st->mnt -= bpf_core_field_offset(struct mount, mnt);
 	st->pos = DS_PATH_CAP - 1;
 	st->done = 0;
-	w.st = st;
 	bpf_loop(DS_PATH_DEPTH, path_step, &w, 0);
 	truncated = !st->done;
 	pos = st->pos & (DS_PATH_CAP - 1);
@@ -140,12 +138,36 @@ __noinline __u32 ds_build_path(struct ds_path_buf *out_buf, struct ds_path_swap 
 		swap[(pos + 1) & (DS_PATH_CAP - 1)] = (char)0x80;
 		swap[(pos + 2) & (DS_PATH_CAP - 1)] = (char)0xa6;
 	}
-	len = (DS_PATH_CAP - 1 - pos) & (DS_PATH_CAP - 1);
-	bpf_probe_read_kernel(out, len, swap + pos);
-	return len | (truncated ? DS_PATH_TRUNCATED : 0);
+	return pos | (truncated ? DS_PATH_TRUNCATED : 0);
 }
 
-/* out and swap: DS_PATH_CAP bytes each in slot memory, swap with DS_NAME_MAX + 1 more behind it. */
+/* The walk alone, the path left at the end of swap: for a caller with no room for a whole path. */
+__noinline __u32 ds_path_walk(struct path_state *st, struct ds_path_swap *swap)
+{
+	if (!st || !swap)
+		return DS_PATH_CAP - 1;
+	return path_walk(st, (char *)swap);
+}
+
+/* The walk, then the path copied to the front of out (over the state); returns its length. */
+__noinline __u32 ds_build_path(struct ds_path_buf *out, struct ds_path_swap *swap)
+{
+	__u32 r, pos, len;
+
+	if (!out || !swap)
+		return 0;
+	r = path_walk(&out->walk, (char *)swap);
+	pos = r & (DS_PATH_CAP - 1);
+	len = (DS_PATH_CAP - 1 - pos) & (DS_PATH_CAP - 1);
+	bpf_probe_read_kernel(out, len, (char *)swap + pos);
+	return len | (r & DS_PATH_TRUNCATED);
+}
+
+/*
+ * The absolute path of (d, vmnt) into out; returns its length, with
+ * DS_PATH_TRUNCATED when the bound was hit. out and swap: DS_PATH_CAP bytes
+ * each in slot memory, swap with DS_NAME_MAX + 1 more behind it.
+ */
 static __always_inline __u32 build_path(struct dentry *d, struct vfsmount *vmnt, char *out, char *swap)
 {
 	struct ds_path_buf *o = (void *)out;

@@ -966,7 +966,7 @@ function heap1(
 ): number {
   const flags = u32At(bytes, 124);
   {
-    const q = ctx.memo.copy(u32At(bytes, 112), RUN_0, flags & 6064, bytes, off, len, out, p);
+    const q = ctx.memo.copy(u32At(bytes, 112), RUN_0, flags & 202672, bytes, off, len, out, p);
     if (q >= 0) p = q;
     else {
       const from = p;
@@ -1086,6 +1086,34 @@ function heap1(
         p = jsonText(bytes, s, s + n, out, p);
         if (p < 0) return BAIL;
         out[p++] = 34;
+      }
+      d.setUint32(p + 0, 0x7473222c, true);
+      d.setUint32(p + 4, 0x5f6f6964, true);
+      d.setUint32(p + 8, 0x6e757274, true);
+      d.setUint32(p + 12, 0x65746163, true);
+      d.setUint32(p + 16, 0x3a2264, true);
+      p += 19;
+      if ((flags & 65536) !== 0) {
+        d.setUint32(p + 0, 0x65757274, true);
+        p += 4;
+      } else {
+        d.setUint32(p + 0, 0x736c6166, true);
+        d.setUint32(p + 4, 0x65, true);
+        p += 5;
+      }
+      d.setUint32(p + 0, 0x7473222c, true);
+      d.setUint32(p + 4, 0x5f6f6964, true);
+      d.setUint32(p + 8, 0x656c6564, true);
+      d.setUint32(p + 12, 0x22646574, true);
+      d.setUint32(p + 16, 0x3a, true);
+      p += 17;
+      if ((flags & 131072) !== 0) {
+        d.setUint32(p + 0, 0x65757274, true);
+        p += 4;
+      } else {
+        d.setUint32(p + 0, 0x736c6166, true);
+        d.setUint32(p + 4, 0x65, true);
+        p += 5;
       }
       d.setUint32(p + 0, 0x6173222c, true);
       d.setUint32(p + 4, 0x6d61665f, true);

@@ -482,10 +482,24 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
     ...text<ExecEvent>("tty", "Controlling terminal (e.g. `pts/3`); empty when there is none.", (ev) => ev.tty),
     ...text<ExecEvent>(
       "stdin",
-      "What fd 0 is: `pipe:[ino]`, `socket:[ino]`, `/dev/pts/N`, `chr:MAJOR:MINOR`, `file:MAJOR:MINOR:ino`, `inode:ino`; empty when closed.",
+      "What fd 0 is, as /proc/PID/fd/0 names it: the absolute path (the mount namespace's view) of a file, a directory, a device or a named FIFO; `/dev/pts/N`; `pipe:[ino]` for an anonymous pipe; `socket:[ino]`; `inode:ino` for anything else (an anon_inode); empty when closed. A path longer than 31 bytes keeps its end after a `…` (`stdio_truncated`).",
       (ev) => ev.stdin,
     ),
     ...text<ExecEvent>("stdout", "What fd 1 is, the same way.", (ev) => ev.stdout),
+    {
+      key: "stdio_truncated",
+      type: "boolean",
+      doc: "`stdin` or `stdout` is a path that was cut: it starts with `…` and ends with the file's own name.",
+      get: (ev) => (ev.flags & ds_flags.DS_F_STDIO_TRUNCATED) !== 0,
+      wire: { from: "flags", mask: ds_flags.DS_F_STDIO_TRUNCATED },
+    },
+    {
+      key: "stdio_deleted",
+      type: "boolean",
+      doc: "`stdin` or `stdout` is a file that had been unlinked (its path is the name it had).",
+      get: (ev) => (ev.flags & ds_flags.DS_F_STDIO_DELETED) !== 0,
+      wire: { from: "flags", mask: ds_flags.DS_F_STDIO_DELETED },
+    },
     {
       key: "sa_family",
       type: "integer",

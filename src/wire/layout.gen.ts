@@ -66,6 +66,8 @@ export const ds_flags = {
   DS_F_MALFORMED: 8192,
   DS_F_PATH_DELETED: 16384,
   DS_F_PATH_UNREACHABLE: 32768,
+  DS_F_STDIO_TRUNCATED: 65536,
+  DS_F_STDIO_DELETED: 131072,
 } as const;
 
 /** enum ds_link_kind */

@@ -276,7 +276,9 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
     expect(e!.ssh).toBe(env.SSH_CONNECTION);
     expect(e!.ld_preload).toBe(env.LD_PRELOAD);
     expect(e!.env_truncated).toBe(false);
-    expect(e!.stdin).toMatch(/^chr:1:3$/); // /dev/null
+    expect(e!.stdin).toBe("/dev/null");
+    expect(e!.stdio_truncated).toBe(false);
+    expect(e!.stdio_deleted).toBe(false);
     expect(e!.sa_family).toBe(0);
     const st = statSync(NOOP);
     expect(e!.exe_ino).toBe(String(st.ino));
@@ -293,31 +295,45 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
     expect(pty!.stdout).toBe(pty!.stdin);
   }, 30_000);
 
-  // fd text is formatted by hand in BPF (bpf/format.bpf.h): each kind against what stat() says, exactly.
-  test("exec context: fd text of a regular file, a FIFO and a directory", async () => {
+  // fd text is formatted by hand in BPF (bpf/exec_context.bpf.h): each kind against what the test made, exactly.
+  test("exec context: stdin and stdout as /proc names them: a file, a named FIFO, a directory, a pipe, a cut path, an unlinked file", async () => {
     const dir = mkdtempSync("/tmp/ds-fdtext-");
     dirs.push(dir);
     const file = join(dir, "in");
     const fifo = join(dir, "fifo");
-    writeFileSync(file, "x");
+    const long = join(dir, "a-file-name-longer-than-the-room.txt");
+    const gone = join(dir, "gone");
+    for (const f of [file, long, gone]) writeFileSync(f, "x");
     expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
     const agent = await startAgent(["--json", "--events", "exec"]);
     // O_RDWR: a FIFO opened so does not wait for a reader.
     const a = Bun.spawn(["bash", "-c", `exec 3<>${fifo}; exec ${NOOP} <${file} >&3`], { stderr: "ignore" });
-    const b = Bun.spawn(["bash", "-c", `exec ${NOOP} <${dir}`], { stdout: "ignore", stderr: "ignore" });
-    await Promise.all([a.exited, b.exited]);
+    // A pipeline: bash forks NOOP with stdout on an anonymous pipe (Bun's "pipe" would be a socket pair).
+    const b = Bun.spawn(["bash", "-c", `${NOOP} <${dir} | cat`], { stdout: "ignore", stderr: "ignore" });
+    const c = Bun.spawn(["bash", "-c", `exec ${NOOP} <${long}`], { stdout: "ignore", stderr: "ignore" });
+    const d = Bun.spawn(["bash", "-c", `exec <${gone}; rm ${gone}; exec ${NOOP}`], {
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    await Promise.all([a.exited, b.exited, c.exited, d.exited]);
     await Bun.sleep(300);
     const evs = parseEvents((await agent.stop()).stdout) as Ev[];
-    const ea = evs.find((x) => x.pid === a.pid && x.filename === NOOP);
-    const eb = evs.find((x) => x.pid === b.pid && x.filename === NOOP);
-    expect(ea).toBeDefined();
-    expect(eb).toBeDefined();
-    const st = statSync(file);
-    const major = (st.dev >> 8) & 0xfff;
-    const minor = (st.dev & 0xff) | ((st.dev >> 12) & 0xfff00);
-    expect(ea!.stdin).toBe(`file:${major}:${minor}:${st.ino}`);
-    expect(ea!.stdout).toBe(`pipe:[${statSync(fifo).ino}]`);
-    expect(eb!.stdin).toBe(`inode:${statSync(dir).ino}`);
+    const [ea, ec, ed] = [a, c, d].map((p) => evs.find((x) => x.pid === p.pid && x.filename === NOOP));
+    const eb = evs.find((x) => x.ppid === b.pid && x.filename === NOOP);
+    for (const e of [ea, eb, ec, ed]) expect(e).toBeDefined();
+    expect(ea!.stdin).toBe(file);
+    expect(ea!.stdout).toBe(fifo);
+    expect(ea!.stdio_truncated).toBe(false);
+    expect(eb!.stdin).toBe(dir);
+    expect(eb!.stdout).toMatch(/^pipe:\[\d+\]$/);
+    // Longer than the 31 bytes there is room for: "…" and its last 28 bytes.
+    expect(long.length).toBeGreaterThan(31);
+    expect(ec!.stdin).toBe(`…${long.slice(-28)}`);
+    expect(ec!.stdio_truncated).toBe(true);
+    expect(ec!.stdio_deleted).toBe(false);
+    expect(ed!.stdin).toBe(gone);
+    expect(ed!.stdio_deleted).toBe(true);
+    expect(ea!.stdio_deleted).toBe(false);
   }, 30_000);
 
   test("usermode_helper: the kernel runs a core_pattern pipe helper for a crash", async () => {

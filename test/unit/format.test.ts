@@ -203,6 +203,8 @@ describe("jsonLine", () => {
       tty: "",
       stdin: "",
       stdout: "",
+      stdio_truncated: false,
+      stdio_deleted: false,
       sa_family: 0,
       sip: "",
       sport: 0,
