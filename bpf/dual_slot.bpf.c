@@ -215,15 +215,18 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
 
 	/* Field by field, not a struct path copy: 6.1 counts every byte of this frame (512 for the chain). */
 	r = build_path(BPF_CORE_READ(task, fs, pwd.dentry), BPF_CORE_READ(task, fs, pwd.mnt), info->cwd, info->swap);
-	info->len[DS_STR_CWD] = r & ~DS_PATH_TRUNCATED;
+	info->len[DS_STR_CWD] = DS_PATH_LEN(r);
 	if (r & DS_PATH_TRUNCATED)
 		info->flags |= DS_F_CWD_TRUNCATED;
 
 	r = build_path(BPF_CORE_READ(mm, exe_file, f_path.dentry), BPF_CORE_READ(mm, exe_file, f_path.mnt), info->exe,
 		       info->swap);
-	info->len[DS_STR_EXE] = r & ~DS_PATH_TRUNCATED;
+	info->len[DS_STR_EXE] = DS_PATH_LEN(r);
 	if (r & DS_PATH_TRUNCATED)
 		info->flags |= DS_F_EXE_TRUNCATED;
+	/* exec_extra() clears it for a memfd, whose own name is all its path. */
+	if (r & DS_PATH_UNREACHABLE)
+		info->flags |= DS_F_EXE_UNREACHABLE;
 
 	common_info_fill(&info->ci);
 

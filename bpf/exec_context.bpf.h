@@ -265,14 +265,11 @@ static __noinline void exec_extra(struct task_struct *task, struct ds_file_info 
 	x->exe_ino = ei->i_ino;
 	x->exe_dev = ei->i_sb->s_dev;
 	bpf_probe_read_kernel(&name, 6, exe->f_path.dentry->d_name.name);
+	/* DS_F_EXE_UNREACHABLE came with the exe's path (business_logic): a chrooted exec of a file outside the root. */
 	if (name == 0x3a64666d656dull) { /* "memfd:", little-endian */
-		info->flags |= DS_F_EXE_MEMFD;
-	} else {
-		if (ei->__i_nlink == 0)
-			info->flags |= DS_F_EXE_DELETED;
-		/* A chrooted exec of a file outside the root (execveat on an fd from before the chroot). */
-		if (!under_root(exe->f_path.dentry, exe->f_path.mnt, info->swap))
-			info->flags |= DS_F_EXE_UNREACHABLE;
+		info->flags = (info->flags | DS_F_EXE_MEMFD) & ~DS_F_EXE_UNREACHABLE;
+	} else if (ei->__i_nlink == 0) {
+		info->flags |= DS_F_EXE_DELETED;
 	}
 
 	w.p = t->mm->env_start;

@@ -73,10 +73,10 @@ static __noinline __u32 resolve_at(struct ds_rec_info *info, int into_b, __s64 d
 		m = DS_LOAD(file, f, f_path.mnt);
 	}
 	r = build_path(d, m, out, info->swap);
-	len = r & ~DS_PATH_TRUNCATED;
+	len = DS_PATH_LEN(r);
 	if (r & DS_PATH_TRUNCATED)
 		*flags |= DS_F_STR_TRUNCATED;
-	if (c != '/' && !under_root(d, m, info->swap))
+	if (c != '/' && (r & DS_PATH_UNREACHABLE))
 		*flags |= DS_F_PATH_UNREACHABLE;
 	if (len == 1) /* the root: the name brings or gets the only separator */
 		len = 0;

@@ -17,8 +17,15 @@
 #include "dual_slot.h"
 #include "heap.bpf.h"
 
-/* Set in build_path's return value when the walk was cut short. */
+/* In build_path's return value: the walk was cut short; it never passed the task's root. */
 #define DS_PATH_TRUNCATED (1u << 31)
+#define DS_PATH_UNREACHABLE (1u << 30)
+/* The length (or position) in it. */
+#define DS_PATH_LEN(r) ((r) & (DS_PATH_CAP - 1))
+
+/* path_state.done */
+#define DS_WALK_END 1  /* reached the top: the namespace's root, or a pseudo file's own */
+#define DS_WALK_ROOT 2 /* passed the current task's root on the way */
 
 /*
  * The path functions are global (not static): the verifier checks each once
@@ -36,7 +43,7 @@ struct path_state {
 	__u64 d;   /* struct dentry * */
 	__u64 mnt; /* struct mount *, then struct vfsmount * on the way in */
 	__u32 pos; /* first byte written so far; starts at DS_PATH_CAP - 1 */
-	__u32 done; /* 1: reached the root, 0: still walking or cut short */
+	__u32 done; /* DS_WALK_* */
 };
 
 struct ds_path_buf {
@@ -55,10 +62,15 @@ struct ds_path_swap {
 	char c[DS_PATH_CAP + DS_NAME_MAX + 1];
 };
 
-/* bpf_loop's context: where the state and the names are. */
+/*
+ * bpf_loop's context: where the state and the names are, and the current
+ * task's root (dentry, mount), which a path under it passes on its way up.
+ */
 struct path_walk {
 	struct path_state *st;
 	char *swap;
+	struct dentry *root_d;
+	struct mount *root_mnt;
 };
 
 static long path_step(__u32 i, struct path_walk *w)
@@ -72,12 +84,14 @@ static long path_step(__u32 i, struct path_walk *w)
 	char *swap = w->swap;
 	__u32 len, pos;
 
+	if (d == w->root_d && mnt == w->root_mnt)
+		st->done |= DS_WALK_ROOT;
 	if (d == mnt_root) {
 		struct mount *up = DS_LOAD(mount, mnt, mnt_parent);
 
 		/* The namespace root (or an internal mount's). */
 		if (up == mnt) {
-			st->done = 1;
+			st->done |= DS_WALK_END;
 			return 1;
 		}
 		st->d = (__u64)DS_LOAD(mount, mnt, mnt_mountpoint);
@@ -104,7 +118,7 @@ static long path_step(__u32 i, struct path_walk *w)
 	 * name is all the path there is, as d_path shows it.
 	 */
 	if (d == parent) {
-		st->done = 1;
+		st->done |= DS_WALK_END;
 		return 1;
 	}
 	return 0;
@@ -113,20 +127,32 @@ static long path_step(__u32 i, struct path_walk *w)
 /*
  * Walks st's start up to the root, writing the path backwards into the end of
  * swap. Returns where it begins there (it runs to DS_PATH_CAP - 1), with
- * DS_PATH_TRUNCATED when the walk was cut short ("…" then leads it).
+ * DS_PATH_TRUNCATED when the walk was cut short ("…" then leads it), and
+ * DS_PATH_UNREACHABLE when it went all the way up without passing the current
+ * task's root: a chrooted process's file from outside its root (an fd from
+ * before the chroot), which the path shows from the namespace's root. A cut
+ * walk cannot tell, and is not flagged.
  */
 static __always_inline __u32 path_walk(struct path_state *st, char *swap)
 {
+	struct fs_struct *fs = self()->fs;
 	struct path_walk w = { .swap = swap, .st = st };
-	__u32 pos, truncated;
+	__u32 pos, truncated, unreachable;
 
 	if (!st->d || !st->mnt)
 		return DS_PATH_CAP - 1;
 	st->mnt -= bpf_core_field_offset(struct mount, mnt);
 	st->pos = DS_PATH_CAP - 1;
 	st->done = 0;
+	if (fs) {
+		w.root_d = fs->root.dentry;
+		w.root_mnt = (void *)fs->root.mnt - bpf_core_field_offset(struct mount, mnt);
+	} else {
+		st->done = DS_WALK_ROOT; /* no root to be outside of */
+	}
 	bpf_loop(DS_PATH_DEPTH, path_step, &w, 0);
-	truncated = !st->done;
+	truncated = !(st->done & DS_WALK_END);
+	unreachable = st->done == DS_WALK_END;
 	pos = st->pos & (DS_PATH_CAP - 1);
 	if (pos >= DS_PATH_CAP - 1) {
 		pos = DS_PATH_CAP - 2;
@@ -138,7 +164,7 @@ static __always_inline __u32 path_walk(struct path_state *st, char *swap)
 		swap[(pos + 1) & (DS_PATH_CAP - 1)] = (char)0x80;
 		swap[(pos + 2) & (DS_PATH_CAP - 1)] = (char)0xa6;
 	}
-	return pos | (truncated ? DS_PATH_TRUNCATED : 0);
+	return pos | (truncated ? DS_PATH_TRUNCATED : 0) | (unreachable ? DS_PATH_UNREACHABLE : 0);
 }
 
 /* The walk alone, the path left at the end of swap: for a caller with no room for a whole path. */
@@ -149,7 +175,7 @@ __noinline __u32 ds_path_walk(struct path_state *st, struct ds_path_swap *swap)
 	return path_walk(st, (char *)swap);
 }
 
-/* The walk, then the path copied to the front of out (over the state); returns its length. */
+/* The walk, then the path copied to the front of out (over the state); returns its length and flags. */
 __noinline __u32 ds_build_path(struct ds_path_buf *out, struct ds_path_swap *swap)
 {
 	__u32 r, pos, len;
@@ -157,15 +183,15 @@ __noinline __u32 ds_build_path(struct ds_path_buf *out, struct ds_path_swap *swa
 	if (!out || !swap)
 		return 0;
 	r = path_walk(&out->walk, (char *)swap);
-	pos = r & (DS_PATH_CAP - 1);
+	pos = DS_PATH_LEN(r);
 	len = (DS_PATH_CAP - 1 - pos) & (DS_PATH_CAP - 1);
 	bpf_probe_read_kernel(out, len, (char *)swap + pos);
-	return len | (r & DS_PATH_TRUNCATED);
+	return len | (r & (DS_PATH_TRUNCATED | DS_PATH_UNREACHABLE));
 }
 
 /*
- * The absolute path of (d, vmnt) into out; returns its length, with
- * DS_PATH_TRUNCATED when the bound was hit. out and swap: DS_PATH_CAP bytes
+ * The absolute path of (d, vmnt) into out; returns its length (DS_PATH_LEN)
+ * and path_walk's flags. out and swap: DS_PATH_CAP bytes
  * each in slot memory, swap with DS_NAME_MAX + 1 more behind it.
  */
 static __always_inline __u32 build_path(struct dentry *d, struct vfsmount *vmnt, char *out, char *swap)
@@ -201,8 +227,9 @@ static __always_inline int file_is_deleted(struct file *f)
 
 /*
  * An executable's absolute path into `out` (built in `swap`), its length
- * returned, and into *flags what that path cannot show: cut, a memfd, or
- * unlinked. A NULL exe (a kernel thread, an exit before 6.16) is empty.
+ * returned, and into *flags what that path cannot show: cut, a memfd,
+ * unlinked, or outside the task's root. A NULL exe (a kernel thread, an exit
+ * before 6.16) is empty.
  */
 static __always_inline __u32 exe_path(struct file *exe, char *out, char *swap, __u32 *flags)
 {
@@ -211,83 +238,15 @@ static __always_inline __u32 exe_path(struct file *exe, char *out, char *swap, _
 
 	if (r & DS_PATH_TRUNCATED)
 		*flags |= DS_F_EXE_TRUNCATED;
-	if (exe && file_is_memfd(exe))
+	if (exe && file_is_memfd(exe)) {
 		*flags |= DS_F_EXE_MEMFD;
-	else if (exe && file_is_deleted(exe))
-		*flags |= DS_F_EXE_DELETED;
-	return r & ~DS_PATH_TRUNCATED;
-}
-
-struct root_walk {
-	struct dentry *d;
-	struct mount *mnt;
-	struct dentry *root_d;
-	struct mount *root_mnt;
-	__u32 found;
-	__u32 pad;
-};
-
-static long root_step(__u32 i, struct root_walk *w)
-{
-	/* Locals: BPF_CORE_READ on w->... would relocate our own struct too. */
-	struct dentry *d = w->d, *parent;
-	struct mount *mnt = w->mnt;
-
-	if (d == w->root_d && mnt == w->root_mnt) {
-		w->found = 1;
-		return 1;
+	} else {
+		if (exe && file_is_deleted(exe))
+			*flags |= DS_F_EXE_DELETED;
+		if (r & DS_PATH_UNREACHABLE)
+			*flags |= DS_F_EXE_UNREACHABLE;
 	}
-	if (d == DS_LOAD(mount, mnt, mnt.mnt_root)) {
-		struct mount *up = DS_LOAD(mount, mnt, mnt_parent);
-
-		if (up == mnt)
-			return 1;
-		w->d = DS_LOAD(mount, mnt, mnt_mountpoint);
-		w->mnt = up;
-		return 0;
-	}
-	parent = DS_LOAD(dentry, d, d_parent);
-	if (parent == d)
-		return 1;
-	w->d = parent;
-	return 0;
-}
-
-/*
- * Whether (d, vmnt) lies under the current task's root: a chrooted process
- * can hold a file outside its root (an fd from before the chroot), which
- * build_path shows from the namespace's root. Walked as far as build_path
- * walks. The start comes in through `from` as ds_build_path's does.
- */
-__noinline int ds_under_root(struct path_state *from)
-{
-	struct task_struct *task = self();
-	struct root_walk w = {
-		.root_d = BPF_CORE_READ(task, fs, root.dentry),
-	};
-	struct vfsmount *rm = BPF_CORE_READ(task, fs, root.mnt);
-	struct vfsmount *vmnt;
-
-	if (!from)
-		return 1;
-	w.d = (void *)from->d;
-	vmnt = (void *)from->mnt;
-	if (!w.d || !vmnt || !rm)
-		return 1;
-	w.mnt = (void *)vmnt - bpf_core_field_offset(struct mount, mnt);
-	w.root_mnt = (void *)rm - bpf_core_field_offset(struct mount, mnt);
-	bpf_loop(DS_PATH_DEPTH, root_step, &w, 0);
-	return w.found;
-}
-
-/* scratch: slot memory no path is being built in (a swap buffer). */
-static __always_inline int under_root(struct dentry *d, struct vfsmount *vmnt, char *scratch)
-{
-	struct path_state *s = (void *)scratch;
-
-	s->d = (__u64)d;
-	s->mnt = (__u64)vmnt;
-	return ds_under_root(s);
+	return DS_PATH_LEN(r);
 }
 
 #endif /* DS_PATH_BPF_H */

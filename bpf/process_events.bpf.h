@@ -160,7 +160,7 @@ static __always_inline __u32 ptrace_fill(struct task_struct *task, struct ds_rec
 	if (t) {
 		p = BPF_CORE_READ(t, mm, exe_file, f_path);
 		r = build_path(p.dentry, p.mnt, info->a, info->swap);
-		info->len_a = r & ~DS_PATH_TRUNCATED;
+		info->len_a = DS_PATH_LEN(r);
 		if (r & DS_PATH_TRUNCATED)
 			info->flags |= DS_F_STR_TRUNCATED;
 	}

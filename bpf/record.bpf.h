@@ -131,12 +131,12 @@ static __noinline void rec_file_path(struct task_struct *task, struct ds_rec_inf
 	struct vfsmount *m = DS_LOAD(file, f, f_path.mnt);
 	__u32 r = build_path(d, m, info->a, info->swap);
 
-	info->len_a = r & ~DS_PATH_TRUNCATED;
+	info->len_a = DS_PATH_LEN(r);
 	if (r & DS_PATH_TRUNCATED)
 		info->flags |= DS_F_STR_TRUNCATED;
 	if (file_is_deleted(f))
 		info->flags |= DS_F_PATH_DELETED;
-	if (!under_root(d, m, info->swap))
+	if (r & DS_PATH_UNREACHABLE)
 		info->flags |= DS_F_PATH_UNREACHABLE;
 }
 

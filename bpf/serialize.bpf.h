@@ -338,7 +338,7 @@ static __noinline int serialize_event(void *ctx, struct ds_file_info *info, __u6
 
 	if (ds_cfg.mode == DS_MODE_NEST3) {
 		pexe = enrich(task, tag + 2, &ev->level[2]);
-		l_pexe = clamp(pexe & ~DS_PATH_TRUNCATED, fixed ? DS_FIXED_PATH - 1 : DS_PATH_CAP - 1, &flags,
+		l_pexe = clamp(DS_PATH_LEN(pexe), fixed ? DS_FIXED_PATH - 1 : DS_PATH_CAP - 1, &flags,
 			       DS_F_PEXE_TRUNCATED);
 		if (pexe & DS_PATH_TRUNCATED)
 			flags |= DS_F_PEXE_TRUNCATED;

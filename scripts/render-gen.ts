@@ -357,7 +357,7 @@ function factor(e: Emitter, lines: LineParts[], span: Span, prefix: string): str
  */
 const MEMO_RUNS: ReadonlyArray<{ first: string; last: string; by: "pid" | "ppid"; records?: true }> = [
   // Only where one process makes many records: an exec or an exit is one per process.
-  { first: "ppid", last: "exe_memfd", by: "pid", records: true },
+  { first: "ppid", last: "exe_unreachable", by: "pid", records: true },
   { first: "cgroup_id", last: "nodename", by: "ppid" },
   { first: "cwd", last: "path_truncated", by: "ppid" },
 ];

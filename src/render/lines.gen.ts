@@ -260,7 +260,7 @@ function common2(
   p += 7;
   p = writeNum(out, p, u32At(bytes, 108));
   {
-    const q = ctx.memo.copy(u32At(bytes, 104), RUN_3, flags & 768, bytes, off, len, out, p);
+    const q = ctx.memo.copy(u32At(bytes, 104), RUN_3, flags & 1792, bytes, off, len, out, p);
     if (q >= 0) p = q;
     else {
       const from = p;
@@ -429,6 +429,20 @@ function common2(
       d.setUint32(p + 12, 0x3a, true);
       p += 13;
       if ((flags & 512) !== 0) {
+        d.setUint32(p + 0, 0x65757274, true);
+        p += 4;
+      } else {
+        d.setUint32(p + 0, 0x736c6166, true);
+        d.setUint32(p + 4, 0x65, true);
+        p += 5;
+      }
+      d.setUint32(p + 0, 0x7865222c, true);
+      d.setUint32(p + 4, 0x6e755f65, true);
+      d.setUint32(p + 8, 0x63616572, true);
+      d.setUint32(p + 12, 0x6c626168, true);
+      d.setUint32(p + 16, 0x3a2265, true);
+      p += 19;
+      if ((flags & 1024) !== 0) {
         d.setUint32(p + 0, 0x65757274, true);
         p += 4;
       } else {
@@ -488,7 +502,7 @@ function common3(
   p += 7;
   p = writeNum(out, p, u32At(bytes, 108));
   {
-    const q = ctx.memo.copy(u32At(bytes, 104), RUN_3, flags & 768, bytes, off, len, out, p);
+    const q = ctx.memo.copy(u32At(bytes, 104), RUN_3, flags & 1792, bytes, off, len, out, p);
     if (q >= 0) p = q;
     else {
       const from = p;
@@ -657,6 +671,20 @@ function common3(
       d.setUint32(p + 12, 0x3a, true);
       p += 13;
       if ((flags & 512) !== 0) {
+        d.setUint32(p + 0, 0x65757274, true);
+        p += 4;
+      } else {
+        d.setUint32(p + 0, 0x736c6166, true);
+        d.setUint32(p + 4, 0x65, true);
+        p += 5;
+      }
+      d.setUint32(p + 0, 0x7865222c, true);
+      d.setUint32(p + 4, 0x6e755f65, true);
+      d.setUint32(p + 8, 0x63616572, true);
+      d.setUint32(p + 12, 0x6c626168, true);
+      d.setUint32(p + 16, 0x3a2265, true);
+      p += 19;
+      if ((flags & 1024) !== 0) {
         d.setUint32(p + 0, 0x65757274, true);
         p += 4;
       } else {
@@ -2456,6 +2484,20 @@ function exitLine(
   d.setUint32(p + 12, 0x3a, true);
   p += 13;
   if ((flags & 512) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
+  d.setUint32(p + 0, 0x7865222c, true);
+  d.setUint32(p + 4, 0x6e755f65, true);
+  d.setUint32(p + 8, 0x63616572, true);
+  d.setUint32(p + 12, 0x6c626168, true);
+  d.setUint32(p + 16, 0x3a2265, true);
+  p += 19;
+  if ((flags & 1024) !== 0) {
     d.setUint32(p + 0, 0x65757274, true);
     p += 4;
   } else {

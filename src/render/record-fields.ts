@@ -166,6 +166,11 @@ function recordFields(resDoc: string | null): Array<Field<RecordEvent>> {
       "The acting process runs from a memfd: it never was a file (`exe` is `/memfd:<name>`).",
     ),
     recFlag(
+      "exe_unreachable",
+      ds_flags.DS_F_EXE_UNREACHABLE,
+      "The acting process's executable is not under its root (a chrooted process running a file from outside it): `exe` is the mount namespace's view, not a path the process can see. Not set for a memfd.",
+    ),
+    recFlag(
       "truncated",
       ds_flags.DS_F_EXE_TRUNCATED | ds_flags.DS_F_STR_TRUNCATED,
       "A path or string of this record was cut to fit its buffer (a cut path ends in `…`).",

@@ -598,6 +598,11 @@ export const EXIT_SCHEMA: EventSchema<ExitEvent> = {
     ),
     ...exeFlags<ExitEvent>(),
     flagField<ExitEvent>(
+      "exe_unreachable",
+      ds_flags.DS_F_EXE_UNREACHABLE,
+      "The executable is not under the process's root (a chrooted process running a file from outside it): `exe` is the mount namespace's view. Not set for a memfd.",
+    ),
+    flagField<ExitEvent>(
       "truncated",
       ds_flags.DS_F_EXE_TRUNCATED,
       "`exe` was cut to fit its buffer (a cut path ends in `…`), as a syscall record's `truncated`.",

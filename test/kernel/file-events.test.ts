@@ -8,7 +8,17 @@
  * without modules.
  */
 import { afterAll, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { BIN } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
@@ -43,6 +53,7 @@ describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
     expect(e!.path_unreachable).toBe(false);
     expect(e!.exe_deleted).toBe(false);
     expect(e!.exe_memfd).toBe(false);
+    expect(e!.exe_unreachable).toBe(false);
     // The same open again: the file exists, nothing is created, nothing reported.
     const again = await underAgent(IO_TRIGGER, "create_file", ["create", "new.txt"], { cwd: d });
     expect(only(again.events, "create_file", again.trigger)).toEqual([]);
@@ -194,6 +205,11 @@ describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
     const [r] = only(events, "rename", trigger);
     expect(r!.old_path).toBe(join(jail, "f"));
     expect(r!.new_path).toBe(join(jail, "f.moved"));
+    // The trigger runs from outside the jail it chrooted into: its records' exe is flagged, still the host's path.
+    for (const rec of [...only(events, "create_file", trigger), r!]) {
+      expect(rec.exe).toBe(realpathSync(IO_TRIGGER));
+      expect(rec.exe_unreachable).toBe(true);
+    }
   }, 30_000);
 
   test("a file created outside the process's root (a dirfd from before chroot): flagged path_unreachable", async () => {
