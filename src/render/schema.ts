@@ -472,13 +472,11 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
       wire: { from: "member", member: "exe_ino" },
     },
     ...exeFlags<ExecEvent>(),
-    {
-      key: "exe_unreachable",
-      type: "boolean",
-      doc: "The executable is not under the new process's root (a chrooted process that ran a file from outside it, e.g. with execveat on an fd opened before the chroot): `exe` is then the mount namespace's view, not a path the process can see. Not set for a memfd (`exe_memfd`); false for a failed exec.",
-      get: (ev) => (ev.flags & ds_flags.DS_F_EXE_UNREACHABLE) !== 0,
-      wire: { from: "flags", mask: ds_flags.DS_F_EXE_UNREACHABLE },
-    },
+    flagField<ExecEvent>(
+      "exe_unreachable",
+      ds_flags.DS_F_EXE_UNREACHABLE,
+      "The executable is not under the new process's root (a chrooted process that ran a file from outside it, e.g. with execveat on an fd opened before the chroot): `exe` is then the mount namespace's view, not a path the process can see. Not set for a memfd (`exe_memfd`); false for a failed exec.",
+    ),
     ...text<ExecEvent>("tty", "Controlling terminal (e.g. `pts/3`); empty when there is none.", (ev) => ev.tty),
     ...text<ExecEvent>(
       "stdin",
@@ -486,20 +484,16 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
       (ev) => ev.stdin,
     ),
     ...text<ExecEvent>("stdout", "What fd 1 is, the same way.", (ev) => ev.stdout),
-    {
-      key: "stdio_truncated",
-      type: "boolean",
-      doc: "`stdin` or `stdout` is a path that was cut: it starts with `…` and ends with the file's own name.",
-      get: (ev) => (ev.flags & ds_flags.DS_F_STDIO_TRUNCATED) !== 0,
-      wire: { from: "flags", mask: ds_flags.DS_F_STDIO_TRUNCATED },
-    },
-    {
-      key: "stdio_deleted",
-      type: "boolean",
-      doc: "`stdin` or `stdout` is a file that had been unlinked (its path is the name it had).",
-      get: (ev) => (ev.flags & ds_flags.DS_F_STDIO_DELETED) !== 0,
-      wire: { from: "flags", mask: ds_flags.DS_F_STDIO_DELETED },
-    },
+    flagField<ExecEvent>(
+      "stdio_truncated",
+      ds_flags.DS_F_STDIO_TRUNCATED,
+      "`stdin` or `stdout` is a path that was cut: it starts with `…` and ends with the file's own name.",
+    ),
+    flagField<ExecEvent>(
+      "stdio_deleted",
+      ds_flags.DS_F_STDIO_DELETED,
+      "`stdin` or `stdout` is a file that had been unlinked (its path is the name it had).",
+    ),
     {
       key: "sa_family",
       type: "integer",
@@ -533,13 +527,11 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
       "`LD_PRELOAD` from the new environment, up to 127 bytes; empty when unset.",
       (ev) => ev.ldPreload,
     ),
-    {
-      key: "env_truncated",
-      type: "boolean",
-      doc: "The environment had more variables than the agent scans (128): `ssh` and `ld_preload` may be missing.",
-      get: (ev) => (ev.flags & ds_flags.DS_F_ENV_TRUNCATED) !== 0,
-      wire: { from: "flags", mask: ds_flags.DS_F_ENV_TRUNCATED },
-    },
+    flagField<ExecEvent>(
+      "env_truncated",
+      ds_flags.DS_F_ENV_TRUNCATED,
+      "The environment had more variables than the agent scans (128): `ssh` and `ld_preload` may be missing.",
+    ),
     {
       key: "path_truncated",
       type: "boolean",
