@@ -253,16 +253,17 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
 /*
  * An exec that raised the task's privilege: effective ids that differ from the
  * real ones (a setuid or setgid file), or capabilities the caller did not have
- * (file capabilities). The creds before are those sys_enter_execve kept, under
- * the thread id the exec started with.
+ * (file capabilities). The creds before are those sys_enter_execve kept in the
+ * task (current: a thread that execs keeps its task_struct, and takes the
+ * leader's pid), whose sys_exit has not run yet.
  */
-static __noinline void exec_privesc(void *ctx, struct task_struct *task, __u32 old_tid, int drop)
+static __noinline void exec_privesc(void *ctx, struct task_struct *task, int drop)
 {
 	const struct cred *cr = BPF_CORE_READ(task, cred);
-	struct ds_inflight *in = bpf_map_lookup_elem(&ds_inflight, &old_tid);
+	struct ds_inflight *in = inflight_of_current(0);
 	struct ds_creds now;
 
-	if (!in)
+	if (!in || in->nr == DS_NR_NONE)
 		return;
 	creds_read(cr, &now);
 	if (!(now.euid != now.uid || now.egid != now.gid || (cap_effective(cr) & ~in->cap_effective)))
@@ -279,14 +280,13 @@ SEC("raw_tracepoint/sched_process_exec")
 int ds_exec(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct task_struct *task = (void *)ctx->args[0];
-	__u32 old_tid = ctx->args[1];
 	struct linux_binprm *bprm = (void *)ctx->args[2];
 	__u32 type = DS_EVENT_EXEC;
 	/* Decided once for both records this exec may make; each one dropped is counted. */
 	int drop = filters_on() && filter_task(task, 1);
 
 	if (selected(DS_EVENT_PRIVILEGE_ESCALATION))
-		exec_privesc(ctx, task, old_tid, drop);
+		exec_privesc(ctx, task, drop);
 	/* The kernel's own helpers (call_usermodehelper) are children of kernel threads. */
 	if (selected(DS_EVENT_USERMODE_HELPER) && (BPF_CORE_READ(task, real_parent, flags) & DS_PF_KTHREAD))
 		type = DS_EVENT_USERMODE_HELPER;

@@ -14,8 +14,7 @@
 
 /*
  * A syscall in flight: what its sys_enter program saw, for its sys_exit
- * program (the exit tracepoint carries only the return value). Keyed by thread
- * id; LRU, so a thread killed inside a syscall cannot leak an entry.
+ * program (the exit tracepoint carries only the return value).
  */
 struct ds_inflight {
 	__u64 args[6];
@@ -23,17 +22,27 @@ struct ds_inflight {
 	__u64 cap_effective;
 	__u64 comm[2];
 	__u32 kind; /* which of the syscalls sharing an exit program */
-	__u32 nr;   /* set at exit: the syscall's number */
+	__u32 nr;   /* the syscall's number; DS_NR_NONE once its exit has run */
 	__s64 res;  /* set at exit: its return value */
 	__u32 step; /* an exit that emits several records (sendmmsg): how many it has handled */
 	__u32 pad;
 };
 
+#define DS_NR_NONE 0xffffffffu
+
+/*
+ * One per thread, in the task itself (task local storage): created at the
+ * thread's first stashed syscall, reused by each one after, freed with the
+ * task (a thread killed inside a syscall leaves nothing behind). An LRU hash
+ * keyed by thread id did the same for about 400 ns more per record (its update
+ * at sys_enter, its lookup and delete at sys_exit: 3.04 against 2.64 µs of BPF
+ * per connect, bpf_stats). Needs 5.12+ (task storage from tracing programs).
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct ds_inflight);
-	__uint(max_entries, 8192);
 } ds_inflight SEC(".maps");
 
 /*
@@ -118,45 +127,51 @@ static __always_inline __u64 cap_effective(const struct cred *cr)
 	return v;
 }
 
+/* The current thread's stash; `create`: make it at the thread's first use. */
+static __always_inline struct ds_inflight *inflight_of_current(int create)
+{
+	return bpf_task_storage_get(&ds_inflight, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
 /* sys_enter: keeps the arguments, the creds and the comm for the matching sys_exit. */
 static __always_inline void inflight_save(struct ds_sys_enter *ctx, __u32 kind)
 {
 	const struct cred *cr = self()->cred;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct ds_inflight in;
+	struct ds_inflight *in = inflight_of_current(1);
 
+	if (!in)
+		return;
 	/*
 	 * Not a memcpy: the verifier refuses a derived ctx pointer. Not six
 	 * loads either: a context load raises the program's max_ctx_offset, and
 	 * 6.1 then refuses to attach it to a syscall with fewer arguments (EACCES).
 	 */
-	bpf_probe_read_kernel(in.args, sizeof(in.args), ctx->args);
-	creds_read(cr, &in.creds);
-	in.cap_effective = cap_effective(cr);
+	bpf_probe_read_kernel(in->args, sizeof(in->args), ctx->args);
+	creds_read(cr, &in->creds);
+	in->cap_effective = cap_effective(cr);
 	/*
 	 * Loads, not bpf_get_current_comm(): the kernel keeps comm NUL-padded
 	 * (every writer is strscpy_pad), which comm_len() counts on.
 	 */
-	in.comm[0] = *(const __u64 *)&self()->comm[0];
-	in.comm[1] = *(const __u64 *)&self()->comm[8];
-	in.kind = kind;
-	in.step = 0;
-	in.pad = 0;
-	in.nr = sys_nr(ctx);
-	in.res = 0;
-	bpf_map_update_elem(&ds_inflight, &tid, &in, BPF_ANY);
+	in->comm[0] = *(const __u64 *)&self()->comm[0];
+	in->comm[1] = *(const __u64 *)&self()->comm[8];
+	in->kind = kind;
+	in->step = 0;
+	in->pad = 0;
+	in->res = 0;
+	in->nr = sys_nr(ctx);
 }
 
 /*
  * sys_exit: what the matching sys_enter kept, with the result filled in; NULL
- * when there is none (or it is a stale entry of another syscall). Used in
- * place, not copied: 6.1 caps the stack of a whole call chain at 512 bytes.
- * The caller ends with inflight_drop().
+ * when there is none (or it is a stale one of another syscall: a sys_enter
+ * whose program was attached after the call began). The caller ends with
+ * inflight_drop().
  */
 static __always_inline struct ds_inflight *inflight_get(struct ds_sys_exit *ctx)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct ds_inflight *in = bpf_map_lookup_elem(&ds_inflight, &tid);
+	struct ds_inflight *in = inflight_of_current(0);
 
 	if (!in || in->nr != sys_nr(ctx))
 		return NULL;
@@ -164,11 +179,13 @@ static __always_inline struct ds_inflight *inflight_get(struct ds_sys_exit *ctx)
 	return in;
 }
 
+/* The exit has used it: no later exit of the same syscall number may take it for its own. */
 static __always_inline void inflight_drop(void)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct ds_inflight *in = inflight_of_current(0);
 
-	bpf_map_delete_elem(&ds_inflight, &tid);
+	if (in)
+		in->nr = DS_NR_NONE;
 }
 
 #endif /* DS_INFLIGHT_BPF_H */

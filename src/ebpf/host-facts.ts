@@ -137,6 +137,8 @@ export function kernelSizes(): KernelSizes | null {
       htab: structSize(l, btf, structId(l, btf, "bpf_htab")),
       htabElem: structSize(l, btf, structId(l, btf, "htab_elem")),
       htabBucket: structSize(l, btf, structId(l, btf, "bucket")),
+      localStorageMap: structSize(l, btf, structId(l, btf, "bpf_local_storage_map")),
+      localStorageBucket: structSize(l, btf, structId(l, btf, "bpf_local_storage_map_bucket")),
     };
   } catch {
     sizes = null;

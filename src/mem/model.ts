@@ -22,6 +22,11 @@
  *     + possible_cpus * 8 locks * 4 + n * (sizeof(struct htab_elem) + key + value)
  *     (key and value rounded up to 8; a plain preallocated hash also keeps one
  *     extra element and one pointer per CPU, an LRU neither)
+ *   bpf_local_storage_map_mem_usage (kernel/bpf/bpf_local_storage.c), task storage:
+ *     sizeof(struct bpf_local_storage_map)
+ *     + max(2, roundup_pow_of_two(possible_cpus)) * sizeof(struct bpf_local_storage_map_bucket)
+ *     (the elements, one per thread that made a stashed syscall, live in the
+ *     tasks and are not counted: the kernel's own figure leaves them out too)
  *
  * Struct sizes differ between kernel builds, so they come from the running
  * kernel's BTF (see src/ebpf/host-facts.ts), never from constants.
@@ -35,6 +40,7 @@ export const MapType = {
   percpu_array: 6,
   lru_hash: 9,
   ringbuf: 27,
+  task_storage: 29,
 } as const;
 
 const TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(MapType).map(([k, v]) => [v, k]));
@@ -60,6 +66,9 @@ export interface KernelSizes {
   htab: number;
   htabElem: number;
   htabBucket: number;
+  /** sizeof(struct bpf_local_storage_map), sizeof(struct bpf_local_storage_map_bucket) */
+  localStorageMap: number;
+  localStorageBucket: number;
 }
 
 export interface MapShape {
@@ -96,6 +105,10 @@ export function expectedMemlock(m: MapShape, k: KernelSizes, possibleCpus: numbe
       const base = k.htab + buckets * k.htabBucket + 4 * possibleCpus * HASHTAB_MAP_LOCK_COUNT;
       if (m.type === MapType.lru_hash) return base + n * elemSize;
       return base + (n + possibleCpus) * elemSize + possibleCpus * POINTER;
+    }
+    case MapType.task_storage: {
+      const buckets = Math.max(2, 2 ** Math.ceil(Math.log2(Math.max(1, possibleCpus))));
+      return k.localStorageMap + buckets * k.localStorageBucket;
     }
     case MapType.ringbuf: {
       const data = Math.floor(n / k.pageSize);

@@ -45,6 +45,8 @@ const VM: KernelSizes = {
   htab: 896,
   htabElem: 48,
   htabBucket: 16,
+  localStorageMap: 480,
+  localStorageBucket: 16,
 };
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -107,9 +109,16 @@ describe("memory model", () => {
   });
 
   test("an LRU hash: header, power-of-two buckets, locks per CPU, one element per entry (6.18's own figure)", () => {
-    // ds_inflight: 8192 entries, u32 key, 120-byte value, 2 CPUs; the kernel said 1573824.
+    // 8192 entries, u32 key, 120-byte value, 2 CPUs (ds_inflight before it moved to task storage); the kernel said 1573824.
     expect(expectedMemlock(shape(MapType.lru_hash, 120, 8192), VM, 2)).toBe(1573824);
     expect(expectedMemlock(shape(MapType.lru_hash, 120, 5000), VM, 2)).toBe(896 + 8192 * 16 + 64 + 5000 * 176);
+  });
+
+  test("task storage: the map and its buckets, at least 2, a power of two of the CPUs; the per-task elements not counted", () => {
+    // ds_inflight on 6.18, 2 CPUs: 480 + 2 x 16.
+    expect(expectedMemlock(shape(MapType.task_storage, 128, 0), VM, 2)).toBe(512);
+    expect(expectedMemlock(shape(MapType.task_storage, 128, 0), VM, 1)).toBe(480 + 2 * 16);
+    expect(expectedMemlock(shape(MapType.task_storage, 128, 0), VM, 6)).toBe(480 + 8 * 16);
   });
 
   test("a preallocated hash: the LRU's figure, one extra element and one pointer per CPU (6.18's own figure)", () => {
