@@ -555,7 +555,7 @@ struct ds_load_module {
 struct ds_counters {
 	__u64 seq;
 	__u64 events;
-	__u64 output_fail;  /* perf/ring output or reserve failed: a kernel-side drop */
+	__u64 output_fail;  /* perf/ring output or reserve failed, or a syscall's stash: a kernel-side drop */
 	__u64 corrupt;
 	__u64 clobbers;     /* guard detections */
 	__u64 lookup_fail;

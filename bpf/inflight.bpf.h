@@ -139,9 +139,14 @@ static __always_inline void inflight_save(struct ds_sys_enter *ctx, __u32 kind)
 {
 	const struct cred *cr = self()->cred;
 	struct ds_inflight *in = inflight_of_current(1);
+	struct ds_counters *c;
 
-	if (!in)
+	/* No memory for the thread's stash: its record is lost in the kernel, and counted as such. */
+	if (!in) {
+		if ((c = counters()))
+			c->output_fail++;
 		return;
+	}
 	/*
 	 * Not a memcpy: the verifier refuses a derived ctx pointer. Not six
 	 * loads either: a context load raises the program's max_ctx_offset, and
