@@ -317,10 +317,10 @@ int ds_dns_exit(struct ds_sys_exit *ctx)
 			sd_put_local(info, h->gen);
 		goto out;
 	}
-	rec_submit(ctx, info, DS_EVENT_DNS, in->res, in->nr, 1);
+	rec_submit(ctx, info, DS_EVENT_DNS, in->res, in->nr, in);
 	return 0;
 out:
-	inflight_drop();
+	inflight_drop(in);
 	return 0;
 }
 
@@ -359,10 +359,10 @@ int ds_sendmmsg_exit(struct ds_sys_exit *ctx)
 		goto out;
 	}
 	h->resume = 1;
-	rec_submit(ctx, info, DS_EVENT_DNS, in->res, in->nr, 0);
+	rec_submit(ctx, info, DS_EVENT_DNS, in->res, in->nr, NULL);
 	return 0;
 out:
-	inflight_drop();
+	inflight_drop(in);
 	return 0;
 }
 

@@ -323,7 +323,7 @@ int ds_execve_exit(struct ds_sys_exit *ctx)
 		return 0;
 	if (in->res < 0 && selected(DS_EVENT_EXEC) && !filtered((void *)bpf_get_current_task()))
 		business_logic(ctx, (void *)bpf_get_current_task(), NULL, in, DS_EVENT_EXEC);
-	inflight_drop();
+	inflight_drop(in);
 	return 0;
 }
 

@@ -90,7 +90,7 @@ static __always_inline __u32 fd_path(struct ds_file_info *info, struct file *f, 
 	st->d = (__u64)BPF_CORE_READ(f, f_path.dentry);
 	st->mnt = (__u64)BPF_CORE_READ(f, f_path.mnt);
 	r = ds_path_walk(st, (struct ds_path_swap *)s);
-	from = r & (DS_PATH_CAP - 1);
+	from = DS_PATH_LEN(r);
 	n = (DS_PATH_CAP - 1 - from) & (DS_PATH_CAP - 1);
 	if (r & DS_PATH_TRUNCATED)
 		info->flags |= DS_F_STDIO_TRUNCATED;

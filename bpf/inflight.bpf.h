@@ -184,13 +184,10 @@ static __always_inline struct ds_inflight *inflight_get(struct ds_sys_exit *ctx)
 	return in;
 }
 
-/* The exit has used it: no later exit of the same syscall number may take it for its own. */
-static __always_inline void inflight_drop(void)
+/* The exit has used it (inflight_get's): no later exit of the same syscall number may take it for its own. */
+static __always_inline void inflight_drop(struct ds_inflight *in)
 {
-	struct ds_inflight *in = inflight_of_current(0);
-
-	if (in)
-		in->nr = DS_NR_NONE;
+	in->nr = DS_NR_NONE;
 }
 
 #endif /* DS_INFLIGHT_BPF_H */

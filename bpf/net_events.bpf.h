@@ -212,7 +212,7 @@ int ds_accept_exit(struct ds_sys_exit *ctx)
 	d->fd = ctx->ret;
 	sock_read(sk, d);
 	info->data_len = sizeof(*d);
-	rec_submit(ctx, info, DS_EVENT_ACCEPT, ctx->ret, sys_nr(ctx), 0);
+	rec_submit(ctx, info, DS_EVENT_ACCEPT, ctx->ret, sys_nr(ctx), NULL);
 	return 0;
 }
 

@@ -191,8 +191,8 @@ __noinline __u32 ds_build_path(struct ds_path_buf *out, struct ds_path_swap *swa
 
 /*
  * The absolute path of (d, vmnt) into out; returns its length (DS_PATH_LEN)
- * and path_walk's flags. out and swap: DS_PATH_CAP bytes
- * each in slot memory, swap with DS_NAME_MAX + 1 more behind it.
+ * and path_walk's flags. out and swap: DS_PATH_CAP bytes each in slot
+ * memory, swap with DS_NAME_MAX + 1 more behind it.
  */
 static __always_inline __u32 build_path(struct dentry *d, struct vfsmount *vmnt, char *out, char *swap)
 {

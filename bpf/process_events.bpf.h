@@ -57,7 +57,7 @@ int ds_setsid_exit(struct ds_sys_exit *ctx)
 	info = rec_begin(task);
 	if (!info)
 		return 0;
-	rec_submit(ctx, info, DS_EVENT_SETSID, ctx->ret, sys_nr(ctx), 0);
+	rec_submit(ctx, info, DS_EVENT_SETSID, ctx->ret, sys_nr(ctx), NULL);
 	return 0;
 }
 
@@ -280,10 +280,10 @@ int ds_setid_exit(struct ds_sys_exit *ctx)
 		info = rec_begin(task);
 		if (info) {
 			privesc_fill(task, info, in, DS_PRIVESC_SETID);
-			rec_submit(ctx, info, DS_EVENT_PRIVILEGE_ESCALATION, in->res, in->nr, 1);
+			rec_submit(ctx, info, DS_EVENT_PRIVILEGE_ESCALATION, in->res, in->nr, in);
 			return 0;
 		}
 	}
-	inflight_drop();
+	inflight_drop(in);
 	return 0;
 }

@@ -324,11 +324,12 @@ static __always_inline struct ds_rec_info *rec_begin(struct task_struct *task)
 }
 
 /*
- * Ends the program: the record's head set, the syscall's stash dropped
- * (`drop`: it has one), then the jump to ds_emit. Falling through means the
+ * Ends the program: the record's head set, the syscall's stash `in` dropped
+ * (NULL: it has none), then the jump to ds_emit. Falling through means the
  * emitter is missing, which the loader never allows; counted all the same.
  */
-static __always_inline void rec_submit(void *ctx, struct ds_rec_info *info, __u32 type, __s64 res, __u32 nr, int drop)
+static __always_inline void rec_submit(void *ctx, struct ds_rec_info *info, __u32 type, __s64 res, __u32 nr,
+				       struct ds_inflight *in)
 {
 	struct ds_handoff *h = handoff();
 	struct ds_counters *c;
@@ -336,8 +337,8 @@ static __always_inline void rec_submit(void *ctx, struct ds_rec_info *info, __u3
 	info->type = type;
 	info->res = res;
 	info->syscall = nr;
-	if (drop)
-		inflight_drop();
+	if (in)
+		inflight_drop(in);
 	bpf_tail_call(ctx, &ds_emitter, DS_TAIL_EMIT);
 	if ((c = counters()))
 		c->output_fail++;
@@ -376,13 +377,13 @@ static __always_inline int rec_exit(struct ds_sys_exit *ctx, rec_want_t want, re
 	if ((!want || want(task, in)) && (info = rec_begin(task))) {
 		type = fill(task, info, in);
 		if (type) {
-			rec_submit(ctx, info, type, in->res, in->nr, 1);
+			rec_submit(ctx, info, type, in->res, in->nr, in);
 			return 0;
 		}
 		if ((h = handoff()))
 			sd_put_local(info, h->gen);
 	}
-	inflight_drop();
+	inflight_drop(in);
 	return 0;
 }
 
