@@ -91,7 +91,38 @@ int ds_irq_hardirq(void *ctx)
 	return irq_level(4);
 }
 
-/* A failed exec's argv, from the caller's memory: each string with its NUL, as the kernel would have copied it. */
+#define DS_FAILED_ARGS_CAP (DS_ARGS_CAP / 2)
+#define DS_EXEC_ARGS_SLOTS 64
+
+/*
+ * What an exec in flight was asked to run, read at its sys_enter: a failed
+ * exec's record shows these, not what the caller's memory holds at the
+ * syscall's exit (another thread can rewrite it while the kernel works).
+ * 9 KiB each, so not in the thread's stash: a fixed array of slots that an
+ * exec claims at entry (owner: its thread id) and gives back at exit. No
+ * allocation per exec: task storage made and deleted per exec cost 8-29 µs
+ * (its freed memory waits for an RCU grace period, and the allocator's
+ * per-CPU cache runs dry under an exec storm).
+ */
+struct ds_exec_args {
+	__u32 owner; /* the thread id of the exec that holds the slot; 0: free */
+	__u32 filename_len;
+	__u32 filename_cut;
+	__u32 args_len;
+	__u32 args_cut;
+	__u32 pad;
+	char filename[DS_FILENAME_CAP];
+	char args[2 * DS_FAILED_ARGS_CAP]; /* argv_step() writes up to 2 x CAP - 1 for the verifier */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DS_EXEC_ARGS_SLOTS);
+	__type(key, __u32);
+	__type(value, struct ds_exec_args);
+} ds_exec_args SEC(".maps");
+
+/* An exec's argv, from the caller's memory: each string with its NUL, as the kernel copies it. */
 struct argv_walk {
 	const char *const *argv;
 	char *buf;
@@ -99,15 +130,18 @@ struct argv_walk {
 	__u32 cut;
 };
 
-#define DS_FAILED_ARGS_CAP (DS_ARGS_CAP / 2)
-
 static long argv_step(__u32 i, struct argv_walk *w)
 {
 	const char *arg = NULL;
 	__u32 at;
 	long n;
 
-	if (bpf_probe_read_user(&arg, sizeof(arg), &w->argv[i]) || !arg)
+	/* A pointer or a string not readable here (not paged in) is something the record cannot show: cut. */
+	if (bpf_probe_read_user(&arg, sizeof(arg), &w->argv[i])) {
+		w->cut = 1;
+		return 1;
+	}
+	if (!arg)
 		return 1;
 	if (w->pos >= ds_cfg.max_arg_bytes || w->pos >= DS_FAILED_ARGS_CAP - 1) {
 		w->cut = 1;
@@ -116,36 +150,94 @@ static long argv_step(__u32 i, struct argv_walk *w)
 	/* at < CAP and CAP - at <= CAP: the read stays inside the args buffer (2 x CAP). */
 	at = w->pos & (DS_FAILED_ARGS_CAP - 1);
 	n = bpf_probe_read_user_str(w->buf + at, DS_FAILED_ARGS_CAP - at, arg);
-	if (n <= 0)
+	if (n <= 0) {
+		w->cut = 1;
 		return 1;
+	}
 	w->pos += n;
 	if (w->pos >= DS_FAILED_ARGS_CAP - 1)
 		w->cut = 1;
 	return 0;
 }
 
-/* What an exec that failed was asked to run: its filename and argv, read at the syscall's exit. */
-static __noinline void failed_exec_fill(struct ds_file_info *info, const struct ds_inflight *in)
+/* The exec's slot, if it holds one: `in` says which, the owner says it is still this thread's. */
+static __always_inline struct ds_exec_args *exec_args_of(const struct ds_inflight *in)
 {
-	const void *filename = (const void *)(in->kind == DS_EXECVEAT ? in->args[1] : in->args[0]);
-	struct argv_walk w = {
-		.argv = (const char *const *)(in->kind == DS_EXECVEAT ? in->args[2] : in->args[1]),
-		.buf = info->args,
-	};
+	__u32 idx = in->exec_slot - 1;
+	struct ds_exec_args *a;
+
+	if (!in->exec_slot || !(a = bpf_map_lookup_elem(&ds_exec_args, &idx)))
+		return NULL;
+	return a->owner == (__u32)bpf_get_current_pid_tgid() ? a : NULL;
+}
+
+/* sys_enter_execve(at): claims a slot and reads the filename and argv into it, while the exec record wants them. */
+static __noinline void exec_args_save(struct ds_inflight *in)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), idx = 0;
+	struct ds_exec_args *a = NULL;
+	struct argv_walk w = {};
 	long ret;
 
-	info->res = in->res;
-	ret = bpf_probe_read_user_str(info->filename, sizeof(info->filename), filename);
-	if (ret > 0) {
-		info->len[DS_STR_FILENAME] = (ret - 1) & (DS_FILENAME_CAP - 1);
-		if (ret == DS_FILENAME_CAP)
-			info->flags |= DS_F_FILENAME_TRUNCATED;
+	/* Read only for a record that can be made: a filtered task's exit drops it anyway. */
+	if (!in || !selected(DS_EVENT_EXEC) || (filters_on() && filter_task(self(), 1)))
+		return;
+	/* Slots by thread id, four tries: more than that many execs in flight at once is far beyond a storm's. */
+	for (int i = 0; i < 4; i++) {
+		idx = (tid + i) & (DS_EXEC_ARGS_SLOTS - 1);
+		a = bpf_map_lookup_elem(&ds_exec_args, &idx);
+		if (a && __sync_val_compare_and_swap(&a->owner, 0, tid) == 0)
+			break;
+		a = NULL;
 	}
+	if (!a)
+		return;
+	in->exec_slot = idx + 1;
+	ret = bpf_probe_read_user_str(a->filename, sizeof(a->filename),
+				      (const void *)(in->kind == DS_EXECVEAT ? in->args[1] : in->args[0]));
+	a->filename_len = ret > 0 ? (ret - 1) & (DS_FILENAME_CAP - 1) : 0;
+	a->filename_cut = ret <= 0 || ret == DS_FILENAME_CAP;
+	w.argv = (const char *const *)(in->kind == DS_EXECVEAT ? in->args[2] : in->args[1]);
+	w.buf = a->args;
 	if (w.argv)
 		bpf_loop(4096, argv_step, &w, 0);
-	info->len[DS_STR_ARGS] = w.pos & (DS_FAILED_ARGS_CAP - 1);
-	info->args_total = w.pos;
-	if (w.cut)
+	a->args_len = w.pos;
+	a->args_cut = w.cut;
+}
+
+/*
+ * What an exec that failed was asked to run: its filename and argv as its
+ * entry read them. Without a slot (none free, or the agent attached while the
+ * exec was in flight) both are empty and flagged truncated: not seen.
+ */
+static __noinline void failed_exec_fill(struct ds_file_info *info, const struct ds_inflight *in)
+{
+	const struct ds_exec_args *a = exec_args_of(in);
+	__u32 n;
+
+	info->res = in->res;
+	info->len[DS_STR_FILENAME] = 0;
+	info->len[DS_STR_ARGS] = 0;
+	info->args_total = 0;
+	if (!a) {
+		info->flags |= DS_F_FILENAME_TRUNCATED | DS_F_ARGS_TRUNCATED;
+		return;
+	}
+	n = a->filename_len & (DS_FILENAME_CAP - 1);
+	if (n)
+		bpf_probe_read_kernel(info->filename, n, a->filename);
+	info->len[DS_STR_FILENAME] = n;
+	if (a->filename_cut)
+		info->flags |= DS_F_FILENAME_TRUNCATED;
+	n = a->args_len;
+	if (n > DS_FAILED_ARGS_CAP)
+		n = DS_FAILED_ARGS_CAP;
+	if (n)
+		bpf_probe_read_kernel(info->args, n, a->args);
+	/* n can be CAP itself: a last string cut at the buffer's end. */
+	info->len[DS_STR_ARGS] = n & (DS_ARGS_CAP - 1);
+	info->args_total = n;
+	if (a->args_cut)
 		info->flags |= DS_F_ARGS_TRUNCATED;
 }
 
@@ -302,14 +394,14 @@ int ds_exec(struct bpf_raw_tracepoint_args *ctx)
 SEC("tracepoint/syscalls/sys_enter_execve")
 int ds_execve_enter(struct ds_sys_enter *ctx)
 {
-	inflight_save(ctx, DS_EXECVE);
+	exec_args_save(inflight_save(ctx, DS_EXECVE));
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_execveat")
 int ds_execveat_enter(struct ds_sys_enter *ctx)
 {
-	inflight_save(ctx, DS_EXECVEAT);
+	exec_args_save(inflight_save(ctx, DS_EXECVEAT));
 	return 0;
 }
 
@@ -317,12 +409,15 @@ int ds_execveat_enter(struct ds_sys_enter *ctx)
 SEC("tracepoint")
 int ds_execve_exit(struct ds_sys_exit *ctx)
 {
+	struct ds_exec_args *a;
 	struct ds_inflight *in;
 
 	if (!(in = inflight_get(ctx)))
 		return 0;
 	if (in->res < 0 && selected(DS_EVENT_EXEC) && !filtered((void *)bpf_get_current_task()))
 		business_logic(ctx, (void *)bpf_get_current_task(), NULL, in, DS_EVENT_EXEC);
+	if ((a = exec_args_of(in)))
+		__sync_lock_test_and_set(&a->owner, 0); /* an xchg: ordered after the reads above */
 	inflight_drop(in);
 	return 0;
 }

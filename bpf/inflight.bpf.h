@@ -25,7 +25,7 @@ struct ds_inflight {
 	__u32 nr;   /* the syscall's number; DS_NR_NONE once its exit has run */
 	__s64 res;  /* set at exit: its return value */
 	__u32 step; /* an exit that emits several records (sendmmsg): how many it has handled */
-	__u32 pad;
+	__u32 exec_slot; /* an exec's: 1 + its ds_exec_args slot, 0 for none */
 };
 
 #define DS_NR_NONE 0xffffffffu
@@ -134,8 +134,8 @@ static __always_inline struct ds_inflight *inflight_of_current(int create)
 				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
-/* sys_enter: keeps the arguments, the creds and the comm for the matching sys_exit. */
-static __always_inline void inflight_save(struct ds_sys_enter *ctx, __u32 kind)
+/* sys_enter: keeps the arguments, the creds and the comm for the matching sys_exit; the stash, or NULL. */
+static __always_inline struct ds_inflight *inflight_save(struct ds_sys_enter *ctx, __u32 kind)
 {
 	const struct cred *cr = self()->cred;
 	struct ds_inflight *in = inflight_of_current(1);
@@ -145,7 +145,7 @@ static __always_inline void inflight_save(struct ds_sys_enter *ctx, __u32 kind)
 	if (!in) {
 		if ((c = counters()))
 			c->output_fail++;
-		return;
+		return NULL;
 	}
 	/*
 	 * Not a memcpy: the verifier refuses a derived ctx pointer. Not six
@@ -163,9 +163,10 @@ static __always_inline void inflight_save(struct ds_sys_enter *ctx, __u32 kind)
 	in->comm[1] = *(const __u64 *)&self()->comm[8];
 	in->kind = kind;
 	in->step = 0;
-	in->pad = 0;
+	in->exec_slot = 0;
 	in->res = 0;
 	in->nr = sys_nr(ctx);
+	return in;
 }
 
 /*

@@ -14,6 +14,10 @@
  *                                 setuid(0): a non-root task making itself root
  *   trigger exec-missing PATH     execve(PATH, {PATH, "x"}) that fails
  *   trigger execveat-missing NAME execveat(open("/"), NAME, {NAME, "y"}) that fails (NAME relative to /)
+ *   trigger exec-rewritten PATH   execve(PATH, {"before-0", ARG1}) of a file no binfmt takes (ENOEXEC),
+ *                                 ARG1 on a userfaultfd page: while the kernel copies argv (inside
+ *                                 the call, after its sys_enter) a thread rewrites argv[0] to
+ *                                 "after-00" and fills ARG1's page with "arg-1"
  *   trigger memfd-exec PATH       copy PATH into a memfd and execute it from there
  *   trigger unlinked-exec PATH    copy PATH to a file, unlink it, execute it by fd
  *   trigger chain N PATH          N nested fork levels, the deepest execs PATH
@@ -39,6 +43,10 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <grp.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 static volatile uint64_t target_word = 0x1111111111111111ull;
@@ -124,6 +132,78 @@ static int cmd_setuid_root(uid_t uid)
 	return 0;
 }
 
+
+/* exec-rewritten: the thread that serves the userfaultfd page, and rewrites argv[0] while it does. */
+struct rewrite {
+	int uffd;
+	char *page; /* argv[1]'s page: not there until the kernel faults on it */
+	char *arg0; /* argv[0]'s string, on an ordinary page */
+	long pagesize;
+	int served;
+};
+
+static void *rewrite_on_fault(void *p)
+{
+	struct rewrite *r = p;
+	struct pollfd pfd = { .fd = r->uffd, .events = POLLIN };
+	struct uffd_msg msg;
+	struct uffdio_copy copy;
+	char *src;
+
+	if (poll(&pfd, 1, 10000) != 1 || read(r->uffd, &msg, sizeof(msg)) != sizeof(msg) ||
+	    msg.event != UFFD_EVENT_PAGEFAULT)
+		return NULL;
+	/* The kernel is inside execve, copying the argument strings (the last one first). */
+	memcpy(r->arg0, "after-00", 9);
+	src = calloc(1, r->pagesize);
+	if (!src)
+		return NULL;
+	memcpy(src, "arg-1", 6);
+	copy = (struct uffdio_copy){ .dst = (unsigned long)r->page, .src = (unsigned long)src, .len = r->pagesize };
+	if (ioctl(r->uffd, UFFDIO_COPY, &copy) == 0)
+		r->served = 1;
+	return NULL;
+}
+
+static int cmd_exec_rewritten(const char *path)
+{
+	struct rewrite r = { .pagesize = sysconf(_SC_PAGESIZE) };
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg;
+	char *mem, *args[3];
+	pthread_t th;
+
+	r.uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
+	if (r.uffd < 0 || ioctl(r.uffd, UFFDIO_API, &api) < 0)
+		die("userfaultfd");
+	mem = mmap(NULL, 2 * r.pagesize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		die("mmap");
+	r.arg0 = mem;
+	strcpy(r.arg0, "before-0");
+	r.page = mem + r.pagesize;
+	reg = (struct uffdio_register){ .range = { .start = (unsigned long)r.page, .len = r.pagesize },
+					.mode = UFFDIO_REGISTER_MODE_MISSING };
+	if (ioctl(r.uffd, UFFDIO_REGISTER, &reg) < 0)
+		die("UFFDIO_REGISTER");
+	args[0] = r.arg0;
+	args[1] = r.page;
+	args[2] = NULL;
+	if (pthread_create(&th, NULL, rewrite_on_fault, &r))
+		die("pthread_create");
+	printf("{\"pid\":%d}\n", getpid());
+	fflush(stdout);
+	execve(path, args, environ);
+	if (errno != ENOEXEC)
+		die("execve (expected ENOEXEC)");
+	pthread_join(th, NULL);
+	if (!r.served) {
+		fprintf(stderr, "trigger: the kernel never faulted on argv[1]'s page\n");
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -187,6 +267,8 @@ int main(int argc, char **argv)
 		execve(argv[2], args, environ);
 		return errno == ENOENT ? 0 : 1;
 	}
+	if (!strcmp(cmd, "exec-rewritten") && argc == 3)
+		return cmd_exec_rewritten(argv[2]);
 	if (!strcmp(cmd, "execveat-missing") && argc == 3) {
 		/* The same through execveat: a directory fd and a name under it that is not there. */
 		char *args[] = { argv[2], "y", NULL };

@@ -422,14 +422,14 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
     {
       key: "filename_truncated",
       type: "boolean",
-      doc: "`filename` was longer than the agent copies (1023 bytes) and is cut.",
+      doc: "`filename` was longer than the agent copies (1023 bytes) and is cut; for a failed exec also when it could not be read at the call's entry (then empty).",
       get: (ev) => ev.filenameTruncated,
       wire: { from: "flags", mask: ds_flags.DS_F_FILENAME_TRUNCATED },
     },
     {
       key: "args",
       type: "string[]",
-      doc: "argv, read from the new process's memory.",
+      doc: "argv, read from the new process's memory; for a failed exec, from the caller's as the call was entered (at `sys_enter`, before another thread could rewrite it), at most 4096 bytes.",
       get: (ev) => ev.args,
       wire: { from: "args" },
     },
@@ -444,7 +444,7 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
     {
       key: "args_truncated",
       type: "boolean",
-      doc: "Arguments were cut (by --max-arg-bytes or --max-args).",
+      doc: "Arguments were cut (by --max-arg-bytes or --max-args); for a failed exec also at the first string that could not be read at the call's entry (a page not in memory yet), or when more than 64 execs were in flight at once (then empty).",
       get: (ev) => ev.argsTruncated,
       wire: { from: "flags", mask: ds_flags.DS_F_ARGS_TRUNCATED, orArgsCut: true },
     },
@@ -453,7 +453,7 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
     {
       key: "res",
       type: "integer",
-      doc: "0 for an exec that happened; a negative errno for an `execve`/`execveat` that failed (e.g. -2, no such file), whose `filename` and `args` are those the call gave and whose `exe`, `cwd` and `comm` are the caller's.",
+      doc: "0 for an exec that happened; a negative errno for an `execve`/`execveat` that failed (e.g. -2, no such file), whose `filename` and `args` are those the call gave (read as it was entered) and whose `exe`, `cwd` and `comm` are the caller's.",
       get: (ev) => ev.res,
       wire: { from: "member", member: "res" },
     },

@@ -1,6 +1,7 @@
 /**
  * The process events, each triggered for real (workloads/trigger.c) under a
- * running agent and asserted field by field: a failed exec, setsid, prctl,
+ * running agent and asserted field by field: a failed exec (its argv as read
+ * at entry), setsid, prctl,
  * ptrace POKEDATA, memfd_create, kill/tkill/tgkill, a setuid binary run by an
  * unprivileged user, a set*id call that makes a task root, execs from a memfd
  * and of an unlinked file, pid_tree over a known chain, exec ids that join
@@ -46,6 +47,25 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
     expect(e!.exe).toBe(TRIGGER);
     // The successful exec of the trigger itself says res 0.
     expect(only(events, "exec", trigger).find((x) => x.res === 0)?.filename).toBe(TRIGGER);
+  }, 30_000);
+
+  test("a failed exec shows its argv as the call was entered, not as another thread rewrote it inside", async () => {
+    // A file no binfmt takes: the kernel copies argv, then fails with ENOEXEC.
+    const dir = mkdtempSync("/tmp/ds-rewritten-");
+    dirs.push(dir);
+    const path = join(dir, "not-a-binary");
+    writeFileSync(path, "ds: neither ELF nor #!\n");
+    chmodSync(path, 0o755);
+    const { events, trigger } = await under("exec", ["exec-rewritten", path]);
+    const [e] = only(events, "exec", trigger).filter((x) => x.res !== 0);
+    expect(e).toBeDefined();
+    expect(e!.res).toBe(-8);
+    expect(e!.filename).toBe(path);
+    // At entry argv[1]'s page was not there yet (the kernel's own copy faulted it in): cut, and said so.
+    // Read at the exit, this was ["after-00", "arg-1"]: what the rewriting thread put there.
+    expect(e!.args).toEqual(["before-0"]);
+    expect(e!.args_truncated).toBe(true);
+    expect(e!.filename_truncated).toBe(false);
   }, 30_000);
 
   test("a failed execveat: exec with res -2, the name (relative to its dirfd) and argv the call gave", async () => {
