@@ -22,7 +22,7 @@
 /* Capacities of the slot-1 buffers the business function fills. Powers of two,
  * because the verifier only accepts lengths it can bound with a mask. */
 #define DS_COMM_LEN 16
-#define DS_FILENAME_CAP 1024
+#define DS_FILENAME_CAP 512
 #define DS_ARGS_CAP 8192
 #define DS_PATH_CAP 2048
 #define DS_NAME_MAX 255
@@ -34,7 +34,7 @@
 #define DS_PID_TREE_ENTRY 32  /* room one "pid.comm" may take, NUL included */
 /* The exec's context strings (struct ds_exec_extra in heap.bpf.h), each its own size. */
 #define DS_TTY_CAP 32
-#define DS_FD_CAP 32          /* stdin, stdout: "pipe:[ino]", "socket:[ino]", "/dev/pts/N", ... */
+#define DS_FD_CAP 256         /* stdin, stdout: "pipe:[ino]", "socket:[ino]", "/dev/pts/N", ... */
 #define DS_IP_CAP 48          /* an IPv6 address as text, NUL included */
 #define DS_SSH_CAP 96         /* SSH_CONNECTION: "client port server port" */
 #define DS_LD_PRELOAD_CAP 128

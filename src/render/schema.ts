@@ -422,7 +422,7 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
     {
       key: "filename_truncated",
       type: "boolean",
-      doc: "`filename` was longer than the agent copies (1023 bytes) and is cut; for a failed exec also when it could not be read at the call's entry (then empty).",
+      doc: "`filename` was longer than the agent copies (511 bytes: `exe` has the resolved path, to 2047) and is cut; for a failed exec also when it could not be read at the call's entry (then empty).",
       get: (ev) => ev.filenameTruncated,
       wire: { from: "flags", mask: ds_flags.DS_F_FILENAME_TRUNCATED },
     },
@@ -480,7 +480,7 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
     ...text<ExecEvent>("tty", "Controlling terminal (e.g. `pts/3`); empty when there is none.", (ev) => ev.tty),
     ...text<ExecEvent>(
       "stdin",
-      "What fd 0 is, as /proc/PID/fd/0 names it: the absolute path (the mount namespace's view) of a file, a directory, a device or a named FIFO; `/dev/pts/N`; `pipe:[ino]` for an anonymous pipe; `socket:[ino]`; `inode:ino` for anything else (an anon_inode); empty when closed. A path longer than 31 bytes keeps its end after a `…` (`stdio_truncated`).",
+      "What fd 0 is, as /proc/PID/fd/0 names it: the absolute path (the mount namespace's view) of a file, a directory, a device or a named FIFO; `/dev/pts/N`; `pipe:[ino]` for an anonymous pipe; `socket:[ino]`; `inode:ino` for anything else (an anon_inode); empty when closed. A path longer than 255 bytes keeps its last 252 after a `…` (`stdio_truncated`).",
       (ev) => ev.stdin,
     ),
     ...text<ExecEvent>("stdout", "What fd 1 is, the same way.", (ev) => ev.stdout),

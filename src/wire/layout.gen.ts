@@ -878,9 +878,9 @@ export const ds_exec = {
   },
 } as const;
 
-/** struct ds_exec_fixed: 5016 bytes */
+/** struct ds_exec_fixed: 5464 bytes */
 export const ds_exec_fixed = {
-  size: 5016,
+  size: 5464,
   off: {
     base: 0,
     comm: 416,
@@ -893,11 +893,11 @@ export const ds_exec_fixed = {
     pid_tree: 4344,
     tty: 4600,
     stdin: 4632,
-    stdout: 4664,
-    sip: 4696,
-    dip: 4744,
-    ssh: 4792,
-    ld_preload: 4888,
+    stdout: 4888,
+    sip: 5144,
+    dip: 5192,
+    ssh: 5240,
+    ld_preload: 5336,
   },
   bytes: {
     base: 416,
@@ -910,8 +910,8 @@ export const ds_exec_fixed = {
     nodename: 72,
     pid_tree: 256,
     tty: 32,
-    stdin: 32,
-    stdout: 32,
+    stdin: 256,
+    stdout: 256,
     sip: 48,
     dip: 48,
     ssh: 96,
@@ -927,8 +927,8 @@ export const ds_exec_fixed = {
     nodename: 72,
     pid_tree: 256,
     tty: 32,
-    stdin: 32,
-    stdout: 32,
+    stdin: 256,
+    stdout: 256,
     sip: 48,
     dip: 48,
     ssh: 96,
@@ -945,8 +945,8 @@ export const ds_exec_fixed = {
     nodename: "s8[72]",
     pid_tree: "s8[256]",
     tty: "s8[32]",
-    stdin: "s8[32]",
-    stdout: "s8[32]",
+    stdin: "s8[256]",
+    stdout: "s8[256]",
     sip: "s8[48]",
     dip: "s8[48]",
     ssh: "s8[96]",

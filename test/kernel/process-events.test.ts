@@ -12,6 +12,7 @@ import {
   chmodSync,
   chownSync,
   copyFileSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
@@ -319,9 +320,11 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
   test("exec context: stdin and stdout as /proc names them: a file, a named FIFO, a directory, a pipe, a cut path, an unlinked file", async () => {
     const dir = mkdtempSync("/tmp/ds-fdtext-");
     dirs.push(dir);
-    const file = join(dir, "in");
+    // Past the 31 bytes an earlier build had room for, short of the 255 there are now.
+    const file = join(dir, "an-input-file-named-past-the-old-room.txt");
     const fifo = join(dir, "fifo");
-    const long = join(dir, "a-file-name-longer-than-the-room.txt");
+    mkdirSync(join(dir, "d".repeat(120)));
+    const long = join(dir, "d".repeat(120), `${"f".repeat(140)}.txt`);
     const gone = join(dir, "gone");
     for (const f of [file, long, gone]) writeFileSync(f, "x");
     expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
@@ -346,9 +349,10 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
     expect(ea!.stdio_truncated).toBe(false);
     expect(eb!.stdin).toBe(dir);
     expect(eb!.stdout).toMatch(/^pipe:\[\d+\]$/);
-    // Longer than the 31 bytes there is room for: "…" and its last 28 bytes.
-    expect(long.length).toBeGreaterThan(31);
-    expect(ec!.stdin).toBe(`…${long.slice(-28)}`);
+    // Longer than the 255 bytes there is room for: "…" and its last 252 bytes.
+    expect(file.length).toBeGreaterThan(31);
+    expect(long.length).toBeGreaterThan(255);
+    expect(ec!.stdin).toBe(`…${long.slice(-252)}`);
     expect(ec!.stdio_truncated).toBe(true);
     expect(ec!.stdio_deleted).toBe(false);
     expect(ed!.stdin).toBe(gone);

@@ -220,7 +220,7 @@ describe("compact limits", () => {
 
   // Strings that fill a 16 KiB slot exactly: 16384 - 288 = 16096 bytes.
   const area = SD_EVENT_MAX - Exec.size;
-  const lens = { comm: 16, filename: 1023, args: 8191, cwd: 2047, exe: 2047 };
+  const lens = { comm: 16, filename: 511, args: 8191, cwd: 2047, exe: 2047 };
   const pexeLen = area - lens.comm - lens.filename - lens.args - lens.cwd - lens.exe;
   const fill = (n: number, c: string) => c.repeat(n);
   const argsRaw = (() => {
