@@ -26,6 +26,12 @@ struct ds_inflight {
 	__s64 res;  /* set at exit: its return value */
 	__u32 step; /* an exit that emits several records (sendmmsg): how many it has handled */
 	__u32 exec_slot; /* an exec's: 1 + its ds_exec_args slot, 0 for none */
+	/*
+	 * What the entry read of the caller's memory, for an exit that must not
+	 * read it again (another thread can rewrite it meanwhile): connect's and
+	 * bind's sockaddr.
+	 */
+	__u64 user[4];
 };
 
 #define DS_NR_NONE 0xffffffffu

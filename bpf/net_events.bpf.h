@@ -104,69 +104,104 @@ struct ds_sockaddr {
 #define DS_SOCKADDR_MAX 28 /* sizeof(struct sockaddr_in6) */
 _Static_assert(sizeof(struct ds_sockaddr) == 32, "a 31 mask bounds reads into ds_sockaddr");
 
-/* The family of a user-space sockaddr, 0 when it cannot be read. */
-static __always_inline __u16 user_family(const void *ua, __u64 len)
-{
-	__u16 family = 0;
-
-	if (!ua || len < sizeof(family))
-		return 0;
-	bpf_probe_read_user(&family, sizeof(family), ua);
-	return family;
-}
-
 static __always_inline int inet_family(__u16 family)
 {
 	return family == DS_AF_INET || family == DS_AF_INET6;
 }
 
-/*
- * An inet address the caller passed (connect's destination, bind's local
- * address, sendto's): into the destination (dest) or source end of d.
- * Returns 0 when it is not an inet address.
- */
-static __noinline int sockaddr_user(const void *ua, __u64 len, struct ds_sock_data *d, int dest)
+/* An inet sockaddr into the destination (dest) or source end of d; 0 (d untouched) when it is not one. */
+static __always_inline int sockaddr_put(const struct ds_sockaddr *sa, struct ds_sock_data *d, int dest)
 {
-	struct ds_sockaddr sa = {};
-	__u32 n = len > DS_SOCKADDR_MAX ? DS_SOCKADDR_MAX : len;
 	__u64 a0, a1 = 0;
 
-	if (!ua)
+	if (!inet_family(sa->family))
 		return 0;
-	asm volatile("" : "+r"(n)); /* keep the mask: the verifier checks the size against sa */
-	n &= 31;
-	if (bpf_probe_read_user(&sa, n, ua) || !inet_family(sa.family))
-		return 0;
-	if (sa.family == DS_AF_INET6 && n < 24)
-		return 0;
-	if (sa.family == DS_AF_INET) {
-		a0 = sa.v4;
+	if (sa->family == DS_AF_INET) {
+		a0 = sa->v4;
 	} else {
-		a0 = sa.v6_0;
-		a1 = sa.v6_1;
+		a0 = sa->v6_0;
+		a1 = sa->v6_1;
 	}
-	d->family = sa.family;
+	d->family = sa->family;
 	if (dest) {
-		d->dport = bpf_ntohs(sa.port);
+		d->dport = bpf_ntohs(sa->port);
 		d->dip_0 = a0;
 		d->dip_1 = a1;
 	} else {
-		d->sport = bpf_ntohs(sa.port);
+		d->sport = bpf_ntohs(sa->port);
 		d->sip_0 = a0;
 		d->sip_1 = a1;
 	}
 	return 1;
 }
 
+/*
+ * A sockaddr the caller passed, into sa (zeroed first); 0 when it is not an
+ * inet one. An AF_INET6 shorter than sockaddr_in6 (the kernel refuses it) is
+ * kept with family 0: its record has the call's error and no address.
+ */
+static __noinline int sockaddr_read(const void *ua, __u64 len, struct ds_sockaddr *sa)
+{
+	__u32 n = len > DS_SOCKADDR_MAX ? DS_SOCKADDR_MAX : len;
+
+	if (!sa)
+		return 0;
+	__builtin_memset(sa, 0, sizeof(*sa));
+	if (!ua)
+		return 0;
+	asm volatile("" : "+r"(n)); /* keep the mask: the verifier checks the size against sa */
+	n &= 31;
+	if (bpf_probe_read_user(sa, n, ua) || !inet_family(sa->family))
+		return 0;
+	if (sa->family == DS_AF_INET6 && n < 24)
+		sa->family = 0;
+	return 1;
+}
+
+/* An inet address the caller passed (sendto's), read now: into the destination (dest) or source end of d. */
+static __noinline int sockaddr_user(const void *ua, __u64 len, struct ds_sock_data *d, int dest)
+{
+	struct ds_sockaddr sa;
+
+	if (!d)
+		return 0;
+	return sockaddr_read(ua, len, &sa) && sockaddr_put(&sa, d, dest);
+}
+
+/*
+ * connect's and bind's entry: the address is read here, once, into the
+ * stash; the exit takes it from there. Read again at the exit, it would be
+ * whatever another thread of the caller wrote after the kernel copied it.
+ * Only inet addresses are stashed (a unix socket's connect costs the read).
+ */
+static __always_inline void sockaddr_stash(struct ds_sys_enter *ctx)
+{
+	struct ds_sockaddr sa;
+	struct ds_inflight *in;
+
+	if (!sockaddr_read((void *)ctx->args[1], ctx->args[2], &sa))
+		return;
+	if ((in = inflight_save(ctx, 0)))
+		__builtin_memcpy(in->user, &sa, sizeof(sa));
+}
+
+_Static_assert(sizeof(struct ds_sockaddr) == sizeof(((struct ds_inflight *)0)->user), "the stash holds a sockaddr");
+
 SEC("tracepoint/syscalls/sys_enter_connect")
 int ds_connect_enter(struct ds_sys_enter *ctx)
 {
-	if (inet_family(user_family((void *)ctx->args[1], ctx->args[2])))
-		inflight_save(ctx, 0);
+	sockaddr_stash(ctx);
 	return 0;
 }
 
-/* connect(): the destination as asked (it is all a refused connect has), the source the socket got. */
+#define DS_EINPROGRESS 115
+
+/*
+ * connect(): the source the socket got; the destination the socket is
+ * connected to when the call succeeded or is under way (the kernel's own:
+ * 0.0.0.0 shows as 127.0.0.1), else the one the call asked for (all a failed
+ * connect has; the socket may still hold an earlier peer).
+ */
 static __always_inline __u32 connect_fill(struct task_struct *task, struct ds_rec_info *info,
 					  const struct ds_inflight *in)
 {
@@ -175,7 +210,8 @@ static __always_inline __u32 connect_fill(struct task_struct *task, struct ds_re
 	__builtin_memset(d, 0, sizeof(*d));
 	d->fd = in->args[0];
 	ds_file_sock((__u64)fd_file(d->fd), d);
-	sockaddr_user((void *)in->args[1], in->args[2], d, 1);
+	if ((in->res != 0 && in->res != -DS_EINPROGRESS) || !d->dport)
+		sockaddr_put((const struct ds_sockaddr *)in->user, d, 1);
 	info->data_len = sizeof(*d);
 	return DS_EVENT_CONNECT;
 }
@@ -219,8 +255,7 @@ int ds_accept_exit(struct ds_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_bind")
 int ds_bind_enter(struct ds_sys_enter *ctx)
 {
-	if (inet_family(user_family((void *)ctx->args[1], ctx->args[2])))
-		inflight_save(ctx, 0);
+	sockaddr_stash(ctx);
 	return 0;
 }
 
@@ -234,7 +269,7 @@ static __always_inline __u32 bind_fill(struct task_struct *task, struct ds_rec_i
 	d->fd = in->args[0];
 	ds_file_sock((__u64)fd_file(d->fd), d);
 	if (!d->sport || in->res)
-		sockaddr_user((void *)in->args[1], in->args[2], d, 0);
+		sockaddr_put((const struct ds_sockaddr *)in->user, d, 0);
 	info->data_len = sizeof(*d);
 	return DS_EVENT_BIND;
 }

@@ -6,6 +6,11 @@
  *   io-trigger connect tcp|udp ADDR PORT   connect(2) to ADDR (IPv4 or IPv6); TCP: blocking
  *   io-trigger bind ADDR                   a UDP socket bound to ADDR, port 0 (the kernel picks)
  *   io-trigger accept                      listen on 127.0.0.1, connect to it, accept(2) once
+ *   io-trigger connect-rewritten tcp|udp PORT
+ *                                          connect(2) to 127.0.0.1:PORT with a 128-byte address length:
+ *                                          the kernel's copy of it faults on a userfaultfd page, where a
+ *                                          thread rewrites the address to 127.0.0.2:PORT+1 (TCP: to a
+ *                                          closed PORT, refused)
  *   io-trigger connect-changed ADDR PORT   three UDP connects to ADDR: as started, after
  *                                          prctl(PR_SET_NAME, "ds-renamed"), then after setegid(65534)
  *   io-trigger dns connected|connected-recvmsg|sendto|sendmmsg|sendmmsg-mixed|sendmsg-decoy ADDR NAME
@@ -54,11 +59,51 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "dns-query.h"
+#include "uffd-rewrite.h"
 
 static void die(const char *what)
 {
 	fprintf(stderr, "io-trigger: %s: %s\n", what, strerror(errno));
 	exit(1);
+}
+
+/* connect-rewritten: while the kernel copies the address, it becomes 127.0.0.2 and port + 1. */
+static void rewrite_addr(struct uffd_rewrite *r, char *fill)
+{
+	struct sockaddr_in *a = r->arg;
+
+	(void)fill;
+	a->sin_port = htons(ntohs(a->sin_port) + 1);
+	a->sin_addr.s_addr = htonl(0x7f000002);
+}
+
+static int cmd_connect_rewritten(const char *proto, int port)
+{
+	struct uffd_rewrite r = { .rewrite = rewrite_addr };
+	struct sockaddr_in *a;
+	int tcp = strcmp(proto, "udp") != 0, fd, rc;
+
+	if (uffd_start(&r) < 0)
+		die("userfaultfd");
+	/* The 28 bytes a tracer reads of an address on the ordinary page, the rest of the kernel's 128 past it. */
+	a = (struct sockaddr_in *)(r.first + r.pagesize - 28);
+	a->sin_family = AF_INET;
+	a->sin_port = htons(port);
+	a->sin_addr.s_addr = htonl(0x7f000001);
+	r.arg = a;
+	fd = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+	if (fd < 0)
+		die("socket");
+	printf("{\"pid\":%d,\"fd\":%d}\n", getpid(), fd);
+	fflush(stdout);
+	rc = connect(fd, (struct sockaddr *)a, 128);
+	if (tcp ? rc == 0 || errno != ECONNREFUSED : rc != 0)
+		die(tcp ? "connect (expected ECONNREFUSED)" : "connect");
+	if (!uffd_served(&r)) {
+		fprintf(stderr, "io-trigger: the kernel never faulted on the address's second page\n");
+		return 1;
+	}
+	return 0;
 }
 
 /* ADDR and PORT as a sockaddr_in or sockaddr_in6; returns its length. */
@@ -201,6 +246,8 @@ static int cmd_net(int argc, char **argv)
 		printf("{\"pid\":%d,\"fd\":%d,\"sport\":%d}\n", getpid(), fd, local_port(fd));
 		return 0;
 	}
+	if (!strcmp(cmd, "connect-rewritten") && argc == 4)
+		return cmd_connect_rewritten(argv[2], atoi(argv[3]));
 	if (!strcmp(cmd, "connect-changed") && argc == 4) {
 		/* What the agent's renderer keeps per process must follow what changes in it. */
 		int fds[3];

@@ -43,11 +43,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <grp.h>
-#include <linux/userfaultfd.h>
-#include <poll.h>
-#include <pthread.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
+#include "uffd-rewrite.h"
 
 static volatile uint64_t target_word = 0x1111111111111111ull;
 
@@ -133,71 +130,31 @@ static int cmd_setuid_root(uid_t uid)
 }
 
 
-/* exec-rewritten: the thread that serves the userfaultfd page, and rewrites argv[0] while it does. */
-struct rewrite {
-	int uffd;
-	char *page; /* argv[1]'s page: not there until the kernel faults on it */
-	char *arg0; /* argv[0]'s string, on an ordinary page */
-	long pagesize;
-	int served;
-};
-
-static void *rewrite_on_fault(void *p)
+/* exec-rewritten: inside the call, argv[0] becomes "after-00" and argv[1]'s page is filled. */
+static void rewrite_argv(struct uffd_rewrite *r, char *fill)
 {
-	struct rewrite *r = p;
-	struct pollfd pfd = { .fd = r->uffd, .events = POLLIN };
-	struct uffd_msg msg;
-	struct uffdio_copy copy;
-	char *src;
-
-	if (poll(&pfd, 1, 10000) != 1 || read(r->uffd, &msg, sizeof(msg)) != sizeof(msg) ||
-	    msg.event != UFFD_EVENT_PAGEFAULT)
-		return NULL;
-	/* The kernel is inside execve, copying the argument strings (the last one first). */
-	memcpy(r->arg0, "after-00", 9);
-	src = calloc(1, r->pagesize);
-	if (!src)
-		return NULL;
-	memcpy(src, "arg-1", 6);
-	copy = (struct uffdio_copy){ .dst = (unsigned long)r->page, .src = (unsigned long)src, .len = r->pagesize };
-	if (ioctl(r->uffd, UFFDIO_COPY, &copy) == 0)
-		r->served = 1;
-	return NULL;
+	memcpy(r->first, "after-00", 9);
+	memcpy(fill, "arg-1", 6);
 }
 
 static int cmd_exec_rewritten(const char *path)
 {
-	struct rewrite r = { .pagesize = sysconf(_SC_PAGESIZE) };
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg;
-	char *mem, *args[3];
-	pthread_t th;
+	struct uffd_rewrite r = { .rewrite = rewrite_argv };
+	char *args[3];
 
-	r.uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
-	if (r.uffd < 0 || ioctl(r.uffd, UFFDIO_API, &api) < 0)
+	if (uffd_start(&r) < 0)
 		die("userfaultfd");
-	mem = mmap(NULL, 2 * r.pagesize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED)
-		die("mmap");
-	r.arg0 = mem;
-	strcpy(r.arg0, "before-0");
-	r.page = mem + r.pagesize;
-	reg = (struct uffdio_register){ .range = { .start = (unsigned long)r.page, .len = r.pagesize },
-					.mode = UFFDIO_REGISTER_MODE_MISSING };
-	if (ioctl(r.uffd, UFFDIO_REGISTER, &reg) < 0)
-		die("UFFDIO_REGISTER");
-	args[0] = r.arg0;
-	args[1] = r.page;
+	strcpy(r.first, "before-0");
+	args[0] = r.first;
+	args[1] = r.second;
 	args[2] = NULL;
-	if (pthread_create(&th, NULL, rewrite_on_fault, &r))
-		die("pthread_create");
 	printf("{\"pid\":%d}\n", getpid());
 	fflush(stdout);
+	/* The kernel copies the last string first: argv[1]'s fault comes before argv[0] is read. */
 	execve(path, args, environ);
 	if (errno != ENOEXEC)
 		die("execve (expected ENOEXEC)");
-	pthread_join(th, NULL);
-	if (!r.served) {
+	if (!uffd_served(&r)) {
 		fprintf(stderr, "trigger: the kernel never faulted on argv[1]'s page\n");
 		return 1;
 	}

@@ -52,7 +52,7 @@ const ends = (sock: string): SummaryPart[] => [
 
 export const CONNECT_SCHEMA = recSchema(
   "connect",
-  "A process connected an inet socket, TCP or UDP (syscalls/sys_{enter,exit}_connect): the destination as the call asked, the source the socket got. A non-blocking TCP connect reports -115 (EINPROGRESS).",
+  "A process connected an inet socket, TCP or UDP (syscalls/sys_{enter,exit}_connect): the source the socket got; the destination the socket is connected to when the call succeeded or is under way (a non-blocking TCP connect reports -115, EINPROGRESS), else the one the call asked for, read as the call was entered (never re-read from the caller's memory at the exit).",
   RES_ERRNO,
   sockFields("connect"),
   [
@@ -74,7 +74,7 @@ export const ACCEPT_SCHEMA = recSchema(
 
 export const BIND_SCHEMA = recSchema(
   "bind",
-  "A process bound an inet socket to a local address (syscalls/sys_{enter,exit}_bind). Port 0 asks the kernel for one: `sport` is the port it gave.",
+  "A process bound an inet socket to a local address (syscalls/sys_{enter,exit}_bind): the socket's own, else (a failed bind) the address the call asked for, read as the call was entered. Port 0 asks the kernel for one: `sport` is the port it gave.",
   RES_ERRNO,
   sockFields("bind", true),
   [ip("bind", "sip"), ":", member("bind.sport"), " res=", member("res")],

@@ -120,6 +120,28 @@ describeKernel("network events (root)", { executables: [IO_TRIGGER, STORM, IOSTO
     expect(e!.dport).toBe(1);
   }, 30_000);
 
+  // The address is rewritten inside the call, while the kernel copies it (a userfaultfd page): the
+  // record must show where the call went (UDP: the socket's peer) or what it asked for (a refused TCP
+  // connect: the copy read at entry), never 127.0.0.2 and port + 1, what the memory holds at the exit.
+  for (const [proto, port, res] of [
+    ["udp", 47123, 0],
+    ["tcp", 1, -111],
+  ] as const) {
+    test(`a ${proto} connect whose address another thread rewrites inside the call: res ${res}, the address the kernel took`, async () => {
+      const { out, events, trigger } = await underAgent(IO_TRIGGER, "connect", [
+        "connect-rewritten",
+        proto,
+        String(port),
+      ]);
+      const [e] = only(events, "connect", trigger);
+      expect(e).toBeDefined();
+      expect(e!.res).toBe(res);
+      expect(e!.protocol).toBe(proto);
+      expect(e!.fd).toBe(num(out.fd));
+      expect([e!.dip, e!.dport]).toEqual(["127.0.0.1", port]);
+    }, 30_000);
+  }
+
   for (const [addr, family] of [
     ["127.0.0.1", "inet"],
     ["::1", "inet6"],
