@@ -92,35 +92,7 @@ int ds_irq_hardirq(void *ctx)
 }
 
 #define DS_FAILED_ARGS_CAP (DS_ARGS_CAP / 2)
-#define DS_EXEC_ARGS_SLOTS 64
-
-/*
- * What an exec in flight was asked to run, read at its sys_enter: a failed
- * exec's record shows these, not what the caller's memory holds at the
- * syscall's exit (another thread can rewrite it while the kernel works).
- * 9 KiB each, so not in the thread's stash: a fixed array of slots that an
- * exec claims at entry (owner: its thread id) and gives back at exit. No
- * allocation per exec: task storage made and deleted per exec cost 8-29 µs
- * (its freed memory waits for an RCU grace period, and the allocator's
- * per-CPU cache runs dry under an exec storm).
- */
-struct ds_exec_args {
-	__u32 owner; /* the thread id of the exec that holds the slot; 0: free */
-	__u32 filename_len;
-	__u32 filename_cut;
-	__u32 args_len;
-	__u32 args_cut;
-	__u32 pad;
-	char filename[DS_FILENAME_CAP];
-	char args[2 * DS_FAILED_ARGS_CAP]; /* argv_step() writes up to 2 x CAP - 1 for the verifier */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, DS_EXEC_ARGS_SLOTS);
-	__type(key, __u32);
-	__type(value, struct ds_exec_args);
-} ds_exec_args SEC(".maps");
+_Static_assert(2 * DS_FAILED_ARGS_CAP <= DS_COPY_AREA, "argv_step() writes up to 2 x CAP - 1");
 
 /* An exec's argv, from the caller's memory: each string with its NUL, as the kernel copies it. */
 struct argv_walk {
@@ -160,45 +132,24 @@ static long argv_step(__u32 i, struct argv_walk *w)
 	return 0;
 }
 
-/* The exec's slot, if it holds one: `in` says which, the owner says it is still this thread's. */
-static __always_inline struct ds_exec_args *exec_args_of(const struct ds_inflight *in)
-{
-	__u32 idx = in->exec_slot - 1;
-	struct ds_exec_args *a;
-
-	if (!in->exec_slot || !(a = bpf_map_lookup_elem(&ds_exec_args, &idx)))
-		return NULL;
-	return a->owner == (__u32)bpf_get_current_pid_tgid() ? a : NULL;
-}
-
 /* sys_enter_execve(at): claims a slot and reads the filename and argv into it, while the exec record wants them. */
 static __noinline void exec_args_save(struct ds_inflight *in)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid(), idx = 0;
-	struct ds_exec_args *a = NULL;
+	struct ds_entry_copy *a;
 	struct argv_walk w = {};
 	long ret;
 
 	/* Read only for a record that can be made: a filtered task's exit drops it anyway. */
 	if (!in || !selected(DS_EVENT_EXEC) || (filters_on() && filter_task(self(), 1)))
 		return;
-	/* Slots by thread id, four tries: more than that many execs in flight at once is far beyond a storm's. */
-	for (int i = 0; i < 4; i++) {
-		idx = (tid + i) & (DS_EXEC_ARGS_SLOTS - 1);
-		a = bpf_map_lookup_elem(&ds_exec_args, &idx);
-		if (a && __sync_val_compare_and_swap(&a->owner, 0, tid) == 0)
-			break;
-		a = NULL;
-	}
-	if (!a)
+	if (!(a = entry_copy_claim(in)))
 		return;
-	in->exec_slot = idx + 1;
 	ret = bpf_probe_read_user_str(a->filename, sizeof(a->filename),
 				      (const void *)(in->kind == DS_EXECVEAT ? in->args[1] : in->args[0]));
 	a->filename_len = ret > 0 ? (ret - 1) & (DS_FILENAME_CAP - 1) : 0;
 	a->filename_cut = ret <= 0 || ret == DS_FILENAME_CAP;
 	w.argv = (const char *const *)(in->kind == DS_EXECVEAT ? in->args[2] : in->args[1]);
-	w.buf = a->args;
+	w.buf = a->area;
 	if (w.argv)
 		bpf_loop(4096, argv_step, &w, 0);
 	a->args_len = w.pos;
@@ -212,7 +163,7 @@ static __noinline void exec_args_save(struct ds_inflight *in)
  */
 static __noinline void failed_exec_fill(struct ds_file_info *info, const struct ds_inflight *in)
 {
-	const struct ds_exec_args *a = exec_args_of(in);
+	const struct ds_entry_copy *a = entry_copy_of(in);
 	__u32 n;
 
 	info->res = in->res;
@@ -233,7 +184,7 @@ static __noinline void failed_exec_fill(struct ds_file_info *info, const struct 
 	if (n > DS_FAILED_ARGS_CAP)
 		n = DS_FAILED_ARGS_CAP;
 	if (n)
-		bpf_probe_read_kernel(info->args, n, a->args);
+		bpf_probe_read_kernel(info->args, n, a->area);
 	/* n can be CAP itself: a last string cut at the buffer's end. */
 	info->len[DS_STR_ARGS] = n & (DS_ARGS_CAP - 1);
 	info->args_total = n;
@@ -409,16 +360,13 @@ int ds_execveat_enter(struct ds_sys_enter *ctx)
 SEC("tracepoint")
 int ds_execve_exit(struct ds_sys_exit *ctx)
 {
-	struct ds_exec_args *a;
 	struct ds_inflight *in;
 
 	if (!(in = inflight_get(ctx)))
 		return 0;
 	if (in->res < 0 && selected(DS_EVENT_EXEC) && !filtered((void *)bpf_get_current_task()))
 		business_logic(ctx, (void *)bpf_get_current_task(), NULL, in, DS_EVENT_EXEC);
-	if ((a = exec_args_of(in)))
-		__sync_lock_test_and_set(&a->owner, 0); /* an xchg: ordered after the reads above */
-	inflight_drop(in);
+	inflight_drop(in); /* and the slot with it */
 	return 0;
 }
 

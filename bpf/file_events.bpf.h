@@ -6,7 +6,8 @@
  * serves a family of calls); the exit builds the record with the result.
  *
  * Paths: a created file's comes from the new struct file itself (exact). For
- * the others, the name the caller gave is joined to where it is resolved from
+ * the others, the name the caller gave (copied at the call's entry: see
+ * names_save()) is joined to where it is resolved from
  * (the directory dirfd names, the cwd, or the process's root for an absolute
  * name), each walked with the one path builder (bpf/path.bpf.h); the joined
  * text is not normalized ("a/../b" stays as given).
@@ -47,7 +48,7 @@ enum {
  * DS_F_STR_TRUNCATED; a relative name's base outside the process's root (a
  * dirfd or cwd from before a chroot) sets DS_F_PATH_UNREACHABLE.
  */
-static __noinline __u32 resolve_at(struct ds_rec_info *info, int into_b, __s64 dfd, const char *uname)
+static __noinline __u32 resolve_at(struct ds_rec_info *info, int into_b, __s64 dfd, const char *name)
 {
 	struct fs_struct *fs = self()->fs;
 	char *out = into_b ? info->b : info->a;
@@ -59,9 +60,9 @@ static __noinline __u32 resolve_at(struct ds_rec_info *info, int into_b, __s64 d
 	__u32 len, r;
 	long n;
 
-	if (!uname)
+	if (!name)
 		return 0;
-	bpf_probe_read_user(&c, 1, uname);
+	bpf_probe_read_kernel(&c, 1, name);
 	if (c == '/') {
 		d = fs->root.dentry;
 		m = fs->root.mnt;
@@ -86,7 +87,7 @@ static __noinline __u32 resolve_at(struct ds_rec_info *info, int into_b, __s64 d
 		*flags |= DS_F_STR_TRUNCATED;
 		return len & (DS_PATH_CAP - 1);
 	}
-	n = bpf_probe_read_user_str(out + (len & (DS_HALF_PATH - 1)), DS_HALF_PATH, uname);
+	n = bpf_probe_read_kernel_str(out + (len & (DS_HALF_PATH - 1)), DS_HALF_PATH, name);
 	if (n <= 1)
 		return len;
 	if (n == DS_HALF_PATH)
@@ -153,8 +154,8 @@ int ds_openat2_enter(struct ds_sys_enter *ctx)
 }
 
 SEC("tracepoint") DS_STASH(ds_creat_enter, DS_CREAT)
-SEC("tracepoint") DS_STASH(ds_mknod_enter, DS_MKNOD)
-SEC("tracepoint/syscalls/sys_enter_mknodat") DS_STASH(ds_mknodat_enter, DS_MKNODAT)
+SEC("tracepoint") DS_STASH_NAMES(ds_mknod_enter, DS_MKNOD, 0, -1, -1)
+SEC("tracepoint/syscalls/sys_enter_mknodat") DS_STASH_NAMES(ds_mknodat_enter, DS_MKNODAT, 1, -1, -1)
 
 /*
  * An open's new file, when the open created it; NULL otherwise (and for
@@ -198,10 +199,10 @@ static __always_inline __u32 create_fill(struct task_struct *task, struct ds_rec
 			bpf_probe_read_user(&d->oflags, sizeof(d->oflags), (void *)in->args[2]);
 	} else if (kind == DS_MKNOD) {
 		d->mode = in->args[1];
-		info->len_a = resolve_at(info, 0, DS_AT_FDCWD, (void *)in->args[0]);
+		info->len_a = resolve_at(info, 0, DS_AT_FDCWD, entry_name(info, in, 0));
 	} else {
 		d->mode = in->args[2];
-		info->len_a = resolve_at(info, 0, (int)in->args[0], (void *)in->args[1]);
+		info->len_a = resolve_at(info, 0, (int)in->args[0], entry_name(info, in, 0));
 	}
 	first_socket(&d->sock, (struct file **)info->swap); /* swap: the paths above are done with it */
 	info->data_len = sizeof(*d);
@@ -215,9 +216,9 @@ int ds_create_exit(struct ds_sys_exit *ctx)
 	return rec_exit(ctx, create_want, create_fill);
 }
 
-SEC("tracepoint") DS_STASH(ds_rename_enter, DS_RENAME)
-SEC("tracepoint/syscalls/sys_enter_renameat") DS_STASH(ds_renameat_enter, DS_RENAMEAT)
-SEC("tracepoint/syscalls/sys_enter_renameat2") DS_STASH(ds_renameat2_enter, DS_RENAMEAT2)
+SEC("tracepoint") DS_STASH_NAMES(ds_rename_enter, DS_RENAME, 0, 1, -1)
+SEC("tracepoint/syscalls/sys_enter_renameat") DS_STASH_NAMES(ds_renameat_enter, DS_RENAMEAT, 1, 3, -1)
+SEC("tracepoint/syscalls/sys_enter_renameat2") DS_STASH_NAMES(ds_renameat2_enter, DS_RENAMEAT2, 1, 3, -1)
 
 /*
  * Two (dirfd, name) pairs into strings A and B: rename's and link's old and
@@ -228,11 +229,11 @@ SEC("tracepoint/syscalls/sys_enter_renameat2") DS_STASH(ds_renameat2_enter, DS_R
 static __always_inline void two_paths(struct ds_rec_info *info, const struct ds_inflight *in, int at, int old_literal)
 {
 	__s64 odfd = at ? (int)in->args[0] : DS_AT_FDCWD, ndfd = at ? (int)in->args[2] : DS_AT_FDCWD;
-	const char *oname = (void *)(at ? in->args[1] : in->args[0]);
-	const char *nname = (void *)(at ? in->args[3] : in->args[1]);
+	const char *oname = entry_name(info, in, 0);
+	const char *nname = entry_name(info, in, 1);
 
 	if (old_literal)
-		info->len_a = user_str(info->a, DS_PATH_CAP, oname, &info->flags);
+		info->len_a = copied_str(info->a, DS_PATH_CAP, oname, &info->flags);
 	else
 		info->len_a = resolve_at(info, 0, odfd, oname);
 	info->len_b = resolve_at(info, 1, ndfd, nname);
@@ -257,10 +258,10 @@ int ds_rename_exit(struct ds_sys_exit *ctx)
 	return rec_exit(ctx, NULL, rename_fill);
 }
 
-SEC("tracepoint") DS_STASH(ds_link_enter, DS_LINK)
-SEC("tracepoint/syscalls/sys_enter_linkat") DS_STASH(ds_linkat_enter, DS_LINKAT)
-SEC("tracepoint") DS_STASH(ds_symlink_enter, DS_SYMLINK)
-SEC("tracepoint/syscalls/sys_enter_symlinkat") DS_STASH(ds_symlinkat_enter, DS_SYMLINKAT)
+SEC("tracepoint") DS_STASH_NAMES(ds_link_enter, DS_LINK, 0, 1, -1)
+SEC("tracepoint/syscalls/sys_enter_linkat") DS_STASH_NAMES(ds_linkat_enter, DS_LINKAT, 1, 3, -1)
+SEC("tracepoint") DS_STASH_NAMES(ds_symlink_enter, DS_SYMLINK, 0, 1, -1)
+SEC("tracepoint/syscalls/sys_enter_symlinkat") DS_STASH_NAMES(ds_symlinkat_enter, DS_SYMLINKAT, 0, 2, -1)
 
 static __always_inline __u32 link_fill(struct task_struct *task, struct ds_rec_info *info,
 				       const struct ds_inflight *in)
@@ -272,8 +273,8 @@ static __always_inline __u32 link_fill(struct task_struct *task, struct ds_rec_i
 	d->lflags = kind == DS_LINKAT ? in->args[4] : 0;
 	if (kind == DS_SYMLINKAT) {
 		/* symlinkat(target, newdirfd, linkpath): the target is text; only the link is resolved. */
-		info->len_a = user_str(info->a, DS_PATH_CAP, (void *)in->args[0], &info->flags);
-		info->len_b = resolve_at(info, 1, (int)in->args[1], (void *)in->args[2]);
+		info->len_a = copied_str(info->a, DS_PATH_CAP, entry_name(info, in, 0), &info->flags);
+		info->len_b = resolve_at(info, 1, (int)in->args[1], entry_name(info, in, 1));
 	} else {
 		two_paths(info, in, kind == DS_LINKAT, kind == DS_SYMLINK);
 	}
@@ -288,9 +289,9 @@ int ds_link_exit(struct ds_sys_exit *ctx)
 	return rec_exit(ctx, NULL, link_fill);
 }
 
-SEC("tracepoint") DS_STASH(ds_unlink_enter, DS_UNLINK)
-SEC("tracepoint/syscalls/sys_enter_unlinkat") DS_STASH(ds_unlinkat_enter, DS_UNLINKAT)
-SEC("tracepoint") DS_STASH(ds_rmdir_enter, DS_RMDIR)
+SEC("tracepoint") DS_STASH_NAMES(ds_unlink_enter, DS_UNLINK, 0, -1, -1)
+SEC("tracepoint/syscalls/sys_enter_unlinkat") DS_STASH_NAMES(ds_unlinkat_enter, DS_UNLINKAT, 1, -1, -1)
+SEC("tracepoint") DS_STASH_NAMES(ds_rmdir_enter, DS_RMDIR, 0, -1, -1)
 
 /* unlink or rmdir: what the call removed (unlinkat says with AT_REMOVEDIR). */
 static __always_inline __u32 unlink_type(const struct ds_inflight *in)
@@ -308,10 +309,8 @@ static __always_inline int unlink_want(struct task_struct *task, const struct ds
 static __always_inline __u32 unlink_fill(struct task_struct *task, struct ds_rec_info *info,
 					 const struct ds_inflight *in)
 {
-	if (in->kind == DS_UNLINKAT)
-		info->len_a = resolve_at(info, 0, (int)in->args[0], (void *)in->args[1]);
-	else
-		info->len_a = resolve_at(info, 0, DS_AT_FDCWD, (void *)in->args[0]);
+	info->len_a = resolve_at(info, 0, in->kind == DS_UNLINKAT ? (int)in->args[0] : DS_AT_FDCWD,
+				 entry_name(info, in, 0));
 	return unlink_type(in);
 }
 
@@ -322,7 +321,7 @@ int ds_unlink_exit(struct ds_sys_exit *ctx)
 	return rec_exit(ctx, unlink_want, unlink_fill);
 }
 
-SEC("tracepoint/syscalls/sys_enter_mount") DS_STASH(ds_mount_enter, 0)
+SEC("tracepoint/syscalls/sys_enter_mount") DS_STASH_NAMES(ds_mount_enter, 0, 0, 1, 2)
 
 /* mount(source, target, fstype, flags, data): a new mount, a bind, a remount or a propagation change. */
 static __always_inline __u32 mount_fill(struct task_struct *task, struct ds_rec_info *info,
@@ -331,9 +330,9 @@ static __always_inline __u32 mount_fill(struct task_struct *task, struct ds_rec_
 	struct ds_mount_data *d = (void *)info->data;
 
 	d->mflags = in->args[3];
-	info->len_a = user_str(info->a, DS_PATH_CAP, (void *)in->args[0], &info->flags);
-	info->len_b = resolve_at(info, 1, DS_AT_FDCWD, (void *)in->args[1]);
-	info->len_c = user_str(info->c, DS_REC_C_CAP, (void *)in->args[2], &info->flags);
+	info->len_a = copied_str(info->a, DS_PATH_CAP, entry_name(info, in, 0), &info->flags);
+	info->len_b = resolve_at(info, 1, DS_AT_FDCWD, entry_name(info, in, 1));
+	info->len_c = copied_str(info->c, DS_REC_C_CAP, entry_name(info, in, 2), &info->flags);
 	info->data_len = sizeof(*d);
 	return DS_EVENT_MOUNT;
 }

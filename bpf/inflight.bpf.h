@@ -25,7 +25,7 @@ struct ds_inflight {
 	__u32 nr;   /* the syscall's number; DS_NR_NONE once its exit has run */
 	__s64 res;  /* set at exit: its return value */
 	__u32 step; /* an exit that emits several records (sendmmsg): how many it has handled */
-	__u32 exec_slot; /* an exec's: 1 + its ds_exec_args slot, 0 for none */
+	__u32 copy_slot; /* 1 + the ds_entry_copy slot the call holds, 0 for none */
 	/*
 	 * What the entry read of the caller's memory, for an exit that must not
 	 * read it again (another thread can rewrite it meanwhile): connect's and
@@ -133,6 +133,77 @@ static __always_inline __u64 cap_effective(const struct cred *cr)
 	return v;
 }
 
+/*
+ * What a call's entry copied of the caller's memory that does not fit the
+ * stash: an exec's filename and argv, a file event's names. Its exit reads
+ * these, not the caller's memory, which another thread can rewrite while the
+ * kernel works (a record would then show what the call never did). 9 KiB
+ * each: a fixed array of slots, claimed at entry (owner: the thread id) and
+ * given back when the stash is dropped. Task storage made and deleted per
+ * call cost 8-29 µs of BPF per exec in an exec storm (its frees wait for an
+ * RCU grace period and the allocator's per-CPU cache runs dry); a slot's
+ * claim is one lookup and a cmpxchg.
+ */
+#define DS_COPY_SLOTS 64
+#define DS_COPY_AREA DS_ARGS_CAP
+#define DS_COPY_STR (DS_COPY_AREA / 4) /* a file event's name: area + i * DS_COPY_STR, i < 3 */
+
+struct ds_entry_copy {
+	__u32 owner; /* the thread id of the call that holds the slot; 0: free */
+	__s32 n[3];  /* a file event's names: bytes as read, NUL included; <= 0: none */
+	__u32 filename_len, filename_cut, args_len, args_cut; /* an exec's */
+	char filename[DS_FILENAME_CAP];
+	char area[DS_COPY_AREA]; /* an exec's argv, or a file event's names */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DS_COPY_SLOTS);
+	__type(key, __u32);
+	__type(value, struct ds_entry_copy);
+} ds_entry_copy SEC(".maps");
+
+/* The call's slot, if it holds one: the stash says which, the owner that it is still this thread's. */
+static __always_inline struct ds_entry_copy *entry_copy_of(const struct ds_inflight *in)
+{
+	__u32 idx = in->copy_slot - 1;
+	struct ds_entry_copy *e;
+
+	if (!in->copy_slot || !(e = bpf_map_lookup_elem(&ds_entry_copy, &idx)))
+		return NULL;
+	return e->owner == (__u32)bpf_get_current_pid_tgid() ? e : NULL;
+}
+
+/*
+ * A free slot for the current thread's call, by thread id, four tries: more
+ * calls than that with copies in flight at once is far beyond a storm's. NULL
+ * when none is free: the record then says what it could not see.
+ */
+static __always_inline struct ds_entry_copy *entry_copy_claim(struct ds_inflight *in)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), idx;
+	struct ds_entry_copy *e;
+
+	for (int i = 0; i < 4; i++) {
+		idx = (tid + i) & (DS_COPY_SLOTS - 1);
+		e = bpf_map_lookup_elem(&ds_entry_copy, &idx);
+		if (e && __sync_val_compare_and_swap(&e->owner, 0, tid) == 0) {
+			in->copy_slot = idx + 1;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+static __always_inline void entry_copy_release(struct ds_inflight *in)
+{
+	struct ds_entry_copy *e = entry_copy_of(in);
+
+	if (e)
+		__sync_lock_test_and_set(&e->owner, 0); /* an xchg: ordered after the exit's reads */
+	in->copy_slot = 0;
+}
+
 /* The current thread's stash; `create`: make it at the thread's first use. */
 static __always_inline struct ds_inflight *inflight_of_current(int create)
 {
@@ -169,7 +240,8 @@ static __always_inline struct ds_inflight *inflight_save(struct ds_sys_enter *ct
 	in->comm[1] = *(const __u64 *)&self()->comm[8];
 	in->kind = kind;
 	in->step = 0;
-	in->exec_slot = 0;
+	if (in->copy_slot) /* an earlier call's whose exit this program never saw */
+		entry_copy_release(in);
 	in->res = 0;
 	in->nr = sys_nr(ctx);
 	return in;
@@ -195,6 +267,8 @@ static __always_inline struct ds_inflight *inflight_get(struct ds_sys_exit *ctx)
 static __always_inline void inflight_drop(struct ds_inflight *in)
 {
 	in->nr = DS_NR_NONE;
+	if (in->copy_slot)
+		entry_copy_release(in);
 }
 
 #endif /* DS_INFLIGHT_BPF_H */

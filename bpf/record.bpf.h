@@ -354,6 +354,66 @@ static __always_inline void rec_submit(void *ctx, struct ds_rec_info *info, __u3
 		return 0;                              \
 	}
 
+/*
+ * The names a file event's call was given, read at entry into a copy slot
+ * (bpf/inflight.bpf.h): pointers of the caller's, 0 for none. Its exit reads
+ * them there (entry_name()), never again from the caller.
+ */
+static __noinline void names_save(struct ds_inflight *in, __u64 p0, __u64 p1, __u64 p2)
+{
+	struct ds_entry_copy *e;
+
+	if (!in || !(e = entry_copy_claim(in)))
+		return;
+	e->n[0] = p0 ? bpf_probe_read_user_str(e->area, DS_COPY_STR, (void *)p0) : 0;
+	e->n[1] = p1 ? bpf_probe_read_user_str(e->area + DS_COPY_STR, DS_COPY_STR, (void *)p1) : 0;
+	e->n[2] = p2 ? bpf_probe_read_user_str(e->area + 2 * DS_COPY_STR, DS_COPY_STR, (void *)p2) : 0;
+}
+
+#define DS_ARG(in, i) ((i) < 0 ? 0 : (in)->args[(i) < 0 ? 0 : (i)])
+
+/* DS_STASH, and the names at argument indexes a0, a1, a2 (-1: none) copied with it. */
+#define DS_STASH_NAMES(fn, kind, a0, a1, a2)                                                   \
+	int fn(struct ds_sys_enter *ctx)                                                       \
+	{                                                                                      \
+		struct ds_inflight *in = inflight_save(ctx, kind);                             \
+                                                                                               \
+		if (in)                                                                        \
+			names_save(in, DS_ARG(in, a0), DS_ARG(in, a1), DS_ARG(in, a2));         \
+		return 0;                                                                      \
+	}
+
+/*
+ * The i-th name its entry copied, or NULL: none given, or not readable then.
+ * A call without a copy (no slot was free, or the agent attached while it ran)
+ * is flagged: the record cannot show its names.
+ */
+static __always_inline const char *entry_name(struct ds_rec_info *info, const struct ds_inflight *in, __u32 i)
+{
+	const struct ds_entry_copy *e = entry_copy_of(in);
+
+	if (!e) {
+		info->flags |= DS_F_STR_TRUNCATED;
+		return NULL;
+	}
+	return e->n[i & 3] > 0 ? e->area + (i & 3) * DS_COPY_STR : NULL;
+}
+
+/* A name its entry copied into the record's string A or B (cut at `cap`). */
+static __always_inline __u32 copied_str(char *dst, __u32 cap, const char *src, __u32 *flags)
+{
+	long n;
+
+	if (!src)
+		return 0;
+	n = bpf_probe_read_kernel_str(dst, cap, src);
+	if (n <= 1)
+		return 0;
+	if (n == cap)
+		*flags |= DS_F_STR_TRUNCATED;
+	return (n - 1) & (DS_PATH_CAP - 1);
+}
+
 /* Whether a finished call is worth a record at all, before any heap work (NULL: always). */
 typedef int (*rec_want_t)(struct task_struct *task, const struct ds_inflight *in);
 /* The type's part of the record into slot 1; returns the record's type, or 0 for none after all. */

@@ -23,6 +23,9 @@
  *   io-trigger tmpfile DIR                 open(DIR, O_TMPFILE|O_WRONLY, 0600): an unnamed file; prints its ino
  *   io-trigger mkfifo PATH                 mknodat(AT_FDCWD, PATH, S_IFIFO|0640)
  *   io-trigger renameat DIR OLD NEW        renameat(dirfd, OLD, dirfd, NEW) with dirfd = open(DIR)
+ *   io-trigger rename-rewritten DIR        renameat(dirfd, "ds-a", dirfd, "ds-b") held inside the call (a
+ *                                          thread's getdents64 of DIR, blocked on a userfaultfd page, holds
+ *                                          DIR's lock) while the new name in memory becomes "ds-X"
  *   io-trigger link OLD NEW                link(2), then symlinkat(OLD, AT_FDCWD, NEW.sym)
  *   io-trigger linkat ODIR OLD NDIR NEW    linkat(open(ODIR), OLD, open(NDIR), NEW), then
  *                                          symlinkat(OLD, that NDIR fd, NEW.sym)
@@ -101,6 +104,90 @@ static int cmd_connect_rewritten(const char *proto, int port)
 		die(tcp ? "connect (expected ECONNREFUSED)" : "connect");
 	if (!uffd_served(&r)) {
 		fprintf(stderr, "io-trigger: the kernel never faulted on the address's second page\n");
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * rename-rewritten: once the main thread is inside renameat (its names
+ * copied, waiting for DIR's lock, which a getdents64 blocked on the uffd page
+ * holds), its new name in memory becomes "ds-X"; the fault is then served,
+ * getdents64 ends, and the rename goes on with the name the kernel copied.
+ */
+struct rename_hold {
+	int dfd;
+	char *newname;
+	volatile int faulted;
+};
+
+static int in_renameat(void)
+{
+	char path[64], buf[64] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", getpid());
+	if (!(f = fopen(path, "r")))
+		return 0;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return atoi(buf) == SYS_renameat && buf[0] != 'r';
+}
+
+static void rewrite_name(struct uffd_rewrite *r, char *fill)
+{
+	struct rename_hold *h = r->arg;
+
+	(void)fill;
+	h->faulted = 1;
+	for (int i = 0; i < 5000 && !in_renameat(); i++)
+		usleep(1000);
+	usleep(20000); /* past its sys_enter and getname, into the wait for the lock */
+	memcpy(h->newname, "ds-X", 5);
+}
+
+static void *getdents_on_uffd(void *p)
+{
+	struct uffd_rewrite *r = p;
+	struct rename_hold *h = r->arg;
+
+	syscall(SYS_getdents64, h->dfd, r->second, r->pagesize);
+	return NULL;
+}
+
+static int cmd_rename_rewritten(const char *dir)
+{
+	struct uffd_rewrite r = { .rewrite = rewrite_name };
+	struct rename_hold h = { 0 };
+	pthread_t reader;
+	int fd;
+
+	h.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = openat(h.dfd, "ds-a", O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	if (h.dfd < 0 || fd < 0)
+		die("open");
+	close(fd);
+	r.arg = &h;
+	if (uffd_start(&r) < 0)
+		die("userfaultfd");
+	h.newname = r.first;
+	strcpy(h.newname, "ds-b");
+	if (pthread_create(&reader, NULL, getdents_on_uffd, &r))
+		die("pthread_create");
+	for (int i = 0; i < 5000 && !h.faulted; i++)
+		usleep(1000);
+	if (!h.faulted) {
+		fprintf(stderr, "io-trigger: getdents64 never faulted on the uffd page\n");
+		return 1;
+	}
+	printf("{\"pid\":%d,\"dfd\":%d}\n", getpid(), h.dfd);
+	fflush(stdout);
+	if (renameat(h.dfd, "ds-a", h.dfd, h.newname) < 0)
+		die("renameat");
+	pthread_join(reader, NULL);
+	if (!uffd_served(&r) || faccessat(h.dfd, "ds-b", F_OK, 0) < 0) {
+		fprintf(stderr, "io-trigger: the rename did not go as the kernel copied it\n");
 		return 1;
 	}
 	return 0;
@@ -321,6 +408,8 @@ static int cmd_file(int argc, char **argv)
 		printf("{\"pid\":%d}\n", getpid());
 		return 0;
 	}
+	if (!strcmp(cmd, "rename-rewritten") && argc == 3)
+		return cmd_rename_rewritten(argv[2]);
 	if (!strcmp(cmd, "renameat") && argc == 5) {
 		int dfd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 

@@ -137,6 +137,21 @@ describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
     expect(existsSync(join(d, "sub", "b"))).toBe(true);
   }, 30_000);
 
+  test("rename: the names as the call was entered, not as another thread rewrote them while it waited", async () => {
+    // The new name becomes "ds-X" in memory while renameat waits for the directory's lock (held by a
+    // getdents64 blocked on a userfaultfd page); the kernel renames to the "ds-b" it copied at the start.
+    const d = tmp();
+    const { events, trigger } = await underAgent(IO_TRIGGER, "rename", ["rename-rewritten", d]);
+    const [e] = only(events, "rename", trigger);
+    expect(e).toBeDefined();
+    expect(e!.syscall).toBe("renameat");
+    expect(e!.res).toBe(0);
+    expect(e!.old_path).toBe(join(d, "ds-a"));
+    expect(e!.new_path).toBe(join(d, "ds-b"));
+    expect(e!.truncated).toBe(false);
+    expect(existsSync(join(d, "ds-b"))).toBe(true);
+  }, 30_000);
+
   test("link: a hard link (both paths resolved) and a symbolic one (the target as given)", async () => {
     const d = tmp();
     writeFileSync(join(d, "orig"), "x");
