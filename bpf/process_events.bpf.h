@@ -66,12 +66,15 @@ int ds_setsid_exit(struct ds_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_prctl")
 int ds_prctl_enter(struct ds_sys_enter *ctx)
 {
-	if (ctx->args[0] == DS_PR_SET_NAME)
-		inflight_save(ctx, 0);
+	struct ds_inflight *in;
+
+	/* The name as the kernel is about to copy it, in the stash: the exit does not read it again. */
+	if (ctx->args[0] == DS_PR_SET_NAME && (in = inflight_save(ctx, 0)))
+		in->user[3] = bpf_probe_read_user_str(in->user, DS_COMM_LEN, (void *)in->args[1]);
 	return 0;
 }
 
-/* prctl(PR_SET_NAME): the name before (kept at entry) and the name asked for. */
+/* prctl(PR_SET_NAME): the name before and the name asked for, both kept at entry. */
 static __always_inline __u32 prctl_fill(struct task_struct *task, struct ds_rec_info *info,
 					const struct ds_inflight *in)
 {
@@ -82,7 +85,11 @@ static __always_inline __u32 prctl_fill(struct task_struct *task, struct ds_rec_
 	info->data_len = sizeof(*d);
 	__builtin_memcpy(info->a, in->comm, DS_COMM_LEN);
 	info->len_a = comm_len(in->comm);
-	info->len_b = user_str(info->b, DS_COMM_LEN, (void *)in->args[1], &info->flags);
+	/* in->user[3]: the entry read's result. Not readable then: shown empty, and flagged. */
+	if ((long)in->user[3] > 0)
+		info->len_b = copied_str(info->b, DS_COMM_LEN, (const char *)in->user, &info->flags);
+	else
+		info->flags |= DS_F_STR_TRUNCATED;
 	return DS_EVENT_PRCTL;
 }
 
@@ -173,7 +180,7 @@ int ds_ptrace_exit(struct ds_sys_exit *ctx)
 	return rec_exit(ctx, NULL, ptrace_fill);
 }
 
-SEC("tracepoint/syscalls/sys_enter_memfd_create") DS_STASH(ds_memfd_create_enter, 0)
+SEC("tracepoint/syscalls/sys_enter_memfd_create") DS_STASH_NAMES(ds_memfd_create_enter, 0, 0, -1, -1)
 
 static __always_inline __u32 memfd_create_fill(struct task_struct *task, struct ds_rec_info *info,
 					       const struct ds_inflight *in)
@@ -183,7 +190,7 @@ static __always_inline __u32 memfd_create_fill(struct task_struct *task, struct 
 	d->mflags = in->args[1];
 	d->pad = 0;
 	info->data_len = sizeof(*d);
-	info->len_a = user_str(info->a, DS_REC_STR_CAP, (void *)in->args[0], &info->flags);
+	info->len_a = copied_str(info->a, DS_REC_STR_CAP, entry_name(info, in, 0), &info->flags);
 	return DS_EVENT_MEMFD_CREATE;
 }
 

@@ -150,18 +150,6 @@ static __noinline struct ds_rec_info *rec_open(struct task_struct *task, __u64 t
 	return info;
 }
 
-/* A user-space string into the record's string A or B (cut at `cap`). */
-static __always_inline __u32 user_str(char *dst, __u32 cap, const void *src, __u32 *flags)
-{
-	long n = bpf_probe_read_user_str(dst, cap, src);
-
-	if (n <= 1)
-		return 0;
-	if (n == cap)
-		*flags |= DS_F_STR_TRUNCATED;
-	return (n - 1) & (DS_PATH_CAP - 1);
-}
-
 /* Level 2: the record in slot 0 (or the ring), from slot 1. `task` is the actor. */
 static __noinline int emit_record(void *ctx, struct task_struct *task, struct ds_rec_info *info, __u64 tag)
 {
