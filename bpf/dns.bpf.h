@@ -4,7 +4,11 @@
  * send and receive syscalls (sendto, sendmsg, sendmmsg, recvfrom, recvmsg;
  * connected sockets or not). The entry programs run for every such call on
  * the host, so they decide cheaply (a UDP socket, port 53 on the far end) and
- * stash only candidates; the exit parses the header and the question.
+ * stash only candidates; the exit parses the header and the question. A
+ * send's message and address are copied at its entry (a copy slot, one chunk
+ * per message): parsed from the caller's memory at the exit, they could be
+ * what another thread wrote there after the kernel sent the query. A
+ * receive's are read at its exit: the reply arrives during the call.
  *
  * The name is parsed byte by byte in a bpf_loop step: each label's length
  * byte becomes its '.', and a compression pointer, a reserved label type, a
@@ -63,20 +67,6 @@ static __always_inline __u16 user_port(const void *ua)
 	return bpf_ntohs(fp[1]);
 }
 
-/* A send: a candidate when the message goes to port 53 (its own address, else the socket's peer). */
-static __always_inline void dns_send_enter(struct ds_sys_enter *ctx, const void *to, __u32 kind)
-{
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct sock *sk = udp_sock(task, ctx->args[0]);
-	__u16 port;
-
-	if (!sk)
-		return;
-	port = to ? user_port(to) : bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (port == DS_DNS_PORT)
-		inflight_save(ctx, kind);
-}
-
 /* A receive: a candidate when the socket's peer is port 53, or it has none and the caller asks who sent. */
 static __always_inline void dns_recv_enter(struct ds_sys_enter *ctx, const void *from, __u32 kind)
 {
@@ -110,18 +100,117 @@ static __always_inline const void *msg_name(const void *msg)
 	return named(&m);
 }
 
+static __always_inline int msg_first_iov(const void *umsg, struct ds_msghdr *m, __u64 iov[2])
+{
+	return bpf_probe_read_user(m, sizeof(*m), umsg) || !m->iovlen || bpf_probe_read_user(iov, 16, (void *)m->iov);
+}
+
+/* A sent message as its entry copied it: chunk i of a copy slot's area. */
+struct ds_dns_copy {
+	__s32 len;   /* bytes copied; < 0: none (not readable, or no message) */
+	__u32 named; /* it had an address of its own: peer */
+	struct ds_sockaddr peer;
+	__u8 pad[24];
+	__u8 bytes[DS_DNS_MASK + 1]; /* DS_DNS_READ of them used; the mask bounds the parse's read */
+};
+
+#define DS_DNS_CHUNK (DS_COPY_AREA / DS_DNS_MMSG)
+_Static_assert(sizeof(struct ds_dns_copy) <= DS_DNS_CHUNK, "a message's copy fits its chunk");
+
+static __always_inline struct ds_dns_copy *dns_chunk(const struct ds_entry_copy *e, __u32 i)
+{
+	return (void *)(e->area + (i & (DS_DNS_MMSG - 1)) * DS_DNS_CHUNK);
+}
+
+static __always_inline struct ds_dns_copy *dns_first(struct ds_entry_copy *e)
+{
+	return e ? dns_chunk(e, 0) : NULL;
+}
+
+/* One message's address (ua, ulen; NULL: none of its own) and first bytes, into its chunk c. */
+static __noinline void dns_copy_msg(struct ds_dns_copy *c, const void *ua, __u64 ulen, const void *buf, __u64 len)
+{
+	__u32 n = len > DS_DNS_READ ? DS_DNS_READ : len;
+
+	if (!c)
+		return;
+	c->named = ua != NULL;
+	sockaddr_read(ua, ulen, &c->peer);
+	asm volatile("" : "+r"(n));
+	n &= DS_DNS_MASK;
+	c->len = buf && !bpf_probe_read_user(c->bytes, n, buf) ? n : -1;
+}
+
+/* A send that is a candidate: its stash, and a copy slot for its messages (none free: counted, no record). */
+static __always_inline struct ds_entry_copy *dns_send_save(struct ds_sys_enter *ctx, __u32 kind)
+{
+	struct ds_inflight *in = inflight_save(ctx, kind);
+	struct ds_entry_copy *e;
+	struct ds_counters *c;
+
+	if (!in)
+		return NULL;
+	if (!(e = entry_copy_claim(in))) {
+		inflight_drop(in);
+		if ((c = counters()))
+			c->output_fail++;
+	}
+	return e;
+}
+
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int ds_sendto_enter(struct ds_sys_enter *ctx)
 {
-	dns_send_enter(ctx, (void *)ctx->args[4], DS_SENDTO);
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct sock *sk = udp_sock(task, ctx->args[0]);
+	const void *to = (void *)ctx->args[4];
+	__u16 port;
+
+	if (!sk)
+		return 0;
+	port = to ? user_port(to) : bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (port == DS_DNS_PORT)
+		dns_copy_msg(dns_first(dns_send_save(ctx, DS_SENDTO)), to, ctx->args[5], (void *)ctx->args[1], ctx->args[2]);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int ds_sendmsg_enter(struct ds_sys_enter *ctx)
 {
-	dns_send_enter(ctx, msg_name((void *)ctx->args[1]), DS_SENDMSG);
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct sock *sk = udp_sock(task, ctx->args[0]);
+	struct ds_msghdr m = {};
+	__u64 iov[2] = {};
+	const void *to;
+	__u16 port;
+
+	if (!sk || msg_first_iov((void *)ctx->args[1], &m, iov))
+		return 0;
+	to = named(&m);
+	port = to ? user_port(to) : bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (port == DS_DNS_PORT)
+		dns_copy_msg(dns_first(dns_send_save(ctx, DS_SENDMSG)), to, m.namelen, (void *)iov[0], iov[1]);
 	return 0;
+}
+
+/* Each of a sendmmsg's first messages into its chunk. */
+static __noinline void dns_mmsg_copy(struct ds_sys_enter *ctx, struct ds_entry_copy *e)
+{
+	struct ds_msghdr m;
+	__u64 iov[2];
+	const void *msgs = (void *)ctx->args[1];
+	__u64 vlen = ctx->args[2];
+
+	if (!e)
+		return;
+	for (__u32 i = 0; i < DS_DNS_MMSG; i++) {
+		__builtin_memset(&m, 0, sizeof(m));
+		iov[0] = iov[1] = 0;
+		if (i >= vlen || msg_first_iov(msgs + i * DS_MMSGHDR_SIZE, &m, iov))
+			dns_chunk(e, i)->len = -1;
+		else
+			dns_copy_msg(dns_chunk(e, i), named(&m), m.namelen, (void *)iov[0], iov[1]);
+	}
 }
 
 /*
@@ -146,7 +235,7 @@ int ds_sendmmsg_enter(struct ds_sys_enter *ctx)
 		to = msg_name((void *)ctx->args[1] + i * DS_MMSGHDR_SIZE);
 		port = to ? user_port(to) : peer;
 		if (port == DS_DNS_PORT) {
-			inflight_save(ctx, DS_SENDMMSG);
+			dns_mmsg_copy(ctx, dns_send_save(ctx, DS_SENDMMSG));
 			break;
 		}
 	}
@@ -209,20 +298,20 @@ static long dns_step(__u32 i, struct dns_walk *w)
 }
 
 /*
- * One message's header and question, from the caller's buffer, into the
- * record in slot 1: the name as string A, the rest into d. Sets
+ * One message's header and question, from the caller's buffer (a receive)
+ * or a send's copy (from_user 0), into the record in slot 1: the name as string A, the rest into d. Sets
  * DS_F_MALFORMED when the question cannot be read exactly.
  */
-static __noinline void dns_parse(struct ds_rec_info *info, const void *buf, __u64 len)
+static __noinline void dns_parse(struct ds_rec_info *info, const void *buf, __s64 len, int from_user)
 {
 	struct ds_dns_data *d = (void *)info->data;
 	__u8 *h = (__u8 *)info->swap;
 	struct dns_walk w = { .p = h + DS_DNS_HDR };
-	__u32 n = len > DS_DNS_READ ? DS_DNS_READ : len, q;
+	__u32 n = len < 0 ? 0 : len > DS_DNS_READ ? DS_DNS_READ : len, q; /* < 0: the entry could not copy it */
 
 	asm volatile("" : "+r"(n));
 	n &= DS_DNS_MASK;
-	if (n < DS_DNS_HDR + 5 || bpf_probe_read_user(h, n, buf)) {
+	if (n < DS_DNS_HDR + 5 || (from_user ? bpf_probe_read_user(h, n, buf) : bpf_probe_read_kernel(h, n, buf))) {
 		info->flags |= DS_F_MALFORMED;
 		return;
 	}
@@ -252,11 +341,11 @@ static __noinline void dns_parse(struct ds_rec_info *info, const void *buf, __u6
 }
 
 /*
- * One DNS record's type part in slot 1: the socket's ends (the peer from
- * `peer` when given), the message parsed. 0: not a DNS message after all (an
- * unconnected socket's datagram from another port).
+ * One DNS record's type part in slot 1, but the message (dns_parse() after):
+ * the socket's ends, the peer from `peer` when given (a kernel copy). 0: not a
+ * DNS message after all (an unconnected socket's datagram from another port).
  */
-static __noinline int dns_fill(struct ds_rec_info *info, __s64 fd, const void *peer, const void *buf, __u64 len)
+static __noinline int dns_fill(struct ds_rec_info *info, __s64 fd, const struct ds_sockaddr *peer)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct ds_dns_data *d = (void *)info->data;
@@ -265,17 +354,11 @@ static __noinline int dns_fill(struct ds_rec_info *info, __s64 fd, const void *p
 	d->sock.fd = fd;
 	sock_read(udp_sock(task, fd), &d->sock);
 	if (peer)
-		sockaddr_user(peer, DS_SOCKADDR_MAX, &d->sock, 1);
+		sockaddr_put(peer, &d->sock, 1);
 	if (d->sock.dport != DS_DNS_PORT)
 		return 0;
-	dns_parse(info, buf, len);
 	info->data_len = sizeof(*d);
 	return 1;
-}
-
-static __always_inline int msg_first_iov(const void *umsg, struct ds_msghdr *m, __u64 iov[2])
-{
-	return bpf_probe_read_user(m, sizeof(*m), umsg) || !m->iovlen || bpf_probe_read_user(iov, 16, (void *)m->iov);
 }
 
 /* Attached to the exits of sendto, sendmsg, recvfrom and recvmsg: one message, the first iovec's. */
@@ -288,8 +371,12 @@ int ds_dns_exit(struct ds_sys_exit *ctx)
 	struct ds_handoff *h;
 	struct ds_msghdr m = {};
 	__u64 iov[2] = {};
-	const void *peer, *buf;
-	__u64 len;
+	const struct ds_sockaddr *peer;
+	const struct ds_entry_copy *e;
+	const struct ds_dns_copy *c;
+	struct ds_sockaddr sa;
+	const void *buf, *from;
+	__s64 len;
 	__u32 kind;
 
 	if (!(in = inflight_get(ctx)))
@@ -297,26 +384,39 @@ int ds_dns_exit(struct ds_sys_exit *ctx)
 	kind = in->kind;
 	if (kind >= DS_RECVFROM && in->res <= 0)
 		goto out;
-	if (kind == DS_SENDTO || kind == DS_RECVFROM) {
-		peer = (void *)in->args[4];
-		buf = (void *)in->args[1];
-		len = kind == DS_SENDTO ? in->args[2] : in->res;
-	} else {
-		/* Resolvers send and read a message in one buffer. */
-		if (msg_first_iov((void *)in->args[1], &m, iov))
+	if (kind == DS_SENDTO || kind == DS_SENDMSG) {
+		/* What the entry copied: never re-read here. */
+		if (!(e = entry_copy_of(in)))
 			goto out;
-		peer = named(&m);
-		buf = (void *)iov[0];
-		len = kind == DS_RECVMSG && in->res < iov[1] ? in->res : iov[1];
+		c = dns_chunk(e, 0);
+		peer = c->named ? &c->peer : NULL;
+		buf = c->bytes;
+		len = c->len;
+	} else {
+		if (kind == DS_RECVFROM) {
+			from = (void *)in->args[4];
+			buf = (void *)in->args[1];
+			len = in->res;
+		} else {
+			/* Resolvers send and read a message in one buffer. */
+			if (msg_first_iov((void *)in->args[1], &m, iov))
+				goto out;
+			from = named(&m);
+			buf = (void *)iov[0];
+			len = in->res < iov[1] ? in->res : iov[1];
+		}
+		/* The sender's address, which the kernel wrote during the call. */
+		peer = from && sockaddr_read(from, DS_SOCKADDR_MAX, &sa) ? &sa : NULL;
 	}
 	info = rec_begin(task);
 	if (!info)
 		goto out;
-	if (!dns_fill(info, in->args[0], peer, buf, len)) {
+	if (!dns_fill(info, in->args[0], peer)) {
 		if ((h = handoff()))
 			sd_put_local(info, h->gen);
 		goto out;
 	}
+	dns_parse(info, buf, len, kind >= DS_RECVFROM);
 	rec_submit(ctx, info, DS_EVENT_DNS, in->res, in->nr, in);
 	return 0;
 out:
@@ -339,25 +439,27 @@ int ds_sendmmsg_exit(struct ds_sys_exit *ctx)
 	struct ds_rec_info *info;
 	struct ds_inflight *in;
 	struct ds_handoff *h;
-	struct ds_msghdr m = {};
-	__u64 iov[2] = {};
+	const struct ds_entry_copy *e;
+	const struct ds_dns_copy *c;
 	__u32 i;
 
 	if (!(in = inflight_get(ctx)))
 		return 0;
 	i = in->step;
-	if (i >= DS_DNS_MMSG || i >= in->res || msg_first_iov((void *)in->args[1] + i * DS_MMSGHDR_SIZE, &m, iov))
+	if (i >= DS_DNS_MMSG || i >= in->res || !(e = entry_copy_of(in)))
 		goto out;
+	c = dns_chunk(e, i);
 	info = rec_begin(task);
 	h = handoff();
 	if (!info || !h)
 		goto out;
 	in->step = i + 1;
-	if (!dns_fill(info, in->args[0], named(&m), (void *)iov[0], iov[1])) {
+	if (!dns_fill(info, in->args[0], c->named ? &c->peer : NULL)) {
 		sd_put_local(info, h->gen);
 		bpf_tail_call(ctx, &ds_emitter, DS_TAIL_RESUME_MMSG);
 		goto out;
 	}
+	dns_parse(info, c->bytes, c->len, 0);
 	h->resume = 1;
 	rec_submit(ctx, info, DS_EVENT_DNS, in->res, in->nr, NULL);
 	return 0;

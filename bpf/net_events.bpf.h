@@ -158,16 +158,6 @@ static __noinline int sockaddr_read(const void *ua, __u64 len, struct ds_sockadd
 	return 1;
 }
 
-/* An inet address the caller passed (sendto's), read now: into the destination (dest) or source end of d. */
-static __noinline int sockaddr_user(const void *ua, __u64 len, struct ds_sock_data *d, int dest)
-{
-	struct ds_sockaddr sa;
-
-	if (!d)
-		return 0;
-	return sockaddr_read(ua, len, &sa) && sockaddr_put(&sa, d, dest);
-}
-
 /*
  * connect's and bind's entry: the address is read here, once, into the
  * stash; the exit takes it from there. Read again at the exit, it would be

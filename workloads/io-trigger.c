@@ -19,6 +19,9 @@
  *                                          sendmmsg-mixed: unconnected, the A query to port 9, AAAA to 53;
  *                                          sendmsg-decoy: connected, msg_name port 9 with msg_namelen 0;
  *                                          connected-recvmsg: the reply read with recvmsg
+ *   io-trigger dns-rewritten ADDR          sendto(ADDR port 53) of a 400-byte A query for before.example, its
+ *                                          last 80 bytes on a userfaultfd page: while the kernel copies the
+ *                                          message, its name in memory becomes after0.example (no reply read)
  *   io-trigger create PATH                 open(PATH, O_CREAT|O_WRONLY) (relative to the cwd)
  *   io-trigger tmpfile DIR                 open(DIR, O_TMPFILE|O_WRONLY, 0600): an unnamed file; prints its ino
  *   io-trigger mkfifo PATH                 mknodat(AT_FDCWD, PATH, S_IFIFO|0640)
@@ -225,6 +228,41 @@ static int local_port(int fd)
 					     : ((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
+/* dns-rewritten: while the kernel copies the message, the query's name becomes after0.example. */
+static void rewrite_query(struct uffd_rewrite *r, char *fill)
+{
+	(void)fill;
+	dns_query(r->arg, 0x5257, "after0.example", 1);
+}
+
+static int cmd_dns_rewritten(const char *addr)
+{
+	struct uffd_rewrite r = { .rewrite = rewrite_query };
+	struct sockaddr_storage ss;
+	socklen_t len = addr_of(addr, 53, &ss);
+	unsigned char *msg;
+	int fd;
+
+	if (uffd_start(&r) < 0)
+		die("userfaultfd");
+	/* The 320 bytes a tracer reads of a message on the ordinary page; the kernel's copy of all 400 faults. */
+	msg = (unsigned char *)r.first + r.pagesize - 320;
+	dns_query(msg, 0x5257, "before.example", 1);
+	r.arg = msg;
+	fd = socket(ss.ss_family, SOCK_DGRAM, 0);
+	if (fd < 0)
+		die("socket");
+	printf("{\"pid\":%d,\"fd\":%d}\n", getpid(), fd);
+	fflush(stdout);
+	if (sendto(fd, msg, 400, 0, (struct sockaddr *)&ss, len) != 400)
+		die("sendto");
+	if (!uffd_served(&r)) {
+		fprintf(stderr, "io-trigger: the kernel never faulted on the message's second page\n");
+		return 1;
+	}
+	return 0;
+}
+
 static int cmd_dns(const char *mode, const char *addr, const char *name)
 {
 	unsigned char q[512], q2[512], reply[512];
@@ -376,6 +414,8 @@ static int cmd_net(int argc, char **argv)
 		printf("{\"pid\":%d,\"fd\":%d,\"sport\":%d,\"dport\":%d}\n", getpid(), a, local_port(l), local_port(c));
 		return 0;
 	}
+	if (!strcmp(cmd, "dns-rewritten") && argc == 3)
+		return cmd_dns_rewritten(argv[2]);
 	if (!strcmp(cmd, "dns") && argc == 5)
 		return cmd_dns(argv[2], argv[3], argv[4]);
 	return -1;

@@ -100,7 +100,7 @@ const QTYPE_NAME: Wire = { from: "enum", member: "dns.qtype", names: QTYPES };
 
 export const DNS_SCHEMA = recSchema(
   "dns",
-  "A DNS message over UDP to or from port 53: a query the process sent (sendto, sendmsg; sendmmsg: one record for each of its first four messages that goes to port 53) or a reply it read (recvfrom, recvmsg), parsed in the kernel. A name that is compressed, cut short or holds a dot inside a label is never shown: the record is flagged `malformed` and `name` is empty.",
+  "A DNS message over UDP to or from port 53: a query the process sent (sendto, sendmsg; sendmmsg: one record for each of its first four messages that goes to port 53) or a reply it read (recvfrom, recvmsg), parsed in the kernel. A query is parsed from the copy its call's entry made (never from the caller's memory at the exit, which another thread can rewrite once the kernel has sent it); a reply from the caller's buffer at the exit, where the kernel put it. A name that is compressed, cut short or holds a dot inside a label is never shown: the record is flagged `malformed` and `name` is empty.",
   "The call's result: bytes sent or read, or a negative errno.",
   [
     recField("direction", "string", "`query` (sent) or `reply` (read).", DIRECTION),

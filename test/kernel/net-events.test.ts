@@ -215,6 +215,22 @@ describeKernel("network events (root)", { executables: [IO_TRIGGER, STORM, IOSTO
     expect(r!.dport).toBe(53);
   }, 30_000);
 
+  test("dns: the query as the call was entered, not as another thread rewrote it while the kernel copied it", async () => {
+    const { out, events, trigger } = await underAgent(IO_TRIGGER, "dns", ["dns-rewritten", DNS_ADDR]);
+    const q = only(events, "dns", trigger).find((e) => e.direction === "query");
+    expect([q?.syscall, q?.name, q?.qtype_name, q?.id, q?.dip, q?.dport, q?.fd, q?.res]).toEqual([
+      "sendto",
+      "before.example",
+      "A",
+      0x5257,
+      DNS_ADDR,
+      53,
+      num(out.fd),
+      400,
+    ]);
+    expect(q!.malformed).toBe(false);
+  }, 30_000);
+
   test("dns reply read with recvmsg on a connected socket: name, type, rcode, both ends", async () => {
     const { out, events, trigger } = await underAgent(IO_TRIGGER, "dns", [
       "dns",
