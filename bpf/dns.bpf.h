@@ -127,21 +127,25 @@ static __always_inline struct ds_dns_copy *dns_first(struct ds_entry_copy *e)
 	return e ? dns_chunk(e, 0) : NULL;
 }
 
-/* One message's address (ua, ulen; NULL: none of its own) and first bytes, into its chunk c. */
-static __noinline void dns_copy_msg(struct ds_dns_copy *c, const void *ua, __u64 ulen, const void *buf, __u64 len)
+/*
+ * One message's address (ua, ulen; 0: none of its own) and first bytes, into
+ * its chunk c. Global: verified once, not once per message and copy.
+ */
+__noinline int ds_dns_copy_msg(struct ds_dns_copy *c, __u64 ua, __u64 ulen, __u64 buf, __u64 len)
 {
 	__u32 n = len > DS_DNS_READ ? DS_DNS_READ : len;
 
 	if (!c)
-		return;
-	c->named = ua != NULL;
-	sockaddr_read(ua, ulen, &c->peer);
+		return 0;
+	c->named = ua != 0;
+	sockaddr_read((const void *)ua, ulen, &c->peer);
 	asm volatile("" : "+r"(n));
 	n &= DS_DNS_MASK;
-	c->len = buf && !bpf_probe_read_user(c->bytes, n, buf) ? n : -1;
+	c->len = buf && !bpf_probe_read_user(c->bytes, n, (const void *)buf) ? n : -1;
+	return 0;
 }
 
-/* A send that is a candidate: its stash, and a copy slot for its messages (none free: counted, no record). */
+/* A send that is a candidate: its stash, and a copy for its messages (none: counted, no record). */
 static __always_inline struct ds_entry_copy *dns_send_save(struct ds_sys_enter *ctx, __u32 kind)
 {
 	struct ds_inflight *in = inflight_save(ctx, kind);
@@ -170,7 +174,7 @@ int ds_sendto_enter(struct ds_sys_enter *ctx)
 		return 0;
 	port = to ? user_port(to) : bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (port == DS_DNS_PORT)
-		dns_copy_msg(dns_first(dns_send_save(ctx, DS_SENDTO)), to, ctx->args[5], (void *)ctx->args[1], ctx->args[2]);
+		ds_dns_copy_msg(dns_first(dns_send_save(ctx, DS_SENDTO)), (__u64)to, ctx->args[5], ctx->args[1], ctx->args[2]);
 	return 0;
 }
 
@@ -189,7 +193,7 @@ int ds_sendmsg_enter(struct ds_sys_enter *ctx)
 	to = named(&m);
 	port = to ? user_port(to) : bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (port == DS_DNS_PORT)
-		dns_copy_msg(dns_first(dns_send_save(ctx, DS_SENDMSG)), to, m.namelen, (void *)iov[0], iov[1]);
+		ds_dns_copy_msg(dns_first(dns_send_save(ctx, DS_SENDMSG)), (__u64)to, m.namelen, iov[0], iov[1]);
 	return 0;
 }
 
@@ -209,7 +213,7 @@ static __noinline void dns_mmsg_copy(struct ds_sys_enter *ctx, struct ds_entry_c
 		if (i >= vlen || msg_first_iov(msgs + i * DS_MMSGHDR_SIZE, &m, iov))
 			dns_chunk(e, i)->len = -1;
 		else
-			dns_copy_msg(dns_chunk(e, i), named(&m), m.namelen, (void *)iov[0], iov[1]);
+			ds_dns_copy_msg(dns_chunk(e, i), (__u64)named(&m), m.namelen, iov[0], iov[1]);
 	}
 }
 
@@ -299,21 +303,28 @@ static long dns_step(__u32 i, struct dns_walk *w)
 
 /*
  * One message's header and question, from the caller's buffer (a receive)
- * or a send's copy (from_user 0), into the record in slot 1: the name as string A, the rest into d. Sets
- * DS_F_MALFORMED when the question cannot be read exactly.
+ * or a send's copy (from_user 0; buf is an address as a number), into the
+ * record in slot 1: the name as string A, the rest into d. Sets
+ * DS_F_MALFORMED when the question cannot be read exactly. Global: verified
+ * once, not once per caller and copy.
  */
-static __noinline void dns_parse(struct ds_rec_info *info, const void *buf, __s64 len, int from_user)
+__noinline int ds_dns_parse(struct ds_rec_info *info, __u64 buf, __s64 len, __u32 from_user)
 {
-	struct ds_dns_data *d = (void *)info->data;
-	__u8 *h = (__u8 *)info->swap;
-	struct dns_walk w = { .p = h + DS_DNS_HDR };
+	struct ds_dns_data *d;
+	struct dns_walk w = {};
+	__u8 *h;
 	__u32 n = len < 0 ? 0 : len > DS_DNS_READ ? DS_DNS_READ : len, q; /* < 0: the entry could not copy it */
 
+	if (!info)
+		return 0;
+	d = (void *)info->data;
+	h = (__u8 *)info->swap;
+	w.p = h + DS_DNS_HDR;
 	asm volatile("" : "+r"(n));
 	n &= DS_DNS_MASK;
-	if (n < DS_DNS_HDR + 5 || (from_user ? bpf_probe_read_user(h, n, buf) : bpf_probe_read_kernel(h, n, buf))) {
+	if (n < DS_DNS_HDR + 5 || (from_user ? bpf_probe_read_user(h, n, (const void *)buf) : bpf_probe_read_kernel(h, n, (const void *)buf))) {
 		info->flags |= DS_F_MALFORMED;
-		return;
+		return 0;
 	}
 	d->id = h[0] << 8 | h[1];
 	d->dflags = h[2] << 8 | h[3];
@@ -323,13 +334,13 @@ static __noinline void dns_parse(struct ds_rec_info *info, const void *buf, __s6
 	w.avail = n - DS_DNS_HDR;
 	if (!d->qdcount) {
 		info->flags |= DS_F_MALFORMED;
-		return;
+		return 0;
 	}
 	bpf_loop(256, dns_step, &w, 0);
 	q = w.end + 1;
 	if (w.bad || !w.done || q + 4 > w.avail) {
 		info->flags |= DS_F_MALFORMED;
-		return;
+		return 0;
 	}
 	d->qtype = w.p[q & DS_DNS_MASK] << 8 | w.p[(q + 1) & DS_DNS_MASK];
 	d->qclass = w.p[(q + 2) & DS_DNS_MASK] << 8 | w.p[(q + 3) & DS_DNS_MASK];
@@ -338,10 +349,11 @@ static __noinline void dns_parse(struct ds_rec_info *info, const void *buf, __s6
 		bpf_probe_read_kernel(info->a, (w.end - 1) & 255, w.p + 1);
 		info->len_a = (w.end - 1) & 255;
 	}
+	return 0;
 }
 
 /*
- * One DNS record's type part in slot 1, but the message (dns_parse() after):
+ * One DNS record's type part in slot 1, but the message (ds_dns_parse() after):
  * the socket's ends, the peer from `peer` when given (a kernel copy). 0: not a
  * DNS message after all (an unconnected socket's datagram from another port).
  */
@@ -362,6 +374,27 @@ static __noinline int dns_fill(struct ds_rec_info *info, __s64 fd, const struct 
 }
 
 /* Attached to the exits of sendto, sendmsg, recvfrom and recvmsg: one message, the first iovec's. */
+/*
+ * Message i of a send, as its entry copied it: its own address into *sa
+ * (family 0: none), its length into *len (< 0: not copied), and its bytes'
+ * address as a number (rec_number()); 0 when the send has no copy.
+ */
+static __noinline __u64 dns_sent(struct ds_rec_info *info, const struct ds_inflight *in, __u32 i,
+				 struct ds_sockaddr *sa, __s64 *len)
+{
+	const struct ds_entry_copy *e = entry_copy_of(in);
+	const struct ds_dns_copy *c;
+
+	if (!e)
+		return 0;
+	c = dns_chunk(e, i);
+	__builtin_memcpy(sa, &c->peer, sizeof(*sa));
+	if (!c->named)
+		sa->family = 0;
+	*len = c->len;
+	return rec_number(info, c->bytes);
+}
+
 SEC("tracepoint")
 int ds_dns_exit(struct ds_sys_exit *ctx)
 {
@@ -371,12 +404,10 @@ int ds_dns_exit(struct ds_sys_exit *ctx)
 	struct ds_handoff *h;
 	struct ds_msghdr m = {};
 	__u64 iov[2] = {};
-	const struct ds_sockaddr *peer;
-	const struct ds_entry_copy *e;
-	const struct ds_dns_copy *c;
-	struct ds_sockaddr sa;
-	const void *buf, *from;
-	__s64 len;
+	struct ds_sockaddr sa = {};
+	const void *from;
+	__s64 len = 0;
+	__u64 buf;
 	__u32 kind;
 
 	if (!(in = inflight_get(ctx)))
@@ -384,39 +415,36 @@ int ds_dns_exit(struct ds_sys_exit *ctx)
 	kind = in->kind;
 	if (kind >= DS_RECVFROM && in->res <= 0)
 		goto out;
-	if (kind == DS_SENDTO || kind == DS_SENDMSG) {
-		/* What the entry copied: never re-read here. */
-		if (!(e = entry_copy_of(in)))
-			goto out;
-		c = dns_chunk(e, 0);
-		peer = c->named ? &c->peer : NULL;
-		buf = c->bytes;
-		len = c->len;
-	} else {
-		if (kind == DS_RECVFROM) {
-			from = (void *)in->args[4];
-			buf = (void *)in->args[1];
-			len = in->res;
-		} else {
-			/* Resolvers send and read a message in one buffer. */
-			if (msg_first_iov((void *)in->args[1], &m, iov))
-				goto out;
-			from = named(&m);
-			buf = (void *)iov[0];
-			len = in->res < iov[1] ? in->res : iov[1];
-		}
-		/* The sender's address, which the kernel wrote during the call. */
-		peer = from && sockaddr_read(from, DS_SOCKADDR_MAX, &sa) ? &sa : NULL;
-	}
 	info = rec_begin(task);
 	if (!info)
 		goto out;
-	if (!dns_fill(info, in->args[0], peer)) {
+	if (kind == DS_SENDTO || kind == DS_SENDMSG) {
+		/* What the entry copied: never re-read here. */
+		buf = dns_sent(info, in, 0, &sa, &len);
+	} else {
+		if (kind == DS_RECVFROM) {
+			from = (void *)in->args[4];
+			buf = in->args[1];
+			len = in->res;
+		} else if (msg_first_iov((void *)in->args[1], &m, iov)) {
+			from = NULL;
+			buf = 0;
+		} else {
+			/* Resolvers send and read a message in one buffer. */
+			from = named(&m);
+			buf = iov[0];
+			len = in->res < iov[1] ? in->res : iov[1];
+		}
+		/* The sender's address, which the kernel wrote during the call. */
+		if (from)
+			sockaddr_read(from, DS_SOCKADDR_MAX, &sa);
+	}
+	if (!buf || !dns_fill(info, in->args[0], &sa)) {
 		if ((h = handoff()))
 			sd_put_local(info, h->gen);
 		goto out;
 	}
-	dns_parse(info, buf, len, kind >= DS_RECVFROM);
+	ds_dns_parse(info, buf, len, kind >= DS_RECVFROM);
 	rec_submit(ctx, info, DS_EVENT_DNS, in->res, in->nr, in);
 	return 0;
 out:
@@ -439,27 +467,31 @@ int ds_sendmmsg_exit(struct ds_sys_exit *ctx)
 	struct ds_rec_info *info;
 	struct ds_inflight *in;
 	struct ds_handoff *h;
-	const struct ds_entry_copy *e;
-	const struct ds_dns_copy *c;
+	struct ds_sockaddr sa;
+	__s64 len = 0;
+	__u64 buf;
 	__u32 i;
 
 	if (!(in = inflight_get(ctx)))
 		return 0;
 	i = in->step;
-	if (i >= DS_DNS_MMSG || i >= in->res || !(e = entry_copy_of(in)))
+	if (i >= DS_DNS_MMSG || i >= in->res)
 		goto out;
-	c = dns_chunk(e, i);
 	info = rec_begin(task);
 	h = handoff();
 	if (!info || !h)
 		goto out;
+	if (!(buf = dns_sent(info, in, i, &sa, &len))) {
+		sd_put_local(info, h->gen);
+		goto out;
+	}
 	in->step = i + 1;
-	if (!dns_fill(info, in->args[0], c->named ? &c->peer : NULL)) {
+	if (!dns_fill(info, in->args[0], &sa)) {
 		sd_put_local(info, h->gen);
 		bpf_tail_call(ctx, &ds_emitter, DS_TAIL_RESUME_MMSG);
 		goto out;
 	}
-	dns_parse(info, c->bytes, c->len, 0);
+	ds_dns_parse(info, buf, len, 0);
 	h->resume = 1;
 	rec_submit(ctx, info, DS_EVENT_DNS, in->res, in->nr, NULL);
 	return 0;

@@ -158,8 +158,9 @@ static __noinline void exec_args_save(struct ds_inflight *in)
 
 /*
  * What an exec that failed was asked to run: its filename and argv as its
- * entry read them. Without a slot (none free, or the agent attached while the
- * exec was in flight) both are empty and flagged truncated: not seen.
+ * entry read them. Without a copy (none could be allocated, or the agent
+ * attached while the exec was in flight) both are empty and flagged
+ * truncated: not seen.
  */
 static __noinline void failed_exec_fill(struct ds_file_info *info, const struct ds_inflight *in)
 {

@@ -46,23 +46,25 @@ enum {
  * An absolute name's base is the process's root (so a chrooted process's
  * "/x" is shown where it is, "/jail/x"). Returns its length; a cut sets
  * DS_F_STR_TRUNCATED; a relative name's base outside the process's root (a
- * dirfd or cwd from before a chroot) sets DS_F_PATH_UNREACHABLE.
+ * dirfd or cwd from before a chroot) sets DS_F_PATH_UNREACHABLE. `name` is
+ * the entry's copy, as a number (entry_name()). Global: verified once, not
+ * at each of its eleven calls.
  */
-static __noinline __u32 resolve_at(struct ds_rec_info *info, int into_b, __s64 dfd, const char *name)
+__noinline __u32 ds_resolve_at(struct ds_rec_info *info, __u32 into_b, __s64 dfd, __u64 name)
 {
 	struct fs_struct *fs = self()->fs;
-	char *out = into_b ? info->b : info->a;
-	__u32 *flags = &info->flags;
 	struct dentry *d = NULL;
 	struct vfsmount *m = NULL;
+	__u32 *flags, len, r;
 	struct file *f;
-	char c = 0;
-	__u32 len, r;
+	char c = 0, *out;
 	long n;
 
-	if (!name)
+	if (!info || !name)
 		return 0;
-	bpf_probe_read_kernel(&c, 1, name);
+	out = into_b ? info->b : info->a;
+	flags = &info->flags;
+	bpf_probe_read_kernel(&c, 1, (const void *)name);
 	if (c == '/') {
 		d = fs->root.dentry;
 		m = fs->root.mnt;
@@ -87,7 +89,7 @@ static __noinline __u32 resolve_at(struct ds_rec_info *info, int into_b, __s64 d
 		*flags |= DS_F_STR_TRUNCATED;
 		return len & (DS_PATH_CAP - 1);
 	}
-	n = bpf_probe_read_kernel_str(out + (len & (DS_HALF_PATH - 1)), DS_HALF_PATH, name);
+	n = bpf_probe_read_kernel_str(out + (len & (DS_HALF_PATH - 1)), DS_HALF_PATH, (const void *)name);
 	if (n <= 1)
 		return len;
 	if (n == DS_HALF_PATH)
@@ -199,10 +201,10 @@ static __always_inline __u32 create_fill(struct task_struct *task, struct ds_rec
 			bpf_probe_read_user(&d->oflags, sizeof(d->oflags), (void *)in->args[2]);
 	} else if (kind == DS_MKNOD) {
 		d->mode = in->args[1];
-		info->len_a = resolve_at(info, 0, DS_AT_FDCWD, entry_name(info, in, 0));
+		info->len_a = ds_resolve_at(info, 0, DS_AT_FDCWD, entry_name(info, in, 0));
 	} else {
 		d->mode = in->args[2];
-		info->len_a = resolve_at(info, 0, (int)in->args[0], entry_name(info, in, 0));
+		info->len_a = ds_resolve_at(info, 0, (int)in->args[0], entry_name(info, in, 0));
 	}
 	first_socket(&d->sock, (struct file **)info->swap); /* swap: the paths above are done with it */
 	info->data_len = sizeof(*d);
@@ -229,14 +231,14 @@ SEC("tracepoint/syscalls/sys_enter_renameat2") DS_STASH_NAMES(ds_renameat2_enter
 static __always_inline void two_paths(struct ds_rec_info *info, const struct ds_inflight *in, int at, int old_literal)
 {
 	__s64 odfd = at ? (int)in->args[0] : DS_AT_FDCWD, ndfd = at ? (int)in->args[2] : DS_AT_FDCWD;
-	const char *oname = entry_name(info, in, 0);
-	const char *nname = entry_name(info, in, 1);
+	__u64 oname = entry_name(info, in, 0);
+	__u64 nname = entry_name(info, in, 1);
 
 	if (old_literal)
 		info->len_a = copied_str(info->a, DS_PATH_CAP, oname, &info->flags);
 	else
-		info->len_a = resolve_at(info, 0, odfd, oname);
-	info->len_b = resolve_at(info, 1, ndfd, nname);
+		info->len_a = ds_resolve_at(info, 0, odfd, oname);
+	info->len_b = ds_resolve_at(info, 1, ndfd, nname);
 }
 
 static __always_inline __u32 rename_fill(struct task_struct *task, struct ds_rec_info *info,
@@ -274,7 +276,7 @@ static __always_inline __u32 link_fill(struct task_struct *task, struct ds_rec_i
 	if (kind == DS_SYMLINKAT) {
 		/* symlinkat(target, newdirfd, linkpath): the target is text; only the link is resolved. */
 		info->len_a = copied_str(info->a, DS_PATH_CAP, entry_name(info, in, 0), &info->flags);
-		info->len_b = resolve_at(info, 1, (int)in->args[1], entry_name(info, in, 1));
+		info->len_b = ds_resolve_at(info, 1, (int)in->args[1], entry_name(info, in, 1));
 	} else {
 		two_paths(info, in, kind == DS_LINKAT, kind == DS_SYMLINK);
 	}
@@ -309,7 +311,7 @@ static __always_inline int unlink_want(struct task_struct *task, const struct ds
 static __always_inline __u32 unlink_fill(struct task_struct *task, struct ds_rec_info *info,
 					 const struct ds_inflight *in)
 {
-	info->len_a = resolve_at(info, 0, in->kind == DS_UNLINKAT ? (int)in->args[0] : DS_AT_FDCWD,
+	info->len_a = ds_resolve_at(info, 0, in->kind == DS_UNLINKAT ? (int)in->args[0] : DS_AT_FDCWD,
 				 entry_name(info, in, 0));
 	return unlink_type(in);
 }
@@ -331,7 +333,7 @@ static __always_inline __u32 mount_fill(struct task_struct *task, struct ds_rec_
 
 	d->mflags = in->args[3];
 	info->len_a = copied_str(info->a, DS_PATH_CAP, entry_name(info, in, 0), &info->flags);
-	info->len_b = resolve_at(info, 1, DS_AT_FDCWD, entry_name(info, in, 1));
+	info->len_b = ds_resolve_at(info, 1, DS_AT_FDCWD, entry_name(info, in, 1));
 	info->len_c = copied_str(info->c, DS_REC_C_CAP, entry_name(info, in, 2), &info->flags);
 	info->data_len = sizeof(*d);
 	return DS_EVENT_MOUNT;

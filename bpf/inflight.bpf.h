@@ -142,7 +142,9 @@ static __always_inline __u64 cap_effective(const struct cred *cr)
  * given back when the stash is dropped. Task storage made and deleted per
  * call cost 8-29 µs of BPF per exec in an exec storm (its frees wait for an
  * RCU grace period and the allocator's per-CPU cache runs dry); a slot's
- * claim is one lookup and a cmpxchg.
+ * claim is one lookup and a cmpxchg. Task storage is the spill: when the
+ * slots are all held (calls blocked inside the kernel: a slow or hostile
+ * filesystem can hold any number), the call's copy goes in its own thread.
  */
 #define DS_COPY_SLOTS 64
 #define DS_COPY_AREA DS_ARGS_CAP
@@ -163,21 +165,35 @@ struct {
 	__type(value, struct ds_entry_copy);
 } ds_entry_copy SEC(".maps");
 
-/* The call's slot, if it holds one: the stash says which, the owner that it is still this thread's. */
+/* in->copy_slot for a copy in the thread's own task storage. */
+#define DS_COPY_SPILL 0xffffffffu
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ds_entry_copy);
+} ds_entry_spill SEC(".maps");
+
+/* The call's copy, if it has one: the stash says where, a slot's owner that it is still this thread's. */
 static __always_inline struct ds_entry_copy *entry_copy_of(const struct ds_inflight *in)
 {
 	__u32 idx = in->copy_slot - 1;
 	struct ds_entry_copy *e;
 
-	if (!in->copy_slot || !(e = bpf_map_lookup_elem(&ds_entry_copy, &idx)))
+	if (!in->copy_slot)
+		return NULL;
+	if (in->copy_slot == DS_COPY_SPILL)
+		return bpf_task_storage_get(&ds_entry_spill, bpf_get_current_task_btf(), 0, 0);
+	if (!(e = bpf_map_lookup_elem(&ds_entry_copy, &idx)))
 		return NULL;
 	return e->owner == (__u32)bpf_get_current_pid_tgid() ? e : NULL;
 }
 
 /*
- * A free slot for the current thread's call, by thread id, four tries: more
- * calls than that with copies in flight at once is far beyond a storm's. NULL
- * when none is free: the record then says what it could not see.
+ * A free slot for the current thread's call, by thread id, four tries; else
+ * the spill. NULL only when the kernel cannot allocate that: the record then
+ * says what it could not see.
  */
 static __always_inline struct ds_entry_copy *entry_copy_claim(struct ds_inflight *in)
 {
@@ -192,14 +208,19 @@ static __always_inline struct ds_entry_copy *entry_copy_claim(struct ds_inflight
 			return e;
 		}
 	}
-	return NULL;
+	e = bpf_task_storage_get(&ds_entry_spill, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (e)
+		in->copy_slot = DS_COPY_SPILL;
+	return e;
 }
 
 static __always_inline void entry_copy_release(struct ds_inflight *in)
 {
-	struct ds_entry_copy *e = entry_copy_of(in);
+	struct ds_entry_copy *e;
 
-	if (e)
+	if (in->copy_slot == DS_COPY_SPILL)
+		bpf_task_storage_delete(&ds_entry_spill, bpf_get_current_task_btf());
+	else if ((e = entry_copy_of(in)))
 		__sync_lock_test_and_set(&e->owner, 0); /* an xchg: ordered after the exit's reads */
 	in->copy_slot = 0;
 }

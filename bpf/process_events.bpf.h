@@ -87,7 +87,7 @@ static __always_inline __u32 prctl_fill(struct task_struct *task, struct ds_rec_
 	info->len_a = comm_len(in->comm);
 	/* in->user[3]: the entry read's result. Not readable then: shown empty, and flagged. */
 	if ((long)in->user[3] > 0)
-		info->len_b = copied_str(info->b, DS_COMM_LEN, (const char *)in->user, &info->flags);
+		info->len_b = copied_str(info->b, DS_COMM_LEN, rec_number(info, in->user), &info->flags);
 	else
 		info->flags |= DS_F_STR_TRUNCATED;
 	return DS_EVENT_PRCTL;

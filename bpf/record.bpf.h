@@ -53,10 +53,26 @@ struct ds_rec_info {
 	char a[DS_PATH_CAP];
 	char b[DS_PATH_CAP];
 	char c[DS_REC_C_CAP];
+	__u64 number; /* a pointer on its way to being a plain number: rec_number() */
 	char swap[DS_PATH_CAP];
+	/* A walk writes a name's length past swap (struct ds_path_swap): in this struct, for ds_resolve_at(). */
+	char swap_tail[DS_NAME_MAX + 1];
 };
 
 _Static_assert(sizeof(struct ds_rec_info) + DS_NAME_MAX + 1 <= SD_EVENT_MAX, "record info overflows slot 1");
+
+/*
+ * A pointer as a plain number, through slot memory (which the verifier does
+ * not track pointers in; root's programs may store them there). A copy's
+ * pointer is to one of two maps (a slot, or the spill): as a number, what
+ * follows is verified once, not once per map, and a global function takes it.
+ */
+static __always_inline __u64 rec_number(struct ds_rec_info *info, const void *p)
+{
+	info->number = (__u64)p;
+	asm volatile("" ::: "memory");
+	return *(volatile __u64 *)&info->number;
+}
 _Static_assert(sizeof(struct ds_record) % 8 == 0, "the type's struct must start 8-aligned");
 _Static_assert(sizeof(struct ds_privilege_escalation_data) <= DS_REC_DATA_MAX && DS_REC_DATA_MAX <= 128, "type data too large");
 _Static_assert(sizeof(struct ds_record) + DS_REC_DATA_MAX + 4 * DS_REC_STR_NR + DS_COMM_LEN + DS_NODENAME_MAX +
@@ -373,28 +389,28 @@ static __noinline void names_save(struct ds_inflight *in, __u64 p0, __u64 p1, __
 
 /*
  * The i-th name its entry copied, or NULL: none given, or not readable then.
- * A call without a copy (no slot was free, or the agent attached while it ran)
+ * A call without a copy (the kernel could not allocate one, or the agent attached while it ran)
  * is flagged: the record cannot show its names.
  */
-static __always_inline const char *entry_name(struct ds_rec_info *info, const struct ds_inflight *in, __u32 i)
+static __always_inline __u64 entry_name(struct ds_rec_info *info, const struct ds_inflight *in, __u32 i)
 {
 	const struct ds_entry_copy *e = entry_copy_of(in);
 
 	if (!e) {
 		info->flags |= DS_F_STR_TRUNCATED;
-		return NULL;
+		return 0;
 	}
-	return e->n[i & 3] > 0 ? e->area + (i & 3) * DS_COPY_STR : NULL;
+	return e->n[i & 3] > 0 ? rec_number(info, e->area + (i & 3) * DS_COPY_STR) : 0;
 }
 
-/* A name its entry copied into the record's string A or B (cut at `cap`). */
-static __always_inline __u32 copied_str(char *dst, __u32 cap, const char *src, __u32 *flags)
+/* A name its entry copied (src, a number: entry_name()) into the record's string A or B (cut at `cap`). */
+static __always_inline __u32 copied_str(char *dst, __u32 cap, __u64 src, __u32 *flags)
 {
 	long n;
 
 	if (!src)
 		return 0;
-	n = bpf_probe_read_kernel_str(dst, cap, src);
+	n = bpf_probe_read_kernel_str(dst, cap, (const void *)src);
 	if (n <= 1)
 		return 0;
 	if (n == cap)

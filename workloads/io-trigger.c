@@ -26,6 +26,8 @@
  *   io-trigger tmpfile DIR                 open(DIR, O_TMPFILE|O_WRONLY, 0600): an unnamed file; prints its ino
  *   io-trigger mkfifo PATH                 mknodat(AT_FDCWD, PATH, S_IFIFO|0640)
  *   io-trigger renameat DIR OLD NEW        renameat(dirfd, OLD, dirfd, NEW) with dirfd = open(DIR)
+ *   io-trigger rename-many DIR N           N threads each renameat(dirfd, "m-I", dirfd, "n-I"), all held inside
+ *                                          the call at once as rename-rewritten holds one
  *   io-trigger rename-rewritten DIR        renameat(dirfd, "ds-a", dirfd, "ds-b") held inside the call (a
  *                                          thread's getdents64 of DIR, blocked on a userfaultfd page, holds
  *                                          DIR's lock) while the new name in memory becomes "ds-X"
@@ -50,6 +52,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -120,22 +123,34 @@ static int cmd_connect_rewritten(const char *proto, int port)
  */
 struct rename_hold {
 	int dfd;
-	char *newname;
+	char *newname; /* rewritten to "ds-X" once they wait; NULL: left alone */
+	int waiters;   /* renameat calls to wait for */
 	volatile int faulted;
 };
 
-static int in_renameat(void)
+/* How many of this process's threads are inside renameat (blocked there: /proc shows the call). */
+static int renameat_waiting(void)
 {
-	char path[64], buf[64] = "";
+	char path[300], buf[64];
+	struct dirent *d;
+	DIR *dir = opendir("/proc/self/task");
 	FILE *f;
+	int n = 0;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", getpid());
-	if (!(f = fopen(path, "r")))
+	if (!dir)
 		return 0;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	return atoi(buf) == SYS_renameat && buf[0] != 'r';
+	while ((d = readdir(dir))) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", d->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		if (fgets(buf, sizeof(buf), f) && buf[0] != 'r' && atoi(buf) == SYS_renameat)
+			n++;
+		fclose(f);
+	}
+	closedir(dir);
+	return n;
 }
 
 static void rewrite_name(struct uffd_rewrite *r, char *fill)
@@ -144,10 +159,11 @@ static void rewrite_name(struct uffd_rewrite *r, char *fill)
 
 	(void)fill;
 	h->faulted = 1;
-	for (int i = 0; i < 5000 && !in_renameat(); i++)
+	for (int i = 0; i < 10000 && renameat_waiting() < h->waiters; i++)
 		usleep(1000);
-	usleep(20000); /* past its sys_enter and getname, into the wait for the lock */
-	memcpy(h->newname, "ds-X", 5);
+	usleep(20000); /* past their sys_enter and getname, into the wait for the lock */
+	if (h->newname)
+		memcpy(h->newname, "ds-X", 5);
 }
 
 static void *getdents_on_uffd(void *p)
@@ -162,7 +178,7 @@ static void *getdents_on_uffd(void *p)
 static int cmd_rename_rewritten(const char *dir)
 {
 	struct uffd_rewrite r = { .rewrite = rewrite_name };
-	struct rename_hold h = { 0 };
+	struct rename_hold h = { .waiters = 1 };
 	pthread_t reader;
 	int fd;
 
@@ -191,6 +207,77 @@ static int cmd_rename_rewritten(const char *dir)
 	pthread_join(reader, NULL);
 	if (!uffd_served(&r) || faccessat(h.dfd, "ds-b", F_OK, 0) < 0) {
 		fprintf(stderr, "io-trigger: the rename did not go as the kernel copied it\n");
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * rename-many: N threads each renameat(dirfd, "m-I", dirfd, "n-I"), all held
+ * inside the call at once (DIR's lock, as rename-rewritten holds it): more
+ * calls with copies in flight than the agent has copy slots.
+ */
+struct many_arg {
+	int dfd;
+	int i;
+	int rc;
+};
+
+static void *rename_one(void *p)
+{
+	struct many_arg *a = p;
+	char from[32], to[32];
+
+	snprintf(from, sizeof(from), "m-%d", a->i);
+	snprintf(to, sizeof(to), "n-%d", a->i);
+	a->rc = renameat(a->dfd, from, a->dfd, to);
+	return NULL;
+}
+
+static int cmd_rename_many(const char *dir, int n)
+{
+	struct uffd_rewrite r = { .rewrite = rewrite_name };
+	struct rename_hold h = { .waiters = n };
+	struct many_arg *args = calloc(n, sizeof(*args));
+	pthread_t *th = calloc(n, sizeof(*th)), reader;
+	char name[32];
+	int fd, bad = 0;
+
+	h.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (h.dfd < 0 || !args || !th)
+		die("open");
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "m-%d", i);
+		fd = openat(h.dfd, name, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+		if (fd < 0)
+			die("openat");
+		close(fd);
+	}
+	r.arg = &h;
+	if (uffd_start(&r) < 0)
+		die("userfaultfd");
+	if (pthread_create(&reader, NULL, getdents_on_uffd, &r))
+		die("pthread_create");
+	for (int i = 0; i < 5000 && !h.faulted; i++)
+		usleep(1000);
+	if (!h.faulted) {
+		fprintf(stderr, "io-trigger: getdents64 never faulted on the uffd page\n");
+		return 1;
+	}
+	printf("{\"pid\":%d,\"dfd\":%d,\"n\":%d}\n", getpid(), h.dfd, n);
+	fflush(stdout);
+	for (int i = 0; i < n; i++) {
+		args[i] = (struct many_arg){ .dfd = h.dfd, .i = i };
+		if (pthread_create(&th[i], NULL, rename_one, &args[i]))
+			die("pthread_create");
+	}
+	for (int i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		bad += args[i].rc != 0;
+	}
+	pthread_join(reader, NULL);
+	if (!uffd_served(&r) || bad) {
+		fprintf(stderr, "io-trigger: %d of %d renames failed\n", bad, n);
 		return 1;
 	}
 	return 0;
@@ -448,6 +535,8 @@ static int cmd_file(int argc, char **argv)
 		printf("{\"pid\":%d}\n", getpid());
 		return 0;
 	}
+	if (!strcmp(cmd, "rename-many") && argc == 4)
+		return cmd_rename_many(argv[2], atoi(argv[3]));
 	if (!strcmp(cmd, "rename-rewritten") && argc == 3)
 		return cmd_rename_rewritten(argv[2]);
 	if (!strcmp(cmd, "renameat") && argc == 5) {

@@ -173,7 +173,7 @@ function recordFields(resDoc: string | null): Array<Field<RecordEvent>> {
     recFlag(
       "truncated",
       ds_flags.DS_F_EXE_TRUNCATED | ds_flags.DS_F_STR_TRUNCATED,
-      "A path or string of this record was cut to fit its buffer (a cut path ends in `…`), or a name the call was given could not be read as it was entered (not paged in yet, or more than 64 calls held copies at once): that name is then empty.",
+      "A path or string of this record was cut to fit its buffer (a cut path ends in `…`), or a name the call was given could not be read as it was entered (not paged in yet, or the kernel had no memory for the copy): that name is then empty.",
     ),
   ];
   if (resDoc === null) return out;

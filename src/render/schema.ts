@@ -444,7 +444,7 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
     {
       key: "args_truncated",
       type: "boolean",
-      doc: "Arguments were cut (by --max-arg-bytes or --max-args); for a failed exec also at the first string that could not be read at the call's entry (a page not in memory yet), or when more than 64 execs were in flight at once (then empty).",
+      doc: "Arguments were cut (by --max-arg-bytes or --max-args); for a failed exec also at the first string that could not be read at the call's entry (a page not in memory yet), or when the kernel had no memory for the copy (then empty).",
       get: (ev) => ev.argsTruncated,
       wire: { from: "flags", mask: ds_flags.DS_F_ARGS_TRUNCATED, orArgsCut: true },
     },

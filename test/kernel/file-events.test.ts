@@ -152,6 +152,18 @@ describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
     expect(existsSync(join(d, "ds-b"))).toBe(true);
   }, 30_000);
 
+  test("rename: 80 renames held inside the kernel at once, more than the 64 copy slots: every record has its names", async () => {
+    // Each call's names are copied at entry; past the slots, into the thread's task storage (the spill).
+    const d = tmp();
+    const n = 80;
+    const { events, trigger } = await underAgent(IO_TRIGGER, "rename", ["rename-many", d, String(n)]);
+    const evs = only(events, "rename", trigger);
+    expect(evs.length).toBe(n);
+    const got = evs.map((e) => [e.old_path, e.new_path, e.res, e.truncated]).sort();
+    const want = Array.from({ length: n }, (_, i) => [join(d, `m-${i}`), join(d, `n-${i}`), 0, false]).sort();
+    expect(got).toEqual(want);
+  }, 60_000);
+
   test("link: a hard link (both paths resolved) and a symbolic one (the target as given)", async () => {
     const d = tmp();
     writeFileSync(join(d, "orig"), "x");
