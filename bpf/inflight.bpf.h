@@ -138,7 +138,7 @@ static __always_inline __u64 cap_effective(const struct cred *cr)
  * stash: an exec's filename and argv, a file event's names. Its exit reads
  * these, not the caller's memory, which another thread can rewrite while the
  * kernel works (a record would then show what the call never did). 9 KiB
- * each: a fixed array of slots, claimed at entry (owner: the thread id) and
+ * each: a fixed array of slots, claimed at entry (owner: the task) and
  * given back when the stash is dropped. Task storage made and deleted per
  * call cost 8-29 µs of BPF per exec in an exec storm (its frees wait for an
  * RCU grace period and the allocator's per-CPU cache runs dry); a slot's
@@ -151,8 +151,12 @@ static __always_inline __u64 cap_effective(const struct cred *cr)
 #define DS_COPY_STR (DS_COPY_AREA / 4) /* a file event's name: area + i * DS_COPY_STR, i < 3 */
 
 struct ds_entry_copy {
-	__u32 owner; /* the thread id of the call that holds the slot; 0: free */
-	__s32 n[3];  /* a file event's names: bytes as read, NUL included; <= 0: none */
+	/*
+	 * The task whose call holds the slot (its task_struct's address; 0: free).
+	 * Not its thread id: a thread that execs takes its leader's id on the way.
+	 */
+	__u64 owner;
+	__s32 n[3]; /* a file event's names: bytes as read, NUL included; <= 0: none */
 	__u32 filename_len, filename_cut, args_len, args_cut; /* an exec's */
 	char filename[DS_FILENAME_CAP];
 	char area[DS_COPY_AREA]; /* an exec's argv, or a file event's names */
@@ -175,7 +179,7 @@ struct {
 	__type(value, struct ds_entry_copy);
 } ds_entry_spill SEC(".maps");
 
-/* The call's copy, if it has one: the stash says where, a slot's owner that it is still this thread's. */
+/* The call's copy, if it has one: the stash says where, a slot's owner that it is still this task's. */
 static __always_inline struct ds_entry_copy *entry_copy_of(const struct ds_inflight *in)
 {
 	__u32 idx = in->copy_slot - 1;
@@ -187,7 +191,7 @@ static __always_inline struct ds_entry_copy *entry_copy_of(const struct ds_infli
 		return bpf_task_storage_get(&ds_entry_spill, bpf_get_current_task_btf(), 0, 0);
 	if (!(e = bpf_map_lookup_elem(&ds_entry_copy, &idx)))
 		return NULL;
-	return e->owner == (__u32)bpf_get_current_pid_tgid() ? e : NULL;
+	return e->owner == bpf_get_current_task() ? e : NULL;
 }
 
 /*
@@ -198,12 +202,13 @@ static __always_inline struct ds_entry_copy *entry_copy_of(const struct ds_infli
 static __always_inline struct ds_entry_copy *entry_copy_claim(struct ds_inflight *in)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid(), idx;
+	__u64 me = bpf_get_current_task();
 	struct ds_entry_copy *e;
 
 	for (int i = 0; i < 4; i++) {
 		idx = (tid + i) & (DS_COPY_SLOTS - 1);
 		e = bpf_map_lookup_elem(&ds_entry_copy, &idx);
-		if (e && __sync_val_compare_and_swap(&e->owner, 0, tid) == 0) {
+		if (e && __sync_val_compare_and_swap(&e->owner, 0, me) == 0) {
 			in->copy_slot = idx + 1;
 			return e;
 		}

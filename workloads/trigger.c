@@ -20,6 +20,7 @@
  *                                 "after-00" and fills ARG1's page with "arg-1"
  *   trigger memfd-exec PATH       copy PATH into a memfd and execute it from there
  *   trigger unlinked-exec PATH    copy PATH to a file, unlink it, execute it by fd
+ *   trigger thread-exec PATH      a second thread execs PATH (the kernel gives it the leader's pid)
  *   trigger chain N PATH          N nested fork levels, the deepest execs PATH
  *   trigger as-user UID PATH      setgid/setuid to UID, then exec PATH (a setuid file)
  *
@@ -161,6 +162,28 @@ static int cmd_exec_rewritten(const char *path)
 	return 0;
 }
 
+/* thread-exec: execve from a thread other than the leader. */
+static void *exec_from_thread(void *p)
+{
+	char *path = p, *args[] = { path, NULL };
+
+	execve(path, args, environ);
+	die("execve");
+	return NULL;
+}
+
+static int cmd_thread_exec(char *path)
+{
+	pthread_t th;
+
+	printf("{\"pid\":%d}\n", getpid());
+	fflush(stdout);
+	if (pthread_create(&th, NULL, exec_from_thread, path))
+		die("pthread_create");
+	pthread_join(th, NULL); /* never returns: the exec ends this thread first */
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -263,6 +286,8 @@ int main(int argc, char **argv)
 		fexecve(rfd, args, environ);
 		die("fexecve");
 	}
+	if (!strcmp(cmd, "thread-exec") && argc == 3)
+		return cmd_thread_exec(argv[2]);
 	if (!strcmp(cmd, "chain") && argc == 4) {
 		int n = atoi(argv[2]);
 

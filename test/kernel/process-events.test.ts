@@ -20,7 +20,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { parseEvents, startAgent, uniqueTrue } from "../helpers/agent.ts";
+import { bpfObjectsOf, parseEvents, startAgent, uniqueTrue } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
 import { type Ev, NOOP, only, TRIGGER, underAgent } from "../helpers/trigger.ts";
 
@@ -67,6 +67,31 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
     expect(e!.args).toEqual(["before-0"]);
     expect(e!.args_truncated).toBe(true);
     expect(e!.filename_truncated).toBe(false);
+  }, 30_000);
+
+  test("an exec from a non-leader thread gives its copy slot back (the thread takes the leader's pid on the way)", async () => {
+    const agent = await startAgent(["--json", "--events", "exec"]);
+    const pids: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const p = Bun.spawn([TRIGGER, "thread-exec", NOOP], { stdout: "ignore", stderr: "ignore" });
+      expect(await p.exited).toBe(0);
+      pids.push(p.pid);
+    }
+    // Every slot is free again once the execs are done: an owner left is a slot leaked for good.
+    const maps = bpfObjectsOf(agent.pid).maps.map((id) => {
+      const show = Bun.spawnSync(["bpftool", "-j", "map", "show", "id", String(id)]).stdout.toString();
+      return { id, name: (JSON.parse(show) as { name: string }).name };
+    });
+    const copy = maps.find((m) => m.name === "ds_entry_copy");
+    expect(copy).toBeDefined();
+    const dump = Bun.spawnSync(["bpftool", "-j", "map", "dump", "id", String(copy!.id)]).stdout.toString();
+    const owners = (JSON.parse(dump) as Array<{ value: string[] }>).map((e) =>
+      e.value.slice(0, 8).some((b) => Number(b) !== 0),
+    );
+    expect(owners.length).toBe(64);
+    expect(owners.filter(Boolean).length).toBe(0);
+    const evs = parseEvents((await agent.stop()).stdout) as Ev[];
+    for (const pid of pids) expect(evs.find((e) => e.pid === pid && e.filename === NOOP)?.res).toBe(0);
   }, 30_000);
 
   test("a failed execveat: exec with res -2, the name (relative to its dirfd) and argv the call gave", async () => {
