@@ -188,8 +188,13 @@ int ds_sendmsg_enter(struct ds_sys_enter *ctx)
 	const void *to;
 	__u16 port;
 
-	if (!sk || msg_first_iov((void *)ctx->args[1], &m, iov))
+	if (!sk)
 		return 0;
+	/* Not readable here: decided by the socket's peer, and shown malformed (no name) if it is port 53. */
+	if (msg_first_iov((void *)ctx->args[1], &m, iov)) {
+		__builtin_memset(&m, 0, sizeof(m));
+		iov[0] = iov[1] = 0;
+	}
 	to = named(&m);
 	port = to ? user_port(to) : bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (port == DS_DNS_PORT)
@@ -211,7 +216,7 @@ static __noinline void dns_mmsg_copy(struct ds_sys_enter *ctx, struct ds_entry_c
 		__builtin_memset(&m, 0, sizeof(m));
 		iov[0] = iov[1] = 0;
 		if (i >= vlen || msg_first_iov(msgs + i * DS_MMSGHDR_SIZE, &m, iov))
-			dns_chunk(e, i)->len = -1;
+			ds_dns_copy_msg(dns_chunk(e, i), 0, 0, 0, 0); /* none: no address, len -1 */
 		else
 			ds_dns_copy_msg(dns_chunk(e, i), (__u64)named(&m), m.namelen, iov[0], iov[1]);
 	}
@@ -373,7 +378,6 @@ static __noinline int dns_fill(struct ds_rec_info *info, __s64 fd, const struct 
 	return 1;
 }
 
-/* Attached to the exits of sendto, sendmsg, recvfrom and recvmsg: one message, the first iovec's. */
 /*
  * Message i of a send, as its entry copied it: its own address into *sa
  * (family 0: none), its length into *len (< 0: not copied), and its bytes'
@@ -395,6 +399,7 @@ static __noinline __u64 dns_sent(struct ds_rec_info *info, const struct ds_infli
 	return rec_number(info, c->bytes);
 }
 
+/* Attached to the exits of sendto, sendmsg, recvfrom and recvmsg: one message, the first iovec's. */
 SEC("tracepoint")
 int ds_dns_exit(struct ds_sys_exit *ctx)
 {

@@ -92,51 +92,72 @@ int ds_irq_hardirq(void *ctx)
 }
 
 #define DS_FAILED_ARGS_CAP (DS_ARGS_CAP / 2)
+
+/* What an execve or execveat was given: its filename, its argv. */
+static __always_inline const void *exec_filename(const struct ds_inflight *in)
+{
+	return (const void *)(in->kind == DS_EXECVEAT ? in->args[1] : in->args[0]);
+}
+
+static __always_inline const char *const *exec_argv(const struct ds_inflight *in)
+{
+	return (const char *const *)(in->kind == DS_EXECVEAT ? in->args[2] : in->args[1]);
+}
 _Static_assert(2 * DS_FAILED_ARGS_CAP <= DS_COPY_AREA, "argv_step() writes up to 2 x CAP - 1");
 
 /* An exec's argv, from the caller's memory: each string with its NUL, as the kernel copies it. */
 struct argv_walk {
 	const char *const *argv;
 	char *buf;
-	__u32 pos;
-	__u32 cut;
+	struct ds_argv_state *st; /* zeroed by the caller */
 };
 
 static long argv_step(__u32 i, struct argv_walk *w)
 {
+	struct ds_argv_state *st = w->st;
 	const char *arg = NULL;
 	__u32 at;
 	long n;
 
 	/* A pointer or a string not readable here (not paged in) is something the record cannot show: cut. */
 	if (bpf_probe_read_user(&arg, sizeof(arg), &w->argv[i])) {
-		w->cut = 1;
+		st->cut = 1;
+		st->unreadable = 1;
 		return 1;
 	}
 	if (!arg)
 		return 1;
-	if (w->pos >= ds_cfg.max_arg_bytes || w->pos >= DS_FAILED_ARGS_CAP - 1) {
-		w->cut = 1;
+	if (st->pos >= ds_cfg.max_arg_bytes || st->pos >= DS_FAILED_ARGS_CAP - 1) {
+		st->cut = 1;
 		return 1;
 	}
 	/* at < CAP and CAP - at <= CAP: the read stays inside the args buffer (2 x CAP). */
-	at = w->pos & (DS_FAILED_ARGS_CAP - 1);
+	at = st->pos & (DS_FAILED_ARGS_CAP - 1);
 	n = bpf_probe_read_user_str(w->buf + at, DS_FAILED_ARGS_CAP - at, arg);
 	if (n <= 0) {
-		w->cut = 1;
+		st->cut = 1;
+		st->unreadable = 1;
 		return 1;
 	}
-	w->pos += n;
-	if (w->pos >= DS_FAILED_ARGS_CAP - 1)
-		w->cut = 1;
+	st->pos += n;
+	if (st->pos >= DS_FAILED_ARGS_CAP - 1)
+		st->cut = 1;
 	return 0;
+}
+
+static __always_inline void argv_walk(const struct ds_inflight *in, char *buf, struct ds_argv_state *st)
+{
+	struct argv_walk w = { .argv = exec_argv(in), .buf = buf, .st = st };
+
+	__builtin_memset(st, 0, sizeof(*st));
+	if (w.argv)
+		bpf_loop(4096, argv_step, &w, 0);
 }
 
 /* sys_enter_execve(at): claims a slot and reads the filename and argv into it, while the exec record wants them. */
 static __noinline void exec_args_save(struct ds_inflight *in)
 {
 	struct ds_entry_copy *a;
-	struct argv_walk w = {};
 	long ret;
 
 	/* Read only for a record that can be made: a filtered task's exit drops it anyway. */
@@ -144,16 +165,34 @@ static __noinline void exec_args_save(struct ds_inflight *in)
 		return;
 	if (!(a = entry_copy_claim(in)))
 		return;
-	ret = bpf_probe_read_user_str(a->filename, sizeof(a->filename),
-				      (const void *)(in->kind == DS_EXECVEAT ? in->args[1] : in->args[0]));
+	ret = bpf_probe_read_user_str(a->filename, sizeof(a->filename), exec_filename(in));
 	a->filename_len = ret > 0 ? (ret - 1) & (DS_FILENAME_CAP - 1) : 0;
 	a->filename_cut = ret <= 0 || ret == DS_FILENAME_CAP;
-	w.argv = (const char *const *)(in->kind == DS_EXECVEAT ? in->args[2] : in->args[1]);
-	w.buf = a->area;
-	if (w.argv)
-		bpf_loop(4096, argv_step, &w, 0);
-	a->args_len = w.pos;
-	a->args_cut = w.cut;
+	argv_walk(in, a->area, &a->argv);
+	if (ret <= 0 && exec_filename(in))
+		a->argv.unreadable = 1;
+}
+
+/*
+ * A failed exec whose filename or argv its entry could not read (a page not
+ * in memory yet: a fresh mapping of a file, say), read now, after the
+ * kernel's own copy faulted them in, and flagged DS_F_READ_AT_EXIT: they may
+ * be what another thread wrote since.
+ */
+static __noinline void failed_exec_reread(struct ds_file_info *info, const struct ds_inflight *in)
+{
+	struct ds_argv_state *st = (void *)info->swap; /* free until the path walks after this */
+	long ret = bpf_probe_read_user_str(info->filename, sizeof(info->filename), exec_filename(in));
+
+	info->len[DS_STR_FILENAME] = ret > 0 ? (ret - 1) & (DS_FILENAME_CAP - 1) : 0;
+	if (ret <= 0 || ret == DS_FILENAME_CAP)
+		info->flags |= DS_F_FILENAME_TRUNCATED;
+	argv_walk(in, info->args, st);
+	info->len[DS_STR_ARGS] = st->pos & (DS_ARGS_CAP - 1);
+	info->args_total = st->pos;
+	if (st->cut)
+		info->flags |= DS_F_ARGS_TRUNCATED;
+	info->flags |= DS_F_READ_AT_EXIT;
 }
 
 /*
@@ -175,13 +214,17 @@ static __noinline void failed_exec_fill(struct ds_file_info *info, const struct 
 		info->flags |= DS_F_FILENAME_TRUNCATED | DS_F_ARGS_TRUNCATED;
 		return;
 	}
+	if (a->argv.unreadable) {
+		failed_exec_reread(info, in);
+		return;
+	}
 	n = a->filename_len & (DS_FILENAME_CAP - 1);
 	if (n)
 		bpf_probe_read_kernel(info->filename, n, a->filename);
 	info->len[DS_STR_FILENAME] = n;
 	if (a->filename_cut)
 		info->flags |= DS_F_FILENAME_TRUNCATED;
-	n = a->args_len;
+	n = a->argv.pos;
 	if (n > DS_FAILED_ARGS_CAP)
 		n = DS_FAILED_ARGS_CAP;
 	if (n)
@@ -189,7 +232,7 @@ static __noinline void failed_exec_fill(struct ds_file_info *info, const struct 
 	/* n can be CAP itself: a last string cut at the buffer's end. */
 	info->len[DS_STR_ARGS] = n & (DS_ARGS_CAP - 1);
 	info->args_total = n;
-	if (a->args_cut)
+	if (a->argv.cut)
 		info->flags |= DS_F_ARGS_TRUNCATED;
 }
 
@@ -251,6 +294,7 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
 
 	/* --allow-argv: only a whole argv can match, and before the path walks below. */
 	if (ds_cfg.filter_argv && type == DS_EVENT_EXEC && info->len[DS_STR_ARGS] == info->args_total &&
+	    !(info->flags & DS_F_ARGS_TRUNCATED) &&
 	    argv_allowed(info->args, info->len[DS_STR_ARGS])) {
 		count_filtered();
 		sd_put_local(info, gen);

@@ -135,6 +135,7 @@ enum ds_flags {
 	DS_F_PATH_UNREACHABLE = 1 << 15, /* a record's file is not under the process's root: its path is the namespace's */
 	DS_F_STDIO_TRUNCATED = 1 << 16, /* exec: stdin's or stdout's path was cut (its end kept after a "…") */
 	DS_F_STDIO_DELETED = 1 << 17,   /* exec: stdin or stdout is a file that had been unlinked */
+	DS_F_READ_AT_EXIT = 1 << 18,    /* a name the call was given was not readable at its entry (not paged in): read at its exit */
 };
 
 /*

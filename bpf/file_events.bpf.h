@@ -127,8 +127,11 @@ static __noinline void first_socket(struct ds_sock_data *d, struct file **scratc
  */
 static __always_inline void open_save(struct ds_sys_enter *ctx, __u64 oflags, __u32 kind)
 {
-	if (oflags & (DS_O_CREAT | DS_O_TMPFILE))
-		inflight_save(ctx, kind);
+	struct ds_inflight *in;
+
+	/* The flags as the entry saw them (openat2's are in the caller's memory): the exit does not read them again. */
+	if ((oflags & (DS_O_CREAT | DS_O_TMPFILE)) && (in = inflight_save(ctx, kind)))
+		in->user[0] = oflags;
 }
 
 SEC("tracepoint")
@@ -196,9 +199,7 @@ static __always_inline __u32 create_fill(struct task_struct *task, struct ds_rec
 		d->mode = DS_LOAD(inode, ino, i_mode);
 		d->dev = BPF_CORE_READ(ino, i_sb, s_dev);
 		d->ino = DS_LOAD(inode, ino, i_ino);
-		d->oflags = kind == DS_OPEN ? in->args[1] : kind == DS_OPENAT ? in->args[2] : kind == DS_CREAT ? 01101 : 0;
-		if (kind == DS_OPENAT2)
-			bpf_probe_read_user(&d->oflags, sizeof(d->oflags), (void *)in->args[2]);
+		d->oflags = kind == DS_CREAT ? 01101 : in->user[0];
 	} else if (kind == DS_MKNOD) {
 		d->mode = in->args[1];
 		info->len_a = ds_resolve_at(info, 0, DS_AT_FDCWD, entry_name(info, in, 0));

@@ -29,7 +29,7 @@ struct ds_inflight {
 	/*
 	 * What the entry read of the caller's memory, for an exit that must not
 	 * read it again (another thread can rewrite it meanwhile): connect's and
-	 * bind's sockaddr.
+	 * bind's sockaddr, prctl's name, openat2's flags.
 	 */
 	__u64 user[4];
 };
@@ -150,16 +150,29 @@ static __always_inline __u64 cap_effective(const struct cred *cr)
 #define DS_COPY_AREA DS_ARGS_CAP
 #define DS_COPY_STR (DS_COPY_AREA / 4) /* a file event's name: area + i * DS_COPY_STR, i < 3 */
 
+/*
+ * An argv walk's state (bpf/dual_slot.bpf.c), in map memory: the verifier
+ * does not track values there, so each bpf_loop step looks like the last.
+ */
+struct ds_argv_state {
+	__u32 pos;
+	__u32 cut;
+	__u32 unreadable; /* a pointer or a string could not be read (not paged in): cut there */
+	__u32 pad;
+};
+
 struct ds_entry_copy {
 	/*
 	 * The task whose call holds the slot (its task_struct's address; 0: free).
 	 * Not its thread id: a thread that execs takes its leader's id on the way.
 	 */
 	__u64 owner;
-	__s32 n[3]; /* a file event's names: bytes as read, NUL included; <= 0: none */
-	__u32 filename_len, filename_cut, args_len, args_cut; /* an exec's */
+	__s32 n[3];       /* a file event's names: bytes as read, NUL included; 0: none; < 0: not readable */
+	__u64 uname[3];   /* and where they were: one not readable at entry is read at the exit (flagged) */
+	__u32 filename_len, filename_cut; /* an exec's */
+	struct ds_argv_state argv;        /* and its argv's: bytes, cut, not readable */
 	char filename[DS_FILENAME_CAP];
-	char area[DS_COPY_AREA]; /* an exec's argv, or a file event's names */
+	char area[DS_COPY_AREA] __attribute__((aligned(8))); /* an exec's argv, or a file event's names */
 };
 
 struct {

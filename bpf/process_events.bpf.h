@@ -79,17 +79,24 @@ static __always_inline __u32 prctl_fill(struct task_struct *task, struct ds_rec_
 					const struct ds_inflight *in)
 {
 	struct ds_prctl_data *d = (void *)info->data;
+	long n;
 
 	d->option = in->args[0];
 	d->pad = 0;
 	info->data_len = sizeof(*d);
 	__builtin_memcpy(info->a, in->comm, DS_COMM_LEN);
 	info->len_a = comm_len(in->comm);
-	/* in->user[3]: the entry read's result. Not readable then: shown empty, and flagged. */
-	if ((long)in->user[3] > 0)
+
+	/* in->user[3]: the entry read's result. Not readable then (not paged in): read now, and flagged. */
+	if ((long)in->user[3] > 0) {
 		info->len_b = copied_str(info->b, DS_COMM_LEN, rec_number(info, in->user), &info->flags);
-	else
-		info->flags |= DS_F_STR_TRUNCATED;
+	} else {
+		n = bpf_probe_read_user_str(info->b, DS_COMM_LEN, (void *)in->args[1]);
+		info->len_b = n > 1 ? (n - 1) & (DS_COMM_LEN - 1) : 0;
+		info->flags |= n > 0 ? DS_F_READ_AT_EXIT : DS_F_STR_TRUNCATED;
+		if (n == DS_COMM_LEN)
+			info->flags |= DS_F_STR_TRUNCATED;
+	}
 	return DS_EVENT_PRCTL;
 }
 

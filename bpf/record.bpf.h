@@ -369,6 +369,9 @@ static __noinline void names_save(struct ds_inflight *in, __u64 p0, __u64 p1, __
 
 	if (!in || !(e = entry_copy_claim(in)))
 		return;
+	e->uname[0] = p0;
+	e->uname[1] = p1;
+	e->uname[2] = p2;
 	e->n[0] = p0 ? bpf_probe_read_user_str(e->area, DS_COPY_STR, (void *)p0) : 0;
 	e->n[1] = p1 ? bpf_probe_read_user_str(e->area + DS_COPY_STR, DS_COPY_STR, (void *)p1) : 0;
 	e->n[2] = p2 ? bpf_probe_read_user_str(e->area + 2 * DS_COPY_STR, DS_COPY_STR, (void *)p2) : 0;
@@ -388,19 +391,34 @@ static __noinline void names_save(struct ds_inflight *in, __u64 p0, __u64 p1, __
 	}
 
 /*
- * The i-th name its entry copied, or NULL: none given, or not readable then.
- * A call without a copy (the kernel could not allocate one, or the agent attached while it ran)
- * is flagged: the record cannot show its names.
+ * The i-th name its entry copied (as a number, rec_number()), or 0: none
+ * given. A name the entry could not read (its page not in memory yet: a
+ * fresh mapping of a file, say) is read now, after the kernel's own copy
+ * faulted it in, and flagged DS_F_READ_AT_EXIT: it may be what another thread
+ * wrote since. A call without a copy (the kernel could not allocate one, or
+ * the agent attached while it ran) is flagged too: the record cannot show
+ * its names.
  */
-static __always_inline __u64 entry_name(struct ds_rec_info *info, const struct ds_inflight *in, __u32 i)
+static __noinline __u64 entry_name(struct ds_rec_info *info, const struct ds_inflight *in, __u32 i)
 {
-	const struct ds_entry_copy *e = entry_copy_of(in);
+	struct ds_entry_copy *e = entry_copy_of(in);
+	char *dst;
 
+	if (!info)
+		return 0;
 	if (!e) {
 		info->flags |= DS_F_STR_TRUNCATED;
 		return 0;
 	}
-	return e->n[i & 3] > 0 ? rec_number(info, e->area + (i & 3) * DS_COPY_STR) : 0;
+	i &= 3;
+	if (i > 2)
+		return 0;
+	dst = e->area + i * DS_COPY_STR;
+	if (e->n[i] < 0 && e->uname[i]) {
+		e->n[i] = bpf_probe_read_user_str(dst, DS_COPY_STR, (void *)e->uname[i]);
+		info->flags |= e->n[i] > 0 ? DS_F_READ_AT_EXIT : DS_F_STR_TRUNCATED;
+	}
+	return e->n[i] > 0 ? rec_number(info, dst) : 0;
 }
 
 /* A name its entry copied (src, a number: entry_name()) into the record's string A or B (cut at `cap`). */

@@ -26,6 +26,8 @@
  *   io-trigger tmpfile DIR                 open(DIR, O_TMPFILE|O_WRONLY, 0600): an unnamed file; prints its ino
  *   io-trigger mkfifo PATH                 mknodat(AT_FDCWD, PATH, S_IFIFO|0640)
  *   io-trigger renameat DIR OLD NEW        renameat(dirfd, OLD, dirfd, NEW) with dirfd = open(DIR)
+ *   io-trigger rename-mapped DIR           renameat(dirfd, "ds-old", dirfd, NEW) with NEW ("ds-new") on a
+ *                                          fresh, untouched mapping of a file: not in memory at sys_enter
  *   io-trigger rename-many DIR N           N threads each renameat(dirfd, "m-I", dirfd, "n-I"), all held inside
  *                                          the call at once as rename-rewritten holds one
  *   io-trigger rename-rewritten DIR        renameat(dirfd, "ds-a", dirfd, "ds-b") held inside the call (a
@@ -209,6 +211,32 @@ static int cmd_rename_rewritten(const char *dir)
 		fprintf(stderr, "io-trigger: the rename did not go as the kernel copied it\n");
 		return 1;
 	}
+	return 0;
+}
+
+/* rename-mapped: the new name on a page only the kernel's own copy of it brings in. */
+static int cmd_rename_mapped(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd;
+	long page = sysconf(_SC_PAGESIZE);
+	char *name;
+
+	if (dfd < 0)
+		die("open");
+	fd = openat(dfd, "ds-old", O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0)
+		die("openat");
+	close(fd);
+	fd = openat(dfd, "names", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, "ds-new", 7) != 7 || ftruncate(fd, page) < 0)
+		die("names");
+	name = mmap(NULL, page, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (name == MAP_FAILED)
+		die("mmap");
+	printf("{\"pid\":%d,\"dfd\":%d}\n", getpid(), dfd);
+	fflush(stdout);
+	if (renameat(dfd, "ds-old", dfd, name) < 0)
+		die("renameat");
 	return 0;
 }
 
@@ -535,6 +563,8 @@ static int cmd_file(int argc, char **argv)
 		printf("{\"pid\":%d}\n", getpid());
 		return 0;
 	}
+	if (!strcmp(cmd, "rename-mapped") && argc == 3)
+		return cmd_rename_mapped(argv[2]);
 	if (!strcmp(cmd, "rename-many") && argc == 4)
 		return cmd_rename_many(argv[2], atoi(argv[3]));
 	if (!strcmp(cmd, "rename-rewritten") && argc == 3)

@@ -14,10 +14,12 @@
  *                                 setuid(0): a non-root task making itself root
  *   trigger exec-missing PATH     execve(PATH, {PATH, "x"}) that fails
  *   trigger execveat-missing NAME execveat(open("/"), NAME, {NAME, "y"}) that fails (NAME relative to /)
- *   trigger exec-rewritten PATH   execve(PATH, {"before-0", ARG1}) of a file no binfmt takes (ENOEXEC),
- *                                 ARG1 on a userfaultfd page: while the kernel copies argv (inside
- *                                 the call, after its sys_enter) a thread rewrites argv[0] to
- *                                 "after-00" and fills ARG1's page with "arg-1"
+ *   trigger exec-rewritten PATH   execve(PATH, {"before-0", "arg-1"}, {ENV}) of a file no binfmt takes
+ *                                 (ENOEXEC), ENV on a userfaultfd page: while the kernel copies the
+ *                                 environment (inside the call, after its sys_enter, before argv) a
+ *                                 thread rewrites argv[0] to "after-00"
+ *   trigger exec-unpaged PATH     the same with argv[1] on the userfaultfd page instead: not readable
+ *                                 at sys_enter; filled with "arg-1" when the kernel faults on it
  *   trigger memfd-exec PATH       copy PATH into a memfd and execute it from there
  *   trigger unlinked-exec PATH    copy PATH to a file, unlink it, execute it by fd
  *   trigger thread-exec PATH      a second thread execs PATH (the kernel gives it the leader's pid)
@@ -131,32 +133,43 @@ static int cmd_setuid_root(uid_t uid)
 }
 
 
-/* exec-rewritten: inside the call, argv[0] becomes "after-00" and argv[1]'s page is filled. */
+/*
+ * exec-rewritten, exec-unpaged: inside the call, argv[0] becomes "after-00";
+ * the page the kernel faulted on is filled with "arg-1" (argv[1]'s, for
+ * exec-unpaged) or "DS_ENV=1" (the environment's, for exec-rewritten).
+ */
 static void rewrite_argv(struct uffd_rewrite *r, char *fill)
 {
 	memcpy(r->first, "after-00", 9);
-	memcpy(fill, "arg-1", 6);
+	if (r->arg)
+		memcpy(fill, "arg-1", 6);
+	else
+		memcpy(fill, "DS_ENV=1", 9);
 }
 
-static int cmd_exec_rewritten(const char *path)
+static int cmd_exec_rewritten(const char *path, int unpaged)
 {
-	struct uffd_rewrite r = { .rewrite = rewrite_argv };
-	char *args[3];
+	struct uffd_rewrite r = { .rewrite = rewrite_argv, .arg = unpaged ? &r : NULL };
+	char *args[3], *env[2];
 
 	if (uffd_start(&r) < 0)
 		die("userfaultfd");
 	strcpy(r.first, "before-0");
+	strcpy(r.first + 16, "arg-1");
 	args[0] = r.first;
-	args[1] = r.second;
+	args[1] = unpaged ? r.second : r.first + 16;
 	args[2] = NULL;
+	env[0] = unpaged ? r.first + 32 : r.second;
+	env[1] = NULL;
+	strcpy(r.first + 32, "DS_ENV=1");
 	printf("{\"pid\":%d}\n", getpid());
 	fflush(stdout);
-	/* The kernel copies the last string first: argv[1]'s fault comes before argv[0] is read. */
-	execve(path, args, environ);
+	/* The kernel copies the environment, then argv from its last string: the fault comes before argv[0]. */
+	execve(path, args, env);
 	if (errno != ENOEXEC)
 		die("execve (expected ENOEXEC)");
 	if (!uffd_served(&r)) {
-		fprintf(stderr, "trigger: the kernel never faulted on argv[1]'s page\n");
+		fprintf(stderr, "trigger: the kernel never faulted on the userfaultfd page\n");
 		return 1;
 	}
 	return 0;
@@ -248,7 +261,9 @@ int main(int argc, char **argv)
 		return errno == ENOENT ? 0 : 1;
 	}
 	if (!strcmp(cmd, "exec-rewritten") && argc == 3)
-		return cmd_exec_rewritten(argv[2]);
+		return cmd_exec_rewritten(argv[2], 0);
+	if (!strcmp(cmd, "exec-unpaged") && argc == 3)
+		return cmd_exec_rewritten(argv[2], 1);
 	if (!strcmp(cmd, "execveat-missing") && argc == 3) {
 		/* The same through execveat: a directory fd and a name under it that is not there. */
 		char *args[] = { argv[2], "y", NULL };

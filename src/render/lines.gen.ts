@@ -453,6 +453,19 @@ function common2(
       ctx.memo.keep(RUN_3, bytes, off, len, out, from, p);
     }
   }
+  d.setUint32(p + 0, 0x6572222c, true);
+  d.setUint32(p + 4, 0x615f6461, true);
+  d.setUint32(p + 8, 0x78655f74, true);
+  d.setUint32(p + 12, 0x3a227469, true);
+  p += 16;
+  if ((flags & 262144) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
   d.setUint32(p + 0, 0x7274222c, true);
   d.setUint32(p + 4, 0x61636e75, true);
   d.setUint32(p + 8, 0x22646574, true);
@@ -694,6 +707,19 @@ function common3(
       }
       ctx.memo.keep(RUN_3, bytes, off, len, out, from, p);
     }
+  }
+  d.setUint32(p + 0, 0x6572222c, true);
+  d.setUint32(p + 4, 0x615f6461, true);
+  d.setUint32(p + 8, 0x78655f74, true);
+  d.setUint32(p + 12, 0x3a227469, true);
+  p += 16;
+  if ((flags & 262144) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
   }
   d.setUint32(p + 0, 0x7274222c, true);
   d.setUint32(p + 4, 0x61636e75, true);
@@ -993,6 +1019,19 @@ function heap1(
   ctx: RenderContext,
 ): number {
   const flags = u32At(bytes, 124);
+  d.setUint32(p + 0, 0x6572222c, true);
+  d.setUint32(p + 4, 0x615f6461, true);
+  d.setUint32(p + 8, 0x78655f74, true);
+  d.setUint32(p + 12, 0x3a227469, true);
+  p += 16;
+  if ((flags & 262144) !== 0) {
+    d.setUint32(p + 0, 0x65757274, true);
+    p += 4;
+  } else {
+    d.setUint32(p + 0, 0x736c6166, true);
+    d.setUint32(p + 4, 0x65, true);
+    p += 5;
+  }
   {
     const q = ctx.memo.copy(u32At(bytes, 112), RUN_0, flags & 202672, bytes, off, len, out, p);
     if (q >= 0) p = q;

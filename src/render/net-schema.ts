@@ -52,7 +52,7 @@ const ends = (sock: string): SummaryPart[] => [
 
 export const CONNECT_SCHEMA = recSchema(
   "connect",
-  "A process connected an inet socket, TCP or UDP (syscalls/sys_{enter,exit}_connect): the source the socket got; the destination the socket is connected to when the call succeeded or is under way (a non-blocking TCP connect reports -115, EINPROGRESS), else the one the call asked for, read as the call was entered (never re-read from the caller's memory at the exit).",
+  "A process connected an inet socket, TCP or UDP (syscalls/sys_{enter,exit}_connect): the source the socket got; the destination the socket is connected to when the call succeeded or is under way (a non-blocking TCP connect reports -115, EINPROGRESS): the kernel's, which a cgroup connect hook (a service load balancer) may have rewritten from what the program asked for; else the one the call asked for, read as the call was entered (never re-read from the caller's memory at the exit).",
   RES_ERRNO,
   sockFields("connect"),
   [

@@ -171,9 +171,14 @@ function recordFields(resDoc: string | null): Array<Field<RecordEvent>> {
       "The acting process's executable is not under its root (a chrooted process running a file from outside it): `exe` is the mount namespace's view, not a path the process can see. Not set for a memfd.",
     ),
     recFlag(
+      "read_at_exit",
+      ds_flags.DS_F_READ_AT_EXIT,
+      "A name the call was given could not be read as the call was entered (its page not in memory yet: a fresh mapping of a file, say) and was read at the call's exit: it may be what another thread of the caller wrote meanwhile.",
+    ),
+    recFlag(
       "truncated",
       ds_flags.DS_F_EXE_TRUNCATED | ds_flags.DS_F_STR_TRUNCATED,
-      "A path or string of this record was cut to fit its buffer (a cut path ends in `…`), or a name the call was given could not be read as it was entered (not paged in yet, or the kernel had no memory for the copy): that name is then empty.",
+      "A path or string of this record was cut to fit its buffer (a cut path ends in `…`), or a name the call was given could not be read at all (or the kernel had no memory for its copy): that name is then empty.",
     ),
   ];
   if (resDoc === null) return out;

@@ -422,7 +422,7 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
     {
       key: "filename_truncated",
       type: "boolean",
-      doc: "`filename` was longer than the agent copies (511 bytes: `exe` has the resolved path, to 2047) and is cut; for a failed exec also when it could not be read at the call's entry (then empty).",
+      doc: "`filename` was longer than the agent copies (511 bytes: `exe` has the resolved path, to 2047) and is cut; for a failed exec also when it could not be read (then empty).",
       get: (ev) => ev.filenameTruncated,
       wire: { from: "flags", mask: ds_flags.DS_F_FILENAME_TRUNCATED },
     },
@@ -444,10 +444,15 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
     {
       key: "args_truncated",
       type: "boolean",
-      doc: "Arguments were cut (by --max-arg-bytes or --max-args); for a failed exec also at the first string that could not be read at the call's entry (a page not in memory yet), or when the kernel had no memory for the copy (then empty).",
+      doc: "Arguments were cut (by --max-arg-bytes or --max-args); for a failed exec also when the kernel had no memory for the copy of its entry (then empty).",
       get: (ev) => ev.argsTruncated,
       wire: { from: "flags", mask: ds_flags.DS_F_ARGS_TRUNCATED, orArgsCut: true },
     },
+    flagField<ExecEvent>(
+      "read_at_exit",
+      ds_flags.DS_F_READ_AT_EXIT,
+      "A failed exec's `filename` or `args` could not be read as the call was entered (a page not in memory yet: a fresh mapping of a file, say) and were read at its exit: they may be what another thread of the caller wrote meanwhile.",
+    ),
     ...text<ExecEvent>("cwd", "Working directory, absolute.", (ev) => ev.cwd),
     ...text<ExecEvent>("exe", "The executable's absolute path (symlinks resolved).", (ev) => ev.exe),
     {

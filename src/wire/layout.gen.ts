@@ -68,6 +68,7 @@ export const ds_flags = {
   DS_F_PATH_UNREACHABLE: 32768,
   DS_F_STDIO_TRUNCATED: 65536,
   DS_F_STDIO_DELETED: 131072,
+  DS_F_READ_AT_EXIT: 262144,
 } as const;
 
 /** enum ds_link_kind */

@@ -148,8 +148,18 @@ describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
     expect(e!.res).toBe(0);
     expect(e!.old_path).toBe(join(d, "ds-a"));
     expect(e!.new_path).toBe(join(d, "ds-b"));
-    expect(e!.truncated).toBe(false);
+    expect([e!.truncated, e!.read_at_exit]).toEqual([false, false]);
     expect(existsSync(join(d, "ds-b"))).toBe(true);
+  }, 30_000);
+
+  test("rename: a name not in memory when the call was entered is read at its exit, and flagged read_at_exit", async () => {
+    // The new name is on a fresh mapping of a file: only the kernel's own copy of it faults the page in.
+    const d = tmp();
+    const { events, trigger } = await underAgent(IO_TRIGGER, "rename", ["rename-mapped", d]);
+    const [e] = only(events, "rename", trigger);
+    expect(e).toBeDefined();
+    expect([e!.old_path, e!.new_path, e!.res]).toEqual([join(d, "ds-old"), join(d, "ds-new"), 0]);
+    expect([e!.read_at_exit, e!.truncated]).toEqual([true, false]);
   }, 30_000);
 
   test("rename: 80 renames held inside the kernel at once, more than the 64 copy slots: every record has its names", async () => {

@@ -192,6 +192,7 @@ describe("jsonLine", () => {
       filename_truncated: false,
       args: ["ls", "-la"],
       args_truncated: false,
+      read_at_exit: false,
       cwd: "/home/u",
       exe: "/usr/bin/ls",
       res: 0,
