@@ -177,9 +177,27 @@ static void *getdents_on_uffd(void *p)
 	return NULL;
 }
 
+/* h->dfd's lock held: a getdents64 of it blocked on r's page, which rewrite_name() serves. 0 once it is. */
+static int hold_dir(struct uffd_rewrite *r, struct rename_hold *h, pthread_t *reader)
+{
+	r->rewrite = rewrite_name;
+	r->arg = h;
+	if (uffd_start(r) < 0)
+		die("userfaultfd");
+	if (pthread_create(reader, NULL, getdents_on_uffd, r))
+		die("pthread_create");
+	for (int i = 0; i < 5000 && !h->faulted; i++)
+		usleep(1000);
+	if (!h->faulted) {
+		fprintf(stderr, "io-trigger: getdents64 never faulted on the uffd page\n");
+		return 1;
+	}
+	return 0;
+}
+
 static int cmd_rename_rewritten(const char *dir)
 {
-	struct uffd_rewrite r = { .rewrite = rewrite_name };
+	struct uffd_rewrite r;
 	struct rename_hold h = { .waiters = 1 };
 	pthread_t reader;
 	int fd;
@@ -189,19 +207,11 @@ static int cmd_rename_rewritten(const char *dir)
 	if (h.dfd < 0 || fd < 0)
 		die("open");
 	close(fd);
-	r.arg = &h;
-	if (uffd_start(&r) < 0)
-		die("userfaultfd");
-	h.newname = r.first;
-	strcpy(h.newname, "ds-b");
-	if (pthread_create(&reader, NULL, getdents_on_uffd, &r))
-		die("pthread_create");
-	for (int i = 0; i < 5000 && !h.faulted; i++)
-		usleep(1000);
-	if (!h.faulted) {
-		fprintf(stderr, "io-trigger: getdents64 never faulted on the uffd page\n");
+	if (hold_dir(&r, &h, &reader))
 		return 1;
-	}
+	/* Set before the rename that the fault's handler waits for. */
+	strcpy(r.first, "ds-b");
+	h.newname = r.first;
 	printf("{\"pid\":%d,\"dfd\":%d}\n", getpid(), h.dfd);
 	fflush(stdout);
 	if (renameat(h.dfd, "ds-a", h.dfd, h.newname) < 0)
@@ -264,7 +274,7 @@ static void *rename_one(void *p)
 
 static int cmd_rename_many(const char *dir, int n)
 {
-	struct uffd_rewrite r = { .rewrite = rewrite_name };
+	struct uffd_rewrite r;
 	struct rename_hold h = { .waiters = n };
 	struct many_arg *args = calloc(n, sizeof(*args));
 	pthread_t *th = calloc(n, sizeof(*th)), reader;
@@ -281,17 +291,8 @@ static int cmd_rename_many(const char *dir, int n)
 			die("openat");
 		close(fd);
 	}
-	r.arg = &h;
-	if (uffd_start(&r) < 0)
-		die("userfaultfd");
-	if (pthread_create(&reader, NULL, getdents_on_uffd, &r))
-		die("pthread_create");
-	for (int i = 0; i < 5000 && !h.faulted; i++)
-		usleep(1000);
-	if (!h.faulted) {
-		fprintf(stderr, "io-trigger: getdents64 never faulted on the uffd page\n");
+	if (hold_dir(&r, &h, &reader))
 		return 1;
-	}
 	printf("{\"pid\":%d,\"dfd\":%d,\"n\":%d}\n", getpid(), h.dfd, n);
 	fflush(stdout);
 	for (int i = 0; i < n; i++) {

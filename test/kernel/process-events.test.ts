@@ -60,28 +60,27 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
     return path;
   };
 
+  /** The record of trigger `cmd`'s exec of a fresh notABinary(), which fails with ENOEXEC. */
+  const failedExec = async (cmd: string): Promise<Ev> => {
+    const path = notABinary();
+    const { events, trigger } = await under("exec", [cmd, path]);
+    const [e] = only(events, "exec", trigger).filter((x) => x.res !== 0);
+    expect([e?.res, e?.filename]).toEqual([-8, path]);
+    return e!;
+  };
+
   test("a failed exec shows its argv as the call was entered, not as another thread rewrote it inside", async () => {
     // argv[0] becomes "after-00" while the kernel copies the environment (a userfaultfd page), before argv.
-    const path = notABinary();
-    const { events, trigger } = await under("exec", ["exec-rewritten", path]);
-    const [e] = only(events, "exec", trigger).filter((x) => x.res !== 0);
-    expect(e).toBeDefined();
-    expect(e!.res).toBe(-8);
-    expect(e!.filename).toBe(path);
-    expect(e!.args).toEqual(["before-0", "arg-1"]);
-    expect([e!.args_truncated, e!.filename_truncated, e!.read_at_exit]).toEqual([false, false, false]);
+    const e = await failedExec("exec-rewritten");
+    expect(e.args).toEqual(["before-0", "arg-1"]);
+    expect([e.args_truncated, e.filename_truncated, e.read_at_exit]).toEqual([false, false, false]);
   }, 30_000);
 
   test("a failed exec whose argv is not in memory at entry: read at its exit, and flagged read_at_exit", async () => {
     // argv[1] is on a userfaultfd page, which only the kernel's own copy brings in; argv[0] is rewritten then.
-    const path = notABinary();
-    const { events, trigger } = await under("exec", ["exec-unpaged", path]);
-    const [e] = only(events, "exec", trigger).filter((x) => x.res !== 0);
-    expect(e).toBeDefined();
-    expect(e!.res).toBe(-8);
-    expect(e!.filename).toBe(path);
-    expect(e!.args).toEqual(["after-00", "arg-1"]);
-    expect([e!.args_truncated, e!.read_at_exit]).toEqual([false, true]);
+    const e = await failedExec("exec-unpaged");
+    expect(e.args).toEqual(["after-00", "arg-1"]);
+    expect([e.args_truncated, e.read_at_exit]).toEqual([false, true]);
   }, 30_000);
 
   test("an exec from a non-leader thread gives its copy slot back (the thread takes the leader's pid on the way)", async () => {
