@@ -105,6 +105,15 @@ static __always_inline int msg_first_iov(const void *umsg, struct ds_msghdr *m, 
 	return bpf_probe_read_user(m, sizeof(*m), umsg) || !m->iovlen || bpf_probe_read_user(iov, 16, (void *)m->iov);
 }
 
+/* A message header and its first iovec as far as they can be read at entry: what cannot be is zeroed. */
+static __always_inline void msg_read(const void *umsg, struct ds_msghdr *m, __u64 iov[2])
+{
+	if (bpf_probe_read_user(m, sizeof(*m), umsg))
+		__builtin_memset(m, 0, sizeof(*m));
+	if (!m->iovlen || bpf_probe_read_user(iov, 16, (void *)m->iov))
+		iov[0] = iov[1] = 0;
+}
+
 /* A sent message as its entry copied it: chunk i of a copy slot's area. */
 struct ds_dns_copy {
 	__s32 len;   /* bytes copied; < 0: none (not readable, or no message) */
@@ -190,11 +199,8 @@ int ds_sendmsg_enter(struct ds_sys_enter *ctx)
 
 	if (!sk)
 		return 0;
-	/* Not readable here: decided by the socket's peer, and shown malformed (no name) if it is port 53. */
-	if (msg_first_iov((void *)ctx->args[1], &m, iov)) {
-		__builtin_memset(&m, 0, sizeof(m));
-		iov[0] = iov[1] = 0;
-	}
+	/* What is not readable here: no address of its own (the socket's peer decides), or no bytes (malformed). */
+	msg_read((void *)ctx->args[1], &m, iov);
 	to = named(&m);
 	port = to ? user_port(to) : bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (port == DS_DNS_PORT)
@@ -215,10 +221,10 @@ static __noinline void dns_mmsg_copy(struct ds_sys_enter *ctx, struct ds_entry_c
 	for (__u32 i = 0; i < DS_DNS_MMSG; i++) {
 		__builtin_memset(&m, 0, sizeof(m));
 		iov[0] = iov[1] = 0;
-		if (i >= vlen || msg_first_iov(msgs + i * DS_MMSGHDR_SIZE, &m, iov))
-			ds_dns_copy_msg(dns_chunk(e, i), 0, 0, 0, 0); /* none: no address, len -1 */
-		else
-			ds_dns_copy_msg(dns_chunk(e, i), (__u64)named(&m), m.namelen, iov[0], iov[1]);
+		if (i < vlen)
+			msg_read(msgs + i * DS_MMSGHDR_SIZE, &m, iov);
+		/* No message, or none readable: no address, len -1. */
+		ds_dns_copy_msg(dns_chunk(e, i), (__u64)named(&m), m.namelen, iov[0], iov[1]);
 	}
 }
 

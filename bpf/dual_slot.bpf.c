@@ -103,13 +103,15 @@ static __always_inline const char *const *exec_argv(const struct ds_inflight *in
 {
 	return (const char *const *)(in->kind == DS_EXECVEAT ? in->args[2] : in->args[1]);
 }
-_Static_assert(2 * DS_FAILED_ARGS_CAP <= DS_COPY_AREA, "argv_step() writes up to 2 x CAP - 1");
+_Static_assert(2 * DS_FAILED_ARGS_CAP <= DS_COPY_AREA, "argv_step() reads at < CAP up to CAP bytes");
 
 /* An exec's argv, from the caller's memory: each string with its NUL, as the kernel copies it. */
 struct argv_walk {
 	const char *const *argv;
 	char *buf;
-	struct ds_argv_state *st; /* zeroed by the caller */
+	struct ds_argv_state *st; /* set by the caller */
+	__u32 first;              /* the argv index the walk starts at */
+	__u32 pad;
 };
 
 static long argv_step(__u32 i, struct argv_walk *w)
@@ -119,10 +121,12 @@ static long argv_step(__u32 i, struct argv_walk *w)
 	__u32 at;
 	long n;
 
-	/* A pointer or a string not readable here (not paged in) is something the record cannot show: cut. */
+	i += w->first;
+	/* A pointer or a string not readable here (not paged in): cut, and say where. */
 	if (bpf_probe_read_user(&arg, sizeof(arg), &w->argv[i])) {
 		st->cut = 1;
 		st->unreadable = 1;
+		st->index = i;
 		return 1;
 	}
 	if (!arg)
@@ -137,6 +141,7 @@ static long argv_step(__u32 i, struct argv_walk *w)
 	if (n <= 0) {
 		st->cut = 1;
 		st->unreadable = 1;
+		st->index = i;
 		return 1;
 	}
 	st->pos += n;
@@ -145,11 +150,10 @@ static long argv_step(__u32 i, struct argv_walk *w)
 	return 0;
 }
 
-static __always_inline void argv_walk(const struct ds_inflight *in, char *buf, struct ds_argv_state *st)
+static __always_inline void argv_walk(const struct ds_inflight *in, char *buf, struct ds_argv_state *st, __u32 first)
 {
-	struct argv_walk w = { .argv = exec_argv(in), .buf = buf, .st = st };
+	struct argv_walk w = { .argv = exec_argv(in), .buf = buf, .st = st, .first = first };
 
-	__builtin_memset(st, 0, sizeof(*st));
 	if (w.argv)
 		bpf_loop(4096, argv_step, &w, 0);
 }
@@ -165,45 +169,32 @@ static __noinline void exec_args_save(struct ds_inflight *in)
 		return;
 	if (!(a = entry_copy_claim(in)))
 		return;
+	a->mm = (__u64)self()->mm;
 	ret = bpf_probe_read_user_str(a->filename, sizeof(a->filename), exec_filename(in));
 	a->filename_len = ret > 0 ? (ret - 1) & (DS_FILENAME_CAP - 1) : 0;
-	a->filename_cut = ret <= 0 || ret == DS_FILENAME_CAP;
-	argv_walk(in, a->area, &a->argv);
-	if (ret <= 0 && exec_filename(in))
-		a->argv.unreadable = 1;
-}
-
-/*
- * A failed exec whose filename or argv its entry could not read (a page not
- * in memory yet: a fresh mapping of a file, say), read now, after the
- * kernel's own copy faulted them in, and flagged DS_F_READ_AT_EXIT: they may
- * be what another thread wrote since.
- */
-static __noinline void failed_exec_reread(struct ds_file_info *info, const struct ds_inflight *in)
-{
-	struct ds_argv_state *st = (void *)info->swap; /* free until the path walks after this */
-	long ret = bpf_probe_read_user_str(info->filename, sizeof(info->filename), exec_filename(in));
-
-	info->len[DS_STR_FILENAME] = ret > 0 ? (ret - 1) & (DS_FILENAME_CAP - 1) : 0;
-	if (ret <= 0 || ret == DS_FILENAME_CAP)
-		info->flags |= DS_F_FILENAME_TRUNCATED;
-	argv_walk(in, info->args, st);
-	info->len[DS_STR_ARGS] = st->pos & (DS_ARGS_CAP - 1);
-	info->args_total = st->pos;
-	if (st->cut)
-		info->flags |= DS_F_ARGS_TRUNCATED;
-	info->flags |= DS_F_READ_AT_EXIT;
+	a->filename_cut = ret == DS_FILENAME_CAP;
+	a->filename_unread = ret <= 0 && exec_filename(in);
+	__builtin_memset(&a->argv, 0, sizeof(a->argv));
+	argv_walk(in, a->area, &a->argv, 0);
 }
 
 /*
  * What an exec that failed was asked to run: its filename and argv as its
- * entry read them. Without a copy (none could be allocated, or the agent
+ * entry read them. What the entry could not read (a page not in memory yet: a
+ * fresh mapping of a file, say) is read now, after the kernel's own copy
+ * faulted it in, from where the entry stopped, and flagged DS_F_READ_AT_EXIT:
+ * it may be what another thread wrote since. Not when the exec failed after
+ * replacing the caller's memory (past its point of no return): that memory is
+ * the new program's. Without a copy (none could be allocated, or the agent
  * attached while the exec was in flight) both are empty and flagged
  * truncated: not seen.
  */
 static __noinline void failed_exec_fill(struct ds_file_info *info, const struct ds_inflight *in)
 {
 	const struct ds_entry_copy *a = entry_copy_of(in);
+	struct ds_argv_state *st = (void *)info->swap; /* free until the path walks after this */
+	int same;
+	long ret;
 	__u32 n;
 
 	info->res = in->res;
@@ -214,25 +205,40 @@ static __noinline void failed_exec_fill(struct ds_file_info *info, const struct 
 		info->flags |= DS_F_FILENAME_TRUNCATED | DS_F_ARGS_TRUNCATED;
 		return;
 	}
-	if (a->argv.unreadable) {
-		failed_exec_reread(info, in);
-		return;
+	same = a->mm == (__u64)self()->mm;
+	if (a->filename_unread && same) {
+		ret = bpf_probe_read_user_str(info->filename, sizeof(info->filename), exec_filename(in));
+		info->len[DS_STR_FILENAME] = ret > 0 ? (ret - 1) & (DS_FILENAME_CAP - 1) : 0;
+		info->flags |= ret > 0 ? DS_F_READ_AT_EXIT : DS_F_FILENAME_TRUNCATED;
+		if (ret == DS_FILENAME_CAP)
+			info->flags |= DS_F_FILENAME_TRUNCATED;
+	} else {
+		n = a->filename_len & (DS_FILENAME_CAP - 1);
+		if (n)
+			bpf_probe_read_kernel(info->filename, n, a->filename);
+		info->len[DS_STR_FILENAME] = n;
+		if (a->filename_cut || a->filename_unread)
+			info->flags |= DS_F_FILENAME_TRUNCATED;
 	}
-	n = a->filename_len & (DS_FILENAME_CAP - 1);
-	if (n)
-		bpf_probe_read_kernel(info->filename, n, a->filename);
-	info->len[DS_STR_FILENAME] = n;
-	if (a->filename_cut)
-		info->flags |= DS_F_FILENAME_TRUNCATED;
 	n = a->argv.pos;
 	if (n > DS_FAILED_ARGS_CAP)
 		n = DS_FAILED_ARGS_CAP;
 	if (n)
 		bpf_probe_read_kernel(info->args, n, a->area);
-	/* n can be CAP itself: a last string cut at the buffer's end. */
-	info->len[DS_STR_ARGS] = n & (DS_ARGS_CAP - 1);
-	info->args_total = n;
-	if (a->argv.cut)
+	st->pos = n;
+	st->cut = a->argv.cut;
+	st->unreadable = 0;
+	st->index = 0;
+	if (a->argv.unreadable && same) {
+		st->cut = 0;
+		argv_walk(in, info->args, st, a->argv.index);
+		if (st->pos > n)
+			info->flags |= DS_F_READ_AT_EXIT;
+	}
+	/* pos can be CAP itself: a last string cut at the buffer's end. */
+	info->len[DS_STR_ARGS] = st->pos & (DS_ARGS_CAP - 1);
+	info->args_total = st->pos;
+	if (st->cut)
 		info->flags |= DS_F_ARGS_TRUNCATED;
 }
 

@@ -29,7 +29,7 @@ struct ds_inflight {
 	/*
 	 * What the entry read of the caller's memory, for an exit that must not
 	 * read it again (another thread can rewrite it meanwhile): connect's and
-	 * bind's sockaddr, prctl's name, openat2's flags.
+	 * bind's sockaddr, prctl's name, an open's flags.
 	 */
 	__u64 user[4];
 };
@@ -157,8 +157,8 @@ static __always_inline __u64 cap_effective(const struct cred *cr)
 struct ds_argv_state {
 	__u32 pos;
 	__u32 cut;
-	__u32 unreadable; /* a pointer or a string could not be read (not paged in): cut there */
-	__u32 pad;
+	__u32 unreadable; /* a pointer or a string could not be read (not paged in): cut there, */
+	__u32 index;      /* at this argv index */
 };
 
 struct ds_entry_copy {
@@ -169,7 +169,8 @@ struct ds_entry_copy {
 	__u64 owner;
 	__s32 n[3];       /* a file event's names: bytes as read, NUL included; 0: none; < 0: not readable */
 	__u64 uname[3];   /* and where they were: one not readable at entry is read at the exit (flagged) */
-	__u32 filename_len, filename_cut; /* an exec's */
+	__u32 filename_len, filename_cut, filename_unread, pad; /* an exec's */
+	__u64 mm;                         /* the caller's memory then: a late failure leaves another */
 	struct ds_argv_state argv;        /* and its argv's: bytes, cut, not readable */
 	char filename[DS_FILENAME_CAP];
 	char area[DS_COPY_AREA] __attribute__((aligned(8))); /* an exec's argv, or a file event's names */

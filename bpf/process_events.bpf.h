@@ -87,8 +87,15 @@ static __always_inline __u32 prctl_fill(struct task_struct *task, struct ds_rec_
 	__builtin_memcpy(info->a, in->comm, DS_COMM_LEN);
 	info->len_a = comm_len(in->comm);
 
-	/* in->user[3]: the entry read's result. Not readable then (not paged in): read now, and flagged. */
-	if ((long)in->user[3] > 0) {
+	/*
+	 * Done: the name is the kernel's own copy, in the task. Else the entry's
+	 * (in->user[3]: its read's result); not readable then (not paged in):
+	 * read now, and flagged.
+	 */
+	if (in->res == 0) {
+		__builtin_memcpy(info->b, (const void *)self()->comm, DS_COMM_LEN);
+		info->len_b = comm_len((const __u64 *)info->b);
+	} else if ((long)in->user[3] > 0) {
 		info->len_b = copied_str(info->b, DS_COMM_LEN, rec_number(info, in->user), &info->flags);
 	} else {
 		n = bpf_probe_read_user_str(info->b, DS_COMM_LEN, (void *)in->args[1]);

@@ -429,7 +429,7 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
     {
       key: "args",
       type: "string[]",
-      doc: "argv, read from the new process's memory; for a failed exec, from the caller's as the call was entered (at `sys_enter`, before another thread could rewrite it), at most 4096 bytes.",
+      doc: "argv, read from the new process's memory; for a failed exec, from the caller's as the call was entered (at `sys_enter`, before another thread could rewrite it), at most 4096 bytes; strings not in memory then are read at the exit (`read_at_exit`).",
       get: (ev) => ev.args,
       wire: { from: "args" },
     },
@@ -444,7 +444,7 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
     {
       key: "args_truncated",
       type: "boolean",
-      doc: "Arguments were cut (by --max-arg-bytes or --max-args); for a failed exec also when the kernel had no memory for the copy of its entry (then empty).",
+      doc: "Arguments were cut (by --max-arg-bytes or --max-args); for a failed exec also at a string that could not be read even at the exit, or when the kernel had no memory for the copy of its entry (then empty).",
       get: (ev) => ev.argsTruncated,
       wire: { from: "flags", mask: ds_flags.DS_F_ARGS_TRUNCATED, orArgsCut: true },
     },
