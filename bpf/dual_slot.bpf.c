@@ -92,10 +92,11 @@ int ds_irq_hardirq(void *ctx)
 /*
  * Level 1: everything the event needs that does not fit the stack, in slot 1.
  * The image is the new one (bprm, at sched_process_exec), the caller's own
- * (flood), or an exec that failed (in: what sys_enter_execve kept).
+ * (flood), or an exec that failed (stash: what sys_enter_execve kept, at
+ * this address: stash_number()).
  */
-static __noinline int business_logic(void *ctx, struct task_struct *task, struct linux_binprm *bprm,
-				     const struct ds_inflight *in, __u32 type)
+static __noinline int business_logic(void *ctx, struct task_struct *task, struct linux_binprm *bprm, __u64 stash,
+				     __u32 type)
 {
 	__u64 comm[2] = {}; /* u64s: the serializer compares it 8 bytes at a time */
 	struct ds_file_info *info;
@@ -126,8 +127,8 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
 	}
 
 	mm = BPF_CORE_READ(task, mm);
-	if (in) {
-		failed_exec_fill(info, in);
+	if (stash) {
+		failed_exec_fill(info, stash);
 	} else {
 		/* argv is in the new mm at sched_process_exec, already faulted in by exec. */
 		start = BPF_CORE_READ(mm, arg_start);
@@ -201,7 +202,7 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
 static __noinline void exec_privesc(void *ctx, struct task_struct *task, int drop)
 {
 	const struct cred *cr = BPF_CORE_READ(task, cred);
-	struct ds_inflight *in = inflight_of_current(0);
+	struct ds_inflight *in = exec_stash();
 	struct ds_creds now;
 
 	if (!in || in->nr == DS_NR_NONE)
@@ -212,7 +213,7 @@ static __noinline void exec_privesc(void *ctx, struct task_struct *task, int dro
 	if (drop)
 		count_filtered();
 	else
-		privesc_emit(ctx, task, in, DS_PRIVESC_EXEC);
+		privesc_emit(ctx, task, stash_number(in), DS_PRIVESC_EXEC);
 }
 
 #define DS_PF_KTHREAD 0x00200000
@@ -237,20 +238,20 @@ int ds_exec(struct bpf_raw_tracepoint_args *ctx)
 		count_filtered();
 		return 0;
 	}
-	return business_logic(ctx, task, bprm, NULL, type);
+	return business_logic(ctx, task, bprm, 0, type);
 }
 
 SEC("tracepoint/syscalls/sys_enter_execve")
 int ds_execve_enter(struct ds_sys_enter *ctx)
 {
-	exec_args_save(inflight_save(ctx, DS_EXECVE));
+	exec_enter(ctx, DS_EXECVE);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_execveat")
 int ds_execveat_enter(struct ds_sys_enter *ctx)
 {
-	exec_args_save(inflight_save(ctx, DS_EXECVEAT));
+	exec_enter(ctx, DS_EXECVEAT);
 	return 0;
 }
 
@@ -260,11 +261,19 @@ int ds_execve_exit(struct ds_sys_exit *ctx)
 {
 	struct ds_inflight *in;
 
-	if (!(in = inflight_get(ctx)))
+	if (!(in = exec_stash_get(ctx)))
 		return 0;
-	if (in->res < 0 && selected(DS_EVENT_EXEC) && !filtered((void *)bpf_get_current_task()))
-		business_logic(ctx, (void *)bpf_get_current_task(), NULL, in, DS_EVENT_EXEC);
-	inflight_drop(in); /* and the slot with it */
+	if (in->res >= 0 || !selected(DS_EVENT_EXEC) || filtered((void *)bpf_get_current_task())) {
+		inflight_drop(in); /* and the slot with it */
+		return 0;
+	}
+	business_logic(ctx, (void *)bpf_get_current_task(), NULL, stash_number(in), DS_EVENT_EXEC);
+	/*
+	 * Found again, not kept across the call: the stash is in one of two maps,
+	 * and a pointer kept would have the record's code verified once for each.
+	 */
+	if ((in = exec_stash()))
+		inflight_drop(in);
 	return 0;
 }
 
@@ -286,7 +295,7 @@ int ds_flood(struct bpf_raw_tracepoint_args *ctx)
 {
 	if ((bpf_get_current_pid_tgid() >> 32) != ds_bss.flood_tgid || ctx->args[1] != ds_bss.flood_nr)
 		return 0;
-	return business_logic(ctx, (void *)bpf_get_current_task(), NULL, NULL, DS_EVENT_FLOOD);
+	return business_logic(ctx, (void *)bpf_get_current_task(), NULL, 0, DS_EVENT_FLOOD);
 }
 
 /*

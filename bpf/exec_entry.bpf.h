@@ -78,32 +78,112 @@ static long argv_step(__u32 i, struct argv_walk *w)
 	return 0;
 }
 
-static __always_inline void argv_walk(const struct ds_inflight *in, char *buf, struct ds_argv_state *st, __u32 first)
+static __always_inline void argv_walk(const char *const *argv, char *buf, struct ds_argv_state *st, __u32 first)
 {
-	struct argv_walk w = { .argv = exec_argv(in), .buf = buf, .st = st, .first = first };
+	struct argv_walk w = { .argv = argv, .buf = buf, .st = st, .first = first };
 
 	if (w.argv)
 		bpf_loop(4096, argv_step, &w, 0);
 }
 
-/* sys_enter_execve(at): claims a slot and reads the filename and argv into it, while the exec record wants them. */
-static __noinline void exec_args_save(struct ds_inflight *in)
+/* sys_enter_execve(at): reads the filename and argv into the call's copy, while the exec record wants them. */
+static __noinline void exec_args_save(struct ds_entry_copy *a, const void *filename, const char *const *argv)
 {
-	struct ds_entry_copy *a;
 	long ret;
 
-	/* Read only for a record that can be made: a filtered task's exit drops it anyway. */
-	if (!in || !selected(DS_EVENT_EXEC) || (filters_on() && filter_task(self(), 1)))
-		return;
-	if (!(a = entry_copy_claim(in)))
+	if (!a)
 		return;
 	a->mm = (__u64)self()->mm;
-	ret = bpf_probe_read_user_str(a->filename, sizeof(a->filename), exec_filename(in));
+	ret = bpf_probe_read_user_str(a->filename, sizeof(a->filename), filename);
 	a->filename_len = ret > 0 ? (ret - 1) & (DS_FILENAME_CAP - 1) : 0;
 	a->filename_cut = ret == DS_FILENAME_CAP;
-	a->filename_unread = ret <= 0 && exec_filename(in);
+	a->filename_unread = ret <= 0 && filename;
 	__builtin_memset(&a->argv, 0, sizeof(a->argv));
-	argv_walk(in, a->area, &a->argv, 0);
+	argv_walk(argv, a->area, &a->argv, 0);
+	a->copied = 1;
+}
+
+/*
+ * An exec's stash is in its copy slot (struct ds_entry_copy's `in`), found
+ * again by the task from the same probes: at sched_process_exec and at the
+ * exit. In the thread's task storage instead, each exec of a new process
+ * made that storage (1.3 µs of BPF per exec in an exec storm) and its exit
+ * freed it. A slot the task already owns is one whose exit no program saw
+ * (a thread is in one call at a time): it is taken again first.
+ */
+static __always_inline struct ds_entry_copy *exec_slot_claim(__u64 me, __u32 *at)
+{
+	struct ds_entry_copy *e;
+	__u32 idx;
+
+	for (int i = 0; i < DS_COPY_PROBES; i++) {
+		idx = copy_slot_index(me, i);
+		e = bpf_map_lookup_elem(&ds_entry_copy, &idx);
+		if (e && e->owner == me) {
+			*at = idx;
+			return e;
+		}
+	}
+	for (int i = 0; i < DS_COPY_PROBES; i++) {
+		idx = copy_slot_index(me, i);
+		e = bpf_map_lookup_elem(&ds_entry_copy, &idx);
+		if (e && __sync_val_compare_and_swap(&e->owner, 0, me) == 0) {
+			*at = idx;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/* The current task's exec stash: in a slot (its copy_slot names that slot), else in its task storage. */
+static __always_inline struct ds_inflight *exec_stash(void)
+{
+	__u64 me = bpf_get_current_task();
+	struct ds_entry_copy *e;
+	__u32 idx;
+
+	for (int i = 0; i < DS_COPY_PROBES; i++) {
+		idx = copy_slot_index(me, i);
+		e = bpf_map_lookup_elem(&ds_entry_copy, &idx);
+		if (e && e->owner == me && e->in.copy_slot == idx + 1)
+			return &e->in;
+	}
+	return inflight_of_current(0);
+}
+
+static __noinline void exec_enter(struct ds_sys_enter *ctx, __u32 kind)
+{
+	/* Read only for a record that can be made: a filtered task's exit drops it anyway. */
+	int copy = selected(DS_EVENT_EXEC) && !(filters_on() && filter_task(self(), 1));
+	struct ds_entry_copy *e;
+	struct ds_inflight *in;
+	__u32 idx = 0;
+
+	if ((e = exec_slot_claim(bpf_get_current_task(), &idx))) {
+		in = &e->in;
+		inflight_fill(ctx, in, kind);
+		in->copy_slot = idx + 1;
+		e->copied = 0;
+	} else {
+		/* All four held: the stash in the thread, the copy in a slot or the spill. */
+		if (!(in = inflight_save(ctx, kind)) || !copy)
+			return;
+		e = entry_copy_claim(in);
+	}
+	/* As numbers: the stash is in one of two maps, and this is verified once. */
+	if (copy)
+		exec_args_save(e, exec_filename(in), exec_argv(in));
+}
+
+/* sys_exit_execve(at): the stash its entry kept, with the result; NULL if none. Ends with inflight_drop(). */
+static __always_inline struct ds_inflight *exec_stash_get(struct ds_sys_exit *ctx)
+{
+	struct ds_inflight *in = exec_stash();
+
+	if (!in || in->nr != sys_nr(ctx))
+		return NULL;
+	in->res = ctx->ret;
+	return in;
 }
 
 /*
@@ -117,19 +197,29 @@ static __noinline void exec_args_save(struct ds_inflight *in)
  * attached while the exec was in flight) both are empty and flagged
  * truncated: not seen.
  */
-static __noinline void failed_exec_fill(struct ds_file_info *info, const struct ds_inflight *in)
+#define DS_STASH_AT 64 /* where in slot 1's swap the stash is copied: after the argv walk's state */
+_Static_assert(sizeof(struct ds_argv_state) <= DS_STASH_AT && DS_STASH_AT + sizeof(struct ds_inflight) <= DS_PATH_CAP,
+	       "the stash's copy fits swap");
+
+static __noinline void failed_exec_fill(struct ds_file_info *info, __u64 stash)
 {
-	const struct ds_entry_copy *a = entry_copy_of(in);
-	struct ds_argv_state *st = (void *)info->swap; /* free until the path walks after this */
+	/* swap is free until the path walks after this: the argv walk's state, and the stash (stash_number()). */
+	struct ds_argv_state *st = (void *)info->swap;
+	struct ds_inflight *in = (void *)&info->swap[DS_STASH_AT];
+	const struct ds_entry_copy *a = NULL;
 	int same;
 	long ret;
 	__u32 n;
 
-	info->res = in->res;
 	info->len[DS_STR_FILENAME] = 0;
 	info->len[DS_STR_ARGS] = 0;
 	info->args_total = 0;
-	if (!a) {
+	info->res = 0;
+	if (!bpf_probe_read_kernel(in, sizeof(*in), (const void *)stash)) {
+		info->res = in->res;
+		a = entry_copy_of(in);
+	}
+	if (!a || !a->copied) {
 		info->flags |= DS_F_FILENAME_TRUNCATED | DS_F_ARGS_TRUNCATED;
 		return;
 	}
@@ -159,7 +249,7 @@ static __noinline void failed_exec_fill(struct ds_file_info *info, const struct 
 	st->index = 0;
 	if (a->argv.unreadable && same) {
 		st->cut = 0;
-		argv_walk(in, info->args, st, a->argv.index);
+		argv_walk(exec_argv(in), info->args, st, a->argv.index);
 		if (st->pos > n)
 			info->flags |= DS_F_READ_AT_EXIT;
 	}

@@ -32,9 +32,23 @@ struct ds_inflight {
 	 * bind's sockaddr, prctl's name, an open's flags.
 	 */
 	__u64 user[4];
+	__u64 number; /* its own address as a plain number: stash_number() */
 };
 
 #define DS_NR_NONE 0xffffffffu
+
+/*
+ * A stash's address as a plain number, through its own memory (the verifier
+ * does not track pointers stored in a map value; root's programs may store
+ * them). An exec's stash is in a copy slot or in the thread's task storage:
+ * as a number, the exec record's code is verified once, not once per map.
+ */
+static __always_inline __u64 stash_number(struct ds_inflight *in)
+{
+	in->number = (__u64)in;
+	asm volatile("" ::: "memory");
+	return *(volatile __u64 *)&in->number;
+}
 
 /*
  * One per thread, in the task itself (task local storage): created at the
@@ -169,11 +183,17 @@ struct ds_entry_copy {
 	__u64 owner;
 	__s32 n[3];       /* a file event's names: bytes as read, NUL included; 0: none; < 0: not readable */
 	__u64 uname[3];   /* and where they were: one not readable at entry is read at the exit (flagged) */
-	__u32 filename_len, filename_cut, filename_unread, pad; /* an exec's */
+	__u32 filename_len, filename_cut, filename_unread, copied; /* an exec's; copied: the entry read them */
 	__u64 mm;                         /* the caller's memory then: a late failure leaves another */
 	struct ds_argv_state argv;        /* and its argv's: bytes, cut, not readable */
 	char filename[DS_FILENAME_CAP];
 	char area[DS_COPY_AREA] __attribute__((aligned(8))); /* an exec's argv, or a file event's names */
+	/*
+	 * An exec's stash lives here, not in task storage: each exec of a new
+	 * process would make the task's storage, 1.3 µs of BPF per exec in an
+	 * exec storm (allocation), and free it at its exit (bpf/exec_entry.bpf.h).
+	 */
+	struct ds_inflight in;
 };
 
 struct {
@@ -208,19 +228,27 @@ static __always_inline struct ds_entry_copy *entry_copy_of(const struct ds_infli
 	return e->owner == bpf_get_current_task() ? e : NULL;
 }
 
+/* The slots a task's call may take: DS_COPY_PROBES from a hash of the task, so that its exit finds them again. */
+#define DS_COPY_PROBES 4
+
+static __always_inline __u32 copy_slot_index(__u64 task, __u32 i)
+{
+	return ((__u32)((task * 0x9E3779B97F4A7C15ull) >> 58) + i) & (DS_COPY_SLOTS - 1);
+}
+
 /*
- * A free slot for the current thread's call, by thread id, four tries; else
- * the spill. NULL only when the kernel cannot allocate that: the record then
- * says what it could not see.
+ * A free slot for the current thread's call, four tries; else the spill.
+ * NULL only when the kernel cannot allocate that: the record then says what
+ * it could not see.
  */
 static __always_inline struct ds_entry_copy *entry_copy_claim(struct ds_inflight *in)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid(), idx;
 	__u64 me = bpf_get_current_task();
 	struct ds_entry_copy *e;
+	__u32 idx;
 
-	for (int i = 0; i < 4; i++) {
-		idx = (tid + i) & (DS_COPY_SLOTS - 1);
+	for (int i = 0; i < DS_COPY_PROBES; i++) {
+		idx = copy_slot_index(me, i);
 		e = bpf_map_lookup_elem(&ds_entry_copy, &idx);
 		if (e && __sync_val_compare_and_swap(&e->owner, 0, me) == 0) {
 			in->copy_slot = idx + 1;
@@ -237,11 +265,16 @@ static __always_inline void entry_copy_release(struct ds_inflight *in)
 {
 	struct ds_entry_copy *e;
 
-	if (in->copy_slot == DS_COPY_SPILL)
+	if (in->copy_slot == DS_COPY_SPILL) {
+		in->copy_slot = 0;
 		bpf_task_storage_delete(&ds_entry_spill, bpf_get_current_task_btf());
-	else if ((e = entry_copy_of(in)))
+	} else if ((e = entry_copy_of(in))) {
+		/* Before the release: an exec's stash is in the slot, which the next owner may fill at once. */
+		in->copy_slot = 0;
 		__sync_lock_test_and_set(&e->owner, 0); /* an xchg: ordered after the exit's reads */
-	in->copy_slot = 0;
+	} else {
+		in->copy_slot = 0;
+	}
 }
 
 /* The current thread's stash; `create`: make it at the thread's first use. */
@@ -251,19 +284,11 @@ static __always_inline struct ds_inflight *inflight_of_current(int create)
 				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
-/* sys_enter: keeps the arguments, the creds and the comm for the matching sys_exit; the stash, or NULL. */
-static __always_inline struct ds_inflight *inflight_save(struct ds_sys_enter *ctx, __u32 kind)
+/* Keeps the arguments, the creds and the comm in a stash, for the matching sys_exit. */
+static __always_inline void inflight_fill(struct ds_sys_enter *ctx, struct ds_inflight *in, __u32 kind)
 {
 	const struct cred *cr = self()->cred;
-	struct ds_inflight *in = inflight_of_current(1);
-	struct ds_counters *c;
 
-	/* No memory for the thread's stash: its record is lost in the kernel, and counted as such. */
-	if (!in) {
-		if ((c = counters()))
-			c->output_fail++;
-		return NULL;
-	}
 	/*
 	 * Not a memcpy: the verifier refuses a derived ctx pointer. Not six
 	 * loads either: a context load raises the program's max_ctx_offset, and
@@ -280,10 +305,25 @@ static __always_inline struct ds_inflight *inflight_save(struct ds_sys_enter *ct
 	in->comm[1] = *(const __u64 *)&self()->comm[8];
 	in->kind = kind;
 	in->step = 0;
-	if (in->copy_slot) /* an earlier call's whose exit this program never saw */
-		entry_copy_release(in);
 	in->res = 0;
 	in->nr = sys_nr(ctx);
+}
+
+/* sys_enter: the thread's stash (task storage), filled; or NULL. */
+static __always_inline struct ds_inflight *inflight_save(struct ds_sys_enter *ctx, __u32 kind)
+{
+	struct ds_inflight *in = inflight_of_current(1);
+	struct ds_counters *c;
+
+	/* No memory for the thread's stash: its record is lost in the kernel, and counted as such. */
+	if (!in) {
+		if ((c = counters()))
+			c->output_fail++;
+		return NULL;
+	}
+	if (in->copy_slot) /* an earlier call's whose exit this program never saw */
+		entry_copy_release(in);
+	inflight_fill(ctx, in, kind);
 	return in;
 }
 

@@ -271,16 +271,26 @@ static __always_inline void privesc_fill(struct task_struct *task, struct ds_rec
 	info->data_len = sizeof(*d);
 }
 
-/* From an exec (a raw tracepoint: serialized in place). */
-static __noinline void privesc_emit(void *ctx, struct task_struct *task, const struct ds_inflight *in, __u32 how)
+/*
+ * From an exec (a raw tracepoint: serialized in place). The exec's stash, at
+ * this address (stash_number()), is copied into slot 1 first: it is in a copy
+ * slot or in the thread's task storage, and this is verified once for both.
+ */
+static __noinline void privesc_emit(void *ctx, struct task_struct *task, __u64 stash, __u32 how)
 {
 	struct ds_rec_info *info;
+	struct ds_inflight *in;
 	__u64 tag = new_tag();
 	__u32 gen = 0;
 
 	info = rec_open(task, tag, &gen);
 	if (!info)
 		return;
+	in = (void *)info->swap;
+	if (bpf_probe_read_kernel(in, sizeof(*in), (const void *)stash)) {
+		sd_put_local(info, gen);
+		return;
+	}
 	privesc_fill(task, info, in, how);
 	rec_finish(ctx, task, info, tag, gen, DS_EVENT_PRIVILEGE_ESCALATION, in->res, in->nr);
 }

@@ -357,6 +357,12 @@ describeKernel("network events (root)", { executables: [IO_TRIGGER, STORM, IOSTO
       const execs = evs.filter((e) => e.event === "exec" && e.comm === "noop");
       // By port, not comm: a clobbered record's comm is slot 1's, which the injected helper overwrote.
       const connects = evs.filter((e) => e.event === "connect" && e.dport === port(tcp4));
+      if (execs.length !== n || connects.length !== n) {
+        // What a short count needs to be told apart: the run's own accounting, and the records' kinds.
+        const kinds = new Map<string, number>();
+        for (const e of evs) kinds.set(`${e.event}/${e.comm}`, (kinds.get(`${e.event}/${e.comm}`) ?? 0) + 1);
+        console.error(`inject=${inject} ${summary} kinds=${JSON.stringify([...kinds])}`);
+      }
       expect([execs.length, connects.length]).toEqual([n, n]);
       if (inject) {
         // Every record, exec and syscall alike, had its slot 1 taken between its two levels.
