@@ -135,10 +135,16 @@ static __always_inline int sockaddr_put(const struct ds_sockaddr *sa, struct ds_
 	return 1;
 }
 
+/* ds_sockaddr's family when the address could not be read (its page not in memory yet). */
+#define DS_SA_UNREAD 0xffff
+
 /*
- * A sockaddr the caller passed, into sa (zeroed first); 0 when it is not an
- * inet one. An AF_INET6 shorter than sockaddr_in6 (the kernel refuses it) is
- * kept with family 0: its record has the call's error and no address.
+ * A sockaddr the caller passed, into sa (zeroed first); 1 when it is an inet
+ * one, 0 when not. An AF_INET6 shorter than sockaddr_in6 (the kernel refuses
+ * it) is kept with family 0: its record has the call's error and no address.
+ * 2, with family DS_SA_UNREAD, when it could not be read: a page not in
+ * memory yet (a fresh mapping of a file) is brought in only by the kernel's
+ * own copy, and such an address must not hide the call.
  */
 static __noinline int sockaddr_read(const void *ua, __u64 len, struct ds_sockaddr *sa)
 {
@@ -151,7 +157,12 @@ static __noinline int sockaddr_read(const void *ua, __u64 len, struct ds_sockadd
 		return 0;
 	asm volatile("" : "+r"(n)); /* keep the mask: the verifier checks the size against sa */
 	n &= 31;
-	if (bpf_probe_read_user(sa, n, ua) || !inet_family(sa->family))
+	if (bpf_probe_read_user(sa, n, ua)) {
+		__builtin_memset(sa, 0, sizeof(*sa));
+		sa->family = DS_SA_UNREAD;
+		return 2;
+	}
+	if (!inet_family(sa->family))
 		return 0;
 	if (sa->family == DS_AF_INET6 && n < 24)
 		sa->family = 0;
@@ -162,7 +173,8 @@ static __noinline int sockaddr_read(const void *ua, __u64 len, struct ds_sockadd
  * connect's and bind's entry: the address is read here, once, into the
  * stash; the exit takes it from there. Read again at the exit, it would be
  * whatever another thread of the caller wrote after the kernel copied it.
- * Only inet addresses are stashed (a unix socket's connect costs the read).
+ * Only inet addresses are stashed (a unix socket's connect costs the read),
+ * and those not readable here: the exit decides (sockaddr_late()).
  */
 static __always_inline void sockaddr_stash(struct ds_sys_enter *ctx)
 {
@@ -187,21 +199,40 @@ int ds_connect_enter(struct ds_sys_enter *ctx)
 #define DS_EINPROGRESS 115
 
 /*
+ * The address the call asked for, as its entry read it; one the entry could
+ * not read is read now (the kernel's copy brought its page in) and flagged
+ * DS_F_READ_AT_EXIT: another thread may have changed it since.
+ */
+static __always_inline const struct ds_sockaddr *sockaddr_late(struct ds_rec_info *info, const struct ds_inflight *in)
+{
+	struct ds_sockaddr *sa = (void *)in->user;
+
+	if (sa->family == DS_SA_UNREAD && sockaddr_read((const void *)in->args[1], in->args[2], sa) == 1)
+		info->flags |= DS_F_READ_AT_EXIT;
+	return sa;
+}
+
+/*
  * connect(): the source the socket got; the destination the socket is
  * connected to when the call succeeded or is under way (the kernel's own:
  * 0.0.0.0 shows as 127.0.0.1), else the one the call asked for (all a failed
- * connect has; the socket may still hold an earlier peer).
+ * connect has; the socket may still hold an earlier peer). An address the
+ * entry could not read makes a record only if the socket or that address,
+ * read now, is inet.
  */
 static __always_inline __u32 connect_fill(struct task_struct *task, struct ds_rec_info *info,
 					  const struct ds_inflight *in)
 {
 	struct ds_sock_data *d = (void *)info->data;
+	int unread = ((const struct ds_sockaddr *)in->user)->family == DS_SA_UNREAD;
 
 	__builtin_memset(d, 0, sizeof(*d));
 	d->fd = in->args[0];
 	ds_file_sock((__u64)fd_file(d->fd), d);
 	if ((in->res != 0 && in->res != -DS_EINPROGRESS) || !d->dport)
-		sockaddr_put((const struct ds_sockaddr *)in->user, d, 1);
+		sockaddr_put(sockaddr_late(info, in), d, 1);
+	if (unread && !inet_family(d->family))
+		return 0;
 	info->data_len = sizeof(*d);
 	return DS_EVENT_CONNECT;
 }
@@ -255,11 +286,15 @@ static __always_inline __u32 bind_fill(struct task_struct *task, struct ds_rec_i
 {
 	struct ds_sock_data *d = (void *)info->data;
 
+	int unread = ((const struct ds_sockaddr *)in->user)->family == DS_SA_UNREAD;
+
 	__builtin_memset(d, 0, sizeof(*d));
 	d->fd = in->args[0];
 	ds_file_sock((__u64)fd_file(d->fd), d);
 	if (!d->sport || in->res)
-		sockaddr_put((const struct ds_sockaddr *)in->user, d, 0);
+		sockaddr_put(sockaddr_late(info, in), d, 0);
+	if (unread && !inet_family(d->family))
+		return 0;
 	info->data_len = sizeof(*d);
 	return DS_EVENT_BIND;
 }

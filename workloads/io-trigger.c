@@ -11,6 +11,11 @@
  *                                          the kernel's copy of it faults on a userfaultfd page, where a
  *                                          thread rewrites the address to 127.0.0.2:PORT+1 (TCP: to a
  *                                          closed PORT, refused)
+ *   io-trigger connect-mapped tcp|udp|refused DIR PORT
+ *                                          connect(2) to 127.0.0.1:PORT with the address on a fresh,
+ *                                          untouched mapping of a file in DIR: not in memory at sys_enter
+ *                                          (refused: TCP to a closed PORT, ECONNREFUSED)
+ *   io-trigger bind-mapped DIR             a UDP socket bound to 127.0.0.1 port 0, the address mapped so
  *   io-trigger connect-changed ADDR PORT   three UDP connects to ADDR: as started, after
  *                                          prctl(PR_SET_NAME, "ds-renamed"), then after setegid(65534)
  *   io-trigger dns connected|connected-recvmsg|sendto|sendmmsg|sendmmsg-mixed|sendmsg-decoy ADDR NAME
@@ -221,6 +226,46 @@ static int cmd_rename_rewritten(const char *dir)
 		fprintf(stderr, "io-trigger: the rename did not go as the kernel copied it\n");
 		return 1;
 	}
+	return 0;
+}
+
+/* A page of a file in DIR holding `len` bytes of `what`, mapped but never touched: not in memory. */
+static void *mapped_copy(const char *dir, const void *what, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	char path[4096];
+	void *m;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/mapped", dir);
+	fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, what, len) != (ssize_t)len || ftruncate(fd, page) < 0)
+		die("mapped");
+	m = mmap(NULL, page, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (m == MAP_FAILED)
+		die("mmap");
+	close(fd);
+	return m;
+}
+
+/* connect-mapped, bind-mapped: the address on a page only the kernel's own copy of it brings in. */
+static int cmd_addr_mapped(const char *how, const char *dir, int port)
+{
+	int bind_it = !strcmp(how, "bind"), refused = !strcmp(how, "refused");
+	int tcp = refused || !strcmp(how, "tcp"), fd, rc;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	const struct sockaddr *m;
+
+	a.sin_addr.s_addr = htonl(0x7f000001);
+	m = mapped_copy(dir, &a, sizeof(a));
+	fd = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+	if (fd < 0)
+		die("socket");
+	printf("{\"pid\":%d,\"fd\":%d}\n", getpid(), fd);
+	fflush(stdout);
+	rc = bind_it ? bind(fd, m, sizeof(a)) : connect(fd, m, sizeof(a));
+	if (refused ? rc == 0 || errno != ECONNREFUSED : rc != 0)
+		die(bind_it ? "bind" : refused ? "connect (expected ECONNREFUSED)" : "connect");
 	return 0;
 }
 
@@ -489,6 +534,10 @@ static int cmd_net(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "connect-rewritten") && argc == 4)
 		return cmd_connect_rewritten(argv[2], atoi(argv[3]));
+	if (!strcmp(cmd, "connect-mapped") && argc == 5)
+		return cmd_addr_mapped(argv[2], argv[3], atoi(argv[4]));
+	if (!strcmp(cmd, "bind-mapped") && argc == 3)
+		return cmd_addr_mapped("bind", argv[2], 0);
 	if (!strcmp(cmd, "connect-changed") && argc == 4) {
 		/* What the agent's renderer keeps per process must follow what changes in it. */
 		int fds[3];

@@ -8,7 +8,9 @@
  * kinds of storm at once, with the slot guard on.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BIN, parseEvents, startAgent } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
@@ -141,6 +143,53 @@ describeKernel("network events (root)", { executables: [IO_TRIGGER, STORM, IOSTO
       expect([e!.dip, e!.dport]).toEqual(["127.0.0.1", port]);
     }, 30_000);
   }
+
+  // The address on a page not in memory at sys_enter (a fresh mapping of a file: only the kernel's own
+  // copy brings it in), so the entry cannot read it. A connect that went through shows the socket's
+  // peer; a refused one the address read at the exit, flagged; none may go unrecorded.
+  for (const [how, res, flagged] of [
+    ["tcp", 0, false],
+    ["udp", 0, false],
+    ["refused", -111, true],
+  ] as const) {
+    test(`a ${how} connect whose address is not in memory at entry: recorded, res ${res}${flagged ? ", read_at_exit" : ""}`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), "dual-slot-mapped-"));
+      try {
+        const port = how === "tcp" ? (tcp4!.address() as { port: number }).port : how === "udp" ? 47125 : 1;
+        const { out, events, trigger } = await underAgent(IO_TRIGGER, "connect", [
+          "connect-mapped",
+          how,
+          dir,
+          String(port),
+        ]);
+        const [e] = only(events, "connect", trigger);
+        expect(e).toBeDefined();
+        expect([e!.res, e!.protocol, e!.fd]).toEqual([res, how === "udp" ? "udp" : "tcp", num(out.fd)]);
+        expect([e!.dip, e!.dport, e!.read_at_exit]).toEqual(["127.0.0.1", port, flagged]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 30_000);
+  }
+
+  test("a bind whose address is not in memory at entry: recorded, the port the kernel gave", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "dual-slot-mapped-"));
+    try {
+      const { out, events, trigger } = await underAgent(IO_TRIGGER, "bind", ["bind-mapped", dir]);
+      const [e] = only(events, "bind", trigger);
+      expect(e).toBeDefined();
+      expect([e!.res, e!.protocol, e!.fd, e!.sip, e!.read_at_exit]).toEqual([
+        0,
+        "udp",
+        num(out.fd),
+        "127.0.0.1",
+        false,
+      ]);
+      expect(e!.sport).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   for (const [addr, family] of [
     ["127.0.0.1", "inet"],
