@@ -148,14 +148,38 @@ int ds_openat_enter(struct ds_sys_enter *ctx)
 	return 0;
 }
 
+/* open's flags in the stash when openat2's open_how could not be read at entry: the exit reads them. */
+#define DS_OFLAGS_UNREAD (1ull << 63)
+
 SEC("tracepoint/syscalls/sys_enter_openat2")
 int ds_openat2_enter(struct ds_sys_enter *ctx)
 {
 	__u64 oflags = 0;
 
-	bpf_probe_read_user(&oflags, sizeof(oflags), (void *)ctx->args[2]); /* struct open_how's flags */
+	/*
+	 * struct open_how's flags. Not readable here (its page not in memory yet:
+	 * only the kernel's own copy brings it in): kept as if creating, so such
+	 * an open cannot hide a file it creates; the exit asks the file.
+	 */
+	if (bpf_probe_read_user(&oflags, sizeof(oflags), (void *)ctx->args[2]))
+		oflags = DS_OFLAGS_UNREAD | DS_O_CREAT;
 	open_save(ctx, oflags, DS_OPENAT2);
 	return 0;
+}
+
+/* The flags an open was given: as its entry read them, or (openat2's, not readable then) read now and flagged. */
+static __always_inline __u64 open_flags(struct ds_rec_info *info, const struct ds_inflight *in)
+{
+	__u64 v = 0;
+
+	if (in->kind == DS_CREAT)
+		return 01101; /* O_CREAT | O_WRONLY | O_TRUNC */
+	if (!(in->user[0] & DS_OFLAGS_UNREAD))
+		return in->user[0];
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)in->args[2]))
+		return 0;
+	info->flags |= DS_F_READ_AT_EXIT;
+	return v;
 }
 
 SEC("tracepoint") DS_STASH(ds_creat_enter, DS_CREAT)
@@ -199,7 +223,7 @@ static __always_inline __u32 create_fill(struct task_struct *task, struct ds_rec
 		d->mode = DS_LOAD(inode, ino, i_mode);
 		d->dev = BPF_CORE_READ(ino, i_sb, s_dev);
 		d->ino = DS_LOAD(inode, ino, i_ino);
-		d->oflags = kind == DS_CREAT ? 01101 : in->user[0];
+		d->oflags = open_flags(info, in);
 	} else if (kind == DS_MKNOD) {
 		d->mode = in->args[1];
 		info->len_a = ds_resolve_at(info, 0, DS_AT_FDCWD, entry_name(info, in, 0));

@@ -28,6 +28,8 @@
  *                                          last 80 bytes on a userfaultfd page: while the kernel copies the
  *                                          message, its name in memory becomes after0.example (no reply read)
  *   io-trigger create PATH                 open(PATH, O_CREAT|O_WRONLY) (relative to the cwd)
+ *   io-trigger openat2-mapped DIR NAME     openat2(AT_FDCWD, DIR/NAME, O_CREAT|O_WRONLY, 0640) with its struct
+ *                                          open_how on a fresh, untouched mapping of a file in DIR
  *   io-trigger tmpfile DIR                 open(DIR, O_TMPFILE|O_WRONLY, 0600): an unnamed file; prints its ino
  *   io-trigger mkfifo PATH                 mknodat(AT_FDCWD, PATH, S_IFIFO|0640)
  *   io-trigger renameat DIR OLD NEW        renameat(dirfd, OLD, dirfd, NEW) with dirfd = open(DIR)
@@ -62,6 +64,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdint.h>
@@ -595,6 +598,18 @@ static int cmd_file(int argc, char **argv)
 		fd = open(argv[2], O_CREAT | O_WRONLY | O_CLOEXEC, 0640);
 		if (fd < 0)
 			die("open");
+		printf("{\"pid\":%d,\"fd\":%d}\n", getpid(), fd);
+		return 0;
+	}
+	if (!strcmp(cmd, "openat2-mapped") && argc == 4) {
+		struct open_how how = { .flags = O_CREAT | O_WRONLY | O_CLOEXEC, .mode = 0640 };
+		const struct open_how *m = mapped_copy(argv[2], &how, sizeof(how));
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/%s", argv[2], argv[3]);
+		fd = syscall(SYS_openat2, AT_FDCWD, path, m, sizeof(how));
+		if (fd < 0)
+			die("openat2");
 		printf("{\"pid\":%d,\"fd\":%d}\n", getpid(), fd);
 		return 0;
 	}

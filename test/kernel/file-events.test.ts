@@ -59,6 +59,16 @@ describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
     expect(only(again.events, "create_file", again.trigger)).toEqual([]);
   }, 30_000);
 
+  test("create_file: an openat2 whose open_how is not in memory at entry: recorded, its flags read at the exit and flagged", async () => {
+    const d = tmp();
+    const { out, events, trigger } = await underAgent(IO_TRIGGER, "create_file", ["openat2-mapped", d, "how.txt"]);
+    // The trigger first creates the file it maps open_how from (d/mapped): its own record.
+    const e = only(events, "create_file", trigger).find((r) => r.syscall === "openat2");
+    expect(e).toBeDefined();
+    expect([e!.path, e!.syscall, e!.res, e!.mode]).toEqual([join(d, "how.txt"), "openat2", Number(out.fd), "0640"]);
+    expect([Number(e!.oflags) & 0x41, e!.read_at_exit]).toEqual([0x41, true]);
+  }, 30_000);
+
   test("create_file: an O_TMPFILE open, an unnamed file: the directory's path with #inode, path_deleted", async () => {
     const d = tmp();
     const { out, events, trigger } = await underAgent(IO_TRIGGER, "create_file", ["tmpfile", d]);
