@@ -57,14 +57,31 @@ static __always_inline struct sock *udp_sock(struct task_struct *task, __s64 fd)
 	return sk;
 }
 
-/* The port of a user-space inet sockaddr (host order), 0 if there is none. */
-static __always_inline __u16 user_port(const void *ua)
+/*
+ * A port for "not known at entry": what the call was given is not readable
+ * there (its page not in memory yet: only the kernel's own copy brings it
+ * in). Such a send is kept, and its exit reads what it could not
+ * (ds_dns_late()): else it would hide a query.
+ */
+#define DS_PORT_UNREAD 0x10000
+
+/* The port of a user-space inet sockaddr (host order), 0 if there is none, DS_PORT_UNREAD if not readable. */
+static __always_inline __u32 user_port(const void *ua)
 {
 	__u16 fp[2] = {};
 
-	if (!ua || bpf_probe_read_user(fp, sizeof(fp), ua) || !inet_family(fp[0]))
+	if (!ua)
+		return 0;
+	if (bpf_probe_read_user(fp, sizeof(fp), ua))
+		return DS_PORT_UNREAD;
+	if (!inet_family(fp[0]))
 		return 0;
 	return bpf_ntohs(fp[1]);
+}
+
+static __always_inline int dns_port(__u32 port)
+{
+	return port == DS_DNS_PORT || port == DS_PORT_UNREAD;
 }
 
 /* A receive: a candidate when the socket's peer is port 53, or it has none and the caller asks who sent. */
@@ -92,11 +109,15 @@ static __always_inline const void *named(const struct ds_msghdr *m)
 	return m->namelen ? (void *)m->name : NULL;
 }
 
+/* A message's own address; DS_MSG_UNREAD when its header is not readable. */
+#define DS_MSG_UNREAD ((const void *)1)
+
 static __always_inline const void *msg_name(const void *msg)
 {
 	struct ds_msghdr m = {};
 
-	bpf_probe_read_user(&m, sizeof(m), msg);
+	if (bpf_probe_read_user(&m, sizeof(m), msg))
+		return DS_MSG_UNREAD;
 	return named(&m);
 }
 
@@ -105,13 +126,28 @@ static __always_inline int msg_first_iov(const void *umsg, struct ds_msghdr *m, 
 	return bpf_probe_read_user(m, sizeof(*m), umsg) || !m->iovlen || bpf_probe_read_user(iov, 16, (void *)m->iov);
 }
 
-/* A message header and its first iovec as far as they can be read at entry: what cannot be is zeroed. */
-static __always_inline void msg_read(const void *umsg, struct ds_msghdr *m, __u64 iov[2])
+enum { DS_MSG_READ, DS_MSG_HDR_UNREAD, DS_MSG_IOV_UNREAD };
+
+/*
+ * A message header and its first iovec as far as they can be read at entry:
+ * what cannot be is zeroed, and said (DS_MSG_HDR_UNREAD, DS_MSG_IOV_UNREAD).
+ */
+static __always_inline int msg_read(const void *umsg, struct ds_msghdr *m, __u64 iov[2])
 {
-	if (bpf_probe_read_user(m, sizeof(*m), umsg))
+	if (bpf_probe_read_user(m, sizeof(*m), umsg)) {
 		__builtin_memset(m, 0, sizeof(*m));
-	if (!m->iovlen || bpf_probe_read_user(iov, 16, (void *)m->iov))
 		iov[0] = iov[1] = 0;
+		return DS_MSG_HDR_UNREAD;
+	}
+	if (!m->iovlen) {
+		iov[0] = iov[1] = 0;
+		return DS_MSG_READ;
+	}
+	if (bpf_probe_read_user(iov, 16, (void *)m->iov)) {
+		iov[0] = iov[1] = 0;
+		return DS_MSG_IOV_UNREAD;
+	}
+	return DS_MSG_READ;
 }
 
 /* A sent message as its entry copied it: chunk i of a copy slot's area. */
@@ -119,7 +155,15 @@ struct ds_dns_copy {
 	__s32 len;   /* bytes copied; < 0: none (not readable, or no message) */
 	__u32 named; /* it had an address of its own: peer */
 	struct ds_sockaddr peer;
-	__u8 pad[24];
+	/*
+	 * Where the caller had what the entry could not read (0: it read all):
+	 * the exit reads it there (ds_dns_late()), flagged DS_F_READ_AT_EXIT.
+	 */
+	__u64 umsg; /* the msghdr (sendmsg, sendmmsg): all of the message */
+	__u64 uiov; /* its iovec array, the header read */
+	__u64 ua;   /* its address */
+	__u64 ubuf; /* its bytes */
+	__u32 ulen, blen; /* the address's and the bytes' lengths */
 	__u8 bytes[DS_DNS_MASK + 1]; /* DS_DNS_READ of them used; the mask bounds the parse's read */
 };
 
@@ -147,11 +191,65 @@ __noinline int ds_dns_copy_msg(struct ds_dns_copy *c, __u64 ua, __u64 ulen, __u6
 	if (!c)
 		return 0;
 	c->named = ua != 0;
-	sockaddr_read((const void *)ua, ulen, &c->peer);
+	c->umsg = 0;
+	c->uiov = 0;
+	c->ua = sockaddr_read((const void *)ua, ulen, &c->peer) == 2 ? ua : 0;
+	c->ulen = ulen;
+	c->blen = len;
 	asm volatile("" : "+r"(n));
 	n &= DS_DNS_MASK;
 	c->len = buf && !bpf_probe_read_user(c->bytes, n, (const void *)buf) ? n : -1;
+	c->ubuf = c->len < 0 ? buf : 0;
 	return 0;
+}
+
+/*
+ * At the exit: what the entry could not read of a sent message, read now
+ * (the kernel's own copy brought it in); 1 when something was. Global:
+ * verified once, whatever map the copy is in.
+ */
+__noinline int ds_dns_late(struct ds_dns_copy *c)
+{
+	struct ds_msghdr m = {};
+	__u64 iov[2] = {};
+	__u32 n;
+	int got = 0;
+
+	if (!c)
+		return 0;
+	if (c->umsg) {
+		if (bpf_probe_read_user(&m, sizeof(m), (const void *)c->umsg))
+			return 0;
+		c->umsg = 0;
+		c->named = named(&m) != NULL;
+		c->ua = (__u64)named(&m);
+		c->ulen = m.namelen;
+		c->uiov = m.iovlen ? m.iov : 0;
+		got = 1;
+	}
+	if (c->uiov) {
+		if (!bpf_probe_read_user(iov, sizeof(iov), (const void *)c->uiov)) {
+			c->ubuf = iov[0];
+			c->blen = iov[1];
+			got = 1;
+		}
+		c->uiov = 0;
+	}
+	if (c->ua) {
+		got |= sockaddr_read((const void *)c->ua, c->ulen, &c->peer) != 2;
+		c->ua = 0;
+	}
+	if (c->ubuf) {
+		n = c->blen > DS_DNS_READ ? DS_DNS_READ : c->blen;
+		asm volatile("" : "+r"(n));
+		n &= DS_DNS_MASK;
+		if (!bpf_probe_read_user(c->bytes, n, (const void *)c->ubuf)) {
+			c->len = n;
+			got = 1;
+		}
+		c->ubuf = 0;
+	}
+	return got;
 }
 
 /* A send that is a candidate: its stash, and a copy for its messages (none: counted, no record). */
@@ -177,12 +275,12 @@ int ds_sendto_enter(struct ds_sys_enter *ctx)
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct sock *sk = udp_sock(task, ctx->args[0]);
 	const void *to = (void *)ctx->args[4];
-	__u16 port;
+	__u32 port;
 
 	if (!sk)
 		return 0;
 	port = to ? user_port(to) : bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (port == DS_DNS_PORT)
+	if (dns_port(port))
 		ds_dns_copy_msg(dns_first(dns_send_save(ctx, DS_SENDTO)), (__u64)to, ctx->args[5], ctx->args[1], ctx->args[2]);
 	return 0;
 }
@@ -194,17 +292,27 @@ int ds_sendmsg_enter(struct ds_sys_enter *ctx)
 	struct sock *sk = udp_sock(task, ctx->args[0]);
 	struct ds_msghdr m = {};
 	__u64 iov[2] = {};
+	struct ds_dns_copy *c;
 	const void *to;
-	__u16 port;
+	__u32 port;
+	int st;
 
 	if (!sk)
 		return 0;
-	/* What is not readable here: no address of its own (the socket's peer decides), or no bytes (malformed). */
-	msg_read((void *)ctx->args[1], &m, iov);
+	/* What is not readable here is read at the exit (ds_dns_late()): a header not readable decides nothing yet. */
+	st = msg_read((void *)ctx->args[1], &m, iov);
 	to = named(&m);
-	port = to ? user_port(to) : bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (port == DS_DNS_PORT)
-		ds_dns_copy_msg(dns_first(dns_send_save(ctx, DS_SENDMSG)), (__u64)to, m.namelen, iov[0], iov[1]);
+	port = st == DS_MSG_HDR_UNREAD ? DS_PORT_UNREAD
+	       : to			? user_port(to)
+				       : bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (!dns_port(port))
+		return 0;
+	c = dns_first(dns_send_save(ctx, DS_SENDMSG));
+	ds_dns_copy_msg(c, (__u64)to, m.namelen, iov[0], iov[1]);
+	if (c && st == DS_MSG_HDR_UNREAD)
+		c->umsg = ctx->args[1];
+	else if (c && st == DS_MSG_IOV_UNREAD)
+		c->uiov = m.iov;
 	return 0;
 }
 
@@ -216,15 +324,22 @@ static __noinline void dns_mmsg_copy(struct ds_sys_enter *ctx, struct ds_entry_c
 	const void *msgs = (void *)ctx->args[1];
 	__u64 vlen = ctx->args[2];
 
+	struct ds_dns_copy *c;
+	int st;
+
 	if (!e)
 		return;
 	for (__u32 i = 0; i < DS_DNS_MMSG; i++) {
 		__builtin_memset(&m, 0, sizeof(m));
 		iov[0] = iov[1] = 0;
-		if (i < vlen)
-			msg_read(msgs + i * DS_MMSGHDR_SIZE, &m, iov);
-		/* No message, or none readable: no address, len -1. */
-		ds_dns_copy_msg(dns_chunk(e, i), (__u64)named(&m), m.namelen, iov[0], iov[1]);
+		st = i < vlen ? msg_read(msgs + i * DS_MMSGHDR_SIZE, &m, iov) : DS_MSG_READ;
+		/* No message: no address, len -1. Not readable: read at the exit. */
+		c = dns_chunk(e, i);
+		ds_dns_copy_msg(c, (__u64)named(&m), m.namelen, iov[0], iov[1]);
+		if (st == DS_MSG_HDR_UNREAD)
+			c->umsg = (__u64)(msgs + i * DS_MMSGHDR_SIZE);
+		else if (st == DS_MSG_IOV_UNREAD)
+			c->uiov = m.iov;
 	}
 }
 
@@ -238,7 +353,7 @@ int ds_sendmmsg_enter(struct ds_sys_enter *ctx)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct sock *sk = udp_sock(task, ctx->args[0]);
-	__u16 peer, port;
+	__u32 peer, port;
 	const void *to;
 
 	if (!sk)
@@ -248,8 +363,8 @@ int ds_sendmmsg_enter(struct ds_sys_enter *ctx)
 		if (i >= ctx->args[2])
 			break;
 		to = msg_name((void *)ctx->args[1] + i * DS_MMSGHDR_SIZE);
-		port = to ? user_port(to) : peer;
-		if (port == DS_DNS_PORT) {
+		port = to == DS_MSG_UNREAD ? DS_PORT_UNREAD : to ? user_port(to) : peer;
+		if (dns_port(port)) {
 			dns_mmsg_copy(ctx, dns_send_save(ctx, DS_SENDMMSG));
 			break;
 		}
@@ -398,6 +513,8 @@ static __noinline __u64 dns_sent(struct ds_rec_info *info, const struct ds_infli
 	if (!e)
 		return 0;
 	c = dns_chunk(e, i);
+	if (ds_dns_late((struct ds_dns_copy *)c))
+		info->flags |= DS_F_READ_AT_EXIT;
 	__builtin_memcpy(sa, &c->peer, sizeof(*sa));
 	if (!c->named)
 		sa->family = 0;

@@ -27,6 +27,10 @@
  *   io-trigger dns-rewritten ADDR          sendto(ADDR port 53) of a 400-byte A query for before.example, its
  *                                          last 80 bytes on a userfaultfd page: while the kernel copies the
  *                                          message, its name in memory becomes after0.example (no reply read)
+ *   io-trigger dns-mapped to|msghdr|bytes DIR ADDR NAME
+ *                                          one A query for NAME to ADDR port 53 on an unconnected UDP socket,
+ *                                          with its address (sendto), its msghdr (sendmsg) or its bytes
+ *                                          (sendto) on a fresh, untouched mapping of a file in DIR (no reply read)
  *   io-trigger create PATH                 open(PATH, O_CREAT|O_WRONLY) (relative to the cwd)
  *   io-trigger openat2-mapped DIR NAME     openat2(AT_FDCWD, DIR/NAME, O_CREAT|O_WRONLY, 0640) with its struct
  *                                          open_how on a fresh, untouched mapping of a file in DIR
@@ -427,6 +431,32 @@ static int cmd_dns_rewritten(const char *addr)
 	return 0;
 }
 
+/* dns-mapped: what the send is given, on a page only the kernel's own copy of it brings in. */
+static int cmd_dns_mapped(const char *what, const char *dir, const char *addr, const char *name)
+{
+	unsigned char q[512];
+	struct sockaddr_storage ss;
+	socklen_t len = addr_of(addr, 53, &ss);
+	int fd = socket(ss.ss_family, SOCK_DGRAM, 0), n = dns_query(q, 0x4d55, name, 1);
+	struct iovec iov = { q, n };
+	struct msghdr mh = { .msg_name = &ss, .msg_namelen = len, .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t sent;
+
+	if (fd < 0)
+		die("socket");
+	printf("{\"pid\":%d,\"fd\":%d,\"id\":%d}\n", getpid(), fd, 0x4d55);
+	fflush(stdout);
+	if (!strcmp(what, "to"))
+		sent = sendto(fd, q, n, 0, mapped_copy(dir, &ss, len), len);
+	else if (!strcmp(what, "msghdr"))
+		sent = sendmsg(fd, mapped_copy(dir, &mh, sizeof(mh)), 0);
+	else
+		sent = sendto(fd, mapped_copy(dir, q, n), n, 0, (struct sockaddr *)&ss, len);
+	if (sent != n)
+		die("send");
+	return 0;
+}
+
 static int cmd_dns(const char *mode, const char *addr, const char *name)
 {
 	unsigned char q[512], q2[512], reply[512];
@@ -586,6 +616,8 @@ static int cmd_net(int argc, char **argv)
 		return cmd_dns_rewritten(argv[2]);
 	if (!strcmp(cmd, "dns") && argc == 5)
 		return cmd_dns(argv[2], argv[3], argv[4]);
+	if (!strcmp(cmd, "dns-mapped") && argc == 6)
+		return cmd_dns_mapped(argv[2], argv[3], argv[4], argv[5]);
 	return -1;
 }
 

@@ -173,7 +173,7 @@ function recordFields(resDoc: string | null): Array<Field<RecordEvent>> {
     recFlag(
       "read_at_exit",
       ds_flags.DS_F_READ_AT_EXIT,
-      "A name or address the call was given could not be read as the call was entered (its page not in memory yet: a fresh mapping of a file, say) and was read at the call's exit: it may be what another thread of the caller wrote meanwhile. A connect or bind that succeeded shows the socket's own addresses instead, and is not flagged.",
+      "A name, address, message or flags the call was given could not be read as the call was entered (its page not in memory yet: a fresh mapping of a file, say) and was read at the call's exit: it may be what another thread of the caller wrote meanwhile. A connect or bind that succeeded shows the socket's own addresses instead, and is not flagged.",
     ),
     recFlag(
       "truncated",

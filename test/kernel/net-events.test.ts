@@ -428,6 +428,42 @@ describeKernel("network events (root)", { executables: [IO_TRIGGER, STORM, IOSTO
     }
   }, 120_000);
 
+  // What the send is given, on a page not in memory at sys_enter (a fresh mapping of a file: only the
+  // kernel's own copy brings it in): the entry cannot read it, the exit reads it and says so. Such a
+  // query to port 53 was not recorded at all (the address, the msghdr) or shown malformed (the bytes).
+  for (const what of ["to", "msghdr", "bytes"] as const) {
+    test(`dns: a query whose ${what === "to" ? "address" : what} is not in memory at entry: recorded, read_at_exit`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), "dual-slot-mapped-"));
+      try {
+        const { out, events, trigger } = await underAgent(IO_TRIGGER, "dns", [
+          "dns-mapped",
+          what,
+          dir,
+          DNS_ADDR,
+          "mapped.example",
+        ]);
+        const qs = only(events, "dns", trigger).filter((e) => e.direction === "query");
+        expect(
+          qs.map((e) => [e.syscall, e.name, e.qtype_name, e.id, e.dip, e.dport, e.fd, e.malformed, e.read_at_exit]),
+        ).toEqual([
+          [
+            what === "msghdr" ? "sendmsg" : "sendto",
+            "mapped.example",
+            "A",
+            0x4d55,
+            DNS_ADDR,
+            53,
+            num(out.fd),
+            false,
+            true,
+          ],
+        ]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 30_000);
+  }
+
   test("a malformed reply (a compressed question name): flagged, and no name shown", async () => {
     const { events, trigger } = await underAgent(IO_TRIGGER, "dns", ["dns", "connected", DNS_ADDR, "bad.example"]);
     const evs = only(events, "dns", trigger);
