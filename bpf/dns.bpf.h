@@ -121,11 +121,6 @@ static __always_inline const void *msg_name(const void *msg)
 	return named(&m);
 }
 
-static __always_inline int msg_first_iov(const void *umsg, struct ds_msghdr *m, __u64 iov[2])
-{
-	return bpf_probe_read_user(m, sizeof(*m), umsg) || !m->iovlen || bpf_probe_read_user(iov, 16, (void *)m->iov);
-}
-
 enum { DS_MSG_READ, DS_MSG_HDR_UNREAD, DS_MSG_IOV_UNREAD };
 
 /*
@@ -554,7 +549,7 @@ int ds_dns_exit(struct ds_sys_exit *ctx)
 			from = (void *)in->args[4];
 			buf = in->args[1];
 			len = in->res;
-		} else if (msg_first_iov((void *)in->args[1], &m, iov)) {
+		} else if (msg_read((void *)in->args[1], &m, iov) != DS_MSG_READ || !iov[0]) {
 			from = NULL;
 			buf = 0;
 		} else {
