@@ -117,6 +117,8 @@ export class Session {
   private window = new LineWindow();
   /** The warm-up's synthetic ring, built at its first call, dropped by endWarmUp(). */
   private warmRing: { ring: SyntheticRing; records: number } | null = null;
+  /** The warm-up's reorder window, the same for each of its calls, dropped by endWarmUp(). */
+  private warmWindow: LineWindow | null = null;
   /** With opts.lines, unordered: the one line being rendered. */
   private readonly direct = new ByteBuf();
   private prevDrain: number | null = null;
@@ -304,8 +306,10 @@ export class Session {
     const malformed = this.lastMalformed;
     const emit = this.emit;
     // A window of its own: the run's (lines a drain between two warm-up calls holds) is left alone.
+    // One for every call: a new one per call left each call's grown segments to the GC (about 10 MiB).
     const window = this.window;
-    this.window = new LineWindow();
+    this.warmWindow ??= new LineWindow();
+    this.window = this.warmWindow;
     this.emit = onLine;
     try {
       const framed: Framed = { tail: 0n, consumed: 0, records: 0, bytes: 0, lost: 0, bad: 0 };
@@ -328,9 +332,10 @@ export class Session {
     }
   }
 
-  /** The warm-up is over: its synthetic ring can go. */
+  /** The warm-up is over: its synthetic ring and its window can go. */
   endWarmUp(): void {
     this.warmRing = null;
+    this.warmWindow = null;
   }
 
   /** Reads everything waiting; with ordering, releases what is older than the last drain. */
