@@ -109,45 +109,24 @@ static __noinline void exec_args_save(struct ds_entry_copy *a, const void *filen
  * exit. In the thread's task storage instead, each exec of a new process
  * made that storage (1.3 µs of BPF per exec in an exec storm) and its exit
  * freed it. A slot the task already owns is one whose exit no program saw
- * (a thread is in one call at a time): it is taken again first.
+ * (a thread is in one call at a time): it is taken again first, so the
+ * stash is always in the first slot the task owns.
  */
 static __always_inline struct ds_entry_copy *exec_slot_claim(__u64 me, __u32 *at)
 {
-	struct ds_entry_copy *e;
-	__u32 idx;
+	struct ds_entry_copy *e = copy_slot_probe(me, at, 0);
 
-	for (int i = 0; i < DS_COPY_PROBES; i++) {
-		idx = copy_slot_index(me, i);
-		e = bpf_map_lookup_elem(&ds_entry_copy, &idx);
-		if (e && e->owner == me) {
-			*at = idx;
-			return e;
-		}
-	}
-	for (int i = 0; i < DS_COPY_PROBES; i++) {
-		idx = copy_slot_index(me, i);
-		e = bpf_map_lookup_elem(&ds_entry_copy, &idx);
-		if (e && __sync_val_compare_and_swap(&e->owner, 0, me) == 0) {
-			*at = idx;
-			return e;
-		}
-	}
-	return NULL;
+	return e ? e : copy_slot_probe(me, at, 1);
 }
 
 /* The current task's exec stash: in a slot (its copy_slot names that slot), else in its task storage. */
 static __always_inline struct ds_inflight *exec_stash(void)
 {
-	__u64 me = bpf_get_current_task();
-	struct ds_entry_copy *e;
-	__u32 idx;
+	__u32 idx = 0;
+	struct ds_entry_copy *e = copy_slot_probe(bpf_get_current_task(), &idx, 0);
 
-	for (int i = 0; i < DS_COPY_PROBES; i++) {
-		idx = copy_slot_index(me, i);
-		e = bpf_map_lookup_elem(&ds_entry_copy, &idx);
-		if (e && e->owner == me && e->in.copy_slot == idx + 1)
-			return &e->in;
-	}
+	if (e && e->in.copy_slot == idx + 1)
+		return &e->in;
 	return inflight_of_current(0);
 }
 

@@ -237,23 +237,38 @@ static __always_inline __u32 copy_slot_index(__u64 task, __u32 i)
 }
 
 /*
- * A free slot for the current thread's call, four tries; else the spill.
- * NULL only when the kernel cannot allocate that: the record then says what
- * it could not see.
+ * Among the task's probes (*at: the index found): `take`, a free slot,
+ * taken for it (NULL when all are held); else the first it owns already.
  */
-static __always_inline struct ds_entry_copy *entry_copy_claim(struct ds_inflight *in)
+static __always_inline struct ds_entry_copy *copy_slot_probe(__u64 me, __u32 *at, const int take)
 {
-	__u64 me = bpf_get_current_task();
 	struct ds_entry_copy *e;
 	__u32 idx;
 
 	for (int i = 0; i < DS_COPY_PROBES; i++) {
 		idx = copy_slot_index(me, i);
 		e = bpf_map_lookup_elem(&ds_entry_copy, &idx);
-		if (e && __sync_val_compare_and_swap(&e->owner, 0, me) == 0) {
-			in->copy_slot = idx + 1;
+		if (e && (take ? __sync_val_compare_and_swap(&e->owner, 0, me) == 0 : e->owner == me)) {
+			*at = idx;
 			return e;
 		}
+	}
+	return NULL;
+}
+
+/*
+ * A free slot for the current thread's call, four tries; else the spill.
+ * NULL only when the kernel cannot allocate that: the record then says what
+ * it could not see.
+ */
+static __always_inline struct ds_entry_copy *entry_copy_claim(struct ds_inflight *in)
+{
+	struct ds_entry_copy *e;
+	__u32 idx = 0;
+
+	if ((e = copy_slot_probe(bpf_get_current_task(), &idx, 1))) {
+		in->copy_slot = idx + 1;
+		return e;
 	}
 	e = bpf_task_storage_get(&ds_entry_spill, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (e)
