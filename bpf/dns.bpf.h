@@ -8,12 +8,8 @@
  * send's message and address are copied at its entry (a copy slot, one chunk
  * per message): parsed from the caller's memory at the exit, they could be
  * what another thread wrote there after the kernel sent the query. A
- * receive's are read at its exit: the reply arrives during the call.
- *
- * The name is parsed byte by byte in a bpf_loop step: each label's length
- * byte becomes its '.', and a compression pointer, a reserved label type, a
- * dot inside a label or a name that runs past the bytes read makes the record
- * "malformed" with no name: a shown name is always the name on the wire.
+ * receive's are read at its exit: the reply arrives during the call. The
+ * messages themselves (read, copied, parsed) are dns_message.bpf.h's.
  */
 #ifndef DS_DNS_BPF_H
 #define DS_DNS_BPF_H
@@ -25,26 +21,12 @@
 #include "dual_slot.h"
 #include "record.bpf.h"
 #include "net_events.bpf.h"
+#include "dns_message.bpf.h"
 
 #define DS_IPPROTO_UDP 17
 #define DS_DNS_PORT 53
-#define DS_DNS_HDR 12
-#define DS_DNS_READ 320   /* header, a name of at most 255 bytes, type and class */
-#define DS_DNS_MASK 511
-#define DS_DNS_MMSG 4     /* sendmmsg messages looked at (glibc sends A and AAAA as two) */
 
 enum { DS_SENDTO = 1, DS_SENDMSG, DS_SENDMMSG, DS_RECVFROM, DS_RECVMSG };
-
-/* The parts of struct user_msghdr read here (x86-64 and arm64 layout). */
-struct ds_msghdr {
-	__u64 name;
-	__u32 namelen;
-	__u32 pad;
-	__u64 iov;
-	__u64 iovlen;
-};
-
-#define DS_MMSGHDR_SIZE 64 /* struct mmsghdr: user_msghdr (56) + msg_len, padded */
 
 /* The UDP socket behind fd, or NULL. */
 static __always_inline struct sock *udp_sock(struct task_struct *task, __s64 fd)
@@ -98,155 +80,6 @@ static __always_inline void dns_recv_enter(struct ds_sys_enter *ctx, const void 
 		inflight_save(ctx, kind);
 }
 
-/*
- * A message's own address, or NULL when it has none: the kernel ignores
- * msg_name when msg_namelen is 0, so such a pointer must not decide where the
- * message went (a query on a socket connected to port 53, with a decoy
- * address of length 0, was missed).
- */
-static __always_inline const void *named(const struct ds_msghdr *m)
-{
-	return m->namelen ? (void *)m->name : NULL;
-}
-
-/* A message's own address; DS_MSG_UNREAD when its header is not readable. */
-#define DS_MSG_UNREAD ((const void *)1)
-
-static __always_inline const void *msg_name(const void *msg)
-{
-	struct ds_msghdr m = {};
-
-	if (bpf_probe_read_user(&m, sizeof(m), msg))
-		return DS_MSG_UNREAD;
-	return named(&m);
-}
-
-enum { DS_MSG_READ, DS_MSG_HDR_UNREAD, DS_MSG_IOV_UNREAD };
-
-/*
- * A message header and its first iovec as far as they can be read at entry:
- * what cannot be is zeroed, and said (DS_MSG_HDR_UNREAD, DS_MSG_IOV_UNREAD).
- */
-static __always_inline int msg_read(const void *umsg, struct ds_msghdr *m, __u64 iov[2])
-{
-	if (bpf_probe_read_user(m, sizeof(*m), umsg)) {
-		__builtin_memset(m, 0, sizeof(*m));
-		iov[0] = iov[1] = 0;
-		return DS_MSG_HDR_UNREAD;
-	}
-	if (!m->iovlen) {
-		iov[0] = iov[1] = 0;
-		return DS_MSG_READ;
-	}
-	if (bpf_probe_read_user(iov, 16, (void *)m->iov)) {
-		iov[0] = iov[1] = 0;
-		return DS_MSG_IOV_UNREAD;
-	}
-	return DS_MSG_READ;
-}
-
-/* A sent message as its entry copied it: chunk i of a copy slot's area. */
-struct ds_dns_copy {
-	__s32 len;   /* bytes copied; < 0: none (not readable, or no message) */
-	__u32 named; /* it had an address of its own: peer */
-	struct ds_sockaddr peer;
-	/*
-	 * Where the caller had what the entry could not read (0: it read all):
-	 * the exit reads it there (ds_dns_late()), flagged DS_F_READ_AT_EXIT.
-	 */
-	__u64 umsg; /* the msghdr (sendmsg, sendmmsg): all of the message */
-	__u64 uiov; /* its iovec array, the header read */
-	__u64 ua;   /* its address */
-	__u64 ubuf; /* its bytes */
-	__u32 ulen, blen; /* the address's and the bytes' lengths */
-	__u8 bytes[DS_DNS_MASK + 1]; /* DS_DNS_READ of them used; the mask bounds the parse's read */
-};
-
-#define DS_DNS_CHUNK (DS_COPY_AREA / DS_DNS_MMSG)
-_Static_assert(sizeof(struct ds_dns_copy) <= DS_DNS_CHUNK, "a message's copy fits its chunk");
-
-static __always_inline struct ds_dns_copy *dns_chunk(const struct ds_entry_copy *e, __u32 i)
-{
-	return (void *)(e->area + (i & (DS_DNS_MMSG - 1)) * DS_DNS_CHUNK);
-}
-
-static __always_inline struct ds_dns_copy *dns_first(struct ds_entry_copy *e)
-{
-	return e ? dns_chunk(e, 0) : NULL;
-}
-
-/*
- * One message's address (ua, ulen; 0: none of its own) and first bytes, into
- * its chunk c. Global: verified once, not once per message and copy.
- */
-__noinline int ds_dns_copy_msg(struct ds_dns_copy *c, __u64 ua, __u64 ulen, __u64 buf, __u64 len)
-{
-	__u32 n = len > DS_DNS_READ ? DS_DNS_READ : len;
-
-	if (!c)
-		return 0;
-	c->named = ua != 0;
-	c->umsg = 0;
-	c->uiov = 0;
-	c->ua = sockaddr_read((const void *)ua, ulen, &c->peer) == 2 ? ua : 0;
-	c->ulen = ulen;
-	c->blen = len;
-	asm volatile("" : "+r"(n));
-	n &= DS_DNS_MASK;
-	c->len = buf && !bpf_probe_read_user(c->bytes, n, (const void *)buf) ? n : -1;
-	c->ubuf = c->len < 0 ? buf : 0;
-	return 0;
-}
-
-/*
- * At the exit: what the entry could not read of a sent message, read now
- * (the kernel's own copy brought it in); 1 when something was. Global:
- * verified once, whatever map the copy is in.
- */
-__noinline int ds_dns_late(struct ds_dns_copy *c)
-{
-	struct ds_msghdr m = {};
-	__u64 iov[2] = {};
-	__u32 n;
-	int got = 0;
-
-	if (!c)
-		return 0;
-	if (c->umsg) {
-		if (bpf_probe_read_user(&m, sizeof(m), (const void *)c->umsg))
-			return 0;
-		c->umsg = 0;
-		c->named = named(&m) != NULL;
-		c->ua = (__u64)named(&m);
-		c->ulen = m.namelen;
-		c->uiov = m.iovlen ? m.iov : 0;
-		got = 1;
-	}
-	if (c->uiov) {
-		if (!bpf_probe_read_user(iov, sizeof(iov), (const void *)c->uiov)) {
-			c->ubuf = iov[0];
-			c->blen = iov[1];
-			got = 1;
-		}
-		c->uiov = 0;
-	}
-	if (c->ua) {
-		got |= sockaddr_read((const void *)c->ua, c->ulen, &c->peer) != 2;
-		c->ua = 0;
-	}
-	if (c->ubuf) {
-		n = c->blen > DS_DNS_READ ? DS_DNS_READ : c->blen;
-		asm volatile("" : "+r"(n));
-		n &= DS_DNS_MASK;
-		if (!bpf_probe_read_user(c->bytes, n, (const void *)c->ubuf)) {
-			c->len = n;
-			got = 1;
-		}
-		c->ubuf = 0;
-	}
-	return got;
-}
-
 /* A send that is a candidate: its stash, and a copy for its messages (none: counted, no record). */
 static __always_inline struct ds_entry_copy *dns_send_save(struct ds_sys_enter *ctx, __u32 kind)
 {
@@ -287,7 +120,6 @@ int ds_sendmsg_enter(struct ds_sys_enter *ctx)
 	struct sock *sk = udp_sock(task, ctx->args[0]);
 	struct ds_msghdr m = {};
 	__u64 iov[2] = {};
-	struct ds_dns_copy *c;
 	const void *to;
 	__u32 port;
 	int st;
@@ -302,12 +134,7 @@ int ds_sendmsg_enter(struct ds_sys_enter *ctx)
 				       : bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (!dns_port(port))
 		return 0;
-	c = dns_first(dns_send_save(ctx, DS_SENDMSG));
-	ds_dns_copy_msg(c, (__u64)to, m.namelen, iov[0], iov[1]);
-	if (c && st == DS_MSG_HDR_UNREAD)
-		c->umsg = ctx->args[1];
-	else if (c && st == DS_MSG_IOV_UNREAD)
-		c->uiov = m.iov;
+	dns_copy_hdr(dns_first(dns_send_save(ctx, DS_SENDMSG)), &m, iov, st, ctx->args[1]);
 	return 0;
 }
 
@@ -318,8 +145,6 @@ static __noinline void dns_mmsg_copy(struct ds_sys_enter *ctx, struct ds_entry_c
 	__u64 iov[2];
 	const void *msgs = (void *)ctx->args[1];
 	__u64 vlen = ctx->args[2];
-
-	struct ds_dns_copy *c;
 	int st;
 
 	if (!e)
@@ -327,14 +152,9 @@ static __noinline void dns_mmsg_copy(struct ds_sys_enter *ctx, struct ds_entry_c
 	for (__u32 i = 0; i < DS_DNS_MMSG; i++) {
 		__builtin_memset(&m, 0, sizeof(m));
 		iov[0] = iov[1] = 0;
-		st = i < vlen ? msg_read(msgs + i * DS_MMSGHDR_SIZE, &m, iov) : DS_MSG_READ;
 		/* No message: no address, len -1. Not readable: read at the exit. */
-		c = dns_chunk(e, i);
-		ds_dns_copy_msg(c, (__u64)named(&m), m.namelen, iov[0], iov[1]);
-		if (st == DS_MSG_HDR_UNREAD)
-			c->umsg = (__u64)(msgs + i * DS_MMSGHDR_SIZE);
-		else if (st == DS_MSG_IOV_UNREAD)
-			c->uiov = m.iov;
+		st = i < vlen ? msg_read(msgs + i * DS_MMSGHDR_SIZE, &m, iov) : DS_MSG_READ;
+		dns_copy_hdr(dns_chunk(e, i), &m, iov, st, (__u64)(msgs + i * DS_MMSGHDR_SIZE));
 	}
 }
 
@@ -378,98 +198,6 @@ SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int ds_recvmsg_enter(struct ds_sys_enter *ctx)
 {
 	dns_recv_enter(ctx, msg_name((void *)ctx->args[1]), DS_RECVMSG);
-	return 0;
-}
-
-struct dns_walk {
-	__u8 *p;     /* the name's first byte, in slot 1 */
-	__u32 avail; /* bytes read from there on */
-	__u32 left;  /* bytes left in the current label; 0: at a length byte */
-	__u32 end;   /* the terminating zero's index */
-	__u32 done;  /* it was found */
-	__u32 bad;
-	__u32 pad;
-};
-
-static long dns_step(__u32 i, struct dns_walk *w)
-{
-	__u8 c;
-
-	if (i >= w->avail) {
-		w->bad = 1;
-		return 1;
-	}
-	c = w->p[i & DS_DNS_MASK];
-	if (w->left) {
-		if (c == '.') {
-			w->bad = 1;
-			return 1;
-		}
-		w->left--;
-		return 0;
-	}
-	if (!c) {
-		w->end = i;
-		w->done = 1;
-		return 1;
-	}
-	if (c & 0xc0) { /* a compression pointer, or a reserved label type */
-		w->bad = 1;
-		return 1;
-	}
-	w->left = c;
-	w->p[i & DS_DNS_MASK] = '.';
-	return 0;
-}
-
-/*
- * One message's header and question, from the caller's buffer (a receive)
- * or a send's copy (from_user 0; buf is an address as a number), into the
- * record in slot 1: the name as string A, the rest into d. Sets
- * DS_F_MALFORMED when the question cannot be read exactly. Global: verified
- * once, not once per caller and copy.
- */
-__noinline int ds_dns_parse(struct ds_rec_info *info, __u64 buf, __s64 len, __u32 from_user)
-{
-	struct ds_dns_data *d;
-	struct dns_walk w = {};
-	__u8 *h;
-	__u32 n = len < 0 ? 0 : len > DS_DNS_READ ? DS_DNS_READ : len, q; /* < 0: the entry could not copy it */
-
-	if (!info)
-		return 0;
-	d = (void *)info->data;
-	h = (__u8 *)info->swap;
-	w.p = h + DS_DNS_HDR;
-	asm volatile("" : "+r"(n));
-	n &= DS_DNS_MASK;
-	if (n < DS_DNS_HDR + 5 || (from_user ? bpf_probe_read_user(h, n, (const void *)buf) : bpf_probe_read_kernel(h, n, (const void *)buf))) {
-		info->flags |= DS_F_MALFORMED;
-		return 0;
-	}
-	d->id = h[0] << 8 | h[1];
-	d->dflags = h[2] << 8 | h[3];
-	d->qdcount = h[4] << 8 | h[5];
-	d->qr = d->dflags >> 15;
-	d->rcode = d->dflags & 0xf;
-	w.avail = n - DS_DNS_HDR;
-	if (!d->qdcount) {
-		info->flags |= DS_F_MALFORMED;
-		return 0;
-	}
-	bpf_loop(256, dns_step, &w, 0);
-	q = w.end + 1;
-	if (w.bad || !w.done || q + 4 > w.avail) {
-		info->flags |= DS_F_MALFORMED;
-		return 0;
-	}
-	d->qtype = w.p[q & DS_DNS_MASK] << 8 | w.p[(q + 1) & DS_DNS_MASK];
-	d->qclass = w.p[(q + 2) & DS_DNS_MASK] << 8 | w.p[(q + 3) & DS_DNS_MASK];
-	if (w.end > 1) {
-		/* Past the first label's length byte (now a leading '.'). */
-		bpf_probe_read_kernel(info->a, (w.end - 1) & 255, w.p + 1);
-		info->len_a = (w.end - 1) & 255;
-	}
 	return 0;
 }
 

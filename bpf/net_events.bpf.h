@@ -213,28 +213,41 @@ static __always_inline const struct ds_sockaddr *sockaddr_late(struct ds_rec_inf
 }
 
 /*
- * connect(): the source the socket got; the destination the socket is
- * connected to when the call succeeded or is under way (the kernel's own:
- * 0.0.0.0 shows as 127.0.0.1), else the one the call asked for (all a failed
- * connect has; the socket may still hold an earlier peer). An address the
- * entry could not read makes a record only if the socket or that address,
- * read now, is inet.
+ * A connect's or bind's record: the socket's two ends, and the address the
+ * call asked for (dest: connect's far end; else bind's own) where the socket
+ * cannot show it (`asked`, decided from what the socket showed). An address
+ * the entry could not read makes a record only if the socket or that
+ * address, read now, is inet.
  */
-static __always_inline __u32 connect_fill(struct task_struct *task, struct ds_rec_info *info,
-					  const struct ds_inflight *in)
+static __always_inline __u32 sock_call_fill(struct ds_rec_info *info, const struct ds_inflight *in, int dest,
+					    __u32 type)
 {
 	struct ds_sock_data *d = (void *)info->data;
 	int unread = ((const struct ds_sockaddr *)in->user)->family == DS_SA_UNREAD;
+	int asked;
 
 	__builtin_memset(d, 0, sizeof(*d));
 	d->fd = in->args[0];
 	ds_file_sock((__u64)fd_file(d->fd), d);
-	if ((in->res != 0 && in->res != -DS_EINPROGRESS) || !d->dport)
-		sockaddr_put(sockaddr_late(info, in), d, 1);
+	asked = dest ? (in->res != 0 && in->res != -DS_EINPROGRESS) || !d->dport : in->res || !d->sport;
+	if (asked)
+		sockaddr_put(sockaddr_late(info, in), d, dest);
 	if (unread && !inet_family(d->family))
 		return 0;
 	info->data_len = sizeof(*d);
-	return DS_EVENT_CONNECT;
+	return type;
+}
+
+/*
+ * connect(): the source the socket got; the destination the socket is
+ * connected to when the call succeeded or is under way (the kernel's own:
+ * 0.0.0.0 shows as 127.0.0.1), else the one the call asked for (all a failed
+ * connect has; the socket may still hold an earlier peer).
+ */
+static __always_inline __u32 connect_fill(struct task_struct *task, struct ds_rec_info *info,
+					  const struct ds_inflight *in)
+{
+	return sock_call_fill(info, in, 1, DS_EVENT_CONNECT);
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")
@@ -284,19 +297,7 @@ int ds_bind_enter(struct ds_sys_enter *ctx)
 static __always_inline __u32 bind_fill(struct task_struct *task, struct ds_rec_info *info,
 				       const struct ds_inflight *in)
 {
-	struct ds_sock_data *d = (void *)info->data;
-
-	int unread = ((const struct ds_sockaddr *)in->user)->family == DS_SA_UNREAD;
-
-	__builtin_memset(d, 0, sizeof(*d));
-	d->fd = in->args[0];
-	ds_file_sock((__u64)fd_file(d->fd), d);
-	if (!d->sport || in->res)
-		sockaddr_put(sockaddr_late(info, in), d, 0);
-	if (unread && !inet_family(d->family))
-		return 0;
-	info->data_len = sizeof(*d);
-	return DS_EVENT_BIND;
+	return sock_call_fill(info, in, 0, DS_EVENT_BIND);
 }
 
 SEC("tracepoint/syscalls/sys_exit_bind")

@@ -45,6 +45,14 @@ function reply(q: Uint8Array): Uint8Array {
   return new Uint8Array([...head, ...question]);
 }
 
+/** A directory for the file io-trigger maps an argument from (its *-mapped commands); removed after all. */
+const mappedDirs: string[] = [];
+function mappedDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "dual-slot-mapped-"));
+  mappedDirs.push(d);
+  return d;
+}
+
 beforeAll(async () => {
   tcp4 = createServer((c) => c.destroy()).listen(0, "127.0.0.1");
   tcp6 = createServer((c) => c.destroy()).listen(0, "::1");
@@ -65,6 +73,7 @@ beforeAll(async () => {
   dns6 = await server("::1");
 });
 afterAll(() => {
+  for (const d of mappedDirs) rmSync(d, { recursive: true, force: true });
   tcp4?.close();
   tcp6?.close();
   dns?.close();
@@ -153,42 +162,28 @@ describeKernel("network events (root)", { executables: [IO_TRIGGER, STORM, IOSTO
     ["refused", -111, true],
   ] as const) {
     test(`a ${how} connect whose address is not in memory at entry: recorded, res ${res}${flagged ? ", read_at_exit" : ""}`, async () => {
-      const dir = mkdtempSync(join(tmpdir(), "dual-slot-mapped-"));
-      try {
-        const port = how === "tcp" ? (tcp4!.address() as { port: number }).port : how === "udp" ? 47125 : 1;
-        const { out, events, trigger } = await underAgent(IO_TRIGGER, "connect", [
-          "connect-mapped",
-          how,
-          dir,
-          String(port),
-        ]);
-        const [e] = only(events, "connect", trigger);
-        expect(e).toBeDefined();
-        expect([e!.res, e!.protocol, e!.fd]).toEqual([res, how === "udp" ? "udp" : "tcp", num(out.fd)]);
-        expect([e!.dip, e!.dport, e!.read_at_exit]).toEqual(["127.0.0.1", port, flagged]);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      const dir = mappedDir();
+      const port = how === "tcp" ? (tcp4!.address() as { port: number }).port : how === "udp" ? 47125 : 1;
+      const { out, events, trigger } = await underAgent(IO_TRIGGER, "connect", [
+        "connect-mapped",
+        how,
+        dir,
+        String(port),
+      ]);
+      const [e] = only(events, "connect", trigger);
+      expect(e).toBeDefined();
+      expect([e!.res, e!.protocol, e!.fd]).toEqual([res, how === "udp" ? "udp" : "tcp", num(out.fd)]);
+      expect([e!.dip, e!.dport, e!.read_at_exit]).toEqual(["127.0.0.1", port, flagged]);
     }, 30_000);
   }
 
   test("a bind whose address is not in memory at entry: recorded, the port the kernel gave", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "dual-slot-mapped-"));
-    try {
-      const { out, events, trigger } = await underAgent(IO_TRIGGER, "bind", ["bind-mapped", dir]);
-      const [e] = only(events, "bind", trigger);
-      expect(e).toBeDefined();
-      expect([e!.res, e!.protocol, e!.fd, e!.sip, e!.read_at_exit]).toEqual([
-        0,
-        "udp",
-        num(out.fd),
-        "127.0.0.1",
-        false,
-      ]);
-      expect(e!.sport).toBeGreaterThan(0);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dir = mappedDir();
+    const { out, events, trigger } = await underAgent(IO_TRIGGER, "bind", ["bind-mapped", dir]);
+    const [e] = only(events, "bind", trigger);
+    expect(e).toBeDefined();
+    expect([e!.res, e!.protocol, e!.fd, e!.sip, e!.read_at_exit]).toEqual([0, "udp", num(out.fd), "127.0.0.1", false]);
+    expect(e!.sport).toBeGreaterThan(0);
   }, 30_000);
 
   for (const [addr, family] of [
@@ -433,34 +428,30 @@ describeKernel("network events (root)", { executables: [IO_TRIGGER, STORM, IOSTO
   // query to port 53 was not recorded at all (the address, the msghdr) or shown malformed (the bytes).
   for (const what of ["to", "msghdr", "bytes"] as const) {
     test(`dns: a query whose ${what === "to" ? "address" : what} is not in memory at entry: recorded, read_at_exit`, async () => {
-      const dir = mkdtempSync(join(tmpdir(), "dual-slot-mapped-"));
-      try {
-        const { out, events, trigger } = await underAgent(IO_TRIGGER, "dns", [
-          "dns-mapped",
-          what,
-          dir,
-          DNS_ADDR,
+      const dir = mappedDir();
+      const { out, events, trigger } = await underAgent(IO_TRIGGER, "dns", [
+        "dns-mapped",
+        what,
+        dir,
+        DNS_ADDR,
+        "mapped.example",
+      ]);
+      const qs = only(events, "dns", trigger).filter((e) => e.direction === "query");
+      expect(
+        qs.map((e) => [e.syscall, e.name, e.qtype_name, e.id, e.dip, e.dport, e.fd, e.malformed, e.read_at_exit]),
+      ).toEqual([
+        [
+          what === "msghdr" ? "sendmsg" : "sendto",
           "mapped.example",
-        ]);
-        const qs = only(events, "dns", trigger).filter((e) => e.direction === "query");
-        expect(
-          qs.map((e) => [e.syscall, e.name, e.qtype_name, e.id, e.dip, e.dport, e.fd, e.malformed, e.read_at_exit]),
-        ).toEqual([
-          [
-            what === "msghdr" ? "sendmsg" : "sendto",
-            "mapped.example",
-            "A",
-            0x4d55,
-            DNS_ADDR,
-            53,
-            num(out.fd),
-            false,
-            true,
-          ],
-        ]);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+          "A",
+          0x4d55,
+          DNS_ADDR,
+          53,
+          num(out.fd),
+          false,
+          true,
+        ],
+      ]);
     }, 30_000);
   }
 
