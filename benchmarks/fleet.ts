@@ -13,10 +13,11 @@
  * Root; wrap it in `flock /tmp/ds-bench.lock` like every timing run here.
  * Figures go to stdout (and benchmarks/fleet.json); timings never decide a test.
  */
-import { chmodSync, copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ClickHouse } from "../test/helpers/clickhouse.ts";
 import { cpuNs } from "./agent-process.ts";
+import { execStorm } from "./exec-storm.ts";
 import { parseFlags } from "./flags.ts";
 
 const root = join(import.meta.dir, "..");
@@ -30,22 +31,9 @@ const OUTAGE_S = Number(args.get("outage-s") ?? 60);
 
 if (process.geteuid?.() !== 0) throw new Error("the benchmark loads BPF programs: run it as root");
 
-const dir = mkdtempSync("/run/dual-slot-bench-fleet-");
-chmodSync(dir, 0o700);
-const comm = `dsf${Math.random().toString(36).slice(2, 9)}`;
-const target = join(dir, comm);
-copyFileSync(join(TOOLS, "noop"), target);
-chmodSync(target, 0o700);
-
-async function storm(): Promise<number> {
-  const p = Bun.spawn(
-    [join(TOOLS, "storm"), "--execs", String(EXECS), "--workers", String(WORKERS), "--quiet", "--", target],
-    { stdout: "pipe" },
-  );
-  const out = await new Response(p.stdout).text();
-  if ((await p.exited) !== 0) throw new Error("storm failed");
-  return (JSON.parse(out) as { rate_per_s: number }).rate_per_s;
-}
+const execs = execStorm(TOOLS, "bench-fleet", "dsf", EXECS, WORKERS);
+const { dir, comm } = execs;
+const storm = execs.run;
 
 interface Agent {
   pid: number;
@@ -181,7 +169,7 @@ try {
   });
 } finally {
   await ch.destroy();
-  rmSync(dir, { recursive: true, force: true });
+  execs.remove();
 }
 console.log("ClickHouse sink (--sink) on the exec storm:");
 console.table(out);

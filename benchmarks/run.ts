@@ -15,10 +15,11 @@
  *
  * Results go to benchmarks/results.json. Timings never decide a test's fate.
  */
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { rewriteReadmeFigures } from "../scripts/readme-figures.ts";
 import { cpuNs, median, round, spread, startAgent, statusKiB } from "./agent-process.ts";
+import { execStorm } from "./exec-storm.ts";
 import { parseFlags } from "./flags.ts";
 import { ioBench } from "./io.ts";
 
@@ -52,23 +53,9 @@ if (args.get("only") === "io") {
   process.exit(0);
 }
 
-// The storm target: a root-only directory, exec'd by path so its comm is ours.
-const dir = mkdtempSync("/run/dual-slot-bench-");
-chmodSync(dir, 0o700);
-const comm = `dsb${Math.random().toString(36).slice(2, 9)}`;
-const target = join(dir, comm);
-copyFileSync(join(TOOLS, "noop"), target);
-chmodSync(target, 0o700);
-
-async function storm(): Promise<number> {
-  const p = Bun.spawn(
-    [join(TOOLS, "storm"), "--execs", String(EXECS), "--workers", String(WORKERS), "--quiet", "--", target],
-    { stdout: "pipe" },
-  );
-  const out = await new Response(p.stdout).text();
-  if ((await p.exited) !== 0) throw new Error("storm failed");
-  return (JSON.parse(out) as { rate_per_s: number }).rate_per_s;
-}
+const execs = execStorm(TOOLS, "bench", "dsb", EXECS, WORKERS);
+const { comm } = execs;
+const storm = execs.run;
 
 interface AgentRound {
   rate: number;
@@ -196,7 +183,7 @@ try {
     );
   }
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  execs.remove();
 }
 
 const base = median(baseline);
