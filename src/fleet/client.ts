@@ -2,6 +2,12 @@
  * One INSERT over ClickHouse's HTTP interface: a gzip'd JSONEachRow body,
  * basic auth, a timeout. Never throws: what went wrong comes back as one
  * short line, for the sink's single warning.
+ *
+ * A batch counts as delivered only on a 2xx that ClickHouse itself sent (its
+ * X-ClickHouse-* headers). Redirects are not followed: a 301-303 turns the
+ * POST into a GET without its body, which a login page or proxy answering 200
+ * would have "accepted", and a 307-308 sends the batch to another host; either
+ * way the spooled batch was deleted and counted as sent.
  */
 import { authorization, type SinkCredentials } from "./credentials.ts";
 import type { SinkTarget } from "./target.ts";
@@ -36,12 +42,15 @@ export class ClickHouseClient {
         method: "POST",
         headers: auth !== undefined ? { Authorization: auth } : {},
         body: sql,
+        redirect: "manual",
         signal: AbortSignal.timeout(this.timeoutMs * 6),
       });
     } catch (e) {
       return { ok: false, auth: false, why: networkWhy(e, this.timeoutMs * 6) };
     }
     const text = await res.text().catch(() => "");
+    const wrong = notClickHouse(res);
+    if (wrong !== null) return { ok: false, auth: false, why: wrong };
     if (res.ok) return { ok: true, text };
     const bad = res.status === 401 || /^Code: 19[2-4],/.test(text.trim());
     return { ok: false, auth: bad, why: `HTTP ${res.status}: ${serverMessage(text.trim())}` };
@@ -55,10 +64,16 @@ export class ClickHouseClient {
         method: "POST",
         headers: this.headers,
         body: gz,
+        redirect: "manual",
         signal: AbortSignal.any(signals),
       });
     } catch (e) {
       return { ok: false, auth: false, why: networkWhy(e, this.timeoutMs) };
+    }
+    const wrong = notClickHouse(res);
+    if (wrong !== null) {
+      await res.arrayBuffer().catch(() => {});
+      return { ok: false, auth: false, why: wrong };
     }
     if (res.ok) {
       await res.arrayBuffer().catch(() => {});
@@ -68,6 +83,27 @@ export class ClickHouseClient {
     const auth = res.status === 401 || res.status === 403 || /^Code: 19[2-4],/.test(text);
     return { ok: false, auth, why: `HTTP ${res.status}${auth ? " (bad credentials)" : ""}: ${serverMessage(text)}` };
   }
+}
+
+/**
+ * Why an answer cannot be ClickHouse's own (null when it can): a redirect, or
+ * a 2xx without the X-ClickHouse-* headers every ClickHouse HTTP answer
+ * carries (X-ClickHouse-Server-Display-Name since 2018; proxies such as
+ * chproxy pass them on).
+ */
+export function notClickHouse(res: Response): string | null {
+  if (res.status >= 300 && res.status < 400) {
+    const to = res.headers.get("location");
+    return `HTTP ${res.status}: a redirect${to !== null ? ` to ${printable(to)}` : ""}, not followed: point --sink at the ClickHouse server itself`;
+  }
+  if (!res.ok) return null;
+  for (const name of res.headers.keys()) if (name.toLowerCase().startsWith("x-clickhouse-")) return null;
+  return `HTTP ${res.status} without ClickHouse's X-ClickHouse-* headers: not a ClickHouse server (or a proxy that drops them)`;
+}
+
+/** A header's value for a one-line message: bounded, controls shown as \xNN. */
+function printable(s: string): string {
+  return s.slice(0, 200).replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
 /** A SELECT's answer as text (for `sink query --run`). */

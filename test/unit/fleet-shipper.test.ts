@@ -32,7 +32,7 @@ function standIn() {
         return new Response("Code: 999, e.displayText() = DB::Exception: down for a test", { status: 503 });
       const body = gunzipSync(Buffer.from(await req.arrayBuffer())).toString();
       for (const l of body.split("\n")) if (l !== "") state.seqs.push((JSON.parse(l) as { seq: number }).seq);
-      return new Response("");
+      return new Response("", { headers: { "X-ClickHouse-Server-Display-Name": "stand-in" } });
     },
   });
   return { state, server, url: `clickhouse+http://127.0.0.1:${server.port}/db.events` };

@@ -1,0 +1,73 @@
+/**
+ * The ClickHouse client (src/fleet/client.ts) against stand-in HTTP servers:
+ * a batch counts as delivered only when ClickHouse itself said 2xx. A
+ * redirect is not followed (a 302 would have turned the INSERT into a GET
+ * without its body, a 307 sent the batch elsewhere), and a 200 from anything
+ * without ClickHouse's headers (a login page, a wrong port) is a failure.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { gzipSync } from "node:zlib";
+import { ClickHouseClient } from "../../src/fleet/client.ts";
+import { parseSinkTarget } from "../../src/fleet/target.ts";
+
+const CH = { "X-ClickHouse-Server-Display-Name": "stand-in" };
+/** Where a followed redirect would land: it must never see a request. */
+const elsewhere = { hits: 0 };
+const other = Bun.serve({
+  hostname: "127.0.0.1",
+  port: 0,
+  fetch() {
+    elsewhere.hits++;
+    return new Response("", { headers: CH });
+  },
+});
+const server = Bun.serve({
+  hostname: "127.0.0.1",
+  port: 0,
+  fetch(req) {
+    const how = new URL(req.url).pathname;
+    if (how === "/moved") return new Response(null, { status: 302, headers: { Location: other.url.href } });
+    if (how === "/temp")
+      return new Response(null, { status: 307, headers: { Location: `${other.url.href}elsewhere` } });
+    if (how === "/login") return new Response("<html>sign in</html>");
+    return new Response("", { headers: CH });
+  },
+});
+afterAll(() => {
+  server.stop(true);
+  other.stop(true);
+});
+
+function client(path: string): ClickHouseClient {
+  const t = parseSinkTarget(`clickhouse+http://127.0.0.1:${server.port}/db.events`);
+  return new ClickHouseClient({ ...t, endpoint: `http://127.0.0.1:${server.port}${path}` }, null, 2000);
+}
+const batch = gzipSync('{"event":"exec"}\n');
+
+test("a 2xx from ClickHouse delivers the batch", async () => {
+  expect(await client("/").insert(batch)).toEqual({ ok: true });
+});
+
+test("a 302 or 307 is a failure, not followed, and says where it pointed", async () => {
+  for (const path of ["/moved", "/temp"]) {
+    const r = await client(path).insert(batch);
+    expect(r.ok).toBe(false);
+    if (r.ok) continue;
+    expect(r.auth).toBe(false);
+    expect(r.why).toMatch(/^HTTP 30[27]: a redirect to http:\/\/127\.0\.0\.1:\d+\/.* not followed/);
+    expect(r.why).not.toMatch(/[\x00-\x1f]/);
+  }
+  const q = await client("/moved").query("SELECT 1");
+  expect(q.ok).toBe(false);
+  expect(elsewhere.hits).toBe(0);
+});
+
+test("a 200 without ClickHouse's headers is not a delivery", async () => {
+  const r = await client("/login").insert(batch);
+  expect(r).toEqual({
+    ok: false,
+    auth: false,
+    why: "HTTP 200 without ClickHouse's X-ClickHouse-* headers: not a ClickHouse server (or a proxy that drops them)",
+  });
+  expect((await client("/login").query("SELECT 1")).ok).toBe(false);
+});
