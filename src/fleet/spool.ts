@@ -12,7 +12,7 @@
  */
 import { chmodSync, constants, lstatSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { open, readFile, rename, unlink } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import { checkTrustedDirectory } from "../output/file.ts";
 
@@ -141,9 +141,20 @@ export class Spool {
   }
 }
 
-/** Creates DIR 0700, or checks the one there; its ancestors must be trusted (see checkTrustedDirectory). */
+/**
+ * Creates DIR 0700, or checks the one there. Its parent is checked first (see
+ * checkTrustedDirectory: no symlink or directory on the way that another user
+ * could change), and DIR is then used by its resolved path: nothing is created
+ * or chmodded through a link.
+ */
 function openSpoolDir(raw: string): string {
-  const dir = resolve(raw);
+  let parent: string;
+  try {
+    parent = checkTrustedDirectory(dirname(resolve(raw)), false);
+  } catch (e) {
+    throw new UsageError(`--spool ${raw}: ${(e as Error).message}`);
+  }
+  const dir = join(parent, basename(resolve(raw)));
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch (e) {
@@ -156,12 +167,6 @@ function openSpoolDir(raw: string): string {
   if (!st.isDirectory()) throw new UsageError(`--spool ${raw}: not a directory`);
   if (st.uid !== me) throw new UsageError(`--spool ${raw}: owned by uid ${st.uid}`);
   if ((st.mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
-  // Ours and 0700 now; its ancestors must be root's (a sticky /tmp is fine: nobody else can rename it).
-  try {
-    checkTrustedDirectory(dir);
-  } catch (e) {
-    throw new UsageError(`--spool ${raw}: ${(e as Error).message}`);
-  }
   return dir;
 }
 

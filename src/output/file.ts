@@ -14,7 +14,10 @@ import {
   constants,
   fchmodSync,
   fstatSync,
+  lstatSync,
   openSync,
+  readlinkSync,
+  readSync,
   realpathSync,
   renameSync,
   rmSync,
@@ -101,41 +104,96 @@ const S_ISVTX = 0o1000;
  * could change what a name in it points to: the directory itself must be
  * owned by root or us and writable by no one else (group-writable only for
  * group 0), and so must every ancestor, except that a sticky ancestor such as
- * /tmp is fine (nobody else can rename or delete what is ours in it).
- * Returns the resolved directory.
+ * /tmp is fine (nobody else can rename or delete what is ours in it). Every
+ * symlink on the way there must be root's or ours, in a directory that passes
+ * the same test: one that another user owns, or can replace, could point
+ * somewhere else by the next rotation or reopen (fs.protected_symlinks does
+ * not cover a path given on the command line). Returns the resolved directory.
+ * `leaf` false: `dir` is only the parent of what will be written (a directory
+ * of ours in it), so a sticky `dir` such as /tmp is fine too.
  */
-export function checkTrustedDirectory(dir: string): string {
+export function checkTrustedDirectory(dir: string, leaf = true): string {
+  checkLinks(resolve(dir));
   let real: string;
   try {
     real = realpathSync(dir);
   } catch (e) {
     throw new UnsafePath(`${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
-  const me = process.geteuid?.() ?? 0;
-  const trusted = (uid: number) => uid === 0 || uid === me;
-  for (let d = real, leaf = true; ; leaf = false) {
+  checkChain(real, leaf);
+  return real;
+}
+
+function trustedUid(uid: number): boolean {
+  return uid === 0 || uid === (process.geteuid?.() ?? 0);
+}
+
+/** A symlink-free directory and its ancestors, as checkTrustedDirectory says; `leaf`: the directory itself may not rely on a sticky bit. */
+function checkChain(real: string, leaf: boolean): void {
+  for (let d = real; ; leaf = false) {
     const st = statSync(d);
     if (!st.isDirectory()) throw new UnsafePath(`${d} is not a directory`);
-    if (!trusted(st.uid)) throw new UnsafePath(`${d} is owned by uid ${st.uid}`);
+    if (!trustedUid(st.uid)) throw new UnsafePath(`${d} is owned by uid ${st.uid}`);
     const sticky = (st.mode & S_ISVTX) !== 0 && !leaf;
     if ((st.mode & 0o002) !== 0 && !sticky) throw new UnsafePath(`${d} is writable by every user`);
     if ((st.mode & 0o020) !== 0 && st.gid !== 0 && !sticky) throw new UnsafePath(`${d} is writable by group ${st.gid}`);
-    if (d === "/") return real;
+    if (d === "/") return;
     d = dirname(d);
+  }
+}
+
+/** The most symlinks one path may go through (the kernel's MAXSYMLINKS). */
+const MAX_LINKS = 40;
+
+/**
+ * Walks an absolute path as the kernel does (each symlink replaced by its
+ * target, ".." taken after it), checking every symlink met on the way: its
+ * owner, and the directory it is in. A part that does not exist ends the walk
+ * (realpath reports it).
+ */
+function checkLinks(path: string): void {
+  const pending = path.split("/").reverse();
+  let at = "/";
+  let links = 0;
+  while (pending.length > 0) {
+    const part = pending.pop()!;
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      at = dirname(at);
+      continue;
+    }
+    const next = join(at, part);
+    let st: ReturnType<typeof lstatSync>;
+    try {
+      st = lstatSync(next);
+    } catch {
+      return;
+    }
+    if (!st.isSymbolicLink()) {
+      at = next;
+      continue;
+    }
+    if (!trustedUid(st.uid)) throw new UnsafePath(`${next} is a symlink owned by uid ${st.uid}`);
+    checkChain(at, false);
+    if (++links > MAX_LINKS) throw new UnsafePath(`${path}: more than ${MAX_LINKS} symlinks`);
+    const target = readlinkSync(next);
+    if (target.startsWith("/")) at = "/";
+    pending.push(...target.split("/").reverse());
   }
 }
 
 /**
  * Opens (creating 0600) a file for appending after the checks above, and
  * refuses a symlink, anything but a regular file, a file owned by another
- * user and a file with other hard links.
+ * user and a file with other hard links. Returns the path it opened, with the
+ * directory resolved: rotation renames there, not through the links again.
  */
-function openSafe(path: string): { fd: number; size: number } {
+function openSafe(path: string): { fd: number; size: number; file: string } {
   const dir = checkTrustedDirectory(dirname(path));
   const file = join(dir, basename(path));
   let fd: number;
   try {
-    fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+    fd = openSync(file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ELOOP") throw new UnsafePath(`${file} is a symlink`);
@@ -150,15 +208,30 @@ function openSafe(path: string): { fd: number; size: number } {
     // An existing file may have been made readable by others; events name
     // every command line on the host, so they are root's alone.
     if ((st.mode & 0o7777) !== 0o600) fchmodSync(fd, 0o600);
-    return { fd, size: st.size };
+    return { fd, size: st.size + endLine(fd, st.size), file };
   } catch (e) {
     closeSync(fd);
     throw e;
   }
 }
 
+/**
+ * A file that ends inside a line (a write cut short by ENOSPC, a crash) gets
+ * its newline before anything is appended: the next record would otherwise
+ * be glued to the cut one, and both lost to a reader. Returns the bytes added.
+ */
+function endLine(fd: number, size: number): number {
+  if (size === 0) return 0;
+  const last = new Uint8Array(1);
+  if (readSync(fd, last, 0, 1, size - 1) !== 1 || last[0] === 0x0a) return 0;
+  writeSync(fd, new Uint8Array([0x0a]));
+  return 1;
+}
+
 export class FileWriter {
   private fd: number;
+  /** The file opened: opts.path with its directory resolved (see openSafe). */
+  private file: string;
   /** Where the file ends, from fstat: right even after a `copytruncate`. */
   private size: number;
   private closed = false;
@@ -170,7 +243,7 @@ export class FileWriter {
       throw new RangeError(`rotateSize ${opts.rotateSize}`);
     if (!Number.isInteger(opts.rotateKeep) || opts.rotateKeep < 0 || opts.rotateKeep > MAX_ROTATE_KEEP)
       throw new RangeError(`rotateKeep ${opts.rotateKeep}`);
-    ({ fd: this.fd, size: this.size } = openSafe(opts.path));
+    ({ fd: this.fd, size: this.size, file: this.file } = openSafe(opts.path));
   }
 
   /**
@@ -198,7 +271,7 @@ export class FileWriter {
 
   /** FILE.N-1 -> FILE.N, ..., FILE -> FILE.1, then a new FILE. */
   private rotate(): void {
-    const path = this.opts.path;
+    const path = this.file;
     const keep = this.opts.rotateKeep;
     if (keep === 0) {
       rmSync(path, { force: true });
@@ -227,7 +300,7 @@ export class FileWriter {
     if (this.closed) return;
     const next = openSafe(this.opts.path);
     closeSync(this.fd);
-    ({ fd: this.fd, size: this.size } = next);
+    ({ fd: this.fd, size: this.size, file: this.file } = next);
   }
 
   close(): void {

@@ -5,7 +5,18 @@
  * another user's directory.
  */
 import { afterAll, expect, test } from "bun:test";
-import { chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  lchownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../../src/errors.ts";
@@ -100,6 +111,26 @@ test("a symlink, a file, or another user's directory is refused with one line", 
     chownSync(theirs, 65534, 65534);
     expect(() => new Spool(theirs, 1024, () => {})).toThrow(/owned by uid 65534/);
   }
+});
+
+test("a spool reached through another user's symlink is refused, and nothing is created or chmodded there", () => {
+  if (process.geteuid?.() !== 0) return;
+  const victim = fresh();
+  mkdirSync(join(victim, "spool"), { recursive: true, mode: 0o755 });
+  chmodSync(join(victim, "spool"), 0o755);
+  const shared = fresh();
+  mkdirSync(shared, { mode: 0o1777 });
+  chmodSync(shared, 0o1777);
+  const theirs = join(shared, "theirs");
+  symlinkSync(victim, theirs);
+  lchownSync(theirs, 65534, 65534);
+  expect(() => new Spool(join(theirs, "spool"), 1024, () => {})).toThrow(/symlink owned by uid 65534/);
+  expect(() => new Spool(join(theirs, "new"), 1024, () => {})).toThrow(UsageError);
+  expect(statSync(join(victim, "spool")).mode & 0o777).toBe(0o755);
+  expect(readdirSync(victim)).toEqual(["spool"]);
+  // In a sticky directory of root's own (as /tmp): fine.
+  const spool = new Spool(join(shared, "mine"), 1024, () => {});
+  expect(spool.batches).toBe(0);
 });
 
 test("files that are not batches are left alone; a half-written batch is removed", async () => {

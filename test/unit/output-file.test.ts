@@ -9,6 +9,7 @@ import {
   chmodSync,
   chownSync,
   existsSync,
+  lchownSync,
   linkSync,
   mkdirSync,
   mkdtempSync,
@@ -45,6 +46,19 @@ function freshDir(): string {
 const isRoot = process.geteuid?.() === 0;
 
 describe("FileWriter", () => {
+  test("a file that ends inside a line (a write cut short) gets its newline before the next line", () => {
+    const path = join(freshDir(), "events.json");
+    writeFileSync(path, '{"event":"exec","cut', { mode: 0o600 });
+    const w = new FileWriter({ path, rotateSize: 1 << 20, rotateKeep: 5 });
+    w.write(Buffer.from('{"event":"exit"}\n'));
+    w.close();
+    expect(readFileSync(path, "utf8")).toBe('{"event":"exec","cut\n{"event":"exit"}\n');
+    const again = new FileWriter({ path, rotateSize: 1 << 20, rotateKeep: 5 });
+    again.write(Buffer.from("x\n"));
+    again.close();
+    expect(readFileSync(path, "utf8")).toBe('{"event":"exec","cut\n{"event":"exit"}\nx\n');
+  });
+
   test("creates the file 0600 and appends", () => {
     const path = join(freshDir(), "events.json");
     const w = new FileWriter({ path, rotateSize: 1 << 20, rotateKeep: 5 });
@@ -240,6 +254,53 @@ describe("refusals", () => {
     writeFileSync(linked, "", { mode: 0o600 });
     linkSync(linked, join(mine, "other-name"));
     expect(() => new FileWriter({ path: linked, rotateSize: 1024, rotateKeep: 1 })).toThrow(/hard links/);
+  });
+
+  test("a symlink on the way that another user owns, or sits where another user could replace it", () => {
+    if (!isRoot) return;
+    const victim = freshDir();
+    writeFileSync(join(victim, "ev"), "VICTIM\n", { mode: 0o600 });
+    // /tmp-like: sticky and world-writable, so a user can put a link of theirs there.
+    const shared = freshDir();
+    chmodSync(shared, 0o1777);
+    const theirs = join(shared, "theirs");
+    symlinkSync(victim, theirs);
+    lchownSync(theirs, 65534, 65534);
+    expect(() => checkTrustedDirectory(theirs)).toThrow(/theirs is a symlink owned by uid 65534/);
+    expect(() => new FileWriter({ path: join(theirs, "ev"), rotateSize: 4, rotateKeep: 1 })).toThrow(UnsafePath);
+    // Through a link of root's that leads through theirs: still theirs to re-point.
+    const ours = join(shared, "ours");
+    symlinkSync(join(theirs, "."), ours);
+    expect(() => checkTrustedDirectory(ours)).toThrow(/theirs is a symlink owned by uid 65534/);
+    // A link that goes up out of a directory ("..") is followed as the kernel does.
+    const up = join(victim, "up");
+    symlinkSync(`../${shared.split("/").pop()}/theirs`, up);
+    expect(() => checkTrustedDirectory(join(up, "."))).toThrow(/owned by uid 65534/);
+    // Root's own link in the sticky directory: nobody else can rename or replace it.
+    const fine = join(shared, "fine");
+    symlinkSync(victim, fine);
+    expect(checkTrustedDirectory(fine)).toBe(victim);
+    // Root's link in a directory every user can write, not sticky: it can be swapped after the check.
+    chmodSync(shared, 0o777);
+    expect(() => checkTrustedDirectory(fine)).toThrow(/writable by every user/);
+    expect(readFileSync(join(victim, "ev"), "utf8")).toBe("VICTIM\n");
+  });
+
+  test("rotation renames in the directory the file was opened in, not through the link again", () => {
+    if (!isRoot) return;
+    const a = freshDir();
+    const b = freshDir();
+    const link = join(freshDir(), "current");
+    symlinkSync(a, link);
+    const w = new FileWriter({ path: join(link, "ev"), rotateSize: 4, rotateKeep: 1 });
+    w.write(Buffer.from("a1\n"));
+    rmSync(link);
+    symlinkSync(b, link);
+    writeFileSync(join(b, "ev"), "B\n", { mode: 0o600 });
+    w.write(Buffer.from("a2\n"));
+    w.close();
+    expect(readFileSync(join(a, "ev.1"), "utf8")).toBe("a1\n");
+    expect(existsSync(join(b, "ev.1"))).toBe(false);
   });
 
   test("a path that is not there", () => {
