@@ -6,6 +6,7 @@
  */
 import { hostname } from "node:os";
 import { type EventSchema, jsonObject, rfc3339Nano, SCHEMA_VERSION } from "../render/schema.ts";
+import { jsonEscapeHidden } from "../render/writers.ts";
 
 export interface SinkDroppedRecord {
   /** Rows dropped since the previous record. */
@@ -36,5 +37,5 @@ export const SINK_DROPPED_SCHEMA: EventSchema<SinkDroppedRecord> = {
 };
 
 export function sinkDroppedJson(r: SinkDroppedRecord, host: string = hostname()): string {
-  return JSON.stringify(jsonObject(SINK_DROPPED_SCHEMA, r, { bootWallNs: 0n, host }));
+  return jsonEscapeHidden(JSON.stringify(jsonObject(SINK_DROPPED_SCHEMA, r, { bootWallNs: 0n, host })));
 }

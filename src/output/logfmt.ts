@@ -1,15 +1,17 @@
 /**
  * logfmt for the summary line: `key=value` pairs a log pipeline can split
  * without guessing. A value with a space, a quote, an `=` or a control
- * character is quoted, with `"` and `\` escaped as in JSON.
+ * character is quoted, with `"` and `\` escaped as in JSON (and C1 controls,
+ * bidi marks and line separators as \uXXXX: see jsonEscapeHidden).
  */
+import { hasHidden, jsonEscapeHidden } from "../render/writers.ts";
 
 export type LogfmtValue = string | number | boolean;
 
 export function logfmtValue(v: LogfmtValue): string {
   const s = String(v);
-  if (s !== "" && !/[\s"=\\\x00-\x1f\x7f]/.test(s)) return s;
-  return JSON.stringify(s);
+  if (s !== "" && !/[\s"=\\\x00-\x1f\x7f]/.test(s) && !hasHidden(s)) return s;
+  return jsonEscapeHidden(JSON.stringify(s));
 }
 
 /** `a=1 b="two words"`, in the order given. */

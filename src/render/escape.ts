@@ -1,10 +1,12 @@
 /**
  * Renders bytes that may be anything (a corrupted slot, a hostile argv) as one
  * safe line: printable UTF-8 passes through, control characters, invalid UTF-8
- * and bidi overrides become \xNN or \u{...}, and the result is cut to a width.
+ * bidi marks and line separators become \xNN or \u{...}, and the result is cut
+ * to a width.
  */
 
-const BIDI = /[\u202a-\u202e\u2066-\u2069\u200e\u200f]/;
+/** Characters that reorder or hide text, or start a new line in some viewers: the bidi marks and overrides, U+2028-2029. */
+const BIDI = /[\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
 
 function hex(b: number): string {
   return `\\x${b.toString(16).padStart(2, "0")}`;

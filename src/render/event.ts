@@ -8,6 +8,7 @@ import type { AgentEvent, ExecEvent, LevelView } from "../wire/decode.ts";
 import { escapeBytes, escapeText } from "./escape.ts";
 import { schemaFor } from "./record-schema.ts";
 import { type EventSchema, jsonObject, type RenderContext, slot1Data } from "./schema.ts";
+import { jsonEscapeHidden } from "./writers.ts";
 
 export { rfc3339Nano, slot1Data } from "./schema.ts";
 
@@ -110,5 +111,5 @@ let host: string | undefined;
 export function jsonLine(ev: AgentEvent, bootWallNs: bigint, hostName?: string): string {
   host ??= hostname();
   const ctx: RenderContext = { bootWallNs, host: hostName ?? host };
-  return JSON.stringify(jsonObject(schemaFor(ev.type) as EventSchema<AgentEvent>, ev, ctx));
+  return jsonEscapeHidden(JSON.stringify(jsonObject(schemaFor(ev.type) as EventSchema<AgentEvent>, ev, ctx)));
 }

@@ -23,7 +23,7 @@ import type { Generated, RenderContext } from "./context.ts";
 import { jsonLine, tableRow, tableWidth } from "./event.ts";
 import { LINES, RUN_BANKS, SUMMARIES } from "./lines.gen.ts";
 import { RunMemo } from "./memo.ts";
-import { BAIL, jsonText, plainEnd, put, validUtf8, writeDec } from "./writers.ts";
+import { BAIL, jsonEscapeHidden, jsonText, plainEnd, put, validUtf8, writeDec } from "./writers.ts";
 
 const enc = new TextEncoder();
 const H = ds_header.off;
@@ -90,7 +90,7 @@ export class LineRenderer implements RenderContext {
     this.bootSec = Number(opts.bootWallNs / 1_000_000_000n);
     this.bootFrac = Number(opts.bootWallNs % 1_000_000_000n);
     this.commBytes = opts.comm === undefined ? null : enc.encode(opts.comm);
-    this.hostJson = enc.encode(JSON.stringify(this.host));
+    this.hostJson = enc.encode(jsonEscapeHidden(JSON.stringify(this.host)));
     for (const spec of EVENTS) this.words[spec.type] = enc.encode(spec.name.toUpperCase());
   }
 

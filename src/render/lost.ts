@@ -6,6 +6,7 @@
  */
 import { hostname } from "node:os";
 import { jsonObject, LOST_SCHEMA, type LostRecord, rfc3339Nano } from "./schema.ts";
+import { jsonEscapeHidden } from "./writers.ts";
 
 export type { LostRecord } from "./schema.ts";
 
@@ -14,7 +15,7 @@ let host: string | undefined;
 /** `{"schema":1,"host":H,"event":"lost","time":"<RFC 3339>","cpu":C,"lost":N}` (LOST_SCHEMA). */
 export function lostJson(r: LostRecord, hostName?: string): string {
   host ??= hostname();
-  return JSON.stringify(jsonObject(LOST_SCHEMA, r, { bootWallNs: 0n, host: hostName ?? host }));
+  return jsonEscapeHidden(JSON.stringify(jsonObject(LOST_SCHEMA, r, { bootWallNs: 0n, host: hostName ?? host })));
 }
 
 /** A table row of TYPE LOST, in the columns of TABLE_HEADER (8, 8, 8, 16, then free text). */

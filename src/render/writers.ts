@@ -168,7 +168,57 @@ export function plainText(src: Uint8Array, s: number, e: number, out: Uint8Array
   return p;
 }
 
-/** Bytes of a JSON string's body for [s, e) of `src`, as JSON.stringify writes valid UTF-8; BAIL when it is not. */
+/**
+ * The code point of the valid UTF-8 sequence of `n` bytes at `i` when it is
+ * one that jsonEscapeHidden() escapes, else 0: C1 controls (U+0080-U+009F: a
+ * terminal may take U+009B as CSI), the bidi marks and overrides, and the line
+ * and paragraph separators (which start a new line in some viewers).
+ */
+function hiddenCodePoint(src: Uint8Array, i: number, n: number): number {
+  const c = src[i]!;
+  if (n === 2) {
+    const b1 = src[i + 1]!;
+    if (c === 0xc2) return b1 <= 0x9f ? b1 : 0;
+    return c === 0xd8 && b1 === 0x9c ? 0x061c : 0;
+  }
+  if (n !== 3 || c !== 0xe2) return 0;
+  const b1 = src[i + 1]!;
+  const b2 = src[i + 2]!;
+  if (b1 === 0x80) return (b2 >= 0x8e && b2 <= 0x8f) || (b2 >= 0xa8 && b2 <= 0xae) ? 0x2000 | (b2 & 0x3f) : 0;
+  return b1 === 0x81 && b2 >= 0xa6 && b2 <= 0xa9 ? 0x2040 | (b2 & 0x3f) : 0;
+}
+
+/** What JSON.stringify leaves as is but a line of ours escapes (see hiddenCodePoint); only ever inside strings. */
+const HIDDEN = /[\u0080-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+
+const HAS_HIDDEN = /[\u0080-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
+
+/** Whether a string holds one of hiddenCodePoint()'s characters. */
+export function hasHidden(s: string): boolean {
+  return HAS_HIDDEN.test(s);
+}
+
+/** JSON.stringify's output with hiddenCodePoint()'s characters as \uXXXX: the same JSON, safe to look at. */
+export function jsonEscapeHidden(json: string): string {
+  if (!HAS_HIDDEN.test(json)) return json;
+  return json.replace(HIDDEN, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/** \uXXXX, lower-case hex as JSON.stringify writes it. */
+function writeEscape(out: Uint8Array, p: number, cp: number): number {
+  out[p++] = 0x5c;
+  out[p++] = 117;
+  for (let k = 12; k >= 0; k -= 4) {
+    const d = (cp >> k) & 15;
+    out[p++] = d < 10 ? 48 + d : 87 + d;
+  }
+  return p;
+}
+
+/**
+ * Bytes of a JSON string's body for [s, e) of `src`, as JSON.stringify writes
+ * valid UTF-8 (and jsonEscapeHidden() after it); BAIL when it is not valid.
+ */
 export function jsonText(src: Uint8Array, s: number, e: number, out: Uint8Array, p: number): number {
   for (let i = s; i < e; ) {
     const c = src[i]!;
@@ -179,7 +229,9 @@ export function jsonText(src: Uint8Array, s: number, e: number, out: Uint8Array,
     } else if (c >= 0x80) {
       const n = seqLen(src, i, e);
       if (n === 0) return BAIL;
-      for (let k = 0; k < n; k++) out[p++] = src[i + k]!;
+      const hidden = n <= 3 ? hiddenCodePoint(src, i, n) : 0;
+      if (hidden !== 0) p = writeEscape(out, p, hidden);
+      else for (let k = 0; k < n; k++) out[p++] = src[i + k]!;
       i += n;
     } else {
       out[p++] = 0x5c;

@@ -9,7 +9,8 @@ const B = (...xs: Array<number | string>): Uint8Array =>
 const RAW_C0 = /[\x00-\x1f\x7f]/;
 /** C1 controls (U+0080..U+009F): U+009B is CSI for 8-bit terminals, U+0085 is NEL. */
 const RAW_C1 = /[\u0080-\u009f]/;
-const RAW_BIDI = /[\u202a-\u202e\u2066-\u2069\u200e\u200f]/;
+/** Bidi marks and overrides, and the line and paragraph separators (a new line in some viewers). */
+const RAW_BIDI = /[\u061c\u202a-\u202e\u2066-\u2069\u200e\u200f\u2028\u2029]/;
 
 function assertSafe(out: string): void {
   expect(RAW_C0.test(out)).toBe(false);
@@ -125,8 +126,9 @@ describe("bidi and backslashes", () => {
     expect(escapeBytes(B("a", 0xe2, 0x80, 0xae, "b"))).toBe("a\\u{202e}b");
   });
 
-  test("every bidi control is escaped", () => {
-    for (const cp of [0x200e, 0x200f, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069]) {
+  test("every bidi control, and the line and paragraph separators, are escaped", () => {
+    const marks = [0x061c, 0x200e, 0x200f, 0x2028, 0x2029, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e];
+    for (const cp of [...marks, 0x2066, 0x2067, 0x2068, 0x2069]) {
       const out = escapeText(`x${String.fromCodePoint(cp)}y`);
       expect(out).toBe(`x\\u{${cp.toString(16)}}y`);
     }

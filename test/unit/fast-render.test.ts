@@ -72,6 +72,14 @@ const HOSTILE = [
   0xff,
 ];
 
+/**
+ * What JSON.stringify leaves raw but a line must escape (C1 controls, bidi
+ * marks and overrides, U+2028-2029), beside their neighbours, which stay as they are.
+ */
+const HIDDEN_CHARS = "\u0080\u0085\u009b\u009f\u061c\u200e\u200f\u2028\u2029\u202a\u202e\u2066\u2069";
+const NEIGHBOURS = "\u00a0\u061b\u061d\u200d\u2010\u2027\u202f\u2065\u206a";
+const HIDDEN_TEXT = ["/tmp/\u202egnp.exe", "a\u009b31mb", "x\u2028y\u061cz"];
+
 function bytes(r: Rng, n: number, alphabet: readonly number[]): Uint8Array {
   const b = new Uint8Array(n);
   for (let i = 0; i < n; i++) b[i] = pick(r, alphabet);
@@ -80,7 +88,8 @@ function bytes(r: Rng, n: number, alphabet: readonly number[]): Uint8Array {
 
 function str(r: Rng, max: number): Uint8Array | string {
   const k = r();
-  if (k < 0.6) return pick(r, ["/usr/bin/true", "/home/user", "/tmp/x y", "/opt/ünï", 'a"b', "c\\d", ""]);
+  if (k < 0.6)
+    return pick(r, ["/usr/bin/true", "/home/user", "/tmp/x y", "/opt/ünï", 'a"b', "c\\d", "", ...HIDDEN_TEXT]);
   return bytes(r, int(r, max + 1), k < 0.85 ? PRINTABLE : HOSTILE);
 }
 
@@ -319,6 +328,30 @@ describe("compiled renderer = general renderer, byte for byte", () => {
       expect({ type: spec.name, line: typeof LINES[spec.type] }).toEqual({ type: spec.name, line: "function" });
       const summary = schemaFor(spec.name).summaryParts !== undefined ? "function" : "undefined";
       expect({ type: spec.name, summary: typeof SUMMARIES[spec.type] }).toEqual({ type: spec.name, summary });
+    }
+  });
+
+  test("C1 controls, bidi marks and line separators are written as \\uXXXX by both, and read back as they were", () => {
+    const [json] = renderers();
+    const spans = newSpans();
+    const out = new ByteBuf(1024);
+    for (const ch of [...HIDDEN_CHARS, ...NEIGHBOURS]) {
+      const text = `a${ch}b`;
+      const b = synthEvent({ comm: "noop", filename: text, cwd: text, exe: `/x${ch}`, args: [text, "z"] });
+      const spec = checkRecord(b, spans);
+      if (typeof spec === "string") throw new Error(spec);
+      out.len = 0;
+      const before = json!.fastLines;
+      expect(json!.render(b, spec, spans, out)).toBe(true);
+      expect(json!.fastLines).toBe(before + 1);
+      const line = out.buf.toString("utf8", 0, out.len);
+      expect(line).toBe(json!.renderGeneral(b)!);
+      const hidden = HIDDEN_CHARS.includes(ch);
+      const code = `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`;
+      expect(line.includes(ch)).toBe(!hidden);
+      expect(line.includes(`"cwd":"a${code}b"`)).toBe(hidden);
+      const o = JSON.parse(line) as { cwd: string; args: string[]; exe: string };
+      expect([o.cwd, o.args[0], o.exe]).toEqual([text, text, `/x${ch}`]);
     }
   });
 

@@ -362,6 +362,13 @@ describe("the summary line is logfmt", () => {
       lost_per_cpu: "[0,1]",
     });
   });
+
+  test("C1 controls, bidi marks and line separators are quoted as \\uXXXX, and read back", () => {
+    const hostile = "a\u009b31m\u202eb\u2028c";
+    const line = logfmt([["last_malformed", hostile]]);
+    expect(line).toBe('last_malformed="a\\u009b31m\\u202eb\\u2028c"');
+    expect(parseLogfmt(line)).toEqual({ last_malformed: hostile });
+  });
 });
 
 describe("loss you can see", () => {
