@@ -9,6 +9,7 @@
  * would have "accepted", and a 307-308 sends the batch to another host; either
  * way the spooled batch was deleted and counted as sent.
  */
+import { escapeForTerminal } from "../render/escape.ts";
 import { authorization, type SinkCredentials } from "./credentials.ts";
 import type { SinkTarget } from "./target.ts";
 
@@ -101,9 +102,9 @@ export function notClickHouse(res: Response): string | null {
   return `HTTP ${res.status} without ClickHouse's X-ClickHouse-* headers: not a ClickHouse server (or a proxy that drops them)`;
 }
 
-/** A header's value for a one-line message: bounded, controls shown as \xNN. */
+/** A header's value for a one-line message: bounded, and nothing a terminal would act on. */
 function printable(s: string): string {
-  return s.slice(0, 200).replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return escapeForTerminal(s.slice(0, 200).replace(/\s+/g, " "));
 }
 
 /** A SELECT's answer as text (for `sink query --run`). */
@@ -113,7 +114,7 @@ export type QueryResult = { ok: true; text: string } | { ok: false; auth: boolea
 function serverMessage(text: string): string {
   const m = /^Code: (\d+), e\.displayText\(\) = (?:DB::Exception: )?(.*?)(?:, e\.what\(\) = .*)?$/s.exec(text);
   const msg = m !== null ? `Code ${m[1]}: ${m[2]}` : text;
-  return msg.replace(/\s+/g, " ").slice(0, 300);
+  return escapeForTerminal(msg.replace(/\s+/g, " ").slice(0, 300));
 }
 
 function networkWhy(e: unknown, timeoutMs: number): string {

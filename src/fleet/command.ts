@@ -7,6 +7,7 @@ import { defineCommand } from "citty";
 import { intArg } from "../cli/args.ts";
 import { HostError, UsageError } from "../errors.ts";
 import { writeStdout } from "../output/stdout.ts";
+import { escapeForTerminal } from "../render/escape.ts";
 import { ClickHouseClient } from "./client.ts";
 import { sinkCredentials } from "./credentials.ts";
 import { createTableSql } from "./ddl.ts";
@@ -92,7 +93,8 @@ const queryCmd = defineCommand({
     const creds = sinkCredentials(typeof args["sink-credentials"] === "string" ? args["sink-credentials"] : undefined);
     const r = await new ClickHouseClient(t, creds).query(`${sql}\nFORMAT PrettyCompactMonoBlock`);
     if (!r.ok) throw new HostError(`${t.display}: ${r.why}`);
-    await writeStdout(r.text);
+    // Each host's process strings, as ClickHouse stores them (decoded): escaped again for the terminal.
+    await writeStdout(escapeForTerminal(r.text));
   },
 });
 

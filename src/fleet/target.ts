@@ -46,7 +46,11 @@ export function parseSinkTarget(raw: string, flag = "--sink"): SinkTarget {
   };
 }
 
-/** A URL in an error message without whatever sits before an `@`. */
-function redact(raw: string): string {
-  return raw.replace(/\/\/[^/@]*@/, "//***@");
+/**
+ * A URL in an error message without whatever sits before its last `@`: a
+ * password may hold `/` or `@` itself (unencoded, which is also why such a
+ * URL does not parse), and the message goes to the journal.
+ */
+export function redact(raw: string): string {
+  return raw.replace(/\/\/.*@/s, "//***@");
 }

@@ -95,3 +95,19 @@ export function escapeText(s: string, maxChars = 64): string {
   if (s.length <= maxChars && SAFE_TEXT.test(s)) return s;
   return escapeBytes(enc.encode(s), maxChars, false);
 }
+
+/** What a terminal may act on rather than show: C0 controls but line feed and tab, DEL, C1, bidi marks, separators. */
+const TERMINAL_UNSAFE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+
+/**
+ * Multi-line text that came from elsewhere (a ClickHouse server's answer,
+ * which holds the strings of every host's processes) made safe for a
+ * terminal: lines, tabs and everything printable as they are, the rest as
+ * \xNN or \u{...}.
+ */
+export function escapeForTerminal(s: string): string {
+  return s.replace(TERMINAL_UNSAFE, (c) => {
+    const cp = c.charCodeAt(0);
+    return cp < 0x100 ? hex(cp) : `\\u{${cp.toString(16)}}`;
+  });
+}

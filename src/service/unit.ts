@@ -74,6 +74,20 @@ export function outputPath(args: readonly string[], flag = "output"): string | u
   return undefined;
 }
 
+/**
+ * The unit has PrivateTmp=yes: under /tmp or /var/tmp the service writes into
+ * a directory of its own that systemd deletes when the unit stops, so events
+ * and spooled batches would vanish with no count.
+ */
+function refusePrivateTmp(flag: string, path: string): void {
+  const p = posix.normalize(path);
+  for (const tmp of ["/tmp", "/var/tmp"])
+    if (p === tmp || p.startsWith(`${tmp}/`))
+      throw new UsageError(
+        `--args: ${flag} ${path} is under ${tmp}, which the service sees as a private directory systemd deletes at every stop: use a directory under /var/log or /var/lib`,
+      );
+}
+
 export interface UnitOptions {
   /** Absolute path of the agent on the target system. */
   binary: string;
@@ -86,6 +100,7 @@ export function renderUnit({ binary, args }: UnitOptions): string {
   const output = outputPath(args);
   if (output !== undefined && !posix.isAbsolute(output))
     throw new UsageError(`--args: --output must be an absolute path for a service, got '${output}'`);
+  if (output !== undefined) refusePrivateTmp("--output", output);
   // ProtectSystem=strict makes everything read-only; the output's directory
   // must be writable too when it is not the logs directory.
   const writable = [LOG_DIR];
@@ -98,6 +113,7 @@ export function renderUnit({ binary, args }: UnitOptions): string {
   if (spool !== undefined) {
     if (!posix.isAbsolute(spool))
       throw new UsageError(`--args: --spool must be an absolute path for a service, got '${spool}'`);
+    refusePrivateTmp("--spool", spool);
     writable.push(`-${dirname(spool)}`); // "-": a parent that is missing is the agent's one-line error, not systemd's
   }
   const exec = [binary, "run", ...args].map(quoteExecArg).join(" ");

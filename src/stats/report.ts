@@ -2,8 +2,10 @@
  * How `dual-slot stats` shows an agent's per-CPU counters. Pure functions of
  * plain data, so the layout is unit-tested without a kernel.
  */
+
 import type { CounterTotals } from "../ebpf/info.ts";
 import { type Align, formatBytes, groupDigits, renderTable } from "../render/columns.ts";
+import { escapeText } from "../render/escape.ts";
 
 export interface AgentView {
   pid: number | null;
@@ -95,7 +97,8 @@ export function statsJson(v: StatsView, now = new Date()): string {
 }
 
 export function agentLine(a: AgentView): string {
-  const who = a.pid === null ? "no process holds it" : `pid ${a.pid}${a.comm ? ` (${a.comm})` : ""}`;
+  // A comm is whatever that process named itself.
+  const who = a.pid === null ? "no process holds it" : `pid ${a.pid}${a.comm ? ` (${escapeText(a.comm, 16)})` : ""}`;
   const prog =
     a.progId === null
       ? "no ds_exec program"

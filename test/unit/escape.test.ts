@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { escapeBytes, escapeText } from "../../src/render/escape.ts";
+import { escapeBytes, escapeForTerminal, escapeText } from "../../src/render/escape.ts";
 import { mulberry32 } from "../helpers/synth.ts";
 
 const B = (...xs: Array<number | string>): Uint8Array =>
@@ -219,6 +219,19 @@ describe("random bytes", () => {
       const out = escapeBytes(b, max, r() < 0.5);
       assertSafe(out);
       expect(width(out)).toBeLessThanOrEqual(max + 1);
+    }
+  });
+});
+
+describe("escapeForTerminal (text from a server)", () => {
+  test("keeps lines, tabs, backslashes and printable text; escapes what a terminal acts on", () => {
+    const table = "┌─comm─┬─n─┐\n│ a\\b │ 1 │\t\n└──────┴───┘\n";
+    expect(escapeForTerminal(table)).toBe(table);
+    expect(escapeForTerminal("\x1b]0;x\x07\r\u009b\u202e\u2028ü")).toBe("\\x1b]0;x\\x07\\x0d\\x9b\\u{202e}\\u{2028}ü");
+    for (let c = 0; c < 0xa0; c++) {
+      if (c === 0x0a || c === 0x09 || (c >= 0x20 && c < 0x7f)) continue;
+      const out = escapeForTerminal(String.fromCharCode(c));
+      expect(RAW_C0.test(out) || RAW_C1.test(out)).toBe(false);
     }
   });
 });

@@ -40,6 +40,16 @@ test("the sink URL: clickhouse+http(s)://HOST[:PORT]/DB.TABLE", () => {
     expect(() => parseSinkTarget(bad)).toThrow(UsageError);
   // A password in the URL is not repeated in the message.
   expect(() => parseSinkTarget("clickhouse+http://u:hunter2@h/db.t")).toThrow(/^(?!.*hunter2)/);
+  // Nor one with a `/` or an `@` of its own (unencoded: such a URL does not even parse).
+  for (const pw of ["hunter2/x", "p@ss", "a@b/c@d"]) {
+    let message = "";
+    try {
+      parseSinkTarget(`clickhouse+http://admin:${pw}@ch.example/db.t`);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toContain("got 'clickhouse+http://***@ch.example/db.t'");
+  }
 });
 
 test("credentials: user= and password= lines, or the environment, never both missing a user", () => {

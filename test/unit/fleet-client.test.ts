@@ -30,6 +30,11 @@ const server = Bun.serve({
     if (how === "/temp")
       return new Response(null, { status: 307, headers: { Location: `${other.url.href}elsewhere` } });
     if (how === "/login") return new Response("<html>sign in</html>");
+    if (how === "/evil")
+      return new Response("Code: 60, e.displayText() = DB::Exception: \x1b]0;PWNED\x07\x1b[31m\u009b2J\u202eboom", {
+        status: 404,
+        headers: CH,
+      });
     return new Response("", { headers: CH });
   },
 });
@@ -60,6 +65,14 @@ test("a 302 or 307 is a failure, not followed, and says where it pointed", async
   const q = await client("/moved").query("SELECT 1");
   expect(q.ok).toBe(false);
   expect(elsewhere.hits).toBe(0);
+});
+
+test("a server's error text reaches the log with nothing a terminal would act on", async () => {
+  for (const r of [await client("/evil").insert(batch), await client("/evil").query("SELECT 1")]) {
+    expect(r.ok).toBe(false);
+    if (r.ok) continue;
+    expect(r.why).toBe("HTTP 404: Code 60: \\x1b]0;PWNED\\x07\\x1b[31m\\x9b2J\\u{202e}boom");
+  }
 });
 
 test("a 200 without ClickHouse's headers is not a delivery", async () => {

@@ -146,6 +146,17 @@ describe("unit text", () => {
     expect(() => renderUnit({ binary: BINARY_PATH, args: ["--spool=spool"] })).toThrow(UsageError);
   });
 
+  test("--output or --spool under /tmp or /var/tmp is refused: PrivateTmp=yes deletes it at every stop", () => {
+    for (const args of [
+      ["--output", "/tmp/ev.json"],
+      ["--output=/var/tmp/ds/ev.json"],
+      ["--sink", "clickhouse+http://ch:8123/db.events", "--spool", "/var/tmp/ds"],
+      ["--spool", "/tmp//x/../spool"],
+    ])
+      expect(() => renderUnit({ binary: BINARY_PATH, args })).toThrow(/private directory systemd deletes/);
+    expect(renderUnit({ binary: BINARY_PATH, args: ["--output", "/tmpfiles/ev.json"] })).toContain("/tmpfiles");
+  });
+
   test("the directives the brief asks for", () => {
     const unit = renderUnit({ binary: BINARY_PATH, args: splitArgs(DEFAULT_ARGS) });
     for (const line of [
