@@ -130,8 +130,10 @@ function fail(e: unknown): number {
     return e.exitCode;
   }
   if (e instanceof LibbpfError) {
+    // libbpf prefixes its own lines; its closing "failed to load object '<address>'" names nothing useful.
     const hint = recentLibbpfLog()
-      .filter((l) => /error|invalid|denied|failed|unknown|not /i.test(l))
+      .map((l) => l.replace(/^libbpf:\s*/, ""))
+      .filter((l) => /error|invalid|denied|failed|unknown|not /i.test(l) && !/^failed to load object /.test(l))
       .at(-1);
     process.stderr.write(`dual-slot: ${e.message}${hint ? `; libbpf: ${hint}` : ""}\n`);
     return 1;

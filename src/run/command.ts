@@ -9,10 +9,11 @@
 import { defineCommand } from "citty";
 import { MIN_DRAIN_MS, nextBacklogWait } from "../agent/drain-period.ts";
 import { prepareHost } from "../agent/prepare.ts";
-import { Session } from "../agent/session.ts";
+import { Session, type SessionCounts } from "../agent/session.ts";
 import { agentArgs, sessionOptions } from "../cli/agent-args.ts";
 import { optionalInt, secondsArg } from "../cli/args.ts";
 import { availableEvents } from "../ebpf/availability.ts";
+import type { CounterTotals } from "../ebpf/info.ts";
 import { HostError, UsageError } from "../errors.ts";
 import { realtimeNs } from "../ffi/libc.ts";
 import { describeFilters, hasFilters, resolveExe, type TrustedExe } from "../filters/filters.ts";
@@ -110,13 +111,17 @@ export default defineCommand({
     // The table takes the NDJSON lines: with --sink they are what the renderer writes.
     const json = args.json === true || fleetCfg !== undefined;
 
-    const image = prepareHost();
+    const image = beforeAttach(prepareHost);
     // After the checks that end a run: an unavailable default event is worth a line only to a run that starts.
     const explicit = args.events !== undefined && args.events !== "all";
-    const opts = { ...parsed, events: availableEvents(parsed.events, explicit, (line) => log.info(line)) };
+    const opts = beforeAttach(() => ({
+      ...parsed,
+      events: availableEvents(parsed.events, explicit, (line) => log.info(line)),
+    }));
     // --output FILE: appended, rotated, reopened on SIGHUP; otherwise stdout.
-    const sink =
-      fileOpts !== undefined ? new FileSink(new FileWriter(fileOpts), outputLimit) : new LineSink(1, outputLimit);
+    const sink = beforeAttach(() =>
+      fileOpts !== undefined ? new FileSink(new FileWriter(fileOpts), outputLimit) : new LineSink(1, outputLimit),
+    );
     /** Events accepted into the sink (what --count counts). */
     let accepted = 0;
     let why: string | null = null;
@@ -217,7 +222,9 @@ export default defineCommand({
     for (const [sig, h] of Object.entries(handlers)) process.on(sig, h);
     let session: Session;
     try {
-      session = new Session(image, { ...opts, onDrained: afterDrain, onLost, onError: fail, lines }, () => {});
+      session = beforeAttach(
+        () => new Session(image, { ...opts, onDrained: afterDrain, onLost, onError: fail, lines }, () => {}),
+      );
     } catch (e) {
       for (const [sig, h] of Object.entries(handlers)) process.off(sig, h);
       throw e;
@@ -307,25 +314,17 @@ export default defineCommand({
     const c = session.counts;
     log.debug(`stopping: ${why}`);
     if (c.malformed > 0) log.warn(`malformed samples: ${c.malformed} (last: ${session.lastMalformed})`);
-    const summary = logfmt([
-      ["events", c.events],
-      ["lost", c.lost],
-      ["malformed", c.malformed],
-      ["corrupt", c.corrupt],
-      ["clobbers", k?.clobbers ?? 0],
-      ["kernel_events", k?.events ?? 0],
-      ["output_fail", k?.output_fail ?? 0],
-      ["printed", sink.written],
-      ["dropped_output", sink.dropped],
-      ["filtered", session.renderer?.filtered ?? 0],
-      ["filtered_kernel", k?.filtered_kernel ?? 0],
-      // Records the compiled renderer handed to the general decoder: a cost worth seeing when it is not ~0.
-      ["general_lines", session.renderer?.generalLines ?? 0],
-      ["bytes", c.bytes],
-      ["lost_per_cpu", `[${session.lostByCpu().join(",")}]`],
-      ...fleetSummary(fleet),
-      ["stop", why ?? "error"],
-    ]);
+    const summary = summaryLine({
+      counts: c,
+      kernel: k,
+      printed: sink.written,
+      droppedOutput: sink.dropped,
+      filtered: session.renderer?.filtered ?? 0,
+      generalLines: session.renderer?.generalLines ?? 0,
+      lostPerCpu: session.lostByCpu(),
+      fleet,
+      stop: why ?? "error",
+    });
     process.stderr.write(`summary: ${summary}\n`);
 
     if (failure !== null) throw failure;
@@ -340,6 +339,59 @@ export default defineCommand({
     }
   },
 });
+
+interface SummaryParts {
+  counts: SessionCounts;
+  kernel: CounterTotals | null;
+  printed: number;
+  droppedOutput: number;
+  filtered: number;
+  generalLines: number;
+  lostPerCpu: number[];
+  fleet: FleetSink | null;
+  stop: string;
+}
+
+/** The `summary:` line's fields, in their documented order. */
+function summaryLine(p: SummaryParts): string {
+  const c = p.counts;
+  const k = p.kernel;
+  return logfmt([
+    ["events", c.events],
+    ["lost", c.lost],
+    ["malformed", c.malformed],
+    ["corrupt", c.corrupt],
+    ["clobbers", k?.clobbers ?? 0],
+    ["kernel_events", k?.events ?? 0],
+    ["output_fail", k?.output_fail ?? 0],
+    ["printed", p.printed],
+    ["dropped_output", p.droppedOutput],
+    ["filtered", p.filtered],
+    ["filtered_kernel", k?.filtered_kernel ?? 0],
+    // Records the compiled renderer handed to the general decoder: a cost worth seeing when it is not ~0.
+    ["general_lines", p.generalLines],
+    ["bytes", c.bytes],
+    ["lost_per_cpu", `[${p.lostPerCpu.join(",")}]`],
+    ...fleetSummary(p.fleet),
+    ["stop", p.stop],
+  ]);
+}
+
+/**
+ * A run that failed before anything was attached (no privilege, an output it
+ * refuses, a load libbpf or the verifier rejected) ends like every other: the
+ * summary line, all zero, `stop=error`, then the error's own line.
+ */
+function beforeAttach<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (e) {
+    const counts: SessionCounts = { events: 0, malformed: 0, lost: 0, corrupt: 0, bytes: 0 };
+    const none = { counts, kernel: null, printed: 0, droppedOutput: 0, filtered: 0, generalLines: 0 };
+    process.stderr.write(`summary: ${summaryLine({ ...none, lostPerCpu: [], fleet: null, stop: "error" })}\n`);
+    throw e;
+  }
+}
 
 /** The sink's counts for the summary line (none without --sink). */
 function fleetSummary(fleet: FleetSink | null): Array<[string, string | number]> {

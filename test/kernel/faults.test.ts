@@ -98,7 +98,7 @@ function shrinkPipe(fd: number): void {
   expect(fcntl(fd, F_SETPIPE_SZ, 64 * 1024)).toBe(64 * 1024);
 }
 
-describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo", "bpftool"] }, () => {
+describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo", "bpftool", "setpriv"] }, () => {
   test("stdout on a full filesystem: exit 1 with one line, summary printed, nothing left attached, no stack trace", async () => {
     const dir = scratch("ds-full-");
     const mnt = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir]);
@@ -141,6 +141,29 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     expect(parseSummary(stderr).stop).toBe("error");
     expect(finalLines(stderr)).toEqual([expect.stringMatching(/^dual-slot: cannot write to stdout: ENOSPC/)]);
   }, 30_000);
+
+  test("faults before anything attaches (no privilege, a refused --output, a load that fails) end with the summary too", async () => {
+    const runs: Array<[string[], RegExp]> = [
+      [
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", BIN, "--duration", "1"],
+        /^dual-slot: privileges: euid 65534 without CAP_BPF\+CAP_PERFMON/,
+      ],
+      [[BIN, "--duration", "1", "--output", "/proc/nonexistent/ev.json"], /^dual-slot: refusing to write there: /],
+      [
+        ["bash", "-c", 'ulimit -n 40; exec "$0" "$@"', BIN, "--duration", "1"],
+        /^dual-slot: bpf_object__load failed: Too many open files \(EMFILE\).*; libbpf: (?!libbpf)/,
+      ],
+    ];
+    for (const [cmd, last] of runs) {
+      const r = Bun.spawnSync(cmd, { stdout: "ignore", stderr: "pipe" });
+      const stderr = r.stderr.toString();
+      expect(r.exitCode).toBe(1);
+      expect(hasTrace(stderr)).toBe(false);
+      const summary = parseSummary(stderr);
+      expect([summary.events, summary.lost, summary.printed, summary.stop]).toEqual(["0", "0", "0", "error"]);
+      expect(finalLines(stderr)).toEqual([expect.stringMatching(last)]);
+    }
+  }, 60_000);
 
   test("a reader that stops reading: no spin, draining goes on, SIGTERM ends the run within 1 s, dropped_output counted, exit 3", async () => {
     const fifo = stalledPipe();
