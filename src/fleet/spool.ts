@@ -166,6 +166,12 @@ function openSpoolDir(raw: string): string {
   if (st.isSymbolicLink()) throw new UsageError(`--spool ${raw}: is a symlink`);
   if (!st.isDirectory()) throw new UsageError(`--spool ${raw}: not a directory`);
   if (st.uid !== me) throw new UsageError(`--spool ${raw}: owned by uid ${st.uid}`);
+  // A directory others may write in (/tmp, /var/tmp, /dev/shm) is shared, not a spool: tightening it would break
+  // everyone else's use of it. Only one of its own, merely readable by others, is made 0700.
+  if ((st.mode & 0o1022) !== 0)
+    throw new UsageError(
+      `--spool ${raw}: a directory others can write in (mode ${(st.mode & 0o7777).toString(8)}); name a directory of the spool's own, e.g. /var/lib/dual-slot/spool`,
+    );
   if ((st.mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
   return dir;
 }

@@ -128,6 +128,9 @@ test("a spool reached through another user's symlink is refused, and nothing is 
   expect(() => new Spool(join(theirs, "new"), 1024, () => {})).toThrow(UsageError);
   expect(statSync(join(victim, "spool")).mode & 0o777).toBe(0o755);
   expect(readdirSync(victim)).toEqual(["spool"]);
+  // The shared directory itself (as --spool /tmp) is refused, and left as it was.
+  expect(() => new Spool(shared, 1024, () => {})).toThrow(/a directory others can write in \(mode 1777\)/);
+  expect(statSync(shared).mode & 0o7777).toBe(0o1777);
   // In a sticky directory of root's own (as /tmp): fine.
   const spool = new Spool(join(shared, "mine"), 1024, () => {});
   expect(spool.batches).toBe(0);
