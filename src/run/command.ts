@@ -6,12 +6,12 @@
  * a status that says how it went (see EXIT_STATUS).
  */
 
-import { defineCommand } from "citty";
+import { defineCommand, type ParsedArgs, parseArgs } from "citty";
 import { MIN_DRAIN_MS, nextBacklogWait } from "../agent/drain-period.ts";
 import { prepareHost } from "../agent/prepare.ts";
 import { Session, type SessionCounts } from "../agent/session.ts";
 import { agentArgs, sessionOptions } from "../cli/agent-args.ts";
-import { optionalInt, secondsArg } from "../cli/args.ts";
+import { checkArgv, optionalInt, secondsArg } from "../cli/args.ts";
 import { availableEvents } from "../ebpf/availability.ts";
 import type { CounterTotals } from "../ebpf/info.ts";
 import { HostError, UsageError } from "../errors.ts";
@@ -88,6 +88,33 @@ export function outputBufferArg(raw: unknown): number {
   return n;
 }
 
+/**
+ * run's flags, checked and parsed: everything that refuses a run before the
+ * host is touched (`service install` checks its --args with it too).
+ */
+export function runOptions(args: ParsedArgs<typeof runArgs>) {
+  const parsed = sessionOptions(args);
+  const duration = secondsArg("duration", args.duration);
+  const limit = optionalInt("count", args.count, 1, Number.MAX_SAFE_INTEGER);
+  const pid = optionalInt("pid", args.pid, 0, 0x7fffffff);
+  const comm = args.comm === undefined ? undefined : String(args.comm);
+  if (comm !== undefined && (comm === "" || Buffer.byteLength(comm) > 15)) {
+    throw new UsageError("--comm expects 1 to 15 bytes: the kernel keeps no more of a task's name");
+  }
+  const outputLimit = outputBufferArg(args["output-buffer"]);
+  const fileOpts = fileOutputOptions(args);
+  const metricsAddr = args.metrics === undefined ? undefined : parseListenAddress(String(args.metrics));
+  const fleetCfg = fleetConfig(args);
+  // The table takes the NDJSON lines: with --sink they are what the renderer writes.
+  const json = args.json === true || fleetCfg !== undefined;
+  return { parsed, duration, limit, pid, comm, outputLimit, fileOpts, metricsAddr, fleetCfg, json };
+}
+
+/** A run command line (flags as words, without "run") checked as `dual-slot run` would check it. */
+export function checkRunWords(words: readonly string[]): void {
+  runOptions(parseArgs(checkArgv(words, runArgs, "run"), runArgs));
+}
+
 export default defineCommand({
   meta: {
     name: "run",
@@ -96,20 +123,7 @@ export default defineCommand({
   args: runArgs,
   async run({ args }) {
     setVerbose(args.verbose === true);
-    const parsed = sessionOptions(args);
-    const duration = secondsArg("duration", args.duration);
-    const limit = optionalInt("count", args.count, 1, Number.MAX_SAFE_INTEGER);
-    const pid = optionalInt("pid", args.pid, 0, 0x7fffffff);
-    const comm = args.comm === undefined ? undefined : String(args.comm);
-    if (comm !== undefined && (comm === "" || Buffer.byteLength(comm) > 15)) {
-      throw new UsageError("--comm expects 1 to 15 bytes: the kernel keeps no more of a task's name");
-    }
-    const outputLimit = outputBufferArg(args["output-buffer"]);
-    const fileOpts = fileOutputOptions(args);
-    const metricsAddr = args.metrics === undefined ? undefined : parseListenAddress(String(args.metrics));
-    const fleetCfg = fleetConfig(args);
-    // The table takes the NDJSON lines: with --sink they are what the renderer writes.
-    const json = args.json === true || fleetCfg !== undefined;
+    const { parsed, duration, limit, pid, comm, outputLimit, fileOpts, metricsAddr, fleetCfg, json } = runOptions(args);
 
     const image = beforeAttach(prepareHost);
     // After the checks that end a run: an unavailable default event is worth a line only to a run that starts.

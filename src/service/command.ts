@@ -30,8 +30,10 @@ import {
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { defineCommand } from "citty";
+import { checkArgv } from "../cli/args.ts";
 import { HostError, UsageError } from "../errors.ts";
 import { checkTrustedDirectory } from "../output/file.ts";
+import { checkRunWords, runArgs as runFlags } from "../run/command.ts";
 import { BINARY_PATH, DEFAULT_ARGS, LOG_DIR, renderUnit, splitArgs, UNIT_NAME, UNIT_PATH, WANTS_PATH } from "./unit.ts";
 
 /** Where things go and how systemd is reached; tests replace `source` and `systemd`. */
@@ -164,6 +166,11 @@ export interface InstallOptions {
 export function install(env: ServiceEnv, opts: InstallOptions): void {
   const runArgs = splitArgs(opts.args);
   if (runArgs[0] === "run") runArgs.shift();
+  // What `run` would refuse must fail the install, not every start (a usage error's exit 2 is never
+  // restarted: the agent would stay down). Files the flags name (--allow-exe, a cgroup, credentials) are
+  // checked only on this host's own root: under --root they are the image's.
+  if (env.live) checkRunWords(runArgs);
+  else checkArgv(runArgs, runFlags, "run");
   const unit = renderUnit({ binary: BINARY_PATH, args: runArgs });
   const bin = under(env, BINARY_PATH);
   const unitPath = under(env, UNIT_PATH);

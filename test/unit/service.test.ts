@@ -21,6 +21,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HostError, UsageError } from "../../src/errors.ts";
+import { checkRunWords } from "../../src/run/command.ts";
 import { install, realSystemctl, type ServiceEnv, status, uninstall } from "../../src/service/command.ts";
 import {
   BINARY_PATH,
@@ -175,6 +176,28 @@ describe("unit text", () => {
       "WantedBy=multi-user.target",
     ])
       expect(unit.split("\n")).toContain(line);
+  });
+});
+
+describe("--args: what run would refuse fails the install (exit 2 is never restarted: the agent would stay down)", () => {
+  test("on this host, every check run makes before it touches the host", () => {
+    for (const [words, why] of [
+      [["--bogus"], /unknown flag '--bogus'/],
+      [["doctor"], /unexpected argument 'doctor'/],
+      [["--duration", "abc"], /--duration/],
+      [["--count", "0"], /--count/],
+      [["--transport", "nope"], /--transport must be one of/],
+      [["--spool", "/var/lib/ds"], /--spool needs --sink/],
+    ] as const)
+      expect(() => checkRunWords(words)).toThrow(why);
+    expect(() => checkRunWords(splitArgs(DEFAULT_ARGS))).not.toThrow();
+  });
+
+  test("under --root, the command line's shape (the files it names are the image's)", () => {
+    const root = freshRoot();
+    for (const args of ["--json --bogus", "doctor", "--count"])
+      expect(() => install(envAt(root), { args, start: false })).toThrow(UsageError);
+    expect(existsSync(join(root, UNIT_PATH))).toBe(false);
   });
 });
 
