@@ -25,6 +25,7 @@ import {
   writeSync,
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { fsMagic } from "../ebpf/host-facts.ts";
 import { HostError, UsageError } from "../errors.ts";
 import { log } from "../log.ts";
 import { CHUNK_BYTES, DEFAULT_OUTPUT_LIMIT, OutputError, PendingLines } from "./sink.ts";
@@ -98,6 +99,20 @@ export class UnsafePath extends HostError {
 }
 
 const S_ISVTX = 0o1000;
+
+/** Kernel interfaces that look like files (statfs f_type): writing events there is a mistake at best. */
+const PSEUDO_FS = new Map<number, string>([
+  [0x9fa0, "procfs"],
+  [0x62656572, "sysfs"],
+  [0x1cd1, "devpts"],
+  [0x63677270, "cgroup2"],
+  [0x27e0eb, "cgroup"],
+  [0x64626720, "debugfs"],
+  [0x74726163, "tracefs"],
+  [0x73636673, "securityfs"],
+  [0xcafe4a11, "the BPF filesystem"],
+  [0x6e736673, "nsfs"],
+]);
 
 /**
  * Resolves `dir` and refuses it when anyone but root (or this process's user)
@@ -190,6 +205,9 @@ function checkLinks(path: string): void {
  */
 function openSafe(path: string): { fd: number; size: number; file: string } {
   const dir = checkTrustedDirectory(dirname(path));
+  const magic = fsMagic(dir);
+  const fs = magic === null ? undefined : PSEUDO_FS.get(magic);
+  if (fs !== undefined) throw new UnsafePath(`${dir} is on ${fs}, not a filesystem for events`);
   const file = join(dir, basename(path));
   let fd: number;
   try {
@@ -364,7 +382,9 @@ export class FileSink {
     } catch (e) {
       this.dropped += n;
       const code = (e as NodeJS.ErrnoException).code ?? "EIO";
-      throw new OutputError(code, `${this.writer.opts.path}: ${(e as Error).message}`);
+      // node:fs says "ENOSPC: no space left on device, write": the words, once.
+      const detail = (e as Error).message.replace(/^[A-Z]+:\s*/, "").replace(/,\s*write[v]?$/, "");
+      throw new OutputError(code, detail, this.writer.opts.path);
     }
     this.written += n;
   }

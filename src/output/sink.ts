@@ -20,15 +20,17 @@ export class PipeClosed extends Error {
   override name = "PipeClosed";
 }
 
-/** stdout cannot be written at all: the run cannot report, so it stops. */
+/** The output (stdout, or --output's file) cannot be written at all: the run cannot report, so it stops. */
 export class OutputError extends HostError {
   override name = "OutputError";
   constructor(
     /** The errno name (ENOSPC, EIO, ...), as node:fs reports it. */
     readonly code: string,
     detail: string,
+    /** What was written: "stdout", or the file's path. */
+    target = "stdout",
   ) {
-    super(`cannot write to stdout: ${code}${detail !== "" ? ` (${detail})` : ""}`);
+    super(`cannot write to ${target}: ${code}${detail !== "" ? ` (${detail})` : ""}`);
   }
 }
 

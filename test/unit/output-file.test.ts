@@ -176,6 +176,18 @@ describe("FileWriter", () => {
     sink.close();
     expect(readFileSync(path, "utf8")).toBe('{}\n{"a":1}\n');
   });
+  test("FileSink: a write error names the file, not stdout, and counts the lines dropped", () => {
+    const path = join(freshDir(), "ev");
+    const writer = new FileWriter({ path, rotateSize: 1 << 20, rotateKeep: 1 });
+    const sink = new FileSink(writer);
+    writer.write = () => {
+      throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+    };
+    sink.push("{}");
+    expect(() => sink.flush()).toThrow(`cannot write to ${path}: ENOSPC (no space left on device)`);
+    expect(sink.dropped).toBe(1);
+    writer.close();
+  });
   test("FileSink: a drain past 1 MiB is written as it grows, in order, and a never-writing sink never does", () => {
     const path = join(freshDir(), "ev");
     const writer = new FileWriter({ path, rotateSize: 64 << 20, rotateKeep: 1 });
@@ -301,6 +313,14 @@ describe("refusals", () => {
     w.close();
     expect(readFileSync(join(a, "ev.1"), "utf8")).toBe("a1\n");
     expect(existsSync(join(b, "ev.1"))).toBe(false);
+  });
+
+  test("a kernel interface that looks like a file (procfs, sysfs): refused before anything is written", () => {
+    if (!isRoot) return;
+    expect(() => new FileWriter({ path: "/proc/self/ev.json", rotateSize: 1024, rotateKeep: 1 })).toThrow(
+      /\/proc\/\d+ is on procfs, not a filesystem for events/,
+    );
+    expect(() => new FileWriter({ path: "/sys/kernel/ev.json", rotateSize: 1024, rotateKeep: 1 })).toThrow(/on sysfs/);
   });
 
   test("a path that is not there", () => {
