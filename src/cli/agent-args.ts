@@ -220,12 +220,19 @@ export function sessionOptions(a: Raw): SessionOptions {
     throw new UsageError("--mode single uses a single-slot map; drop --slots or use --slots 1");
   if (mode !== "single" && slots < 2) throw new UsageError(`--mode ${mode} needs --slots 2 or 3`);
   const maxArgBytes = intArg("max-arg-bytes", a["max-arg-bytes"] ?? "4096", 0, 8191);
+  const transport = choiceArg("transport", a.transport ?? "perf", TRANSPORTS);
+  // A size for the transport not in use would be silently ignored: say so instead.
+  const given = (v: unknown) => v !== undefined && v !== "";
+  if (transport !== "perf" && given(a.pages))
+    throw new UsageError(`--pages sizes the perf buffers; with --transport ${transport} use --ring-size`);
+  if (transport === "perf" && given(a["ring-size"]))
+    throw new UsageError("--ring-size sizes the ring buffer; it needs --transport ringbuf or ringbuf-output");
   return {
     mode,
     slots,
     guard: a.guard === true,
     injectClobber: a["inject-clobber"] === true,
-    transport: choiceArg("transport", a.transport ?? "perf", TRANSPORTS),
+    transport,
     encoding: choiceArg("encoding", a.encoding ?? "compact", ENCODINGS),
     pages:
       a.pages === undefined || a.pages === ""

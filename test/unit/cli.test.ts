@@ -34,13 +34,18 @@ function run(args: string[], prefix: string[] = []): Run {
 }
 
 /** Exactly one non-empty line, ending in a newline, from the program itself. */
-function assertOneLineError(r: Run, label: string): string {
+function assertOneLineError(r: Run, label: string, summary = false): string {
   const check = (ok: boolean, what: string) => {
     if (!ok) throw new Error(`${label}: ${what} (exit=${r.code}, stderr=${JSON.stringify(r.stderr)})`);
   };
   check(r.code !== null && r.code !== 0, "expected a non-zero exit");
   check(r.stderr.endsWith("\n"), "stderr does not end in a newline");
-  const lines = r.stderr.slice(0, -1).split("\n");
+  let lines = r.stderr.slice(0, -1).split("\n");
+  // A fault (not bad input) ends as every run does: the summary line, then the error's line.
+  if (summary) {
+    check(/^summary: .* stop=error$/.test(lines[0] ?? ""), "expected the summary line first");
+    lines = lines.slice(1);
+  }
   check(lines.length === 1 && lines[0] !== "", "expected exactly one line on stderr");
   check(lines[0]!.startsWith("dual-slot: "), "the line does not start with 'dual-slot: '");
   // No stack trace, no Bun "error:" banner, no terminal escapes.
@@ -65,7 +70,9 @@ describe("bad input: one-line error, non-zero exit, no stack trace", () => {
     ["explicit run with a bad flag", ["run", "--pages", "3"], /power of two/],
     ["--mode dual --slots 1", ["--mode", "dual", "--slots", "1"], /slots/],
     ["--slots 4", ["--slots", "4"], /slots/],
-    ["--ring-size not a power of two", ["--ring-size", "5000"], /ring-size/],
+    ["--ring-size not a power of two", ["--transport", "ringbuf", "--ring-size", "5000"], /ring-size.*power of two/],
+    ["--ring-size with perf buffers", ["--ring-size", "8192"], /--ring-size sizes the ring buffer; it needs/],
+    ["--pages with the ring buffer", ["--transport", "ringbuf", "--pages", "8"], /--pages sizes the perf buffers/],
     ["--encoding x", ["--encoding", "x"], /encoding/],
     ["--duration 0", ["--duration", "0"], /duration/],
     ["--duration abc", ["--duration", "abc"], /duration/],
@@ -306,7 +313,7 @@ describe("without privileges", () => {
 
   // In CI a missing prerequisite fails the test instead of skipping it.
   test.skipIf(!root && !process.env.CI)(
-    "as an unprivileged user: one line naming privileges and the fix, non-zero exit",
+    "as an unprivileged user: the summary, then one line naming privileges and the fix, non-zero exit",
     () => {
       const SETPRIV = Bun.which("setpriv") ?? "/usr/bin/setpriv";
       if (Bun.spawnSync(["id", "dsnobody"], { stdout: "ignore", stderr: "ignore" }).exitCode !== 0) {
@@ -321,7 +328,7 @@ describe("without privileges", () => {
         }
       }
       const r = run(["--duration", "1"], [SETPRIV, "--reuid=dsnobody", "--regid=dsnobody", "--clear-groups"]);
-      const line = assertOneLineError(r, "unprivileged");
+      const line = assertOneLineError(r, "unprivileged", true);
       expect(line).toMatch(/privilege/i);
       // The fix: run as root or grant the capabilities.
       expect(line).toMatch(/fix|sudo|root|setcap/i);
