@@ -4,7 +4,7 @@
  * then the flood to find each transport's own limit.
  */
 
-import { writeFileSync } from "node:fs";
+import { closeSync, constants, openSync, writeFileSync } from "node:fs";
 import { release } from "node:os";
 import { defineCommand } from "citty";
 import { prepareHost } from "../agent/prepare.ts";
@@ -14,6 +14,7 @@ import { availableEvents } from "../ebpf/availability.ts";
 import { possibleCpus } from "../ebpf/info.ts";
 import { UsageError } from "../errors.ts";
 import { log, setVerbose } from "../log.ts";
+import { writeStdout } from "../output/stdout.ts";
 import {
   type BenchRow,
   baselineStorm,
@@ -31,6 +32,16 @@ const { mode: _m, slots: _s, guard: _g, "inject-clobber": _i, transport: _t, enc
 function list<T extends string>(name: string, raw: unknown, all: readonly T[]): T[] {
   const s = String(raw);
   return s === "all" ? [...all] : s.split(",").map((x) => choiceArg(name, x.trim(), all));
+}
+
+/** --out FILE, created or truncated; never through a symlink (this runs as root). */
+function openOut(path: string): number {
+  try {
+    return openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? String(e);
+    throw new UsageError(`--out ${path}: ${code === "ELOOP" ? "a symlink" : code}`);
+  }
 }
 
 export default defineCommand({
@@ -80,6 +91,8 @@ export default defineCommand({
       .map((r) => intArg("flood-rates", r.trim(), 0, 100_000_000));
     const floodSeconds = intArg("flood-seconds", args["flood-seconds"], 1, 600);
     if (args.out === "") throw new UsageError("--out needs a file name");
+    // Opened now: a path that cannot be written fails in a moment, not after the benchmark.
+    const outFd = args.out === undefined ? null : openOut(String(args.out));
     const parsed = sessionOptions(args);
     const image = prepareHost();
     // As `run` does: a default event this kernel cannot report (load_module
@@ -167,14 +180,17 @@ export default defineCommand({
       rows,
       syscall_cost: syscall,
     };
-    if (args.out !== undefined) writeFileSync(String(args.out), `${JSON.stringify(result, null, 2)}\n`);
+    if (outFd !== null) {
+      writeFileSync(outFd, `${JSON.stringify(result, null, 2)}\n`);
+      closeSync(outFd);
+    }
     const baselineLine =
       baselines.length > 0 ? `baseline storm (no agent): ${result.baseline_rates_per_s.join(", ")} execs/s\n` : "";
     const syscallLine =
       syscall === null
         ? ""
         : `untraced syscall (getppid): ${syscall.bare_ns} ns bare, ${syscall.attached_ns} ns with ${syscall.events} attached: +${syscall.overhead_ns} ns (rounds: ${syscall.overhead_min_ns} to ${syscall.overhead_max_ns}); the floor (an empty program on the same ${syscall.tracepoints} syscall tracepoints): +${syscall.floor_overhead_ns} ns (${syscall.floor_overhead_min_ns} to ${syscall.floor_overhead_max_ns}); the set over the floor: ${syscall.over_floor_ns >= 0 ? "+" : ""}${syscall.over_floor_ns} ns (${syscall.over_floor_min_ns} to ${syscall.over_floor_max_ns})\n`;
-    process.stdout.write(
+    await writeStdout(
       args.json
         ? `${JSON.stringify(result)}\n`
         : `${rows.length > 0 ? `${benchTable(rows)}\n` : ""}${baselineLine}${syscallLine}`,

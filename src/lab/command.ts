@@ -6,6 +6,7 @@ import { prepareHost } from "../agent/prepare.ts";
 import { agentArgs, sessionOptions } from "../cli/agent-args.ts";
 import { intArg } from "../cli/args.ts";
 import { log, setVerbose } from "../log.ts";
+import { writeStdout } from "../output/stdout.ts";
 import { EXPERIMENTS, IRQ_EXECS, type LabRow, labTable, runExperiment } from "./experiments.ts";
 
 const { mode: _m, slots: _s, guard: _g, "inject-clobber": _i, ...shared } = agentArgs;
@@ -39,7 +40,7 @@ export default defineCommand({
       log.info(`lab: ${exp.name} (${n} execs)`);
       rows.push(await runExperiment(image, base, exp, n));
     }
-    process.stdout.write(
+    await writeStdout(
       args.json
         ? `${JSON.stringify({ execs, transport: base.transport, encoding: base.encoding, rows })}\n`
         : `${labTable(rows)}\n`,

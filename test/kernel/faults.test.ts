@@ -350,7 +350,7 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     await expectReleased(maps, "map");
   }, 60_000);
 
-  test("stats, mem, doctor on /dev/full: one line, exit 1", async () => {
+  test("stats, mem, doctor, lab on /dev/full: one line, exit 1", async () => {
     const agent = await startAgent(["--json", "--events", "exec"]);
     try {
       for (const cmd of [["stats"], ["stats", "--watch"], ["mem"], ["doctor"]]) {
@@ -364,7 +364,11 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     } finally {
       await agent.stop("SIGINT");
     }
-  }, 90_000);
+    // The lab too (it ran its experiments, then could not say what they found).
+    const lab = await withStdout("/dev/full", ["lab", "--execs", "1", "--irq-execs", "1"]).finish(undefined, 60_000);
+    expect(lab.code).toBe(1);
+    expect(finalLines(lab.stderr)).toEqual([expect.stringMatching(/^dual-slot: cannot write to stdout: ENOSPC/)]);
+  }, 120_000);
 
   test("stats, mem, doctor into a closed pipe: a quiet, normal stop", async () => {
     const agent = await startAgent(["--json", "--events", "exec"]);
