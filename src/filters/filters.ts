@@ -4,7 +4,7 @@
  * trusted command lines as bytes. Everything that can fail does so here, at
  * start, as one UsageError line; loading the maps afterwards cannot.
  */
-import { type BigIntStats, readFileSync, statSync } from "node:fs";
+import { type BigIntStats, closeSync, fstatSync, openSync, readFileSync, statSync } from "node:fs";
 import { fsMagic } from "../ebpf/host-facts.ts";
 import { UsageError } from "../errors.ts";
 import { ds_wire_const } from "../wire/layout.gen.ts";
@@ -68,13 +68,40 @@ export function listValues(flag: string, raw: unknown): string[] {
   return out;
 }
 
-/** The lines of a list file: blank lines and lines starting with # skipped. */
+/**
+ * Why a file decides too much to take from anyone but root (or this
+ * process's user): it is owned by someone else, or others may write it (a
+ * group other than root's, or everyone). Null when it is fine.
+ */
+export function notRootsAlone(st: {
+  uid: number | bigint;
+  gid: number | bigint;
+  mode: number | bigint;
+}): string | null {
+  const me = process.geteuid?.() ?? 0;
+  const uid = Number(st.uid);
+  const mode = Number(st.mode);
+  if (uid !== 0 && uid !== me) return `owned by uid ${uid}`;
+  if ((mode & 0o002) !== 0) return "writable by every user";
+  if ((mode & 0o020) !== 0 && Number(st.gid) !== 0) return `writable by group ${Number(st.gid)}`;
+  return null;
+}
+
+/** The lines of a list file: blank lines and lines starting with # skipped. Only a file of root's: it decides what is not seen. */
 export function fileLines(flag: string, path: string): string[] {
   let text: string;
+  let fd = -1;
   try {
-    text = readFileSync(path, "utf8");
+    fd = openSync(path, "r");
+    const why = notRootsAlone(fstatSync(fd));
+    if (why !== null)
+      throw new UsageError(`--${flag}: ${path} is ${why}: whoever can write it decides what is not seen`);
+    text = readFileSync(fd, "utf8");
   } catch (e) {
+    if (e instanceof UsageError) throw e;
     throw new UsageError(`--${flag}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  } finally {
+    if (fd >= 0) closeSync(fd);
   }
   return text
     .split("\n")
@@ -125,6 +152,9 @@ export function resolveExe(path: string, flag = "allow-exe"): TrustedExe {
     throw new UsageError(`--${flag}: ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
   if (!st.isFile()) throw new UsageError(`--${flag}: ${path} is not a regular file`);
+  // Trusted by inode: whoever can rewrite the file in place runs trusted, unseen.
+  const why = notRootsAlone(st);
+  if (why !== null) throw new UsageError(`--${flag}: ${path} is ${why}: a trusted executable must be root's alone`);
   return { path, dev: kernelDev(st.dev), ino: st.ino };
 }
 

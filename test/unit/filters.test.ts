@@ -6,7 +6,7 @@
  * test/kernel/filters.test.ts).
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ArgsDef, parseArgs } from "citty";
@@ -122,6 +122,29 @@ describe("parsing", () => {
       `--allow-exe: ${join(dir, "missing")}: ENOENT`,
     );
     expect(usage(() => parseExes(dir, undefined))).toMatch(/is not a regular file/);
+  });
+
+  test("a trusted executable or list file that another user owns or can write is refused", () => {
+    const exe = join(dir, "shared-tool");
+    writeFileSync(exe, "#!/bin/sh\n", { mode: 0o755 });
+    chmodSync(exe, 0o777);
+    expect(usage(() => parseExes(exe, undefined))).toBe(
+      `--allow-exe: ${exe} is writable by every user: a trusted executable must be root's alone`,
+    );
+    const list = join(dir, "shared-list");
+    writeFileSync(list, "/bin/true\n");
+    chmodSync(list, 0o666);
+    expect(usage(() => fileLines("allow-argv-file", list))).toMatch(/is writable by every user/);
+    if (process.geteuid?.() === 0) {
+      chmodSync(exe, 0o755);
+      chownSync(exe, 65534, 65534);
+      expect(usage(() => parseExes(exe, undefined))).toMatch(/is owned by uid 65534/);
+      chownSync(exe, 0, 100);
+      chmodSync(exe, 0o775);
+      expect(usage(() => parseExes(exe, undefined))).toMatch(/is writable by group 100/);
+      chownSync(exe, 0, 0);
+      expect(parseExes(exe, undefined)).toHaveLength(1);
+    }
   });
 
   test("list files: one entry a line, blank lines and # comments skipped; unreadable: one line", () => {
