@@ -205,6 +205,7 @@ export function eventsArg(raw: unknown): EventName[] {
   const known = SELECTABLE.map((e) => e.name as string);
   const out: EventName[] = [];
   for (const n of names) {
+    if (n === "all") throw new UsageError("--events: 'all' stands alone (--events all), not in a list");
     if (!known.includes(n)) throw new UsageError(`--events: unknown event type '${n}' (known: ${known.join(", ")})`);
     if (out.includes(n as EventName)) throw new UsageError(`--events: '${n}' given twice`);
     out.push(n as EventName);

@@ -12,7 +12,7 @@ export function intArg(name: string, raw: unknown, min: number, max: number): nu
   const s = String(raw).trim();
   if (!/^\d+$/.test(s)) throw new UsageError(`--${name} expects a whole number, got '${String(raw)}'`);
   const n = Number(s);
-  if (n < min || n > max) throw new UsageError(`--${name} must be between ${min} and ${max}, got ${n}`);
+  if (n < min || n > max) throw new UsageError(`--${name} must be between ${min} and ${max}, got ${s}`);
   return n;
 }
 

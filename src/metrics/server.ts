@@ -3,6 +3,7 @@
  * ADDR with Bun.serve, 404 for any other path. The snapshot is taken per
  * scrape by a callback, so the server holds no state of the agent.
  */
+import { isIP } from "node:net";
 import { HostError, UsageError } from "../errors.ts";
 import { CONTENT_TYPE, type MetricsSnapshot, renderMetrics } from "./prometheus.ts";
 
@@ -66,7 +67,9 @@ export function startMetricsServer(addr: ListenAddress, snapshot: () => MetricsS
     });
   } catch (e) {
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-    throw new HostError(`--metrics ${host}:${addr.port}: cannot listen: ${(e as Error).message}`);
+    // Bun reports a name it could not resolve as EBADF: say what is more likely.
+    const name = isIP(addr.hostname) === 0 ? ` (${addr.hostname} is not an IP address: does it resolve here?)` : "";
+    throw new HostError(`--metrics ${host}:${addr.port}: cannot listen: ${(e as Error).message}${name}`);
   }
   const port = server.port ?? addr.port;
   return {

@@ -347,7 +347,11 @@ export default defineCommand({
       const parts = [
         ...(c.lost > 0 ? [`${c.lost} lost before reaching the agent`] : []),
         ...(sink.dropped > 0 ? [`${sink.dropped} not written because stdout did not keep up`] : []),
-        ...(sinkDropped > 0 ? [`${sinkDropped} dropped by the ClickHouse sink (spool full)`] : []),
+        ...(sinkDropped > 0
+          ? [
+              `${sinkDropped} dropped by the ClickHouse sink (${fleetCfg?.spoolDir !== undefined ? "spool" : "memory queue"} full)`,
+            ]
+          : []),
       ];
       throw new EventsLost(`stopped, but events were lost: ${parts.join(", ")}`);
     }

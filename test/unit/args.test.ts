@@ -204,3 +204,14 @@ describe("defaultPages", () => {
     ]);
   });
 });
+
+describe("what a bad value is told", () => {
+  test("the value as given, not as a float rounded it; 'all' only on its own", () => {
+    expect(() => sessionOptions({ interval: "99999999999999999999" })).toThrow(
+      "--interval must be between 1 and 10000, got 99999999999999999999",
+    );
+    expect(() => sessionOptions({ events: "all,exec" })).toThrow(
+      "--events: 'all' stands alone (--events all), not in a list",
+    );
+  });
+});

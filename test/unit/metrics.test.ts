@@ -151,6 +151,12 @@ describe("server", () => {
     );
   });
 
+  test("a name that does not resolve says so, not only Bun's EBADF", () => {
+    expect(() => startMetricsServer({ hostname: "nosuchhost.invalid", port: 0 }, () => snapshot)).toThrow(
+      /cannot listen: .*\(nosuchhost\.invalid is not an IP address: does it resolve here\?\)$/,
+    );
+  });
+
   test("addresses", () => {
     expect(parseListenAddress("127.0.0.1:9464")).toEqual({ hostname: "127.0.0.1", port: 9464 });
     expect(parseListenAddress("[::1]:9464")).toEqual({ hostname: "::1", port: 9464 });
