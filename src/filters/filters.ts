@@ -4,7 +4,8 @@
  * trusted command lines as bytes. Everything that can fail does so here, at
  * start, as one UsageError line; loading the maps afterwards cannot.
  */
-import { type BigIntStats, closeSync, fstatSync, openSync, readFileSync, statSync } from "node:fs";
+import { type BigIntStats, closeSync, fstatSync, openSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { fsMagic } from "../ebpf/host-facts.ts";
 import { UsageError } from "../errors.ts";
 import { ds_wire_const } from "../wire/layout.gen.ts";
@@ -127,9 +128,63 @@ export function parseUids(raw: unknown): number[] {
 }
 
 /** A cgroup v2 id, or a directory of the cgroup v2 hierarchy (its inode number is the id). */
+/** The cgroup2 mount points, from /proc/self/mountinfo (field 5; the type follows " - "). */
+function cgroup2Mounts(): string[] {
+  let text = "";
+  try {
+    text = readFileSync("/proc/self/mountinfo", "utf8");
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    const [left, right] = line.split(" - ");
+    if (left === undefined || right === undefined || right.split(" ")[0] !== "cgroup2") continue;
+    const mount = left.split(" ")[4];
+    // Octal escapes (\040 for a space) as the kernel writes them.
+    if (mount !== undefined)
+      out.push(mount.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+  }
+  return out;
+}
+
+/** Directories looked at, at most, to find a cgroup by its id: past that, the id is taken as given. */
+const CGROUP_WALK_MAX = 200_000;
+
+/**
+ * Whether some cgroup v2 directory has inode `id` (a cgroup's id is its
+ * directory's inode number). Null when that cannot be told (no cgroup2
+ * mount, or more groups than CGROUP_WALK_MAX).
+ */
+function cgroupIdExists(id: bigint): boolean | null {
+  const mounts = cgroup2Mounts();
+  if (mounts.length === 0) return null;
+  let seen = 0;
+  for (const root of mounts) {
+    const stack = [root];
+    while (stack.length > 0) {
+      const dir = stack.pop()!;
+      if (++seen > CGROUP_WALK_MAX) return null;
+      try {
+        if (statSync(dir, { bigint: true }).ino === id) return true;
+        for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) stack.push(join(dir, e.name));
+      } catch {
+        // A group removed while we looked.
+      }
+    }
+  }
+  return false;
+}
+
 export function parseCgroups(raw: unknown): bigint[] {
   const ids = listValues("cgroup", raw).map((s) => {
-    if (/^\d+$/.test(s)) return BigInt(s);
+    if (/^\d+$/.test(s)) {
+      const id = BigInt(s);
+      // An id no group has would drop every record, with nothing said but filtered_kernel.
+      if (cgroupIdExists(id) === false)
+        throw new UsageError(`--cgroup: no cgroup v2 group has id ${s} (a group's id is its directory's inode number)`);
+      return id;
+    }
     let st: BigIntStats;
     try {
       st = statSync(s, { bigint: true });

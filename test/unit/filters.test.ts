@@ -6,7 +6,18 @@
  * test/kernel/filters.test.ts).
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ArgsDef, parseArgs } from "citty";
@@ -105,8 +116,25 @@ describe("parsing", () => {
     expect(parseUids(Array.from({ length: FILTER_MAX }, (_, i) => i).join(","))).toHaveLength(FILTER_MAX);
   });
 
-  test("--cgroup: ids as given; a path must exist and be a cgroup v2 directory", () => {
-    expect(parseCgroups("1,4242")).toEqual([1n, 4242n]);
+  test("--cgroup: an id must be some group's; a path must exist and be a cgroup v2 directory", () => {
+    // The cgroup2 root's id is 1; a group's id is its directory's inode number.
+    const mount = readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .find((l) => l.split(" - ")[1]?.startsWith("cgroup2 "))
+      ?.split(" ")[4];
+    if (mount === undefined) throw new Error("no cgroup2 mount on this host");
+    const group = join(mount, `ds-filters-${process.pid}`);
+    mkdirSync(group);
+    try {
+      const id = statSync(group, { bigint: true }).ino;
+      expect(parseCgroups(`1,${id}`)).toEqual([1n, id]);
+    } finally {
+      rmdirSync(group);
+    }
+    for (const id of ["0", "99999999999"])
+      expect(usage(() => parseCgroups(id))).toBe(
+        `--cgroup: no cgroup v2 group has id ${id} (a group's id is its directory's inode number)`,
+      );
     expect(usage(() => parseCgroups(join(dir, "nope")))).toMatch(/does not exist/);
     expect(usage(() => parseCgroups(dir))).toMatch(/is not a cgroup v2 directory/);
   });
