@@ -7,6 +7,10 @@
 export interface LossWarningOptions {
   /** The ring buffer transport has one buffer for all CPUs; perf has one per CPU. */
   sharedBuffer: boolean;
+  /** What the output keeps waiting (--output-buffer), in bytes, to say why lines were dropped. */
+  outputLimit?: number;
+  /** Where lines go: "stdout", or the --output file. */
+  output?: string;
   emit: (line: string) => void;
   periodMs?: number;
   /** Milliseconds, monotonic; injectable for tests. */
@@ -16,6 +20,10 @@ export interface LossWarningOptions {
 function seconds(ms: number): string {
   const s = ms / 1000;
   return s < 10 ? `${Number(s.toFixed(1))}s` : `${Math.round(s)}s`;
+}
+
+function mib(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${Number((bytes / 1024 / 1024).toFixed(1))} MiB` : `${Math.round(bytes / 1024)} KiB`;
 }
 
 export class LossWarnings {
@@ -74,7 +82,11 @@ export class LossWarnings {
       }
     }
     if (this.droppedOutput > 0) {
-      parts.push(`dropped ${this.droppedOutput} output lines ${last}: stdout is not keeping up`);
+      // A slow reader, or a bound smaller than one drain's lines: the same count, so name both.
+      const bound = this.opts.outputLimit !== undefined ? ` (--output-buffer ${mib(this.opts.outputLimit)})` : "";
+      parts.push(
+        `dropped ${this.droppedOutput} output lines ${last}: more waited for ${this.opts.output ?? "stdout"} than the output buffer holds${bound}`,
+      );
     }
     return parts.join("; ");
   }

@@ -154,6 +154,8 @@ export default defineCommand({
     };
     const warnings = new LossWarnings({
       sharedBuffer: opts.transport !== "perf",
+      outputLimit,
+      output: fileOpts?.path ?? "stdout",
       emit: (line) => log.warn(line),
     });
     let droppedSeen = 0;

@@ -395,13 +395,13 @@ describe("loss you can see", () => {
 
   test("the ring buffer says it is one buffer for all CPUs; dropped output is told too", () => {
     let now = 1000;
-    const w = new LossWarnings({ sharedBuffer: true, emit: () => {}, now: () => now });
+    const w = new LossWarnings({ sharedBuffer: true, outputLimit: 4096, emit: () => {}, now: () => now });
     now = 11_000;
     w.lost(0, 4);
     w.lost(1, 2);
     w.dropped(9);
     expect(w.tick()).toBe(
-      "lost 6 events in the last 10s: the ring buffer shared by all CPUs was full (CPU 0: 4, CPU 1: 2); dropped 9 output lines in the last 10s: stdout is not keeping up",
+      "lost 6 events in the last 10s: the ring buffer shared by all CPUs was full (CPU 0: 4, CPU 1: 2); dropped 9 output lines in the last 10s: more waited for stdout than the output buffer holds (--output-buffer 4 KiB)",
     );
   });
 
