@@ -31,7 +31,7 @@ import { lostJson, lostRow } from "../render/lost.ts";
 import { type ServedMetrics, serveMetrics } from "./metrics.ts";
 
 export const EXIT_STATUS =
-  "Exit status: 0 stopped cleanly, nothing lost; 1 error (host, libbpf, a drain that failed, stdout that cannot be written: ENOSPC, EIO...); 2 usage; 3 stopped cleanly but events were lost (kernel drops: lost>0, or output dropped because stdout did not keep up: dropped_output>0). A reader that goes away (`| head`) is a clean stop. SIGINT and SIGTERM stop the agent; so does SIGHUP, except with --output, where it reopens the file (for logrotate).";
+  "Exit status: 0 stopped cleanly, nothing lost; 1 error (host, libbpf, a drain that failed, stdout that cannot be written: ENOSPC, EIO...); 2 usage; 3 stopped cleanly but events were lost (kernel drops: lost>0; records that could not be decoded: malformed>0; or output dropped because stdout did not keep up: dropped_output>0). A reader that goes away (`| head`) is a clean stop. SIGINT and SIGTERM stop the agent; so does SIGHUP, except with --output, where it reopens the file (for logrotate).";
 
 export const runArgs = {
   json: { type: "boolean", default: false, description: "NDJSON on stdout, one object per event" },
@@ -345,10 +345,11 @@ export default defineCommand({
 
     if (failure !== null) throw failure;
     const sinkDropped = fleet?.counts.dropped ?? 0;
-    if (c.lost > 0 || sink.dropped > 0 || sinkDropped > 0) {
+    if (c.lost > 0 || sink.dropped > 0 || sinkDropped > 0 || c.malformed > 0) {
       const parts = [
         ...(c.lost > 0 ? [`${c.lost} lost before reaching the agent`] : []),
-        ...(sink.dropped > 0 ? [`${sink.dropped} not written because stdout did not keep up`] : []),
+        ...(c.malformed > 0 ? [`${c.malformed} malformed (read, but not decodable: not printed)`] : []),
+        ...(sink.dropped > 0 ? [`${sink.dropped} not written: more waited for the output than its buffer holds`] : []),
         ...(sinkDropped > 0
           ? [
               `${sinkDropped} dropped by the ClickHouse sink (${fleetCfg?.spoolDir !== undefined ? "spool" : "memory queue"} full)`,
