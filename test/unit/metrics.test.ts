@@ -120,10 +120,14 @@ describe("server", () => {
 
   test("GET /metrics, 404 elsewhere, 405 for other methods, 500 on a failed snapshot", async () => {
     let fail = false;
-    server = startMetricsServer(parseListenAddress("127.0.0.1:0"), () => {
-      if (fail) throw new Error("boom");
-      return snapshot;
-    });
+    server = startMetricsServer(
+      parseListenAddress("127.0.0.1:0"),
+      () => {
+        if (fail) throw new Error("boom");
+        return snapshot;
+      },
+      0,
+    );
     expect(server.port).toBeGreaterThan(0);
     const base = `http://127.0.0.1:${server.port}`;
     const ok = await fetch(`${base}/metrics`);
@@ -149,6 +153,20 @@ describe("server", () => {
     expect(() => startMetricsServer({ hostname: "127.0.0.1", port: server!.port }, () => snapshot)).toThrow(
       /cannot listen/,
     );
+  });
+
+  test("scrapes closer than a second apart share one snapshot (a scrape flood cannot stall the drains)", async () => {
+    let taken = 0;
+    const s = startMetricsServer(parseListenAddress("127.0.0.1:0"), () => {
+      taken++;
+      return snapshot;
+    });
+    try {
+      for (let i = 0; i < 20; i++) expect((await fetch(`http://127.0.0.1:${s.port}/metrics`)).status).toBe(200);
+      expect(taken).toBe(1);
+    } finally {
+      s.stop();
+    }
   });
 
   test("a name that does not resolve says so, not only Bun's EBADF", () => {
