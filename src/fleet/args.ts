@@ -3,9 +3,11 @@
  * runArgs next to --output; parsed before the agent loads anything, so a bad
  * URL or an unsafe credentials file is one line and exit status 2.
  */
+
 import { randomBytes } from "node:crypto";
 import { intArg, secondsArg } from "../cli/args.ts";
 import { UsageError } from "../errors.ts";
+import { log } from "../log.ts";
 import { parseSize } from "../output/file.ts";
 import { ClickHouseClient } from "./client.ts";
 import { type SinkCredentials, sinkCredentials } from "./credentials.ts";
@@ -77,7 +79,17 @@ export function newRunId(): string {
   return randomBytes(8).toString("hex");
 }
 
+/** Plain http carries basic auth in clear: fine on loopback, worth a line anywhere else (null: nothing to say). */
+export function cleartextWarning(c: Pick<FleetConfig, "target" | "credentials">): string | null {
+  if (c.credentials === null || !c.target.endpoint.startsWith("http://")) return null;
+  const host = new URL(c.target.endpoint).hostname.replace(/^\[|\]$/g, "");
+  if (host === "localhost" || host === "::1" || host.startsWith("127.")) return null;
+  return `clickhouse sink: ${c.target.display} is plain http: the user and password cross the network in clear (use clickhouse+https)`;
+}
+
 export function startFleet(c: FleetConfig, onDropped: (rows: number, batches: number) => void): FleetSink {
+  const clear = cleartextWarning(c);
+  if (clear !== null) log.warn(clear);
   return new FleetSink({
     client: new ClickHouseClient(c.target, c.credentials),
     run: newRunId(),

@@ -87,6 +87,8 @@ const queryCmd = defineCommand({
     if (sql === undefined)
       throw new UsageError(`unknown query '${name}' (known: ${QUERIES.map((q) => q.name).join(", ")})`);
     if (args.run !== true) {
+      if (typeof args["sink-credentials"] === "string")
+        throw new UsageError("--sink-credentials needs --run (without it the query is only printed)");
       await writeStdout(`${sql};\n`);
       return;
     }

@@ -79,6 +79,8 @@ export default defineCommand({
     const id = optionalInt("id", args.id, 1, 0xffffffff);
     if (args.all && (pid !== undefined || id !== undefined))
       throw new UsageError("--all reports every agent; drop --pid/--id");
+    if (pid !== undefined && id !== undefined)
+      throw new UsageError("--pid and --id each name one agent: give one of them");
 
     prepareHost();
     const cpus = possibleCpus();

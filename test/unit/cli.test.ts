@@ -72,6 +72,12 @@ describe("bad input: one-line error, non-zero exit, no stack trace", () => {
     ["--slots 4", ["--slots", "4"], /slots/],
     ["--ring-size not a power of two", ["--transport", "ringbuf", "--ring-size", "5000"], /ring-size.*power of two/],
     ["--ring-size with perf buffers", ["--ring-size", "8192"], /--ring-size sizes the ring buffer; it needs/],
+    ["stats --pid and --id together", ["stats", "--pid", "1", "--id", "2"], /give one of them/],
+    [
+      "sink query --sink-credentials without --run",
+      ["sink", "query", "top-commands", "clickhouse+http://h:8123/db.t", "--sink-credentials", "/nonexistent"],
+      /--sink-credentials needs --run/,
+    ],
     ["bench --out in a missing directory", ["bench", "--out", "/nonexistent/bench.json"], /--out .*ENOENT/],
     ["--pages with the ring buffer", ["--transport", "ringbuf", "--pages", "8"], /--pages sizes the perf buffers/],
     ["--encoding x", ["--encoding", "x"], /encoding/],

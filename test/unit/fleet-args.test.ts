@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../../src/errors.ts";
-import { fleetConfig } from "../../src/fleet/args.ts";
+import { cleartextWarning, fleetConfig } from "../../src/fleet/args.ts";
 import { parseCredentialsText, readCredentialsFile, sinkCredentials } from "../../src/fleet/credentials.ts";
 import { createTableSql, tableColumns } from "../../src/fleet/ddl.ts";
 import { SINK_DROPPED_SCHEMA } from "../../src/fleet/records.ts";
@@ -136,4 +136,17 @@ test("the sink command's mistakes: one line each, exit status 2", () => {
     expect({ argv, code: r.exitCode, lines: err.length }).toEqual({ argv, code: 2, lines: 1 });
     expect(err[0]).toMatch(msg);
   }
+});
+
+test("credentials over plain http to another host get a warning; https or loopback do not", () => {
+  const creds = { user: "agent", password: "x" };
+  const at = (url: string, credentials: typeof creds | null = creds) =>
+    cleartextWarning({ target: parseSinkTarget(url), credentials });
+  expect(at("clickhouse+http://10.0.0.5/db.t")).toBe(
+    "clickhouse sink: clickhouse+http://10.0.0.5:8123/db.t is plain http: the user and password cross the network in clear (use clickhouse+https)",
+  );
+  expect(at("clickhouse+https://10.0.0.5/db.t")).toBeNull();
+  expect(at("clickhouse+http://127.0.0.1/db.t")).toBeNull();
+  expect(at("clickhouse+http://[::1]/db.t")).toBeNull();
+  expect(at("clickhouse+http://10.0.0.5/db.t", null)).toBeNull();
 });
