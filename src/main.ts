@@ -104,7 +104,8 @@ async function dispatch(rawArgs: string[]): Promise<number> {
     return 0;
   }
   if (rawArgs[0] === "help") {
-    const { cmd, path, rest } = await resolveCommand(rawArgs.slice(1));
+    // `help help` is help about help: the overview, which says how to ask.
+    const { cmd, path, rest } = await resolveCommand(rawArgs.slice(rawArgs[1] === "help" ? 2 : 1));
     if (rest.length > 0) throw new UsageError(`help takes a command name, got '${rest[0]}'`);
     process.stdout.write(await help(cmd, path));
     return 0;

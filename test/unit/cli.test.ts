@@ -268,6 +268,7 @@ describe("--help and --version", () => {
 
   test("`help`, `help COMMAND` and -h are --help", () => {
     expect(run(["help"]).stdout).toBe(run(["--help"]).stdout);
+    expect(run(["help", "help"]).stdout).toBe(run(["--help"]).stdout);
     expect(run(["help", "run"]).stdout).toBe(run(["run", "--help"]).stdout);
     expect(run(["-h"]).stdout).toBe(run(["--help"]).stdout);
     expect(run(["mem", "-h"]).stdout).toBe(run(["help", "mem"]).stdout);
