@@ -128,10 +128,8 @@ export default defineCommand({
     const image = beforeAttach(prepareHost);
     // After the checks that end a run: an unavailable default event is worth a line only to a run that starts.
     const explicit = args.events !== undefined && args.events !== "all";
-    const opts = beforeAttach(() => ({
-      ...parsed,
-      events: availableEvents(parsed.events, explicit, (line) => log.info(line)),
-    }));
+    // An event asked for that this kernel cannot report is a refusal of the request, in one line (no summary).
+    const opts = { ...parsed, events: availableEvents(parsed.events, explicit, (line) => log.info(line)) };
     // --output FILE: appended, rotated, reopened on SIGHUP; otherwise stdout.
     const sink = beforeAttach(() =>
       fileOpts !== undefined ? new FileSink(new FileWriter(fileOpts), outputLimit) : new LineSink(1, outputLimit),
@@ -399,9 +397,10 @@ function summaryLine(p: SummaryParts): string {
 }
 
 /**
- * A run that failed before anything was attached (no privilege, an output it
- * refuses, a load libbpf or the verifier rejected) ends like every other: the
- * summary line, all zero, `stop=error`, then the error's own line.
+ * A run that failed before anything was attached (no privilege, no BTF, no
+ * libbpf, an output it refuses, a load libbpf or the verifier rejected) ends
+ * like every other: the summary line, all zero, `stop=error`, then the
+ * error's own line.
  */
 function beforeAttach<T>(step: () => T): T {
   try {

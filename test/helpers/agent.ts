@@ -106,6 +106,17 @@ export async function execTimes(path: string, n: number, argv: string[] = []): P
   return pids;
 }
 
+/**
+ * A run that failed before it attached: its stderr is the summary line (all
+ * zero, stop=error), then the error's lines, returned here.
+ */
+export function linesAfterZeroSummary(stderr: string): string[] {
+  const lines = stderr.trim().split("\n");
+  if (!/^summary: events=0 lost=0 .* stop=error$/.test(lines[0] ?? ""))
+    throw new Error(`expected the zero summary first, got: ${stderr}`);
+  return lines.slice(1);
+}
+
 export function parseSummary(stderr: string): Record<string, string> {
   const line = stderr.split("\n").find((l) => l.startsWith("summary:"));
   if (line === undefined) throw new Error(`no summary line in: ${stderr}`);

@@ -30,6 +30,7 @@ import { join } from "node:path";
 import {
   BIN,
   execTimes,
+  linesAfterZeroSummary,
   type Proc,
   parseEvents,
   parseSummary,
@@ -204,7 +205,7 @@ describeKernel("copy-and-run (root)", NEEDS, () => {
     expect(code).toBe(0);
   }, 30_000);
 
-  test("... and fails with one clear line when it is hidden", async () => {
+  test("... and fails with one clear line (after its zero summary) when it is hidden", async () => {
     const tmp = scratch("ds-noexec-", "/tmp");
     const p = spawnProc(inNamespace(tmp, [BIN_SYS, "--json", "--duration", "5"]), {
       env: { ...process.env, DS_HIDE: libs.join(":") },
@@ -212,7 +213,7 @@ describeKernel("copy-and-run (root)", NEEDS, () => {
     const { stdout, stderr, code } = await p.finish();
     expect(code).toBe(1);
     expect(stdout).toBe("");
-    const lines = stderr.trim().split("\n");
+    const lines = linesAfterZeroSummary(stderr);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toStartWith("dual-slot: no trusted libbpf.so.1 in /usr/lib/");
     expect(lines[0]).toContain("(this build does not embed one)");
@@ -315,25 +316,25 @@ describeKernel("copy-and-run (root)", NEEDS, () => {
     expect(existsSync(marker)).toBe(false);
   }, 30_000);
 
-  test("a kernel without BTF gets one line naming CONFIG_DEBUG_INFO_BTF", async () => {
+  test("a kernel without BTF gets one line (after its zero summary) naming CONFIG_DEBUG_INFO_BTF", async () => {
     const tmp = scratch("ds-noexec-", "/tmp");
     const p = spawnProc(inNamespace(tmp, [BIN, "--json"]), { env: { ...process.env, DS_HIDE: "", DS_NO_BTF: "1" } });
     const { stdout, stderr, code } = await p.finish();
     expect(code).toBe(1);
     expect(stdout).toBe("");
-    expect(stderr.trim().split("\n")).toEqual([
+    expect(linesAfterZeroSummary(stderr)).toEqual([
       "dual-slot: btf: /sys/kernel/btf/vmlinux missing: the kernel was built without CONFIG_DEBUG_INFO_BTF; " +
         "fix: use a kernel built with CONFIG_DEBUG_INFO_BTF=y (all major distributions since 2020)",
     ]);
   }, 30_000);
 
-  test("a kernel older than 5.19 gets one line naming the version and what needs it", async () => {
+  test("a kernel older than 5.19 gets one line (after its zero summary) naming the version and what needs it", async () => {
     // UNAME26 makes uname(2) report 2.6.x: an old kernel, as far as the agent can tell.
     const p = spawnProc(["setarch", process.arch === "arm64" ? "aarch64" : "x86_64", "--uname-2.6", BIN, "--json"]);
     const { stdout, stderr, code } = await p.finish();
     expect(code).toBe(1);
     expect(stdout).toBe("");
-    const lines = stderr.trim().split("\n");
+    const lines = linesAfterZeroSummary(stderr);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(
       /^dual-slot: kernel: 2\.6\.\S+: needs 5\.19\+ \(bpf_loop, dynptr, ring buffer\); fix: boot a kernel 5\.19 or newer$/,
