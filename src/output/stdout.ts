@@ -6,8 +6,31 @@
  * the reader went away (a quiet, normal stop), OutputError otherwise (one line,
  * exit 1).
  */
-import { writeSync } from "node:fs";
+import { readFileSync, readlinkSync, writeSync } from "node:fs";
 import { OutputError, PipeClosed } from "./sink.ts";
+
+const O_CLOEXEC = 0o2000000;
+
+/**
+ * Whether fd 1 was closed when this process started (`dual-slot >&-`). Bun
+ * then opens /dev/null there itself, close-on-exec; a shell's `>/dev/null`
+ * (or systemd's StandardOutput=null, a dup2) never leaves that flag on fd 1.
+ * Without this, every line would go to /dev/null and the run would end "clean".
+ */
+export function stdoutWasClosed(): boolean {
+  try {
+    if (readlinkSync("/proc/self/fd/1") !== "/dev/null") return false;
+    const flags = /^flags:\s*([0-7]+)$/m.exec(readFileSync("/proc/self/fdinfo/1", "utf8"));
+    return flags !== null && (Number.parseInt(flags[1]!, 8) & O_CLOEXEC) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/** The OutputError for a stdout closed at start (see stdoutWasClosed). */
+export function closedStdoutError(): OutputError {
+  return new OutputError("EBADF", "it was closed when the agent started: what it printed would reach no one");
+}
 
 export interface WriteOptions {
   fd?: number;
@@ -17,6 +40,7 @@ export interface WriteOptions {
 
 export async function writeStdout(text: string, opts: WriteOptions = {}): Promise<void> {
   const fd = opts.fd ?? 1;
+  if (fd === 1 && stdoutWasClosed()) throw closedStdoutError();
   const buf = Buffer.from(text);
   let off = 0;
   while (off < buf.length) {

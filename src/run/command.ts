@@ -26,6 +26,7 @@ import { FileSink, FileWriter, fileOutputOptions, outputArgs, reopenOnHangup } f
 import { logfmt } from "../output/logfmt.ts";
 import { LossWarnings } from "../output/loss-warning.ts";
 import { DEFAULT_OUTPUT_LIMIT, LineSink, PipeClosed } from "../output/sink.ts";
+import { closedStdoutError, stdoutWasClosed } from "../output/stdout.ts";
 import { TABLE_BANNER, TABLE_HEADER } from "../render/event.ts";
 import { lostJson, lostRow } from "../render/lost.ts";
 import { type ServedMetrics, serveMetrics } from "./metrics.ts";
@@ -131,9 +132,11 @@ export default defineCommand({
     // An event asked for that this kernel cannot report is a refusal of the request, in one line (no summary).
     const opts = { ...parsed, events: availableEvents(parsed.events, explicit, (line) => log.info(line)) };
     // --output FILE: appended, rotated, reopened on SIGHUP; otherwise stdout.
-    const sink = beforeAttach(() =>
-      fileOpts !== undefined ? new FileSink(new FileWriter(fileOpts), outputLimit) : new LineSink(1, outputLimit),
-    );
+    const sink = beforeAttach(() => {
+      if (fileOpts !== undefined) return new FileSink(new FileWriter(fileOpts), outputLimit);
+      if (stdoutWasClosed()) throw closedStdoutError();
+      return new LineSink(1, outputLimit);
+    });
     /** Events accepted into the sink (what --count counts). */
     let accepted = 0;
     let why: string | null = null;

@@ -165,6 +165,30 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     }
   }, 60_000);
 
+  test("stdout closed at start (>&-): a refusal with the zero summary, not a clean run into /dev/null; doctor too", async () => {
+    for (const args of [["--duration", "1"], ["doctor"]]) {
+      const r = Bun.spawnSync(["bash", "-c", 'exec "$0" "$@" >&-', BIN, ...args], { stderr: "pipe" });
+      const stderr = r.stderr.toString();
+      expect({ args, code: r.exitCode }).toEqual({ args, code: 1 });
+      expect(finalLines(stderr)).toEqual([
+        "dual-slot: cannot write to stdout: EBADF (it was closed when the agent started: what it printed would reach no one)",
+      ]);
+      if (args[0] === "--duration") expect(parseSummary(stderr).stop).toBe("error");
+    }
+    // A stdout sent to /dev/null on purpose is a choice, not a fault.
+    const chosen = Bun.spawnSync([
+      "bash",
+      "-c",
+      'exec "$0" "$@" >/dev/null',
+      BIN,
+      "--duration",
+      "1",
+      "--events",
+      "exec",
+    ]);
+    expect(chosen.exitCode).toBe(0);
+  }, 60_000);
+
   test("a reader that stops reading: no spin, draining goes on, SIGTERM ends the run within 1 s, dropped_output counted, exit 3", async () => {
     const fifo = stalledPipe();
     const t = uniqueTrue("dsstl");
