@@ -70,6 +70,20 @@ export function missingKernelPrerequisites(needs: KernelNeeds = {}): string[] {
 }
 
 /** CI=true, CI=1, ...: set and not explicitly off. */
+/**
+ * A unit test that needs root (chown, files of other users): it runs as root,
+ * fails under CI without root (it throws), and is skipped, by name, elsewhere.
+ */
+export function rootTest(name: string, body: () => void | Promise<void>, timeout?: number): void {
+  const isRoot = process.geteuid?.() === 0;
+  const run = async () => {
+    if (!isRoot) throw new Error("needs root (run the tests as root)");
+    await body();
+  };
+  if (isRoot || inCi()) test(name, run, timeout);
+  else test.skip(`${name} (needs root)`, run);
+}
+
 export function inCi(env: Record<string, string | undefined> = process.env): boolean {
   const v = env.CI?.trim().toLowerCase();
   return v !== undefined && v !== "" && v !== "0" && v !== "false";

@@ -111,16 +111,17 @@ describeKernel("agent (root)", { commands: ["bash", "head", "bpftool"] }, () => 
     while (lines() < 40 && Date.now() < attached + 7_000) await Bun.sleep(50);
     const beforeTheTimer = lines();
     const { stderr, code } = await agent.stop("SIGINT");
+    // Whichever drain carried them: every exec delivered, nothing lost, a clean stop.
+    expect(code).toBe(0);
+    expect(parseSummary(stderr).lost).toBe("0");
+    const ours = parseEvents(readFileSync(file, "utf8")).filter((e) => e.comm === t.comm);
+    expect(ours.length).toBe(200);
     if (!kernelAtLeast([6, 10])) {
       // Before 6.10 a watermark wake-up sends no SIGIO: the agent must not have counted on one.
       expect(beforeTheTimer).toBe(0);
       return;
     }
     expect(beforeTheTimer).toBeGreaterThanOrEqual(40);
-    expect(code).toBe(0);
-    expect(parseSummary(stderr).lost).toBe("0");
-    const ours = parseEvents(readFileSync(file, "utf8")).filter((e) => e.comm === t.comm);
-    expect(ours.length).toBe(200);
   }, 60_000);
 
   test("`dual-slot | head -3` ends cleanly when head goes away", async () => {

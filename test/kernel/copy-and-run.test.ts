@@ -311,9 +311,22 @@ describeKernel("copy-and-run (root)", NEEDS, () => {
         env: { ...process.env, DS_HIDE: libs.join(":") },
       },
     );
-    const { code } = await p.finish();
+    const { code, stderr } = await p.finish();
     expect(code).toBe(1);
+    // It got as far as looking for libbpf (not a namespace script that died first), and refused.
+    expect(linesAfterZeroSummary(stderr)).toEqual([
+      expect.stringMatching(/^dual-slot: no trusted libbpf\.so\.1 in \/usr\/lib\//),
+    ]);
     expect(existsSync(marker)).toBe(false);
+    // The control: the planted library does run when something does load it, so the marker can tell.
+    writeFileSync(
+      join(cwd, "load.c"),
+      `#include <dlfcn.h>\nint main(void) { return dlopen(${JSON.stringify(join(cwd, "libbpf.so.1"))}, RTLD_NOW) ? 0 : 1; }\n`,
+    );
+    const loader = join(cwd, "load");
+    expect(Bun.spawnSync(["cc", "-o", loader, join(cwd, "load.c"), "-ldl"]).exitCode).toBe(0);
+    expect(Bun.spawnSync([loader]).exitCode).toBe(0);
+    expect(existsSync(marker)).toBe(true);
   }, 30_000);
 
   test("a kernel without BTF gets one line (after its zero summary) naming CONFIG_DEBUG_INFO_BTF", async () => {

@@ -54,8 +54,10 @@ describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
     expect(e!.exe_deleted).toBe(false);
     expect(e!.exe_memfd).toBe(false);
     expect(e!.exe_unreachable).toBe(false);
-    // The same open again: the file exists, nothing is created, nothing reported.
-    const again = await underAgent(IO_TRIGGER, "create_file", ["create", "new.txt"], { cwd: d });
+    // The same open again: the file exists, nothing is created, nothing reported (the exec record
+    // shows the agent did see that process).
+    const again = await underAgent(IO_TRIGGER, "create_file,exec", ["create", "new.txt"], { cwd: d });
+    expect(only(again.events, "exec", again.trigger)).toHaveLength(1);
     expect(only(again.events, "create_file", again.trigger)).toEqual([]);
   }, 30_000);
 
@@ -228,7 +230,8 @@ describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
     ]);
     // rmdir alone selected: the unlink of a file is not reported as anything.
     writeFileSync(join(d, "gone2"), "x");
-    const none = await underAgent(IO_TRIGGER, "rmdir", ["unlink", "gone2"], { cwd: d });
+    const none = await underAgent(IO_TRIGGER, "rmdir,exec", ["unlink", "gone2"], { cwd: d });
+    expect(only(none.events, "exec", none.trigger)).toHaveLength(1);
     expect(none.events.filter((e) => e.pid === none.trigger && e.event !== "exec")).toEqual([]);
   }, 30_000);
 

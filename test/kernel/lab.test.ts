@@ -3,8 +3,9 @@
  * and the guard catching a helper that grabs a held slot.
  */
 import { beforeAll, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
 import { IRQ_EXECS, type LabRow } from "../../src/lab/experiments.ts";
-import { BIN, type JsonEvent, parseEvents, parseSummary, startAgent } from "../helpers/agent.ts";
+import { BIN, type JsonEvent, parseEvents, parseSummary, startAgent, uniqueTrue } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
 
 type Row = LabRow;
@@ -63,11 +64,15 @@ describeKernel("lab (root)", () => {
 describeKernel("corruption on live events (root)", () => {
   test("--mode single: table rows say CORRUPT and JSON carries expected vs observed", async () => {
     const agent = await startAgent(["--mode", "single", "--events", "exec", "--json"]);
-    await Bun.spawn(["/bin/true"]).exited;
+    const t = uniqueTrue("dslab");
+    const child = Bun.spawn([t.path]);
+    await child.exited;
     await Bun.sleep(200);
     const { stdout, stderr } = await agent.stop();
-    const evs = parseEvents(stdout);
-    expect(evs.length).toBeGreaterThan(0);
+    rmSync(t.dir, { recursive: true, force: true });
+    // The exec this test made, not whichever exec on the host came first.
+    const evs = parseEvents(stdout).filter((ev) => ev.pid === child.pid && ev.comm === t.comm);
+    expect(evs).toHaveLength(1);
     const e = evs[0]!.heap as JsonEvent["heap"] & {
       levels: Array<{ intact: boolean; expected: string; observed: string }>;
     };

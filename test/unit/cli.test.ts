@@ -6,6 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import path from "node:path";
+import { inCi } from "../helpers/kernel.ts";
 
 const ROOT = path.join(import.meta.dir, "../..");
 const BIN = path.join(ROOT, "dual-slot");
@@ -298,7 +299,7 @@ describe("--help and --version", () => {
 describe("logs for services", () => {
   const root = process.getuid?.() === 0;
   // In CI a missing prerequisite fails the test instead of skipping it.
-  test.skipIf(!root && !process.env.CI)(
+  test.skipIf(!root && !inCi())(
     "stderr not a terminal: every log line has an ISO time and a level, one line each, no colour",
     () => {
       // --verbose logs libbpf's own lines while loading, whether or not the load succeeds.
@@ -320,7 +321,7 @@ describe("without privileges", () => {
   if (!root) console.warn("[cli.test] SKIPPED: not root; cannot switch to the unprivileged user dsnobody");
 
   // In CI a missing prerequisite fails the test instead of skipping it.
-  test.skipIf(!root && !process.env.CI)(
+  test.skipIf(!root && !inCi())(
     "as an unprivileged user: the summary, then one line naming privileges and the fix, non-zero exit",
     () => {
       const SETPRIV = Bun.which("setpriv") ?? "/usr/bin/setpriv";

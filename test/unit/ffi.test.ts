@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { fsMagic, kernelBtfHasName, kernelSizes } from "../../src/ebpf/host-facts.ts";
 import { errno, errnoText, memcpy, mmap, munmap, pageSize } from "../../src/ffi/libc.ts";
 import { openLibbpf } from "../../src/ffi/libpath.ts";
+import { inCi } from "../helpers/kernel.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 
@@ -122,7 +123,7 @@ describe("libc wrappers", () => {
 describe("kernel struct sizes through libbpf", () => {
   const haveBtf = existsSync("/sys/kernel/btf/vmlinux");
   // In CI a missing prerequisite fails the test instead of skipping it.
-  test.skipIf(!haveBtf && !process.env.CI)("plausible for this kernel, and kept", () => {
+  test.skipIf(!haveBtf && !inCi())("plausible for this kernel, and kept", () => {
     openLibbpf();
     const k = kernelSizes();
     expect(k).not.toBeNull();

@@ -36,6 +36,7 @@ import {
   parseUids,
 } from "../../src/filters/filters.ts";
 import { runArgs } from "../../src/run/command.ts";
+import { rootTest } from "../helpers/kernel.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "ds-filters-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -152,7 +153,7 @@ describe("parsing", () => {
     expect(usage(() => parseExes(dir, undefined))).toMatch(/is not a regular file/);
   });
 
-  test("a trusted executable or list file that another user owns or can write is refused", () => {
+  test("a trusted executable or list file that every user can write is refused", () => {
     const exe = join(dir, "shared-tool");
     writeFileSync(exe, "#!/bin/sh\n", { mode: 0o755 });
     chmodSync(exe, 0o777);
@@ -163,16 +164,18 @@ describe("parsing", () => {
     writeFileSync(list, "/bin/true\n");
     chmodSync(list, 0o666);
     expect(usage(() => fileLines("allow-argv-file", list))).toMatch(/is writable by every user/);
-    if (process.geteuid?.() === 0) {
-      chmodSync(exe, 0o755);
-      chownSync(exe, 65534, 65534);
-      expect(usage(() => parseExes(exe, undefined))).toMatch(/is owned by uid 65534/);
-      chownSync(exe, 0, 100);
-      chmodSync(exe, 0o775);
-      expect(usage(() => parseExes(exe, undefined))).toMatch(/is writable by group 100/);
-      chownSync(exe, 0, 0);
-      expect(parseExes(exe, undefined)).toHaveLength(1);
-    }
+  });
+
+  rootTest("a trusted executable another user owns, or a group other than root's can write, is refused", () => {
+    const exe = join(dir, "their-tool");
+    writeFileSync(exe, "#!/bin/sh\n", { mode: 0o755 });
+    chownSync(exe, 65534, 65534);
+    expect(usage(() => parseExes(exe, undefined))).toMatch(/is owned by uid 65534/);
+    chownSync(exe, 0, 100);
+    chmodSync(exe, 0o775);
+    expect(usage(() => parseExes(exe, undefined))).toMatch(/is writable by group 100/);
+    chownSync(exe, 0, 0);
+    expect(parseExes(exe, undefined)).toHaveLength(1);
   });
 
   test("list files: one entry a line, blank lines and # comments skipped; unreadable: one line", () => {

@@ -21,6 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../../src/errors.ts";
 import { Spool } from "../../src/fleet/spool.ts";
+import { rootTest } from "../helpers/kernel.ts";
 
 const root = mkdtempSync(join(tmpdir(), "dual-slot-spool-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -95,7 +96,7 @@ test("root's alone: the directory 0700, each batch 0600, a looser directory tigh
   for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).mode & 0o777).toBe(0o600);
 });
 
-test("a symlink, a file, or another user's directory is refused with one line", () => {
+test("a symlink or a file is refused with one line", () => {
   const target = fresh();
   mkdirSync(target, { mode: 0o700 });
   const link = fresh();
@@ -105,16 +106,16 @@ test("a symlink, a file, or another user's directory is refused with one line", 
   const file = fresh();
   writeFileSync(file, "");
   expect(() => new Spool(file, 1024, () => {})).toThrow(/not a directory/);
-  if (process.geteuid?.() === 0) {
-    const theirs = fresh();
-    mkdirSync(theirs, { mode: 0o700 });
-    chownSync(theirs, 65534, 65534);
-    expect(() => new Spool(theirs, 1024, () => {})).toThrow(/owned by uid 65534/);
-  }
 });
 
-test("a spool reached through another user's symlink is refused, and nothing is created or chmodded there", () => {
-  if (process.geteuid?.() !== 0) return;
+rootTest("another user's directory is refused with one line", () => {
+  const theirs = fresh();
+  mkdirSync(theirs, { mode: 0o700 });
+  chownSync(theirs, 65534, 65534);
+  expect(() => new Spool(theirs, 1024, () => {})).toThrow(/owned by uid 65534/);
+});
+
+rootTest("a spool reached through another user's symlink is refused, and nothing is created or chmodded there", () => {
   const victim = fresh();
   mkdirSync(join(victim, "spool"), { recursive: true, mode: 0o755 });
   chmodSync(join(victim, "spool"), 0o755);

@@ -4,6 +4,7 @@ import { appendFileSync, existsSync, readFileSync, readlinkSync, statSync, write
 import { join } from "node:path";
 import { fcntl } from "../../src/ffi/libc.ts";
 import { closeFd, memfdFromBytes } from "../../src/ffi/memfd.ts";
+import { inCi } from "../helpers/kernel.ts";
 
 const LIBBPF_SO = join(import.meta.dir, "../../out/native/x64/libbpf.so");
 const haveLibbpf = process.arch === "x64" && existsSync(LIBBPF_SO);
@@ -102,7 +103,7 @@ describe("dlopen of the bundled libbpf.so through a memfd", () => {
   }
 
   // In CI a missing prerequisite fails the test instead of skipping it.
-  test.skipIf(!haveLibbpf && !process.env.CI)("loads, runs, and is mapped only from the memfd", () => {
+  test.skipIf(!haveLibbpf && !inCi())("loads, runs, and is mapped only from the memfd", () => {
     const { fd, path } = memfdFromBytes("libbpf.so", new Uint8Array(readFileSync(LIBBPF_SO)));
     const lib = dlopen(path, {
       libbpf_major_version: { args: [], returns: FFIType.u32 },

@@ -33,6 +33,7 @@ import {
   reopenOnHangup,
   UnsafePath,
 } from "../../src/output/file.ts";
+import { rootTest } from "../helpers/kernel.ts";
 
 const root = mkdtempSync(join(tmpdir(), "dual-slot-output-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -43,7 +44,6 @@ function freshDir(): string {
   mkdirSync(d, { mode: 0o700 });
   return d;
 }
-const isRoot = process.geteuid?.() === 0;
 
 describe("FileWriter", () => {
   test("a file that ends inside a line (a write cut short) gets its newline before the next line", () => {
@@ -242,8 +242,7 @@ describe("refusals", () => {
     expect(checkTrustedDirectory(inner)).toBe(inner);
   });
 
-  test("a directory writable by a group other than root's", () => {
-    if (!isRoot) return;
+  rootTest("a directory writable by a group other than root's", () => {
     const dir = freshDir();
     chownSync(dir, 0, 100);
     chmodSync(dir, 0o770);
@@ -252,8 +251,7 @@ describe("refusals", () => {
     expect(checkTrustedDirectory(dir)).toBe(dir);
   });
 
-  test("a directory or a file another user owns, a file with other hard links", () => {
-    if (!isRoot) return;
+  rootTest("a directory or a file another user owns, a file with other hard links", () => {
     const dir = freshDir();
     chownSync(dir, 65534, 65534);
     expect(() => checkTrustedDirectory(dir)).toThrow(/owned by uid 65534/);
@@ -268,8 +266,7 @@ describe("refusals", () => {
     expect(() => new FileWriter({ path: linked, rotateSize: 1024, rotateKeep: 1 })).toThrow(/hard links/);
   });
 
-  test("a symlink on the way that another user owns, or sits where another user could replace it", () => {
-    if (!isRoot) return;
+  rootTest("a symlink on the way that another user owns, or sits where another user could replace it", () => {
     const victim = freshDir();
     writeFileSync(join(victim, "ev"), "VICTIM\n", { mode: 0o600 });
     // /tmp-like: sticky and world-writable, so a user can put a link of theirs there.
@@ -298,8 +295,7 @@ describe("refusals", () => {
     expect(readFileSync(join(victim, "ev"), "utf8")).toBe("VICTIM\n");
   });
 
-  test("rotation renames in the directory the file was opened in, not through the link again", () => {
-    if (!isRoot) return;
+  rootTest("rotation renames in the directory the file was opened in, not through the link again", () => {
     const a = freshDir();
     const b = freshDir();
     const link = join(freshDir(), "current");
@@ -315,8 +311,7 @@ describe("refusals", () => {
     expect(existsSync(join(b, "ev.1"))).toBe(false);
   });
 
-  test("a kernel interface that looks like a file (procfs, sysfs): refused before anything is written", () => {
-    if (!isRoot) return;
+  rootTest("a kernel interface that looks like a file (procfs, sysfs): refused before anything is written", () => {
     expect(() => new FileWriter({ path: "/proc/self/ev.json", rotateSize: 1024, rotateKeep: 1 })).toThrow(
       /\/proc\/\d+ is on procfs, not a filesystem for events/,
     );
