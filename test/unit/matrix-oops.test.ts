@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { oops } from "../../scripts/kernel-matrix.ts";
+import { emulatorArtifact, oops } from "../../scripts/kernel-matrix.ts";
 
 // The shape of an x86 oops on a 6.12 console (abridged), as the matrix's guests print it.
 const CONSOLE = [
@@ -31,5 +31,15 @@ describe("kernel matrix: a guest's oops", () => {
 
   test("is absent from a clean console", () => {
     expect(oops(["DSM begin kernel=6.1.0", "[    1.0] Run /init as init process"])).toBeUndefined();
+  });
+});
+
+describe("kernel matrix: which oops may be the emulator's", () => {
+  test("an int3 trap (code patching seen half done under TCG) is marked apart from any other oops", () => {
+    const int3 =
+      "Oops: int3: 0000 [#1] PREEMPT SMP NOPTI | CPU: 0 UID: 0 PID: 898 Comm: dual-slot Not tainted 6.12.117+deb12-cloud-amd64 #1 | RIP: 0010:syscall_trace_enter+0xd6/0x190";
+    expect(emulatorArtifact(int3)).toBe(true);
+    expect(emulatorArtifact(`the guest kernel oopsed (a case failed): ${int3}`)).toBe(true);
+    expect(emulatorArtifact(oops(CONSOLE)!)).toBe(false);
   });
 });
