@@ -326,7 +326,9 @@ function tail(lines: string[], n = 3): string {
  * last lines (the panic) say only that it died.
  */
 export function oops(lines: string[]): string | undefined {
-  const start = lines.findIndex((l) => /\b(BUG:|Oops:|general protection fault|WARNING:|Kernel panic)/.test(l));
+  const start = lines.findIndex((l) =>
+    /\b(BUG:|Oops:|int3: [0-9a-f]{4} \[#|general protection fault|WARNING:|Kernel panic)/.test(l),
+  );
   if (start < 0) return undefined;
   const report = lines.slice(start).map((l) => l.replace(/^\[\s*[\d.]+\]\s*/, ""));
   const first = report[0] ?? "";
@@ -693,7 +695,8 @@ async function boot(k: Kernel, vmlinuz: string, initramfs: string, verbose: bool
  * the unit test.
  */
 export function emulatorArtifact(oops: string): boolean {
-  return /\bOops: int3\b/.test(oops);
+  // 6.12 writes "Oops: int3: 0000 [#1] ...", 6.1 "int3: 0000 [#1] ...".
+  return /\bint3: [0-9a-f]{4} \[#\d+\]/.test(oops);
 }
 
 function oopsKind(o: string): string {

@@ -4,7 +4,7 @@
  * then the flood to find each transport's own limit.
  */
 
-import { closeSync, constants, openSync, writeFileSync } from "node:fs";
+import { closeSync, constants, ftruncateSync, openSync, writeFileSync } from "node:fs";
 import { release } from "node:os";
 import { defineCommand } from "citty";
 import { prepareHost } from "../agent/prepare.ts";
@@ -34,10 +34,11 @@ function list<T extends string>(name: string, raw: unknown, all: readonly T[]): 
   return s === "all" ? [...all] : s.split(",").map((x) => choiceArg(name, x.trim(), all));
 }
 
-/** --out FILE, created or truncated; never through a symlink (this runs as root). */
+/** --out FILE, created if missing (truncated only when the results are written); never through a symlink (this runs as root). */
 function openOut(path: string): number {
   try {
-    return openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+    // Not truncated yet: a benchmark that fails leaves the previous results as they were.
+    return openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? String(e);
     throw new UsageError(`--out ${path}: ${code === "ELOOP" ? "a symlink" : code}`);
@@ -93,7 +94,7 @@ export default defineCommand({
     if (args.out === "") throw new UsageError("--out needs a file name");
     // Opened now: a path that cannot be written fails in a moment, not after the benchmark.
     const outFd = args.out === undefined ? null : openOut(String(args.out));
-    const parsed = sessionOptions(args);
+    const parsed = sessionOptions(args, transports);
     const image = prepareHost();
     // As `run` does: a default event this kernel cannot report (load_module
     // without CONFIG_MODULES) is dropped with a line, not a failed attach.
@@ -181,6 +182,7 @@ export default defineCommand({
       syscall_cost: syscall,
     };
     if (outFd !== null) {
+      ftruncateSync(outFd, 0);
       writeFileSync(outFd, `${JSON.stringify(result, null, 2)}\n`);
       closeSync(outFd);
     }

@@ -213,7 +213,11 @@ export function eventsArg(raw: unknown): EventName[] {
   return out;
 }
 
-export function sessionOptions(a: Raw): SessionOptions {
+/**
+ * `transports`: the ones the command will use, when it takes a list (bench)
+ * rather than --transport: a size is refused only when none of them uses it.
+ */
+export function sessionOptions(a: Raw, transports?: readonly string[]): SessionOptions {
   const mode = choiceArg("mode", a.mode ?? "dual", MODES);
   const defaultSlots = mode === "single" ? 1 : 2;
   const slots = a.slots === undefined || a.slots === "" ? defaultSlots : intArg("slots", a.slots, 1, 3);
@@ -224,10 +228,15 @@ export function sessionOptions(a: Raw): SessionOptions {
   const transport = choiceArg("transport", a.transport ?? "perf", TRANSPORTS);
   // A size for the transport not in use would be silently ignored: say so instead.
   const given = (v: unknown) => v !== undefined && v !== "";
-  if (transport !== "perf" && given(a.pages))
-    throw new UsageError(`--pages sizes the perf buffers; with --transport ${transport} use --ring-size`);
-  if (transport === "perf" && given(a["ring-size"]))
-    throw new UsageError("--ring-size sizes the ring buffer; it needs --transport ringbuf or ringbuf-output");
+  const used = transports ?? [transport];
+  if (!used.includes("perf") && given(a.pages))
+    throw new UsageError(
+      `--pages sizes the perf buffers, which ${used.join(", ")} does not use: size the ring with --ring-size`,
+    );
+  if (!used.some((t) => t !== "perf") && given(a["ring-size"]))
+    throw new UsageError(
+      "--ring-size sizes the ring buffer; it needs a ring buffer transport (ringbuf or ringbuf-output)",
+    );
   return {
     mode,
     slots,

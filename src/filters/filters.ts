@@ -4,7 +4,16 @@
  * trusted command lines as bytes. Everything that can fail does so here, at
  * start, as one UsageError line; loading the maps afterwards cannot.
  */
-import { type BigIntStats, closeSync, fstatSync, openSync, readdirSync, readFileSync, statSync } from "node:fs";
+import {
+  type BigIntStats,
+  closeSync,
+  fstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+} from "node:fs";
 import { join } from "node:path";
 import { fsMagic } from "../ebpf/host-facts.ts";
 import { UsageError } from "../errors.ts";
@@ -128,10 +137,19 @@ export function parseUids(raw: unknown): number[] {
 }
 
 /** A cgroup v2 id, or a directory of the cgroup v2 hierarchy (its inode number is the id). */
-/** The cgroup2 mount points, from /proc/self/mountinfo (field 5; the type follows " - "). */
-function cgroup2Mounts(): string[] {
+/** The initial cgroup namespace's inode: a namespace of its own sees only part of the hierarchy. */
+const INIT_CGROUP_NS = "cgroup:[4026531835]";
+
+/**
+ * The cgroup2 mounts that show the whole hierarchy (mount root "/"), from
+ * /proc/self/mountinfo (fields 4 and 5; the type follows " - "); none in a
+ * cgroup namespace of its own (a container), where groups outside it are not
+ * visible.
+ */
+function wholeCgroup2Mounts(): string[] {
   let text = "";
   try {
+    if (readlinkSync("/proc/self/ns/cgroup") !== INIT_CGROUP_NS) return [];
     text = readFileSync("/proc/self/mountinfo", "utf8");
   } catch {
     return [];
@@ -140,50 +158,49 @@ function cgroup2Mounts(): string[] {
   for (const line of text.split("\n")) {
     const [left, right] = line.split(" - ");
     if (left === undefined || right === undefined || right.split(" ")[0] !== "cgroup2") continue;
-    const mount = left.split(" ")[4];
+    const f = left.split(" ");
     // Octal escapes (\040 for a space) as the kernel writes them.
-    if (mount !== undefined)
-      out.push(mount.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+    if (f[3] === "/" && f[4] !== undefined)
+      out.push(f[4].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))));
   }
   return out;
 }
 
-/** Directories looked at, at most, to find a cgroup by its id: past that, the id is taken as given. */
+/** Directories looked at, at most, to find cgroups by id: past that, the ids are taken as given. */
 const CGROUP_WALK_MAX = 200_000;
 
 /**
- * Whether some cgroup v2 directory has inode `id` (a cgroup's id is its
- * directory's inode number). Null when that cannot be told (no cgroup2
- * mount, or more groups than CGROUP_WALK_MAX).
+ * The ids in `ids` that no cgroup v2 directory has (a group's id is its
+ * directory's inode number), in one walk of the hierarchy. Empty when that
+ * cannot be told: no whole cgroup2 mount, or more groups than CGROUP_WALK_MAX.
  */
-function cgroupIdExists(id: bigint): boolean | null {
-  const mounts = cgroup2Mounts();
-  if (mounts.length === 0) return null;
+function missingCgroupIds(ids: readonly bigint[]): bigint[] {
+  const mounts = wholeCgroup2Mounts();
+  if (ids.length === 0 || mounts.length === 0) return [];
+  const wanted = new Set(ids);
   let seen = 0;
   for (const root of mounts) {
     const stack = [root];
-    while (stack.length > 0) {
+    while (stack.length > 0 && wanted.size > 0) {
       const dir = stack.pop()!;
-      if (++seen > CGROUP_WALK_MAX) return null;
+      if (++seen > CGROUP_WALK_MAX) return [];
       try {
-        if (statSync(dir, { bigint: true }).ino === id) return true;
+        wanted.delete(statSync(dir, { bigint: true }).ino);
         for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) stack.push(join(dir, e.name));
       } catch {
         // A group removed while we looked.
       }
     }
   }
-  return false;
+  return [...wanted];
 }
 
 export function parseCgroups(raw: unknown): bigint[] {
+  const given: bigint[] = [];
   const ids = listValues("cgroup", raw).map((s) => {
     if (/^\d+$/.test(s)) {
-      const id = BigInt(s);
-      // An id no group has would drop every record, with nothing said but filtered_kernel.
-      if (cgroupIdExists(id) === false)
-        throw new UsageError(`--cgroup: no cgroup v2 group has id ${s} (a group's id is its directory's inode number)`);
-      return id;
+      given.push(BigInt(s));
+      return BigInt(s);
     }
     let st: BigIntStats;
     try {
@@ -195,6 +212,12 @@ export function parseCgroups(raw: unknown): bigint[] {
       throw new UsageError(`--cgroup: ${s} is not a cgroup v2 directory (see the cgroup2 line of /proc/mounts)`);
     return st.ino;
   });
+  // An id no group has would drop every record, with nothing said but filtered_kernel.
+  const missing = missingCgroupIds(given);
+  if (missing.length > 0)
+    throw new UsageError(
+      `--cgroup: no cgroup v2 group has id ${missing[0]} (a group's id is its directory's inode number)`,
+    );
   return atMost("cgroup", unique(ids));
 }
 

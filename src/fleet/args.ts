@@ -5,6 +5,7 @@
  */
 
 import { randomBytes } from "node:crypto";
+import { isIP } from "node:net";
 import { intArg, secondsArg } from "../cli/args.ts";
 import { UsageError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -83,7 +84,7 @@ export function newRunId(): string {
 export function cleartextWarning(c: Pick<FleetConfig, "target" | "credentials">): string | null {
   if (c.credentials === null || !c.target.endpoint.startsWith("http://")) return null;
   const host = new URL(c.target.endpoint).hostname.replace(/^\[|\]$/g, "");
-  if (host === "localhost" || host === "::1" || host.startsWith("127.")) return null;
+  if (host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."))) return null;
   return `clickhouse sink: ${c.target.display} is plain http: the user and password cross the network in clear (use clickhouse+https)`;
 }
 

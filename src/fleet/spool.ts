@@ -154,12 +154,16 @@ function openSpoolDir(raw: string): string {
   } catch (e) {
     throw new UsageError(`--spool ${raw}: ${(e as Error).message}`);
   }
-  const dir = join(parent, basename(resolve(raw)));
+  const name = basename(resolve(raw));
+  if (name === "") throw new UsageError(`--spool ${raw}: / is no spool; name a directory of the spool's own`);
+  const dir = join(parent, name);
+  let created = true;
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EEXIST")
       throw new UsageError(`--spool ${raw}: cannot create (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    created = false;
   }
   const st = lstatSync(dir);
   const me = process.geteuid?.() ?? 0;
@@ -172,7 +176,16 @@ function openSpoolDir(raw: string): string {
     throw new UsageError(
       `--spool ${raw}: a directory others can write in (mode ${(st.mode & 0o7777).toString(8)}); name a directory of the spool's own, e.g. /var/lib/dual-slot/spool`,
     );
-  if ((st.mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
+  if ((st.mode & 0o777) !== 0o700) {
+    // Tightened only when it is the spool's own (made now, or holding nothing but batches): an existing
+    // directory with other files (/var/lib, /etc) is someone else's to keep readable.
+    const foreign = created ? undefined : readdirSync(dir).find((f) => !NAME.test(f) && !/^\..*\.gz\.tmp$/.test(f));
+    if (foreign !== undefined)
+      throw new UsageError(
+        `--spool ${raw}: an existing directory (mode ${(st.mode & 0o777).toString(8)}) with other files in it (${foreign}); name a directory of the spool's own`,
+      );
+    chmodSync(dir, 0o700);
+  }
   return dir;
 }
 

@@ -81,7 +81,11 @@ export function startMetricsServer(
   } catch (e) {
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
     // Bun reports a name it could not resolve as EBADF: say what is more likely.
-    const name = isIP(addr.hostname) === 0 ? ` (${addr.hostname} is not an IP address: does it resolve here?)` : "";
+    const msg = (e as Error).message;
+    const name =
+      isIP(addr.hostname) === 0 && !/EADDRINUSE|in use/i.test(msg)
+        ? ` (${addr.hostname} is not an IP address: does it resolve here?)`
+        : "";
     throw new HostError(`--metrics ${host}:${addr.port}: cannot listen: ${(e as Error).message}${name}`);
   }
   const port = server.port ?? addr.port;

@@ -112,6 +112,12 @@ const PSEUDO_FS = new Map<number, string>([
   [0x73636673, "securityfs"],
   [0xcafe4a11, "the BPF filesystem"],
   [0x6e736673, "nsfs"],
+  [0x19800202, "mqueue"],
+  [0x42494e4d, "binfmt_misc"],
+  [0x62656570, "configfs"],
+  [0xde5e81e4, "efivarfs"],
+  [0x6165676c, "pstore"],
+  [0xf97cff8c, "selinuxfs"],
 ]);
 
 /**
@@ -211,7 +217,7 @@ function openSafe(path: string): { fd: number; size: number; file: string } {
   const file = join(dir, basename(path));
   let fd: number;
   try {
-    fd = openSync(file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+    fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ELOOP") throw new UnsafePath(`${file} is a symlink`);
@@ -241,7 +247,17 @@ function openSafe(path: string): { fd: number; size: number; file: string } {
 function endLine(fd: number, size: number): number {
   if (size === 0) return 0;
   const last = new Uint8Array(1);
-  if (readSync(fd, last, 0, 1, size - 1) !== 1 || last[0] === 0x0a) return 0;
+  // The same file, read through its descriptor (not its name, which could change); append-only
+  // policies (an LSM allowing O_APPEND writes only) just skip the check.
+  let rd = -1;
+  try {
+    rd = openSync(`/proc/self/fd/${fd}`, constants.O_RDONLY);
+    if (readSync(rd, last, 0, 1, size - 1) !== 1 || last[0] === 0x0a) return 0;
+  } catch {
+    return 0;
+  } finally {
+    if (rd >= 0) closeSync(rd);
+  }
   writeSync(fd, new Uint8Array([0x0a]));
   return 1;
 }

@@ -163,11 +163,14 @@ export default defineCommand({
     let fleet: FleetSink | null = null;
     if (fleetCfg !== undefined) {
       // The in-band record of rows the sink dropped: on stdout, and in the table itself.
-      fleet = startFleet(fleetCfg, (rows, batches) => {
-        const line = sinkDroppedJson({ dropped: rows, batches, wallNs: realtimeNs() });
-        sink.push(line, false);
-        fleet?.pushString(line);
-      });
+      // A spool that cannot be read ends as the other faults before attaching do, with the summary.
+      fleet = beforeAttach(() =>
+        startFleet(fleetCfg, (rows, batches) => {
+          const line = sinkDroppedJson({ dropped: rows, batches, wallNs: realtimeNs() });
+          sink.push(line, false);
+          fleet?.pushString(line);
+        }),
+      );
     }
 
     // Flush after every drain: one write per batch, never waiting for the reader.
@@ -409,6 +412,8 @@ function beforeAttach<T>(step: () => T): T {
   try {
     return step();
   } catch (e) {
+    // Bad input (a --spool it refuses, say) is one line, as every usage error is.
+    if (e instanceof UsageError) throw e;
     const counts: SessionCounts = { events: 0, malformed: 0, lost: 0, corrupt: 0, bytes: 0 };
     const none = { counts, kernel: null, printed: 0, droppedOutput: 0, filtered: 0, generalLines: 0 };
     process.stderr.write(`summary: ${summaryLine({ ...none, lostPerCpu: [], fleet: null, stop: "error" })}\n`);

@@ -215,3 +215,14 @@ describe("what a bad value is told", () => {
     );
   });
 });
+
+describe("a size for a transport the command will not use", () => {
+  test("bench: refused only when none of its --transports uses it", () => {
+    expect(sessionOptions({ "ring-size": "1048576" }, ["perf", "ringbuf"]).ringSize).toBe(1048576);
+    expect(() => sessionOptions({ "ring-size": "1048576" }, ["perf"])).toThrow(/--ring-size sizes the ring buffer/);
+    expect(sessionOptions({ pages: "8" }, ["perf", "ringbuf"]).pages).toBe(8);
+    expect(() => sessionOptions({ pages: "8" }, ["ringbuf", "ringbuf-output"])).toThrow(
+      /--pages sizes the perf buffers/,
+    );
+  });
+});

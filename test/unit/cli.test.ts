@@ -72,7 +72,11 @@ describe("bad input: one-line error, non-zero exit, no stack trace", () => {
     ["--mode dual --slots 1", ["--mode", "dual", "--slots", "1"], /slots/],
     ["--slots 4", ["--slots", "4"], /slots/],
     ["--ring-size not a power of two", ["--transport", "ringbuf", "--ring-size", "5000"], /ring-size.*power of two/],
-    ["--ring-size with perf buffers", ["--ring-size", "8192"], /--ring-size sizes the ring buffer; it needs/],
+    [
+      "--ring-size with perf buffers",
+      ["--ring-size", "8192"],
+      /--ring-size sizes the ring buffer; it needs a ring buffer transport/,
+    ],
     ["stats --pid and --id together", ["stats", "--pid", "1", "--id", "2"], /give one of them/],
     [
       "sink query --sink-credentials without --run",
@@ -80,7 +84,16 @@ describe("bad input: one-line error, non-zero exit, no stack trace", () => {
       /--sink-credentials needs --run/,
     ],
     ["bench --out in a missing directory", ["bench", "--out", "/nonexistent/bench.json"], /--out .*ENOENT/],
-    ["--pages with the ring buffer", ["--transport", "ringbuf", "--pages", "8"], /--pages sizes the perf buffers/],
+    [
+      "--pages with the ring buffer",
+      ["--transport", "ringbuf", "--pages", "8"],
+      /--pages sizes the perf buffers, which ringbuf does not use/,
+    ],
+    [
+      "bench --ring-size without a ring transport",
+      ["bench", "--transports", "perf", "--ring-size", "8192"],
+      /--ring-size sizes the ring buffer/,
+    ],
     ["--encoding x", ["--encoding", "x"], /encoding/],
     ["--duration 0", ["--duration", "0"], /duration/],
     ["--duration abc", ["--duration", "abc"], /duration/],

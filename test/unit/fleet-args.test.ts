@@ -149,4 +149,6 @@ test("credentials over plain http to another host get a warning; https or loopba
   expect(at("clickhouse+http://127.0.0.1/db.t")).toBeNull();
   expect(at("clickhouse+http://[::1]/db.t")).toBeNull();
   expect(at("clickhouse+http://10.0.0.5/db.t", null)).toBeNull();
+  // A name that only starts like loopback is not loopback.
+  expect(at("clickhouse+http://127.evil.example/db.t")).not.toBeNull();
 });

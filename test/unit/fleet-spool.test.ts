@@ -146,3 +146,21 @@ test("files that are not batches are left alone; a half-written batch is removed
   expect(s.batches).toBe(0);
   expect(readdirSync(dir)).toEqual(["README"]);
 });
+
+test("an existing directory with other files in it is refused, not chmodded; / is no spool", () => {
+  const shared = fresh();
+  mkdirSync(shared, { mode: 0o755 });
+  chmodSync(shared, 0o755);
+  writeFileSync(join(shared, "someone-elses.conf"), "x");
+  expect(() => new Spool(shared, 1024, () => {})).toThrow(/an existing directory \(mode 755\) with other files in it/);
+  expect(statSync(shared).mode & 0o777).toBe(0o755);
+  expect(() => new Spool("/", 1024, () => {})).toThrow(/\/ is no spool/);
+  // One that holds only batches (a spool made looser by hand) is tightened.
+  const loose = fresh();
+  mkdirSync(loose, { mode: 0o755 });
+  chmodSync(loose, 0o755);
+  writeFileSync(join(loose, "0000000000000001-3.gz"), "");
+  const spool = new Spool(loose, 1024, () => {});
+  expect(spool.batches).toBe(1);
+  expect(statSync(loose).mode & 0o777).toBe(0o700);
+});

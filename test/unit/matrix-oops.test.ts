@@ -41,5 +41,14 @@ describe("kernel matrix: which oops may be the emulator's", () => {
     expect(emulatorArtifact(int3)).toBe(true);
     expect(emulatorArtifact(`the guest kernel oopsed (a case failed): ${int3}`)).toBe(true);
     expect(emulatorArtifact(oops(CONSOLE)!)).toBe(false);
+    // 6.1 prints the trap without "Oops: ", and its report starts there.
+    const six1 = oops([
+      "DSM case flood rc=0 cs=1",
+      "[   30.100000] int3: 0000 [#1] PREEMPT SMP NOPTI",
+      "[   30.100100] CPU: 1 PID: 300 Comm: dual-slot Not tainted 6.1.0-41-cloud-amd64 #1",
+      "[   30.100200] RIP: 0010:syscall_trace_enter.constprop.0+0x8f/0x1a0",
+    ]);
+    expect(six1).toStartWith("int3: 0000 [#1] PREEMPT SMP NOPTI | CPU: 1 PID: 300 Comm: dual-slot");
+    expect(emulatorArtifact(six1!)).toBe(true);
   });
 });
