@@ -13,7 +13,20 @@ import { escapeForTerminal } from "../render/escape.ts";
 import { authorization, type SinkCredentials } from "./credentials.ts";
 import type { SinkTarget } from "./target.ts";
 
-export type InsertResult = { ok: true } | { ok: false; auth: boolean; why: string };
+/**
+ * `rejected`: the server read the batch and refused its data (a row it cannot
+ * parse or convert), not the request: sending the same bytes again will not help.
+ */
+export type InsertResult = { ok: true } | { ok: false; auth: boolean; rejected: boolean; why: string };
+
+/** ClickHouse's error codes for data it could not take (parse, type, conversion, size). */
+const DATA_ERRORS = new Set([6, 26, 27, 38, 41, 53, 69, 70, 72, 117, 131]);
+
+/** Whether an error answer says the data itself was refused: HTTP 400, or one of DATA_ERRORS ("Code: 27," in 18.x, "Code: 27." later). */
+export function dataRejected(status: number, text: string): boolean {
+  const m = /^Code: (\d+)[.,]/.exec(text);
+  return status === 400 || (m !== null && DATA_ERRORS.has(Number(m[1])));
+}
 
 export class ClickHouseClient {
   private readonly url: string;
@@ -69,12 +82,12 @@ export class ClickHouseClient {
         signal: AbortSignal.any(signals),
       });
     } catch (e) {
-      return { ok: false, auth: false, why: networkWhy(e, this.timeoutMs) };
+      return { ok: false, auth: false, rejected: false, why: networkWhy(e, this.timeoutMs) };
     }
     const wrong = notClickHouse(res);
     if (wrong !== null) {
       await res.arrayBuffer().catch(() => {});
-      return { ok: false, auth: false, why: wrong };
+      return { ok: false, auth: false, rejected: false, why: wrong };
     }
     if (res.ok) {
       await res.arrayBuffer().catch(() => {});
@@ -82,7 +95,12 @@ export class ClickHouseClient {
     }
     const text = (await res.text().catch(() => "")).trim();
     const auth = res.status === 401 || res.status === 403 || /^Code: 19[2-4],/.test(text);
-    return { ok: false, auth, why: `HTTP ${res.status}${auth ? " (bad credentials)" : ""}: ${serverMessage(text)}` };
+    return {
+      ok: false,
+      auth,
+      rejected: !auth && dataRejected(res.status, text),
+      why: `HTTP ${res.status}${auth ? " (bad credentials)" : ""}: ${serverMessage(text)}`,
+    };
   }
 }
 

@@ -15,6 +15,12 @@
  *
  * Retries back off from 0.5 s to 30 s. The first failure of a streak is one
  * warning line (a reminder at most every minute), recovery one info line.
+ *
+ * A batch whose data the server refuses (a row it cannot parse) would block
+ * every later one forever: after REJECT_LIMIT such refusals the batch after it
+ * is tried. If that one goes in, the refused batch is dropped and counted; if
+ * it is refused too, the trouble is the server's (a table changed under us),
+ * not one batch's, and the queue keeps its order and waits.
  */
 import { gzip } from "node:zlib";
 import { log } from "../log.ts";
@@ -58,6 +64,8 @@ interface Queued {
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 const REMIND_MS = 60_000;
+/** Refusals of the oldest batch's data before the batch after it is tried past it. */
+export const REJECT_LIMIT = 3;
 
 function gzipAsync(body: Buffer, level: number): Promise<Buffer> {
   return new Promise((resolve, reject) => gzip(body, { level }, (e, out) => (e ? reject(e) : resolve(out))));
@@ -78,6 +86,8 @@ export class FleetSink {
   private lastDropWarn: number | null = null;
   private backoff = BACKOFF_MIN_MS;
   private wakeSleep: (() => void) | null = null;
+  /** The oldest batch the server refused the data of (a spool entry or a queued batch), how often in a row, and why. */
+  private refused: { head: unknown; times: number; why: string } | null = null;
   private closing = false;
   /** Batches the spool refused (append failed). */
   private storeFailures = 0;
@@ -192,22 +202,47 @@ export class FleetSink {
       let rows: number;
       let body: Buffer;
       let settle: (ok: boolean) => Promise<void>;
+      /** The oldest batch, and how to drop it: what is sent is the one after it when the oldest keeps being refused. */
+      let head: unknown;
+      let dropHead: () => Promise<number>;
+      const past = this.refused !== null && this.refused.times >= REJECT_LIMIT ? 1 : 0;
+      let skip = 0;
       if (this.spool !== null) {
-        const e = this.spool.take();
-        if (e === null) return;
+        const spool = this.spool;
+        const oldest = spool.oldest();
+        if (oldest === null) return;
+        head = oldest;
+        dropHead = async () => ((await spool.done(oldest)) ? oldest.rows : 0);
+        let e = spool.take(past);
+        if (e === null) e = spool.take(0)!;
+        else skip = past;
         rows = e.rows;
         try {
-          body = await this.spool.read(e);
+          body = await spool.read(e);
         } catch (err) {
-          await this.spool.done(e);
+          await spool.done(e);
           this.dropped(e.rows, 1, `cannot read spooled ${e.name} (${(err as Error).message}), skipped it`);
           continue;
         }
-        const spool = this.spool;
-        settle = async (ok) => (ok ? spool.done(e) : spool.release());
+        const taken = e;
+        settle = async (ok) => {
+          if (ok) await spool.done(taken);
+          else spool.release();
+        };
       } else {
-        const q = this.mem[0];
-        if (q === undefined) return;
+        const oldest = this.mem[0];
+        if (oldest === undefined) return;
+        head = oldest;
+        dropHead = async () => {
+          const i = this.mem.indexOf(oldest);
+          if (i < 0) return 0; // the cap took it already, and counted it
+          this.mem.splice(i, 1);
+          this.memBytes -= oldest.gz.length;
+          return oldest.rows;
+        };
+        const next = past === 1 ? this.mem[1] : undefined;
+        const q = next ?? oldest;
+        if (next !== undefined) skip = 1;
         this.memBusy = q;
         rows = q.rows;
         body = q.gz;
@@ -224,6 +259,18 @@ export class FleetSink {
       const r = await this.o.client.insert(body, this.abort.signal);
       await settle(r.ok);
       if (r.ok) {
+        if (skip === 1 && this.refused !== null) {
+          // The one after it went in: the oldest's own data is what the server refuses.
+          const why = this.refused.why;
+          this.refused = null;
+          const lost = await dropHead();
+          if (lost > 0)
+            this.dropped(
+              lost,
+              1,
+              `the server refuses one batch's data (${why}) and takes the next: dropped that batch`,
+            );
+        } else if (skip === 0) this.refused = null;
         this.counts.sentRows += rows;
         this.counts.sentBatches++;
         this.backoff = BACKOFF_MIN_MS;
@@ -233,6 +280,13 @@ export class FleetSink {
         }
         continue;
       }
+      if (skip === 1) {
+        // The next one is refused too: the server's trouble, not one batch's. The oldest goes first again.
+        this.refused = null;
+      } else if (r.rejected) {
+        const seen = this.refused?.head === head ? this.refused : null;
+        this.refused = { head, times: (seen?.times ?? 0) + 1, why: r.why };
+      } else this.refused = null;
       this.counts.failures++;
       if (this.closing) return;
       this.warnFailure(r.why);

@@ -115,25 +115,31 @@ export class Spool {
     if (batches > 0) this.onDrop(rows, batches);
   }
 
-  /** The oldest batch, marked busy until done() or release(); null when empty. */
-  take(): SpoolEntry | null {
-    const e = this.entries[0] ?? null;
+  /** The oldest batch (or the one `skip` places after it), marked busy until done() or release(); null when none. */
+  take(skip = 0): SpoolEntry | null {
+    const e = this.entries[skip] ?? null;
     this.busy = e;
     return e;
+  }
+
+  /** The oldest batch, not marked. */
+  oldest(): SpoolEntry | null {
+    return this.entries[0] ?? null;
   }
 
   read(e: SpoolEntry): Promise<Buffer> {
     return readFile(join(this.dir, e.name));
   }
 
-  /** The server has it: delete it. */
-  async done(e: SpoolEntry): Promise<void> {
-    this.busy = null;
+  /** The server has it (or it is dropped): delete it. False when it was gone already (the cap took it). */
+  async done(e: SpoolEntry): Promise<boolean> {
+    if (this.busy === e) this.busy = null;
     const i = this.entries.indexOf(e);
-    if (i < 0) return;
+    if (i < 0) return false;
     this.entries.splice(i, 1);
     this.total -= e.bytes;
     await unlink(join(this.dir, e.name)).catch(() => {});
+    return true;
   }
 
   release(): void {

@@ -7,7 +7,7 @@
  */
 import { afterAll, expect, test } from "bun:test";
 import { gzipSync } from "node:zlib";
-import { ClickHouseClient } from "../../src/fleet/client.ts";
+import { ClickHouseClient, dataRejected } from "../../src/fleet/client.ts";
 import { parseSinkTarget } from "../../src/fleet/target.ts";
 
 const CH = { "X-ClickHouse-Server-Display-Name": "stand-in" };
@@ -80,7 +80,17 @@ test("a 200 without ClickHouse's headers is not a delivery", async () => {
   expect(r).toEqual({
     ok: false,
     auth: false,
+    rejected: false,
     why: "HTTP 200 without ClickHouse's X-ClickHouse-* headers: not a ClickHouse server (or a proxy that drops them)",
   });
   expect((await client("/login").query("SELECT 1")).ok).toBe(false);
+});
+
+test("which error answers say the data itself was refused", () => {
+  expect(dataRejected(500, "Code: 27, e.displayText() = DB::Exception: Cannot parse input: expected {")).toBe(true);
+  expect(dataRejected(500, "Code: 53. DB::Exception: Type mismatch")).toBe(true);
+  expect(dataRejected(400, "anything")).toBe(true);
+  expect(dataRejected(500, "Code: 60, e.displayText() = DB::Exception: Table db.t doesn't exist")).toBe(false);
+  expect(dataRejected(503, "Code: 999, e.displayText() = DB::Exception: down")).toBe(false);
+  expect(dataRejected(500, "")).toBe(false);
 });

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { ClickHouseClient } from "../../src/fleet/client.ts";
-import { FleetSink } from "../../src/fleet/shipper.ts";
+import { FleetSink, REJECT_LIMIT } from "../../src/fleet/shipper.ts";
 import { parseSinkTarget } from "../../src/fleet/target.ts";
 
 const root = mkdtempSync(join(tmpdir(), "dual-slot-shipper-"));
@@ -145,3 +145,73 @@ test("without a spool: the memory queue's cap drops the oldest batches and count
   expect(new Set(state.seqs).size).toBe(state.seqs.length);
   server.stop(true);
 }, 30_000);
+
+/** A stand-in that refuses the data of any batch holding one of `poison`'s seqs (as ClickHouse does a row it cannot parse). */
+function refusing(poison: (seq: number) => boolean) {
+  const state = { seqs: [] as number[], refusals: 0 };
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(req) {
+      const rows = gunzipSync(Buffer.from(await req.arrayBuffer()))
+        .toString()
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => (JSON.parse(l) as { seq: number }).seq);
+      if (rows.some(poison)) {
+        state.refusals++;
+        return new Response("Code: 27, e.displayText() = DB::Exception: Cannot parse input: expected , before: x", {
+          status: 500,
+          headers: { "X-ClickHouse-Server-Display-Name": "stand-in" },
+        });
+      }
+      state.seqs.push(...rows);
+      return new Response("", { headers: { "X-ClickHouse-Server-Display-Name": "stand-in" } });
+    },
+  });
+  return { state, server, url: `clickhouse+http://127.0.0.1:${server.port}/db.events` };
+}
+
+for (const spooled of [true, false]) {
+  test(`a batch whose data the server refuses is dropped and counted once the next goes in, not retried forever (${spooled ? "spool" : "memory queue"})`, async () => {
+    const { state, server, url } = refusing((seq) => seq >= 1 && seq <= 5);
+    const dropped: number[] = [];
+    const dir = join(root, `spool${++dirs}`);
+    const s = sink(url, { ...(spooled ? { spoolDir: dir } : {}), dropped });
+    for (let i = 1; i <= 15; i++) {
+      s.pushString(line(i));
+      s.tick();
+    }
+    await until(() => state.seqs.length >= 10, 20_000);
+    // REJECT_LIMIT refusals of the first batch, then the next one in: the first is dropped, the rest in order.
+    expect(state.refusals).toBe(REJECT_LIMIT);
+    expect(state.seqs).toEqual(Array.from({ length: 10 }, (_, i) => i + 6));
+    expect(dropped).toEqual([5]);
+    expect(s.counts).toMatchObject({ sentRows: 10, dropped: 5 });
+    expect(await s.close(1000)).toBe(0);
+    if (spooled) expect(readdirSync(dir)).toEqual([]);
+    server.stop(true);
+  }, 30_000);
+}
+
+test("a server that refuses every batch's data (a table changed under us) drops none: the queue waits in order", async () => {
+  let fixed = false;
+  const { state, server, url } = refusing(() => !fixed);
+  const dropped: number[] = [];
+  const dir = join(root, `spool${++dirs}`);
+  const s = sink(url, { spoolDir: dir, dropped });
+  for (let i = 1; i <= 15; i++) {
+    s.pushString(line(i));
+    s.tick();
+  }
+  // Past REJECT_LIMIT refusals of the oldest and one of the batch after it.
+  await until(() => state.refusals >= REJECT_LIMIT + 1, 20_000);
+  expect(state.refusals).toBeGreaterThanOrEqual(REJECT_LIMIT + 1);
+  expect(dropped).toEqual([]);
+  fixed = true;
+  await until(() => state.seqs.length >= 15, 40_000);
+  expect(state.seqs).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+  expect(s.counts).toMatchObject({ sentRows: 15, dropped: 0 });
+  expect(await s.close(1000)).toBe(0);
+  server.stop(true);
+}, 60_000);
