@@ -17,6 +17,7 @@ import {
 import { join } from "node:path";
 import { fsMagic } from "../ebpf/host-facts.ts";
 import { UsageError } from "../errors.ts";
+import { notRootsAlone } from "../output/trusted-path.ts";
 import { ds_wire_const } from "../wire/layout.gen.ts";
 
 /** Entries each filter map holds (DS_FILTER_MAX in bpf/dual_slot.h). */
@@ -76,25 +77,6 @@ export function listValues(flag: string, raw: unknown): string[] {
     .map((s) => s.trim());
   if (out.some((s) => s === "")) throw new UsageError(`--${flag}: an empty entry in '${String(raw)}'`);
   return out;
-}
-
-/**
- * Why a file decides too much to take from anyone but root (or this
- * process's user): it is owned by someone else, or others may write it (a
- * group other than root's, or everyone). Null when it is fine.
- */
-export function notRootsAlone(st: {
-  uid: number | bigint;
-  gid: number | bigint;
-  mode: number | bigint;
-}): string | null {
-  const me = process.geteuid?.() ?? 0;
-  const uid = Number(st.uid);
-  const mode = Number(st.mode);
-  if (uid !== 0 && uid !== me) return `owned by uid ${uid}`;
-  if ((mode & 0o002) !== 0) return "writable by every user";
-  if ((mode & 0o020) !== 0 && Number(st.gid) !== 0) return `writable by group ${Number(st.gid)}`;
-  return null;
 }
 
 /** The lines of a list file: blank lines and lines starting with # skipped. Only a file of root's: it decides what is not seen. */

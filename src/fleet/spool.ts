@@ -14,7 +14,7 @@ import { chmodSync, constants, lstatSync, mkdirSync, readdirSync, rmSync } from 
 import { open, readFile, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { UsageError } from "../errors.ts";
-import { checkTrustedDirectory } from "../output/file.ts";
+import { checkTrustedDirectory } from "../output/trusted-path.ts";
 
 export interface SpoolEntry {
   order: number;

@@ -14,21 +14,18 @@ import {
   constants,
   fchmodSync,
   fstatSync,
-  lstatSync,
   openSync,
-  readlinkSync,
   readSync,
-  realpathSync,
   renameSync,
   rmSync,
-  statSync,
   writeSync,
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fsMagic } from "../ebpf/host-facts.ts";
-import { HostError, UsageError } from "../errors.ts";
+import { UsageError } from "../errors.ts";
 import { log } from "../log.ts";
 import { CHUNK_BYTES, DEFAULT_OUTPUT_LIMIT, OutputError, PendingLines } from "./sink.ts";
+import { checkTrustedDirectory, UnsafePath } from "./trusted-path.ts";
 
 export const DEFAULT_ROTATE_SIZE = 100 * 1024 * 1024;
 export const DEFAULT_ROTATE_KEEP = 5;
@@ -90,16 +87,6 @@ export function fileOutputOptions(args: {
   };
 }
 
-/** Thrown when the path is not safe for root to write (see checkTrustedDirectory). */
-export class UnsafePath extends HostError {
-  override name = "UnsafePath";
-  constructor(why: string) {
-    super(`refusing to write there: ${why}`);
-  }
-}
-
-const S_ISVTX = 0o1000;
-
 /** Kernel interfaces that look like files (statfs f_type): writing events there is a mistake at best. */
 const PSEUDO_FS = new Map<number, string>([
   [0x9fa0, "procfs"],
@@ -119,89 +106,6 @@ const PSEUDO_FS = new Map<number, string>([
   [0x6165676c, "pstore"],
   [0xf97cff8c, "selinuxfs"],
 ]);
-
-/**
- * Resolves `dir` and refuses it when anyone but root (or this process's user)
- * could change what a name in it points to: the directory itself must be
- * owned by root or us and writable by no one else (group-writable only for
- * group 0), and so must every ancestor, except that a sticky ancestor such as
- * /tmp is fine (nobody else can rename or delete what is ours in it). Every
- * symlink on the way there must be root's or ours, in a directory that passes
- * the same test: one that another user owns, or can replace, could point
- * somewhere else by the next rotation or reopen (fs.protected_symlinks does
- * not cover a path given on the command line). Returns the resolved directory.
- * `leaf` false: `dir` is only the parent of what will be written (a directory
- * of ours in it), so a sticky `dir` such as /tmp is fine too.
- */
-export function checkTrustedDirectory(dir: string, leaf = true): string {
-  checkLinks(resolve(dir));
-  let real: string;
-  try {
-    real = realpathSync(dir);
-  } catch (e) {
-    throw new UnsafePath(`${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-  checkChain(real, leaf);
-  return real;
-}
-
-function trustedUid(uid: number): boolean {
-  return uid === 0 || uid === (process.geteuid?.() ?? 0);
-}
-
-/** A symlink-free directory and its ancestors, as checkTrustedDirectory says; `leaf`: the directory itself may not rely on a sticky bit. */
-function checkChain(real: string, leaf: boolean): void {
-  for (let d = real; ; leaf = false) {
-    const st = statSync(d);
-    if (!st.isDirectory()) throw new UnsafePath(`${d} is not a directory`);
-    if (!trustedUid(st.uid)) throw new UnsafePath(`${d} is owned by uid ${st.uid}`);
-    const sticky = (st.mode & S_ISVTX) !== 0 && !leaf;
-    if ((st.mode & 0o002) !== 0 && !sticky) throw new UnsafePath(`${d} is writable by every user`);
-    if ((st.mode & 0o020) !== 0 && st.gid !== 0 && !sticky) throw new UnsafePath(`${d} is writable by group ${st.gid}`);
-    if (d === "/") return;
-    d = dirname(d);
-  }
-}
-
-/** The most symlinks one path may go through (the kernel's MAXSYMLINKS). */
-const MAX_LINKS = 40;
-
-/**
- * Walks an absolute path as the kernel does (each symlink replaced by its
- * target, ".." taken after it), checking every symlink met on the way: its
- * owner, and the directory it is in. A part that does not exist ends the walk
- * (realpath reports it).
- */
-function checkLinks(path: string): void {
-  const pending = path.split("/").reverse();
-  let at = "/";
-  let links = 0;
-  while (pending.length > 0) {
-    const part = pending.pop()!;
-    if (part === "" || part === ".") continue;
-    if (part === "..") {
-      at = dirname(at);
-      continue;
-    }
-    const next = join(at, part);
-    let st: ReturnType<typeof lstatSync>;
-    try {
-      st = lstatSync(next);
-    } catch {
-      return;
-    }
-    if (!st.isSymbolicLink()) {
-      at = next;
-      continue;
-    }
-    if (!trustedUid(st.uid)) throw new UnsafePath(`${next} is a symlink owned by uid ${st.uid}`);
-    checkChain(at, false);
-    if (++links > MAX_LINKS) throw new UnsafePath(`${path}: more than ${MAX_LINKS} symlinks`);
-    const target = readlinkSync(next);
-    if (target.startsWith("/")) at = "/";
-    pending.push(...target.split("/").reverse());
-  }
-}
 
 /**
  * Opens (creating 0600) a file for appending after the checks above, and

@@ -191,7 +191,7 @@ function hiddenCodePoint(src: Uint8Array, i: number, n: number): number {
 /** What JSON.stringify leaves as is but a line of ours escapes (see hiddenCodePoint); only ever inside strings. */
 const HIDDEN = /[\u0080-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
 
-const HAS_HIDDEN = /[\u0080-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
+const HAS_HIDDEN = new RegExp(HIDDEN.source);
 
 /** Whether a string holds one of hiddenCodePoint()'s characters. */
 export function hasHidden(s: string): boolean {

@@ -9,11 +9,10 @@
 import { defineCommand, type ParsedArgs, parseArgs } from "citty";
 import { MIN_DRAIN_MS, nextBacklogWait } from "../agent/drain-period.ts";
 import { prepareHost } from "../agent/prepare.ts";
-import { Session, type SessionCounts } from "../agent/session.ts";
+import { Session } from "../agent/session.ts";
 import { agentArgs, sessionOptions } from "../cli/agent-args.ts";
 import { checkArgv, optionalInt, secondsArg } from "../cli/args.ts";
 import { availableEvents } from "../ebpf/availability.ts";
-import type { CounterTotals } from "../ebpf/info.ts";
 import { HostError, UsageError } from "../errors.ts";
 import { realtimeNs } from "../ffi/libc.ts";
 import { describeFilters, hasFilters, resolveExe, type TrustedExe } from "../filters/filters.ts";
@@ -23,13 +22,13 @@ import type { FleetSink } from "../fleet/shipper.ts";
 import { log, setVerbose } from "../log.ts";
 import { metricsArgs, parseListenAddress } from "../metrics/server.ts";
 import { FileSink, FileWriter, fileOutputOptions, outputArgs, reopenOnHangup } from "../output/file.ts";
-import { logfmt } from "../output/logfmt.ts";
 import { LossWarnings } from "../output/loss-warning.ts";
 import { DEFAULT_OUTPUT_LIMIT, LineSink, PipeClosed } from "../output/sink.ts";
 import { closedStdoutError, stdoutWasClosed } from "../output/stdout.ts";
 import { TABLE_BANNER, TABLE_HEADER } from "../render/event.ts";
 import { lostJson, lostRow } from "../render/lost.ts";
 import { type ServedMetrics, serveMetrics } from "./metrics.ts";
+import { beforeAttach, summaryLine } from "./summary.ts";
 
 export const EXIT_STATUS =
   "Exit status: 0 stopped cleanly, nothing lost; 1 error (host, libbpf, a drain that failed, stdout that cannot be written: ENOSPC, EIO...); 2 usage; 3 stopped cleanly but events were lost (kernel drops: lost>0; records that could not be decoded: malformed>0; or output dropped because stdout did not keep up: dropped_output>0). A reader that goes away (`| head`) is a clean stop. SIGINT and SIGTERM stop the agent; so does SIGHUP, except with --output, where it reopens the file (for logrotate).";
@@ -364,73 +363,6 @@ export default defineCommand({
     }
   },
 });
-
-interface SummaryParts {
-  counts: SessionCounts;
-  kernel: CounterTotals | null;
-  printed: number;
-  droppedOutput: number;
-  filtered: number;
-  generalLines: number;
-  lostPerCpu: number[];
-  fleet: FleetSink | null;
-  stop: string;
-}
-
-/** The `summary:` line's fields, in their documented order. */
-function summaryLine(p: SummaryParts): string {
-  const c = p.counts;
-  const k = p.kernel;
-  return logfmt([
-    ["events", c.events],
-    ["lost", c.lost],
-    ["malformed", c.malformed],
-    ["corrupt", c.corrupt],
-    ["clobbers", k?.clobbers ?? 0],
-    ["kernel_events", k?.events ?? 0],
-    ["output_fail", k?.output_fail ?? 0],
-    ["printed", p.printed],
-    ["dropped_output", p.droppedOutput],
-    ["filtered", p.filtered],
-    ["filtered_kernel", k?.filtered_kernel ?? 0],
-    // Records the compiled renderer handed to the general decoder: a cost worth seeing when it is not ~0.
-    ["general_lines", p.generalLines],
-    ["bytes", c.bytes],
-    ["lost_per_cpu", `[${p.lostPerCpu.join(",")}]`],
-    ...fleetSummary(p.fleet),
-    ["stop", p.stop],
-  ]);
-}
-
-/**
- * A run that failed before anything was attached (no privilege, no BTF, no
- * libbpf, an output it refuses, a load libbpf or the verifier rejected) ends
- * like every other: the summary line, all zero, `stop=error`, then the
- * error's own line.
- */
-function beforeAttach<T>(step: () => T): T {
-  try {
-    return step();
-  } catch (e) {
-    // Bad input (a --spool it refuses, say) is one line, as every usage error is.
-    if (e instanceof UsageError) throw e;
-    const counts: SessionCounts = { events: 0, malformed: 0, lost: 0, corrupt: 0, bytes: 0 };
-    const none = { counts, kernel: null, printed: 0, droppedOutput: 0, filtered: 0, generalLines: 0 };
-    process.stderr.write(`summary: ${summaryLine({ ...none, lostPerCpu: [], fleet: null, stop: "error" })}\n`);
-    throw e;
-  }
-}
-
-/** The sink's counts for the summary line (none without --sink). */
-function fleetSummary(fleet: FleetSink | null): Array<[string, string | number]> {
-  if (fleet === null) return [];
-  const c = fleet.counters();
-  return [
-    ["sink_sent", c.sentRows],
-    ["sink_waiting", c.waitingRows],
-    ["sink_dropped", c.dropped],
-  ];
-}
 
 /**
  * With --output, SIGHUP is a reload (logrotate, `systemctl reload`): it also

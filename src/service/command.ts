@@ -32,7 +32,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { defineCommand } from "citty";
 import { checkArgv } from "../cli/args.ts";
 import { HostError, UsageError } from "../errors.ts";
-import { checkTrustedDirectory } from "../output/file.ts";
+import { checkTrustedDirectory } from "../output/trusted-path.ts";
 import { checkRunWords, runArgs as runFlags } from "../run/command.ts";
 import { BINARY_PATH, DEFAULT_ARGS, LOG_DIR, renderUnit, splitArgs, UNIT_NAME, UNIT_PATH, WANTS_PATH } from "./unit.ts";
 

@@ -24,15 +24,8 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../../src/errors.ts";
-import {
-  checkTrustedDirectory,
-  FileSink,
-  FileWriter,
-  fileOutputOptions,
-  parseSize,
-  reopenOnHangup,
-  UnsafePath,
-} from "../../src/output/file.ts";
+import { FileSink, FileWriter, fileOutputOptions, parseSize, reopenOnHangup } from "../../src/output/file.ts";
+import { checkTrustedDirectory, UnsafePath } from "../../src/output/trusted-path.ts";
 import { rootTest } from "../helpers/kernel.ts";
 
 const root = mkdtempSync(join(tmpdir(), "dual-slot-output-"));
