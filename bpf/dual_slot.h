@@ -596,6 +596,19 @@ struct ds_config {
 	__u32 argv_seed_hi;
 	__u32 irq_slots; /* the lab's interrupt-context level: 0 off, 1 Elkeid's shared pair, 2 a pair per context */
 	__u32 task_cast; /* 1: the kernel has bpf_rdonly_cast (self(), bpf/heap.bpf.h) */
+	/*
+	 * The kernel's BTF ids of the types bpf_rdonly_cast casts to (ds_cast),
+	 * found by the loader: the CO-RE relocations resolve against a BTF of only
+	 * the types the programs read (src/ebpf/core-btf.ts), whose ids are its own.
+	 */
+	__u32 kid_task_struct;
+	__u32 kid_cred;
+	__u32 kid_file;
+	__u32 kid_dentry;
+	__u32 kid_inode;
+	__u32 kid_mount;
+	__u32 kid_sock;
+	__u32 kid_socket;
 };
 
 /* A trusted executable (--allow-exe): its inode, as the kernel numbers its device (MAJOR << 20 | MINOR). */

@@ -51,7 +51,7 @@ static __always_inline struct task_struct *self(void)
 	struct task_struct *t = bpf_get_current_task_btf();
 
 	if (ds_cfg.task_cast)
-		return bpf_rdonly_cast(t, bpf_core_type_id_kernel(struct task_struct));
+		return bpf_rdonly_cast(t, ds_cfg.kid_task_struct);
 	return t;
 }
 
@@ -65,7 +65,7 @@ static __always_inline struct task_struct *self(void)
  * the branch not taken: 6.1 checks and runs exactly the code it did before.
  * A path component cost five helper calls; with the casts it costs one.
  */
-#define ds_cast(p, type) ((struct type *)bpf_rdonly_cast((void *)(p), bpf_core_type_id_kernel(struct type)))
+#define ds_cast(p, type) ((struct type *)bpf_rdonly_cast((void *)(p), ds_cfg.kid_##type))
 #define DS_LOAD(type, p, field) \
 	(ds_cfg.task_cast ? ds_cast(p, type)->field : BPF_CORE_READ((struct type *)(p), field))
 

@@ -5,7 +5,7 @@
  * statfs(2).
  */
 import { type Pointer, read } from "bun:ffi";
-import { closeSync, openSync, readFileSync, readSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import { asPtr, libbpf } from "../ffi/libbpf.ts";
 import { pageSize as libcPageSize, statfs } from "../ffi/libc.ts";
@@ -146,45 +146,6 @@ export function kernelSizes(): KernelSizes | null {
     l.btf__free(btf);
   }
   return sizes;
-}
-
-const btfNameSeen = new Map<string, boolean>();
-
-/**
- * Whether the running kernel's BTF names `name` (a function or kfunc): the
- * string section of /sys/kernel/btf/vmlinux holds every name once, each
- * NUL-terminated. A name that only ends a longer string reads as absent,
- * which errs towards the older code path. Only the string section is read
- * (sysfs hands it over 4 KiB a read), and not kept: the answer is.
- */
-export function kernelBtfHasName(name: string, path = "/sys/kernel/btf/vmlinux"): boolean {
-  const key = `${path}\0${name}`;
-  const known = btfNameSeen.get(key);
-  if (known !== undefined) return known;
-  let found = false;
-  let fd = -1;
-  try {
-    fd = openSync(path, "r");
-    const hdr = Buffer.alloc(24);
-    // struct btf_header: magic u16, version u8, flags u8, hdr_len, type_off, type_len, str_off, str_len (u32 each).
-    if (readSync(fd, hdr, 0, 24, 0) === 24 && hdr.readUInt16LE(0) === 0xeb9f) {
-      const start = hdr.readUInt32LE(4) + hdr.readUInt32LE(16);
-      const strings = Buffer.allocUnsafe(hdr.readUInt32LE(20));
-      let got = 0;
-      while (got < strings.length) {
-        const n = readSync(fd, strings, got, strings.length - got, start + got);
-        if (n <= 0) break;
-        got += n;
-      }
-      found = strings.subarray(0, got).indexOf(`\0${name}\0`) >= 0;
-    }
-  } catch {
-    // No BTF: preflight has refused to run already; absent is the safe answer.
-  } finally {
-    if (fd >= 0) closeSync(fd);
-  }
-  btfNameSeen.set(key, found);
-  return found;
 }
 
 /** The running kernel's major.minor, from its release string (null if that is not "N.M..."). */

@@ -9,9 +9,11 @@
 import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
 import { asPtr, checkInt, checkPtr, LibbpfError, libbpf } from "../ffi/libbpf.ts";
 import { closeFd } from "../ffi/libc.ts";
+import { memfdFromBytes } from "../ffi/memfd.ts";
 import { fnv1a64, hasFilters, type KernelFilters, randomSeed, type TrustedExe } from "../filters/filters.ts";
+import { log } from "../log.ts";
 import { ALL_PROGRAMS, EMITTER, eventMask, type ProgramSpec, programsFor } from "../wire/events.ts";
-import { ds_bss, ds_config, ds_exe_key, sections } from "../wire/layout.gen.ts";
+import { coreRoots, ds_bss, ds_config, ds_exe_key, sections } from "../wire/layout.gen.ts";
 import {
   Encoding,
   type EncodingName,
@@ -21,7 +23,8 @@ import {
   Transport,
   type TransportName,
 } from "../wire/names.ts";
-import { kernelBtfHasName } from "./host-facts.ts";
+import type { KernelTypes } from "./core-btf.ts";
+import { runningKernelTypes } from "./core-btf-cache.ts";
 
 export interface LoadConfig {
   mode: ModeName;
@@ -46,6 +49,12 @@ export interface LoadConfig {
   irqSlots?: 0 | 1 | 2;
   /** true: only FLOOR_PROGRAM is loaded, for attachFloor() (the benchmark's floor). */
   floor?: boolean;
+  /**
+   * What libbpf resolves CO-RE relocations against: "cut" (default), the
+   * kernel's BTF cut to the types the programs read (src/ebpf/core-btf.ts);
+   * "whole", all of it, as libbpf does on its own (the cut's differential test).
+   */
+  kernelBtf?: "cut" | "whole";
 }
 
 /** An empty program: the benchmark puts it where an event set's syscall programs go. */
@@ -64,6 +73,33 @@ export const DEFAULT_CONFIG: LoadConfig = {
 };
 
 const PAGE = 4096;
+
+/** The kfunc behind ds_cast (bpf/heap.bpf.h). */
+const RDONLY_CAST = "bpf_rdonly_cast";
+/** The structs ds_cast casts to: each has a kid_<name> in struct ds_config, the kernel's BTF id. */
+const CAST_TYPES = Object.keys(ds_config.off)
+  .filter((k) => k.startsWith("kid_"))
+  .map((k) => k.slice(4));
+
+/** struct bpf_object_open_opts up to btf_custom_path (libbpf >= 0.6): sz, ..., btf_custom_path at 48. */
+const OPEN_OPTS_SIZE = 56;
+const OPEN_OPTS_BTF_CUSTOM_PATH = 48;
+
+/**
+ * The kernel's BTF cut to the object's CO-RE roots (src/ebpf/core-btf.ts), in a
+ * sealed memfd for btf_custom_path; null where the kernel's BTF cannot be read
+ * that way, and libbpf reads it whole itself.
+ */
+function kernelTypes(): KernelTypes | null {
+  try {
+    return runningKernelTypes({ roots: coreRoots, structs: CAST_TYPES, funcs: [RDONLY_CAST] });
+  } catch (e) {
+    log.warn(
+      `cannot cut the kernel's BTF down to the types the programs read (${e instanceof Error ? e.message : String(e)}): libbpf resolves them in the whole of it, a slower start`,
+    );
+    return null;
+  }
+}
 
 export class BpfObject {
   private obj: Pointer | null;
@@ -84,21 +120,35 @@ export class BpfObject {
   /** Open, configure and load; on failure nothing is left behind. */
   static load(image: Uint8Array, config: LoadConfig): BpfObject {
     const l = libbpf();
-    const obj = checkPtr("bpf_object__open_mem", l.bpf_object__open_mem(ptr(image), BigInt(image.length), null));
-    const self = new BpfObject(obj, image, config);
+    const types = kernelTypes();
+    // libbpf keeps the path at open and parses the file at load: the memfd lives until then.
+    const btf =
+      types === null || config.kernelBtf === "whole"
+        ? null
+        : memfdFromBytes("dual-slot-core-btf", types.btf, { executable: false });
     try {
-      self.configure();
-      checkInt("bpf_object__load", l.bpf_object__load(obj), "run with --verbose to see libbpf's log");
-      self.fillFilters();
-      self.fillEmitter();
-    } catch (e) {
-      self.close();
-      throw e;
+      const opts = new BigUint64Array(OPEN_OPTS_SIZE / 8);
+      opts[0] = BigInt(OPEN_OPTS_SIZE);
+      const path = btf === null ? null : Buffer.from(`${btf.path}\0`);
+      if (path !== null) opts[OPEN_OPTS_BTF_CUSTOM_PATH / 8] = BigInt(ptr(path));
+      const obj = checkPtr("bpf_object__open_mem", l.bpf_object__open_mem(ptr(image), BigInt(image.length), ptr(opts)));
+      const self = new BpfObject(obj, image, config);
+      try {
+        self.configure(types);
+        checkInt("bpf_object__load", l.bpf_object__load(obj), "run with --verbose to see libbpf's log");
+        self.fillFilters();
+        self.fillEmitter();
+      } catch (e) {
+        self.close();
+        throw e;
+      }
+      return self;
+    } finally {
+      if (btf !== null) closeFd(btf.fd);
     }
-    return self;
   }
 
-  private configure(): void {
+  private configure(types: KernelTypes | null): void {
     const l = libbpf();
     const c = this.config;
     const f = c.filters ?? { uids: [], cgroups: [], exes: [], argvs: [] };
@@ -118,7 +168,7 @@ export class BpfObject {
       argv_seed_lo: Number(this.argvSeed & 0xffffffffn),
       argv_seed_hi: Number(this.argvSeed >> 32n),
       irq_slots: c.irqSlots ?? 0,
-      task_cast: kernelBtfHasName("bpf_rdonly_cast") ? 1 : 0,
+      ...castConfig(types),
     });
     checkInt(
       "bpf_map__set_max_entries",
@@ -368,4 +418,20 @@ export function enableBpfStats(): { close(): void } {
   const BPF_STATS_RUN_TIME = 0;
   const fd = checkInt("bpf_enable_stats", libbpf().bpf_enable_stats(BPF_STATS_RUN_TIME));
   return { close: () => closeFd(fd) };
+}
+
+type CastConfig = { task_cast: number } & {
+  [K in keyof typeof ds_config.off as K extends `kid_${string}` ? K : never]: number;
+};
+
+/**
+ * task_cast and the kernel's ids of the cast types: casts only where the
+ * kernel has the kfunc and every type (else the programs read through
+ * bpf_probe_read_kernel, as on 6.1).
+ */
+function castConfig(types: KernelTypes | null): CastConfig {
+  const ids = types?.funcs.has(RDONLY_CAST) && CAST_TYPES.every((t) => types.ids.has(t)) ? types.ids : null;
+  const config: Record<string, number> = { task_cast: ids === null ? 0 : 1 };
+  for (const t of CAST_TYPES) config[`kid_${t}`] = ids?.get(t) ?? 0;
+  return config as CastConfig;
 }

@@ -63,13 +63,15 @@ export interface MemfdOptions {
    * does not care.
    */
   cloexec?: boolean;
+  /** Ask for an executable memfd (default true: code to dlopen); false for data. */
+  executable?: boolean;
 }
 
-function create(c: Libc, name: string, cloexec: boolean): number {
+function create(c: Libc, name: string, cloexec: boolean, executable: boolean): number {
   const label = cName(name);
   const base = MFD_ALLOW_SEALING | (cloexec ? MFD_CLOEXEC : 0);
   const memfdCreate = (flags: number) => Number(c.syscall(SYS_memfd_create, ptr(label), flags));
-  let fd = memfdCreate(base | MFD_EXEC);
+  let fd = memfdCreate(executable ? base | MFD_EXEC : base);
   if (fd >= 0) return fd;
   let err = errno();
   if (err === EACCES) {
@@ -112,7 +114,7 @@ export function memfdFromBytes(
   options: MemfdOptions = {},
 ): { fd: number; path: string } {
   const c = libc();
-  const fd = create(c, name, options.cloexec ?? true);
+  const fd = create(c, name, options.cloexec ?? true, options.executable ?? true);
   try {
     writeAll(c, fd, bytes);
     if (c.fcntl(fd, F_ADD_SEALS, ALL_SEALS) < 0) {

@@ -157,6 +157,11 @@ ProtectSystem=strict
 ReadWritePaths=${writable.map(quoteExecArg).join(" ")}
 LogsDirectory=dual-slot
 LogsDirectoryMode=0750
+# /run/dual-slot: the kernel's BTF cut to the types the programs read, kept between starts
+# (src/ebpf/core-btf-cache.ts); /run empties at boot, and the cut is only good for one boot.
+RuntimeDirectory=dual-slot
+RuntimeDirectoryMode=0700
+RuntimeDirectoryPreserve=yes
 UMask=0077
 ProtectHome=read-only
 PrivateTmp=yes

@@ -3,9 +3,42 @@
 
 /** The object's data sections: their sizes and where each variable starts. */
 export const sections = {
-  ".rodata": { size: 75, vars: { ds_fmt_ip4: 64, ds_fmt_ip6: 69, ds_cfg: 0 } },
+  ".rodata": { size: 107, vars: { ds_fmt_ip4: 96, ds_fmt_ip6: 101, ds_cfg: 0 } },
   ".bss": { size: 16, vars: { ds_bss: 0, ds_wire_anchor: 8 } },
 } as const;
+
+/**
+ * The kernel types the object's CO-RE relocations resolve (their root types, by BTF kind and
+ * essential name): src/ebpf/core-btf.ts keeps only these of the kernel's BTF, with what they embed.
+ */
+export const coreRoots = [
+  { kind: "STRUCT", name: "bpf_raw_tracepoint_args" },
+  { kind: "STRUCT", name: "cred" },
+  { kind: "STRUCT", name: "dentry" },
+  { kind: "STRUCT", name: "fdtable" },
+  { kind: "STRUCT", name: "file" },
+  { kind: "STRUCT", name: "files_struct" },
+  { kind: "STRUCT", name: "fs_struct" },
+  { kind: "STRUCT", name: "inode" },
+  { kind: "STRUCT", name: "linux_binprm" },
+  { kind: "STRUCT", name: "list_head" },
+  { kind: "STRUCT", name: "mm_struct" },
+  { kind: "STRUCT", name: "mnt_namespace" },
+  { kind: "STRUCT", name: "mount" },
+  { kind: "STRUCT", name: "nsproxy" },
+  { kind: "STRUCT", name: "path" },
+  { kind: "STRUCT", name: "pid" },
+  { kind: "STRUCT", name: "pid_namespace" },
+  { kind: "STRUCT", name: "pt_regs" },
+  { kind: "STRUCT", name: "signal_struct" },
+  { kind: "STRUCT", name: "sock" },
+  { kind: "STRUCT", name: "socket" },
+  { kind: "STRUCT", name: "super_block" },
+  { kind: "STRUCT", name: "task_struct" },
+  { kind: "STRUCT", name: "tty_struct" },
+  { kind: "STRUCT", name: "upid" },
+  { kind: "STRUCT", name: "uts_namespace" },
+] as const;
 
 /** enum ds_encoding */
 export const ds_encoding = {
@@ -500,9 +533,9 @@ export const ds_common = {
   },
 } as const;
 
-/** struct ds_config: 64 bytes */
+/** struct ds_config: 96 bytes */
 export const ds_config = {
-  size: 64,
+  size: 96,
   off: {
     mode: 0,
     slots: 4,
@@ -520,6 +553,14 @@ export const ds_config = {
     argv_seed_hi: 52,
     irq_slots: 56,
     task_cast: 60,
+    kid_task_struct: 64,
+    kid_cred: 68,
+    kid_file: 72,
+    kid_dentry: 76,
+    kid_inode: 80,
+    kid_mount: 84,
+    kid_sock: 88,
+    kid_socket: 92,
   },
   bytes: {
     mode: 4,
@@ -538,6 +579,14 @@ export const ds_config = {
     argv_seed_hi: 4,
     irq_slots: 4,
     task_cast: 4,
+    kid_task_struct: 4,
+    kid_cred: 4,
+    kid_file: 4,
+    kid_dentry: 4,
+    kid_inode: 4,
+    kid_mount: 4,
+    kid_sock: 4,
+    kid_socket: 4,
   },
   count: {},
   kind: {
@@ -557,6 +606,14 @@ export const ds_config = {
     argv_seed_hi: "u32",
     irq_slots: "u32",
     task_cast: "u32",
+    kid_task_struct: "u32",
+    kid_cred: "u32",
+    kid_file: "u32",
+    kid_dentry: "u32",
+    kid_inode: "u32",
+    kid_mount: "u32",
+    kid_sock: "u32",
+    kid_socket: "u32",
   },
 } as const;
 

@@ -5,10 +5,9 @@
  */
 import { ptr, read } from "bun:ffi";
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fsMagic, kernelBtfHasName, kernelSizes } from "../../src/ebpf/host-facts.ts";
+import { fsMagic, kernelSizes } from "../../src/ebpf/host-facts.ts";
 import { errno, errnoText, memcpy, mmap, munmap, pageSize } from "../../src/ffi/libc.ts";
 import { openLibbpf } from "../../src/ffi/libpath.ts";
 import { inCi } from "../helpers/kernel.ts";
@@ -137,33 +136,5 @@ describe("kernel struct sizes through libbpf", () => {
     expect(k!.ringbufMetaPages).toBeLessThanOrEqual(4);
     expect(k!.pageSize).toBe(pageSize());
     expect(kernelSizes()).toBe(k);
-  });
-});
-
-describe("names in the kernel's BTF", () => {
-  test("a whole name in the string section is found; a name's tail, a missing name or a file that is not BTF are not", () => {
-    const dir = mkdtempSync(join(tmpdir(), "ds-btf-"));
-    try {
-      const types = Buffer.alloc(40, 0xaa);
-      const strings = Buffer.from("\0bpf_rdonly_cast\0my_bpf_obj_new\0", "latin1");
-      const hdr = Buffer.alloc(24);
-      hdr.writeUInt16LE(0xeb9f, 0);
-      hdr.writeUInt8(1, 2);
-      hdr.writeUInt32LE(24, 4);
-      hdr.writeUInt32LE(0, 8); // type_off
-      hdr.writeUInt32LE(types.length, 12);
-      hdr.writeUInt32LE(types.length, 16); // str_off
-      hdr.writeUInt32LE(strings.length, 20);
-      const path = join(dir, "vmlinux");
-      writeFileSync(path, Buffer.concat([hdr, types, strings]));
-      expect(kernelBtfHasName("bpf_rdonly_cast", path)).toBe(true);
-      expect(kernelBtfHasName("bpf_obj_new", path)).toBe(false);
-      expect(kernelBtfHasName("bpf_cast_to_kern_ctx", path)).toBe(false);
-      const bad = join(dir, "bad");
-      writeFileSync(bad, "not btf at all, bpf_rdonly_cast");
-      expect(kernelBtfHasName("bpf_rdonly_cast", bad)).toBe(false);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 });

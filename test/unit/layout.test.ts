@@ -7,9 +7,16 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { generateWire, wireModule } from "../../scripts/wire-gen.ts";
+import { coreRoots, elfSection, essentialName, generateWire, Types, wireModule } from "../../scripts/wire-gen.ts";
 import { EVENTS, SPEC_BY_TYPE } from "../../src/wire/events.ts";
-import { ds_header, ds_rec_str, ds_record, ds_wire_const, sections } from "../../src/wire/layout.gen.ts";
+import {
+  coreRoots as coreRootsOf,
+  ds_header,
+  ds_rec_str,
+  ds_record,
+  ds_wire_const,
+  sections,
+} from "../../src/wire/layout.gen.ts";
 import { EventType, Mode, named, Transport } from "../../src/wire/names.ts";
 
 const ROOT = path.join(import.meta.dir, "../..");
@@ -145,6 +152,57 @@ describe("scripts/wire-gen.ts on hand-made BTF", () => {
     });
     expect(() => wireModule(noAnchor, OBJDUMP)).toThrow(/ds_wire_types/);
     expect(() => wireModule(btfJson(), OBJDUMP.replace(".bss ", ".data "))).toThrow(/\.bss/);
+  });
+});
+
+/** A .BTF.ext holding one CO-RE relocation per [type id, kind] (struct bpf_core_relo records). */
+function btfExt(relos: Array<[number, number]>): Uint8Array {
+  const core = 4 + 8 + 16 * relos.length;
+  const b = Buffer.alloc(32 + core);
+  b.writeUInt16LE(0xeb9f, 0);
+  b.writeUInt8(1, 2);
+  b.writeUInt32LE(32, 4); // hdr_len; func_info and line_info empty
+  b.writeUInt32LE(0, 24); // core_relo_off
+  b.writeUInt32LE(core, 28);
+  b.writeUInt32LE(16, 32); // record size
+  b.writeUInt32LE(0, 36); // section name
+  b.writeUInt32LE(relos.length, 40);
+  relos.forEach(([type, kind], i) => {
+    b.writeUInt32LE(type, 44 + 16 * i + 4);
+    b.writeUInt32LE(kind, 44 + 16 * i + 12);
+  });
+  return new Uint8Array(b);
+}
+
+describe("coreRoots: the kernel types the CO-RE relocations resolve", () => {
+  const types = () => new Types(JSON.parse(btfJson()).types);
+
+  test("each relocation's root, once, by kind and essential name; local type ids need no kernel type", () => {
+    // Field offsets (0) and existence (2) on struct ds_inner, an enum's value (11), a local type id (6).
+    const roots = coreRoots(
+      types(),
+      btfExt([
+        [6, 0],
+        [6, 2],
+        [5, 11],
+        [9, 6],
+      ]),
+    );
+    expect(roots.map((r) => `${r.kind} ${r.name}`)).toEqual(["ENUM ds_color", "STRUCT ds_inner"]);
+    expect(essentialName("task_struct___v2")).toBe("task_struct");
+    expect(essentialName("a____b")).toBe("a____b");
+  });
+
+  test("a relocation the cut cannot answer (the kernel's own type id, type matches) fails the build", () => {
+    expect(() => coreRoots(types(), btfExt([[6, 7]]))).toThrow(/kind 7/);
+    expect(() => coreRoots(types(), btfExt([[6, 12]]))).toThrow(/kind 12/);
+  });
+
+  test("the built object's roots are in the generated layout", () => {
+    if (!existsSync(OBJ)) throw new Error(`${OBJ} is missing: run \`bun run build\` first (CI builds before tests)`);
+    const ext = elfSection(new Uint8Array(readFileSync(OBJ)), ".BTF.ext");
+    expect(ext).not.toBeNull();
+    expect(coreRootsOf.map((r) => r.name)).toContain("task_struct");
   });
 });
 

@@ -172,6 +172,10 @@ describe("unit text", () => {
       "ProtectHome=read-only",
       "PrivateTmp=yes",
       "LogsDirectory=dual-slot",
+      // The CO-RE cut's cache: writable under ProtectSystem=strict, root's alone, kept across restarts.
+      "RuntimeDirectory=dual-slot",
+      "RuntimeDirectoryMode=0700",
+      "RuntimeDirectoryPreserve=yes",
       "LogRateLimitIntervalSec=0",
       "WantedBy=multi-user.target",
     ])

@@ -1,0 +1,393 @@
+/**
+ * The kernel's BTF cut down to what the object's CO-RE relocations resolve.
+ *
+ * libbpf finds a relocation's target by scanning every type of the kernel's
+ * BTF (about 125,000 on 6.18) for each root type the programs read, comparing
+ * names: 26 scans, 15-25 ms of every start. Handed a BTF of only those root
+ * types (every kernel type of the same kind and essential name, as libbpf
+ * would have found) and the types they embed, through btf_custom_path, it
+ * relocates the same instructions to the same offsets in well under a
+ * millisecond. test/kernel/core-btf.test.ts compares every patched instruction
+ * both ways.
+ *
+ * What is kept is exact where a relocation can look: members with their names,
+ * offsets and bitfields, embedded structs, unions, arrays, enums, ints,
+ * typedefs and qualifiers. A pointer keeps its kind but points at void: libbpf
+ * takes any pointer for a pointer (bpf_core_fields_are_compat), and a chain
+ * through a pointer (task->mm->exe_file) is a relocation of its own, rooted at
+ * the pointee, which is a root here too. The build refuses relocations that
+ * would see the difference (target type ids, type matches: scripts/wire-gen.ts).
+ *
+ * The same walk finds the kernel's ids of the types bpf_rdonly_cast casts to
+ * (.rodata, bpf/heap.bpf.h) and whether the kernel has that kfunc.
+ */
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+
+const BTF_MAGIC = 0xeb9f;
+const HEADER_LEN = 24;
+
+// BTF kinds (include/uapi/linux/btf.h).
+const INT = 1;
+const PTR = 2;
+const ARRAY = 3;
+const STRUCT = 4;
+const UNION = 5;
+const ENUM = 6;
+const FWD = 7;
+const TYPEDEF = 8;
+const VOLATILE = 9;
+const CONST = 10;
+const RESTRICT = 11;
+const FUNC = 12;
+const FUNC_PROTO = 13;
+const VAR = 14;
+const DATASEC = 15;
+const FLOAT = 16;
+const DECL_TAG = 17;
+const TYPE_TAG = 18;
+const ENUM64 = 19;
+
+const KIND_BY_NAME: Readonly<Record<string, number>> = {
+  STRUCT,
+  UNION,
+  ENUM,
+  ENUM64,
+  TYPEDEF,
+  INT,
+  FWD,
+  FLOAT,
+};
+
+export interface CoreRoot {
+  readonly kind: string;
+  readonly name: string;
+}
+
+export interface KernelTypes {
+  /** Raw BTF (header, types, strings) for btf_custom_path. */
+  readonly btf: Uint8Array;
+  /** The kernel's BTF id of each struct asked for by name; absent when the kernel has none. */
+  readonly ids: ReadonlyMap<string, number>;
+  /** Functions asked for that the kernel's BTF has (kfuncs among them). */
+  readonly funcs: ReadonlySet<string>;
+  /** Types kept, and the kernel's total. */
+  readonly kept: number;
+  readonly total: number;
+}
+
+export class BtfFormatError extends Error {
+  constructor(what: string) {
+    super(`the kernel's BTF is malformed: ${what}`);
+    this.name = "BtfFormatError";
+  }
+}
+
+/** /sys/kernel/btf/vmlinux, whole (sysfs hands it over 4 KiB a read). */
+export function readKernelBtf(path = "/sys/kernel/btf/vmlinux"): Uint8Array {
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    // Its own ArrayBuffer at offset 0: the type section is read as aligned u32s.
+    const buf = new Uint8Array(size);
+    let got = 0;
+    while (got < size) {
+      const n = readSync(fd, buf, got, size - got, got);
+      if (n <= 0) break;
+      got += n;
+    }
+    return got === size ? buf : buf.slice(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Whether libbpf would take a target of kind `t` for a local root of kind `local` (btf_kind_core_compat). */
+function kindCompat(local: number, t: number): boolean {
+  return local === t || ((local === ENUM || local === ENUM64) && (t === ENUM || t === ENUM64));
+}
+
+/**
+ * Cuts `raw` (a kernel's BTF) down to the candidates of `roots` and what they
+ * embed; looks up `structs` and `funcs` by exact name on the way.
+ */
+export function kernelTypes(
+  raw: Uint8Array,
+  roots: readonly CoreRoot[],
+  structs: readonly string[] = [],
+  funcs: readonly string[] = [],
+): KernelTypes {
+  if (raw.byteLength < HEADER_LEN) throw new BtfFormatError("shorter than its header");
+  const hv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  if (hv.getUint16(0, true) !== BTF_MAGIC) throw new BtfFormatError("bad magic number (or not little-endian)");
+  const hdrLen = hv.getUint32(4, true);
+  const typeStart = hdrLen + hv.getUint32(8, true);
+  const typeEnd = typeStart + hv.getUint32(12, true);
+  const strStart = hdrLen + hv.getUint32(16, true);
+  const strEnd = strStart + hv.getUint32(20, true);
+  if (hdrLen < HEADER_LEN || typeEnd > raw.byteLength || strEnd > raw.byteLength || typeEnd < typeStart) {
+    throw new BtfFormatError("sections outside the data");
+  }
+  if (typeStart % 4 !== 0 || (typeEnd - typeStart) % 4 !== 0)
+    throw new BtfFormatError("type section not 4-byte aligned");
+  // The type section is read as u32s, which needs an aligned view.
+  if (raw.byteOffset % 4 !== 0) return kernelTypes(raw.slice(), roots, structs, funcs);
+  const words = new Uint32Array(raw.buffer, raw.byteOffset + typeStart, (typeEnd - typeStart) / 4);
+
+  // Every name sought, filed under its first two bytes: most names are rejected on one lookup.
+  interface Sought {
+    readonly name: Uint8Array;
+    readonly text: string;
+    /** A root's kind; STRUCT for a struct id; FUNC for a function. */
+    readonly kind: number;
+    readonly role: "root" | "struct" | "func";
+  }
+  const lists: Sought[][] = [];
+  const listOf = new Int16Array(1 << 16).fill(-1);
+  const seek = (text: string, kind: number, role: Sought["role"]): void => {
+    const name = new TextEncoder().encode(text);
+    if (name.length === 0) throw new Error("an empty name cannot be looked up in BTF");
+    const prefix = name[0]! | ((name[1] ?? 0) << 8);
+    if (listOf[prefix] === -1) listOf[prefix] = lists.push([]) - 1;
+    lists[listOf[prefix]!]!.push({ name, text, kind, role });
+  };
+  for (const r of roots) {
+    const kind = KIND_BY_NAME[r.kind];
+    if (kind === undefined) throw new Error(`CO-RE root of kind ${r.kind} is not supported`);
+    seek(r.name, kind, "root");
+  }
+  for (const s of structs) seek(s, STRUCT, "struct");
+  for (const f of funcs) seek(f, FUNC, "func");
+
+  // Pass 1: where each type starts (in words), and the candidates. One loop over
+  // 125,000 types: it runs once per start, mostly before the JIT has warmed up.
+  let kindMask = 0;
+  for (const list of lists) for (const x of list) kindMask |= x.role === "root" ? rootKinds(x.kind) : 1 << x.kind;
+  let offsets = new Uint32Array(1 << 17);
+  let count = 1;
+  const candidates: number[] = [];
+  const ids = new Map<string, number>();
+  const found = new Set<string>();
+  let w = 0;
+  for (; w < words.length; count++) {
+    if (count === offsets.length) {
+      const grown = new Uint32Array(offsets.length * 2);
+      grown.set(offsets);
+      offsets = grown;
+    }
+    offsets[count] = w;
+    const nameOff = words[w]!;
+    const info = words[w + 1]!;
+    const kind = (info >>> 24) & 0x1f;
+    if (KNOWN_KIND[kind] === 0) throw new BtfFormatError(`type ${count} has unknown kind ${kind}`);
+    w += 3 + FIXED_WORDS[kind]! + VLEN_WORDS[kind]! * (info & 0xffff);
+    if (((kindMask >>> kind) & 1) === 0 || nameOff === 0) continue;
+    const at = strStart + nameOff;
+    const li = listOf[raw[at]! | (raw[at + 1]! << 8)]!;
+    if (li < 0) continue;
+    const sought = lists[li]!;
+    for (let i = 0; i < sought.length; i++) {
+      const x = sought[i]!;
+      if (x.role === "root") {
+        if (kindCompat(x.kind, kind) && nameIs(raw, at, strEnd, x.name, true)) candidates.push(count);
+      } else if (x.kind === kind && nameIs(raw, at, strEnd, x.name, false)) {
+        if (x.role === "func") found.add(x.text);
+        else if (!ids.has(x.text)) ids.set(x.text, count);
+      }
+    }
+  }
+  if (w !== words.length) throw new BtfFormatError(`type ${count - 1} runs past the type section`);
+
+  // Pass 2: the candidates and what they embed, numbered from 1 in the order met.
+  const newId = new Map<number, number>([[0, 0]]);
+  const order: number[] = [];
+  const refOf = (id: number): number => {
+    if (id >= count) throw new BtfFormatError(`a reference to type ${id}, past the last (${count - 1})`);
+    return id;
+  };
+  const stack = [...candidates].reverse();
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (newId.has(id)) continue;
+    newId.set(id, order.length + 1);
+    order.push(id);
+    const w = offsets[id]!;
+    const info = words[w + 1]!;
+    const kind = (info >>> 24) & 0x1f;
+    const vlen = info & 0xffff;
+    switch (kind) {
+      case STRUCT:
+      case UNION:
+        for (let i = vlen - 1; i >= 0; i--) stack.push(refOf(words[w + 3 + 3 * i + 1]!));
+        break;
+      case ARRAY:
+        stack.push(refOf(words[w + 4]!), refOf(words[w + 3]!));
+        break;
+      case TYPEDEF:
+      case VOLATILE:
+      case CONST:
+      case RESTRICT:
+      case TYPE_TAG:
+        stack.push(refOf(words[w + 2]!));
+        break;
+      case FUNC_PROTO:
+        for (let i = vlen - 1; i >= 0; i--) stack.push(refOf(words[w + 4 + 2 * i]!));
+        stack.push(refOf(words[w + 2]!));
+        break;
+      case PTR:
+      case INT:
+      case ENUM:
+      case ENUM64:
+      case FWD:
+      case FLOAT:
+        // A pointer points at void in the cut; the others refer to nothing.
+        break;
+      default:
+        // Functions, variables, sections and tags are nobody's member.
+        throw new BtfFormatError(`type ${id} (kind ${kind}) is embedded in a type the programs read`);
+    }
+  }
+
+  // Pass 3: the cut, with its own string section.
+  const strings = new StringTable(raw, strStart, strEnd);
+  const out: number[] = [];
+  for (const id of order) {
+    const w = offsets[id]!;
+    const info = words[w + 1]!;
+    const kind = (info >>> 24) & 0x1f;
+    const vlen = info & 0xffff;
+    out.push(strings.add(words[w]!), info);
+    switch (kind) {
+      case PTR:
+        out.push(0);
+        break;
+      case TYPEDEF:
+      case VOLATILE:
+      case CONST:
+      case RESTRICT:
+      case TYPE_TAG:
+        out.push(newId.get(words[w + 2]!)!);
+        break;
+      case STRUCT:
+      case UNION:
+        out.push(words[w + 2]!);
+        for (let i = 0; i < vlen; i++) {
+          const m = w + 3 + 3 * i;
+          out.push(strings.add(words[m]!), newId.get(words[m + 1]!)!, words[m + 2]!);
+        }
+        break;
+      case ARRAY:
+        out.push(words[w + 2]!, newId.get(words[w + 3]!)!, newId.get(words[w + 4]!)!, words[w + 5]!);
+        break;
+      case ENUM:
+        out.push(words[w + 2]!);
+        for (let i = 0; i < vlen; i++) out.push(strings.add(words[w + 3 + 2 * i]!), words[w + 4 + 2 * i]!);
+        break;
+      case ENUM64:
+        out.push(words[w + 2]!);
+        for (let i = 0; i < vlen; i++) {
+          const m = w + 3 + 3 * i;
+          out.push(strings.add(words[m]!), words[m + 1]!, words[m + 2]!);
+        }
+        break;
+      case INT:
+        out.push(words[w + 2]!, words[w + 3]!);
+        break;
+      case FUNC_PROTO:
+        out.push(newId.get(words[w + 2]!)!);
+        for (let i = 0; i < vlen; i++) out.push(strings.add(words[w + 3 + 2 * i]!), newId.get(words[w + 4 + 2 * i]!)!);
+        break;
+      default:
+        // FWD, FLOAT: size_or_type only.
+        out.push(words[w + 2]!);
+        break;
+    }
+  }
+
+  const typeBytes = out.length * 4;
+  const str = strings.bytes();
+  const btf = new Uint8Array(HEADER_LEN + typeBytes + str.length);
+  const v = new DataView(btf.buffer);
+  v.setUint16(0, BTF_MAGIC, true);
+  btf[2] = 1; // version
+  v.setUint32(4, HEADER_LEN, true);
+  v.setUint32(8, 0, true);
+  v.setUint32(12, typeBytes, true);
+  v.setUint32(16, typeBytes, true);
+  v.setUint32(20, str.length, true);
+  new Uint32Array(btf.buffer, HEADER_LEN, out.length).set(out);
+  btf.set(str, HEADER_LEN + typeBytes);
+  return { btf, ids, funcs: found, kept: order.length, total: count - 1 };
+}
+
+// Words after a type's 3-word header: fixed, and per vlen entry (btf_type_size() in libbpf).
+const FIXED_WORDS = new Uint8Array(32);
+const VLEN_WORDS = new Uint8Array(32);
+const KNOWN_KIND = new Uint8Array(32);
+for (const k of [INT, VAR, DECL_TAG]) FIXED_WORDS[k] = 1;
+FIXED_WORDS[ARRAY] = 3;
+for (const k of [STRUCT, UNION, DATASEC, ENUM64]) VLEN_WORDS[k] = 3;
+for (const k of [ENUM, FUNC_PROTO]) VLEN_WORDS[k] = 2;
+for (let k = INT; k <= ENUM64; k++) KNOWN_KIND[k] = 1;
+
+/** The kinds libbpf takes as a target for a root of `kind` (a bit each). */
+function rootKinds(kind: number): number {
+  return kind === ENUM || kind === ENUM64 ? (1 << ENUM) | (1 << ENUM64) : 1 << kind;
+}
+
+/** Whether the string at `at` is `name` exactly (flavour: or `name___suffix`, libbpf's essential name). */
+function nameIs(raw: Uint8Array, at: number, end: number, name: Uint8Array, flavour: boolean): boolean {
+  if (at + name.length >= end) return false;
+  for (let i = 0; i < name.length; i++) if (raw[at + i] !== name[i]) return false;
+  if (raw[at + name.length] === 0) return true;
+  return flavour && essentialLength(raw, at, end) === name.length;
+}
+
+/** libbpf's bpf_core_essential_name_len() for the NUL-terminated string at `at`. */
+function essentialLength(raw: Uint8Array, at: number, end: number): number {
+  let n = 0;
+  while (at + n < end && raw[at + n] !== 0) n++;
+  const u = 0x5f; // '_'
+  for (let i = n - 5; i >= 0; i--) {
+    const s = at + i;
+    if (raw[s] !== u && raw[s + 1] === u && raw[s + 2] === u && raw[s + 3] === u && raw[s + 4] !== u) return i + 1;
+  }
+  return n;
+}
+
+/** The cut's strings: "" first, each name once. */
+class StringTable {
+  private readonly index = new Map<number, number>([[0, 0]]);
+  private readonly chunks: Uint8Array[] = [new Uint8Array(1)];
+  private size = 1;
+
+  constructor(
+    private readonly raw: Uint8Array,
+    private readonly start: number,
+    private readonly end: number,
+  ) {}
+
+  add(off: number): number {
+    const known = this.index.get(off);
+    if (known !== undefined) return known;
+    const at = this.start + off;
+    let e = at;
+    while (e < this.end && this.raw[e] !== 0) e++;
+    if (e >= this.end) throw new BtfFormatError(`string at ${off} is not terminated`);
+    const s = this.raw.subarray(at, e + 1);
+    const mine = this.size;
+    this.chunks.push(s);
+    this.size += s.length;
+    this.index.set(off, mine);
+    return mine;
+  }
+
+  bytes(): Uint8Array {
+    const b = new Uint8Array(this.size);
+    let p = 0;
+    for (const c of this.chunks) {
+      b.set(c, p);
+      p += c.length;
+    }
+    return b;
+  }
+}
