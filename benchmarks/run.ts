@@ -8,7 +8,8 @@
  *    captured/expected, lost, agent CPU µs per event (all its threads, from
  *    /proc schedstat), storm slowdown, start-to-attached, peak RSS.
  * 2. `dual-slot bench`: transports x encodings on the storm, and the flood.
- * 3. benchmarks/startup.ts, when present: embedded vs system libbpf start-up.
+ * 3. benchmarks/startup.ts, when present: start-up (default set, first start of a boot, exec
+ *    alone, host libbpf).
  *
  * `--only=io` runs benchmarks/io.ts instead (connect and file-create storms,
  * the untraced-syscall cost), results in benchmarks/io.json.

@@ -1,16 +1,19 @@
 /**
- * Start-to-attached time of ./dual-slot (libbpf embedded, loaded from a
- * sealed memfd) against ./dual-slot-syslibbpf (the host's libbpf.so.1), in
- * the same run: each executable is spawned N times, alternating, and timed
- * from spawn to its "attached" line on stderr. Also reports the agent's own
- * figure from that line (milliseconds since its process started).
+ * Start-to-attached time of ./dual-slot in the configurations that decide it,
+ * in the same run: the default event set; the same with the CO-RE cut's cache
+ * emptied first (the first start of a boot, src/ebpf/core-btf-cache.ts);
+ * `--events exec` alone; and ./dual-slot-syslibbpf (the host's libbpf.so.1
+ * instead of the embedded one). Each is spawned N times, alternating, and
+ * timed from spawn to its "attached" line on stderr. Also reports the agent's
+ * own figure from that line (milliseconds since its process started).
  *
  *   bun benchmarks/startup.ts [--runs N] [--json]      (root; `bun run build` first)
  *
  * Prints a table, then one JSON line (only the JSON with --json).
  */
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { CACHE_DIR } from "../src/ebpf/core-btf-cache.ts";
 
 export interface StartupSample {
   /** Spawn to the "attached" line, measured out here (ms). */
@@ -19,8 +22,19 @@ export interface StartupSample {
   selfMs: number;
 }
 
-export interface StartupResult {
+/** One way of starting the agent. */
+export interface StartupConfig {
+  label: string;
   binary: string;
+  args: readonly string[];
+  /** Empty the CO-RE cut's cache before each start: the first start of a boot. */
+  firstOfBoot?: boolean;
+}
+
+export interface StartupResult {
+  label: string;
+  binary: string;
+  args: readonly string[];
   bytes: number;
   libbpf: string;
   runs: number;
@@ -32,7 +46,19 @@ export interface StartupResult {
 }
 
 const ROOT = join(import.meta.dir, "..");
-export const STARTUP_BINARIES = [join(ROOT, "dual-slot"), join(ROOT, "dual-slot-syslibbpf")] as const;
+const AGENT = join(ROOT, "dual-slot");
+export const STARTUP_CONFIGS: readonly StartupConfig[] = [
+  { label: "default set", binary: AGENT, args: [] },
+  { label: "default set, first start of a boot", binary: AGENT, args: [], firstOfBoot: true },
+  { label: "--events exec", binary: AGENT, args: ["--events", "exec"] },
+  { label: "default set, host libbpf", binary: join(ROOT, "dual-slot-syslibbpf"), args: [] },
+];
+
+/** What the agent finds on the first start of a boot: no cut kept in /run. */
+function emptyCutCache(): void {
+  if (!existsSync(CACHE_DIR)) return;
+  for (const f of readdirSync(CACHE_DIR)) if (f.startsWith("core-btf-")) rmSync(join(CACHE_DIR, f), { force: true });
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -41,9 +67,11 @@ function median(xs: number[]): number {
 }
 
 /** One start: spawn, wait for "attached", stop with SIGINT, wait for a clean exit. */
-async function startOnce(bin: string, timeoutMs = 20_000): Promise<StartupSample> {
+async function startOnce(c: StartupConfig, timeoutMs = 20_000): Promise<StartupSample> {
+  const bin = c.binary;
+  if (c.firstOfBoot === true) emptyCutCache();
   const t0 = performance.now();
-  const proc = Bun.spawn([bin, "--json", "--duration", "30", "--comm", "no-such-comm-x"], {
+  const proc = Bun.spawn([bin, "--json", "--duration", "30", "--comm", "no-such-comm-x", ...c.args], {
     stdin: "ignore",
     stdout: "ignore",
     stderr: "pipe",
@@ -78,25 +106,27 @@ function libbpfOf(bin: string): string {
   return /\(libbpf ([^,]+),/.exec(out)?.[1] ?? "?";
 }
 
-/** Runs the comparison; `warmup` extra starts per binary are made first and not counted. */
+/** Runs the comparison; `warmup` extra starts per configuration are made first and not counted. */
 export async function measureStartup(
   runs = 5,
   warmup = 1,
-  binaries: readonly string[] = STARTUP_BINARIES,
+  configs: readonly StartupConfig[] = STARTUP_CONFIGS,
 ): Promise<StartupResult[]> {
-  for (const b of binaries)
-    if (!existsSync(b)) throw new Error(`${b} is missing: run \`bun run build\` first (it builds both)`);
-  for (let i = 0; i < warmup; i++) for (const b of binaries) await startOnce(b);
-  const samples = new Map<string, StartupSample[]>(binaries.map((b) => [b, []]));
-  // Alternate, so drift (page cache, other load) hits both the same.
-  for (let i = 0; i < runs; i++) for (const b of binaries) samples.get(b)!.push(await startOnce(b));
-  return binaries.map((b) => {
-    const s = samples.get(b)!;
+  for (const c of configs)
+    if (!existsSync(c.binary)) throw new Error(`${c.binary} is missing: run \`bun run build\` first (it builds both)`);
+  for (let i = 0; i < warmup; i++) for (const c of configs) await startOnce(c);
+  const samples = configs.map((): StartupSample[] => []);
+  // Alternate, so drift (page cache, other load) hits all the same.
+  for (let i = 0; i < runs; i++) for (const [k, c] of configs.entries()) samples[k]!.push(await startOnce(c));
+  return configs.map((c, k) => {
+    const s = samples[k]!;
     const wall = s.map((x) => x.wallMs);
     return {
-      binary: b.slice(ROOT.length + 1),
-      bytes: statSync(b).size,
-      libbpf: libbpfOf(b),
+      label: c.label,
+      binary: c.binary.slice(ROOT.length + 1),
+      args: c.args,
+      bytes: statSync(c.binary).size,
+      libbpf: libbpfOf(c.binary),
       runs,
       samples: s.map((x) => ({ wallMs: round(x.wallMs), selfMs: round(x.selfMs) })),
       medianWallMs: round(median(wall)),
@@ -110,9 +140,9 @@ export async function measureStartup(
 const round = (x: number) => Math.round(x * 10) / 10;
 
 export function startupTable(rs: StartupResult[]): string {
-  const head = ["binary", "libbpf", "size", "runs", "spawn→attached median", "min", "max", "agent's own median"];
+  const head = ["start", "libbpf", "size", "runs", "spawn→attached median", "min", "max", "agent's own median"];
   const rows = rs.map((r) => [
-    r.binary,
+    r.label,
     r.libbpf,
     `${(r.bytes / 2 ** 20).toFixed(1)} MiB`,
     String(r.runs),
@@ -131,7 +161,7 @@ if (import.meta.main) {
   process.stdout.on("error", () => process.exit(0)); // e.g. piped into head
   const args = process.argv.slice(2);
   const ri = args.indexOf("--runs");
-  const runs = ri >= 0 ? Number(args[ri + 1]) : 5;
+  const runs = ri >= 0 ? Number(args[ri + 1]) : 9;
   if (!Number.isInteger(runs) || runs < 1) {
     process.stderr.write("benchmarks/startup.ts: --runs expects a positive integer\n");
     process.exit(2);
