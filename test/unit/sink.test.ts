@@ -253,9 +253,8 @@ describe("bounded, non-blocking, honest counts", () => {
     const sink = new LineSink(w).nonBlocking();
     const line = "z".repeat(999); // 1000 bytes with its newline
     for (let i = 0; i < 2000; i++) sink.push(line);
-    const t0 = performance.now();
-    sink.flush(); // 2 MB into a 1 MiB pipe nobody reads
-    expect(performance.now() - t0).toBeLessThan(100);
+    // 2 MB into a 1 MiB pipe nobody reads: a blocking write would never return (the test would time out).
+    sink.flush();
     expect(sink.idle).toBe(false);
     const got = drain(r);
     expect(sink.written).toBe(Math.floor(got.length / 1000));
