@@ -42,7 +42,9 @@ const volatile struct ds_config ds_cfg = {
  * verifier checks without a lookup: the loads are the same fault-safe
  * PROBE_MEM loads at run time. The loader sets task_cast where the kernel has
  * the kfunc; weak, so an older kernel loads the object and the verifier
- * prunes the call.
+ * prunes the call. The type id is the kernel's, from .rodata (ds_cfg.kid_*,
+ * a constant to the verifier), not bpf_core_type_id_kernel(): CO-RE resolves
+ * against a cut of the kernel's BTF whose ids are its own (src/ebpf/core-btf.ts).
  */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
