@@ -203,6 +203,10 @@ export function elfSection(elf: Uint8Array, name: string): Uint8Array | null {
 const CORE_TYPE_ID_LOCAL = 6;
 const CORE_TYPE_ID_TARGET = 7;
 const CORE_TYPE_MATCHES = 12;
+const CORE_TYPE_EXISTS = 8;
+const CORE_TYPE_SIZE = 9;
+/** Root kinds whose type-based relocations (exists, size) look no further than the type itself. */
+const SHALLOW_KINDS = new Set(["STRUCT", "UNION", "ENUM", "ENUM64", "INT", "FLOAT"]);
 
 /** libbpf's bpf_core_essential_name_len(): a name without its last "___flavor". */
 export function essentialName(name: string): string {
@@ -240,6 +244,11 @@ export function coreRoots(types: Types, btfExt: Uint8Array): Array<{ kind: strin
       if (kind === CORE_TYPE_ID_TARGET || kind === CORE_TYPE_MATCHES) {
         throw new Error(
           `a CO-RE relocation of kind ${kind} on ${t.kind} ${t.name}: take the kernel's type ids from ds_cfg (bpf/heap.bpf.h), not bpf_core_type_id_kernel or bpf_core_type_matches`,
+        );
+      }
+      if ((kind === CORE_TYPE_EXISTS || kind === CORE_TYPE_SIZE) && !SHALLOW_KINDS.has(t.kind)) {
+        throw new Error(
+          `a CO-RE type relocation (kind ${kind}) on ${t.kind} ${t.name}: libbpf compares what it points to, which the cut of the kernel's BTF leaves out; relocate on the struct instead`,
         );
       }
       const name = essentialName(t.name);

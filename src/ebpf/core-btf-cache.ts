@@ -22,6 +22,7 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
+import { buildInfo } from "../assets.ts";
 import { log } from "../log.ts";
 import { checkTrustedDirectory, notRootsAlone } from "../output/trusted-path.ts";
 import { type CoreRoot, type KernelTypes, kernelTypes, readKernelBtf } from "./core-btf.ts";
@@ -31,7 +32,7 @@ const KERNEL_BTF = "/sys/kernel/btf/vmlinux";
 const BOOT_ID = "/proc/sys/kernel/random/boot_id";
 /** A cut is ~40 KB; anything far larger is not ours. */
 const MAX_ENTRY = 4 << 20;
-const FORMAT = 1;
+const FORMAT = 2;
 
 export interface CutRequest {
   readonly roots: readonly CoreRoot[];
@@ -45,12 +46,21 @@ interface EntryHead {
   key: string;
   ids: Array<[string, number]>;
   funcs: string[];
+  unmatched: string[];
   kept: number;
   total: number;
 }
 
-/** What identifies the kernel's BTF and the request: boot_id, the BTF's size and header, the request. */
-export function cacheKey(request: CutRequest, btfPath = KERNEL_BTF, bootIdPath = BOOT_ID): string {
+/**
+ * What an entry is good for: this boot (boot_id), this kernel BTF (its size and
+ * header), this request, and this build (a new executable makes its own cut).
+ */
+export function cacheKey(
+  request: CutRequest,
+  btfPath = KERNEL_BTF,
+  bootIdPath = BOOT_ID,
+  build = `${buildInfo.version} ${buildInfo.commit}`,
+): string {
   const boot = readFileSync(bootIdPath, "utf8").trim();
   const fd = openSync(btfPath, "r");
   let head: Buffer;
@@ -63,7 +73,7 @@ export function cacheKey(request: CutRequest, btfPath = KERNEL_BTF, bootIdPath =
     closeSync(fd);
   }
   return new Bun.CryptoHasher("sha256")
-    .update(JSON.stringify([FORMAT, boot, size, head.toString("hex"), request]))
+    .update(JSON.stringify([FORMAT, build, boot, size, head.toString("hex"), request]))
     .digest("hex");
 }
 
@@ -112,7 +122,14 @@ export function parseEntry(bytes: Uint8Array, key: string): KernelTypes | null {
   } catch {
     return null;
   }
-  if (head.format !== FORMAT || head.key !== key || !Array.isArray(head.ids) || !Array.isArray(head.funcs)) return null;
+  if (
+    head.format !== FORMAT ||
+    head.key !== key ||
+    !Array.isArray(head.ids) ||
+    !Array.isArray(head.funcs) ||
+    !Array.isArray(head.unmatched)
+  )
+    return null;
   const btf = bytes.slice(nl + 1);
   if (btf.length < 24) return null;
   const v = new DataView(btf.buffer);
@@ -123,8 +140,9 @@ export function parseEntry(bytes: Uint8Array, key: string): KernelTypes | null {
     if (!Array.isArray(e) || typeof e[0] !== "string" || !Number.isInteger(e[1]) || e[1] <= 0) return null;
     ids.set(e[0], e[1]);
   }
-  if (!head.funcs.every((f) => typeof f === "string")) return null;
-  return { btf, ids, funcs: new Set(head.funcs), kept: head.kept, total: head.total };
+  if (!head.funcs.every((f) => typeof f === "string") || !head.unmatched.every((f) => typeof f === "string"))
+    return null;
+  return { btf, ids, funcs: new Set(head.funcs), unmatched: head.unmatched, kept: head.kept, total: head.total };
 }
 
 export function formatEntry(types: KernelTypes, key: string): Uint8Array {
@@ -133,6 +151,7 @@ export function formatEntry(types: KernelTypes, key: string): Uint8Array {
     key,
     ids: [...types.ids],
     funcs: [...types.funcs],
+    unmatched: [...types.unmatched],
     kept: types.kept,
     total: types.total,
   };
@@ -190,8 +209,11 @@ export function cachedKernelTypes(request: CutRequest, dir = CACHE_DIR): KernelT
 
 let running: KernelTypes | undefined;
 
-/** cachedKernelTypes, once per process: the benchmark and the lab load the object many times. */
-export function runningKernelTypes(request: CutRequest): KernelTypes {
-  running ??= cachedKernelTypes(request);
+/**
+ * cachedKernelTypes, once per process: the benchmark and the lab load the
+ * object many times. The first call's `dir` is the one used (a test's own).
+ */
+export function runningKernelTypes(request: CutRequest, dir = CACHE_DIR): KernelTypes {
+  running ??= cachedKernelTypes(request, dir);
   return running;
 }

@@ -70,6 +70,8 @@ export interface KernelTypes {
   readonly ids: ReadonlyMap<string, number>;
   /** Functions asked for that the kernel's BTF has (kfuncs among them). */
   readonly funcs: ReadonlySet<string>;
+  /** Roots the kernel has no type for (a module's type, or one this kernel lacks). */
+  readonly unmatched: readonly string[];
   /** Types kept, and the kernel's total. */
   readonly kept: number;
   readonly total: number;
@@ -146,9 +148,12 @@ export function kernelTypes(
   const seek = (text: string, kind: number, role: Sought["role"]): void => {
     const name = new TextEncoder().encode(text);
     if (name.length === 0) throw new Error("an empty name cannot be looked up in BTF");
-    const prefix = name[0]! | ((name[1] ?? 0) << 8);
-    if (listOf[prefix] === -1) listOf[prefix] = lists.push([]) - 1;
-    lists[listOf[prefix]!]!.push({ name, text, kind, role });
+    // A one-byte name is also "x___flavour" to libbpf: filed under "x\0" and "x_".
+    const prefixes = name.length === 1 ? [name[0]!, name[0]! | (0x5f << 8)] : [name[0]! | (name[1]! << 8)];
+    for (const prefix of prefixes) {
+      if (listOf[prefix] === -1) listOf[prefix] = lists.push([]) - 1;
+      lists[listOf[prefix]!]!.push({ name, text, kind, role });
+    }
   };
   for (const r of roots) {
     const kind = KIND_BY_NAME[r.kind];
@@ -165,6 +170,7 @@ export function kernelTypes(
   let offsets = new Uint32Array(1 << 17);
   let count = 1;
   const candidates: number[] = [];
+  const matched = new Set<string>();
   const ids = new Map<string, number>();
   const found = new Set<string>();
   let w = 0;
@@ -188,7 +194,10 @@ export function kernelTypes(
     for (let i = 0; i < sought.length; i++) {
       const x = sought[i]!;
       if (x.role === "root") {
-        if (kindCompat(x.kind, kind) && nameIs(raw, at, strEnd, x.name, true)) candidates.push(count);
+        if (kindCompat(x.kind, kind) && nameIs(raw, at, strEnd, x.name, true)) {
+          candidates.push(count);
+          matched.add(x.text);
+        }
       } else if (x.kind === kind && nameIs(raw, at, strEnd, x.name, false)) {
         if (x.role === "func") found.add(x.text);
         else if (!ids.has(x.text)) ids.set(x.text, count);
@@ -316,7 +325,8 @@ export function kernelTypes(
   v.setUint32(20, str.length, true);
   new Uint32Array(btf.buffer, HEADER_LEN, out.length).set(out);
   btf.set(str, HEADER_LEN + typeBytes);
-  return { btf, ids, funcs: found, kept: order.length, total: count - 1 };
+  const unmatched = roots.map((r) => r.name).filter((n) => !matched.has(n));
+  return { btf, ids, funcs: found, unmatched, kept: order.length, total: count - 1 };
 }
 
 // Words after a type's 3-word header: fixed, and per vlen entry (btf_type_size() in libbpf).

@@ -81,6 +81,9 @@ const CAST_TYPES = Object.keys(ds_config.off)
   .filter((k) => k.startsWith("kid_"))
   .map((k) => k.slice(4));
 
+/** What the loader asks of the kernel's BTF (src/ebpf/core-btf.ts): the object's CO-RE roots, the cast types' ids, the kfunc. */
+export const CUT_REQUEST = { roots: coreRoots, structs: CAST_TYPES, funcs: [RDONLY_CAST] } as const;
+
 /** struct bpf_object_open_opts up to btf_custom_path (libbpf >= 0.6): sz, ..., btf_custom_path at 48. */
 const OPEN_OPTS_SIZE = 56;
 const OPEN_OPTS_BTF_CUSTOM_PATH = 48;
@@ -92,10 +95,33 @@ const OPEN_OPTS_BTF_CUSTOM_PATH = 48;
  */
 function kernelTypes(): KernelTypes | null {
   try {
-    return runningKernelTypes({ roots: coreRoots, structs: CAST_TYPES, funcs: [RDONLY_CAST] });
+    return runningKernelTypes(CUT_REQUEST);
   } catch (e) {
     log.warn(
       `cannot cut the kernel's BTF down to the types the programs read (${e instanceof Error ? e.message : String(e)}): libbpf resolves them in the whole of it, a slower start`,
+    );
+    return null;
+  }
+}
+
+/**
+ * The cut in a sealed memfd for btf_custom_path; null (libbpf reads the whole
+ * BTF) when a root has no type in it, which libbpf would then look for in the
+ * modules' BTF, which it skips once handed a BTF of our own.
+ */
+function cutFile(types: KernelTypes | null): { fd: number; path: string } | null {
+  if (types === null) return null;
+  if (types.unmatched.length > 0) {
+    log.debug(
+      `the kernel's BTF has no ${types.unmatched.join(", ")}: libbpf resolves in the whole of it and the modules'`,
+    );
+    return null;
+  }
+  try {
+    return memfdFromBytes("dual-slot-core-btf", types.btf, { executable: false });
+  } catch (e) {
+    log.warn(
+      `cannot hand libbpf the cut of the kernel's BTF (${e instanceof Error ? e.message : String(e)}): it resolves in the whole of it, a slower start`,
     );
     return null;
   }
@@ -119,33 +145,45 @@ export class BpfObject {
 
   /** Open, configure and load; on failure nothing is left behind. */
   static load(image: Uint8Array, config: LoadConfig): BpfObject {
-    const l = libbpf();
     const types = kernelTypes();
     // libbpf keeps the path at open and parses the file at load: the memfd lives until then.
-    const btf =
-      types === null || config.kernelBtf === "whole"
-        ? null
-        : memfdFromBytes("dual-slot-core-btf", types.btf, { executable: false });
+    const cut = config.kernelBtf === "whole" ? null : cutFile(types);
     try {
-      const opts = new BigUint64Array(OPEN_OPTS_SIZE / 8);
-      opts[0] = BigInt(OPEN_OPTS_SIZE);
-      const path = btf === null ? null : Buffer.from(`${btf.path}\0`);
-      if (path !== null) opts[OPEN_OPTS_BTF_CUSTOM_PATH / 8] = BigInt(ptr(path));
-      const obj = checkPtr("bpf_object__open_mem", l.bpf_object__open_mem(ptr(image), BigInt(image.length), ptr(opts)));
-      const self = new BpfObject(obj, image, config);
-      try {
-        self.configure(types);
-        checkInt("bpf_object__load", l.bpf_object__load(obj), "run with --verbose to see libbpf's log");
-        self.fillFilters();
-        self.fillEmitter();
-      } catch (e) {
-        self.close();
-        throw e;
-      }
-      return self;
+      return BpfObject.loadAgainst(image, config, types, cut?.path ?? null);
+    } catch (e) {
+      if (cut === null || !(e instanceof LibbpfError)) throw e;
+      // A cut that misled libbpf must not keep the agent down: one more try, as libbpf does on its own.
+      log.warn(`${e.message}; loading once more with libbpf reading the whole kernel BTF, in case the cut is at fault`);
+      return BpfObject.loadAgainst(image, config, types, null);
     } finally {
-      if (btf !== null) closeFd(btf.fd);
+      if (cut !== null) closeFd(cut.fd);
     }
+  }
+
+  /** Open, configure and load, CO-RE resolving in `btfPath` (null: libbpf's own kernel BTF). */
+  private static loadAgainst(
+    image: Uint8Array,
+    config: LoadConfig,
+    types: KernelTypes | null,
+    btfPath: string | null,
+  ): BpfObject {
+    const l = libbpf();
+    const opts = new BigUint64Array(OPEN_OPTS_SIZE / 8);
+    opts[0] = BigInt(OPEN_OPTS_SIZE);
+    const path = btfPath === null ? null : Buffer.from(`${btfPath}\0`);
+    if (path !== null) opts[OPEN_OPTS_BTF_CUSTOM_PATH / 8] = BigInt(ptr(path));
+    const obj = checkPtr("bpf_object__open_mem", l.bpf_object__open_mem(ptr(image), BigInt(image.length), ptr(opts)));
+    const self = new BpfObject(obj, image, config);
+    try {
+      self.configure(types);
+      checkInt("bpf_object__load", l.bpf_object__load(obj), "run with --verbose to see libbpf's log");
+      self.fillFilters();
+      self.fillEmitter();
+    } catch (e) {
+      self.close();
+      throw e;
+    }
+    return self;
   }
 
   private configure(types: KernelTypes | null): void {

@@ -16,6 +16,8 @@ const MFD_ALLOW_SEALING = 0x2;
 // Kernels >= 6.3 with vm.memfd_noexec=1 make memfds non-executable unless
 // asked; older kernels reject the unknown flag with EINVAL.
 const MFD_EXEC = 0x10;
+// Data, never code: sealed non-executable where the kernel knows the flag (6.3+).
+const MFD_NOEXEC_SEAL = 0x8;
 
 const F_ADD_SEALS = 1033;
 const F_SEAL_SEAL = 0x1;
@@ -71,10 +73,10 @@ function create(c: Libc, name: string, cloexec: boolean, executable: boolean): n
   const label = cName(name);
   const base = MFD_ALLOW_SEALING | (cloexec ? MFD_CLOEXEC : 0);
   const memfdCreate = (flags: number) => Number(c.syscall(SYS_memfd_create, ptr(label), flags));
-  let fd = memfdCreate(executable ? base | MFD_EXEC : base);
+  let fd = memfdCreate(base | (executable ? MFD_EXEC : MFD_NOEXEC_SEAL));
   if (fd >= 0) return fd;
   let err = errno();
-  if (err === EACCES) {
+  if (err === EACCES && executable) {
     throw new NativeCallError("memfd_create", err, ": executable memfds are forbidden here (sysctl vm.memfd_noexec=2)");
   }
   if (err !== EINVAL) throw new NativeCallError("memfd_create", err);

@@ -5,18 +5,25 @@
  * every instruction libbpf patched must be patched the same way both times.
  */
 import { expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { ConsolaReporter, LogObject } from "consola";
 import { prepareHost } from "../../src/agent/prepare.ts";
 import { unavailable } from "../../src/ebpf/availability.ts";
-import { cachedKernelTypes } from "../../src/ebpf/core-btf-cache.ts";
+import {
+  CACHE_DIR,
+  cachedKernelTypes,
+  cacheKey,
+  formatEntry,
+  runningKernelTypes,
+} from "../../src/ebpf/core-btf-cache.ts";
 import { kernelAtLeast } from "../../src/ebpf/host-facts.ts";
-import { BpfObject, DEFAULT_CONFIG } from "../../src/ebpf/object.ts";
+import { BpfObject, CUT_REQUEST, DEFAULT_CONFIG } from "../../src/ebpf/object.ts";
 import { log } from "../../src/log.ts";
 import { EVENTS } from "../../src/wire/events.ts";
 import { coreRoots } from "../../src/wire/layout.gen.ts";
+import { BIN, spawnProc } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
 
 /** libbpf's log lines (its debug level included) while `body` runs. */
@@ -56,6 +63,13 @@ describeKernel("CO-RE against the cut of the kernel's BTF", () => {
 
   test("every relocation comes out as libbpf resolves it in the whole BTF, and the cast ids are the kernel's", () => {
     const image = prepareHost();
+    // This process's cut, made now by this code, not one a earlier build left in /run/dual-slot.
+    const own = mkdtempSync(path.join(tmpdir(), "ds-core-btf-own-"));
+    try {
+      runningKernelTypes(CUT_REQUEST, own);
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
     const load = (kernelBtf: "cut" | "whole") =>
       libbpfLog(() => BpfObject.load(image, { ...DEFAULT_CONFIG, events, kernelBtf }).close());
     const whole = load("whole");
@@ -85,4 +99,36 @@ describeKernel("CO-RE against the cut of the kernel's BTF", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test("a cut that misleads libbpf costs a second load, not the agent: the executable retries with the whole BTF", async () => {
+    // This build's entry in /run/dual-slot, replaced by a cut whose task_struct has no members: every
+    // task_struct relocation fails, the verifier refuses the poisoned instructions, the load fails.
+    const key = cacheKey(CUT_REQUEST);
+    const entry = path.join(CACHE_DIR, `core-btf-${key.slice(0, 16)}`);
+    const good = cachedKernelTypes(CUT_REQUEST);
+    const saved = existsSync(entry) ? readFileSync(entry) : null;
+    const empty = new Uint8Array(24 + 12 + 13);
+    const v = new DataView(empty.buffer);
+    v.setUint16(0, 0xeb9f, true);
+    empty[2] = 1;
+    v.setUint32(4, 24, true);
+    v.setUint32(12, 12, true); // one type: struct task_struct, size 16, no members
+    v.setUint32(16, 12, true);
+    v.setUint32(20, 13, true);
+    v.setUint32(24, 1, true);
+    v.setUint32(28, 4 << 24, true);
+    v.setUint32(32, 16, true);
+    empty.set(new TextEncoder().encode("\0task_struct\0"), 36);
+    writeFileSync(entry, formatEntry({ ...good, btf: empty, unmatched: [], kept: 1 }, key), { mode: 0o600 });
+    try {
+      const p = spawnProc([BIN, "run", "--json", "--events", "exec", "--duration", "1"]);
+      const { stderr, code } = await p.finish(undefined, 60_000);
+      expect(stderr).toMatch(/bpf_object__load failed: .*; loading once more with libbpf reading the whole kernel BTF/);
+      expect(stderr).toMatch(/INFO attached exec in /);
+      expect(code).toBe(0);
+    } finally {
+      if (saved === null) rmSync(entry, { force: true });
+      else writeFileSync(entry, saved, { mode: 0o600 });
+    }
+  }, 90_000);
 });

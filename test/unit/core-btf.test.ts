@@ -128,6 +128,7 @@ describe("kernelTypes", () => {
   test("an enum root keeps the enum; a root of a kind CO-RE does not look up is refused", () => {
     const k = kernelTypes(smallKernel(), [{ kind: "ENUM", name: "state" }]);
     expect(k.kept).toBe(1);
+    expect(k.unmatched).toEqual([]);
     expect(() => kernelTypes(smallKernel(), [{ kind: "FUNC", name: "bpf_rdonly_cast" }])).toThrow(/not supported/);
   });
 
@@ -181,6 +182,25 @@ describe("kernelTypes", () => {
   });
 });
 
+test("roots the kernel has no type for are named (libbpf would look in the modules' BTF for them)", () => {
+  const k = kernelTypes(smallKernel(), [
+    { kind: "STRUCT", name: "task_struct" },
+    { kind: "STRUCT", name: "nf_conn" },
+    { kind: "STRUCT", name: "state" }, // an enum of that name is not a struct
+  ]);
+  expect(k.unmatched).toEqual(["nf_conn", "state"]);
+});
+
+test("a one-letter root finds its flavours too, as libbpf's essential names do", () => {
+  const raw = btf([
+    ["int", INT, 0, 4, 0x01000020],
+    ["q___v1", STRUCT, 1, 4, "x", 1, 0],
+    ["q", STRUCT, 1, 4, "x", 1, 0],
+  ]);
+  const k = kernelTypes(raw, [{ kind: "STRUCT", name: "q" }]);
+  expect(records(k.btf).filter((r) => r.kind === STRUCT)).toHaveLength(2);
+});
+
 describe("the cut's cache", () => {
   const request = {
     roots: [{ kind: "STRUCT", name: "task_struct" }],
@@ -211,6 +231,7 @@ describe("the cut's cache", () => {
       writeFileSync(kbtf, smallKernel());
       const k = cacheKey(request, kbtf, boot);
       expect(cacheKey(request, kbtf, boot)).toBe(k);
+      expect(cacheKey(request, kbtf, boot, "another build")).not.toBe(k);
       expect(cacheKey({ ...request, funcs: [] }, kbtf, boot)).not.toBe(k);
       writeFileSync(boot, "b\n");
       expect(cacheKey(request, kbtf, boot)).not.toBe(k);
@@ -248,9 +269,12 @@ describe("the cut's cache", () => {
   test("the running kernel's cut: made on the first call, read from the cache on the next", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "ds-run-"));
     try {
-      const first = cachedKernelTypes({ roots: coreRoots, structs: ["task_struct"], funcs: [] }, dir);
+      const request = { roots: coreRoots, structs: ["task_struct"], funcs: [] };
+      const first = cachedKernelTypes(request, dir);
       expect(readdirSync(dir)).toHaveLength(1);
-      const second = cachedKernelTypes({ roots: coreRoots, structs: ["task_struct"], funcs: [] }, dir);
+      // What the next call finds: this boot's entry, for this request and this build.
+      expect(readCut(cacheKey(request), dir)).not.toBeNull();
+      const second = cachedKernelTypes(request, dir);
       expect(Buffer.from(second.btf).equals(Buffer.from(first.btf))).toBe(true);
       expect(second.ids).toEqual(first.ids);
     } finally {

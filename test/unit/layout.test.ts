@@ -196,6 +196,17 @@ describe("coreRoots: the kernel types the CO-RE relocations resolve", () => {
   test("a relocation the cut cannot answer (the kernel's own type id, type matches) fails the build", () => {
     expect(() => coreRoots(types(), btfExt([[6, 7]]))).toThrow(/kind 7/);
     expect(() => coreRoots(types(), btfExt([[6, 12]]))).toThrow(/kind 12/);
+    // Type exists / size: on a struct, the struct alone; through a typedef, what it names too.
+    expect(
+      coreRoots(
+        types(),
+        btfExt([
+          [6, 8],
+          [6, 9],
+        ]),
+      ).map((r) => r.name),
+    ).toEqual(["ds_inner"]);
+    expect(() => coreRoots(types(), btfExt([[2, 8]]))).toThrow(/\(kind 8\) on TYPEDEF __u32/);
   });
 
   test("the built object's roots are in the generated layout", () => {

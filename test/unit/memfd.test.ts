@@ -2,6 +2,7 @@ import { dlopen, FFIType } from "bun:ffi";
 import { describe, expect, test } from "bun:test";
 import { appendFileSync, existsSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { kernelAtLeast } from "../../src/ebpf/host-facts.ts";
 import { fcntl } from "../../src/ffi/libc.ts";
 import { closeFd, memfdFromBytes } from "../../src/ffi/memfd.ts";
 import { inCi } from "../helpers/kernel.ts";
@@ -65,6 +66,23 @@ describe("memfdFromBytes", () => {
       expect(() => appendFileSync(path, "x")).toThrow();
       expect(() => writeFileSync(path, "overwrite")).toThrow();
       expect(new Uint8Array(readFileSync(path))).toEqual(patterned(64));
+    } finally {
+      closeFd(fd);
+    }
+  });
+
+  test("data (executable: false): the same bytes, sealed, and never executable where the kernel can say so", () => {
+    const { fd, path } = memfdFromBytes("data", patterned(64), { executable: false });
+    try {
+      expect(new Uint8Array(readFileSync(path))).toEqual(patterned(64));
+      // F_SEAL_EXEC (0x20) comes with MFD_NOEXEC_SEAL on 6.3+; older kernels know neither.
+      const F_SEAL_EXEC = 0x20;
+      const seals = fcntl(fd, F_GET_SEALS, 0);
+      expect(seals & ALL_SEALS).toBe(ALL_SEALS);
+      if (kernelAtLeast([6, 3])) {
+        expect(seals & F_SEAL_EXEC).toBe(F_SEAL_EXEC);
+        expect(statSync(path).mode & 0o111).toBe(0);
+      }
     } finally {
       closeFd(fd);
     }
