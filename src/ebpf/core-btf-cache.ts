@@ -17,7 +17,6 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
-  readSync,
   renameSync,
   unlinkSync,
   writeSync,
@@ -25,7 +24,15 @@ import {
 import { buildInfo } from "../assets.ts";
 import { log } from "../log.ts";
 import { checkTrustedDirectory, notRootsAlone } from "../output/trusted-path.ts";
-import { type CoreRoot, type KernelTypes, kernelTypes, readKernelBtf } from "./core-btf.ts";
+import {
+  BTF_MAGIC,
+  type CoreRoot,
+  HEADER_LEN,
+  type KernelTypes,
+  kernelTypes,
+  readAll,
+  readKernelBtf,
+} from "./core-btf.ts";
 
 export const CACHE_DIR = "/run/dual-slot";
 const KERNEL_BTF = "/sys/kernel/btf/vmlinux";
@@ -63,17 +70,16 @@ export function cacheKey(
 ): string {
   const boot = readFileSync(bootIdPath, "utf8").trim();
   const fd = openSync(btfPath, "r");
-  let head: Buffer;
+  let head: Uint8Array;
   let size: number;
   try {
     size = fstatSync(fd).size;
-    head = Buffer.alloc(24);
-    readSync(fd, head, 0, 24, 0);
+    head = readAll(fd, HEADER_LEN);
   } finally {
     closeSync(fd);
   }
   return new Bun.CryptoHasher("sha256")
-    .update(JSON.stringify([FORMAT, build, boot, size, head.toString("hex"), request]))
+    .update(JSON.stringify([FORMAT, build, boot, size, Buffer.from(head).toString("hex"), request]))
     .digest("hex");
 }
 
@@ -97,14 +103,7 @@ export function readCut(key: string, dir = CACHE_DIR): KernelTypes | null {
       log.debug(`core BTF cache: ${entryPath(dir, key)} not used (${unsafe ?? "not a small regular file"})`);
       return null;
     }
-    const bytes = new Uint8Array(st.size);
-    let got = 0;
-    while (got < st.size) {
-      const n = readSync(fd, bytes, got, st.size - got, got);
-      if (n <= 0) break;
-      got += n;
-    }
-    return parseEntry(bytes.subarray(0, got), key);
+    return parseEntry(readAll(fd, st.size), key);
   } catch {
     return null;
   } finally {
@@ -131,10 +130,10 @@ export function parseEntry(bytes: Uint8Array, key: string): KernelTypes | null {
   )
     return null;
   const btf = bytes.slice(nl + 1);
-  if (btf.length < 24) return null;
+  if (btf.length < HEADER_LEN) return null;
   const v = new DataView(btf.buffer);
   const end = v.getUint32(4, true) + v.getUint32(16, true) + v.getUint32(20, true);
-  if (v.getUint16(0, true) !== 0xeb9f || end !== btf.length) return null;
+  if (v.getUint16(0, true) !== BTF_MAGIC || end !== btf.length) return null;
   const ids = new Map<string, number>();
   for (const e of head.ids) {
     if (!Array.isArray(e) || typeof e[0] !== "string" || !Number.isInteger(e[1]) || e[1] <= 0) return null;

@@ -23,8 +23,9 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 
-const BTF_MAGIC = 0xeb9f;
-const HEADER_LEN = 24;
+export const BTF_MAGIC = 0xeb9f;
+/** struct btf_header's size: magic, version, flags, hdr_len, and the two sections' offsets and lengths. */
+export const HEADER_LEN = 24;
 
 // BTF kinds (include/uapi/linux/btf.h).
 const INT = 1;
@@ -88,19 +89,26 @@ export class BtfFormatError extends Error {
 export function readKernelBtf(path = "/sys/kernel/btf/vmlinux"): Uint8Array {
   const fd = openSync(path, "r");
   try {
-    const size = fstatSync(fd).size;
-    // Its own ArrayBuffer at offset 0: the type section is read as aligned u32s.
-    const buf = new Uint8Array(size);
-    let got = 0;
-    while (got < size) {
-      const n = readSync(fd, buf, got, size - got, got);
-      if (n <= 0) break;
-      got += n;
-    }
-    return got === size ? buf : buf.slice(0, got);
+    return readAll(fd, fstatSync(fd).size);
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Up to `size` bytes of `fd` from its start, in as many reads as it takes
+ * (sysfs hands over 4 KiB a read); fewer if the file ends first. Its own
+ * ArrayBuffer at offset 0: the type section is read as aligned u32s.
+ */
+export function readAll(fd: number, size: number): Uint8Array {
+  const buf = new Uint8Array(size);
+  let got = 0;
+  while (got < size) {
+    const n = readSync(fd, buf, got, size - got, got);
+    if (n <= 0) break;
+    got += n;
+  }
+  return got === size ? buf : buf.slice(0, got);
 }
 
 /** Whether libbpf would take a target of kind `t` for a local root of kind `local` (btf_kind_core_compat). */
@@ -209,107 +217,46 @@ export function kernelTypes(
   // Pass 2: the candidates and what they embed, numbered from 1 in the order met.
   const newId = new Map<number, number>([[0, 0]]);
   const order: number[] = [];
-  const refOf = (id: number): number => {
-    if (id >= count) throw new BtfFormatError(`a reference to type ${id}, past the last (${count - 1})`);
-    return id;
-  };
   const stack = [...candidates].reverse();
   while (stack.length > 0) {
     const id = stack.pop()!;
     if (newId.has(id)) continue;
     newId.set(id, order.length + 1);
     order.push(id);
-    const w = offsets[id]!;
-    const info = words[w + 1]!;
-    const kind = (info >>> 24) & 0x1f;
-    const vlen = info & 0xffff;
-    switch (kind) {
-      case STRUCT:
-      case UNION:
-        for (let i = vlen - 1; i >= 0; i--) stack.push(refOf(words[w + 3 + 3 * i + 1]!));
-        break;
-      case ARRAY:
-        stack.push(refOf(words[w + 4]!), refOf(words[w + 3]!));
-        break;
-      case TYPEDEF:
-      case VOLATILE:
-      case CONST:
-      case RESTRICT:
-      case TYPE_TAG:
-        stack.push(refOf(words[w + 2]!));
-        break;
-      case FUNC_PROTO:
-        for (let i = vlen - 1; i >= 0; i--) stack.push(refOf(words[w + 4 + 2 * i]!));
-        stack.push(refOf(words[w + 2]!));
-        break;
-      case PTR:
-      case INT:
-      case ENUM:
-      case ENUM64:
-      case FWD:
-      case FLOAT:
-        // A pointer points at void in the cut; the others refer to nothing.
-        break;
-      default:
-        // Functions, variables, sections and tags are nobody's member.
-        throw new BtfFormatError(`type ${id} (kind ${kind}) is embedded in a type the programs read`);
-    }
+    const refs: number[] = [];
+    recordWords(words, offsets[id]!, id, (at) => {
+      const ref = words[at]!;
+      if (ref >= count) throw new BtfFormatError(`a reference to type ${ref}, past the last (${count - 1})`);
+      refs.push(ref);
+    });
+    // Reversed onto the stack: the first member is met first.
+    for (let i = refs.length - 1; i >= 0; i--) stack.push(refs[i]!);
   }
 
-  // Pass 3: the cut, with its own string section.
+  // Pass 3: the cut, each record as it is but for its names (its own string
+  // section) and type ids (the cut's numbering; a pointer's, void).
   const strings = new StringTable(raw, strStart, strEnd);
   const out: number[] = [];
   for (const id of order) {
     const w = offsets[id]!;
     const info = words[w + 1]!;
     const kind = (info >>> 24) & 0x1f;
-    const vlen = info & 0xffff;
-    out.push(strings.add(words[w]!), info);
-    switch (kind) {
-      case PTR:
-        out.push(0);
-        break;
-      case TYPEDEF:
-      case VOLATILE:
-      case CONST:
-      case RESTRICT:
-      case TYPE_TAG:
-        out.push(newId.get(words[w + 2]!)!);
-        break;
-      case STRUCT:
-      case UNION:
-        out.push(words[w + 2]!);
-        for (let i = 0; i < vlen; i++) {
-          const m = w + 3 + 3 * i;
-          out.push(strings.add(words[m]!), newId.get(words[m + 1]!)!, words[m + 2]!);
-        }
-        break;
-      case ARRAY:
-        out.push(words[w + 2]!, newId.get(words[w + 3]!)!, newId.get(words[w + 4]!)!, words[w + 5]!);
-        break;
-      case ENUM:
-        out.push(words[w + 2]!);
-        for (let i = 0; i < vlen; i++) out.push(strings.add(words[w + 3 + 2 * i]!), words[w + 4 + 2 * i]!);
-        break;
-      case ENUM64:
-        out.push(words[w + 2]!);
-        for (let i = 0; i < vlen; i++) {
-          const m = w + 3 + 3 * i;
-          out.push(strings.add(words[m]!), words[m + 1]!, words[m + 2]!);
-        }
-        break;
-      case INT:
-        out.push(words[w + 2]!, words[w + 3]!);
-        break;
-      case FUNC_PROTO:
-        out.push(newId.get(words[w + 2]!)!);
-        for (let i = 0; i < vlen; i++) out.push(strings.add(words[w + 3 + 2 * i]!), newId.get(words[w + 4 + 2 * i]!)!);
-        break;
-      default:
-        // FWD, FLOAT: size_or_type only.
-        out.push(words[w + 2]!);
-        break;
+    const start = out.length;
+    for (let i = w, end = w + 3 + FIXED_WORDS[kind]! + VLEN_WORDS[kind]! * (info & 0xffff); i < end; i++) {
+      out.push(words[i]!);
     }
+    if (kind === PTR) out[start + 2] = 0;
+    recordWords(
+      words,
+      w,
+      id,
+      (at) => {
+        out[start + at - w] = newId.get(words[at]!)!;
+      },
+      (at) => {
+        out[start + at - w] = strings.add(words[at]!);
+      },
+    );
   }
 
   const typeBytes = out.length * 4;
@@ -338,6 +285,64 @@ FIXED_WORDS[ARRAY] = 3;
 for (const k of [STRUCT, UNION, DATASEC, ENUM64]) VLEN_WORDS[k] = 3;
 for (const k of [ENUM, FUNC_PROTO]) VLEN_WORDS[k] = 2;
 for (let k = INT; k <= ENUM64; k++) KNOWN_KIND[k] = 1;
+
+/**
+ * Calls `ref` with the index of each word of the record at `w` that holds a
+ * type id, and `name` with each that holds a string offset (its own name
+ * first), in record order. A pointer's target is no reference here: the cut
+ * points it at void. Kinds no struct can embed (functions, variables,
+ * sections, tags) are an error: a type the programs read cannot reach them.
+ */
+function recordWords(
+  words: Uint32Array,
+  w: number,
+  id: number,
+  ref: (at: number) => void,
+  name: (at: number) => void = () => {},
+): void {
+  const info = words[w + 1]!;
+  const kind = (info >>> 24) & 0x1f;
+  const vlen = info & 0xffff;
+  name(w);
+  switch (kind) {
+    case TYPEDEF:
+    case VOLATILE:
+    case CONST:
+    case RESTRICT:
+    case TYPE_TAG:
+      ref(w + 2);
+      break;
+    case ARRAY:
+      ref(w + 3); // element
+      ref(w + 4); // index
+      break;
+    case STRUCT:
+    case UNION:
+      for (let i = 0, m = w + 3; i < vlen; i++, m += 3) {
+        name(m);
+        ref(m + 1);
+      }
+      break;
+    case ENUM:
+    case ENUM64:
+      for (let i = 0, m = w + 3, step = kind === ENUM ? 2 : 3; i < vlen; i++, m += step) name(m);
+      break;
+    case FUNC_PROTO:
+      ref(w + 2); // return type
+      for (let i = 0, m = w + 3; i < vlen; i++, m += 2) {
+        name(m);
+        ref(m + 1);
+      }
+      break;
+    case PTR:
+    case INT:
+    case FWD:
+    case FLOAT:
+      break;
+    default:
+      throw new BtfFormatError(`type ${id} (kind ${kind}) is embedded in a type the programs read`);
+  }
+}
 
 /** The kinds libbpf takes as a target for a root of `kind` (a bit each). */
 function rootKinds(kind: number): number {
