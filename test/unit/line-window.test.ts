@@ -94,4 +94,27 @@ describe("line window", () => {
     const keys = out.map((t) => Number(t.split(":")[0]));
     expect(new Set(keys).size).toBe(keys.length);
   });
+
+  test("a drain larger than a segment goes on in further ones (long lines too): order and bytes kept", () => {
+    const w = new LineWindow();
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed % n;
+    };
+    const want: string[] = [];
+    let key = 0;
+    for (let d = 0; d < 3; d++) {
+      w.nextDrain();
+      // About 2 MB per drain on one CPU: several 256 KiB segments; some lines past a segment's slack.
+      for (let i = 0; i < 200; i++) {
+        const text = `${key}:${String.fromCharCode(97 + (key % 26)).repeat(rnd(10) === 0 ? 40_000 + rnd(60_000) : rnd(12_000))}`;
+        add(w, 0, key++, text);
+        want.push(text);
+      }
+    }
+    const got = released(w, Number.POSITIVE_INFINITY);
+    expect(got.length).toBe(want.length);
+    expect(got).toEqual(want);
+  });
 });
