@@ -609,6 +609,12 @@ struct ds_config {
 	__u32 kid_mount;
 	__u32 kid_sock;
 	__u32 kid_socket;
+	/*
+	 * The ring buffer transports: ring the bell (ds_bell, transport.bpf.h)
+	 * once this many bytes wait in ds_ring. 0: no bell (perf buffers raise
+	 * their own signal; kernels before 6.10 send none for either).
+	 */
+	__u32 bell_at;
 };
 
 /* A trusted executable (--allow-exe): its inode, as the kernel numbers its device (MAJOR << 20 | MINOR). */

@@ -25,6 +25,40 @@ struct {
 	__uint(max_entries, 1 << 20);
 } ds_ring SEC(".maps");
 
+/*
+ * The ring buffer's doorbell. A BPF ring buffer wakes pollers but raises no
+ * SIGIO, and the agent, whose event loop cannot poll a foreign fd, drains it
+ * on a timer: every --interval, or it could lose the start of a burst. A
+ * record that leaves ds_ring at least half full (ds_cfg.bell_at) also writes
+ * 8 bytes here, a perf event array whose events wake on every sample and
+ * signal the agent as perf buffers do, so an idle agent drains once a second
+ * and a burst at once. At most one ring per DS_BELL_GAP_NS: a storm that
+ * keeps the ring above half costs one perf output per 5 ms, not one per
+ * record (the racy check can let two CPUs ring together: harmless).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} ds_bell SEC(".maps");
+
+#define DS_BELL_GAP_NS 5000000ull
+
+static __u64 ds_bell_ns;
+
+static __always_inline void ring_bell(void *ctx)
+{
+	__u64 now;
+
+	if (bpf_ringbuf_query(&ds_ring, BPF_RB_AVAIL_DATA) < ds_cfg.bell_at)
+		return;
+	now = bpf_ktime_get_ns();
+	if (now - ds_bell_ns < DS_BELL_GAP_NS)
+		return;
+	ds_bell_ns = now;
+	bpf_perf_event_output(ctx, &ds_bell, BPF_F_CURRENT_CPU, &now, sizeof(now));
+}
+
 /* The header every record starts with; hdr->tag and hdr->size are the caller's. */
 static __always_inline void hdr_fill(struct ds_header *h, struct ds_counters *c, __u32 type)
 {
@@ -99,6 +133,8 @@ static __always_inline void record_submit(void *ctx, struct bpf_dynptr *dp, void
 	} else {
 		c->events++;
 		c->bytes += size;
+		if (ds_cfg.transport != DS_TRANSPORT_PERF && ds_cfg.bell_at)
+			ring_bell(ctx);
 	}
 }
 

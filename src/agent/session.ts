@@ -154,7 +154,11 @@ export class Session {
       this.reader =
         opts.transport === "perf"
           ? new PerfReader(this.obj.mapFd("ds_events"), opts.pages, handle, this.cpus)
-          : new RingReader(this.obj.mapFd("ds_ring"), handle);
+          : new RingReader(
+              this.obj.mapFd("ds_ring"),
+              handle,
+              this.obj.rings ? { mapFd: this.obj.mapFd("ds_bell"), cpus: this.cpus } : undefined,
+            );
     } catch (e) {
       this.obj.close();
       throw e;

@@ -127,7 +127,7 @@ export const agentArgs = {
     type: "string",
     default: "100",
     description:
-      "drain the buffers every N ms while events flow (batched, not one wakeup each); perf on Linux 6.10+: up to 1 s while none do, woken at once by a half-full buffer",
+      "drain the buffers every N ms while events flow (batched, not one wakeup each); on Linux 6.10+: up to 1 s while none do, woken at once by a half-full buffer",
   },
   // Bounded by --max-arg-bytes anyway (the kernel copies the bytes whatever
   // the count, and decoding costs per byte): a count is only a second limit,

@@ -159,3 +159,14 @@ export function kernelAtLeast(min: readonly [number, number], rel = release()): 
   const v = kernelVersion(rel);
   return v !== null && (v[0] > min[0] || (v[0] === min[0] && v[1] >= min[1]));
 }
+
+/**
+ * Whether a BPF program's perf output can signal an O_ASYNC owner (SIGIO):
+ * from 6.10 on. Before, a wake-up from bpf_perf_event_output woke pollers
+ * but sent no signal (perf/ring_buffer: "Trigger IO signals for
+ * watermark_wakeup"), and a drain back-off that relied on one would lose the
+ * start of a burst.
+ */
+export function perfOutputSignals(rel = release()): boolean {
+  return kernelAtLeast([6, 10], rel);
+}

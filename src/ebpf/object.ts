@@ -25,6 +25,7 @@ import {
 } from "../wire/names.ts";
 import type { KernelTypes } from "./core-btf.ts";
 import { runningKernelTypes } from "./core-btf-cache.ts";
+import { perfOutputSignals } from "./host-facts.ts";
 
 export interface LoadConfig {
   mode: ModeName;
@@ -186,6 +187,14 @@ export class BpfObject {
     return self;
   }
 
+  /**
+   * The programs ring ds_bell when ds_ring is half full (bpf/transport.bpf.h):
+   * a ring buffer transport, on a kernel whose BPF perf output signals.
+   */
+  get rings(): boolean {
+    return this.config.transport !== "perf" && perfOutputSignals();
+  }
+
   private configure(types: KernelTypes | null): void {
     const l = libbpf();
     const c = this.config;
@@ -207,6 +216,7 @@ export class BpfObject {
       argv_seed_hi: Number(this.argvSeed >> 32n),
       irq_slots: c.irqSlots ?? 0,
       ...castConfig(types),
+      bell_at: this.rings ? c.ringSize / 2 : 0,
     });
     checkInt(
       "bpf_map__set_max_entries",

@@ -12,7 +12,7 @@
  */
 import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
 import { readFileSync } from "node:fs";
-import { kernelAtLeast, parseCpuIds } from "../ebpf/host-facts.ts";
+import { parseCpuIds, perfOutputSignals } from "../ebpf/host-facts.ts";
 import { asPtr, checkInt, checkPtr, libbpf } from "../ffi/libbpf.ts";
 import { pageSize, signalWhenReady, stopSignals } from "../ffi/libc.ts";
 import { type Framed, framePerf, PERF_RECORD_MAX, type RecordHandler } from "./framing.ts";
@@ -22,8 +22,6 @@ const PERF_TYPE_SOFTWARE = 1;
 const PERF_COUNT_SW_BPF_OUTPUT = 10;
 const PERF_SAMPLE_RAW = 1 << 10;
 const ATTR_FLAG_WATERMARK = 1n << 14n;
-/** The first kernel whose watermark wake-ups send SIGIO to an O_ASYNC owner. */
-const SIGIO_ON_WATERMARK: readonly [number, number] = [6, 10];
 
 /** struct perf_event_mmap_page: data_head, data_tail, data_offset, data_size, as u64 indexes from byte 1024. */
 const MMAP_PAGE_FIELDS = 1024;
@@ -51,12 +49,18 @@ export class PerfReader implements EventSource {
   private readonly scratch = new Uint8Array(PERF_RECORD_MAX);
   private readonly framed: Framed = { tail: 0n, consumed: 0, records: 0, bytes: 0, lost: 0, bad: 0 };
 
-  /** `cpus`: the possible CPUs, which lostByCpu() is indexed by. */
+  /**
+   * `cpus`: the possible CPUs, which lostByCpu() is indexed by. `wake`: when
+   * the kernel wakes the reader (and signalWhenHalfFull()'s SIGIO comes):
+   * once half a ring has been written since the last wake-up, or at every
+   * sample (a doorbell's, whose samples are rare and each one a call).
+   */
   constructor(
     mapFd: number,
     pages: number,
     private readonly onRecord: RecordHandler,
     cpus: number,
+    wake: "half" | "each" = "half",
   ) {
     this.lostPerCpu = new Array<number>(cpus).fill(0);
     const page = pageSize();
@@ -68,8 +72,12 @@ export class PerfReader implements EventSource {
     dv.setBigUint64(8, BigInt(PERF_COUNT_SW_BPF_OUTPUT), true);
     dv.setBigUint64(16, 1n, true); // sample_period
     dv.setBigUint64(24, BigInt(PERF_SAMPLE_RAW), true);
-    dv.setBigUint64(40, ATTR_FLAG_WATERMARK, true);
-    dv.setUint32(48, (pages * page) / 2, true); // wakeup_watermark: see signalWhenHalfFull
+    if (wake === "half") {
+      dv.setBigUint64(40, ATTR_FLAG_WATERMARK, true);
+      dv.setUint32(48, (pages * page) / 2, true); // wakeup_watermark: see signalWhenHalfFull
+    } else {
+      dv.setUint32(48, 1, true); // wakeup_events
+    }
     // Left to itself libbpf opens the online CPUs and packs their buffers
     // with no gaps, so buffer index and CPU part ways once a CPU is offline.
     // Naming the CPUs (map key = CPU) makes buffer i that of cpuIds[i].
@@ -164,7 +172,7 @@ export class PerfReader implements EventSource {
    * a back-off that relied on it would lose the start of a burst.
    */
   signalWhenHalfFull(): boolean {
-    if (this.pb === null || !kernelAtLeast(SIGIO_ON_WATERMARK)) return false;
+    if (this.pb === null || !perfOutputSignals()) return false;
     this.signalling = true;
     for (let i = 0; i < this.rings.length; i++) {
       const fd = libbpf().perf_buffer__buffer_fd(this.pb, BigInt(i));

@@ -11,6 +11,7 @@ import { type Pointer, toArrayBuffer } from "bun:ffi";
 import { mapInfo } from "../ebpf/info.ts";
 import { errno, errnoText, mmap, munmap, pageSize } from "../ffi/libc.ts";
 import { acquireFence, type Framed, frameRingbuf, type RecordHandler } from "./framing.ts";
+import { PerfReader } from "./perf.ts";
 import type { EventSource } from "./source.ts";
 
 const BPF_MAP_TYPE_RINGBUF = 27;
@@ -39,9 +40,17 @@ export class RingReader implements EventSource {
   private unframed = 0;
   private readonly framed: Framed = { tail: 0n, consumed: 0, records: 0, bytes: 0, lost: 0, bad: 0 };
 
+  /** The programs' doorbell (ds_bell, bpf/transport.bpf.h): its samples only say "drain now". */
+  private bell: PerfReader | null = null;
+
+  /**
+   * `bell`: the doorbell map the programs ring once the ring is half full,
+   * and the possible CPUs (absent: the programs ring none).
+   */
   constructor(
     mapFd: number,
     private readonly onRecord: RecordHandler,
+    bell?: { mapFd: number; cpus: number },
   ) {
     const info = mapInfo(mapFd);
     const page = pageSize();
@@ -59,6 +68,7 @@ export class RingReader implements EventSource {
       const mem = toArrayBuffer(prod.at, 0, prod.length);
       this.producerPos = new BigUint64Array(mem, 0, 1);
       this.data = new Uint8Array(mem, page, 2 * size);
+      if (bell !== undefined) this.bell = new PerfReader(bell.mapFd, 1, () => {}, bell.cpus, "each");
     } catch (e) {
       this.close();
       throw e;
@@ -70,6 +80,7 @@ export class RingReader implements EventSource {
     const prodPos = this.producerPos;
     const data = this.data;
     if (cons === null || prodPos === null || data === null) return 0;
+    this.bell?.consume(); // before the ring: a ring after this read is for records after it
     // Acquire: every record up to producer_pos is reserved (maybe still BUSY).
     const producer = prodPos[0]!;
     acquireFence();
@@ -103,12 +114,18 @@ export class RingReader implements EventSource {
     return this.unframed;
   }
 
-  /** A BPF ring buffer's fd can be polled but raises no SIGIO: the agent drains it on the timer alone. */
+  /**
+   * A BPF ring buffer's fd can be polled but raises no SIGIO; its doorbell,
+   * a perf event array, does (6.10+): the programs ring it once the ring is
+   * half full. Without one the agent drains on the timer alone.
+   */
   signalWhenHalfFull(): boolean {
-    return false;
+    return this.bell?.signalWhenHalfFull() ?? false;
   }
 
   close(): void {
+    this.bell?.close();
+    this.bell = null;
     // The views go first: after the unmap they would point at nothing.
     this.consumerPos = null;
     this.producerPos = null;

@@ -3,8 +3,8 @@
 
 /** The object's data sections: their sizes and where each variable starts. */
 export const sections = {
-  ".rodata": { size: 107, vars: { ds_fmt_ip4: 96, ds_fmt_ip6: 101, ds_cfg: 0 } },
-  ".bss": { size: 16, vars: { ds_bss: 0, ds_wire_anchor: 8 } },
+  ".rodata": { size: 111, vars: { ds_fmt_ip4: 100, ds_fmt_ip6: 105, ds_cfg: 0 } },
+  ".bss": { size: 24, vars: { ds_bell_ns: 16, ds_bss: 0, ds_wire_anchor: 8 } },
 } as const;
 
 /**
@@ -533,9 +533,9 @@ export const ds_common = {
   },
 } as const;
 
-/** struct ds_config: 96 bytes */
+/** struct ds_config: 100 bytes */
 export const ds_config = {
-  size: 96,
+  size: 100,
   off: {
     mode: 0,
     slots: 4,
@@ -561,6 +561,7 @@ export const ds_config = {
     kid_mount: 84,
     kid_sock: 88,
     kid_socket: 92,
+    bell_at: 96,
   },
   bytes: {
     mode: 4,
@@ -587,6 +588,7 @@ export const ds_config = {
     kid_mount: 4,
     kid_sock: 4,
     kid_socket: 4,
+    bell_at: 4,
   },
   count: {},
   kind: {
@@ -614,6 +616,7 @@ export const ds_config = {
     kid_mount: "u32",
     kid_sock: "u32",
     kid_socket: "u32",
+    bell_at: "u32",
   },
 } as const;
 

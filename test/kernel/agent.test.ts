@@ -90,39 +90,48 @@ describeKernel("agent (root)", { commands: ["bash", "head", "bpftool"] }, () => 
     }, 30_000);
   }
 
-  test("perf (6.10+): a half-full buffer wakes the agent at once (SIGIO), long before its timer's next drain", async () => {
-    const t = uniqueTrue("dswak");
-    dirs.push(t.dir);
-    const out = mkdtempSync(join(tmpdir(), "dual-slot-wake-"));
-    dirs.push(out);
-    const file = join(out, "events.ndjson");
-    // 8 pages: 32 KiB per CPU, SIGIO at 16 KiB; 200 exec records of ~0.6 KiB cross that on each CPU.
-    // --interval 10000: after the drain that follows the attach and the warm-up (well within the 2 s
-    // waited here), the timer's next one is 10 s away, so lines in the file before then can only have
-    // come from a wake-up.
-    const agent = await startAgent([
-      ...["--json", "--no-order", "--events", "exec", "--comm", t.comm],
-      ...["--pages", "8", "--interval", "10000", "--output", file],
-    ]);
-    const attached = Date.now();
-    await Bun.sleep(2_000);
-    await execTimes(t.path, 200);
-    const lines = () => (existsSync(file) ? readFileSync(file, "utf8").split("\n").length - 1 : 0);
-    while (lines() < 40 && Date.now() < attached + 7_000) await Bun.sleep(50);
-    const beforeTheTimer = lines();
-    const { stderr, code } = await agent.stop("SIGINT");
-    // Whichever drain carried them: every exec delivered, nothing lost, a clean stop.
-    expect(code).toBe(0);
-    expect(parseSummary(stderr).lost).toBe("0");
-    const ours = parseEvents(readFileSync(file, "utf8")).filter((e) => e.comm === t.comm);
-    expect(ours.length).toBe(200);
-    if (!kernelAtLeast([6, 10])) {
-      // Before 6.10 a watermark wake-up sends no SIGIO: the agent must not have counted on one.
-      expect(beforeTheTimer).toBe(0);
-      return;
-    }
-    expect(beforeTheTimer).toBeGreaterThanOrEqual(40);
-  }, 60_000);
+  // perf: 8 pages, 32 KiB per CPU, SIGIO at 16 KiB; 200 exec records of ~0.6 KiB cross that on each CPU.
+  // The ring buffers: one 512 KiB ring, whose doorbell (ds_bell, bpf/transport.bpf.h) the programs ring
+  // at 256 KiB; 600 records (~360 KB) cross that and still fit if nothing drains them (before 6.10).
+  for (const [transport, size, execs] of [
+    ["perf", ["--pages", "8"], 200],
+    ["ringbuf", ["--ring-size", "524288"], 600],
+    ["ringbuf-output", ["--ring-size", "524288"], 600],
+  ] as const) {
+    test(`${transport} (6.10+): a half-full buffer wakes the agent at once (SIGIO), long before its timer's next drain`, async () => {
+      const t = uniqueTrue("dswak");
+      dirs.push(t.dir);
+      const out = mkdtempSync(join(tmpdir(), "dual-slot-wake-"));
+      dirs.push(out);
+      const file = join(out, "events.ndjson");
+      // --interval 10000: after the drain that follows the attach and the warm-up (well within the 2 s
+      // waited here), the timer's next one is 10 s away, so lines in the file before then can only have
+      // come from a wake-up.
+      const agent = await startAgent([
+        ...["--json", "--no-order", "--events", "exec", "--comm", t.comm, "--transport", transport, ...size],
+        ...["--interval", "10000", "--output", file],
+      ]);
+      const attached = Date.now();
+      await Bun.sleep(2_000);
+      await execTimes(t.path, execs);
+      const lines = () => (existsSync(file) ? readFileSync(file, "utf8").split("\n").length - 1 : 0);
+      while (lines() < 40 && Date.now() < attached + 7_000) await Bun.sleep(50);
+      const beforeTheTimer = lines();
+      const { stderr, code } = await agent.stop("SIGINT");
+      // Whichever drain carried them: every exec delivered, nothing lost, a clean stop.
+      expect(code).toBe(0);
+      expect(parseSummary(stderr).lost).toBe("0");
+      const ours = parseEvents(readFileSync(file, "utf8")).filter((e) => e.comm === t.comm);
+      expect(ours.length).toBe(execs);
+      expect(ours.every((e) => e.heap.transport === transport)).toBe(true);
+      if (!kernelAtLeast([6, 10])) {
+        // Before 6.10 a BPF program's perf output sends no SIGIO: the agent must not have counted on one.
+        expect(beforeTheTimer).toBe(0);
+        return;
+      }
+      expect(beforeTheTimer).toBeGreaterThanOrEqual(40);
+    }, 60_000);
+  }
 
   test("`dual-slot | head -3` ends cleanly when head goes away", async () => {
     const t = uniqueTrue();
