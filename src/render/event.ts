@@ -5,6 +5,7 @@
  */
 import { hostname } from "node:os";
 import type { AgentEvent, ExecEvent, LevelView } from "../wire/decode.ts";
+import type { EventName } from "../wire/names.ts";
 import { escapeBytes, escapeText } from "./escape.ts";
 import { schemaFor } from "./record-schema.ts";
 import { type EventSchema, jsonObject, type RenderContext, slot1Data } from "./schema.ts";
@@ -13,9 +14,24 @@ import { jsonEscapeHidden } from "./writers.ts";
 export { rfc3339Nano, slot1Data } from "./schema.ts";
 
 export const TABLE_BANNER = "Monitoring dual-slot heap usage... press Ctrl+C to stop";
+/**
+ * The TYPE column: wide enough for every event's name but two, which would
+ * widen every row by eight more columns (and cut FILE_INFO on a terminal).
+ */
+export const TYPE_WIDTH = 12;
+const TYPE_LABELS: Readonly<Partial<Record<EventName, string>>> = {
+  privilege_escalation: "PRIVESC",
+  usermode_helper: "USERMODE",
+};
+
+/** An event's TYPE in the table: its name in capitals, or its short label. */
+export function tableType(name: EventName): string {
+  return TYPE_LABELS[name] ?? name.toUpperCase();
+}
+
 export const TABLE_HEADER =
-  `${"TYPE".padEnd(8)} ${"PID".padEnd(8)} ${"PPID".padEnd(8)} ${"EXEC".padEnd(16)} FILE_INFO\n` +
-  `${"-".repeat(8)} ${"-".repeat(8)} ${"-".repeat(8)} ${"-".repeat(16)} ${"-".repeat(32)}`;
+  `${"TYPE".padEnd(TYPE_WIDTH)} ${"PID".padEnd(8)} ${"PPID".padEnd(8)} ${"EXEC".padEnd(16)} FILE_INFO\n` +
+  `${"-".repeat(TYPE_WIDTH)} ${"-".repeat(8)} ${"-".repeat(8)} ${"-".repeat(16)} ${"-".repeat(32)}`;
 
 /** Characters a shell word may hold without quotes. */
 const SHELL_SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
@@ -82,11 +98,12 @@ export function tableWidth(): number {
   return process.stdout.isTTY ? (process.stdout.columns ?? 80) : Number.POSITIVE_INFINITY;
 }
 
-const PREFIX = 8 + 1 + 8 + 1 + 8 + 1 + 16 + 1;
+/** tableRow's fixed columns before FILE_INFO. */
+export const TABLE_PREFIX = TYPE_WIDTH + 1 + 8 + 1 + 8 + 1 + 16 + 1;
 
 /** One table row; FILE_INFO is cut so that the row fits `width` columns. */
 export function tableRow(ev: AgentEvent, width = tableWidth()): string {
-  const type = ev.corrupt ? "CORRUPT" : ev.type.toUpperCase();
+  const type = ev.corrupt ? "CORRUPT" : tableType(ev.type);
   let info = `slot1_data=[${slot1Data(ev)}] slot0_seq=${ev.seq}`;
   if (ev.type === "exit") {
     const code = ev.exitCode;
@@ -94,15 +111,16 @@ export function tableRow(ev: AgentEvent, width = tableWidth()): string {
     info += ` runtime=${(Number(ev.runtimeNs) / 1e9).toFixed(3)}s`;
   } else if (!("levels" in ev)) {
     const summary = (schemaFor(ev.type) as EventSchema<typeof ev>).summary;
-    if (summary !== undefined) info += ` ${escapeText(summary(ev), Math.max(16, width - PREFIX - info.length - 1))}`;
+    if (summary !== undefined)
+      info += ` ${escapeText(summary(ev), Math.max(16, width - TABLE_PREFIX - info.length - 1))}`;
   } else {
     if (ev.res !== 0) info += ` res=${ev.res}`;
     if (ev.corrupt) info += damage(ev);
     if (ev.clobbered) info += " CLOBBERED";
-    if (ev.args.length > 0) info += ` cmd=${cmdline(ev, Math.max(16, width - PREFIX - info.length - 5))}`;
+    if (ev.args.length > 0) info += ` cmd=${cmdline(ev, Math.max(16, width - TABLE_PREFIX - info.length - 5))}`;
   }
   const comm = ev.raw?.comm !== undefined ? escapeBytes(ev.raw.comm, 16) : escapeText(ev.comm, 16);
-  return `${type.padEnd(8)} ${String(ev.pid).padEnd(8)} ${String(ev.ppid).padEnd(8)} ${comm.padEnd(16)} ${info}`;
+  return `${type.padEnd(TYPE_WIDTH)} ${String(ev.pid).padEnd(8)} ${String(ev.ppid).padEnd(8)} ${comm.padEnd(16)} ${info}`;
 }
 
 let host: string | undefined;

@@ -20,7 +20,7 @@ import { EVENTS, type EventSpec } from "../wire/events.ts";
 import { ds_exec, ds_flags, ds_header, ds_level } from "../wire/layout.gen.ts";
 import { u64At } from "./compile.ts";
 import type { Generated, RenderContext } from "./context.ts";
-import { jsonLine, tableRow, tableWidth } from "./event.ts";
+import { jsonLine, TABLE_PREFIX, TYPE_WIDTH, tableRow, tableType, tableWidth } from "./event.ts";
 import { LINES, RUN_BANKS, SUMMARIES } from "./lines.gen.ts";
 import { RunMemo } from "./memo.ts";
 import { BAIL, jsonEscapeHidden, jsonText, plainEnd, put, validUtf8, writeDec } from "./writers.ts";
@@ -56,8 +56,6 @@ const TRUNCATED = enc.encode(" …[truncated]");
 const SHELL_SAFE = new Uint8Array(128);
 for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_@%+=:,./-")
   SHELL_SAFE[c.charCodeAt(0)] = 1;
-/** tableRow's fixed columns before FILE_INFO. */
-const PREFIX = 8 + 1 + 8 + 1 + 8 + 1 + 16 + 1;
 /** Bytes a rendered line may take per byte of record, at most (\u00XX), plus what is not from the record. */
 const WORST_PER_BYTE = 6;
 const WORST_FIXED = 4096;
@@ -91,7 +89,7 @@ export class LineRenderer implements RenderContext {
     this.bootFrac = Number(opts.bootWallNs % 1_000_000_000n);
     this.commBytes = opts.comm === undefined ? null : enc.encode(opts.comm);
     this.hostJson = enc.encode(jsonEscapeHidden(JSON.stringify(this.host)));
-    for (const spec of EVENTS) this.words[spec.type] = enc.encode(spec.name.toUpperCase());
+    for (const spec of EVENTS) this.words[spec.type] = enc.encode(tableType(spec.name));
   }
 
   /**
@@ -245,7 +243,7 @@ export class LineRenderer implements RenderContext {
   private head(bytes: Uint8Array, spec: EventSpec, spans: RecordSpans, out: Uint8Array, p: number): number {
     const off = spec.struct.off;
     if ((u32At(bytes, off.flags!) & F.DS_F_CORRUPT) !== 0) return BAIL;
-    p = padded(out, p, this.words[spec.type]!, 8);
+    p = padded(out, p, this.words[spec.type]!, TYPE_WIDTH);
     p = pad(out, writeDec(out, p, u32At(bytes, off.pid!)), p + 8);
     p = pad(out, writeDec(out, p, u32At(bytes, off.ppid!)), p + 8);
     // comm: escapeText(comm, 16) is the text itself when it is safe and fits.
@@ -286,7 +284,7 @@ export class LineRenderer implements RenderContext {
     const seq = u64At(bytes, H.seq);
     if (seq < 0) return BAIL;
     p = writeDec(out, p, seq);
-    const width = Math.max(16, (this.opts.width ?? tableWidth()) - PREFIX - (p - info) - 1);
+    const width = Math.max(16, (this.opts.width ?? tableWidth()) - TABLE_PREFIX - (p - info) - 1);
     out[p++] = 0x20;
     const start = p;
     p = summary(bytes, spans.off, spans.len, out, view, p, this);
@@ -324,7 +322,7 @@ export class LineRenderer implements RenderContext {
     const an = spans.len[ai]!;
     if (an === 0) return p;
     if (!validUtf8(bytes, as, as + an)) return BAIL;
-    const width = Math.max(16, (this.opts.width ?? tableWidth()) - PREFIX - (p - info) - 5);
+    const width = Math.max(16, (this.opts.width ?? tableWidth()) - TABLE_PREFIX - (p - info) - 5);
     p = put(out, p, CMD);
     const words = p;
     const end = bytes[as + an - 1] === 0 ? as + an - 1 : as + an;

@@ -5,6 +5,7 @@
  * the event renderers so the record's schema can change in one place.
  */
 import { hostname } from "node:os";
+import { TYPE_WIDTH } from "./event.ts";
 import { jsonObject, LOST_SCHEMA, type LostRecord, rfc3339Nano } from "./schema.ts";
 import { jsonEscapeHidden } from "./writers.ts";
 
@@ -18,7 +19,7 @@ export function lostJson(r: LostRecord, hostName?: string): string {
   return jsonEscapeHidden(JSON.stringify(jsonObject(LOST_SCHEMA, r, { bootWallNs: 0n, host: hostName ?? host })));
 }
 
-/** A table row of TYPE LOST, in the columns of TABLE_HEADER (8, 8, 8, 16, then free text). */
+/** A table row of TYPE LOST, in the columns of TABLE_HEADER (TYPE_WIDTH, 8, 8, 16, then free text). */
 export function lostRow(r: LostRecord): string {
-  return `${"LOST".padEnd(8)} ${"-".padEnd(8)} ${"-".padEnd(8)} ${"-".padEnd(16)} cpu=${r.cpu} lost=${r.lost} time=${rfc3339Nano(r.wallNs)}`;
+  return `${"LOST".padEnd(TYPE_WIDTH)} ${"-".padEnd(8)} ${"-".padEnd(8)} ${"-".padEnd(16)} cpu=${r.cpu} lost=${r.lost} time=${rfc3339Nano(r.wallNs)}`;
 }

@@ -1,7 +1,16 @@
 import { describe, expect, test } from "bun:test";
-import { jsonLine, rfc3339Nano, slot1Data, TABLE_HEADER, tableRow } from "../../src/render/event.ts";
+import {
+  jsonLine,
+  rfc3339Nano,
+  slot1Data,
+  TABLE_HEADER,
+  TYPE_WIDTH,
+  tableRow,
+  tableType,
+} from "../../src/render/event.ts";
 import { SCHEMA_VERSION } from "../../src/render/schema.ts";
 import { decodeEvent, type ExecEvent, isExecEvent } from "../../src/wire/decode.ts";
+import { EVENTS } from "../../src/wire/events.ts";
 import { Flags, Mode, SLOT_NONE, Transport } from "../helpers/layout.ts";
 import { schemaErrors } from "../helpers/schema.ts";
 import { BUSINESS_TAG, markFor, type SynthOptions, synthEvent } from "../helpers/synth.ts";
@@ -21,8 +30,8 @@ const NORMAL: SynthOptions = { pid: 18201, ppid: 18100, comm: "ls", seq: 42n, ar
 describe("tableRow", () => {
   test("a normal event has the design note's shape", () => {
     const row = tableRow(event(NORMAL));
-    expect(row).toBe("EXEC     18201    18100    ls               slot1_data=[ls] slot0_seq=42 cmd=ls -la");
-    expect(row.startsWith("EXEC     18201    18100    ls               slot1_data=[ls] slot0_seq=42")).toBe(true);
+    expect(row).toBe("EXEC         18201    18100    ls               slot1_data=[ls] slot0_seq=42 cmd=ls -la");
+    expect(row.startsWith("EXEC         18201    18100    ls               slot1_data=[ls] slot0_seq=42")).toBe(true);
   });
 
   test("columns line up with TABLE_HEADER", () => {
@@ -35,7 +44,7 @@ describe("tableRow", () => {
 
   test("no args: no cmd= part", () => {
     expect(tableRow(event({ ...NORMAL, args: [] }))).toBe(
-      "EXEC     18201    18100    ls               slot1_data=[ls] slot0_seq=42",
+      "EXEC         18201    18100    ls               slot1_data=[ls] slot0_seq=42",
     );
   });
 
@@ -68,7 +77,7 @@ describe("tableRow", () => {
   });
 
   test("a flood event shows FLOOD", () => {
-    expect(tableRow(event({ ...NORMAL, type: 2 })).startsWith("FLOOD    18201")).toBe(true);
+    expect(tableRow(event({ ...NORMAL, type: 2 })).startsWith("FLOOD        18201")).toBe(true);
   });
 
   test("a clobbered event says so", () => {
@@ -92,7 +101,7 @@ describe("tableRow", () => {
       ],
     });
     const row = tableRow(ev);
-    expect(row.startsWith("CORRUPT  18201    18100    ls               ")).toBe(true);
+    expect(row.startsWith("CORRUPT      18201    18100    ls               ")).toBe(true);
     const shown = "s0:ls\\x1b[31m\\x00\\x07";
     expect(row).toContain(`slot1_data=[${shown}] slot0_seq=42`);
     expect(row).toContain(`L1@slot0:[ls]->[${shown}]`);
@@ -366,5 +375,15 @@ describe("rfc3339Nano", () => {
     for (let ns = 0n; ns < 2_000_000_000n; ns += 123_456_789n) {
       expect(rfc3339Nano(1_600_000_000_000_000_000n + ns)).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
     }
+  });
+});
+
+describe("the TYPE column", () => {
+  test("every event's TYPE fits it, and no two events share one", () => {
+    const labels = EVENTS.map((e) => tableType(e.name));
+    for (const l of [...labels, "CORRUPT", "LOST"]) expect(l.length).toBeLessThanOrEqual(TYPE_WIDTH);
+    expect(new Set(labels).size).toBe(labels.length);
+    expect(tableType("privilege_escalation")).toBe("PRIVESC");
+    expect(tableType("ptrace")).toBe("PTRACE");
   });
 });

@@ -94,7 +94,7 @@ describe("golden samples from the real program", () => {
           true,
         ]);
         expect(tableRow(ev)).toStartWith(
-          `EXEC     ${String(known.pid).padEnd(8)} ${String(known.ppid).padEnd(8)} true`,
+          `EXEC         ${String(known.pid).padEnd(8)} ${String(known.ppid).padEnd(8)} true`,
         );
       });
     }

@@ -417,7 +417,7 @@ describe("loss you can see", () => {
       lost: 42,
     });
     expect(lostRow(r)).toBe(
-      `${"LOST".padEnd(8)} ${"-".padEnd(8)} ${"-".padEnd(8)} ${"-".padEnd(16)} cpu=1 lost=42 time=2025-11-24T16:00:00.123456789Z`,
+      `${"LOST".padEnd(12)} ${"-".padEnd(8)} ${"-".padEnd(8)} ${"-".padEnd(16)} cpu=1 lost=42 time=2025-11-24T16:00:00.123456789Z`,
     );
   });
 });
