@@ -290,7 +290,7 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     await Bun.sleep(300);
     const { stdout, code } = await agent.stop("SIGINT");
     expect(code).toBe(3);
-    expect(stdout).toMatch(/^LOST {5}- {8}- {8}- {16}cpu=\d+ lost=\d+ time=\S+Z$/m);
+    expect(stdout).toMatch(/^LOST {9}- {8}- {8}- {16}cpu=\d+ lost=\d+ time=\S+Z$/m);
   }, 60_000);
 
   /**
