@@ -55,8 +55,9 @@ static __always_inline void ring_bell(void *ctx)
 	now = bpf_ktime_get_ns();
 	if (now - ds_bell_ns < DS_BELL_GAP_NS)
 		return;
-	ds_bell_ns = now;
-	bpf_perf_event_output(ctx, &ds_bell, BPF_F_CURRENT_CPU, &now, sizeof(now));
+	/* Only a ring that went out silences the bell: a CPU with no bell open (one onlined after start) tries each time. */
+	if (!bpf_perf_event_output(ctx, &ds_bell, BPF_F_CURRENT_CPU, &now, sizeof(now)))
+		ds_bell_ns = now;
 }
 
 /* The header every record starts with; hdr->tag and hdr->size are the caller's. */

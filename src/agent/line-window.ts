@@ -11,18 +11,17 @@
  */
 import { ByteBuf } from "../output/bytebuf.ts";
 
-/** A segment's buffer: it is allocated at this size, and grows only for a line longer than its slack. */
-const SEGMENT_BYTES = 1 << 18;
 /**
- * A segment holding this many bytes takes no more lines: the CPU's next line
- * starts another. Without the bound a segment grew (by doubling) to the
- * largest drain it ever held and kept that size in the pool: 11-16 MiB of
- * segments holding at most 0.6 MB of lines after an exec storm, and a first
- * storm paying a page fault for every fresh 4 KiB of them.
+ * A segment's buffer, allocated at this size. A line that would not fit the
+ * room left (the renderer's worst case for the record, out()'s `need`) starts
+ * another segment, so a buffer never grows: without the bound a segment grew
+ * (by doubling) to the largest drain it ever held and kept that size in the
+ * pool, 11-16 MiB of segments holding at most 0.6 MB of lines after an exec
+ * storm, and a first storm paid a page fault for every fresh 4 KiB of them.
  */
-const SEGMENT_FULL = SEGMENT_BYTES - (1 << 14);
-/** Spare segments kept for the next drains (about 4 MiB); more go to the GC. */
-const SPARE_MAX = 16;
+export const SEGMENT_BYTES = 1 << 18;
+/** Spare segments kept for the next drains, at least this many (4 MiB), and two per CPU besides. */
+const SPARE_MIN = 16;
 
 /** Where a released line goes: bytes [start, end) of buf. */
 export type LineSink = (buf: Buffer, start: number, end: number) => void;
@@ -51,8 +50,8 @@ export class LineWindow {
     this.drain++;
   }
 
-  /** The buffer `cpu`'s next line is rendered into (push() then records it). */
-  out(cpu: number): ByteBuf {
+  /** The buffer `cpu`'s next line is rendered into, with room for `need` bytes (push() then records it). */
+  out(cpu: number, need = 0): ByteBuf {
     let q = this.queues.get(cpu);
     if (q === undefined) {
       q = [];
@@ -60,7 +59,7 @@ export class LineWindow {
       this.all.push(q);
     }
     let seg = q[q.length - 1];
-    if (seg === undefined || seg.drain !== this.drain || seg.out.len >= SEGMENT_FULL) {
+    if (seg === undefined || seg.drain !== this.drain || seg.out.len + need > seg.out.buf.length) {
       seg = this.spare.pop() ?? { out: new ByteBuf(SEGMENT_BYTES), keys: [], starts: [], ends: [], head: 0, drain: 0 };
       seg.drain = this.drain;
       q.push(seg);
@@ -121,7 +120,8 @@ export class LineWindow {
     seg.ends.length = 0;
     seg.head = 0;
     if (this.current === seg) this.current = null;
-    // A segment that a long line grew is not kept.
-    if (this.spare.length < SPARE_MAX && seg.out.buf.length <= SEGMENT_BYTES) this.spare.push(seg);
+    // A segment that a line larger than SEGMENT_BYTES grew is not kept.
+    if (this.spare.length < SPARE_MIN + 2 * this.all.length && seg.out.buf.length <= SEGMENT_BYTES)
+      this.spare.push(seg);
   }
 }

@@ -272,7 +272,7 @@ export class Session {
       if (renderer.render(data, spec, this.spans, out)) this.emit(out.buf, 0, out.len);
       return;
     }
-    const out = this.window.out(cpu);
+    const out = this.window.out(cpu, renderer.room(this.spans));
     const start = out.len;
     if (!renderer.render(data, spec, this.spans, out)) return;
     // The window's key, as Reorder's: kernel time as a double (exact below 2^53 ns, ~104 days).

@@ -10,6 +10,7 @@
 import { type Pointer, toArrayBuffer } from "bun:ffi";
 import { mapInfo } from "../ebpf/info.ts";
 import { errno, errnoText, mmap, munmap, pageSize } from "../ffi/libc.ts";
+import { log } from "../log.ts";
 import { acquireFence, type Framed, frameRingbuf, type RecordHandler } from "./framing.ts";
 import { PerfReader } from "./perf.ts";
 import type { EventSource } from "./source.ts";
@@ -28,6 +29,24 @@ function map(fd: number, length: number, prot: number, offset: number, what: str
   const at = mmap(null, length, prot, MAP_SHARED, fd, offset);
   if (at === null) throw new Error(`mmap of the ring buffer's ${what} failed: ${errnoText(errno())}`);
   return { at, length };
+}
+
+/**
+ * The doorbell's perf buffers, one page per CPU. Without them the run goes
+ * on, drained on the timer alone (every --interval): a doorbell is a saving,
+ * not a condition of the run.
+ */
+export function openBell(
+  mapFd: number,
+  cpus: number,
+  warn: (message: string) => void = (m) => log.warn(m),
+): PerfReader | null {
+  try {
+    return new PerfReader(mapFd, 1, () => {}, cpus, "each");
+  } catch (e) {
+    warn(`ring buffer: no doorbell (${(e as Error).message}); draining every --interval instead`);
+    return null;
+  }
 }
 
 export class RingReader implements EventSource {
@@ -68,7 +87,7 @@ export class RingReader implements EventSource {
       const mem = toArrayBuffer(prod.at, 0, prod.length);
       this.producerPos = new BigUint64Array(mem, 0, 1);
       this.data = new Uint8Array(mem, page, 2 * size);
-      if (bell !== undefined) this.bell = new PerfReader(bell.mapFd, 1, () => {}, bell.cpus, "each");
+      if (bell !== undefined) this.bell = openBell(bell.mapFd, bell.cpus);
     } catch (e) {
       this.close();
       throw e;

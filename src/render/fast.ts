@@ -101,7 +101,7 @@ export class LineRenderer implements RenderContext {
       this.filtered++;
       return false;
     }
-    out.ensure(WORST_PER_BYTE * spans.size + WORST_FIXED + this.host.length * 6);
+    out.ensure(this.room(spans));
     const end = this.renderFast(bytes, spec, spans, out.buf, out.view, out.len);
     if (end !== BAIL) {
       out.len = end;
@@ -115,6 +115,11 @@ export class LineRenderer implements RenderContext {
     out.len += out.buf.write(line, out.len, n, "utf8");
     this.generalLines++;
     return true;
+  }
+
+  /** The most bytes render() may write for a record of these spans (what it makes room for first). */
+  room(spans: RecordSpans): number {
+    return WORST_PER_BYTE * spans.size + WORST_FIXED + this.host.length * 6;
   }
 
   /** The general path's line (decodeEvent + jsonLine/tableRow); null for a record it refuses. */

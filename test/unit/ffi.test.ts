@@ -5,11 +5,12 @@
  */
 import { ptr, read } from "bun:ffi";
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fsMagic, kernelSizes } from "../../src/ebpf/host-facts.ts";
 import { errno, errnoText, memcpy, mmap, munmap, pageSize } from "../../src/ffi/libc.ts";
 import { openLibbpf } from "../../src/ffi/libpath.ts";
+import { openBell } from "../../src/reader/ring.ts";
 import { inCi } from "../helpers/kernel.ts";
 
 const ROOT = join(import.meta.dir, "../..");
@@ -136,5 +137,21 @@ describe("kernel struct sizes through libbpf", () => {
     expect(k!.ringbufMetaPages).toBeLessThanOrEqual(4);
     expect(k!.pageSize).toBe(pageSize());
     expect(kernelSizes()).toBe(k);
+  });
+});
+
+describe("the ring buffer's doorbell", () => {
+  test("perf buffers that cannot be opened leave the run without a doorbell, not without a start", () => {
+    openLibbpf();
+    // An fd that is no perf event array: libbpf refuses it, as it would a doorbell it cannot open.
+    const fd = openSync("/dev/null", "r");
+    const warnings: string[] = [];
+    try {
+      expect(openBell(fd, 2, (m) => warnings.push(m))).toBeNull();
+    } finally {
+      closeSync(fd);
+    }
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^ring buffer: no doorbell \(.+\); draining every --interval instead$/);
   });
 });

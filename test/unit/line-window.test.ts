@@ -1,19 +1,21 @@
 /** The line reorder window: per-CPU segments, merged by kernel time under a cutoff. */
 import { describe, expect, test } from "bun:test";
-import { LineWindow } from "../../src/agent/line-window.ts";
+import { LineWindow, SEGMENT_BYTES } from "../../src/agent/line-window.ts";
+import type { ByteBuf } from "../../src/output/bytebuf.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** Renders `text` as a line of `cpu` with kernel time `key`, as the session does. */
-function add(w: LineWindow, cpu: number, key: number, text: string): void {
-  const out = w.out(cpu);
+/** Renders `text` as a line of `cpu` with kernel time `key`, as the session does (asking room for `need`). */
+function add(w: LineWindow, cpu: number, key: number, text: string, need = 0): ByteBuf {
+  const out = w.out(cpu, need);
   const start = out.len;
   const bytes = enc.encode(text);
   out.ensure(bytes.length);
   out.buf.set(bytes, out.len);
   out.len += bytes.length;
   w.push(key, start, out.len);
+  return out;
 }
 
 function released(w: LineWindow, cutoff: number): string[] {
@@ -95,7 +97,7 @@ describe("line window", () => {
     expect(new Set(keys).size).toBe(keys.length);
   });
 
-  test("a drain larger than a segment goes on in further ones (long lines too): order and bytes kept", () => {
+  test("a drain larger than a segment goes on in further ones (long lines too): order and bytes kept, no buffer grows", () => {
     const w = new LineWindow();
     let seed = 7;
     const rnd = (n: number) => {
@@ -103,18 +105,22 @@ describe("line window", () => {
       return seed % n;
     };
     const want: string[] = [];
+    const bufs = new Set<ByteBuf>();
     let key = 0;
     for (let d = 0; d < 3; d++) {
       w.nextDrain();
       // About 2 MB per drain on one CPU: several 256 KiB segments; some lines past a segment's slack.
       for (let i = 0; i < 200; i++) {
         const text = `${key}:${String.fromCharCode(97 + (key % 26)).repeat(rnd(10) === 0 ? 40_000 + rnd(60_000) : rnd(12_000))}`;
-        add(w, 0, key++, text);
+        // What the renderer asks room for: its worst case for the record, far more than the line.
+        bufs.add(add(w, 0, key++, text, 6 * text.length + 4096));
         want.push(text);
       }
     }
     const got = released(w, Number.POSITIVE_INFINITY);
     expect(got.length).toBe(want.length);
     expect(got).toEqual(want);
+    expect(bufs.size).toBeGreaterThan(10);
+    for (const b of bufs) expect(b.buf.length).toBe(SEGMENT_BYTES);
   });
 });
