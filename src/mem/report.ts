@@ -58,7 +58,9 @@ export interface MemReport {
     memlock: number | null;
     overhead: number | null;
   };
-  perf: { pagesPerCpu: number; cpus: number; bytes: number; measured: boolean } | null;
+  perf: PerfBuffers | null;
+  /** The ring buffer transports' doorbell (ds_bell, 6.10+): one page per CPU, and its header page. */
+  bell: PerfBuffers | null;
   footprint: { scratch: number; events: number; other: number; total: number };
   projection: ProjectionRow[];
   formula: string;
@@ -86,12 +88,14 @@ function roleOf(name: string, type: number, transport: TransportName): MapReport
   return "other";
 }
 
-/** Opens perf buffers on the loaded ds_events map to see what the kernel maps for them; formula if that fails. */
-function measurePerf(obj: BpfObject, pages: number, online: number, page: number): NonNullable<MemReport["perf"]> {
+type PerfBuffers = { pagesPerCpu: number; cpus: number; bytes: number; measured: boolean };
+
+/** Opens perf buffers on a loaded perf event array (ds_events, ds_bell) to see what the kernel maps for them; formula if that fails. */
+function measurePerf(obj: BpfObject, map: string, pages: number, online: number, page: number): PerfBuffers {
   const before = perfMappedBytes().bytes;
   let reader: PerfReader | null = null;
   try {
-    reader = new PerfReader(obj.mapFd("ds_events"), pages, () => {}, possibleCpus());
+    reader = new PerfReader(obj.mapFd(map), pages, () => {}, possibleCpus());
     const bytes = perfMappedBytes().bytes - before;
     return { pagesPerCpu: pages, cpus: Math.round(bytes / ((pages + 1) * page)), bytes, measured: true };
   } catch {
@@ -116,6 +120,7 @@ export function measureMemory(image: Uint8Array, opts: MemOptions): MemReport {
   const obj = BpfObject.load(image, config);
   let maps: MapReport[];
   let perf: MemReport["perf"] = null;
+  let bell: MemReport["bell"] = null;
   try {
     const seen = new Set<number>();
     maps = [];
@@ -132,7 +137,8 @@ export function measureMemory(image: Uint8Array, opts: MemOptions): MemReport {
       });
     }
     maps.sort((a, b) => a.id - b.id);
-    if (opts.transport === "perf") perf = measurePerf(obj, opts.pages, online, page);
+    if (opts.transport === "perf") perf = measurePerf(obj, "ds_events", opts.pages, online, page);
+    else if (obj.rings) bell = measurePerf(obj, "ds_bell", 1, online, page);
   } finally {
     obj.close();
   }
@@ -141,7 +147,8 @@ export function measureMemory(image: Uint8Array, opts: MemOptions): MemReport {
   if (scratchMap === undefined) throw new Error("the loaded object has no g_percpu_data map");
   const cost = (m: MapReport) => m.memlock ?? m.expected ?? 0;
   const scratch = cost(scratchMap);
-  const events = maps.filter((m) => m.role === "events").reduce((s, m) => s + cost(m), 0) + (perf?.bytes ?? 0);
+  const events =
+    maps.filter((m) => m.role === "events").reduce((s, m) => s + cost(m), 0) + (perf?.bytes ?? 0) + (bell?.bytes ?? 0);
   const other = maps.filter((m) => m.role === "other").reduce((s, m) => s + cost(m), 0);
   const formulaBytes = scratchBytes(possible.count, scratchMap.maxEntries, scratchMap.valueSize);
   const transport: EventTransport =
@@ -164,6 +171,7 @@ export function measureMemory(image: Uint8Array, opts: MemOptions): MemReport {
       overhead: scratchMap.memlock === null ? null : scratchMap.memlock - formulaBytes,
     },
     perf,
+    bell,
     footprint: { scratch, events, other, total: scratch + events + other },
     projection: projection({
       hostCpus: possible.count,
@@ -174,6 +182,10 @@ export function measureMemory(image: Uint8Array, opts: MemOptions): MemReport {
     }),
     formula: formulaText(scratchMap.valueSize, k),
   };
+}
+
+function perfJson(p: PerfBuffers | null) {
+  return p === null ? null : { pages_per_cpu: p.pagesPerCpu, cpus: p.cpus, bytes: p.bytes, measured: p.measured };
 }
 
 export function memJson(r: MemReport): string {
@@ -221,10 +233,8 @@ export function memJson(r: MemReport): string {
         memlock: r.scratch.memlock,
         overhead: r.scratch.overhead,
       },
-      perf_buffers:
-        r.perf === null
-          ? null
-          : { pages_per_cpu: r.perf.pagesPerCpu, cpus: r.perf.cpus, bytes: r.perf.bytes, measured: r.perf.measured },
+      perf_buffers: perfJson(r.perf),
+      doorbell_buffers: perfJson(r.bell),
       footprint: r.footprint,
       projection: r.projection.map((p) => ({
         cpus: p.cpus,
@@ -275,14 +285,14 @@ export function memTable(r: MemReport): string[] {
   );
 
   const s = r.scratch;
-  const perfLine =
-    r.perf === null
+  const perfLine = (what: string, p: PerfBuffers | null) =>
+    p === null
       ? []
       : [
           [
-            `perf buffers: ${r.perf.cpus} CPUs x (${r.perf.pagesPerCpu} + 1) pages`,
-            formatBytes(r.perf.bytes),
-            r.perf.measured ? "mmapped, from /proc/self/maps" : "formula (could not open them)",
+            `${what}: ${p.cpus} CPUs x (${p.pagesPerCpu} + 1) pages`,
+            formatBytes(p.bytes),
+            p.measured ? "mmapped, from /proc/self/maps" : "formula (could not open them)",
           ],
         ];
   const ev = r.maps.filter((m) => m.role === "events");
@@ -293,7 +303,8 @@ export function memTable(r: MemReport): string[] {
       s.overhead === null ? "" : `${groupDigits(s.bytes)} B + ${s.overhead} B kernel overhead`,
     ],
     ...ev.map((m) => [`${m.name} (${m.typeName})`, formatBytes(m.memlock ?? 0), "map memlock"]),
-    ...perfLine,
+    ...perfLine("perf buffers", r.perf),
+    ...perfLine("doorbell perf buffers (ds_bell)", r.bell),
     [`other maps (${r.maps.filter((m) => m.role === "other").length})`, formatBytes(r.footprint.other), "map memlock"],
     ["total", formatBytes(r.footprint.total), `${groupDigits(r.footprint.total)} B`],
   ];

@@ -5,6 +5,7 @@
  */
 import { afterAll, expect, test } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
+import { kernelAtLeast } from "../../src/ebpf/host-facts.ts";
 import { BIN, execTimes, startAgent, uniqueTrue } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
 
@@ -56,10 +57,12 @@ interface MemJson {
     memlock: number;
     expected: number | null;
     id: number;
+    role: string;
   }[];
   scratch: { slots: number; value_size: number; formula_bytes: number; memlock: number; overhead: number };
   perf_buffers: { pages_per_cpu: number; cpus: number; bytes: number; measured: boolean } | null;
-  footprint: { total: number };
+  doorbell_buffers: { pages_per_cpu: number; cpus: number; bytes: number; measured: boolean } | null;
+  footprint: { total: number; events: number };
   projection: { cpus: number; slots_2: number; this_host: boolean }[];
 }
 
@@ -114,6 +117,7 @@ describeKernel("mem (root)", { commands: ["bpftool"] }, () => {
       bytes: onlineFromSysfs() * 9 * j.page_size,
       measured: true,
     });
+    expect(j.doorbell_buffers).toBeNull();
     const row = j.projection.find((p) => p.cpus === 128)!;
     expect(row.slots_2).toBe(4 * 1024 * 1024);
     expect(j.projection.filter((p) => p.this_host).map((p) => p.cpus)).toEqual([cpus]);
@@ -127,6 +131,17 @@ describeKernel("mem (root)", { commands: ["bpftool"] }, () => {
     expect(ring.max_entries).toBe(65536);
     expect(ring.memlock).toBe(ring.expected!);
     expect(ring.memlock).toBeGreaterThan(65536);
+    // The doorbell's perf buffers (6.10+: one data page and the header page per CPU), in the footprint.
+    if (kernelAtLeast([6, 10])) {
+      expect(j.doorbell_buffers).toEqual({
+        pages_per_cpu: 1,
+        cpus: onlineFromSysfs(),
+        bytes: onlineFromSysfs() * 2 * j.page_size,
+        measured: true,
+      });
+    } else expect(j.doorbell_buffers).toBeNull();
+    const events = j.maps.filter((m) => m.role === "events").reduce((a, m) => a + m.memlock, 0);
+    expect(j.footprint.events).toBe(events + (j.doorbell_buffers?.bytes ?? 0));
   });
 
   test("table names this host, the formula and its source; bad flags exit 2 in one line", async () => {
