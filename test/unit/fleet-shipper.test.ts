@@ -38,13 +38,13 @@ function standIn() {
   return { state, server, url: `clickhouse+http://127.0.0.1:${server.port}/db.events` };
 }
 
-function sink(url: string, over: { spoolDir?: string; memoryCap?: number; dropped?: number[] } = {}) {
+function sink(url: string, over: { spoolDir?: string; memoryCap?: number; dropped?: number[]; flushMs?: number } = {}) {
   return new FleetSink({
     client: new ClickHouseClient(parseSinkTarget(url), { user: "agent", password: "pw" }, 2000),
     run: "test",
     batchRows: 5,
     batchBytes: 1 << 20,
-    flushMs: 1,
+    flushMs: over.flushMs ?? 1,
     ...(over.spoolDir !== undefined ? { spoolDir: over.spoolDir } : {}),
     spoolCap: 1 << 30,
     memoryCap: over.memoryCap ?? 1 << 30,
@@ -62,7 +62,8 @@ async function until(f: () => boolean, ms = 10_000): Promise<void> {
 test("a server away: batches wait in the spool and arrive oldest first, every seq once, when it answers", async () => {
   const { state, server, url } = standIn();
   const dir = join(root, `spool${++dirs}`);
-  const s = sink(url, { spoolDir: dir });
+  // Six batches of 5, sealed by count: a batch sealed short by time would leave the last row unsealed.
+  const s = sink(url, { spoolDir: dir, flushMs: 60_000 });
   for (let i = 1; i <= 30; i++) {
     s.pushString(line(i));
     s.tick();
@@ -146,8 +147,11 @@ test("without a spool: the memory queue's cap drops the oldest batches and count
   server.stop(true);
 }, 30_000);
 
-/** A stand-in that refuses the data of any batch holding one of `poison`'s seqs (as ClickHouse does a row it cannot parse). */
-function refusing(poison: (seq: number) => boolean) {
+/**
+ * A stand-in that refuses the data of any batch holding one of `poison`'s seqs (as ClickHouse does a
+ * row it cannot parse); `poison` also sees how many batches it has refused so far.
+ */
+function refusing(poison: (seq: number, refusals: number) => boolean) {
   const state = { seqs: [] as number[], refusals: 0 };
   const server = Bun.serve({
     hostname: "127.0.0.1",
@@ -158,7 +162,7 @@ function refusing(poison: (seq: number) => boolean) {
         .split("\n")
         .filter((l) => l !== "")
         .map((l) => (JSON.parse(l) as { seq: number }).seq);
-      if (rows.some(poison)) {
+      if (rows.some((seq) => poison(seq, state.refusals))) {
         state.refusals++;
         return new Response("Code: 27, e.displayText() = DB::Exception: Cannot parse input: expected , before: x", {
           status: 500,
@@ -177,12 +181,14 @@ for (const spooled of [true, false]) {
     const { state, server, url } = refusing((seq) => seq >= 1 && seq <= 5);
     const dropped: number[] = [];
     const dir = join(root, `spool${++dirs}`);
-    const s = sink(url, { ...(spooled ? { spoolDir: dir } : {}), dropped });
+    // Batches of exactly 5 rows (sealed by count, never by time): which rows a refused batch holds is the test.
+    const s = sink(url, { ...(spooled ? { spoolDir: dir } : {}), dropped, flushMs: 60_000 });
     for (let i = 1; i <= 15; i++) {
       s.pushString(line(i));
       s.tick();
     }
-    await until(() => state.seqs.length >= 10, 20_000);
+    // The sender counts a batch once the server's answer is in, after the server has recorded its rows.
+    await until(() => state.seqs.length >= 10 && s.counts.sentRows >= 10, 20_000);
     // REJECT_LIMIT refusals of the first batch, then the next one in: the first is dropped, the rest in order.
     expect(state.refusals).toBe(REJECT_LIMIT);
     expect(state.seqs).toEqual(Array.from({ length: 10 }, (_, i) => i + 6));
@@ -195,22 +201,24 @@ for (const spooled of [true, false]) {
 }
 
 test("a server that refuses every batch's data (a table changed under us) drops none: the queue waits in order", async () => {
-  let fixed = false;
-  const { state, server, url } = refusing(() => !fixed);
+  // The table is fixed right after REJECT_LIMIT refusals of the oldest batch and one of the batch after
+  // it, by the server itself (not by the test when its polling sees them, which raced the retries).
+  const { state, server, url } = refusing((_seq, refusals) => refusals < REJECT_LIMIT + 1);
   const dropped: number[] = [];
   const dir = join(root, `spool${++dirs}`);
-  const s = sink(url, { spoolDir: dir, dropped });
+  // Sealed by count alone: with a 1 ms flush, a tick more than 1 ms after a batch opened sealed it short,
+  // and the last row, alone in a batch no later tick sealed, never left (one run in four here).
+  const s = sink(url, { spoolDir: dir, dropped, flushMs: 60_000 });
   for (let i = 1; i <= 15; i++) {
     s.pushString(line(i));
     s.tick();
   }
-  // Past REJECT_LIMIT refusals of the oldest and one of the batch after it.
-  await until(() => state.refusals >= REJECT_LIMIT + 1, 20_000);
-  expect(state.refusals).toBeGreaterThanOrEqual(REJECT_LIMIT + 1);
-  expect(dropped).toEqual([]);
-  fixed = true;
-  await until(() => state.seqs.length >= 15, 40_000);
-  expect(state.seqs).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+  await until(() => state.seqs.length >= 15 && s.counts.sentRows >= 15, 40_000);
+  expect({ refusals: state.refusals, dropped, seqs: state.seqs }).toEqual({
+    refusals: REJECT_LIMIT + 1,
+    dropped: [],
+    seqs: Array.from({ length: 15 }, (_, i) => i + 1),
+  });
   expect(s.counts).toMatchObject({ sentRows: 15, dropped: 0 });
   expect(await s.close(1000)).toBe(0);
   server.stop(true);
