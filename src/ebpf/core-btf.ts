@@ -287,6 +287,24 @@ for (const k of [ENUM, FUNC_PROTO]) VLEN_WORDS[k] = 2;
 for (let k = INT; k <= ENUM64; k++) KNOWN_KIND[k] = 1;
 
 /**
+ * The `vlen` entries after the record at `w` (a struct's members, a
+ * function's parameters, an enum's values), `step` words each: each one's
+ * name, then its type where it has one (`ref` null: an enumerator has none).
+ */
+function members(
+  w: number,
+  vlen: number,
+  step: number,
+  name: (at: number) => void,
+  ref: ((at: number) => void) | null,
+): void {
+  for (let i = 0, m = w + 3; i < vlen; i++, m += step) {
+    name(m);
+    if (ref !== null) ref(m + 1);
+  }
+}
+
+/**
  * Calls `ref` with the index of each word of the record at `w` that holds a
  * type id, and `name` with each that holds a string offset (its own name
  * first), in record order. A pointer's target is no reference here: the cut
@@ -318,21 +336,15 @@ function recordWords(
       break;
     case STRUCT:
     case UNION:
-      for (let i = 0, m = w + 3; i < vlen; i++, m += 3) {
-        name(m);
-        ref(m + 1);
-      }
+      members(w, vlen, VLEN_WORDS[kind]!, name, ref);
       break;
     case ENUM:
     case ENUM64:
-      for (let i = 0, m = w + 3, step = kind === ENUM ? 2 : 3; i < vlen; i++, m += step) name(m);
+      members(w, vlen, VLEN_WORDS[kind]!, name, null);
       break;
     case FUNC_PROTO:
       ref(w + 2); // return type
-      for (let i = 0, m = w + 3; i < vlen; i++, m += 2) {
-        name(m);
-        ref(m + 1);
-      }
+      members(w, vlen, VLEN_WORDS[kind]!, name, ref);
       break;
     case PTR:
     case INT:
