@@ -44,6 +44,7 @@ export class LineWindow {
   private readonly spare: Segment[] = [];
   private drain = 0;
   private current: Segment | null = null;
+  private currentQueue: Segment[] | null = null;
 
   /** A new drain: lines from here on go into new segments. */
   nextDrain(): void {
@@ -65,7 +66,23 @@ export class LineWindow {
       q.push(seg);
     }
     this.current = seg;
+    this.currentQueue = q;
     return seg.out;
+  }
+
+  /**
+   * The line out() made room for was not rendered (the filters left its
+   * record out): a segment opened for it and holding nothing goes back, so
+   * no queue ever holds an empty one (a drain whose records on a CPU were all
+   * filtered left one behind, a path the warm-up never ran: the JIT threw
+   * away release()'s optimized code in the first storm).
+   */
+  unused(): void {
+    const seg = this.current;
+    const q = this.currentQueue;
+    if (seg === null || q === null || seg.keys.length > 0 || q[q.length - 1] !== seg) return;
+    q.pop();
+    this.recycle(seg);
   }
 
   /** The line just rendered into out(): bytes [start, end), kernel time `key` (ns, as a double). */
@@ -101,6 +118,7 @@ export class LineWindow {
   clear(): void {
     for (const q of this.all) while (q.length > 0) this.recycle(q.shift()!);
     this.current = null;
+    this.currentQueue = null;
   }
 
   /** A queue's oldest segment with a line left in it; emptied ones (all out, or only filtered lines) go back. */
@@ -119,7 +137,10 @@ export class LineWindow {
     seg.starts.length = 0;
     seg.ends.length = 0;
     seg.head = 0;
-    if (this.current === seg) this.current = null;
+    if (this.current === seg) {
+      this.current = null;
+      this.currentQueue = null;
+    }
     // A segment that a line larger than SEGMENT_BYTES grew is not kept.
     if (this.spare.length < SPARE_MIN + 2 * this.all.length && seg.out.buf.length <= SEGMENT_BYTES)
       this.spare.push(seg);

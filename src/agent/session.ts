@@ -274,7 +274,10 @@ export class Session {
     }
     const out = this.window.out(cpu, renderer.room(this.spans));
     const start = out.len;
-    if (!renderer.render(data, spec, this.spans, out)) return;
+    if (!renderer.render(data, spec, this.spans, out)) {
+      this.window.unused();
+      return;
+    }
     // The window's key, as Reorder's: kernel time as a double (exact below 2^53 ns, ~104 days).
     this.window.push(u32At(data, H.ktime_ns + 4) * 4294967296 + u32At(data, H.ktime_ns), start, out.len);
   }
@@ -282,12 +285,13 @@ export class Session {
   /**
    * Runs synthetic records through this session's own line path (the
    * transport's framing, the checks and counts, the renderer, the reorder
-   * window), about `count` of them, handing the lines to `onLine`, then puts every
+   * window), about `count` of them, handing the lines to `onLine` and calling
+   * `afterPass` after each pass's lines (as a drain flushes), then puts every
    * count back. The JIT compiles what a burst will run, with the shapes and
    * values it will see, before the burst: otherwise the first storm pays for
    * tier-up and deoptimizations in CPU and in lost events.
    */
-  warmUp(count: number, onLine: LineOutput["onLine"]): void {
+  warmUp(count: number, onLine: LineOutput["onLine"], afterPass: () => void = () => {}): void {
     const lines = this.opts.lines;
     const renderer = this.renderer;
     if (lines === undefined || renderer === null || this.stopped) return;
@@ -322,6 +326,7 @@ export class Session {
         if (perf) framePerf(ring.data, ring.head, 0n, this.handle, scratch, framed);
         else frameRingbuf(ring.data, ring.head, 0n, this.handle, framed);
         if (this.reorder !== null) this.window.release(Number.POSITIVE_INFINITY, onLine);
+        afterPass();
       }
     } finally {
       this.emit = emit;

@@ -6,6 +6,7 @@
  * a status that says how it went (see EXIT_STATUS).
  */
 
+import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import { defineCommand, type ParsedArgs, parseArgs } from "citty";
 import { MIN_DRAIN_MS, nextBacklogWait } from "../agent/drain-period.ts";
 import { prepareHost } from "../agent/prepare.ts";
@@ -206,18 +207,17 @@ export default defineCommand({
       warnings.lost(cpu, n);
     };
     // Records are rendered from their bytes (--pid/--comm applied there) and come back as lines in time order.
-    // During the warm-up, a sink of the same class that is never written, and no --count stop.
+    // During the warm-up: a sink of the same class that writes to /dev/null (or is only emptied), no fleet, no --count stop.
     // The warm-up calls this same function (call sites compiled for it stay valid after), emptying its sink as it goes.
+    // What the warm-up changes is data (the sink, the fleet, the cap), never a branch taken: a path
+    // the warm-up never took made the JIT throw away onLine's optimized code in the first storm.
     let lineSink = sink;
-    let warming = false;
-    let warmLines = 0;
+    let lineFleet = fleet;
+    let cap = limit ?? Number.POSITIVE_INFINITY;
     const onLine = (buf: Buffer, start: number, end: number) => {
-      if (limit !== undefined && accepted >= limit) return;
-      if (!warming) fleet?.push(buf, start, end);
-      if (lineSink.pushBytes(buf, start, end)) accepted++;
-      if (warming) {
-        if (++warmLines % 256 === 0) lineSink.abandon();
-      } else if (limit !== undefined && accepted >= limit) stop("count");
+      if (accepted >= cap) return;
+      lineFleet?.push(buf, start, end);
+      if (lineSink.pushBytes(buf, start, end) && ++accepted >= cap) stop("count");
     };
     const lines = {
       json,
@@ -280,27 +280,37 @@ export default defineCommand({
         );
         // Before the first drain: the JIT compiles the per-event path now, not during the first burst.
         // Through the run's own onLine (compiled now too), into a sink that is only ever emptied.
+        // A LineSink's goes to /dev/null and is flushed after every pass, as a drain flushes: the
+        // JIT sees its write and its buffer pool at work, not only pushes.
+        const devNull = sink instanceof FileSink ? -1 : openDevNull();
         const warm =
           sink instanceof FileSink
             ? new FileSink(sink.writer, outputLimit, Number.POSITIVE_INFINITY)
-            : new LineSink(-1, outputLimit);
+            : new LineSink(devNull, outputLimit);
+        const afterPass = devNull >= 0 ? () => warm.flush() : () => warm.abandon();
         // In chunks, each followed by a drain and a turn of the event loop: the warm-up takes 0.5-1 s of
         // CPU, which a busy host's events would otherwise wait out in the buffers, and signals (SIGTERM,
         // SIGHUP's reopen) behind it.
-        for (let done = 0; done < WARM_UP_RECORDS && why === null; done += WARM_UP_CHUNK) {
-          const real = accepted;
-          lineSink = warm;
-          warming = true;
-          try {
-            session.warmUp(WARM_UP_CHUNK, onLine);
-          } finally {
-            warm.abandon();
-            lineSink = sink;
-            warming = false;
-            accepted = real;
+        try {
+          for (let done = 0; done < WARM_UP_RECORDS && why === null; done += WARM_UP_CHUNK) {
+            const real = accepted;
+            lineSink = warm;
+            lineFleet = null;
+            cap = Number.POSITIVE_INFINITY;
+            try {
+              session.warmUp(WARM_UP_CHUNK, onLine, afterPass);
+            } finally {
+              warm.abandon();
+              lineSink = sink;
+              lineFleet = fleet;
+              cap = limit ?? Number.POSITIVE_INFINITY;
+              accepted = real;
+            }
+            session.drain();
+            await new Promise((r) => setImmediate(r));
           }
-          session.drain();
-          await new Promise((r) => setImmediate(r));
+        } finally {
+          if (devNull >= 0) closeSync(devNull);
         }
         session.endWarmUp();
         timer = duration !== undefined ? setTimeout(() => stop("duration"), duration * 1000) : null;
@@ -415,4 +425,25 @@ async function closeOutput(
     if ((sig !== null && now - sig >= SIGNAL_GRACE_MS) || now - progressAt >= STALL_GRACE_MS) return;
     await Bun.sleep(10);
   }
+}
+
+/** The null device's number, major 1, minor 3, as stat(2)'s st_rdev encodes it. */
+const NULL_DEVICE = (1 << 8) | 3;
+
+/**
+ * /dev/null for the warm-up's writes, or -1: opened without O_CREAT, and kept
+ * only if it is the null device (1:3), not a file or a FIFO put in its place.
+ */
+function openDevNull(): number {
+  let fd = -1;
+  try {
+    // O_NONBLOCK: a FIFO in its place would otherwise block the open until a reader came.
+    fd = openSync("/dev/null", constants.O_WRONLY | constants.O_NONBLOCK);
+    const st = fstatSync(fd);
+    if (st.isCharacterDevice() && st.rdev === NULL_DEVICE) return fd;
+  } catch {
+    // no usable /dev/null: the warm-up's sink is only emptied
+  }
+  if (fd >= 0) closeSync(fd);
+  return -1;
 }

@@ -15,7 +15,7 @@ import { LineRenderer } from "../../src/render/fast.ts";
 import { LINES, SUMMARIES } from "../../src/render/lines.gen.ts";
 import { schemaFor } from "../../src/render/record-schema.ts";
 import { warmUpRecords } from "../../src/render/warm-up.ts";
-import { checkRecord, newSpans } from "../../src/wire/decode.ts";
+import { checkRecord, newSpans, u32At } from "../../src/wire/decode.ts";
 import { EVENTS } from "../../src/wire/events.ts";
 import { ds_exit, ds_exit_str, ds_header } from "../../src/wire/layout.gen.ts";
 import type { EventName } from "../../src/wire/names.ts";
@@ -389,6 +389,12 @@ describe("compiled renderer = general renderer, byte for byte", () => {
 
 describe("warm-up records", () => {
   const ALL = EVENTS.map((e) => e.name);
+
+  test("their kernel times' low words have the top bit set and clear, as a running clock's do", () => {
+    // u32At() returns a double past 2^31: code the JIT compiled from int32s alone was thrown away in the first storm.
+    const top = warmUpRecords({ events: ALL }).map((b) => u32At(b, ds_header.off.ktime_ns) >= 2 ** 31);
+    expect(new Set(top)).toEqual(new Set([true, false]));
+  });
 
   test("every one takes the compiled path (that is the path they warm) and renders as the general path does", () => {
     const records = warmUpRecords({ host: "host-1", events: ALL });

@@ -49,6 +49,22 @@ describe("line window", () => {
     expect(released(w, 100)).toEqual(["x"]);
   });
 
+  test("unused(): a segment opened for a filtered line goes back to the pool; one holding lines stays", () => {
+    const w = new LineWindow();
+    w.nextDrain();
+    const opened = w.out(0);
+    w.unused();
+    // The pool hands the same buffer to the next segment opened, on any CPU.
+    expect(w.out(1)).toBe(opened);
+    w.unused();
+    add(w, 0, 1, "kept");
+    w.out(0);
+    w.unused();
+    w.nextDrain();
+    add(w, 1, 2, "next");
+    expect(released(w, Number.POSITIVE_INFINITY)).toEqual(["kept", "next"]);
+  });
+
   test("clear() drops what is held; the window works on after it", () => {
     const w = new LineWindow();
     w.nextDrain();
