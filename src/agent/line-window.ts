@@ -59,7 +59,8 @@ export class LineWindow {
       this.queues.set(cpu, q);
       this.all.push(q);
     }
-    let seg = q[q.length - 1];
+    // Not q[-1] on an empty queue (every drain's first line on a CPU): the JIT's code for this exits on it.
+    let seg = q.length > 0 ? q[q.length - 1] : undefined;
     if (seg === undefined || seg.drain !== this.drain || seg.out.len + need > seg.out.buf.length) {
       seg = this.spare.pop() ?? { out: new ByteBuf(SEGMENT_BYTES), keys: [], starts: [], ends: [], head: 0, drain: 0 };
       seg.drain = this.drain;

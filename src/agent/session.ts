@@ -305,7 +305,7 @@ export class Session {
       });
       // Enough records per pass for the framing loop to get hot as well.
       const many = Array.from({ length: WARM_COPIES }, () => records).flat();
-      this.warmRing = { ring: perf ? perfRing(many) : ringbufRing(many), records: many.length };
+      this.warmRing = { ring: perf ? perfRing(many, true) : ringbufRing(many), records: many.length };
     }
     const { ring, records } = this.warmRing;
     const counts = { ...this.counts };
@@ -323,8 +323,8 @@ export class Session {
       const framed: Framed = { tail: 0n, consumed: 0, records: 0, bytes: 0, lost: 0, bad: 0 };
       const scratch = new Uint8Array(PERF_RECORD_MAX);
       for (let n = 0; n < count; n += records) {
-        if (perf) framePerf(ring.data, ring.head, 0n, this.handle, scratch, framed);
-        else frameRingbuf(ring.data, ring.head, 0n, this.handle, framed);
+        if (perf) framePerf(ring.data, ring.head, ring.tail, this.handle, scratch, framed);
+        else frameRingbuf(ring.data, ring.head, ring.tail, this.handle, framed);
         if (this.reorder !== null) this.window.release(Number.POSITIVE_INFINITY, onLine);
         afterPass();
       }

@@ -5,10 +5,11 @@
  */
 import { PERF_RECORD_SAMPLE, RINGBUF_HEADER } from "./framing.ts";
 
-/** A ring's data area holding `records` once, from position 0 to `head`. */
+/** A ring's data area holding `records` once, from `tail` to `head`. */
 export interface SyntheticRing {
   data: Uint8Array;
   head: bigint;
+  tail: bigint;
 }
 
 function pow2Above(n: number): number {
@@ -17,21 +18,35 @@ function pow2Above(n: number): number {
   return size;
 }
 
-/** Perf samples as the kernel writes them: header, u32 raw size, the raw bytes padded to 8 with the size word. */
-export function perfRing(records: readonly Uint8Array[]): SyntheticRing {
+/**
+ * Perf samples as the kernel writes them: header, u32 raw size, the raw bytes
+ * padded to 8 with the size word. `wrap`: the first record's bytes run past
+ * the ring's end and on from its start, as a real ring's do every lap (the
+ * reader's copy of such a record, a path the warm-up must take too).
+ */
+export function perfRing(records: readonly Uint8Array[], wrap = false): SyntheticRing {
   const sizes = records.map((r) => 8 + Math.ceil((4 + r.length) / 8) * 8);
   const total = sizes.reduce((a, b) => a + b, 0);
-  const data = new Uint8Array(pow2Above(total));
-  const dv = new DataView(data.buffer);
-  let at = 0;
+  const size = pow2Above(total);
+  const data = new Uint8Array(size);
+  // The header and the size word before the end, the record's bytes across it.
+  const start = wrap && records.length > 0 && records[0]!.length > 4 ? size - 16 : 0;
+  let at = start;
+  const put = (bytes: Uint8Array) => {
+    for (let i = 0; i < bytes.length; i++) data[(at + i) % size] = bytes[i]!;
+  };
   records.forEach((r, i) => {
-    dv.setUint32(at, PERF_RECORD_SAMPLE, true);
-    dv.setUint16(at + 6, sizes[i]!, true);
-    dv.setUint32(at + 8, sizes[i]! - 12, true);
-    data.set(r, at + 12);
-    at += sizes[i]!;
+    const head = new Uint8Array(12);
+    const dv = new DataView(head.buffer);
+    dv.setUint32(0, PERF_RECORD_SAMPLE, true);
+    dv.setUint16(6, sizes[i]!, true);
+    dv.setUint32(8, sizes[i]! - 12, true);
+    put(head);
+    at += 12;
+    put(r);
+    at += sizes[i]! - 12;
   });
-  return { data, head: BigInt(total) };
+  return { data, head: BigInt(start + total), tail: BigInt(start) };
 }
 
 /** Ring buffer records: u32 length, u32 page offset, the bytes, padded to 8; the area mapped twice in a row. */
@@ -48,5 +63,5 @@ export function ringbufRing(records: readonly Uint8Array[]): SyntheticRing {
     at += sizes[i]!;
   });
   data.copyWithin(size, 0, size);
-  return { data, head: BigInt(total) };
+  return { data, head: BigInt(total), tail: 0n };
 }

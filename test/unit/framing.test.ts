@@ -13,6 +13,7 @@ import {
   RINGBUF_BUSY,
   RINGBUF_DISCARD,
 } from "../../src/reader/framing.ts";
+import { perfRing } from "../../src/reader/synthetic-ring.ts";
 
 /** A perf data area that records are written into at 64-bit positions, wrapping like the kernel does. */
 class PerfRing {
@@ -105,6 +106,32 @@ describe("perf ring framing", () => {
     expect(views[0]!.buffer).toBe(ring.data.buffer);
     expect(views[1]!.buffer).toBe(scratch.buffer);
     expect(f).toMatchObject({ tail: ring.head, records: 2, bad: 0 });
+  });
+
+  test("the warm-up's synthetic ring (perfRing with wrap) puts its first record across the end, as real laps do", () => {
+    const records = [bytes(100, 1), bytes(37, 2), bytes(8, 3)];
+    for (const wrap of [false, true]) {
+      const ring = perfRing(records, wrap);
+      const scratch = new Uint8Array(0x10000);
+      const views: Uint8Array[] = [];
+      const copied: boolean[] = [];
+      const f = framePerf(
+        ring.data,
+        ring.head,
+        ring.tail,
+        (d) => {
+          views.push(d.slice());
+          copied.push(d.buffer === scratch.buffer);
+        },
+        scratch,
+      );
+      expect(f).toMatchObject({ tail: ring.head, records: 3, bad: 0 });
+      // The raw area is padded to 8 with its size word: each record's own bytes come first.
+      expect(views.map((v, i) => [...v.subarray(0, records[i]!.length)])).toEqual(records.map((r) => [...r]));
+      // Wrapped, the first record starts 16 bytes before the end and the reader puts it together.
+      expect(ring.tail).toBe(wrap ? BigInt(ring.data.length - 16) : 0n);
+      expect(copied).toEqual([wrap, false, false]);
+    }
   });
 
   test("a record whose header itself wraps is still framed", () => {
