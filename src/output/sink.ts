@@ -116,6 +116,15 @@ export class PendingLines extends ByteBuf {
   }
 
   /**
+   * Takes over another queue's pooled buffers (the warm-up's, once it is
+   * over): the first burst writes into buffers already touched instead of
+   * allocating its own while the warm-up's wait for the GC.
+   */
+  adoptPool(other: PendingLines): void {
+    for (const b of other.pool.splice(0)) this.recycle(b);
+  }
+
+  /**
    * A buffer take() handed out, written and no longer used, for the pool. One
    * that grew past SPARE_MAX is left to the GC: a burst's buffer is not kept
    * for the quiet.
@@ -196,6 +205,11 @@ export class LineSink {
     if (this.restoreFlags === null) return;
     fcntl(this.fd, F_SETFL, this.restoreFlags);
     this.restoreFlags = null;
+  }
+
+  /** Takes over the buffers `other` keeps for its next drains (see PendingLines.adoptPool). */
+  adoptBuffers(other: LineSink): void {
+    this.pending.adoptPool(other.pending);
   }
 
   /** Bytes waiting to be written (pushed, not yet out). */

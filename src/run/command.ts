@@ -312,6 +312,7 @@ export default defineCommand({
         } finally {
           if (devNull >= 0) closeSync(devNull);
         }
+        if (sink instanceof LineSink && warm instanceof LineSink) sink.adoptBuffers(warm);
         session.endWarmUp();
         timer = duration !== undefined ? setTimeout(() => stop("duration"), duration * 1000) : null;
       }

@@ -444,6 +444,23 @@ describe("PendingLines hands its buffer over", () => {
     expect([b.toString(), c.toString(), d.toString()]).toEqual(["two\n", "three\n", "four\n"]);
   });
 
+  test("adoptPool() moves the other queue's pooled buffers into this one's pool, and the next drains write into them", () => {
+    const warm = new PendingLines();
+    const mine = new PendingLines();
+    line(warm, "warm");
+    const a = warm.take();
+    warm.recycle(a);
+    mine.adoptPool(warm);
+    line(warm, "still warm's");
+    expect(warm.take().buffer).not.toBe(a.buffer); // gone from the warm-up's pool
+    line(mine, "one");
+    mine.take(); // the queue goes on in the adopted buffer
+    line(mine, "two");
+    const b = mine.take();
+    expect(b.buffer).toBe(a.buffer);
+    expect(b.toString()).toBe("two\n");
+  });
+
   test("a buffer the pool cannot give is allocated as large as the last drain needed, not grown again from 64 KiB", () => {
     const p = new PendingLines();
     const s = "y".repeat(999);
