@@ -6,7 +6,7 @@
  * a status that says how it went (see EXIT_STATUS).
  */
 
-import { closeSync, constants, fstatSync, openSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { defineCommand, type ParsedArgs, parseArgs } from "citty";
 import { MIN_DRAIN_MS, nextBacklogWait } from "../agent/drain-period.ts";
 import { prepareHost } from "../agent/prepare.ts";
@@ -24,6 +24,7 @@ import { log, setVerbose } from "../log.ts";
 import { metricsArgs, parseListenAddress } from "../metrics/server.ts";
 import { FileSink, FileWriter, fileOutputOptions, outputArgs, reopenOnHangup } from "../output/file.ts";
 import { LossWarnings } from "../output/loss-warning.ts";
+import { openNullDevice } from "../output/null-device.ts";
 import { DEFAULT_OUTPUT_LIMIT, LineSink, PipeClosed } from "../output/sink.ts";
 import { closedStdoutError, stdoutWasClosed } from "../output/stdout.ts";
 import { TABLE_BANNER, TABLE_HEADER } from "../render/event.ts";
@@ -282,7 +283,7 @@ export default defineCommand({
         // Through the run's own onLine (compiled now too), into a sink that is only ever emptied.
         // A LineSink's goes to /dev/null and is flushed after every pass, as a drain flushes: the
         // JIT sees its write and its buffer pool at work, not only pushes.
-        const devNull = sink instanceof FileSink ? -1 : openDevNull();
+        const devNull = sink instanceof FileSink ? -1 : openNullDevice();
         const warm =
           sink instanceof FileSink
             ? new FileSink(sink.writer, outputLimit, Number.POSITIVE_INFINITY)
@@ -426,25 +427,4 @@ async function closeOutput(
     if ((sig !== null && now - sig >= SIGNAL_GRACE_MS) || now - progressAt >= STALL_GRACE_MS) return;
     await Bun.sleep(10);
   }
-}
-
-/** The null device's number, major 1, minor 3, as stat(2)'s st_rdev encodes it. */
-const NULL_DEVICE = (1 << 8) | 3;
-
-/**
- * /dev/null for the warm-up's writes, or -1: opened without O_CREAT, and kept
- * only if it is the null device (1:3), not a file or a FIFO put in its place.
- */
-function openDevNull(): number {
-  let fd = -1;
-  try {
-    // O_NONBLOCK: a FIFO in its place would otherwise block the open until a reader came.
-    fd = openSync("/dev/null", constants.O_WRONLY | constants.O_NONBLOCK);
-    const st = fstatSync(fd);
-    if (st.isCharacterDevice() && st.rdev === NULL_DEVICE) return fd;
-  } catch {
-    // no usable /dev/null: the warm-up's sink is only emptied
-  }
-  if (fd >= 0) closeSync(fd);
-  return -1;
 }
