@@ -6,7 +6,6 @@
  * a status that says how it went (see EXIT_STATUS).
  */
 
-import { closeSync } from "node:fs";
 import { defineCommand, type ParsedArgs, parseArgs } from "citty";
 import { MIN_DRAIN_MS, nextBacklogWait } from "../agent/drain-period.ts";
 import { prepareHost } from "../agent/prepare.ts";
@@ -24,13 +23,13 @@ import { log, setVerbose } from "../log.ts";
 import { metricsArgs, parseListenAddress } from "../metrics/server.ts";
 import { FileSink, FileWriter, fileOutputOptions, outputArgs, reopenOnHangup } from "../output/file.ts";
 import { LossWarnings } from "../output/loss-warning.ts";
-import { openNullDevice } from "../output/null-device.ts";
 import { DEFAULT_OUTPUT_LIMIT, LineSink, PipeClosed } from "../output/sink.ts";
 import { closedStdoutError, stdoutWasClosed } from "../output/stdout.ts";
 import { TABLE_BANNER, TABLE_HEADER } from "../render/event.ts";
 import { lostJson, lostRow } from "../render/lost.ts";
 import { type ServedMetrics, serveMetrics } from "./metrics.ts";
 import { beforeAttach, summaryLine } from "./summary.ts";
+import { warmUpSink } from "./warm-up-sink.ts";
 
 export const EXIT_STATUS =
   "Exit status: 0 stopped cleanly, nothing lost; 1 error (host, libbpf, a drain that failed, stdout that cannot be written: ENOSPC, EIO...); 2 usage; 3 stopped cleanly but events were lost (kernel drops: lost>0; records that could not be decoded: malformed>0; or output dropped because stdout did not keep up: dropped_output>0). A reader that goes away (`| head`) is a clean stop. SIGINT and SIGTERM stop the agent; so does SIGHUP, except with --output, where it reopens the file (for logrotate).";
@@ -208,10 +207,9 @@ export default defineCommand({
       warnings.lost(cpu, n);
     };
     // Records are rendered from their bytes (--pid/--comm applied there) and come back as lines in time order.
-    // During the warm-up: a sink of the same class that writes to /dev/null (or is only emptied), no fleet, no --count stop.
-    // The warm-up calls this same function (call sites compiled for it stay valid after), emptying its sink as it goes.
-    // What the warm-up changes is data (the sink, the fleet, the cap), never a branch taken: a path
-    // the warm-up never took made the JIT throw away onLine's optimized code in the first storm.
+    // The warm-up calls this same function, with its own sink (warm-up-sink.ts), no fleet and no --count
+    // stop: what it changes is data, never a branch taken (a path the warm-up never took made the JIT
+    // throw away onLine's optimized code in the first storm).
     let lineSink = sink;
     let lineFleet = fleet;
     let cap = limit ?? Number.POSITIVE_INFINITY;
@@ -279,29 +277,22 @@ export default defineCommand({
             `${opts.guard ? " guard" : ""}${opts.injectClobber ? " inject-clobber" : ""}, ${session.cpus} CPUs)` +
             (hasFilters(opts.filters) ? `; kernel-side filters: ${describeFilters(opts.filters)}` : ""),
         );
-        // Before the first drain: the JIT compiles the per-event path now, not during the first burst.
-        // Through the run's own onLine (compiled now too), into a sink that is only ever emptied.
-        // A LineSink's goes to /dev/null and is flushed after every pass, as a drain flushes: the
-        // JIT sees its write and its buffer pool at work, not only pushes.
-        const devNull = sink instanceof FileSink ? -1 : openNullDevice();
-        const warm =
-          sink instanceof FileSink
-            ? new FileSink(sink.writer, outputLimit, Number.POSITIVE_INFINITY)
-            : new LineSink(devNull, outputLimit);
-        const afterPass = devNull >= 0 ? () => warm.flush() : () => warm.abandon();
+        // Before the first drain: the JIT compiles the per-event path now, not during the first burst,
+        // through the run's own onLine (compiled now too).
+        const warm = warmUpSink(sink, outputLimit);
         // In chunks, each followed by a drain and a turn of the event loop: the warm-up takes 0.5-1 s of
         // CPU, which a busy host's events would otherwise wait out in the buffers, and signals (SIGTERM,
         // SIGHUP's reopen) behind it.
         try {
           for (let done = 0; done < WARM_UP_RECORDS && why === null; done += WARM_UP_CHUNK) {
             const real = accepted;
-            lineSink = warm;
+            lineSink = warm.sink;
             lineFleet = null;
             cap = Number.POSITIVE_INFINITY;
             try {
-              session.warmUp(WARM_UP_CHUNK, onLine, afterPass);
+              session.warmUp(WARM_UP_CHUNK, onLine, warm.afterPass);
             } finally {
-              warm.abandon();
+              warm.sink.abandon();
               lineSink = sink;
               lineFleet = fleet;
               cap = limit ?? Number.POSITIVE_INFINITY;
@@ -311,9 +302,8 @@ export default defineCommand({
             await new Promise((r) => setImmediate(r));
           }
         } finally {
-          if (devNull >= 0) closeSync(devNull);
+          warm.end();
         }
-        if (sink instanceof LineSink && warm instanceof LineSink) sink.adoptBuffers(warm);
         session.endWarmUp();
         timer = duration !== undefined ? setTimeout(() => stop("duration"), duration * 1000) : null;
       }
