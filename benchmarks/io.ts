@@ -283,15 +283,19 @@ export async function ioBench(
     args.has("update") && out !== "-" && existsSync(out) ? (JSON.parse(readFileSync(out, "utf8")) as Saved) : null;
   const runs: Record<string, StormRuns> = { ...prev?.runs };
   const storms: Record<string, unknown> = Object.fromEntries(
+    // Summarized as this run summarizes its own (the sink first), so a kept row keeps its label.
     Object.entries(runs).map(([k, r]) => [
       k,
-      summarize(
-        STORMS[r.storm ?? k]!,
-        r.ops ?? prev?.ops ?? ops,
-        r.workers ?? prev?.workers ?? workers,
-        r.baseline,
-        r.agent,
-      ),
+      {
+        sink: r.sink ?? "pipe",
+        ...summarize(
+          STORMS[r.storm ?? k]!,
+          r.ops ?? prev?.ops ?? ops,
+          r.workers ?? prev?.workers ?? workers,
+          r.baseline,
+          r.agent,
+        ),
+      },
     ]),
   );
   const syscall: Record<string, unknown> = { ...prev?.syscall };

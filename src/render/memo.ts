@@ -30,6 +30,8 @@ const RECORD_CAP = 8192;
 const OUT_CAP = 4096;
 /** Entries' buffers grow in these steps, when first used: most of a host's entries never are. */
 const GRAIN = 1024;
+/** `n` rounded up to whole grains (n ≤ RECORD_CAP). */
+const grains = (n: number): number => (n + GRAIN - 1) & -GRAIN;
 /** Strings per run at most (render-gen's runs have up to 9). */
 const MAX_STRINGS = 16;
 /**
@@ -184,11 +186,12 @@ export class RunMemo {
       need = Math.max(need, off[x]! + len[x]!);
     }
     if (need > RECORD_CAP || need > bytes.length || to - from > OUT_CAP || strings > MAX_STRINGS) return;
+    // Rounded up in integer arithmetic: a division's fraction was a deoptimization in every storm.
     if (this.recs[e]!.length < need) {
-      this.recs[e] = new Uint8Array(Math.ceil(need / GRAIN) * GRAIN);
+      this.recs[e] = new Uint8Array(grains(need));
       this.recWords[e] = new Int32Array(this.recs[e]!.buffer);
     }
-    if (this.outs[e]!.length < to - from) this.outs[e] = new Uint8Array(Math.ceil((to - from) / GRAIN) * GRAIN);
+    if (this.outs[e]!.length < to - from) this.outs[e] = new Uint8Array(grains(to - from));
     // Native copies: the record up to the last byte the run reads, and the rendering.
     copyBytes.call(bytes, this.recs[e]!, 0, 0, need);
     for (let j = 0; j < strings; j++) {
