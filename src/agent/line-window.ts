@@ -46,6 +46,19 @@ export class LineWindow {
   private current: Segment | null = null;
   private currentQueue: Segment[] | null = null;
 
+  /**
+   * Takes over two of `other`'s spare segments per CPU (the warm-up's window,
+   * once it is over; the rest go to the GC): the spare list then has the
+   * shape (an array that has held segments, not a fresh empty one) the JIT
+   * compiled out() for, instead of exiting from its optimized code at each
+   * segment the first burst opens. More would only hold memory until a burst.
+   */
+  adoptSpare(other: LineWindow): void {
+    const keep = 2 * Math.max(1, other.all.length);
+    for (const seg of other.spare.splice(0, keep)) this.spare.push(seg);
+    other.spare.length = 0;
+  }
+
   /** A new drain: lines from here on go into new segments. */
   nextDrain(): void {
     this.drain++;
@@ -72,8 +85,8 @@ export class LineWindow {
   }
 
   /**
-   * The line out() made room for was not rendered (the filters left its
-   * record out): a segment opened for it and holding nothing goes back, so
+   * The line out() made room for was not rendered (the general path refused
+   * its record): a segment opened for it and holding nothing goes back, so
    * no queue ever holds an empty one (a drain whose records on a CPU were all
    * filtered left one behind, a path the warm-up never ran: the JIT threw
    * away release()'s optimized code in the first storm).

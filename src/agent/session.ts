@@ -266,15 +266,17 @@ export class Session {
     if (cpu < byCpu.length) byCpu[cpu]!++;
     this.counts.bytes += this.spans.size;
     if ((u32At(data, spec.struct.off.flags!) & ds_flags.DS_F_CORRUPT) !== 0) this.counts.corrupt++;
+    if (!renderer.wants(data, spec, this.spans)) return;
     if (this.reorder === null) {
       const out = this.direct;
       out.len = 0;
-      if (renderer.render(data, spec, this.spans, out)) this.emit(out.buf, 0, out.len);
+      if (renderer.renderWanted(data, spec, this.spans, out)) this.emit(out.buf, 0, out.len);
       return;
     }
     const out = this.window.out(cpu, renderer.room(this.spans));
     const start = out.len;
-    if (!renderer.render(data, spec, this.spans, out)) {
+    if (!renderer.renderWanted(data, spec, this.spans, out)) {
+      // The general path refused it (a record it cannot decode): its room goes back.
       this.window.unused();
       return;
     }
@@ -341,9 +343,10 @@ export class Session {
     }
   }
 
-  /** The warm-up is over: its synthetic ring and its window can go. */
+  /** The warm-up is over: its synthetic ring can go, and its window's spare segments go to the run's. */
   endWarmUp(): void {
     this.warmRing = null;
+    if (this.warmWindow !== null) this.window.adoptSpare(this.warmWindow);
     this.warmWindow = null;
   }
 

@@ -344,7 +344,9 @@ export class LineSink {
 
   /** Moves the lines pushed since the last flush into one encoded chunk. */
   private seal(): void {
-    if (this.pending.ends.length === 0) return;
+    // Bytes, not ends.length: every line ends in a newline, and a fresh `ends` ([]) has another
+    // array shape than a filled one (an exit from optimized code at each idle drain's flush).
+    if (this.pending.len === 0) return;
     const { ends, counted } = this.pending;
     this.chunks.push({ buf: this.pending.take(), off: 0, ends, counted, next: 0 });
   }

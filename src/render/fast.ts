@@ -97,10 +97,24 @@ export class LineRenderer implements RenderContext {
    * leave it out. `spans` are checkRecord()'s for these bytes.
    */
   render(bytes: Uint8Array, spec: EventSpec, spans: RecordSpans, out: ByteBuf): boolean {
-    if (!this.keep(bytes, spec, spans)) {
-      this.filtered++;
-      return false;
-    }
+    return this.wants(bytes, spec, spans) && this.renderWanted(bytes, spec, spans, out);
+  }
+
+  /** Whether --pid/--comm keep this record (counted in `filtered` when not). */
+  wants(bytes: Uint8Array, spec: EventSpec, spans: RecordSpans): boolean {
+    if (this.keep(bytes, spec, spans)) return true;
+    this.filtered++;
+    return false;
+  }
+
+  /**
+   * render() for a record wants() kept: false only when the general path
+   * refuses it. The session asks wants() before taking room in its window, so
+   * a filtered record never leaves an empty segment behind (a path the
+   * warm-up's records rarely take, and an exit from optimized code each time
+   * a storm took it).
+   */
+  renderWanted(bytes: Uint8Array, spec: EventSpec, spans: RecordSpans, out: ByteBuf): boolean {
     out.ensure(this.room(spans));
     const end = this.renderFast(bytes, spec, spans, out.buf, out.view, out.len);
     if (end !== BAIL) {

@@ -49,7 +49,7 @@ describe("line window", () => {
     expect(released(w, 100)).toEqual(["x"]);
   });
 
-  test("unused(): a segment opened for a filtered line goes back to the pool; one holding lines stays", () => {
+  test("unused(): a segment opened for a line not rendered goes back to the pool; one holding lines stays", () => {
     const w = new LineWindow();
     w.nextDrain();
     const opened = w.out(0);
@@ -63,6 +63,29 @@ describe("line window", () => {
     w.nextDrain();
     add(w, 1, 2, "next");
     expect(released(w, Number.POSITIVE_INFINITY)).toEqual(["kept", "next"]);
+  });
+
+  test("adoptSpare(): the run's window opens its segments in the warm-up window's released buffers", () => {
+    const warm = new LineWindow();
+    warm.nextDrain();
+    const a = add(warm, 0, 1, "warm-a");
+    warm.nextDrain();
+    const b = add(warm, 1, 2, "warm-b");
+    expect(released(warm, Number.POSITIVE_INFINITY)).toEqual(["warm-a", "warm-b"]);
+    const run = new LineWindow();
+    run.adoptSpare(warm);
+    run.nextDrain();
+    const first = add(run, 0, 10, "run-a");
+    const second = add(run, 1, 11, "run-b");
+    expect([a, b]).toContain(first);
+    expect([a, b]).toContain(second);
+    expect(first).not.toBe(second);
+    // Taken over, not shared: the warm-up window opens fresh buffers now, and the lines are the run's.
+    warm.nextDrain();
+    const fresh = add(warm, 0, 3, "warm-c");
+    expect(fresh).not.toBe(a);
+    expect(fresh).not.toBe(b);
+    expect(released(run, Number.POSITIVE_INFINITY)).toEqual(["run-a", "run-b"]);
   });
 
   test("clear() drops what is held; the window works on after it", () => {
