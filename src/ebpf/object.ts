@@ -9,11 +9,10 @@
 import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
 import { asPtr, checkInt, checkPtr, LibbpfError, libbpf } from "../ffi/libbpf.ts";
 import { closeFd } from "../ffi/libc.ts";
-import { memfdFromBytes } from "../ffi/memfd.ts";
 import { fnv1a64, hasFilters, type KernelFilters, randomSeed, type TrustedExe } from "../filters/filters.ts";
 import { log } from "../log.ts";
 import { ALL_PROGRAMS, EMITTER, eventMask, type ProgramSpec, programsFor } from "../wire/events.ts";
-import { coreRoots, ds_bss, ds_config, ds_exe_key, sections } from "../wire/layout.gen.ts";
+import { ds_bss, ds_config, ds_exe_key, sections } from "../wire/layout.gen.ts";
 import {
   Encoding,
   type EncodingName,
@@ -24,8 +23,8 @@ import {
   type TransportName,
 } from "../wire/names.ts";
 import type { KernelTypes } from "./core-btf.ts";
-import { runningKernelTypes } from "./core-btf-cache.ts";
 import { perfOutputSignals } from "./host-facts.ts";
+import { castConfig, cutFile, loaderTypes } from "./loader-types.ts";
 
 export interface LoadConfig {
   mode: ModeName;
@@ -75,58 +74,9 @@ export const DEFAULT_CONFIG: LoadConfig = {
 
 const PAGE = 4096;
 
-/** The kfunc behind ds_cast (bpf/heap.bpf.h). */
-const RDONLY_CAST = "bpf_rdonly_cast";
-/** The structs ds_cast casts to: each has a kid_<name> in struct ds_config, the kernel's BTF id. */
-const CAST_TYPES = Object.keys(ds_config.off)
-  .filter((k) => k.startsWith("kid_"))
-  .map((k) => k.slice(4));
-
-/** What the loader asks of the kernel's BTF (src/ebpf/core-btf.ts): the object's CO-RE roots, the cast types' ids, the kfunc. */
-export const CUT_REQUEST = { roots: coreRoots, structs: CAST_TYPES, funcs: [RDONLY_CAST] } as const;
-
 /** struct bpf_object_open_opts up to btf_custom_path (libbpf >= 0.6): sz, ..., btf_custom_path at 48. */
 const OPEN_OPTS_SIZE = 56;
 const OPEN_OPTS_BTF_CUSTOM_PATH = 48;
-
-/**
- * The kernel's BTF cut to the object's CO-RE roots (src/ebpf/core-btf.ts), in a
- * sealed memfd for btf_custom_path; null where the kernel's BTF cannot be read
- * that way, and libbpf reads it whole itself.
- */
-function kernelTypes(): KernelTypes | null {
-  try {
-    return runningKernelTypes(CUT_REQUEST);
-  } catch (e) {
-    log.warn(
-      `cannot cut the kernel's BTF down to the types the programs read (${e instanceof Error ? e.message : String(e)}): libbpf resolves them in the whole of it, a slower start`,
-    );
-    return null;
-  }
-}
-
-/**
- * The cut in a sealed memfd for btf_custom_path; null (libbpf reads the whole
- * BTF) when a root has no type in it, which libbpf would then look for in the
- * modules' BTF, which it skips once handed a BTF of our own.
- */
-function cutFile(types: KernelTypes | null): { fd: number; path: string } | null {
-  if (types === null) return null;
-  if (types.unmatched.length > 0) {
-    log.debug(
-      `the kernel's BTF has no ${types.unmatched.join(", ")}: libbpf resolves in the whole of it and the modules'`,
-    );
-    return null;
-  }
-  try {
-    return memfdFromBytes("dual-slot-core-btf", types.btf, { executable: false });
-  } catch (e) {
-    log.warn(
-      `cannot hand libbpf the cut of the kernel's BTF (${e instanceof Error ? e.message : String(e)}): it resolves in the whole of it, a slower start`,
-    );
-    return null;
-  }
-}
 
 export class BpfObject {
   private obj: Pointer | null;
@@ -146,7 +96,7 @@ export class BpfObject {
 
   /** Open, configure and load; on failure nothing is left behind. */
   static load(image: Uint8Array, config: LoadConfig): BpfObject {
-    const types = kernelTypes();
+    const types = loaderTypes();
     // libbpf keeps the path at open and parses the file at load: the memfd lives until then.
     const cut = config.kernelBtf === "whole" ? null : cutFile(types);
     try {
@@ -466,20 +416,4 @@ export function enableBpfStats(): { close(): void } {
   const BPF_STATS_RUN_TIME = 0;
   const fd = checkInt("bpf_enable_stats", libbpf().bpf_enable_stats(BPF_STATS_RUN_TIME));
   return { close: () => closeFd(fd) };
-}
-
-type CastConfig = { task_cast: number } & {
-  [K in keyof typeof ds_config.off as K extends `kid_${string}` ? K : never]: number;
-};
-
-/**
- * task_cast and the kernel's ids of the cast types: casts only where the
- * kernel has the kfunc and every type (else the programs read through
- * bpf_probe_read_kernel, as on 6.1).
- */
-function castConfig(types: KernelTypes | null): CastConfig {
-  const ids = types?.funcs.has(RDONLY_CAST) && CAST_TYPES.every((t) => types.ids.has(t)) ? types.ids : null;
-  const config: Record<string, number> = { task_cast: ids === null ? 0 : 1 };
-  for (const t of CAST_TYPES) config[`kid_${t}`] = ids?.get(t) ?? 0;
-  return config as CastConfig;
 }

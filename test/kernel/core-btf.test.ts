@@ -19,7 +19,8 @@ import {
   runningKernelTypes,
 } from "../../src/ebpf/core-btf-cache.ts";
 import { kernelAtLeast } from "../../src/ebpf/host-facts.ts";
-import { BpfObject, CUT_REQUEST, DEFAULT_CONFIG } from "../../src/ebpf/object.ts";
+import { CUT_REQUEST } from "../../src/ebpf/loader-types.ts";
+import { BpfObject, DEFAULT_CONFIG } from "../../src/ebpf/object.ts";
 import { log } from "../../src/log.ts";
 import { EVENTS } from "../../src/wire/events.ts";
 import { coreRoots } from "../../src/wire/layout.gen.ts";
