@@ -86,10 +86,10 @@ export class LineWindow {
 
   /**
    * The line out() made room for was not rendered (the general path refused
-   * its record): a segment opened for it and holding nothing goes back, so
-   * no queue ever holds an empty one (a drain whose records on a CPU were all
-   * filtered left one behind, a path the warm-up never ran: the JIT threw
-   * away release()'s optimized code in the first storm).
+   * its record; filtered records never ask for room): a segment opened for it
+   * and holding nothing goes back, so no queue ever holds an empty one (one
+   * left behind was a path the warm-up never ran: the JIT threw away
+   * release()'s optimized code in the first storm).
    */
   unused(): void {
     const seg = this.current;
