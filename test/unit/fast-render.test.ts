@@ -434,6 +434,33 @@ describe("warm-up records", () => {
     expect(all.filter((n) => n === "exec").length).toBeGreaterThanOrEqual(all.length / 2);
   });
 
+  test("wants() decides the filters alone; renderWanted() then writes what render() writes", () => {
+    const spans = newSpans();
+    for (const filter of [{ comm: "dsbxyz" }, { pid: 4242 }]) {
+      const [viaRender] = renderers(filter);
+      const [split] = renderers(filter);
+      let left = 0;
+      for (const b of warmUpRecords({ host: "host-1", events: ALL, ...filter })) {
+        const spec = checkRecord(b, spans);
+        if (typeof spec === "string") throw new Error(spec);
+        const a = new ByteBuf(1024);
+        const kept = viaRender!.render(b, spec, spans, a);
+        const c = new ByteBuf(1024);
+        expect(split!.wants(b, spec, spans)).toBe(kept);
+        // A record left out is counted and writes nothing: the session asks before taking room.
+        if (!kept) {
+          left++;
+          expect(split!.filtered).toBe(left);
+          continue;
+        }
+        expect(split!.renderWanted(b, spec, spans, c)).toBe(true);
+        expect(Buffer.from(c.buf.subarray(0, c.len))).toEqual(Buffer.from(a.buf.subarray(0, a.len)));
+      }
+      expect(left).toBeGreaterThan(0);
+      expect(viaRender!.filtered).toBe(left);
+    }
+  });
+
   test("with --comm / --pid, half of them pass the filter", () => {
     const spans = newSpans();
     for (const filter of [{ comm: "dsbxyz" }, { pid: 4242 }]) {
