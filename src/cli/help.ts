@@ -17,10 +17,10 @@ export interface HelpCommand {
 }
 
 export const TOOL_LINE =
-  "dual-slot is a host security agent: it streams every process execution on this host (pid, parent, user, command line, working directory, executable), built on raw tracepoints and a two-slot per-CPU heap, for hosts where kprobes, fentry or the BPF LSM are unavailable.";
+  "dual-slot is a host security agent: it streams what processes do on this host (execs, failed execs, exits, privilege escalations, ptrace, memfds, connects, binds, DNS queries, created, renamed and linked files, mounts; `run --help` lists them), each record built in a two-slot per-CPU heap, on tracepoints alone, for hosts where kprobes, fentry or the BPF LSM are unavailable.";
 
 export const EXAMPLES: ReadonlyArray<readonly [string, string]> = [
-  ["sudo dual-slot", "stream exec events to the terminal as a table until Ctrl-C"],
+  ["sudo dual-slot", "stream the default events to the terminal as a table until Ctrl-C"],
   ["sudo dual-slot run --json --duration 60 > events.json", "one minute of events as NDJSON, one object a line"],
   ["sudo dual-slot doctor", "what this host lacks to run the agent, with a fix for each failure"],
 ];

@@ -1,5 +1,5 @@
 /**
- * `dual-slot run` (the default command): attach and stream exec events.
+ * `dual-slot run` (the default command): attach the selected events and stream their records.
  *
  * Every way a run ends goes through one path: detach, tear down, flush what
  * the reader will take within a bound, print the summary line, then exit with
@@ -119,7 +119,7 @@ export function checkRunWords(words: readonly string[]): void {
 export default defineCommand({
   meta: {
     name: "run",
-    description: `Stream exec events built with the dual-slot per-CPU heap (slot 1: business data, slot 0: the event being serialized). Logs go to stderr, events to stdout. Lost events show up while they happen: a warning on stderr at most every 5 s, and an in-band record ({"event":"lost",...} or a LOST row). ${EXIT_STATUS}`,
+    description: `Stream this host's security events (--events picks them), each built with the dual-slot per-CPU heap (slot 1: business data, slot 0: the record being serialized). Logs go to stderr, events to stdout. Lost events show up while they happen: a warning on stderr at most every 5 s, and an in-band record ({"event":"lost",...} or a LOST row). ${EXIT_STATUS}`,
   },
   args: runArgs,
   async run({ args }) {

@@ -215,8 +215,8 @@ describe("--help and --version", () => {
     const r = run(["--help"]);
     expect(r.code).toBe(0);
     const first = r.stdout.split("\n\n")[0]!.replace(/\s+/g, " ");
-    expect(first).toMatch(/^dual-slot is a host security agent: it streams every process execution/);
-    expect(first).toMatch(/tracepoints and a two-slot per-CPU heap/);
+    expect(first).toMatch(/^dual-slot is a host security agent: it streams what processes do on this host/);
+    expect(first).toMatch(/two-slot per-CPU heap, on tracepoints alone/);
     expect(first).toMatch(/kprobes, fentry or the BPF LSM are unavailable/);
     for (const ex of [
       "  sudo dual-slot\n",
