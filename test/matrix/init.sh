@@ -81,7 +81,7 @@ end doctor $rc "$t"
 for transport in perf ringbuf; do
 	c=capture-$transport
 	t=$(now)
-	timeout 300 $BIN run --json --events exec,exit --count 6 --comm dsm-probe --transport $transport \
+	timeout -k 20 300 $BIN run --json --events exec,exit --count 6 --comm dsm-probe --transport $transport \
 		>/tmp/$c.out 2>/tmp/$c.err &
 	agent=$!
 	pids=
@@ -108,7 +108,7 @@ TRUSTED=/tmp/dsm-trusted
 cp /bin/busybox "$TRUSTED"
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 mkdir -p /tmp/ev/mnt
-timeout 300 $BIN run --json --events all --uid 0 --cgroup 1 --allow-exe "$TRUSTED" \
+timeout -k 20 300 $BIN run --json --events all --uid 0 --cgroup 1 --allow-exe "$TRUSTED" \
 	--allow-argv "$PROBE beta 1" >/tmp/all.out 2>/tmp/all.err &
 agent=$!
 pids=
@@ -172,7 +172,7 @@ end teardown $rc "$t"
 
 # lab: every slot experiment's figures.
 t=$(now)
-timeout 600 $BIN lab --execs "$LAB_EXECS" --irq-execs "$LAB_EXECS" --json >/tmp/lab.out 2>/tmp/lab.err
+timeout -k 20 600 $BIN lab --execs "$LAB_EXECS" --irq-execs "$LAB_EXECS" --json >/tmp/lab.out 2>/tmp/lab.err
 rc=$?
 relay lab out /tmp/lab.out
 grep -v '^ℹ lab:' /tmp/lab.err >/tmp/lab.err2
@@ -181,7 +181,7 @@ end lab $rc "$t"
 
 # flood: the benchmark's record on sys_enter, at a rate TCG sustains.
 t=$(now)
-timeout 300 $BIN bench --workload flood --transports perf,ringbuf --encodings compact \
+timeout -k 20 300 $BIN bench --workload flood --transports perf,ringbuf --encodings compact \
 	--flood-rates 300 --flood-seconds 1 --json >/tmp/flood.out 2>/tmp/flood.err
 rc=$?
 relay flood out /tmp/flood.out
@@ -195,7 +195,7 @@ end flood $rc "$t"
 # and the guard would count a clobber.
 t=$(now)
 n=$PREEMPT_EXECS
-timeout 300 taskset -c 0 $BIN run --guard --json --events exec --comm dsm-probe >/tmp/preempt.out 2>/tmp/preempt.err &
+timeout -k 20 300 taskset -c 0 $BIN run --guard --json --events exec --comm dsm-probe >/tmp/preempt.out 2>/tmp/preempt.err &
 agent=$!
 if attached /tmp/preempt.err $agent; then
 	loop="i=0; while [ \$i -lt $n ]; do $PROBE x >/dev/null 2>&1; i=\$((i + 1)); done"
