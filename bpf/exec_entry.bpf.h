@@ -33,13 +33,26 @@ static __always_inline const char *const *exec_argv(const struct ds_inflight *in
 }
 _Static_assert(2 * DS_FAILED_ARGS_CAP <= DS_COPY_AREA, "argv_step() reads at < CAP up to CAP bytes");
 
-/* An exec's argv, from the caller's memory: each string with its NUL, as the kernel copies it. */
+/*
+ * An exec's argv, from the caller's memory: each string with its NUL, as the
+ * kernel copies it. The pointers are read DS_ARGV_BATCH at a time: a helper
+ * call to read user memory is about 100 ns here (the fault guard and the
+ * usercopy checks), as much as the string it reads, and one read per pointer
+ * was a third of the entry's reads for a short command line. A batch that
+ * cannot be read whole (the array ends at an unmapped page, say) falls back
+ * to one pointer at a time, as before; what lies past argv's NULL is read
+ * but never used.
+ */
+#define DS_ARGV_BATCH 8
 struct argv_walk {
 	const char *const *argv;
 	char *buf;
 	struct ds_argv_state *st; /* set by the caller */
 	__u32 first;              /* the argv index the walk starts at */
+	__u32 batch_at;           /* the argv index ptrs[0] holds */
+	__u32 batch_len;          /* pointers held in ptrs: DS_ARGV_BATCH, or 0 */
 	__u32 pad;
+	__u64 ptrs[DS_ARGV_BATCH];
 };
 
 static long argv_step(__u32 i, struct argv_walk *w)
@@ -50,8 +63,14 @@ static long argv_step(__u32 i, struct argv_walk *w)
 	long n;
 
 	i += w->first;
-	/* A pointer or a string not readable here (not paged in): cut, and say where. */
-	if (bpf_probe_read_user(&arg, sizeof(arg), &w->argv[i])) {
+	if (i - w->batch_at >= w->batch_len) {
+		w->batch_at = i;
+		w->batch_len = bpf_probe_read_user(w->ptrs, sizeof(w->ptrs), &w->argv[i]) ? 0 : DS_ARGV_BATCH;
+	}
+	if (w->batch_len) {
+		arg = (const char *)w->ptrs[(i - w->batch_at) & (DS_ARGV_BATCH - 1)];
+	} else if (bpf_probe_read_user(&arg, sizeof(arg), &w->argv[i])) {
+		/* A pointer or a string not readable here (not paged in): cut, and say where. */
 		st->cut = 1;
 		st->unreadable = 1;
 		st->index = i;

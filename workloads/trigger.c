@@ -12,7 +12,9 @@
  *                                 tgkill(child, child, SIGTERM)
  *   trigger setuid-root UID       as root: keep capabilities, become UID, raise CAP_SETUID,
  *                                 setuid(0): a non-root task making itself root
- *   trigger exec-missing PATH     execve(PATH, {PATH, "x"}) that fails
+ *   trigger exec-missing PATH [ARG...]  execve(PATH, {PATH, "x"}) that fails; with ARGs, {PATH, ARG...}
+ *   trigger exec-edge PATH        the same, {PATH, "edge-1"}, the argv array ending where its page
+ *                                 does, an inaccessible page after it
  *   trigger execveat-missing NAME execveat(open("/"), NAME, {NAME, "y"}) that fails (NAME relative to /)
  *   trigger exec-rewritten PATH   execve(PATH, {"before-0", "arg-1"}, {ENV}) of a file no binfmt takes
  *                                 (ENOEXEC), ENV on a userfaultfd page: while the kernel copies the
@@ -252,9 +254,25 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "setuid-root") && argc == 3)
 		return cmd_setuid_root((uid_t)atoi(argv[2]));
-	if (!strcmp(cmd, "exec-missing") && argc == 3) {
-		char *args[] = { argv[2], "x", NULL };
+	if (!strcmp(cmd, "exec-missing") && argc >= 3) {
+		char *dflt[] = { argv[2], "x", NULL };
 
+		printf("{\"pid\":%d}\n", getpid());
+		fflush(stdout);
+		execve(argv[2], argc > 3 ? &argv[2] : dflt, environ);
+		return errno == ENOENT ? 0 : 1;
+	}
+	if (!strcmp(cmd, "exec-edge") && argc == 3) {
+		long pg = sysconf(_SC_PAGESIZE);
+		char *m = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char **args;
+
+		if (m == MAP_FAILED || mprotect(m + pg, pg, PROT_NONE))
+			return 1;
+		args = (char **)(m + pg - 3 * sizeof(char *));
+		args[0] = argv[2];
+		args[1] = "edge-1";
+		args[2] = NULL;
 		printf("{\"pid\":%d}\n", getpid());
 		fflush(stdout);
 		execve(argv[2], args, environ);

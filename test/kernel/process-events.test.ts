@@ -50,6 +50,24 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
     expect(only(events, "exec", trigger).find((x) => x.res === 0)?.filename).toBe(TRIGGER);
   }, 30_000);
 
+  test("a failed execve with eleven arguments: every one, past the entry's reads of eight pointers at a time", async () => {
+    const extra = Array.from({ length: 10 }, (_, i) => `arg-${i + 1}`);
+    const { events, trigger } = await under("exec", ["exec-missing", "/nonexistent/ds-missing-long", ...extra]);
+    const [e] = only(events, "exec", trigger).filter((x) => x.res !== 0);
+    expect(e?.res).toBe(-2);
+    expect(e!.args).toEqual(["/nonexistent/ds-missing-long", ...extra]);
+    expect([e!.args_truncated, e!.read_at_exit]).toEqual([false, false]);
+  }, 30_000);
+
+  test("a failed execve whose argv array ends at an inaccessible page: its pointers read one at a time", async () => {
+    // Eight pointers from argv[0] cross into the page after the array: that read fails as a whole.
+    const { events, trigger } = await under("exec", ["exec-edge", "/nonexistent/ds-missing-edge"]);
+    const [e] = only(events, "exec", trigger).filter((x) => x.res !== 0);
+    expect(e?.res).toBe(-2);
+    expect(e!.args).toEqual(["/nonexistent/ds-missing-edge", "edge-1"]);
+    expect([e!.args_truncated, e!.read_at_exit]).toEqual([false, false]);
+  }, 30_000);
+
   /** A file no binfmt takes: the kernel copies the environment and argv, then fails with ENOEXEC. */
   const notABinary = (): string => {
     const dir = mkdtempSync("/tmp/ds-rewritten-");
