@@ -126,13 +126,14 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
 		}
 	}
 
-	mm = BPF_CORE_READ(task, mm);
+	/* task is current: its fields are loads through self() (heap.bpf.h), not a helper call each. */
+	mm = self()->mm;
 	if (stash) {
 		failed_exec_fill(info, stash);
 	} else {
 		/* argv is in the new mm at sched_process_exec, already faulted in by exec. */
-		start = BPF_CORE_READ(mm, arg_start);
-		end = BPF_CORE_READ(mm, arg_end);
+		start = mm->arg_start;
+		end = mm->arg_end;
 		n = end > start ? end - start : 0;
 		info->args_total = n;
 		if (n > ds_cfg.max_arg_bytes)
@@ -156,13 +157,12 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
 	}
 
 	/* Field by field, not a struct path copy: 6.1 counts every byte of this frame (512 for the chain). */
-	r = build_path(BPF_CORE_READ(task, fs, pwd.dentry), BPF_CORE_READ(task, fs, pwd.mnt), info->cwd, info->swap);
+	r = build_path(self()->fs->pwd.dentry, self()->fs->pwd.mnt, info->cwd, info->swap);
 	info->len[DS_STR_CWD] = DS_PATH_LEN(r);
 	if (r & DS_PATH_TRUNCATED)
 		info->flags |= DS_F_CWD_TRUNCATED;
 
-	r = build_path(BPF_CORE_READ(mm, exe_file, f_path.dentry), BPF_CORE_READ(mm, exe_file, f_path.mnt), info->exe,
-		       info->swap);
+	r = build_path(mm->exe_file->f_path.dentry, mm->exe_file->f_path.mnt, info->exe, info->swap);
 	info->len[DS_STR_EXE] = DS_PATH_LEN(r);
 	if (r & DS_PATH_TRUNCATED)
 		info->flags |= DS_F_EXE_TRUNCATED;
@@ -201,7 +201,7 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
  */
 static __noinline void exec_privesc(void *ctx, struct task_struct *task, int drop)
 {
-	const struct cred *cr = BPF_CORE_READ(task, cred);
+	const struct cred *cr = self()->cred; /* task is current */
 	struct ds_inflight *in = exec_stash();
 	struct ds_creds now;
 
@@ -230,7 +230,7 @@ int ds_exec(struct bpf_raw_tracepoint_args *ctx)
 	if (selected(DS_EVENT_PRIVILEGE_ESCALATION))
 		exec_privesc(ctx, task, drop);
 	/* The kernel's own helpers (call_usermodehelper) are children of kernel threads. */
-	if (selected(DS_EVENT_USERMODE_HELPER) && (BPF_CORE_READ(task, real_parent, flags) & DS_PF_KTHREAD))
+	if (selected(DS_EVENT_USERMODE_HELPER) && (self()->real_parent->flags & DS_PF_KTHREAD))
 		type = DS_EVENT_USERMODE_HELPER;
 	if (!selected(type))
 		return 0;

@@ -87,8 +87,8 @@ static __always_inline __u32 fd_path(struct ds_file_info *info, struct file *f, 
 	char *s = info->swap;
 	__u32 r, from, n;
 
-	st->d = (__u64)BPF_CORE_READ(f, f_path.dentry);
-	st->mnt = (__u64)BPF_CORE_READ(f, f_path.mnt);
+	st->d = (__u64)DS_LOAD(file, f, f_path.dentry);
+	st->mnt = (__u64)DS_LOAD(file, f, f_path.mnt);
 	r = ds_path_walk(st, (struct ds_path_swap *)s);
 	from = DS_PATH_LEN(r);
 	n = (DS_PATH_CAP - 1 - from) & (DS_PATH_CAP - 1);
@@ -106,6 +106,14 @@ static __always_inline __u32 fd_path(struct ds_file_info *info, struct file *f, 
 	return DS_FD_CAP - 1;
 }
 
+/* The magic of an inode's filesystem: a load through the cast where the kernel has it (see DS_LOAD). */
+static __always_inline unsigned long sb_magic(struct inode *ino)
+{
+	if (ds_cfg.task_cast)
+		return ds_cast(ino, inode)->i_sb->s_magic;
+	return BPF_CORE_READ(ino, i_sb, s_magic);
+}
+
 /*
  * Global, not static, so the verifier checks it once, not again at each call
  * in each state: hence the plain types (a global function's pointer arguments
@@ -115,8 +123,8 @@ static __always_inline __u32 fd_path(struct ds_file_info *info, struct file *f, 
 __noinline int fd_text(__u64 file, __u32 mode, struct ds_file_info *info, __u32 fd)
 {
 	struct file *f = (struct file *)file;
-	struct inode *ino = BPF_CORE_READ(f, f_inode);
-	__u64 n = BPF_CORE_READ(ino, i_ino);
+	struct inode *ino = DS_LOAD(file, f, f_inode);
+	__u64 n = DS_LOAD(inode, ino, i_ino);
 	__u32 dev, pos, close = 0;
 	char *s, *out;
 
@@ -126,7 +134,7 @@ __noinline int fd_text(__u64 file, __u32 mode, struct ds_file_info *info, __u32 
 	out = fd ? info->x.stdout : info->x.stdin;
 
 	if (mode == DS_S_IFCHR) {
-		dev = BPF_CORE_READ(ino, i_rdev);
+		dev = DS_LOAD(inode, ino, i_rdev);
 		/* Unix98 pty slaves (majors 136-143, 256 minors each): named without a walk. */
 		if ((dev >> 20) >= 136 && (dev >> 20) <= 143) {
 			pos = PUT_LIT(s, 0, "/dev/pts/");
@@ -136,8 +144,8 @@ __noinline int fd_text(__u64 file, __u32 mode, struct ds_file_info *info, __u32 
 		}
 	}
 	if (mode == DS_S_IFREG || mode == DS_S_IFDIR || mode == DS_S_IFCHR || mode == DS_S_IFBLK ||
-	    (mode == DS_S_IFIFO && BPF_CORE_READ(ino, i_sb, s_magic) != DS_PIPEFS_MAGIC)) {
-		if (BPF_CORE_READ(ino, __i_nlink) == 0)
+	    (mode == DS_S_IFIFO && sb_magic(ino) != DS_PIPEFS_MAGIC)) {
+		if (DS_LOAD(inode, ino, __i_nlink) == 0)
 			info->flags |= DS_F_STDIO_DELETED;
 		pos = fd_path(info, f, out);
 		goto copy;
@@ -252,8 +260,8 @@ static __noinline void exec_extra(struct task_struct *task, struct ds_file_info 
 		bpf_probe_read_kernel(&f, sizeof(f), &fds[i]);
 		if (!f)
 			continue;
-		ino = BPF_CORE_READ(f, f_inode);
-		mode = BPF_CORE_READ(ino, i_mode) & DS_S_IFMT;
+		ino = DS_LOAD(file, f, f_inode);
+		mode = DS_LOAD(inode, ino, i_mode) & DS_S_IFMT;
 		if (i == 0)
 			x->len[DS_STR_STDIN - DS_STR_TTY] = fd_text((__u64)f, mode, info, 0);
 		else if (i == 1)
