@@ -35,6 +35,7 @@ export const LIBC_SYMBOLS = {
   statfs: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   mmap: { args: [FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i64], returns: FFIType.ptr },
   munmap: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
+  madvise: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
   memcpy: { args: [FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.ptr },
   mount: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
   umount2: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
@@ -224,7 +225,6 @@ export function munmap(addr: Pointer, length: number): number {
   return libc().munmap(addr, length);
 }
 
-/** memcpy(3): `n` bytes from `src` to `dst`; the caller bounds both ends. */
 const cstr = (s: string) => Buffer.from(`${s}\0`);
 
 /** mount(2) of a pseudo filesystem (no source, no data); -errno on failure. */
@@ -238,6 +238,12 @@ export function detachMount(target: string): number {
   return libc().umount2(cstr(target), MNT_DETACH) === 0 ? 0 : -errno();
 }
 
+/** madvise(2); 0, or -errno. */
+export function madvise(addr: number, length: number, advice: number): number {
+  return libc().madvise(addr as Pointer, length, advice) === 0 ? 0 : -errno();
+}
+
+/** memcpy(3): `n` bytes from `src` to `dst`; the caller bounds both ends. */
 export function memcpy(dst: Pointer, src: Pointer, n: number): void {
   libc().memcpy(dst, src, n);
 }

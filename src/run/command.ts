@@ -27,6 +27,7 @@ import { DEFAULT_OUTPUT_LIMIT, LineSink, PipeClosed } from "../output/sink.ts";
 import { closedStdoutError, stdoutWasClosed } from "../output/stdout.ts";
 import { TABLE_BANNER, TABLE_HEADER } from "../render/event.ts";
 import { lostJson, lostRow } from "../render/lost.ts";
+import { dropCodePages } from "./code-pages.ts";
 import { type ServedMetrics, serveMetrics } from "./metrics.ts";
 import { beforeAttach, summaryLine } from "./summary.ts";
 import { warmUpSink } from "./warm-up-sink.ts";
@@ -279,6 +280,11 @@ export default defineCommand({
             `${opts.guard ? " guard" : ""}${opts.injectClobber ? " inject-clobber" : ""}, ${session.cpus} CPUs)` +
             (hasFilters(opts.filters) ? `; kernel-side filters: ${describeFilters(opts.filters)}` : ""),
         );
+        // The start-up's code pages (the runtime's, the CLI's, libbpf's load) go before the warm-up,
+        // whose memory is the agent's peak; the warm-up faults back what the per-event path runs.
+        // Not again after it: the storms then paid ~5,000 page faults to fault back the code they
+        // run (+0.25 us per event in the first, interleaved) for 15 MiB less RSS while idle.
+        releaseCodePages();
         // Before the first drain: the JIT compiles the per-event path now, not during the first burst,
         // through the run's own onLine (compiled now too).
         const warm = warmUpSink(sink, outputLimit);
@@ -428,4 +434,9 @@ async function closeOutput(
     if ((sig !== null && now - sig >= SIGNAL_GRACE_MS) || now - progressAt >= STALL_GRACE_MS) return;
     await Bun.sleep(10);
   }
+}
+
+function releaseCodePages(): void {
+  const kib = dropCodePages();
+  log.debug(`${(kib / 1024).toFixed(1)} MiB of the executable's start-up code pages unmapped`);
 }
