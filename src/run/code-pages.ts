@@ -9,7 +9,9 @@
  * still in use comes back at its next touch, a minor fault from the page
  * cache, and the others are left to the page cache, which the kernel reclaims
  * first under pressure. Nothing is lost: a private mapping that was never
- * written holds only the file's bytes.
+ * written holds only the file's bytes. Nor can other bytes come back: the
+ * kernel refuses writes to a running executable (ETXTBSY), and a file put in
+ * its place is another inode, not the one mapped.
  *
  * Only such mappings: a writable one, or one holding a page written since it
  * was mapped (Anonymous > 0: relocations made read-only afterwards, a
