@@ -199,6 +199,15 @@ static int cmd_thread_exec(char *path)
 	return 1;
 }
 
+/* Says this pid, then execve(path, args), which must fail with ENOENT. */
+static int exec_missing(const char *path, char *const args[])
+{
+	printf("{\"pid\":%d}\n", getpid());
+	fflush(stdout);
+	execve(path, args, environ);
+	return errno == ENOENT ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -257,10 +266,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "exec-missing") && argc >= 3) {
 		char *dflt[] = { argv[2], "x", NULL };
 
-		printf("{\"pid\":%d}\n", getpid());
-		fflush(stdout);
-		execve(argv[2], argc > 3 ? &argv[2] : dflt, environ);
-		return errno == ENOENT ? 0 : 1;
+		return exec_missing(argv[2], argc > 3 ? &argv[2] : dflt);
 	}
 	if (!strcmp(cmd, "exec-edge") && argc == 3) {
 		long pg = sysconf(_SC_PAGESIZE);
@@ -273,10 +279,7 @@ int main(int argc, char **argv)
 		args[0] = argv[2];
 		args[1] = "edge-1";
 		args[2] = NULL;
-		printf("{\"pid\":%d}\n", getpid());
-		fflush(stdout);
-		execve(argv[2], args, environ);
-		return errno == ENOENT ? 0 : 1;
+		return exec_missing(argv[2], args);
 	}
 	if (!strcmp(cmd, "exec-rewritten") && argc == 3)
 		return cmd_exec_rewritten(argv[2], 0);
