@@ -1,13 +1,14 @@
 /**
  * The reorder window for rendered lines (perf buffers, ordered): each CPU's
  * lines in kernel-time order, released merged across CPUs once they are older
- * than a cutoff (the previous drain's start: nothing older can still come).
+ * than a bound the session gives (nothing older can still come: see
+ * REORDER_MARGIN_NS in session.ts).
  *
  * A line is rendered once, into its CPU's segment for the current drain, and
- * handed out from there: a drain's lines stay where they were written until
- * the drain after next releases them, and a segment whose lines are all out
- * goes back to a pool. Moving the lines still held to the front of one
- * buffer instead cost a copy of nearly every line (most are held once).
+ * handed out from there: most go out in the drain that read them, the newest
+ * are held for the next one, and a segment whose lines are all out goes back
+ * to a pool. Moving the lines still held to the front of one buffer instead
+ * cost a copy of each held line.
  */
 import { ByteBuf } from "../output/bytebuf.ts";
 

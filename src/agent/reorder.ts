@@ -1,7 +1,9 @@
 /**
  * Per-CPU perf buffers deliver in order per CPU but not across CPUs: a child's
  * exec on CPU 1 can be read before its parent's on CPU 0. This window holds
- * events for one drain interval and releases them merged by kernel time.
+ * events for one drain interval and releases them merged by kernel time. (The
+ * agent's lines have a window of their own, line-window.ts, released in turns
+ * within a drain; this one serves the decoded events of the lab and `bench`.)
  *
  * The bound: an event stamped before the previous drain started was already
  * in its CPU's buffer when this drain read the buffers (the stamp is taken a few

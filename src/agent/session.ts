@@ -84,6 +84,30 @@ const WARM_COPIES = 8;
  * or the third storm.
  */
 const WARM_RELEASE_LINES = 20_000;
+/**
+ * The reorder window's bound: a record stamped this long before a drain
+ * started was in its CPU's buffer when the drain read it (a program takes
+ * microseconds from its stamp to its output), so lines older than that go out
+ * in the drain that read them. Ordering holds for any stamp-to-output gap
+ * below it (the drain period no longer matters: it was one interval, at least
+ * 5 ms, before).
+ */
+export const REORDER_MARGIN_NS = 10e6;
+/**
+ * Each CPU's buffer is read this much at a time, and the lines the turn
+ * rendered are released before the next: a line is copied to the output while
+ * it is still in the CPU's caches. Read whole, an exec storm's 100 ms drain
+ * rendered 3 MB of lines before the first was passed on, and the copy of each
+ * (the memmove into the sink's chunk) missed the caches: 9-11 % of the
+ * agent's CPU in a storm.
+ */
+const ROUND_BYTES = 64 * 1024;
+/**
+ * A CPU not read to the end bounds a turn's release by the last stamp read
+ * from it, less this: a record a softirq wrote while a task's program ran on
+ * the same CPU is older than the one after it in the buffer, by microseconds.
+ */
+const NESTED_SLACK_NS = 1e6;
 
 export class Session {
   readonly counts: SessionCounts = { events: 0, malformed: 0, lost: 0, corrupt: 0, bytes: 0 };
@@ -128,7 +152,21 @@ export class Session {
   private warmWindow: LineWindow | null = null;
   /** With opts.lines, unordered: the one line being rendered. */
   private readonly direct = new ByteBuf();
-  private prevDrain: number | null = null;
+  /** Per CPU, the kernel time of the last record read from it. */
+  private readonly lastKey: number[];
+  /** This drain's bound for releasing lines: its start less REORDER_MARGIN_NS. */
+  private cutoff = 0;
+  /** consume()'s turns, with ordered lines: the lines older than every CPU's next record go out. */
+  private readonly rounds = {
+    bytes: ROUND_BYTES,
+    after: (pending: readonly boolean[]): void => {
+      let bound = this.cutoff;
+      for (let cpu = 0; cpu < pending.length; cpu++) {
+        if (pending[cpu] === true) bound = Math.min(bound, (this.lastKey[cpu] ?? 0) - NESTED_SLACK_NS);
+      }
+      this.window.release(bound, this.emit);
+    },
+  };
   private outputFails: OutputFails | null = null;
   /** Where lines go: opts.lines.onLine, or the warm-up's while it runs. */
   private emit: LineOutput["onLine"] = () => {};
@@ -140,6 +178,7 @@ export class Session {
   ) {
     this.bootWallNs = realtimeNs() - monotonicNs();
     this.cpus = possibleCpus();
+    this.lastKey = new Array<number>(this.cpus).fill(0);
     this.reorder = opts.transport === "perf" && opts.order ? new Reorder<AgentEvent>((e) => Number(e.ktimeNs)) : null;
     this.delay = opts.intervalMs;
     this.idleMs = opts.intervalMs;
@@ -264,6 +303,9 @@ export class Session {
       return;
     }
     const cpu = u32At(data, H.cpu);
+    // The window's key, as Reorder's: kernel time as a double (exact below 2^53 ns, ~104 days).
+    const key = u32At(data, H.ktime_ns + 4) * 4294967296 + u32At(data, H.ktime_ns);
+    if (cpu < this.lastKey.length) this.lastKey[cpu] = key;
     this.counts.events++;
     let byCpu = this.eventsByType.get(spec.name);
     if (byCpu === undefined) {
@@ -287,8 +329,7 @@ export class Session {
       this.window.unused();
       return;
     }
-    // The window's key, as Reorder's: kernel time as a double (exact below 2^53 ns, ~104 days).
-    this.window.push(u32At(data, H.ktime_ns + 4) * 4294967296 + u32At(data, H.ktime_ns), start, out.len);
+    this.window.push(key, start, out.len);
   }
 
   /**
@@ -328,13 +369,24 @@ export class Session {
     this.warmWindow ??= new LineWindow();
     this.window = this.warmWindow;
     this.emit = onLine;
+    // Every synthetic line goes out by the end of its pass.
+    const cutoff = this.cutoff;
+    this.cutoff = Number.POSITIVE_INFINITY;
     try {
       const framed: Framed = { tail: 0n, consumed: 0, records: 0, bytes: 0, lost: 0, bad: 0 };
       const scratch = new Uint8Array(PERF_RECORD_MAX);
+      // The synthetic records' CPUs (render/warm-up.ts): 0 and 1, read in turns as a drain reads.
+      const pending = new Array<boolean>(2).fill(false);
       for (let n = 0; n < count; n += records) {
-        if (perf) framePerf(ring.data, ring.head, ring.tail, this.handle, scratch, framed);
+        if (perf && this.reorder !== null) {
+          let tail = ring.tail;
+          do {
+            tail = framePerf(ring.data, ring.head, tail, this.handle, scratch, framed, ROUND_BYTES).tail;
+            pending.fill(tail !== ring.head);
+            this.rounds.after(pending);
+          } while (tail !== ring.head);
+        } else if (perf) framePerf(ring.data, ring.head, ring.tail, this.handle, scratch, framed);
         else frameRingbuf(ring.data, ring.head, ring.tail, this.handle, framed);
-        if (this.reorder !== null) this.window.release(Number.POSITIVE_INFINITY, onLine);
         afterPass();
       }
       if (this.reorder !== null) {
@@ -345,10 +397,12 @@ export class Session {
           out.buf[out.len++] = 0x78;
           this.window.push(5e12 + i, start, out.len);
         }
-        this.window.release(Number.POSITIVE_INFINITY, onLine);
+        pending.fill(false);
+        this.rounds.after(pending);
         afterPass();
       }
     } finally {
+      this.cutoff = cutoff;
       this.emit = emit;
       this.window = window;
       Object.assign(this.counts, counts);
@@ -374,16 +428,13 @@ export class Session {
     const now = monotonicNs();
     this.lastDrainAt = Number(now) / 1e6;
     this.window.nextDrain();
-    const fill = this.reader.consume();
+    const lines = this.opts.lines;
+    const inRounds = this.reorder !== null && lines !== undefined;
+    this.cutoff = final ? Number.POSITIVE_INFINITY : Number(now) - REORDER_MARGIN_NS;
+    const fill = inRounds ? this.reader.consume(this.rounds) : this.reader.consume();
     this.lastFill = fill;
     this.delay = nextDrainPeriod(this.delay, fill, this.opts.intervalMs, this.idleMs);
-    const lines = this.opts.lines;
-    if (this.reorder && lines !== undefined) {
-      const cutoff = this.prevDrain;
-      this.prevDrain = Number(now);
-      if (final) this.window.release(Number.POSITIVE_INFINITY, this.emit);
-      else if (cutoff !== null) this.window.release(cutoff, this.emit);
-    } else if (this.reorder) {
+    if (!inRounds && this.reorder) {
       for (const ev of final ? this.reorder.flush() : this.reorder.release(Number(now))) this.onEvent(ev);
     }
     if (this.opts.onLost) this.reportLoss(this.opts.onLost);

@@ -170,6 +170,8 @@ export class LineSink {
   /** A write failed for good: what is left counts as dropped. */
   private failed = false;
   private restoreFlags: number | null = null;
+  /** What a write between flushes (sendEarly) threw: the next flush() throws it. */
+  private deferred: unknown = null;
   /** Counted lines written completely. */
   written = 0;
   /** Counted lines that will never be written: over the bound, abandoned at close, or after a write error. */
@@ -243,8 +245,28 @@ export class LineSink {
     if (!this.admit(bytes, counted)) return false;
     this.pending.pushBytes(src, start, end, counted);
     this.queued += bytes;
-    if (this.pending.len >= CHUNK_BYTES) this.seal();
+    if (this.pending.len >= CHUNK_BYTES) {
+      this.seal();
+      this.sendEarly();
+    }
     return true;
+  }
+
+  /**
+   * A chunk full in the middle of a drain goes out at once: its bytes are
+   * still in the CPU's caches for the kernel's copy, and its buffer comes back
+   * to the pool for the next chunk, so a storm's drain fills the same one or
+   * two buffers instead of a new, cold one per 256 KiB (the copy of each line
+   * into them missed the caches). What the write throws waits for flush().
+   */
+  private sendEarly(): void {
+    // No descriptor (the warm-up's sink where /dev/null cannot be opened): only ever emptied.
+    if (this.fd < 0 || this.deferred !== null || this.gone || this.failed) return;
+    try {
+      this.send();
+    } catch (e) {
+      this.deferred = e;
+    }
   }
 
   private admit(bytes: number, counted: boolean): boolean {
@@ -262,12 +284,22 @@ export class LineSink {
    * OutputError once when the output cannot be written; later calls do nothing.
    */
   flush(): void {
+    if (this.deferred !== null) {
+      const e = this.deferred;
+      this.deferred = null;
+      throw e;
+    }
     if (this.gone || this.failed) return;
     this.seal();
     if (this.chunks.length === 0) {
       if (peerClosed(this.fd)) this.readerGone();
       return;
     }
+    this.send();
+  }
+
+  /** Writes queued chunks until the descriptor takes no more (EAGAIN) or none is left. */
+  private send(): void {
     while (this.chunks.length > 0) {
       let n: number;
       try {

@@ -95,7 +95,9 @@ function wrappedUint(data: Uint8Array, at: number, n: number): number {
 /**
  * Walks a perf ring's data area (its length, a power of two, is the ring
  * size) from `tail` to `head`. Samples that wrap past the end are copied into
- * `scratch` (one copy); all others are handed out as views of `data`.
+ * `scratch` (one copy); all others are handed out as views of `data`. With a
+ * `budget`, stops at the first record boundary at or past that many bytes
+ * (out.tail says where; the rest is read by the next call).
  */
 export function framePerf(
   data: Uint8Array,
@@ -104,6 +106,7 @@ export function framePerf(
   onRecord: RecordHandler,
   scratch: Uint8Array = new Uint8Array(PERF_RECORD_MAX),
   out: Framed = emptyResult(tail),
+  budget = Number.POSITIVE_INFINITY,
 ): Framed {
   const size = data.length;
   if (!isPow2(size)) throw new RangeError(`perf ring of ${size} bytes is not a power of two`);
@@ -119,7 +122,7 @@ export function framePerf(
   const start = Number(tail % BigInt(size));
   const u32 = (at: number) => (at + 4 <= size ? dv.getUint32(at, true) : wrappedUint(data, at, 4));
   let done = 0;
-  while (done < avail) {
+  while (done < avail && done < budget) {
     const rest = avail - done;
     const at = (start + done) % size;
     const recSize =

@@ -16,7 +16,7 @@ import { parseCpuIds, perfOutputSignals } from "../ebpf/host-facts.ts";
 import { asPtr, checkInt, checkPtr, libbpf } from "../ffi/libbpf.ts";
 import { pageSize, signalWhenReady, stopSignals } from "../ffi/libc.ts";
 import { type Framed, framePerf, PERF_RECORD_MAX, type RecordHandler } from "./framing.ts";
-import type { EventSource } from "./source.ts";
+import type { EventSource, Rounds } from "./source.ts";
 
 const PERF_TYPE_SOFTWARE = 1;
 const PERF_COUNT_SW_BPF_OUTPUT = 10;
@@ -48,6 +48,11 @@ export class PerfReader implements EventSource {
   /** Where a sample that wraps past the end of its ring is put back together. */
   private readonly scratch = new Uint8Array(PERF_RECORD_MAX);
   private readonly framed: Framed = { tail: 0n, consumed: 0, records: 0, bytes: 0, lost: 0, bad: 0 };
+  /** consume(rounds): per CPU number, records of this call still unread. */
+  private pending: boolean[] = [];
+  /** consume(rounds): per ring, the head this call reads up to, and the bytes it handed out. */
+  private heads: bigint[] = [];
+  private got: number[] = [];
 
   /**
    * `cpus`: the possible CPUs, which lostByCpu() is indexed by. `wake`: when
@@ -102,6 +107,9 @@ export class PerfReader implements EventSource {
         checkInt("perf_buffer__buffer", libbpf().perf_buffer__buffer(this.pb, i, ptr(out), ptr(out, 8)));
         this.rings.push(this.mapRing(out, cpuIds[i]!, page, pages * page));
       }
+      this.pending = new Array<boolean>(Math.max(...cpuIds) + 1).fill(false);
+      this.heads = this.rings.map(() => 0n);
+      this.got = this.rings.map(() => 0);
     } catch (e) {
       this.close();
       throw e;
@@ -123,30 +131,68 @@ export class PerfReader implements EventSource {
     return { cpu, ctl, data: new Uint8Array(mem, page, size) };
   }
 
-  consume(): number {
+  consume(rounds?: Rounds): number {
+    if (rounds !== undefined) return this.consumeInRounds(rounds);
     let fill = 0;
     for (const r of this.rings) {
       // Acquire: the records up to head are complete once we see head.
       const head = Atomics.load(r.ctl, HEAD);
-      const tail = r.ctl[TAIL]!;
-      if (head === tail) continue;
-      const f = this.framed;
-      let next = tail;
-      try {
-        next = framePerf(r.data, head, tail, this.onRecord, this.scratch, f).tail;
-      } catch (e) {
-        // A handler that threw still consumed the records before it, and its own.
-        next = tail + BigInt(f.consumed);
-        throw e;
-      } finally {
-        // Release: the kernel may reuse the space only once we are done with it.
-        Atomics.store(r.ctl, TAIL, next);
-        this.lostPerCpu[r.cpu]! += f.lost;
-        this.malformedRecords += f.bad;
-      }
-      fill = Math.max(fill, f.bytes / r.data.length);
+      if (head === r.ctl[TAIL]!) continue;
+      fill = Math.max(fill, this.read(r, head, Number.POSITIVE_INFINITY) / r.data.length);
     }
     return fill;
+  }
+
+  /**
+   * Up to each ring's head as it is now, `rounds.bytes` a ring a turn: what
+   * one turn hands out can still be in the CPU's caches when `after` passes
+   * it on, where a whole drain's lines (megabytes in a storm) were not.
+   */
+  private consumeInRounds(rounds: Rounds): number {
+    const { rings, pending, heads, got } = this;
+    let left = 0;
+    for (let i = 0; i < rings.length; i++) {
+      const r = rings[i]!;
+      heads[i] = Atomics.load(r.ctl, HEAD);
+      got[i] = 0;
+      pending[r.cpu] = heads[i] !== r.ctl[TAIL]!;
+      if (pending[r.cpu]) left++;
+    }
+    do {
+      for (let i = 0; i < rings.length; i++) {
+        const r = rings[i]!;
+        if (!pending[r.cpu]) continue;
+        got[i]! += this.read(r, heads[i]!, rounds.bytes);
+        if (r.ctl[TAIL] === heads[i]) {
+          pending[r.cpu] = false;
+          left--;
+        }
+      }
+      rounds.after(pending);
+    } while (left > 0);
+    let fill = 0;
+    for (let i = 0; i < rings.length; i++) fill = Math.max(fill, got[i]! / rings[i]!.data.length);
+    return fill;
+  }
+
+  /** Hands out a ring's records from its tail towards `head`, about `budget` bytes; returns the payload bytes. */
+  private read(r: CpuRing, head: bigint, budget: number): number {
+    const tail = r.ctl[TAIL]!;
+    const f = this.framed;
+    let next = tail;
+    try {
+      next = framePerf(r.data, head, tail, this.onRecord, this.scratch, f, budget).tail;
+    } catch (e) {
+      // A handler that threw still consumed the records before it, and its own.
+      next = tail + BigInt(f.consumed);
+      throw e;
+    } finally {
+      // Release: the kernel may reuse the space only once we are done with it.
+      Atomics.store(r.ctl, TAIL, next);
+      this.lostPerCpu[r.cpu]! += f.lost;
+      this.malformedRecords += f.bad;
+    }
+    return f.bytes;
   }
 
   lostByCpu(): number[] {

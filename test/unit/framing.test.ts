@@ -85,6 +85,19 @@ describe("perf ring framing", () => {
     expect(f).toMatchObject({ tail: ring.head, records: 3, bytes: 124, lost: 0, bad: 0 });
   });
 
+  test("a budget stops at the first record boundary at or past it; the next call goes on from there", () => {
+    const ring = new PerfRing(256, 256n - 48n);
+    for (let i = 0; i < 6; i++) ring.sample(bytes(20, i)); // 32 bytes each, the third across the end
+    const { got, onRecord } = collect();
+    const first = framePerf(ring.data, ring.head, ring.tail, onRecord, undefined, undefined, 40);
+    expect(first).toMatchObject({ tail: ring.tail + 64n, records: 2, consumed: 64 });
+    const second = framePerf(ring.data, ring.head, first.tail, onRecord, undefined, undefined, 1);
+    expect(second).toMatchObject({ tail: ring.tail + 96n, records: 1 });
+    const rest = framePerf(ring.data, ring.head, second.tail, onRecord, undefined, undefined, 1e9);
+    expect(rest).toMatchObject({ tail: ring.head, records: 3, bad: 0 });
+    expect(got.map((g) => g.subarray(0, 20))).toEqual([0, 1, 2, 3, 4, 5].map((i) => bytes(20, i)));
+  });
+
   test("a sample that wraps past the end is put back together in one piece", () => {
     // Start 40 bytes before the end: the second sample's payload crosses it.
     const ring = new PerfRing(256, 256n * 3n - 40n).sample(bytes(4, 9)).sample(bytes(60, 50));

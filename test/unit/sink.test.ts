@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fcntl } from "../../src/ffi/libc.ts";
 import { logfmt, parseLogfmt } from "../../src/output/logfmt.ts";
 import { LossWarnings } from "../../src/output/loss-warning.ts";
-import { LineSink, OutputError, PendingLines, PipeClosed } from "../../src/output/sink.ts";
+import { CHUNK_BYTES, LineSink, OutputError, PendingLines, PipeClosed } from "../../src/output/sink.ts";
 import { lostJson, lostRow } from "../../src/render/lost.ts";
 import { SCHEMA_VERSION } from "../../src/render/schema.ts";
 import { schemaErrors } from "../helpers/schema.ts";
@@ -182,6 +182,49 @@ describe("one write per drain", () => {
 });
 
 describe("the reader went away", () => {
+  test("a chunk that fills in the middle of a drain is written at once, the rest at the flush, all in order", () => {
+    const { r, w } = pipe();
+    const sink = new LineSink(w).nonBlocking();
+    const line = Buffer.from(`${"y".repeat(999)}`);
+    const n = Math.ceil((1.5 * CHUNK_BYTES) / 1000);
+    for (let i = 0; i < n; i++) {
+      line.write(String(i).padStart(6, "0"), 0);
+      sink.pushBytes(line, 0, line.length);
+    }
+    const early = drain(r);
+    expect(early.length).toBeGreaterThanOrEqual(CHUNK_BYTES);
+    expect(early.length).toBeLessThan(n * 1000);
+    sink.flush();
+    const all = (early + drain(r)).split("\n");
+    expect(all.pop()).toBe("");
+    expect(all.map((l) => Number(l.slice(0, 6)))).toEqual(Array.from({ length: n }, (_, i) => i));
+    expect(sink.written).toBe(n);
+    expect(sink.idle).toBe(true);
+  });
+
+  test("what a write between flushes meets is reported by the next flush, once (EPIPE, ENOSPC)", () => {
+    const lines = Math.ceil(CHUNK_BYTES / 1000) + 1;
+    const fill = (sink: LineSink) => {
+      const line = Buffer.alloc(999, 0x7a);
+      for (let i = 0; i < lines; i++) sink.pushBytes(line, 0, line.length);
+    };
+    const { r, w } = pipe();
+    const closed = new LineSink(w).nonBlocking();
+    close(r);
+    expect(thrown(() => fill(closed))).toBeNull();
+    expect(thrown(() => closed.flush())).toBeInstanceOf(PipeClosed);
+    expect(thrown(() => closed.flush())).toBeNull();
+    expect(closed.dropped).toBe(0);
+
+    const full = new LineSink(track(openSync("/dev/full", "w")));
+    expect(thrown(() => fill(full))).toBeNull();
+    const e = thrown(() => full.flush());
+    expect(e).toBeInstanceOf(OutputError);
+    expect((e as OutputError).code).toBe("ENOSPC");
+    expect(thrown(() => full.flush())).toBeNull();
+    expect(full.dropped).toBe(lines);
+  });
+
   test("a write to a pipe without reader (EPIPE) is PipeClosed", () => {
     const { r, w } = pipe();
     const sink = new LineSink(w);
