@@ -29,7 +29,7 @@ export interface SessionOptions extends LoadConfig {
   pages: number;
   intervalMs: number;
   maxArgs: number;
-  /** Sort perf events across CPUs by kernel time, within one drain interval. */
+  /** Sort perf events across CPUs by kernel time (lines: REORDER_MARGIN_NS; decoded events: one drain interval). */
   order: boolean;
   /**
    * Called after every drain, once its events have been handed out (e.g. to

@@ -146,7 +146,7 @@ export const agentArgs = {
     type: "boolean",
     default: true,
     description:
-      "perf only: sort events across CPUs by kernel time within one drain interval (--no-order to print as read)",
+      "perf only: sort events across CPUs by kernel time (a stamp-to-output gap under 10 ms; --no-order to print as read)",
   },
   verbose: { type: "boolean", default: false, description: "debug logs, including libbpf's own" },
   ...filterArgs(),
