@@ -146,8 +146,8 @@ export class Session {
   private readonly spans = newSpans();
   /** With opts.lines, perf, ordered: each CPU's lines waiting for the window. */
   private window = new LineWindow();
-  /** The warm-up's synthetic ring, built at its first call, dropped by endWarmUp(). */
-  private warmRing: { ring: SyntheticRing; records: number } | null = null;
+  /** The warm-up's synthetic rings (one, or per CPU for replay()), built at its first call, dropped by endWarmUp(). */
+  private warmRing: { rings: SyntheticRing[]; records: number } | null = null;
   /** The warm-up's reorder window, the same for each of its calls, dropped by endWarmUp(). */
   private warmWindow: LineWindow | null = null;
   /** With opts.lines, unordered: the one line being rendered. */
@@ -355,9 +355,17 @@ export class Session {
       });
       // Enough records per pass for the framing loop to get hot as well.
       const many = Array.from({ length: WARM_COPIES }, () => records).flat();
-      this.warmRing = { ring: perf ? perfRing(many, true) : ringbufRing(many), records: many.length };
+      // Read as a drain reads its CPUs' buffers: each record in its own CPU's ring (0 or 1).
+      const byCpu = [0, 1].map((c) => many.filter((r) => u32At(r, H.cpu) === c));
+      const rings = !perf
+        ? [ringbufRing(many)]
+        : this.reader instanceof PerfReader && this.reorder !== null
+          ? byCpu.filter((rs) => rs.length > 0).map((rs) => perfRing(rs, true))
+          : [perfRing(many, true)];
+      this.warmRing = { rings, records: many.length };
     }
-    const { ring, records } = this.warmRing;
+    const { rings, records } = this.warmRing;
+    const ring = rings[0]!;
     const counts = { ...this.counts };
     const byType = new Map([...this.eventsByType].map(([k, v]): [EventName, number[]] => [k, [...v]]));
     const rendered = [renderer.filtered, renderer.fastLines, renderer.generalLines];
@@ -375,21 +383,15 @@ export class Session {
     try {
       const framed: Framed = { tail: 0n, consumed: 0, records: 0, bytes: 0, lost: 0, bad: 0 };
       const scratch = new Uint8Array(PERF_RECORD_MAX);
-      // The synthetic records' CPUs (render/warm-up.ts): 0 and 1, read in turns as a drain reads.
-      const pending = new Array<boolean>(2).fill(false);
+      const reader = this.reader;
       for (let n = 0; n < count; n += records) {
-        if (perf && this.reorder !== null) {
-          let tail = ring.tail;
-          do {
-            tail = framePerf(ring.data, ring.head, tail, this.handle, scratch, framed, ROUND_BYTES).tail;
-            pending.fill(tail !== ring.head);
-            this.rounds.after(pending);
-          } while (tail !== ring.head);
-        } else if (perf) framePerf(ring.data, ring.head, ring.tail, this.handle, scratch, framed);
+        if (perf && this.reorder !== null && reader instanceof PerfReader) reader.replay(rings, this.rounds);
+        else if (perf) framePerf(ring.data, ring.head, ring.tail, this.handle, scratch, framed);
         else frameRingbuf(ring.data, ring.head, ring.tail, this.handle, framed);
         afterPass();
       }
       if (this.reorder !== null) {
+        const pending = new Array<boolean>(this.cpus).fill(false);
         // Keys past 2^32, alternating CPUs, as a storm's: the same types and branches as real lines.
         for (let i = 0; i < WARM_RELEASE_LINES; i++) {
           const out = this.window.out(i & 1, 1);
@@ -397,7 +399,6 @@ export class Session {
           out.buf[out.len++] = 0x78;
           this.window.push(5e12 + i, start, out.len);
         }
-        pending.fill(false);
         this.rounds.after(pending);
         afterPass();
       }

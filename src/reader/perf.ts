@@ -17,6 +17,7 @@ import { asPtr, checkInt, checkPtr, libbpf } from "../ffi/libbpf.ts";
 import { pageSize, signalWhenReady, stopSignals } from "../ffi/libc.ts";
 import { type Framed, framePerf, PERF_RECORD_MAX, type RecordHandler } from "./framing.ts";
 import type { EventSource, Rounds } from "./source.ts";
+import type { SyntheticRing } from "./synthetic-ring.ts";
 
 const PERF_TYPE_SOFTWARE = 1;
 const PERF_COUNT_SW_BPF_OUTPUT = 10;
@@ -141,6 +142,27 @@ export class PerfReader implements EventSource {
       fill = Math.max(fill, this.read(r, head, Number.POSITIVE_INFINITY) / r.data.length);
     }
     return fill;
+  }
+
+  /**
+   * consume(rounds) over synthetic rings instead of the kernel's (at most one
+   * per CPU buffer, each read as the buffer of that CPU): the agent's warm-up
+   * runs the drain's own code on records shaped like a storm's, so the JIT
+   * has compiled it, for these values, before a storm does.
+   */
+  replay(rings: readonly SyntheticRing[], rounds: Rounds): number {
+    const real = this.rings;
+    this.rings = rings.slice(0, real.length).map((r, i): CpuRing => {
+      const ctl = new BigUint64Array(4);
+      ctl[HEAD] = r.head;
+      ctl[TAIL] = r.tail;
+      return { cpu: real[i]!.cpu, ctl, data: r.data };
+    });
+    try {
+      return this.consumeInRounds(rounds);
+    } finally {
+      this.rings = real;
+    }
   }
 
   /**
