@@ -18,6 +18,7 @@ import {
   uniqueTrue,
 } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
+import { TOOLS } from "../helpers/trigger.ts";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -59,6 +60,28 @@ describeKernel("agent (root)", { commands: ["bash", "head", "bpftool"] }, () => 
     expect(s.lost).toBe("0");
     expect(s.malformed).toBe("0");
     expect(Number(s.events)).toBe(all.length);
+  }, 60_000);
+
+  test("a two-CPU exec storm read in turns within one long drain comes out whole and in kernel-time order", async () => {
+    const t = uniqueTrue();
+    dirs.push(t.dir);
+    // One drain a second: each CPU's buffer holds about a megabyte by then, read 64 KiB a turn,
+    // so lines go out turn by turn, bounded by the other CPU's last record read.
+    const agent = await startAgent(["--json", "--events", "exec", "--interval", "1000"]);
+    const storm = Bun.spawnSync([join(TOOLS, "storm"), "--execs", "4000", "--workers", "2", "--quiet", "--", t.path]);
+    expect(storm.exitCode).toBe(0);
+    await Bun.sleep(2500);
+    const { stdout, stderr, code } = await agent.stop("SIGINT");
+    expect(code).toBe(0);
+    const all = parseEvents(stdout);
+    const ours = all.filter((e) => e.comm === t.comm);
+    expect(ours.length).toBe(4000);
+    expect(new Set(ours.map((e) => e.cpu)).size).toBe(Math.min(2, navigator.hardwareConcurrency));
+    // RFC 3339 with nanoseconds, one zone and width: string order is time order.
+    const times = all.map((e) => String(e.time));
+    const late = times.findIndex((tm, i) => i > 0 && tm < times[i - 1]!);
+    expect(late === -1 ? "in order" : `${times[late - 1]} before ${times[late]}`).toBe("in order");
+    expect(parseSummary(stderr).lost).toBe("0");
   }, 60_000);
 
   // The default set (~70 programs, the tail-call map) once; the other signals
