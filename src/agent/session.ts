@@ -92,7 +92,7 @@ const WARM_RELEASE_LINES = 20_000;
  * below it (the drain period no longer matters: it was one interval, at least
  * 5 ms, before).
  */
-export const REORDER_MARGIN_NS = 10e6;
+const REORDER_MARGIN_NS = 10e6;
 /**
  * Each CPU's buffer is read this much at a time, and the lines the turn
  * rendered are released before the next: a line is copied to the output while
