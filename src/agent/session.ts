@@ -304,8 +304,11 @@ export class Session {
     }
     const cpu = u32At(data, H.cpu);
     // The window's key, as Reorder's: kernel time as a double (exact below 2^53 ns, ~104 days).
-    const key = u32At(data, H.ktime_ns + 4) * 4294967296 + u32At(data, H.ktime_ns);
-    if (cpu < this.lastKey.length) this.lastKey[cpu] = key;
+    let key = 0;
+    if (this.reorder !== null) {
+      key = u32At(data, H.ktime_ns + 4) * 4294967296 + u32At(data, H.ktime_ns);
+      if (cpu < this.lastKey.length) this.lastKey[cpu] = key;
+    }
     this.counts.events++;
     let byCpu = this.eventsByType.get(spec.name);
     if (byCpu === undefined) {
@@ -356,11 +359,11 @@ export class Session {
       // Enough records per pass for the framing loop to get hot as well.
       const many = Array.from({ length: WARM_COPIES }, () => records).flat();
       // Read as a drain reads its CPUs' buffers: each record in its own CPU's ring (0 or 1).
-      const byCpu = [0, 1].map((c) => many.filter((r) => u32At(r, H.cpu) === c));
+      const perCpu = () => [0, 1].map((c) => many.filter((r) => u32At(r, H.cpu) === c)).filter((rs) => rs.length > 0);
       const rings = !perf
         ? [ringbufRing(many)]
         : this.reader instanceof PerfReader && this.reorder !== null
-          ? byCpu.filter((rs) => rs.length > 0).map((rs) => perfRing(rs, true))
+          ? perCpu().map((rs) => perfRing(rs, true))
           : [perfRing(many, true)];
       this.warmRing = { rings, records: many.length };
     }
