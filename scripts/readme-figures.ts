@@ -61,8 +61,16 @@ export function execTable(results: Json): string {
     ["records the compiled renderer handed to the general path", (c) => list(c.general_lines)],
     ['start to attached (spawn → "attached")', (c) => `${c.start_to_attached_ms} ms`],
     ["RSS after attach / peak", (c) => `${n(c.attached_rss_mib)} / ${n(c.peak_rss_mib)} MiB`],
+    // Results from before the warm-up was timed took idle CPU 1.5 s after the attached line.
+    ...(a.warm_up_ms === undefined
+      ? []
+      : ([
+          ["warm-up after attach, once: wall time / CPU", (c) => `${c.warm_up_ms} ms / ${c.warm_up_cpu_ms} ms`],
+        ] as Array<[string, (c: Json) => string]>)),
     [
-      "idle CPU, 1.5 s after attach / after the storms",
+      a.warm_up_ms === undefined
+        ? "idle CPU, 1.5 s after attach / after the storms"
+        : "idle CPU, after the warm-up / after the storms",
       (c) =>
         `${n(c.idle_cpu_ms_per_s, 2)} / ${c.idle_after_storms_cpu_ms_per_s === undefined ? "-" : n(c.idle_after_storms_cpu_ms_per_s, 2)} ms/s`,
     ],

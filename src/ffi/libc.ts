@@ -36,6 +36,7 @@ export const LIBC_SYMBOLS = {
   mmap: { args: [FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i64], returns: FFIType.ptr },
   munmap: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
   madvise: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+  posix_fadvise: { args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.i32], returns: FFIType.i32 },
   memcpy: { args: [FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.ptr },
   mount: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
   umount2: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
@@ -241,6 +242,11 @@ export function detachMount(target: string): number {
 /** madvise(2); 0, or -errno. */
 export function madvise(addr: number, length: number, advice: number): number {
   return libc().madvise(addr as Pointer, length, advice) === 0 ? 0 : -errno();
+}
+
+/** posix_fadvise(2) over the whole file; 0, or -errno (it returns the error rather than setting errno). */
+export function fadvise(fd: number, advice: number): number {
+  return -libc().posix_fadvise(fd, 0, 0, advice);
 }
 
 /** memcpy(3): `n` bytes from `src` to `dst`; the caller bounds both ends. */

@@ -71,12 +71,16 @@ const FLEET_SIGNAL_GRACE_MS = 2000;
  * Session.warmUp): enough for the JIT to finish optimizing the generated
  * renderers (lines.gen.ts) before a storm does. With 20,000 their last tier
  * was compiled during the first storms, which cost 3-6 µs per event more
- * there; 100,000 take about 0.4 s and 0.9 s of CPU once, after `attached`.
+ * there; 100,000 take 1.6-2 s and 1.2-1.6 s of CPU once, after `attached` (about 1 s
+ * of it faulting back the code pages each step hands back, and the steps' collections).
  */
 const WARM_UP_RECORDS = 100_000;
-/** Records per warm-up step, with a drain of the real buffers after each (40-90 ms apart here). */
-const WARM_UP_CHUNK = 10_000;
-/** Drains after each warm-up step: 80 in all, past the JIT's first tier for what runs once a drain. */
+/**
+ * Records per warm-up step, with a drain of the real buffers after each (60-100 ms apart here). Each step's
+ * garbage and compiled code is the warm-up's peak memory: 5,000 took that peak from 64-69 to 58-60 MiB.
+ */
+const WARM_UP_CHUNK = 5_000;
+/** Drains after each warm-up step: 160 in all, past the JIT's first tier for what runs once a drain. */
 const WARM_UP_DRAINS = 8;
 
 const MIN_OUTPUT = 4096;
@@ -280,19 +284,21 @@ export default defineCommand({
             `${opts.guard ? " guard" : ""}${opts.injectClobber ? " inject-clobber" : ""}, ${session.cpus} CPUs)` +
             (hasFilters(opts.filters) ? `; kernel-side filters: ${describeFilters(opts.filters)}` : ""),
         );
-        // The start-up's code pages (the runtime's, the CLI's, libbpf's load) go before the warm-up,
-        // whose memory is the agent's peak; the warm-up faults back what the per-event path runs.
-        // Not again after it: the storms then paid ~5,000 page faults to fault back the code they
-        // run (+0.25 us per event in the first, interleaved) for 15 MiB less RSS while idle.
-        releaseCodePages();
         // Before the first drain: the JIT compiles the per-event path now, not during the first burst,
         // through the run's own onLine (compiled now too).
         const warm = warmUpSink(sink, outputLimit);
-        // In chunks, each followed by a drain and a turn of the event loop: the warm-up takes 0.5-1 s of
+        const warmStart = performance.now();
+        const warmCpu = process.cpuUsage();
+        // In steps, each followed by drains and a turn of the event loop: the warm-up takes 1.2-1.6 s of
         // CPU, which a busy host's events would otherwise wait out in the buffers, and signals (SIGTERM,
         // SIGHUP's reopen) behind it.
         try {
           for (let done = 0; done < WARM_UP_RECORDS && why === null; done += WARM_UP_CHUNK) {
+            // The executable's pages go back to the kernel before each step: first the start-up's (the
+            // runtime's, the CLI's, libbpf's load), then what the step before ran and this one does not
+            // (the JIT's compilers, mostly), so the warm-up, the agent's peak, never holds them all; the
+            // last step faults back what the per-event path runs, and the storms find it resident.
+            releaseCodePages();
             const real = accepted;
             lineSink = warm.sink;
             lineFleet = null;
@@ -322,6 +328,11 @@ export default defineCommand({
           warm.end();
         }
         session.endWarmUp();
+        const cpu = process.cpuUsage(warmCpu);
+        log.debug(
+          `warm-up: ${WARM_UP_RECORDS} synthetic records in ${(performance.now() - warmStart).toFixed(0)} ms ` +
+            `(${((cpu.user + cpu.system) / 1000).toFixed(0)} ms of CPU, ${(cpu.system / 1000).toFixed(0)} in the kernel)`,
+        );
         timer = duration !== undefined ? setTimeout(() => stop("duration"), duration * 1000) : null;
       }
     } catch (e) {
@@ -438,5 +449,5 @@ async function closeOutput(
 
 function releaseCodePages(): void {
   const kib = dropCodePages();
-  log.debug(`${(kib / 1024).toFixed(1)} MiB of the executable's start-up code pages unmapped`);
+  log.debug(`${(kib / 1024).toFixed(1)} MiB of the executable's pages handed back`);
 }

@@ -76,6 +76,22 @@ function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100; // USER_HZ is 100 on Linux
 }
 
+/**
+ * Waits out the warm-up after "attached" (1.5-2 s of synthetic records): until
+ * the agent uses under a fifth of a CPU over 200 ms, for at most 10 s. It
+ * never fails: an agent that spins is what the caller's own measure catches.
+ */
+async function warmedUp(pid: number): Promise<void> {
+  const end = performance.now() + 10_000;
+  let last = cpuSeconds(pid);
+  while (performance.now() < end) {
+    await Bun.sleep(200);
+    const now = cpuSeconds(pid);
+    if (now - last < 0.04) return;
+    last = now;
+  }
+}
+
 /** A named pipe whose read end this test holds open and never reads. */
 function stalledPipe(): { path: string; fd: number } {
   const path = join(scratch("ds-stall-"), "fifo");
@@ -200,6 +216,7 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     // of each syscall tracepoint link (about 40 ms each, one after the other, in perf_trace_destroy).
     const p = withStdout(`"${fifo.path}"`, ["--json", "--events", "exec", "--output-buffer", "64K"]);
     await waitAttached(p);
+    await warmedUp(p.pid);
     shrinkPipe(fifo.fd);
     await execTimes(t.path, 600);
     await Bun.sleep(300);

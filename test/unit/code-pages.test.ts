@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync, readlinkSync } from "node:fs";
-import { dropCodePages, droppableRanges } from "../../src/run/code-pages.ts";
+import { codeRanges, dropCodePages } from "../../src/run/code-pages.ts";
 
 const EXE = "/opt/agent/dual-slot";
 
-/** A smaps entry: header line, then the fields droppableRanges reads and one it must skip. */
+/** A smaps entry: header line, then the fields codeRanges reads and one it must skip. */
 function entry(range: string, perms: string, path: string, rss: number, anon: number): string {
   return [
     `${range} ${perms} 00000000 fe:01 1234 ${path}`.trimEnd(),
@@ -16,51 +16,55 @@ function entry(range: string, perms: string, path: string, rss: number, anon: nu
   ].join("\n");
 }
 
-describe("droppableRanges", () => {
+describe("codeRanges", () => {
   const smaps = [
-    entry("00200000-01a38000", "r--p", EXE, 6424, 0), // read-only data: dropped
-    entry("01a40000-06836000", "r-xp", EXE, 22772, 0), // code: dropped
-    entry("06836000-0684a000", "rw-p", EXE, 80, 56), // writable: kept
-    entry("0684a000-06852000", "r--p", EXE, 32, 12), // relocations made read-only (written): kept
-    entry("06852000-07008000", "rw-p", EXE, 4632, 0), // writable, even if never written: kept
-    entry("07100000-07200000", "r-xp", EXE, 0, 0), // nothing resident: nothing to do
-    entry("07200000-07300000", "r--s", EXE, 64, 0), // shared: kept
+    entry("00200000-01a38000", "r--p", EXE, 6424, 0), // read-only data
+    entry("01a40000-06836000", "r-xp", EXE, 22772, 0), // code
+    entry("06836000-0684a000", "rw-p", EXE, 80, 56), // writable, written
+    entry("0684a000-06852000", "r--p", EXE, 32, 12), // relocations made read-only (written)
+    entry("06852000-07008000", "rw-p", EXE, 4632, 0), // writable, never written
+    entry("07100000-07200000", "r-xp", EXE, 0, 0), // nothing resident yet: marked random-read all the same
+    entry("07200000-07300000", "r--s", EXE, 64, 0), // shared: not ours to advise
     entry("7f0000000000-7f0000100000", "r-xp", "/usr/lib/x86_64-linux-gnu/libc.so.6", 1100, 0), // another file
     entry("7f0000200000-7f0000300000", "r-xp", `${EXE}.old`, 64, 0), // a name that only starts the same
     entry("7f0000400000-7f0000500000", "rw-p", "", 20000, 20000), // anonymous memory
   ].join("\n");
 
-  test("takes the executable's private, read-only, never-written mappings and nothing else", () => {
-    expect(droppableRanges(smaps, EXE)).toEqual([
-      { start: 0x200000, end: 0x1a38000, rssKiB: 6424 },
-      { start: 0x1a40000, end: 0x6836000, rssKiB: 22772 },
+  test("takes the executable's private mappings, and may unmap only the read-only, never-written ones", () => {
+    expect(codeRanges(smaps, EXE)).toEqual([
+      { start: 0x200000, end: 0x1a38000, rssKiB: 6424, unmappable: true },
+      { start: 0x1a40000, end: 0x6836000, rssKiB: 22772, unmappable: true },
+      { start: 0x6836000, end: 0x684a000, rssKiB: 80, unmappable: false },
+      { start: 0x684a000, end: 0x6852000, rssKiB: 32, unmappable: false },
+      { start: 0x6852000, end: 0x7008000, rssKiB: 4632, unmappable: false },
+      { start: 0x7100000, end: 0x7200000, rssKiB: 0, unmappable: true },
     ]);
   });
 
   test("a replaced executable's mappings still match its /proc/self/exe name", () => {
     const deleted = `${EXE} (deleted)`;
-    expect(droppableRanges(entry("00200000-00300000", "r-xp", deleted, 8, 0), deleted)).toEqual([
-      { start: 0x200000, end: 0x300000, rssKiB: 8 },
+    expect(codeRanges(entry("00200000-00300000", "r-xp", deleted, 8, 0), deleted)).toEqual([
+      { start: 0x200000, end: 0x300000, rssKiB: 8, unmappable: true },
     ]);
   });
 
-  test("a mapping whose Anonymous line is missing is kept", () => {
+  test("a mapping whose Anonymous line is missing is not unmapped", () => {
     const noAnon = entry("00200000-00300000", "r-xp", EXE, 8, 0)
       .split("\n")
       .filter((l) => !l.startsWith("Anonymous"))
       .join("\n");
-    expect(droppableRanges(noAnon, EXE)).toEqual([]);
+    expect(codeRanges(noAnon, EXE)).toEqual([{ start: 0x200000, end: 0x300000, rssKiB: 8, unmappable: false }]);
   });
 });
 
 describe("dropCodePages", () => {
-  /** Resident KiB in this process's droppable mappings of its own executable (bun). */
+  /** Resident KiB in this process's private mappings of its own executable (bun). */
   function residentCode(): number {
-    const ranges = droppableRanges(readFileSync("/proc/self/smaps", "latin1"), readlinkSync("/proc/self/exe"));
+    const ranges = codeRanges(readFileSync("/proc/self/smaps", "latin1"), readlinkSync("/proc/self/exe"));
     return ranges.reduce((kib, r) => kib + r.rssKiB, 0);
   }
 
-  test("unmaps this process's executable code, and the process runs on", () => {
+  test("hands this process's executable pages back, and the process runs on", () => {
     const before = residentCode();
     expect(before).toBeGreaterThan(4096);
     const released = dropCodePages();
@@ -69,5 +73,19 @@ describe("dropCodePages", () => {
     expect(released).toBeGreaterThan(before / 2);
     expect(after).toBeLessThan(before / 2);
     expect([3, 1, 2].sort().join(",")).toBe("1,2,3");
+  });
+
+  test("marks the executable's mappings random-read, so a page faulted back brings no read-ahead", () => {
+    dropCodePages();
+    const exe = readlinkSync("/proc/self/exe");
+    const flags: string[] = [];
+    let ours = false;
+    for (const line of readFileSync("/proc/self/smaps", "latin1").split("\n")) {
+      const h = /^[0-9a-f]+-[0-9a-f]+ (\S{4}) \S+ \S+ \S+ *(.*)$/.exec(line);
+      if (h !== null) ours = h[2] === exe && h[1]![3] === "p";
+      else if (ours && line.startsWith("VmFlags:")) flags.push(line);
+    }
+    expect(flags.length).toBeGreaterThan(1);
+    for (const f of flags) expect(f.split(" ")).toContain("rr");
   });
 });

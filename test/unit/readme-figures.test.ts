@@ -34,6 +34,8 @@ describe("README figures", () => {
           start_to_attached_ms: 577,
           attached_rss_mib: 58.8,
           peak_rss_mib: 81.2,
+          warm_up_ms: 1650,
+          warm_up_cpu_ms: 1540,
           idle_cpu_ms_per_s: 5.89,
         },
       },
@@ -45,6 +47,7 @@ describe("README figures", () => {
     expect(t).toContain(
       "| agent CPU per event (one exec record per exec), warm (range) / cold | 4.72 µs (4.25 to 6.61) / 5.53 µs |",
     );
-    expect(t).toContain("| idle CPU, 1.5 s after attach / after the storms | 5.89 / - ms/s |");
+    expect(t).toContain("| warm-up after attach, once: wall time / CPU | 1650 ms / 1540 ms |");
+    expect(t).toContain("| idle CPU, after the warm-up / after the storms | 5.89 / - ms/s |");
   });
 });
