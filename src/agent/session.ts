@@ -361,7 +361,7 @@ export class Session {
       // Read as a drain reads its CPUs' buffers: each record in its own CPU's ring (0 or 1).
       const perCpu = () => [0, 1].map((c) => many.filter((r) => u32At(r, H.cpu) === c)).filter((rs) => rs.length > 0);
       const rings = !perf
-        ? [ringbufRing(many)]
+        ? [ringbufRing(many, true)]
         : this.reader instanceof PerfReader && this.reorder !== null
           ? perCpu().map((rs) => perfRing(rs, true))
           : [perfRing(many, true)];
@@ -390,7 +390,7 @@ export class Session {
       for (let n = 0; n < count; n += records) {
         if (perf && this.reorder !== null && reader instanceof PerfReader) reader.replay(rings, this.rounds);
         else if (perf) framePerf(ring.data, ring.head, ring.tail, this.handle, scratch, framed);
-        else frameRingbuf(ring.data, ring.head, ring.tail, this.handle, framed);
+        else frameRingbuf(ring.data, ring.head, ring.tail, this.handle, scratch, framed);
         afterPass();
       }
       if (this.reorder !== null) {

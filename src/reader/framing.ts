@@ -177,8 +177,12 @@ export function framePerf(
 
 /**
  * Walks a BPF ring buffer's data area from `consumer` to `producer`. `data`
- * is the area as the kernel maps it, twice in a row (so its length is twice
- * the ring size): a record starting anywhere in the first copy is contiguous.
+ * is the area mapped once (its length, a power of two, is the ring size),
+ * not twice in a row as the kernel offers it: the second copy's pages were
+ * counted again in the agent's RSS (8 MiB at the default size). So a record
+ * whose bytes run past the end is copied into `scratch` (one copy, once a
+ * lap at most); all others are handed out as views of `data`. A header
+ * never wraps: records start 8-aligned and the size is a multiple of 8.
  * Each header's length word is read with acquire semantics: the kernel
  * commits a record by clearing BUSY with a release.
  *
@@ -189,9 +193,10 @@ export function frameRingbuf(
   producer: bigint,
   consumer: bigint,
   onRecord: RecordHandler,
+  scratch: Uint8Array = new Uint8Array(PERF_RECORD_MAX),
   out: Framed = emptyResult(consumer),
 ): Framed {
-  const size = data.length / 2;
+  const size = data.length;
   if (!isPow2(size)) throw new RangeError(`ring buffer of ${size} bytes is not a power of two`);
   reset(out, consumer);
   const avail = span(producer, consumer, size);
@@ -225,10 +230,23 @@ export function frameRingbuf(
     done += total;
     out.consumed = done;
     if (word & RINGBUF_DISCARD) continue;
+    const from = (at + RINGBUF_HEADER) % size;
+    let view: Uint8Array;
+    if (from + len <= size) {
+      view = data.subarray(from, from + len);
+    } else if (len <= scratch.length) {
+      const first = size - from;
+      scratch.set(data.subarray(from, size), 0);
+      scratch.set(data.subarray(0, len - first), first);
+      view = scratch.subarray(0, len);
+    } else {
+      // Only with a caller's undersized scratch: the reader's holds any record.
+      out.bad++;
+      continue;
+    }
     out.records++;
     out.bytes += len;
-    // at < size and len + 8 <= size: inside the second copy at worst.
-    onRecord(data.subarray(at + RINGBUF_HEADER, at + RINGBUF_HEADER + len));
+    onRecord(view);
   }
   out.consumed = done;
   out.tail = consumer + BigInt(done);

@@ -11,7 +11,7 @@ import { type Pointer, toArrayBuffer } from "bun:ffi";
 import { mapInfo } from "../ebpf/info.ts";
 import { errno, errnoText, mmap, munmap, pageSize } from "../ffi/libc.ts";
 import { log } from "../log.ts";
-import { acquireFence, type Framed, frameRingbuf, type RecordHandler } from "./framing.ts";
+import { acquireFence, type Framed, frameRingbuf, PERF_RECORD_MAX, type RecordHandler } from "./framing.ts";
 import { PerfReader } from "./perf.ts";
 import type { EventSource } from "./source.ts";
 
@@ -54,8 +54,10 @@ export class RingReader implements EventSource {
   /** consumer_pos, the one word we write. */
   private consumerPos: BigUint64Array | null = null;
   private producerPos: BigUint64Array | null = null;
-  /** The data area, mapped twice in a row by the kernel. Read-only: no Atomics on it (see acquireFence). */
+  /** The data area, mapped once (see frameRingbuf). Read-only: no Atomics on it (see acquireFence). */
   private data: Uint8Array | null = null;
+  /** Where a record that wraps past the data area's end is put together. */
+  private readonly scratch = new Uint8Array(PERF_RECORD_MAX);
   private unframed = 0;
   private readonly framed: Framed = { tail: 0n, consumed: 0, records: 0, bytes: 0, lost: 0, bad: 0 };
 
@@ -78,15 +80,16 @@ export class RingReader implements EventSource {
     // The kernel's own rule for a ring buffer's size.
     if (size < page || (size & (size - 1)) !== 0) throw new Error(`ring buffer of ${size} bytes`);
     try {
-      // Page 0: consumer_pos, ours to write. Page 1: producer_pos, then the data twice.
+      // Page 0: consumer_pos, ours to write. Page 1: producer_pos, then the data, which the kernel
+      // offers twice in a row; the first copy is enough (see frameRingbuf).
       const cons = map(mapFd, page, PROT_READ | PROT_WRITE, 0, "consumer page");
       this.maps.push(cons);
-      const prod = map(mapFd, page + 2 * size, PROT_READ, page, "producer page and data");
+      const prod = map(mapFd, page + size, PROT_READ, page, "producer page and data");
       this.maps.push(prod);
       this.consumerPos = new BigUint64Array(toArrayBuffer(cons.at, 0, page), 0, 1);
       const mem = toArrayBuffer(prod.at, 0, prod.length);
       this.producerPos = new BigUint64Array(mem, 0, 1);
-      this.data = new Uint8Array(mem, page, 2 * size);
+      this.data = new Uint8Array(mem, page, size);
       if (bell !== undefined) this.bell = openBell(bell.mapFd, bell.cpus);
     } catch (e) {
       this.close();
@@ -108,7 +111,7 @@ export class RingReader implements EventSource {
     const f = this.framed;
     let next = consumer;
     try {
-      next = frameRingbuf(data, producer, consumer, this.onRecord, f).tail;
+      next = frameRingbuf(data, producer, consumer, this.onRecord, this.scratch, f).tail;
     } catch (e) {
       // A handler that threw still consumed the records before it, and its own.
       next = consumer + BigInt(f.consumed);
@@ -118,7 +121,7 @@ export class RingReader implements EventSource {
       Atomics.store(cons, 0, next);
       this.unframed += f.bad;
     }
-    return f.bytes / (data.length / 2);
+    return f.bytes / data.length;
   }
 
   lost(): number {

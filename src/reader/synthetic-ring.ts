@@ -49,19 +49,25 @@ export function perfRing(records: readonly Uint8Array[], wrap = false): Syntheti
   return { data, head: BigInt(start + total), tail: BigInt(start) };
 }
 
-/** Ring buffer records: u32 length, u32 page offset, the bytes, padded to 8; the area mapped twice in a row. */
-export function ringbufRing(records: readonly Uint8Array[]): SyntheticRing {
+/**
+ * Ring buffer records: u32 length, u32 page offset, the bytes, padded to 8;
+ * the area mapped once, as the reader maps it. `wrap`: the first record's
+ * bytes run past the ring's end and on from its start (the reader's copy of
+ * such a record, a path the warm-up must take too).
+ */
+export function ringbufRing(records: readonly Uint8Array[], wrap = false): SyntheticRing {
   const sizes = records.map((r) => Math.ceil((RINGBUF_HEADER + r.length) / 8) * 8);
   const total = sizes.reduce((a, b) => a + b, 0);
   const size = pow2Above(total);
-  const data = new Uint8Array(2 * size);
+  const data = new Uint8Array(size);
   const dv = new DataView(data.buffer);
-  let at = 0;
+  // The header 16 bytes before the end, the record's bytes across it.
+  const start = wrap && records.length > 0 && records[0]!.length > 8 ? size - 16 : 0;
+  let at = start;
   records.forEach((r, i) => {
-    dv.setUint32(at, r.length, true);
-    data.set(r, at + RINGBUF_HEADER);
+    dv.setUint32(at % size, r.length, true);
+    for (let j = 0; j < r.length; j++) data[(at + RINGBUF_HEADER + j) % size] = r[j]!;
     at += sizes[i]!;
   });
-  data.copyWithin(size, 0, size);
-  return { data, head: BigInt(total), tail: 0n };
+  return { data, head: BigInt(start + total), tail: BigInt(start) };
 }

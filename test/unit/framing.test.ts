@@ -13,7 +13,7 @@ import {
   RINGBUF_BUSY,
   RINGBUF_DISCARD,
 } from "../../src/reader/framing.ts";
-import { perfRing } from "../../src/reader/synthetic-ring.ts";
+import { perfRing, ringbufRing } from "../../src/reader/synthetic-ring.ts";
 
 /** A perf data area that records are written into at 64-bit positions, wrapping like the kernel does. */
 class PerfRing {
@@ -245,7 +245,7 @@ class RingBuf {
     readonly size: number,
     readonly consumer: bigint,
   ) {
-    this.data = new Uint8Array(2 * size);
+    this.data = new Uint8Array(size);
     this.producer = consumer;
   }
 
@@ -256,19 +256,16 @@ class RingBuf {
     dv.setUint32(0, (payload.length | flags) >>> 0, true);
     dv.setUint32(4, 0, true);
     rec.set(payload, 8);
-    for (let i = 0; i < rec.length; i++) {
-      const o = (at + i) % this.size;
-      this.data[o] = rec[i]!;
-      this.data[o + this.size] = rec[i]!;
-    }
+    for (let i = 0; i < rec.length; i++) this.data[(at + i) % this.size] = rec[i]!;
     this.producer += BigInt(rec.length);
     return this;
   }
 }
 
 describe("BPF ring buffer framing", () => {
-  test("records back to back come out in order, as views, and near the end without a copy", () => {
-    const rb = new RingBuf(4096, 4096n - 16n).record(bytes(10, 1)).record(bytes(300, 2)).record(bytes(0, 0));
+  test("records back to back come out in order, as views, up to the end without a copy", () => {
+    // The first one's 24 bytes end exactly at the end; the next starts over at 0.
+    const rb = new RingBuf(4096, 4096n - 24n).record(bytes(10, 1)).record(bytes(300, 2)).record(bytes(0, 0));
     const views: Uint8Array[] = [];
     const { got, onRecord } = collect();
     const f = frameRingbuf(rb.data, rb.producer, rb.consumer, (d) => {
@@ -278,6 +275,48 @@ describe("BPF ring buffer framing", () => {
     expect(got).toEqual([bytes(10, 1), bytes(300, 2), new Uint8Array()]);
     for (const v of views) expect(v.buffer).toBe(rb.data.buffer);
     expect(f).toMatchObject({ tail: rb.producer, records: 3, bytes: 310, bad: 0 });
+  });
+
+  test("a record whose bytes run past the end comes out whole, put together in the scratch", () => {
+    // The header 16 bytes before the end, its 300 bytes across it; then one after it.
+    const rb = new RingBuf(4096, 3n * 4096n - 16n).record(bytes(300, 7)).record(bytes(20, 8));
+    const scratch = new Uint8Array(1024);
+    const views: Uint8Array[] = [];
+    const { got, onRecord } = collect();
+    const f = frameRingbuf(
+      rb.data,
+      rb.producer,
+      rb.consumer,
+      (d) => {
+        views.push(d);
+        onRecord(d);
+      },
+      scratch,
+    );
+    expect(got).toEqual([bytes(300, 7), bytes(20, 8)]);
+    expect(views[0]!.buffer).toBe(scratch.buffer);
+    expect(views[1]!.buffer).toBe(rb.data.buffer);
+    expect(f).toMatchObject({ tail: rb.producer, records: 2, bytes: 320, bad: 0 });
+  });
+
+  test("a wrapping record larger than the scratch is bad, and the walk goes on after it", () => {
+    const rb = new RingBuf(4096, 4096n - 24n).record(bytes(100, 1)).record(bytes(10, 2));
+    const { got, onRecord } = collect();
+    const f = frameRingbuf(rb.data, rb.producer, rb.consumer, onRecord, new Uint8Array(64));
+    expect(got).toEqual([bytes(10, 2)]);
+    expect(f).toMatchObject({ tail: rb.producer, records: 1, bad: 1 });
+  });
+
+  test("the warm-up's synthetic ring (wrapping) frames back the records it was given", () => {
+    const records = [bytes(50, 1), bytes(9, 2), bytes(200, 3)];
+    for (const wrap of [false, true]) {
+      const ring = ringbufRing(records, wrap);
+      const { got, onRecord } = collect();
+      const f = frameRingbuf(ring.data, ring.head, ring.tail, onRecord);
+      expect(got).toEqual(records);
+      expect(f).toMatchObject({ tail: ring.head, records: 3, bad: 0 });
+      if (wrap) expect(Number(ring.tail) + 16).toBe(ring.data.length); // the first record's bytes cross the end
+    }
   });
 
   test("a BUSY record stops the walk; the consumer stays on it", () => {
