@@ -13,7 +13,9 @@
  * process sees changes, and the writable mapping's never-written pages (4-5
  * MiB of the runtime's data) go too. The mappings are read at random
  * (MADV_RANDOM) from then on: a page faulted back brings no read-ahead
- * neighbours, which took the warm-up's RSS peak over 60 MiB.
+ * neighbours, which took the warm-up's RSS peak over 60 MiB. The cost: the
+ * next start of the agent reads its start-up code from disk again (about 25
+ * ms more to attached), for 10 MiB less RSS over the whole run.
  *
  * Kernels before 5.4 have no MADV_PAGEOUT: there only the read-only,
  * never-written mappings are unmapped (MADV_DONTNEED), which is safe because

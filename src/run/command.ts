@@ -71,16 +71,17 @@ const FLEET_SIGNAL_GRACE_MS = 2000;
  * Session.warmUp): enough for the JIT to finish optimizing the generated
  * renderers (lines.gen.ts) before a storm does. With 20,000 their last tier
  * was compiled during the first storms, which cost 3-6 µs per event more
- * there; 100,000 take 1.6-2 s and 1.2-1.6 s of CPU once, after `attached` (about 1 s
- * of it faulting back the code pages each step hands back, and the steps' collections).
+ * there; 100,000 take 1.2-1.4 s and 1.3-1.5 s of CPU once, after `attached` (0.8 s
+ * more than before each step handed the executable's code pages back: the faults).
  */
 const WARM_UP_RECORDS = 100_000;
 /**
- * Records per warm-up step, with a drain of the real buffers after each (60-100 ms apart here). Each step's
- * garbage and compiled code is the warm-up's peak memory: 5,000 took that peak from 64-69 to 58-60 MiB.
+ * Records per warm-up step, with drains of the real buffers after each (120-140 ms apart here). Steps of
+ * 5,000 (the code pages handed back twice as often) took the peak RSS 2-4 MiB lower, but left the JIT
+ * compiling in the ring buffer's second storm (0.5-0.8 µs per event on its compiler thread, against 0.2).
  */
-const WARM_UP_CHUNK = 5_000;
-/** Drains after each warm-up step: 160 in all, past the JIT's first tier for what runs once a drain. */
+const WARM_UP_CHUNK = 10_000;
+/** Drains after each warm-up step: 80 in all, past the JIT's first tier for what runs once a drain. */
 const WARM_UP_DRAINS = 8;
 
 const MIN_OUTPUT = 4096;
@@ -289,7 +290,7 @@ export default defineCommand({
         const warm = warmUpSink(sink, outputLimit);
         const warmStart = performance.now();
         const warmCpu = process.cpuUsage();
-        // In steps, each followed by drains and a turn of the event loop: the warm-up takes 1.2-1.6 s of
+        // In steps, each followed by drains and a turn of the event loop: the warm-up takes 1.3-1.5 s of
         // CPU, which a busy host's events would otherwise wait out in the buffers, and signals (SIGTERM,
         // SIGHUP's reopen) behind it.
         try {
