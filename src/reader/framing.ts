@@ -93,6 +93,21 @@ function wrappedUint(data: Uint8Array, at: number, n: number): number {
 }
 
 /**
+ * `len` bytes from `from` in a ring (data's length is its size): a view of
+ * the ring, or, when they run past its end, a copy put together in
+ * `scratch`; null when the scratch cannot hold them.
+ */
+function ringBytes(data: Uint8Array, from: number, len: number, scratch: Uint8Array): Uint8Array | null {
+  const size = data.length;
+  if (from + len <= size) return data.subarray(from, from + len);
+  if (len > scratch.length) return null;
+  const first = size - from;
+  scratch.set(data.subarray(from, size), 0);
+  scratch.set(data.subarray(0, len - first), first);
+  return scratch.subarray(0, len);
+}
+
+/**
  * Walks a perf ring's data area (its length, a power of two, is the ring
  * size) from `tail` to `head`. Samples that wrap past the end are copied into
  * `scratch` (one copy); all others are handed out as views of `data`. With a
@@ -142,16 +157,8 @@ export function framePerf(
         out.bad++;
         continue;
       }
-      const from = (at + PERF_SAMPLE_HEADER) % size;
-      let view: Uint8Array;
-      if (from + raw <= size) {
-        view = data.subarray(from, from + raw);
-      } else if (raw <= scratch.length) {
-        const first = size - from;
-        scratch.set(data.subarray(from, size), 0);
-        scratch.set(data.subarray(0, raw - first), first);
-        view = scratch.subarray(0, raw);
-      } else {
+      const view = ringBytes(data, (at + PERF_SAMPLE_HEADER) % size, raw, scratch);
+      if (view === null) {
         // Only with a caller's undersized scratch: the readers' holds any record.
         out.bad++;
         continue;
@@ -230,16 +237,8 @@ export function frameRingbuf(
     done += total;
     out.consumed = done;
     if (word & RINGBUF_DISCARD) continue;
-    const from = (at + RINGBUF_HEADER) % size;
-    let view: Uint8Array;
-    if (from + len <= size) {
-      view = data.subarray(from, from + len);
-    } else if (len <= scratch.length) {
-      const first = size - from;
-      scratch.set(data.subarray(from, size), 0);
-      scratch.set(data.subarray(0, len - first), first);
-      view = scratch.subarray(0, len);
-    } else {
+    const view = ringBytes(data, (at + RINGBUF_HEADER) % size, len, scratch);
+    if (view === null) {
       // Only with a caller's undersized scratch: the reader's holds any record.
       out.bad++;
       continue;

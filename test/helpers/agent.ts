@@ -198,3 +198,26 @@ export async function liveIds(kind: "prog" | "map"): Promise<Set<number>> {
   const out = await new Response(Bun.spawn([tool, "-j", kind, "show"], { stdout: "pipe" }).stdout).text();
   return new Set((JSON.parse(out || "[]") as Array<{ id: number }>).map((x) => x.id));
 }
+
+/** A process's CPU time in seconds (utime + stime), from /proc. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100; // USER_HZ is 100 on Linux
+}
+
+/**
+ * Waits out the warm-up after "attached" (about 1 s of synthetic records): until
+ * the agent uses under a fifth of a CPU over 200 ms, for at most 10 s. It
+ * never fails: an agent that spins is what the caller's own measure catches.
+ */
+export async function warmedUp(pid: number): Promise<void> {
+  const end = performance.now() + 10_000;
+  let last = cpuSeconds(pid);
+  while (performance.now() < end) {
+    await Bun.sleep(200);
+    const now = cpuSeconds(pid);
+    if (now - last < 0.04) return;
+    last = now;
+  }
+}

@@ -5,13 +5,14 @@
  * never spins, and loss is visible while it happens.
  */
 import { afterAll, expect, test } from "bun:test";
-import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, constants, existsSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fcntl } from "../../src/ffi/libc.ts";
 import {
   BIN,
   bpfObjectsOf,
+  cpuSeconds,
   execTimes,
   liveIds,
   type Proc,
@@ -22,6 +23,7 @@ import {
   startAgent,
   uniqueTrue,
   waitAttached,
+  warmedUp,
 } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
 
@@ -67,29 +69,6 @@ async function expectReleased(ids: number[], kind: "prog" | "map" = "prog"): Pro
     live = await liveIds(kind);
   }
   for (const id of ids) expect(live.has(id)).toBe(false);
-}
-
-/** This process's CPU time in seconds (utime + stime), from /proc. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100; // USER_HZ is 100 on Linux
-}
-
-/**
- * Waits out the warm-up after "attached" (1.5-2 s of synthetic records): until
- * the agent uses under a fifth of a CPU over 200 ms, for at most 10 s. It
- * never fails: an agent that spins is what the caller's own measure catches.
- */
-async function warmedUp(pid: number): Promise<void> {
-  const end = performance.now() + 10_000;
-  let last = cpuSeconds(pid);
-  while (performance.now() < end) {
-    await Bun.sleep(200);
-    const now = cpuSeconds(pid);
-    if (now - last < 0.04) return;
-    last = now;
-  }
 }
 
 /** A named pipe whose read end this test holds open and never reads. */
