@@ -91,7 +91,7 @@ const WARM_UP_MAX_MS = 8000;
  * the JIT's compiles of what it ran): its wall time and CPU, from attached.
  * The idle figure after attach is taken from there, not a fixed time after
  * the attached line, which the warm-up outlasted once it handed its code
- * pages back between steps (1.5-2 s instead of 0.7).
+ * pages back between steps (1.0-1.2 s instead of 0.4).
  */
 async function warmUp(pid: number): Promise<{ ms: number; cpuMs: number }> {
   const t0 = performance.now();
@@ -118,7 +118,7 @@ async function idleCpu(pid: number, settleMs = SETTLE_MS): Promise<number> {
 async function withAgent(config: Config): Promise<AgentRound> {
   const p = await startAgent([config.bin ?? BIN, ...config.args, "--comm", comm], undefined, config.env);
   const attachedMs = p.attachedMs;
-  // The warm-up after the attached line, and the JIT threads compiling what it ran (1.5-2 s of CPU).
+  // The warm-up after the attached line, and the JIT threads compiling what it ran (0.9-1.2 s of CPU).
   const warm = await warmUp(p.pid);
   const idleCpuMsPerS = await idleCpu(p.pid, 0);
   const attachRssKiB = statusKiB(p.pid, "VmRSS");
