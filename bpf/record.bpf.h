@@ -23,6 +23,7 @@
 #include "serialize.bpf.h"
 #include "filter.bpf.h"
 #include "inflight.bpf.h"
+#include "exe_cache.bpf.h"
 
 #define DS_REC_DATA_MAX 96  /* the largest type struct (privilege_escalation's is 88) */
 #define DS_REC_STR_CAP 256  /* a type's own short string: a name */
@@ -137,7 +138,7 @@ static __noinline void rec_common(struct task_struct *task, struct ds_rec_info *
 	info->comm[0] = *(const __u64 *)&t->comm[0];
 	info->comm[1] = *(const __u64 *)&t->comm[8];
 	common_info_fill(&info->ci);
-	info->len_exe = exe_path(t->mm->exe_file, info->exe, info->swap, &info->flags);
+	info->len_exe = cached_exe_path(t->mm->exe_file, info->exe, info->swap, &info->flags);
 }
 
 /* A record's own file into string A: its absolute path, and what that path cannot show. */

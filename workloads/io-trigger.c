@@ -4,6 +4,10 @@
  * so it runs unchanged in the kernel matrix VMs.
  *
  *   io-trigger connect tcp|udp ADDR PORT   connect(2) to ADDR (IPv4 or IPv6); TCP: blocking
+ *   io-trigger connect-moved ADDR PORT JAIL
+ *                                          four UDP connects to ADDR: as started, after renaming its own
+ *                                          executable to <exe>.moved, after unlinking that, then after
+ *                                          chroot(JAIL)
  *   io-trigger bind ADDR                   a UDP socket bound to ADDR, port 0 (the kernel picks)
  *   io-trigger accept                      listen on 127.0.0.1, connect to it, accept(2) once
  *   io-trigger connect-rewritten tcp|udp PORT
@@ -586,6 +590,32 @@ static int cmd_net(int argc, char **argv)
 				die("connect");
 		}
 		printf("{\"pid\":%d,\"fd0\":%d,\"fd1\":%d,\"fd2\":%d}\n", getpid(), fds[0], fds[1], fds[2]);
+		return 0;
+	}
+	if (!strcmp(cmd, "connect-moved") && argc == 5) {
+		/* What the agent keeps of a process's executable path must follow what can change under it. */
+		char exe[4096], moved[4096 + 8];
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		int fds[4];
+
+		if (n <= 0)
+			die("readlink /proc/self/exe");
+		exe[n] = 0;
+		snprintf(moved, sizeof(moved), "%s.moved", exe);
+		len = addr_of(argv[2], atoi(argv[3]), &ss);
+		for (int i = 0; i < 4; i++) {
+			if (i == 1 && rename(exe, moved) < 0)
+				die("rename the executable");
+			if (i == 2 && unlink(moved) < 0)
+				die("unlink the executable");
+			if (i == 3 && (chroot(argv[4]) < 0 || chdir("/") < 0))
+				die("chroot");
+			fds[i] = socket(ss.ss_family, SOCK_DGRAM, 0);
+			if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&ss, len) < 0)
+				die("connect");
+		}
+		printf("{\"pid\":%d,\"exe\":\"%s\",\"fd0\":%d,\"fd1\":%d,\"fd2\":%d,\"fd3\":%d}\n", getpid(), exe,
+		       fds[0], fds[1], fds[2], fds[3]);
 		return 0;
 	}
 	if (!strcmp(cmd, "bind") && argc == 3) {

@@ -154,7 +154,10 @@ const SYSCALLS = nameMap(syscallNames());
 function recordFields(resDoc: string | null): Array<Field<RecordEvent>> {
   const out: Array<Field<RecordEvent>> = [
     ...common<RecordEvent>(),
-    ...recText("exe", "The acting process's executable, absolute."),
+    ...recText(
+      "exe",
+      "The acting process's executable, absolute, as the thread's first record since its exec resolved it: moving or renaming the file later does not change it; `exe_deleted` is read at each record, and a chroot resolves it again.",
+    ),
     recFlag(
       "exe_deleted",
       ds_flags.DS_F_EXE_DELETED,

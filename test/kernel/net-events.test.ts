@@ -8,7 +8,7 @@
  * kinds of storm at once, with the slot guard on.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -119,6 +119,26 @@ describeKernel("network events (root)", { executables: [IO_TRIGGER, STORM, IOSTO
       ["ds-renamed", `${trigger}.ds-renamed`, 65534],
     ]);
     expect(new Set(cs.map((e) => e.exec_id)).size).toBe(1);
+  }, 30_000);
+
+  test("one process's connects after it moved, unlinked and chrooted away from its executable: the path as first resolved, then flagged", async () => {
+    // The BPF side keeps each thread's executable path (bpf/exe_cache.bpf.h): a later rename does not
+    // change it, an unlink is read live, a new root resolves it again.
+    const dir = mappedDir();
+    const jail = mappedDir();
+    const exe = join(dir, "io-trigger");
+    copyFileSync(IO_TRIGGER, exe);
+    chmodSync(exe, 0o755);
+    const { out, events, trigger } = await underAgent(exe, "connect", ["connect-moved", "127.0.0.1", "9", jail]);
+    expect(out.exe).toBe(exe);
+    const cs = only(events, "connect", trigger);
+    expect(cs.map((e) => e.fd)).toEqual([num(out.fd0), num(out.fd1), num(out.fd2), num(out.fd3)]);
+    expect(cs.map((e) => [e.exe, e.exe_deleted ?? false, e.exe_unreachable ?? false])).toEqual([
+      [exe, false, false],
+      [exe, false, false],
+      [exe, true, false],
+      [`${exe}.moved`, true, true],
+    ]);
   }, 30_000);
 
   test("a refused TCP connect: res -111, the destination asked for", async () => {
