@@ -12,6 +12,11 @@ export interface SyntheticRing {
   tail: bigint;
 }
 
+/** `bytes` into the ring `data` from `at`, on from its start past its end. */
+function putWrapped(data: Uint8Array, at: number, bytes: Uint8Array): void {
+  for (let i = 0; i < bytes.length; i++) data[(at + i) % data.length] = bytes[i]!;
+}
+
 function pow2Above(n: number): number {
   let size = 4096;
   while (size < n) size *= 2;
@@ -32,18 +37,15 @@ export function perfRing(records: readonly Uint8Array[], wrap = false): Syntheti
   // The header and the size word before the end, the record's bytes across it.
   const start = wrap && records.length > 0 && records[0]!.length > 4 ? size - 16 : 0;
   let at = start;
-  const put = (bytes: Uint8Array) => {
-    for (let i = 0; i < bytes.length; i++) data[(at + i) % size] = bytes[i]!;
-  };
   records.forEach((r, i) => {
     const head = new Uint8Array(12);
     const dv = new DataView(head.buffer);
     dv.setUint32(0, PERF_RECORD_SAMPLE, true);
     dv.setUint16(6, sizes[i]!, true);
     dv.setUint32(8, sizes[i]! - 12, true);
-    put(head);
+    putWrapped(data, at, head);
     at += 12;
-    put(r);
+    putWrapped(data, at, r);
     at += sizes[i]! - 12;
   });
   return { data, head: BigInt(start + total), tail: BigInt(start) };
@@ -66,7 +68,7 @@ export function ringbufRing(records: readonly Uint8Array[], wrap = false): Synth
   let at = start;
   records.forEach((r, i) => {
     dv.setUint32(at % size, r.length, true);
-    for (let j = 0; j < r.length; j++) data[(at + RINGBUF_HEADER + j) % size] = r[j]!;
+    putWrapped(data, at + RINGBUF_HEADER, r);
     at += sizes[i]!;
   });
   return { data, head: BigInt(start + total), tail: BigInt(start) };
