@@ -241,17 +241,11 @@ int ds_exec(struct bpf_raw_tracepoint_args *ctx)
 	return business_logic(ctx, task, bprm, 0, type);
 }
 
-SEC("tracepoint/syscalls/sys_enter_execve")
+/* Attached to sys_enter_execve and sys_enter_execveat: which one, by the call's number (where its arguments are). */
+SEC("tracepoint")
 int ds_execve_enter(struct ds_sys_enter *ctx)
 {
-	exec_enter(ctx, DS_EXECVE);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_execveat")
-int ds_execveat_enter(struct ds_sys_enter *ctx)
-{
-	exec_enter(ctx, DS_EXECVEAT);
+	exec_enter(ctx, sys_nr(ctx) == DS_NR_EXECVEAT ? DS_EXECVEAT : DS_EXECVE);
 	return 0;
 }
 

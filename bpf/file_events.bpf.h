@@ -182,10 +182,6 @@ static __always_inline __u64 open_flags(struct ds_rec_info *info, const struct d
 	return v;
 }
 
-SEC("tracepoint") DS_STASH(ds_creat_enter, DS_CREAT)
-SEC("tracepoint") DS_STASH_NAMES(ds_mknod_enter, DS_MKNOD, 0, -1, -1)
-SEC("tracepoint/syscalls/sys_enter_mknodat") DS_STASH_NAMES(ds_mknodat_enter, DS_MKNODAT, 1, -1, -1)
-
 /*
  * An open's new file, when the open created it; NULL otherwise (and for
  * mknod). An O_TMPFILE open always creates one (unnamed, and not marked
@@ -243,10 +239,6 @@ int ds_create_exit(struct ds_sys_exit *ctx)
 	return rec_exit(ctx, create_want, create_fill);
 }
 
-SEC("tracepoint") DS_STASH_NAMES(ds_rename_enter, DS_RENAME, 0, 1, -1)
-SEC("tracepoint/syscalls/sys_enter_renameat") DS_STASH_NAMES(ds_renameat_enter, DS_RENAMEAT, 1, 3, -1)
-SEC("tracepoint/syscalls/sys_enter_renameat2") DS_STASH_NAMES(ds_renameat2_enter, DS_RENAMEAT2, 1, 3, -1)
-
 /*
  * Two (dirfd, name) pairs into strings A and B: rename's and link's old and
  * new. `at`: the call takes dirfds (args olddfd, old, newdfd, new), else the
@@ -285,11 +277,6 @@ int ds_rename_exit(struct ds_sys_exit *ctx)
 	return rec_exit(ctx, NULL, rename_fill);
 }
 
-SEC("tracepoint") DS_STASH_NAMES(ds_link_enter, DS_LINK, 0, 1, -1)
-SEC("tracepoint/syscalls/sys_enter_linkat") DS_STASH_NAMES(ds_linkat_enter, DS_LINKAT, 1, 3, -1)
-SEC("tracepoint") DS_STASH_NAMES(ds_symlink_enter, DS_SYMLINK, 0, 1, -1)
-SEC("tracepoint/syscalls/sys_enter_symlinkat") DS_STASH_NAMES(ds_symlinkat_enter, DS_SYMLINKAT, 0, 2, -1)
-
 static __always_inline __u32 link_fill(struct task_struct *task, struct ds_rec_info *info,
 				       const struct ds_inflight *in)
 {
@@ -315,10 +302,6 @@ int ds_link_exit(struct ds_sys_exit *ctx)
 {
 	return rec_exit(ctx, NULL, link_fill);
 }
-
-SEC("tracepoint") DS_STASH_NAMES(ds_unlink_enter, DS_UNLINK, 0, -1, -1)
-SEC("tracepoint/syscalls/sys_enter_unlinkat") DS_STASH_NAMES(ds_unlinkat_enter, DS_UNLINKAT, 1, -1, -1)
-SEC("tracepoint") DS_STASH_NAMES(ds_rmdir_enter, DS_RMDIR, 0, -1, -1)
 
 /* unlink or rmdir: what the call removed (unlinkat says with AT_REMOVEDIR). */
 static __always_inline __u32 unlink_type(const struct ds_inflight *in)
@@ -347,8 +330,6 @@ int ds_unlink_exit(struct ds_sys_exit *ctx)
 {
 	return rec_exit(ctx, unlink_want, unlink_fill);
 }
-
-SEC("tracepoint/syscalls/sys_enter_mount") DS_STASH_NAMES(ds_mount_enter, 0, 0, 1, 2)
 
 /* mount(source, target, fstype, flags, data): a new mount, a bind, a remount or a propagation change. */
 static __always_inline __u32 mount_fill(struct task_struct *task, struct ds_rec_info *info,
@@ -402,6 +383,66 @@ SEC("tracepoint")
 int ds_load_module_exit(struct ds_sys_exit *ctx)
 {
 	return rec_exit(ctx, NULL, load_module_fill);
+}
+
+/*
+ * What a call's entry keeps when its exit needs only the arguments and the
+ * names it was given (the file events' calls but open's, and memfd_create),
+ * by the call's number from DS_NR_NAMES_FIRST: its kind, and the argument
+ * indexes of its names, each plus one (0: none; no names: no copy is
+ * claimed); 0 for a call this program is not on. In .data, not .rodata:
+ * values the verifier does not know make one path for every call, where
+ * constants (a switch, or read-only data) made one path each.
+ */
+#define DS_NAMES_CALL(kind, n0, n1, n2) ((kind) | ((n0) + 1) << 8 | ((n1) + 1) << 16 | ((n2) + 1) << 24)
+#define DS_NAMES_AT(nr) [(nr) - DS_NR_NAMES_FIRST]
+__u32 ds_names_calls[DS_NR_NAMES_LAST - DS_NR_NAMES_FIRST + 1] = {
+#if !defined(__TARGET_ARCH_arm64)
+	DS_NAMES_AT(DS_NR_CREAT) = DS_NAMES_CALL(DS_CREAT, -1, -1, -1),
+	DS_NAMES_AT(DS_NR_MKNOD) = DS_NAMES_CALL(DS_MKNOD, 0, -1, -1),
+	DS_NAMES_AT(DS_NR_RENAME) = DS_NAMES_CALL(DS_RENAME, 0, 1, -1),
+	DS_NAMES_AT(DS_NR_LINK) = DS_NAMES_CALL(DS_LINK, 0, 1, -1),
+	DS_NAMES_AT(DS_NR_SYMLINK) = DS_NAMES_CALL(DS_SYMLINK, 0, 1, -1),
+	DS_NAMES_AT(DS_NR_UNLINK) = DS_NAMES_CALL(DS_UNLINK, 0, -1, -1),
+	DS_NAMES_AT(DS_NR_RMDIR) = DS_NAMES_CALL(DS_RMDIR, 0, -1, -1),
+#endif
+	DS_NAMES_AT(DS_NR_MKNODAT) = DS_NAMES_CALL(DS_MKNODAT, 1, -1, -1),
+	DS_NAMES_AT(DS_NR_RENAMEAT) = DS_NAMES_CALL(DS_RENAMEAT, 1, 3, -1),
+	DS_NAMES_AT(DS_NR_RENAMEAT2) = DS_NAMES_CALL(DS_RENAMEAT2, 1, 3, -1),
+	DS_NAMES_AT(DS_NR_LINKAT) = DS_NAMES_CALL(DS_LINKAT, 1, 3, -1),
+	DS_NAMES_AT(DS_NR_SYMLINKAT) = DS_NAMES_CALL(DS_SYMLINKAT, 0, 2, -1),
+	DS_NAMES_AT(DS_NR_UNLINKAT) = DS_NAMES_CALL(DS_UNLINKAT, 1, -1, -1),
+	/* Their event's only call: kind 0. mount(source, target, fstype, ...). */
+	DS_NAMES_AT(DS_NR_MOUNT) = DS_NAMES_CALL(0, 0, 1, 2),
+	DS_NAMES_AT(DS_NR_MEMFD_CREATE) = DS_NAMES_CALL(0, 0, -1, -1),
+};
+
+/* The argument a name's index (plus one) points at, 0 for none. */
+static __always_inline __u64 names_arg(const struct ds_inflight *in, __u32 at)
+{
+	return at - 1 < 6 ? in->args[(at - 1) & 7] : 0;
+}
+
+/*
+ * The sys_enter program of every call in ds_names_calls, on each one's
+ * tracepoint (src/wire/events.ts): one program for the verifier to check,
+ * not fourteen that differ only in constants.
+ */
+SEC("tracepoint")
+int ds_names_enter(struct ds_sys_enter *ctx)
+{
+	__u32 at = sys_nr(ctx) - DS_NR_NAMES_FIRST, call;
+	struct ds_inflight *in;
+
+	if (at > DS_NR_NAMES_LAST - DS_NR_NAMES_FIRST)
+		return 0;
+	call = ds_names_calls[at];
+	if (!call)
+		return 0;
+	in = inflight_save(ctx, call & 0xff);
+	if (in && (call >> 8 & 0xff))
+		names_save(in, names_arg(in, call >> 8 & 0xff), names_arg(in, call >> 16 & 0xff), names_arg(in, call >> 24));
+	return 0;
 }
 
 #endif /* DS_FILE_EVENTS_BPF_H */

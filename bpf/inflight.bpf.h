@@ -105,6 +105,45 @@ static __always_inline __u32 sys_nr(void *ctx)
 #endif
 }
 
+/*
+ * The numbers of the calls whose sys_enter tracepoints share one program
+ * (ds_execve_enter, ds_names_enter), which tells them apart by sys_nr(): one
+ * program verified instead of one per call. The ABI's own numbers; x86-64's
+ * old path calls (rename, link, ...) have no arm64 counterparts.
+ */
+#if defined(__TARGET_ARCH_arm64)
+#define DS_NR_MKNODAT 33
+#define DS_NR_UNLINKAT 35
+#define DS_NR_SYMLINKAT 36
+#define DS_NR_LINKAT 37
+#define DS_NR_RENAMEAT 38
+#define DS_NR_MOUNT 40
+#define DS_NR_RENAMEAT2 276
+#define DS_NR_MEMFD_CREATE 279
+#define DS_NR_EXECVEAT 281
+#define DS_NR_NAMES_FIRST DS_NR_MKNODAT
+#define DS_NR_NAMES_LAST DS_NR_MEMFD_CREATE
+#else
+#define DS_NR_RENAME 82
+#define DS_NR_RMDIR 84
+#define DS_NR_CREAT 85
+#define DS_NR_LINK 86
+#define DS_NR_UNLINK 87
+#define DS_NR_SYMLINK 88
+#define DS_NR_MKNOD 133
+#define DS_NR_MOUNT 165
+#define DS_NR_MKNODAT 259
+#define DS_NR_UNLINKAT 263
+#define DS_NR_RENAMEAT 264
+#define DS_NR_LINKAT 265
+#define DS_NR_SYMLINKAT 266
+#define DS_NR_RENAMEAT2 316
+#define DS_NR_MEMFD_CREATE 319
+#define DS_NR_EXECVEAT 322
+#define DS_NR_NAMES_FIRST DS_NR_RENAME
+#define DS_NR_NAMES_LAST DS_NR_MEMFD_CREATE
+#endif
+
 static __always_inline void creds_read(const struct cred *cr, struct ds_creds *o)
 {
 	/* struct cred's eight ids, in its order since 2.6.29: one read, not eight. */

@@ -194,7 +194,6 @@ int ds_ptrace_exit(struct ds_sys_exit *ctx)
 	return rec_exit(ctx, NULL, ptrace_fill);
 }
 
-SEC("tracepoint/syscalls/sys_enter_memfd_create") DS_STASH_NAMES(ds_memfd_create_enter, 0, 0, -1, -1)
 
 static __always_inline __u32 memfd_create_fill(struct task_struct *task, struct ds_rec_info *info,
 					       const struct ds_inflight *in)

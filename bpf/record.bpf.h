@@ -378,19 +378,6 @@ static __noinline void names_save(struct ds_inflight *in, __u64 p0, __u64 p1, __
 	e->n[2] = p2 ? bpf_probe_read_user_str(e->area + 2 * DS_COPY_STR, DS_COPY_STR, (void *)p2) : 0;
 }
 
-#define DS_ARG(in, i) ((i) < 0 ? 0 : (in)->args[(i) < 0 ? 0 : (i)])
-
-/* DS_STASH, and the names at argument indexes a0, a1, a2 (-1: none) copied with it. */
-#define DS_STASH_NAMES(fn, kind, a0, a1, a2)                                                   \
-	int fn(struct ds_sys_enter *ctx)                                                       \
-	{                                                                                      \
-		struct ds_inflight *in = inflight_save(ctx, kind);                             \
-                                                                                               \
-		if (in)                                                                        \
-			names_save(in, DS_ARG(in, a0), DS_ARG(in, a1), DS_ARG(in, a2));         \
-		return 0;                                                                      \
-	}
-
 /*
  * The i-th name its entry copied (as a number, rec_number()), or 0: none
  * given. A name the entry could not read (its page not in memory yet: a

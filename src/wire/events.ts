@@ -138,8 +138,7 @@ const recStrings = (...own: string[]): string[] => [
 const EXEC_PROGRAM: ProgramSpec = { name: "ds_exec" };
 /** Entry of execve and execveat (arguments and creds kept for their exit), and the exit. */
 const EXECVE_PROGRAMS: readonly ProgramSpec[] = [
-  sys("ds_execve_enter"),
-  sys("ds_execveat_enter"),
+  sys("ds_execve_enter", ["syscalls/sys_enter_execve", "syscalls/sys_enter_execveat"]),
   sys("ds_execve_exit", ["syscalls/sys_exit_execve", "syscalls/sys_exit_execveat"]),
 ];
 /** Only x86-64 has the old path syscalls (open, creat, rename, ...); arm64 has their *at forms alone. */
@@ -149,15 +148,24 @@ const entry = (name: string, syscall: string): ProgramSpec => sys(name, [`syscal
 /** An entry program for an x86-64-only syscall: none elsewhere. */
 const legacyEntry = (name: string, syscall: string): ProgramSpec[] =>
   process.arch === "x64" ? [entry(name, syscall)] : [];
+/**
+ * ds_names_enter on these calls' sys_enter tracepoints: the entry that keeps
+ * a call's arguments and the names it was given, one program for every such
+ * call (it knows them by number: bpf/file_events.bpf.h); each event lists its
+ * own calls, and the tracepoints of the selected events are attached.
+ */
+const namesEntry = (syscalls: readonly string[]): ProgramSpec =>
+  sys(
+    "ds_names_enter",
+    syscalls.map((c) => `syscalls/sys_enter_${c}`),
+  );
 const DNS_CALLS = ["sendto", "sendmsg", "sendmmsg", "recvfrom", "recvmsg"];
 const DNS_ONE_MESSAGE = ["sendto", "sendmsg", "recvfrom", "recvmsg"];
 const SETID = ["setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid"];
 
 /** unlink and rmdir share these: the exit program reports whichever the call was, if selected. */
 const UNLINK_PROGRAMS: readonly ProgramSpec[] = [
-  ...legacyEntry("ds_unlink_enter", "unlink"),
-  sys("ds_unlinkat_enter"),
-  ...legacyEntry("ds_rmdir_enter", "rmdir"),
+  namesEntry([...legacy(["unlink", "rmdir"]), "unlinkat"]),
   sys("ds_unlink_exit", exits([...legacy(["unlink", "rmdir"]), "unlinkat"])),
   EMITTER,
 ];
@@ -226,7 +234,7 @@ export const EVENTS: readonly EventSpec[] = [
   {
     name: "memfd_create",
     type: ds_event_type.DS_EVENT_MEMFD_CREATE,
-    programs: [sys("ds_memfd_create_enter"), sys("ds_memfd_create_exit"), EMITTER],
+    programs: [namesEntry(["memfd_create"]), sys("ds_memfd_create_exit"), EMITTER],
     byDefault: true,
     doc: "an anonymous memory file was created (memfd_create's syscall tracepoints)",
     struct: ds_memfd_create,
@@ -331,11 +339,9 @@ export const EVENTS: readonly EventSpec[] = [
     type: ds_event_type.DS_EVENT_CREATE_FILE,
     programs: [
       ...legacyEntry("ds_open_enter", "open"),
-      ...legacyEntry("ds_creat_enter", "creat"),
       sys("ds_openat_enter"),
       sys("ds_openat2_enter"),
-      ...legacyEntry("ds_mknod_enter", "mknod"),
-      sys("ds_mknodat_enter"),
+      namesEntry([...legacy(["creat", "mknod"]), "mknodat"]),
       sys("ds_create_exit", exits([...legacy(["open", "creat", "mknod"]), "openat", "openat2", "mknodat"])),
       EMITTER,
     ],
@@ -349,9 +355,7 @@ export const EVENTS: readonly EventSpec[] = [
     name: "rename",
     type: ds_event_type.DS_EVENT_RENAME,
     programs: [
-      ...legacyEntry("ds_rename_enter", "rename"),
-      sys("ds_renameat_enter"),
-      sys("ds_renameat2_enter"),
+      namesEntry([...legacy(["rename"]), "renameat", "renameat2"]),
       sys("ds_rename_exit", exits([...legacy(["rename"]), "renameat", "renameat2"])),
       EMITTER,
     ],
@@ -365,10 +369,7 @@ export const EVENTS: readonly EventSpec[] = [
     name: "link",
     type: ds_event_type.DS_EVENT_LINK,
     programs: [
-      ...legacyEntry("ds_link_enter", "link"),
-      sys("ds_linkat_enter"),
-      ...legacyEntry("ds_symlink_enter", "symlink"),
-      sys("ds_symlinkat_enter"),
+      namesEntry([...legacy(["link", "symlink"]), "linkat", "symlinkat"]),
       sys("ds_link_exit", exits([...legacy(["link", "symlink"]), "linkat", "symlinkat"])),
       EMITTER,
     ],
@@ -401,7 +402,7 @@ export const EVENTS: readonly EventSpec[] = [
   {
     name: "mount",
     type: ds_event_type.DS_EVENT_MOUNT,
-    programs: [sys("ds_mount_enter"), sys("ds_mount_exit"), EMITTER],
+    programs: [namesEntry(["mount"]), sys("ds_mount_exit"), EMITTER],
     byDefault: true,
     doc: "a file system mounted, bound or remounted (mount's syscall tracepoints)",
     struct: ds_mount,
@@ -446,7 +447,18 @@ export const IRQ_PROGRAMS: readonly ProgramSpec[] = [{ name: "ds_irq_softirq" },
  */
 export function programsFor(events: readonly EventName[], failedExecs = true, irq = false): ProgramSpec[] {
   const out = new Map<string, ProgramSpec>();
-  for (const e of EVENTS) if (events.includes(e.name)) for (const p of e.programs) out.set(p.name, p);
+  for (const e of EVENTS) {
+    if (!events.includes(e.name)) continue;
+    for (const p of e.programs) {
+      // A program several events share on different tracepoints (ds_names_enter) goes on all of theirs.
+      const had = out.get(p.name);
+      const tracepoints =
+        had?.tracepoints === undefined || p.tracepoints === undefined
+          ? undefined
+          : [...new Set([...had.tracepoints, ...p.tracepoints])];
+      out.set(p.name, tracepoints === undefined ? p : { ...p, tracepoints });
+    }
+  }
   if (!failedExecs && !events.includes("privilege_escalation")) for (const p of EXECVE_PROGRAMS) out.delete(p.name);
   if (irq) for (const p of IRQ_PROGRAMS) out.set(p.name, p);
   return [...out.values()];

@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { coreRoots, elfSection, essentialName, generateWire, Types, wireModule } from "../../scripts/wire-gen.ts";
-import { EVENTS, SPEC_BY_TYPE } from "../../src/wire/events.ts";
+import { EVENTS, programsFor, SPEC_BY_TYPE } from "../../src/wire/events.ts";
 import {
   coreRoots as coreRootsOf,
   ds_header,
@@ -279,6 +279,27 @@ describe("the event table", () => {
   test("every event type of the C enum has exactly one entry", () => {
     for (const [name, value] of Object.entries(EventType)) expect(SPEC_BY_TYPE[value]?.name).toBe(name as "exec");
     expect(EVENTS.length).toBe(Object.keys(EventType).length);
+  });
+
+  test("a program several events share goes on the selected events' tracepoints, once each", () => {
+    const names = (events: Parameters<typeof programsFor>[0]) =>
+      programsFor(events).filter((p) => p.name === "ds_names_enter");
+    const rename = names(["rename"]);
+    expect(rename.length).toBe(1);
+    expect(rename[0]!.tracepoints).toContain("syscalls/sys_enter_renameat2");
+    expect(rename[0]!.tracepoints).not.toContain("syscalls/sys_enter_linkat");
+    const both = names(["rename", "link", "unlink", "rmdir"]);
+    expect(both.length).toBe(1);
+    const tps = both[0]!.tracepoints!;
+    for (const tp of ["renameat", "renameat2", "linkat", "symlinkat", "unlinkat"]) {
+      expect(tps).toContain(`syscalls/sys_enter_${tp}`);
+    }
+    expect(new Set(tps).size).toBe(tps.length);
+    // Before the exits it shares events with: an entry attached first keeps what its call was given.
+    const order = programsFor(["memfd_create", "rename"]).map((p) => p.name);
+    expect(order.indexOf("ds_names_enter")).toBeLessThan(order.indexOf("ds_memfd_create_exit"));
+    expect(order.indexOf("ds_names_enter")).toBeLessThan(order.indexOf("ds_rename_exit"));
+    expect(names(["exec", "connect"]).length).toBe(0);
   });
 
   test("enum names as the CLI spells them", () => {
