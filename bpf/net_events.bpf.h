@@ -189,8 +189,9 @@ static __always_inline void sockaddr_stash(struct ds_sys_enter *ctx)
 
 _Static_assert(sizeof(struct ds_sockaddr) == sizeof(((struct ds_inflight *)0)->user), "the stash holds a sockaddr");
 
-SEC("tracepoint/syscalls/sys_enter_connect")
-int ds_connect_enter(struct ds_sys_enter *ctx)
+/* Attached to sys_enter_connect and sys_enter_bind (src/wire/events.ts): the same (fd, address, length). */
+SEC("tracepoint")
+int ds_sockaddr_enter(struct ds_sys_enter *ctx)
 {
 	sockaddr_stash(ctx);
 	return 0;
@@ -283,13 +284,6 @@ int ds_accept_exit(struct ds_sys_exit *ctx)
 	sock_read(sk, d);
 	info->data_len = sizeof(*d);
 	rec_submit(ctx, info, DS_EVENT_ACCEPT, ctx->ret, sys_nr(ctx), NULL);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_bind")
-int ds_bind_enter(struct ds_sys_enter *ctx)
-{
-	sockaddr_stash(ctx);
 	return 0;
 }
 

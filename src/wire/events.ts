@@ -292,7 +292,7 @@ export const EVENTS: readonly EventSpec[] = [
   {
     name: "connect",
     type: ds_event_type.DS_EVENT_CONNECT,
-    programs: [sys("ds_connect_enter"), sys("ds_connect_exit"), EMITTER],
+    programs: [entry("ds_sockaddr_enter", "connect"), sys("ds_connect_exit"), EMITTER],
     byDefault: true,
     doc: "an inet socket connected, TCP or UDP, IPv4 or IPv6 (connect's syscall tracepoints)",
     struct: ds_connect,
@@ -312,7 +312,7 @@ export const EVENTS: readonly EventSpec[] = [
   {
     name: "bind",
     type: ds_event_type.DS_EVENT_BIND,
-    programs: [sys("ds_bind_enter"), sys("ds_bind_exit"), EMITTER],
+    programs: [entry("ds_sockaddr_enter", "bind"), sys("ds_bind_exit"), EMITTER],
     byDefault: true,
     doc: "an inet socket bound to a local address (bind's syscall tracepoints)",
     struct: ds_bind,
