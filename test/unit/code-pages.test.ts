@@ -91,20 +91,7 @@ describe("dropCodePages", () => {
       writeFileSync(
         probe,
         [
-          `import {
-  chmodSync,
-  closeSync,
-  copyFileSync,
-  fsyncSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";`,
+          `import { readFileSync, readlinkSync } from "node:fs";`,
           `import { codeRanges, dropCodePages } from ${JSON.stringify(join(import.meta.dir, "../../src/run/code-pages.ts"))};`,
           `const resident = () => codeRanges(readFileSync("/proc/self/smaps", "latin1"), readlinkSync("/proc/self/exe")).reduce((kib, r) => kib + r.rssKiB, 0);`,
           `const before = resident();`,
