@@ -194,7 +194,6 @@ int ds_ptrace_exit(struct ds_sys_exit *ctx)
 	return rec_exit(ctx, NULL, ptrace_fill);
 }
 
-
 static __always_inline __u32 memfd_create_fill(struct task_struct *task, struct ds_rec_info *info,
 					       const struct ds_inflight *in)
 {

@@ -135,30 +135,27 @@ const recStrings = (...own: string[]): string[] => [
   ...own,
 ];
 
-const EXEC_PROGRAM: ProgramSpec = { name: "ds_exec" };
-/** Entry of execve and execveat (arguments and creds kept for their exit), and the exit. */
-const EXECVE_PROGRAMS: readonly ProgramSpec[] = [
-  sys("ds_execve_enter", ["syscalls/sys_enter_execve", "syscalls/sys_enter_execveat"]),
-  sys("ds_execve_exit", ["syscalls/sys_exit_execve", "syscalls/sys_exit_execveat"]),
-];
 /** Only x86-64 has the old path syscalls (open, creat, rename, ...); arm64 has their *at forms alone. */
 const legacy = (names: readonly string[]): string[] => (process.arch === "x64" ? [...names] : []);
+const entries = (names: readonly string[]): string[] => names.map((n) => `syscalls/sys_enter_${n}`);
 const exits = (names: readonly string[]): string[] => names.map((n) => `syscalls/sys_exit_${n}`);
-const entry = (name: string, syscall: string): ProgramSpec => sys(name, [`syscalls/sys_enter_${syscall}`]);
+const entry = (name: string, syscall: string): ProgramSpec => sys(name, entries([syscall]));
 /** An entry program for an x86-64-only syscall: none elsewhere. */
 const legacyEntry = (name: string, syscall: string): ProgramSpec[] =>
   process.arch === "x64" ? [entry(name, syscall)] : [];
+const EXEC_PROGRAM: ProgramSpec = { name: "ds_exec" };
+/** Entry of execve and execveat (arguments and creds kept for their exit), and the exit. */
+const EXECVE_PROGRAMS: readonly ProgramSpec[] = [
+  sys("ds_execve_enter", entries(["execve", "execveat"])),
+  sys("ds_execve_exit", exits(["execve", "execveat"])),
+];
 /**
  * ds_names_enter on these calls' sys_enter tracepoints: the entry that keeps
  * a call's arguments and the names it was given, one program for every such
  * call (it knows them by number: bpf/file_events.bpf.h); each event lists its
  * own calls, and the tracepoints of the selected events are attached.
  */
-const namesEntry = (syscalls: readonly string[]): ProgramSpec =>
-  sys(
-    "ds_names_enter",
-    syscalls.map((c) => `syscalls/sys_enter_${c}`),
-  );
+const namesEntry = (syscalls: readonly string[]): ProgramSpec => sys("ds_names_enter", entries(syscalls));
 const DNS_CALLS = ["sendto", "sendmsg", "sendmmsg", "recvfrom", "recvmsg"];
 const DNS_ONE_MESSAGE = ["sendto", "sendmsg", "recvfrom", "recvmsg"];
 const SETID = ["setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid"];
