@@ -78,12 +78,12 @@ const H = ds_header.off;
 /** Copies of the warm-up records per pass over a synthetic ring (about 800 records). */
 const WARM_COPIES = 8;
 /**
- * One-byte lines per warm-up call through the reorder window and onLine alone
+ * One-byte lines per warm-up record through the reorder window and onLine alone
  * (no rendering): release() and the sink's push reach their last tier on lines,
  * and the warm-up's records alone left that compile (6-8 ms each) to the first
  * or the third storm.
  */
-const WARM_RELEASE_LINES = 20_000;
+const WARM_RELEASE_LINES = 2;
 /**
  * The reorder window's bound: a record stamped this long before a drain
  * started was in its CPU's buffer when the drain read it (a program takes
@@ -396,7 +396,7 @@ export class Session {
       if (this.reorder !== null) {
         const pending = new Array<boolean>(this.cpus).fill(false);
         // Keys past 2^32, alternating CPUs, as a storm's: the same types and branches as real lines.
-        for (let i = 0; i < WARM_RELEASE_LINES; i++) {
+        for (let i = 0; i < WARM_RELEASE_LINES * count; i++) {
           const out = this.window.out(i & 1, 1);
           const start = out.len;
           out.buf[out.len++] = 0x78;

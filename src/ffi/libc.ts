@@ -244,9 +244,9 @@ export function madvise(addr: number, length: number, advice: number): number {
   return libc().madvise(addr as Pointer, length, advice) === 0 ? 0 : -errno();
 }
 
-/** posix_fadvise(2) over the whole file; 0, or -errno (it returns the error rather than setting errno). */
-export function fadvise(fd: number, advice: number): number {
-  return -libc().posix_fadvise(fd, 0, 0, advice);
+/** posix_fadvise(2) over `len` bytes from `offset` (0: to the end); 0, or -errno (it returns the error rather than setting errno). */
+export function fadvise(fd: number, advice: number, offset = 0, len = 0): number {
+  return -libc().posix_fadvise(fd, offset, len, advice);
 }
 
 /** memcpy(3): `n` bytes from `src` to `dst`; the caller bounds both ends. */

@@ -23,7 +23,7 @@
  * either way: the kernel refuses writes to a running executable (ETXTBSY),
  * and a file put in its place is another inode, not the one mapped.
  */
-import { closeSync, openSync, readFileSync, readlinkSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync, readlinkSync } from "node:fs";
 import { fadvise, madvise } from "../ffi/libc.ts";
 
 const MADV_RANDOM = 1;
@@ -88,12 +88,19 @@ export function codeRanges(smaps: string, exe: string): CodeRange[] {
 }
 
 /**
+ * The kernel's work goes this much of a mapping or of the file at a time, with
+ * `between` after each piece: all of it at once (~70 ms here, longer with the
+ * CPUs busy) was a gap in which the event buffers only filled.
+ */
+const PIECE = 16 * 1024 * 1024;
+
+/**
  * Hands this process's executable pages back to the kernel (see codeRanges);
  * returns the KiB that were resident in the mappings it advised. Best
  * effort: a kernel or sandbox that refuses (or no /proc) leaves everything
- * as it was.
+ * as it was. `between` runs after each piece of the work (the agent drains).
  */
-export function dropCodePages(): number {
+export function dropCodePages(between: () => void = () => {}): number {
   let smaps: string;
   let exe: string;
   try {
@@ -104,12 +111,17 @@ export function dropCodePages(): number {
   }
   let kib = 0;
   for (const r of codeRanges(smaps, exe)) {
-    const len = r.end - r.start;
-    madvise(r.start, len, MADV_RANDOM);
-    const err = madvise(r.start, len, MADV_PAGEOUT);
-    if (err === 0 || (err === -EINVAL && r.unmappable && madvise(r.start, len, MADV_DONTNEED) === 0)) kib += r.rssKiB;
+    madvise(r.start, r.end - r.start, MADV_RANDOM);
+    let advised = true;
+    for (let at = r.start; at < r.end; at += PIECE) {
+      const len = Math.min(PIECE, r.end - at);
+      const err = madvise(at, len, MADV_PAGEOUT);
+      if (err !== 0 && !(err === -EINVAL && r.unmappable && madvise(at, len, MADV_DONTNEED) === 0)) advised = false;
+      between();
+    }
+    if (advised) kib += r.rssKiB;
   }
-  evictFile("/proc/self/exe");
+  evictFile("/proc/self/exe", between);
   return kib;
 }
 
@@ -121,7 +133,7 @@ export function dropCodePages(): number {
  * read again comes from disk, one at a time (MADV_RANDOM). The page cache is
  * counted in a service's cgroup as well.
  */
-function evictFile(path: string): void {
+function evictFile(path: string, between: () => void): void {
   let fd: number;
   try {
     fd = openSync(path, "r");
@@ -129,7 +141,11 @@ function evictFile(path: string): void {
     return;
   }
   try {
-    fadvise(fd, POSIX_FADV_DONTNEED);
+    const size = fstatSync(fd).size;
+    for (let at = 0; at < size; at += PIECE) {
+      fadvise(fd, POSIX_FADV_DONTNEED, at, Math.min(PIECE, size - at));
+      between();
+    }
   } finally {
     closeSync(fd);
   }

@@ -83,6 +83,12 @@ const WARM_UP_RECORDS = 100_000;
 const WARM_UP_CHUNK = 10_000;
 /** Drains after each warm-up step: 80 in all, past the JIT's first tier for what runs once a drain. */
 const WARM_UP_DRAINS = 8;
+/**
+ * Records per warm-up call, each followed by a drain of the real buffers: a step's 10,000 at once ran
+ * 100-200 ms between drains, longer with its code faulting back from disk or the CPUs busy, and a
+ * 128 KiB buffer under an exec loop overflowed (13-34 lost in 2 of 4 starts with two CPU hogs running).
+ */
+const WARM_UP_PART = 1_000;
 
 const MIN_OUTPUT = 4096;
 const MAX_OUTPUT = 4 * 1024 ** 3;
@@ -294,18 +300,19 @@ export default defineCommand({
         // CPU, which a busy host's events would otherwise wait out in the buffers, and signals (SIGTERM,
         // SIGHUP's reopen) behind it.
         try {
-          for (let done = 0; done < WARM_UP_RECORDS && why === null; done += WARM_UP_CHUNK) {
+          for (let done = 0; done < WARM_UP_RECORDS && why === null; done += WARM_UP_PART) {
             // The executable's pages go back to the kernel before each step: first the start-up's (the
             // runtime's, the CLI's, libbpf's load), then what the step before ran and this one does not
             // (the JIT's compilers, mostly), so the warm-up, the agent's peak, never holds them all; the
-            // last step faults back what the per-event path runs, and the storms find it resident.
-            releaseCodePages();
+            // last step faults back what the per-event path runs, and the storms find it resident. The
+            // kernel's work (~100 ms) goes in pieces, with a drain after each.
+            if (done % WARM_UP_CHUNK === 0) releaseCodePages(() => session.drain());
             const real = accepted;
             lineSink = warm.sink;
             lineFleet = null;
             cap = Number.POSITIVE_INFINITY;
             try {
-              session.warmUp(WARM_UP_CHUNK, onLine, warm.afterPass);
+              session.warmUp(WARM_UP_PART, onLine, warm.afterPass);
             } finally {
               warm.sink.abandon();
               lineSink = sink;
@@ -313,13 +320,15 @@ export default defineCommand({
               cap = limit ?? Number.POSITIVE_INFINITY;
               accepted = real;
             }
+            session.drain();
+            if ((done + WARM_UP_PART) % WARM_UP_CHUNK !== 0) continue;
             // Several drains, not one: what runs once a drain (the reads, the loss check, the flush, the
             // drain period) reaches the JIT's first tier after about 33 calls, which at the timer's 10 a
             // second was in the second storm (15-20 small compiles, 2-4 ms of compiling there).
-            for (let i = 0; i < WARM_UP_DRAINS; i++) session.drain();
-            // A full collection after each chunk (about 4 ms): the JIT's compilations and the chunk's
+            for (let i = 1; i < WARM_UP_DRAINS; i++) session.drain();
+            // A full collection after each step (about 4 ms): the JIT's compilations and the step's
             // garbage are freed as the warm-up goes, so the allocator reuses their memory for the next
-            // chunk; without it the warm-up's anonymous memory grew by 2-5 MiB a chunk, 17 -> 50 MiB,
+            // step; without it the warm-up's anonymous memory grew by 2-5 MiB a step, 17 -> 50 MiB,
             // the agent's peak RSS, and fell back only seconds later (measured: peak anonymous 50 -> 34
             // MiB, RSS after attach -3 to -5 MiB, VmHWM over two storms -7 MiB; storms compile no more).
             Bun.gc(true);
@@ -448,7 +457,7 @@ async function closeOutput(
   }
 }
 
-function releaseCodePages(): void {
-  const kib = dropCodePages();
+function releaseCodePages(between: () => void): void {
+  const kib = dropCodePages(between);
   log.debug(`${(kib / 1024).toFixed(1)} MiB of the executable's pages handed back`);
 }

@@ -327,7 +327,9 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     dirs.push(t.dir);
     // exec alone (a quick detach), 32 pages (128 KiB per CPU): the loop runs from before the attach, so
     // its records pour in all through the warm-up; in one block, with no drain, they overflowed the
-    // buffers; in steps with a drain after each (40-90 ms apart), a fifth of a buffer waits at a time.
+    // buffers; in 10,000-record steps, each after ~100 ms of handing code pages back, they still did
+    // on a busy host. Drained after every 1,000 records and every piece of that kernel work (10-50 ms
+    // apart), a small part of a buffer waits at a time.
     await noLossWhileExecing(t, async () => {
       const agent = await startAgent(["--json", "--events", "exec", "--comm", t.comm, "--pages", "32"]);
       await Bun.sleep(2_500);
