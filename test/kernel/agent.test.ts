@@ -16,6 +16,7 @@ import {
   parseSummary,
   startAgent,
   uniqueTrue,
+  warmedUp,
 } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
 import { TOOLS } from "../helpers/trigger.ts";
@@ -127,18 +128,18 @@ describeKernel("agent (root)", { commands: ["bash", "head", "bpftool"] }, () => 
       const out = mkdtempSync(join(tmpdir(), "dual-slot-wake-"));
       dirs.push(out);
       const file = join(out, "events.ndjson");
-      // --interval 10000: after the drain that follows the attach and the warm-up (well within the 2 s
-      // waited here), the timer's next one is 10 s away, so lines in the file before then can only have
-      // come from a wake-up.
+      // --interval 10000: after the drains of the warm-up (waited out here: it drains as it goes, and
+      // on a slow host it lasts 2-3 s), the timer's next one is 10 s away, so lines in the file before
+      // then can only have come from a wake-up.
       const agent = await startAgent([
         ...["--json", "--no-order", "--events", "exec", "--comm", t.comm, "--transport", transport, ...size],
         ...["--interval", "10000", "--output", file],
       ]);
-      const attached = Date.now();
-      await Bun.sleep(2_000);
+      await warmedUp(agent.pid);
+      const warm = Date.now();
       await execTimes(t.path, execs);
       const lines = () => (existsSync(file) ? readFileSync(file, "utf8").split("\n").length - 1 : 0);
-      while (lines() < 40 && Date.now() < attached + 7_000) await Bun.sleep(50);
+      while (lines() < 40 && Date.now() < warm + 6_000) await Bun.sleep(50);
       const beforeTheTimer = lines();
       const { stderr, code } = await agent.stop("SIGINT");
       // Whichever drain carried them: every exec delivered, nothing lost, a clean stop.
