@@ -42,6 +42,26 @@ struct {
 	__uint(value_size, sizeof(__u32));
 } ds_bell SEC(".maps");
 
+/*
+ * The agent sets its one value when it stops (src/agent/session.ts): from then
+ * on no record leaves, so the seconds the kernel takes to release the syscall
+ * tracepoints (a grace period each) produce nothing to drain or to lose, and a
+ * run's last record is from before its stop.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+} ds_stop SEC(".maps");
+
+static __always_inline int stopping(void)
+{
+	__u32 zero = 0, *v = bpf_map_lookup_elem(&ds_stop, &zero);
+
+	return v && *v;
+}
+
 #define DS_BELL_GAP_NS 5000000ull
 
 static __u64 ds_bell_ns;
@@ -79,13 +99,16 @@ static __always_inline void hdr_fill(struct ds_header *h, struct ds_counters *c,
  * Opens a record of `size` bytes: a ring buffer reservation of exactly that
  * size (no slot 0, no copy), or slot 0 through a dynptr. Returns its first
  * `head` bytes to fill in, or NULL when there is no room (counted in
- * output_fail; a failed slot lookup in lookup_fail).
+ * output_fail; a failed slot lookup in lookup_fail) or the agent is stopping
+ * (not counted: nothing is missing from the run).
  */
 static __always_inline void *record_begin(struct bpf_dynptr *dp, void **s0, __u32 *gen0, __u32 size, __u32 head,
 					  struct ds_counters *c)
 {
 	void *p;
 
+	if (stopping())
+		return NULL;
 	if (ds_cfg.transport == DS_TRANSPORT_RINGBUF) {
 		if (bpf_ringbuf_reserve_dynptr(&ds_ring, size, 0, dp)) {
 			bpf_ringbuf_discard_dynptr(dp, 0);

@@ -485,7 +485,10 @@ export class Session {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
     try {
-      // Drained between links: on a busy host the seconds of detaching would otherwise fill the buffers.
+      // The stop is this instant: records end here, not as each link goes (seconds for the default set,
+      // a grace period per syscall tracepoint). Drained between links all the same: what programs
+      // already under way emit, and everything if the kernel refused the switch.
+      this.obj.silence();
       this.obj.detach(() => this.drain());
       this.drain(true);
       this.kernelCountersAtStop = this.kernelCounters();

@@ -363,6 +363,17 @@ export class BpfObject {
   }
 
   /**
+   * Ends the records (ds_stop, bpf/transport.bpf.h): a program that runs after
+   * this emits nothing. False when the kernel refused the write (the records
+   * then go on until detach(), drained as before).
+   */
+  silence(): boolean {
+    const l = libbpf();
+    const fd = l.bpf_map__fd(this.map("ds_stop"));
+    return fd >= 0 && l.bpf_map_update_elem(fd, ptr(new Uint32Array([0])), ptr(new Uint32Array([1])), 0n) === 0;
+  }
+
+  /**
    * Detaches every program: no new events after this returns. Each syscall
    * tracepoint's link takes the kernel a grace period to release (about
    * 40 ms, one after another under a global mutex: seconds for the default

@@ -293,33 +293,46 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
    * An agent run with a loop of execs of `t` going on through `during` (which starts it and waits)
    * and the SIGINT after: nothing may be lost, and the loop's execs must really be in the output.
    */
-  async function noLossWhileExecing(t: { path: string; comm: string }, during: () => Promise<RunningAgent>) {
+  async function noLossWhileExecing(
+    t: { path: string; comm: string },
+    during: () => Promise<RunningAgent>,
+  ): Promise<{ signalledAt: number; stoppedAt: number; lastAt: number }> {
     const loop = Bun.spawn(["bash", "-c", `while :; do "${t.path}"; done`], { stdout: "ignore", stderr: "ignore" });
     try {
       const agent = await during();
+      const signalledAt = Date.now();
       const { stdout, stderr, code } = await agent.stop("SIGINT");
+      const stoppedAt = Date.now();
       const s = parseSummary(stderr);
       expect({ code, lost: s.lost, output_fail: s.output_fail }).toEqual({ code: 0, lost: "0", output_fail: "0" });
-      expect(parseEvents(stdout).filter((e) => e.comm === t.comm).length).toBeGreaterThan(100);
+      const ours = parseEvents(stdout).filter((e) => e.comm === t.comm);
+      expect(ours.length).toBeGreaterThan(100);
+      // "2026-12-07T01:27:55.089889002Z": to the millisecond.
+      const lastAt = Math.max(...ours.map((e) => Date.parse(`${String(e.time).slice(0, 23)}Z`)));
+      return { signalledAt, stoppedAt, lastAt };
     } finally {
       loop.kill("SIGKILL");
       await loop.exited;
     }
   }
 
-  test("execs that go on while the default set detaches (seconds: a grace period per tracepoint) are drained, not lost", async () => {
+  test("execs that go on while the default set detaches (seconds: a grace period per tracepoint): records end at the stop, nothing lost", async () => {
     const t = uniqueTrue("dsdet");
     dirs.push(t.dir);
     // 64 pages: 256 KiB per CPU, a few hundred exec records each. The loop runs through the stop; the
-    // exec program's link goes last, so it fires all through the ~70 links' release. Undrained, those
-    // seconds of records overflow the buffers several times over; drained between links (40-70 ms
-    // apart), a tenth of a buffer waits at a time. The loop starts once the warm-up is over.
+    // exec program's link goes last, so it fires all through the ~70 links' release. Its records
+    // used to go on for those seconds (drained between links); the stop switch (ds_stop) ends them
+    // at the signal. The loop starts once the warm-up is over.
     const agent = await startAgent(["--json", "--comm", t.comm, "--pages", "64"]);
-    await Bun.sleep(2_000);
-    await noLossWhileExecing(t, async () => {
+    await warmedUp(agent.pid);
+    const { signalledAt, stoppedAt, lastAt } = await noLossWhileExecing(t, async () => {
       await Bun.sleep(1_000);
       return agent;
     });
+    // The release took seconds (else this proves nothing); the last exec recorded came within a
+    // moment of the signal (its handling, between two of the loop's execs), not near the end.
+    expect(stoppedAt - signalledAt).toBeGreaterThan(1_500);
+    expect(lastAt - signalledAt).toBeLessThan(500);
   }, 60_000);
 
   test("execs that go on while the agent warms up after attaching (0.5-1 s of CPU) are drained, not lost", async () => {
