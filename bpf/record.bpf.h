@@ -173,7 +173,7 @@ static __noinline int emit_record(void *ctx, struct task_struct *task, struct ds
 	struct ds_counters *c = counters();
 	const int ring = ds_cfg.transport == DS_TRANSPORT_RINGBUF;
 	__u32 str[DS_REC_STR_NR + 1] = {}; /* + 1: zeros for the struct's tail padding */
-	__u32 l_comm, l_node, l_tree, l_exe, l_a, l_b, l_c, dlen, head, size, off, gen0 = 0;
+	__u32 l_comm, l_node, l_tree, l_exe, l_a, l_b, l_c, dlen, dmask, head, size, off, gen0 = 0;
 	struct bpf_dynptr dp;
 	struct ds_record *ev;
 	__u64 pid_tgid, uid_gid;
@@ -222,8 +222,15 @@ static __noinline int emit_record(void *ctx, struct task_struct *task, struct ds
 		c->corrupt++; /* as the exec serializer counts it: `dual-slot stats` sees every record's */
 
 	off = sizeof(struct ds_record);
-	/* 127: a mask, for the verifier (dlen <= DS_REC_DATA_MAX <= 128 is checked above). */
-	if (bpf_dynptr_write(&dp, off, info->data, dlen & 127, 0))
+	/*
+	 * 127: a mask, for the verifier (dlen <= DS_REC_DATA_MAX <= 128 is checked
+	 * above), made right at the call as DS_REC_PUT's below: masked earlier and
+	 * spilled, 6.1's verifier lost its bound (ds_emit refused there).
+	 */
+	dmask = dlen;
+	asm volatile("" : "+r"(dmask));
+	dmask &= 127;
+	if (bpf_dynptr_write(&dp, off, info->data, dmask, 0))
 		goto fail;
 	off = head;
 /*
