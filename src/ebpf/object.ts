@@ -364,13 +364,13 @@ export class BpfObject {
 
   /**
    * Ends the records (ds_stop, alone in its section's map, bpf/transport.bpf.h):
-   * a program that runs after this emits nothing. False when the kernel refused
-   * the write (the records then go on until detach(), drained as before).
+   * a program that runs after this emits nothing. Best effort: should the kernel
+   * refuse the write, the records go on until detach(), drained as before.
    */
-  silence(): boolean {
+  silence(): void {
     const l = libbpf();
     const fd = l.bpf_map__fd(this.map(".data.stop"));
-    return fd >= 0 && l.bpf_map_update_elem(fd, ptr(new Uint32Array([0])), ptr(new Uint32Array([1])), 0n) === 0;
+    if (fd >= 0) l.bpf_map_update_elem(fd, ptr(new Uint32Array([0])), ptr(new Uint32Array([1])), 0n);
   }
 
   /**

@@ -321,22 +321,20 @@ export default defineCommand({
               accepted = real;
             }
             session.drain();
-            // A turn of the event loop after each part too: a signal (SIGTERM, SIGHUP's reopen) waits
-            // 10-50 ms, not a whole step (a logrotate's SIGHUP during the warm-up left lines in the old file).
-            if ((done + WARM_UP_PART) % WARM_UP_CHUNK !== 0) {
-              await new Promise((r) => setImmediate(r));
-              continue;
+            if ((done + WARM_UP_PART) % WARM_UP_CHUNK === 0) {
+              // Several drains, not one: what runs once a drain (the reads, the loss check, the flush, the
+              // drain period) reaches the JIT's first tier after about 33 calls, which at the timer's 10 a
+              // second was in the second storm (15-20 small compiles, 2-4 ms of compiling there).
+              for (let i = 1; i < WARM_UP_DRAINS; i++) session.drain();
+              // A full collection after each step (about 4 ms): the JIT's compilations and the step's
+              // garbage are freed as the warm-up goes, so the allocator reuses their memory for the next
+              // step; without it the warm-up's anonymous memory grew by 2-5 MiB a step, 17 -> 50 MiB,
+              // the agent's peak RSS, and fell back only seconds later (measured: peak anonymous 50 -> 34
+              // MiB, RSS after attach -3 to -5 MiB, VmHWM over two storms -7 MiB; storms compile no more).
+              Bun.gc(true);
             }
-            // Several drains, not one: what runs once a drain (the reads, the loss check, the flush, the
-            // drain period) reaches the JIT's first tier after about 33 calls, which at the timer's 10 a
-            // second was in the second storm (15-20 small compiles, 2-4 ms of compiling there).
-            for (let i = 1; i < WARM_UP_DRAINS; i++) session.drain();
-            // A full collection after each step (about 4 ms): the JIT's compilations and the step's
-            // garbage are freed as the warm-up goes, so the allocator reuses their memory for the next
-            // step; without it the warm-up's anonymous memory grew by 2-5 MiB a step, 17 -> 50 MiB,
-            // the agent's peak RSS, and fell back only seconds later (measured: peak anonymous 50 -> 34
-            // MiB, RSS after attach -3 to -5 MiB, VmHWM over two storms -7 MiB; storms compile no more).
-            Bun.gc(true);
+            // A turn of the event loop after each part: a signal (SIGTERM, SIGHUP's reopen) waits 10-50 ms,
+            // not a whole step (a logrotate's SIGHUP during the warm-up left lines in the old file).
             await new Promise((r) => setImmediate(r));
           }
         } finally {
