@@ -107,6 +107,20 @@ export async function execTimes(path: string, n: number, argv: string[] = []): P
 }
 
 /**
+ * Runs `path` n times, one after another, all on CPU 0 (a shell loop under taskset): their records
+ * go to one perf buffer, whose fill the caller can then reckon with.
+ */
+export async function execsOnCpu0(path: string, n: number): Promise<void> {
+  const loop = 'i=0; while [ "$i" -lt "$1" ]; do "$0" || exit 1; i=$((i+1)); done';
+  const p = Bun.spawn(["taskset", "-c", "0", "sh", "-c", loop, path, String(n)], {
+    stdout: "ignore",
+    stderr: "inherit",
+    stdin: "ignore",
+  });
+  if ((await p.exited) !== 0) throw new Error(`${n} runs of ${path} on CPU 0 failed (exit ${p.exitCode})`);
+}
+
+/**
  * A run that failed before it attached: its stderr is the summary line (all
  * zero, stop=error), then the error's lines, returned here.
  */
@@ -207,17 +221,16 @@ export function cpuSeconds(pid: number): number {
 }
 
 /**
- * Waits out the warm-up after "attached" (about 1 s of synthetic records): until
- * the agent uses under a fifth of a CPU over 200 ms, for at most 10 s. It
- * never fails: an agent that spins is what the caller's own measure catches.
+ * Waits for the end of the warm-up after "attached" (2-3 s of synthetic records on a slow host, drained
+ * as it goes): the agent's `--verbose` line "warm-up: N synthetic records in ..." says it is over. The
+ * caller starts the agent with `--verbose`. A guess from the agent's CPU use returned early on CI's
+ * machine, and what the caller measured next (a wake-up, a loss) was then the warm-up's drains.
  */
-export async function warmedUp(pid: number): Promise<void> {
-  const end = performance.now() + 10_000;
-  let last = cpuSeconds(pid);
-  while (performance.now() < end) {
-    await Bun.sleep(200);
-    const now = cpuSeconds(pid);
-    if (now - last < 0.04) return;
-    last = now;
+export async function warmedUp(stderrSoFar: () => string, timeoutMs = 20_000): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  while (!/ DEBUG warm-up: \d+ synthetic records/.test(stderrSoFar())) {
+    if (performance.now() > end)
+      throw new Error(`no end of the warm-up in ${timeoutMs} ms (started with --verbose?); stderr:\n${stderrSoFar()}`);
+    await Bun.sleep(50);
   }
 }

@@ -193,9 +193,9 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     // A 64 KiB bound: the burst overflows the pipe and the bound while the reader sleeps.
     // --events exec: what is timed is the agent's stop with stdout stalled, not the kernel's release
     // of each syscall tracepoint link (about 40 ms each, one after the other, in perf_trace_destroy).
-    const p = withStdout(`"${fifo.path}"`, ["--json", "--events", "exec", "--output-buffer", "64K"]);
+    const p = withStdout(`"${fifo.path}"`, ["--json", "--events", "exec", "--output-buffer", "64K", "--verbose"]);
     await waitAttached(p);
-    await warmedUp(p.pid);
+    await warmedUp(p.stderr);
     shrinkPipe(fifo.fd);
     await execTimes(t.path, 600);
     await Bun.sleep(300);
@@ -323,8 +323,8 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     // exec program's link goes last, so it fires all through the ~70 links' release. Its records
     // used to go on for those seconds (drained between links); the stop switch (ds_stop) ends them
     // at the signal. The loop starts once the warm-up is over.
-    const agent = await startAgent(["--json", "--comm", t.comm, "--pages", "64"]);
-    await warmedUp(agent.pid);
+    const agent = await startAgent(["--json", "--comm", t.comm, "--pages", "64", "--verbose"]);
+    await warmedUp(agent.stderrSoFar);
     const { signalledAt, stoppedAt, lastAt } = await noLossWhileExecing(t, async () => {
       await Bun.sleep(1_000);
       return agent;

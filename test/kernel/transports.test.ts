@@ -51,9 +51,18 @@ describeKernel("transports (root)", { commands: ["taskset", "bash"], cpus: [0, 1
     const t = uniqueTrue("dslap");
     dirs.push(t.dir);
     const arg = "y".repeat(200);
-    const agent = await startAgent(["--json", "--events", "exec", "--transport", "ringbuf", "--ring-size", "131072"]);
+    const agent = await startAgent([
+      "--json",
+      "--events",
+      "exec",
+      "--transport",
+      "ringbuf",
+      "--ring-size",
+      "131072",
+      "--verbose",
+    ]);
     // Between the warm-up's steps the agent drains 120-140 ms apart: a burst then fills so small a ring.
-    await warmedUp(agent.pid);
+    await warmedUp(agent.stderrSoFar);
     const pids = await execTimes(t.path, 500, [arg]);
     await Bun.sleep(200);
     const { stdout, stderr } = await agent.stop();
