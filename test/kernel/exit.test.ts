@@ -4,7 +4,7 @@
  * unselected event's program is not even loaded.
  */
 import { expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, realpathSync, rmSync, unlinkSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readlinkSync, realpathSync, rmSync, unlinkSync } from "node:fs";
 import { release } from "node:os";
 import path from "node:path";
 import { bpfObjectsOf, type JsonEvent, parseEvents, parseSummary, startAgent } from "../helpers/agent.ts";
@@ -20,6 +20,15 @@ type Exit = JsonEvent & {
   exe_memfd: boolean;
   truncated: boolean;
 };
+
+/** What /proc/PID/exe points to, or "" (not there yet, or gone). */
+function exeOf(pid: number): string {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return "";
+  }
+}
 
 /** Since 6.16 sched_process_exit fires before exit_mm(): the exit has its exe. Before, it is empty. */
 const EXE_AT_EXIT = (() => {
@@ -98,9 +107,12 @@ describeKernel("exit events (root)", { commands: ["bpftool"] }, () => {
     copyFileSync(realpathSync("/usr/bin/sleep"), bin);
     try {
       const agent = await startAgent(["--json", "--events", "exit"]);
-      const p = Bun.spawn([bin, "0.5"], { stdout: "ignore", stderr: "ignore" });
-      await Bun.sleep(150);
+      // Unlinked once it runs the copy (its exe link says so), ended only after: no race with a busy host.
+      const p = Bun.spawn([bin, "30"], { stdout: "ignore", stderr: "ignore" });
+      const deadline = Date.now() + 10_000;
+      while (exeOf(p.pid) !== realpathSync(bin) && Date.now() < deadline) await Bun.sleep(10);
       unlinkSync(bin);
+      p.kill("SIGTERM");
       await p.exited;
       await Bun.sleep(300);
       const { stdout } = await agent.stop();

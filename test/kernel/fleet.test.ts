@@ -112,7 +112,9 @@ describeKernel(
       const { table, url } = await newTable(ch);
       const bin = uniqueTrue("dsfleet");
       dirs.push(bin.dir);
-      const a = await agent(url, ["--spool", join(tempDir(), "spool")]);
+      // --comm: only these execs are shipped; the `sink query` runs just before the signal would otherwise
+      // leave a batch open that a busy server must take within the stop's grace (sink_waiting below).
+      const a = await agent(url, ["--spool", join(tempDir(), "spool"), "--comm", bin.comm]);
       const N = 25;
       const pids = await execs(bin.path, N, "n");
       const where = `FROM ${table} FINAL WHERE event = 'exec' AND comm = '${bin.comm}'`;
@@ -169,7 +171,7 @@ describeKernel(
       const bin = uniqueTrue("dsfleet");
       dirs.push(bin.dir);
       const spool = join(tempDir(), "spool");
-      const a = await agent(url, ["--spool", spool]);
+      const a = await agent(url, ["--spool", spool, "--comm", bin.comm]);
       const where = `FROM ${table} FINAL WHERE event = 'exec' AND comm = '${bin.comm}'`;
       const N = 15;
       const M = 20;

@@ -12,7 +12,7 @@ import { chmodSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BIN, parseEvents, startAgent } from "../helpers/agent.ts";
+import { BIN, parseEvents, startAgent, warmedUp } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
 import { IO_TRIGGER, NOOP, only, TOOLS, underAgent } from "../helpers/trigger.ts";
 
@@ -390,8 +390,11 @@ describeKernel("network events (root)", { executables: [IO_TRIGGER, STORM, IOSTO
         "--guard",
         "--events",
         "exec,connect",
+        "--verbose",
         ...(inject ? ["--inject-clobber"] : []),
       ]);
+      // The storms after the warm-up (2-3 s on a slow host), which would otherwise hold their tail.
+      await warmedUp(agent.stderrSoFar);
       const storms = [
         Bun.spawn([STORM, "--execs", String(n), "--workers", "1", "--quiet", "--", NOOP], { stdout: "ignore" }),
         Bun.spawn([IOSTORM, "connect", "--ops", String(n), "--workers", "1", "127.0.0.1", String(port(tcp4))], {
