@@ -69,7 +69,9 @@ describeKernel("agent (root)", { commands: ["bash", "head", "bpftool", "taskset"
     dirs.push(t.dir);
     // One drain a second: each CPU's buffer holds about a megabyte by then, read 64 KiB a turn,
     // so lines go out turn by turn, bounded by the other CPU's last record read.
-    const agent = await startAgent(["--json", "--events", "exec", "--interval", "1000"]);
+    // The storm after the warm-up, whose own drains (10-50 ms apart) would otherwise read it in small bites.
+    const agent = await startAgent(["--json", "--events", "exec", "--interval", "1000", "--verbose"]);
+    await warmedUp(agent.stderrSoFar);
     const storm = Bun.spawnSync([join(TOOLS, "storm"), "--execs", "4000", "--workers", "2", "--quiet", "--", t.path]);
     expect(storm.exitCode).toBe(0);
     await Bun.sleep(2500);
