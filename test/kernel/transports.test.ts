@@ -7,6 +7,9 @@ import { rmSync } from "node:fs";
 import { BIN, execTimes, parseEvents, parseSummary, startAgent, uniqueTrue, warmedUp } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
 
+/** Exec records alone, through the ring buffer: each test sizes the ring. */
+const EXEC_RINGBUF = ["--json", "--events", "exec", "--transport", "ringbuf"] as const;
+
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -51,16 +54,7 @@ describeKernel("transports (root)", { commands: ["taskset", "bash"], cpus: [0, 1
     const t = uniqueTrue("dslap");
     dirs.push(t.dir);
     const arg = "y".repeat(200);
-    const agent = await startAgent([
-      "--json",
-      "--events",
-      "exec",
-      "--transport",
-      "ringbuf",
-      "--ring-size",
-      "131072",
-      "--verbose",
-    ]);
+    const agent = await startAgent([...EXEC_RINGBUF, "--ring-size", "131072", "--verbose"]);
     // Between the warm-up's steps the agent drains 120-140 ms apart: a burst then fills so small a ring.
     await warmedUp(agent.stderrSoFar);
     const pids = await execTimes(t.path, 500, [arg]);
@@ -76,17 +70,7 @@ describeKernel("transports (root)", { commands: ["taskset", "bash"], cpus: [0, 1
   test("a 4 KiB ring under an exec flood reports its drops, and still stops cleanly", async () => {
     const t = uniqueTrue("dsfl");
     dirs.push(t.dir);
-    const agent = await startAgent([
-      "--json",
-      "--events",
-      "exec",
-      "--transport",
-      "ringbuf",
-      "--ring-size",
-      "4096",
-      "--interval",
-      "2000",
-    ]);
+    const agent = await startAgent([...EXEC_RINGBUF, "--ring-size", "4096", "--interval", "2000"]);
     await execTimes(t.path, 300);
     const { stdout, stderr, code } = await agent.stop();
     expect(code).toBe(3); // stopped cleanly, but events were lost
