@@ -213,6 +213,29 @@ export async function liveIds(kind: "prog" | "map"): Promise<Set<number>> {
   return new Set((JSON.parse(out || "[]") as Array<{ id: number }>).map((x) => x.id));
 }
 
+/**
+ * Waits until none of these program and map ids is live in the kernel any more, for at most 25 s
+ * (the kernel frees ~70 programs, then their maps, after RCU grace periods: seconds on a busy host);
+ * returns the ids still live then, for the caller to expect none.
+ */
+export async function stillLive(ids: {
+  progs?: number[];
+  maps?: number[];
+}): Promise<{ progs: number[]; maps: number[] }> {
+  const { progs = [], maps = [] } = ids;
+  const left = async () => {
+    const [p, m] = [progs.length ? await liveIds("prog") : new Set(), maps.length ? await liveIds("map") : new Set()];
+    return { progs: progs.filter((id) => p.has(id)), maps: maps.filter((id) => m.has(id)) };
+  };
+  const deadline = Date.now() + 25_000;
+  let now = await left();
+  while (now.progs.length + now.maps.length > 0 && Date.now() < deadline) {
+    await Bun.sleep(50);
+    now = await left();
+  }
+  return now;
+}
+
 /** A process's CPU time in seconds (utime + stime), from /proc. */
 export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");

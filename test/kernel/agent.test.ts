@@ -12,10 +12,10 @@ import {
   bpfObjectsOf,
   execsOnCpu0,
   execTimes,
-  liveIds,
   parseEvents,
   parseSummary,
   startAgent,
+  stillLive,
   uniqueTrue,
   warmedUp,
 } from "../helpers/agent.ts";
@@ -105,16 +105,7 @@ describeKernel("agent (root)", { commands: ["bash", "head", "bpftool", "taskset"
       expect(stderr).toContain("summary:");
       // The kernel frees programs and maps after RCU grace periods, not at exit itself: with the default
       // set's ~70 programs, a few seconds on a busy host.
-      let progs = await liveIds("prog");
-      let maps = await liveIds("map");
-      const deadline = Date.now() + 25_000;
-      while ([...held.progs, ...held.maps].some((id) => progs.has(id) || maps.has(id)) && Date.now() < deadline) {
-        await Bun.sleep(50);
-        progs = await liveIds("prog");
-        maps = await liveIds("map");
-      }
-      for (const id of held.progs) expect(progs.has(id)).toBe(false);
-      for (const id of held.maps) expect(maps.has(id)).toBe(false);
+      expect(await stillLive(held)).toEqual({ progs: [], maps: [] });
     }, 60_000);
   }
 

@@ -14,13 +14,13 @@ import {
   bpfObjectsOf,
   cpuSeconds,
   execTimes,
-  liveIds,
   type Proc,
   parseEvents,
   parseSummary,
   type RunningAgent,
   spawnProc,
   startAgent,
+  stillLive,
   uniqueTrue,
   waitAttached,
   warmedUp,
@@ -58,18 +58,6 @@ function finalLines(stderr: string): string[] {
     .trim()
     .split("\n")
     .filter((l) => l.startsWith("dual-slot:"));
-}
-
-/** Waits until the agent's programs are gone from the kernel (freed after an RCU grace period). */
-async function expectReleased(ids: number[], kind: "prog" | "map" = "prog"): Promise<void> {
-  let live = await liveIds(kind);
-  // The kernel frees ~70 programs, then their maps, after RCU grace periods: seconds on a busy host.
-  const deadline = Date.now() + 25_000;
-  while (ids.some((id) => live.has(id)) && Date.now() < deadline) {
-    await Bun.sleep(50);
-    live = await liveIds(kind);
-  }
-  for (const id of ids) expect(live.has(id)).toBe(false);
 }
 
 /** A named pipe whose read end this test holds open and never reads. */
@@ -121,7 +109,7 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     const last = finalLines(stderr);
     expect(last).toHaveLength(1);
     expect(last[0]).toStartWith("dual-slot: cannot write to stdout: ENOSPC");
-    await expectReleased(held);
+    expect(await stillLive({ progs: held })).toEqual({ progs: [], maps: [] });
     const names = await new Response(Bun.spawn(["bpftool", "-j", "prog", "show"], { stdout: "pipe" }).stdout).text();
     const mine = (JSON.parse(names || "[]") as Array<{ id: number; name?: string }>).filter((x) => held.includes(x.id));
     expect(mine).toEqual([]);
@@ -385,7 +373,7 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     // Handled before the attach: no program ever ran, no event was read.
     expect(stderr).not.toContain("attached");
     expect(parseSummary(stderr).kernel_events).toBe("0");
-    await expectReleased(maps, "map");
+    expect(await stillLive({ maps })).toEqual({ progs: [], maps: [] });
   }, 60_000);
 
   test("stats, mem, doctor, lab on /dev/full: one line, exit 1", async () => {
