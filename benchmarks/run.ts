@@ -176,9 +176,8 @@ for (const name of (args.get("configs") ?? (ONLY_AGENT ? "ndjson" : "ndjson,tabl
   if (c === undefined) throw new Error(`--configs: ${name}? (${Object.keys(KNOWN).join(", ")})`);
   CONFIGS[name] = c;
 }
-/** --compare-bin=PATH: another build (e.g. the previous commit's) as one more NDJSON configuration, interleaved. */
-const compareBin = args.get("compare-bin");
-if (compareBin !== undefined) {
+/** --compare-bin=PATH[,PATH...]: other builds (e.g. earlier commits') as more NDJSON configurations, interleaved. */
+for (const compareBin of args.get("compare-bin")?.split(",") ?? []) {
   if (!existsSync(compareBin)) throw new Error(`--compare-bin=${compareBin}: no such file`);
   CONFIGS[`ndjson@${compareBin}`] = {
     label: `NDJSON, perf buffers, ${compareBin}`,
