@@ -19,7 +19,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { rewriteReadmeFigures } from "../scripts/readme-figures.ts";
-import { cpuNs, median, round, spread, startAgent, statusKiB } from "./agent-process.ts";
+import { cpuNs, median, round, spread, startAgent, statusKiB, warmUp } from "./agent-process.ts";
 import { execStorm } from "./exec-storm.ts";
 import { parseFlags } from "./flags.ts";
 import { ioBench } from "./io.ts";
@@ -80,31 +80,6 @@ interface AgentRound {
   steadyIdleCpuMsPerS: number;
   /** Records rendered by the general decoder instead of the compiled path (summary's general_lines). */
   generalLines: number;
-}
-
-/** The warm-up is over once the agent's CPU over one step is under 5 % of a CPU (bounded by WARM_UP_MAX_MS). */
-const WARM_UP_STEP_MS = 200;
-const WARM_UP_MAX_MS = 8000;
-
-/**
- * Waits out the agent's warm-up (synthetic records after "attached", then
- * the JIT's compiles of what it ran): its wall time and CPU, from attached.
- * The idle figure after attach is taken from there, not a fixed time after
- * the attached line, which the warm-up outlasted once it handed its code
- * pages back between steps (1.0-1.2 s instead of 0.4).
- */
-async function warmUp(pid: number): Promise<{ ms: number; cpuMs: number }> {
-  const t0 = performance.now();
-  const c0 = cpuNs(pid);
-  let last = c0;
-  for (;;) {
-    await Bun.sleep(WARM_UP_STEP_MS);
-    const c = cpuNs(pid);
-    const busy = c - last;
-    last = c;
-    if (busy < WARM_UP_STEP_MS * 1e6 * 0.05 || performance.now() - t0 > WARM_UP_MAX_MS) break;
-  }
-  return { ms: performance.now() - t0 - WARM_UP_STEP_MS, cpuMs: (last - c0) / 1e6 };
 }
 
 /** Agent CPU in ms per second over IDLE_MS, after `settleMs` for what came before to finish. */

@@ -140,13 +140,13 @@ export function ioTable(io: Json): string {
       n(Number(p.ns_per_run) / 1000, 2),
     );
     return [
-      `${s.event} (${s.sink ?? "pipe"}), ${when(runs[k] ?? {})}`,
+      `${s.event} (${s.sink ?? "pipe"}${s.events !== undefined ? `, \`--events ${s.events}\`` : ""}), ${when(runs[k] ?? {})}`,
       `${s.ops} x ${s.workers}, ${Array.isArray(s.lost) ? s.lost.length : "?"}`,
       `${kRate(s.baseline_rate_per_s)} → ${kRate(s.agent_rate_per_s)}/s`,
       `${n(s.storm_slowdown_pct)} % (${range(s.storm_slowdown_paired_range_pct)})`,
       list(s.lost),
       `${n(s.agent_cpu_us_per_event, 2)} (${range(s.agent_cpu_us_per_event_range, 2)}) / ${n(s.agent_cpu_us_per_event_cold, 2)}`,
-      `${n(Number(s.bpf_ns_per_event) / 1000, 2)}: ${progs.join(" + ")}`,
+      `${n(Number(s.bpf_ns_per_event) / 1000, 2)}: ${progs.join(" + ")}${progs.length === 1 ? " (an exit alone)" : ""}`,
       `${s.start_to_attached_ms} ms, ${n(s.peak_rss_mib)} MiB`,
     ];
   });

@@ -18,6 +18,17 @@
  *   iostorm dns --ops N --workers P ADDR
  *       N DNS queries (type A) sent with sendto(2) to ADDR port 53, one
  *       socket per worker; no reply is awaited (none need come).
+ *   iostorm accept --ops N --workers P ADDR
+ *       N TCP connections to a listener iostorm forks on ADDR, port 0, which
+ *       accepts each one (accept4) and resets it; each worker waits for its
+ *       connection's reset before the next, so the listener accepts all N.
+ *   iostorm unlink --ops N --workers P DIR
+ *       N files made (open O_CREAT|O_EXCL, close) and unlinked.
+ *   iostorm rmdir --ops N --workers P DIR
+ *       N directories made (mkdir) and removed.
+ *   iostorm mount --ops N --workers P DIR
+ *       N tmpfs mounts on a directory of each worker's in DIR, each unmounted,
+ *       in a mount namespace of iostorm's own (nothing reaches the host's).
  *
  * --rate R (any command) paces the ops to ~R/s in total (each worker R/P,
  * sleeping until its next op is due); 0 or absent: as fast as possible.
@@ -28,7 +39,10 @@
  * or setup error (no JSON then).
  *
  * What the tracer sees, per op: one event of the command's type (connect,
- * create_file, rename, link, bind, dns), from processes with comm "iostorm".
+ * create_file, rename, link, bind, dns, accept, unlink, rmdir, mount), from
+ * processes with comm "iostorm" (accept's from the listener). unlink's and
+ * rmdir's ops also make a file or directory, and accept's a connect: select
+ * the event alone (--events) to count that type's cost.
  * create's openat is AT_FDCWD, "DIR/iostorm-<pid>-<worker>-<i>", O_CREAT|O_EXCL.
  */
 #define _GNU_SOURCE
@@ -41,7 +55,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -56,7 +73,7 @@ struct result {
 	const char *first_what;	/* a string literal: same address in every fork */
 };
 
-enum cmd { C_CONNECT, C_CREATE, C_RENAME, C_LINK, C_BIND, C_DNS };
+enum cmd { C_CONNECT, C_CREATE, C_RENAME, C_LINK, C_BIND, C_DNS, C_ACCEPT, C_UNLINK, C_RMDIR, C_MOUNT };
 
 static enum cmd cmd;
 static struct sockaddr_storage peer;
@@ -94,8 +111,8 @@ static void pace(long i)
 static void usage(void)
 {
 	fputs("usage: iostorm connect --ops N --workers P [--rate R] ADDR PORT\n"
-	      "       iostorm create|rename|link --ops N --workers P [--rate R] DIR\n"
-	      "       iostorm bind|dns --ops N --workers P [--rate R] ADDR\n", stderr);
+	      "       iostorm create|rename|link|unlink|rmdir|mount --ops N --workers P [--rate R] DIR\n"
+	      "       iostorm bind|dns|accept --ops N --workers P [--rate R] ADDR\n", stderr);
 	exit(2);
 }
 
@@ -117,6 +134,8 @@ static void setup_fail(const char *what)
 		kill(children[c], SIGKILL);
 	exit(2);
 }
+
+static int worker_path(char *buf, size_t size, long w, const char *suffix);
 
 static void note_failure(struct result *r, const char *what)
 {
@@ -152,6 +171,8 @@ static int set_addr(const char *addr, int port)
  * and closes until it is killed; peer then names the port it got. Listening
  * happens before the fork, so the storm never races the listener's start.
  */
+static const struct linger abort_on_close = { .l_onoff = 1, .l_linger = 0 };
+
 static pid_t start_listener(void)
 {
 	int one = 1;
@@ -176,8 +197,12 @@ static pid_t start_listener(void)
 			_exit(1);
 		for (;;) {
 			int a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-			if (a >= 0)
-				close(a);
+			if (a < 0)
+				continue;
+			/* accept's peers wait for this reset: no TIME_WAIT on either side. */
+			if (cmd == C_ACCEPT)
+				setsockopt(a, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof(abort_on_close));
+			close(a);
 		}
 	}
 	children[nchildren++] = pid;
@@ -192,7 +217,6 @@ static void connect_op(struct result *r)
 	 * storm never runs out of local ports (~28k, each held 60 s otherwise).
 	 * The tracer sees the same connect(2) either way.
 	 */
-	static const struct linger abort_on_close = { .l_onoff = 1, .l_linger = 0 };
 	int s = socket(peer.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (s < 0) {
@@ -201,12 +225,68 @@ static void connect_op(struct result *r)
 	}
 	setsockopt(s, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof(abort_on_close));
 	while (connect(s, (struct sockaddr *)&peer, peer_len) < 0) {
+		/* accept's listener may reset the connection before connect() returns: accepted all the same. */
+		if (errno == ECONNRESET && cmd == C_ACCEPT)
+			break;
 		if (errno != EINTR) {
 			note_failure(r, "connect");
-			break;
+			close(s);
+			return;
 		}
 	}
+	if (cmd == C_ACCEPT) {
+		/* Until the listener has accepted it and reset it (EOF or ECONNRESET). */
+		char c;
+		while (read(s, &c, 1) < 0 && errno == EINTR)
+			;
+	}
 	close(s);
+}
+
+/* unlink and rmdir: make the thing (not an event of the selected type), then remove it. */
+static void remove_op(struct result *r, long w, long i)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s/iostorm-%d-%ld-%ld", dir, (int)main_pid, w, i) >=
+	    (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		note_failure(r, "path");
+		return;
+	}
+	if (cmd == C_RMDIR) {
+		if (mkdir(path, 0700) < 0)
+			note_failure(r, "mkdir");
+		else if (rmdir(path) < 0)
+			note_failure(r, "rmdir");
+		return;
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		note_failure(r, "open");
+		return;
+	}
+	close(fd);
+	if (unlink(path) < 0)
+		note_failure(r, "unlink");
+}
+
+static void mount_ops(struct result *r, long w, long n)
+{
+	char at[PATH_MAX];
+
+	if (worker_path(at, sizeof(at), w, ".mnt") < 0 || mkdir(at, 0700) < 0) {
+		note_failure(r, "mkdir");
+		return;
+	}
+	for (long i = 0; i < n; i++, r->done++) {
+		pace(i);
+		if (mount("iostorm", at, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k") < 0)
+			note_failure(r, "mount");
+		else if (umount2(at, MNT_DETACH) < 0)
+			note_failure(r, "umount2");
+	}
+	rmdir(at);
 }
 
 static void create_op(struct result *r, long w, long i)
@@ -329,13 +409,18 @@ static void worker(struct result *r, long w, long n)
 	case C_DNS:
 		dns_ops(r, n);
 		return;
+	case C_MOUNT:
+		mount_ops(r, w, n);
+		return;
 	default:
 		break;
 	}
 	for (long i = 0; i < n; i++, r->done++) {
 		pace(i);
-		if (cmd == C_CONNECT)
+		if (cmd == C_CONNECT || cmd == C_ACCEPT)
 			connect_op(r);
+		else if (cmd == C_UNLINK || cmd == C_RMDIR)
+			remove_op(r, w, i);
 		else if (cmd == C_BIND)
 			bind_op(r);
 		else
@@ -364,6 +449,14 @@ int main(int argc, char **argv)
 		cmd = C_BIND, want = 1;
 	else if (!strcmp(argv[1], "dns"))
 		cmd = C_DNS, want = 1;
+	else if (!strcmp(argv[1], "accept"))
+		cmd = C_ACCEPT, want = 1;
+	else if (!strcmp(argv[1], "unlink"))
+		cmd = C_UNLINK, want = 1;
+	else if (!strcmp(argv[1], "rmdir"))
+		cmd = C_RMDIR, want = 1;
+	else if (!strcmp(argv[1], "mount"))
+		cmd = C_MOUNT, want = 1;
 	else
 		usage();
 	for (i = 2; i < argc; i++) {
@@ -391,6 +484,12 @@ int main(int argc, char **argv)
 		}
 		if (port == 0)
 			listener = start_listener();
+	} else if (cmd == C_ACCEPT) {
+		if (set_addr(pos[0], 0) < 0) {
+			fprintf(stderr, "iostorm: not an address: %s\n", pos[0]);
+			return 2;
+		}
+		listener = start_listener();
 	} else if (cmd == C_BIND || cmd == C_DNS) {
 		if (set_addr(pos[0], cmd == C_DNS ? 53 : 0) < 0) {
 			fprintf(stderr, "iostorm: not an address: %s\n", pos[0]);
@@ -400,6 +499,17 @@ int main(int argc, char **argv)
 		dir = pos[0];
 		if (access(dir, W_OK | X_OK) < 0)
 			setup_fail(dir);
+		/*
+		 * Mounts in a namespace of our own, private: none propagates to the
+		 * host's. Under another name: the make-private is a mount(2) too, and
+		 * the benchmark counts the storm's mounts by comm.
+		 */
+		if (cmd == C_MOUNT) {
+			prctl(PR_SET_NAME, "iostorm-setup");
+			if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+				setup_fail("mount namespace");
+			prctl(PR_SET_NAME, "iostorm");
+		}
 	}
 
 	size_t len = sizeof(struct result) * (size_t)workers;
