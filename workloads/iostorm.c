@@ -73,7 +73,13 @@ struct result {
 	const char *first_what;	/* a string literal: same address in every fork */
 };
 
-enum cmd { C_CONNECT, C_CREATE, C_RENAME, C_LINK, C_BIND, C_DNS, C_ACCEPT, C_UNLINK, C_RMDIR, C_MOUNT };
+enum cmd { C_CONNECT, C_CREATE, C_RENAME, C_LINK, C_BIND, C_DNS, C_ACCEPT, C_UNLINK, C_RMDIR, C_MOUNT, C_COUNT };
+
+static const char *const CMD_NAMES[C_COUNT] = {
+	[C_CONNECT] = "connect", [C_CREATE] = "create", [C_RENAME] = "rename", [C_LINK] = "link",
+	[C_BIND] = "bind",	 [C_DNS] = "dns",	[C_ACCEPT] = "accept", [C_UNLINK] = "unlink",
+	[C_RMDIR] = "rmdir",	 [C_MOUNT] = "mount",
+};
 
 static enum cmd cmd;
 static struct sockaddr_storage peer;
@@ -243,32 +249,27 @@ static void connect_op(struct result *r)
 	close(s);
 }
 
-/* unlink and rmdir: make the thing (not an event of the selected type), then remove it. */
-static void remove_op(struct result *r, long w, long i)
+/* Each op's own name in DIR: "DIR/iostorm-<pid>-<worker>-<i>". */
+static int op_path(struct result *r, char *path, size_t size, long w, long i)
+{
+	if (snprintf(path, size, "%s/iostorm-%d-%ld-%ld", dir, (int)main_pid, w, i) < (int)size)
+		return 0;
+	errno = ENAMETOOLONG;
+	note_failure(r, "path");
+	return -1;
+}
+
+/* rmdir: a directory made (not an event of the selected type), then removed. */
+static void rmdir_op(struct result *r, long w, long i)
 {
 	char path[PATH_MAX];
 
-	if (snprintf(path, sizeof(path), "%s/iostorm-%d-%ld-%ld", dir, (int)main_pid, w, i) >=
-	    (int)sizeof(path)) {
-		errno = ENAMETOOLONG;
-		note_failure(r, "path");
+	if (op_path(r, path, sizeof(path), w, i) < 0)
 		return;
-	}
-	if (cmd == C_RMDIR) {
-		if (mkdir(path, 0700) < 0)
-			note_failure(r, "mkdir");
-		else if (rmdir(path) < 0)
-			note_failure(r, "rmdir");
-		return;
-	}
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		note_failure(r, "open");
-		return;
-	}
-	close(fd);
-	if (unlink(path) < 0)
-		note_failure(r, "unlink");
+	if (mkdir(path, 0700) < 0)
+		note_failure(r, "mkdir");
+	else if (rmdir(path) < 0)
+		note_failure(r, "rmdir");
 }
 
 static void mount_ops(struct result *r, long w, long n)
@@ -289,16 +290,13 @@ static void mount_ops(struct result *r, long w, long n)
 	rmdir(at);
 }
 
+/* create and unlink: a file made and removed (the benchmark selects one of the two events). */
 static void create_op(struct result *r, long w, long i)
 {
 	char path[PATH_MAX];
 
-	if (snprintf(path, sizeof(path), "%s/iostorm-%d-%ld-%ld", dir, (int)main_pid, w, i) >=
-	    (int)sizeof(path)) {
-		errno = ENAMETOOLONG;
-		note_failure(r, "path");
+	if (op_path(r, path, sizeof(path), w, i) < 0)
 		return;
-	}
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		note_failure(r, "open");
@@ -419,8 +417,8 @@ static void worker(struct result *r, long w, long n)
 		pace(i);
 		if (cmd == C_CONNECT || cmd == C_ACCEPT)
 			connect_op(r);
-		else if (cmd == C_UNLINK || cmd == C_RMDIR)
-			remove_op(r, w, i);
+		else if (cmd == C_RMDIR)
+			rmdir_op(r, w, i);
 		else if (cmd == C_BIND)
 			bind_op(r);
 		else
@@ -437,28 +435,11 @@ int main(int argc, char **argv)
 	main_pid = getpid();
 	if (argc < 2)
 		usage();
-	if (!strcmp(argv[1], "connect"))
-		cmd = C_CONNECT, want = 2;
-	else if (!strcmp(argv[1], "create"))
-		cmd = C_CREATE, want = 1;
-	else if (!strcmp(argv[1], "rename"))
-		cmd = C_RENAME, want = 1;
-	else if (!strcmp(argv[1], "link"))
-		cmd = C_LINK, want = 1;
-	else if (!strcmp(argv[1], "bind"))
-		cmd = C_BIND, want = 1;
-	else if (!strcmp(argv[1], "dns"))
-		cmd = C_DNS, want = 1;
-	else if (!strcmp(argv[1], "accept"))
-		cmd = C_ACCEPT, want = 1;
-	else if (!strcmp(argv[1], "unlink"))
-		cmd = C_UNLINK, want = 1;
-	else if (!strcmp(argv[1], "rmdir"))
-		cmd = C_RMDIR, want = 1;
-	else if (!strcmp(argv[1], "mount"))
-		cmd = C_MOUNT, want = 1;
-	else
+	for (cmd = 0; cmd < C_COUNT && strcmp(argv[1], CMD_NAMES[cmd]); cmd++)
+		;
+	if (cmd == C_COUNT)
 		usage();
+	want = cmd == C_CONNECT ? 2 : 1;
 	for (i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--ops"))
 			ops = parse_count(argv[++i], 0, LONG_MAX);
