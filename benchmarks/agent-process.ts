@@ -103,9 +103,8 @@ const WARM_UP_MAX_MS = 8000;
 /**
  * Waits out the agent's warm-up (synthetic records after "attached", then
  * the JIT's compiles of what it ran): its wall time and CPU, from attached.
- * The idle figure after attach is taken from there, not a fixed time after
- * the attached line, which the warm-up outlasted once it handed its code
- * pages back between steps (1.0-1.2 s instead of 0.4).
+ * Measure from there, not a fixed time after the attached line: the warm-up
+ * takes 1-3 s, longer on a busy host, and a storm inside it is billed its CPU.
  */
 export async function warmUp(pid: number): Promise<{ ms: number; cpuMs: number }> {
   const t0 = performance.now();

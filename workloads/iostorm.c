@@ -141,8 +141,6 @@ static void setup_fail(const char *what)
 	exit(2);
 }
 
-static int worker_path(char *buf, size_t size, long w, const char *suffix);
-
 static void note_failure(struct result *r, const char *what)
 {
 	if (r->failed++ == 0) {
@@ -172,13 +170,14 @@ static int set_addr(const char *addr, int port)
 	return -1;
 }
 
+/* SO_LINGER 0: close sends a reset and leaves no TIME_WAIT behind. */
+static const struct linger abort_on_close = { .l_onoff = 1, .l_linger = 0 };
+
 /*
  * Bind a listener to peer's address, port 0, and fork a process that accepts
  * and closes until it is killed; peer then names the port it got. Listening
  * happens before the fork, so the storm never races the listener's start.
  */
-static const struct linger abort_on_close = { .l_onoff = 1, .l_linger = 0 };
-
 static pid_t start_listener(void)
 {
 	int one = 1;
@@ -272,24 +271,6 @@ static void rmdir_op(struct result *r, long w, long i)
 		note_failure(r, "rmdir");
 }
 
-static void mount_ops(struct result *r, long w, long n)
-{
-	char at[PATH_MAX];
-
-	if (worker_path(at, sizeof(at), w, ".mnt") < 0 || mkdir(at, 0700) < 0) {
-		note_failure(r, "mkdir");
-		return;
-	}
-	for (long i = 0; i < n; i++, r->done++) {
-		pace(i);
-		if (mount("iostorm", at, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k") < 0)
-			note_failure(r, "mount");
-		else if (umount2(at, MNT_DETACH) < 0)
-			note_failure(r, "umount2");
-	}
-	rmdir(at);
-}
-
 /* create and unlink: a file made and removed (the benchmark selects one of the two events). */
 static void create_op(struct result *r, long w, long i)
 {
@@ -310,6 +291,24 @@ static void create_op(struct result *r, long w, long i)
 static int worker_path(char *buf, size_t size, long w, const char *suffix)
 {
 	return snprintf(buf, size, "%s/iostorm-%d-%ld%s", dir, (int)main_pid, w, suffix) < (int)size ? 0 : -1;
+}
+
+static void mount_ops(struct result *r, long w, long n)
+{
+	char at[PATH_MAX];
+
+	if (worker_path(at, sizeof(at), w, ".mnt") < 0 || mkdir(at, 0700) < 0) {
+		note_failure(r, "mkdir");
+		return;
+	}
+	for (long i = 0; i < n; i++, r->done++) {
+		pace(i);
+		if (mount("iostorm", at, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k") < 0)
+			note_failure(r, "mount");
+		else if (umount2(at, MNT_DETACH) < 0)
+			note_failure(r, "umount2");
+	}
+	rmdir(at);
 }
 
 /* rename and link work on one file per worker, made before the gate opens. */
@@ -465,17 +464,13 @@ int main(int argc, char **argv)
 		}
 		if (port == 0)
 			listener = start_listener();
-	} else if (cmd == C_ACCEPT) {
-		if (set_addr(pos[0], 0) < 0) {
-			fprintf(stderr, "iostorm: not an address: %s\n", pos[0]);
-			return 2;
-		}
-		listener = start_listener();
-	} else if (cmd == C_BIND || cmd == C_DNS) {
+	} else if (cmd == C_BIND || cmd == C_DNS || cmd == C_ACCEPT) {
 		if (set_addr(pos[0], cmd == C_DNS ? 53 : 0) < 0) {
 			fprintf(stderr, "iostorm: not an address: %s\n", pos[0]);
 			return 2;
 		}
+		if (cmd == C_ACCEPT)
+			listener = start_listener();
 	} else {
 		dir = pos[0];
 		if (access(dir, W_OK | X_OK) < 0)
