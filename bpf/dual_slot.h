@@ -52,6 +52,8 @@ enum ds_wire_const {
 	DS_SLOT_SIZE = SD_EVENT_MAX, /* bytes in one slot of the per-CPU heap: the largest event */
 	DS_SLOT_NONE = 0xff, /* where a level's slot lives when it has none (the ring buffer transport) */
 	DS_FILTER_MAX = 64, /* entries in each kernel-side filter map (bpf/filter.bpf.h) */
+	/* bpf_rdonly_cast's call in the code, until the loader writes the kernel's id there */
+	DS_KFUNC_RDONLY_CAST = 0x7d5c0a57,
 };
 
 enum ds_event_type {

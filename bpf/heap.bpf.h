@@ -46,7 +46,28 @@ const volatile struct ds_config ds_cfg = {
  * a constant to the verifier), not bpf_core_type_id_kernel(): CO-RE resolves
  * against a cut of the kernel's BTF whose ids are its own (src/ebpf/core-btf.ts).
  */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+/*
+ * The kfunc is called by a raw instruction, not an extern: an extern makes
+ * libbpf read and parse the whole kernel BTF at every load (6-20 ms of a
+ * start) to find one id, which the loader already has from its per-boot cut.
+ * The loader writes that id over DS_KFUNC_RDONLY_CAST in the object's code
+ * before libbpf opens it (src/ebpf/kfunc-ids.ts), or 0 where the kernel has
+ * no such kfunc: the verifier then prunes the call (task_cast is 0), as it
+ * does an unresolved weak kfunc.
+ */
+static __always_inline void *bpf_rdonly_cast(const void *obj, __u32 btf_id)
+{
+	register const void *r1 asm("r1") = obj;
+	register __u64 r2 asm("r2") = btf_id;
+	register void *r0 asm("r0");
+
+	/* call, src_reg BPF_PSEUDO_KFUNC_CALL (2), off 0 (vmlinux), imm: the id. */
+	asm volatile(".byte 0x85, 0x20, 0x00, 0x00\n\t.long %[id]"
+		     : "=r"(r0), "+r"(r1), "+r"(r2)
+		     : [id] "i"(DS_KFUNC_RDONLY_CAST)
+		     : "r3", "r4", "r5", "memory");
+	return r0;
+}
 
 static __always_inline struct task_struct *self(void)
 {

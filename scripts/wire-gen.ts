@@ -16,6 +16,7 @@
  */
 
 import { readFileSync } from "node:fs";
+import { elfSection } from "../src/ebpf/elf.ts";
 
 interface BtfMember {
   name: string;
@@ -175,28 +176,6 @@ function sectionsCode(objdump: string): string {
     "} as const;",
     "",
   ].join("\n");
-}
-
-/** A section's bytes from a little-endian ELF64 file (a BPF object); null when it has none. */
-export function elfSection(elf: Uint8Array, name: string): Uint8Array | null {
-  const v = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
-  if (v.getUint32(0, false) !== 0x7f454c46 || elf[4] !== 2 || elf[5] !== 1)
-    throw new Error("not a little-endian ELF64 object");
-  const shoff = Number(v.getBigUint64(0x28, true));
-  const shentsize = v.getUint16(0x3a, true);
-  const shnum = v.getUint16(0x3c, true);
-  const strndx = v.getUint16(0x3e, true);
-  const header = (i: number) => shoff + i * shentsize;
-  const strtab = Number(v.getBigUint64(header(strndx) + 0x18, true));
-  const want = new TextEncoder().encode(`${name}\0`);
-  for (let i = 0; i < shnum; i++) {
-    const h = header(i);
-    const at = strtab + v.getUint32(h, true);
-    if (!want.every((b, k) => elf[at + k] === b)) continue;
-    const off = Number(v.getBigUint64(h + 0x18, true));
-    return elf.subarray(off, off + Number(v.getBigUint64(h + 0x20, true)));
-  }
-  return null;
 }
 
 /** CO-RE relocation kinds (libbpf's enum bpf_core_relo_kind) that need more than a type's layout. */

@@ -39,7 +39,7 @@ const KERNEL_BTF = "/sys/kernel/btf/vmlinux";
 const BOOT_ID = "/proc/sys/kernel/random/boot_id";
 /** A cut is ~40 KB; anything far larger is not ours. */
 const MAX_ENTRY = 4 << 20;
-const FORMAT = 2;
+const FORMAT = 3;
 
 export interface CutRequest {
   readonly roots: readonly CoreRoot[];
@@ -52,7 +52,7 @@ interface EntryHead {
   /** What the entry is valid for: boot, kernel BTF identity, request. */
   key: string;
   ids: Array<[string, number]>;
-  funcs: string[];
+  funcs: Array<[string, number]>;
   unmatched: string[];
   kept: number;
   total: number;
@@ -134,14 +134,20 @@ export function parseEntry(bytes: Uint8Array, key: string): KernelTypes | null {
   const v = new DataView(btf.buffer);
   const end = v.getUint32(4, true) + v.getUint32(16, true) + v.getUint32(20, true);
   if (v.getUint16(0, true) !== BTF_MAGIC || end !== btf.length) return null;
+  const ids = namedIds(head.ids);
+  const funcs = namedIds(head.funcs);
+  if (ids === null || funcs === null || !head.unmatched.every((f) => typeof f === "string")) return null;
+  return { btf, ids, funcs, unmatched: head.unmatched, kept: head.kept, total: head.total };
+}
+
+/** [name, id] pairs as a map; null unless each is a name and a positive id. */
+function namedIds(pairs: unknown[]): Map<string, number> | null {
   const ids = new Map<string, number>();
-  for (const e of head.ids) {
+  for (const e of pairs) {
     if (!Array.isArray(e) || typeof e[0] !== "string" || !Number.isInteger(e[1]) || e[1] <= 0) return null;
     ids.set(e[0], e[1]);
   }
-  if (!head.funcs.every((f) => typeof f === "string") || !head.unmatched.every((f) => typeof f === "string"))
-    return null;
-  return { btf, ids, funcs: new Set(head.funcs), unmatched: head.unmatched, kept: head.kept, total: head.total };
+  return ids;
 }
 
 export function formatEntry(types: KernelTypes, key: string): Uint8Array {

@@ -69,8 +69,8 @@ export interface KernelTypes {
   readonly btf: Uint8Array;
   /** The kernel's BTF id of each struct asked for by name; absent when the kernel has none. */
   readonly ids: ReadonlyMap<string, number>;
-  /** Functions asked for that the kernel's BTF has (kfuncs among them). */
-  readonly funcs: ReadonlySet<string>;
+  /** The kernel's BTF id of each function asked for that it has (kfuncs among them). */
+  readonly funcs: ReadonlyMap<string, number>;
   /** Roots the kernel has no type for (a module's type, or one this kernel lacks). */
   readonly unmatched: readonly string[];
   /** Types kept, and the kernel's total. */
@@ -180,7 +180,7 @@ export function kernelTypes(
   const candidates: number[] = [];
   const matched = new Set<string>();
   const ids = new Map<string, number>();
-  const found = new Set<string>();
+  const found = new Map<string, number>();
   let w = 0;
   for (; w < words.length; count++) {
     if (count === offsets.length) {
@@ -207,8 +207,9 @@ export function kernelTypes(
           matched.add(x.text);
         }
       } else if (x.kind === kind && nameIs(raw, at, strEnd, x.name, false)) {
-        if (x.role === "func") found.add(x.text);
-        else if (!ids.has(x.text)) ids.set(x.text, count);
+        // The first of a name, as libbpf's btf__find_by_name_kind finds it.
+        const into = x.role === "func" ? found : ids;
+        if (!into.has(x.text)) into.set(x.text, count);
       }
     }
   }

@@ -24,7 +24,8 @@ import {
 } from "../wire/names.ts";
 import type { KernelTypes } from "./core-btf.ts";
 import { perfOutputSignals } from "./host-facts.ts";
-import { castConfig, cutFile, loaderTypes } from "./loader-types.ts";
+import { withRdonlyCastId } from "./kfunc-calls.ts";
+import { castConfig, cutFile, loaderTypes, rdonlyCastId } from "./loader-types.ts";
 
 export interface LoadConfig {
   mode: ModeName;
@@ -123,8 +124,9 @@ export class BpfObject {
     opts[0] = BigInt(OPEN_OPTS_SIZE);
     const path = btfPath === null ? null : Buffer.from(`${btfPath}\0`);
     if (path !== null) opts[OPEN_OPTS_BTF_CUSTOM_PATH / 8] = BigInt(ptr(path));
-    const obj = checkPtr("bpf_object__open_mem", l.bpf_object__open_mem(ptr(image), BigInt(image.length), ptr(opts)));
-    const self = new BpfObject(obj, image, config);
+    const code = withRdonlyCastId(image, rdonlyCastId(types));
+    const obj = checkPtr("bpf_object__open_mem", l.bpf_object__open_mem(ptr(code), BigInt(code.length), ptr(opts)));
+    const self = new BpfObject(obj, code, config);
     try {
       self.configure(types);
       checkInt("bpf_object__load", l.bpf_object__load(obj), "run with --verbose to see libbpf's log");

@@ -168,6 +168,7 @@ export const ds_wire_const = {
   DS_SLOT_SIZE: 16384,
   DS_SLOT_NONE: 255,
   DS_FILTER_MAX: 64,
+  DS_KFUNC_RDONLY_CAST: 2103183959,
 } as const;
 
 /** struct bpf_link_info: 64 bytes (not addressable, left out: (anonymous)) */

@@ -207,9 +207,11 @@ export function bpfObjectsOf(pid: number): { progs: number[]; maps: number[] } {
   return { progs: [...progs], maps: [...maps] };
 }
 
+/** Debian puts bpftool in /usr/sbin, which a non-login root shell's PATH may lack. */
+export const BPFTOOL = existsSync("/usr/sbin/bpftool") ? "/usr/sbin/bpftool" : "bpftool";
+
 export async function liveIds(kind: "prog" | "map"): Promise<Set<number>> {
-  const tool = existsSync("/usr/sbin/bpftool") ? "/usr/sbin/bpftool" : "bpftool";
-  const out = await new Response(Bun.spawn([tool, "-j", kind, "show"], { stdout: "pipe" }).stdout).text();
+  const out = await new Response(Bun.spawn([BPFTOOL, "-j", kind, "show"], { stdout: "pipe" }).stdout).text();
   return new Set((JSON.parse(out || "[]") as Array<{ id: number }>).map((x) => x.id));
 }
 

@@ -24,7 +24,7 @@ import { BpfObject, DEFAULT_CONFIG } from "../../src/ebpf/object.ts";
 import { log } from "../../src/log.ts";
 import { EVENTS } from "../../src/wire/events.ts";
 import { coreRoots } from "../../src/wire/layout.gen.ts";
-import { BIN, spawnProc } from "../helpers/agent.ts";
+import { BIN, BPFTOOL, spawnProc } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
 
 /** libbpf's log lines (its debug level included) while `body` runs. */
@@ -75,6 +75,10 @@ describeKernel("CO-RE against the cut of the kernel's BTF", () => {
       libbpfLog(() => BpfObject.load(image, { ...DEFAULT_CONFIG, events, kernelBtf }).close());
     const whole = load("whole");
     const cut = load("cut");
+    // libbpf reads the kernel's BTF only when told to resolve in the whole of it: the kfunc's id is the loader's.
+    const readsKernelBtf = (lines: readonly string[]) => lines.some((l) => l.includes("loading kernel BTF"));
+    expect(readsKernelBtf(whole)).toBe(true);
+    expect(readsKernelBtf(cut)).toBe(false);
     const wholePatched = patched(whole);
     // Every event type's programs: over 900 relocations on 6.18.
     expect(wholePatched.length).toBeGreaterThan(500);
@@ -92,6 +96,10 @@ describeKernel("CO-RE against the cut of the kernel's BTF", () => {
     try {
       const types = cachedKernelTypes({ roots: coreRoots, structs: ["task_struct"], funcs: ["bpf_rdonly_cast"] }, dir);
       expect(types.ids.get("task_struct")).toBe(Number(kernelId));
+      // The kfunc's id, which the loader writes into the object's calls, as bpftool reads it in the kernel's BTF.
+      const dump = Bun.spawnSync([BPFTOOL, "btf", "dump", "file", "/sys/kernel/btf/vmlinux"]).stdout.toString();
+      const listed = /^\[(\d+)\] FUNC 'bpf_rdonly_cast' /m.exec(dump)?.[1];
+      expect(types.funcs.get("bpf_rdonly_cast")).toBe(listed === undefined ? undefined : Number(listed));
       expect(types.funcs.has("bpf_rdonly_cast")).toBe(kernelAtLeast([6, 2]));
       expect(types.total).toBeGreaterThan(10_000);
       expect(types.kept).toBeGreaterThanOrEqual(coreRoots.length);

@@ -107,7 +107,7 @@ describe("kernelTypes", () => {
     );
     expect(k.total).toBe(13);
     expect(k.ids).toEqual(new Map([["mm_struct", 3]]));
-    expect(k.funcs).toEqual(new Set(["bpf_rdonly_cast"]));
+    expect(k.funcs).toEqual(new Map([["bpf_rdonly_cast", 12]]));
     // task_struct, its four members' types (typedef -> int, ptr, array -> char + index int, enum), and the flavour.
     const again = kernelTypes(
       k.btf,
@@ -215,7 +215,7 @@ describe("the cut's cache", () => {
     expect(back).not.toBeNull();
     expect(Buffer.from(back!.btf).equals(Buffer.from(cut().btf))).toBe(true);
     expect(back!.ids).toEqual(new Map([["mm_struct", 3]]));
-    expect(back!.funcs).toEqual(new Set(["bpf_rdonly_cast"]));
+    expect(back!.funcs).toEqual(new Map([["bpf_rdonly_cast", 12]]));
     expect(parseEntry(entry, "k2")).toBeNull();
     expect(parseEntry(entry.subarray(0, entry.length - 1), "k1")).toBeNull();
     expect(parseEntry(new TextEncoder().encode("{}\n"), "k1")).toBeNull();

@@ -7,7 +7,8 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { coreRoots, elfSection, essentialName, generateWire, Types, wireModule } from "../../scripts/wire-gen.ts";
+import { coreRoots, essentialName, generateWire, Types, wireModule } from "../../scripts/wire-gen.ts";
+import { elfSection } from "../../src/ebpf/elf.ts";
 import { EVENTS, programsFor, SPEC_BY_TYPE } from "../../src/wire/events.ts";
 import {
   coreRoots as coreRootsOf,
