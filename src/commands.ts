@@ -1,24 +1,20 @@
 /**
  * Every subcommand, by name. Each lives in its own folder (src/<name>/command.ts);
- * add new ones here.
+ * add new ones here. Loaded when named: a start evaluates the run command's
+ * modules, not the benchmark's, the lab's or the fleet sink's.
  */
 import type { ArgsDef, CommandDef } from "citty";
-import bench from "./bench/command.ts";
-import doctor from "./doctor/command.ts";
-import sink from "./fleet/command.ts";
-import lab from "./lab/command.ts";
-import mem from "./mem/command.ts";
-import run from "./run/command.ts";
-import service from "./service/command.ts";
-import stats from "./stats/command.ts";
 
-export const subCommands: Record<string, CommandDef<ArgsDef>> = {
-  run: run as CommandDef<ArgsDef>,
-  lab: lab as CommandDef<ArgsDef>,
-  mem: mem as CommandDef<ArgsDef>,
-  stats: stats as CommandDef<ArgsDef>,
-  doctor: doctor as CommandDef<ArgsDef>,
-  bench: bench as CommandDef<ArgsDef>,
-  service: service as CommandDef<ArgsDef>,
-  sink: sink as CommandDef<ArgsDef>,
+type Command = CommandDef<ArgsDef>;
+const load = (m: Promise<{ default: unknown }>): Promise<Command> => m.then((x) => x.default as Command);
+
+export const subCommands: Record<string, () => Promise<Command>> = {
+  run: () => load(import("./run/command.ts")),
+  lab: () => load(import("./lab/command.ts")),
+  mem: () => load(import("./mem/command.ts")),
+  stats: () => load(import("./stats/command.ts")),
+  doctor: () => load(import("./doctor/command.ts")),
+  bench: () => load(import("./bench/command.ts")),
+  service: () => load(import("./service/command.ts")),
+  sink: () => load(import("./fleet/command.ts")),
 };

@@ -39,16 +39,17 @@ async function argsOf(cmd: Command): Promise<ArgsDef> {
   return (cmd.args === undefined ? {} : await resolved(cmd.args)) as ArgsDef;
 }
 
-async function commandsOf(cmd: Command): Promise<Record<string, Command>> {
-  const subs = cmd.subCommands === undefined ? {} : await resolved(cmd.subCommands);
-  const out: Record<string, Command> = {};
-  for (const [name, sub] of Object.entries(subs)) out[name] = (await resolved(sub)) as Command;
-  return out;
+/** Commands by name, each loaded when it is looked up (src/commands.ts). */
+type Commands = Record<string, Command | (() => Promise<Command>)>;
+
+async function commandsOf(cmd: Command): Promise<Commands> {
+  return (cmd.subCommands === undefined ? {} : await resolved(cmd.subCommands)) as Commands;
 }
 
-async function descriptions(cmds: Record<string, Command>): Promise<Record<string, string>> {
+async function descriptions(cmds: Commands): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const [name, c] of Object.entries(cmds)) {
+  for (const [name, sub] of Object.entries(cmds)) {
+    const c = (await resolved(sub)) as Command;
     const meta = c.meta === undefined ? undefined : await resolved(c.meta);
     if (meta?.hidden !== true) out[name] = meta?.description ?? "";
   }
@@ -61,7 +62,7 @@ async function descriptions(cmds: Record<string, Command>): Promise<Record<strin
  * is a usage error, not a positional argument.
  */
 async function resolveCommand(args: readonly string[]): Promise<{ cmd: Command; path: string[]; rest: string[] }> {
-  let cmds = subCommands;
+  let cmds: Commands = subCommands;
   let cmd: Command | undefined;
   const path: string[] = [];
   let rest = [...args];
@@ -74,12 +75,12 @@ async function resolveCommand(args: readonly string[]): Promise<{ cmd: Command; 
       const where = path.length === 0 ? "" : ` of ${path.join(" ")}`;
       throw new UsageError(`unknown command '${name}'${where} (commands: ${Object.keys(cmds).join(", ")})`);
     }
-    cmd = next;
+    cmd = (await resolved(next)) as Command;
     path.push(name);
     rest = rest.slice(1);
     cmds = await commandsOf(cmd);
   }
-  return { cmd: cmd ?? subCommands[DEFAULT_COMMAND]!, path, rest };
+  return { cmd: cmd ?? (await subCommands[DEFAULT_COMMAND]!()), path, rest };
 }
 
 async function help(cmd: Command, path: string[]): Promise<string> {

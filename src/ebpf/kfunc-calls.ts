@@ -25,22 +25,21 @@ const INSN = 8;
  */
 export function withRdonlyCastId(image: Uint8Array, id: number): Uint8Array {
   if (!Number.isInteger(id) || id < 0 || id > 0x7fffffff) throw new Error(`bpf_rdonly_cast's id ${id} is not a BTF id`);
-  const out = image.slice();
-  const v = new DataView(out.buffer);
+  const out = Buffer.from(image);
+  const call = Buffer.alloc(INSN);
+  call[0] = CALL;
+  call[1] = KFUNC_REGS;
+  call.writeInt32LE(PLACEHOLDER, 4);
   let calls = 0;
   for (const s of elfSections(out)) {
     if (s.type !== SHT_PROGBITS || (s.flags & SHF_EXECINSTR) === 0) continue;
     if (s.start % INSN !== 0) throw new Error(`the BPF object's code section ${s.name} is not 8-byte aligned`);
-    for (let i = s.start; i + INSN <= s.end; i += INSN) {
-      if (
-        out[i] === CALL &&
-        out[i + 1] === KFUNC_REGS &&
-        v.getInt16(i + 2, true) === 0 &&
-        v.getInt32(i + 4, true) === PLACEHOLDER
-      ) {
-        v.setInt32(i + 4, id, true);
-        calls++;
-      }
+    // A native search (the object is 0.7 MB, read once per start before the JIT has warmed up); only
+    // matches on an instruction's boundary are instructions.
+    for (let i = out.indexOf(call, s.start); i >= 0 && i + INSN <= s.end; i = out.indexOf(call, i + 1)) {
+      if ((i - s.start) % INSN !== 0) continue;
+      out.writeInt32LE(id, i + 4);
+      calls++;
     }
   }
   if (calls === 0)

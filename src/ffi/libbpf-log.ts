@@ -10,6 +10,8 @@ import { libbpf } from "./libbpf.ts";
 import { formatVa } from "./libc.ts";
 
 const LIBBPF_INFO = 1;
+/** consola's trace level, where libbpf's debug lines are shown. */
+const TRACE = 5;
 const recent: string[] = [];
 let cb: JSCallback | null = null;
 
@@ -17,6 +19,9 @@ export function installLibbpfPrint(): void {
   if (cb !== null) return;
   cb = new JSCallback(
     (level: number, fmt: Pointer, args: Pointer): number => {
+      // Debug lines are shown only at trace level, which nothing sets but a test: a load sends
+      // 3,500-4,800 of them (CO-RE relocations), and formatting each cost 3-8 ms of a start.
+      if (level > LIBBPF_INFO && log.level < TRACE) return 0;
       const line = shorten(formatVa(fmt, args).trimEnd());
       if (line === "") return 0;
       recent.push(line);
