@@ -69,7 +69,8 @@ async function resolveCommand(args: readonly string[]): Promise<{ cmd: Command; 
   for (;;) {
     const name = rest[0];
     if (name === undefined || name.startsWith("-")) break;
-    const next = cmds[name];
+    // Own names only: "constructor" or "toString" is not a command because every object has one.
+    const next = Object.hasOwn(cmds, name) ? cmds[name] : undefined;
     if (next === undefined) {
       if (cmd !== undefined && Object.keys(cmds).length === 0) break; // a positional argument of cmd
       const where = path.length === 0 ? "" : ` of ${path.join(" ")}`;

@@ -68,6 +68,10 @@ describe("bad input: one-line error, non-zero exit, no stack trace", () => {
     ["--count -1", ["--count", "-1"], /count|-1/],
     ["--count=-1", ["--count=-1"], /count.*-1/],
     ["unknown command", ["frobnicate"], /frobnicate/],
+    // Names every object has: "constructor" ran nothing and exited 0, "hasOwnProperty" threw.
+    ["a command named as an object's own property", ["constructor"], /unknown command 'constructor'/],
+    ["another", ["hasOwnProperty"], /unknown command 'hasOwnProperty'/],
+    ["a subcommand named so", ["service", "toString"], /unknown command 'toString' of service/],
     ["explicit run with a bad flag", ["run", "--pages", "3"], /power of two/],
     ["--mode dual --slots 1", ["--mode", "dual", "--slots", "1"], /slots/],
     ["--slots 4", ["--slots", "4"], /slots/],
