@@ -7,12 +7,15 @@
  * timed from spawn to its "attached" line on stderr. Also reports the agent's
  * own figure from that line (milliseconds since its process started).
  *
- *   bun benchmarks/startup.ts [--runs N] [--json]      (root; `bun run build` first)
+ *   bun benchmarks/startup.ts [--runs N] [--compare-bin PATH[,PATH...]] [--json]   (root; `bun run build` first)
+ *
+ * --compare-bin adds other builds (an earlier commit's, say), each started with
+ * the default set and with `--events exec`, alternating with the rest.
  *
  * Prints a table, then one JSON line (only the JSON with --json).
  */
 import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { CACHE_DIR } from "../src/ebpf/core-btf-cache.ts";
 
 export interface StartupSample {
@@ -53,6 +56,14 @@ export const STARTUP_CONFIGS: readonly StartupConfig[] = [
   { label: "--events exec", binary: AGENT, args: ["--events", "exec"] },
   { label: "default set, host libbpf", binary: join(ROOT, "dual-slot-syslibbpf"), args: [] },
 ];
+
+/** Another build's starts, to compare with this one's in the same alternation. */
+export function compareConfigs(binary: string): StartupConfig[] {
+  return [
+    { label: `default set, ${binary}`, binary, args: [] },
+    { label: `--events exec, ${binary}`, binary, args: ["--events", "exec"] },
+  ];
+}
 
 /** What the agent finds on the first start of a boot: no cut kept in /run. */
 function emptyCutCache(): void {
@@ -112,8 +123,12 @@ export async function measureStartup(
   warmup = 1,
   configs: readonly StartupConfig[] = STARTUP_CONFIGS,
 ): Promise<StartupResult[]> {
-  for (const c of configs)
-    if (!existsSync(c.binary)) throw new Error(`${c.binary} is missing: run \`bun run build\` first (it builds both)`);
+  for (const c of configs) {
+    if (existsSync(c.binary)) continue;
+    if (c.binary.startsWith(`${ROOT}/`))
+      throw new Error(`${c.binary} is missing: run \`bun run build\` first (it builds both)`);
+    throw new Error(`--compare-bin ${c.binary}: no such file`);
+  }
   for (let i = 0; i < warmup; i++) for (const c of configs) await startOnce(c);
   const samples = configs.map((): StartupSample[] => []);
   // Alternate, so drift (page cache, other load) hits all the same.
@@ -123,7 +138,7 @@ export async function measureStartup(
     const wall = s.map((x) => x.wallMs);
     return {
       label: c.label,
-      binary: c.binary.slice(ROOT.length + 1),
+      binary: c.binary.startsWith(`${ROOT}/`) ? relative(ROOT, c.binary) : c.binary,
       args: c.args,
       bytes: statSync(c.binary).size,
       libbpf: libbpfOf(c.binary),
@@ -170,8 +185,14 @@ if (import.meta.main) {
     process.stderr.write("benchmarks/startup.ts: run as root (the agent attaches a BPF program)\n");
     process.exit(1);
   }
+  const ci = args.indexOf("--compare-bin");
+  const others = ci >= 0 ? (args[ci + 1] ?? "").split(",").filter((b) => b !== "") : [];
+  if (ci >= 0 && others.length === 0) {
+    process.stderr.write("benchmarks/startup.ts: --compare-bin expects PATH[,PATH...]\n");
+    process.exit(2);
+  }
   try {
-    const rs = await measureStartup(runs);
+    const rs = await measureStartup(runs, 1, [...STARTUP_CONFIGS, ...others.flatMap(compareConfigs)]);
     if (!args.includes("--json")) process.stdout.write(`${startupTable(rs)}\n`);
     process.stdout.write(`${JSON.stringify({ bench: "startup", results: rs })}\n`);
   } catch (e) {
