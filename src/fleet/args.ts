@@ -4,7 +4,6 @@
  * URL or an unsafe credentials file is one line and exit status 2.
  */
 
-import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
 import { intArg, secondsArg } from "../cli/args.ts";
 import { UsageError } from "../errors.ts";
@@ -77,7 +76,8 @@ export function fleetConfig(a: Raw, env: Record<string, string | undefined> = pr
 
 /** A random id per agent start: with seq, each row's identity (see batcher.ts). */
 export function newRunId(): string {
-  return randomBytes(8).toString("hex");
+  // The global Web Crypto, not node:crypto: that module costs every agent's start about 0.7 ms to load.
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString("hex");
 }
 
 /** Plain http carries basic auth in clear: fine on loopback, worth a line anywhere else (null: nothing to say). */

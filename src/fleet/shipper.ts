@@ -22,7 +22,6 @@
  * it is refused too, the trouble is the server's (a table changed under us),
  * not one batch's, and the queue keeps its order and waits.
  */
-import { gzip } from "node:zlib";
 import { log } from "../log.ts";
 import { type Batch, Batcher } from "./batcher.ts";
 import type { ClickHouseClient } from "./client.ts";
@@ -67,7 +66,12 @@ const REMIND_MS = 60_000;
 /** Refusals of the oldest batch's data before the batch after it is tried past it. */
 export const REJECT_LIMIT = 3;
 
-function gzipAsync(body: Buffer, level: number): Promise<Buffer> {
+/**
+ * node:zlib is loaded at the first batch: loading it costs 1-5 ms of every
+ * agent's start, and only an agent with a sink ever compresses.
+ */
+async function gzipAsync(body: Buffer, level: number): Promise<Buffer> {
+  const { gzip } = await import("node:zlib");
   return new Promise((resolve, reject) => gzip(body, { level }, (e, out) => (e ? reject(e) : resolve(out))));
 }
 

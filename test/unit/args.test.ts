@@ -5,11 +5,12 @@
  */
 import { describe, expect, test } from "bun:test";
 import { type ArgsDef, parseArgs } from "citty";
+import type { ConsolaOptions, LogObject } from "consola";
 import { DEFAULT_MAX_ARGS, defaultPages, sessionOptions } from "../../src/cli/agent-args.ts";
 import { checkArgv, MAX_DURATION_S, secondsArg } from "../../src/cli/args.ts";
 import { commandHelp, flagSections, helpWidth, rootHelp, summary, wrap } from "../../src/cli/help.ts";
 import { UsageError } from "../../src/errors.ts";
-import { serviceLine } from "../../src/log.ts";
+import { serviceLine, terminalReporter } from "../../src/log.ts";
 import { runArgs } from "../../src/run/command.ts";
 import { splitArgs } from "../../src/wire/decode.ts";
 
@@ -183,6 +184,22 @@ describe("help layout", () => {
       "Memory of the heap, read from the kernel",
     );
     expect(summary("Can this host run dual-slot? Checks things.")).toBe("Can this host run dual-slot?");
+  });
+});
+
+describe("terminal log lines", () => {
+  test("consola's own look, loaded at the first line a terminal shows", () => {
+    let out = "";
+    const write = (s: string): boolean => {
+      out += s;
+      return true;
+    };
+    const stream = { write, columns: 100 } as unknown as NodeJS.WriteStream;
+    const entry: LogObject = { type: "info", level: 3, tag: "", args: ["attached exec"], date: new Date() };
+    const options = { stdout: stream, stderr: stream, formatOptions: { date: false, compact: true } };
+    terminalReporter.log(entry, { options: options as ConsolaOptions });
+    expect(out).toContain("attached exec");
+    expect(out).not.toMatch(/^\d{4}-\d\d-\d\dT/); // not a service line
   });
 });
 
