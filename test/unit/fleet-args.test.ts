@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../../src/errors.ts";
-import { cleartextWarning, fleetConfig } from "../../src/fleet/args.ts";
+import { cleartextWarning, fleetConfig, newRunId } from "../../src/fleet/args.ts";
 import { parseCredentialsText, readCredentialsFile, sinkCredentials } from "../../src/fleet/credentials.ts";
 import { createTableSql, tableColumns } from "../../src/fleet/ddl.ts";
 import { SINK_DROPPED_SCHEMA } from "../../src/fleet/records.ts";
@@ -151,4 +151,10 @@ test("credentials over plain http to another host get a warning; https or loopba
   expect(at("clickhouse+http://10.0.0.5/db.t", null)).toBeNull();
   // A name that only starts like loopback is not loopback.
   expect(at("clickhouse+http://127.evil.example/db.t")).not.toBeNull();
+});
+
+test("a run id is 8 random bytes in hex, another at each start", () => {
+  const ids = new Set(Array.from({ length: 1000 }, () => newRunId()));
+  expect(ids.size).toBe(1000);
+  for (const id of ids) expect(id).toMatch(/^[0-9a-f]{16}$/);
 });
