@@ -31,7 +31,7 @@ import {
   type KernelTypes,
   kernelTypes,
   readAll,
-  readKernelBtf,
+  withKernelBtf,
 } from "./core-btf.ts";
 
 export const CACHE_DIR = "/run/dual-slot";
@@ -207,7 +207,7 @@ export function cachedKernelTypes(request: CutRequest, dir = CACHE_DIR): KernelT
   }
   const hit = key === null ? null : readCut(key, dir);
   if (hit !== null) return hit;
-  const made = kernelTypes(readKernelBtf(), request.roots, request.structs, request.funcs);
+  const made = withKernelBtf((raw) => kernelTypes(raw, request.roots, request.structs, request.funcs));
   if (key !== null) writeCut(made, key, dir);
   return made;
 }

@@ -21,7 +21,10 @@
  * The same walk finds the kernel's ids of the types bpf_rdonly_cast casts to
  * (.rodata, bpf/heap.bpf.h) and whether the kernel has that kfunc.
  */
+
+import { type Pointer, toArrayBuffer } from "bun:ffi";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { mmap, munmap } from "../ffi/libc.ts";
 
 export const BTF_MAGIC = 0xeb9f;
 /** struct btf_header's size: magic, version, flags, hdr_len, and the two sections' offsets and lengths. */
@@ -82,6 +85,34 @@ export class BtfFormatError extends Error {
   constructor(what: string) {
     super(`the kernel's BTF is malformed: ${what}`);
     this.name = "BtfFormatError";
+  }
+}
+
+const PROT_READ = 1;
+const MAP_PRIVATE = 2;
+
+/**
+ * Calls `use` with the kernel's BTF, mapped read-only where sysfs allows it
+ * (6.16+): 0.6 ms and no copy, against 7.6 ms for 1,339 reads of 4 KiB on
+ * 6.18. Elsewhere it is read whole. The mapping is gone once `use` returns,
+ * so `use` must keep nothing that views its bytes (kernelTypes copies what it
+ * keeps).
+ */
+export function withKernelBtf<T>(use: (raw: Uint8Array) => T, path = "/sys/kernel/btf/vmlinux"): T {
+  const fd = openSync(path, "r");
+  let at: Pointer | null = null;
+  let size = 0;
+  try {
+    size = fstatSync(fd).size;
+    at = size > 0 ? mmap(null, size, PROT_READ, MAP_PRIVATE, fd, 0) : null;
+    if (at === null) return use(readAll(fd, size));
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    return use(new Uint8Array(toArrayBuffer(at, 0, size)));
+  } finally {
+    munmap(at, size);
   }
 }
 

@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { BtfFormatError, kernelTypes, readKernelBtf } from "../../src/ebpf/core-btf.ts";
+import { BtfFormatError, kernelTypes, readKernelBtf, withKernelBtf } from "../../src/ebpf/core-btf.ts";
 import {
   cachedKernelTypes,
   cacheKey,
@@ -143,6 +143,10 @@ describe("kernelTypes", () => {
     const k = kernelTypes(raw, coreRoots, ["task_struct", "cred", "file"]);
     expect(k.total).toBeGreaterThan(10_000);
     expect(k.kept).toBeLessThan(k.total / 10);
+    // The same cut from the BTF mapped (6.16+; read elsewhere), read after the mapping is gone: a copy.
+    const mapped = withKernelBtf((b) => kernelTypes(b, coreRoots, ["task_struct", "cred", "file"]));
+    expect(Buffer.from(mapped.btf).equals(Buffer.from(k.btf))).toBe(true);
+    expect(mapped.ids).toEqual(k.ids);
     const again = kernelTypes(
       k.btf,
       coreRoots,
