@@ -105,10 +105,10 @@ export function withKernelBtf<T>(use: (raw: Uint8Array) => T, path = "/sys/kerne
   try {
     size = fstatSync(fd).size;
     at = size > 0 ? mmap(null, size, PROT_READ, MAP_PRIVATE, fd, 0) : null;
-    if (at === null) return use(readAll(fd, size));
   } finally {
     closeSync(fd);
   }
+  if (at === null) return use(readKernelBtf(path));
   try {
     return use(new Uint8Array(toArrayBuffer(at, 0, size)));
   } finally {

@@ -69,7 +69,7 @@ export type CastConfig = { task_cast: number } & {
  * bpf_probe_read_kernel, as on 6.1).
  */
 export function castConfig(types: KernelTypes | null): CastConfig {
-  const ids = casts(types) ? types!.ids : null;
+  const ids = casts(types) ? types.ids : null;
   const config: Record<string, number> = { task_cast: ids === null ? 0 : 1 };
   for (const t of CAST_TYPES) config[`kid_${t}`] = ids?.get(t) ?? 0;
   return config as CastConfig;
@@ -80,10 +80,11 @@ export function castConfig(types: KernelTypes | null): CastConfig {
  * kernel's where the programs cast, else 0, a call the verifier prunes.
  */
 export function rdonlyCastId(types: KernelTypes | null): number {
-  return casts(types) ? types!.funcs.get(RDONLY_CAST)! : 0;
+  return casts(types) ? types.funcs.get(RDONLY_CAST)! : 0;
 }
 
-function casts(types: KernelTypes | null): boolean {
+/** Whether the programs cast: the kernel has the kfunc and every cast type. */
+function casts(types: KernelTypes | null): types is KernelTypes {
   if (types === null) return false;
   return types.funcs.has(RDONLY_CAST) && CAST_TYPES.every((t) => types.ids.has(t));
 }
