@@ -78,6 +78,15 @@ const H = ds_header.off;
 /** Copies of the warm-up records per pass over a synthetic ring (about 800 records). */
 const WARM_COPIES = 8;
 /**
+ * Discarded records after each warm-up record in the ring buffer's synthetic
+ * ring: steps of the reader's loop that render nothing. The warm-up's records
+ * alone took frameRingbuf's loop only to the JIT's second tier; its last one
+ * was compiled in the second storm (37 ms on a compiler thread, 1-2 µs per
+ * event of a 20,000-exec storm, more than the first storm's). With 8 it is
+ * compiled during the warm-up, for about 1.3 million more steps (~10 ms).
+ */
+const RINGBUF_WARM_DISCARDED = 8;
+/**
  * One-byte lines per warm-up record through the reorder window and onLine alone
  * (no rendering): release() and the sink's push reach their last tier on lines,
  * and the warm-up's records alone left that compile (6-8 ms each) to the first
@@ -361,7 +370,7 @@ export class Session {
       // Read as a drain reads its CPUs' buffers: each record in its own CPU's ring (0 or 1).
       const perCpu = () => [0, 1].map((c) => many.filter((r) => u32At(r, H.cpu) === c)).filter((rs) => rs.length > 0);
       const rings = !perf
-        ? [ringbufRing(many, true)]
+        ? [ringbufRing(many, true, RINGBUF_WARM_DISCARDED)]
         : this.reader instanceof PerfReader && this.reorder !== null
           ? perCpu().map((rs) => perfRing(rs, true))
           : [perfRing(many, true)];

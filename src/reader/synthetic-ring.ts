@@ -3,7 +3,7 @@
  * agent's warm-up frames and renders after attach (Session.warmUp), and what
  * the render benchmark reads, without a kernel.
  */
-import { PERF_RECORD_SAMPLE, RINGBUF_HEADER } from "./framing.ts";
+import { PERF_RECORD_SAMPLE, RINGBUF_DISCARD, RINGBUF_HEADER } from "./framing.ts";
 
 /** A ring's data area holding `records` once, from `tail` to `head`. */
 export interface SyntheticRing {
@@ -55,10 +55,12 @@ export function perfRing(records: readonly Uint8Array[], wrap = false): Syntheti
  * Ring buffer records: u32 length, u32 page offset, the bytes, padded to 8;
  * the area mapped once, as the reader maps it. `wrap`: the first record's
  * bytes run past the ring's end and on from its start (the reader's copy of
- * such a record, a path the warm-up must take too).
+ * such a record, a path the warm-up must take too). `discarded`: empty
+ * records marked DISCARD after each one, which the reader's loop steps over
+ * without handing them out.
  */
-export function ringbufRing(records: readonly Uint8Array[], wrap = false): SyntheticRing {
-  const sizes = records.map((r) => Math.ceil((RINGBUF_HEADER + r.length) / 8) * 8);
+export function ringbufRing(records: readonly Uint8Array[], wrap = false, discarded = 0): SyntheticRing {
+  const sizes = records.map((r) => Math.ceil((RINGBUF_HEADER + r.length) / 8) * 8 + discarded * RINGBUF_HEADER);
   const total = sizes.reduce((a, b) => a + b, 0);
   const size = pow2Above(total);
   const data = new Uint8Array(size);
@@ -69,6 +71,8 @@ export function ringbufRing(records: readonly Uint8Array[], wrap = false): Synth
   records.forEach((r, i) => {
     dv.setUint32(at % size, r.length, true);
     putWrapped(data, at + RINGBUF_HEADER, r);
+    for (let d = 1; d <= discarded; d++)
+      dv.setUint32((at + sizes[i]! - d * RINGBUF_HEADER) % size, RINGBUF_DISCARD, true);
     at += sizes[i]!;
   });
   return { data, head: BigInt(start + total), tail: BigInt(start) };

@@ -307,16 +307,19 @@ describe("BPF ring buffer framing", () => {
     expect(f).toMatchObject({ tail: rb.producer, records: 1, bad: 1 });
   });
 
-  test("the warm-up's synthetic ring (wrapping) frames back the records it was given", () => {
+  test("the warm-up's synthetic ring (wrapping, with discarded records between) frames back the records it was given", () => {
     const records = [bytes(50, 1), bytes(9, 2), bytes(200, 3)];
-    for (const wrap of [false, true]) {
-      const ring = ringbufRing(records, wrap);
-      const { got, onRecord } = collect();
-      const f = frameRingbuf(ring.data, ring.head, ring.tail, onRecord);
-      expect(got).toEqual(records);
-      expect(f).toMatchObject({ tail: ring.head, records: 3, bad: 0 });
-      if (wrap) expect(Number(ring.tail) + 16).toBe(ring.data.length); // the first record's bytes cross the end
-    }
+    for (const wrap of [false, true])
+      for (const discarded of [0, 8]) {
+        const ring = ringbufRing(records, wrap, discarded);
+        const { got, onRecord } = collect();
+        const f = frameRingbuf(ring.data, ring.head, ring.tail, onRecord);
+        expect(got).toEqual(records);
+        expect(f).toMatchObject({ tail: ring.head, records: 3, bad: 0 });
+        // Each discarded record is a header alone, stepped over.
+        expect(f.consumed).toBe(64 + 24 + 208 + 3 * discarded * 8);
+        if (wrap) expect(Number(ring.tail) + 16).toBe(ring.data.length); // the first record's bytes cross the end
+      }
   });
 
   test("a BUSY record stops the walk; the consumer stays on it", () => {
