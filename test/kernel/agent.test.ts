@@ -3,10 +3,11 @@
  * real execs, real events.
  */
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { kernelAtLeast } from "../../src/ebpf/host-facts.ts";
+import { codeRanges } from "../../src/run/code-pages.ts";
 import {
   BIN,
   bpfObjectsOf,
@@ -161,6 +162,30 @@ describeKernel("agent (root)", { commands: ["bash", "head", "bpftool", "taskset"
       expect(beforeTheTimer).toBeGreaterThanOrEqual(40);
     }, 60_000);
   }
+
+  test("an idle agent keeps little of its executable resident: the warm-up's compilers go back after it", async () => {
+    // Written back first: a page the build just wrote is dirty, and reclaim keeps dirty pages.
+    const fd = openSync(BIN, "r");
+    fsyncSync(fd);
+    closeSync(fd);
+    const agent = await startAgent(["--json", "--comm", "nonesuch-idle", "--verbose"]);
+    try {
+      await warmedUp(agent.stderrSoFar);
+      const exe = readlinkSync(`/proc/${agent.pid}/exe`);
+      const resident = codeRanges(readFileSync(`/proc/${agent.pid}/smaps`, "latin1"), exe).reduce(
+        (kib, r) => kib + r.rssKiB,
+        0,
+      );
+      // 7-8 MiB here once the last step's compiles are handed back too; 11-16 MiB when only each
+      // step's start was (the JIT's compilers, which an idle agent does not run, stayed).
+      expect(resident).toBeGreaterThan(1024);
+      expect(resident).toBeLessThan(10 * 1024);
+    } finally {
+      const { code, stderr } = await agent.stop("SIGINT");
+      expect(code).toBe(0);
+      expect(stderr).toMatch(/MiB of the executable's pages handed back/);
+    }
+  }, 60_000);
 
   test("`dual-slot | head -3` ends cleanly when head goes away", async () => {
     const t = uniqueTrue();
