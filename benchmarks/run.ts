@@ -151,15 +151,12 @@ for (const name of (args.get("configs") ?? (ONLY_AGENT ? "ndjson" : "ndjson,tabl
   if (c === undefined) throw new Error(`--configs: ${name}? (${Object.keys(KNOWN).join(", ")})`);
   CONFIGS[name] = c;
 }
-/** --compare-bin=PATH[,PATH...]: other builds (e.g. earlier commits') as more NDJSON configurations, interleaved. */
+/** --compare-bin=PATH[,PATH...]: other builds (e.g. earlier commits') in each chosen configuration, interleaved. */
+const chosen = Object.entries(CONFIGS);
 for (const compareBin of args.get("compare-bin")?.split(",") ?? []) {
   if (!existsSync(compareBin)) throw new Error(`--compare-bin=${compareBin}: no such file`);
-  CONFIGS[`ndjson@${compareBin}`] = {
-    label: `NDJSON, perf buffers, ${compareBin}`,
-    args: ["--json"],
-    env: {},
-    bin: compareBin,
-  };
+  for (const [name, c] of chosen)
+    CONFIGS[`${name}@${compareBin}`] = { ...c, label: `${c.label}, ${compareBin}`, bin: compareBin };
 }
 const compareEnv = args.get("compare-env");
 if (compareEnv !== undefined) {
