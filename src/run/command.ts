@@ -346,8 +346,10 @@ export default defineCommand({
         session.endWarmUp();
         if (why === null) {
           // And once more after the last step, its compiles done: an idle agent keeps only what it runs
-          // idle (RSS after the warm-up 29-31 MiB against 35-42 with NDJSON), and the first burst faults
-          // back what the per-event path runs, from disk (about 0.3 µs per event of a 20,000-exec storm).
+          // idle (RSS after the warm-up 31.5 MiB against 35.5 with NDJSON, 39.0 against 44.2 with the
+          // ring buffer), and the first burst faults back what the per-event path runs, from disk (0.3-0.6
+          // µs per event of a first 20,000-exec storm). The collection after it is one the idle agent
+          // made a second later (reading smaps allocates), 4-5 ms of CPU in the first idle second.
           await jitIdle(JIT_IDLE_MAX_MS);
           if (why === null) {
             releaseCodePages(() => session.drain());
