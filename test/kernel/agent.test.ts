@@ -176,10 +176,11 @@ describeKernel("agent (root)", { commands: ["bash", "head", "bpftool", "taskset"
         (kib, r) => kib + r.rssKiB,
         0,
       );
-      // 7-8 MiB here once the last step's compiles are handed back too; 11-16 MiB when only each
-      // step's start was (the JIT's compilers, which an idle agent does not run, stayed).
+      // 8.6-9.4 MiB here once the last step's compiles are handed back too (the collection after it
+      // faults the collector back); 11.2-16.3 MiB when only each step's start was (the JIT's compilers,
+      // which an idle agent does not run, stayed).
       expect(resident).toBeGreaterThan(1024);
-      expect(resident).toBeLessThan(10 * 1024);
+      expect(resident).toBeLessThan(10.25 * 1024);
     } finally {
       const { code, stderr } = await agent.stop("SIGINT");
       expect(code).toBe(0);
