@@ -10,15 +10,16 @@ import { raiseMemlock } from "../ffi/libc.ts";
 import { openLibbpf } from "../ffi/libpath.ts";
 import { firstFailure } from "./preflight.ts";
 
-let image: Uint8Array | null = null;
-
-/** Returns the BPF object image once the host is known to be able to load it. */
+/**
+ * Returns the BPF object image once the host is known to be able to load it:
+ * a copy of its own (0.7 MB), which a caller that loads once lets go once
+ * loaded, and one that loads several times keeps.
+ */
 export function prepareHost(): Uint8Array {
   const failure = firstFailure();
   if (failure !== null) throw new HostError(failure);
   openLibbpf();
   installLibbpfPrint();
   raiseMemlock();
-  image ??= new Uint8Array(readFileSync(embedded.bpfObject));
-  return image;
+  return new Uint8Array(readFileSync(embedded.bpfObject));
 }

@@ -86,10 +86,13 @@ export class BpfObject {
   /** The argv hash's seed for this load: in .rodata, and what the map's keys are hashed with. */
   private readonly argvSeed = randomSeed();
 
+  /**
+   * Not given the image: bpf_object__open_mem reads it and copies what it keeps (the programs'
+   * instructions, the BTF, the maps' initial data), and forgets it before returning
+   * (bpf_object__elf_finish), so the image is the caller's to drop once opened.
+   */
   private constructor(
     obj: Pointer,
-    /** Held, not read: libbpf may keep pointing into it while the object lives. */
-    readonly image: Uint8Array,
     readonly config: LoadConfig,
   ) {
     this.obj = obj;
@@ -126,7 +129,7 @@ export class BpfObject {
     if (path !== null) opts[OPEN_OPTS_BTF_CUSTOM_PATH / 8] = BigInt(ptr(path));
     const code = withRdonlyCastId(image, rdonlyCastId(types));
     const obj = checkPtr("bpf_object__open_mem", l.bpf_object__open_mem(ptr(code), BigInt(code.length), ptr(opts)));
-    const self = new BpfObject(obj, code, config);
+    const self = new BpfObject(obj, config);
     try {
       self.configure(types);
       checkInt("bpf_object__load", l.bpf_object__load(obj), "run with --verbose to see libbpf's log");
