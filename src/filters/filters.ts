@@ -7,6 +7,7 @@
 import {
   type BigIntStats,
   closeSync,
+  constants,
   fstatSync,
   openSync,
   readdirSync,
@@ -17,7 +18,7 @@ import {
 import { join } from "node:path";
 import { fsMagic } from "../ebpf/host-facts.ts";
 import { UsageError } from "../errors.ts";
-import { notRootsAlone } from "../output/trusted-path.ts";
+import { checkTrustedFile, notRootsAlone, UnsafePath } from "../output/trusted-path.ts";
 import { ds_wire_const } from "../wire/layout.gen.ts";
 
 /** Entries each filter map holds (DS_FILTER_MAX in bpf/dual_slot.h). */
@@ -84,13 +85,18 @@ export function fileLines(flag: string, path: string): string[] {
   let text: string;
   let fd = -1;
   try {
-    fd = openSync(path, "r");
-    const why = notRootsAlone(fstatSync(fd));
+    // The name read is the name checked (no symlink swapped in after); a FIFO put there must not hold the start.
+    fd = openSync(checkTrustedFile(path), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new UsageError(`--${flag}: ${path} is not a regular file`);
+    const why = notRootsAlone(st);
     if (why !== null)
       throw new UsageError(`--${flag}: ${path} is ${why}: whoever can write it decides what is not seen`);
     text = readFileSync(fd, "utf8");
   } catch (e) {
     if (e instanceof UsageError) throw e;
+    if (e instanceof UnsafePath)
+      throw new UsageError(`--${flag}: ${e.why}: whoever can change it decides what is not seen`);
     throw new UsageError(`--${flag}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   } finally {
     if (fd >= 0) closeSync(fd);
@@ -207,8 +213,12 @@ export function parseCgroups(raw: unknown): bigint[] {
 export function resolveExe(path: string, flag = "allow-exe"): TrustedExe {
   let st: BigIntStats;
   try {
-    st = statSync(path, { bigint: true });
+    // Every name on the way root's alone: a directory or symlink another user can change would let
+    // them point the path at another program (a shell, say) by the next start or SIGHUP.
+    st = statSync(checkTrustedFile(path), { bigint: true });
   } catch (e) {
+    if (e instanceof UnsafePath)
+      throw new UsageError(`--${flag}: ${e.why}: whoever can change it decides which program is trusted`);
     throw new UsageError(`--${flag}: ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
   if (!st.isFile()) throw new UsageError(`--${flag}: ${path} is not a regular file`);

@@ -1,7 +1,7 @@
 /**
  * Paths root may write to or trust: no directory, symlink or file on the way
  * that another user could change, replace or re-point after the check. Used by
- * --output, --spool, service install and the allowlists' files.
+ * --output, --spool, service install, the allowlists' files and --allow-exe.
  */
 import { lstatSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -10,8 +10,11 @@ import { HostError } from "../errors.ts";
 /** Thrown when the path is not safe for root to write (see checkTrustedDirectory). */
 export class UnsafePath extends HostError {
   override name = "UnsafePath";
+  /** The reason alone, for a caller that words the refusal itself (a file it reads, not writes). */
+  readonly why: string;
   constructor(why: string) {
     super(`refusing to write there: ${why}`);
+    this.why = why;
   }
 }
 
@@ -39,6 +42,23 @@ export function checkTrustedDirectory(dir: string, leaf = true): string {
     throw new UnsafePath(`${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
   checkChain(real, leaf);
+  return real;
+}
+
+/**
+ * An existing file root will trust (an allowlist, a trusted executable): every
+ * symlink on the way to it, the file's own name included, must be root's or
+ * ours in a directory that passes checkTrustedDirectory's test, and so must
+ * the directory the file is really in (a sticky one such as /tmp is fine:
+ * nobody else can replace what is ours in it). Whoever could re-point a name
+ * on the way could swap the file after the check. Returns the resolved path;
+ * the file's own owner and mode are the caller's to check, on what it opens.
+ * Throws UnsafePath, or the resolution's own error (ENOENT, say).
+ */
+export function checkTrustedFile(path: string): string {
+  checkLinks(resolve(path));
+  const real = realpathSync(path); // ENOENT and the like as they are: the caller says what was missing
+  checkChain(dirname(real), false);
   return real;
 }
 

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import {
   chmodSync,
   chownSync,
+  lchownSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -176,6 +177,46 @@ describe("parsing", () => {
     expect(usage(() => parseExes(exe, undefined))).toMatch(/is writable by group 100/);
     chownSync(exe, 0, 0);
     expect(parseExes(exe, undefined)).toHaveLength(1);
+  });
+
+  rootTest("a list file or trusted executable reached through another user's directory or symlink is refused", () => {
+    // What that user could swap after the check: the file for a symlink to /etc/shells, say (every shell trusted).
+    const theirs = join(dir, "their-dir");
+    mkdirSync(theirs);
+    const list = join(theirs, "allow.txt");
+    writeFileSync(list, "/usr/bin/true\n", { mode: 0o644 });
+    const exe = join(theirs, "tool");
+    writeFileSync(exe, "#!/bin/sh\n", { mode: 0o755 });
+    expect(fileLines("allow-exe-file", list)).toEqual(["/usr/bin/true"]);
+    chownSync(theirs, 65534, 65534);
+    expect(usage(() => fileLines("allow-exe-file", list))).toBe(
+      `--allow-exe-file: ${theirs} is owned by uid 65534: whoever can change it decides what is not seen`,
+    );
+    expect(usage(() => parseExes(exe, undefined))).toBe(
+      `--allow-exe: ${theirs} is owned by uid 65534: whoever can change it decides which program is trusted`,
+    );
+    chownSync(theirs, 0, 0);
+    // A symlink of theirs in a directory of root's: they can re-point it.
+    const link = join(dir, "their-link");
+    symlinkSync(list, link);
+    expect(fileLines("allow-exe-file", link)).toEqual(["/usr/bin/true"]);
+    lchownSync(link, 65534, 65534);
+    expect(usage(() => fileLines("allow-exe-file", link))).toMatch(/their-link is a symlink owned by uid 65534/);
+    expect(usage(() => parseExes(link, undefined))).toMatch(/their-link is a symlink owned by uid 65534/);
+    rmSync(link);
+    rmSync(theirs, { recursive: true });
+  });
+
+  test("a list file that is a FIFO is refused at once, not waited on", () => {
+    const fifo = join(dir, "fifo-list");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    // In a child with a deadline: an open that waits for a writer would hang this file's tests.
+    const mod = join(import.meta.dir, "../../src/filters/filters.ts");
+    const script = `const { fileLines } = await import(${JSON.stringify(mod)});
+      try { fileLines("allow-argv-file", ${JSON.stringify(fifo)}); } catch (e) { console.log(e.message); }`;
+    const r = Bun.spawnSync([process.execPath, "-e", script], { timeout: 10_000 });
+    rmSync(fifo);
+    expect(r.stdout.toString().trim()).toBe(`--allow-argv-file: ${fifo} is not a regular file`);
   });
 
   test("list files: one entry a line, blank lines and # comments skipped; unreadable: one line", () => {
