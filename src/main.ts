@@ -100,22 +100,32 @@ async function help(cmd: Command, path: string[]): Promise<string> {
   );
 }
 
+/**
+ * --help and --version, written as the report commands write theirs: a full
+ * disk is one line and exit 1, a reader gone a quiet end (process.stdout
+ * dropped the error and exited 0 with nothing written).
+ */
+async function print(text: string): Promise<void> {
+  const { untilReaderGone, writeStdout } = await import("./output/stdout.ts");
+  await untilReaderGone(() => writeStdout(text));
+}
+
 async function dispatch(rawArgs: string[]): Promise<number> {
   if (rawArgs.length === 1 && ["--version", "-V", "-v"].includes(rawArgs[0]!)) {
-    process.stdout.write(`${versionLine()}\n`);
+    await print(`${versionLine()}\n`);
     return 0;
   }
   if (rawArgs[0] === "help") {
     // `help help` is help about help: the overview, which says how to ask.
     const { cmd, path, rest } = await resolveCommand(rawArgs.slice(rawArgs[1] === "help" ? 2 : 1));
     if (rest.length > 0) throw new UsageError(`help takes a command name, got '${rest[0]}'`);
-    process.stdout.write(await help(cmd, path));
+    await print(await help(cmd, path));
     return 0;
   }
   const { cmd, path, rest } = await resolveCommand(rawArgs);
   const beforeDashes = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
   if (beforeDashes.includes("--help") || beforeDashes.includes("-h")) {
-    process.stdout.write(await help(cmd, path));
+    await print(await help(cmd, path));
     return 0;
   }
   const args = checkArgv(rest, await argsOf(cmd), `dual-slot${path.map((p) => ` ${p}`).join("")}`);

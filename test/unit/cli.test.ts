@@ -311,6 +311,17 @@ describe("--help and --version", () => {
       expect(r.stdout).toContain(`dual-slot ${pkg.version} `);
     }
   });
+
+  test("--help and --version on a full disk: one line, exit 1; into a closed pipe: a quiet exit 0", () => {
+    for (const args of [["--help"], ["run", "--help"], ["help", "run"], ["--version"]]) {
+      const full = Bun.spawnSync([BIN, ...args], { stdout: Bun.file("/dev/full"), stderr: "pipe", timeout: 30_000 });
+      assertOneLineError({ code: full.exitCode, stdout: "", stderr: full.stderr.toString() }, args.join(" "));
+      expect(full.stderr.toString()).toStartWith("dual-slot: cannot write to stdout: ENOSPC");
+      // The reader gone before a byte was read: nothing said, exit 0 (as `dual-slot --help | true`).
+      const closed = Bun.spawnSync(["bash", "-c", `"$0" "$@" | true; echo "\${PIPESTATUS[0]}"`, BIN, ...args]);
+      expect([closed.stdout.toString(), closed.stderr.toString()]).toEqual(["0\n", ""]);
+    }
+  });
 });
 
 describe("logs for services", () => {
