@@ -115,20 +115,6 @@ export default defineCommand({
     setVerbose(args.verbose === true);
     const { parsed, duration, limit, pid, comm, outputLimit, fileOpts, metricsAddr, fleetCfg, json } = runOptions(args);
 
-    // Dropped once loaded (0.7 MB, and the loader's copy): nothing reads it after bpf_object__open_mem.
-    let image: Uint8Array | null = beforeAttach(prepareHost);
-    // After the checks that end a run: an unavailable default event is worth a line only to a run that starts.
-    const explicit = args.events !== undefined && args.events !== "all";
-    // An event asked for that this kernel cannot report is a refusal of the request, in one line (no summary).
-    const opts = { ...parsed, events: availableEvents(parsed.events, explicit, (line) => log.info(line)) };
-    // --output FILE: appended, rotated, reopened on SIGHUP; otherwise stdout.
-    const sink = beforeAttach(() => {
-      if (fileOpts !== undefined) return new FileSink(new FileWriter(fileOpts), outputLimit);
-      if (stdoutWasClosed()) throw closedStdoutError();
-      return new LineSink(1, outputLimit);
-    });
-    /** Events accepted into the sink (what --count counts). */
-    let accepted = 0;
     let why: string | null = null;
     let failure: unknown = null;
     let signalledAt: number | null = null;
@@ -143,6 +129,41 @@ export default defineCommand({
       failure ??= e;
       stop("error");
     };
+    // First of all: a signal during the start (systemd's stop or reload, a Ctrl-C, logrotate) would
+    // otherwise take its default action, ending the process without a summary, for good (systemd does
+    // not restart a unit that a SIGHUP ended). Handled once the start returns to the event loop, just
+    // before the attach: the run stops there, through the same teardown and summary as always.
+    const onSignal = (sig: string) => () => {
+      signalledAt ??= performance.now();
+      stop(sig);
+    };
+    // With --output, SIGHUP is a reload: reopenOnHangup and restatOnHangup, installed with the file and
+    // the session, handle it (a reload during the start finds them installed by then); until then it is
+    // only kept from killing the agent.
+    const handlers: Partial<Record<NodeJS.Signals, () => void>> = {
+      SIGINT: onSignal("SIGINT"),
+      SIGTERM: onSignal("SIGTERM"),
+      SIGHUP: fileOpts === undefined ? onSignal("SIGHUP") : () => {},
+    };
+    for (const [sig, h] of Object.entries(handlers)) process.on(sig, h);
+    const unhookSignals = () => {
+      for (const [sig, h] of Object.entries(handlers)) process.off(sig, h);
+    };
+
+    // Dropped once loaded (0.7 MB, and the loader's copy): nothing reads it after bpf_object__open_mem.
+    let image: Uint8Array | null = beforeAttach(prepareHost);
+    // After the checks that end a run: an unavailable default event is worth a line only to a run that starts.
+    const explicit = args.events !== undefined && args.events !== "all";
+    // An event asked for that this kernel cannot report is a refusal of the request, in one line (no summary).
+    const opts = { ...parsed, events: availableEvents(parsed.events, explicit, (line) => log.info(line)) };
+    // --output FILE: appended, rotated, reopened on SIGHUP; otherwise stdout.
+    const sink = beforeAttach(() => {
+      if (fileOpts !== undefined) return new FileSink(new FileWriter(fileOpts), outputLimit);
+      if (stdoutWasClosed()) throw closedStdoutError();
+      return new LineSink(1, outputLimit);
+    });
+    /** Events accepted into the sink (what --count counts). */
+    let accepted = 0;
     const warnings = new LossWarnings({
       sharedBuffer: opts.transport !== "perf",
       outputLimit,
@@ -229,20 +250,6 @@ export default defineCommand({
       ...(pid !== undefined ? { pid } : {}),
       ...(comm !== undefined ? { comm } : {}),
     };
-    // Before the load: a signal during its ~0.5 s (systemd's stop, a Ctrl-C) would otherwise end
-    // the process with the signal's default action, without a summary. Its handler runs once the
-    // load returns, and the run stops at once, through the same teardown and summary as always.
-    const onSignal = (sig: string) => () => {
-      signalledAt ??= performance.now();
-      stop(sig);
-    };
-    // With --output, SIGHUP reopens the file (logrotate) instead of stopping the agent.
-    const handlers: Partial<Record<NodeJS.Signals, () => void>> = {
-      SIGINT: onSignal("SIGINT"),
-      SIGTERM: onSignal("SIGTERM"),
-    };
-    if (fileOpts === undefined) handlers.SIGHUP = onSignal("SIGHUP");
-    for (const [sig, h] of Object.entries(handlers)) process.on(sig, h);
     let session: Session;
     try {
       session = beforeAttach(
@@ -250,7 +257,7 @@ export default defineCommand({
       );
       image = null;
     } catch (e) {
-      for (const [sig, h] of Object.entries(handlers)) process.off(sig, h);
+      unhookSignals();
       throw e;
     }
     const unhookReopen = sink instanceof FileSink ? reopenOnHangup(sink.writer) : () => {};
@@ -307,7 +314,7 @@ export default defineCommand({
     sink.abandon(); // what the reader did not take counts as dropped_output
     sink.restore();
     if (sink instanceof FileSink) sink.writer.close();
-    for (const [sig, h] of Object.entries(handlers)) process.off(sig, h);
+    unhookSignals();
     unhookReopen();
     unhookExes();
     process.off("exit", onExit);

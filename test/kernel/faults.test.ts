@@ -5,7 +5,7 @@
  * never spins, and loss is visible while it happens.
  */
 import { afterAll, expect, test } from "bun:test";
-import { closeSync, constants, existsSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fcntl } from "../../src/ffi/libc.ts";
@@ -40,6 +40,10 @@ function scratch(prefix: string): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
   dirs.push(d);
   return d;
+}
+
+function readText(path: string): string {
+  return existsSync(path) ? readFileSync(path, "utf8") : "";
 }
 
 /** The agent (or another command) with stdout redirected by the shell, as a user would. */
@@ -373,6 +377,37 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     // Handled before the attach: no program ever ran, no event was read.
     expect(stderr).not.toContain("attached");
     expect(parseSummary(stderr).kernel_events).toBe("0");
+    expect(await stillLive({ maps })).toEqual({ progs: [], maps: [] });
+  }, 60_000);
+
+  test("SIGHUP with --output while the programs load (a reload or logrotate during start-up): the agent attaches and goes on, writing to its file", async () => {
+    // Its default action would end the agent for good: systemd does not restart a unit a SIGHUP ended.
+    const out = join(scratch("ds-hup-"), "events.json");
+    const p = spawnProc([BIN, "run", "--json", "--output", out]);
+    let maps: number[] = [];
+    const deadline = Date.now() + 20_000;
+    while (maps.length === 0 && Date.now() < deadline && existsSync(`/proc/${p.pid}`)) {
+      try {
+        maps = bpfObjectsOf(p.pid).maps;
+      } catch {
+        // Gone between the check and the read: waitAttached below says so.
+      }
+      if (maps.length === 0) await Bun.sleep(2);
+    }
+    expect(maps.length).toBeGreaterThan(0);
+    expect(p.stderr()).not.toContain("attached");
+    process.kill(p.pid, "SIGHUP");
+    await waitAttached(p);
+    const t = uniqueTrue("dshup");
+    dirs.push(t.dir);
+    const pids = await execTimes(t.path, 3);
+    for (let i = 0; i < 100 && !pids.every((pid) => readText(out).includes(`"pid":${pid},`)); i++) await Bun.sleep(50);
+    const { stderr, code } = await p.finish("SIGTERM", 30_000);
+    expect(hasTrace(stderr)).toBe(false);
+    expect(code).toBe(0);
+    expect(parseSummary(stderr).stop).toBe("SIGTERM");
+    const seen = parseEvents(readText(out)).filter((e) => e.event === "exec" && e.comm === t.comm);
+    expect(seen.map((e) => e.pid).sort()).toEqual([...pids].sort());
     expect(await stillLive({ maps })).toEqual({ progs: [], maps: [] });
   }, 60_000);
 
