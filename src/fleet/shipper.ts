@@ -335,19 +335,22 @@ export class FleetSink {
   async close(graceMs: number): Promise<number> {
     // Spooling the last batch may drop old ones, and their in-band record is a row too: seal until none is left
     // (each round that adds a record deleted a batch, and the spool holds finitely many). A spool that
-    // refuses a batch adds a record without deleting one: then the rest stays unsent (its record is on
-    // stdout already), or each round would add another.
-    // A batch the last drain sealed may still be compressing: wait for it first.
-    const failuresBefore = this.storeFailures;
+    // refuses this round's batch (counted, rows and all) adds a record without deleting one: then that
+    // record alone is left unsent (it is on stdout already), or each round would add another.
+    // A batch the last drain sealed may still be compressing: wait for it first. Its failure is not this
+    // loop's: the rows pushed after it are sealed and stored (or counted) like any others.
     for (;;) {
       await this.compressing;
       await this.spool?.settled();
       if (this.batcher.pendingRows === 0) break;
+      const failuresBefore = this.storeFailures;
+      this.sealBatch();
+      await this.compressing;
+      await this.spool?.settled();
       if (this.storeFailures !== failuresBefore) {
         this.batcher.seal();
         break;
       }
-      this.sealBatch();
     }
     const deadline = performance.now() + graceMs;
     // A sender asleep in its backoff tries once more now.

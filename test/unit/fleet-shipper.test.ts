@@ -129,6 +129,37 @@ test("a spool that refuses batches (its directory gone): close still ends, count
   server.stop(true);
 }, 30_000);
 
+test("a spool that fails while the last drain's rows wait: every row is stored or counted, none discarded unsaid", async () => {
+  const { server, url } = standIn();
+  const dir = join(root, `spool${++dirs}`);
+  let s: FleetSink | null = null;
+  const records: number[] = [];
+  s = new FleetSink({
+    client: new ClickHouseClient(parseSinkTarget(url), { user: "agent", password: "pw" }, 2000),
+    run: "test",
+    batchRows: 5,
+    batchBytes: 1 << 20,
+    flushMs: 60_000,
+    spoolDir: dir,
+    spoolCap: 1 << 30,
+    memoryCap: 1 << 30,
+    onDropped: (rows) => {
+      records.push(rows);
+      s?.pushString(line(1000 + records.length));
+    },
+  });
+  rmSync(dir, { recursive: true, force: true });
+  // A full batch sealed by a drain, its spool write still in flight when the last drain's 3 rows come.
+  for (let i = 1; i <= 5; i++) s.pushString(line(i));
+  s.tick();
+  for (let i = 6; i <= 8; i++) s.pushString(line(i));
+  await s.close(200);
+  // The 5, then the 3 with the first drop's in-band record; only the last record (on stdout) is left unsent.
+  expect(records).toEqual([5, 4]);
+  expect(s.counts.dropped).toBe(9);
+  server.stop(true);
+}, 30_000);
+
 test("without a spool: the memory queue's cap drops the oldest batches and counts their rows", async () => {
   const { state, server, url } = standIn();
   const dropped: number[] = [];
