@@ -14,6 +14,7 @@ import {
   constants,
   fchmodSync,
   fstatSync,
+  ftruncateSync,
   openSync,
   readSync,
   renameSync,
@@ -166,6 +167,18 @@ function endLine(fd: number, size: number): number {
   return 1;
 }
 
+/** A batch's write that failed after `kept` bytes of whole lines reached the file. */
+export class PartialWrite extends Error {
+  readonly code: string;
+  constructor(
+    readonly cause: NodeJS.ErrnoException,
+    readonly kept: number,
+  ) {
+    super(cause.message);
+    this.code = cause.code ?? "EIO";
+  }
+}
+
 export class FileWriter {
   private fd: number;
   /** The file opened: opts.path with its directory resolved (see openSafe). */
@@ -201,10 +214,28 @@ export class FileWriter {
         off += writeSync(this.fd, buf, off, buf.length - off);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === "EINTR") continue;
-        throw e;
+        throw new PartialWrite(e as NodeJS.ErrnoException, this.keepWholeLines(buf, off));
       }
     }
     this.size += buf.length;
+  }
+
+  /**
+   * After a write that failed part way (ENOSPC, say): the file cut back to the
+   * last whole line written, so that its reader never meets a torn line.
+   * Returns the bytes of `buf` kept: its whole lines that reached the file.
+   */
+  private keepWholeLines(buf: Uint8Array, off: number): number {
+    const keep = off === 0 ? 0 : buf.lastIndexOf(0x0a, off - 1) + 1;
+    if (keep < off) {
+      try {
+        ftruncateSync(this.fd, this.size + keep);
+      } catch {
+        // Cannot cut it (a filesystem that refuses): the torn line stays, and is not counted as written.
+      }
+    }
+    this.size += keep;
+    return keep;
   }
 
   /** FILE.N-1 -> FILE.N, ..., FILE -> FILE.1, then a new FILE. */
@@ -291,16 +322,24 @@ export class FileSink {
     return true;
   }
 
-  /** Writes the queued lines; a write error (ENOSPC, EIO...) is an OutputError, the lines counted as dropped. */
+  /**
+   * Writes the queued lines; a write error (ENOSPC, EIO...) is an OutputError,
+   * the lines that reached the file whole counted as written, the rest as dropped.
+   */
   flush(): void {
     if (this.pending.ends.length === 0) return;
-    const n = this.pending.counted.filter(Boolean).length;
+    const { ends, counted } = this.pending;
+    const n = counted.filter(Boolean).length;
     const buf = this.pending.take();
     try {
       this.writer.write(buf);
       this.pending.recycle(buf);
     } catch (e) {
-      this.dropped += n;
+      const kept = e instanceof PartialWrite ? e.kept : 0;
+      let whole = 0;
+      for (let i = 0; i < ends.length && ends[i]! <= kept; i++) if (counted[i]) whole++;
+      this.written += whole;
+      this.dropped += n - whole;
       const code = (e as NodeJS.ErrnoException).code ?? "EIO";
       // node:fs says "ENOSPC: no space left on device, write": the words, once.
       const detail = (e as Error).message.replace(/^[A-Z]+:\s*/, "").replace(/,\s*write[v]?$/, "");

@@ -181,6 +181,29 @@ describe("FileWriter", () => {
     expect(sink.dropped).toBe(1);
     writer.close();
   });
+  rootTest(
+    "FileSink: a disk that fills part way through a write: whole lines written counted, the torn one cut off",
+    () => {
+      const mnt = freshDir();
+      expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", mnt]).exitCode).toBe(0);
+      const path = join(mnt, "ev");
+      const sink = new FileSink(new FileWriter({ path, rotateSize: 1 << 30, rotateKeep: 0 }));
+      try {
+        // ~215 KB into 64 KiB: the write stops on a page boundary, inside a line.
+        for (let i = 0; i < 1000; i++) sink.push(JSON.stringify({ event: "exec", i, pad: "x".repeat(200) }));
+        expect(() => sink.flush()).toThrow(`cannot write to ${path}: ENOSPC (no space left on device)`);
+        const text = readFileSync(path, "utf8");
+        const lines = text.split("\n").slice(0, -1);
+        expect(text.endsWith("\n")).toBe(true);
+        expect(lines.length).toBeGreaterThan(0);
+        expect(lines.map((l) => (JSON.parse(l) as { i: number }).i)).toEqual([...Array(lines.length).keys()]);
+        expect([sink.written, sink.dropped]).toEqual([lines.length, 1000 - lines.length]);
+      } finally {
+        sink.writer.close();
+        Bun.spawnSync(["umount", mnt]);
+      }
+    },
+  );
   test("FileSink: a drain past 1 MiB is written as it grows, in order, and a never-writing sink never does", () => {
     const path = join(freshDir(), "ev");
     const writer = new FileWriter({ path, rotateSize: 64 << 20, rotateKeep: 1 });
