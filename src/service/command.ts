@@ -242,13 +242,21 @@ function lstatOrNull(path: string): Stats | null {
   }
 }
 
-/** Processes whose executable is `bin` (any agent started from the installed copy, by systemd or not). */
-function processesOf(bin: string): number[] {
+/**
+ * Root's processes whose executable is `bin` (any agent started from the
+ * installed copy, by systemd or not). Root's only: anyone may run the
+ * installed binary (`dual-slot --help`, stopped with SIGSTOP), and status
+ * must not then say the agent runs while the service is down.
+ */
+export function processesOf(bin: string, proc = "/proc"): number[] {
   const pids: number[] = [];
-  for (const ent of readdirSync("/proc")) {
+  for (const ent of readdirSync(proc)) {
     if (!/^\d+$/.test(ent)) continue;
     try {
-      if (readlinkSync(`/proc/${ent}/exe`) === bin) pids.push(Number(ent));
+      if (readlinkSync(`${proc}/${ent}/exe`) !== bin) continue;
+      // Uid: real, effective, saved, filesystem: the agent needs the effective one to be root.
+      const uids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`${proc}/${ent}/status`, "utf8"));
+      if (uids?.[2] === "0") pids.push(Number(ent));
     } catch {
       // Gone, or a kernel thread.
     }
@@ -287,7 +295,9 @@ export function status(env: ServiceEnv): { installed: boolean; running: boolean 
   }
   const pids = processesOf(bin);
   if (pids.length > 0) running = true;
-  env.say(pids.length > 0 ? `processes: ${pids.join(" ")}` : "processes: none running from the installed binary");
+  env.say(
+    pids.length > 0 ? `processes: ${pids.join(" ")}` : "processes: none of root's running from the installed binary",
+  );
   return { installed, running };
 }
 

@@ -22,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HostError, UsageError } from "../../src/errors.ts";
 import { checkRunWords } from "../../src/run/command.ts";
-import { install, realSystemctl, type ServiceEnv, status, uninstall } from "../../src/service/command.ts";
+import { install, processesOf, realSystemctl, type ServiceEnv, status, uninstall } from "../../src/service/command.ts";
 import {
   BINARY_PATH,
   DEFAULT_ARGS,
@@ -357,4 +357,21 @@ describe("through the compiled executable", () => {
     expect(bare.err).toContain("install, uninstall or status");
     expect(run("install", "--root", root, "--bogus").code).toBe(2);
   });
+});
+
+test("status counts root's processes of the installed binary only: anyone may run it (and stop it) to look like the agent", () => {
+  const proc = mkdtempSync(join(tmpdir(), "ds-proc-"));
+  const bin = "/usr/local/sbin/dual-slot";
+  const fake = (pid: number, exe: string, uid: string) => {
+    mkdirSync(join(proc, String(pid)));
+    symlinkSync(exe, join(proc, String(pid), "exe"));
+    writeFileSync(join(proc, String(pid), "status"), `Name:\tdual-slot\nUid:\t${uid}\nGid:\t0\t0\t0\t0\n`);
+  };
+  fake(10, bin, "0\t0\t0\t0");
+  fake(11, bin, "65534\t65534\t65534\t65534");
+  fake(12, "/usr/bin/true", "0\t0\t0\t0");
+  fake(13, bin, "1000\t0\t0\t0"); // a setuid start: root's effective uid is the agent's
+  mkdirSync(join(proc, "self"));
+  expect(processesOf(bin, proc).sort()).toEqual([10, 13]);
+  rmSync(proc, { recursive: true, force: true });
 });
