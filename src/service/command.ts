@@ -227,6 +227,9 @@ export function uninstall(env: ServiceEnv): void {
     }
     if (st.uid !== 0 && process.geteuid?.() === 0)
       throw new HostError(`${path} is owned by uid ${st.uid}, not by the installer: left alone`);
+    // As install checks where it writes: a --root tree whose etc or usr is another user's symlink would
+    // have this remove the host's own unit and binary.
+    checkTrustedDirectory(dirname(path));
     rmSync(path);
     env.say(`removed: ${path}`);
   }

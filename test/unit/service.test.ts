@@ -6,8 +6,10 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import {
+  chownSync,
   cpSync,
   existsSync,
+  lchownSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -34,7 +36,7 @@ import {
   WANTS_PATH,
 } from "../../src/service/unit.ts";
 import { BIN } from "../helpers/agent.ts";
-import { inCi } from "../helpers/kernel.ts";
+import { inCi, rootTest } from "../helpers/kernel.ts";
 
 const base = mkdtempSync(join(tmpdir(), "dual-slot-service-"));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -375,3 +377,29 @@ test("status counts root's processes of the installed binary only: anyone may ru
   expect(processesOf(bin, proc).sort()).toEqual([10, 13]);
   rmSync(proc, { recursive: true, force: true });
 });
+
+rootTest(
+  "uninstall --root refuses a tree whose directories are another user's symlinks: the host's own files stay",
+  () => {
+    const base = mkdtempSync(join(tmpdir(), "ds-uninst-"));
+    // The host's real unit and binary, as another user's tree points at them.
+    const victim = join(base, "victim");
+    mkdirSync(join(victim, "etc/systemd/system"), { recursive: true });
+    mkdirSync(join(victim, "usr/local/sbin"), { recursive: true });
+    const unit = join(victim, "etc/systemd/system/dual-slot.service");
+    const bin = join(victim, "usr/local/sbin/dual-slot");
+    writeFileSync(unit, "[Unit]\n");
+    writeFileSync(bin, "bin");
+    const img = join(base, "their-image");
+    mkdirSync(img);
+    chownSync(img, 1000, 1000);
+    for (const d of ["etc", "usr"]) {
+      symlinkSync(join(victim, d), join(img, d));
+      lchownSync(join(img, d), 1000, 1000);
+    }
+    const env: ServiceEnv = { ...envAt(img), systemctl: () => ({ code: 0, output: "" }) };
+    expect(() => uninstall(env)).toThrow(/is a symlink owned by uid 1000|is owned by uid 1000/);
+    expect([existsSync(unit), existsSync(bin)]).toEqual([true, true]);
+    rmSync(base, { recursive: true, force: true });
+  },
+);
