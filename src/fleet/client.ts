@@ -4,7 +4,7 @@
  * short line, for the sink's single warning.
  *
  * A batch counts as delivered only on a 2xx that ClickHouse itself sent (its
- * X-ClickHouse-* headers). Redirects are not followed: a 301-303 turns the
+ * X-ClickHouse-* headers) whose body came whole and holds no exception. Redirects are not followed: a 301-303 turns the
  * POST into a GET without its body, which a login page or proxy answering 200
  * would have "accepted", and a 307-308 sends the batch to another host; either
  * way the spooled batch was deleted and counted as sent.
@@ -90,8 +90,29 @@ export class ClickHouseClient {
       return { ok: false, auth: false, rejected: false, why: wrong };
     }
     if (res.ok) {
-      await res.arrayBuffer().catch(() => {});
-      return { ok: true };
+      // An INSERT's answer is empty. A server that sent its headers early (send_progress_in_http_headers
+      // in the user's profile) reports a failure after the 200, in the body; a body cut off (the timeout)
+      // leaves the outcome unknown. Either way the batch is kept and sent again: its rows carry seq.
+      let body: string;
+      try {
+        body = await res.text();
+      } catch (e) {
+        return {
+          ok: false,
+          auth: false,
+          rejected: false,
+          why: `HTTP ${res.status}, then ${networkWhy(e, this.timeoutMs)}`,
+        };
+      }
+      const at = body.search(/^Code: \d+[.,]/m);
+      if (at < 0) return { ok: true };
+      const text = body.slice(at).trim();
+      return {
+        ok: false,
+        auth: false,
+        rejected: dataRejected(500, text),
+        why: `HTTP ${res.status} with an exception after it: ${serverMessage(text)}`,
+      };
     }
     const text = (await res.text().catch(() => "")).trim();
     const auth = res.status === 401 || res.status === 403 || /^Code: 19[2-4],/.test(text);

@@ -30,6 +30,26 @@ const server = Bun.serve({
     if (how === "/temp")
       return new Response(null, { status: 307, headers: { Location: `${other.url.href}elsewhere` } });
     if (how === "/login") return new Response("<html>sign in</html>");
+    // Headers sent early (send_progress_in_http_headers), then the failure: in the body, after the 200.
+    const progress = { ...CH, "X-ClickHouse-Progress": '{"read_rows":"0","written_rows":"0"}' };
+    if (how === "/late")
+      return new Response("Code: 241. DB::Exception: Memory limit (total) exceeded. (MEMORY_LIMIT_EXCEEDED)\n", {
+        headers: progress,
+      });
+    if (how === "/late-data")
+      return new Response("Code: 27, e.displayText() = DB::Exception: Cannot parse input: expected {\n", {
+        headers: progress,
+      });
+    if (how === "/trickle")
+      return new Response(
+        new ReadableStream({
+          async pull(c) {
+            await Bun.sleep(500);
+            c.enqueue(new TextEncoder().encode("."));
+          },
+        }),
+        { headers: progress },
+      );
     if (how === "/evil")
       return new Response("Code: 60, e.displayText() = DB::Exception: \x1b]0;PWNED\x07\x1b[31m\u009b2J\u202eboom", {
         status: 404,
@@ -74,6 +94,22 @@ test("a server's error text reaches the log with nothing a terminal would act on
     expect(r.why).toBe("HTTP 404: Code 60: \\x1b]0;PWNED\\x07\\x1b[31m\\x9b2J\\u{202e}boom");
   }
 });
+
+test("a 200 whose body reports an exception, or never ends, is not a delivery: the batch is kept", async () => {
+  const late = await client("/late").insert(batch);
+  expect(late).toEqual({
+    ok: false,
+    auth: false,
+    rejected: false,
+    why: "HTTP 200 with an exception after it: Code: 241. DB::Exception: Memory limit (total) exceeded. (MEMORY_LIMIT_EXCEEDED)",
+  });
+  const data = await client("/late-data").insert(batch);
+  expect(data.ok === false && data.rejected).toBe(true);
+  const t = parseSinkTarget(`clickhouse+http://127.0.0.1:${server.port}/db.events`);
+  const slow = new ClickHouseClient({ ...t, endpoint: `http://127.0.0.1:${server.port}/trickle` }, null, 1000);
+  const r = await slow.insert(batch);
+  expect(r).toEqual({ ok: false, auth: false, rejected: false, why: "HTTP 200, then no answer within 1 s" });
+}, 20_000);
 
 test("a 200 without ClickHouse's headers is not a delivery", async () => {
   const r = await client("/login").insert(batch);
