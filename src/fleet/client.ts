@@ -19,8 +19,13 @@ import type { SinkTarget } from "./target.ts";
  */
 export type InsertResult = { ok: true } | { ok: false; auth: boolean; rejected: boolean; why: string };
 
-/** ClickHouse's error codes for data it could not take (parse, type, conversion, size). */
-const DATA_ERRORS = new Set([6, 26, 27, 38, 41, 53, 69, 70, 72, 117, 131]);
+/**
+ * ClickHouse's error codes for data it could not take (parse, type, conversion,
+ * size), and for a body it could not inflate (354, ZLIB_INFLATE_FAILED: a
+ * spooled batch damaged on disk), which it answers with a 500: sent again, it
+ * would hold every batch behind it for as long as the spool lasts.
+ */
+const DATA_ERRORS = new Set([6, 26, 27, 38, 41, 53, 69, 70, 72, 117, 131, 354]);
 
 /** Whether an error answer says the data itself was refused: HTTP 400, or one of DATA_ERRORS ("Code: 27," in 18.x, "Code: 27." later). */
 export function dataRejected(status: number, text: string): boolean {

@@ -126,6 +126,8 @@ test("which error answers say the data itself was refused", () => {
   expect(dataRejected(500, "Code: 27, e.displayText() = DB::Exception: Cannot parse input: expected {")).toBe(true);
   expect(dataRejected(500, "Code: 53. DB::Exception: Type mismatch")).toBe(true);
   expect(dataRejected(400, "anything")).toBe(true);
+  // A batch whose gzip is damaged (on disk, in the spool): the server cannot inflate it.
+  expect(dataRejected(500, "Code: 354, e.displayText() = DB::Exception: inflate failed: buffer error")).toBe(true);
   expect(dataRejected(500, "Code: 60, e.displayText() = DB::Exception: Table db.t doesn't exist")).toBe(false);
   expect(dataRejected(503, "Code: 999, e.displayText() = DB::Exception: down")).toBe(false);
   expect(dataRejected(500, "")).toBe(false);
