@@ -28,6 +28,7 @@ export const LIBC_SYMBOLS = {
   // memfd_create only since 2.27. The x86_64 and arm64 Linux ABIs pass these
   // integer arguments in the same registers as fixed ones.
   syscall: { args: [FFIType.i64, FFIType.ptr, FFIType.u32], returns: FFIType.i64 },
+  flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   getpagesize: { args: [], returns: FFIType.i32 },
   poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
   getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
@@ -198,6 +199,21 @@ export function signalWhenReady(fd: number): boolean {
 export function stopSignals(fd: number): void {
   const flags = libc().fcntl(fd, F_GETFL, 0);
   if (flags >= 0 && (flags & O_ASYNC) !== 0) libc().fcntl(fd, F_SETFL, flags & ~O_ASYNC);
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const EWOULDBLOCK = 11;
+
+/**
+ * flock(2) LOCK_EX | LOCK_NB: true when taken, false when another open file
+ * holds it; other failures throw. Released when the descriptor is closed.
+ */
+export function tryLockExclusive(fd: number): boolean {
+  if (libc().flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const e = errno();
+  if (e === EWOULDBLOCK) return false;
+  throw new Error(`flock: ${errnoText(e)}`);
 }
 
 /** fcntl(2) with one int argument; the result, or -1 with errno. */

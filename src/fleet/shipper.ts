@@ -376,6 +376,7 @@ export class FleetSink {
     if (left > 0) {
       log.warn(`clickhouse sink: ${left} rows left in ${this.spool!.dir}; the next start sends them`);
     }
+    this.spool?.close();
     return left;
   }
 }

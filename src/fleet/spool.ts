@@ -10,10 +10,11 @@
  * File names carry the order and the row count: `<order, 16 digits>-<rows>.gz`.
  * All I/O is asynchronous (the thread pool), never on the drain loop.
  */
-import { chmodSync, constants, lstatSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, closeSync, constants, lstatSync, mkdirSync, openSync, readdirSync, rmSync } from "node:fs";
 import { open, readFile, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { UsageError } from "../errors.ts";
+import { tryLockExclusive } from "../ffi/libc.ts";
 import { checkTrustedDirectory } from "../output/trusted-path.ts";
 
 export interface SpoolEntry {
@@ -34,6 +35,8 @@ export class Spool {
   private busy: SpoolEntry | null = null;
   /** Appends, one after another (their order is the spool's). */
   private chain: Promise<void> = Promise.resolve();
+  /** The directory, held with flock while this spool uses it; -1 once closed. */
+  private lockFd: number;
 
   constructor(
     dir: string,
@@ -42,6 +45,7 @@ export class Spool {
     private readonly onDrop: (rows: number, batches: number) => void,
   ) {
     this.dir = openSpoolDir(dir);
+    this.lockFd = lockSpool(dir, this.dir);
     for (const name of readdirSync(this.dir)) {
       // A batch a crash interrupted before its rename: never acknowledged by the fsync, so never counted as spooled.
       if (name.startsWith(".") && name.endsWith(".gz.tmp")) rmSync(join(this.dir, name), { force: true });
@@ -67,6 +71,13 @@ export class Spool {
 
   get rows(): number {
     return this.entries.reduce((n, e) => n + e.rows, 0);
+  }
+
+  /** Lets the directory go (its lock), for another agent or the next start; the files stay. */
+  close(): void {
+    if (this.lockFd < 0) return;
+    closeSync(this.lockFd);
+    this.lockFd = -1;
   }
 
   /** Writes one compressed batch durably at the end of the queue, then applies the cap. */
@@ -153,6 +164,28 @@ export class Spool {
  * could change), and DIR is then used by its resolved path: nothing is created
  * or chmodded through a link.
  */
+/**
+ * One agent per spool: each numbers its batches from what the directory held
+ * at its start, and removes the temporary files it finds there, so two would
+ * overwrite each other's batches and delete each other's writes, unsaid.
+ * Returns the descriptor that holds the lock.
+ */
+function lockSpool(raw: string, dir: string): number {
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  let taken: boolean;
+  try {
+    taken = tryLockExclusive(fd);
+  } catch (e) {
+    closeSync(fd);
+    throw new UsageError(`--spool ${raw}: cannot lock it (${(e as Error).message})`);
+  }
+  if (!taken) {
+    closeSync(fd);
+    throw new UsageError(`--spool ${raw}: another agent is using it: give each agent a spool of its own`);
+  }
+  return fd;
+}
+
 function openSpoolDir(raw: string): string {
   let parent: string;
   try {

@@ -40,6 +40,7 @@ test("batches come back in the order they were appended, also after a restart", 
   expect((await s.read(first)).toString()[0]).toBe("a");
   await s.done(first);
   // A new agent on the same directory continues where this one stopped.
+  s.close();
   const again = new Spool(dir, 1 << 20, () => {});
   expect(again.batches).toBe(2);
   await again.append(batch("d"), 4);
@@ -50,6 +51,30 @@ test("batches come back in the order they were appended, also after a restart", 
   }
   expect(seen).toEqual(["b", "c", "d"]);
   expect(readdirSync(dir)).toEqual([]);
+});
+
+test("one agent per spool: a second is refused in one line while the first holds it, and takes it once let go", async () => {
+  const dir = fresh();
+  const a = new Spool(dir, 1 << 20, () => {});
+  await a.append(batch("a"), 1);
+  expect(() => new Spool(dir, 1 << 20, () => {})).toThrow(
+    `--spool ${dir}: another agent is using it: give each agent a spool of its own`,
+  );
+  // Another process (another agent) is refused too: the lock is the kernel's, not this module's.
+  const mod = join(import.meta.dir, "../../src/fleet/spool.ts");
+  const other = Bun.spawnSync([
+    process.execPath,
+    "-e",
+    `const { Spool } = await import(${JSON.stringify(mod)});
+     try { new Spool(${JSON.stringify(dir)}, 1024, () => {}); console.log("taken"); } catch (e) { console.log(e.message); }`,
+  ]);
+  expect(other.stdout.toString().trim()).toBe(
+    `--spool ${dir}: another agent is using it: give each agent a spool of its own`,
+  );
+  a.close();
+  const b = new Spool(dir, 1 << 20, () => {});
+  expect(b.batches).toBe(1);
+  b.close();
 });
 
 test("past the cap the oldest batches are deleted and their rows counted", async () => {
