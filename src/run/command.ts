@@ -343,11 +343,9 @@ export default defineCommand({
         ...(c.lost > 0 ? [`${c.lost} lost before reaching the agent`] : []),
         ...(c.malformed > 0 ? [`${c.malformed} malformed (read, but not decodable: not printed)`] : []),
         ...(sink.dropped > 0 ? [`${sink.dropped} not written: more waited for the output than its buffer holds`] : []),
-        ...(sinkDropped > 0
-          ? [
-              `${sinkDropped} dropped by the ClickHouse sink (${fleetCfg?.spoolDir !== undefined ? "spool" : "memory queue"} full)`,
-            ]
-          : []),
+        // Why: the sink's warnings above said it (a full spool or queue, a spool it could not write, a
+        // batch whose data the server refused, rows left at exit without a spool).
+        ...(sinkDropped > 0 ? [`${sinkDropped} dropped by the ClickHouse sink (its warnings above say why)`] : []),
       ];
       throw new EventsLost(`stopped, but events were lost: ${parts.join(", ")}`);
     }
