@@ -171,7 +171,7 @@ function endLine(fd: number, size: number): number {
 export class PartialWrite extends Error {
   readonly code: string;
   constructor(
-    readonly cause: NodeJS.ErrnoException,
+    override readonly cause: NodeJS.ErrnoException,
     readonly kept: number,
   ) {
     super(cause.message);
