@@ -485,8 +485,14 @@ export class Session {
     return Math.max(this.reader.lost(), k.output_fail) + this.reader.badRecords();
   }
 
+  /**
+   * Per CPU, what was lost: the kernel's failed outputs or perf's LOST records,
+   * whichever says more (the ring buffer has only the first), as of the last
+   * drain for a run that reports loss (onLost): the map may be closed by now.
+   */
   lostByCpu(): number[] {
-    return this.reader.lostByCpu();
+    const perf = this.reader.lostByCpu();
+    return Array.from({ length: this.cpus }, (_, cpu) => Math.max(this.lossSeen[cpu] ?? 0, perf[cpu] ?? 0));
   }
 
   /** Final drain, then teardown: links, reader, object. Safe to call twice. */

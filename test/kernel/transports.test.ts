@@ -70,11 +70,28 @@ describeKernel("transports (root)", { commands: ["taskset", "bash"], cpus: [0, 1
   test("a 4 KiB ring under an exec flood reports its drops, and still stops cleanly", async () => {
     const t = uniqueTrue("dsfl");
     dirs.push(t.dir);
-    const agent = await startAgent([...EXEC_RINGBUF, "--ring-size", "4096", "--interval", "2000"]);
+    const agent = await startAgent([
+      ...EXEC_RINGBUF,
+      "--ring-size",
+      "4096",
+      "--interval",
+      "2000",
+      "--metrics",
+      "127.0.0.1:0",
+    ]);
     await execTimes(t.path, 300);
+    await Bun.sleep(2_500); // a drain (every 2 s here) has counted the drops
+    const port = /metrics on http:\/\/127\.0\.0\.1:(\d+)\//.exec(agent.stderrSoFar())![1];
+    const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const scraped = [...body.matchAll(/^dual_slot_lost_total\{cpu="\d+"\} (\d+)$/gm)].map((m) => Number(m[1]));
     const { stdout, stderr, code } = await agent.stop();
     expect(code).toBe(3); // stopped cleanly, but events were lost
     const s = parseSummary(stderr);
+    // The ring buffer's drops (the kernel's count: it has no LOST records) per CPU, in the metrics and the summary.
+    expect(scraped.length).toBeGreaterThan(0);
+    expect(scraped.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    const perCpu = JSON.parse(s.lost_per_cpu!) as number[];
+    expect(perCpu.reduce((a, b) => a + b, 0)).toBe(Number(s.output_fail));
     const got = parseEvents(stdout).filter((e) => e.comm === t.comm).length;
     expect(Number(s.lost)).toBeGreaterThan(0);
     expect(Number(s.lost)).toBe(Number(s.output_fail));
