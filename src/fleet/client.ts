@@ -44,7 +44,9 @@ export class ClickHouseClient {
   ) {
     const query = `INSERT INTO ${target.database}.${target.table} FORMAT JSONEachRow`;
     // Nested objects (heap, levels, old/new) have no column: skipped here, kept whole in `raw`.
-    const params = new URLSearchParams({ query, input_format_skip_unknown_fields: "1" });
+    // wait_end_of_query: the status is the INSERT's outcome even where the user's profile sends headers
+    // early (send_progress_in_http_headers); insert() still reads the body for an exception after a 200.
+    const params = new URLSearchParams({ query, input_format_skip_unknown_fields: "1", wait_end_of_query: "1" });
     this.url = `${target.endpoint}?${params.toString()}`;
     this.headers = {
       "Content-Encoding": "gzip",
