@@ -69,7 +69,7 @@ export class ClickHouseClient {
     } catch (e) {
       return { ok: false, auth: false, why: networkWhy(e, this.timeoutMs * 6) };
     }
-    const text = await res.text().catch(() => "");
+    const text = await boundedText(res, QUERY_BODY_MAX).catch(() => "");
     const wrong = notClickHouse(res);
     if (wrong !== null) return { ok: false, auth: false, why: wrong };
     if (res.ok) return { ok: true, text };
@@ -93,7 +93,7 @@ export class ClickHouseClient {
     }
     const wrong = notClickHouse(res);
     if (wrong !== null) {
-      await res.arrayBuffer().catch(() => {});
+      await res.body?.cancel().catch(() => {});
       return { ok: false, auth: false, rejected: false, why: wrong };
     }
     if (res.ok) {
@@ -102,7 +102,7 @@ export class ClickHouseClient {
       // leaves the outcome unknown. Either way the batch is kept and sent again: its rows carry seq.
       let body: string;
       try {
-        body = await res.text();
+        body = await boundedText(res, ANSWER_MAX);
       } catch (e) {
         return {
           ok: false,
@@ -121,7 +121,7 @@ export class ClickHouseClient {
         why: `HTTP ${res.status} with an exception after it: ${serverMessage(text)}`,
       };
     }
-    const text = (await res.text().catch(() => "")).trim();
+    const text = (await boundedText(res, ANSWER_MAX).catch(() => "")).trim();
     const auth = res.status === 401 || res.status === 403 || /^Code: 19[2-4],/.test(text);
     return {
       ok: false,
@@ -130,6 +130,30 @@ export class ClickHouseClient {
       why: `HTTP ${res.status}${auth ? " (bad credentials)" : ""}: ${serverMessage(text)}`,
     };
   }
+}
+
+/** An INSERT's answer is empty, or an exception: what is read of it (a server may send anything). */
+const ANSWER_MAX = 64 * 1024;
+/** `sink query --run`'s answer: a report, not a dump. */
+const QUERY_BODY_MAX = 64 * 1024 * 1024;
+
+/** The body as text, at most `max` bytes of it: the rest is not read (a server may send without end). */
+async function boundedText(res: Response, max: number): Promise<string> {
+  if (res.body === null) return "";
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value.subarray(0, max - n));
+    n += Math.min(value.length, max - n);
+    if (n >= max) {
+      await reader.cancel().catch(() => {});
+      break;
+    }
+  }
+  return Buffer.concat(parts).toString("utf8");
 }
 
 /**

@@ -40,6 +40,15 @@ const server = Bun.serve({
       return new Response("Code: 27, e.displayText() = DB::Exception: Cannot parse input: expected {\n", {
         headers: progress,
       });
+    if (how === "/endless")
+      return new Response(
+        new ReadableStream({
+          pull(c) {
+            c.enqueue(new TextEncoder().encode(`Code: 999, e.displayText() = DB::Exception: ${"x".repeat(16384)}`));
+          },
+        }),
+        { status: 500, headers: CH },
+      );
     if (how === "/trickle")
       return new Response(
         new ReadableStream({
@@ -109,6 +118,16 @@ test("a 200 whose body reports an exception, or never ends, is not a delivery: t
   const slow = new ClickHouseClient({ ...t, endpoint: `http://127.0.0.1:${server.port}/trickle` }, null, 1000);
   const r = await slow.insert(batch);
   expect(r).toEqual({ ok: false, auth: false, rejected: false, why: "HTTP 200, then no answer within 1 s" });
+}, 20_000);
+
+test("an error answer without end is read only so far: the insert fails at once, not at its timeout", async () => {
+  const t = parseSinkTarget(`clickhouse+http://127.0.0.1:${server.port}/db.events`);
+  const c = new ClickHouseClient({ ...t, endpoint: `http://127.0.0.1:${server.port}/endless` }, null, 4000);
+  const t0 = performance.now();
+  const r = await c.insert(batch);
+  expect(performance.now() - t0).toBeLessThan(2000);
+  expect(r.ok).toBe(false);
+  if (!r.ok) expect(r.why).toMatch(/^HTTP 500: Code 999: x{200}/);
 }, 20_000);
 
 test("a 200 without ClickHouse's headers is not a delivery", async () => {
