@@ -276,7 +276,8 @@ int ds_dns_exit(struct ds_sys_exit *ctx)
 		if (kind == DS_RECVFROM) {
 			from = (void *)in->args[4];
 			buf = in->args[1];
-			len = in->res;
+			/* With MSG_TRUNC the result is the datagram's length, past the buffer (a 12-byte peek, say). */
+			len = in->res < in->args[2] ? in->res : in->args[2];
 		} else if (msg_read((void *)in->args[1], &m, iov) != DS_MSG_READ || !iov[0]) {
 			from = NULL;
 			buf = 0;

@@ -245,8 +245,8 @@ static long dns_step(__u32 i, struct dns_walk *w)
 }
 
 /*
- * One message's header and question, from the caller's buffer (a receive)
- * or a send's copy (from_user 0; buf is an address as a number), into the
+ * One message's header and question, from the caller's buffer (a receive:
+ * from_user 1) or a send's copy (from_user 0; buf is an address as a number), into the
  * record in slot 1: the name as string A, the rest into d. Sets
  * DS_F_MALFORMED when the question cannot be read exactly. Global: verified
  * once, not once per caller and copy.
@@ -261,6 +261,12 @@ __noinline int ds_dns_parse(struct ds_rec_info *info, __u64 buf, __s64 len, __u3
 	if (!info)
 		return 0;
 	d = (void *)info->data;
+	/*
+	 * The direction is the call's (a receive reads a reply), not the header's
+	 * QR bit: the sender sets that, and a message too short to parse still
+	 * has a direction.
+	 */
+	d->qr = from_user != 0;
 	h = (__u8 *)info->swap;
 	w.p = h + DS_DNS_HDR;
 	asm volatile("" : "+r"(n));
@@ -272,7 +278,6 @@ __noinline int ds_dns_parse(struct ds_rec_info *info, __u64 buf, __s64 len, __u3
 	d->id = h[0] << 8 | h[1];
 	d->dflags = h[2] << 8 | h[3];
 	d->qdcount = h[4] << 8 | h[5];
-	d->qr = d->dflags >> 15;
 	d->rcode = d->dflags & 0xf;
 	w.avail = n - DS_DNS_HDR;
 	if (!d->qdcount) {

@@ -145,7 +145,7 @@ __noinline int fd_text(__u64 file, __u32 mode, struct ds_file_info *info, __u32 
 	}
 	if (mode == DS_S_IFREG || mode == DS_S_IFDIR || mode == DS_S_IFCHR || mode == DS_S_IFBLK ||
 	    (mode == DS_S_IFIFO && sb_magic(ino) != DS_PIPEFS_MAGIC)) {
-		if (DS_LOAD(inode, ino, __i_nlink) == 0)
+		if (file_is_deleted(f))
 			info->flags |= DS_F_STDIO_DELETED;
 		pos = fd_path(info, f, out);
 		goto copy;
@@ -244,7 +244,6 @@ static __noinline void exec_extra(struct task_struct *task, struct ds_file_info 
 	struct file **fds = fdt->fd;
 	unsigned int max_fds = fdt->max_fds;
 	struct env_walk w = { .info = info };
-	__u64 name = 0;
 	long n;
 
 	if (tty) {
@@ -272,11 +271,10 @@ static __noinline void exec_extra(struct task_struct *task, struct ds_file_info 
 
 	x->exe_ino = ei->i_ino;
 	x->exe_dev = ei->i_sb->s_dev;
-	bpf_probe_read_kernel(&name, 6, exe->f_path.dentry->d_name.name);
 	/* DS_F_EXE_UNREACHABLE came with the exe's path (business_logic): a chrooted exec of a file outside the root. */
-	if (name == 0x3a64666d656dull) { /* "memfd:", little-endian */
+	if (file_is_memfd(exe)) {
 		info->flags = (info->flags | DS_F_EXE_MEMFD) & ~DS_F_EXE_UNREACHABLE;
-	} else if (ei->__i_nlink == 0) {
+	} else if (file_is_deleted(exe)) {
 		info->flags |= DS_F_EXE_DELETED;
 	}
 

@@ -45,7 +45,8 @@ enum {
  * a '/', the name, into string A or B of `info` (the current task's call).
  * An absolute name's base is the process's root (so a chrooted process's
  * "/x" is shown where it is, "/jail/x"). Returns its length; a cut sets
- * DS_F_STR_TRUNCATED; a relative name's base outside the process's root (a
+ * DS_F_STR_TRUNCATED, and so does a dirfd that names no file (the name is
+ * then shown as given, relative); a relative name's base outside the process's root (a
  * dirfd or cwd from before a chroot) sets DS_F_PATH_UNREACHABLE. `name` is
  * the entry's copy, as a number (entry_name()). Global: verified once, not
  * at each of its eleven calls.
@@ -55,9 +56,10 @@ __noinline __u32 ds_resolve_at(struct ds_rec_info *info, __u32 into_b, __s64 dfd
 	struct fs_struct *fs = self()->fs;
 	struct dentry *d = NULL;
 	struct vfsmount *m = NULL;
-	__u32 *flags, len, r;
+	__u32 *flags, len, r, sep = 0;
 	struct file *f;
 	char c = 0, *out;
+	int based;
 	long n;
 
 	if (!info || !name)
@@ -75,23 +77,28 @@ __noinline __u32 ds_resolve_at(struct ds_rec_info *info, __u32 into_b, __s64 dfd
 		d = DS_LOAD(file, f, f_path.dentry);
 		m = DS_LOAD(file, f, f_path.mnt);
 	}
+	/* No base: a dirfd that names no open file (the call fails, EBADF): the name as given, cut short in front. */
+	based = c == '/' || d;
 	r = build_path(d, m, out, info->swap);
 	len = DS_PATH_LEN(r);
-	if (r & DS_PATH_TRUNCATED)
+	if ((r & DS_PATH_TRUNCATED) || !based)
 		*flags |= DS_F_STR_TRUNCATED;
 	if (c != '/' && (r & DS_PATH_UNREACHABLE))
 		*flags |= DS_F_PATH_UNREACHABLE;
 	if (len == 1) /* the root: the name brings or gets the only separator */
 		len = 0;
-	if (c != '/' && len < DS_HALF_PATH)
+	if (c != '/' && based && len < DS_HALF_PATH) {
 		out[len++ & (DS_HALF_PATH - 1)] = '/';
+		sep = 1;
+	}
 	if (len >= DS_HALF_PATH) {
 		*flags |= DS_F_STR_TRUNCATED;
 		return len & (DS_PATH_CAP - 1);
 	}
 	n = bpf_probe_read_kernel_str(out + (len & (DS_HALF_PATH - 1)), DS_HALF_PATH, (const void *)name);
+	/* An empty name (AT_EMPTY_PATH: the dirfd's own file) is the base itself, with no separator after it. */
 	if (n <= 1)
-		return len;
+		return sep && len > 1 ? len - 1 : len;
 	if (n == DS_HALF_PATH)
 		*flags |= DS_F_STR_TRUNCATED;
 	return (len + n - 1) & (DS_PATH_CAP - 1);

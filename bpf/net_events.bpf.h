@@ -109,6 +109,12 @@ static __always_inline int inet_family(__u16 family)
 	return family == DS_AF_INET || family == DS_AF_INET6;
 }
 
+/* An IPv4 address (its 4 bytes in network order, as the low half of a u64) as ::ffff:a.b.c.d's last 8 bytes. */
+static __always_inline __u64 ds_v4_mapped(__u64 v4)
+{
+	return (v4 & 0xffffffffull) << 32 | 0xffff0000ull;
+}
+
 /* An inet sockaddr into the destination (dest) or source end of d; 0 (d untouched) when it is not one. */
 static __always_inline int sockaddr_put(const struct ds_sockaddr *sa, struct ds_sock_data *d, int dest)
 {
@@ -122,7 +128,27 @@ static __always_inline int sockaddr_put(const struct ds_sockaddr *sa, struct ds_
 		a0 = sa->v6_0;
 		a1 = sa->v6_1;
 	}
-	d->family = sa->family;
+	/*
+	 * A call's address of the other family than its socket's (a v6 socket
+	 * asked for a v4 address, or the reverse; the kernel refuses or maps it):
+	 * both ends as IPv6, a v4 one mapped (::ffff:a.b.c.d), so that neither end
+	 * is read in the other's layout.
+	 */
+	if (d->family && d->family != sa->family) {
+		if (sa->family == DS_AF_INET) {
+			a1 = ds_v4_mapped(a0);
+			a0 = 0;
+		} else if (dest) {
+			d->sip_1 = ds_v4_mapped(d->sip_0);
+			d->sip_0 = 0;
+		} else {
+			d->dip_1 = ds_v4_mapped(d->dip_0);
+			d->dip_0 = 0;
+		}
+		d->family = DS_AF_INET6;
+	} else {
+		d->family = sa->family;
+	}
 	if (dest) {
 		d->dport = bpf_ntohs(sa->port);
 		d->dip_0 = a0;

@@ -206,7 +206,8 @@ static __always_inline __u32 build_path(struct dentry *d, struct vfsmount *vmnt,
 /*
  * What a path cannot show: DS_F_EXE_MEMFD or DS_F_EXE_DELETED for an
  * executable, DS_F_PATH_* for a record's file. A memfd's dentry is
- * "memfd:<name>" on an internal mount; an unlinked file has no links left.
+ * "memfd:<name>", a pseudo dentry (its own parent) on an internal mount: a
+ * file on disk may have that name too, and is no memfd.
  */
 static __always_inline int file_is_memfd(struct file *f)
 {
@@ -215,14 +216,22 @@ static __always_inline int file_is_memfd(struct file *f)
 	struct dentry *d = DS_LOAD(file, f, f_path.dentry);
 
 	bpf_probe_read_kernel(&name, 6, DS_LOAD(dentry, d, d_name.name));
-	return name == 0x3a64666d656dull; /* "memfd:", little-endian */
+	return name == 0x3a64666d656dull /* "memfd:", little-endian */ && DS_LOAD(dentry, d, d_parent) == d;
 }
 
+/*
+ * The name the path shows is gone, as d_path's "(deleted)" says it: no links
+ * left, or the dentry unlinked (unhashed, and not a root): a file that still
+ * has another name (a hard link elsewhere) keeps its links when the name it
+ * was opened by is removed.
+ */
 static __always_inline int file_is_deleted(struct file *f)
 {
 	struct inode *ino = DS_LOAD(file, f, f_inode);
+	struct dentry *d = DS_LOAD(file, f, f_path.dentry);
 
-	return DS_LOAD(inode, ino, __i_nlink) == 0;
+	return DS_LOAD(inode, ino, __i_nlink) == 0 ||
+	       (!DS_LOAD(dentry, d, d_hash.pprev) && DS_LOAD(dentry, d, d_parent) != d);
 }
 
 /*

@@ -153,7 +153,8 @@ static __noinline void rec_file_path(struct task_struct *task, struct ds_rec_inf
 		info->flags |= DS_F_STR_TRUNCATED;
 	if (file_is_deleted(f))
 		info->flags |= DS_F_PATH_DELETED;
-	if (r & DS_PATH_UNREACHABLE)
+	/* A memfd's path is its name alone, under no root (a module loaded from one): nothing to be outside of. */
+	if ((r & DS_PATH_UNREACHABLE) && !file_is_memfd(f))
 		info->flags |= DS_F_PATH_UNREACHABLE;
 }
 

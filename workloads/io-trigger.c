@@ -8,6 +8,10 @@
  *                                          four UDP connects to ADDR: as started, after renaming its own
  *                                          executable to <exe>.moved, after unlinking that, then after
  *                                          chroot(JAIL)
+ *   io-trigger connect-relinked ADDR PORT  two UDP connects to ADDR: as started, then after the executable
+ *                                          got a second name (a hard link) and lost the one it ran from
+ *   io-trigger connect-mixed PORT          an IPv6 TCP socket bound to [::1] connects to 127.0.0.1:PORT with
+ *                                          an AF_INET address (refused: EINVAL)
  *   io-trigger bind ADDR                   a UDP socket bound to ADDR, port 0 (the kernel picks)
  *   io-trigger accept                      listen on 127.0.0.1, connect to it, accept(2) once
  *   io-trigger connect-rewritten tcp|udp PORT
@@ -22,12 +26,15 @@
  *   io-trigger bind-mapped DIR             a UDP socket bound to 127.0.0.1 port 0, the address mapped so
  *   io-trigger connect-changed ADDR PORT   three UDP connects to ADDR: as started, after
  *                                          prctl(PR_SET_NAME, "ds-renamed"), then after setegid(65534)
- *   io-trigger dns connected|connected-recvmsg|sendto|sendmmsg|sendmmsg-mixed|sendmsg-decoy ADDR NAME
+ *   io-trigger dns connected|connected-recvmsg|sendto|sendmmsg|sendmmsg-mixed|sendmsg-decoy|peek|qr-set ADDR NAME
  *                                          one query for NAME (type A; sendmmsg: A then AAAA) to
  *                                          ADDR port 53 over UDP, then read one reply, as glibc does;
  *                                          sendmmsg-mixed: unconnected, the A query to port 9, AAAA to 53;
  *                                          sendmsg-decoy: connected, msg_name port 9 with msg_namelen 0;
- *                                          connected-recvmsg: the reply read with recvmsg
+ *                                          connected-recvmsg: the reply read with recvmsg;
+ *                                          peek: connected, the reply's header peeked into 12 bytes first
+ *                                          (MSG_PEEK | MSG_TRUNC), a stale question past them;
+ *                                          qr-set: unconnected, the query's header QR bit set, no reply read
  *   io-trigger dns-rewritten ADDR          sendto(ADDR port 53) of a 400-byte A query for before.example, its
  *                                          last 80 bytes on a userfaultfd page: while the kernel copies the
  *                                          message, its name in memory becomes after0.example (no reply read)
@@ -53,6 +60,9 @@
  *                                          symlinkat(OLD, that NDIR fd, NEW.sym)
  *   io-trigger unlink PATH                 unlink(2)
  *   io-trigger rmdir PATH                  mkdir then rmdir
+ *   io-trigger unlinkat-badfd NAME         unlinkat(999, NAME): a dirfd that names no open file (EBADF)
+ *   io-trigger linkat-empty NAME           an O_TMPFILE file in the cwd, named NAME by linkat(fd, "", ...,
+ *                                          AT_EMPTY_PATH)
  *   io-trigger mount DIR                   mount("ds-tmpfs", DIR, "tmpfs", MS_NOSUID) then umount
  *   io-trigger chroot-create JAIL NAME     chroot(JAIL), then open("/NAME", O_CREAT) and
  *                                          rename("/NAME", "/NAME.moved")
@@ -472,6 +482,15 @@ static int cmd_dns(const char *mode, const char *addr, const char *name)
 	if (fd < 0)
 		die("socket");
 	n = dns_query(q, 0x4d53, name, 1);
+	if (!strcmp(mode, "qr-set")) {
+		/* A query whose header says "response" (QR): the sender chooses that bit, not its direction. */
+		q[2] |= 0x80;
+		printf("{\"pid\":%d,\"fd\":%d,\"id\":%d}\n", getpid(), fd, 0x4d53);
+		fflush(stdout);
+		if (sendto(fd, q, n, 0, (struct sockaddr *)&ss, len) != n)
+			die("sendto");
+		return 0;
+	}
 	if (!strcmp(mode, "sendto")) {
 		printf("{\"pid\":%d,\"fd\":%d,\"id\":%d}\n", getpid(), fd, 0x4d53);
 		fflush(stdout);
@@ -549,6 +568,18 @@ static int cmd_dns(const char *mode, const char *addr, const char *name)
 			die("recvmsg");
 		return 0;
 	}
+	if (!strcmp(mode, "peek")) {
+		/*
+		 * The reply's size first, as resolvers ask it: its header into 12 bytes
+		 * (MSG_TRUNC: the result is the whole datagram's length). What lies past
+		 * those 12 bytes in the buffer is a stale question, never the reply's.
+		 */
+		dns_query(reply, 0x5354, "st.ex", 1); /* shorter than any reply here: it fits the datagram's length */
+		reply[2] |= 0x80;
+		if (recvfrom(fd, reply, 12, MSG_PEEK | MSG_TRUNC, (struct sockaddr *)&from, &flen) <= 12)
+			die("peek");
+		flen = sizeof(from);
+	}
 	if (recvfrom(fd, reply, sizeof(reply), 0, (struct sockaddr *)&from, &flen) < 12)
 		die("recvfrom");
 	return 0;
@@ -616,6 +647,41 @@ static int cmd_net(int argc, char **argv)
 		}
 		printf("{\"pid\":%d,\"exe\":\"%s\",\"fd0\":%d,\"fd1\":%d,\"fd2\":%d,\"fd3\":%d}\n", getpid(), exe,
 		       fds[0], fds[1], fds[2], fds[3]);
+		return 0;
+	}
+	if (!strcmp(cmd, "connect-relinked") && argc == 4) {
+		/* The name this process runs from removed while the file keeps another (a hard link). */
+		char exe[4096], other[4096 + 8];
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		int fds[2];
+
+		if (n <= 0)
+			die("readlink /proc/self/exe");
+		exe[n] = 0;
+		snprintf(other, sizeof(other), "%s.link", exe);
+		len = addr_of(argv[2], atoi(argv[3]), &ss);
+		for (int i = 0; i < 2; i++) {
+			if (i == 1 && (link(exe, other) < 0 || unlink(exe) < 0))
+				die("link and unlink the executable");
+			fds[i] = socket(ss.ss_family, SOCK_DGRAM, 0);
+			if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&ss, len) < 0)
+				die("connect");
+		}
+		printf("{\"pid\":%d,\"exe\":\"%s\",\"fd0\":%d,\"fd1\":%d}\n", getpid(), exe, fds[0], fds[1]);
+		return 0;
+	}
+	if (!strcmp(cmd, "connect-mixed") && argc == 3) {
+		/* An IPv6 TCP socket bound to [::1] asked to connect to 127.0.0.1 by an AF_INET address: refused. */
+		struct sockaddr_storage v4;
+		socklen_t v4len = addr_of("127.0.0.1", atoi(argv[2]), &v4);
+		int e;
+
+		len = addr_of("::1", 0, &ss);
+		fd = socket(AF_INET6, SOCK_STREAM, 0);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) < 0)
+			die("bind");
+		e = connect(fd, (struct sockaddr *)&v4, v4len) < 0 ? -errno : 0;
+		printf("{\"pid\":%d,\"fd\":%d,\"sport\":%d,\"res\":%d}\n", getpid(), fd, local_port(fd), e);
 		return 0;
 	}
 	if (!strcmp(cmd, "bind") && argc == 3) {
@@ -730,6 +796,22 @@ static int cmd_file(int argc, char **argv)
 		if (unlink(argv[2]) < 0)
 			die("unlink");
 		printf("{\"pid\":%d}\n", getpid());
+		return 0;
+	}
+	if (!strcmp(cmd, "unlinkat-badfd") && argc == 3) {
+		/* A dirfd that names no open file: the call fails (EBADF), and its name has no base. */
+		int e = unlinkat(999, argv[2], 0) < 0 ? -errno : 0;
+
+		printf("{\"pid\":%d,\"res\":%d}\n", getpid(), e);
+		return 0;
+	}
+	if (!strcmp(cmd, "linkat-empty") && argc == 3) {
+		/* An O_TMPFILE file given a name by linkat(fd, "", ..., AT_EMPTY_PATH): the old name is the fd's own. */
+		int fd = open(".", O_TMPFILE | O_WRONLY, 0600);
+
+		if (fd < 0 || linkat(fd, "", AT_FDCWD, argv[2], AT_EMPTY_PATH) < 0)
+			die("linkat AT_EMPTY_PATH");
+		printf("{\"pid\":%d,\"fd\":%d}\n", getpid(), fd);
 		return 0;
 	}
 	if (!strcmp(cmd, "rmdir") && argc == 3) {

@@ -17,11 +17,16 @@ export const ip = (sock: string, end: "sip" | "dip"): Wire => ({ from: "ip", soc
 /** The fields of a struct ds_sock_data at member `sock`; `local`: the source end only (bind). */
 export function sockFields(sock: string, local = false): Array<Field<RecordEvent>> {
   const out: Array<Field<RecordEvent>> = [
-    recField("family", "string", "`inet` (IPv4) or `inet6` (IPv6).", {
-      from: "enum",
-      member: `${sock}.family`,
-      names: FAMILIES,
-    }),
+    recField(
+      "family",
+      "string",
+      "`inet` (IPv4) or `inet6` (IPv6; also when the call's address and its socket differ in family: an IPv4 end is then mapped, `::ffff:a.b.c.d`).",
+      {
+        from: "enum",
+        member: `${sock}.family`,
+        names: FAMILIES,
+      },
+    ),
     recField("protocol", "string", "The socket's protocol: `tcp`, `udp`, or its number.", {
       from: "enum",
       member: `${sock}.protocol`,

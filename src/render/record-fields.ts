@@ -128,7 +128,11 @@ export const str = (name: string): Wire => ({ from: "string", name });
 
 /** What a record's own file's path cannot show (create_file, load_module). */
 export const pathFlags = (what: string): Array<Field<RecordEvent>> => [
-  recFlag("path_deleted", ds_flags.DS_F_PATH_DELETED, `${what} had been unlinked when the record was built.`),
+  recFlag(
+    "path_deleted",
+    ds_flags.DS_F_PATH_DELETED,
+    `${what}'s name had been removed (unlinked, even if the file keeps another name) when the record was built.`,
+  ),
   recFlag(
     "path_unreachable",
     ds_flags.DS_F_PATH_UNREACHABLE,
@@ -161,7 +165,7 @@ function recordFields(resDoc: string | null): Array<Field<RecordEvent>> {
     recFlag(
       "exe_deleted",
       ds_flags.DS_F_EXE_DELETED,
-      "The acting process's executable had been unlinked: the file at `exe` is not what runs (or is gone).",
+      "The name the acting process's executable ran from had been removed (unlinked, even if the file keeps another name): the file at `exe` is not what runs (or is gone).",
     ),
     recFlag(
       "exe_memfd",
@@ -181,7 +185,7 @@ function recordFields(resDoc: string | null): Array<Field<RecordEvent>> {
     recFlag(
       "truncated",
       ds_flags.DS_F_EXE_TRUNCATED | ds_flags.DS_F_STR_TRUNCATED,
-      "A path or string of this record was cut to fit its buffer (a cut path ends in `…`), or a name the call was given could not be read at all (or the kernel had no memory for its copy): that name is then empty.",
+      "A path or string of this record was cut to fit its buffer (a cut path ends in `…`), or a name the call was given could not be read at all (or the kernel had no memory for its copy): that name is then empty; or a relative name's dirfd named no open file: that name is shown as given, relative.",
     ),
   ];
   if (resDoc === null) return out;

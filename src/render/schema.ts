@@ -172,7 +172,7 @@ export function exeFlags<E extends EventBase & { flags: number }>(): Array<Field
     flagField<E>(
       "exe_deleted",
       ds_flags.DS_F_EXE_DELETED,
-      "The executable had been unlinked: the file at `exe` is not what ran (or is gone).",
+      "The name the executable ran from had been removed (unlinked, even if the file keeps another name): the file at `exe` is not what ran (or is gone).",
     ),
     flagField<E>(
       "exe_memfd",
@@ -482,7 +482,11 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
       ds_flags.DS_F_EXE_UNREACHABLE,
       "The executable is not under the new process's root (a chrooted process that ran a file from outside it, e.g. with execveat on an fd opened before the chroot): `exe` is then the mount namespace's view, not a path the process can see. Not set for a memfd (`exe_memfd`); false for a failed exec.",
     ),
-    ...text<ExecEvent>("tty", "Controlling terminal (e.g. `pts/3`); empty when there is none.", (ev) => ev.tty),
+    ...text<ExecEvent>(
+      "tty",
+      "Controlling terminal, as the kernel names it (e.g. `pts3`, `tty1`); empty when there is none.",
+      (ev) => ev.tty,
+    ),
     ...text<ExecEvent>(
       "stdin",
       "What fd 0 is, as /proc/PID/fd/0 names it: the absolute path (the mount namespace's view) of a file, a directory, a device or a named FIFO; `/dev/pts/N`; `pipe:[ino]` for an anonymous pipe; `socket:[ino]`; `inode:ino` for anything else (an anon_inode); empty when closed. A path longer than 255 bytes keeps its last 252 after a `…` (`stdio_truncated`).",
@@ -497,7 +501,7 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
     flagField<ExecEvent>(
       "stdio_deleted",
       ds_flags.DS_F_STDIO_DELETED,
-      "`stdin` or `stdout` is a file that had been unlinked (its path is the name it had).",
+      "`stdin` or `stdout` is a file whose name had been removed (its path is the name it had).",
     ),
     {
       key: "sa_family",

@@ -235,6 +235,23 @@ describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
     expect(none.events.filter((e) => e.pid === none.trigger && e.event !== "exec")).toEqual([]);
   }, 30_000);
 
+  test("a name relative to a dirfd that names no file: shown as given and flagged truncated, never made absolute", async () => {
+    const u = await underAgent(IO_TRIGGER, "unlink", ["unlinkat-badfd", "etc/passwd"]);
+    expect(Number(u.out.res)).toBe(-9);
+    expect(only(u.events, "unlink", u.trigger).map((e) => [e.syscall, e.path, e.truncated, e.res])).toEqual([
+      ["unlinkat", "etc/passwd", true, -9],
+    ]);
+  }, 30_000);
+
+  test("linkat of an O_TMPFILE file by AT_EMPTY_PATH: the old path is the fd's own file, with no '/' after it", async () => {
+    const d = tmp();
+    const { events, trigger } = await underAgent(IO_TRIGGER, "link", ["linkat-empty", "named"], { cwd: d });
+    const [e] = only(events, "link", trigger);
+    expect([e?.syscall, e?.kind, e?.new_path, e?.res]).toEqual(["linkat", "hard", join(d, "named"), 0]);
+    const old = String(e?.old_path);
+    expect([old.slice(0, d.length + 1), /^#\d+$/.test(old.slice(d.length + 1))]).toEqual([`${d}/`, true]);
+  }, 30_000);
+
   test("mount: a tmpfs on a relative mount point: source, absolute mount point, type, flags", async () => {
     const d = tmp();
     mkdirSync(join(d, "mnt"));

@@ -141,6 +141,35 @@ describeKernel("network events (root)", { executables: [IO_TRIGGER, STORM, IOSTO
     ]);
   }, 30_000);
 
+  test("a connect after the executable lost the name it ran from but kept another (a hard link): exe_deleted", async () => {
+    // The file still has a link, so its link count says nothing: the name shown is what is gone (d_path's "(deleted)").
+    const dir = mappedDir();
+    const exe = join(dir, "io-trigger");
+    copyFileSync(IO_TRIGGER, exe);
+    chmodSync(exe, 0o755);
+    const { out, events, trigger } = await underAgent(exe, "connect", ["connect-relinked", "127.0.0.1", "9"]);
+    const cs = only(events, "connect", trigger);
+    expect(cs.map((e) => [e.fd, e.exe, e.exe_deleted ?? false])).toEqual([
+      [num(out.fd0), exe, false],
+      [num(out.fd1), exe, true],
+    ]);
+  }, 30_000);
+
+  test("an IPv6 socket asked to connect to an IPv4 address: both ends as IPv6, the asked one mapped", async () => {
+    const { out, events, trigger } = await underAgent(IO_TRIGGER, "connect", ["connect-mixed", "9"]);
+    const [e] = only(events, "connect", trigger);
+    expect(num(out.res)).toBeLessThan(0);
+    expect([e!.res, e!.fd, e!.family, e!.sip, e!.sport, e!.dip, e!.dport]).toEqual([
+      num(out.res),
+      num(out.fd),
+      "inet6",
+      "::1",
+      num(out.sport),
+      "::ffff:127.0.0.1",
+      9,
+    ]);
+  }, 30_000);
+
   test("a refused TCP connect: res -111, the destination asked for", async () => {
     const { events, trigger } = await underAgent(IO_TRIGGER, "connect", ["connect", "tcp", "127.0.0.1", "1"], {
       expectExit: 1,
@@ -481,6 +510,29 @@ describeKernel("network events (root)", { executables: [IO_TRIGGER, STORM, IOSTO
       ]);
     }, 30_000);
   }
+
+  test("dns: a reply's size peeked into 12 bytes (MSG_TRUNC): read as a reply, too short to show a name, never the stale bytes past them", async () => {
+    const { out, events, trigger } = await underAgent(IO_TRIGGER, "dns", ["dns", "peek", DNS_ADDR, "peek.example"]);
+    const evs = only(events, "dns", trigger);
+    expect(evs.map((e) => [e.syscall, e.direction, e.name, e.malformed])).toEqual([
+      ["sendto", "query", "peek.example", false],
+      ["recvfrom", "reply", "", true],
+      ["recvfrom", "reply", "peek.example", false],
+    ]);
+    // MSG_TRUNC: the call returned the whole datagram's length, past the 12 bytes it was given.
+    expect(evs[1]!.res).toBe(evs[2]!.res);
+    expect(Number(evs[1]!.res)).toBeGreaterThan(12);
+    expect(evs[2]!.id).toBe(num(out.id));
+  }, 30_000);
+
+  test("dns: a query sent with its header's QR bit set is still a query (the call's direction, not the sender's bit)", async () => {
+    const { out, events, trigger } = await underAgent(IO_TRIGGER, "dns", ["dns", "qr-set", DNS_ADDR, "qr.example"]);
+    const evs = only(events, "dns", trigger);
+    expect(evs.map((e) => [e.syscall, e.direction, e.name, e.malformed, e.rcode_name])).toEqual([
+      ["sendto", "query", "qr.example", false, ""],
+    ]);
+    expect(evs[0]!.id).toBe(num(out.id));
+  }, 30_000);
 
   test("a malformed reply (a compressed question name): flagged, and no name shown", async () => {
     const { events, trigger } = await underAgent(IO_TRIGGER, "dns", ["dns", "connected", DNS_ADDR, "bad.example"]);

@@ -308,6 +308,15 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
     expect(ue!.exe).toBe(String(u.out.path));
     expect(ue!.exe_deleted).toBe(true);
     expect(ue!.exe_memfd).toBe(false);
+    // A file on disk may be named like a memfd: it is a file, its path shown as any other.
+    const dir = mkdtempSync("/tmp/ds-memfd-name-");
+    dirs.push(dir);
+    const fake = join(dir, "memfd:not-one");
+    copyFileSync(NOOP, fake);
+    chmodSync(fake, 0o755);
+    const f = await underAgent(fake, "exec", []);
+    const fe = only(f.events, "exec", f.trigger)[0];
+    expect([fe?.exe, fe?.exe_memfd, fe?.exe_deleted, fe?.exe_unreachable]).toEqual([fake, false, false, false]);
   }, 30_000);
 
   test("exec context: a reverse-shell-like exec with stdin and stdout on a TCP socket to 127.0.0.1", async () => {
