@@ -229,8 +229,13 @@ int ds_exec(struct bpf_raw_tracepoint_args *ctx)
 
 	if (selected(DS_EVENT_PRIVILEGE_ESCALATION))
 		exec_privesc(ctx, task, drop);
-	/* The kernel's own helpers (call_usermodehelper) are children of kernel threads. */
-	if (selected(DS_EVENT_USERMODE_HELPER) && (self()->real_parent->flags & DS_PF_KTHREAD))
+	/*
+	 * The kernel's own helpers (call_usermodehelper) are children of kernel
+	 * threads (kthreadd's). Not PID 1, whose parent is the idle task (pid 0,
+	 * a kernel thread too): its re-exec (systemctl daemon-reexec) is an exec.
+	 */
+	if (selected(DS_EVENT_USERMODE_HELPER) && (self()->real_parent->flags & DS_PF_KTHREAD) &&
+	    self()->real_parent->pid != 0)
 		type = DS_EVENT_USERMODE_HELPER;
 	if (!selected(type))
 		return 0;
@@ -306,7 +311,13 @@ static __noinline void exit_exe(struct ds_exit_info *info)
 	info->len_exe = exe_path(t->mm->exe_file, info->exe, info->swap, &info->flags);
 }
 
-/* Level 1 for an exit: a process's main thread leaves (threads are not processes). */
+/*
+ * Level 1 for an exit: a process ends with its last thread (threads are not
+ * processes). do_exit() counts the thread out of signal->live before this
+ * tracepoint. Not its main thread: that one may leave first (pthread_exit), or
+ * be ended by another thread's exec (de_thread), with code 0, while the
+ * process goes on.
+ */
 SEC("raw_tracepoint/sched_process_exit")
 int ds_exit(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -315,7 +326,7 @@ int ds_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u64 tag = new_tag();
 	__u32 gen = 0;
 
-	if (BPF_CORE_READ(task, pid) != BPF_CORE_READ(task, tgid))
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
 	/* Not by --allow-exe: before 6.16 the exe is gone here, and an exit is kept on every kernel alike. */
 	if (filtered_by(task, 0))
@@ -326,7 +337,8 @@ int ds_exit(struct bpf_raw_tracepoint_args *ctx)
 	info->tag = tag;
 	bpf_probe_read_kernel(info->comm, sizeof(info->comm), &task->comm);
 	info->exit_code = BPF_CORE_READ(task, exit_code);
-	info->runtime_ns = bpf_ktime_get_ns() - BPF_CORE_READ(task, start_time);
+	/* The process's: its leader's start (a thread that execs takes it over), whichever thread is last. */
+	info->runtime_ns = bpf_ktime_get_ns() - BPF_CORE_READ(task, group_leader, start_time);
 	common_info_fill(&info->ci);
 	exit_exe(info);
 	serialize_exit(ctx, task, info, tag);

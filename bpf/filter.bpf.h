@@ -72,11 +72,15 @@ static __always_inline void count_filtered(void)
 		c->filtered_kernel++;
 }
 
+/* (uid_t)-1: no task has it (--uid refuses it). */
+#define DS_NO_UID 0xffffffffu
+
 /*
- * 1 when a filter excludes `task`'s records. __noinline: the verifier walks
- * these branches once, not in every program that calls it.
+ * 1 when a filter excludes `task`'s records; --uid keeps them for its real uid
+ * or for `also_uid` (the uid a set*id call was made as). __noinline: the
+ * verifier walks these branches once, not in every program that calls it.
  */
-static __noinline int filter_task(struct task_struct *task, int by_exe)
+static __noinline int filter_task_as(struct task_struct *task, int by_exe, __u32 also_uid)
 {
 	struct ds_exe_key k = {};
 	struct inode *inode;
@@ -85,7 +89,8 @@ static __noinline int filter_task(struct task_struct *task, int by_exe)
 
 	if (ds_cfg.filter_uid) {
 		uid = BPF_CORE_READ(task, cred, uid.val);
-		if (!bpf_map_lookup_elem(&ds_filter_uid, &uid))
+		if (!bpf_map_lookup_elem(&ds_filter_uid, &uid) &&
+		    (also_uid == DS_NO_UID || !bpf_map_lookup_elem(&ds_filter_uid, &also_uid)))
 			return 1;
 	}
 	if (ds_cfg.filter_cgroup) {
@@ -106,16 +111,27 @@ static __noinline int filter_task(struct task_struct *task, int by_exe)
 	return 0;
 }
 
+static __always_inline int filter_task(struct task_struct *task, int by_exe)
+{
+	return filter_task_as(task, by_exe, DS_NO_UID);
+}
+
 /*
  * For a program about to build a record of `task`: 1 (and counted) when a
- * filter drops it; `by_exe` 0 leaves --allow-exe out (the exit's, see ds_exit).
+ * filter drops it; `by_exe` 0 leaves --allow-exe out (the exit's, see ds_exit);
+ * `also_uid`, another uid --uid may keep it for (DS_NO_UID: none).
  */
-static __always_inline int filtered_by(struct task_struct *task, int by_exe)
+static __always_inline int filtered_as(struct task_struct *task, int by_exe, __u32 also_uid)
 {
-	if (!filters_on() || !filter_task(task, by_exe))
+	if (!filters_on() || !filter_task_as(task, by_exe, also_uid))
 		return 0;
 	count_filtered();
 	return 1;
+}
+
+static __always_inline int filtered_by(struct task_struct *task, int by_exe)
+{
+	return filtered_as(task, by_exe, DS_NO_UID);
 }
 
 static __always_inline int filtered(struct task_struct *task)

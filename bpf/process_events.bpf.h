@@ -306,7 +306,8 @@ int ds_setid_exit(struct ds_sys_exit *ctx)
 		return 0;
 	creds_read(BPF_CORE_READ(task, cred), &now);
 	if ((!has_root(&in->creds) && has_root(&now)) || (!has_root_group(&in->creds) && has_root_group(&now))) {
-		info = rec_begin(task);
+		/* --uid by the uid the call was made as too: a watched user who made itself root stays watched. */
+		info = rec_begin_as(task, in->creds.uid);
 		if (info) {
 			privesc_fill(task, info, in, DS_PRIVESC_SETID);
 			rec_submit(ctx, info, DS_EVENT_PRIVILEGE_ESCALATION, in->res, in->nr, in);

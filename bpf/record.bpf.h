@@ -321,19 +321,24 @@ static __always_inline struct ds_handoff *handoff(void)
  * work, then slot 1 opened (NULL: nothing to report); rec_submit() hands it
  * to the serializer.
  */
-static __always_inline struct ds_rec_info *rec_begin(struct task_struct *task)
+static __always_inline struct ds_rec_info *rec_begin_as(struct task_struct *task, __u32 also_uid)
 {
 	struct ds_handoff *h = handoff();
 	struct ds_rec_info *info;
 	__u32 gen = 0;
 
-	if (!h || filtered(task))
+	if (!h || filtered_as(task, 1, also_uid))
 		return NULL;
 	h->tag = new_tag();
 	h->resume = 0;
 	info = rec_init(h->tag, &gen);
 	h->gen = gen;
 	return info;
+}
+
+static __always_inline struct ds_rec_info *rec_begin(struct task_struct *task)
+{
+	return rec_begin_as(task, DS_NO_UID);
 }
 
 /*

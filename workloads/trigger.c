@@ -24,6 +24,7 @@
  *                                 at sys_enter; filled with "arg-1" when the kernel faults on it
  *   trigger memfd-exec PATH       copy PATH into a memfd and execute it from there
  *   trigger unlinked-exec PATH    copy PATH to a file, unlink it, execute it by fd
+ *   trigger thread-exit CODE      the main thread leaves (pthread_exit), then a second thread exit(CODE)s
  *   trigger thread-exec PATH      a second thread execs PATH (the kernel gives it the leader's pid)
  *   trigger chain N PATH          N nested fork levels, the deepest execs PATH
  *   trigger as-user UID PATH      setgid/setuid to UID, then exec PATH (a setuid file)
@@ -177,6 +178,25 @@ static int cmd_exec_rewritten(const char *path, int unpaged)
 	return 0;
 }
 
+/* thread-exit: the main thread leaves first (pthread_exit); the process ends later, with another's exit(CODE). */
+static void *exit_from_thread(void *p)
+{
+	usleep(100 * 1000);
+	exit((int)(long)p);
+	return NULL;
+}
+
+static int cmd_thread_exit(const char *code)
+{
+	pthread_t th;
+
+	printf("{\"pid\":%d}\n", getpid());
+	fflush(stdout);
+	if (pthread_create(&th, NULL, exit_from_thread, (void *)(long)atoi(code)))
+		die("pthread_create");
+	pthread_exit(NULL);
+}
+
 /* thread-exec: execve from a thread other than the leader. */
 static void *exec_from_thread(void *p)
 {
@@ -322,6 +342,8 @@ int main(int argc, char **argv)
 		fexecve(rfd, args, environ);
 		die("fexecve");
 	}
+	if (!strcmp(cmd, "thread-exit") && argc == 3)
+		return cmd_thread_exit(argv[2]);
 	if (!strcmp(cmd, "thread-exec") && argc == 3)
 		return cmd_thread_exec(argv[2]);
 	if (!strcmp(cmd, "chain") && argc == 4) {

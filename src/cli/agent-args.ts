@@ -163,7 +163,7 @@ function filterArgs() {
     uid: {
       type: "string",
       valueHint: "UID,...",
-      description: `kernel-side: report only records whose task's real uid is one of these (${max}; repeatable)`,
+      description: `kernel-side: report only records whose task's real uid is one of these (a set*id privilege_escalation: the uid the call was made as, or the one it got) (${max}; repeatable)`,
     },
     cgroup: {
       type: "string",

@@ -589,7 +589,7 @@ export const EXEC_SCHEMA: EventSchema<ExecEvent> = {
 
 export const EXIT_SCHEMA: EventSchema<ExitEvent> = {
   event: "exit",
-  doc: "A process's main thread exited (sched_process_exit); with --events exit.",
+  doc: "A process ended: its last thread exited (sched_process_exit), whichever thread that was (the main one may leave first); with --events exit.",
   fields: [
     ...common<ExitEvent>(),
     ...text<ExitEvent>(

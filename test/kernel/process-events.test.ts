@@ -241,6 +241,16 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
     expect(only(events, "privilege_escalation", Number(out.pid))).toHaveLength(1);
   }, 30_000);
 
+  test("--uid keeps a watched user's set*id escalation to root: filtered by the uid the call was made as too", async () => {
+    const { events, out } = await underAgent(TRIGGER, "privilege_escalation", ["setuid-root", String(NOBODY)], {
+      agentArgs: ["--uid", String(NOBODY)],
+    });
+    const got = only(events, "privilege_escalation", Number(out.pid));
+    expect(got.map((e) => [e.how, e.syscall, e.uid, (e.old as { uid: number }).uid])).toEqual([
+      ["setid", "setuid", 0, NOBODY],
+    ]);
+  }, 30_000);
+
   test("a setuid-root binary run by an unprivileged user: exec escalation", async () => {
     const dir = mkdtempSync("/tmp/ds-suid-");
     dirs.push(dir);
@@ -482,5 +492,21 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
     expect(self!.signal).toBe(0);
     const missing = await under("exit", ["nonsense"], { expectExit: 2 });
     expect(missing.events.find((e) => e.event === "exit" && e.pid === missing.trigger)?.exit_code).toBe(2);
+  }, 30_000);
+
+  test("exit: one record when the process ends, from its last thread, not when its main thread leaves first", async () => {
+    // The main thread calls pthread_exit; 100 ms later the other thread calls exit(3).
+    const { events, trigger } = await under("exit", ["thread-exit", "3"], { expectExit: 3 });
+    const exits = events.filter((e) => e.event === "exit" && e.pid === trigger);
+    expect(exits.map((e) => [e.exit_code, e.signal, e.tid === trigger])).toEqual([[3, 0, false]]);
+    expect(Number(exits[0]!.runtime_ns)).toBeGreaterThanOrEqual(100e6);
+  }, 30_000);
+
+  test("exit: an exec from a second thread ends the old main thread, not the process: no exit record for it", async () => {
+    const { events, out } = await under("exec,exit", ["thread-exec", NOOP]);
+    const pid = Number(out.pid);
+    // The trigger's exec, then NOOP's from its second thread (same pid), then the one exit: NOOP's.
+    expect(events.filter((e) => e.pid === pid).map((e) => e.event)).toEqual(["exec", "exec", "exit"]);
+    expect(events.find((e) => e.pid === pid && e.event === "exit")!.comm).toBe("noop");
   }, 30_000);
 });
