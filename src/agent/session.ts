@@ -506,9 +506,15 @@ export class Session {
       this.obj.silence();
       this.obj.detach(() => this.drain());
       this.drain(true);
-      this.kernelCountersAtStop = this.kernelCounters();
-      this.counts.lost = this.lost(this.kernelCountersAtStop);
     } finally {
+      // Even when a drain failed (a run ending in error): the kernel's own count of what it could not
+      // output, read while the maps are still there, or the summary would say lost=0.
+      try {
+        this.kernelCountersAtStop = this.kernelCounters();
+        this.counts.lost = this.lost(this.kernelCountersAtStop);
+      } catch {
+        // The maps cannot be read: the summary says kernel counters unknown (kernelCountersAtStop null).
+      }
       this.stopped = true;
       this.reader.close(); // no SIGIO after this: the perf fds are gone
       if (this.listening) process.off("SIGIO", this.onSigio);

@@ -300,8 +300,14 @@ export class BpfObject {
     checkInt("bpf_map_update_elem", l.bpf_map_update_elem(l.bpf_map__fd(bss), ptr(key), ptr(buf), 0n), ".bss");
   }
 
+  /** The open object; once closed an error, not a NULL that libbpf would dereference (a segfault). */
+  private open(what: string): Pointer {
+    if (this.obj === null) throw new Error(`${what}: the BPF object is closed`);
+    return this.obj;
+  }
+
   map(name: string): Pointer {
-    return checkPtr("bpf_object__find_map_by_name", libbpf().bpf_object__find_map_by_name(this.obj, name), name);
+    return checkPtr("bpf_object__find_map_by_name", libbpf().bpf_object__find_map_by_name(this.open(name), name), name);
   }
 
   mapFd(name: string): number {
@@ -311,7 +317,7 @@ export class BpfObject {
   prog(name: string): Pointer {
     return checkPtr(
       "bpf_object__find_program_by_name",
-      libbpf().bpf_object__find_program_by_name(this.obj, name),
+      libbpf().bpf_object__find_program_by_name(this.open(name), name),
       name,
     );
   }

@@ -302,6 +302,8 @@ export default defineCommand({
     await done;
     if (timer) clearTimeout(timer);
     metrics?.close();
+    // Before the object closes: a reload (SIGHUP) during the stop's waits below would update its maps.
+    unhookExes();
     try {
       session.stop(); // detaches first: whatever else failed, nothing stays attached
     } catch (e) {
@@ -316,7 +318,6 @@ export default defineCommand({
     if (sink instanceof FileSink) sink.writer.close();
     unhookSignals();
     unhookReopen();
-    unhookExes();
     process.off("exit", onExit);
 
     const k = session.kernelCountersAtStop;

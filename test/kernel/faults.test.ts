@@ -46,6 +46,25 @@ function readText(path: string): string {
   return existsSync(path) ? readFileSync(path, "utf8") : "";
 }
 
+/**
+ * The maps of an agent that is loading its programs, as soon as it has any
+ * (the load's first step creates them): a signal sent then lands inside the
+ * load. Empty if the process went away or never got that far.
+ */
+async function mapsWhileLoading(p: Proc): Promise<number[]> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline && existsSync(`/proc/${p.pid}`)) {
+    try {
+      const maps = bpfObjectsOf(p.pid).maps;
+      if (maps.length > 0) return maps;
+    } catch {
+      // Gone between the check and the read: the caller's expect says so.
+    }
+    await Bun.sleep(2);
+  }
+  return [];
+}
+
 /** The agent (or another command) with stdout redirected by the shell, as a user would. */
 function withStdout(target: string, args: string[]): Proc {
   return spawnProc(["bash", "-c", `exec "$0" "$@" >${target}`, BIN, ...args]);
@@ -358,16 +377,7 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     // The default set: the longest load (~0.5 s here). The handlers are installed before it starts,
     // and its first step creates the maps, so the signal lands inside the load.
     const p = spawnProc([BIN, "run", "--json"]);
-    let maps: number[] = [];
-    const deadline = Date.now() + 20_000;
-    while (maps.length === 0 && Date.now() < deadline && existsSync(`/proc/${p.pid}`)) {
-      try {
-        maps = bpfObjectsOf(p.pid).maps;
-      } catch {
-        // The process went away between the check and the read: the expect below says so.
-      }
-      if (maps.length === 0) await Bun.sleep(2);
-    }
+    const maps = await mapsWhileLoading(p);
     expect(maps.length).toBeGreaterThan(0);
     expect(p.stderr()).not.toContain("attached");
     const { stderr, code } = await p.finish("SIGTERM", 30_000);
@@ -384,16 +394,7 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     // Its default action would end the agent for good: systemd does not restart a unit a SIGHUP ended.
     const out = join(scratch("ds-hup-"), "events.json");
     const p = spawnProc([BIN, "run", "--json", "--output", out]);
-    let maps: number[] = [];
-    const deadline = Date.now() + 20_000;
-    while (maps.length === 0 && Date.now() < deadline && existsSync(`/proc/${p.pid}`)) {
-      try {
-        maps = bpfObjectsOf(p.pid).maps;
-      } catch {
-        // Gone between the check and the read: waitAttached below says so.
-      }
-      if (maps.length === 0) await Bun.sleep(2);
-    }
+    const maps = await mapsWhileLoading(p);
     expect(maps.length).toBeGreaterThan(0);
     expect(p.stderr()).not.toContain("attached");
     process.kill(p.pid, "SIGHUP");
@@ -409,6 +410,41 @@ describeKernel("faults (root)", { commands: ["bash", "mount", "umount", "mkfifo"
     const seen = parseEvents(readText(out)).filter((e) => e.event === "exec" && e.comm === t.comm);
     expect(seen.map((e) => e.pid).sort()).toEqual([...pids].sort());
     expect(await stillLive({ maps })).toEqual({ progs: [], maps: [] });
+  }, 60_000);
+
+  test("SIGHUP while the stop waits for the ClickHouse sink (--output, --allow-exe): a reload then is ignored, not a crash", async () => {
+    // A server that takes the connection and never answers: the stop's wait for the sink's last batch
+    // lasts its bound, and a logrotate's SIGHUP then used to re-resolve --allow-exe into closed maps.
+    const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const out = join(scratch("ds-hup-stop-"), "events.json");
+      const p = spawnProc([
+        BIN,
+        "run",
+        "--json",
+        "--events",
+        "exec",
+        "--output",
+        out,
+        "--allow-exe",
+        "/bin/true",
+        "--sink",
+        `clickhouse+http://127.0.0.1:${silent.port}/db.events`,
+        "--sink-flush",
+        "0.1",
+      ]);
+      await waitAttached(p);
+      await execTimes("/bin/ls", 3, ["/"]);
+      await Bun.sleep(1_500); // a batch sealed and its insert under way, unanswered
+      process.kill(p.pid, "SIGTERM");
+      await Bun.sleep(300);
+      process.kill(p.pid, "SIGHUP");
+      const { stderr, code } = await p.finish(undefined, 30_000);
+      expect(hasTrace(stderr)).toBe(false);
+      expect([code === 0 || code === 3, parseSummary(stderr).stop]).toEqual([true, "SIGTERM"]);
+    } finally {
+      silent.stop(true);
+    }
   }, 60_000);
 
   test("stats, mem, doctor, lab on /dev/full: one line, exit 1", async () => {
