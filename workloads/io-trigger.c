@@ -585,6 +585,26 @@ static int cmd_dns(const char *mode, const char *addr, const char *name)
 	return 0;
 }
 
+/* The path this process runs from, as /proc/self/exe names it. */
+static void self_exe(char *exe, size_t cap)
+{
+	ssize_t n = readlink("/proc/self/exe", exe, cap - 1);
+
+	if (n <= 0)
+		die("readlink /proc/self/exe");
+	exe[n] = 0;
+}
+
+/* A UDP socket connected to ss: the connect a record is made of. */
+static int udp_connected(const struct sockaddr_storage *ss, socklen_t len)
+{
+	int fd = socket(ss->ss_family, SOCK_DGRAM, 0);
+
+	if (fd < 0 || connect(fd, (const struct sockaddr *)ss, len) < 0)
+		die("connect");
+	return fd;
+}
+
 static int cmd_net(int argc, char **argv)
 {
 	const char *cmd = argv[1];
@@ -616,9 +636,7 @@ static int cmd_net(int argc, char **argv)
 				die("prctl");
 			if (i == 2 && setegid(65534) < 0)
 				die("setegid");
-			fds[i] = socket(ss.ss_family, SOCK_DGRAM, 0);
-			if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&ss, len) < 0)
-				die("connect");
+			fds[i] = udp_connected(&ss, len);
 		}
 		printf("{\"pid\":%d,\"fd0\":%d,\"fd1\":%d,\"fd2\":%d}\n", getpid(), fds[0], fds[1], fds[2]);
 		return 0;
@@ -626,12 +644,9 @@ static int cmd_net(int argc, char **argv)
 	if (!strcmp(cmd, "connect-moved") && argc == 5) {
 		/* What the agent keeps of a process's executable path must follow what can change under it. */
 		char exe[4096], moved[4096 + 8];
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 		int fds[4];
 
-		if (n <= 0)
-			die("readlink /proc/self/exe");
-		exe[n] = 0;
+		self_exe(exe, sizeof(exe));
 		snprintf(moved, sizeof(moved), "%s.moved", exe);
 		len = addr_of(argv[2], atoi(argv[3]), &ss);
 		for (int i = 0; i < 4; i++) {
@@ -641,9 +656,7 @@ static int cmd_net(int argc, char **argv)
 				die("unlink the executable");
 			if (i == 3 && (chroot(argv[4]) < 0 || chdir("/") < 0))
 				die("chroot");
-			fds[i] = socket(ss.ss_family, SOCK_DGRAM, 0);
-			if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&ss, len) < 0)
-				die("connect");
+			fds[i] = udp_connected(&ss, len);
 		}
 		printf("{\"pid\":%d,\"exe\":\"%s\",\"fd0\":%d,\"fd1\":%d,\"fd2\":%d,\"fd3\":%d}\n", getpid(), exe,
 		       fds[0], fds[1], fds[2], fds[3]);
@@ -652,20 +665,15 @@ static int cmd_net(int argc, char **argv)
 	if (!strcmp(cmd, "connect-relinked") && argc == 4) {
 		/* The name this process runs from removed while the file keeps another (a hard link). */
 		char exe[4096], other[4096 + 8];
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 		int fds[2];
 
-		if (n <= 0)
-			die("readlink /proc/self/exe");
-		exe[n] = 0;
+		self_exe(exe, sizeof(exe));
 		snprintf(other, sizeof(other), "%s.link", exe);
 		len = addr_of(argv[2], atoi(argv[3]), &ss);
 		for (int i = 0; i < 2; i++) {
 			if (i == 1 && (link(exe, other) < 0 || unlink(exe) < 0))
 				die("link and unlink the executable");
-			fds[i] = socket(ss.ss_family, SOCK_DGRAM, 0);
-			if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&ss, len) < 0)
-				die("connect");
+			fds[i] = udp_connected(&ss, len);
 		}
 		printf("{\"pid\":%d,\"exe\":\"%s\",\"fd0\":%d,\"fd1\":%d}\n", getpid(), exe, fds[0], fds[1]);
 		return 0;
