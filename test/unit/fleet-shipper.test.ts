@@ -38,8 +38,19 @@ function standIn() {
   return { state, server, url: `clickhouse+http://127.0.0.1:${server.port}/db.events` };
 }
 
-function sink(url: string, over: { spoolDir?: string; memoryCap?: number; dropped?: number[]; flushMs?: number } = {}) {
-  return new FleetSink({
+interface SinkOver {
+  spoolDir?: string;
+  memoryCap?: number;
+  /** Each drop's row count. */
+  dropped?: number[];
+  flushMs?: number;
+  /** As the agent does: each drop's in-band record is a row for the table too. */
+  recordDrops?: boolean;
+}
+
+function sink(url: string, over: SinkOver = {}) {
+  let drops = 0;
+  const s: FleetSink = new FleetSink({
     client: new ClickHouseClient(parseSinkTarget(url), { user: "agent", password: "pw" }, 2000),
     run: "test",
     batchRows: 5,
@@ -48,8 +59,12 @@ function sink(url: string, over: { spoolDir?: string; memoryCap?: number; droppe
     ...(over.spoolDir !== undefined ? { spoolDir: over.spoolDir } : {}),
     spoolCap: 1 << 30,
     memoryCap: over.memoryCap ?? 1 << 30,
-    onDropped: (rows) => over.dropped?.push(rows),
+    onDropped: (rows) => {
+      over.dropped?.push(rows);
+      if (over.recordDrops === true) s.pushString(line(1000 + ++drops));
+    },
   });
+  return s;
 }
 
 const line = (i: number) =>
@@ -101,23 +116,8 @@ test("close gives up within its bound and leaves the rest spooled; the next star
 test("a spool that refuses batches (its directory gone): close still ends, counting the rows, though each drop adds a record", async () => {
   const { server, url } = standIn();
   const dir = join(root, `spool${++dirs}`);
-  let s: FleetSink | null = null;
   const dropped: number[] = [];
-  // As the agent does: each drop's in-band record is a row for the table too.
-  s = new FleetSink({
-    client: new ClickHouseClient(parseSinkTarget(url), { user: "agent", password: "pw" }, 2000),
-    run: "test",
-    batchRows: 5,
-    batchBytes: 1 << 20,
-    flushMs: 1,
-    spoolDir: dir,
-    spoolCap: 1 << 30,
-    memoryCap: 1 << 30,
-    onDropped: (rows) => {
-      dropped.push(rows);
-      s?.pushString(line(1000 + dropped.length));
-    },
-  });
+  const s = sink(url, { spoolDir: dir, dropped, recordDrops: true });
   rmSync(dir, { recursive: true, force: true });
   for (let i = 1; i <= 12; i++) s.pushString(line(i));
   const t0 = performance.now();
@@ -132,22 +132,8 @@ test("a spool that refuses batches (its directory gone): close still ends, count
 test("a spool that fails while the last drain's rows wait: every row is stored or counted, none discarded unsaid", async () => {
   const { server, url } = standIn();
   const dir = join(root, `spool${++dirs}`);
-  let s: FleetSink | null = null;
   const records: number[] = [];
-  s = new FleetSink({
-    client: new ClickHouseClient(parseSinkTarget(url), { user: "agent", password: "pw" }, 2000),
-    run: "test",
-    batchRows: 5,
-    batchBytes: 1 << 20,
-    flushMs: 60_000,
-    spoolDir: dir,
-    spoolCap: 1 << 30,
-    memoryCap: 1 << 30,
-    onDropped: (rows) => {
-      records.push(rows);
-      s?.pushString(line(1000 + records.length));
-    },
-  });
+  const s = sink(url, { spoolDir: dir, dropped: records, flushMs: 60_000, recordDrops: true });
   rmSync(dir, { recursive: true, force: true });
   // A full batch sealed by a drain, its spool write still in flight when the last drain's 3 rows come.
   for (let i = 1; i <= 5; i++) s.pushString(line(i));
