@@ -17,6 +17,7 @@
 
 import { readFileSync } from "node:fs";
 import { elfSection } from "../src/ebpf/elf.ts";
+import { programSizes } from "./program-size.ts";
 
 interface BtfMember {
   name: string;
@@ -251,12 +252,30 @@ function coreRootsCode(roots: ReadonlyArray<{ kind: string; name: string }>): st
   ].join("\n");
 }
 
+function programInsnsCode(sizes: ReadonlyMap<string, number>): string {
+  return [
+    "/**",
+    " * Each program's instructions as libbpf hands them to the verifier (its own and its subprograms'):",
+    " * the weights a load is shared out by (src/ebpf/shared-load.ts). scripts/program-size.ts.",
+    " */",
+    "export const programInsns = {",
+    ...[...sizes].map(([name, n]) => `  ${name}: ${n},`),
+    "} as const;",
+    "",
+  ].join("\n");
+}
+
 /**
  * The TypeScript module for an object, from its `bpftool -j btf dump file`
  * output (`btfJson`), its `llvm-objdump -t -h` output (`objdump`) and its
  * `.BTF.ext` section (absent: no CO-RE roots are listed).
  */
-export function wireModule(btfJson: string, objdump: string, btfExt?: Uint8Array): string {
+export function wireModule(
+  btfJson: string,
+  objdump: string,
+  btfExt?: Uint8Array,
+  programs: ReadonlyMap<string, number> = new Map(),
+): string {
   const parsed = JSON.parse(btfJson) as { types?: BtfType[] };
   if (!Array.isArray(parsed.types)) throw new Error("bpftool printed no BTF types");
   const types = new Types(parsed.types);
@@ -295,6 +314,7 @@ export function wireModule(btfJson: string, objdump: string, btfExt?: Uint8Array
     HEADER,
     sectionsCode(objdump),
     coreRootsCode(btfExt === undefined ? [] : coreRoots(types, btfExt)),
+    programInsnsCode(programs),
     ...enums.sort(byName).map(enumCode),
     ...structs.sort(byName).map((s) => structCode(types, s)),
   ]
@@ -312,9 +332,15 @@ function tool(argv: string[]): string {
 /** Generates the module for the object at `obj` (bpftool and llvm-objdump must be installed). */
 export function generateWire(obj: string): string {
   const bpftool = Bun.which("bpftool") ?? "/usr/sbin/bpftool";
-  const ext = elfSection(new Uint8Array(readFileSync(obj)), ".BTF.ext");
+  const elf = new Uint8Array(readFileSync(obj));
+  const ext = elfSection(elf, ".BTF.ext");
   if (ext === null) throw new Error(`${obj} has no .BTF.ext section (build it with clang -g)`);
-  return wireModule(tool([bpftool, "-j", "btf", "dump", "file", obj]), tool(["llvm-objdump", "-t", "-h", obj]), ext);
+  return wireModule(
+    tool([bpftool, "-j", "btf", "dump", "file", obj]),
+    tool(["llvm-objdump", "-t", "-h", obj]),
+    ext,
+    programSizes(elf),
+  );
 }
 
 if (import.meta.main) {

@@ -8,6 +8,9 @@ export interface ElfSection {
   readonly name: string;
   readonly type: number;
   readonly flags: number;
+  /** sh_link and sh_info: for a symbol table its names' section; for relocations the symbols' and the target's. */
+  readonly link: number;
+  readonly info: number;
   /** The section's bytes are elf[start, end); SHT_NOBITS sections have none. */
   readonly start: number;
   readonly end: number;
@@ -50,6 +53,8 @@ export function elfSections(elf: Uint8Array): ElfSection[] {
       name: new TextDecoder().decode(elf.subarray(at, nul)),
       type,
       flags: Number(v.getBigUint64(h + 8, true)),
+      link: v.getUint32(h + 0x28, true),
+      info: v.getUint32(h + 0x2c, true),
       ...range(h, type),
     });
   }
@@ -60,4 +65,53 @@ export function elfSections(elf: Uint8Array): ElfSection[] {
 export function elfSection(elf: Uint8Array, name: string): Uint8Array | null {
   const s = elfSections(elf).find((x) => x.name === name);
   return s === undefined ? null : elf.subarray(s.start, s.end);
+}
+
+export interface ElfSymbol {
+  readonly name: string;
+  /** STT_FUNC, STT_SECTION, ... (the low nibble of st_info). */
+  readonly type: number;
+  /** The section it is in (st_shndx). */
+  readonly section: number;
+  readonly value: number;
+  readonly size: number;
+}
+
+export const SHT_SYMTAB = 2;
+export const SHT_REL = 9;
+export const STT_FUNC = 2;
+const SYMBOL = 24;
+const REL = 16;
+
+/** The symbol table (.symtab), every entry checked against the file. */
+export function elfSymbols(elf: Uint8Array, sections: readonly ElfSection[]): ElfSymbol[] {
+  const tab = sections.find((s) => s.type === SHT_SYMTAB);
+  const names = tab === undefined ? undefined : sections[tab.link];
+  if (tab === undefined || names === undefined) return [];
+  const v = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
+  const out: ElfSymbol[] = [];
+  for (let at = tab.start; at + SYMBOL <= tab.end; at += SYMBOL) {
+    const name = names.start + v.getUint32(at, true);
+    const nul = elf.indexOf(0, name);
+    if (name >= names.end || nul < 0 || nul >= names.end)
+      throw new Error("an ELF symbol's name lies outside the names");
+    out.push({
+      name: new TextDecoder().decode(elf.subarray(name, nul)),
+      type: elf[at + 4]! & 0xf,
+      section: v.getUint16(at + 6, true),
+      value: Number(v.getBigUint64(at + 8, true)),
+      size: Number(v.getBigUint64(at + 16, true)),
+    });
+  }
+  return out;
+}
+
+/** A SHT_REL section's entries: where (r_offset, in the target section) and which symbol. */
+export function elfRelocations(elf: Uint8Array, rel: ElfSection): Array<{ offset: number; symbol: number }> {
+  const v = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
+  const out: Array<{ offset: number; symbol: number }> = [];
+  for (let at = rel.start; at + REL <= rel.end; at += REL) {
+    out.push({ offset: Number(v.getBigUint64(at, true)), symbol: Number(v.getBigUint64(at + 8, true) >> 32n) });
+  }
+  return out;
 }

@@ -61,6 +61,9 @@ export interface ProgDetail {
   mapIds: number[];
   runCnt: bigint;
   runTimeNs: bigint;
+  /** The program as the verifier left it, in bytes; and the instructions it went through to get there. */
+  xlatedBytes: number;
+  verifiedInsns: number;
 }
 
 const PROG = bpf_prog_info.off;
@@ -87,6 +90,8 @@ export function progDetail(fd: number): ProgDetail {
     mapIds: Array.from(ids.subarray(0, n)),
     runCnt: dv.getBigUint64(PROG.run_cnt, true),
     runTimeNs: dv.getBigUint64(PROG.run_time_ns, true),
+    xlatedBytes: dv.getUint32(PROG.xlated_prog_len, true),
+    verifiedInsns: dv.getUint32(PROG.verified_insns, true),
   };
 }
 

@@ -6,13 +6,15 @@
  * verifier sees them as known and prunes unused modes), the slot map's
  * max_entries, the ring size, and which programs load at all.
  */
+
 import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
+import { availableParallelism } from "node:os";
 import { asPtr, checkInt, checkPtr, LibbpfError, libbpf } from "../ffi/libbpf.ts";
 import { closeFd } from "../ffi/libc.ts";
 import { fnv1a64, hasFilters, type KernelFilters, randomSeed, type TrustedExe } from "../filters/filters.ts";
 import { log } from "../log.ts";
 import { ALL_PROGRAMS, EMITTER, eventMask, type ProgramSpec, programsFor } from "../wire/events.ts";
-import { ds_bss, ds_config, ds_exe_key, sections } from "../wire/layout.gen.ts";
+import { ds_bss, ds_config, ds_exe_key, programInsns, sections } from "../wire/layout.gen.ts";
 import {
   Encoding,
   type EncodingName,
@@ -26,6 +28,7 @@ import type { KernelTypes } from "./core-btf.ts";
 import { perfOutputSignals } from "./host-facts.ts";
 import { withRdonlyCastId } from "./kfunc-calls.ts";
 import { castConfig, cutFile, loaderTypes, rdonlyCastId } from "./loader-types.ts";
+import { loadAtOnce, loadOnThread, MAX_LOADERS, quietly, splitByWeight } from "./shared-load.ts";
 
 export interface LoadConfig {
   mode: ModeName;
@@ -56,6 +59,13 @@ export interface LoadConfig {
    * "whole", all of it, as libbpf does on its own (the cut's differential test).
    */
   kernelBtf?: "cut" | "whole";
+  /**
+   * How many threads share the programs' load, each with an object of its own
+   * over the same maps (src/ebpf/shared-load.ts). 1: this thread loads them
+   * all, libbpf's log complete. Default: one per CPU, up to MAX_LOADERS; 1
+   * when libbpf's debug log is wanted (trace level).
+   */
+  loaders?: number;
 }
 
 /** An empty program: the benchmark puts it where an event set's syscall programs go. */
@@ -75,16 +85,32 @@ export const DEFAULT_CONFIG: LoadConfig = {
 
 const PAGE = 4096;
 
+/** Each program's instructions with its subprograms', counted at build time from the object. */
+const INSNS: Readonly<Record<string, number | undefined>> = programInsns;
+
+/** consola's trace level: libbpf's debug log is wanted, which only a load on this thread can give. */
+const TRACE = 5;
+
 /** struct bpf_object_open_opts up to btf_custom_path (libbpf >= 0.6): sz, ..., btf_custom_path at 48. */
 const OPEN_OPTS_SIZE = 56;
 const OPEN_OPTS_BTF_CUSTOM_PATH = 48;
 
 export class BpfObject {
+  /** The maps, and the programs unless the load was shared out. */
   private obj: Pointer | null;
+  /** A shared load's objects, each holding some of the programs over this.obj's maps; empty otherwise. */
+  private readonly parts: Pointer[] = [];
+  /** Which of the parts holds a program. */
+  private readonly holder = new Map<string, Pointer>();
   private readonly links: Pointer[] = [];
   private closed = false;
   /** The argv hash's seed for this load: in .rodata, and what the map's keys are hashed with. */
   private readonly argvSeed = randomSeed();
+
+  /** How many objects hold the programs: the threads that loaded them. */
+  get loadedBy(): number {
+    return Math.max(1, this.parts.length);
+  }
 
   /**
    * Not given the image: bpf_object__open_mem reads it and copies what it keeps (the programs'
@@ -115,12 +141,39 @@ export class BpfObject {
     }
   }
 
-  /** Open, configure and load, CO-RE resolving in `btfPath` (null: libbpf's own kernel BTF). */
+  /**
+   * Open, configure and load, CO-RE resolving in `btfPath` (null: libbpf's
+   * own kernel BTF). Shared out across threads where there are CPUs for it;
+   * a shared load that fails is done again on this thread alone, which logs why.
+   */
   private static loadAgainst(
     image: Uint8Array,
     config: LoadConfig,
     types: KernelTypes | null,
     btfPath: string | null,
+  ): BpfObject {
+    const loaders =
+      config.floor === true
+        ? 1
+        : (config.loaders ?? (log.level >= TRACE ? 1 : Math.min(MAX_LOADERS, availableParallelism())));
+    if (loaders > 1) {
+      try {
+        return BpfObject.loadWith(image, config, types, btfPath, loaders);
+      } catch (e) {
+        if (!(e instanceof LibbpfError)) throw e;
+        log.debug(`${e.message}; loading once more on one thread, with libbpf's log`);
+      }
+    }
+    return BpfObject.loadWith(image, config, types, btfPath, 1);
+  }
+
+  /** One load, its programs split across up to `loaders` threads. */
+  private static loadWith(
+    image: Uint8Array,
+    config: LoadConfig,
+    types: KernelTypes | null,
+    btfPath: string | null,
+    loaders: number,
   ): BpfObject {
     const l = libbpf();
     const opts = new BigUint64Array(OPEN_OPTS_SIZE / 8);
@@ -128,11 +181,20 @@ export class BpfObject {
     const path = btfPath === null ? null : Buffer.from(`${btfPath}\0`);
     if (path !== null) opts[OPEN_OPTS_BTF_CUSTOM_PATH / 8] = BigInt(ptr(path));
     const code = withRdonlyCastId(image, rdonlyCastId(types));
-    const obj = checkPtr("bpf_object__open_mem", l.bpf_object__open_mem(ptr(code), BigInt(code.length), ptr(opts)));
-    const self = new BpfObject(obj, config);
+    const open = () =>
+      checkPtr("bpf_object__open_mem", l.bpf_object__open_mem(ptr(code), BigInt(code.length), ptr(opts)));
+    const self = new BpfObject(open(), config);
     try {
-      self.configure(types);
-      checkInt("bpf_object__load", l.bpf_object__load(obj), "run with --verbose to see libbpf's log");
+      const wanted = self.configure(types);
+      const groups = splitByWeight(
+        wanted.map((name) => ({
+          name,
+          weight: INSNS[name] ?? Number(l.bpf_program__insn_cnt(self.prog(name))),
+        })),
+        loaders,
+      );
+      if (groups.length > 1) self.loadShared(groups, open);
+      else checkInt("bpf_object__load", l.bpf_object__load(self.obj), "run with --verbose to see libbpf's log");
       self.fillFilters();
       self.fillEmitter();
     } catch (e) {
@@ -150,7 +212,58 @@ export class BpfObject {
     return this.config.transport !== "perf" && perfOutputSignals();
   }
 
-  private configure(types: KernelTypes | null): void {
+  /**
+   * The maps first, by this.obj with none of its programs, on a thread while
+   * this one opens the other objects; then each group of programs in an
+   * object of its own that takes those maps as they are, all groups at once.
+   */
+  private loadShared(groups: readonly string[][], open: () => Pointer): void {
+    const l = libbpf();
+    const maps = this.obj!;
+    for (const g of groups)
+      for (const name of g)
+        checkInt("bpf_program__set_autoload", l.bpf_program__set_autoload(this.prog(name), false), name);
+    quietly(() => {
+      const making = loadOnThread(maps);
+      try {
+        for (const g of groups) {
+          const part = open();
+          this.parts.push(part);
+          const mine = new Set(g);
+          for (const name of ALL_PROGRAMS) {
+            const p = checkPtr(
+              "bpf_object__find_program_by_name",
+              l.bpf_object__find_program_by_name(part, name),
+              name,
+            );
+            checkInt("bpf_program__set_autoload", l.bpf_program__set_autoload(p, mine.has(name)), name);
+            if (mine.has(name)) this.holder.set(name, part);
+          }
+        }
+      } finally {
+        checkInt("bpf_object__load", making.join(), "the maps");
+      }
+      // Opened from the same image: the same maps in the same order.
+      for (const part of this.parts) {
+        let m = asPtr(l.bpf_object__next_map(maps, null));
+        let pm = asPtr(l.bpf_object__next_map(part, null));
+        for (
+          ;
+          m !== null && pm !== null;
+          m = asPtr(l.bpf_object__next_map(maps, m)), pm = asPtr(l.bpf_object__next_map(part, pm))
+        ) {
+          checkInt("bpf_map__reuse_fd", l.bpf_map__reuse_fd(pm, l.bpf_map__fd(m)), String(l.bpf_map__name(m)));
+        }
+        if (m !== null || pm !== null) throw new LibbpfError("bpf_object__next_map", 22, "the objects' maps differ");
+      }
+      for (const [i, r] of loadAtOnce(this.parts).entries()) {
+        checkInt("bpf_object__load", r, `programs ${groups[i]!.join(",")}`);
+      }
+    });
+  }
+
+  /** Sets what the load takes: .rodata, the maps' sizes, which programs. Returns those programs' names. */
+  private configure(types: KernelTypes | null): string[] {
     const l = libbpf();
     const c = this.config;
     const f = c.filters ?? { uids: [], cgroups: [], exes: [], argvs: [] };
@@ -181,16 +294,19 @@ export class BpfObject {
     // The ring map exists in every mode; unused, it costs one page.
     const ring = c.transport === "perf" ? PAGE : c.ringSize;
     checkInt("bpf_map__set_max_entries", l.bpf_map__set_max_entries(this.map("ds_ring"), ring), "ds_ring");
-    const wanted = new Set(
-      c.floor === true ? [] : programsFor(c.events, c.failedExecs, (c.irqSlots ?? 0) > 0).map((p) => p.name),
-    );
+    const wanted =
+      c.floor === true
+        ? [FLOOR_PROGRAM]
+        : programsFor(c.events, c.failedExecs, (c.irqSlots ?? 0) > 0).map((p) => p.name);
+    const on = new Set(wanted);
     for (const name of ALL_PROGRAMS) {
-      checkInt("bpf_program__set_autoload", l.bpf_program__set_autoload(this.prog(name), wanted.has(name)), name);
+      checkInt("bpf_program__set_autoload", l.bpf_program__set_autoload(this.prog(name), on.has(name)), name);
     }
     if (c.floor === true) {
       const nop = this.prog(FLOOR_PROGRAM);
       checkInt("bpf_program__set_autoload", l.bpf_program__set_autoload(nop, true), FLOOR_PROGRAM);
     }
+    return wanted;
   }
 
   /**
@@ -315,9 +431,10 @@ export class BpfObject {
   }
 
   prog(name: string): Pointer {
+    const obj = this.open(name);
     return checkPtr(
       "bpf_object__find_program_by_name",
-      libbpf().bpf_object__find_program_by_name(this.open(name), name),
+      libbpf().bpf_object__find_program_by_name(this.holder.get(name) ?? obj, name),
       name,
     );
   }
@@ -407,6 +524,8 @@ export class BpfObject {
     this.detach();
     if (this.obj !== null) {
       this.clearEmitter();
+      for (const part of this.parts.splice(0)) l.bpf_object__close(part);
+      this.holder.clear();
       l.bpf_object__close(this.obj);
     }
     this.obj = null;

@@ -23,6 +23,7 @@ const SYMBOLS = {
   bpf_object__find_map_by_name: { args: ["ptr", "cstring"], returns: "ptr" },
   bpf_object__next_map: { args: ["ptr", "ptr"], returns: "ptr" },
   bpf_program__set_autoload: { args: ["ptr", "bool"], returns: "i32" },
+  bpf_program__insn_cnt: { args: ["ptr"], returns: "u64" },
   bpf_program__attach: { args: ["ptr"], returns: "ptr" },
   bpf_program__attach_tracepoint: { args: ["ptr", "cstring", "cstring"], returns: "ptr" },
   bpf_program__section_name: { args: ["ptr"], returns: "cstring" },
@@ -31,6 +32,7 @@ const SYMBOLS = {
   bpf_map__name: { args: ["ptr"], returns: "cstring" },
   bpf_map__fd: { args: ["ptr"], returns: "i32" },
   bpf_map__set_max_entries: { args: ["ptr", "u32"], returns: "i32" },
+  bpf_map__reuse_fd: { args: ["ptr", "i32"], returns: "i32" },
   bpf_map__initial_value: { args: ["ptr", "ptr"], returns: "ptr" },
   perf_buffer__new_raw: { args: ["i32", "u64", "ptr", "ptr", "ptr", "ptr"], returns: "ptr" },
   perf_buffer__consume: { args: ["ptr"], returns: "i32" },
@@ -95,6 +97,13 @@ export function loadLibbpf(path: string): Libbpf {
 export function libbpf(): Libbpf {
   if (lib === undefined) throw new Error("libbpf is not loaded yet");
   return lib;
+}
+
+/** The address of a bound libbpf function, to hand to C (a thread's start routine). */
+export function functionAddress(name: keyof typeof SYMBOLS): Pointer {
+  const address = (libbpf()[name] as unknown as { ptr?: unknown }).ptr;
+  if (typeof address !== "number" || address === 0) throw new Error(`no address for libbpf's ${name}`);
+  return address as Pointer;
 }
 
 /** int-returning libbpf calls: negative is -errno. */

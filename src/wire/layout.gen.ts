@@ -40,6 +40,58 @@ export const coreRoots = [
   { kind: "STRUCT", name: "uts_namespace" },
 ] as const;
 
+/**
+ * Each program's instructions as libbpf hands them to the verifier (its own and its subprograms'):
+ * the weights a load is shared out by (src/ebpf/shared-load.ts). scripts/program-size.ts.
+ */
+export const programInsns = {
+  ds_accept_exit: 593,
+  ds_bind_exit: 822,
+  ds_connect_exit: 823,
+  ds_create_exit: 1683,
+  ds_dns_exit: 1297,
+  ds_emit: 2164,
+  ds_exec: 7280,
+  ds_execve_enter: 853,
+  ds_execve_exit: 5653,
+  ds_exit: 1705,
+  ds_finit_module_enter: 170,
+  ds_flood: 5310,
+  ds_fork: 2270,
+  ds_init_module_enter: 170,
+  ds_irq_hardirq: 215,
+  ds_irq_softirq: 215,
+  ds_kill_enter: 170,
+  ds_kill_exit: 418,
+  ds_link_exit: 1026,
+  ds_load_module_exit: 928,
+  ds_memfd_create_exit: 501,
+  ds_mount_exit: 970,
+  ds_names_enter: 346,
+  ds_nop: 2,
+  ds_open_enter: 177,
+  ds_openat2_enter: 189,
+  ds_openat_enter: 177,
+  ds_prctl_enter: 177,
+  ds_prctl_exit: 531,
+  ds_ptrace_enter: 178,
+  ds_ptrace_exit: 797,
+  ds_recvfrom_enter: 318,
+  ds_recvmsg_enter: 333,
+  ds_rename_exit: 959,
+  ds_sendmmsg_enter: 674,
+  ds_sendmmsg_exit: 1253,
+  ds_sendmsg_enter: 627,
+  ds_sendto_enter: 582,
+  ds_setid_enter: 169,
+  ds_setid_exit: 587,
+  ds_setsid_exit: 321,
+  ds_sockaddr_enter: 220,
+  ds_tgkill_enter: 170,
+  ds_tkill_enter: 170,
+  ds_unlink_exit: 957,
+} as const;
+
 /** enum ds_encoding */
 export const ds_encoding = {
   DS_ENCODING_COMPACT: 0,

@@ -3,13 +3,14 @@
  * that do nothing when imported, the libc wrappers other modules use, and the
  * kernel's struct sizes read through libbpf.
  */
-import { ptr, read } from "bun:ffi";
+import { dlopen, type Pointer, ptr, read } from "bun:ffi";
 import { describe, expect, test } from "bun:test";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fsMagic, kernelSizes } from "../../src/ebpf/host-facts.ts";
 import { errno, errnoText, memcpy, mmap, munmap, pageSize } from "../../src/ffi/libc.ts";
 import { openLibbpf } from "../../src/ffi/libpath.ts";
+import { startThread } from "../../src/ffi/pthread.ts";
 import { openBell } from "../../src/reader/ring.ts";
 import { inCi } from "../helpers/kernel.ts";
 
@@ -34,10 +35,21 @@ describe("one binding table per native library", () => {
     expect(offenders).toEqual([]);
   });
 
-  test("libc is opened in libc.ts alone, libbpf in libbpf.ts alone", () => {
+  test("libc is opened in libc.ts alone, libpthread in pthread.ts alone, libbpf in libbpf.ts alone", () => {
     const where = (lib: RegExp) => sources().filter((f) => dlopenLines(join(ROOT, f)).some((l) => lib.test(l)));
     expect(where(/libc\.so/)).toEqual(["src/ffi/libc.ts"]);
-    expect(where(/./)).toEqual(["src/ffi/libbpf.ts", "src/ffi/libc.ts"]);
+    expect(where(/libpthread\.so/)).toEqual(["src/ffi/pthread.ts"]);
+    expect(where(/./)).toEqual(["src/ffi/libbpf.ts", "src/ffi/libc.ts", "src/ffi/pthread.ts"]);
+  });
+
+  test("a native thread runs a C function on its argument, and join gives its int back", () => {
+    // The test's own binding (tests may dlopen): strlen takes one pointer and returns a size.
+    const { symbols } = dlopen("libc.so.6", { strlen: { args: ["ptr"], returns: "u64" } });
+    const address = (symbols.strlen as unknown as { ptr: Pointer }).ptr;
+    const text = Buffer.from("shared out\0");
+    const threads = [startThread(address, ptr(text)), startThread(address, ptr(text))];
+    expect(threads.map((t) => t.join())).toEqual([10, 10]);
+    expect(() => threads[0]!.join()).toThrow(/already joined/);
   });
 
   test("every function in the libc table resolves", () => {

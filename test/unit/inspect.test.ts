@@ -309,6 +309,8 @@ function agent(counterId: number, loadTimeNs: bigint, attached: boolean, pid: nu
       mapIds: [counterId],
       runCnt: 0n,
       runTimeNs: 0n,
+      xlatedBytes: 0,
+      verifiedInsns: 0,
     },
     attached,
     holders: [{ pid, comm: "dual-slot" }],

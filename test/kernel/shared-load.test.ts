@@ -1,0 +1,73 @@
+/**
+ * The programs' load shared across threads (src/ebpf/shared-load.ts) against
+ * the load on one thread, in this process: the same programs, verified the
+ * same way (the instructions the verifier went through and what it kept show
+ * that every part saw the same .rodata), over one set of maps, and nothing
+ * of either left once closed.
+ */
+import { expect, test } from "bun:test";
+import { prepareHost } from "../../src/agent/prepare.ts";
+import { unavailable } from "../../src/ebpf/availability.ts";
+import { progDetail } from "../../src/ebpf/ids.ts";
+import { mapInfo } from "../../src/ebpf/info.ts";
+import { BpfObject, DEFAULT_CONFIG } from "../../src/ebpf/object.ts";
+import { libbpf } from "../../src/ffi/libbpf.ts";
+import { EVENTS, programsFor } from "../../src/wire/events.ts";
+import { programInsns } from "../../src/wire/layout.gen.ts";
+import { bpfObjectsOf } from "../helpers/agent.ts";
+import { describeKernel } from "../helpers/kernel.ts";
+
+describeKernel("a load shared across threads", () => {
+  const events = EVENTS.map((e) => e.name).filter((e) => unavailable(e) === undefined);
+  const names = programsFor(events).map((p) => p.name);
+
+  /** Each program's verifier figures and maps, and the maps this process holds, while loaded by `loaders` threads. */
+  function loaded(image: Uint8Array, loaders: number) {
+    const before = bpfObjectsOf(process.pid);
+    const obj = BpfObject.load(image, { ...DEFAULT_CONFIG, events, loaders });
+    try {
+      const progs = new Map(names.map((n) => [n, progDetail(obj.progFd(n))]));
+      // The build's count of what each program carries (the load's weights) is libbpf's, subprograms included.
+      for (const n of names)
+        expect({ n, insns: Number(libbpf().bpf_program__insn_cnt(obj.prog(n))) }).toEqual({
+          n,
+          insns: (programInsns as Record<string, number>)[n] ?? -1,
+        });
+      const held = bpfObjectsOf(process.pid);
+      return {
+        loadedBy: obj.loadedBy,
+        progs,
+        counters: mapInfo(obj.mapFd("ds_counters")).id,
+        maps: held.maps.filter((id) => !before.maps.includes(id)),
+      };
+    } finally {
+      obj.close();
+    }
+  }
+
+  test("every program is verified as on one thread, over the one set of maps, and all of it goes at close", () => {
+    const image = prepareHost();
+    const before = bpfObjectsOf(process.pid);
+    const alone = loaded(image, 1);
+    const shared = loaded(image, 3);
+    expect(alone.loadedBy).toBe(1);
+    expect(shared.loadedBy).toBe(3);
+    for (const name of names) {
+      const a = alone.progs.get(name)!;
+      const s = shared.progs.get(name)!;
+      expect({ name, xlated: s.xlatedBytes, verified: s.verifiedInsns }).toEqual({
+        name,
+        xlated: a.xlatedBytes,
+        verified: a.verifiedInsns,
+      });
+      expect(s.verifiedInsns).toBeGreaterThan(0);
+      // Every program of every part uses the maps the first object made, not maps of its own.
+      for (const id of s.mapIds) expect(shared.maps).toContain(id);
+      if (a.mapIds.length > 0) expect(s.mapIds.length).toBe(a.mapIds.length);
+    }
+    expect(shared.progs.get("ds_exec")!.mapIds).toContain(shared.counters);
+    expect(shared.maps.length).toBe(alone.maps.length);
+    // Closed: this process holds no program or map of either load.
+    expect(bpfObjectsOf(process.pid)).toEqual(before);
+  }, 60_000);
+});
