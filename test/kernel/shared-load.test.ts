@@ -14,10 +14,10 @@ import { BpfObject, DEFAULT_CONFIG } from "../../src/ebpf/object.ts";
 import { libbpf } from "../../src/ffi/libbpf.ts";
 import { EVENTS, programsFor } from "../../src/wire/events.ts";
 import { programInsns } from "../../src/wire/layout.gen.ts";
-import { bpfObjectsOf } from "../helpers/agent.ts";
+import { BIN, bpfObjectsOf, execTimes, spawnProc, uniqueTrue, waitAttached } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
 
-describeKernel("a load shared across threads", () => {
+describeKernel("a load shared across threads", { commands: ["prlimit"] }, () => {
   const events = EVENTS.map((e) => e.name).filter((e) => unavailable(e) === undefined);
   const names = programsFor(events).map((p) => p.name);
 
@@ -69,5 +69,36 @@ describeKernel("a load shared across threads", () => {
     expect(shared.maps.length).toBe(alone.maps.length);
     // Closed: this process holds no program or map of either load.
     expect(bpfObjectsOf(process.pid)).toEqual(before);
+  }, 60_000);
+
+  // Each part holds its own copies of the maps' fds: with 64 fds a load on one thread fits and a shared
+  // one does not (EMFILE), so the agent has to fall back, and must still attach and report.
+  test("a shared load that fails is done again on one thread: here, too few fds for the parts' maps", async () => {
+    const t = uniqueTrue("dsfd");
+    const agent = spawnProc([
+      "prlimit",
+      "--nofile=64",
+      BIN,
+      "--events",
+      "exec",
+      "--json",
+      "--verbose",
+      "--comm",
+      t.comm,
+    ]);
+    await waitAttached(agent);
+    await execTimes(t.path, 3);
+    await Bun.sleep(400);
+    const { code, stdout, stderr } = await agent.finish("SIGINT");
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/Too many open files|EMFILE/);
+    expect(stderr).toContain("loading once more on one thread, with libbpf's log");
+    const execs = stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as { event: string; comm: string; filename: string });
+    expect(execs.filter((e) => e.event === "exec").map((e) => [e.comm, e.filename])).toEqual(
+      Array.from({ length: 3 }, () => [t.comm, t.path]),
+    );
   }, 60_000);
 });
