@@ -1,7 +1,8 @@
 /**
  * The section table of a BPF object (a little-endian ELF64 file), as much of
  * it as the build and the loader read: names, types, flags and where each
- * section's bytes lie, every offset checked against the file.
+ * section's bytes lie, every offset checked against the file; and its symbols
+ * and relocations, which the build reads to count each program's instructions.
  */
 
 export interface ElfSection {
