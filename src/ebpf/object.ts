@@ -95,6 +95,15 @@ const TRACE = 5;
 const OPEN_OPTS_SIZE = 56;
 const OPEN_OPTS_BTF_CUSTOM_PATH = 48;
 
+/** A load shared across threads failed, whatever failed: the threads, libbpf or the kernel. */
+class SharedLoadFailed extends Error {
+  constructor(cause: unknown) {
+    super(`the load shared across threads failed: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
+  }
+}
+
 export class BpfObject {
   /** The maps, and the programs unless the load was shared out. */
   private obj: Pointer | null;
@@ -143,8 +152,10 @@ export class BpfObject {
 
   /**
    * Open, configure and load, CO-RE resolving in `btfPath` (null: libbpf's
-   * own kernel BTF). Shared out across threads where there are CPUs for it;
-   * a shared load that fails is done again on this thread alone, which logs why.
+   * own kernel BTF). Shared out across threads where there are CPUs for it
+   * and the cut to resolve in (without it, each object would read the whole
+   * kernel BTF again); a shared load that fails, whatever failed (the threads
+   * included), is done again on this thread alone, which logs why.
    */
   private static loadAgainst(
     image: Uint8Array,
@@ -153,21 +164,28 @@ export class BpfObject {
     btfPath: string | null,
   ): BpfObject {
     const loaders =
-      config.floor === true
+      config.floor === true || btfPath === null
         ? 1
         : (config.loaders ?? (log.level >= TRACE ? 1 : Math.min(MAX_LOADERS, availableParallelism())));
-    if (loaders > 1) {
-      try {
-        return BpfObject.loadWith(image, config, types, btfPath, loaders);
-      } catch (e) {
-        if (!(e instanceof LibbpfError)) throw e;
-        log.debug(`${e.message}; loading once more on one thread, with libbpf's log`);
-      }
+    let self: BpfObject | null = null;
+    try {
+      self = BpfObject.loadWith(image, config, types, btfPath, loaders);
+    } catch (e) {
+      if (!(e instanceof SharedLoadFailed)) throw e;
+      log.debug(`${e.message}; loading once more on one thread, with libbpf's log`);
+      self = BpfObject.loadWith(image, config, types, btfPath, 1);
     }
-    return BpfObject.loadWith(image, config, types, btfPath, 1);
+    try {
+      self.fillFilters();
+      self.fillEmitter();
+    } catch (e) {
+      self.close();
+      throw e;
+    }
+    return self;
   }
 
-  /** One load, its programs split across up to `loaders` threads. */
+  /** One load, its programs split across up to `loaders` threads; SharedLoadFailed if a split one failed. */
   private static loadWith(
     image: Uint8Array,
     config: LoadConfig,
@@ -193,10 +211,13 @@ export class BpfObject {
         })),
         loaders,
       );
-      if (groups.length > 1) self.loadShared(groups, open);
-      else checkInt("bpf_object__load", l.bpf_object__load(self.obj), "run with --verbose to see libbpf's log");
-      self.fillFilters();
-      self.fillEmitter();
+      if (groups.length > 1) {
+        try {
+          self.loadShared(groups, open);
+        } catch (e) {
+          throw new SharedLoadFailed(e);
+        }
+      } else checkInt("bpf_object__load", l.bpf_object__load(self.obj), "run with --verbose to see libbpf's log");
     } catch (e) {
       self.close();
       throw e;
@@ -225,6 +246,8 @@ export class BpfObject {
         checkInt("bpf_program__set_autoload", l.bpf_program__set_autoload(this.prog(name), false), name);
     quietly(() => {
       const making = loadOnThread(maps);
+      // The thread is joined whatever happens here, and what went wrong first is what is thrown.
+      let failed: { error: unknown } | null = null;
       try {
         for (const g of groups) {
           const part = open();
@@ -240,9 +263,12 @@ export class BpfObject {
             if (mine.has(name)) this.holder.set(name, part);
           }
         }
-      } finally {
-        checkInt("bpf_object__load", making.join(), "the maps");
+      } catch (e) {
+        failed = { error: e };
       }
+      const made = making.join();
+      if (failed !== null) throw failed.error;
+      checkInt("bpf_object__load", made, "the maps");
       // Opened from the same image: the same maps in the same order.
       for (const part of this.parts) {
         let m = asPtr(l.bpf_object__next_map(maps, null));

@@ -68,10 +68,17 @@ export function loadAtOnce(objects: readonly Pointer[]): number[] {
   try {
     for (const o of objects.slice(1)) threads.push(loadOnThread(o));
     const first = objects[0] === undefined ? 0 : libbpf().bpf_object__load(objects[0]);
-    const rest = threads.splice(0).map((t) => t.join());
+    const rest: number[] = [];
+    for (let t = threads.shift(); t !== undefined; t = threads.shift()) rest.push(t.join());
     return [first, ...rest];
   } finally {
-    // A thread that failed to start leaves the others running: they still have to finish.
-    for (const t of threads) t.join();
+    // A thread that failed to start, or a join that failed, leaves others running: they still have to finish.
+    for (let t = threads.shift(); t !== undefined; t = threads.shift()) {
+      try {
+        t.join();
+      } catch {
+        // Nothing more can be done for a thread pthread_join refuses.
+      }
+    }
   }
 }

@@ -71,6 +71,15 @@ describeKernel("a load shared across threads", { commands: ["prlimit"] }, () => 
     expect(bpfObjectsOf(process.pid)).toEqual(before);
   }, 60_000);
 
+  test("without the cut to resolve in, the load stays on one thread (each object would read the whole kernel BTF)", () => {
+    const obj = BpfObject.load(prepareHost(), { ...DEFAULT_CONFIG, events, kernelBtf: "whole", loaders: 3 });
+    try {
+      expect(obj.loadedBy).toBe(1);
+    } finally {
+      obj.close();
+    }
+  }, 60_000);
+
   // Each part holds its own copies of the maps' fds: with 64 fds a load on one thread fits and a shared
   // one does not (EMFILE), so the agent has to fall back, and must still attach and report.
   test("a shared load that fails is done again on one thread: here, too few fds for the parts' maps", async () => {
