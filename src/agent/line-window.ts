@@ -129,6 +129,13 @@ export class LineWindow {
     }
   }
 
+  /** How many lines are held, not yet handed out (at a stop whose last drain failed: lines never written). */
+  held(): number {
+    let n = 0;
+    for (const q of this.all) for (const seg of q) n += seg.keys.length - seg.head;
+    return n;
+  }
+
   /** Drops every line held (the warm-up's, which go nowhere). */
   clear(): void {
     for (const q of this.all) while (q.length > 0) this.recycle(q.shift()!);

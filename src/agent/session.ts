@@ -148,6 +148,8 @@ export class Session {
   readonly eventsByType = new Map<EventName, number[]>();
   /** How full the fullest buffer got between the last two drains, 0..1. */
   lastFill = 0;
+  /** Lines the reorder window still held when the stop ended: none, unless its last drain failed. */
+  heldAtStop = 0;
   /** The kernel's counters, read once at stop just before the maps go away. */
   kernelCountersAtStop: CounterTotals | null = null;
   /** With opts.lines: the renderer (its filtered count is the run's). */
@@ -515,6 +517,8 @@ export class Session {
       } catch {
         // The maps cannot be read: the summary says kernel counters unknown (kernelCountersAtStop null).
       }
+      // A drain that failed leaves its lines in the window: never written, and said so in the summary.
+      this.heldAtStop = this.window.held();
       this.stopped = true;
       this.reader.close(); // no SIGIO after this: the perf fds are gone
       if (this.listening) process.off("SIGIO", this.onSigio);

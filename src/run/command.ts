@@ -328,7 +328,8 @@ export default defineCommand({
       counts: c,
       kernel: k,
       printed: sink.written,
-      droppedOutput: sink.dropped,
+      // With the lines a failed last drain left in the reorder window: never written either.
+      droppedOutput: sink.dropped + session.heldAtStop,
       filtered: session.renderer?.filtered ?? 0,
       generalLines: session.renderer?.generalLines ?? 0,
       lostPerCpu: session.lostByCpu(),

@@ -50,3 +50,41 @@ test("a drain that throws at the stop: reader and object closed, lost from the k
   s.stop(); // twice: nothing more
   expect(closed).toEqual(["reader", "object"]);
 });
+
+test("lines the reorder window held when the last drain failed are counted, not dropped unsaid", () => {
+  const window = new LineWindow();
+  const line = (key: number, text: string) => {
+    const out = window.out(0, text.length);
+    const start = out.len;
+    out.buf.write(text, start);
+    out.len += text.length;
+    window.push(key, start, out.len);
+  };
+  line(1, "a\n");
+  line(2, "b\n");
+  const s = Object.create(Session.prototype) as Session;
+  Object.assign(s, {
+    counts: { events: 2, malformed: 0, lost: 0, corrupt: 0, bytes: 0 },
+    stopped: false,
+    timer: null,
+    listening: false,
+    window,
+    reorder: null,
+    opts: { intervalMs: 100 },
+    lossSeen: [],
+    heldAtStop: 0,
+    kernelCountersAtStop: null,
+    obj: { silence() {}, detach() {}, close() {} },
+    reader: {
+      consume() {
+        throw new Error("the reader failed");
+      },
+      lost: () => 0,
+      badRecords: () => 0,
+      close() {},
+    },
+    kernelCounters: () => ({ output_fail: 0 }),
+  });
+  expect(() => s.stop()).toThrow("the reader failed");
+  expect(s.heldAtStop).toBe(2);
+});
