@@ -473,6 +473,11 @@ export class Session {
     }
   }
 
+  /** Times the reader could not frame a buffer (counted in lost() as well). */
+  get unframed(): number {
+    return this.reader.badRecords();
+  }
+
   kernelCounters(): CounterTotals {
     return readCounters(this.obj.mapFd("ds_counters"), this.cpus).total;
   }

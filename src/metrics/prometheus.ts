@@ -12,6 +12,11 @@ export interface MetricsSnapshot {
   lostByCpu: readonly number[];
   /** Samples that failed the decoder's bounds checks. */
   malformed: number;
+  /**
+   * Times the reader could not frame the buffer (a size or type the kernel would never write): the
+   * rest of that buffer is skipped to the producer, so one may stand for several records.
+   */
+  unframed: number;
   /** Records the kernel-side filters (--uid, --cgroup, --allow-exe, --allow-argv) dropped in BPF. */
   filteredKernel: number;
   /** Lines the output sink dropped (a bounded sink under a slow reader). */
@@ -93,6 +98,11 @@ export function renderMetrics(s: MetricsSnapshot): string {
   family("dual_slot_malformed_total", "counter", "Samples that failed the decoder's bounds checks.").sample(
     s.malformed,
   );
+  family(
+    "dual_slot_unframed_total",
+    "counter",
+    "Times the reader could not frame a buffer and skipped the rest of it (one may stand for several records).",
+  ).sample(s.unframed);
   family(
     "dual_slot_filtered_kernel_total",
     "counter",

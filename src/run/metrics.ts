@@ -35,6 +35,7 @@ export function serveMetrics(
     events: [...session.eventsByType].flatMap(([type, byCpu]) => byCpu.map((count, cpu) => ({ type, cpu, count }))),
     lostByCpu: session.lostByCpu(),
     malformed: session.counts.malformed,
+    unframed: session.unframed,
     filteredKernel: session.kernelCounters().filtered_kernel,
     droppedOutput: droppedOutput(),
     ...(fleet !== null ? { sink: fleet.counters() } : {}),

@@ -15,6 +15,7 @@ const snapshot: MetricsSnapshot = {
   ],
   lostByCpu: [0, 7],
   malformed: 2,
+  unframed: 4,
   filteredKernel: 9,
   droppedOutput: 3,
   bufferFill: [
@@ -38,6 +39,7 @@ describe("exposition format", () => {
       "dual_slot_events_total",
       "dual_slot_lost_total",
       "dual_slot_malformed_total",
+      "dual_slot_unframed_total",
       "dual_slot_filtered_kernel_total",
       "dual_slot_dropped_output_total",
       "dual_slot_buffer_fill_ratio",
@@ -55,6 +57,7 @@ describe("exposition format", () => {
     expect(lines).toContain('dual_slot_events_total{type="exec",cpu="1"} 56');
     expect(lines).toContain('dual_slot_lost_total{cpu="1"} 7');
     expect(lines).toContain("dual_slot_malformed_total 2");
+    expect(lines).toContain("dual_slot_unframed_total 4");
     expect(lines).toContain("dual_slot_filtered_kernel_total 9");
     expect(lines).toContain('dual_slot_buffer_fill_ratio{cpu="0"} 0.25');
     expect(lines).toContain('dual_slot_bpf_run_time_seconds_total{program="ds_exec"} 0.002194');
