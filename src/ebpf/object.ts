@@ -167,7 +167,7 @@ export class BpfObject {
       config.floor === true || btfPath === null
         ? 1
         : (config.loaders ?? (log.level >= TRACE ? 1 : Math.min(MAX_LOADERS, availableParallelism())));
-    let self: BpfObject | null = null;
+    let self: BpfObject;
     try {
       self = BpfObject.loadWith(image, config, types, btfPath, loaders);
     } catch (e) {
