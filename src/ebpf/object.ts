@@ -62,8 +62,9 @@ export interface LoadConfig {
   /**
    * How many threads share the programs' load, each with an object of its own
    * over the same maps (src/ebpf/shared-load.ts). 1: this thread loads them
-   * all, libbpf's log complete. Default: one per CPU, up to MAX_LOADERS; 1
-   * when libbpf's debug log is wanted (trace level).
+   * all, libbpf's log complete. Default: one per CPU this process may use
+   * (Bun's count honours its affinity and a cgroup's CPU quota), up to
+   * MAX_LOADERS; 1 when libbpf's debug log is wanted (trace level).
    */
   loaders?: number;
 }
@@ -175,6 +176,7 @@ export class BpfObject {
       log.debug(`${e.message}; loading once more on one thread, with libbpf's log`);
       self = BpfObject.loadWith(image, config, types, btfPath, 1);
     }
+    log.debug(`programs loaded on ${self.loadedBy} thread${self.loadedBy === 1 ? "" : "s"}`);
     try {
       self.fillFilters();
       self.fillEmitter();

@@ -6,6 +6,7 @@
  * of either left once closed.
  */
 import { expect, test } from "bun:test";
+import { existsSync, mkdirSync, rmdirSync, writeFileSync } from "node:fs";
 import { prepareHost } from "../../src/agent/prepare.ts";
 import { unavailable } from "../../src/ebpf/availability.ts";
 import { progDetail } from "../../src/ebpf/ids.ts";
@@ -17,7 +18,20 @@ import { programInsns } from "../../src/wire/layout.gen.ts";
 import { BIN, bpfObjectsOf, execTimes, spawnProc, uniqueTrue, waitAttached } from "../helpers/agent.ts";
 import { describeKernel } from "../helpers/kernel.ts";
 
-describeKernel("a load shared across threads", { commands: ["prlimit"] }, () => {
+/** A new cgroup whose processes may use one CPU's time (cgroup v2's cpu.max, or v1's cfs quota). */
+function oneCpuCgroup(): { dir: string } {
+  const v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
+  const dir = v2 ? `/sys/fs/cgroup/ds-test-quota-${process.pid}` : `/sys/fs/cgroup/cpu/ds-test-quota-${process.pid}`;
+  mkdirSync(dir);
+  if (v2) writeFileSync(`${dir}/cpu.max`, "100000 100000");
+  else {
+    writeFileSync(`${dir}/cpu.cfs_period_us`, "100000");
+    writeFileSync(`${dir}/cpu.cfs_quota_us`, "100000");
+  }
+  return { dir };
+}
+
+describeKernel("a load shared across threads", { commands: ["prlimit", "taskset"], cpus: [0, 1] }, () => {
   const events = EVENTS.map((e) => e.name).filter((e) => unavailable(e) === undefined);
   const names = programsFor(events).map((p) => p.name);
 
@@ -109,5 +123,24 @@ describeKernel("a load shared across threads", { commands: ["prlimit"] }, () => 
     expect(execs.filter((e) => e.event === "exec").map((e) => [e.comm, e.filename])).toEqual(
       Array.from({ length: 3 }, () => [t.comm, t.path]),
     );
+  }, 60_000);
+
+  test("one thread per CPU the agent may use: two here, one under taskset -c 0, one under a one-CPU quota", async () => {
+    // The count is Bun's (os.availableParallelism), which honours both: this guards that it still does.
+    const loadedOn = async (cmd: string[]) => {
+      const agent = spawnProc([...cmd, BIN, "--events", "exec", "--verbose"]);
+      await waitAttached(agent);
+      const { stderr } = await agent.finish("SIGINT");
+      return /programs loaded on (\d+) threads?/.exec(stderr)?.[1];
+    };
+    expect(await loadedOn([])).toBe("2");
+    expect(await loadedOn(["taskset", "-c", "0"])).toBe("1");
+    // A cgroup allowed one CPU's time (a container's or a unit's CPUQuota=100%): two would only verify slower.
+    const quota = oneCpuCgroup();
+    try {
+      expect(await loadedOn(["sh", "-c", `echo $$ > ${quota.dir}/cgroup.procs && exec "$0" "$@"`])).toBe("1");
+    } finally {
+      rmdirSync(quota.dir);
+    }
   }, 60_000);
 });
