@@ -7,7 +7,6 @@
  * colour, so services and log shippers can read it:
  * `2026-12-02T21:50:00.123Z INFO attached ...`.
  */
-import { formatWithOptions } from "node:util";
 import type { ConsolaOptions } from "consola";
 import { type ConsolaInstance, type ConsolaReporter, createConsola, type LogObject, type LogType } from "consola/core";
 
@@ -34,14 +33,23 @@ const LEVELS: Record<LogType, string> = {
  * escaped and a multi-line message stays on one line.
  */
 export function serviceLine(date: Date, type: LogType, args: readonly unknown[]): string {
-  const text = formatWithOptions(
-    { colors: false, breakLength: Number.POSITIVE_INFINITY },
-    ...args.map((a) => (a instanceof Error ? a.message : a)),
-  );
+  const text = typeof args[0] === "string" && args.length === 1 ? args[0] : formatted(args);
   const oneLine = text.replace(/[\x00-\x1f\x7f]/g, (c) =>
     c === "\n" ? "\\n" : c === "\t" ? "\\t" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
   );
   return `${date.toISOString()} ${LEVELS[type] ?? "INFO"} ${oneLine}\n`;
+}
+
+/**
+ * util.format's text for anything but one string, which it returns as it is: node:util and its
+ * inspector cost 2-3 ms of a start to load, and the agent's own lines are single strings.
+ */
+function formatted(args: readonly unknown[]): string {
+  const { formatWithOptions } = require("node:util") as typeof import("node:util");
+  return formatWithOptions(
+    { colors: false, breakLength: Number.POSITIVE_INFINITY },
+    ...args.map((a) => (a instanceof Error ? a.message : a)),
+  );
 }
 
 const serviceReporter: ConsolaReporter = {

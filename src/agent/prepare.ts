@@ -21,5 +21,6 @@ export function prepareHost(): Uint8Array {
   openLibbpf();
   installLibbpfPrint();
   raiseMemlock();
-  return new Uint8Array(readFileSync(embedded.bpfObject));
+  // Our own copy already (the loader writes into it): another would cost a millisecond of the start.
+  return readFileSync(embedded.bpfObject);
 }

@@ -26,7 +26,7 @@ import {
 } from "../wire/names.ts";
 import type { KernelTypes } from "./core-btf.ts";
 import { perfOutputSignals } from "./host-facts.ts";
-import { withRdonlyCastId } from "./kfunc-calls.ts";
+import { setRdonlyCastId } from "./kfunc-calls.ts";
 import { castConfig, cutFile, loaderTypes, rdonlyCastId } from "./loader-types.ts";
 import { loadAtOnce, loadOnThread, MAX_LOADERS, quietly, splitByWeight } from "./shared-load.ts";
 
@@ -134,9 +134,14 @@ export class BpfObject {
     this.obj = obj;
   }
 
-  /** Open, configure and load; on failure nothing is left behind. */
+  /**
+   * Open, configure and load; on failure nothing is left behind. Writes the kernel's id of
+   * bpf_rdonly_cast into `image` first (kfunc-calls.ts): the image is this load's.
+   */
   static load(image: Uint8Array, config: LoadConfig): BpfObject {
     const types = loaderTypes();
+    // Once for every try below: the id is the kernel's, whatever the try.
+    setRdonlyCastId(image, rdonlyCastId(types));
     // libbpf keeps the path at open and parses the file at load: the memfd lives until then.
     const cut = config.kernelBtf === "whole" ? null : cutFile(types);
     try {
@@ -200,9 +205,8 @@ export class BpfObject {
     opts[0] = BigInt(OPEN_OPTS_SIZE);
     const path = btfPath === null ? null : Buffer.from(`${btfPath}\0`);
     if (path !== null) opts[OPEN_OPTS_BTF_CUSTOM_PATH / 8] = BigInt(ptr(path));
-    const code = withRdonlyCastId(image, rdonlyCastId(types));
     const open = () =>
-      checkPtr("bpf_object__open_mem", l.bpf_object__open_mem(ptr(code), BigInt(code.length), ptr(opts)));
+      checkPtr("bpf_object__open_mem", l.bpf_object__open_mem(ptr(image), BigInt(image.length), ptr(opts)));
     const self = new BpfObject(open(), config);
     try {
       const wanted = self.configure(types);

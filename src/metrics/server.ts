@@ -3,7 +3,6 @@
  * ADDR with Bun.serve, 404 for any other path. The snapshot is taken per
  * scrape by a callback, so the server holds no state of the agent.
  */
-import { isIP } from "node:net";
 import { HostError, UsageError } from "../errors.ts";
 import { CONTENT_TYPE, type MetricsSnapshot, renderMetrics } from "./prometheus.ts";
 
@@ -82,6 +81,8 @@ export function startMetricsServer(
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
     // Bun reports a name it could not resolve as EBADF: say what is more likely.
     const msg = (e as Error).message;
+    // node:net only here, on a failure: loading it costs 3 ms of every start.
+    const { isIP } = require("node:net") as typeof import("node:net");
     const name =
       isIP(addr.hostname) === 0 && !/EADDRINUSE|in use/i.test(msg)
         ? ` (${addr.hostname} is not an IP address: does it resolve here?)`

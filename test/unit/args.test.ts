@@ -4,6 +4,8 @@
  * service log line.
  */
 import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { type ArgsDef, parseArgs } from "citty";
 import type { ConsolaOptions, LogObject } from "consola";
 import { DEFAULT_MAX_ARGS, defaultPages, sessionOptions } from "../../src/cli/agent-args.ts";
@@ -211,6 +213,16 @@ describe("service log lines", () => {
     expect(serviceLine(d, "debug", ["libbpf: %s", "x"])).toBe("2026-12-02T21:50:00.123Z DEBUG libbpf: x\n");
     expect(serviceLine(d, "error", [new Error("boom\nstack")])).toBe("2026-12-02T21:50:00.123Z ERROR boom\\nstack\n");
     expect(serviceLine(d, "success", ["ok"])).toContain(" INFO ok");
+    // One string is written as util.format writes it: as it is, its % signs too.
+    expect(serviceLine(d, "info", ["50%% %s %d"])).toBe("2026-12-02T21:50:00.123Z INFO 50%% %s %d\n");
+  });
+
+  test("node:util and node:net are not loaded by any module's imports (2-3 ms of a start each)", () => {
+    const root = join(import.meta.dir, "../..");
+    const offenders = [...new Bun.Glob("src/**/*.ts").scanSync({ cwd: root })].filter((f) =>
+      /^import[^;]*from "node:(util|net)";/m.test(readFileSync(join(root, f), "utf8")),
+    );
+    expect(offenders).toEqual([]);
   });
 });
 
