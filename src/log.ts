@@ -7,8 +7,10 @@
  * colour, so services and log shippers can read it:
  * `2026-12-02T21:50:00.123Z INFO attached ...`.
  */
+import { writeSync } from "node:fs";
 import type { ConsolaOptions } from "consola";
 import { type ConsolaInstance, type ConsolaReporter, createConsola, type LogObject, type LogType } from "consola/core";
+import { isTerminal } from "./ffi/libc.ts";
 
 const LEVELS: Record<LogType, string> = {
   silent: "INFO",
@@ -52,9 +54,38 @@ function formatted(args: readonly unknown[]): string {
   );
 }
 
+/**
+ * Service lines go to fd 2 by write(2) until useStderrStream(): Bun's process.stderr costs 5-6 ms
+ * to create, a tenth of a start, and a start writes a line or two (the last is `attached`). A line
+ * that write(2) cannot take whole (a non-blocking stderr that is full, any error) goes on through
+ * process.stderr as before, and so does every later one, in order.
+ */
+let direct = true;
+
+/** From now on every line goes through process.stderr (the agent, once attached: it buffers a slow reader). */
+export function useStderrStream(): void {
+  direct = false;
+}
+
+function writeStderr(text: string): void {
+  if (direct) {
+    const buf = Buffer.from(text);
+    let off = 0;
+    try {
+      while (off < buf.length) off += writeSync(2, buf, off, buf.length - off);
+      return;
+    } catch {
+      direct = false;
+      process.stderr.write(buf.subarray(off));
+      return;
+    }
+  }
+  process.stderr.write(text);
+}
+
 const serviceReporter: ConsolaReporter = {
   log(o: LogObject) {
-    process.stderr.write(serviceLine(o.date, o.type, o.args));
+    writeStderr(serviceLine(o.date, o.type, o.args));
   },
 };
 
@@ -74,12 +105,11 @@ export const terminalReporter: ConsolaReporter = {
   },
 };
 
+// No stdout or stderr for consola: its core uses them only to wrap the console, which this never asks.
 export const log: ConsolaInstance = createConsola({
   level: 3,
-  stdout: process.stderr,
-  stderr: process.stderr,
   formatOptions: { date: false, compact: true },
-  reporters: [process.stderr.isTTY ? terminalReporter : serviceReporter],
+  reporters: [isTerminal(2) ? terminalReporter : serviceReporter],
 });
 
 export function setVerbose(on: boolean): void {

@@ -4,6 +4,8 @@
  * evaluated, so main.ts calls this before it loads citty or anything that
  * imports it.
  */
+import { isTerminal } from "../ffi/libc.ts";
+
 export function decideColor(): void {
-  if (!process.stdout.isTTY && process.env.NO_COLOR === undefined) process.env.NO_COLOR = "1";
+  if (!isTerminal(1) && process.env.NO_COLOR === undefined) process.env.NO_COLOR = "1";
 }

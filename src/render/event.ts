@@ -4,6 +4,7 @@
  * every row), and NDJSON for machines, built from the schema in schema.ts.
  */
 import { hostname } from "node:os";
+import { isTerminal } from "../ffi/libc.ts";
 import type { AgentEvent, ExecEvent, LevelView } from "../wire/decode.ts";
 import type { EventName } from "../wire/names.ts";
 import { escapeBytes, escapeText } from "./escape.ts";
@@ -93,9 +94,12 @@ function slotName(l: LevelView): string {
   return l.slot === null ? "ring" : `slot${l.slot}`;
 }
 
-/** Terminal width for a table on a terminal; no limit for a file or a pipe. */
+let stdoutIsTerminal: boolean | undefined;
+
+/** Terminal width for a table on a terminal (as it is now: it follows a resize); no limit for a file or a pipe. */
 export function tableWidth(): number {
-  return process.stdout.isTTY ? (process.stdout.columns ?? 80) : Number.POSITIVE_INFINITY;
+  stdoutIsTerminal ??= isTerminal(1);
+  return stdoutIsTerminal ? (process.stdout.columns ?? 80) : Number.POSITIVE_INFINITY;
 }
 
 /** tableRow's fixed columns before FILE_INFO. */

@@ -4,15 +4,11 @@
  * service log line.
  */
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { type ArgsDef, parseArgs } from "citty";
-import type { ConsolaOptions, LogObject } from "consola";
 import { DEFAULT_MAX_ARGS, defaultPages, sessionOptions } from "../../src/cli/agent-args.ts";
 import { checkArgv, MAX_DURATION_S, secondsArg } from "../../src/cli/args.ts";
 import { commandHelp, flagSections, helpWidth, rootHelp, summary, wrap } from "../../src/cli/help.ts";
 import { UsageError } from "../../src/errors.ts";
-import { serviceLine, terminalReporter } from "../../src/log.ts";
 import { runArgs } from "../../src/run/command.ts";
 import { splitArgs } from "../../src/wire/decode.ts";
 
@@ -186,43 +182,6 @@ describe("help layout", () => {
       "Memory of the heap, read from the kernel",
     );
     expect(summary("Can this host run dual-slot? Checks things.")).toBe("Can this host run dual-slot?");
-  });
-});
-
-describe("terminal log lines", () => {
-  test("consola's own look, loaded at the first line a terminal shows", () => {
-    let out = "";
-    const write = (s: string): boolean => {
-      out += s;
-      return true;
-    };
-    const stream = { write, columns: 100 } as unknown as NodeJS.WriteStream;
-    const entry: LogObject = { type: "info", level: 3, tag: "", args: ["attached exec"], date: new Date() };
-    const options = { stdout: stream, stderr: stream, formatOptions: { date: false, compact: true } };
-    terminalReporter.log(entry, { options: options as ConsolaOptions });
-    expect(out).toContain("attached exec");
-    expect(out).not.toMatch(/^\d{4}-\d\d-\d\dT/); // not a service line
-  });
-});
-
-describe("service log lines", () => {
-  test("ISO time, level, one line, control bytes escaped", () => {
-    const d = new Date("2026-12-02T21:50:00.123Z");
-    expect(serviceLine(d, "info", ["attached ds_exec"])).toBe("2026-12-02T21:50:00.123Z INFO attached ds_exec\n");
-    expect(serviceLine(d, "warn", ["a\nb\x1b[31m"])).toBe("2026-12-02T21:50:00.123Z WARN a\\nb\\x1b[31m\n");
-    expect(serviceLine(d, "debug", ["libbpf: %s", "x"])).toBe("2026-12-02T21:50:00.123Z DEBUG libbpf: x\n");
-    expect(serviceLine(d, "error", [new Error("boom\nstack")])).toBe("2026-12-02T21:50:00.123Z ERROR boom\\nstack\n");
-    expect(serviceLine(d, "success", ["ok"])).toContain(" INFO ok");
-    // One string is written as util.format writes it: as it is, its % signs too.
-    expect(serviceLine(d, "info", ["50%% %s %d"])).toBe("2026-12-02T21:50:00.123Z INFO 50%% %s %d\n");
-  });
-
-  test("node:util and node:net are not loaded by any module's imports (2-3 ms of a start each)", () => {
-    const root = join(import.meta.dir, "../..");
-    const offenders = [...new Bun.Glob("src/**/*.ts").scanSync({ cwd: root })].filter((f) =>
-      /^import[^;]*from "node:(util|net)";/m.test(readFileSync(join(root, f), "utf8")),
-    );
-    expect(offenders).toEqual([]);
   });
 });
 
