@@ -55,19 +55,21 @@ function formatted(args: readonly unknown[]): string {
 }
 
 /**
- * Service lines go to fd 2 by write(2) until useStderrStream(): Bun's process.stderr costs 5-6 ms
- * to create, a tenth of a start, and a start writes a line or two (the last is `attached`). A line
- * that write(2) cannot take whole (a non-blocking stderr that is full, any error) goes on through
- * process.stderr as before, and so does every later one, in order.
+ * While a start is on (the run command, until it has attached), lines go to fd 2 by write(2): Bun's
+ * process.stderr costs 5-6 ms to create, a tenth of a start, and a start writes a line or two. A
+ * line write(2) cannot take whole (a non-blocking stderr that is full, any error) goes on through
+ * process.stderr as before, and so does every later one, in order. Off again once attached, and in
+ * every other command: the stream buffers a stalled reader (journald, a pipe) where write(2) on a
+ * blocking descriptor would hold the event loop.
  */
-let direct = true;
+let direct = false;
 
-/** From now on every line goes through process.stderr (the agent, once attached: it buffers a slow reader). */
-export function useStderrStream(): void {
-  direct = false;
+export function writeStartDirectly(on: boolean): void {
+  direct = on;
 }
 
-function writeStderr(text: string): void {
+/** A line to stderr: straight to fd 2 during a start (see writeStartDirectly), else through process.stderr. */
+export function writeStderr(text: string): void {
   if (direct) {
     const buf = Buffer.from(text);
     let off = 0;
@@ -101,11 +103,13 @@ export const terminalReporter: ConsolaReporter = {
       const full = require("consola") as typeof import("consola");
       terminal = full.createConsola({ stdout: process.stderr, stderr: process.stderr }).options.reporters[0]!;
     }
-    terminal.log(o, ctx);
+    // The log has no streams of its own (see below): consola's reporter writes to the options' stdout.
+    terminal.log(o, { options: { ...ctx.options, stdout: process.stderr, stderr: process.stderr } });
   },
 };
 
-// No stdout or stderr for consola: its core uses them only to wrap the console, which this never asks.
+// No stdout or stderr for consola: its core uses them only to wrap the console, which this never
+// asks, and naming them would create both streams at import. The terminal reporter adds them.
 export const log: ConsolaInstance = createConsola({
   level: 3,
   formatOptions: { date: false, compact: true },

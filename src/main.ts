@@ -22,6 +22,7 @@ const { subCommands } = await import("./commands.ts");
 const { HostError, UsageError } = await import("./errors.ts");
 const { LibbpfError } = await import("./ffi/libbpf.ts");
 const { recentLibbpfLog } = await import("./ffi/libbpf-log.ts");
+const { writeStderr } = await import("./log.ts");
 
 type Command = CommandDef<ArgsDef>;
 
@@ -135,11 +136,11 @@ async function dispatch(rawArgs: string[]): Promise<number> {
 
 function fail(e: unknown): number {
   if (e instanceof UsageError) {
-    process.stderr.write(`dual-slot: ${e.message}\n`);
+    writeStderr(`dual-slot: ${e.message}\n`);
     return e.exitCode;
   }
   if (e instanceof HostError) {
-    process.stderr.write(`dual-slot: ${e.message}\n`);
+    writeStderr(`dual-slot: ${e.message}\n`);
     return e.exitCode;
   }
   if (e instanceof LibbpfError) {
@@ -148,11 +149,11 @@ function fail(e: unknown): number {
       .map((l) => l.replace(/^libbpf:\s*/, ""))
       .filter((l) => /error|invalid|denied|failed|unknown|not /i.test(l) && !/^failed to load object /.test(l))
       .at(-1);
-    process.stderr.write(`dual-slot: ${e.message}${hint ? `; libbpf: ${hint}` : ""}\n`);
+    writeStderr(`dual-slot: ${e.message}${hint ? `; libbpf: ${hint}` : ""}\n`);
     return 1;
   }
   const msg = e instanceof Error ? e.message : String(e);
-  process.stderr.write(`dual-slot: ${msg.split("\n")[0]}\n`);
+  writeStderr(`dual-slot: ${msg.split("\n")[0]}\n`);
   return 1;
 }
 

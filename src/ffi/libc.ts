@@ -100,7 +100,11 @@ export function errno(): number {
  * costs 5-6 ms to create, a tenth of a start.
  */
 export function isTerminal(fd: number): boolean {
-  return libc().isatty(fd) === 1;
+  try {
+    return libc().isatty(fd) === 1;
+  } catch {
+    return false; // no libc.so.6 to open: --help and --version still answer, without colour
+  }
 }
 
 /** "Operation not permitted (EPERM)": the text a user can search for, and the name. */

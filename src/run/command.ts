@@ -19,7 +19,7 @@ import { describeFilters, hasFilters, resolveExe, type TrustedExe } from "../fil
 import { fleetConfig, sinkArgs, startFleet } from "../fleet/args.ts";
 import { sinkDroppedJson } from "../fleet/records.ts";
 import type { FleetSink } from "../fleet/shipper.ts";
-import { log, setVerbose } from "../log.ts";
+import { log, setVerbose, writeStartDirectly, writeStderr } from "../log.ts";
 import { metricsArgs, parseListenAddress } from "../metrics/server.ts";
 import { FileSink, FileWriter, fileOutputOptions, outputArgs, reopenOnHangup } from "../output/file.ts";
 import { LossWarnings } from "../output/loss-warning.ts";
@@ -113,6 +113,7 @@ export default defineCommand({
   args: runArgs,
   async run({ args }) {
     setVerbose(args.verbose === true);
+    writeStartDirectly(true);
     const { parsed, duration, limit, pid, comm, outputLimit, fileOpts, metricsAddr, fleetCfg, json } = runOptions(args);
 
     let why: string | null = null;
@@ -291,6 +292,9 @@ export default defineCommand({
             `${opts.guard ? " guard" : ""}${opts.injectClobber ? " inject-clobber" : ""}, ${session.cpus} CPUs)` +
             (hasFilters(opts.filters) ? `; kernel-side filters: ${describeFilters(opts.filters)}` : ""),
         );
+        // The start's lines, the last this one, went straight to fd 2; a running agent's go through
+        // Bun's stream, which buffers a stalled reader instead of holding the drain.
+        writeStartDirectly(false);
         // Before the first drain: the JIT compiles the per-event path now, not during the first burst,
         // through the run's own onLine (compiled now too).
         await warmUpSteps({ session, sink, outputLimit, onLine, divert, stopping: () => why !== null });
@@ -337,7 +341,7 @@ export default defineCommand({
       fleet,
       stop: why ?? "error",
     });
-    process.stderr.write(`summary: ${summary}\n`);
+    writeStderr(`summary: ${summary}\n`);
 
     if (failure !== null) throw failure;
     const sinkDropped = fleet?.counts.dropped ?? 0;

@@ -7,6 +7,7 @@ import type { SessionCounts } from "../agent/session.ts";
 import type { CounterTotals } from "../ebpf/info.ts";
 import { UsageError } from "../errors.ts";
 import type { FleetSink } from "../fleet/shipper.ts";
+import { writeStderr } from "../log.ts";
 import { logfmt } from "../output/logfmt.ts";
 
 export interface SummaryParts {
@@ -60,7 +61,7 @@ export function beforeAttach<T>(step: () => T): T {
     if (e instanceof UsageError) throw e;
     const counts: SessionCounts = { events: 0, malformed: 0, lost: 0, corrupt: 0, bytes: 0 };
     const none = { counts, kernel: null, printed: 0, droppedOutput: 0, filtered: 0, generalLines: 0 };
-    process.stderr.write(`summary: ${summaryLine({ ...none, lostPerCpu: [], fleet: null, stop: "error" })}\n`);
+    writeStderr(`summary: ${summaryLine({ ...none, lostPerCpu: [], fleet: null, stop: "error" })}\n`);
     throw e;
   }
 }
