@@ -5,7 +5,7 @@
  * leave behind handed back as it goes.
  */
 import type { LineOutput, Session } from "../agent/session.ts";
-import { log } from "../log.ts";
+import { loadLogFormatter, log } from "../log.ts";
 import type { FileSink } from "../output/file.ts";
 import type { LineSink } from "../output/sink.ts";
 import { dropCodePages } from "./code-pages.ts";
@@ -62,6 +62,7 @@ export async function warmUpSteps(run: WarmUpRun): Promise<void> {
   const warmStart = performance.now();
   const warmCpu = process.cpuUsage();
   try {
+    loadLogFormatter();
     await dropStartUpCode();
     for (let done = 0; done < WARM_UP_RECORDS && !run.stopping(); done += WARM_UP_PART) {
       // The executable's pages go back to the kernel before each step: first the start-up's (the
