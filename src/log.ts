@@ -43,8 +43,8 @@ export function serviceLine(date: Date, type: LogType, args: readonly unknown[])
 }
 
 /**
- * util.format's text for anything but one string, which it returns as it is: node:util and its
- * inspector cost 2-3 ms of a start to load, and the agent's own lines are single strings.
+ * util.format's text for anything but one string, which it returns as it is: its first call loads
+ * node:util's inspector (1.5 ms of a start), and the agent's own lines are single strings.
  */
 function formatted(args: readonly unknown[]): string {
   const { formatWithOptions } = require("node:util") as typeof import("node:util");

@@ -46,12 +46,8 @@ export function elfSections(elf: Uint8Array): ElfSection[] {
   for (let i = 0; i < shnum; i++) {
     const h = header(i);
     const type = v.getUint32(h + 4, true);
-    const at = names.start + v.getUint32(h, true);
-    const nul = elf.indexOf(0, at);
-    if (at >= names.end || nul < 0 || nul >= names.end)
-      throw new Error(`ELF section ${i}'s name lies outside the names`);
     sections.push({
-      name: new TextDecoder().decode(elf.subarray(at, nul)),
+      name: stringAt(elf, names, v.getUint32(h, true), `ELF section ${i}'s name`),
       type,
       flags: Number(v.getBigUint64(h + 8, true)),
       link: v.getUint32(h + 0x28, true),
@@ -60,6 +56,14 @@ export function elfSections(elf: Uint8Array): ElfSection[] {
     });
   }
   return sections;
+}
+
+/** The NUL-terminated string at `offset` in a string table, checked to end inside it. */
+function stringAt(elf: Uint8Array, table: { start: number; end: number }, offset: number, what: string): string {
+  const at = table.start + offset;
+  const nul = elf.indexOf(0, at);
+  if (at >= table.end || nul < 0 || nul >= table.end) throw new Error(`${what} lies outside its string table`);
+  return new TextDecoder().decode(elf.subarray(at, nul));
 }
 
 /** The bytes of the section called `name`, or null. */
@@ -92,12 +96,8 @@ export function elfSymbols(elf: Uint8Array, sections: readonly ElfSection[]): El
   const v = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
   const out: ElfSymbol[] = [];
   for (let at = tab.start; at + SYMBOL <= tab.end; at += SYMBOL) {
-    const name = names.start + v.getUint32(at, true);
-    const nul = elf.indexOf(0, name);
-    if (name >= names.end || nul < 0 || nul >= names.end)
-      throw new Error("an ELF symbol's name lies outside the names");
     out.push({
-      name: new TextDecoder().decode(elf.subarray(name, nul)),
+      name: stringAt(elf, names, v.getUint32(at, true), "an ELF symbol's name"),
       type: elf[at + 4]! & 0xf,
       section: v.getUint16(at + 6, true),
       value: Number(v.getBigUint64(at + 8, true)),

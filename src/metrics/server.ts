@@ -81,7 +81,7 @@ export function startMetricsServer(
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
     // Bun reports a name it could not resolve as EBADF: say what is more likely.
     const msg = (e as Error).message;
-    // node:net only here, on a failure: loading it costs 3 ms of every start.
+    // node:net only here, on a failure: loading it costs 1.5-2 ms of every start.
     const { isIP } = require("node:net") as typeof import("node:net");
     const name =
       isIP(addr.hostname) === 0 && !/EADDRINUSE|in use/i.test(msg)
