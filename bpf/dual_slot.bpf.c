@@ -192,30 +192,6 @@ static __noinline int business_logic(void *ctx, struct task_struct *task, struct
 	return 0;
 }
 
-/*
- * An exec that raised the task's privilege: effective ids that differ from the
- * real ones (a setuid or setgid file), or capabilities the caller did not have
- * (file capabilities). The creds before are those sys_enter_execve kept in the
- * task (current: a thread that execs keeps its task_struct, and takes the
- * leader's pid), whose sys_exit has not run yet.
- */
-static __noinline void exec_privesc(void *ctx, struct task_struct *task, int drop)
-{
-	const struct cred *cr = self()->cred; /* task is current */
-	struct ds_inflight *in = exec_stash();
-	struct ds_creds now;
-
-	if (!in || in->nr == DS_NR_NONE)
-		return;
-	creds_read(cr, &now);
-	if (!(now.euid != now.uid || now.egid != now.gid || (cap_effective(cr) & ~in->cap_effective)))
-		return;
-	if (drop)
-		count_filtered();
-	else
-		privesc_emit(ctx, task, stash_number(in), DS_PRIVESC_EXEC);
-}
-
 #define DS_PF_KTHREAD 0x00200000
 
 SEC("raw_tracepoint/sched_process_exec")
@@ -224,11 +200,7 @@ int ds_exec(struct bpf_raw_tracepoint_args *ctx)
 	struct task_struct *task = (void *)ctx->args[0];
 	struct linux_binprm *bprm = (void *)ctx->args[2];
 	__u32 type = DS_EVENT_EXEC;
-	/* Decided once for both records this exec may make; each one dropped is counted. */
-	int drop = filters_on() && filter_task(task, 1);
 
-	if (selected(DS_EVENT_PRIVILEGE_ESCALATION))
-		exec_privesc(ctx, task, drop);
 	/*
 	 * The kernel's own helpers (call_usermodehelper) are children of kernel
 	 * threads (kthreadd's). Not PID 1, whose parent is the idle task (pid 0,
@@ -237,12 +209,8 @@ int ds_exec(struct bpf_raw_tracepoint_args *ctx)
 	if (selected(DS_EVENT_USERMODE_HELPER) && (self()->real_parent->flags & DS_PF_KTHREAD) &&
 	    self()->real_parent->pid != 0)
 		type = DS_EVENT_USERMODE_HELPER;
-	if (!selected(type))
+	if (!selected(type) || filtered(task))
 		return 0;
-	if (drop) {
-		count_filtered();
-		return 0;
-	}
 	return business_logic(ctx, task, bprm, 0, type);
 }
 
@@ -254,7 +222,10 @@ int ds_execve_enter(struct ds_sys_enter *ctx)
 	return 0;
 }
 
-/* Attached to sys_exit_execve and sys_exit_execveat: an exec that failed, as an exec record with its error. */
+/*
+ * Attached to sys_exit_execve and sys_exit_execveat: an exec that failed, as
+ * an exec record with its error; one that succeeded, for its privilege.
+ */
 SEC("tracepoint")
 int ds_execve_exit(struct ds_sys_exit *ctx)
 {
@@ -262,7 +233,12 @@ int ds_execve_exit(struct ds_sys_exit *ctx)
 
 	if (!(in = exec_stash_get(ctx)))
 		return 0;
-	if (in->res >= 0 || !selected(DS_EVENT_EXEC) || filtered((void *)bpf_get_current_task())) {
+	if (in->res >= 0) {
+		if (!selected(DS_EVENT_PRIVILEGE_ESCALATION) || !exec_privesc(ctx, in))
+			inflight_drop(in);
+		return 0;
+	}
+	if (!selected(DS_EVENT_EXEC) || filtered((void *)bpf_get_current_task())) {
 		inflight_drop(in); /* and the slot with it */
 		return 0;
 	}

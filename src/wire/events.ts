@@ -258,7 +258,6 @@ export const EVENTS: readonly EventSpec[] = [
     name: "privilege_escalation",
     type: ds_event_type.DS_EVENT_PRIVILEGE_ESCALATION,
     programs: [
-      EXEC_PROGRAM,
       ...EXECVE_PROGRAMS,
       sys(
         "ds_setid_enter",

@@ -274,6 +274,12 @@ describeKernel("process events (root)", { executables: [TRIGGER, NOOP] }, () => 
     const exec = only(events, "exec", trigger).find((x) => x.filename === suid);
     expect(exec?.uid).toBe(NOBODY);
     expect(exec?.euid).toBe(0);
+    // Alone, without the exec program: the escalation is found at the execve exit.
+    const alone = await under("privilege_escalation", ["as-user", String(NOBODY), suid]);
+    const [a] = only(alone.events, "privilege_escalation", alone.trigger);
+    expect([a?.how, a?.syscall, a?.res, a?.exe]).toEqual(["exec", "execve", 0, suid]);
+    expect(a!.new).toEqual({ uid: n, euid: 0, suid: 0, fsuid: 0, gid: n, egid: n, sgid: n, fsgid: n });
+    expect(alone.events.filter((x) => x.event !== "privilege_escalation")).toEqual([]);
   }, 30_000);
 
   test("pid_tree over a known 4-level chain, and exec ids that join parent and child", async () => {

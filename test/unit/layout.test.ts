@@ -303,6 +303,21 @@ describe("the event table", () => {
     expect(names(["exec", "connect"]).length).toBe(0);
   });
 
+  test("privilege_escalation finds an exec's escalation at the execve exits, without the exec program", () => {
+    const progs = programsFor(["privilege_escalation"]);
+    const names = progs.map((p) => p.name);
+    expect(names).not.toContain("ds_exec");
+    for (const n of ["ds_execve_enter", "ds_execve_exit", "ds_setid_enter", "ds_setid_exit", "ds_emit"]) {
+      expect(names).toContain(n);
+    }
+    expect(progs.find((p) => p.name === "ds_execve_exit")?.tracepoints).toEqual([
+      "syscalls/sys_exit_execve",
+      "syscalls/sys_exit_execveat",
+    ]);
+    // The stash is kept at entry: the entry is attached before the exit.
+    expect(names.indexOf("ds_execve_enter")).toBeLessThan(names.indexOf("ds_execve_exit"));
+  });
+
   test("enum names as the CLI spells them", () => {
     expect(Mode).toEqual({ dual: 0, single: 1, nest3: 2 });
     expect(Transport).toEqual({ perf: 0, ringbuf: 1, "ringbuf-output": 2 });
