@@ -104,28 +104,42 @@ __noinline __u32 ds_resolve_at(struct ds_rec_info *info, __u32 into_b, __s64 dfd
 	return (len + n - 1) & (DS_PATH_CAP - 1);
 }
 
+struct sock_scan {
+	struct ds_sock_data *d;
+	struct file **fds; /* the first DS_SOCK_SCAN slots, copied */
+	__u32 max;
+};
+
+static long sock_scan_step(__u32 i, struct sock_scan *s)
+{
+	struct file *f;
+
+	if (i >= s->max)
+		return 1;
+	f = s->fds[i & (DS_SOCK_SCAN - 1)];
+	if (f && ds_file_sock((__u64)f, s->d)) {
+		s->d->fd = i;
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * The first inet socket among the process's fds 0-15 (Elkeid's create_file
  * socket). The sixteen slots in one read into `scratch` (slot memory), not one
  * read each: a table has at least BITS_PER_LONG slots, and i < max is still
- * checked per slot.
+ * checked per slot. A bpf_loop, whose step the verifier checks once: as a
+ * loop it walked all sixteen, each with its branches (half of ds_create_exit's
+ * verification).
  */
 static __noinline void first_socket(struct ds_sock_data *d, struct file **scratch)
 {
 	struct fdtable *fdt = self()->files->fdt;
-	struct file **fds = fdt->fd;
-	unsigned int max = fdt->max_fds;
+	struct sock_scan s = { .d = d, .fds = scratch, .max = fdt->max_fds };
 
-	if (bpf_probe_read_kernel(scratch, DS_SOCK_SCAN * sizeof(*scratch), fds))
+	if (bpf_probe_read_kernel(scratch, DS_SOCK_SCAN * sizeof(*scratch), fdt->fd))
 		return;
-	for (int i = 0; i < DS_SOCK_SCAN && i < max; i++) {
-		struct file *f = scratch[i];
-
-		if (f && ds_file_sock((__u64)f, d)) {
-			d->fd = i;
-			return;
-		}
-	}
+	bpf_loop(DS_SOCK_SCAN, sock_scan_step, &s, 0);
 }
 
 /*

@@ -119,6 +119,20 @@ describeKernel("file events (root)", { executables: [IO_TRIGGER] }, () => {
       const e = events.find((x) => x.event === "create_file" && x.path === join(d, "dl.bin"));
       expect(e).toBeDefined();
       expect(e!.socket).toMatchObject({ fd: 0, family: "inet", protocol: "tcp", dip: "127.0.0.1", dport: server.port });
+      // Past empty slots and other files (a pipe at fd 5): fd 9, the last of the scan's sixteen at 15, none at 16.
+      for (const [fd, seen] of [
+        [9, true],
+        [15, true],
+        [16, false],
+      ] as const) {
+        const name = `fd${fd}.bin`;
+        const at = `exec 5< <(true); exec ${fd}<>/dev/tcp/127.0.0.1/${server.port}; exec ${IO_TRIGGER} create ${name}`;
+        const got = await underAgent("/bin/bash", "create_file", ["-c", at], { cwd: d });
+        const f = got.events.find((x) => x.event === "create_file" && x.path === join(d, name));
+        expect(f).toBeDefined();
+        if (seen) expect(f!.socket).toMatchObject({ fd, family: "inet", dip: "127.0.0.1", dport: server.port });
+        else expect(f!.socket).toBeUndefined();
+      }
     } finally {
       server.stop(true);
     }
