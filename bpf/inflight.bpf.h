@@ -275,24 +275,52 @@ static __always_inline __u32 copy_slot_index(__u64 task, __u32 i)
 	return ((__u32)((task * 0x9E3779B97F4A7C15ull) >> 58) + i) & (DS_COPY_SLOTS - 1);
 }
 
+struct slot_probe {
+	__u64 me;
+	__u32 idx;
+	__u32 found;
+};
+
+static long slot_find_step(__u32 i, struct slot_probe *p)
+{
+	__u32 idx = copy_slot_index(p->me, i);
+	struct ds_entry_copy *e = bpf_map_lookup_elem(&ds_entry_copy, &idx);
+
+	if (!e || e->owner != p->me)
+		return 0;
+	p->idx = idx;
+	p->found = 1;
+	return 1;
+}
+
+static long slot_take_step(__u32 i, struct slot_probe *p)
+{
+	__u32 idx = copy_slot_index(p->me, i);
+	struct ds_entry_copy *e = bpf_map_lookup_elem(&ds_entry_copy, &idx);
+
+	if (!e || __sync_val_compare_and_swap(&e->owner, 0, p->me) != 0)
+		return 0;
+	p->idx = idx;
+	p->found = 1;
+	return 1;
+}
+
 /*
  * Among the task's probes (*at: the index found): `take`, a free slot,
  * taken for it (NULL when all are held); else the first it owns already.
+ * Each probe is a bpf_loop step, which the verifier checks once: inlined as
+ * a loop, all four were walked with their branches wherever a program
+ * probes (the execve entry twice).
  */
 static __always_inline struct ds_entry_copy *copy_slot_probe(__u64 me, __u32 *at, const int take)
 {
-	struct ds_entry_copy *e;
-	__u32 idx;
+	struct slot_probe p = { .me = me };
 
-	for (int i = 0; i < DS_COPY_PROBES; i++) {
-		idx = copy_slot_index(me, i);
-		e = bpf_map_lookup_elem(&ds_entry_copy, &idx);
-		if (e && (take ? __sync_val_compare_and_swap(&e->owner, 0, me) == 0 : e->owner == me)) {
-			*at = idx;
-			return e;
-		}
-	}
-	return NULL;
+	bpf_loop(DS_COPY_PROBES, take ? slot_take_step : slot_find_step, &p, 0);
+	if (!p.found)
+		return NULL;
+	*at = p.idx;
+	return bpf_map_lookup_elem(&ds_entry_copy, &p.idx);
 }
 
 /*
