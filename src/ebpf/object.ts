@@ -29,6 +29,7 @@ import { perfOutputSignals } from "./host-facts.ts";
 import { setRdonlyCastId } from "./kfunc-calls.ts";
 import { castConfig, cutFile, loaderTypes, rdonlyCastId } from "./loader-types.ts";
 import { loadAtOnce, loadOnThread, MAX_LOADERS, quietly, splitByWeight } from "./shared-load.ts";
+import { verifiedInsns } from "./verify-weights.gen.ts";
 
 export interface LoadConfig {
   mode: ModeName;
@@ -86,7 +87,13 @@ export const DEFAULT_CONFIG: LoadConfig = {
 
 const PAGE = 4096;
 
-/** Each program's instructions with its subprograms', counted at build time from the object. */
+/**
+ * What the shared load splits by: the instructions the verifier went through
+ * for each program (measured, scripts/verify-weights.ts), which its time
+ * follows; for a program not measured (its event not on the kernel measured
+ * on), its instructions with its subprograms', counted at build time.
+ */
+const VERIFIED: Readonly<Record<string, number | undefined>> = verifiedInsns;
 const INSNS: Readonly<Record<string, number | undefined>> = programInsns;
 
 /** consola's trace level: libbpf's debug log is wanted, which only a load on this thread can give. */
@@ -213,7 +220,7 @@ export class BpfObject {
       const groups = splitByWeight(
         wanted.map((name) => ({
           name,
-          weight: INSNS[name] ?? Number(l.bpf_program__insn_cnt(self.prog(name))),
+          weight: VERIFIED[name] ?? INSNS[name] ?? Number(l.bpf_program__insn_cnt(self.prog(name))),
         })),
         loaders,
       );

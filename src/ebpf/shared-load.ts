@@ -20,7 +20,8 @@ export const MAX_LOADERS = 4;
 
 /**
  * Splits the programs into at most `k` groups of about the same weight
- * (instructions, a fair stand-in for the verifier's time): heaviest first,
+ * (the instructions the verifier goes through, which its time follows: see
+ * src/ebpf/verify-weights.gen.ts): heaviest first,
  * each into the lightest group so far. No group is empty.
  */
 export function splitByWeight(programs: ReadonlyArray<{ name: string; weight: number }>, k: number): string[][] {

@@ -7,11 +7,13 @@
  */
 import { expect, test } from "bun:test";
 import { existsSync, mkdirSync, rmdirSync, writeFileSync } from "node:fs";
+import { drift } from "../../scripts/verify-weights.ts";
 import { prepareHost } from "../../src/agent/prepare.ts";
 import { unavailable } from "../../src/ebpf/availability.ts";
 import { progDetail } from "../../src/ebpf/ids.ts";
 import { mapInfo } from "../../src/ebpf/info.ts";
 import { BpfObject, DEFAULT_CONFIG } from "../../src/ebpf/object.ts";
+import { verifiedInsns } from "../../src/ebpf/verify-weights.gen.ts";
 import { libbpf } from "../../src/ffi/libbpf.ts";
 import { EVENTS, programsFor } from "../../src/wire/events.ts";
 import { programInsns } from "../../src/wire/layout.gen.ts";
@@ -80,6 +82,9 @@ describeKernel("a load shared across threads", { commands: ["prlimit", "taskset"
       if (a.mapIds.length > 0) expect(s.mapIds.length).toBe(a.mapIds.length);
     }
     expect(shared.progs.get("ds_exec")!.mapIds).toContain(shared.counters);
+    // What the shared load splits by is what this kernel's verifier went through: else `sudo bun scripts/verify-weights.ts`.
+    const verified = new Map([...alone.progs].map(([n, d]) => [n, d.verifiedInsns]));
+    expect(drift(verifiedInsns, verified, 0.1)).toEqual([]);
     expect(shared.maps.length).toBe(alone.maps.length);
     // Closed: this process holds no program or map of either load.
     expect(bpfObjectsOf(process.pid)).toEqual(before);

@@ -9,7 +9,8 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { coreRoots, essentialName, generateWire, Types, wireModule } from "../../scripts/wire-gen.ts";
 import { elfSection } from "../../src/ebpf/elf.ts";
-import { EVENTS, programsFor, SPEC_BY_TYPE } from "../../src/wire/events.ts";
+import { notMeasured, verifiedInsns } from "../../src/ebpf/verify-weights.gen.ts";
+import { ALL_PROGRAMS, EVENTS, programsFor, SPEC_BY_TYPE } from "../../src/wire/events.ts";
 import {
   coreRoots as coreRootsOf,
   ds_header,
@@ -316,6 +317,11 @@ describe("the event table", () => {
     ]);
     // The stash is kept at entry: the entry is attached before the exit.
     expect(names.indexOf("ds_execve_enter")).toBeLessThan(names.indexOf("ds_execve_exit"));
+  });
+
+  test("the shared load's weights: every program measured, or named as not measured", () => {
+    const measured = Object.keys(verifiedInsns);
+    expect([...measured, ...notMeasured].sort()).toEqual([...ALL_PROGRAMS].sort());
   });
 
   test("enum names as the CLI spells them", () => {
