@@ -222,10 +222,18 @@ int ds_execve_enter(struct ds_sys_enter *ctx)
 	return 0;
 }
 
-/*
- * Attached to sys_exit_execve and sys_exit_execveat: an exec that failed, as
- * an exec record with its error; one that succeeded, for its privilege.
- */
+/* An exec's privilege escalation (exec_privesc): the stash sys_enter_execve(at) kept, found by the task. */
+SEC("tracepoint/sched/sched_process_exec")
+int ds_exec_privesc(void *ctx)
+{
+	struct ds_inflight *in = exec_stash();
+
+	if (in && in->nr != DS_NR_NONE)
+		exec_privesc(ctx, in);
+	return 0;
+}
+
+/* Attached to sys_exit_execve and sys_exit_execveat: an exec that failed, as an exec record with its error. */
 SEC("tracepoint")
 int ds_execve_exit(struct ds_sys_exit *ctx)
 {
@@ -233,12 +241,7 @@ int ds_execve_exit(struct ds_sys_exit *ctx)
 
 	if (!(in = exec_stash_get(ctx)))
 		return 0;
-	if (in->res >= 0) {
-		if (!selected(DS_EVENT_PRIVILEGE_ESCALATION) || !exec_privesc(ctx, in))
-			inflight_drop(in);
-		return 0;
-	}
-	if (!selected(DS_EVENT_EXEC) || filtered((void *)bpf_get_current_task())) {
+	if (in->res >= 0 || !selected(DS_EVENT_EXEC) || filtered((void *)bpf_get_current_task())) {
 		inflight_drop(in); /* and the slot with it */
 		return 0;
 	}

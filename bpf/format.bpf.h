@@ -50,54 +50,6 @@ static __always_inline __u32 ds_min(__u32 v, __u32 max)
 	return ds_pick(v, max, ds_lt(max, v));
 }
 
-/* Digits of v in decimal (1 for 0); max is the most v can have (10 for a u32, 20 for a u64). */
-static __always_inline __u32 ds_dec_len(__u64 v, const int max)
-{
-	__u64 p = 10;
-	__u32 n = 1;
-
-#pragma unroll
-	for (int k = 1; k < max; k++, p *= 10)
-		n += 1 - ds_lt(v, p);
-	return n;
-}
-
-/*
- * Writes the n = ds_dec_len(v, max) digits of v at buf[pos], masked by mask
- * (2^k - 1). Always max stores: a store for a digit v does not have goes max
- * bytes further, after the number (within buf[pos + n .. pos + max)), so the
- * caller needs that room and writes what follows the number afterwards.
- */
-static __always_inline void ds_put_dec(char *buf, __u32 pos, __u64 v, __u32 n, const int max, const __u32 mask)
-{
-#pragma unroll
-	for (int j = 0; j < max; j++) {
-		__u64 q = v / 10;
-		__u64 past = 1 - ds_lt(j, n); /* j >= n: not a digit of v */
-		__u32 off = pos + n - 1 - j + (__u32)past * max;
-
-		buf[off & mask] = '0' + (char)(v - q * 10);
-		v = q;
-	}
-}
-
-/* v at buf[pos] as the kernel's %u or %lu would print it; returns the new pos. */
-static __always_inline __u32 ds_put_u64(char *buf, __u32 pos, __u64 v, const __u32 mask)
-{
-	__u32 n = ds_dec_len(v, 20);
-
-	ds_put_dec(buf, pos, v, n, 20, mask);
-	return pos + n;
-}
-
-static __always_inline __u32 ds_put_u32(char *buf, __u32 pos, __u32 v, const __u32 mask)
-{
-	__u32 n = ds_dec_len(v, 10);
-
-	ds_put_dec(buf, pos, v, n, 10, mask);
-	return pos + n;
-}
-
 /*
  * The 8 digits of v < 10^8, zero-padded, as values 0-9 with the most
  * significant in the lowest byte (the text's order in memory, little-endian),
@@ -121,9 +73,8 @@ static __always_inline __u64 ds_digits8(__u64 v)
  * land in [pos & mask, (pos & mask) + 10), contiguous (not wrapped by mask):
  * the caller has 10 bytes of room there and writes what follows the number
  * afterwards. No branch, no division: pid_tree formats eight of these per
- * record, and the byte-per-digit form (ds_put_u32, ten divides) was the
- * hottest code of every record. (fd_text keeps ds_put_u32: exec only, and
- * the code 6.1's verifier accepts there.)
+ * record, and the byte-per-digit form (ten divides) was the hottest code of
+ * every record; fd_number writes an fd's inode number with it.
  */
 static __always_inline __u32 ds_put_u32_swar(char *buf, __u32 pos, __u32 v, const __u32 mask)
 {

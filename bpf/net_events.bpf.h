@@ -82,7 +82,7 @@ static __noinline int sock_read(struct sock *sk, struct ds_sock_data *d)
 /*
  * The inet socket behind an open file (a number: a global function takes no
  * kernel pointers), into d; 0 for any other file. Global: checked once per
- * program, not once per caller state (create_file's scan calls it 16 times).
+ * program, not once per caller state.
  */
 __noinline int ds_file_sock(__u64 file, struct ds_sock_data *d)
 {

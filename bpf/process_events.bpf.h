@@ -3,7 +3,7 @@
  * The process records after exec and exit: fork, setsid, prctl PR_SET_NAME,
  * ptrace, memfd_create, kill/tkill/tgkill and privilege_escalation (a set*id
  * call that makes a task root, and an exec that raised its privilege: see
- * exec_privesc below). Each syscall record is a pair on the per-syscall
+ * exec_privesc below, and ds_exec_privesc in dual_slot.bpf.c). Each syscall record is a pair on the per-syscall
  * tracepoints: sys_enter keeps the arguments (ds_inflight), sys_exit fills
  * slot 1 and jumps to ds_emit (record.bpf.h's rec_submit).
  */
@@ -272,15 +272,16 @@ static __always_inline void privesc_fill(struct task_struct *task, struct ds_rec
 /*
  * An exec that raised the task's privilege: effective ids that differ from the
  * real ones (a setuid or setgid file), or capabilities the caller did not have
- * (file capabilities). At the exit of an exec that succeeded (ds_execve_exit):
- * the creds are the new image's, `in` holds those its entry kept. Found here
- * rather than at sched_process_exec, a raw tracepoint, which would have to
- * serialize the record in place: from a tracepoint the record goes to ds_emit,
- * and ds_exec does not verify a second serializer (12 of its 33 ms in the
- * default set on this project's host). Returns 1 when `in` was handed on (and
- * so dropped), 0 when the caller still has to drop it.
+ * (file capabilities). At sched_process_exec, from a tracepoint program
+ * (ds_exec_privesc), not from ds_exec, a raw tracepoint that would have to
+ * serialize the record in place: from a tracepoint the record goes to
+ * ds_emit, and ds_exec does not verify a second serializer (12 of its 33 ms
+ * in the default set on this project's host). Not at the execve exit: a
+ * 64-bit image's exit is reported as execve's (the kernel rewrites the call's
+ * number), so an execveat's stash is not found there, and a 32-bit image's
+ * exit is not traced at all. The stash stays for the exit, which drops it.
  */
-static __always_inline int exec_privesc(struct ds_sys_exit *ctx, struct ds_inflight *in)
+static __always_inline void exec_privesc(void *ctx, struct ds_inflight *in)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	const struct cred *cr = self()->cred; /* task is current */
@@ -289,12 +290,11 @@ static __always_inline int exec_privesc(struct ds_sys_exit *ctx, struct ds_infli
 
 	creds_read(cr, &now);
 	if (!(now.euid != now.uid || now.egid != now.gid || (cap_effective(cr) & ~in->cap_effective)))
-		return 0;
-	if (!(info = rec_begin(task)))
-		return 0;
-	privesc_fill(task, info, in, DS_PRIVESC_EXEC);
-	rec_submit(ctx, info, DS_EVENT_PRIVILEGE_ESCALATION, in->res, in->nr, in);
-	return 1;
+		return;
+	if ((info = rec_begin(task))) {
+		privesc_fill(task, info, in, DS_PRIVESC_EXEC);
+		rec_submit(ctx, info, DS_EVENT_PRIVILEGE_ESCALATION, in->res, in->nr, NULL);
+	}
 }
 
 /* Attached to every sys_exit_set*id: a non-root task that made itself root. */

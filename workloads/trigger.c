@@ -28,6 +28,7 @@
  *   trigger thread-exec PATH      a second thread execs PATH (the kernel gives it the leader's pid)
  *   trigger chain N PATH          N nested fork levels, the deepest execs PATH
  *   trigger as-user UID PATH      setgid/setuid to UID, then exec PATH (a setuid file)
+ *   trigger as-user-fd UID PATH   the same, PATH opened first and run by fd (execveat AT_EMPTY_PATH)
  *
  * Every command prints one JSON line with what a test needs to match the event
  * (pids, fds, addresses) before it acts where that matters, and exits 0 when the
@@ -362,11 +363,19 @@ int main(int argc, char **argv)
 		execl(argv[3], argv[3], (char *)NULL);
 		die("exec");
 	}
-	if (!strcmp(cmd, "as-user") && argc == 4) {
+	if ((!strcmp(cmd, "as-user") || !strcmp(cmd, "as-user-fd")) && argc == 4) {
 		uid_t uid = (uid_t)atoi(argv[2]);
+		char *args[] = { argv[3], NULL };
+		int fd = cmd[7] ? open(argv[3], O_RDONLY | O_CLOEXEC) : -1;
 
+		if (cmd[7] && fd < 0)
+			die("open");
 		if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0)
 			die("drop");
+		if (fd >= 0) {
+			syscall(SYS_execveat, fd, "", args, environ, AT_EMPTY_PATH);
+			die("execveat");
+		}
 		execl(argv[3], argv[3], (char *)NULL);
 		die("exec");
 	}

@@ -258,6 +258,7 @@ export const EVENTS: readonly EventSpec[] = [
     name: "privilege_escalation",
     type: ds_event_type.DS_EVENT_PRIVILEGE_ESCALATION,
     programs: [
+      { name: "ds_exec_privesc" },
       ...EXECVE_PROGRAMS,
       sys(
         "ds_setid_enter",

@@ -3,7 +3,7 @@
 
 /** The object's data sections: their sizes and where each variable starts. */
 export const sections = {
-  ".rodata": { size: 111, vars: { ds_fmt_ip4: 100, ds_fmt_ip6: 105, ds_cfg: 0 } },
+  ".rodata": { size: 116, vars: { ds_fmt_u64: 100, ds_fmt_ip4: 105, ds_fmt_ip6: 110, ds_cfg: 0 } },
   ".bss": { size: 24, vars: { ds_bell_ns: 16, ds_bss: 0, ds_wire_anchor: 8 } },
 } as const;
 
@@ -51,12 +51,13 @@ export const programInsns = {
   ds_create_exit: 1700,
   ds_dns_exit: 1297,
   ds_emit: 2164,
-  ds_exec: 4475,
+  ds_exec: 4071,
+  ds_exec_privesc: 549,
   ds_execve_enter: 766,
-  ds_execve_exit: 5030,
+  ds_execve_exit: 4195,
   ds_exit: 1705,
   ds_finit_module_enter: 170,
-  ds_flood: 4309,
+  ds_flood: 3905,
   ds_fork: 2270,
   ds_init_module_enter: 170,
   ds_irq_hardirq: 215,

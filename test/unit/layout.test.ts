@@ -232,8 +232,8 @@ describe("src/wire/layout.gen.ts", () => {
     expect(ds_wire_const.DS_SLOT_SIZE - 1).toBeLessThanOrEqual(0xffff);
   });
 
-  test(".rodata holds the configuration and bpf_snprintf's IP formats (the rest is formatted by hand), .bss only the flood target, the type anchor and the doorbell's last ring", () => {
-    expect(Object.keys(sections[".rodata"].vars).sort()).toEqual(["ds_cfg", "ds_fmt_ip4", "ds_fmt_ip6"]);
+  test(".rodata holds the configuration and bpf_snprintf's IP and 64-bit inode formats (the rest is formatted by hand), .bss only the flood target, the type anchor and the doorbell's last ring", () => {
+    expect(Object.keys(sections[".rodata"].vars).sort()).toEqual(["ds_cfg", "ds_fmt_ip4", "ds_fmt_ip6", "ds_fmt_u64"]);
     expect(Object.keys(sections[".bss"].vars).sort()).toEqual(["ds_bell_ns", "ds_bss", "ds_wire_anchor"]);
   });
 });
@@ -304,11 +304,18 @@ describe("the event table", () => {
     expect(names(["exec", "connect"]).length).toBe(0);
   });
 
-  test("privilege_escalation finds an exec's escalation at the execve exits, without the exec program", () => {
+  test("privilege_escalation finds an exec's escalation in a tracepoint program of its own, not in the exec program", () => {
     const progs = programsFor(["privilege_escalation"]);
     const names = progs.map((p) => p.name);
     expect(names).not.toContain("ds_exec");
-    for (const n of ["ds_execve_enter", "ds_execve_exit", "ds_setid_enter", "ds_setid_exit", "ds_emit"]) {
+    for (const n of [
+      "ds_exec_privesc",
+      "ds_execve_enter",
+      "ds_execve_exit",
+      "ds_setid_enter",
+      "ds_setid_exit",
+      "ds_emit",
+    ]) {
       expect(names).toContain(n);
     }
     expect(progs.find((p) => p.name === "ds_execve_exit")?.tracepoints).toEqual([
