@@ -120,7 +120,7 @@ const HOW: Wire = {
 
 export const PRIVILEGE_ESCALATION_SCHEMA = recSchema(
   "privilege_escalation",
-  "A task gained privilege: an exec whose effective ids differ from the real ones (a setuid or setgid file) or that gained capabilities (file capabilities), or a set*id call that gave a task without any root id a root one.",
+  "A task gained privilege: an exec whose effective ids differ from the real ones (a setuid or setgid file) or that gained capabilities (file capabilities), or a set*id call that gave a task without any root id a root one. An exec's is made at `sched_process_exec`, beside that exec's `exec` record: the two share `exec_id`, and either may come first.",
   "For a set*id call: its result (0 on success; setfsuid and setfsgid return the previous fsuid or fsgid, never an error); for an exec: 0.",
   [
     recField("how", "string", "`exec` or `setid`.", HOW),
