@@ -366,9 +366,10 @@ int main(int argc, char **argv)
 	if ((!strcmp(cmd, "as-user") || !strcmp(cmd, "as-user-fd")) && argc == 4) {
 		uid_t uid = (uid_t)atoi(argv[2]);
 		char *args[] = { argv[3], NULL };
-		int fd = cmd[7] ? open(argv[3], O_RDONLY | O_CLOEXEC) : -1;
+		int by_fd = !strcmp(cmd, "as-user-fd");
+		int fd = by_fd ? open(argv[3], O_RDONLY | O_CLOEXEC) : -1;
 
-		if (cmd[7] && fd < 0)
+		if (by_fd && fd < 0)
 			die("open");
 		if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0)
 			die("drop");
