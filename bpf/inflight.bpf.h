@@ -281,28 +281,27 @@ struct slot_probe {
 	__u32 found;
 };
 
-static long slot_find_step(__u32 i, struct slot_probe *p)
+/* One probe: the slot at index i of the task's, found (its owner) or taken (free, claimed for it). */
+static __always_inline long slot_step(__u32 i, struct slot_probe *p, const int take)
 {
 	__u32 idx = copy_slot_index(p->me, i);
 	struct ds_entry_copy *e = bpf_map_lookup_elem(&ds_entry_copy, &idx);
 
-	if (!e || e->owner != p->me)
+	if (!e || (take ? __sync_val_compare_and_swap(&e->owner, 0, p->me) != 0 : e->owner != p->me))
 		return 0;
 	p->idx = idx;
 	p->found = 1;
 	return 1;
 }
 
+static long slot_find_step(__u32 i, struct slot_probe *p)
+{
+	return slot_step(i, p, 0);
+}
+
 static long slot_take_step(__u32 i, struct slot_probe *p)
 {
-	__u32 idx = copy_slot_index(p->me, i);
-	struct ds_entry_copy *e = bpf_map_lookup_elem(&ds_entry_copy, &idx);
-
-	if (!e || __sync_val_compare_and_swap(&e->owner, 0, p->me) != 0)
-		return 0;
-	p->idx = idx;
-	p->found = 1;
-	return 1;
+	return slot_step(i, p, 1);
 }
 
 /*

@@ -3,9 +3,10 @@
  * The process records after exec and exit: fork, setsid, prctl PR_SET_NAME,
  * ptrace, memfd_create, kill/tkill/tgkill and privilege_escalation (a set*id
  * call that makes a task root, and an exec that raised its privilege: see
- * exec_privesc below, and ds_exec_privesc in dual_slot.bpf.c). Each syscall record is a pair on the per-syscall
- * tracepoints: sys_enter keeps the arguments (ds_inflight), sys_exit fills
- * slot 1 and jumps to ds_emit (record.bpf.h's rec_submit).
+ * exec_privesc below, and ds_exec_privesc in dual_slot.bpf.c). Each syscall
+ * record is a pair on the per-syscall tracepoints: sys_enter keeps the
+ * arguments (ds_inflight), sys_exit fills slot 1 and jumps to ds_emit
+ * (record.bpf.h's rec_submit).
  */
 #pragma once
 

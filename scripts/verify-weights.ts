@@ -17,7 +17,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { release } from "node:os";
 import { join } from "node:path";
 import { prepareHost } from "../src/agent/prepare.ts";
-import { unavailable } from "../src/ebpf/availability.ts";
+import { availableEvents } from "../src/ebpf/availability.ts";
 import { progDetail } from "../src/ebpf/ids.ts";
 import { BpfObject, DEFAULT_CONFIG } from "../src/ebpf/object.ts";
 import { ALL_PROGRAMS, EVENTS, programsFor } from "../src/wire/events.ts";
@@ -26,7 +26,11 @@ const OUT = join(import.meta.dir, "..", "src", "ebpf", "verify-weights.gen.ts");
 
 /** Each program's verified instructions, from a load of every event this kernel has (one thread). */
 export function measureVerified(): Map<string, number> {
-  const events = EVENTS.map((e) => e.name).filter((e) => unavailable(e) === undefined);
+  const events = availableEvents(
+    EVENTS.map((e) => e.name),
+    false,
+    () => {},
+  );
   const obj = BpfObject.load(prepareHost(), { ...DEFAULT_CONFIG, events, loaders: 1 });
   try {
     const names = programsFor(events).map((p) => p.name);
