@@ -63,14 +63,16 @@ export interface RunningAgent {
 export async function startAgent(
   argv: string[],
   onStdout?: (chunk: Uint8Array) => void,
-  env: Readonly<Record<string, string>> = {},
+  env: Readonly<Record<string, string | undefined>> = {},
 ): Promise<RunningAgent> {
   const t0 = performance.now();
+  const merged: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) merged[k] = v;
   const p = Bun.spawn(argv, {
     stdin: "ignore",
     stdout: onStdout ? "pipe" : "ignore",
     stderr: "pipe",
-    env: { ...process.env, ...env },
+    env: merged,
   });
   let err = "";
   const drain = async (s: ReadableStream<Uint8Array>, f: (c: Uint8Array) => void) => {

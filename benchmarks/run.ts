@@ -1,10 +1,11 @@
 /**
  * `bun run bench`: the figures the README's performance table comes from.
  *
- * 1. The agent as users run it (a separate process, NDJSON out) on an exec
+ * 1. The agent as users run it (a separate process, NDJSON out, in the
+ *    environment its service unit gives it: SERVICE_ENVIRONMENT) on an exec
  *    storm (and, with --compare-env=NAME=VALUE, the same agent started with
- *    that environment), against the same storm with no agent, interleaved in
- *    one run:
+ *    that environment too; with --compare-cli, without the service's), against
+ *    the same storm with no agent, interleaved in one run:
  *    captured/expected, lost, agent CPU µs per event (all its threads, from
  *    /proc schedstat), storm slowdown, start-to-attached, peak RSS.
  * 2. `dual-slot bench`: transports x encodings on the storm, and the flood.
@@ -19,6 +20,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { rewriteReadmeFigures } from "../scripts/readme-figures.ts";
+import { SERVICE_ENVIRONMENT } from "../src/service/unit.ts";
 import { cpuNs, median, round, spread, startAgent, statusKiB, warmUp } from "./agent-process.ts";
 import { execStorm } from "./exec-storm.ts";
 import { parseFlags } from "./flags.ts";
@@ -136,15 +138,18 @@ async function withAgent(config: Config): Promise<AgentRound> {
 interface Config {
   label: string;
   args: string[];
-  env: Readonly<Record<string, string>>;
+  /** Added to the benchmark's own environment; undefined: removed from it. */
+  env: Readonly<Record<string, string | undefined>>;
   /** Another build of the agent (--compare-bin), instead of BIN. */
   bin?: string;
 }
 const KNOWN: Record<string, Config> = {
-  ndjson: { label: "NDJSON, perf buffers (the defaults)", args: ["--json"], env: {} },
-  table: { label: "table, perf buffers", args: [], env: {} },
-  ringbuf: { label: "NDJSON, ring buffer", args: ["--json", "--transport", "ringbuf"], env: {} },
+  ndjson: { label: "NDJSON, perf buffers (the defaults)", args: ["--json"], env: SERVICE_ENVIRONMENT },
+  table: { label: "table, perf buffers", args: [], env: SERVICE_ENVIRONMENT },
+  ringbuf: { label: "NDJSON, ring buffer", args: ["--json", "--transport", "ringbuf"], env: SERVICE_ENVIRONMENT },
 };
+/** The service's variables taken out of the benchmark's environment, whatever it has. */
+const withoutServiceEnv = Object.fromEntries(Object.keys(SERVICE_ENVIRONMENT).map((k) => [k, undefined]));
 const CONFIGS: Record<string, Config> = {};
 for (const name of (args.get("configs") ?? (ONLY_AGENT ? "ndjson" : "ndjson,table,ringbuf")).split(",")) {
   const c = KNOWN[name];
@@ -158,6 +163,11 @@ for (const compareBin of args.get("compare-bin")?.split(",") ?? []) {
   for (const [name, c] of chosen)
     CONFIGS[`${name}@${compareBin}`] = { ...c, label: `${c.label}, ${compareBin}`, bin: compareBin };
 }
+/** --compare-cli: each chosen configuration again as `sudo ./dual-slot` starts it, without the service's environment. */
+if (args.has("compare-cli")) {
+  for (const [name, c] of chosen)
+    CONFIGS[`${name}-cli`] = { ...c, label: `${c.label}, without the service's environment`, env: withoutServiceEnv };
+}
 const compareEnv = args.get("compare-env");
 if (compareEnv !== undefined) {
   const eq = compareEnv.indexOf("=");
@@ -165,7 +175,7 @@ if (compareEnv !== undefined) {
   CONFIGS[compareEnv] = {
     label: `NDJSON, perf buffers, with ${compareEnv}`,
     args: ["--json"],
-    env: { [compareEnv.slice(0, eq)]: compareEnv.slice(eq + 1) },
+    env: { ...SERVICE_ENVIRONMENT, [compareEnv.slice(0, eq)]: compareEnv.slice(eq + 1) },
   };
 }
 const baseline: number[] = [];
@@ -199,7 +209,7 @@ function summary(rounds: AgentRound[], config: Config) {
     args: [...config.args, "--comm", "NAME"].join(" "),
     env:
       Object.entries(config.env)
-        .map(([k, v]) => `${k}=${v}`)
+        .map(([k, v]) => (v === undefined ? `-${k}` : `${k}=${v}`))
         .join(" ") || "(none)",
     execs: EXECS,
     workers: WORKERS,

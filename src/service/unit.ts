@@ -15,6 +15,20 @@ export const LOG_DIR = "/var/log/dual-slot";
 export const DEFAULT_ARGS = "--json --output /var/log/dual-slot/events.json";
 
 /**
+ * The environment the unit starts the agent in (Bun reads it before any of
+ * our code runs, so the agent cannot set it for itself). BUN_GC_TIMER_DISABLE:
+ * no collection by Bun once a second for the 30 s after the heap last changed
+ * (an eden collection each, 0.7-1 ms/s of an idle agent's CPU, and now and
+ * then a full one landing in an idle second); JavaScriptCore still collects
+ * as the agent allocates. `bun run bench -- --only=agent --compare-cli`
+ * (2026-12-08 00:36, exec storm, 3 rounds, medians per configuration): idle
+ * after the warm-up 0.29-0.60 ms/s against 1.34-1.46, after the storms
+ * 0.76-2.08 against 1.68-2.05; RSS and CPU per event unchanged. The benchmark
+ * starts the agent in this environment too.
+ */
+export const SERVICE_ENVIRONMENT: Readonly<Record<string, string>> = { BUN_GC_TIMER_DISABLE: "1" };
+
+/**
  * Splits `--args "..."` as a shell would for plain words and quotes: blanks
  * separate, '...' is literal, "..." and a backslash escape one character.
  * No expansion of any kind.
@@ -136,6 +150,10 @@ RestartPreventExitStatus=2
 # Exit 3 is a clean stop after losing events (counted in the summary line): not a failure.
 SuccessExitStatus=3
 TimeoutStopSec=30s
+# Bun's once-a-second collection off (see SERVICE_ENVIRONMENT in src/service/unit.ts).
+${Object.entries(SERVICE_ENVIRONMENT)
+  .map(([k, v]) => `Environment=${k}=${v}`)
+  .join("\n")}
 # No MIMALLOC_PURGE_DELAY=-1: bun run bench (2026-12-04, exec storm, 5 paired
 # rounds) put it at +23 MiB RSS after attach and +18 MiB at peak, for 5 % less
 # CPU per event and 1.6 ms/s less when idle.

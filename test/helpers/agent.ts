@@ -73,9 +73,13 @@ export interface RunningAgent {
   stderrSoFar(): string;
 }
 
-export async function startAgent(args: string[], timeoutMs = 20_000): Promise<RunningAgent> {
+export async function startAgent(
+  args: string[],
+  timeoutMs = 20_000,
+  env?: Record<string, string | undefined>,
+): Promise<RunningAgent> {
   requireBinary();
-  const p = spawnProc([BIN, ...args]);
+  const p = spawnProc([BIN, ...args], env === undefined ? {} : { env });
   await waitAttached(p, timeoutMs);
   return { pid: p.pid, stderrSoFar: () => p.stderr(), stop: (signal: NodeJS.Signals = "SIGINT") => p.finish(signal) };
 }

@@ -179,6 +179,8 @@ describe("unit text", () => {
       "RuntimeDirectoryMode=0700",
       "RuntimeDirectoryPreserve=yes",
       "LogRateLimitIntervalSec=0",
+      // Bun's once-a-second collection off: idle CPU (test/kernel/service-mode.test.ts checks its effect).
+      "Environment=BUN_GC_TIMER_DISABLE=1",
       "WantedBy=multi-user.target",
     ])
       expect(unit.split("\n")).toContain(line);
