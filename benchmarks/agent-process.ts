@@ -66,13 +66,12 @@ export async function startAgent(
   env: Readonly<Record<string, string | undefined>> = {},
 ): Promise<RunningAgent> {
   const t0 = performance.now();
-  const merged: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) merged[k] = v;
   const p = Bun.spawn(argv, {
     stdin: "ignore",
     stdout: onStdout ? "pipe" : "ignore",
     stderr: "pipe",
-    env: merged,
+    // Merged into this process's environment; Bun.spawn leaves out a variable whose value is undefined.
+    env: { ...process.env, ...env },
   });
   let err = "";
   const drain = async (s: ReadableStream<Uint8Array>, f: (c: Uint8Array) => void) => {

@@ -20,7 +20,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { rewriteReadmeFigures } from "../scripts/readme-figures.ts";
-import { SERVICE_ENVIRONMENT } from "../src/service/unit.ts";
+import { SERVICE_ENVIRONMENT, WITHOUT_SERVICE_ENVIRONMENT } from "../src/service/unit.ts";
 import { cpuNs, median, round, spread, startAgent, statusKiB, warmUp } from "./agent-process.ts";
 import { execStorm } from "./exec-storm.ts";
 import { parseFlags } from "./flags.ts";
@@ -138,7 +138,7 @@ async function withAgent(config: Config): Promise<AgentRound> {
 interface Config {
   label: string;
   args: string[];
-  /** Added to the benchmark's own environment; undefined: removed from it. */
+  /** Added to the benchmark's own environment; undefined: removed from it (the summary shows it as -NAME). */
   env: Readonly<Record<string, string | undefined>>;
   /** Another build of the agent (--compare-bin), instead of BIN. */
   bin?: string;
@@ -148,8 +148,6 @@ const KNOWN: Record<string, Config> = {
   table: { label: "table, perf buffers", args: [], env: SERVICE_ENVIRONMENT },
   ringbuf: { label: "NDJSON, ring buffer", args: ["--json", "--transport", "ringbuf"], env: SERVICE_ENVIRONMENT },
 };
-/** The service's variables taken out of the benchmark's environment, whatever it has. */
-const withoutServiceEnv = Object.fromEntries(Object.keys(SERVICE_ENVIRONMENT).map((k) => [k, undefined]));
 const CONFIGS: Record<string, Config> = {};
 for (const name of (args.get("configs") ?? (ONLY_AGENT ? "ndjson" : "ndjson,table,ringbuf")).split(",")) {
   const c = KNOWN[name];
@@ -163,10 +161,14 @@ for (const compareBin of args.get("compare-bin")?.split(",") ?? []) {
   for (const [name, c] of chosen)
     CONFIGS[`${name}@${compareBin}`] = { ...c, label: `${c.label}, ${compareBin}`, bin: compareBin };
 }
-/** --compare-cli: each chosen configuration again as `sudo ./dual-slot` starts it, without the service's environment. */
+/** --compare-cli: each chosen configuration again as `sudo ./dual-slot` starts it (no service environment). */
 if (args.has("compare-cli")) {
   for (const [name, c] of chosen)
-    CONFIGS[`${name}-cli`] = { ...c, label: `${c.label}, without the service's environment`, env: withoutServiceEnv };
+    CONFIGS[`${name}-cli`] = {
+      ...c,
+      label: `${c.label}, without the service's environment`,
+      env: WITHOUT_SERVICE_ENVIRONMENT,
+    };
 }
 const compareEnv = args.get("compare-env");
 if (compareEnv !== undefined) {

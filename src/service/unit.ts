@@ -23,10 +23,16 @@ export const DEFAULT_ARGS = "--json --output /var/log/dual-slot/events.json";
  * as the agent allocates. `bun run bench -- --only=agent --compare-cli`
  * (2026-12-08 00:36, exec storm, 3 rounds, medians per configuration): idle
  * after the warm-up 0.29-0.60 ms/s against 1.34-1.46, after the storms
- * 0.76-2.08 against 1.68-2.05; RSS and CPU per event unchanged. The benchmark
- * starts the agent in this environment too.
+ * 0.76-2.08 against 1.68-2.05; RSS after attach, peak RSS and CPU per event
+ * unchanged; a minute after the storms, 1.3-2 MiB more RSS (the ring buffer's
+ * agent, garbage nothing collects while idle). The exec storm benchmark starts
+ * the agent in this environment too.
  */
 export const SERVICE_ENVIRONMENT: Readonly<Record<string, string>> = { BUN_GC_TIMER_DISABLE: "1" };
+/** The same names, unset: an environment to start the agent in as `sudo ./dual-slot` is (benchmarks, tests). */
+export const WITHOUT_SERVICE_ENVIRONMENT: Readonly<Record<string, undefined>> = Object.fromEntries(
+  Object.keys(SERVICE_ENVIRONMENT).map((k) => [k, undefined]),
+);
 
 /**
  * Splits `--args "..."` as a shell would for plain words and quotes: blanks
@@ -150,7 +156,7 @@ RestartPreventExitStatus=2
 # Exit 3 is a clean stop after losing events (counted in the summary line): not a failure.
 SuccessExitStatus=3
 TimeoutStopSec=30s
-# Bun's once-a-second collection off (see SERVICE_ENVIRONMENT in src/service/unit.ts).
+# Bun's once-a-second collection off: it was most of an idle agent's CPU.
 ${Object.entries(SERVICE_ENVIRONMENT)
   .map(([k, v]) => `Environment=${k}=${v}`)
   .join("\n")}

@@ -73,6 +73,7 @@ export interface RunningAgent {
   stderrSoFar(): string;
 }
 
+/** The built agent with `args`, once attached; `env` is its whole environment (default: this process's). */
 export async function startAgent(
   args: string[],
   timeoutMs = 20_000,
