@@ -18,7 +18,7 @@ export const DEFAULT_ARGS = "--json --output /var/log/dual-slot/events.json";
  * The environment the unit starts the agent in (Bun reads it before any of
  * our code runs, so the agent cannot set it for itself). BUN_GC_TIMER_DISABLE:
  * no collection by Bun once a second for the 30 s after the heap last changed
- * (an eden collection each, 0.7-1 ms/s of an idle agent's CPU, and now and
+ * (an eden collection each, 0.86-1.06 ms/s of an idle agent's CPU, and now and
  * then a full one landing in an idle second); JavaScriptCore still collects
  * as the agent allocates. `bun run bench -- --only=agent --compare-cli`
  * (2026-12-08 00:36, exec storm, 3 rounds, medians per configuration): idle
