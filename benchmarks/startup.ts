@@ -77,12 +77,16 @@ export async function withoutCutCache<T>(start: () => Promise<T>, dir: string = 
   const kept = readdirSync(dir).filter((f) => f.startsWith("core-btf-"));
   // Beside the directory, on its filesystem, so each move is a rename.
   const aside = mkdtempSync(join(dirname(dir), ".startup-cuts-"));
+  const moved: string[] = [];
   try {
-    for (const f of kept) renameSync(join(dir, f), join(aside, f));
+    for (const f of kept) {
+      renameSync(join(dir, f), join(aside, f));
+      moved.push(f);
+    }
     return await start();
   } finally {
     // The start made its own build's cut again: the one set aside is the same, and goes back over it.
-    for (const f of kept) renameSync(join(aside, f), join(dir, f));
+    for (const f of moved) renameSync(join(aside, f), join(dir, f));
     rmSync(aside, { recursive: true, force: true });
   }
 }
