@@ -1,7 +1,7 @@
 /**
  * Start-to-attached time of ./dual-slot in the configurations that decide it,
- * in the same run: the default event set; the same with the CO-RE cut's cache
- * emptied first (the first start of a boot, src/ebpf/core-btf-cache.ts);
+ * in the same run: the default event set; the same with the CO-RE cuts kept
+ * in /run set aside first (the first start of a boot, src/ebpf/core-btf-cache.ts);
  * `--events exec` alone; and ./dual-slot-syslibbpf (the host's libbpf.so.1
  * instead of the embedded one). Each is spawned N times, alternating, and
  * timed from spawn to its "attached" line on stderr. Also reports the agent's
@@ -30,7 +30,7 @@ export interface StartupConfig {
   label: string;
   binary: string;
   args: readonly string[];
-  /** Empty the CO-RE cut's cache before each start: the first start of a boot. */
+  /** No CO-RE cut kept for each start (withoutCutCache): the first start of a boot. */
   firstOfBoot?: boolean;
 }
 
@@ -86,7 +86,16 @@ export async function withoutCutCache<T>(start: () => Promise<T>, dir: string = 
     return await start();
   } finally {
     // The start made its own build's cut again: the one set aside is the same, and goes back over it.
-    for (const f of moved) renameSync(join(aside, f), join(dir, f));
+    const stuck = moved.filter((f) => {
+      try {
+        renameSync(join(aside, f), join(dir, f));
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    // A cut that could not go back stays where it is, named: the next start of its build makes it again.
+    if (stuck.length > 0) throw new Error(`CO-RE cuts left in ${aside}, not put back in ${dir}: ${stuck.join(", ")}`);
     rmSync(aside, { recursive: true, force: true });
   }
 }

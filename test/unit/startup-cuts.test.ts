@@ -47,3 +47,14 @@ test("with no cache directory the start runs as it is", async () => {
   expect(await withoutCutCache(async () => 7, dir)).toBe(7);
   expect(existsSync(dir)).toBe(false);
 });
+
+test("a cut that cannot go back is named, and left where it was set aside", async () => {
+  const failing = withoutCutCache(async () => {
+    // The start took the directory away: nothing can be put back into it.
+    rmSync(dir, { recursive: true });
+  }, dir);
+  await expect(failing).rejects.toThrow(/CO-RE cuts left in .*\.startup-cuts-.*core-btf-/);
+  const aside = readdirSync(root).filter((f) => f.startsWith(".startup-cuts-"));
+  expect(aside.length).toBe(1);
+  expect(readdirSync(join(root, aside[0]!)).sort()).toEqual(["core-btf-other", "core-btf-this"]);
+});
