@@ -78,26 +78,33 @@ export async function withoutCutCache<T>(start: () => Promise<T>, dir: string = 
   // Beside the directory, on its filesystem, so each move is a rename.
   const aside = mkdtempSync(join(dirname(dir), ".startup-cuts-"));
   const moved: string[] = [];
+  let outcome: { ok: true; value: T } | { ok: false; error: unknown };
   try {
     for (const f of kept) {
       renameSync(join(dir, f), join(aside, f));
       moved.push(f);
     }
-    return await start();
-  } finally {
-    // The start made its own build's cut again: the one set aside is the same, and goes back over it.
-    const stuck = moved.filter((f) => {
-      try {
-        renameSync(join(aside, f), join(dir, f));
-        return false;
-      } catch {
-        return true;
-      }
-    });
-    // A cut that could not go back stays where it is, named: the next start of its build makes it again.
-    if (stuck.length > 0) throw new Error(`CO-RE cuts left in ${aside}, not put back in ${dir}: ${stuck.join(", ")}`);
-    rmSync(aside, { recursive: true, force: true });
+    outcome = { ok: true, value: await start() };
+  } catch (error) {
+    outcome = { ok: false, error };
   }
+  // The start made its own build's cut again: the one set aside is the same, and goes back over it.
+  const stuck = moved.filter((f) => {
+    try {
+      renameSync(join(aside, f), join(dir, f));
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (stuck.length === 0) rmSync(aside, { recursive: true, force: true });
+  else {
+    // Left where they are, named (the next start of each build makes its cut again), with the start's own error.
+    const lost = new Error(`CO-RE cuts left in ${aside}, not put back in ${dir}: ${stuck.join(", ")}`);
+    throw outcome.ok ? lost : new AggregateError([outcome.error, lost], lost.message);
+  }
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value;
 }
 
 function median(xs: number[]): number {

@@ -58,3 +58,18 @@ test("a cut that cannot go back is named, and left where it was set aside", asyn
   expect(aside.length).toBe(1);
   expect(readdirSync(join(root, aside[0]!)).sort()).toEqual(["core-btf-other", "core-btf-this"]);
 });
+
+test("a start that fails and leaves its cuts stranded reports both", async () => {
+  const failing = withoutCutCache(async () => {
+    rmSync(dir, { recursive: true });
+    throw new Error("did not attach");
+  }, dir);
+  const e = await failing.then(
+    () => null,
+    (x: unknown) => x,
+  );
+  expect(e).toBeInstanceOf(AggregateError);
+  const errors = (e as AggregateError).errors.map((x: unknown) => (x as Error).message);
+  expect(errors[0]).toBe("did not attach");
+  expect(errors[1]).toMatch(/CO-RE cuts left in /);
+});
