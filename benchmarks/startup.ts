@@ -70,7 +70,7 @@ export function compareConfigs(binary: string): StartupConfig[] {
  * build keys a cut of its own (src/ebpf/core-btf-cache.ts), so the cuts are
  * set aside for the start and put back after it: emptying the directory made
  * the next default-set start of every other build (a --compare-bin from
- * another commit) a first start of a boot too, 20-30 ms slower in every round.
+ * another commit) a first start of a boot too, 15-35 ms slower in every round.
  */
 export async function withoutCutCache<T>(start: () => Promise<T>, dir: string = CACHE_DIR): Promise<T> {
   if (!existsSync(dir)) return start();
